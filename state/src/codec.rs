@@ -1,0 +1,59 @@
+//! Every byte format of the map goes through here: a format-version byte, then bincode.
+//! Keeping all of it in one place lets the format move later while old data stays readable.
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// The version byte written in front of every encoded value.
+pub const FORMAT_VERSION: u8 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CodecError {
+    #[error("empty value: no format version byte")]
+    Empty,
+    #[error("format version {found} is not known to this kmirror (it reads version {FORMAT_VERSION}); upgrade kmirror")]
+    UnknownVersion { found: u8 },
+    #[error("could not decode a version {FORMAT_VERSION} value: {0}")]
+    Decode(#[from] bincode::error::DecodeError),
+    #[error("could not encode a value: {0}")]
+    Encode(#[from] bincode::error::EncodeError),
+}
+
+fn config() -> impl bincode::config::Config {
+    bincode::config::standard()
+}
+
+pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
+    let mut out = vec![FORMAT_VERSION];
+    out.extend(bincode::serde::encode_to_vec(value, config())?);
+    Ok(out)
+}
+
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
+    let (&version, body) = bytes.split_first().ok_or(CodecError::Empty)?;
+    if version != FORMAT_VERSION {
+        return Err(CodecError::UnknownVersion { found: version });
+    }
+    let (value, _) = bincode::serde::decode_from_slice(body, config())?;
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Run;
+
+    #[test]
+    fn values_round_trip_behind_the_version_byte() {
+        let runs = vec![Run { source_start: 5, target_start: 9, len: 3 }];
+        let bytes = encode(&runs).expect("encode");
+        assert_eq!(bytes[0], FORMAT_VERSION);
+        assert_eq!(decode::<Vec<Run>>(&bytes).expect("decode"), runs);
+    }
+
+    #[test]
+    fn unknown_versions_and_garbage_are_refused() {
+        assert!(matches!(decode::<Run>(&[]), Err(CodecError::Empty)));
+        assert!(matches!(decode::<Run>(&[99, 1, 2]), Err(CodecError::UnknownVersion { found: 99 })));
+        assert!(matches!(decode::<Run>(&[FORMAT_VERSION]), Err(CodecError::Decode(_))));
+    }
+}

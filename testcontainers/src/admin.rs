@@ -1,0 +1,265 @@
+//! Topic and record helpers that tests use to set up and inspect clusters.
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use futures_executor::block_on;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::error::{kafka, Error, Result};
+use crate::record::{RecordData, StoredRecord};
+use crate::KafkaCluster;
+
+const OP_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl KafkaCluster {
+    pub fn client_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", self.bootstrap());
+        config
+    }
+
+    fn admin(&self) -> Result<AdminClient<DefaultClientContext>> {
+        self.client_config().create().map_err(kafka("creating admin client"))
+    }
+
+    /// Creates a topic with `partitions` partitions and the given topic configs.
+    pub fn create_topic(&self, topic: &str, partitions: i32, configs: &[(&str, &str)]) -> Result<()> {
+        let mut new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+        for (key, value) in configs {
+            new_topic = new_topic.set(key, value);
+        }
+        let admin = self.admin()?;
+        let results = block_on(admin.create_topics([&new_topic], &AdminOptions::new()))
+            .map_err(kafka(format!("creating topic {topic}")))?;
+        for result in results {
+            if let Err((name, code)) = result {
+                return Err(Error::Topic { topic: name, message: format!("create failed: {code}") });
+            }
+        }
+        self.wait_for_topic(topic, partitions)
+    }
+
+    fn wait_for_topic(&self, topic: &str, partitions: i32) -> Result<()> {
+        let consumer: BaseConsumer = self.client_config().create().map_err(kafka("metadata client"))?;
+        let started = Instant::now();
+        while started.elapsed() < OP_TIMEOUT {
+            if self.partition_count_with(&consumer, topic)? == Some(partitions) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Err(Error::Timeout { what: format!("topic {topic} to appear"), seconds: OP_TIMEOUT.as_secs() })
+    }
+
+    /// The topic's partition count, or `None` if it does not exist.
+    pub fn partition_count(&self, topic: &str) -> Result<Option<i32>> {
+        let consumer: BaseConsumer = self.client_config().create().map_err(kafka("metadata client"))?;
+        self.partition_count_with(&consumer, topic)
+    }
+
+    fn partition_count_with(&self, consumer: &BaseConsumer, topic: &str) -> Result<Option<i32>> {
+        let metadata = consumer
+            .fetch_metadata(Some(topic), OP_TIMEOUT)
+            .map_err(kafka(format!("metadata of {topic}")))?;
+        Ok(metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty())
+            .map(|t| t.partitions().len() as i32))
+    }
+
+    /// The topic's configs as the broker describes them (explicit and default).
+    pub fn topic_configs(&self, topic: &str) -> Result<HashMap<String, String>> {
+        let admin = self.admin()?;
+        let results =
+            block_on(admin.describe_configs([&ResourceSpecifier::Topic(topic)], &AdminOptions::new()))
+                .map_err(kafka(format!("describing configs of {topic}")))?;
+        let mut configs = HashMap::new();
+        for result in results {
+            let resource = result.map_err(|code| Error::Topic {
+                topic: topic.to_string(),
+                message: format!("describe configs failed: {code}"),
+            })?;
+            for entry in resource.entries {
+                if let Some(value) = entry.value {
+                    configs.insert(entry.name, value);
+                }
+            }
+        }
+        Ok(configs)
+    }
+
+    /// Produces records (non-transactionally) to one partition and waits until all are written.
+    pub fn produce(&self, topic: &str, partition: i32, records: &[RecordData]) -> Result<()> {
+        let producer: ThreadedProducer<DefaultProducerContext> = self
+            .client_config()
+            .set("enable.idempotence", "true")
+            .set("linger.ms", "5")
+            .create()
+            .map_err(kafka("creating producer"))?;
+        for record in records {
+            send_with_retry(&producer, topic, partition, record)?;
+        }
+        producer.flush(OP_TIMEOUT).map_err(kafka(format!("flushing to {topic}")))?;
+        Ok(())
+    }
+
+    /// Produces records to one partition inside a single transaction, committed or aborted.
+    pub fn produce_transaction(
+        &self,
+        topic: &str,
+        partition: i32,
+        records: &[RecordData],
+        commit: bool,
+    ) -> Result<()> {
+        let producer =
+            self.transactional_producer(&format!("kmirror-test-{topic}-{partition}-{}", unique_suffix()))?;
+        self.produce_in_transaction(&producer, topic, partition, records, commit)
+    }
+
+    /// A transactional producer, initialised, for tests that interleave transactions.
+    pub fn transactional_producer(
+        &self,
+        transactional_id: &str,
+    ) -> Result<ThreadedProducer<DefaultProducerContext>> {
+        let producer: ThreadedProducer<DefaultProducerContext> = self
+            .client_config()
+            .set("transactional.id", transactional_id)
+            .set("linger.ms", "5")
+            .create()
+            .map_err(kafka("creating transactional producer"))?;
+        producer.init_transactions(OP_TIMEOUT).map_err(kafka("init_transactions"))?;
+        Ok(producer)
+    }
+
+    pub fn produce_in_transaction(
+        &self,
+        producer: &ThreadedProducer<DefaultProducerContext>,
+        topic: &str,
+        partition: i32,
+        records: &[RecordData],
+        commit: bool,
+    ) -> Result<()> {
+        producer.begin_transaction().map_err(kafka("begin_transaction"))?;
+        for record in records {
+            send_with_retry(producer, topic, partition, record)?;
+        }
+        // Without a flush an abort purges unsent records and the log never holds them.
+        producer.flush(OP_TIMEOUT).map_err(kafka(format!("flushing to {topic}")))?;
+        if commit {
+            producer.commit_transaction(OP_TIMEOUT).map_err(kafka("commit_transaction"))
+        } else {
+            producer.abort_transaction(OP_TIMEOUT).map_err(kafka("abort_transaction"))
+        }
+    }
+
+    /// Every record physically in the partition (aborted ones included), read uncommitted,
+    /// up to the high watermark of the raw log.
+    pub fn read_uncommitted(&self, topic: &str, partition: i32) -> Result<Vec<StoredRecord>> {
+        let log = crate::raw_log::read_raw_log(self, topic, partition)?;
+        let Some(last) = log.records.iter().filter(|r| !r.control).map(|r| r.offset).max() else {
+            return Ok(Vec::new());
+        };
+        let consumer: BaseConsumer = self
+            .client_config()
+            .set("group.id", format!("kmirror-test-reader-{}", unique_suffix()))
+            .set("enable.auto.commit", "false")
+            .set("isolation.level", "read_uncommitted")
+            .create()
+            .map_err(kafka("creating reader"))?;
+        let mut assignment = TopicPartitionList::new();
+        assignment
+            .add_partition_offset(topic, partition, Offset::Beginning)
+            .map_err(kafka("assigning reader"))?;
+        consumer.assign(&assignment).map_err(kafka("assigning reader"))?;
+        let mut out = Vec::new();
+        let started = Instant::now();
+        loop {
+            if started.elapsed() > OP_TIMEOUT {
+                return Err(Error::Timeout {
+                    what: format!("reading {topic}/{partition} up to offset {last}"),
+                    seconds: OP_TIMEOUT.as_secs(),
+                });
+            }
+            match consumer.poll(Duration::from_millis(200)) {
+                Some(Ok(message)) => {
+                    let offset = message.offset();
+                    out.push(StoredRecord { offset, data: record_data(&message) });
+                    if offset >= last {
+                        return Ok(out);
+                    }
+                }
+                Some(Err(e)) => {
+                    return Err(Error::Kafka { context: format!("reading {topic}/{partition}"), source: e })
+                }
+                None => {}
+            }
+        }
+    }
+}
+
+fn send_with_retry(
+    producer: &ThreadedProducer<DefaultProducerContext>,
+    topic: &str,
+    partition: i32,
+    record: &RecordData,
+) -> Result<()> {
+    let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
+    for (key, value) in &record.headers {
+        headers = headers.insert(Header { key, value: value.as_deref() });
+    }
+    let mut base: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic).partition(partition).headers(headers);
+    if let Some(key) = &record.key {
+        base = base.key(key.as_slice());
+    }
+    if let Some(value) = &record.value {
+        base = base.payload(value.as_slice());
+    }
+    if let Some(ts) = record.timestamp {
+        base = base.timestamp(ts);
+    }
+    loop {
+        match producer.send(base) {
+            Ok(()) => return Ok(()),
+            Err((
+                rdkafka::error::KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull),
+                back,
+            )) => {
+                base = back;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err((e, _)) => return Err(Error::Kafka { context: format!("producing to {topic}"), source: e }),
+        }
+    }
+}
+
+/// Copies a message's preserved fields out of librdkafka's buffers.
+pub fn record_data(message: &BorrowedMessage<'_>) -> RecordData {
+    let headers = message
+        .headers()
+        .map(|hs| hs.iter().map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec))).collect())
+        .unwrap_or_default();
+    RecordData {
+        key: message.key().map(<[u8]>::to_vec),
+        value: message.payload().map(<[u8]>::to_vec),
+        headers,
+        timestamp: message.timestamp().to_millis(),
+    }
+}
+
+/// A suffix that makes names unique within and across test processes.
+pub fn unique_suffix() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{}-{}-{}", std::process::id(), nanos, COUNTER.fetch_add(1, Ordering::Relaxed))
+}

@@ -1,0 +1,22 @@
+//! Real Kafka-API clusters for kmirror's tests, benchmarks and demo.
+//!
+//! [`KafkaCluster::start`] gives a cluster in one line: external clusters named in the
+//! environment if set, else a local Tansu broker process on a free loopback port, killed and
+//! reaped when the handle drops. The [`audit`] module tells what a correct `read_committed`
+//! reader would see, whatever the broker shows its own readers.
+mod admin;
+pub mod audit;
+mod broker_binary;
+mod cluster;
+mod error;
+mod probe;
+pub mod raw_log;
+mod record;
+
+pub use admin::{record_data, unique_suffix};
+pub use audit::{audit_records, AuditReport};
+pub use broker_binary::TANSU_BIN_ENV;
+pub use cluster::{free_loopback_port, Backend, KafkaCluster, Role};
+pub use error::{Error, Result};
+pub use probe::SKIP_ABORTED_VISIBLE;
+pub use record::{RecordData, StoredRecord};

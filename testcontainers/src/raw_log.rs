@@ -1,0 +1,229 @@
+//! Reads a partition's log as stored: every batch, control batches and aborted data included,
+//! with the producer id and transaction flags librdkafka hides. The audit is built on this.
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::{
+    ApiKey, FetchRequest, FetchResponse, RequestHeader, ResponseHeader, TopicName,
+};
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
+use kafka_protocol::records::RecordBatchDecoder;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+
+use crate::error::{kafka, Error, Result};
+use crate::KafkaCluster;
+
+/// Fetch v11 still names topics (v13+ needs topic ids) and carries the isolation level.
+const FETCH_VERSION: i16 = 11;
+const READ_UNCOMMITTED: i8 = 0;
+const MAX_FETCH_BYTES: i32 = 8 * 1024 * 1024;
+
+/// The kind of a control record (the key's second int16).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ControlKind {
+    Abort,
+    Commit,
+    Other(i16),
+}
+
+/// One record slot of the log: data or control, with its transaction identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawRecord {
+    pub offset: i64,
+    pub producer_id: i64,
+    pub transactional: bool,
+    pub control: bool,
+    /// Set for control records.
+    pub control_kind: Option<ControlKind>,
+}
+
+/// A partition's raw log and the high watermark the broker reported in its fetch response.
+#[derive(Debug, Clone, Default)]
+pub struct RawLog {
+    pub records: Vec<RawRecord>,
+    pub high_watermark: i64,
+    pub last_stable_offset: i64,
+}
+
+/// Reads the whole partition from the start to the high watermark of the first response.
+pub fn read_raw_log(cluster: &KafkaCluster, topic: &str, partition: i32) -> Result<RawLog> {
+    let broker = leader_address(cluster, topic, partition)?;
+    let mut connection = Connection::open(&broker)?;
+    let mut log = RawLog { high_watermark: -1, ..RawLog::default() };
+    let mut offset = 0;
+    let mut end = None;
+    loop {
+        let response = connection.fetch(topic, partition, offset)?;
+        let data = response
+            .responses
+            .into_iter()
+            .flat_map(|t| t.partitions)
+            .find(|p| p.partition_index == partition)
+            .ok_or_else(|| {
+                protocol_error(&broker, format!("no data for {topic}/{partition} in fetch response"))
+            })?;
+        if data.error_code != 0 {
+            return Err(protocol_error(
+                &broker,
+                format!("fetch {topic}/{partition} at {offset}: error code {}", data.error_code),
+            ));
+        }
+        let end_offset = *end.get_or_insert(data.high_watermark);
+        log.high_watermark = end_offset;
+        log.last_stable_offset = data.last_stable_offset;
+        let before = offset;
+        if let Some(records) = data.records {
+            offset = decode_batches(records, offset, &mut log.records, &broker)?;
+        }
+        if offset >= end_offset {
+            return Ok(log);
+        }
+        if offset == before {
+            return Err(protocol_error(&broker, format!("no progress reading {topic}/{partition} at offset {offset} (high watermark {end_offset})")));
+        }
+    }
+}
+
+/// Decodes every complete batch in `records`; a trailing partial batch is left for the next fetch.
+fn decode_batches(
+    mut records: Bytes,
+    mut next_offset: i64,
+    out: &mut Vec<RawRecord>,
+    broker: &str,
+) -> Result<i64> {
+    // Batch header: baseOffset i64, batchLength i32, then `batchLength` bytes.
+    while records.remaining() >= 12 {
+        let batch_len = i32::from_be_bytes([records[8], records[9], records[10], records[11]]);
+        let total =
+            12 + usize::try_from(batch_len).map_err(|_| protocol_error(broker, "negative batch length"))?;
+        if records.remaining() < total {
+            break;
+        }
+        let mut batch = records.split_to(total);
+        let set = RecordBatchDecoder::decode(&mut batch)
+            .map_err(|e| protocol_error(broker, format!("decoding batch: {e}")))?;
+        for record in set.records {
+            if record.offset < next_offset {
+                continue;
+            }
+            next_offset = record.offset + 1;
+            let control_kind = record.control.then(|| control_kind(record.key.as_ref()));
+            out.push(RawRecord {
+                offset: record.offset,
+                producer_id: record.producer_id,
+                transactional: record.transactional,
+                control: record.control,
+                control_kind,
+            });
+        }
+    }
+    Ok(next_offset)
+}
+
+fn control_kind(key: Option<&Bytes>) -> ControlKind {
+    match key {
+        Some(key) if key.len() >= 4 => match i16::from_be_bytes([key[2], key[3]]) {
+            0 => ControlKind::Abort,
+            1 => ControlKind::Commit,
+            other => ControlKind::Other(other),
+        },
+        _ => ControlKind::Other(-1),
+    }
+}
+
+fn leader_address(cluster: &KafkaCluster, topic: &str, partition: i32) -> Result<String> {
+    let consumer: BaseConsumer = cluster.client_config().create().map_err(kafka("metadata client"))?;
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(30))
+        .map_err(kafka(format!("metadata of {topic}")))?;
+    let leader = metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic)
+        .and_then(|t| t.partitions().iter().find(|p| p.id() == partition))
+        .map(|p| p.leader())
+        .ok_or_else(|| Error::Topic {
+            topic: topic.to_string(),
+            message: format!("partition {partition} not found"),
+        })?;
+    metadata
+        .brokers()
+        .iter()
+        .find(|b| b.id() == leader)
+        .map(|b| format!("{}:{}", b.host(), b.port()))
+        .ok_or_else(|| Error::Topic {
+            topic: topic.to_string(),
+            message: format!("leader {leader} of partition {partition} not in metadata"),
+        })
+}
+
+fn protocol_error(broker: &str, message: impl Into<String>) -> Error {
+    Error::Protocol { broker: broker.to_string(), message: message.into() }
+}
+
+/// A plain-TCP connection speaking just enough of the protocol for a read-uncommitted Fetch.
+struct Connection {
+    stream: TcpStream,
+    broker: String,
+    correlation_id: i32,
+}
+
+impl Connection {
+    fn open(broker: &str) -> Result<Self> {
+        let stream = TcpStream::connect(broker)?;
+        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+        Ok(Self { stream, broker: broker.to_string(), correlation_id: 0 })
+    }
+
+    fn fetch(&mut self, topic: &str, partition: i32, offset: i64) -> Result<FetchResponse> {
+        self.correlation_id += 1;
+        let header = RequestHeader::default()
+            .with_request_api_key(ApiKey::Fetch as i16)
+            .with_request_api_version(FETCH_VERSION)
+            .with_correlation_id(self.correlation_id)
+            .with_client_id(Some(StrBytes::from_static_str("kmirror-audit")));
+        let request = FetchRequest::default()
+            .with_replica_id((-1).into())
+            .with_max_wait_ms(100)
+            .with_min_bytes(1)
+            .with_max_bytes(MAX_FETCH_BYTES)
+            .with_isolation_level(READ_UNCOMMITTED)
+            .with_topics(vec![FetchTopic::default()
+                .with_topic(TopicName(StrBytes::from_string(topic.to_string())))
+                .with_partitions(vec![FetchPartition::default()
+                    .with_partition(partition)
+                    .with_fetch_offset(offset)
+                    .with_partition_max_bytes(MAX_FETCH_BYTES)])]);
+        let mut body = BytesMut::new();
+        header
+            .encode(&mut body, FetchRequest::header_version(FETCH_VERSION))
+            .and_then(|()| request.encode(&mut body, FETCH_VERSION))
+            .map_err(|e| protocol_error(&self.broker, format!("encoding fetch: {e}")))?;
+        let mut frame = BytesMut::with_capacity(body.len() + 4);
+        frame.put_i32(body.len() as i32);
+        frame.extend_from_slice(&body);
+        self.stream.write_all(&frame)?;
+
+        let mut len = [0u8; 4];
+        self.stream.read_exact(&mut len)?;
+        let len = usize::try_from(i32::from_be_bytes(len))
+            .map_err(|_| protocol_error(&self.broker, "negative frame length"))?;
+        let mut buf = vec![0u8; len];
+        self.stream.read_exact(&mut buf)?;
+        let mut buf = Bytes::from(buf);
+        let response_header = ResponseHeader::decode(&mut buf, FetchResponse::header_version(FETCH_VERSION))
+            .map_err(|e| protocol_error(&self.broker, format!("decoding response header: {e}")))?;
+        if response_header.correlation_id != self.correlation_id {
+            return Err(protocol_error(&self.broker, "correlation id mismatch"));
+        }
+        let response = FetchResponse::decode(&mut buf, FETCH_VERSION)
+            .map_err(|e| protocol_error(&self.broker, format!("decoding fetch response: {e}")))?;
+        if response.error_code != 0 {
+            return Err(protocol_error(&self.broker, format!("fetch error code {}", response.error_code)));
+        }
+        Ok(response)
+    }
+}
