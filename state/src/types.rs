@@ -31,7 +31,8 @@ impl FromStr for TopicPartition {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let (topic, partition) =
             s.rsplit_once('/').ok_or_else(|| format!("'{s}' is not of the form topic/partition"))?;
-        let partition = partition.parse().map_err(|_| format!("'{partition}' in '{s}' is not a partition number"))?;
+        let partition =
+            partition.parse().map_err(|_| format!("'{partition}' in '{s}' is not a partition number"))?;
         if topic.is_empty() {
             return Err(format!("'{s}' has an empty topic name"));
         }

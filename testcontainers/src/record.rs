@@ -1,7 +1,7 @@
 //! Record contents as tests compare them: every field kmirror promises to preserve.
 
 /// One record's key, value, headers (in order, duplicates kept) and timestamp.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct RecordData {
     pub key: Option<Vec<u8>>,
     pub value: Option<Vec<u8>>,

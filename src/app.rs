@@ -1,0 +1,46 @@
+//! The binary's edge: runs a parsed command, installs signal handling, reports in one line.
+use anyhow::Context;
+use tokio::signal::unix::{signal, SignalKind};
+use tracing::{info, warn};
+
+use crate::cli::{Cli, Command, MirrorArgs};
+use crate::config::MirrorSettings;
+use crate::mirror::Mirror;
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Mirror(args) => run_mirror(&args),
+        Command::Demo(args) => crate::demo::run(&args),
+    }
+}
+
+fn run_mirror(args: &MirrorArgs) -> anyhow::Result<()> {
+    let settings = MirrorSettings::resolve(args)?;
+    let until_caught_up = settings.until_caught_up;
+    let mirror = Mirror::prepare(settings)?;
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting runtime")?;
+    let ctx = mirror.context();
+    runtime.spawn(async move {
+        let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+        else {
+            warn!("could not install signal handlers");
+            return;
+        };
+        tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+        info!("stopping: committing open transactions (signal again to exit at once)");
+        ctx.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+        warn!("second signal: exiting now; the next start resumes from the last commit");
+        std::process::exit(130);
+    });
+    let summary = runtime
+        .block_on(async { tokio::task::spawn_blocking(move || mirror.run()).await })
+        .context("mirror task")??;
+    if until_caught_up {
+        info!(records = summary.records, topics = summary.topics.len(), "caught up; exiting");
+    } else {
+        info!(records = summary.records, "stopped");
+    }
+    Ok(())
+}

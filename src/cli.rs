@@ -1,0 +1,109 @@
+//! The command line. Flag names follow MirrorMaker where one exists, so its users feel at home.
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kmirror",
+    version,
+    about = "Mirror Kafka topics between clusters exactly once, with exact consumer-group offset translation",
+    long_about = "kmirror copies topics from a source Kafka cluster to a target cluster exactly once: every \
+                  source record lands once on the target, in the same partition and order, with key, value, \
+                  headers and timestamp intact, even across crashes and restarts."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Mirror topics from the source to the target cluster, exactly once.
+    Mirror(Box<MirrorArgs>),
+    /// Run a self-contained demo: two local clusters, a mirror killed mid-stream and restarted,
+    /// then an audit of the target.
+    Demo(DemoArgs),
+}
+
+/// Where a partition with no committed position starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StartFrom {
+    Earliest,
+    Latest,
+}
+
+#[derive(Debug, Default, Args)]
+pub struct MirrorArgs {
+    /// Source cluster bootstrap servers (host:port,...). May also come from the source config.
+    #[arg(long, value_name = "BOOTSTRAP")]
+    pub source: Option<String>,
+    /// Target cluster bootstrap servers (host:port,...). May also come from the target config.
+    #[arg(long, value_name = "BOOTSTRAP")]
+    pub target: Option<String>,
+    /// The mirror's name: it names the shadow group (kmirror.NAME) and the transactional ids
+    /// (kmirror.NAME.SHARD) on the target. Keep it stable across restarts.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Regex of source topics to mirror (whole-name match).
+    #[arg(long, alias = "whitelist", value_name = "REGEX")]
+    pub topics: Option<String>,
+    /// Regex of source topics to leave out (whole-name match). Internal (__*) and kmirror's own
+    /// topics are always left out unless --topics names them.
+    #[arg(long, value_name = "REGEX")]
+    pub exclude: Option<String>,
+    /// Worker threads sharing the shards [default: the number of cores, at most --shards].
+    #[arg(long, alias = "num.streams", value_name = "N")]
+    pub num_streams: Option<usize>,
+    /// Shards the mirror's partitions are split into, each with its own transactional id.
+    /// Fixed for the life of a mirror name [default: 4].
+    #[arg(long, value_name = "S")]
+    pub shards: Option<u32>,
+    /// Directory for kmirror's local state (locked while in use) [default: ~/.local/state/kmirror/NAME].
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Source client settings, a Java .properties file.
+    #[arg(long, alias = "consumer.config", value_name = "FILE")]
+    pub source_config: Option<PathBuf>,
+    /// Target client settings, a Java .properties file.
+    #[arg(long, alias = "producer.config", value_name = "FILE")]
+    pub target_config: Option<PathBuf>,
+    /// One client setting: source.KEY=VALUE or target.KEY=VALUE (repeatable; wins over files).
+    #[arg(long = "set", value_name = "SIDE.KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Most records in one target transaction [default: 10000].
+    #[arg(long, value_name = "N")]
+    pub transaction_max_records: Option<usize>,
+    /// Longest a target transaction stays open, in milliseconds [default: 250].
+    #[arg(long, value_name = "MS")]
+    pub transaction_max_ms: Option<u64>,
+    /// Note every partition's end at start, mirror up to it, commit, and exit 0 (batch migration).
+    #[arg(long)]
+    pub until_caught_up: bool,
+    /// Where partitions without a committed position start [default: earliest].
+    #[arg(long, value_enum)]
+    pub start_from: Option<StartFrom>,
+    /// Replication factor of topics kmirror creates on the target [default: the target's default].
+    #[arg(long, value_name = "N")]
+    pub replication_factor: Option<i32>,
+    /// How often new topics and partitions are looked for, in seconds [default: 10].
+    #[arg(long, value_name = "SECONDS")]
+    pub refresh_interval: Option<u64>,
+    /// How long to wait for each cluster to answer at start, in seconds [default: 10].
+    #[arg(long, value_name = "SECONDS")]
+    pub connect_timeout: Option<u64>,
+    /// A TOML file with the same settings; flags win over it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Records produced to the demo topic.
+    #[arg(long, default_value_t = 20_000)]
+    pub records: usize,
+    /// Partitions of the demo topic.
+    #[arg(long, default_value_t = 4)]
+    pub partitions: i32,
+}

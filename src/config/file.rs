@@ -1,0 +1,56 @@
+//! The TOML config file (`--config`): the same settings as the flags.
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::cli::StartFrom;
+use crate::error::{Error, Result};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MirrorFile {
+    pub name: Option<String>,
+    pub topics: Option<String>,
+    pub exclude: Option<String>,
+    pub num_streams: Option<usize>,
+    pub shards: Option<u32>,
+    pub state_dir: Option<PathBuf>,
+    pub transaction_max_records: Option<usize>,
+    pub transaction_max_ms: Option<u64>,
+    pub until_caught_up: Option<bool>,
+    pub start_from: Option<StartFrom>,
+    pub replication_factor: Option<i32>,
+    pub refresh_interval: Option<u64>,
+    pub connect_timeout: Option<u64>,
+    #[serde(default)]
+    pub source: ClusterFile,
+    #[serde(default)]
+    pub target: ClusterFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterFile {
+    pub bootstrap: Option<String>,
+    /// A Java .properties file, relative to the TOML file.
+    pub config: Option<PathBuf>,
+    #[serde(default)]
+    pub properties: BTreeMap<String, String>,
+}
+
+pub fn read_mirror_file(path: &Path) -> Result<MirrorFile> {
+    let text =
+        std::fs::read_to_string(path).map_err(|cause| Error::Io { path: path.to_path_buf(), cause })?;
+    let mut file: MirrorFile = toml::from_str(&text).map_err(|e| Error::ConfigFile {
+        file: path.to_path_buf(),
+        message: e.to_string().lines().filter(|l| !l.trim().is_empty()).collect::<Vec<_>>().join(" "),
+    })?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    for cluster in [&mut file.source, &mut file.target] {
+        if let Some(config) = &cluster.config {
+            cluster.config = Some(base.join(config));
+        }
+    }
+    Ok(file)
+}

@@ -1,0 +1,205 @@
+//! Turns flags, the TOML file and properties files into one checked [`MirrorSettings`].
+mod client;
+mod file;
+mod properties;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use client::ClientSettings;
+pub use file::{read_mirror_file, MirrorFile};
+pub use properties::{parse_properties, read_properties};
+
+use crate::cli::{MirrorArgs, StartFrom};
+use crate::error::{Error, Result, Side};
+use crate::topics::TopicSelector;
+
+pub const DEFAULT_SHARDS: u32 = 4;
+pub const DEFAULT_TRANSACTION_MAX_RECORDS: usize = 10_000;
+pub const DEFAULT_TRANSACTION_MAX_MS: u64 = 250;
+
+/// Everything a mirror run needs, validated.
+#[derive(Debug, Clone)]
+pub struct MirrorSettings {
+    pub name: String,
+    pub source_bootstrap: String,
+    pub target_bootstrap: String,
+    pub source: ClientSettings,
+    pub target: ClientSettings,
+    pub selector: TopicSelector,
+    pub num_streams: usize,
+    pub shards: u32,
+    pub state_dir: PathBuf,
+    pub transaction_max_records: usize,
+    pub transaction_max: Duration,
+    pub until_caught_up: bool,
+    pub start_from: StartFrom,
+    pub replication_factor: Option<i32>,
+    pub refresh_interval: Duration,
+    pub connect_timeout: Duration,
+}
+
+impl MirrorSettings {
+    pub fn resolve(args: &MirrorArgs) -> Result<Self> {
+        let file = match &args.config {
+            Some(path) => read_mirror_file(path)?,
+            None => MirrorFile::default(),
+        };
+        let name =
+            args.name.clone().or(file.name.clone()).ok_or_else(|| {
+                usage("--name is required (it names the shadow group and transactional ids)")
+            })?;
+        check_name(&name)?;
+
+        let mut source = side_settings(
+            Side::Source,
+            file.source.config.as_ref(),
+            args.source_config.as_ref(),
+            &file.source.properties,
+            &args.set,
+        )?;
+        let mut target = side_settings(
+            Side::Target,
+            file.target.config.as_ref(),
+            args.target_config.as_ref(),
+            &file.target.properties,
+            &args.set,
+        )?;
+        let source_bootstrap =
+            bootstrap(Side::Source, args.source.as_ref(), file.source.bootstrap.as_ref(), &mut source)?;
+        let target_bootstrap =
+            bootstrap(Side::Target, args.target.as_ref(), file.target.bootstrap.as_ref(), &mut target)?;
+
+        // MirrorMaker consumer configs carry auto.offset.reset; it means our --start-from.
+        let reset = source.take("auto.offset.reset");
+        let start_from = match (args.start_from, file.start_from, reset.as_deref()) {
+            (Some(s), _, _) | (None, Some(s), _) => s,
+            (None, None, Some("latest" | "end" | "largest")) => StartFrom::Latest,
+            _ => StartFrom::Earliest,
+        };
+
+        let topics = args
+            .topics
+            .clone()
+            .or(file.topics.clone())
+            .ok_or_else(|| usage("--topics REGEX is required (which source topics to mirror)"))?;
+        let exclude = args.exclude.clone().or(file.exclude.clone());
+        let selector = TopicSelector::new(&topics, exclude.as_deref())?;
+
+        let shards = args.shards.or(file.shards).unwrap_or(DEFAULT_SHARDS);
+        if shards == 0 {
+            return Err(usage("--shards must be at least 1"));
+        }
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let num_streams = args.num_streams.or(file.num_streams).unwrap_or(cores).min(shards as usize);
+        if num_streams == 0 {
+            return Err(usage("--num-streams must be at least 1"));
+        }
+        let transaction_max_records = args
+            .transaction_max_records
+            .or(file.transaction_max_records)
+            .unwrap_or(DEFAULT_TRANSACTION_MAX_RECORDS);
+        if transaction_max_records == 0 {
+            return Err(usage("--transaction-max-records must be at least 1"));
+        }
+        let transaction_max_ms =
+            args.transaction_max_ms.or(file.transaction_max_ms).unwrap_or(DEFAULT_TRANSACTION_MAX_MS);
+        let state_dir =
+            args.state_dir.clone().or(file.state_dir.clone()).unwrap_or_else(|| default_state_dir(&name));
+
+        Ok(Self {
+            name,
+            source_bootstrap,
+            target_bootstrap,
+            source,
+            target,
+            selector,
+            num_streams,
+            shards,
+            state_dir,
+            transaction_max_records,
+            transaction_max: Duration::from_millis(transaction_max_ms.max(1)),
+            until_caught_up: args.until_caught_up || file.until_caught_up.unwrap_or(false),
+            start_from,
+            replication_factor: args.replication_factor.or(file.replication_factor),
+            refresh_interval: Duration::from_secs(
+                args.refresh_interval.or(file.refresh_interval).unwrap_or(10).max(1),
+            ),
+            connect_timeout: Duration::from_secs(
+                args.connect_timeout.or(file.connect_timeout).unwrap_or(10).max(1),
+            ),
+        })
+    }
+
+    /// The consumer group on the target that holds the committed source positions.
+    pub fn shadow_group(&self) -> String {
+        format!("kmirror.{}", self.name)
+    }
+
+    pub fn transactional_id(&self, shard: u32) -> String {
+        format!("kmirror.{}.{shard}", self.name)
+    }
+}
+
+fn usage(message: &str) -> Error {
+    Error::Usage(message.to_string())
+}
+
+fn check_name(name: &str) -> Result<()> {
+    let valid = !name.is_empty()
+        && name.len() <= 200
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if valid {
+        Ok(())
+    } else {
+        Err(usage(&format!("--name '{name}' must be 1-200 characters of a-z, A-Z, 0-9, '.', '_' or '-'")))
+    }
+}
+
+fn side_settings(
+    side: Side,
+    file_config: Option<&PathBuf>,
+    flag_config: Option<&PathBuf>,
+    toml_properties: &std::collections::BTreeMap<String, String>,
+    sets: &[String],
+) -> Result<ClientSettings> {
+    let mut entries = Vec::new();
+    for path in [file_config, flag_config].into_iter().flatten() {
+        entries.extend(read_properties(path)?);
+    }
+    entries.extend(toml_properties.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let prefix = format!("{side}.");
+    for set in sets {
+        let (key, value) = set.split_once('=').ok_or_else(|| {
+            usage(&format!("--set '{set}' must look like source.KEY=VALUE or target.KEY=VALUE"))
+        })?;
+        if !key.starts_with("source.") && !key.starts_with("target.") {
+            return Err(usage(&format!("--set '{key}=...' must start with source. or target.")));
+        }
+        if let Some(key) = key.strip_prefix(&prefix) {
+            entries.push((key.to_string(), value.to_string()));
+        }
+    }
+    ClientSettings::build(side, entries)
+}
+
+fn bootstrap(
+    side: Side,
+    flag: Option<&String>,
+    file: Option<&String>,
+    settings: &mut ClientSettings,
+) -> Result<String> {
+    let from_properties =
+        settings.take("bootstrap.servers").or_else(|| settings.take("metadata.broker.list"));
+    flag.cloned().or_else(|| file.cloned()).or(from_properties).filter(|b| !b.trim().is_empty()).ok_or_else(
+        || usage(&format!("--{side} BOOTSTRAP is required (or bootstrap.servers in the {side} config)")),
+    )
+}
+
+fn default_state_dir(name: &str) -> PathBuf {
+    let base = std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    base.join("kmirror").join(name)
+}

@@ -1,0 +1,10 @@
+//! What every worker of one mirror run shares.
+use std::sync::atomic::AtomicBool;
+
+use crate::config::MirrorSettings;
+
+pub struct MirrorContext {
+    pub settings: MirrorSettings,
+    /// Set on SIGINT/SIGTERM: finish the open transaction and stop.
+    pub stop: AtomicBool,
+}

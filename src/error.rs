@@ -1,0 +1,63 @@
+use std::path::PathBuf;
+
+use kmirror_state::TopicPartition;
+
+/// Everything that stops kmirror; each message names the thing at fault and the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{file}: line {line}: {message}")]
+    Properties { file: PathBuf, line: usize, message: String },
+    #[error("{side} config: {message}")]
+    ClientConfig { side: Side, message: String },
+    #[error("config file {file}: {message}")]
+    ConfigFile { file: PathBuf, message: String },
+    #[error("{0}")]
+    Usage(String),
+    #[error("invalid {flag} regex '{pattern}': {message}")]
+    Regex { flag: &'static str, pattern: String, message: String },
+    #[error("state dir {path}: {message}")]
+    StateDir { path: PathBuf, message: String },
+    #[error("{side} cluster at {bootstrap} is unreachable: {message} (check the bootstrap address and that the brokers are up)")]
+    Unreachable { side: Side, bootstrap: String, message: String },
+    #[error("target topic {topic} has {target_partitions} partitions but source topic {source_topic} has {source_partitions}: kmirror never remaps partitions; recreate {topic} with at least {source_partitions} partitions or mirror under another name")]
+    TooFewPartitions { topic: String, source_topic: String, source_partitions: i32, target_partitions: i32 },
+    #[error("no source topic matches --topics '{pattern}' (excluding '{exclude}')")]
+    NoTopics { pattern: String, exclude: String },
+    #[error("mirror {name} was started with --shards {recorded}; a mirror's shard count is fixed for life: pass --shards {recorded} or use a new --name")]
+    ShardsChanged { name: String, recorded: u32 },
+    #[error("worker for shard {shard} was fenced: another kmirror instance with --name {name} took over this shard; this one stops")]
+    Fenced { name: String, shard: u32 },
+    #[error("{side} cluster: {context}: {cause}")]
+    Kafka { side: Side, context: String, cause: rdkafka::error::KafkaError },
+    #[error("{0}: the mirror stopped with errors in these topics")]
+    TopicsFailed(String),
+    #[error("shard {shard}: partition {tp}: {message}")]
+    Partition { shard: u32, tp: TopicPartition, message: String },
+    #[error("i/o error on {path}: {cause}")]
+    Io { path: PathBuf, cause: std::io::Error },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Which cluster a setting or error belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Side {
+    Source,
+    Target,
+}
+
+impl std::fmt::Display for Side {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Side::Source => "source",
+            Side::Target => "target",
+        })
+    }
+}
+
+impl Error {
+    pub fn kafka(side: Side, context: impl Into<String>) -> impl FnOnce(rdkafka::error::KafkaError) -> Error {
+        let context = context.into();
+        move |cause| Error::Kafka { side, context, cause }
+    }
+}

@@ -1,0 +1,206 @@
+//! A mirror run: plan the topics, make the target ready, start the workers, keep the plan
+//! current, and stop cleanly.
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{channel, Sender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::BaseConsumer;
+use tracing::{error, info, warn};
+
+use crate::config::MirrorSettings;
+use crate::context::MirrorContext;
+use crate::error::{Error, Result, Side};
+use crate::plan::{list_source_topics, routes_by_shard, worker_of, Route, SourceTopic};
+use crate::state_dir::StateDir;
+use crate::target_topics::TopicSync;
+use crate::worker::{run_worker, RouteUpdate, WorkerReport};
+
+/// The outcome of a run that ended without a fatal error.
+#[derive(Debug, Default)]
+pub struct MirrorSummary {
+    pub records: u64,
+    pub topics: Vec<String>,
+    pub failed_topics: Vec<String>,
+}
+
+pub struct Mirror {
+    ctx: Arc<MirrorContext>,
+    _state: StateDir,
+    source_metadata: BaseConsumer,
+    topic_sync: TopicSync,
+}
+
+impl Mirror {
+    /// Checks settings against the real clusters before anything is written.
+    pub fn prepare(settings: MirrorSettings) -> Result<Self> {
+        let state = StateDir::open(&settings.state_dir)?;
+        let mut source_config = settings.source.client_config();
+        source_config.set("bootstrap.servers", &settings.source_bootstrap);
+        let mut target_config = settings.target.client_config();
+        target_config.set("bootstrap.servers", &settings.target_bootstrap);
+        let source_metadata: BaseConsumer =
+            source_config.create().map_err(Error::kafka(Side::Source, "creating metadata client"))?;
+        let target_metadata: BaseConsumer =
+            target_config.create().map_err(Error::kafka(Side::Target, "creating metadata client"))?;
+        rdkafka::consumer::Consumer::fetch_metadata(&target_metadata, None, settings.connect_timeout)
+            .map_err(|e| Error::Unreachable {
+                side: Side::Target,
+                bootstrap: settings.target_bootstrap.clone(),
+                message: e.to_string(),
+            })?;
+        let topic_sync = TopicSync::new(source_config, target_config, settings.replication_factor)?;
+        let ctx = Arc::new(MirrorContext { settings, stop: Default::default() });
+        Ok(Self { ctx, _state: state, source_metadata, topic_sync })
+    }
+
+    pub fn context(&self) -> Arc<MirrorContext> {
+        self.ctx.clone()
+    }
+
+    /// Runs until stopped (or, with --until-caught-up, until done).
+    pub fn run(self) -> Result<MirrorSummary> {
+        let settings = &self.ctx.settings;
+        let topics = self.list_topics()?;
+        if topics.is_empty() {
+            return Err(settings.selector.no_topics_error());
+        }
+        let (ready, mut failed) = self.prepare_targets(&topics);
+        if ready.is_empty() {
+            return Err(Error::TopicsFailed(failed.join(", ")));
+        }
+        let mut known: BTreeMap<String, i32> = ready.iter().map(|t| (t.name.clone(), t.partitions)).collect();
+        let mut per_worker: Vec<BTreeMap<u32, Vec<Route>>> = vec![BTreeMap::new(); settings.num_streams];
+        for (shard, routes) in routes_by_shard(&ready, settings.shards) {
+            per_worker[worker_of(shard, settings.num_streams)].insert(shard, routes);
+        }
+        info!(
+            name = %settings.name,
+            topics = ready.len(),
+            partitions = known.values().sum::<i32>(),
+            shards = settings.shards,
+            workers = settings.num_streams,
+            "mirror starting"
+        );
+        let mut senders: Vec<Sender<RouteUpdate>> = Vec::new();
+        let mut handles: Vec<JoinHandle<Result<WorkerReport>>> = Vec::new();
+        for (index, initial) in per_worker.into_iter().enumerate() {
+            let (tx, rx) = channel();
+            senders.push(tx);
+            let ctx = self.ctx.clone();
+            let handle = std::thread::Builder::new()
+                .name(format!("kmirror-worker-{index}"))
+                .spawn(move || {
+                    let result = run_worker(index, ctx.clone(), initial, rx);
+                    if result.is_err() {
+                        // One failed worker stops the run: the others finish their transaction.
+                        ctx.stop.store(true, Ordering::Relaxed);
+                    }
+                    result
+                })
+                .map_err(|cause| Error::Io { path: "worker thread".into(), cause })?;
+            handles.push(handle);
+        }
+
+        let mut next_refresh = Instant::now() + settings.refresh_interval;
+        while !handles.iter().all(JoinHandle::is_finished) {
+            std::thread::sleep(Duration::from_millis(100));
+            if settings.until_caught_up
+                || self.ctx.stop.load(Ordering::Relaxed)
+                || Instant::now() < next_refresh
+            {
+                continue;
+            }
+            next_refresh = Instant::now() + settings.refresh_interval;
+            match self.refresh(&mut known, &mut failed, &senders) {
+                Ok(()) => {}
+                Err(e) => warn!(error = %e, "topic refresh failed; will retry"),
+            }
+        }
+
+        let mut summary =
+            MirrorSummary { topics: known.into_keys().collect(), failed_topics: failed, records: 0 };
+        let mut first_error = None;
+        for handle in handles {
+            match handle.join() {
+                Ok(Ok(report)) => summary.records += report.records,
+                Ok(Err(e)) => {
+                    error!(error = %e, "worker stopped");
+                    first_error.get_or_insert(e);
+                }
+                Err(_) => {
+                    first_error.get_or_insert(Error::Usage("a worker thread panicked".into()));
+                }
+            }
+        }
+        if let Some(e) = first_error {
+            return Err(e);
+        }
+        if !summary.failed_topics.is_empty() && settings.until_caught_up {
+            return Err(Error::TopicsFailed(summary.failed_topics.join(", ")));
+        }
+        Ok(summary)
+    }
+
+    fn list_topics(&self) -> Result<Vec<SourceTopic>> {
+        let s = &self.ctx.settings;
+        list_source_topics(&self.source_metadata, &s.selector, &s.source_bootstrap, s.connect_timeout)
+    }
+
+    /// Creates or checks each target topic; a topic that cannot be made right is left out,
+    /// with its error logged, and the others go on.
+    fn prepare_targets(&self, topics: &[SourceTopic]) -> (Vec<SourceTopic>, Vec<String>) {
+        let mut ready = Vec::new();
+        let mut failed = Vec::new();
+        for topic in topics {
+            match self.topic_sync.ensure(topic) {
+                Ok(()) => ready.push(topic.clone()),
+                Err(e) => {
+                    error!("{e}");
+                    failed.push(topic.name.clone());
+                }
+            }
+        }
+        (ready, failed)
+    }
+
+    /// Picks up new topics and new partitions, and syncs drifted configs.
+    fn refresh(
+        &self,
+        known: &mut BTreeMap<String, i32>,
+        failed: &mut Vec<String>,
+        senders: &[Sender<RouteUpdate>],
+    ) -> Result<()> {
+        let topics = self.list_topics()?;
+        let failed_before: BTreeSet<String> = failed.drain(..).collect();
+        let (ready, now_failed) = self.prepare_targets(&topics);
+        for name in &now_failed {
+            if !failed_before.contains(name) {
+                error!(topic = %name, "topic stopped");
+            }
+        }
+        *failed = now_failed;
+        let mut added = Vec::new();
+        for topic in ready {
+            let before = known.get(&topic.name).copied().unwrap_or(0);
+            if topic.partitions > before {
+                added.push(SourceTopic { name: topic.name.clone(), partitions: topic.partitions });
+                known.insert(topic.name.clone(), topic.partitions);
+                info!(topic = %topic.name, from = before, to = topic.partitions, "mirroring new partitions");
+                // Only the new partitions: existing ones are already running.
+                let routes = routes_by_shard(std::slice::from_ref(&topic), self.ctx.settings.shards);
+                for (shard, routes) in routes {
+                    let new: Vec<Route> =
+                        routes.into_iter().filter(|r| r.source.partition >= before).collect();
+                    if !new.is_empty() {
+                        let worker = worker_of(shard, self.ctx.settings.num_streams);
+                        let _ = senders[worker].send((shard, new));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}

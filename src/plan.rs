@@ -1,0 +1,107 @@
+//! What to mirror: source topics and partitions, their target names, and their shards.
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use kmirror_state::TopicPartition;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+
+use crate::error::{Error, Result, Side};
+use crate::topics::TopicSelector;
+
+/// One source partition and the target partition it is copied to (same number, always).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Route {
+    pub source: TopicPartition,
+    pub target: TopicPartition,
+}
+
+/// A source topic and its partition count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceTopic {
+    pub name: String,
+    pub partitions: i32,
+}
+
+/// The shard a partition belongs to. Stable across versions and platforms (FNV-1a, not std's
+/// hasher), because a partition moving shard would hand it to another transactional id.
+/// Partitions of one topic land on consecutive shards so they spread evenly.
+pub fn shard_of(topic: &str, partition: i32, shards: u32) -> u32 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in topic.as_bytes() {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    ((hash.wrapping_add(partition as u64)) % u64::from(shards)) as u32
+}
+
+/// The worker thread that runs a shard.
+pub fn worker_of(shard: u32, num_streams: usize) -> usize {
+    shard as usize % num_streams
+}
+
+/// Lists the source topics the selector picks, with partition counts.
+pub fn list_source_topics(
+    metadata_client: &BaseConsumer,
+    selector: &TopicSelector,
+    bootstrap: &str,
+    timeout: Duration,
+) -> Result<Vec<SourceTopic>> {
+    let metadata = metadata_client.fetch_metadata(None, timeout).map_err(|e| Error::Unreachable {
+        side: Side::Source,
+        bootstrap: bootstrap.to_string(),
+        message: e.to_string(),
+    })?;
+    let mut topics: Vec<SourceTopic> = metadata
+        .topics()
+        .iter()
+        .filter(|t| t.error().is_none() && !t.partitions().is_empty() && selector.matches(t.name()))
+        .map(|t| SourceTopic { name: t.name().to_string(), partitions: t.partitions().len() as i32 })
+        .collect();
+    topics.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(topics)
+}
+
+/// The routes of these topics, grouped by shard.
+pub fn routes_by_shard(topics: &[SourceTopic], shards: u32) -> BTreeMap<u32, Vec<Route>> {
+    let mut out: BTreeMap<u32, Vec<Route>> = BTreeMap::new();
+    for topic in topics {
+        for partition in 0..topic.partitions {
+            let source = TopicPartition::new(&topic.name, partition);
+            out.entry(shard_of(&topic.name, partition, shards))
+                .or_default()
+                .push(Route { target: source.clone(), source });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_are_stable_and_spread_a_topic() {
+        // Fixed values: a change here moves partitions between transactional ids.
+        assert_eq!(shard_of("orders", 0, 4), shard_of("orders", 4, 4));
+        let spread: std::collections::BTreeSet<u32> = (0..4).map(|p| shard_of("orders", p, 4)).collect();
+        assert_eq!(spread.len(), 4);
+        assert_eq!(shard_of("orders", 0, 1), 0);
+    }
+
+    #[test]
+    fn every_partition_gets_exactly_one_shard() {
+        let topics = vec![
+            SourceTopic { name: "a".into(), partitions: 5 },
+            SourceTopic { name: "b".into(), partitions: 3 },
+        ];
+        let routes = routes_by_shard(&topics, 3);
+        let total: usize = routes.values().map(Vec::len).sum();
+        assert_eq!(total, 8);
+        for (shard, rs) in &routes {
+            for r in rs {
+                assert_eq!(shard_of(&r.source.topic, r.source.partition, 3), *shard);
+                assert_eq!(r.source, r.target);
+            }
+        }
+    }
+}

@@ -1,0 +1,522 @@
+//! One shard: a source consumer (assign, read_committed) and a transactional producer to the
+//! target with its own `transactional.id`. Each transaction carries records and the shard's
+//! next source offsets for the shadow group, so a restart resumes exactly where the last
+//! committed transaction ended.
+//!
+//! Why a changed `--num-streams` can never let two live producers write one partition: a
+//! partition's shard comes from a fixed function of (topic, partition, --shards), and
+//! --shards is fixed for the life of a mirror name (checked against the shadow group's commit
+//! metadata). Worker threads only host shards. Whatever the thread count, partition P is
+//! written only under `kmirror.NAME.<shard(P)>`, and a new owner's `init_transactions` fences
+//! every older producer of that id before it reads the shadow group.
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kmirror_state::TopicPartition;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerGroupMetadata};
+use rdkafka::error::{KafkaError, RDKafkaError};
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use tracing::{debug, info, warn};
+
+use crate::cli::StartFrom;
+use crate::context::MirrorContext;
+use crate::delivery::DeliveryTracker;
+use crate::error::{Error, Result, Side};
+use crate::plan::Route;
+use crate::shadow::{read_committed_positions, CommitMetadata};
+use crate::watermarks::cached_high_watermark;
+
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+struct OpenTransaction {
+    started: Instant,
+    /// (route index, source offset) of each record, in send order.
+    records: Vec<(usize, i64)>,
+    failed: Option<KafkaError>,
+}
+
+pub struct Shard {
+    id: u32,
+    ctx: Arc<MirrorContext>,
+    producer: BaseProducer<DeliveryTracker>,
+    consumer: BaseConsumer,
+    shadow: BaseConsumer,
+    group_metadata: ConsumerGroupMetadata,
+    routes: Vec<Route>,
+    /// source topic -> partition -> route index
+    route_index: HashMap<String, HashMap<i32, usize>>,
+    /// Next source offset to read, as committed in the shadow group.
+    committed: HashMap<TopicPartition, Option<i64>>,
+    /// Source end offsets noted at start, for --until-caught-up.
+    ends: HashMap<TopicPartition, i64>,
+    txn: Option<OpenTransaction>,
+    records_mirrored: u64,
+    backoff: Duration,
+}
+
+impl Shard {
+    /// Fences any earlier owner of this shard, reads where it stopped, and starts reading.
+    pub fn start(id: u32, ctx: Arc<MirrorContext>, routes: Vec<Route>) -> Result<Self> {
+        let settings = &ctx.settings;
+        let producer: BaseProducer<DeliveryTracker> = target_config(&ctx)
+            .set("transactional.id", settings.transactional_id(id))
+            .set("enable.idempotence", "true")
+            .create_with_context(DeliveryTracker::default())
+            .map_err(Error::kafka(Side::Target, "creating the transactional producer"))?;
+        retry_until_done(&ctx, &format!("shard {id}: init_transactions on the target"), || {
+            producer.init_transactions(CALL_TIMEOUT)
+        })?;
+        let shadow: BaseConsumer = target_config(&ctx)
+            .set("group.id", settings.shadow_group())
+            .set("enable.auto.commit", "false")
+            // Makes OffsetFetch wait for pending transactional commits (require_stable).
+            .set("isolation.level", "read_committed")
+            .create()
+            .map_err(Error::kafka(Side::Target, "creating the shadow-group client"))?;
+        let group_metadata = shadow.group_metadata().ok_or_else(|| Error::Kafka {
+            side: Side::Target,
+            context: "shadow group metadata".into(),
+            cause: KafkaError::ClientCreation("no group metadata".into()),
+        })?;
+        let consumer: BaseConsumer = source_config(&ctx)
+            .create()
+            .map_err(Error::kafka(Side::Source, "creating the source consumer"))?;
+        let mut shard = Self {
+            id,
+            ctx,
+            producer,
+            consumer,
+            shadow,
+            group_metadata,
+            routes: Vec::new(),
+            route_index: HashMap::new(),
+            committed: HashMap::new(),
+            ends: HashMap::new(),
+            txn: None,
+            records_mirrored: 0,
+            backoff: Duration::from_millis(100),
+        };
+        shard.add_routes(routes)?;
+        Ok(shard)
+    }
+
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    /// Adds partitions (new topics or partitions found while running), resuming each from the
+    /// shadow group.
+    pub fn add_routes(&mut self, routes: Vec<Route>) -> Result<()> {
+        self.commit_if_open()?;
+        let new: Vec<Route> =
+            routes.into_iter().filter(|r| self.route_index_of(&r.source).is_none()).collect();
+        if new.is_empty() {
+            return Ok(());
+        }
+        let positions = read_committed_positions(
+            &self.shadow,
+            &new,
+            &self.ctx.settings.name,
+            self.ctx.settings.shards,
+            CALL_TIMEOUT,
+        )?;
+        for route in new {
+            let index = self.routes.len();
+            self.route_index
+                .entry(route.source.topic.clone())
+                .or_default()
+                .insert(route.source.partition, index);
+            self.committed.insert(route.source.clone(), positions.get(&route.source).copied().flatten());
+            self.routes.push(route);
+        }
+        info!(shard = self.id, partitions = self.routes.len(), "shard assigned");
+        self.assign_at_committed()
+    }
+
+    fn route_index_of(&self, tp: &TopicPartition) -> Option<usize> {
+        self.route_index.get(&tp.topic).and_then(|m| m.get(&tp.partition)).copied()
+    }
+
+    /// (Re)starts reading every partition at its committed position.
+    fn assign_at_committed(&mut self) -> Result<()> {
+        let mut tpl = TopicPartitionList::new();
+        for route in &self.routes {
+            let offset = match self.committed.get(&route.source).copied().flatten() {
+                Some(o) => Offset::Offset(o),
+                None => match self.ctx.settings.start_from {
+                    StartFrom::Earliest => Offset::Beginning,
+                    StartFrom::Latest => Offset::End,
+                },
+            };
+            tpl.add_partition_offset(&route.source.topic, route.source.partition, offset)
+                .map_err(Error::kafka(Side::Source, "building the assignment"))?;
+        }
+        self.consumer.assign(&tpl).map_err(Error::kafka(Side::Source, "assigning source partitions"))
+    }
+
+    /// Polls for up to `budget`, producing into the open transaction, and commits it when it
+    /// is full, old enough, or (with --until-caught-up) everything noted is read.
+    pub fn run_for(&mut self, budget: Duration) -> Result<()> {
+        let deadline = Instant::now() + budget;
+        loop {
+            if self.transaction_due() {
+                self.commit_if_open()?;
+            }
+            let now = Instant::now();
+            if now >= deadline || self.ctx.stop.load(Ordering::Relaxed) {
+                break;
+            }
+            let mut wait = deadline - now;
+            if let Some(txn) = &self.txn {
+                wait = wait
+                    .min((txn.started + self.ctx.settings.transaction_max).saturating_duration_since(now));
+            }
+            match self.consumer.poll(wait) {
+                None => {}
+                Some(Ok(message)) => produce(
+                    self.id,
+                    &mut self.txn,
+                    &self.producer,
+                    &self.routes,
+                    &self.route_index,
+                    &message,
+                )?,
+                Some(Err(e)) => {
+                    warn!(shard = self.id, error = %e, "source consumer error (librdkafka retries)")
+                }
+            }
+        }
+        self.producer.poll(Duration::ZERO);
+        if self.ctx.settings.until_caught_up {
+            self.note_ends();
+            if self.txn.is_some() && self.all_ends_reached() {
+                self.commit_if_open()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn transaction_due(&self) -> bool {
+        self.txn.as_ref().is_some_and(|t| {
+            t.records.len() >= self.ctx.settings.transaction_max_records
+                || t.started.elapsed() >= self.ctx.settings.transaction_max
+        })
+    }
+
+    /// Commits the open transaction with the shard's source positions; on an abortable error
+    /// aborts it and rewinds the source to the last committed positions.
+    pub fn commit_if_open(&mut self) -> Result<()> {
+        let Some(txn) = self.txn.take() else { return Ok(()) };
+        match self.try_commit(&txn) {
+            Ok(positions) => {
+                let count = txn.records.len() as u64;
+                self.records_mirrored += count;
+                for (tp, offset) in positions {
+                    self.committed.insert(tp, Some(offset));
+                }
+                self.backoff = Duration::from_millis(100);
+                debug!(shard = self.id, records = count, "transaction committed");
+                Ok(())
+            }
+            Err(Step::Fatal(e)) => Err(e),
+            Err(Step::Abort(reason)) => {
+                warn!(shard = self.id, %reason, "aborting transaction; will re-read from the last commit");
+                self.abort_and_rewind()
+            }
+        }
+    }
+
+    fn try_commit(&mut self, txn: &OpenTransaction) -> std::result::Result<Vec<(TopicPartition, i64)>, Step> {
+        if let Some(e) = &txn.failed {
+            return Err(Step::Abort(e.to_string()));
+        }
+        self.producer.flush(CALL_TIMEOUT).map_err(|e| Step::Abort(format!("flush: {e}")))?;
+        let deliveries = self.producer.context().take();
+        if let Some(e) = deliveries.first_error {
+            return Err(Step::Abort(format!("delivery: {e}")));
+        }
+        if deliveries.delivered.len() != txn.records.len() {
+            return Err(Step::Abort(format!(
+                "{} of {} records reported delivered",
+                deliveries.delivered.len(),
+                txn.records.len()
+            )));
+        }
+        let positions = self.read_positions().map_err(|e| Step::Abort(e.to_string()))?;
+        let offsets = self.offsets_list(&positions).map_err(|e| Step::Abort(e.to_string()))?;
+        self.retry_txn_call("send_offsets_to_transaction", |p, g| {
+            p.send_offsets_to_transaction(&offsets, g, CALL_TIMEOUT)
+        })?;
+        self.retry_txn_call("commit_transaction", |p, _| p.commit_transaction(CALL_TIMEOUT))?;
+        Ok(positions)
+    }
+
+    /// Where the consumer stands now: past every record handed to the transaction and past
+    /// control markers, which are not data.
+    fn read_positions(&self) -> Result<Vec<(TopicPartition, i64)>> {
+        let position = self.consumer.position().map_err(Error::kafka(Side::Source, "reading positions"))?;
+        Ok(position
+            .elements()
+            .iter()
+            .filter_map(|e| match e.offset() {
+                Offset::Offset(o) if o >= 0 => Some((TopicPartition::new(e.topic(), e.partition()), o)),
+                _ => None,
+            })
+            .filter(|(tp, o)| self.committed.get(tp).copied().flatten() != Some(*o))
+            .collect())
+    }
+
+    fn offsets_list(&self, positions: &[(TopicPartition, i64)]) -> Result<TopicPartitionList> {
+        let mut tpl = TopicPartitionList::new();
+        for (source, offset) in positions {
+            let Some(route) = self.route_index_of(source).map(|i| &self.routes[i]) else { continue };
+            let metadata =
+                CommitMetadata { v: 1, source_topic: source.topic.clone(), shards: self.ctx.settings.shards };
+            let mut element = tpl.add_partition(&route.target.topic, route.target.partition);
+            element.set_offset(Offset::Offset(*offset)).map_err(Error::kafka(Side::Target, "offset list"))?;
+            element.set_metadata(metadata.encode());
+        }
+        Ok(tpl)
+    }
+
+    /// Runs a transactional call, repeating it while librdkafka says it is retriable (e.g. the
+    /// target is unreachable), and sorting other errors into abort or fatal.
+    fn retry_txn_call(
+        &self,
+        what: &str,
+        call: impl Fn(&BaseProducer<DeliveryTracker>, &ConsumerGroupMetadata) -> rdkafka::error::KafkaResult<()>,
+    ) -> std::result::Result<(), Step> {
+        let mut backoff = Duration::from_millis(100);
+        let mut last_log = Instant::now();
+        loop {
+            match call(&self.producer, &self.group_metadata) {
+                Ok(()) => return Ok(()),
+                Err(e) => match txn_error(&e) {
+                    Some(t) if t.is_fatal() => return Err(Step::Fatal(self.fatal_error(e))),
+                    Some(t) if t.is_retriable() => {
+                        if last_log.elapsed() >= Duration::from_secs(3) {
+                            warn!(shard = self.id, call = what, error = %e, "target not answering; retrying");
+                            last_log = Instant::now();
+                        }
+                        std::thread::sleep(backoff);
+                        backoff = (backoff * 2).min(MAX_BACKOFF);
+                    }
+                    _ => return Err(Step::Abort(format!("{what}: {e}"))),
+                },
+            }
+        }
+    }
+
+    fn abort_and_rewind(&mut self) -> Result<()> {
+        let aborted = self.retry_txn_call("abort_transaction", |p, _| p.abort_transaction(CALL_TIMEOUT));
+        if let Err(Step::Fatal(e)) = aborted {
+            return Err(e);
+        }
+        if let Err(Step::Abort(reason)) = aborted {
+            // The producer cannot even abort: treat as fatal, a restart recovers exactly.
+            return Err(Error::Partition {
+                shard: self.id,
+                tp: self
+                    .routes
+                    .first()
+                    .map(|r| r.source.clone())
+                    .unwrap_or_else(|| TopicPartition::new("?", -1)),
+                message: format!("could not abort the transaction: {reason}"),
+            });
+        }
+        self.producer.context().take();
+        std::thread::sleep(self.backoff);
+        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+        self.assign_at_committed()
+    }
+
+    fn fatal_error(&self, e: KafkaError) -> Error {
+        fatal_error(&self.ctx.settings.name, self.id, e)
+    }
+
+    fn note_ends(&mut self) {
+        for route in &self.routes {
+            if !self.ends.contains_key(&route.source) {
+                if let Some(high) =
+                    cached_high_watermark(&self.consumer, &route.source.topic, route.source.partition)
+                {
+                    self.ends.insert(route.source.clone(), high);
+                }
+            }
+        }
+    }
+
+    fn all_ends_reached(&self) -> bool {
+        let Ok(position) = self.consumer.position() else { return false };
+        let positions: BTreeMap<TopicPartition, i64> = position
+            .elements()
+            .iter()
+            .filter_map(|e| match e.offset() {
+                Offset::Offset(o) => Some((TopicPartition::new(e.topic(), e.partition()), o)),
+                _ => None,
+            })
+            .collect();
+        self.routes.iter().all(|r| match self.ends.get(&r.source) {
+            Some(&end) => {
+                end == 0
+                    || positions.get(&r.source).is_some_and(|&p| p >= end)
+                    || self.committed.get(&r.source).copied().flatten().is_some_and(|c| c >= end)
+            }
+            None => false,
+        })
+    }
+
+    /// True when every partition has been read to the end noted at start and committed.
+    pub fn caught_up(&self) -> bool {
+        self.txn.is_none() && self.all_ends_reached()
+    }
+
+    pub fn records_mirrored(&self) -> u64 {
+        self.records_mirrored
+    }
+}
+
+/// Sends one source record into the shard's open transaction, beginning one if needed.
+fn produce(
+    shard: u32,
+    txn: &mut Option<OpenTransaction>,
+    producer: &BaseProducer<DeliveryTracker>,
+    routes: &[Route],
+    route_index: &HashMap<String, HashMap<i32, usize>>,
+    message: &BorrowedMessage<'_>,
+) -> Result<()> {
+    let Some(route) = route_index.get(message.topic()).and_then(|m| m.get(&message.partition())).copied()
+    else {
+        return Ok(());
+    };
+    if txn.is_none() {
+        producer.begin_transaction().map_err(|e| Error::Kafka {
+            side: Side::Target,
+            context: format!("shard {shard}: begin_transaction"),
+            cause: e,
+        })?;
+        // Reports of an earlier, aborted transaction must not be read as this one's.
+        producer.context().take();
+        *txn = Some(OpenTransaction { started: Instant::now(), records: Vec::new(), failed: None });
+    }
+    let Some(open) = txn.as_mut() else { return Ok(()) };
+    if open.failed.is_some() {
+        return Ok(());
+    }
+    let index = open.records.len();
+    open.records.push((route, message.offset()));
+    let target = &routes[route].target;
+    let mut record: BaseRecord<'_, [u8], [u8], usize> =
+        BaseRecord::with_opaque_to(&target.topic, index).partition(target.partition);
+    if let Some(key) = message.key() {
+        record = record.key(key);
+    }
+    if let Some(value) = message.payload() {
+        record = record.payload(value);
+    }
+    if let Some(ts) = message.timestamp().to_millis() {
+        record = record.timestamp(ts);
+    }
+    if let Some(headers) = message.headers() {
+        record = record.headers(headers.detach());
+    }
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                record = back;
+                producer.poll(Duration::from_millis(10));
+            }
+            Err((e, _)) => {
+                warn!(shard, error = %e, "produce failed; the transaction will be aborted");
+                open.failed = Some(e);
+                return Ok(());
+            }
+        }
+    }
+}
+
+fn fatal_error(name: &str, shard: u32, e: KafkaError) -> Error {
+    let fenced = matches!(
+        e.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::Fenced
+                | RDKafkaErrorCode::ProducerFenced
+                | RDKafkaErrorCode::InvalidProducerEpoch
+        )
+    );
+    if fenced {
+        Error::Fenced { name: name.to_string(), shard }
+    } else {
+        Error::Kafka { side: Side::Target, context: format!("shard {shard}: fatal producer error"), cause: e }
+    }
+}
+
+enum Step {
+    Abort(String),
+    Fatal(Error),
+}
+
+fn txn_error(e: &KafkaError) -> Option<&RDKafkaError> {
+    match e {
+        KafkaError::Transaction(t) => Some(t),
+        _ => None,
+    }
+}
+
+/// Repeats a startup call while it fails retriably, logging every few seconds, until the
+/// mirror is told to stop.
+fn retry_until_done(
+    ctx: &MirrorContext,
+    what: &str,
+    call: impl Fn() -> rdkafka::error::KafkaResult<()>,
+) -> Result<()> {
+    let mut backoff = Duration::from_millis(100);
+    let mut last_log = Instant::now();
+    loop {
+        match call() {
+            Ok(()) => return Ok(()),
+            Err(e) => {
+                let retriable = txn_error(&e).is_some_and(|t| t.is_retriable())
+                    || matches!(e.rdkafka_error_code(), Some(RDKafkaErrorCode::OperationTimedOut));
+                if !retriable || ctx.stop.load(Ordering::Relaxed) {
+                    return Err(Error::Kafka { side: Side::Target, context: what.to_string(), cause: e });
+                }
+                if last_log.elapsed() >= Duration::from_secs(3) {
+                    warn!(call = what, error = %e, "retrying");
+                    last_log = Instant::now();
+                }
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+}
+
+fn source_config(ctx: &MirrorContext) -> ClientConfig {
+    let mut config = ctx.settings.source.client_config();
+    config
+        .set("bootstrap.servers", &ctx.settings.source_bootstrap)
+        // librdkafka wants a group for assign(); nothing is ever committed to it on the source.
+        .set("group.id", ctx.settings.shadow_group())
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("isolation.level", "read_committed")
+        .set("enable.partition.eof", "false");
+    if config.get("fetch.wait.max.ms").is_none() {
+        config.set("fetch.wait.max.ms", "100");
+    }
+    config
+}
+
+fn target_config(ctx: &MirrorContext) -> ClientConfig {
+    let mut config = ctx.settings.target.client_config();
+    config.set("bootstrap.servers", &ctx.settings.target_bootstrap);
+    config
+}

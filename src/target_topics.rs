@@ -1,0 +1,175 @@
+//! Target topics exist, with the source's partition count and topic configs, before any record
+//! is written to them; configs that drift on the source later are synced.
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use futures_executor::block_on;
+use rdkafka::admin::{
+    AdminClient, AdminOptions, AlterConfig, ConfigSource, NewTopic, ResourceSpecifier, TopicReplication,
+};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::types::RDKafkaErrorCode;
+use tracing::info;
+
+use crate::error::{Error, Result, Side};
+use crate::plan::SourceTopic;
+
+const ADMIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Admin access to both clusters for topic creation and config sync.
+pub struct TopicSync {
+    source_admin: AdminClient<DefaultClientContext>,
+    target_admin: AdminClient<DefaultClientContext>,
+    target_metadata: BaseConsumer,
+    replication_factor: Option<i32>,
+}
+
+impl TopicSync {
+    pub fn new(
+        source: rdkafka::ClientConfig,
+        target: rdkafka::ClientConfig,
+        replication_factor: Option<i32>,
+    ) -> Result<Self> {
+        Ok(Self {
+            source_admin: source.create().map_err(Error::kafka(Side::Source, "creating admin client"))?,
+            target_admin: target.create().map_err(Error::kafka(Side::Target, "creating admin client"))?,
+            target_metadata: target
+                .create()
+                .map_err(Error::kafka(Side::Target, "creating metadata client"))?,
+            replication_factor,
+        })
+    }
+
+    /// Makes sure the target topic exists with at least the source's partitions and the
+    /// source's topic configs.
+    pub fn ensure(&self, topic: &SourceTopic) -> Result<()> {
+        let source_configs = self.explicit_configs(Side::Source, &topic.name)?;
+        match self.target_partitions(&topic.name)? {
+            None => self.create(topic, &source_configs),
+            Some(n) if n < topic.partitions => Err(Error::TooFewPartitions {
+                topic: topic.name.clone(),
+                source_topic: topic.name.clone(),
+                source_partitions: topic.partitions,
+                target_partitions: n,
+            }),
+            Some(_) => self.sync_configs(&topic.name, &source_configs),
+        }
+    }
+
+    fn create(&self, topic: &SourceTopic, configs: &BTreeMap<String, String>) -> Result<()> {
+        let replication = TopicReplication::Fixed(self.replication_factor.unwrap_or(-1));
+        let mut new_topic = NewTopic::new(&topic.name, topic.partitions, replication);
+        for (key, value) in configs {
+            new_topic = new_topic.set(key, value);
+        }
+        let results = block_on(self.target_admin.create_topics([&new_topic], &admin_options()))
+            .map_err(Error::kafka(Side::Target, format!("creating topic {}", topic.name)))?;
+        for result in results {
+            match result {
+                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((name, code)) => {
+                    return Err(Error::Kafka {
+                        side: Side::Target,
+                        context: format!("creating topic {name}"),
+                        cause: rdkafka::error::KafkaError::AdminOp(code),
+                    })
+                }
+            }
+        }
+        info!(topic = %topic.name, partitions = topic.partitions, configs = configs.len(), "created target topic");
+        self.wait_visible(topic)
+    }
+
+    fn wait_visible(&self, topic: &SourceTopic) -> Result<()> {
+        let started = Instant::now();
+        loop {
+            match self.target_partitions(&topic.name)? {
+                Some(n) if n >= topic.partitions => return Ok(()),
+                _ if started.elapsed() > ADMIN_TIMEOUT => {
+                    return Err(Error::Partition {
+                        shard: 0,
+                        tp: kmirror_state::TopicPartition::new(&topic.name, 0),
+                        message: "created on the target but not visible in its metadata".into(),
+                    })
+                }
+                _ => std::thread::sleep(Duration::from_millis(50)),
+            }
+        }
+    }
+
+    fn sync_configs(&self, topic: &str, source: &BTreeMap<String, String>) -> Result<()> {
+        if source.is_empty() {
+            return Ok(());
+        }
+        let target = self.explicit_configs(Side::Target, topic)?;
+        let drifted: Vec<&String> =
+            source.iter().filter(|(k, v)| target.get(*k) != Some(*v)).map(|(k, _)| k).collect();
+        if drifted.is_empty() {
+            return Ok(());
+        }
+        let mut alter = AlterConfig::new(ResourceSpecifier::Topic(topic));
+        // AlterConfigs replaces the whole set: send the source's set, plus target-only keys.
+        for (key, value) in target.iter().chain(source.iter()) {
+            alter = alter.set(key, value);
+        }
+        let results = block_on(self.target_admin.alter_configs([&alter], &admin_options()))
+            .map_err(Error::kafka(Side::Target, format!("altering configs of {topic}")))?;
+        for result in results {
+            if let Err((_, code)) = result {
+                return Err(Error::Kafka {
+                    side: Side::Target,
+                    context: format!("altering configs of {topic}"),
+                    cause: rdkafka::error::KafkaError::AdminOp(code),
+                });
+            }
+        }
+        info!(topic, keys = ?drifted, "synced drifted topic configs to the target");
+        Ok(())
+    }
+
+    /// Configs set on the topic itself (not broker or built-in defaults).
+    fn explicit_configs(&self, side: Side, topic: &str) -> Result<BTreeMap<String, String>> {
+        let admin = match side {
+            Side::Source => &self.source_admin,
+            Side::Target => &self.target_admin,
+        };
+        let results = block_on(admin.describe_configs([&ResourceSpecifier::Topic(topic)], &admin_options()))
+            .map_err(Error::kafka(side, format!("describing configs of {topic}")))?;
+        let mut out = BTreeMap::new();
+        for result in results {
+            let resource = result.map_err(|code| Error::Kafka {
+                side,
+                context: format!("describing configs of {topic}"),
+                cause: rdkafka::error::KafkaError::AdminOp(code),
+            })?;
+            for entry in resource.entries {
+                let explicit = matches!(entry.source, ConfigSource::DynamicTopic)
+                    || (matches!(entry.source, ConfigSource::Unknown) && !entry.is_default);
+                if explicit && !entry.is_read_only {
+                    if let Some(value) = entry.value {
+                        out.insert(entry.name, value);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The target topic's partition count, `None` if it does not exist.
+    pub fn target_partitions(&self, topic: &str) -> Result<Option<i32>> {
+        let metadata = self
+            .target_metadata
+            .fetch_metadata(Some(topic), ADMIN_TIMEOUT)
+            .map_err(Error::kafka(Side::Target, format!("metadata of {topic}")))?;
+        Ok(metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty())
+            .map(|t| t.partitions().len() as i32))
+    }
+}
+
+fn admin_options() -> AdminOptions {
+    AdminOptions::new().request_timeout(Some(ADMIN_TIMEOUT)).operation_timeout(Some(ADMIN_TIMEOUT))
+}

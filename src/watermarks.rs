@@ -1,0 +1,27 @@
+//! The high watermark a consumer last saw in a fetch response.
+//!
+//! Ends are taken from fetch responses, not ListOffsets: some brokers (the Tansu test broker)
+//! answer ListOffsets for the latest offset wrongly, while every broker must put the right high
+//! watermark in its fetch responses. rust-rdkafka does not wrap librdkafka's cached-watermark
+//! call, hence the FFI here.
+use std::ffi::CString;
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+
+/// `Some(high)` once a fetch response for the partition has arrived.
+pub fn cached_high_watermark(consumer: &BaseConsumer, topic: &str, partition: i32) -> Option<i64> {
+    let topic = CString::new(topic).ok()?;
+    let (mut low, mut high) = (-1i64, -1i64);
+    // SAFETY: the client pointer is valid for the consumer's lifetime, the topic is a valid C
+    // string that outlives the call, and librdkafka only writes the two out-parameters.
+    let err = unsafe {
+        rdkafka::bindings::rd_kafka_get_watermark_offsets(
+            consumer.client().native_ptr(),
+            topic.as_ptr(),
+            partition,
+            &mut low,
+            &mut high,
+        )
+    };
+    (err == rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0).then_some(high)
+}

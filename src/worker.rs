@@ -1,0 +1,75 @@
+//! A worker thread: hosts some shards and drives them in turn.
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::Receiver;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tracing::info;
+
+use crate::context::MirrorContext;
+use crate::error::Result;
+use crate::plan::Route;
+use crate::shard::Shard;
+
+/// New routes for one shard, found by the topic refresh.
+pub type RouteUpdate = (u32, Vec<Route>);
+
+/// What a worker did, for the run summary.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct WorkerReport {
+    pub records: u64,
+}
+
+pub fn run_worker(
+    index: usize,
+    ctx: Arc<MirrorContext>,
+    initial: BTreeMap<u32, Vec<Route>>,
+    updates: Receiver<RouteUpdate>,
+) -> Result<WorkerReport> {
+    let mut shards: Vec<Shard> = Vec::new();
+    for (id, routes) in initial {
+        if ctx.stop.load(Ordering::Relaxed) {
+            break;
+        }
+        shards.push(Shard::start(id, ctx.clone(), routes)?);
+    }
+    info!(worker = index, shards = ?shards.iter().map(Shard::id).collect::<Vec<_>>(), "worker started");
+    // Several shards share the thread: give each a slice short enough to keep the others fresh.
+    let budget = if shards.len() > 1 { Duration::from_millis(50) } else { Duration::from_millis(200) };
+    let result = drive(&ctx, &mut shards, &updates, budget);
+    let records = shards.iter().map(Shard::records_mirrored).sum();
+    result.map(|()| WorkerReport { records })
+}
+
+fn drive(
+    ctx: &Arc<MirrorContext>,
+    shards: &mut Vec<Shard>,
+    updates: &Receiver<RouteUpdate>,
+    budget: Duration,
+) -> Result<()> {
+    loop {
+        while let Ok((id, routes)) = updates.try_recv() {
+            match shards.iter_mut().find(|s| s.id() == id) {
+                Some(shard) => shard.add_routes(routes)?,
+                None => shards.push(Shard::start(id, ctx.clone(), routes)?),
+            }
+        }
+        if ctx.stop.load(Ordering::Relaxed) {
+            for shard in shards.iter_mut() {
+                shard.commit_if_open()?;
+            }
+            return Ok(());
+        }
+        if shards.is_empty() {
+            std::thread::sleep(budget);
+            continue;
+        }
+        for shard in shards.iter_mut() {
+            shard.run_for(budget)?;
+        }
+        if ctx.settings.until_caught_up && shards.iter().all(Shard::caught_up) {
+            return Ok(());
+        }
+    }
+}
