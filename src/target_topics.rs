@@ -16,6 +16,8 @@ use crate::error::{Error, Result, Side};
 use crate::plan::SourceTopic;
 
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Apache Kafka lists several dozen topic configs; a listing this short holds only overrides.
+const FULL_CONFIG_LISTING: usize = 20;
 
 /// Admin access to both clusters for topic creation and config sync.
 pub struct TopicSync {
@@ -143,9 +145,13 @@ impl TopicSync {
                 context: format!("describing configs of {topic}"),
                 cause: rdkafka::error::KafkaError::AdminOp(code),
             })?;
+            // Apache Kafka describes every config with its source. Some brokers (the Tansu test
+            // broker) list only the configs set on the topic, each marked "default": with such a
+            // short, source-less answer every listed entry is an explicit setting.
+            let reports_sources = resource.entries.len() > FULL_CONFIG_LISTING
+                || resource.entries.iter().any(|e| !matches!(e.source, ConfigSource::Default | ConfigSource::Unknown));
             for entry in resource.entries {
-                let explicit = matches!(entry.source, ConfigSource::DynamicTopic)
-                    || (matches!(entry.source, ConfigSource::Unknown) && !entry.is_default);
+                let explicit = !reports_sources || matches!(entry.source, ConfigSource::DynamicTopic);
                 if explicit && !entry.is_read_only {
                     if let Some(value) = entry.value {
                         out.insert(entry.name, value);

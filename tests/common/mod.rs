@@ -1,0 +1,130 @@
+//! Helpers that make each mirror test read as its scenario.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use kmirror_testcontainers::{audit_mirror, unique_suffix, KafkaCluster, PartitionAudit, RecordData};
+
+pub const KMIRROR: &str = env!("CARGO_BIN_EXE_kmirror");
+
+pub struct Setup {
+    pub source: KafkaCluster,
+    pub target: KafkaCluster,
+    pub name: String,
+    pub state_dir: tempfile::TempDir,
+}
+
+impl Setup {
+    pub fn new() -> Self {
+        let (source, target) = KafkaCluster::start_pair().expect("clusters start");
+        Self {
+            source,
+            target,
+            name: format!("t{}", unique_suffix()),
+            state_dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    /// The mirror's command line with this setup's clusters, name and state dir.
+    pub fn args(&self, topics: &str, extra: &[&str]) -> Vec<String> {
+        self.args_with_state(topics, extra, self.state_dir.path().to_path_buf())
+    }
+
+    pub fn args_with_state(&self, topics: &str, extra: &[&str], state: PathBuf) -> Vec<String> {
+        let mut args: Vec<String> = vec![
+            "mirror".into(),
+            "--source".into(),
+            self.source.bootstrap().into(),
+            "--target".into(),
+            self.target.bootstrap().into(),
+            "--name".into(),
+            self.name.clone(),
+            "--topics".into(),
+            topics.into(),
+            "--state-dir".into(),
+            state.display().to_string(),
+            "--transaction-max-ms".into(),
+            "100".into(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    }
+
+    /// Runs the mirror with --until-caught-up and returns its output once it exits.
+    pub fn mirror_until_caught_up(&self, topics: &str, extra: &[&str]) -> Output {
+        let mut args = self.args(topics, extra);
+        args.push("--until-caught-up".into());
+        run(&args, Duration::from_secs(180))
+    }
+
+    pub fn spawn_mirror(&self, topics: &str, extra: &[&str]) -> Child {
+        spawn(&self.args(topics, extra))
+    }
+
+    pub fn audit(&self, topic: &str, partitions: i32) -> Vec<PartitionAudit> {
+        audit_mirror(&self.source, topic, &self.target, topic, partitions).expect("audit")
+    }
+
+    /// Asserts every source record is on the target exactly once, in order, byte for byte.
+    pub fn assert_exactly_once(&self, topic: &str, partitions: i32, expected_per_partition: Option<usize>) {
+        for audit in self.audit(topic, partitions) {
+            assert_eq!(audit.duplicates, 0, "duplicates on the target: {audit:?}");
+            assert_eq!(audit.missing, 0, "records missing on the target: {audit:?}");
+            assert!(audit.identical, "target differs from source (order or content): {audit:?}");
+            if let Some(n) = expected_per_partition {
+                assert_eq!(audit.source_records, n, "source holds what the test produced: {audit:?}");
+            }
+        }
+    }
+}
+
+pub fn spawn(args: &[String]) -> Child {
+    Command::new(KMIRROR)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kmirror starts")
+}
+
+/// Runs kmirror to completion (killing it after `limit`) and returns its output.
+pub fn run(args: &[String], limit: Duration) -> Output {
+    let mut child = spawn(args);
+    let started = Instant::now();
+    while child.try_wait().expect("wait").is_none() {
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("output");
+            panic!("kmirror did not finish within {limit:?}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().expect("output")
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+pub fn assert_success(out: &Output) {
+    assert!(out.status.success(), "kmirror failed ({}): {}", out.status, stderr(out));
+}
+
+pub fn topic(name: &str) -> String {
+    format!("{name}-{}", unique_suffix())
+}
+
+/// Simple keyed records `prefix-i` for i in range.
+pub fn keyed(prefix: &str, range: std::ops::Range<usize>) -> Vec<RecordData> {
+    range.map(|i| RecordData::keyed(format!("{prefix}-{i}"), format!("value-{prefix}-{i}"))).collect()
+}
+
+/// Sends SIGTERM (a graceful stop request).
+pub fn terminate(child: &Child) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM)
+        .expect("signal");
+}
