@@ -149,7 +149,10 @@ impl TopicSync {
             // broker) list only the configs set on the topic, each marked "default": with such a
             // short, source-less answer every listed entry is an explicit setting.
             let reports_sources = resource.entries.len() > FULL_CONFIG_LISTING
-                || resource.entries.iter().any(|e| !matches!(e.source, ConfigSource::Default | ConfigSource::Unknown));
+                || resource
+                    .entries
+                    .iter()
+                    .any(|e| !matches!(e.source, ConfigSource::Default | ConfigSource::Unknown));
             for entry in resource.entries {
                 let explicit = !reports_sources || matches!(entry.source, ConfigSource::DynamicTopic);
                 if explicit && !entry.is_read_only {
@@ -160,6 +163,40 @@ impl TopicSync {
             }
         }
         Ok(out)
+    }
+
+    /// Records the mirror's shard count as the partition count of `kmirror.shards.NAME` on the
+    /// target, and refuses a run with another count. A topic's partition count survives where
+    /// commit metadata may not (some brokers drop it), and CreateTopics lets only one of two
+    /// racing first starts win.
+    pub fn ensure_shard_topic(&self, name: &str, shards: u32) -> Result<()> {
+        let topic = format!("kmirror.shards.{name}");
+        let wanted = i32::try_from(shards).unwrap_or(i32::MAX);
+        if self.target_partitions(&topic)?.is_none() {
+            let new_topic =
+                NewTopic::new(&topic, wanted, TopicReplication::Fixed(self.replication_factor.unwrap_or(-1)));
+            let results = block_on(self.target_admin.create_topics([&new_topic], &admin_options()))
+                .map_err(Error::kafka(Side::Target, format!("creating topic {topic}")))?;
+            for result in results {
+                match result {
+                    Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                    Err((_, code)) => {
+                        return Err(Error::Kafka {
+                            side: Side::Target,
+                            context: format!("creating topic {topic}"),
+                            cause: rdkafka::error::KafkaError::AdminOp(code),
+                        })
+                    }
+                }
+            }
+            self.wait_visible(&SourceTopic { name: topic.clone(), partitions: 1 })?;
+        }
+        match self.target_partitions(&topic)? {
+            Some(recorded) if recorded != wanted => {
+                Err(Error::ShardsChanged { name: name.to_string(), recorded: recorded as u32 })
+            }
+            _ => Ok(()),
+        }
     }
 
     /// The target topic's partition count, `None` if it does not exist.

@@ -30,7 +30,12 @@ fn varied_records(partition: i32, count: usize) -> Vec<RecordData> {
                 ],
                 _ => vec![("h1".to_string(), Some(Vec::new())), ("h2".to_string(), Some(b"v".to_vec()))],
             };
-            RecordData { key, value, headers, timestamp: Some(1_600_000_000_000 + (i as i64) * 1000 + i64::from(partition)) }
+            RecordData {
+                key,
+                value,
+                headers,
+                timestamp: Some(1_600_000_000_000 + (i as i64) * 1000 + i64::from(partition)),
+            }
         })
         .collect()
 }

@@ -1,10 +1,11 @@
-use kmirror_testcontainers::{KafkaCluster, Role};
-use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
-use rdkafka::client::DefaultClientContext;
+use kmirror_testcontainers::{KafkaCluster, RecordData};
 fn main() {
-    let c = KafkaCluster::start(Role::Source).unwrap();
-    c.create_topic("t", 1, &[("retention.ms", "987654321")]).unwrap();
-    let admin: AdminClient<DefaultClientContext> = c.client_config().create().unwrap();
-    let r = futures_executor::block_on(admin.describe_configs([&ResourceSpecifier::Topic("t")], &AdminOptions::new())).unwrap();
-    for x in r { for e in x.unwrap().entries { println!("{:?}", e); } }
+    let (s, t) = KafkaCluster::start_pair().unwrap();
+    s.create_topic("f", 2, &[]).unwrap();
+    for p in 0..2 {
+        s.produce("f", p, &(0..2000).map(|i| RecordData::keyed(format!("k{i}"), "v")).collect::<Vec<_>>())
+            .unwrap();
+    }
+    println!("{} {}", s.bootstrap(), t.bootstrap());
+    std::thread::sleep(std::time::Duration::from_secs(120));
 }

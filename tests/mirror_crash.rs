@@ -1,0 +1,155 @@
+//! Exactly once under crashes: SIGKILL at random moments while the source is being written,
+//! a second instance with the same name, a restart with another --num-streams.
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use kmirror_testcontainers::KafkaCluster;
+
+const PARTITIONS: i32 = 4;
+
+/// Produces `per_partition` records to every partition in chunks, from another thread.
+fn produce_in_background(
+    source: &KafkaCluster,
+    topic: &str,
+    per_partition: usize,
+    chunk: usize,
+    pause: Duration,
+) -> (std::thread::JoinHandle<()>, Arc<AtomicBool>) {
+    let bootstrap_cluster = source.client_config();
+    let topic = topic.to_string();
+    let done = Arc::new(AtomicBool::new(false));
+    let flag = done.clone();
+    let handle = std::thread::spawn(move || {
+        use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+        let producer: ThreadedProducer<DefaultProducerContext> = bootstrap_cluster
+            .clone()
+            .set("enable.idempotence", "true")
+            .set("linger.ms", "5")
+            .create()
+            .expect("producer");
+        let mut start = 0;
+        while start < per_partition {
+            let end = (start + chunk).min(per_partition);
+            for p in 0..PARTITIONS {
+                for i in start..end {
+                    let key = format!("p{p}-{i}");
+                    let value = format!("value-{p}-{i}");
+                    let mut record = BaseRecord::to(&topic).partition(p).key(&key).payload(&value);
+                    loop {
+                        match producer.send(record) {
+                            Ok(()) => break,
+                            Err((_, back)) => {
+                                record = back;
+                                std::thread::sleep(Duration::from_millis(5));
+                            }
+                        }
+                    }
+                }
+            }
+            producer.flush(Duration::from_secs(30)).expect("flush");
+            start = end;
+            std::thread::sleep(pause);
+        }
+        flag.store(true, Ordering::SeqCst);
+    });
+    (handle, done)
+}
+
+/// A small deterministic generator, so a failing run can be repeated.
+struct Lcg(u64);
+impl Lcg {
+    fn next_ms(&mut self, lo: u64, hi: u64) -> u64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        lo + (self.0 >> 33) % (hi - lo)
+    }
+}
+
+#[test]
+fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
+    let setup = Setup::new();
+    let t = topic("crash");
+    setup.source.create_topic(&t, PARTITIONS, &[]).expect("topic");
+    let per_partition = 50_000; // 200 000 records in all
+    let (producer, done) = produce_in_background(&setup.source, &t, per_partition, 2_000, Duration::ZERO);
+    let seed = std::env::var("KMIRROR_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5eed_u64);
+    let mut rng = Lcg(seed);
+    let mut kills = 0;
+    while kills < 12 {
+        let mut child = setup.spawn_mirror(&t, &["--transaction-max-records", "500"]);
+        std::thread::sleep(Duration::from_millis(rng.next_ms(300, 2_500)));
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reap");
+        kills += 1;
+    }
+    assert!(!done.load(Ordering::SeqCst) || kills >= 10, "the kills must happen while records arrive");
+    producer.join().expect("producer thread");
+    assert_success(&setup.mirror_until_caught_up(&t, &[]));
+    setup.assert_exactly_once(&t, PARTITIONS, Some(per_partition));
+    eprintln!("seed {seed:#x}: {kills} kills");
+}
+
+#[test]
+fn a_second_instance_fences_the_first_and_nothing_is_duplicated() {
+    let setup = Setup::new();
+    let t = topic("fence");
+    setup.source.create_topic(&t, PARTITIONS, &[]).expect("topic");
+    let (producer, _) = produce_in_background(&setup.source, &t, 10_000, 250, Duration::from_millis(100));
+    let first = setup.spawn_mirror(&t, &[]);
+    std::thread::sleep(Duration::from_millis(1_500));
+    let other_state = tempfile::tempdir().expect("tempdir");
+    let second = spawn(&setup.args_with_state(&t, &[], other_state.path().to_path_buf()));
+
+    let mut first = first;
+    let started = Instant::now();
+    while first.try_wait().expect("wait").is_none() {
+        assert!(started.elapsed() < Duration::from_secs(60), "the first instance was never fenced");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let first_out = first.wait_with_output().expect("first output");
+    assert!(!first_out.status.success(), "a fenced instance exits non-zero");
+    let message = stderr(&first_out);
+    assert!(message.contains("fenced"), "the first instance says it was fenced: {message}");
+
+    producer.join().expect("producer");
+    // The survivor stops gracefully on SIGTERM, committing what it has.
+    std::thread::sleep(Duration::from_millis(1_000));
+    terminate(&second);
+    let stopped = Instant::now();
+    let second_out = second.wait_with_output().expect("second output");
+    assert!(second_out.status.success(), "graceful stop exits 0: {}", stderr(&second_out));
+    assert!(stopped.elapsed() < Duration::from_secs(10), "stopped within a few seconds");
+    assert_success(&setup.mirror_until_caught_up(&t, &[]));
+    setup.assert_exactly_once(&t, PARTITIONS, Some(10_000));
+}
+
+#[test]
+fn a_restart_with_another_num_streams_loses_and_duplicates_nothing() {
+    let setup = Setup::new();
+    let t = topic("streams");
+    setup.source.create_topic(&t, PARTITIONS, &[]).expect("topic");
+    let (producer, _) = produce_in_background(&setup.source, &t, 10_000, 1_000, Duration::ZERO);
+    let mut child = setup.spawn_mirror(&t, &["--num-streams", "1"]);
+    std::thread::sleep(Duration::from_millis(2_000));
+    child.kill().expect("kill");
+    child.wait().expect("reap");
+    producer.join().expect("producer");
+    let out = setup.mirror_until_caught_up(&t, &["--num.streams", "3"]);
+    assert_success(&out);
+    setup.assert_exactly_once(&t, PARTITIONS, Some(10_000));
+}
+
+#[test]
+fn a_changed_shard_count_is_refused_by_name() {
+    let setup = Setup::new();
+    let t = topic("shards");
+    setup.source.create_topic(&t, 2, &[]).expect("topic");
+    setup.source.produce(&t, 0, &keyed("a", 0..10)).expect("produce");
+    assert_success(&setup.mirror_until_caught_up(&t, &["--shards", "4"]));
+    let out = setup.mirror_until_caught_up(&t, &["--shards", "8"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--shards 4"), "{}", stderr(&out));
+}
