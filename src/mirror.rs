@@ -63,11 +63,11 @@ impl Mirror {
     /// Runs until stopped (or, with --until-caught-up, until done).
     pub fn run(self) -> Result<MirrorSummary> {
         let settings = &self.ctx.settings;
-        self.topic_sync.ensure_shard_topic(&settings.name, settings.shards)?;
         let topics = self.list_topics()?;
         if topics.is_empty() {
             return Err(settings.selector.no_topics_error());
         }
+        self.topic_sync.ensure_shard_topic(&settings.name, settings.shards)?;
         let (ready, mut failed) = self.prepare_targets(&topics);
         if ready.is_empty() {
             return Err(Error::TopicsFailed(failed.join(", ")));

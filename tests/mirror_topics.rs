@@ -1,0 +1,104 @@
+//! Topic selection while running, source transactions, and a target that stops answering.
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use kmirror_testcontainers::{RecordData, SKIP_ABORTED_VISIBLE};
+
+/// Waits until the target partition holds `count` committed records.
+fn wait_for_target(setup: &Setup, topic: &str, partition: i32, count: usize, limit: Duration) {
+    let started = Instant::now();
+    loop {
+        let have = if setup.target.partition_count(topic).expect("metadata").is_some() {
+            setup.target.audit_partition(topic, partition).map(|a| a.visible.len()).unwrap_or(0)
+        } else {
+            0
+        };
+        if have >= count {
+            return;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "target {topic}/{partition} has {have} of {count} records after {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[test]
+fn a_topic_created_while_running_is_mirrored() {
+    let setup = Setup::new();
+    let prefix = topic("live");
+    let first = format!("{prefix}-a");
+    let second = format!("{prefix}-b");
+    setup.source.create_topic(&first, 2, &[]).expect("topic");
+    setup.source.produce(&first, 1, &keyed("a", 0..100)).expect("produce");
+    let pattern = format!("{}-.*", regex::escape(&prefix));
+    let mirror = setup.spawn_mirror(&pattern, &["--refresh-interval", "1"]);
+    wait_for_target(&setup, &first, 1, 100, Duration::from_secs(30));
+
+    setup.source.create_topic(&second, 3, &[("retention.ms", "3600000")]).expect("topic");
+    setup.source.produce(&second, 2, &keyed("b", 0..150)).expect("produce");
+    wait_for_target(&setup, &second, 2, 150, Duration::from_secs(30));
+
+    terminate(&mirror);
+    let out = mirror.wait_with_output().expect("output");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(setup.target.partition_count(&second).expect("metadata"), Some(3));
+    assert_eq!(
+        setup.target.topic_configs(&second).expect("configs").get("retention.ms").map(String::as_str),
+        Some("3600000")
+    );
+    setup.assert_exactly_once(&first, 2, None);
+    setup.assert_exactly_once(&second, 3, None);
+}
+
+#[test]
+fn aborted_source_transactions_are_not_copied() {
+    let setup = Setup::new();
+    if !setup.source.hides_aborted_records().expect("probe") {
+        eprintln!("{SKIP_ABORTED_VISIBLE}");
+        return;
+    }
+    let t = topic("src-txn");
+    setup.source.create_topic(&t, 1, &[]).expect("topic");
+    setup.source.produce_transaction(&t, 0, &keyed("committed-1", 0..50), true).expect("commit");
+    setup.source.produce_transaction(&t, 0, &keyed("aborted", 0..50), false).expect("abort");
+    setup.source.produce_transaction(&t, 0, &keyed("committed-2", 0..50), true).expect("commit");
+    assert_success(&setup.mirror_until_caught_up(&t, &[]));
+    let target: Vec<RecordData> =
+        setup.target.read_committed_audited(&t, 0).expect("read").into_iter().map(|r| r.data).collect();
+    let mut expected = keyed("committed-1", 0..50);
+    expected.extend(keyed("committed-2", 0..50));
+    let target_kv: Vec<(Option<Vec<u8>>, Option<Vec<u8>>)> =
+        target.into_iter().map(|r| (r.key, r.value)).collect();
+    let expected_kv: Vec<(Option<Vec<u8>>, Option<Vec<u8>>)> =
+        expected.into_iter().map(|r| (r.key, r.value)).collect();
+    assert_eq!(target_kv, expected_kv);
+}
+
+#[test]
+fn a_target_frozen_for_20_seconds_mid_run_loses_and_duplicates_nothing() {
+    let setup = Setup::new();
+    if setup.target.pid().is_none() {
+        eprintln!("skipped: pausing needs a harness-owned target broker");
+        return;
+    }
+    let t = topic("paused");
+    setup.source.create_topic(&t, 2, &[]).expect("topic");
+    setup.source.produce(&t, 0, &keyed("before", 0..2_000)).expect("produce");
+    let mirror = setup.spawn_mirror(&t, &["--transaction-max-records", "200"]);
+    wait_for_target(&setup, &t, 0, 200, Duration::from_secs(30));
+    setup.source.produce(&t, 1, &keyed("during", 0..2_000)).expect("produce");
+    setup.target.pause().expect("pause");
+    std::thread::sleep(Duration::from_secs(20));
+    setup.target.resume().expect("resume");
+    setup.source.produce(&t, 0, &keyed("after", 0..1_000)).expect("produce");
+    wait_for_target(&setup, &t, 0, 3_000, Duration::from_secs(90));
+    wait_for_target(&setup, &t, 1, 2_000, Duration::from_secs(90));
+    terminate(&mirror);
+    let out = mirror.wait_with_output().expect("output");
+    assert!(out.status.success(), "the same process survived the pause: {}", stderr(&out));
+    setup.assert_exactly_once(&t, 2, None);
+}
