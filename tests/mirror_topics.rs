@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 use common::*;
 use kmirror_testcontainers::{RecordData, SKIP_ABORTED_VISIBLE};
 
+type KeyValue = (Option<Vec<u8>>, Option<Vec<u8>>);
+
 /// Waits until the target partition holds `count` committed records.
 fn wait_for_target(setup: &Setup, topic: &str, partition: i32, count: usize, limit: Duration) {
     let started = Instant::now();
@@ -71,10 +73,8 @@ fn aborted_source_transactions_are_not_copied() {
         setup.target.read_committed_audited(&t, 0).expect("read").into_iter().map(|r| r.data).collect();
     let mut expected = keyed("committed-1", 0..50);
     expected.extend(keyed("committed-2", 0..50));
-    let target_kv: Vec<(Option<Vec<u8>>, Option<Vec<u8>>)> =
-        target.into_iter().map(|r| (r.key, r.value)).collect();
-    let expected_kv: Vec<(Option<Vec<u8>>, Option<Vec<u8>>)> =
-        expected.into_iter().map(|r| (r.key, r.value)).collect();
+    let target_kv: Vec<KeyValue> = target.into_iter().map(|r| (r.key, r.value)).collect();
+    let expected_kv: Vec<KeyValue> = expected.into_iter().map(|r| (r.key, r.value)).collect();
     assert_eq!(target_kv, expected_kv);
 }
 
