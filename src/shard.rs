@@ -225,6 +225,10 @@ impl Shard {
                 Ok(())
             }
             Err(Step::Fatal(e)) => Err(e),
+            Err(Step::Abort(reason)) if self.producer_is_dead() => {
+                warn!(shard = self.id, %reason, "the producer failed fatally");
+                Err(self.fatal_error(KafkaError::Global(RDKafkaErrorCode::Fatal)))
+            }
             Err(Step::Abort(reason)) => {
                 warn!(shard = self.id, %reason, "aborting transaction; will re-read from the last commit");
                 self.abort_and_rewind()
@@ -297,6 +301,10 @@ impl Shard {
         loop {
             match call(&self.producer, &self.group_metadata) {
                 Ok(()) => return Ok(()),
+                // A fenced or otherwise dead producer can neither commit nor abort: stop, don't retry.
+                Err(e) if self.producer_is_dead() || is_fencing(&e) => {
+                    return Err(Step::Fatal(self.fatal_error(e)))
+                }
                 Err(e) => match txn_error(&e) {
                     Some(t) if t.is_fatal() => return Err(Step::Fatal(self.fatal_error(e))),
                     Some(t) if t.is_retriable() => {
@@ -337,7 +345,16 @@ impl Shard {
     }
 
     fn fatal_error(&self, e: KafkaError) -> Error {
-        fatal_error(&self.ctx.settings.name, self.id, e)
+        let cause = match self.producer.client().fatal_error() {
+            Some((code, _)) => KafkaError::Global(code),
+            None => e,
+        };
+        fatal_error(&self.ctx.settings.name, self.id, cause)
+    }
+
+    /// librdkafka marks a producer dead after fencing (and other fatal errors).
+    fn producer_is_dead(&self) -> bool {
+        self.producer.client().fatal_error().is_some()
     }
 
     fn note_ends(&mut self) {
@@ -442,15 +459,22 @@ fn produce(
     }
 }
 
-fn fatal_error(name: &str, shard: u32, e: KafkaError) -> Error {
-    let fenced = matches!(
+/// Another producer with this transactional id has taken over. Some brokers answer a fenced
+/// TxnOffsetCommit with an error librdkafka treats as abortable, yet the abort then never
+/// completes: treat these codes as fatal, whatever the flags say. Stopping is always safe.
+fn is_fencing(e: &KafkaError) -> bool {
+    matches!(
         e.rdkafka_error_code(),
         Some(
             RDKafkaErrorCode::Fenced
                 | RDKafkaErrorCode::ProducerFenced
                 | RDKafkaErrorCode::InvalidProducerEpoch
         )
-    );
+    )
+}
+
+fn fatal_error(name: &str, shard: u32, e: KafkaError) -> Error {
+    let fenced = is_fencing(&e);
     if fenced {
         Error::Fenced { name: name.to_string(), shard }
     } else {

@@ -97,16 +97,32 @@ fn a_second_instance_fences_the_first_and_nothing_is_duplicated() {
     let setup = Setup::new();
     let t = topic("fence");
     setup.source.create_topic(&t, PARTITIONS, &[]).expect("topic");
-    let (producer, _) = produce_in_background(&setup.source, &t, 10_000, 250, Duration::from_millis(100));
+    let (producer, _) = produce_in_background(&setup.source, &t, 10_000, 200, Duration::from_millis(100));
     let first = setup.spawn_mirror(&t, &[]);
-    std::thread::sleep(Duration::from_millis(1_500));
+    // Every shard of the first instance is writing before the second starts, so the second's
+    // init_transactions is the newer one for every shard.
+    let started = Instant::now();
+    while (0..PARTITIONS).any(|p| {
+        setup.target.partition_count(&t).ok().flatten().is_none()
+            || setup.target.audit_partition(&t, p).map(|a| a.visible.is_empty()).unwrap_or(true)
+    }) {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the first instance never wrote to every partition"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let other_state = tempfile::tempdir().expect("tempdir");
     let second = spawn(&setup.args_with_state(&t, &[], other_state.path().to_path_buf()));
 
     let mut first = first;
     let started = Instant::now();
     while first.try_wait().expect("wait").is_none() {
-        assert!(started.elapsed() < Duration::from_secs(60), "the first instance was never fenced");
+        if started.elapsed() > Duration::from_secs(60) {
+            let _ = first.kill();
+            let out = first.wait_with_output().expect("output");
+            panic!("the first instance was never fenced: {}", stderr(&out));
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
     let first_out = first.wait_with_output().expect("first output");
