@@ -33,6 +33,8 @@ pub enum Backend {
     External,
     /// A local Tansu broker process with in-memory storage, owned by this handle.
     Tansu,
+    /// Apache Kafka (KRaft) in a Docker container, removed when the handle drops.
+    Docker,
 }
 
 /// A cluster that lives as long as this handle: dropping it kills and reaps the broker.
@@ -41,6 +43,8 @@ pub struct KafkaCluster {
     bootstrap: String,
     backend: Backend,
     child: Option<Child>,
+    #[cfg(feature = "docker")]
+    container: Option<testcontainers::Container<testcontainers::GenericImage>>,
 }
 
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
@@ -52,7 +56,20 @@ impl KafkaCluster {
         if let Ok(bootstrap) = std::env::var(role.env_var()) {
             if !bootstrap.trim().is_empty() {
                 info!(%bootstrap, ?role, "using external cluster");
-                return Ok(Self { bootstrap, backend: Backend::External, child: None });
+                return Ok(Self::handle(bootstrap, Backend::External, None));
+            }
+        }
+        #[cfg(feature = "docker")]
+        if crate::docker::engine_answers() {
+            match crate::docker::start_kafka() {
+                Ok((container, bootstrap)) => {
+                    let mut cluster = Self::handle(bootstrap, Backend::Docker, None);
+                    cluster.container = Some(container);
+                    return Ok(cluster);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "Docker answers but Apache Kafka did not start; using Tansu")
+                }
             }
         }
         Self::start_tansu()
@@ -76,11 +93,20 @@ impl KafkaCluster {
             .stderr(Stdio::null())
             .spawn()
             .map_err(|source| Error::Spawn { binary: binary.display().to_string(), source })?;
-        let cluster =
-            Self { bootstrap: format!("127.0.0.1:{port}"), backend: Backend::Tansu, child: Some(child) };
+        let cluster = Self::handle(format!("127.0.0.1:{port}"), Backend::Tansu, Some(child));
         cluster.wait_until_listening()?;
         debug!(bootstrap = %cluster.bootstrap, "tansu broker ready");
         Ok(cluster)
+    }
+
+    fn handle(bootstrap: String, backend: Backend, child: Option<Child>) -> Self {
+        Self {
+            bootstrap,
+            backend,
+            child,
+            #[cfg(feature = "docker")]
+            container: None,
+        }
     }
 
     pub fn bootstrap(&self) -> &str {
@@ -114,9 +140,14 @@ impl KafkaCluster {
             child.wait()?;
             return Ok(());
         }
+        #[cfg(feature = "docker")]
+        if let Some(container) = self.container.take() {
+            drop(container);
+            return Ok(());
+        }
         match self.backend {
             Backend::External => Err(self.unsupported("stop")),
-            Backend::Tansu => Ok(()),
+            Backend::Tansu | Backend::Docker => Ok(()),
         }
     }
 

@@ -17,6 +17,8 @@ pub enum Error {
     Topic { topic: String, message: String },
     #[error("raw protocol error talking to {broker}: {message}")]
     Protocol { broker: String, message: String },
+    #[error("docker: {0}")]
+    Docker(String),
     #[error("i/o error: {0}")]
     Io(#[from] io::Error),
     #[error("signal error: {0}")]

@@ -1,13 +1,16 @@
 //! Real Kafka-API clusters for kmirror's tests, benchmarks and demo.
 //!
 //! [`KafkaCluster::start`] gives a cluster in one line: external clusters named in the
-//! environment if set, else a local Tansu broker process on a free loopback port, killed and
+//! environment if set, else Apache Kafka in Docker (with the `docker` feature, when an engine
+//! answers), else a local Tansu broker process on a free loopback port, killed and
 //! reaped when the handle drops. The [`audit`] module tells what a correct `read_committed`
 //! reader would see, whatever the broker shows its own readers.
 mod admin;
 pub mod audit;
 mod broker_binary;
 mod cluster;
+#[cfg(feature = "docker")]
+mod docker;
 mod error;
 mod mirror_audit;
 mod probe;
