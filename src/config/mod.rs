@@ -203,3 +203,68 @@ fn default_state_dir(name: &str) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."));
     base.join("kmirror").join(name)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    fn args(config: Option<PathBuf>) -> MirrorArgs {
+        MirrorArgs { config, ..MirrorArgs::default() }
+    }
+
+    #[test]
+    fn toml_file_holds_the_settings_and_flags_win() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join("consumer.properties"),
+            "client.id=from-properties\nauto.offset.reset=latest\n",
+        )
+        .expect("write");
+        let path = dir.path().join("mirror.toml");
+        let mut file = std::fs::File::create(&path).expect("create");
+        write!(
+            file,
+            r#"
+name = "dr"
+topics = "orders.*"
+num_streams = 1
+transaction_max_records = 500
+[source]
+bootstrap = "src:9092"
+config = "consumer.properties"
+[target]
+bootstrap = "dst:9092"
+[target.properties]
+"compression.type" = "lz4"
+"#
+        )
+        .expect("write");
+        let mut flags = args(Some(path.clone()));
+        flags.transaction_max_records = Some(42);
+        flags.set = vec!["target.compression.type=zstd".into()];
+        let settings = MirrorSettings::resolve(&flags).expect("valid");
+        assert_eq!(settings.name, "dr");
+        assert_eq!(settings.source_bootstrap, "src:9092");
+        assert_eq!(settings.target_bootstrap, "dst:9092");
+        assert_eq!(settings.num_streams, 1);
+        assert_eq!(settings.transaction_max_records, 42, "the flag wins over the file");
+        assert_eq!(settings.source.get("client.id"), Some("from-properties"));
+        assert_eq!(settings.target.get("compression.type"), Some("zstd"), "--set wins over the file");
+        assert_eq!(settings.start_from, StartFrom::Latest, "auto.offset.reset from the consumer config");
+        assert!(settings.selector.matches("orders-eu") && !settings.selector.matches("payments"));
+        assert_eq!(settings.transactional_id(3), "kmirror.dr.3");
+    }
+
+    #[test]
+    fn unknown_toml_keys_and_missing_settings_are_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, "name = \"x\"\nnum_stream = 2\n").expect("write");
+        let err = MirrorSettings::resolve(&args(Some(path))).expect_err("refused").to_string();
+        assert!(err.contains("bad.toml") && err.contains("num_stream"), "{err}");
+        let err = MirrorSettings::resolve(&args(None)).expect_err("refused").to_string();
+        assert!(err.contains("--name is required"), "{err}");
+    }
+}
