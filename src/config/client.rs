@@ -92,9 +92,14 @@ impl ClientSettings {
         for (key, value) in &self.properties {
             config.set(key, value);
         }
-        config.create_native_config().map(|_| ()).map_err(|e| Error::ClientConfig {
-            side,
-            message: format!("{e} (not a librdkafka setting; see librdkafka's CONFIGURATION.md)"),
+        config.create_native_config().map(|_| ()).map_err(|e| {
+            let message = e.to_string();
+            let hint = if message.contains("No such configuration property") {
+                " (not a librdkafka setting; see librdkafka's CONFIGURATION.md)"
+            } else {
+                ""
+            };
+            Error::ClientConfig { side, message: format!("{message}{hint}") }
         })
     }
 
