@@ -65,12 +65,19 @@ impl TopicSync {
         for (key, value) in configs {
             new_topic = new_topic.set(key, value);
         }
-        let results = block_on(self.target_admin.create_topics([&new_topic], &admin_options()))
-            .map_err(Error::kafka(Side::Target, format!("creating topic {}", topic.name)))?;
+        self.create_if_absent(&new_topic, &topic.name)?;
+        info!(topic = %topic.name, partitions = topic.partitions, configs = configs.len(), "created target topic");
+        self.wait_visible(topic)
+    }
+
+    /// Creates a topic; one that already exists (a racing creator won) is not an error.
+    fn create_if_absent(&self, new_topic: &NewTopic<'_>, name: &str) -> Result<()> {
+        let results = block_on(self.target_admin.create_topics([new_topic], &admin_options()))
+            .map_err(Error::kafka(Side::Target, format!("creating topic {name}")))?;
         for result in results {
             match result {
                 Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-                Err((name, code)) => {
+                Err((_, code)) => {
                     return Err(Error::Kafka {
                         side: Side::Target,
                         context: format!("creating topic {name}"),
@@ -79,8 +86,7 @@ impl TopicSync {
                 }
             }
         }
-        info!(topic = %topic.name, partitions = topic.partitions, configs = configs.len(), "created target topic");
-        self.wait_visible(topic)
+        Ok(())
     }
 
     fn wait_visible(&self, topic: &SourceTopic) -> Result<()> {
@@ -175,20 +181,7 @@ impl TopicSync {
         if self.target_partitions(&topic)?.is_none() {
             let new_topic =
                 NewTopic::new(&topic, wanted, TopicReplication::Fixed(self.replication_factor.unwrap_or(-1)));
-            let results = block_on(self.target_admin.create_topics([&new_topic], &admin_options()))
-                .map_err(Error::kafka(Side::Target, format!("creating topic {topic}")))?;
-            for result in results {
-                match result {
-                    Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-                    Err((_, code)) => {
-                        return Err(Error::Kafka {
-                            side: Side::Target,
-                            context: format!("creating topic {topic}"),
-                            cause: rdkafka::error::KafkaError::AdminOp(code),
-                        })
-                    }
-                }
-            }
+            self.create_if_absent(&new_topic, &topic)?;
             self.wait_visible(&SourceTopic { name: topic.clone(), partitions: 1 })?;
         }
         match self.target_partitions(&topic)? {
