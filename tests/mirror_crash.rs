@@ -74,22 +74,29 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
     let t = topic("crash");
     setup.source.create_topic(&t, PARTITIONS, &[]).expect("topic");
     let per_partition = 50_000; // 200 000 records in all
-    let (producer, done) = produce_in_background(&setup.source, &t, per_partition, 2_000, Duration::ZERO);
+                                // Paced so the source is still being written through at least ten kills.
+    let (producer, done) =
+        produce_in_background(&setup.source, &t, per_partition, 2_000, Duration::from_millis(700));
     let seed = std::env::var("KMIRROR_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5eed_u64);
     let mut rng = Lcg(seed);
-    let mut kills = 0;
-    while kills < 12 {
+    let (mut kills, mut kills_while_producing) = (0, 0);
+    while !done.load(Ordering::SeqCst) {
         let mut child = setup.spawn_mirror(&t, &["--transaction-max-records", "500"]);
-        std::thread::sleep(Duration::from_millis(rng.next_ms(300, 2_500)));
+        std::thread::sleep(Duration::from_millis(rng.next_ms(200, 1_500)));
+        let producing = !done.load(Ordering::SeqCst);
         child.kill().expect("SIGKILL");
         child.wait().expect("reap");
         kills += 1;
+        kills_while_producing += usize::from(producing);
     }
-    assert!(!done.load(Ordering::SeqCst) || kills >= 10, "the kills must happen while records arrive");
+    assert!(
+        kills_while_producing >= 10,
+        "only {kills_while_producing} of {kills} kills happened while records were being produced"
+    );
     producer.join().expect("producer thread");
     assert_success(&setup.mirror_until_caught_up(&t, &[]));
     setup.assert_exactly_once(&t, PARTITIONS, Some(per_partition));
-    eprintln!("seed {seed:#x}: {kills} kills");
+    eprintln!("seed {seed:#x}: {kills} kills, {kills_while_producing} while producing");
 }
 
 #[test]
