@@ -1,7 +1,5 @@
 use std::path::PathBuf;
 
-use kmirror_state::TopicPartition;
-
 /// Everything that stops kmirror; each message names the thing at fault and the fix.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -31,8 +29,12 @@ pub enum Error {
     Kafka { side: Side, context: String, cause: rdkafka::error::KafkaError },
     #[error("{0}: the mirror stopped with errors in these topics")]
     TopicsFailed(String),
-    #[error("shard {shard}: partition {tp}: {message}")]
-    Partition { shard: u32, tp: TopicPartition, message: String },
+    #[error("shard {shard}: {message}")]
+    Shard { shard: u32, message: String },
+    #[error(
+        "target topic {topic} was created but did not appear in the target's metadata within {seconds} s"
+    )]
+    TopicNotVisible { topic: String, seconds: u64 },
     #[error("i/o error on {path}: {cause}")]
     Io { path: PathBuf, cause: std::io::Error },
 }

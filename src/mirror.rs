@@ -183,11 +183,9 @@ impl Mirror {
             }
         }
         *failed = now_failed;
-        let mut added = Vec::new();
         for topic in ready {
             let before = known.get(&topic.name).copied().unwrap_or(0);
             if topic.partitions > before {
-                added.push(SourceTopic { name: topic.name.clone(), partitions: topic.partitions });
                 known.insert(topic.name.clone(), topic.partitions);
                 info!(topic = %topic.name, from = before, to = topic.partitions, "mirroring new partitions");
                 // Only the new partitions: existing ones are already running.

@@ -179,14 +179,22 @@ impl Shard {
             }
             match self.consumer.poll(wait) {
                 None => {}
-                Some(Ok(message)) => produce(
-                    self.id,
-                    &mut self.txn,
-                    &self.producer,
-                    &self.routes,
-                    &self.route_index,
-                    &message,
-                )?,
+                Some(Ok(message)) => {
+                    let sent = produce(
+                        self.id,
+                        &mut self.txn,
+                        &self.producer,
+                        &self.routes,
+                        &self.route_index,
+                        &message,
+                    );
+                    match sent {
+                        Err(Error::Kafka { cause, .. }) if is_fencing(&cause) => {
+                            return Err(self.fatal_error(cause))
+                        }
+                        other => other?,
+                    }
+                }
                 Some(Err(e)) => {
                     warn!(shard = self.id, error = %e, "source consumer error (librdkafka retries)")
                 }
@@ -264,6 +272,15 @@ impl Shard {
     /// Where the consumer stands now: past every record handed to the transaction and past
     /// control markers, which are not data.
     fn read_positions(&self) -> Result<Vec<(TopicPartition, i64)>> {
+        Ok(self
+            .consumer_positions()?
+            .into_iter()
+            .filter(|(tp, o)| self.committed.get(tp).copied().flatten() != Some(*o))
+            .collect())
+    }
+
+    /// The consumer's position in every partition that has one yet.
+    fn consumer_positions(&self) -> Result<BTreeMap<TopicPartition, i64>> {
         let position = self.consumer.position().map_err(Error::kafka(Side::Source, "reading positions"))?;
         Ok(position
             .elements()
@@ -272,7 +289,6 @@ impl Shard {
                 Offset::Offset(o) if o >= 0 => Some((TopicPartition::new(e.topic(), e.partition()), o)),
                 _ => None,
             })
-            .filter(|(tp, o)| self.committed.get(tp).copied().flatten() != Some(*o))
             .collect())
     }
 
@@ -328,14 +344,11 @@ impl Shard {
         }
         if let Err(Step::Abort(reason)) = aborted {
             // The producer cannot even abort: treat as fatal, a restart recovers exactly.
-            return Err(Error::Partition {
+            return Err(Error::Shard {
                 shard: self.id,
-                tp: self
-                    .routes
-                    .first()
-                    .map(|r| r.source.clone())
-                    .unwrap_or_else(|| TopicPartition::new("?", -1)),
-                message: format!("could not abort the transaction: {reason}"),
+                message: format!(
+                    "could not abort the transaction: {reason}; a restart resumes from the last commit"
+                ),
             });
         }
         self.producer.context().take();
@@ -370,15 +383,7 @@ impl Shard {
     }
 
     fn all_ends_reached(&self) -> bool {
-        let Ok(position) = self.consumer.position() else { return false };
-        let positions: BTreeMap<TopicPartition, i64> = position
-            .elements()
-            .iter()
-            .filter_map(|e| match e.offset() {
-                Offset::Offset(o) => Some((TopicPartition::new(e.topic(), e.partition()), o)),
-                _ => None,
-            })
-            .collect();
+        let Ok(positions) = self.consumer_positions() else { return false };
         self.routes.iter().all(|r| match self.ends.get(&r.source) {
             Some(&end) => {
                 end == 0

@@ -95,10 +95,9 @@ impl TopicSync {
             match self.target_partitions(&topic.name)? {
                 Some(n) if n >= topic.partitions => return Ok(()),
                 _ if started.elapsed() > ADMIN_TIMEOUT => {
-                    return Err(Error::Partition {
-                        shard: 0,
-                        tp: kmirror_state::TopicPartition::new(&topic.name, 0),
-                        message: "created on the target but not visible in its metadata".into(),
+                    return Err(Error::TopicNotVisible {
+                        topic: topic.name.clone(),
+                        seconds: ADMIN_TIMEOUT.as_secs(),
                     })
                 }
                 _ => std::thread::sleep(Duration::from_millis(50)),
