@@ -35,6 +35,8 @@ pub enum Error {
         "target topic {topic} was created but did not appear in the target's metadata within {seconds} s"
     )]
     TopicNotVisible { topic: String, seconds: u64 },
+    #[error("syncing configs of target topic {topic}: {message}")]
+    ConfigSync { topic: String, message: String },
     #[error("i/o error on {path}: {cause}")]
     Io { path: PathBuf, cause: std::io::Error },
 }

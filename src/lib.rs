@@ -11,6 +11,7 @@ pub mod context;
 pub mod delivery;
 pub mod demo;
 pub mod error;
+pub mod incremental_alter;
 pub mod mirror;
 pub mod plan;
 pub mod shadow;

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use futures_executor::block_on;
 use rdkafka::admin::{
-    AdminClient, AdminOptions, AlterConfig, ConfigSource, NewTopic, ResourceSpecifier, TopicReplication,
+    AdminClient, AdminOptions, ConfigSource, NewTopic, ResourceSpecifier, TopicReplication,
 };
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -13,6 +13,7 @@ use rdkafka::types::RDKafkaErrorCode;
 use tracing::info;
 
 use crate::error::{Error, Result, Side};
+use crate::incremental_alter::set_topic_configs;
 use crate::plan::SourceTopic;
 
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -110,28 +111,17 @@ impl TopicSync {
             return Ok(());
         }
         let target = self.explicit_configs(Side::Target, topic)?;
-        let drifted: Vec<&String> =
-            source.iter().filter(|(k, v)| target.get(*k) != Some(*v)).map(|(k, _)| k).collect();
-        if drifted.is_empty() {
+        let changes: Vec<(String, String)> = source
+            .iter()
+            .filter(|(k, v)| target.get(*k) != Some(*v))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if changes.is_empty() {
             return Ok(());
         }
-        let mut alter = AlterConfig::new(ResourceSpecifier::Topic(topic));
-        // AlterConfigs replaces the whole set: send the source's set, plus target-only keys.
-        for (key, value) in target.iter().chain(source.iter()) {
-            alter = alter.set(key, value);
-        }
-        let results = block_on(self.target_admin.alter_configs([&alter], &admin_options()))
-            .map_err(Error::kafka(Side::Target, format!("altering configs of {topic}")))?;
-        for result in results {
-            if let Err((_, code)) = result {
-                return Err(Error::Kafka {
-                    side: Side::Target,
-                    context: format!("altering configs of {topic}"),
-                    cause: rdkafka::error::KafkaError::AdminOp(code),
-                });
-            }
-        }
-        info!(topic, keys = ?drifted, "synced drifted topic configs to the target");
+        set_topic_configs(&self.target_admin, topic, &changes, ADMIN_TIMEOUT)
+            .map_err(|message| Error::ConfigSync { topic: topic.to_string(), message })?;
+        info!(topic, keys = ?changes.iter().map(|(k, _)| k).collect::<Vec<_>>(), "synced drifted topic configs to the target");
         Ok(())
     }
 

@@ -102,3 +102,29 @@ fn a_target_frozen_for_20_seconds_mid_run_loses_and_duplicates_nothing() {
     assert!(out.status.success(), "the same process survived the pause: {}", stderr(&out));
     setup.assert_exactly_once(&t, 2, None);
 }
+
+#[test]
+fn topic_configs_changed_on_the_source_are_synced_to_the_target() {
+    let setup = Setup::new();
+    let t = topic("drift");
+    setup.source.create_topic(&t, 1, &[("retention.ms", "3600000")]).expect("topic");
+    setup.source.produce(&t, 0, &keyed("k", 0..10)).expect("produce");
+    let mirror = setup.spawn_mirror(&regex::escape(&t), &["--refresh-interval", "1"]);
+    wait_for_target(&setup, &t, 0, 10, Duration::from_secs(30));
+    let admin = setup.source.client_config().create().expect("admin");
+    let change = [("retention.ms".to_string(), "7200000".to_string())];
+    kmirror::incremental_alter::set_topic_configs(&admin, &t, &change, Duration::from_secs(10))
+        .expect("alter on source");
+    let started = Instant::now();
+    loop {
+        let value = setup.target.topic_configs(&t).expect("configs").get("retention.ms").cloned();
+        if value.as_deref() == Some("7200000") {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "target retention.ms is still {value:?}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    terminate(&mirror);
+    let out = mirror.wait_with_output().expect("output");
+    assert!(out.status.success(), "{}", stderr(&out));
+}

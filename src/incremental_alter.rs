@@ -1,0 +1,119 @@
+//! IncrementalAlterConfigs for one topic.
+//!
+//! rust-rdkafka only wraps the legacy AlterConfigs, which replaces a topic's whole set of
+//! overrides and which some brokers (the Tansu test broker among them) do not support.
+//! IncrementalAlterConfigs changes only the named keys; librdkafka has it, so it is called here
+//! through its C API, with every allocation released by a guard.
+use std::ffi::{CStr, CString};
+use std::time::Duration;
+
+use rdkafka::admin::AdminClient;
+use rdkafka::bindings as rd;
+use rdkafka::client::DefaultClientContext;
+
+struct Guard<T> {
+    ptr: *mut T,
+    release: unsafe extern "C" fn(*mut T),
+}
+
+impl<T> Drop for Guard<T> {
+    fn drop(&mut self) {
+        if !self.ptr.is_null() {
+            // SAFETY: `ptr` came from the matching librdkafka constructor and is released once.
+            unsafe { (self.release)(self.ptr) }
+        }
+    }
+}
+
+fn c_string(s: &str) -> Result<CString, String> {
+    CString::new(s).map_err(|_| format!("'{s}' contains a NUL byte"))
+}
+
+/// # Safety
+/// `ptr` must be null or a NUL-terminated string that lives for the call.
+unsafe fn text(ptr: *const std::ffi::c_char) -> String {
+    if ptr.is_null() {
+        String::new()
+    } else {
+        CStr::from_ptr(ptr).to_string_lossy().into_owned()
+    }
+}
+
+/// Sets `configs` on `topic`, leaving its other overrides alone.
+pub fn set_topic_configs(
+    admin: &AdminClient<DefaultClientContext>,
+    topic: &str,
+    configs: &[(String, String)],
+    timeout: Duration,
+) -> Result<(), String> {
+    let name = c_string(topic)?;
+    let entries: Vec<(CString, CString)> =
+        configs.iter().map(|(k, v)| Ok((c_string(k)?, c_string(v)?))).collect::<Result<_, String>>()?;
+    let timeout_ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+    let rk = admin.inner().native_ptr();
+    // SAFETY: every pointer passed below is either from librdkafka (and released by a Guard
+    // after its last use) or a CString kept alive until the call returns. librdkafka copies
+    // the resources and options it is handed.
+    unsafe {
+        let queue = Guard { ptr: rd::rd_kafka_queue_new(rk), release: rd::rd_kafka_queue_destroy };
+        let options = Guard {
+            ptr: rd::rd_kafka_AdminOptions_new(
+                rk,
+                rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_INCREMENTALALTERCONFIGS,
+            ),
+            release: rd::rd_kafka_AdminOptions_destroy,
+        };
+        let mut errbuf = [0 as std::ffi::c_char; 256];
+        rd::rd_kafka_AdminOptions_set_request_timeout(
+            options.ptr,
+            timeout_ms,
+            errbuf.as_mut_ptr(),
+            errbuf.len(),
+        );
+        let resource = Guard {
+            ptr: rd::rd_kafka_ConfigResource_new(
+                rd::rd_kafka_ResourceType_t::RD_KAFKA_RESOURCE_TOPIC,
+                name.as_ptr(),
+            ),
+            release: rd::rd_kafka_ConfigResource_destroy,
+        };
+        for (key, value) in &entries {
+            let error = rd::rd_kafka_ConfigResource_add_incremental_config(
+                resource.ptr,
+                key.as_ptr(),
+                rd::rd_kafka_AlterConfigOpType_t::RD_KAFKA_ALTER_CONFIG_OP_TYPE_SET,
+                value.as_ptr(),
+            );
+            if !error.is_null() {
+                let message = text(rd::rd_kafka_error_string(error));
+                rd::rd_kafka_error_destroy(error);
+                return Err(message);
+            }
+        }
+        let mut resources = [resource.ptr];
+        rd::rd_kafka_IncrementalAlterConfigs(rk, resources.as_mut_ptr(), 1, options.ptr, queue.ptr);
+        let event = Guard {
+            ptr: rd::rd_kafka_queue_poll(queue.ptr, timeout_ms.saturating_add(1_000)),
+            release: rd::rd_kafka_event_destroy,
+        };
+        if event.ptr.is_null() {
+            return Err(format!("no answer within {} ms", timeout_ms));
+        }
+        if rd::rd_kafka_event_error(event.ptr) != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
+            return Err(text(rd::rd_kafka_event_error_string(event.ptr)));
+        }
+        let result = rd::rd_kafka_event_IncrementalAlterConfigs_result(event.ptr);
+        if result.is_null() {
+            return Err("unexpected answer to IncrementalAlterConfigs".into());
+        }
+        let mut count = 0usize;
+        let answered = rd::rd_kafka_IncrementalAlterConfigs_result_resources(result, &mut count);
+        for i in 0..count {
+            let r = *answered.add(i);
+            if rd::rd_kafka_ConfigResource_error(r) != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
+                return Err(text(rd::rd_kafka_ConfigResource_error_string(r)));
+            }
+        }
+        Ok(())
+    }
+}
