@@ -55,6 +55,8 @@ pub struct Shard {
     committed: HashMap<TopicPartition, Option<i64>>,
     /// Source end offsets noted at start, for --until-caught-up.
     ends: HashMap<TopicPartition, i64>,
+    /// Where never-committed partitions start with --start-from latest, resolved once.
+    latest: HashMap<TopicPartition, i64>,
     txn: Option<OpenTransaction>,
     records_mirrored: u64,
     backoff: Duration,
@@ -98,6 +100,7 @@ impl Shard {
             route_index: HashMap::new(),
             committed: HashMap::new(),
             ends: HashMap::new(),
+            latest: HashMap::new(),
             txn: None,
             records_mirrored: 0,
             backoff: Duration::from_millis(100),
@@ -135,8 +138,48 @@ impl Shard {
             self.committed.insert(route.source.clone(), positions.get(&route.source).copied().flatten());
             self.routes.push(route);
         }
+        if self.ctx.settings.start_from == StartFrom::Latest {
+            self.resolve_latest()?;
+        }
         info!(shard = self.id, partitions = self.routes.len(), "shard assigned");
         self.assign_at_committed()
+    }
+
+    /// Notes the current end of every never-committed partition, from a fetch response's high
+    /// watermark: ListOffsets for "latest" is wrong on some brokers (the Tansu test broker).
+    fn resolve_latest(&mut self) -> Result<()> {
+        let pending: Vec<TopicPartition> = self
+            .routes
+            .iter()
+            .map(|r| r.source.clone())
+            .filter(|tp| self.committed.get(tp).copied().flatten().is_none() && !self.latest.contains_key(tp))
+            .collect();
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let mut tpl = TopicPartitionList::new();
+        for tp in &pending {
+            tpl.add_partition_offset(&tp.topic, tp.partition, Offset::Beginning)
+                .map_err(Error::kafka(Side::Source, "building the assignment"))?;
+        }
+        self.consumer.assign(&tpl).map_err(Error::kafka(Side::Source, "assigning source partitions"))?;
+        let started = Instant::now();
+        while pending.iter().any(|tp| !self.latest.contains_key(tp)) {
+            if started.elapsed() > CALL_TIMEOUT {
+                return Err(Error::Shard {
+                    shard: self.id,
+                    message: "no fetch response from the source to find the latest offsets".into(),
+                });
+            }
+            // Records read here are only a way to get a fetch response; they are not mirrored.
+            let _ = self.consumer.poll(Duration::from_millis(100));
+            for tp in &pending {
+                if let Some(high) = cached_high_watermark(&self.consumer, &tp.topic, tp.partition) {
+                    self.latest.entry(tp.clone()).or_insert(high);
+                }
+            }
+        }
+        Ok(())
     }
 
     fn route_index_of(&self, tp: &TopicPartition) -> Option<usize> {
@@ -147,12 +190,10 @@ impl Shard {
     fn assign_at_committed(&mut self) -> Result<()> {
         let mut tpl = TopicPartitionList::new();
         for route in &self.routes {
-            let offset = match self.committed.get(&route.source).copied().flatten() {
+            let committed = self.committed.get(&route.source).copied().flatten();
+            let offset = match committed.or_else(|| self.latest.get(&route.source).copied()) {
                 Some(o) => Offset::Offset(o),
-                None => match self.ctx.settings.start_from {
-                    StartFrom::Earliest => Offset::Beginning,
-                    StartFrom::Latest => Offset::End,
-                },
+                None => Offset::Beginning,
             };
             tpl.add_partition_offset(&route.source.topic, route.source.partition, offset)
                 .map_err(Error::kafka(Side::Source, "building the assignment"))?;

@@ -61,15 +61,16 @@ fn drive(
             }
             return Ok(());
         }
+        // Batch mode has no topic refresh: a worker with no shards has nothing to wait for.
+        if ctx.settings.until_caught_up && shards.iter().all(Shard::caught_up) {
+            return Ok(());
+        }
         if shards.is_empty() {
             std::thread::sleep(budget);
             continue;
         }
         for shard in shards.iter_mut() {
             shard.run_for(budget)?;
-        }
-        if ctx.settings.until_caught_up && shards.iter().all(Shard::caught_up) {
-            return Ok(());
         }
     }
 }

@@ -81,3 +81,14 @@ fn a_rerun_when_caught_up_copies_nothing_more() {
     assert_success(&setup.mirror_until_caught_up(&t, &[]));
     setup.assert_exactly_once(&t, 2, Some(300));
 }
+
+#[test]
+fn a_batch_run_with_more_workers_than_partitions_finishes() {
+    let setup = Setup::new();
+    let t = topic("single");
+    setup.source.create_topic(&t, 1, &[]).expect("topic");
+    setup.source.produce(&t, 0, &keyed("k", 0..100)).expect("produce");
+    // Two workers, one partition: one worker hosts no shard and must not hold the run open.
+    assert_success(&setup.mirror_until_caught_up(&t, &["--num-streams", "2"]));
+    setup.assert_exactly_once(&t, 1, Some(100));
+}

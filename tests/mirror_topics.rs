@@ -128,3 +128,69 @@ fn topic_configs_changed_on_the_source_are_synced_to_the_target() {
     let out = mirror.wait_with_output().expect("output");
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+#[test]
+fn start_from_latest_copies_only_what_arrives_after_the_start() {
+    let setup = Setup::new();
+    let t = topic("latest");
+    setup.source.create_topic(&t, 1, &[]).expect("topic");
+    // Several batches, so a wrong "latest" (inside the last batch) would show.
+    for chunk in 0..4 {
+        setup.source.produce(&t, 0, &keyed("old", chunk * 25..(chunk + 1) * 25)).expect("produce");
+    }
+    let mirror = setup.spawn_mirror(&regex::escape(&t), &["--start-from", "latest"]);
+    // The shard topic exists once the mirror has planned; give it time to note the end.
+    let started = Instant::now();
+    while setup.target.partition_count(&t).expect("metadata").is_none() {
+        assert!(started.elapsed() < Duration::from_secs(30), "the mirror never created the target topic");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    setup.source.produce(&t, 0, &keyed("new", 0..40)).expect("produce");
+    wait_for_target(&setup, &t, 0, 40, Duration::from_secs(30));
+    terminate(&mirror);
+    let out = mirror.wait_with_output().expect("output");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let target: Vec<KeyValue> = setup
+        .target
+        .read_committed_audited(&t, 0)
+        .expect("read")
+        .into_iter()
+        .map(|r| (r.data.key, r.data.value))
+        .collect();
+    let expected: Vec<KeyValue> = keyed("new", 0..40).into_iter().map(|r| (r.key, r.value)).collect();
+    assert_eq!(target, expected, "only records produced after the start");
+}
+
+#[test]
+fn a_second_signal_exits_at_once_and_the_next_start_resumes_exactly() {
+    let setup = Setup::new();
+    if setup.target.pid().is_none() {
+        eprintln!("skipped: pausing needs a harness-owned target broker");
+        return;
+    }
+    let t = topic("signals");
+    setup.source.create_topic(&t, 1, &[]).expect("topic");
+    setup.source.produce(&t, 0, &keyed("a", 0..500)).expect("produce");
+    let mut mirror = setup.spawn_mirror(&regex::escape(&t), &[]);
+    wait_for_target(&setup, &t, 0, 500, Duration::from_secs(30));
+    // A frozen target keeps the graceful stop from finishing its commit...
+    setup.target.pause().expect("pause");
+    setup.source.produce(&t, 0, &keyed("b", 0..500)).expect("produce");
+    std::thread::sleep(Duration::from_millis(500));
+    terminate(&mirror);
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(mirror.try_wait().expect("wait").is_none(), "the first signal waits for the commit");
+    // ...and a second signal ends the process at once.
+    terminate(&mirror);
+    let asked = Instant::now();
+    while mirror.try_wait().expect("wait").is_none() {
+        assert!(asked.elapsed() < Duration::from_secs(2), "the second signal must exit at once");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = mirror.wait_with_output().expect("output");
+    assert!(!out.status.success(), "an interrupted stop is not a clean exit");
+    setup.target.resume().expect("resume");
+    assert_success(&setup.mirror_until_caught_up(&regex::escape(&t), &[]));
+    setup.assert_exactly_once(&t, 1, Some(1_000));
+}

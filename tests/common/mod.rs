@@ -56,7 +56,7 @@ impl Setup {
     pub fn mirror_until_caught_up(&self, topics: &str, extra: &[&str]) -> Output {
         let mut args = self.args(topics, extra);
         args.push("--until-caught-up".into());
-        run(&args, Duration::from_secs(180))
+        run(&args, Duration::from_secs(60))
     }
 
     pub fn spawn_mirror(&self, topics: &str, extra: &[&str]) -> Child {
@@ -83,7 +83,7 @@ impl Setup {
 pub fn spawn(args: &[String]) -> Child {
     Command::new(KMIRROR)
         .args(args)
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", std::env::var("KMIRROR_TEST_RUST_LOG").unwrap_or_else(|_| "warn".into()))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
