@@ -3,10 +3,19 @@
 //! A mirror transaction turns a contiguous range of source offsets into a contiguous range of
 //! target offsets, record for record: a [`Run`]. The runs of every transaction are written to a
 //! map topic on the target inside that same transaction, so the map is committed exactly when
-//! the data is. This crate holds the types, their versioned encoding, and (next) the RocksDB
-//! store that materialises the map topic for translation.
+//! the data is. [`MapStore`] materialises that topic in RocksDB for translation in both
+//! directions; it is a cache that can always be rebuilt from the topic.
 pub mod codec;
+mod error;
+mod keys;
+mod records;
+mod store;
+mod translate;
 mod types;
 
 pub use codec::{CodecError, FORMAT_VERSION};
+pub use error::{Result, StateError};
+pub use records::{Checkpoint, GroupOffset, MapRecord};
+pub use store::{MapStore, Opened};
+pub use translate::{translate, Answer, Span};
 pub use types::{Offset, Run, TopicPartition};

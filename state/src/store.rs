@@ -1,0 +1,274 @@
+//! The offset map materialised in RocksDB: a forward index by source offset, a reverse index by
+//! target offset, and the map-topic position already applied (written in the same batch as the
+//! runs, so a crash never applies a map record twice or skips one).
+use std::path::{Path, PathBuf};
+
+use rocksdb::{ColumnFamilyDescriptor, Options, WriteBatch, DB};
+use serde::{Deserialize, Serialize};
+
+use crate::codec;
+use crate::error::{Result, StateError};
+use crate::keys::{key, offset_of, prefix};
+use crate::records::MapRecord;
+use crate::translate::{translate, Answer, Span};
+use crate::{Offset, Run, TopicPartition};
+
+const FORWARD: &str = "forward";
+const REVERSE: &str = "reverse";
+const META: &str = "meta";
+const POSITION_KEY: &[u8] = b"map-topic-position";
+const MIRROR_KEY: &[u8] = b"mirror-name";
+
+/// A forward entry: a run seen from the source side.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct ForwardEntry {
+    target: TopicPartition,
+    target_start: Offset,
+    len: u32,
+}
+
+/// A reverse entry: a run seen from the target side.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct ReverseEntry {
+    source: TopicPartition,
+    source_start: Offset,
+    len: u32,
+}
+
+pub struct MapStore {
+    db: DB,
+    path: PathBuf,
+}
+
+/// How [`MapStore::open_or_rebuild`] found the directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opened {
+    Existing,
+    Created,
+    /// It was unreadable and was replaced by an empty store, to be refilled from the topic.
+    Rebuilt,
+}
+
+impl MapStore {
+    /// Opens (creating if missing) the store of mirror `name` at `path`.
+    pub fn open(path: &Path, name: &str) -> Result<(Self, Opened)> {
+        let existed = path.join("CURRENT").exists();
+        let mut options = Options::default();
+        options.create_if_missing(true);
+        options.create_missing_column_families(true);
+        let cfs = [FORWARD, REVERSE, META].map(|n| ColumnFamilyDescriptor::new(n, Options::default()));
+        let db = DB::open_cf_descriptors(&options, path, cfs).map_err(|e| open_error(path, &e))?;
+        let store = Self { db, path: path.to_path_buf() };
+        match store.meta(MIRROR_KEY)? {
+            Some(found) if found != name.as_bytes() => Err(StateError::Foreign {
+                path: path.to_path_buf(),
+                found: String::from_utf8_lossy(&found).into_owned(),
+                expected: name.to_string(),
+            }),
+            Some(_) => Ok((store, Opened::Existing)),
+            None => {
+                store.db.put_cf(store.cf(META)?, MIRROR_KEY, name.as_bytes()).map_err(|e| store.io(&e))?;
+                Ok((store, if existed { Opened::Rebuilt } else { Opened::Created }))
+            }
+        }
+    }
+
+    /// Opens the store; a corrupt one is deleted and recreated empty (the caller refills it
+    /// from the map topic). A locked or foreign directory is an error, never overwritten.
+    pub fn open_or_rebuild(path: &Path, name: &str) -> Result<(Self, Opened)> {
+        match Self::open(path, name) {
+            Err(StateError::Corrupt { .. }) => {
+                std::fs::remove_dir_all(path).map_err(|e| StateError::Io {
+                    path: path.to_path_buf(),
+                    message: format!("cannot remove the corrupt store: {e}"),
+                })?;
+                let (store, _) = Self::open(path, name)?;
+                Ok((store, Opened::Rebuilt))
+            }
+            other => other,
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The next map-topic offset to apply.
+    pub fn position(&self) -> Result<Offset> {
+        Ok(match self.meta(POSITION_KEY)? {
+            Some(bytes) => codec::decode(&bytes).map_err(|e| self.codec(e))?,
+            None => 0,
+        })
+    }
+
+    /// Applies one map record read at `map_offset`. A run overlapping an earlier run of the same
+    /// source partition supersedes it (and its reverse entry): the earlier one came from a
+    /// transaction that aborted and was mirrored again.
+    pub fn apply(&self, map_offset: Offset, record: &MapRecord) -> Result<()> {
+        let (forward, reverse, meta) = (self.cf(FORWARD)?, self.cf(REVERSE)?, self.cf(META)?);
+        let mut batch = WriteBatch::default();
+        for run in &record.runs {
+            for (start, old) in self.overlapping(&record.source, run)? {
+                batch.delete_cf(forward, key(&record.source, start));
+                batch.delete_cf(reverse, key(&old.target, old.target_start));
+            }
+            let entry =
+                ForwardEntry { target: record.target.clone(), target_start: run.target_start, len: run.len };
+            let back =
+                ReverseEntry { source: record.source.clone(), source_start: run.source_start, len: run.len };
+            batch.put_cf(forward, key(&record.source, run.source_start), self.encode(&entry)?);
+            batch.put_cf(reverse, key(&record.target, run.target_start), self.encode(&back)?);
+        }
+        batch.put_cf(meta, POSITION_KEY, self.encode(&(map_offset + 1))?);
+        self.db.write(batch).map_err(|e| self.io(&e))
+    }
+
+    /// Records that the map topic was read up to `position` with nothing to apply.
+    pub fn set_position(&self, position: Offset) -> Result<()> {
+        self.db.put_cf(self.cf(META)?, POSITION_KEY, self.encode(&position)?).map_err(|e| self.io(&e))
+    }
+
+    fn overlapping(&self, source: &TopicPartition, run: &Run) -> Result<Vec<(Offset, ForwardEntry)>> {
+        let forward = self.cf(FORWARD)?;
+        let mut out = Vec::new();
+        let mut it = self.db.raw_iterator_cf(forward);
+        // The run starting at or before this one may reach into it.
+        it.seek_for_prev(key(source, run.source_start));
+        if !it.valid() || !it.key().is_some_and(|k| k.starts_with(&prefix(source))) {
+            it.seek(key(source, run.source_start));
+        }
+        let pre = prefix(source);
+        while let (Some(k), Some(v)) = (it.key(), it.value()) {
+            if !k.starts_with(&pre) {
+                break;
+            }
+            let start = offset_of(k);
+            if start >= run.source_end() {
+                break;
+            }
+            let entry: ForwardEntry = codec::decode(v).map_err(|e| self.codec(e))?;
+            if start + i64::from(entry.len) > run.source_start {
+                out.push((start, entry));
+            }
+            it.next();
+        }
+        Ok(out)
+    }
+
+    /// The target position for a group that would next read source offset `g`. Runs at or
+    /// beyond `committed` (the shadow group's position, if known) are pending, not answers.
+    pub fn translate(
+        &self,
+        source: &TopicPartition,
+        g: Offset,
+        committed: Option<Offset>,
+    ) -> Result<Option<Answer>> {
+        let spans = self.spans(FORWARD, source, |v| {
+            let e: ForwardEntry = codec::decode(v)?;
+            Ok((e.target, e.target_start, e.len))
+        })?;
+        Ok(translate(&spans, g, |span| committed.is_none_or(|c| span.from < c)))
+    }
+
+    /// The source position for a group that would next read target offset `t` (failback).
+    /// `committed` is the shadow group's source position for the partition mirrored here.
+    pub fn translate_reverse(
+        &self,
+        target: &TopicPartition,
+        t: Offset,
+        committed: Option<Offset>,
+    ) -> Result<Option<Answer>> {
+        let spans = self.spans(REVERSE, target, |v| {
+            let e: ReverseEntry = codec::decode(v)?;
+            Ok((e.source, e.source_start, e.len))
+        })?;
+        Ok(translate(&spans, t, |span| committed.is_none_or(|c| span.to_start < c)))
+    }
+
+    /// Every run of one partition in one index, in order. A partition holds one run per
+    /// transaction, so this stays small next to the data it describes.
+    fn spans(
+        &self,
+        cf: &str,
+        tp: &TopicPartition,
+        decode: impl Fn(&[u8]) -> std::result::Result<(TopicPartition, Offset, u32), codec::CodecError>,
+    ) -> Result<Vec<Span>> {
+        let pre = prefix(tp);
+        let mut it = self.db.raw_iterator_cf(self.cf(cf)?);
+        it.seek(&pre);
+        let mut out = Vec::new();
+        while let (Some(k), Some(v)) = (it.key(), it.value()) {
+            if !k.starts_with(&pre) {
+                break;
+            }
+            let (other, to_start, len) = decode(v).map_err(|e| self.codec(e))?;
+            out.push(Span { from: offset_of(k), len, other, to_start });
+            it.next();
+        }
+        Ok(out)
+    }
+
+    /// All source partitions with runs, for listing.
+    pub fn source_partitions(&self) -> Result<Vec<TopicPartition>> {
+        let mut it = self.db.raw_iterator_cf(self.cf(FORWARD)?);
+        it.seek_to_first();
+        let mut out: Vec<TopicPartition> = Vec::new();
+        while let Some(k) = it.key() {
+            let tp = partition_of(k);
+            if out.last() != Some(&tp) {
+                out.push(tp.clone());
+            }
+            // Jump past this partition's entries.
+            let mut next = prefix(&tp);
+            next.extend_from_slice(&[0xff; 9]);
+            it.seek(&next);
+        }
+        Ok(out)
+    }
+
+    fn meta(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.db.get_cf(self.cf(META)?, key).map_err(|e| self.io(&e))
+    }
+
+    fn cf(&self, name: &str) -> Result<&rocksdb::ColumnFamily> {
+        self.db.cf_handle(name).ok_or_else(|| StateError::Corrupt {
+            path: self.path.clone(),
+            message: format!("column family {name} missing"),
+        })
+    }
+
+    fn encode<T: Serialize>(&self, value: &T) -> Result<Vec<u8>> {
+        codec::encode(value).map_err(|e| self.codec(e))
+    }
+
+    fn codec(&self, source: codec::CodecError) -> StateError {
+        StateError::Codec { path: self.path.clone(), source }
+    }
+
+    fn io(&self, e: &rocksdb::Error) -> StateError {
+        StateError::Io { path: self.path.clone(), message: e.to_string() }
+    }
+}
+
+fn partition_of(key: &[u8]) -> TopicPartition {
+    let len = u16::from_be_bytes([key[0], key[1]]) as usize;
+    let topic = String::from_utf8_lossy(&key[2..2 + len]).into_owned();
+    let mut p = [0u8; 4];
+    p.copy_from_slice(&key[2 + len..6 + len]);
+    TopicPartition::new(topic, i32::from_be_bytes(p))
+}
+
+fn open_error(path: &Path, e: &rocksdb::Error) -> StateError {
+    let message = e.to_string();
+    let lower = message.to_lowercase();
+    if lower.contains("lock") && (lower.contains("temporarily unavailable") || lower.contains("no locks")) {
+        StateError::Locked { path: path.to_path_buf() }
+    } else if lower.contains("corrupt")
+        || lower.contains("no such file")
+        || lower.contains("invalid argument")
+    {
+        StateError::Corrupt { path: path.to_path_buf(), message }
+    } else {
+        StateError::Io { path: path.to_path_buf(), message }
+    }
+}
