@@ -10,6 +10,10 @@ use crate::mirror::Mirror;
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Mirror(args) => run_mirror(&args),
+        Command::TranslateOffsets(args) => {
+            print!("{}", crate::translate_cmd::run(&args)?);
+            Ok(())
+        }
         Command::Demo(args) => crate::demo::run(&args),
     }
 }

@@ -21,6 +21,9 @@ pub struct Cli {
 pub enum Command {
     /// Mirror topics from the source to the target cluster, exactly once.
     Mirror(Box<MirrorArgs>),
+    /// Translate consumer-group positions between the clusters, exactly; with --execute,
+    /// commit them (failover, client cutover, and with --reverse, failback).
+    TranslateOffsets(Box<TranslateArgs>),
     /// Run a self-contained demo: two local clusters, a mirror killed mid-stream and restarted,
     /// then an audit of the target.
     Demo(DemoArgs),
@@ -93,9 +96,66 @@ pub struct MirrorArgs {
     /// How long to wait for each cluster to answer at start, in seconds [default: 10].
     #[arg(long, value_name = "SECONDS")]
     pub connect_timeout: Option<u64>,
+    /// Source consumer groups to checkpoint on the target (whole-name regex) [default: none].
+    #[arg(long, value_name = "REGEX")]
+    pub groups: Option<String>,
+    /// Seconds between checkpoints of the --groups [default: 10].
+    #[arg(long, value_name = "SECONDS")]
+    pub checkpoint_interval: Option<u64>,
+    /// Also commit the translated positions for the same groups on the target, while those
+    /// groups have no active members there.
+    #[arg(long)]
+    pub sync_group_offsets: bool,
     /// A TOML file with the same settings; flags win over it.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct TranslateArgs {
+    /// Target cluster bootstrap servers (where the mirror writes).
+    #[arg(long, value_name = "BOOTSTRAP")]
+    pub target: Option<String>,
+    /// The mirror's --name.
+    #[arg(long)]
+    pub name: String,
+    /// A consumer group to translate (repeatable).
+    #[arg(long = "group", value_name = "GROUP")]
+    pub group: Vec<String>,
+    /// Consumer groups to translate (whole-name regex).
+    #[arg(long, value_name = "REGEX")]
+    pub groups: Option<String>,
+    /// Source cluster bootstrap servers. With it, positions come from the live source groups;
+    /// without it (or if it does not answer), from the last checkpoints on the target.
+    #[arg(long, value_name = "BOOTSTRAP")]
+    pub source: Option<String>,
+    /// Only these topics (whole-name regex; source names, or target names with --reverse).
+    #[arg(long, value_name = "REGEX")]
+    pub topics: Option<String>,
+    /// Translate target positions back to the source (failback).
+    #[arg(long)]
+    pub reverse: bool,
+    /// Output format [table, json, csv].
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: crate::report::Format,
+    /// Commit the translated positions for the groups (refused while a group has members).
+    #[arg(long)]
+    pub execute: bool,
+    /// Directory for the local copy of the offset map [default: ~/.local/state/kmirror/NAME.translate].
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Source client settings, a Java .properties file.
+    #[arg(long, alias = "consumer.config", value_name = "FILE")]
+    pub source_config: Option<PathBuf>,
+    /// Target client settings, a Java .properties file.
+    #[arg(long, alias = "producer.config", value_name = "FILE")]
+    pub target_config: Option<PathBuf>,
+    /// One client setting: source.KEY=VALUE or target.KEY=VALUE (repeatable).
+    #[arg(long = "set", value_name = "SIDE.KEY=VALUE")]
+    pub set: Vec<String>,
+    /// How long to wait for the source to answer, in seconds [default: 5].
+    #[arg(long, value_name = "SECONDS", default_value_t = 5)]
+    pub connect_timeout: u64,
 }
 
 #[derive(Debug, Args)]

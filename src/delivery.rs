@@ -35,7 +35,10 @@ impl ProducerContext for DeliveryTracker {
     fn delivery(&self, result: &DeliveryResult<'_>, index: usize) {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         match result {
-            Ok(message) => state.delivered.push((index, message.partition(), message.offset())),
+            Ok(message) if index != crate::offset_map::MAP_RECORD_OPAQUE => {
+                state.delivered.push((index, message.partition(), message.offset()))
+            }
+            Ok(_) => {}
             Err((error, _)) => {
                 if state.first_error.is_none() {
                     state.first_error = Some(error.clone());

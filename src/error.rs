@@ -35,6 +35,10 @@ pub enum Error {
         "target topic {topic} was created but did not appear in the target's metadata within {seconds} s"
     )]
     TopicNotVisible { topic: String, seconds: u64 },
+    #[error("offset map: {0}")]
+    State(String),
+    #[error("group {group}: {message}")]
+    Group { group: String, message: String },
     #[error("syncing configs of target topic {topic}: {message}")]
     ConfigSync { topic: String, message: String },
     #[error("i/o error on {path}: {cause}")]

@@ -5,20 +5,29 @@
 //! [`worker`] / [`shard`] (read, produce in transactions, commit source positions to the
 //! shadow group) -> [`mirror`] (the run as a whole).
 pub mod app;
+pub mod checkpoint;
 pub mod cli;
 pub mod config;
 pub mod context;
 pub mod delivery;
 pub mod demo;
 pub mod error;
+pub mod group_sync;
+pub mod groups;
 pub mod incremental_alter;
+pub mod map_sync;
 pub mod mirror;
+pub mod offset_map;
 pub mod plan;
+pub mod report;
 pub mod shadow;
 pub mod shard;
 pub mod state_dir;
 pub mod target_topics;
+pub mod topic_reader;
 pub mod topics;
+pub mod translate_cmd;
+pub mod translator;
 pub mod watermarks;
 pub mod worker;
 

@@ -13,10 +13,17 @@ use tracing::{error, info, warn};
 use crate::config::MirrorSettings;
 use crate::context::MirrorContext;
 use crate::error::{Error, Result, Side};
+use crate::group_sync::GroupSync;
 use crate::plan::{list_source_topics, routes_by_shard, worker_of, Route, SourceTopic};
 use crate::state_dir::StateDir;
 use crate::target_topics::TopicSync;
+use crate::translator::Translator;
 use crate::worker::{run_worker, RouteUpdate, WorkerReport};
+use kmirror_state::TopicPartition;
+
+fn source_partitions(known: &BTreeMap<String, i32>) -> Vec<TopicPartition> {
+    known.iter().flat_map(|(topic, &n)| (0..n).map(move |p| TopicPartition::new(topic, p))).collect()
+}
 
 /// The outcome of a run that ended without a fatal error.
 #[derive(Debug, Default)]
@@ -68,6 +75,8 @@ impl Mirror {
             return Err(settings.selector.no_topics_error());
         }
         self.topic_sync.ensure_shard_topic(&settings.name, settings.shards)?;
+        self.topic_sync.ensure_own_topic(&settings.map_topic())?;
+        self.topic_sync.ensure_own_topic(&settings.checkpoint_topic())?;
         let (ready, mut failed) = self.prepare_targets(&topics);
         if ready.is_empty() {
             return Err(Error::TopicsFailed(failed.join(", ")));
@@ -105,9 +114,32 @@ impl Mirror {
             handles.push(handle);
         }
 
+        let translator = match settings.sync_group_offsets {
+            true => Some(Translator::open(&settings.state_dir, &settings.name, self.target_config())?),
+            false => None,
+        };
+        let source_config = self.source_config();
+        let target_config = self.target_config();
+        let checkpoint_topic = settings.checkpoint_topic();
+        let group_sync = settings.groups.as_ref().map(|groups| GroupSync {
+            source: &source_config,
+            target: &target_config,
+            groups,
+            checkpoint_topic: &checkpoint_topic,
+            translator: translator.as_ref(),
+        });
+        let mut next_checkpoint = Instant::now() + settings.checkpoint_interval;
         let mut next_refresh = Instant::now() + settings.refresh_interval;
         while !handles.iter().all(JoinHandle::is_finished) {
             std::thread::sleep(Duration::from_millis(100));
+            if let Some(sync) = &group_sync {
+                if Instant::now() >= next_checkpoint && !self.ctx.stop.load(Ordering::Relaxed) {
+                    if let Err(e) = sync.run_cycle(&source_partitions(&known)) {
+                        warn!(error = %e, "checkpoint failed; will retry");
+                    }
+                    next_checkpoint = Instant::now() + settings.checkpoint_interval;
+                }
+            }
             if settings.until_caught_up
                 || self.ctx.stop.load(Ordering::Relaxed)
                 || Instant::now() < next_refresh
@@ -121,6 +153,7 @@ impl Mirror {
             }
         }
 
+        let partitions = source_partitions(&known);
         let mut summary =
             MirrorSummary { topics: known.into_keys().collect(), failed_topics: failed, records: 0 };
         let mut first_error = None;
@@ -139,10 +172,27 @@ impl Mirror {
         if let Some(e) = first_error {
             return Err(e);
         }
+        // A batch migration leaves current group positions behind, taken after the data.
+        if let (Some(sync), true) = (&group_sync, settings.until_caught_up) {
+            sync.run_cycle(&partitions)?;
+            info!("final checkpoint of the source groups written");
+        }
         if !summary.failed_topics.is_empty() && settings.until_caught_up {
             return Err(Error::TopicsFailed(summary.failed_topics.join(", ")));
         }
         Ok(summary)
+    }
+
+    fn source_config(&self) -> rdkafka::ClientConfig {
+        let mut config = self.ctx.settings.source.client_config();
+        config.set("bootstrap.servers", &self.ctx.settings.source_bootstrap);
+        config
+    }
+
+    fn target_config(&self) -> rdkafka::ClientConfig {
+        let mut config = self.ctx.settings.target.client_config();
+        config.set("bootstrap.servers", &self.ctx.settings.target_bootstrap);
+        config
     }
 
     fn list_topics(&self) -> Result<Vec<SourceTopic>> {

@@ -27,6 +27,7 @@ use crate::cli::StartFrom;
 use crate::context::MirrorContext;
 use crate::delivery::DeliveryTracker;
 use crate::error::{Error, Result, Side};
+use crate::offset_map::{encode as encode_map_record, map_records, MAP_RECORD_OPAQUE};
 use crate::plan::Route;
 use crate::shadow::{read_committed_positions, CommitMetadata};
 use crate::watermarks::cached_high_watermark;
@@ -301,6 +302,7 @@ impl Shard {
                 txn.records.len()
             )));
         }
+        self.produce_map_records(txn, &deliveries.delivered)?;
         let positions = self.read_positions().map_err(|e| Step::Abort(e.to_string()))?;
         let offsets = self.offsets_list(&positions).map_err(|e| Step::Abort(e.to_string()))?;
         self.retry_txn_call("send_offsets_to_transaction", |p, g| {
@@ -308,6 +310,37 @@ impl Shard {
         })?;
         self.retry_txn_call("commit_transaction", |p, _| p.commit_transaction(CALL_TIMEOUT))?;
         Ok(positions)
+    }
+
+    /// Writes the transaction's runs to the map topic, inside the transaction: the map is
+    /// committed exactly when the data is. commit_transaction fails if any of these fails.
+    fn produce_map_records(
+        &self,
+        txn: &OpenTransaction,
+        delivered: &[(usize, i32, i64)],
+    ) -> Result<(), Step> {
+        let topic = self.ctx.settings.map_topic();
+        for record in map_records(&self.routes, &txn.records, delivered) {
+            let value =
+                encode_map_record(&record).map_err(|e| Step::Abort(format!("encoding map record: {e}")))?;
+            let key = record.source.to_string();
+            let mut base: BaseRecord<'_, str, [u8], usize> =
+                BaseRecord::with_opaque_to(&topic, MAP_RECORD_OPAQUE)
+                    .partition(0)
+                    .key(key.as_str())
+                    .payload(value.as_slice());
+            loop {
+                match self.producer.send(base) {
+                    Ok(()) => break,
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                        base = back;
+                        self.producer.poll(Duration::from_millis(10));
+                    }
+                    Err((e, _)) => return Err(Step::Abort(format!("producing map record: {e}"))),
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Where the consumer stands now: past every record handed to the transaction and past

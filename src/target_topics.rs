@@ -181,6 +181,19 @@ impl TopicSync {
         }
     }
 
+    /// Creates one of kmirror's own single-partition topics (map, checkpoints) if missing, with
+    /// unlimited retention: they are small and translation needs all of them.
+    pub fn ensure_own_topic(&self, topic: &str) -> Result<()> {
+        if self.target_partitions(topic)?.is_some() {
+            return Ok(());
+        }
+        let replication = TopicReplication::Fixed(self.replication_factor.unwrap_or(-1));
+        let new_topic =
+            NewTopic::new(topic, 1, replication).set("retention.ms", "-1").set("cleanup.policy", "delete");
+        self.create_if_absent(&new_topic, topic)?;
+        self.wait_visible(&SourceTopic { name: topic.to_string(), partitions: 1 })
+    }
+
     /// The target topic's partition count, `None` if it does not exist.
     pub fn target_partitions(&self, topic: &str) -> Result<Option<i32>> {
         let metadata = self

@@ -25,3 +25,42 @@ pub fn cached_high_watermark(consumer: &BaseConsumer, topic: &str, partition: i3
     };
     (err == rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0).then_some(high)
 }
+
+/// High watermarks of several partitions, each from a fetch response (never ListOffsets).
+/// Partitions that gave no fetch response within `timeout` are left out.
+pub fn high_watermarks(
+    config: &rdkafka::ClientConfig,
+    partitions: &[kmirror_state::TopicPartition],
+    timeout: std::time::Duration,
+) -> rdkafka::error::KafkaResult<std::collections::HashMap<kmirror_state::TopicPartition, i64>> {
+    use rdkafka::{Offset, TopicPartitionList};
+    let mut out = std::collections::HashMap::new();
+    if partitions.is_empty() {
+        return Ok(out);
+    }
+    let consumer: BaseConsumer = config
+        .clone()
+        .set("group.id", "kmirror.watermarks")
+        .set("enable.auto.commit", "false")
+        // Only the response header matters: fetch as little as the client allows.
+        .set("max.partition.fetch.bytes", "1024")
+        .set("fetch.wait.max.ms", "10")
+        .create()?;
+    let mut tpl = TopicPartitionList::new();
+    for tp in partitions {
+        tpl.add_partition_offset(&tp.topic, tp.partition, Offset::Beginning)?;
+    }
+    consumer.assign(&tpl)?;
+    let started = std::time::Instant::now();
+    while out.len() < partitions.len() && started.elapsed() < timeout {
+        let _ = consumer.poll(std::time::Duration::from_millis(50));
+        for tp in partitions {
+            if !out.contains_key(tp) {
+                if let Some(high) = cached_high_watermark(&consumer, &tp.topic, tp.partition) {
+                    out.insert(tp.clone(), high);
+                }
+            }
+        }
+    }
+    Ok(out)
+}

@@ -23,6 +23,9 @@ pub struct MirrorFile {
     pub replication_factor: Option<i32>,
     pub refresh_interval: Option<u64>,
     pub connect_timeout: Option<u64>,
+    pub groups: Option<String>,
+    pub checkpoint_interval: Option<u64>,
+    pub sync_group_offsets: Option<bool>,
     #[serde(default)]
     pub source: ClusterFile,
     #[serde(default)]

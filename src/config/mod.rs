@@ -37,6 +37,10 @@ pub struct MirrorSettings {
     pub replication_factor: Option<i32>,
     pub refresh_interval: Duration,
     pub connect_timeout: Duration,
+    /// Source groups to checkpoint (whole-name regex), if any.
+    pub groups: Option<regex::Regex>,
+    pub checkpoint_interval: Duration,
+    pub sync_group_offsets: bool,
 }
 
 impl MirrorSettings {
@@ -128,6 +132,11 @@ impl MirrorSettings {
             connect_timeout: Duration::from_secs(
                 args.connect_timeout.or(file.connect_timeout).unwrap_or(10).max(1),
             ),
+            groups: args.groups.clone().or(file.groups.clone()).map(|p| group_regex(&p)).transpose()?,
+            checkpoint_interval: Duration::from_secs(
+                args.checkpoint_interval.or(file.checkpoint_interval).unwrap_or(10).max(1),
+            ),
+            sync_group_offsets: args.sync_group_offsets || file.sync_group_offsets.unwrap_or(false),
         })
     }
 
@@ -136,16 +145,35 @@ impl MirrorSettings {
         format!("kmirror.{}", self.name)
     }
 
+    /// The target topic holding the offset map (runs of every committed transaction).
+    pub fn map_topic(&self) -> String {
+        format!("kmirror.offset-map.{}", self.name)
+    }
+
+    /// The target topic holding checkpoints of source consumer groups.
+    pub fn checkpoint_topic(&self) -> String {
+        format!("kmirror.checkpoints.{}", self.name)
+    }
+
     pub fn transactional_id(&self, shard: u32) -> String {
         format!("kmirror.{}.{shard}", self.name)
     }
+}
+
+/// A whole-name regex for consumer group ids.
+pub fn group_regex(pattern: &str) -> Result<regex::Regex> {
+    regex::Regex::new(&format!("^(?:{pattern})$")).map_err(|e| Error::Regex {
+        flag: "--groups",
+        pattern: pattern.to_string(),
+        message: e.to_string().lines().last().unwrap_or_default().trim().to_string(),
+    })
 }
 
 fn usage(message: &str) -> Error {
     Error::Usage(message.to_string())
 }
 
-fn check_name(name: &str) -> Result<()> {
+pub(crate) fn check_name(name: &str) -> Result<()> {
     let valid = !name.is_empty()
         && name.len() <= 200
         && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
@@ -156,7 +184,7 @@ fn check_name(name: &str) -> Result<()> {
     }
 }
 
-fn side_settings(
+pub(crate) fn side_settings(
     side: Side,
     file_config: Option<&PathBuf>,
     flag_config: Option<&PathBuf>,
@@ -183,7 +211,7 @@ fn side_settings(
     ClientSettings::build(side, entries)
 }
 
-fn bootstrap(
+pub(crate) fn bootstrap(
     side: Side,
     flag: Option<&String>,
     file: Option<&String>,
@@ -196,7 +224,7 @@ fn bootstrap(
     )
 }
 
-fn default_state_dir(name: &str) -> PathBuf {
+pub(crate) fn default_state_dir(name: &str) -> PathBuf {
     let base = std::env::var_os("XDG_STATE_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))

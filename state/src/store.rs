@@ -208,9 +208,46 @@ impl MapStore {
         Ok(out)
     }
 
-    /// All source partitions with runs, for listing.
+    /// All source partitions with runs.
     pub fn source_partitions(&self) -> Result<Vec<TopicPartition>> {
-        let mut it = self.db.raw_iterator_cf(self.cf(FORWARD)?);
+        self.partitions(FORWARD)
+    }
+
+    /// All target partitions with runs.
+    pub fn target_partitions(&self) -> Result<Vec<TopicPartition>> {
+        self.partitions(REVERSE)
+    }
+
+    /// The target partition a source partition is mirrored to.
+    pub fn target_of(&self, source: &TopicPartition) -> Result<Option<TopicPartition>> {
+        self
+            .first_entry(FORWARD, source)?
+            .map(|v| codec::decode::<ForwardEntry>(&v).map(|e| e.target))
+            .transpose()
+            .map_err(|e| self.codec(e))
+    }
+
+    /// The source partition a target partition is mirrored from.
+    pub fn source_of(&self, target: &TopicPartition) -> Result<Option<TopicPartition>> {
+        self
+            .first_entry(REVERSE, target)?
+            .map(|v| codec::decode::<ReverseEntry>(&v).map(|e| e.source))
+            .transpose()
+            .map_err(|e| self.codec(e))
+    }
+
+    fn first_entry(&self, cf: &str, tp: &TopicPartition) -> Result<Option<Vec<u8>>> {
+        let pre = prefix(tp);
+        let mut it = self.db.raw_iterator_cf(self.cf(cf)?);
+        it.seek(&pre);
+        Ok(match (it.key(), it.value()) {
+            (Some(k), Some(v)) if k.starts_with(&pre) => Some(v.to_vec()),
+            _ => None,
+        })
+    }
+
+    fn partitions(&self, cf: &str) -> Result<Vec<TopicPartition>> {
+        let mut it = self.db.raw_iterator_cf(self.cf(cf)?);
         it.seek_to_first();
         let mut out: Vec<TopicPartition> = Vec::new();
         while let Some(k) = it.key() {

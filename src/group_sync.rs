@@ -1,0 +1,48 @@
+//! One checkpoint cycle of a running mirror: record the source groups' positions on the
+//! target and, with --sync-group-offsets, move idle target groups to the translated positions.
+use kmirror_state::{GroupOffset, TopicPartition};
+use rdkafka::ClientConfig;
+use regex::Regex;
+use tracing::{info, warn};
+
+use crate::checkpoint::{take_checkpoints, write_checkpoints};
+use crate::error::{Error, Result, Side};
+use crate::groups::commit_offsets;
+use crate::translator::Translator;
+
+pub struct GroupSync<'a> {
+    pub source: &'a ClientConfig,
+    pub target: &'a ClientConfig,
+    pub groups: &'a Regex,
+    pub checkpoint_topic: &'a str,
+    /// Set with --sync-group-offsets.
+    pub translator: Option<&'a Translator>,
+}
+
+impl GroupSync<'_> {
+    pub fn run_cycle(&self, partitions: &[TopicPartition]) -> Result<()> {
+        let checkpoints = take_checkpoints(self.source, self.groups, partitions)?;
+        write_checkpoints(self.target, self.checkpoint_topic, &checkpoints)?;
+        let Some(translator) = self.translator else { return Ok(()) };
+        translator.refresh()?;
+        for checkpoint in &checkpoints {
+            let translated: Vec<GroupOffset> =
+                translator.forward(&checkpoint.offsets)?.into_iter().filter_map(|t| t.to).collect();
+            if translated.is_empty() {
+                continue;
+            }
+            match commit_offsets(self.target, Side::Target, &checkpoint.group, &translated) {
+                Ok(()) => {
+                    info!(group = %checkpoint.group, partitions = translated.len(), "synced group offsets to the target")
+                }
+                Err(Error::Group { group, message }) => {
+                    info!(%group, reason = %message, "skipped group offset sync")
+                }
+                Err(e) => {
+                    warn!(group = %checkpoint.group, error = %e, "group offset sync failed; will retry")
+                }
+            }
+        }
+        Ok(())
+    }
+}

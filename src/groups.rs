@@ -1,0 +1,99 @@
+//! Consumer groups: listing, their committed offsets, whether anyone is in them, and committing
+//! positions for them.
+use std::time::Duration;
+
+use kmirror_state::{GroupOffset, TopicPartition};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use regex::Regex;
+
+use crate::error::{Error, Result, Side};
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+fn client(config: &ClientConfig, group: &str, side: Side) -> Result<BaseConsumer> {
+    config
+        .clone()
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .map_err(Error::kafka(side, format!("creating a client for group {group}")))
+}
+
+/// Groups on the cluster whose id matches `pattern` (whole-name match).
+pub fn list_groups(config: &ClientConfig, side: Side, pattern: &Regex) -> Result<Vec<String>> {
+    let consumer: BaseConsumer = config.create().map_err(Error::kafka(side, "creating a client"))?;
+    let list =
+        consumer.fetch_group_list(None, TIMEOUT).map_err(Error::kafka(side, "listing consumer groups"))?;
+    let mut groups: Vec<String> =
+        list.groups().iter().map(|g| g.name().to_string()).filter(|g| pattern.is_match(g)).collect();
+    groups.sort();
+    groups.dedup();
+    Ok(groups)
+}
+
+/// The group's committed offsets (with metadata) on these partitions; partitions it never
+/// committed are left out.
+pub fn committed_offsets(
+    config: &ClientConfig,
+    side: Side,
+    group: &str,
+    partitions: &[TopicPartition],
+) -> Result<Vec<GroupOffset>> {
+    if partitions.is_empty() {
+        return Ok(Vec::new());
+    }
+    let consumer = client(config, group, side)?;
+    let mut tpl = TopicPartitionList::new();
+    for tp in partitions {
+        tpl.add_partition(&tp.topic, tp.partition);
+    }
+    let committed = consumer
+        .committed_offsets(tpl, TIMEOUT)
+        .map_err(Error::kafka(side, format!("reading offsets of group {group}")))?;
+    Ok(committed
+        .elements()
+        .iter()
+        .filter_map(|e| match e.offset() {
+            Offset::Offset(o) if o >= 0 => Some(GroupOffset {
+                partition: TopicPartition::new(e.topic(), e.partition()),
+                offset: o,
+                metadata: e.metadata().to_string(),
+            }),
+            _ => None,
+        })
+        .collect())
+}
+
+/// The members of the group on the cluster (empty when nobody is consuming).
+pub fn active_members(config: &ClientConfig, side: Side, group: &str) -> Result<usize> {
+    let consumer: BaseConsumer = config.create().map_err(Error::kafka(side, "creating a client"))?;
+    let list = consumer
+        .fetch_group_list(Some(group), TIMEOUT)
+        .map_err(Error::kafka(side, format!("describing group {group}")))?;
+    Ok(list.groups().iter().filter(|g| g.name() == group).map(|g| g.members().len()).sum())
+}
+
+/// Commits positions for the group, refusing if the group has members: Kafka itself refuses to
+/// move an active group, and a running consumer would overwrite the positions anyway.
+pub fn commit_offsets(config: &ClientConfig, side: Side, group: &str, offsets: &[GroupOffset]) -> Result<()> {
+    let members = active_members(config, side, group)?;
+    if members > 0 {
+        return Err(Error::Group {
+            group: group.to_string(),
+            message: format!(
+                "has {members} active member(s) on the {side} cluster; stop its consumers before moving its offsets"
+            ),
+        });
+    }
+    let consumer = client(config, group, side)?;
+    let mut tpl = TopicPartitionList::new();
+    for o in offsets {
+        let mut element = tpl.add_partition(&o.partition.topic, o.partition.partition);
+        element.set_offset(Offset::Offset(o.offset)).map_err(Error::kafka(side, "building offsets"))?;
+        element.set_metadata(o.metadata.clone());
+    }
+    consumer
+        .commit(&tpl, CommitMode::Sync)
+        .map_err(Error::kafka(side, format!("committing offsets of group {group}")))
+}

@@ -1,0 +1,32 @@
+//! Brings the local RocksDB map up to date from the map topic on the target, from the position
+//! it already holds. The topic is the truth; the store is a cache of it.
+use kmirror_state::{codec, MapRecord, MapStore, StateError};
+use rdkafka::ClientConfig;
+use tracing::debug;
+
+use crate::error::{Error, Result};
+use crate::topic_reader::read_to_end;
+
+fn state_error(e: StateError) -> Error {
+    Error::State(e.to_string())
+}
+
+/// Applies every map record from the store's position to the end of the map topic. Returns how
+/// many were applied.
+pub fn catch_up(store: &MapStore, target: &ClientConfig, topic: &str, group: &str) -> Result<usize> {
+    let start = store.position().map_err(state_error)?;
+    let mut applied = 0;
+    let position = read_to_end(target, topic, group, start, |offset, _, value| {
+        let record: MapRecord = codec::decode(value)
+            .map_err(|e| Error::State(format!("{topic} offset {offset}: undecodable map record: {e}")))?;
+        store.apply(offset, &record).map_err(state_error)?;
+        applied += 1;
+        Ok(())
+    })?;
+    // Control markers at the end advance the position without a record to apply.
+    if position > store.position().map_err(state_error)? {
+        store.set_position(position).map_err(state_error)?;
+    }
+    debug!(topic, applied, position, "offset map caught up");
+    Ok(applied)
+}

@@ -1,0 +1,68 @@
+//! Reads one of kmirror's single-partition topics from an offset to its end.
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+
+use crate::error::{Error, Result, Side};
+use crate::watermarks::cached_high_watermark;
+
+const READ_TIMEOUT: Duration = Duration::from_secs(60);
+const STALL: Duration = Duration::from_secs(2);
+
+/// Calls `on_record(offset, key, value)` for every committed record of partition 0 of `topic`
+/// from `from` to the end seen at the first fetch; returns the position reached.
+pub fn read_to_end(
+    target: &ClientConfig,
+    topic: &str,
+    group: &str,
+    from: i64,
+    mut on_record: impl FnMut(i64, Option<&[u8]>, &[u8]) -> Result<()>,
+) -> Result<i64> {
+    let consumer: BaseConsumer = target
+        .clone()
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .create()
+        .map_err(Error::kafka(Side::Target, format!("creating a reader of {topic}")))?;
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, Offset::Offset(from))
+        .map_err(Error::kafka(Side::Target, format!("assigning {topic}")))?;
+    consumer.assign(&tpl).map_err(Error::kafka(Side::Target, format!("assigning {topic}")))?;
+    let started = Instant::now();
+    let mut end = None;
+    let mut last = (from, Instant::now());
+    loop {
+        if started.elapsed() > READ_TIMEOUT {
+            return Err(Error::Unreachable {
+                side: Side::Target,
+                bootstrap: target.get("bootstrap.servers").unwrap_or_default().to_string(),
+                message: format!("reading {topic} did not finish within {} s", READ_TIMEOUT.as_secs()),
+            });
+        }
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(message)) => {
+                on_record(message.offset(), message.key(), message.payload().unwrap_or_default())?
+            }
+            Some(Err(e)) => return Err(Error::kafka(Side::Target, format!("reading {topic}"))(e)),
+            None => {}
+        }
+        if end.is_none() {
+            end = cached_high_watermark(&consumer, topic, 0);
+        }
+        let Some(end) = end else { continue };
+        let position = match consumer.position().ok().and_then(|p| p.elements().first().map(|e| e.offset())) {
+            Some(Offset::Offset(o)) => o,
+            _ => from,
+        };
+        if position != last.0 {
+            last = (position, Instant::now());
+        }
+        // A broker that hides open transactions stops a read_committed reader below the high
+        // watermark until they end; what lies there is not committed yet.
+        if position >= end || last.1.elapsed() > STALL {
+            return Ok(position);
+        }
+    }
+}

@@ -1,0 +1,234 @@
+//! `kmirror translate-offsets`: where should a consumer group resume on the other cluster?
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use kmirror_state::{GroupOffset, TopicPartition};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::ClientConfig;
+use regex::Regex;
+use tracing::{info, warn};
+
+use crate::checkpoint::latest_checkpoints;
+use crate::cli::TranslateArgs;
+use crate::config::{bootstrap, check_name, default_state_dir, group_regex, side_settings};
+use crate::error::{Error, Result, Side};
+use crate::groups::{commit_offsets, committed_offsets, list_groups};
+use crate::report::{render, Row};
+use crate::state_dir::StateDir;
+use crate::topics::TopicSelector;
+use crate::translator::{Translation, Translator};
+use crate::watermarks::high_watermarks;
+
+struct Clusters {
+    source: Option<ClientConfig>,
+    target: ClientConfig,
+}
+
+pub fn run(args: &TranslateArgs) -> Result<String> {
+    check_name(&args.name)?;
+    if args.group.is_empty() && args.groups.is_none() {
+        return Err(Error::Usage("name the groups: --group GROUP (repeatable) or --groups REGEX".into()));
+    }
+    let clusters = clusters(args)?;
+    let state_dir =
+        args.state_dir.clone().unwrap_or_else(|| default_state_dir(&format!("{}.translate", args.name)));
+    let state = StateDir::open(&state_dir)?;
+    let translator = Translator::open(state.path(), &args.name, clusters.target.clone())?;
+    let topics = args.topics.as_deref().map(|t| TopicSelector::new(t, None)).transpose()?;
+    let pick = |tp: &TopicPartition| topics.as_ref().is_none_or(|s| s.matches(&tp.topic));
+    let groups = args.groups.as_deref().map(group_regex).transpose()?;
+
+    let rows = if args.reverse {
+        reverse(args, &clusters, &translator, groups.as_ref(), &pick)?
+    } else {
+        forward(args, &clusters, &translator, groups.as_ref(), &pick)?
+    };
+    Ok(render(&rows, args.format))
+}
+
+fn clusters(args: &TranslateArgs) -> Result<Clusters> {
+    let mut target_settings =
+        side_settings(Side::Target, None, args.target_config.as_ref(), &Default::default(), &args.set)?;
+    let target_bootstrap = bootstrap(Side::Target, args.target.as_ref(), None, &mut target_settings)?;
+    let mut target = target_settings.client_config();
+    target.set("bootstrap.servers", &target_bootstrap);
+    reachable(&target, Side::Target, &target_bootstrap, Duration::from_secs(args.connect_timeout.max(1)))?;
+
+    let mut source_settings =
+        side_settings(Side::Source, None, args.source_config.as_ref(), &Default::default(), &args.set)?;
+    let source = match bootstrap(Side::Source, args.source.as_ref(), None, &mut source_settings) {
+        Ok(b) => {
+            let mut config = source_settings.client_config();
+            config.set("bootstrap.servers", &b);
+            match reachable(&config, Side::Source, &b, Duration::from_secs(args.connect_timeout.max(1))) {
+                Ok(()) => Some(config),
+                Err(e) if args.reverse && args.execute => return Err(e),
+                Err(e) => {
+                    warn!("{e}; answering from the last checkpoints on the target");
+                    None
+                }
+            }
+        }
+        Err(_) => None,
+    };
+    Ok(Clusters { source, target })
+}
+
+fn reachable(config: &ClientConfig, side: Side, bootstrap: &str, timeout: Duration) -> Result<()> {
+    let client: BaseConsumer = config.create().map_err(Error::kafka(side, "creating a client"))?;
+    client.fetch_metadata(None, timeout).map(|_| ()).map_err(|e| Error::Unreachable {
+        side,
+        bootstrap: bootstrap.to_string(),
+        message: e.to_string(),
+    })
+}
+
+/// Source group positions, from the live source or else from the checkpoints.
+fn source_positions(
+    args: &TranslateArgs,
+    clusters: &Clusters,
+    translator: &Translator,
+    groups: Option<&Regex>,
+    pick: &dyn Fn(&TopicPartition) -> bool,
+) -> Result<BTreeMap<String, Vec<GroupOffset>>> {
+    let partitions: Vec<TopicPartition> =
+        translator.source_partitions()?.into_iter().filter(|tp| pick(tp)).collect();
+    let wanted = |g: &str| args.group.iter().any(|x| x == g) || groups.is_some_and(|r| r.is_match(g));
+    if let Some(source) = &clusters.source {
+        let mut names = args.group.clone();
+        if let Some(regex) = groups {
+            names.extend(list_groups(source, Side::Source, regex)?);
+        }
+        names.sort();
+        names.dedup();
+        info!(groups = names.len(), "positions from the live source groups");
+        return names
+            .into_iter()
+            .map(|g| Ok((g.clone(), committed_offsets(source, Side::Source, &g, &partitions)?)))
+            .collect();
+    }
+    let topic = format!("kmirror.checkpoints.{}", args.name);
+    let checkpoints =
+        latest_checkpoints(&clusters.target, &topic, &format!("kmirror.{}.checkpoint-reader", args.name))?;
+    let mut out = BTreeMap::new();
+    for (group, checkpoint) in checkpoints.into_iter().filter(|(g, _)| wanted(g)) {
+        info!(%group, taken_at_ms = checkpoint.taken_at_ms, "positions from the last checkpoint");
+        out.insert(group, checkpoint.offsets.into_iter().filter(|o| pick(&o.partition)).collect());
+    }
+    for g in &args.group {
+        if !out.contains_key(g) {
+            return Err(Error::Group {
+                group: g.clone(),
+                message: format!("has no checkpoint in {topic} and the source is not available"),
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn forward(
+    args: &TranslateArgs,
+    clusters: &Clusters,
+    translator: &Translator,
+    groups: Option<&Regex>,
+    pick: &dyn Fn(&TopicPartition) -> bool,
+) -> Result<Vec<Row>> {
+    let positions = source_positions(args, clusters, translator, groups, pick)?;
+    let mut rows = Vec::new();
+    for (group, offsets) in positions {
+        let translations = translator.forward(&offsets)?;
+        let ends = ends(&clusters.target, &translations)?;
+        if args.execute {
+            execute(&clusters.target, Side::Target, &group, &translations)?;
+        }
+        rows.extend(translations.iter().map(|t| row(&group, "forward", &t.from, t.to.as_ref(), &ends)));
+    }
+    Ok(rows)
+}
+
+fn reverse(
+    args: &TranslateArgs,
+    clusters: &Clusters,
+    translator: &Translator,
+    groups: Option<&Regex>,
+    pick: &dyn Fn(&TopicPartition) -> bool,
+) -> Result<Vec<Row>> {
+    let partitions: Vec<TopicPartition> =
+        translator.target_partitions()?.into_iter().filter(|tp| pick(tp)).collect();
+    let mut names = args.group.clone();
+    if let Some(regex) = groups {
+        names.extend(list_groups(&clusters.target, Side::Target, regex)?);
+    }
+    names.sort();
+    names.dedup();
+    let mut rows = Vec::new();
+    for group in names {
+        let offsets = committed_offsets(&clusters.target, Side::Target, &group, &partitions)?;
+        let translations = translator.reverse(&offsets)?;
+        let ends = match &clusters.source {
+            Some(source) => ends(source, &translations)?,
+            None => Default::default(),
+        };
+        if args.execute {
+            let source = clusters.source.as_ref().ok_or_else(|| {
+                Error::Usage("--reverse --execute commits on the source: pass --source BOOTSTRAP".into())
+            })?;
+            execute(source, Side::Source, &group, &translations)?;
+        }
+        // Rows name the source side first whatever the direction.
+        rows.extend(translations.iter().map(|t| {
+            let mut r = row(&group, "reverse", &t.from, t.to.as_ref(), &ends);
+            std::mem::swap(&mut r.source_topic, &mut r.target_topic);
+            std::mem::swap(&mut r.source_partition, &mut r.target_partition);
+            std::mem::swap(&mut r.source_offset, &mut r.target_offset);
+            r
+        }));
+    }
+    Ok(rows)
+}
+
+fn ends(config: &ClientConfig, translations: &[Translation]) -> Result<BTreeMap<TopicPartition, i64>> {
+    let partitions: Vec<TopicPartition> =
+        translations.iter().filter_map(|t| t.to.as_ref().map(|o| o.partition.clone())).collect();
+    Ok(high_watermarks(config, &partitions, Duration::from_secs(10))
+        .map_err(Error::kafka(Side::Target, "reading end offsets"))?
+        .into_iter()
+        .collect())
+}
+
+fn row(
+    group: &str,
+    direction: &'static str,
+    from: &GroupOffset,
+    to: Option<&GroupOffset>,
+    ends: &BTreeMap<TopicPartition, i64>,
+) -> Row {
+    let to_partition = to.map(|o| o.partition.clone()).unwrap_or_else(|| from.partition.clone());
+    let end = ends.get(&to_partition).copied();
+    let to_offset = to.map(|o| o.offset);
+    Row {
+        group: group.to_string(),
+        direction,
+        source_topic: from.partition.topic.clone(),
+        source_partition: from.partition.partition,
+        source_offset: Some(from.offset),
+        target_topic: to_partition.topic.clone(),
+        target_partition: to_partition.partition,
+        target_offset: to_offset,
+        end_offset: end,
+        lag: end.zip(to_offset).map(|(e, o)| (e - o).max(0)),
+    }
+}
+
+fn execute(config: &ClientConfig, side: Side, group: &str, translations: &[Translation]) -> Result<()> {
+    let offsets: Vec<GroupOffset> = translations.iter().filter_map(|t| t.to.clone()).collect();
+    if offsets.is_empty() {
+        return Err(Error::Group {
+            group: group.to_string(),
+            message: "has no position that can be translated".into(),
+        });
+    }
+    commit_offsets(config, side, group, &offsets)?;
+    info!(group, partitions = offsets.len(), %side, "committed translated offsets");
+    Ok(())
+}

@@ -1,0 +1,315 @@
+//! Exact offset translation: a failover drill, group-offset sync that never touches an active
+//! group, failback, and a rebuilt local map that answers the same.
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use common::*;
+use kmirror_testcontainers::{unique_suffix, KafkaCluster, RecordData, StoredRecord};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::{Message, Offset, TopicPartitionList};
+
+const PARTITIONS: i32 = 4;
+
+/// A source topic with gaps: committed transactions (their markers take offsets) between plain
+/// records, in every partition.
+fn source_with_gaps(setup: &Setup, topic: &str) {
+    setup.source.create_topic(topic, PARTITIONS, &[]).expect("topic");
+    for p in 0..PARTITIONS {
+        let name = |part: &str| format!("p{p}-{part}");
+        setup.source.produce_transaction(topic, p, &keyed(&name("txn-a"), 0..10), true).expect("txn");
+        setup.source.produce(topic, p, &keyed(&name("plain-a"), 0..5)).expect("plain");
+        setup.source.produce_transaction(topic, p, &keyed(&name("txn-b"), 0..7), true).expect("txn");
+        setup.source.produce_transaction(topic, p, &keyed(&name("txn-c"), 0..3), true).expect("txn");
+        setup.source.produce(topic, p, &keyed(&name("plain-b"), 0..6)).expect("plain");
+    }
+}
+
+/// Commits `offsets` for `group` on `cluster` (as a consumer that read up to there would).
+fn commit_group(cluster: &KafkaCluster, group: &str, topic: &str, offsets: &BTreeMap<i32, i64>) {
+    let consumer: BaseConsumer = cluster
+        .client_config()
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    for (&p, &o) in offsets {
+        tpl.add_partition_offset(topic, p, Offset::Offset(o)).expect("tpl");
+    }
+    consumer.commit(&tpl, CommitMode::Sync).expect("commit");
+}
+
+fn committed(cluster: &KafkaCluster, group: &str, topic: &str) -> BTreeMap<i32, i64> {
+    let consumer: BaseConsumer = cluster.client_config().set("group.id", group).create().expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..PARTITIONS {
+        tpl.add_partition(topic, p);
+    }
+    consumer
+        .committed_offsets(tpl, Duration::from_secs(10))
+        .expect("committed")
+        .elements()
+        .iter()
+        .filter_map(|e| match e.offset() {
+            Offset::Offset(o) => Some((e.partition(), o)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// What a group member reads from its committed positions to the end, per partition.
+fn consume_as_group(
+    cluster: &KafkaCluster,
+    group: &str,
+    topic: &str,
+    expected: usize,
+) -> BTreeMap<i32, Vec<RecordData>> {
+    let consumer: BaseConsumer = cluster
+        .client_config()
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", "6000")
+        .set("isolation.level", "read_committed")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    let mut out: BTreeMap<i32, Vec<RecordData>> = BTreeMap::new();
+    let started = Instant::now();
+    let mut quiet_since = None;
+    while started.elapsed() < Duration::from_secs(60) {
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(m)) => {
+                out.entry(m.partition()).or_default().push(kmirror_testcontainers::record_data(&m));
+                quiet_since = None;
+            }
+            _ => {
+                let total: usize = out.values().map(Vec::len).sum();
+                // Once everything expected is read, keep listening a moment for extras.
+                if total >= expected {
+                    let since = *quiet_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() > Duration::from_secs(2) {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+fn data_after(records: &[StoredRecord], offset: i64) -> Vec<RecordData> {
+    records.iter().filter(|r| r.offset >= offset).map(|r| r.data.clone()).collect()
+}
+
+fn translate(setup: &Setup, state: &std::path::Path, extra: &[&str]) -> std::process::Output {
+    let mut args: Vec<String> = vec![
+        "translate-offsets".into(),
+        "--target".into(),
+        setup.target.bootstrap().into(),
+        "--name".into(),
+        setup.name.clone(),
+        "--state-dir".into(),
+        state.display().to_string(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    run(&args, Duration::from_secs(120))
+}
+
+/// The group's positions on the source: inside gaps (commit markers), mid-run, nothing read,
+/// everything read.
+fn group_positions(source: &[Vec<StoredRecord>]) -> BTreeMap<i32, i64> {
+    let mut positions = BTreeMap::new();
+    positions.insert(0, 10); // the commit marker after txn-a: a position inside a gap
+    positions.insert(1, source[1][12].offset); // mid plain-a
+    positions.insert(2, 0); // nothing read yet
+    let last = source[3].last().expect("records").offset;
+    positions.insert(3, last + 1); // everything read
+    positions
+}
+
+#[test]
+fn failover_drill_with_the_source_stopped_is_exact() {
+    let mut setup = Setup::new();
+    let t = topic("drill");
+    source_with_gaps(&setup, &t);
+    let group = format!("billing-{}", unique_suffix());
+    let source_records: Vec<Vec<StoredRecord>> =
+        (0..PARTITIONS).map(|p| setup.source.read_committed_audited(&t, p).expect("read")).collect();
+    let positions = group_positions(&source_records);
+    commit_group(&setup.source, &group, &t, &positions);
+
+    let out = setup.mirror_until_caught_up(&regex::escape(&t), &["--groups", &regex::escape(&group)]);
+    assert_success(&out);
+    let expected: BTreeMap<i32, Vec<RecordData>> =
+        (0..PARTITIONS).map(|p| (p, data_after(&source_records[p as usize], positions[&p]))).collect();
+
+    setup.source.stop().expect("source down");
+    let state = tempfile::tempdir().expect("tempdir");
+    let out = translate(&setup, state.path(), &["--group", &group, "--format", "json", "--execute"]);
+    assert_success(&out);
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json output");
+    assert_eq!(rows.as_array().map(Vec::len), Some(PARTITIONS as usize), "{rows}");
+    // Markers on both sides make offsets differ: the drill would catch an identity "translation".
+    let shifted =
+        rows.as_array().into_iter().flatten().filter(|r| r["source_offset"] != r["target_offset"]).count();
+    assert!(shifted >= 2, "translation must move offsets here: {rows}");
+    eprintln!("{rows}");
+
+    // The target holds only committed data: a plain consumer sees what the audit sees.
+    for p in 0..PARTITIONS {
+        let audit = setup.target.audit_partition(&t, p).expect("audit");
+        assert!(audit.aborted.is_empty() && audit.open.is_empty(), "{audit:?}");
+    }
+    let total: usize = expected.values().map(Vec::len).sum();
+    let read = consume_as_group(&setup.target, &group, &t, total);
+    for p in 0..PARTITIONS {
+        assert_eq!(
+            read.get(&p).cloned().unwrap_or_default(),
+            expected[&p],
+            "partition {p}: the group must read exactly what it had not read on the source (from {})",
+            positions[&p]
+        );
+    }
+}
+
+#[test]
+fn group_offset_sync_moves_idle_groups_and_never_an_active_one() {
+    let setup = Setup::new();
+    let t = topic("sync");
+    source_with_gaps(&setup, &t);
+    let idle = format!("idle-{}", unique_suffix());
+    let active = format!("active-{}", unique_suffix());
+    let source_records: Vec<Vec<StoredRecord>> =
+        (0..PARTITIONS).map(|p| setup.source.read_committed_audited(&t, p).expect("read")).collect();
+    let positions = group_positions(&source_records);
+    commit_group(&setup.source, &idle, &t, &positions);
+    commit_group(&setup.source, &active, &t, &positions);
+
+    // First copy the data, then keep a member of `active` on the target while syncing.
+    assert_success(&setup.mirror_until_caught_up(&regex::escape(&t), &[]));
+    let own: BTreeMap<i32, i64> = (0..PARTITIONS).map(|p| (p, 1)).collect();
+    commit_group(&setup.target, &active, &t, &own);
+    let member: BaseConsumer = setup
+        .target
+        .client_config()
+        .set("group.id", &active)
+        .set("enable.auto.commit", "false")
+        .set("session.timeout.ms", "6000")
+        .create()
+        .expect("member");
+    member.subscribe(&[&t]).expect("subscribe");
+    let joined = Instant::now();
+    while member.assignment().map(|a| a.count()).unwrap_or(0) == 0 {
+        assert!(joined.elapsed() < Duration::from_secs(30), "member never joined");
+        let _ = member.poll(Duration::from_millis(100));
+    }
+    let keep_alive = std::thread::spawn(move || {
+        let until = Instant::now() + Duration::from_secs(25);
+        while Instant::now() < until {
+            let _ = member.poll(Duration::from_millis(100));
+        }
+    });
+
+    let pattern = format!("{}|{}", regex::escape(&idle), regex::escape(&active));
+    let out =
+        setup.mirror_until_caught_up(&regex::escape(&t), &["--groups", &pattern, "--sync-group-offsets"]);
+    assert_success(&out);
+    assert_eq!(committed(&setup.target, &active, &t), own, "an active group's offsets are never overwritten");
+
+    // translate-offsets --execute refuses the active group by name.
+    let state = tempfile::tempdir().expect("tempdir");
+    let source_arg = ["--source", setup.source.bootstrap()];
+    let out =
+        translate(&setup, state.path(), &[&["--group", &active, "--execute"][..], &source_arg[..]].concat());
+    assert!(!out.status.success(), "must refuse an active group");
+    assert!(stderr(&out).contains(&format!("group {active}: has 1 active member")), "{}", stderr(&out));
+    keep_alive.join().expect("member thread");
+
+    // The idle group was moved to exactly the translated positions.
+    let out = translate(
+        &setup,
+        state.path(),
+        &[&["--group", &idle, "--format", "json"][..], &source_arg[..]].concat(),
+    );
+    assert_success(&out);
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("json");
+    let translated: BTreeMap<i32, i64> = rows
+        .iter()
+        .map(|r| {
+            (r["target_partition"].as_i64().unwrap_or(-1) as i32, r["target_offset"].as_i64().unwrap_or(-1))
+        })
+        .collect();
+    assert_eq!(committed(&setup.target, &idle, &t), translated);
+    let expected: BTreeMap<i32, Vec<RecordData>> =
+        (0..PARTITIONS).map(|p| (p, data_after(&source_records[p as usize], positions[&p]))).collect();
+    let read = consume_as_group(&setup.target, &idle, &t, expected.values().map(Vec::len).sum());
+    for p in 0..PARTITIONS {
+        assert_eq!(read.get(&p).cloned().unwrap_or_default(), expected[&p], "partition {p}");
+    }
+}
+
+#[test]
+fn failback_puts_the_group_back_on_the_source_exactly_and_a_rebuilt_map_agrees() {
+    let setup = Setup::new();
+    let t = topic("failback");
+    source_with_gaps(&setup, &t);
+    assert_success(&setup.mirror_until_caught_up(&regex::escape(&t), &[]));
+    // The group consumed on the target (after a failover) and committed there.
+    let group = format!("failback-{}", unique_suffix());
+    let target_records: Vec<Vec<StoredRecord>> =
+        (0..PARTITIONS).map(|p| setup.target.read_committed_audited(&t, p).expect("read")).collect();
+    let on_target: BTreeMap<i32, i64> = [
+        (0, target_records[0][3].offset),
+        (1, target_records[1][10].offset + 1), // just past a copied transaction: a target gap
+        (2, 0),
+        (3, target_records[3].last().expect("records").offset + 1),
+    ]
+    .into_iter()
+    .collect();
+    commit_group(&setup.target, &group, &t, &on_target);
+
+    let state = tempfile::tempdir().expect("tempdir");
+    let out = translate(
+        &setup,
+        state.path(),
+        &[
+            "--group",
+            &group,
+            "--reverse",
+            "--execute",
+            "--source",
+            setup.source.bootstrap(),
+            "--format",
+            "json",
+        ],
+    );
+    assert_success(&out);
+    let expected: BTreeMap<i32, Vec<RecordData>> =
+        (0..PARTITIONS).map(|p| (p, data_after(&target_records[p as usize], on_target[&p]))).collect();
+    let read = consume_as_group(&setup.source, &group, &t, expected.values().map(Vec::len).sum());
+    for p in 0..PARTITIONS {
+        assert_eq!(read.get(&p).cloned().unwrap_or_default(), expected[&p], "partition {p} after failback");
+    }
+
+    // The local map is a cache: thrown away and rebuilt from the target, it answers the same.
+    let first: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    std::fs::remove_dir_all(state.path()).expect("delete state");
+    let again = translate(&setup, state.path(), &["--group", &group, "--reverse", "--format", "json"]);
+    assert_success(&again);
+    let second: serde_json::Value = serde_json::from_slice(&again.stdout).expect("json");
+    let offsets = |v: &serde_json::Value| -> Vec<(i64, i64)> {
+        v.as_array()
+            .map(|rows| {
+                rows.iter()
+                    .map(|r| {
+                        (r["target_offset"].as_i64().unwrap_or(-1), r["source_offset"].as_i64().unwrap_or(-1))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(offsets(&first), offsets(&second));
+}
