@@ -58,7 +58,7 @@ pub fn latest_checkpoints(
     reader_group: &str,
 ) -> Result<BTreeMap<String, Checkpoint>> {
     let mut latest = BTreeMap::new();
-    read_to_end(target, topic, reader_group, 0, |offset, _, value| {
+    read_to_end(target, topic, 0, reader_group, 0, |offset, _, value| {
         let checkpoint: Checkpoint = codec::decode(value)
             .map_err(|e| Error::State(format!("{topic} offset {offset}: undecodable checkpoint: {e}")))?;
         latest.insert(checkpoint.group.clone(), checkpoint);

@@ -45,7 +45,7 @@ pub struct MirrorArgs {
     /// Target cluster bootstrap servers (host:port,...). May also come from the target config.
     #[arg(long, value_name = "BOOTSTRAP")]
     pub target: Option<String>,
-    /// The mirror's name: it names the shadow group (kmirror.NAME) and the transactional ids
+    /// The mirror's name: it names the shadow groups (kmirror.NAME.shard-K) and the transactional ids
     /// (kmirror.NAME.SHARD) on the target. Keep it stable across restarts.
     #[arg(long)]
     pub name: Option<String>,

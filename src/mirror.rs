@@ -75,8 +75,9 @@ impl Mirror {
             return Err(settings.selector.no_topics_error());
         }
         self.topic_sync.ensure_shard_topic(&settings.name, settings.shards)?;
-        self.topic_sync.ensure_own_topic(&settings.map_topic())?;
-        self.topic_sync.ensure_own_topic(&settings.checkpoint_topic())?;
+        // One map partition per shard: no partition is ever written by two producers.
+        self.topic_sync.ensure_own_topic(&settings.map_topic(), settings.shards as i32)?;
+        self.topic_sync.ensure_own_topic(&settings.checkpoint_topic(), 1)?;
         let (ready, mut failed) = self.prepare_targets(&topics);
         if ready.is_empty() {
             return Err(Error::TopicsFailed(failed.join(", ")));

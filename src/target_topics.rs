@@ -181,17 +181,18 @@ impl TopicSync {
         }
     }
 
-    /// Creates one of kmirror's own single-partition topics (map, checkpoints) if missing, with
-    /// unlimited retention: they are small and translation needs all of them.
-    pub fn ensure_own_topic(&self, topic: &str) -> Result<()> {
+    /// Creates one of kmirror's own topics (map, checkpoints) if missing, with unlimited
+    /// retention: they are small and translation needs all of them.
+    pub fn ensure_own_topic(&self, topic: &str, partitions: i32) -> Result<()> {
         if self.target_partitions(topic)?.is_some() {
             return Ok(());
         }
         let replication = TopicReplication::Fixed(self.replication_factor.unwrap_or(-1));
-        let new_topic =
-            NewTopic::new(topic, 1, replication).set("retention.ms", "-1").set("cleanup.policy", "delete");
+        let new_topic = NewTopic::new(topic, partitions, replication)
+            .set("retention.ms", "-1")
+            .set("cleanup.policy", "delete");
         self.create_if_absent(&new_topic, topic)?;
-        self.wait_visible(&SourceTopic { name: topic.to_string(), partitions: 1 })
+        self.wait_visible(&SourceTopic { name: topic.to_string(), partitions })
     }
 
     /// The target topic's partition count, `None` if it does not exist.

@@ -10,11 +10,12 @@ use crate::watermarks::cached_high_watermark;
 const READ_TIMEOUT: Duration = Duration::from_secs(60);
 const STALL: Duration = Duration::from_secs(2);
 
-/// Calls `on_record(offset, key, value)` for every committed record of partition 0 of `topic`
+/// Calls `on_record(offset, key, value)` for every committed record of `partition` of `topic`
 /// from `from` to the end seen at the first fetch; returns the position reached.
 pub fn read_to_end(
     target: &ClientConfig,
     topic: &str,
+    partition: i32,
     group: &str,
     from: i64,
     mut on_record: impl FnMut(i64, Option<&[u8]>, &[u8]) -> Result<()>,
@@ -27,7 +28,7 @@ pub fn read_to_end(
         .create()
         .map_err(Error::kafka(Side::Target, format!("creating a reader of {topic}")))?;
     let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, 0, Offset::Offset(from))
+    tpl.add_partition_offset(topic, partition, Offset::Offset(from))
         .map_err(Error::kafka(Side::Target, format!("assigning {topic}")))?;
     consumer.assign(&tpl).map_err(Error::kafka(Side::Target, format!("assigning {topic}")))?;
     let started = Instant::now();
@@ -49,7 +50,7 @@ pub fn read_to_end(
             None => {}
         }
         if end.is_none() {
-            end = cached_high_watermark(&consumer, topic, 0);
+            end = cached_high_watermark(&consumer, topic, partition);
         }
         let Some(end) = end else { continue };
         let position = match consumer.position().ok().and_then(|p| p.elements().first().map(|e| e.offset())) {

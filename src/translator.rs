@@ -1,15 +1,19 @@
 //! Exact translation of consumer-group positions between the clusters, from the offset map
 //! (materialised locally) and the shadow group's committed positions.
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+use std::time::Duration;
 
 use kmirror_state::{GroupOffset, MapStore, Opened, StateError, TopicPartition};
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::ClientConfig;
 use tracing::warn;
 
+use crate::config::shadow_group;
 use crate::error::{Error, Result, Side};
 use crate::groups::committed_offsets;
 use crate::map_sync::catch_up;
+use crate::plan::shard_of;
 
 /// One group position and where it lands on the other cluster (`None`: nothing mirrored there).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,7 +49,9 @@ impl Translator {
     /// Applies what the map topic gained since the last refresh.
     pub fn refresh(&self) -> Result<()> {
         let topic = format!("kmirror.offset-map.{}", self.name);
-        catch_up(&self.store, &self.target, &topic, &format!("kmirror.{}.map-reader", self.name)).map(|_| ())
+        let partitions = self.shards()? as i32;
+        catch_up(&self.store, &self.target, &topic, partitions, &format!("kmirror.{}.map-reader", self.name))
+            .map(|_| ())
     }
 
     pub fn source_partitions(&self) -> Result<Vec<TopicPartition>> {
@@ -56,13 +62,45 @@ impl Translator {
         self.store.target_partitions().map_err(state)
     }
 
-    /// The shadow group's committed source position per target partition.
-    fn shadow_positions(&self, targets: &[TopicPartition]) -> Result<HashMap<TopicPartition, i64>> {
-        let shadow = format!("kmirror.{}", self.name);
-        Ok(committed_offsets(&self.target, Side::Target, &shadow, targets)?
-            .into_iter()
-            .map(|o| (o.partition, o.offset))
-            .collect())
+    /// The shadow groups' committed source positions, per target partition. `pairs` are
+    /// (source, target) partitions; the source partition decides the shard.
+    fn shadow_positions(
+        &self,
+        pairs: &[(TopicPartition, TopicPartition)],
+    ) -> Result<HashMap<TopicPartition, i64>> {
+        let shards = self.shards()?;
+        let mut by_group: BTreeMap<String, Vec<TopicPartition>> = BTreeMap::new();
+        for (source, target) in pairs {
+            let shard = shard_of(&source.topic, source.partition, shards);
+            by_group.entry(shadow_group(&self.name, shard)).or_default().push(target.clone());
+        }
+        let mut out = HashMap::new();
+        for (group, targets) in by_group {
+            out.extend(
+                committed_offsets(&self.target, Side::Target, &group, &targets)?
+                    .into_iter()
+                    .map(|o| (o.partition, o.offset)),
+            );
+        }
+        Ok(out)
+    }
+
+    /// The mirror's shard count: the partition count of its shards topic.
+    fn shards(&self) -> Result<u32> {
+        let topic = format!("kmirror.shards.{}", self.name);
+        let client: BaseConsumer =
+            self.target.create().map_err(Error::kafka(Side::Target, "creating a client"))?;
+        let metadata = client
+            .fetch_metadata(Some(&topic), Duration::from_secs(30))
+            .map_err(Error::kafka(Side::Target, format!("metadata of {topic}")))?;
+        metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty())
+            .map(|t| t.partitions().len() as u32)
+            .ok_or_else(|| {
+                Error::State(format!("{topic} is missing on the target: has mirror '{}' run yet?", self.name))
+            })
     }
 
     /// Source positions -> target positions (failover, cutover). Metadata is carried over.
@@ -71,8 +109,9 @@ impl Translator {
             .iter()
             .map(|o| Ok((o.clone(), self.store.target_of(&o.partition).map_err(state)?)))
             .collect::<Result<_>>()?;
-        let known: Vec<TopicPartition> = targets.iter().filter_map(|(_, t)| t.clone()).collect();
-        let committed = self.shadow_positions(&known)?;
+        let pairs: Vec<(TopicPartition, TopicPartition)> =
+            targets.iter().filter_map(|(o, t)| t.clone().map(|t| (o.partition.clone(), t))).collect();
+        let committed = self.shadow_positions(&pairs)?;
         targets
             .into_iter()
             .map(|(from, target)| {
@@ -93,8 +132,13 @@ impl Translator {
 
     /// Target positions -> source positions (failback).
     pub fn reverse(&self, offsets: &[GroupOffset]) -> Result<Vec<Translation>> {
-        let committed =
-            self.shadow_positions(&offsets.iter().map(|o| o.partition.clone()).collect::<Vec<_>>())?;
+        let mut pairs = Vec::new();
+        for o in offsets {
+            if let Some(source) = self.store.source_of(&o.partition).map_err(state)? {
+                pairs.push((source, o.partition.clone()));
+            }
+        }
+        let committed = self.shadow_positions(&pairs)?;
         offsets
             .iter()
             .map(|from| {

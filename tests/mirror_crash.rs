@@ -11,14 +11,16 @@ use kmirror_testcontainers::KafkaCluster;
 
 const PARTITIONS: i32 = 4;
 
-/// Produces `per_partition` records to every partition in chunks, from another thread.
+/// Produces up to `per_partition` records to every partition in chunks, from another thread,
+/// until done or `stop` is set; the thread returns how many it produced per partition.
 fn produce_in_background(
     source: &KafkaCluster,
     topic: &str,
     per_partition: usize,
     chunk: usize,
     pause: Duration,
-) -> (std::thread::JoinHandle<()>, Arc<AtomicBool>) {
+    stop: Arc<AtomicBool>,
+) -> (std::thread::JoinHandle<usize>, Arc<AtomicBool>) {
     let bootstrap_cluster = source.client_config();
     let topic = topic.to_string();
     let done = Arc::new(AtomicBool::new(false));
@@ -32,7 +34,7 @@ fn produce_in_background(
             .create()
             .expect("producer");
         let mut start = 0;
-        while start < per_partition {
+        while start < per_partition && !stop.load(Ordering::SeqCst) {
             let end = (start + chunk).min(per_partition);
             for p in 0..PARTITIONS {
                 for i in start..end {
@@ -55,6 +57,7 @@ fn produce_in_background(
             std::thread::sleep(pause);
         }
         flag.store(true, Ordering::SeqCst);
+        start
     });
     (handle, done)
 }
@@ -75,8 +78,14 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
     setup.source.create_topic(&t, PARTITIONS, &[]).expect("topic");
     let per_partition = 50_000; // 200 000 records in all
                                 // Paced so the source is still being written through at least ten kills.
-    let (producer, done) =
-        produce_in_background(&setup.source, &t, per_partition, 2_000, Duration::from_millis(700));
+    let (producer, done) = produce_in_background(
+        &setup.source,
+        &t,
+        per_partition,
+        2_000,
+        Duration::from_millis(700),
+        Default::default(),
+    );
     let seed = std::env::var("KMIRROR_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5eed_u64);
     let mut rng = Lcg(seed);
     let (mut kills, mut kills_while_producing) = (0, 0);
@@ -104,7 +113,11 @@ fn a_second_instance_fences_the_first_and_nothing_is_duplicated() {
     let setup = Setup::new();
     let t = topic("fence");
     setup.source.create_topic(&t, PARTITIONS, &[]).expect("topic");
-    let (producer, _) = produce_in_background(&setup.source, &t, 10_000, 200, Duration::from_millis(100));
+    // The source keeps being written until the first instance has been fenced: a fenced
+    // instance only learns it on its next write.
+    let stop = Arc::new(AtomicBool::new(false));
+    let (producer, _) =
+        produce_in_background(&setup.source, &t, 1_000_000, 200, Duration::from_millis(100), stop.clone());
     let first = setup.spawn_mirror(&t, &[]);
     // Every shard of the first instance is writing before the second starts, so the second's
     // init_transactions is the newer one for every shard.
@@ -137,7 +150,8 @@ fn a_second_instance_fences_the_first_and_nothing_is_duplicated() {
     let message = stderr(&first_out);
     assert!(message.contains("fenced"), "the first instance says it was fenced: {message}");
 
-    producer.join().expect("producer");
+    stop.store(true, Ordering::SeqCst);
+    let produced = producer.join().expect("producer");
     // The survivor stops gracefully on SIGTERM, committing what it has.
     std::thread::sleep(Duration::from_millis(1_000));
     terminate(&second);
@@ -146,7 +160,7 @@ fn a_second_instance_fences_the_first_and_nothing_is_duplicated() {
     assert!(second_out.status.success(), "graceful stop exits 0: {}", stderr(&second_out));
     assert!(stopped.elapsed() < Duration::from_secs(10), "stopped within a few seconds");
     assert_success(&setup.mirror_until_caught_up(&t, &[]));
-    setup.assert_exactly_once(&t, PARTITIONS, Some(10_000));
+    setup.assert_exactly_once(&t, PARTITIONS, Some(produced));
 }
 
 #[test]
@@ -154,7 +168,8 @@ fn a_restart_with_another_num_streams_loses_and_duplicates_nothing() {
     let setup = Setup::new();
     let t = topic("streams");
     setup.source.create_topic(&t, PARTITIONS, &[]).expect("topic");
-    let (producer, _) = produce_in_background(&setup.source, &t, 10_000, 1_000, Duration::ZERO);
+    let (producer, _) =
+        produce_in_background(&setup.source, &t, 10_000, 1_000, Duration::ZERO, Default::default());
     let mut child = setup.spawn_mirror(&t, &["--num-streams", "1"]);
     std::thread::sleep(Duration::from_millis(2_000));
     child.kill().expect("kill");

@@ -140,9 +140,9 @@ impl MirrorSettings {
         })
     }
 
-    /// The consumer group on the target that holds the committed source positions.
-    pub fn shadow_group(&self) -> String {
-        format!("kmirror.{}", self.name)
+    /// The consumer group on the target that holds shard `shard`'s committed source positions.
+    pub fn shadow_group(&self, shard: u32) -> String {
+        shadow_group(&self.name, shard)
     }
 
     /// The target topic holding the offset map (runs of every committed transaction).
@@ -158,6 +158,16 @@ impl MirrorSettings {
     pub fn transactional_id(&self, shard: u32) -> String {
         format!("kmirror.{}.{shard}", self.name)
     }
+}
+
+/// One shadow group per shard, so that only that shard's producer ever has a transaction open
+/// on it. Some brokers (the Tansu test broker) answer a require-stable OffsetFetch with the
+/// group's offsets as they were before any open transaction on the group began, for every
+/// partition: with a group shared by all shards, a restarted shard read positions older than
+/// its own last commit and mirrored that data again (measured). With one group per shard, the
+/// only transaction that can be open on it began after the shard's last commit.
+pub fn shadow_group(name: &str, shard: u32) -> String {
+    format!("kmirror.{name}.shard-{shard}")
 }
 
 /// A whole-name regex for consumer group ids.

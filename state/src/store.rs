@@ -16,7 +16,7 @@ use crate::{Offset, Run, TopicPartition};
 const FORWARD: &str = "forward";
 const REVERSE: &str = "reverse";
 const META: &str = "meta";
-const POSITION_KEY: &[u8] = b"map-topic-position";
+const POSITION_KEY: &[u8] = b"map-topic-position/";
 const MIRROR_KEY: &[u8] = b"mirror-name";
 
 /// A forward entry: a run seen from the source side.
@@ -93,9 +93,9 @@ impl MapStore {
         &self.path
     }
 
-    /// The next map-topic offset to apply.
-    pub fn position(&self) -> Result<Offset> {
-        Ok(match self.meta(POSITION_KEY)? {
+    /// The next offset to apply of the map topic's partition `map_partition`.
+    pub fn position(&self, map_partition: i32) -> Result<Offset> {
+        Ok(match self.meta(&position_key(map_partition))? {
             Some(bytes) => codec::decode(&bytes).map_err(|e| self.codec(e))?,
             None => 0,
         })
@@ -104,7 +104,7 @@ impl MapStore {
     /// Applies one map record read at `map_offset`. A run overlapping an earlier run of the same
     /// source partition supersedes it (and its reverse entry): the earlier one came from a
     /// transaction that aborted and was mirrored again.
-    pub fn apply(&self, map_offset: Offset, record: &MapRecord) -> Result<()> {
+    pub fn apply(&self, map_partition: i32, map_offset: Offset, record: &MapRecord) -> Result<()> {
         let (forward, reverse, meta) = (self.cf(FORWARD)?, self.cf(REVERSE)?, self.cf(META)?);
         let mut batch = WriteBatch::default();
         for run in &record.runs {
@@ -119,13 +119,15 @@ impl MapStore {
             batch.put_cf(forward, key(&record.source, run.source_start), self.encode(&entry)?);
             batch.put_cf(reverse, key(&record.target, run.target_start), self.encode(&back)?);
         }
-        batch.put_cf(meta, POSITION_KEY, self.encode(&(map_offset + 1))?);
+        batch.put_cf(meta, position_key(map_partition), self.encode(&(map_offset + 1))?);
         self.db.write(batch).map_err(|e| self.io(&e))
     }
 
-    /// Records that the map topic was read up to `position` with nothing to apply.
-    pub fn set_position(&self, position: Offset) -> Result<()> {
-        self.db.put_cf(self.cf(META)?, POSITION_KEY, self.encode(&position)?).map_err(|e| self.io(&e))
+    /// Records that a map-topic partition was read up to `position` with nothing to apply.
+    pub fn set_position(&self, map_partition: i32, position: Offset) -> Result<()> {
+        self.db
+            .put_cf(self.cf(META)?, position_key(map_partition), self.encode(&position)?)
+            .map_err(|e| self.io(&e))
     }
 
     fn overlapping(&self, source: &TopicPartition, run: &Run) -> Result<Vec<(Offset, ForwardEntry)>> {
@@ -220,8 +222,7 @@ impl MapStore {
 
     /// The target partition a source partition is mirrored to.
     pub fn target_of(&self, source: &TopicPartition) -> Result<Option<TopicPartition>> {
-        self
-            .first_entry(FORWARD, source)?
+        self.first_entry(FORWARD, source)?
             .map(|v| codec::decode::<ForwardEntry>(&v).map(|e| e.target))
             .transpose()
             .map_err(|e| self.codec(e))
@@ -229,8 +230,7 @@ impl MapStore {
 
     /// The source partition a target partition is mirrored from.
     pub fn source_of(&self, target: &TopicPartition) -> Result<Option<TopicPartition>> {
-        self
-            .first_entry(REVERSE, target)?
+        self.first_entry(REVERSE, target)?
             .map(|v| codec::decode::<ReverseEntry>(&v).map(|e| e.source))
             .transpose()
             .map_err(|e| self.codec(e))
@@ -285,6 +285,12 @@ impl MapStore {
     fn io(&self, e: &rocksdb::Error) -> StateError {
         StateError::Io { path: self.path.clone(), message: e.to_string() }
     }
+}
+
+fn position_key(map_partition: i32) -> Vec<u8> {
+    let mut key = POSITION_KEY.to_vec();
+    key.extend_from_slice(&map_partition.to_be_bytes());
+    key
 }
 
 fn partition_of(key: &[u8]) -> TopicPartition {

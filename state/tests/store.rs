@@ -52,7 +52,7 @@ fn store_with(runs: &[Run], per_record: usize) -> (tempfile::TempDir, MapStore) 
     assert_eq!(opened, Opened::Created);
     for (i, chunk) in runs.chunks(per_record.max(1)).enumerate() {
         let record = MapRecord { source: source(), target: target(), runs: chunk.to_vec() };
-        store.apply(i as i64, &record).expect("apply");
+        store.apply(0, i as i64, &record).expect("apply");
     }
     (dir, store)
 }
@@ -96,7 +96,7 @@ proptest! {
         let mut offset = 0;
         for runs in [&committed_before, &aborted, &remirrored] {
             if !runs.is_empty() {
-                store.apply(offset, &MapRecord { source: source(), target: target(), runs: runs.to_vec() }).expect("apply");
+                store.apply(0, offset, &MapRecord { source: source(), target: target(), runs: runs.to_vec() }).expect("apply");
                 offset += 1;
             }
         }
@@ -136,17 +136,17 @@ fn position_and_answers_survive_reopening() {
     let path = dir.path().join("map");
     {
         let (store, _) = MapStore::open(&path, "dr").expect("open");
-        assert_eq!(store.position().expect("position"), 0);
+        assert_eq!(store.position(0).expect("position"), 0);
         let record = MapRecord {
             source: source(),
             target: target(),
             runs: vec![Run { source_start: 5, target_start: 7, len: 3 }],
         };
-        store.apply(41, &record).expect("apply");
+        store.apply(0, 41, &record).expect("apply");
     }
     let (store, opened) = MapStore::open(&path, "dr").expect("reopen");
     assert_eq!(opened, Opened::Existing);
-    assert_eq!(store.position().expect("position"), 42);
+    assert_eq!(store.position(0).expect("position"), 42);
     assert_eq!(store.translate(&source(), 6, None).expect("t").map(|a| a.offset), Some(8));
     assert_eq!(store.source_partitions().expect("list"), vec![source()]);
 }
@@ -175,7 +175,7 @@ fn a_corrupt_store_is_rebuilt_empty_never_answering_wrongly() {
             target: target(),
             runs: vec![Run { source_start: 0, target_start: 0, len: 3 }],
         };
-        store.apply(0, &record).expect("apply");
+        store.apply(0, 0, &record).expect("apply");
     }
     // Garble every file RocksDB keeps.
     for entry in std::fs::read_dir(&path).expect("list") {
@@ -187,6 +187,6 @@ fn a_corrupt_store_is_rebuilt_empty_never_answering_wrongly() {
     assert!(matches!(MapStore::open(&path, "dr"), Err(StateError::Corrupt { .. })));
     let (store, opened) = MapStore::open_or_rebuild(&path, "dr").expect("rebuilt");
     assert_eq!(opened, Opened::Rebuilt);
-    assert_eq!(store.position().expect("position"), 0, "refilled from the map topic's start");
+    assert_eq!(store.position(0).expect("position"), 0, "refilled from the map topic's start");
     assert_eq!(store.translate(&source(), 1, None).expect("t"), None);
 }

@@ -75,11 +75,25 @@ mod tests {
     use super::*;
 
     fn data(offset: i64, producer_id: i64, transactional: bool) -> RawRecord {
-        RawRecord { offset, producer_id, transactional, control: false, control_kind: None }
+        RawRecord {
+            offset,
+            producer_id,
+            producer_epoch: 0,
+            transactional,
+            control: false,
+            control_kind: None,
+        }
     }
 
     fn marker(offset: i64, producer_id: i64, kind: ControlKind) -> RawRecord {
-        RawRecord { offset, producer_id, transactional: true, control: true, control_kind: Some(kind) }
+        RawRecord {
+            offset,
+            producer_id,
+            producer_epoch: 0,
+            transactional: true,
+            control: true,
+            control_kind: Some(kind),
+        }
     }
 
     #[test]

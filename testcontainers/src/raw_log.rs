@@ -34,6 +34,7 @@ pub enum ControlKind {
 pub struct RawRecord {
     pub offset: i64,
     pub producer_id: i64,
+    pub producer_epoch: i16,
     pub transactional: bool,
     pub control: bool,
     /// Set for control records.
@@ -114,6 +115,7 @@ fn decode_batches(
             out.push(RawRecord {
                 offset: record.offset,
                 producer_id: record.producer_id,
+                producer_epoch: record.producer_epoch,
                 transactional: record.transactional,
                 control: record.control,
                 control_kind,

@@ -67,9 +67,46 @@ impl Setup {
         audit_mirror(&self.source, topic, &self.target, topic, partitions).expect("audit")
     }
 
+    /// Prints the raw target log around the first duplicated record, to tell a mirror fault
+    /// from a broker fault.
+    pub fn describe_duplicates(&self, topic: &str, partition: i32) {
+        let log =
+            kmirror_testcontainers::raw_log::read_raw_log(&self.target, topic, partition).expect("raw log");
+        let records = self.target.read_uncommitted(topic, partition).expect("read");
+        let audit = kmirror_testcontainers::audit_records(&log.records);
+        let visible: std::collections::HashSet<i64> = audit.visible.iter().copied().collect();
+        let mut first_seen: std::collections::HashMap<&RecordData, i64> = Default::default();
+        for r in records.iter().filter(|r| visible.contains(&r.offset)) {
+            if let Some(earlier) = first_seen.get(&r.data) {
+                eprintln!("duplicate: offset {} repeats offset {earlier}", r.offset);
+                let around = |o: i64| {
+                    let mut prev = None;
+                    for x in log.records.iter().filter(|x| x.offset + 5 >= o && x.offset <= o + 600) {
+                        let k = (x.producer_id, x.producer_epoch, x.control, x.control_kind);
+                        if prev != Some(k) {
+                            eprintln!(
+                                "  {} pid {} epoch {} control {:?}",
+                                x.offset, x.producer_id, x.producer_epoch, x.control_kind
+                            );
+                            prev = Some(k);
+                        }
+                    }
+                };
+                around(*earlier);
+                eprintln!("  ---");
+                around(r.offset);
+                return;
+            }
+            first_seen.insert(&r.data, r.offset);
+        }
+    }
+
     /// Asserts every source record is on the target exactly once, in order, byte for byte.
     pub fn assert_exactly_once(&self, topic: &str, partitions: i32, expected_per_partition: Option<usize>) {
         for audit in self.audit(topic, partitions) {
+            if audit.duplicates > 0 {
+                self.describe_duplicates(topic, audit.partition);
+            }
             assert_eq!(audit.duplicates, 0, "duplicates on the target: {audit:?}");
             assert_eq!(audit.missing, 0, "records missing on the target: {audit:?}");
             assert!(audit.identical, "target differs from source (order or content): {audit:?}");
