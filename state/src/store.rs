@@ -10,7 +10,7 @@ use crate::codec;
 use crate::error::{Result, StateError};
 use crate::keys::{key, offset_of, prefix};
 use crate::records::MapRecord;
-use crate::translate::{translate, Answer, Span};
+use crate::translate::{Answer, Span};
 use crate::{Offset, Run, TopicPartition};
 
 const FORWARD: &str = "forward";
@@ -165,11 +165,16 @@ impl MapStore {
         g: Offset,
         committed: Option<Offset>,
     ) -> Result<Option<Answer>> {
-        let spans = self.spans(FORWARD, source, |v| {
-            let e: ForwardEntry = codec::decode(v)?;
-            Ok((e.target, e.target_start, e.len))
-        })?;
-        Ok(translate(&spans, g, |span| committed.is_none_or(|c| span.from < c)))
+        self.lookup(
+            FORWARD,
+            source,
+            g,
+            |v| {
+                let e: ForwardEntry = codec::decode(v)?;
+                Ok((e.target, e.target_start, e.len))
+            },
+            |span| committed.is_none_or(|c| span.from < c),
+        )
     }
 
     /// The source position for a group that would next read target offset `t` (failback).
@@ -180,34 +185,67 @@ impl MapStore {
         t: Offset,
         committed: Option<Offset>,
     ) -> Result<Option<Answer>> {
-        let spans = self.spans(REVERSE, target, |v| {
-            let e: ReverseEntry = codec::decode(v)?;
-            Ok((e.source, e.source_start, e.len))
-        })?;
-        Ok(translate(&spans, t, |span| committed.is_none_or(|c| span.to_start < c)))
+        self.lookup(
+            REVERSE,
+            target,
+            t,
+            |v| {
+                let e: ReverseEntry = codec::decode(v)?;
+                Ok((e.source, e.source_start, e.len))
+            },
+            |span| committed.is_none_or(|c| span.to_start < c),
+        )
     }
 
-    /// Every run of one partition in one index, in order. A partition holds one run per
-    /// transaction, so this stays small next to the data it describes.
-    fn spans(
+    /// The same answer as [`crate::translate`] over all the partition's spans, found with a
+    /// few seeks. Pending spans (failing `valid`) are always the partition's last ones: they
+    /// began at or after the committed position, after every committed run.
+    fn lookup(
         &self,
         cf: &str,
         tp: &TopicPartition,
+        g: Offset,
         decode: impl Fn(&[u8]) -> std::result::Result<(TopicPartition, Offset, u32), codec::CodecError>,
-    ) -> Result<Vec<Span>> {
+        valid: impl Fn(&Span) -> bool,
+    ) -> Result<Option<Answer>> {
         let pre = prefix(tp);
         let mut it = self.db.raw_iterator_cf(self.cf(cf)?);
-        it.seek(&pre);
-        let mut out = Vec::new();
-        while let (Some(k), Some(v)) = (it.key(), it.value()) {
-            if !k.starts_with(&pre) {
-                break;
+        let span_at = |it: &rocksdb::DBRawIterator<'_>| -> Result<Option<Span>> {
+            match (it.key(), it.value()) {
+                (Some(k), Some(v)) if k.starts_with(&pre) => {
+                    let (other, to_start, len) = decode(v).map_err(|e| self.codec(e))?;
+                    Ok(Some(Span { from: offset_of(k), len, other, to_start }))
+                }
+                _ => Ok(None),
             }
-            let (other, to_start, len) = decode(v).map_err(|e| self.codec(e))?;
-            out.push(Span { from: offset_of(k), len, other, to_start });
-            it.next();
+        };
+        // The run starting at or before g, if it holds g.
+        it.seek_for_prev(key(tp, g));
+        if let Some(span) = span_at(&it)? {
+            if valid(&span) && g < span.from + i64::from(span.len) {
+                let offset = span.to_start + (g - span.from);
+                return Ok(Some(Answer { partition: span.other, offset }));
+            }
         }
-        Ok(out)
+        // Else the first run after g.
+        it.seek(key(tp, g));
+        if let Some(span) = span_at(&it)? {
+            if valid(&span) {
+                return Ok(Some(Answer { partition: span.other, offset: span.to_start }));
+            }
+        }
+        // Else g is past everything committed: just after the last valid run.
+        let mut end = pre.clone();
+        end.extend_from_slice(&[0xff; 9]);
+        it.seek_for_prev(&end);
+        while let Some(span) = span_at(&it)? {
+            if valid(&span) {
+                let offset = span.to_start + i64::from(span.len);
+                return Ok(Some(Answer { partition: span.other, offset }));
+            }
+            it.prev();
+        }
+        Ok(None)
     }
 
     /// All source partitions with runs.
