@@ -135,7 +135,7 @@ pub struct TranslateArgs {
     /// Translate target positions back to the source (failback).
     #[arg(long)]
     pub reverse: bool,
-    /// Output format [table, json, csv].
+    /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     pub format: crate::report::Format,
     /// Commit the translated positions for the groups (refused while a group has members).
@@ -153,7 +153,7 @@ pub struct TranslateArgs {
     /// One client setting: source.KEY=VALUE or target.KEY=VALUE (repeatable).
     #[arg(long = "set", value_name = "SIDE.KEY=VALUE")]
     pub set: Vec<String>,
-    /// How long to wait for the source to answer, in seconds [default: 5].
+    /// How long to wait for each cluster to answer, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 5)]
     pub connect_timeout: u64,
 }
