@@ -5,6 +5,7 @@
 //!   read_committed, the same partitions and producer batching as the mirror);
 //! - kmirror exactly-once (`kmirror mirror --until-caught-up`) at the default settings and at
 //!   transaction sizes of 1 000, 10 000 and 100 000 records.
+//!
 //! Each copy goes to a fresh target cluster. Results: bench-results/mirror.json, and the table
 //! between the markers in BENCHMARKS.md.
 //!
@@ -78,28 +79,49 @@ fn cpu_seconds(who: UsageWho) -> f64 {
 }
 
 /// The limit: consume read_committed and produce each record to the same partition, no
-/// transactions, flushing at the end.
+/// transactions, flushing at the end; as many threads as kmirror has workers by default (the
+/// cores), each with its own consumer and producer over its share of the partitions.
 fn limit_pipe(source: &KafkaCluster, target: &KafkaCluster, w: &Workload) -> Measure {
     target.create_topic(TOPIC, w.partitions, &[]).expect("target topic");
-    let consumer: BaseConsumer = source
-        .client_config()
-        .set("group.id", "bench-limit")
-        .set("enable.auto.commit", "false")
-        .set("isolation.level", "read_committed")
-        .set("fetch.wait.max.ms", "100")
-        .create()
-        .expect("consumer");
-    let producer: BaseProducer =
-        target.client_config().set("enable.idempotence", "true").create().expect("producer");
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..w.partitions {
-        tpl.add_partition_offset(TOPIC, p, Offset::Beginning).expect("tpl");
-    }
+    let threads =
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(w.partitions as usize);
+    let per_partition = w.records / w.partitions as usize;
     let cpu_before = cpu_seconds(UsageWho::RUSAGE_SELF);
     let started = Instant::now();
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let partitions: Vec<i32> = (0..w.partitions).filter(|p| *p as usize % threads == t).collect();
+            let consumer: BaseConsumer = source
+                .client_config()
+                .set("group.id", "bench-limit")
+                .set("enable.auto.commit", "false")
+                .set("isolation.level", "read_committed")
+                .set("fetch.wait.max.ms", "100")
+                .create()
+                .expect("consumer");
+            let producer: BaseProducer =
+                target.client_config().set("enable.idempotence", "true").create().expect("producer");
+            std::thread::spawn(move || {
+                pipe(consumer, producer, &partitions, per_partition * partitions.len())
+            })
+        })
+        .collect();
+    let copied = handles.into_iter().map(|h| h.join().expect("pipe thread")).sum();
+    Measure {
+        seconds: started.elapsed().as_secs_f64(),
+        cpu_seconds: cpu_seconds(UsageWho::RUSAGE_SELF) - cpu_before,
+        peak_rss_bytes: None,
+        target_records: copied,
+    }
+}
+
+fn pipe(consumer: BaseConsumer, producer: BaseProducer, partitions: &[i32], total: usize) -> usize {
+    let mut tpl = TopicPartitionList::new();
+    for &p in partitions {
+        tpl.add_partition_offset(TOPIC, p, Offset::Beginning).expect("tpl");
+    }
     consumer.assign(&tpl).expect("assign");
     let mut copied = 0;
-    let total = w.records / w.partitions as usize * w.partitions as usize;
     while copied < total {
         if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
             let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(TOPIC).partition(m.partition());
@@ -129,12 +151,7 @@ fn limit_pipe(source: &KafkaCluster, target: &KafkaCluster, w: &Workload) -> Mea
         }
     }
     producer.flush(Duration::from_secs(120)).expect("flush");
-    Measure {
-        seconds: started.elapsed().as_secs_f64(),
-        cpu_seconds: cpu_seconds(UsageWho::RUSAGE_SELF) - cpu_before,
-        peak_rss_bytes: None,
-        target_records: copied,
-    }
+    copied
 }
 
 fn vm_rss(pid: u32) -> Option<u64> {
