@@ -615,12 +615,6 @@ fn source_config(ctx: &MirrorContext) -> ClientConfig {
     if config.get("fetch.wait.max.ms").is_none() {
         config.set("fetch.wait.max.ms", "100");
     }
-    // librdkafka prefetches up to 64 MiB per consumer by default; with one consumer per shard
-    // that was most of the mirror's memory (290 MB peak RSS with 4 shards, measured by the
-    // mirror benchmark). 16 MiB keeps memory bounded and fetches large.
-    if config.get("queued.max.messages.kbytes").is_none() {
-        config.set("queued.max.messages.kbytes", "16384");
-    }
     config
 }
 
