@@ -37,6 +37,20 @@ pub enum StartFrom {
     Latest,
 }
 
+/// Client settings of each side, as MirrorMaker takes them.
+#[derive(Debug, Default, Args)]
+pub struct ClientFlags {
+    /// Source client settings, a Java .properties file.
+    #[arg(long, alias = "consumer.config", value_name = "FILE")]
+    pub source_config: Option<PathBuf>,
+    /// Target client settings, a Java .properties file.
+    #[arg(long, alias = "producer.config", value_name = "FILE")]
+    pub target_config: Option<PathBuf>,
+    /// One client setting: source.KEY=VALUE or target.KEY=VALUE (repeatable; wins over files).
+    #[arg(long = "set", value_name = "SIDE.KEY=VALUE")]
+    pub set: Vec<String>,
+}
+
 #[derive(Debug, Default, Args)]
 pub struct MirrorArgs {
     /// Source cluster bootstrap servers (host:port,...). May also come from the source config.
@@ -66,15 +80,8 @@ pub struct MirrorArgs {
     /// Directory for kmirror's local state (locked while in use) [default: ~/.local/state/kmirror/NAME].
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
-    /// Source client settings, a Java .properties file.
-    #[arg(long, alias = "consumer.config", value_name = "FILE")]
-    pub source_config: Option<PathBuf>,
-    /// Target client settings, a Java .properties file.
-    #[arg(long, alias = "producer.config", value_name = "FILE")]
-    pub target_config: Option<PathBuf>,
-    /// One client setting: source.KEY=VALUE or target.KEY=VALUE (repeatable; wins over files).
-    #[arg(long = "set", value_name = "SIDE.KEY=VALUE")]
-    pub set: Vec<String>,
+    #[command(flatten)]
+    pub clients: ClientFlags,
     /// Most records in one target transaction [default: 10000].
     #[arg(long, value_name = "N")]
     pub transaction_max_records: Option<usize>,
@@ -144,15 +151,8 @@ pub struct TranslateArgs {
     /// Directory for the local copy of the offset map [default: ~/.local/state/kmirror/NAME.translate].
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
-    /// Source client settings, a Java .properties file.
-    #[arg(long, alias = "consumer.config", value_name = "FILE")]
-    pub source_config: Option<PathBuf>,
-    /// Target client settings, a Java .properties file.
-    #[arg(long, alias = "producer.config", value_name = "FILE")]
-    pub target_config: Option<PathBuf>,
-    /// One client setting: source.KEY=VALUE or target.KEY=VALUE (repeatable).
-    #[arg(long = "set", value_name = "SIDE.KEY=VALUE")]
-    pub set: Vec<String>,
+    #[command(flatten)]
+    pub clients: ClientFlags,
     /// How long to wait for each cluster to answer, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 5)]
     pub connect_timeout: u64,

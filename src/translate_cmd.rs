@@ -24,6 +24,36 @@ struct Clusters {
     target: ClientConfig,
 }
 
+/// One translate-offsets request, resolved.
+struct Query<'a> {
+    args: &'a TranslateArgs,
+    clusters: Clusters,
+    translator: Translator,
+    groups: Option<Regex>,
+    topics: Option<TopicSelector>,
+}
+
+impl Query<'_> {
+    fn picks(&self, tp: &TopicPartition) -> bool {
+        self.topics.as_ref().is_none_or(|s| s.matches(&tp.topic))
+    }
+
+    /// The --group names plus the groups on `config` matching --groups.
+    fn group_names(&self, config: &ClientConfig, side: Side) -> Result<Vec<String>> {
+        let mut names = self.args.group.clone();
+        if let Some(regex) = &self.groups {
+            names.extend(list_groups(config, side, regex)?);
+        }
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
+
+    fn wanted(&self, group: &str) -> bool {
+        self.args.group.iter().any(|g| g == group) || self.groups.as_ref().is_some_and(|r| r.is_match(group))
+    }
+}
+
 pub fn run(args: &TranslateArgs) -> Result<String> {
     check_name(&args.name)?;
     if args.group.is_empty() && args.groups.is_none() {
@@ -34,28 +64,37 @@ pub fn run(args: &TranslateArgs) -> Result<String> {
         args.state_dir.clone().unwrap_or_else(|| default_state_dir(&format!("{}.translate", args.name)));
     let state = StateDir::open(&state_dir)?;
     let translator = Translator::open(state.path(), &args.name, clusters.target.clone())?;
-    let topics = args.topics.as_deref().map(|t| TopicSelector::new(t, None)).transpose()?;
-    let pick = |tp: &TopicPartition| topics.as_ref().is_none_or(|s| s.matches(&tp.topic));
-    let groups = args.groups.as_deref().map(group_regex).transpose()?;
-
-    let rows = if args.reverse {
-        reverse(args, &clusters, &translator, groups.as_ref(), &pick)?
-    } else {
-        forward(args, &clusters, &translator, groups.as_ref(), &pick)?
+    let query = Query {
+        args,
+        clusters,
+        translator,
+        groups: args.groups.as_deref().map(group_regex).transpose()?,
+        topics: args.topics.as_deref().map(|t| TopicSelector::new(t, None)).transpose()?,
     };
+    let rows = if args.reverse { reverse(&query)? } else { forward(&query)? };
     Ok(render(&rows, args.format))
 }
 
 fn clusters(args: &TranslateArgs) -> Result<Clusters> {
-    let mut target_settings =
-        side_settings(Side::Target, None, args.target_config.as_ref(), &Default::default(), &args.set)?;
+    let mut target_settings = side_settings(
+        Side::Target,
+        None,
+        args.clients.target_config.as_ref(),
+        &Default::default(),
+        &args.clients.set,
+    )?;
     let target_bootstrap = bootstrap(Side::Target, args.target.as_ref(), None, &mut target_settings)?;
     let mut target = target_settings.client_config();
     target.set("bootstrap.servers", &target_bootstrap);
     reachable(&target, Side::Target, &target_bootstrap, Duration::from_secs(args.connect_timeout.max(1)))?;
 
-    let mut source_settings =
-        side_settings(Side::Source, None, args.source_config.as_ref(), &Default::default(), &args.set)?;
+    let mut source_settings = side_settings(
+        Side::Source,
+        None,
+        args.clients.source_config.as_ref(),
+        &Default::default(),
+        &args.clients.set,
+    )?;
     let source = match bootstrap(Side::Source, args.source.as_ref(), None, &mut source_settings) {
         Ok(b) => {
             let mut config = source_settings.client_config();
@@ -84,93 +123,61 @@ fn reachable(config: &ClientConfig, side: Side, bootstrap: &str, timeout: Durati
 }
 
 /// Source group positions, from the live source or else from the checkpoints.
-fn source_positions(
-    args: &TranslateArgs,
-    clusters: &Clusters,
-    translator: &Translator,
-    groups: Option<&Regex>,
-    pick: &dyn Fn(&TopicPartition) -> bool,
-) -> Result<BTreeMap<String, Vec<GroupOffset>>> {
+fn source_positions(q: &Query<'_>) -> Result<BTreeMap<String, Vec<GroupOffset>>> {
     let partitions: Vec<TopicPartition> =
-        translator.source_partitions()?.into_iter().filter(|tp| pick(tp)).collect();
-    let wanted = |g: &str| args.group.iter().any(|x| x == g) || groups.is_some_and(|r| r.is_match(g));
-    if let Some(source) = &clusters.source {
-        let mut names = args.group.clone();
-        if let Some(regex) = groups {
-            names.extend(list_groups(source, Side::Source, regex)?);
-        }
-        names.sort();
-        names.dedup();
+        q.translator.source_partitions()?.into_iter().filter(|tp| q.picks(tp)).collect();
+    if let Some(source) = &q.clusters.source {
+        let names = q.group_names(source, Side::Source)?;
         info!(groups = names.len(), "positions from the live source groups");
         return names
             .into_iter()
             .map(|g| Ok((g.clone(), committed_offsets(source, Side::Source, &g, &partitions)?)))
             .collect();
     }
-    let topic = format!("kmirror.checkpoints.{}", args.name);
-    let checkpoints =
-        latest_checkpoints(&clusters.target, &topic, &format!("kmirror.{}.checkpoint-reader", args.name))?;
+    let topic = format!("kmirror.checkpoints.{}", q.args.name);
+    let reader = format!("kmirror.{}.checkpoint-reader", q.args.name);
     let mut out = BTreeMap::new();
-    for (group, checkpoint) in checkpoints.into_iter().filter(|(g, _)| wanted(g)) {
-        info!(%group, taken_at_ms = checkpoint.taken_at_ms, "positions from the last checkpoint");
-        out.insert(group, checkpoint.offsets.into_iter().filter(|o| pick(&o.partition)).collect());
-    }
-    for g in &args.group {
-        if !out.contains_key(g) {
-            return Err(Error::Group {
-                group: g.clone(),
-                message: format!("has no checkpoint in {topic} and the source is not available"),
-            });
+    for (group, checkpoint) in latest_checkpoints(&q.clusters.target, &topic, &reader)? {
+        if q.wanted(&group) {
+            info!(%group, taken_at_ms = checkpoint.taken_at_ms, "positions from the last checkpoint");
+            out.insert(group, checkpoint.offsets.into_iter().filter(|o| q.picks(&o.partition)).collect());
         }
+    }
+    if let Some(missing) = q.args.group.iter().find(|g| !out.contains_key(*g)) {
+        return Err(Error::Group {
+            group: missing.clone(),
+            message: format!("has no checkpoint in {topic} and the source is not available"),
+        });
     }
     Ok(out)
 }
 
-fn forward(
-    args: &TranslateArgs,
-    clusters: &Clusters,
-    translator: &Translator,
-    groups: Option<&Regex>,
-    pick: &dyn Fn(&TopicPartition) -> bool,
-) -> Result<Vec<Row>> {
-    let positions = source_positions(args, clusters, translator, groups, pick)?;
+fn forward(q: &Query<'_>) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
-    for (group, offsets) in positions {
-        let translations = translator.forward(&offsets)?;
-        let ends = ends(&clusters.target, &translations)?;
-        if args.execute {
-            execute(&clusters.target, Side::Target, &group, &translations)?;
+    for (group, offsets) in source_positions(q)? {
+        let translations = q.translator.forward(&offsets)?;
+        let ends = ends(&q.clusters.target, &translations)?;
+        if q.args.execute {
+            execute(&q.clusters.target, Side::Target, &group, &translations)?;
         }
         rows.extend(translations.iter().map(|t| row(&group, "forward", &t.from, t.to.as_ref(), &ends)));
     }
     Ok(rows)
 }
 
-fn reverse(
-    args: &TranslateArgs,
-    clusters: &Clusters,
-    translator: &Translator,
-    groups: Option<&Regex>,
-    pick: &dyn Fn(&TopicPartition) -> bool,
-) -> Result<Vec<Row>> {
+fn reverse(q: &Query<'_>) -> Result<Vec<Row>> {
     let partitions: Vec<TopicPartition> =
-        translator.target_partitions()?.into_iter().filter(|tp| pick(tp)).collect();
-    let mut names = args.group.clone();
-    if let Some(regex) = groups {
-        names.extend(list_groups(&clusters.target, Side::Target, regex)?);
-    }
-    names.sort();
-    names.dedup();
+        q.translator.target_partitions()?.into_iter().filter(|tp| q.picks(tp)).collect();
     let mut rows = Vec::new();
-    for group in names {
-        let offsets = committed_offsets(&clusters.target, Side::Target, &group, &partitions)?;
-        let translations = translator.reverse(&offsets)?;
-        let ends = match &clusters.source {
+    for group in q.group_names(&q.clusters.target, Side::Target)? {
+        let offsets = committed_offsets(&q.clusters.target, Side::Target, &group, &partitions)?;
+        let translations = q.translator.reverse(&offsets)?;
+        let ends = match &q.clusters.source {
             Some(source) => ends(source, &translations)?,
             None => Default::default(),
         };
-        if args.execute {
-            let source = clusters.source.as_ref().ok_or_else(|| {
+        if q.args.execute {
+            let source = q.clusters.source.as_ref().ok_or_else(|| {
                 Error::Usage("--reverse --execute commits on the source: pass --source BOOTSTRAP".into())
             })?;
             execute(source, Side::Source, &group, &translations)?;

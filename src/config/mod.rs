@@ -58,16 +58,16 @@ impl MirrorSettings {
         let mut source = side_settings(
             Side::Source,
             file.source.config.as_ref(),
-            args.source_config.as_ref(),
+            args.clients.source_config.as_ref(),
             &file.source.properties,
-            &args.set,
+            &args.clients.set,
         )?;
         let mut target = side_settings(
             Side::Target,
             file.target.config.as_ref(),
-            args.target_config.as_ref(),
+            args.clients.target_config.as_ref(),
             &file.target.properties,
-            &args.set,
+            &args.clients.set,
         )?;
         let source_bootstrap =
             bootstrap(Side::Source, args.source.as_ref(), file.source.bootstrap.as_ref(), &mut source)?;
@@ -281,7 +281,7 @@ bootstrap = "dst:9092"
         .expect("write");
         let mut flags = args(Some(path.clone()));
         flags.transaction_max_records = Some(42);
-        flags.set = vec!["target.compression.type=zstd".into()];
+        flags.clients.set = vec!["target.compression.type=zstd".into()];
         let settings = MirrorSettings::resolve(&flags).expect("valid");
         assert_eq!(settings.name, "dr");
         assert_eq!(settings.source_bootstrap, "src:9092");
