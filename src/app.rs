@@ -14,6 +14,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", crate::translate_cmd::run(&args)?);
             Ok(())
         }
+        Command::Verify(args) => {
+            let (report, proven) = crate::verify_cmd::run(&args)?;
+            print!("{report}");
+            if !proven {
+                anyhow::bail!("verify failed: the target is not an exact copy (see first_problem above)");
+            }
+            Ok(())
+        }
         Command::Demo(args) => crate::demo::run(&args),
     }
 }

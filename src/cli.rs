@@ -24,6 +24,9 @@ pub enum Command {
     /// Translate consumer-group positions between the clusters, exactly; with --execute,
     /// commit them (failover, client cutover, and with --reverse, failback).
     TranslateOffsets(Box<TranslateArgs>),
+    /// Prove a copy: compare every mirrored source record with its copy on the target, through
+    /// the offset map; exit 0 only if everything matches.
+    Verify(Box<VerifyArgs>),
     /// Run a self-contained demo: two local clusters, a mirror killed mid-stream and restarted,
     /// then an audit of the target.
     Demo(DemoArgs),
@@ -149,6 +152,39 @@ pub struct TranslateArgs {
     #[arg(long)]
     pub execute: bool,
     /// Directory for the local copy of the offset map [default: ~/.local/state/kmirror/NAME.translate].
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub clients: ClientFlags,
+    /// How long to wait for each cluster to answer, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5)]
+    pub connect_timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Source cluster bootstrap servers.
+    #[arg(long, value_name = "BOOTSTRAP")]
+    pub source: Option<String>,
+    /// Target cluster bootstrap servers.
+    #[arg(long, value_name = "BOOTSTRAP")]
+    pub target: Option<String>,
+    /// The mirror's --name.
+    #[arg(long)]
+    pub name: String,
+    /// Only these source topics (whole-name regex).
+    #[arg(long, value_name = "REGEX")]
+    pub topics: Option<String>,
+    /// Compare only N evenly spread records per partition (extra records are always looked for).
+    #[arg(long, value_name = "N", conflicts_with = "full")]
+    pub sample: Option<usize>,
+    /// Compare every mirrored record (the default).
+    #[arg(long)]
+    pub full: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: crate::report::Format,
+    /// Directory for the local copy of the offset map [default: ~/.local/state/kmirror/NAME.verify].
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
     #[command(flatten)]

@@ -28,6 +28,7 @@ pub mod topic_reader;
 pub mod topics;
 pub mod translate_cmd;
 pub mod translator;
+pub mod verify_cmd;
 pub mod watermarks;
 pub mod worker;
 

@@ -54,6 +54,36 @@ impl Translator {
             .map(|_| ())
     }
 
+    /// The target partition a source partition is mirrored to, if any run exists.
+    pub fn target_of(&self, source: &TopicPartition) -> Result<Option<TopicPartition>> {
+        self.store.target_of(source).map_err(state)
+    }
+
+    /// The committed source position of a mirrored partition (the shadow group's).
+    pub fn committed_position(
+        &self,
+        source: &TopicPartition,
+        target: &TopicPartition,
+    ) -> Result<Option<i64>> {
+        Ok(self.shadow_positions(&[(source.clone(), target.clone())])?.get(target).copied())
+    }
+
+    /// The target offset of the copy of source record `offset`, if that record was mirrored
+    /// (committed, below `committed`).
+    pub fn copy_of(
+        &self,
+        source: &TopicPartition,
+        offset: i64,
+        committed: Option<i64>,
+    ) -> Result<Option<i64>> {
+        self.store.copy_of(source, offset, committed).map_err(state)
+    }
+
+    /// Where the map's runs of a source partition end.
+    pub fn mapped_end(&self, source: &TopicPartition) -> Result<Option<i64>> {
+        self.store.mapped_end(source).map_err(state)
+    }
+
     pub fn source_partitions(&self) -> Result<Vec<TopicPartition>> {
         self.store.source_partitions().map_err(state)
     }

@@ -177,6 +177,41 @@ impl MapStore {
         )
     }
 
+    /// The target offset of the copy of source record `g`, only if `g` itself was mirrored
+    /// (inside a committed run); a gap or a pending run answers `None`.
+    pub fn copy_of(
+        &self,
+        source: &TopicPartition,
+        g: Offset,
+        committed: Option<Offset>,
+    ) -> Result<Option<Offset>> {
+        let mut it = self.db.raw_iterator_cf(self.cf(FORWARD)?);
+        it.seek_for_prev(key(source, g));
+        let (Some(k), Some(v)) = (it.key(), it.value()) else { return Ok(None) };
+        if !k.starts_with(&prefix(source)) {
+            return Ok(None);
+        }
+        let from = offset_of(k);
+        let entry: ForwardEntry = codec::decode(v).map_err(|e| self.codec(e))?;
+        let inside = g < from + i64::from(entry.len) && committed.is_none_or(|c| from < c);
+        Ok(inside.then_some(entry.target_start + (g - from)))
+    }
+
+    /// The end of the last run of a source partition (pending runs included).
+    pub fn mapped_end(&self, source: &TopicPartition) -> Result<Option<Offset>> {
+        let mut end = prefix(source);
+        end.extend_from_slice(&[0xff; 9]);
+        let mut it = self.db.raw_iterator_cf(self.cf(FORWARD)?);
+        it.seek_for_prev(&end);
+        match (it.key(), it.value()) {
+            (Some(k), Some(v)) if k.starts_with(&prefix(source)) => {
+                let entry: ForwardEntry = codec::decode(v).map_err(|e| self.codec(e))?;
+                Ok(Some(offset_of(k) + i64::from(entry.len)))
+            }
+            _ => Ok(None),
+        }
+    }
+
     /// The source position for a group that would next read target offset `t` (failback).
     /// `committed` is the shadow group's source position for the partition mirrored here.
     pub fn translate_reverse(

@@ -71,6 +71,11 @@ proptest! {
             let got = store.translate_reverse(&target(), t, None).expect("translate").map(|a| a.offset);
             prop_assert_eq!(got, brute_reverse(&runs, t), "reverse t={}", t);
         }
+        let exact: std::collections::HashMap<i64, i64> = pairs(&runs).into_iter().collect();
+        for g in 0..max_source {
+            let got = store.copy_of(&source(), g, None).expect("copy_of");
+            prop_assert_eq!(got, exact.get(&g).copied(), "copy_of g={}", g);
+        }
     }
 
     #[test]

@@ -45,6 +45,29 @@ impl KafkaCluster {
         self.wait_for_topic(topic, partitions)
     }
 
+    /// Deletes a topic and waits until the metadata no longer shows it.
+    pub fn delete_topic(&self, topic: &str) -> Result<()> {
+        let admin = self.admin()?;
+        let results = block_on(admin.delete_topics(&[topic], &AdminOptions::new()))
+            .map_err(kafka(format!("deleting topic {topic}")))?;
+        for result in results {
+            if let Err((name, code)) = result {
+                return Err(Error::Topic { topic: name, message: format!("delete failed: {code}") });
+            }
+        }
+        let started = Instant::now();
+        while self.partition_count(topic)?.is_some() {
+            if started.elapsed() > OP_TIMEOUT {
+                return Err(Error::Timeout {
+                    what: format!("topic {topic} to go"),
+                    seconds: OP_TIMEOUT.as_secs(),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(())
+    }
+
     fn wait_for_topic(&self, topic: &str, partitions: i32) -> Result<()> {
         let consumer: BaseConsumer = self.client_config().create().map_err(kafka("metadata client"))?;
         let started = Instant::now();

@@ -1,0 +1,75 @@
+//! `kmirror verify` proves a clean copy and names the partition and offset of what is wrong.
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use kmirror_testcontainers::RecordData;
+
+fn verify(setup: &Setup, state: &std::path::Path) -> std::process::Output {
+    let args: Vec<String> = [
+        "verify",
+        "--source",
+        setup.source.bootstrap(),
+        "--target",
+        setup.target.bootstrap(),
+        "--name",
+        &setup.name,
+        "--format",
+        "json",
+        "--state-dir",
+        &state.display().to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    run(&args, Duration::from_secs(120))
+}
+
+fn checks(out: &std::process::Output) -> Vec<serde_json::Value> {
+    serde_json::from_slice(&out.stdout).expect("json report")
+}
+
+#[test]
+fn verify_passes_a_clean_copy_and_names_what_went_wrong() {
+    let setup = Setup::new();
+    let t = topic("verify");
+    setup.source.create_topic(&t, 2, &[]).expect("topic");
+    setup.source.produce_transaction(&t, 0, &keyed("txn", 0..20), true).expect("txn");
+    setup.source.produce(&t, 0, &keyed("a", 0..30)).expect("produce");
+    setup.source.produce(&t, 1, &keyed("b", 0..25)).expect("produce");
+    assert_success(&setup.mirror_until_caught_up(&regex::escape(&t), &[]));
+    let state = tempfile::tempdir().expect("tempdir");
+
+    let out = verify(&setup, state.path());
+    assert_success(&out);
+    let report = checks(&out);
+    assert_eq!(report.len(), 2, "{report:?}");
+    let checked: Vec<i64> = report.iter().map(|c| c["checked"].as_i64().unwrap_or(-1)).collect();
+    assert_eq!(checked, vec![50, 25]);
+    assert!(report.iter().all(|c| c["source_digest"] == c["target_digest"]), "{report:?}");
+
+    // A record written to the target behind kmirror's back.
+    setup.target.produce(&t, 1, &[RecordData::keyed("intruder", "x")]).expect("produce");
+    let out = verify(&setup, state.path());
+    assert!(!out.status.success(), "an extra record must fail verify");
+    let report = checks(&out);
+    let p1 = report.iter().find(|c| c["partition"] == 1).expect("partition 1");
+    assert_eq!(p1["extra"], 1, "{p1}");
+    let intruder = setup.target.read_committed_audited(&t, 1).expect("read").last().expect("record").offset;
+    assert_eq!(
+        p1["first_problem"],
+        format!("target offset {intruder}: not a copy of any mirrored source record")
+    );
+    assert!(stderr(&out).contains("verify failed"), "{}", stderr(&out));
+
+    // The target topic deleted and recreated: every copy is gone.
+    setup.target.delete_topic(&t).expect("delete");
+    setup.target.create_topic(&t, 2, &[]).expect("recreate");
+    let out = verify(&setup, state.path());
+    assert!(!out.status.success());
+    let report = checks(&out);
+    let p0 = report.iter().find(|c| c["partition"] == 0).expect("partition 0");
+    assert_eq!(p0["missing"], 50, "{p0}");
+    assert_eq!(p0["first_problem"], "source offset 0: no copy on the target");
+}
