@@ -288,12 +288,12 @@ impl Shard {
 
     fn try_commit(&mut self, txn: &OpenTransaction) -> std::result::Result<Vec<(TopicPartition, i64)>, Step> {
         if let Some(e) = &txn.failed {
-            return Err(Step::Abort(e.to_string()));
+            return Err(self.abort_or_fatal(e.clone(), "produce"));
         }
         self.producer.flush(CALL_TIMEOUT).map_err(|e| Step::Abort(format!("flush: {e}")))?;
         let deliveries = self.producer.context().take();
         if let Some(e) = deliveries.first_error {
-            return Err(Step::Abort(format!("delivery: {e}")));
+            return Err(self.abort_or_fatal(e, "delivery"));
         }
         if deliveries.delivered.len() != txn.records.len() {
             return Err(Step::Abort(format!(
@@ -379,8 +379,20 @@ impl Shard {
         Ok(tpl)
     }
 
+    /// A fenced delivery means another instance owns the shard: aborting is pointless (and on
+    /// the test broker the abort never completes); anything else is aborted and retried.
+    fn abort_or_fatal(&self, e: KafkaError, what: &str) -> Step {
+        if is_fencing(&e) || self.producer_is_dead() {
+            Step::Fatal(self.fatal_error(e))
+        } else {
+            Step::Abort(format!("{what}: {e}"))
+        }
+    }
+
     /// Runs a transactional call, repeating it while librdkafka says it is retriable (e.g. the
-    /// target is unreachable), and sorting other errors into abort or fatal.
+    /// target is unreachable), and sorting other errors into abort or fatal. Once the mirror is
+    /// stopping (a signal, or another shard failed), a call that timed out is not repeated: the
+    /// process ends, and the next start resumes from the last commit.
     fn retry_txn_call(
         &self,
         what: &str,
@@ -397,6 +409,14 @@ impl Shard {
                 }
                 Err(e) => match txn_error(&e) {
                     Some(t) if t.is_fatal() => return Err(Step::Fatal(self.fatal_error(e))),
+                    Some(t) if t.is_retriable() && self.ctx.stop.load(Ordering::Relaxed) => {
+                        return Err(Step::Fatal(Error::Shard {
+                            shard: self.id,
+                            message: format!(
+                                "stopping while {what} could not finish ({e}); the next start resumes from the last commit"
+                            ),
+                        }))
+                    }
                     Some(t) if t.is_retriable() => {
                         if last_log.elapsed() >= Duration::from_secs(3) {
                             warn!(shard = self.id, call = what, error = %e, "target not answering; retrying");
