@@ -23,13 +23,23 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Demo(args) => crate::demo::run(&args),
+        Command::Status(args) => {
+            print!("{}", crate::status_cmd::run(&args)?);
+            Ok(())
+        }
     }
 }
 
 fn run_mirror(args: &MirrorArgs) -> anyhow::Result<()> {
     let settings = MirrorSettings::resolve(args)?;
     let until_caught_up = settings.until_caught_up;
+    let metrics_addr = settings.metrics_addr.clone();
     let mirror = Mirror::prepare(settings)?;
+    let _endpoint = match &metrics_addr {
+        Some(addr) => Some(crate::http_endpoint::serve(addr, mirror.context())?),
+        None => None,
+    };
+    let telemetry_ctx = mirror.context();
     let runtime =
         tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting runtime")?;
     let ctx = mirror.context();
@@ -50,6 +60,17 @@ fn run_mirror(args: &MirrorArgs) -> anyhow::Result<()> {
         .block_on(async { tokio::task::spawn_blocking(move || mirror.run()).await })
         .context("mirror task")??;
     if until_caught_up {
+        if summary.nothing_to_do {
+            println!("nothing to do: every partition of {} topic(s) is already copied", summary.topics.len());
+        } else {
+            print!(
+                "{}",
+                crate::summary::render(
+                    &telemetry_ctx.telemetry.snapshot(),
+                    telemetry_ctx.telemetry.elapsed()
+                )
+            );
+        }
         info!(records = summary.records, topics = summary.topics.len(), "caught up; exiting");
     } else {
         info!(records = summary.records, "stopped");

@@ -15,6 +15,17 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Log line format on stderr; RUST_LOG filters what is logged (e.g. RUST_LOG=kmirror=debug).
+    #[arg(long, value_enum, global = true, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -27,6 +38,9 @@ pub enum Command {
     /// Prove a copy: compare every mirrored source record with its copy on the target, through
     /// the offset map; exit 0 only if everything matches.
     Verify(Box<VerifyArgs>),
+    /// Show where a mirror stands: per partition the committed source position, the source end,
+    /// the lag in records and seconds, the last commit; and the checkpointed groups.
+    Status(Box<StatusArgs>),
     /// Run a self-contained demo: two local clusters, a mirror killed mid-stream and restarted,
     /// then an audit of the target.
     Demo(DemoArgs),
@@ -116,6 +130,14 @@ pub struct MirrorArgs {
     /// groups have no active members there.
     #[arg(long)]
     pub sync_group_offsets: bool,
+    /// Serve Prometheus metrics on http://HOST:PORT/metrics and a health check on /healthz
+    /// (200 while every shard commits or is idle at its end, 503 when one is stuck).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub metrics_addr: Option<String>,
+    /// Progress of a batch on a terminal: bars for the total or also per topic; elsewhere a
+    /// log line every few seconds [default: total].
+    #[arg(long, value_enum, value_name = "WHAT")]
+    pub progress: Option<crate::progress::ProgressMode>,
     /// A TOML file with the same settings; flags win over it.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -192,6 +214,34 @@ pub struct VerifyArgs {
     /// How long to wait for each cluster to answer, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 5)]
     pub connect_timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Target cluster bootstrap servers (where the mirror writes).
+    #[arg(long, value_name = "BOOTSTRAP")]
+    pub target: Option<String>,
+    /// The mirror's --name.
+    #[arg(long)]
+    pub name: String,
+    /// Source cluster bootstrap servers, for the source ends and the lag. Without it (or if it
+    /// does not answer) the lag is reported as unknown.
+    #[arg(long, value_name = "BOOTSTRAP")]
+    pub source: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: StatusFormat,
+    #[command(flatten)]
+    pub clients: ClientFlags,
+    /// How long to wait for each cluster to answer, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5)]
+    pub connect_timeout: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StatusFormat {
+    Table,
+    Json,
 }
 
 #[derive(Debug, Args)]

@@ -64,6 +64,21 @@ impl std::fmt::Display for Side {
 }
 
 impl Error {
+    /// The process exit code for this error (documented in the README): 2 for bad usage or
+    /// configuration, 3 when another instance fenced this one, 1 for everything else.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Properties { .. }
+            | Error::ClientConfig { .. }
+            | Error::ConfigFile { .. }
+            | Error::Usage(_)
+            | Error::Regex { .. }
+            | Error::ShardsChanged { .. } => 2,
+            Error::Fenced { .. } => 3,
+            _ => 1,
+        }
+    }
+
     pub fn kafka(side: Side, context: impl Into<String>) -> impl FnOnce(rdkafka::error::KafkaError) -> Error {
         let context = context.into();
         move |cause| Error::Kafka { side, context, cause }

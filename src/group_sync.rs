@@ -20,10 +20,16 @@ pub struct GroupSync<'a> {
 }
 
 impl GroupSync<'_> {
-    pub fn run_cycle(&self, partitions: &[TopicPartition]) -> Result<()> {
+    /// Returns the groups checkpointed, with when each was taken.
+    pub fn run_cycle(&self, partitions: &[TopicPartition]) -> Result<Vec<(String, i64)>> {
         let checkpoints = take_checkpoints(self.source, self.groups, partitions)?;
         write_checkpoints(self.target, self.checkpoint_topic, &checkpoints)?;
-        let Some(translator) = self.translator else { return Ok(()) };
+        let taken: Vec<(String, i64)> =
+            checkpoints.iter().map(|c| (c.group.clone(), c.taken_at_ms)).collect();
+        if !taken.is_empty() {
+            info!(groups = ?taken.iter().map(|(g, _)| g).collect::<Vec<_>>(), "groups checkpointed");
+        }
+        let Some(translator) = self.translator else { return Ok(taken) };
         translator.refresh()?;
         for checkpoint in &checkpoints {
             let translated: Vec<GroupOffset> =
@@ -43,6 +49,6 @@ impl GroupSync<'_> {
                 }
             }
         }
-        Ok(())
+        Ok(taken)
     }
 }

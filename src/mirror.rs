@@ -15,9 +15,12 @@ use crate::context::MirrorContext;
 use crate::error::{Error, Result, Side};
 use crate::group_sync::GroupSync;
 use crate::plan::{list_source_topics, routes_by_shard, worker_of, Route, SourceTopic};
+use crate::positions::committed_positions;
+use crate::progress::ProgressView;
 use crate::state_dir::StateDir;
-use crate::target_topics::TopicSync;
+use crate::target_topics::{TopicChange, TopicSync};
 use crate::translator::Translator;
+use crate::watermarks::high_watermarks;
 use crate::worker::{run_worker, RouteUpdate, WorkerReport};
 use kmirror_state::TopicPartition;
 
@@ -31,6 +34,8 @@ pub struct MirrorSummary {
     pub records: u64,
     pub topics: Vec<String>,
     pub failed_topics: Vec<String>,
+    /// A batch found every partition already copied and started no worker.
+    pub nothing_to_do: bool,
 }
 
 pub struct Mirror {
@@ -59,7 +64,8 @@ impl Mirror {
                 message: e.to_string(),
             })?;
         let topic_sync = TopicSync::new(source_config, target_config, settings.replication_factor)?;
-        let ctx = Arc::new(MirrorContext { settings, stop: Default::default() });
+        let ctx =
+            Arc::new(MirrorContext { settings, stop: Default::default(), telemetry: Default::default() });
         Ok(Self { ctx, _state: state, source_metadata, topic_sync })
     }
 
@@ -83,8 +89,40 @@ impl Mirror {
             return Err(Error::TopicsFailed(failed.join(", ")));
         }
         let mut known: BTreeMap<String, i32> = ready.iter().map(|t| (t.name.clone(), t.partitions)).collect();
+        let by_shard = routes_by_shard(&ready, settings.shards);
+        let all_caught_up = self.note_start(&by_shard);
+        let translator = match settings.sync_group_offsets {
+            true => Some(Translator::open(&settings.state_dir, &settings.name, self.target_config())?),
+            false => None,
+        };
+        let source_config = self.source_config();
+        let target_config = self.target_config();
+        let checkpoint_topic = settings.checkpoint_topic();
+        let group_sync = settings.groups.as_ref().map(|groups| GroupSync {
+            source: &source_config,
+            target: &target_config,
+            groups,
+            checkpoint_topic: &checkpoint_topic,
+            translator: translator.as_ref(),
+        });
+        if settings.until_caught_up && all_caught_up {
+            info!(
+                partitions = known.values().sum::<i32>(),
+                "nothing to do: every partition is already copied"
+            );
+            if let Some(sync) = &group_sync {
+                self.note_checkpoints(sync.run_cycle(&source_partitions(&known))?);
+            }
+            return Ok(MirrorSummary {
+                topics: known.into_keys().collect(),
+                failed_topics: failed,
+                records: 0,
+                nothing_to_do: true,
+            });
+        }
         let mut per_worker: Vec<BTreeMap<u32, Vec<Route>>> = vec![BTreeMap::new(); settings.num_streams];
-        for (shard, routes) in routes_by_shard(&ready, settings.shards) {
+        for (shard, routes) in by_shard {
+            self.ctx.telemetry.expect_shard(shard);
             per_worker[worker_of(shard, settings.num_streams)].insert(shard, routes);
         }
         info!(
@@ -115,28 +153,17 @@ impl Mirror {
             handles.push(handle);
         }
 
-        let translator = match settings.sync_group_offsets {
-            true => Some(Translator::open(&settings.state_dir, &settings.name, self.target_config())?),
-            false => None,
-        };
-        let source_config = self.source_config();
-        let target_config = self.target_config();
-        let checkpoint_topic = settings.checkpoint_topic();
-        let group_sync = settings.groups.as_ref().map(|groups| GroupSync {
-            source: &source_config,
-            target: &target_config,
-            groups,
-            checkpoint_topic: &checkpoint_topic,
-            translator: translator.as_ref(),
-        });
+        let mut progress = ProgressView::new(settings.progress, settings.until_caught_up);
         let mut next_checkpoint = Instant::now() + settings.checkpoint_interval;
         let mut next_refresh = Instant::now() + settings.refresh_interval;
         while !handles.iter().all(JoinHandle::is_finished) {
             std::thread::sleep(Duration::from_millis(100));
+            progress.tick(&self.ctx.telemetry);
             if let Some(sync) = &group_sync {
                 if Instant::now() >= next_checkpoint && !self.ctx.stop.load(Ordering::Relaxed) {
-                    if let Err(e) = sync.run_cycle(&source_partitions(&known)) {
-                        warn!(error = %e, "checkpoint failed; will retry");
+                    match sync.run_cycle(&source_partitions(&known)) {
+                        Ok(taken) => self.note_checkpoints(taken),
+                        Err(e) => warn!(error = %e, "checkpoint failed; will retry"),
                     }
                     next_checkpoint = Instant::now() + settings.checkpoint_interval;
                 }
@@ -154,9 +181,14 @@ impl Mirror {
             }
         }
 
+        progress.finish(&self.ctx.telemetry);
         let partitions = source_partitions(&known);
-        let mut summary =
-            MirrorSummary { topics: known.into_keys().collect(), failed_topics: failed, records: 0 };
+        let mut summary = MirrorSummary {
+            topics: known.into_keys().collect(),
+            failed_topics: failed,
+            records: 0,
+            nothing_to_do: false,
+        };
         let mut first_error = None;
         for handle in handles {
             match handle.join() {
@@ -175,13 +207,48 @@ impl Mirror {
         }
         // A batch migration leaves current group positions behind, taken after the data.
         if let (Some(sync), true) = (&group_sync, settings.until_caught_up) {
-            sync.run_cycle(&partitions)?;
+            self.note_checkpoints(sync.run_cycle(&partitions)?);
             info!("final checkpoint of the source groups written");
         }
         if !summary.failed_topics.is_empty() && settings.until_caught_up {
             return Err(Error::TopicsFailed(summary.failed_topics.join(", ")));
         }
         Ok(summary)
+    }
+
+    /// Tells the telemetry where every partition stands before anything is copied; returns
+    /// true when every partition is known to be copied to its end already.
+    fn note_start(&self, by_shard: &BTreeMap<u32, Vec<Route>>) -> bool {
+        let s = &self.ctx.settings;
+        let routes: Vec<Route> = by_shard.values().flatten().cloned().collect();
+        let sources: Vec<TopicPartition> = routes.iter().map(|r| r.source.clone()).collect();
+        let committed =
+            match committed_positions(&self.target_config(), &s.name, s.shards, &routes, s.connect_timeout) {
+                Ok(c) => c,
+                Err(e) => {
+                    warn!(error = %e, "could not read the shadow groups for progress; the shards will");
+                    return false;
+                }
+            };
+        let ends = high_watermarks(&self.source_config(), &sources, s.connect_timeout).unwrap_or_default();
+        let mut all_copied = true;
+        for tp in &sources {
+            let start = committed.get(tp).copied().flatten();
+            let end = ends.get(tp).copied();
+            self.ctx.telemetry.note_start(tp, start, end);
+            all_copied &= match end {
+                Some(0) => true,
+                Some(end) => start.is_some_and(|c| c >= end),
+                None => false,
+            };
+        }
+        all_copied
+    }
+
+    fn note_checkpoints(&self, taken: Vec<(String, i64)>) {
+        for (group, at) in taken {
+            self.ctx.telemetry.checkpointed(&group, at);
+        }
     }
 
     fn source_config(&self) -> rdkafka::ClientConfig {
@@ -208,7 +275,14 @@ impl Mirror {
         let mut failed = Vec::new();
         for topic in topics {
             match self.topic_sync.ensure(topic) {
-                Ok(()) => ready.push(topic.clone()),
+                Ok(change) => {
+                    match change {
+                        TopicChange::Created => self.ctx.telemetry.metrics.topic_created(&topic.name),
+                        TopicChange::ConfigsSynced => self.ctx.telemetry.metrics.config_synced(&topic.name),
+                        TopicChange::Unchanged => {}
+                    }
+                    ready.push(topic.clone())
+                }
                 Err(e) => {
                     error!("{e}");
                     failed.push(topic.name.clone());

@@ -39,6 +39,8 @@ struct OpenTransaction {
     started: Instant,
     /// (route index, source offset) of each record, in send order.
     records: Vec<(usize, i64)>,
+    /// Records and bytes per route index, for progress and metrics.
+    per_route: Vec<(u64, u64)>,
     failed: Option<KafkaError>,
 }
 
@@ -61,6 +63,7 @@ pub struct Shard {
     txn: Option<OpenTransaction>,
     records_mirrored: u64,
     backoff: Duration,
+    next_end_check: Instant,
 }
 
 impl Shard {
@@ -105,6 +108,7 @@ impl Shard {
             txn: None,
             records_mirrored: 0,
             backoff: Duration::from_millis(100),
+            next_end_check: Instant::now(),
         };
         shard.add_routes(routes)?;
         Ok(shard)
@@ -142,7 +146,17 @@ impl Shard {
         if self.ctx.settings.start_from == StartFrom::Latest {
             self.resolve_latest()?;
         }
-        info!(shard = self.id, partitions = self.routes.len(), "shard assigned");
+        for route in &self.routes {
+            let committed = self.committed.get(&route.source).copied().flatten();
+            let start = committed.or_else(|| self.latest.get(&route.source).copied());
+            self.ctx.telemetry.note_start(&route.source, start, None);
+        }
+        self.ctx.telemetry.heartbeat(self.id);
+        info!(
+            shard = self.id,
+            partitions = ?self.routes.iter().map(|r| r.source.to_string()).collect::<Vec<_>>(),
+            "shard assigned"
+        );
         self.assign_at_committed()
     }
 
@@ -243,6 +257,10 @@ impl Shard {
             }
         }
         self.producer.poll(Duration::ZERO);
+        self.report_ends();
+        if self.txn.is_none() {
+            self.ctx.telemetry.heartbeat(self.id);
+        }
         if self.ctx.settings.until_caught_up {
             self.note_ends();
             if self.txn.is_some() && self.all_ends_reached() {
@@ -263,13 +281,22 @@ impl Shard {
     /// aborts it and rewinds the source to the last committed positions.
     pub fn commit_if_open(&mut self) -> Result<()> {
         let Some(txn) = self.txn.take() else { return Ok(()) };
+        let commit_started = Instant::now();
         match self.try_commit(&txn) {
             Ok(positions) => {
                 let count = txn.records.len() as u64;
                 self.records_mirrored += count;
+                let telemetry = &self.ctx.telemetry;
+                telemetry.metrics.transaction_committed(commit_started.elapsed().as_secs_f64());
                 for (tp, offset) in positions {
+                    let (records, bytes) = self
+                        .route_index_of(&tp)
+                        .and_then(|i| txn.per_route.get(i).copied())
+                        .unwrap_or_default();
+                    telemetry.committed(&tp, records, bytes, offset);
                     self.committed.insert(tp, Some(offset));
                 }
+                telemetry.heartbeat(self.id);
                 self.backoff = Duration::from_millis(100);
                 debug!(shard = self.id, records = count, "transaction committed");
                 Ok(())
@@ -281,6 +308,7 @@ impl Shard {
             }
             Err(Step::Abort(reason)) => {
                 warn!(shard = self.id, %reason, "aborting transaction; will re-read from the last commit");
+                self.ctx.telemetry.metrics.transaction_aborted();
                 self.abort_and_rewind()
             }
         }
@@ -456,7 +484,25 @@ impl Shard {
             Some((code, _)) => KafkaError::Global(code),
             None => e,
         };
-        fatal_error(&self.ctx.settings.name, self.id, cause)
+        let error = fatal_error(&self.ctx.settings.name, self.id, cause);
+        if matches!(error, Error::Fenced { .. }) {
+            self.ctx.telemetry.metrics.fenced();
+        }
+        error
+    }
+
+    /// Tells the telemetry where each source partition ends, about once a second.
+    fn report_ends(&mut self) {
+        if Instant::now() < self.next_end_check {
+            return;
+        }
+        self.next_end_check = Instant::now() + Duration::from_secs(1);
+        for route in &self.routes {
+            let (topic, partition) = (&route.source.topic, route.source.partition);
+            if let Some(high) = cached_high_watermark(&self.consumer, topic, partition) {
+                self.ctx.telemetry.end_seen(&route.source, high);
+            }
+        }
     }
 
     /// librdkafka marks a producer dead after fencing (and other fatal errors).
@@ -519,7 +565,12 @@ fn produce(
         })?;
         // Reports of an earlier, aborted transaction must not be read as this one's.
         producer.context().take();
-        *txn = Some(OpenTransaction { started: Instant::now(), records: Vec::new(), failed: None });
+        *txn = Some(OpenTransaction {
+            started: Instant::now(),
+            records: Vec::new(),
+            per_route: vec![(0, 0); routes.len()],
+            failed: None,
+        });
     }
     let Some(open) = txn.as_mut() else { return Ok(()) };
     if open.failed.is_some() {
@@ -527,6 +578,10 @@ fn produce(
     }
     let index = open.records.len();
     open.records.push((route, message.offset()));
+    if let Some((records, bytes)) = open.per_route.get_mut(route) {
+        *records += 1;
+        *bytes += record_bytes(message);
+    }
     let target = &routes[route].target;
     let mut record: BaseRecord<'_, [u8], [u8], usize> =
         BaseRecord::with_opaque_to(&target.topic, index).partition(target.partition);
@@ -556,6 +611,16 @@ fn produce(
             }
         }
     }
+}
+
+/// Key, value and header bytes of a record: what a user would call its size.
+fn record_bytes(message: &BorrowedMessage<'_>) -> u64 {
+    use rdkafka::message::Headers;
+    let headers: usize = message
+        .headers()
+        .map(|h| h.iter().map(|h| h.key.len() + h.value.map_or(0, <[u8]>::len)).sum())
+        .unwrap_or(0);
+    (message.key_len() + message.payload_len() + headers) as u64
 }
 
 /// Another producer with this transactional id has taken over. Some brokers answer a fenced

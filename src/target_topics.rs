@@ -21,6 +21,14 @@ const ADMIN_TIMEOUT: Duration = Duration::from_secs(30);
 const FULL_CONFIG_LISTING: usize = 20;
 
 /// Admin access to both clusters for topic creation and config sync.
+/// What making a target topic ready changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TopicChange {
+    Created,
+    ConfigsSynced,
+    Unchanged,
+}
+
 pub struct TopicSync {
     source_admin: AdminClient<DefaultClientContext>,
     target_admin: AdminClient<DefaultClientContext>,
@@ -46,10 +54,10 @@ impl TopicSync {
 
     /// Makes sure the target topic exists with at least the source's partitions and the
     /// source's topic configs.
-    pub fn ensure(&self, topic: &SourceTopic) -> Result<()> {
+    pub fn ensure(&self, topic: &SourceTopic) -> Result<TopicChange> {
         let source_configs = self.explicit_configs(Side::Source, &topic.name)?;
         match self.target_partitions(&topic.name)? {
-            None => self.create(topic, &source_configs),
+            None => self.create(topic, &source_configs).map(|()| TopicChange::Created),
             Some(n) if n < topic.partitions => Err(Error::TooFewPartitions {
                 topic: topic.name.clone(),
                 source_topic: topic.name.clone(),
@@ -106,9 +114,9 @@ impl TopicSync {
         }
     }
 
-    fn sync_configs(&self, topic: &str, source: &BTreeMap<String, String>) -> Result<()> {
+    fn sync_configs(&self, topic: &str, source: &BTreeMap<String, String>) -> Result<TopicChange> {
         if source.is_empty() {
-            return Ok(());
+            return Ok(TopicChange::Unchanged);
         }
         let target = self.explicit_configs(Side::Target, topic)?;
         let changes: Vec<(String, String)> = source
@@ -117,12 +125,12 @@ impl TopicSync {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         if changes.is_empty() {
-            return Ok(());
+            return Ok(TopicChange::Unchanged);
         }
         set_topic_configs(&self.target_admin, topic, &changes, ADMIN_TIMEOUT)
             .map_err(|message| Error::ConfigSync { topic: topic.to_string(), message })?;
         info!(topic, keys = ?changes.iter().map(|(k, _)| k).collect::<Vec<_>>(), "synced drifted topic configs to the target");
-        Ok(())
+        Ok(TopicChange::ConfigsSynced)
     }
 
     /// Configs set on the topic itself (not broker or built-in defaults).

@@ -10,7 +10,7 @@ use crate::watermarks::cached_high_watermark;
 const READ_TIMEOUT: Duration = Duration::from_secs(60);
 const STALL: Duration = Duration::from_secs(2);
 
-/// Calls `on_record(offset, key, value)` for every committed record of `partition` of `topic`
+/// Calls `on_record(offset, timestamp_ms, value)` for every committed record of `partition` of `topic`
 /// from `from` to the end seen at the first fetch; returns the position reached.
 pub fn read_to_end(
     target: &ClientConfig,
@@ -18,7 +18,7 @@ pub fn read_to_end(
     partition: i32,
     group: &str,
     from: i64,
-    mut on_record: impl FnMut(i64, Option<&[u8]>, &[u8]) -> Result<()>,
+    mut on_record: impl FnMut(i64, Option<i64>, &[u8]) -> Result<()>,
 ) -> Result<i64> {
     let consumer: BaseConsumer = target
         .clone()
@@ -43,9 +43,11 @@ pub fn read_to_end(
             });
         }
         match consumer.poll(Duration::from_millis(100)) {
-            Some(Ok(message)) => {
-                on_record(message.offset(), message.key(), message.payload().unwrap_or_default())?
-            }
+            Some(Ok(message)) => on_record(
+                message.offset(),
+                message.timestamp().to_millis(),
+                message.payload().unwrap_or_default(),
+            )?,
             Some(Err(e)) => return Err(Error::kafka(Side::Target, format!("reading {topic}"))(e)),
             None => {}
         }

@@ -3,14 +3,14 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use kmirror_state::{GroupOffset, TopicPartition};
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::ClientConfig;
 use regex::Regex;
 use tracing::{info, warn};
 
 use crate::checkpoint::latest_checkpoints;
 use crate::cli::TranslateArgs;
-use crate::config::{bootstrap, check_name, default_state_dir, group_regex, side_settings};
+use crate::cluster::{client_config, reachable};
+use crate::config::{check_name, default_state_dir, group_regex};
 use crate::error::{Error, Result, Side};
 use crate::groups::{commit_offsets, committed_offsets, list_groups};
 use crate::report::{render, Row};
@@ -76,50 +76,23 @@ pub fn run(args: &TranslateArgs) -> Result<String> {
 }
 
 fn clusters(args: &TranslateArgs) -> Result<Clusters> {
-    let mut target_settings = side_settings(
-        Side::Target,
-        None,
-        args.clients.target_config.as_ref(),
-        &Default::default(),
-        &args.clients.set,
-    )?;
-    let target_bootstrap = bootstrap(Side::Target, args.target.as_ref(), None, &mut target_settings)?;
-    let mut target = target_settings.client_config();
-    target.set("bootstrap.servers", &target_bootstrap);
-    reachable(&target, Side::Target, &target_bootstrap, Duration::from_secs(args.connect_timeout.max(1)))?;
-
-    let mut source_settings = side_settings(
-        Side::Source,
-        None,
-        args.clients.source_config.as_ref(),
-        &Default::default(),
-        &args.clients.set,
-    )?;
-    let source = match bootstrap(Side::Source, args.source.as_ref(), None, &mut source_settings) {
-        Ok(b) => {
-            let mut config = source_settings.client_config();
-            config.set("bootstrap.servers", &b);
-            match reachable(&config, Side::Source, &b, Duration::from_secs(args.connect_timeout.max(1))) {
-                Ok(()) => Some(config),
-                Err(e) if args.reverse && args.execute => return Err(e),
-                Err(e) => {
-                    warn!("{e}; answering from the last checkpoints on the target");
-                    None
-                }
+    let timeout = Duration::from_secs(args.connect_timeout.max(1));
+    let (target, target_bootstrap) = client_config(Side::Target, args.target.as_ref(), &args.clients)?;
+    reachable(&target, Side::Target, &target_bootstrap, timeout)?;
+    let source = match client_config(Side::Source, args.source.as_ref(), &args.clients) {
+        Ok((config, servers)) => match reachable(&config, Side::Source, &servers, timeout) {
+            Ok(()) => Some(config),
+            Err(e) if args.reverse && args.execute => return Err(e),
+            Err(e) => {
+                warn!("{e}; answering from the last checkpoints on the target");
+                None
             }
-        }
-        Err(_) => None,
+        },
+        // No source named: answer from the checkpoints.
+        Err(Error::Usage(_)) => None,
+        Err(e) => return Err(e),
     };
     Ok(Clusters { source, target })
-}
-
-fn reachable(config: &ClientConfig, side: Side, bootstrap: &str, timeout: Duration) -> Result<()> {
-    let client: BaseConsumer = config.create().map_err(Error::kafka(side, "creating a client"))?;
-    client.fetch_metadata(None, timeout).map(|_| ()).map_err(|e| Error::Unreachable {
-        side,
-        bootstrap: bootstrap.to_string(),
-        message: e.to_string(),
-    })
 }
 
 /// Source group positions, from the live source or else from the checkpoints.

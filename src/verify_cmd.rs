@@ -11,7 +11,8 @@ use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use serde::Serialize;
 
 use crate::cli::VerifyArgs;
-use crate::config::{bootstrap, check_name, default_state_dir, side_settings};
+use crate::cluster::{client_config, reachable};
+use crate::config::{check_name, default_state_dir};
 use crate::error::{Error, Result, Side};
 use crate::report::Format;
 use crate::state_dir::StateDir;
@@ -76,18 +77,8 @@ fn client(args: &VerifyArgs, side: Side) -> Result<ClientConfig> {
         Side::Source => args.source.as_ref(),
         Side::Target => args.target.as_ref(),
     };
-    let file = match side {
-        Side::Source => args.clients.source_config.as_ref(),
-        Side::Target => args.clients.target_config.as_ref(),
-    };
-    let mut settings = side_settings(side, None, file, &Default::default(), &args.clients.set)?;
-    let servers = bootstrap(side, flag, None, &mut settings)?;
-    let mut config = settings.client_config();
-    config.set("bootstrap.servers", &servers);
-    let probe: BaseConsumer = config.create().map_err(Error::kafka(side, "creating a client"))?;
-    probe
-        .fetch_metadata(None, Duration::from_secs(args.connect_timeout.max(1)))
-        .map_err(|e| Error::Unreachable { side, bootstrap: servers.clone(), message: e.to_string() })?;
+    let (config, servers) = client_config(side, flag, &args.clients)?;
+    reachable(&config, side, &servers, Duration::from_secs(args.connect_timeout.max(1)))?;
     Ok(config)
 }
 

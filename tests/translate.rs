@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use kmirror_testcontainers::{unique_suffix, KafkaCluster, RecordData, StoredRecord};
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 
 const PARTITIONS: i32 = 4;
@@ -24,21 +24,6 @@ fn source_with_gaps(setup: &Setup, topic: &str) {
         setup.source.produce_transaction(topic, p, &keyed(&name("txn-c"), 0..3), true).expect("txn");
         setup.source.produce(topic, p, &keyed(&name("plain-b"), 0..6)).expect("plain");
     }
-}
-
-/// Commits `offsets` for `group` on `cluster` (as a consumer that read up to there would).
-fn commit_group(cluster: &KafkaCluster, group: &str, topic: &str, offsets: &BTreeMap<i32, i64>) {
-    let consumer: BaseConsumer = cluster
-        .client_config()
-        .set("group.id", group)
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("consumer");
-    let mut tpl = TopicPartitionList::new();
-    for (&p, &o) in offsets {
-        tpl.add_partition_offset(topic, p, Offset::Offset(o)).expect("tpl");
-    }
-    consumer.commit(&tpl, CommitMode::Sync).expect("commit");
 }
 
 fn committed(cluster: &KafkaCluster, group: &str, topic: &str) -> BTreeMap<i32, i64> {

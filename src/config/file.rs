@@ -26,6 +26,8 @@ pub struct MirrorFile {
     pub groups: Option<String>,
     pub checkpoint_interval: Option<u64>,
     pub sync_group_offsets: Option<bool>,
+    pub metrics_addr: Option<String>,
+    pub progress: Option<crate::progress::ProgressMode>,
     #[serde(default)]
     pub source: ClusterFile,
     #[serde(default)]

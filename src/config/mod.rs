@@ -41,6 +41,9 @@ pub struct MirrorSettings {
     pub groups: Option<regex::Regex>,
     pub checkpoint_interval: Duration,
     pub sync_group_offsets: bool,
+    /// Where /metrics and /healthz are served, if anywhere.
+    pub metrics_addr: Option<String>,
+    pub progress: crate::progress::ProgressMode,
 }
 
 impl MirrorSettings {
@@ -137,6 +140,8 @@ impl MirrorSettings {
                 args.checkpoint_interval.or(file.checkpoint_interval).unwrap_or(10).max(1),
             ),
             sync_group_offsets: args.sync_group_offsets || file.sync_group_offsets.unwrap_or(false),
+            metrics_addr: args.metrics_addr.clone().or(file.metrics_addr.clone()),
+            progress: args.progress.or(file.progress).unwrap_or_default(),
         })
     }
 

@@ -165,3 +165,24 @@ pub fn terminate(child: &Child) {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM)
         .expect("signal");
 }
+
+/// Commits `offsets` for `group` on `cluster` (as a consumer that read up to there would).
+pub fn commit_group(
+    cluster: &KafkaCluster,
+    group: &str,
+    topic: &str,
+    offsets: &std::collections::BTreeMap<i32, i64>,
+) {
+    let consumer: rdkafka::consumer::BaseConsumer = cluster
+        .client_config()
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    for (&p, &o) in offsets {
+        tpl.add_partition_offset(topic, p, rdkafka::Offset::Offset(o)).expect("tpl");
+    }
+    rdkafka::consumer::Consumer::commit(&consumer, &tpl, rdkafka::consumer::CommitMode::Sync)
+        .expect("commit");
+}

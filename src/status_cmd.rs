@@ -1,0 +1,305 @@
+//! `kmirror status`: where a mirror stands, read from the clusters alone (no state dir, no
+//! running mirror needed). The committed positions come from the shadow groups on the target;
+//! the source ends (and so the lag) need the source, and are reported unknown without it.
+use std::collections::{BTreeSet, HashMap};
+use std::fmt::Write;
+use std::time::{Duration, Instant};
+
+use kmirror_state::{codec, MapRecord, TopicPartition};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use serde::Serialize;
+use tracing::warn;
+
+use crate::checkpoint::latest_checkpoints;
+use crate::cli::{StatusArgs, StatusFormat};
+use crate::cluster::{client_config, reachable};
+use crate::config::check_name;
+use crate::error::{Error, Result, Side};
+use crate::plan::{shard_of, Route};
+use crate::positions::committed_positions;
+use crate::telemetry::now_ms;
+use crate::topic_reader::read_to_end;
+use crate::watermarks::high_watermarks;
+
+/// How many of the latest map records of each shard are read to find last commit times.
+const MAP_TAIL: i64 = 5_000;
+
+/// One mirrored partition. Field names are part of the JSON output and stay stable.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PartitionStatus {
+    pub topic: String,
+    pub partition: i32,
+    pub shard: u32,
+    /// Next source offset to mirror, as committed on the target (None: never committed).
+    pub committed: Option<i64>,
+    /// Source end offset (None: source unknown).
+    pub source_end: Option<i64>,
+    pub lag_records: Option<i64>,
+    /// Age of the oldest source record not yet mirrored (0 when caught up).
+    pub lag_seconds: Option<f64>,
+    /// When the mirror last committed this partition, ms since the Unix epoch (None: not among
+    /// the shard's latest commits).
+    pub last_commit_ms: Option<i64>,
+}
+
+/// One checkpointed source consumer group.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct GroupStatus {
+    pub group: String,
+    pub taken_at_ms: i64,
+    pub age_seconds: f64,
+    pub partitions: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    pub name: String,
+    pub shards: u32,
+    /// "reachable", or why the source lag is unknown.
+    pub source: String,
+    pub partitions: Vec<PartitionStatus>,
+    pub groups: Vec<GroupStatus>,
+}
+
+pub fn run(args: &StatusArgs) -> Result<String> {
+    let status = collect(args)?;
+    Ok(match args.format {
+        StatusFormat::Json => serde_json::to_string_pretty(&status).unwrap_or_default() + "\n",
+        StatusFormat::Table => table(&status),
+    })
+}
+
+pub fn collect(args: &StatusArgs) -> Result<Status> {
+    check_name(&args.name)?;
+    let timeout = Duration::from_secs(args.connect_timeout.max(1));
+    let (target, servers) = client_config(Side::Target, args.target.as_ref(), &args.clients)?;
+    let metadata_client: BaseConsumer =
+        target.create().map_err(Error::kafka(Side::Target, "creating a client"))?;
+    let metadata = metadata_client.fetch_metadata(None, timeout).map_err(|e| Error::Unreachable {
+        side: Side::Target,
+        bootstrap: servers.clone(),
+        message: e.to_string(),
+    })?;
+    let shards_topic = format!("kmirror.shards.{}", args.name);
+    let shards = metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == shards_topic)
+        .map(|t| t.partitions().len() as u32)
+        .filter(|&n| n > 0)
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "no mirror named {} on the target at {servers}: topic {shards_topic} does not exist (check --name and --target)",
+                args.name
+            ))
+        })?;
+    let candidates: Vec<Route> = metadata
+        .topics()
+        .iter()
+        .filter(|t| !t.name().starts_with("__") && !t.name().starts_with("kmirror."))
+        .flat_map(|t| (0..t.partitions().len() as i32).map(move |p| TopicPartition::new(t.name(), p)))
+        .map(|tp| Route { source: tp.clone(), target: tp })
+        .collect();
+    let committed = committed_positions(&target, &args.name, shards, &candidates, timeout)?;
+    let mirrored: BTreeSet<&str> =
+        committed.iter().filter(|(_, o)| o.is_some()).map(|(tp, _)| tp.topic.as_str()).collect();
+    let partitions: Vec<TopicPartition> = candidates
+        .iter()
+        .map(|r| r.source.clone())
+        .filter(|tp| mirrored.contains(tp.topic.as_str()))
+        .collect();
+
+    let (source_state, ends, oldest) = source_side(args, &partitions, &committed, timeout);
+    let last_commits = last_commit_times(&target, &args.name, shards)?;
+    let partitions = partitions
+        .into_iter()
+        .map(|tp| {
+            let position = committed.get(&tp).copied().flatten();
+            let end = ends.as_ref().and_then(|e| e.get(&tp).copied());
+            let lag = end.map(|e| (e - position.unwrap_or(0)).max(0));
+            let lag_seconds = match lag {
+                Some(0) => Some(0.0),
+                Some(_) => oldest.get(&tp).map(|ts| ((now_ms() - ts).max(0)) as f64 / 1000.0),
+                None => None,
+            };
+            PartitionStatus {
+                shard: shard_of(&tp.topic, tp.partition, shards),
+                committed: position,
+                source_end: end,
+                lag_records: lag,
+                lag_seconds,
+                last_commit_ms: last_commits.get(&tp).copied(),
+                topic: tp.topic,
+                partition: tp.partition,
+            }
+        })
+        .collect();
+    let checkpoint_topic = format!("kmirror.checkpoints.{}", args.name);
+    let has_checkpoints = metadata.topics().iter().any(|t| t.name() == checkpoint_topic);
+    let groups = match has_checkpoints {
+        true => latest_checkpoints(&target, &checkpoint_topic, &format!("kmirror.{}.status", args.name))?
+            .into_values()
+            .map(|c| GroupStatus {
+                age_seconds: (now_ms() - c.taken_at_ms).max(0) as f64 / 1000.0,
+                partitions: c.offsets.len(),
+                group: c.group,
+                taken_at_ms: c.taken_at_ms,
+            })
+            .collect(),
+        false => Vec::new(),
+    };
+    Ok(Status { name: args.name.clone(), shards, source: source_state, partitions, groups })
+}
+
+type Positions = HashMap<TopicPartition, Option<i64>>;
+
+/// The source ends and, for lagging partitions, the time of the oldest unmirrored record; or
+/// why they are unknown.
+fn source_side(
+    args: &StatusArgs,
+    partitions: &[TopicPartition],
+    committed: &Positions,
+    timeout: Duration,
+) -> (String, Option<HashMap<TopicPartition, i64>>, HashMap<TopicPartition, i64>) {
+    let Some(flag) = args.source.as_ref() else {
+        return ("unknown: no --source given".into(), None, HashMap::new());
+    };
+    let answer = client_config(Side::Source, Some(flag), &args.clients).and_then(|(config, servers)| {
+        reachable(&config, Side::Source, &servers, timeout)?;
+        let ends = high_watermarks(&config, partitions, Duration::from_secs(10))
+            .map_err(Error::kafka(Side::Source, "reading the source ends"))?;
+        let lagging: Vec<(TopicPartition, i64)> = partitions
+            .iter()
+            .filter_map(|tp| {
+                let from = committed.get(tp).copied().flatten().unwrap_or(0);
+                ends.get(tp).is_some_and(|&e| e > from).then(|| (tp.clone(), from))
+            })
+            .collect();
+        let oldest = first_record_times(&config, &lagging, Duration::from_secs(10))?;
+        Ok((ends, oldest))
+    });
+    match answer {
+        Ok((ends, oldest)) => ("reachable".into(), Some(ends), oldest),
+        Err(e) => {
+            warn!("{e}; the source lag is unknown");
+            (format!("unknown: {e}"), None, HashMap::new())
+        }
+    }
+}
+
+/// The timestamp of the first committed record at or after each offset.
+fn first_record_times(
+    source: &ClientConfig,
+    from: &[(TopicPartition, i64)],
+    timeout: Duration,
+) -> Result<HashMap<TopicPartition, i64>> {
+    let mut out = HashMap::new();
+    if from.is_empty() {
+        return Ok(out);
+    }
+    let consumer: BaseConsumer = source
+        .clone()
+        .set("group.id", "kmirror.status")
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .create()
+        .map_err(Error::kafka(Side::Source, "creating a reader"))?;
+    let mut tpl = TopicPartitionList::new();
+    for (tp, offset) in from {
+        tpl.add_partition_offset(&tp.topic, tp.partition, Offset::Offset(*offset))
+            .map_err(Error::kafka(Side::Source, "assigning"))?;
+    }
+    consumer.assign(&tpl).map_err(Error::kafka(Side::Source, "assigning"))?;
+    let started = Instant::now();
+    while out.len() < from.len() && started.elapsed() < timeout {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+            let tp = TopicPartition::new(m.topic(), m.partition());
+            if let (Some(ts), false) = (m.timestamp().to_millis(), out.contains_key(&tp)) {
+                out.insert(tp, ts);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// When each source partition was last committed, from the latest map records of each shard
+/// (a map record is written inside the transaction it describes, just before its commit).
+fn last_commit_times(target: &ClientConfig, name: &str, shards: u32) -> Result<HashMap<TopicPartition, i64>> {
+    let topic = format!("kmirror.offset-map.{name}");
+    let map_partitions: Vec<TopicPartition> =
+        (0..shards as i32).map(|p| TopicPartition::new(&topic, p)).collect();
+    let ends = high_watermarks(target, &map_partitions, Duration::from_secs(10))
+        .map_err(Error::kafka(Side::Target, format!("reading the end of {topic}")))?;
+    let mut out = HashMap::new();
+    for tp in &map_partitions {
+        let Some(&end) = ends.get(tp) else { continue };
+        if end == 0 {
+            continue;
+        }
+        let from = (end - MAP_TAIL).max(0);
+        let group = format!("kmirror.{name}.status");
+        read_to_end(target, &topic, tp.partition, &group, from, |_, ts, value| {
+            if let (Ok(record), Some(ts)) = (codec::decode::<MapRecord>(value), ts) {
+                out.insert(record.source, ts);
+            }
+            Ok(())
+        })?;
+    }
+    Ok(out)
+}
+
+fn table(status: &Status) -> String {
+    let opt = |v: Option<i64>| v.map_or_else(|| "-".to_string(), |v| v.to_string());
+    let mut out = format!("mirror {} ({} shards), source: {}\n\n", status.name, status.shards, status.source);
+    let mut rows: Vec<Vec<String>> = vec![[
+        "topic",
+        "partition",
+        "shard",
+        "committed",
+        "source_end",
+        "lag_records",
+        "lag_seconds",
+        "last_commit",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()];
+    let now = now_ms();
+    for p in &status.partitions {
+        rows.push(vec![
+            p.topic.clone(),
+            p.partition.to_string(),
+            p.shard.to_string(),
+            opt(p.committed),
+            opt(p.source_end),
+            opt(p.lag_records),
+            p.lag_seconds.map_or_else(|| "-".into(), |s| format!("{s:.1}")),
+            p.last_commit_ms
+                .map_or_else(|| "-".into(), |ms| format!("{:.1} s ago", (now - ms) as f64 / 1000.0)),
+        ]);
+    }
+    out += &align(&rows);
+    if !status.groups.is_empty() {
+        out += "\n";
+        let mut rows: Vec<Vec<String>> =
+            vec![["group", "partitions", "checkpoint_age"].iter().map(|s| s.to_string()).collect()];
+        for g in &status.groups {
+            rows.push(vec![g.group.clone(), g.partitions.to_string(), format!("{:.1} s", g.age_seconds)]);
+        }
+        out += &align(&rows);
+    }
+    out
+}
+
+fn align(rows: &[Vec<String>]) -> String {
+    let columns = rows.first().map_or(0, Vec::len);
+    let widths: Vec<usize> =
+        (0..columns).map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0)).collect();
+    let mut out = String::new();
+    for r in rows {
+        let cells: Vec<String> = r.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        let _ = writeln!(out, "{}", cells.join("  ").trim_end());
+    }
+    out
+}
