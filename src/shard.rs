@@ -27,8 +27,10 @@ use crate::cli::StartFrom;
 use crate::context::MirrorContext;
 use crate::delivery::DeliveryTracker;
 use crate::error::{Error, Result, Side};
+use crate::flush::flush;
 use crate::offset_map::{encode as encode_map_record, map_records, MAP_RECORD_OPAQUE};
 use crate::plan::Route;
+use crate::read_guard::ReadGuard;
 use crate::shadow::{read_committed_positions, CommitMetadata};
 use crate::watermarks::cached_high_watermark;
 
@@ -64,6 +66,7 @@ pub struct Shard {
     records_mirrored: u64,
     backoff: Duration,
     next_end_check: Instant,
+    guard: ReadGuard,
 }
 
 impl Shard {
@@ -109,6 +112,7 @@ impl Shard {
             records_mirrored: 0,
             backoff: Duration::from_millis(100),
             next_end_check: Instant::now(),
+            guard: ReadGuard::default(),
         };
         shard.add_routes(routes)?;
         Ok(shard)
@@ -204,15 +208,19 @@ impl Shard {
     /// (Re)starts reading every partition at its committed position.
     fn assign_at_committed(&mut self) -> Result<()> {
         let mut tpl = TopicPartitionList::new();
+        let mut starts = Vec::with_capacity(self.routes.len());
         for route in &self.routes {
             let committed = self.committed.get(&route.source).copied().flatten();
-            let offset = match committed.or_else(|| self.latest.get(&route.source).copied()) {
+            let start = committed.or_else(|| self.latest.get(&route.source).copied());
+            starts.push(start);
+            let offset = match start {
                 Some(o) => Offset::Offset(o),
                 None => Offset::Beginning,
             };
             tpl.add_partition_offset(&route.source.topic, route.source.partition, offset)
                 .map_err(Error::kafka(Side::Source, "building the assignment"))?;
         }
+        self.guard.reset(starts);
         self.consumer.assign(&tpl).map_err(Error::kafka(Side::Source, "assigning source partitions"))
     }
 
@@ -236,14 +244,27 @@ impl Shard {
             match self.consumer.poll(wait) {
                 None => {}
                 Some(Ok(message)) => {
-                    let sent = produce(
-                        self.id,
-                        &mut self.txn,
-                        &self.producer,
-                        &self.routes,
-                        &self.route_index,
-                        &message,
-                    );
+                    let Some(route) = self
+                        .route_index
+                        .get(message.topic())
+                        .and_then(|m| m.get(&message.partition()))
+                        .copied()
+                    else {
+                        continue;
+                    };
+                    if !self.guard.admit(route, message.offset()) {
+                        if self.guard.skipped() == 1 {
+                            warn!(
+                                shard = self.id,
+                                topic = message.topic(),
+                                partition = message.partition(),
+                                offset = message.offset(),
+                                "the source handed back a record already read; skipping re-deliveries"
+                            );
+                        }
+                        continue;
+                    }
+                    let sent = produce(self.id, &mut self.txn, &self.producer, &self.routes, route, &message);
                     match sent {
                         Err(Error::Kafka { cause, .. }) if is_fencing(&cause) => {
                             return Err(self.fatal_error(cause))
@@ -318,7 +339,9 @@ impl Shard {
         if let Some(e) = &txn.failed {
             return Err(self.abort_or_fatal(e.clone(), "produce"));
         }
-        self.producer.flush(CALL_TIMEOUT).map_err(|e| Step::Abort(format!("flush: {e}")))?;
+        let started = Instant::now();
+        flush(&self.producer, CALL_TIMEOUT).map_err(|e| Step::Abort(format!("flush: {e}")))?;
+        let flushed = started.elapsed();
         let deliveries = self.producer.context().take();
         if let Some(e) = deliveries.first_error {
             return Err(self.abort_or_fatal(e, "delivery"));
@@ -333,10 +356,24 @@ impl Shard {
         self.produce_map_records(txn, &deliveries.delivered)?;
         let positions = self.read_positions().map_err(|e| Step::Abort(e.to_string()))?;
         let offsets = self.offsets_list(&positions).map_err(|e| Step::Abort(e.to_string()))?;
+        let offsets_started = Instant::now();
         self.retry_txn_call("send_offsets_to_transaction", |p, g| {
             p.send_offsets_to_transaction(&offsets, g, CALL_TIMEOUT)
         })?;
+        let commit_started = Instant::now();
+        // The map records are in flight: deliver them first, or commit_transaction's own flush
+        // pays rust-rdkafka's 100 ms poll step.
+        flush(&self.producer, CALL_TIMEOUT).map_err(|e| Step::Abort(format!("flush: {e}")))?;
         self.retry_txn_call("commit_transaction", |p, _| p.commit_transaction(CALL_TIMEOUT))?;
+        debug!(
+            shard = self.id,
+            records = txn.records.len(),
+            open_ms = txn.started.elapsed().as_millis() as u64,
+            flush_ms = flushed.as_millis() as u64,
+            offsets_ms = (commit_started - offsets_started).as_millis() as u64,
+            commit_ms = commit_started.elapsed().as_millis() as u64,
+            "transaction timings"
+        );
         Ok(positions)
     }
 
@@ -550,13 +587,9 @@ fn produce(
     txn: &mut Option<OpenTransaction>,
     producer: &BaseProducer<DeliveryTracker>,
     routes: &[Route],
-    route_index: &HashMap<String, HashMap<i32, usize>>,
+    route: usize,
     message: &BorrowedMessage<'_>,
 ) -> Result<()> {
-    let Some(route) = route_index.get(message.topic()).and_then(|m| m.get(&message.partition())).copied()
-    else {
-        return Ok(());
-    };
     if txn.is_none() {
         producer.begin_transaction().map_err(|e| Error::Kafka {
             side: Side::Target,
