@@ -9,11 +9,23 @@
 //! Each copy goes to a fresh target cluster. Results: bench-results/mirror.json, and the table
 //! between the markers in BENCHMARKS.md.
 //!
+//! Rates: "wall" counts from the start of the copy (for kmirror: the process start) to the last
+//! record landed; "steady" from the first record landed on the target to the last, watched by a
+//! consumer on the target, so start-up costs (fencing, group lookups) are told apart from the
+//! cost of copying. Latency: with the mirror running, records produced at a fixed rate are read
+//! on the target (read_committed) and their source timestamps compared with the time they are
+//! read: p50 and p99.
+//!
 //! Sizes: KMIRROR_BENCH_RECORDS (default 1 000 000), KMIRROR_BENCH_VALUE_BYTES (100),
 //! KMIRROR_BENCH_PARTITIONS (8); KMIRROR_BENCH_LARGE=1 adds 200 000 records of 1 KiB.
+//! KMIRROR_BENCH_GUARD=R (the CI regression guard): only the limit and kmirror at its default
+//! settings, no latency phase, no files written; fails unless kmirror's steady rate is at least
+//! R times the limit's.
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use kmirror_testcontainers::{KafkaCluster, RecordData};
 use nix::sys::resource::{getrusage, UsageWho};
@@ -39,9 +51,73 @@ struct Workload {
 #[derive(Debug)]
 struct Measure {
     seconds: f64,
+    /// First to last record landed on the target.
+    steady_seconds: f64,
     cpu_seconds: f64,
     peak_rss_bytes: Option<u64>,
     target_records: usize,
+}
+
+/// Watches the target's high watermarks from a consumer parked at the end of every partition,
+/// and notes when the first record lands and when `expected` have landed (commit markers count
+/// too, a few per transaction: noise next to the records).
+struct Landing {
+    stop: Arc<AtomicBool>,
+    handle: std::thread::JoinHandle<(Option<Instant>, Option<Instant>)>,
+}
+
+impl Landing {
+    fn watch(target: &KafkaCluster, partitions: i32, expected: usize) -> Self {
+        let consumer: BaseConsumer = target
+            .client_config()
+            .set("group.id", "bench-landing")
+            .set("enable.auto.commit", "false")
+            .set("fetch.wait.max.ms", "20")
+            .set("topic.metadata.refresh.interval.ms", "200")
+            .create()
+            .expect("landing consumer");
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = stop.clone();
+        let handle = std::thread::spawn(move || {
+            let mut assigned = false;
+            let (mut first, mut last) = (None, None);
+            while !stopping.load(Ordering::Relaxed) && last.is_none() {
+                if !assigned {
+                    // The topic may not exist yet (kmirror creates it).
+                    let mut tpl = TopicPartitionList::new();
+                    for p in 0..partitions {
+                        tpl.add_partition_offset(TOPIC, p, Offset::End).expect("tpl");
+                    }
+                    assigned = consumer.assign(&tpl).is_ok();
+                }
+                let _ = consumer.poll(Duration::from_millis(10));
+                let landed: i64 = (0..partitions)
+                    .filter_map(|p| kmirror::watermarks::cached_high_watermark(&consumer, TOPIC, p))
+                    .sum();
+                if landed > 0 && first.is_none() {
+                    first = Some(Instant::now());
+                }
+                if landed as usize >= expected {
+                    last = Some(Instant::now());
+                }
+            }
+            (first, last)
+        });
+        Self { stop, handle }
+    }
+
+    /// (first landed, all landed), each if seen.
+    fn finish(self) -> (Option<Instant>, Option<Instant>) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.handle.join().expect("landing thread")
+    }
+}
+
+fn steady(first: Option<Instant>, last: Option<Instant>, fallback: f64) -> f64 {
+    match (first, last) {
+        (Some(a), Some(b)) if b > a => (b - a).as_secs_f64(),
+        _ => fallback,
+    }
 }
 
 fn load(source: &KafkaCluster, w: &Workload) {
@@ -86,6 +162,7 @@ fn limit_pipe(source: &KafkaCluster, target: &KafkaCluster, w: &Workload) -> Mea
     let threads =
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(w.partitions as usize);
     let per_partition = w.records / w.partitions as usize;
+    let landing = Landing::watch(target, w.partitions, per_partition * w.partitions as usize);
     let cpu_before = cpu_seconds(UsageWho::RUSAGE_SELF);
     let started = Instant::now();
     let handles: Vec<_> = (0..threads)
@@ -107,8 +184,11 @@ fn limit_pipe(source: &KafkaCluster, target: &KafkaCluster, w: &Workload) -> Mea
         })
         .collect();
     let copied = handles.into_iter().map(|h| h.join().expect("pipe thread")).sum();
+    let seconds = started.elapsed().as_secs_f64();
+    let (first, last) = landing.finish();
     Measure {
-        seconds: started.elapsed().as_secs_f64(),
+        seconds,
+        steady_seconds: steady(first, last, seconds),
         cpu_seconds: cpu_seconds(UsageWho::RUSAGE_SELF) - cpu_before,
         peak_rss_bytes: None,
         target_records: copied,
@@ -162,6 +242,8 @@ fn vm_rss(pid: u32) -> Option<u64> {
 
 fn kmirror_run(source: &KafkaCluster, target: &KafkaCluster, w: &Workload, extra: &[&str]) -> Measure {
     let state = tempfile::tempdir().expect("tempdir");
+    let landing =
+        Landing::watch(target, w.partitions, w.records / w.partitions as usize * w.partitions as usize);
     let cpu_before = cpu_seconds(UsageWho::RUSAGE_CHILDREN);
     let started = Instant::now();
     let mut child = Command::new(env!("CARGO_BIN_EXE_kmirror"))
@@ -181,18 +263,116 @@ fn kmirror_run(source: &KafkaCluster, target: &KafkaCluster, w: &Workload, extra
     let seconds = started.elapsed().as_secs_f64();
     let status = child.wait().expect("wait");
     assert!(status.success(), "kmirror failed: {status}");
+    let (first, last) = landing.finish();
     let target_records = (0..w.partitions)
         .map(|p| target.audit_partition(TOPIC, p).map(|a| a.visible.len()).unwrap_or(0))
         .sum();
     Measure {
         seconds,
+        steady_seconds: steady(first, last, seconds),
         cpu_seconds: cpu_seconds(UsageWho::RUSAGE_CHILDREN) - cpu_before,
         peak_rss_bytes: Some(peak),
         target_records,
     }
 }
 
+/// End-to-end latency of kmirror at its default settings: records produced at `rate` per second
+/// for `seconds` while the mirror runs; a read_committed consumer on the target compares each
+/// record's source timestamp with the time it reads it. Returns (p50 ms, p99 ms, records).
+fn latency(
+    source: &KafkaCluster,
+    target: &KafkaCluster,
+    partitions: i32,
+    rate: usize,
+    seconds: u64,
+) -> (f64, f64, usize) {
+    use rdkafka::producer::{DefaultProducerContext, ThreadedProducer};
+    let topic = "latency";
+    source.create_topic(topic, partitions, &[]).expect("latency topic");
+    let state = tempfile::tempdir().expect("tempdir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kmirror"))
+        .args(["mirror", "--source", source.bootstrap(), "--target", target.bootstrap(), "--name", "latency"])
+        .args(["--topics", topic, "--state-dir"])
+        .arg(state.path())
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("kmirror");
+    let started = Instant::now();
+    while target.partition_count(topic).ok().flatten().is_none() {
+        assert!(started.elapsed() < Duration::from_secs(30), "the mirror did not create the target topic");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Let the shards fence, read their positions and start fetching.
+    std::thread::sleep(Duration::from_secs(3));
+    let total = rate * seconds as usize;
+    let consumer: BaseConsumer = target
+        .client_config()
+        .set("group.id", "bench-latency")
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .set("fetch.wait.max.ms", "10")
+        .create()
+        .expect("latency consumer");
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition_offset(topic, p, Offset::Beginning).expect("tpl");
+    }
+    consumer.assign(&tpl).expect("assign");
+    let reader = std::thread::spawn(move || {
+        let mut latencies = Vec::with_capacity(total);
+        let deadline = Instant::now() + Duration::from_secs(seconds + 60);
+        while latencies.len() < total && Instant::now() < deadline {
+            if let Some(Ok(m)) = consumer.poll(Duration::from_millis(50)) {
+                let now =
+                    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+                if let Some(ts) = m.timestamp().to_millis() {
+                    latencies.push((now - ts) as f64);
+                }
+            }
+        }
+        latencies
+    });
+    let producer: ThreadedProducer<DefaultProducerContext> =
+        source.client_config().set("linger.ms", "5").create().expect("producer");
+    let per_tick = (rate / 100).max(1);
+    let ticks = seconds * 100;
+    let value = vec![b'x'; 100];
+    let begin = Instant::now();
+    for tick in 0..ticks {
+        for i in 0..per_tick {
+            let key = format!("k{tick}-{i}");
+            let partition = (i % partitions as usize) as i32;
+            let mut record =
+                BaseRecord::<str, [u8]>::to(topic).partition(partition).key(&key).payload(&value);
+            loop {
+                match producer.send(record) {
+                    Ok(()) => break,
+                    Err((_, back)) => {
+                        record = back;
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                }
+            }
+        }
+        let next = begin + Duration::from_millis(10 * (tick + 1));
+        std::thread::sleep(next.saturating_duration_since(Instant::now()));
+    }
+    producer.flush(Duration::from_secs(30)).expect("flush");
+    let mut latencies = reader.join().expect("reader");
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    let _ = child.wait();
+    assert_eq!(latencies.len(), total, "every produced record read on the target");
+    latencies.sort_by(f64::total_cmp);
+    let pick = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
+    (pick(0.50), pick(0.99), latencies.len())
+}
+
 fn main() {
+    let guard: Option<f64> = std::env::var("KMIRROR_BENCH_GUARD").ok().and_then(|v| v.parse().ok());
     let mut workloads = vec![Workload {
         name: "small".into(),
         records: env_or("KMIRROR_BENCH_RECORDS", 1_000_000),
@@ -202,10 +382,25 @@ fn main() {
     if std::env::var("KMIRROR_BENCH_LARGE").is_ok_and(|v| v == "1") {
         workloads.push(Workload { name: "large".into(), records: 200_000, value_bytes: 1024, partitions: 8 });
     }
+    let mut configs: Vec<(&str, Vec<&str>)> = vec![("kmirror default", vec![])];
+    if guard.is_none() {
+        configs.extend([
+            ("kmirror txn 1 000", vec!["--transaction-max-records", "1000", "--transaction-max-ms", "60000"]),
+            (
+                "kmirror txn 10 000",
+                vec!["--transaction-max-records", "10000", "--transaction-max-ms", "60000"],
+            ),
+            (
+                "kmirror txn 100 000",
+                vec!["--transaction-max-records", "100000", "--transaction-max-ms", "60000"],
+            ),
+        ]);
+    }
     let mut results = Vec::new();
     let mut table = String::from(
-        "| workload | run | records/s | MB/s | ratio to limit | peak RSS MB | CPU s per M records |\n| --- | --- | --- | --- | --- | --- | --- |\n",
+        "| workload | run | records/s (wall) | records/s (steady) | MB/s (steady) | ratio to limit (steady) | ratio (wall) | peak RSS MB | CPU s per M records |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
     );
+    let mut guard_failures = Vec::new();
     for w in &workloads {
         let source = KafkaCluster::start_tansu().expect("source");
         eprintln!(
@@ -218,50 +413,67 @@ fn main() {
         let limit_target = KafkaCluster::start_tansu().expect("target");
         runs.push(("limit (plain pipe)".into(), limit_pipe(&source, &limit_target, w)));
         drop(limit_target);
-        for (label, extra) in [
-            ("kmirror default", vec![]),
-            ("kmirror txn 1 000", vec!["--transaction-max-records", "1000", "--transaction-max-ms", "60000"]),
-            (
-                "kmirror txn 10 000",
-                vec!["--transaction-max-records", "10000", "--transaction-max-ms", "60000"],
-            ),
-            (
-                "kmirror txn 100 000",
-                vec!["--transaction-max-records", "100000", "--transaction-max-ms", "60000"],
-            ),
-        ] {
+        for (label, extra) in &configs {
             let target = KafkaCluster::start_tansu().expect("target");
-            runs.push((label.into(), kmirror_run(&source, &target, w, &extra)));
+            runs.push((label.to_string(), kmirror_run(&source, &target, w, extra)));
         }
-        let limit_rate = runs[0].1.target_records as f64 / runs[0].1.seconds;
+        let limit = &runs[0].1;
+        let (limit_wall, limit_steady) =
+            (limit.target_records as f64 / limit.seconds, limit.target_records as f64 / limit.steady_seconds);
         for (label, m) in &runs {
             assert_eq!(
                 m.target_records,
                 w.records / w.partitions as usize * w.partitions as usize,
                 "{label} copied everything"
             );
-            let rate = m.target_records as f64 / m.seconds;
-            let row = json!({
+            let (wall, steady) =
+                (m.target_records as f64 / m.seconds, m.target_records as f64 / m.steady_seconds);
+            let ratio = steady / limit_steady;
+            if let (Some(min), true) = (guard, label.as_str() == "kmirror default") {
+                if ratio < min {
+                    guard_failures
+                        .push(format!("{label}: {ratio:.2} of the limit's steady rate (minimum {min})"));
+                }
+            }
+            results.push(json!({
                 "workload": w.name, "records": w.records, "value_bytes": w.value_bytes, "partitions": w.partitions,
-                "run": label, "seconds": m.seconds, "records_per_s": rate, "mb_per_s": bytes / m.seconds / 1e6,
-                "ratio_to_limit": rate / limit_rate, "peak_rss_bytes": m.peak_rss_bytes,
+                "run": label, "seconds": m.seconds, "steady_seconds": m.steady_seconds,
+                "records_per_s": wall, "steady_records_per_s": steady, "mb_per_s_steady": bytes / m.steady_seconds / 1e6,
+                "ratio_to_limit_steady": ratio, "ratio_to_limit_wall": wall / limit_wall,
+                "peak_rss_bytes": m.peak_rss_bytes,
                 "cpu_seconds_per_million_records": m.cpu_seconds / m.target_records as f64 * 1e6,
-            });
+            }));
             table.push_str(&format!(
-                "| {} ({} x {} B) | {} | {:.0} | {:.1} | {:.2} | {} | {:.1} |\n",
+                "| {} ({} x {} B) | {} | {:.0} | {:.0} | {:.1} | {:.2} | {:.2} | {} | {:.1} |\n",
                 w.name,
                 w.records,
                 w.value_bytes,
                 label,
-                rate,
-                bytes / m.seconds / 1e6,
-                rate / limit_rate,
+                wall,
+                steady,
+                bytes / m.steady_seconds / 1e6,
+                ratio,
+                wall / limit_wall,
                 m.peak_rss_bytes.map(|b| format!("{:.0}", b as f64 / 1e6)).unwrap_or_else(|| "-".into()),
                 m.cpu_seconds / m.target_records as f64 * 1e6,
             ));
-            results.push(row);
         }
     }
+    println!("{table}");
+    if guard.is_some() {
+        assert!(guard_failures.is_empty(), "regression guard: {}", guard_failures.join("; "));
+        println!("regression guard passed");
+        return;
+    }
+    let (rate, seconds) =
+        (env_or("KMIRROR_BENCH_LATENCY_RATE", 20_000), env_or("KMIRROR_BENCH_LATENCY_SECONDS", 10) as u64);
+    let source = KafkaCluster::start_tansu().expect("source");
+    let target = KafkaCluster::start_tansu().expect("target");
+    let (p50, p99, n) = latency(&source, &target, 8, rate, seconds);
+    table.push_str(&format!(
+        "\nEnd-to-end latency, kmirror default (transactions of at most 250 ms): {n} records at {rate}/s over {seconds} s, p50 {p50:.0} ms, p99 {p99:.0} ms (goal: p99 under 500 ms).\n"
+    ));
+    results.push(json!({"run": "latency kmirror default", "rate_per_s": rate, "seconds": seconds, "records": n, "p50_ms": p50, "p99_ms": p99}));
     println!("{table}");
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let _ = std::fs::create_dir_all(root.join("bench-results"));

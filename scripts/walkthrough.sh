@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # The README's batch-migration walk-through, run for real: two local Tansu brokers, a topic
-# loaded with `tansu perf`, then `kmirror mirror --until-caught-up`, `status`, `verify`, and a
-# re-run that has nothing to do. Prints each command and its output.
+# loaded by the harness's `load` example, then `kmirror mirror --until-caught-up`, `status` with
+# new records waiting, a second batch, a third that has nothing to do, and `verify`.
+# Prints each command and its output. Needs `bash scripts/setup.sh` and `cargo build` first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TANSU="${KMIRROR_TANSU_BIN:-.cache/bin/tansu}"
 KMIRROR="${KMIRROR_BIN:-target/debug/kmirror}"
+cargo build -q -p kmirror-testcontainers --example load
+LOAD=target/debug/examples/load
 work=$(mktemp -d)
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"; }
@@ -19,15 +22,17 @@ broker() { # port
 broker 19092
 broker 29092
 sleep 2
-"$TANSU" topic create --broker tcp://127.0.0.1:19092 --partitions 4 orders >/dev/null
-for p in 0 1 2 3; do
-  "$TANSU" perf orders --broker tcp://127.0.0.1:19092 produce --partition "$p" --record-size 200 \
-    --batch-size 50 --per-second 5000 --duration 2s >/dev/null 2>&1
-done
+"$LOAD" 127.0.0.1:19092 orders 4 12500 >/dev/null
 
-show() { echo "\$ ${*/#$KMIRROR/kmirror}"; "$@"; echo; }
-common=(--source 127.0.0.1:19092 --target 127.0.0.1:29092 --name orders-migration)
-show "$KMIRROR" mirror "${common[@]}" --topics 'orders' --state-dir "$work/state" --until-caught-up
+show() { echo "\$ kmirror ${*:2}"; "$@" 2>&1 | sed -E 's/^[0-9T:.-]+Z +//'; echo; }
+mirror=(mirror --source 127.0.0.1:19092 --target 127.0.0.1:29092 --name orders-migration
+  --topics orders --state-dir "$work/state" --until-caught-up)
+show "$KMIRROR" "${mirror[@]}"
+"$LOAD" 127.0.0.1:19092 orders 4 500 >/dev/null
+echo "(500 more records per partition arrive on the source)"
+echo
 show "$KMIRROR" status --target 127.0.0.1:29092 --source 127.0.0.1:19092 --name orders-migration
-show "$KMIRROR" verify "${common[@]}" --state-dir "$work/verify"
-show "$KMIRROR" mirror "${common[@]}" --topics 'orders' --state-dir "$work/state" --until-caught-up
+show "$KMIRROR" "${mirror[@]}"
+show "$KMIRROR" "${mirror[@]}"
+show "$KMIRROR" verify --source 127.0.0.1:19092 --target 127.0.0.1:29092 --name orders-migration \
+  --state-dir "$work/verify"

@@ -32,6 +32,7 @@ pub mod shard;
 pub mod state_dir;
 pub mod status_cmd;
 pub mod summary;
+pub mod table;
 pub mod target_topics;
 pub mod telemetry;
 pub mod terminal;

@@ -222,15 +222,21 @@ impl Mirror {
         let s = &self.ctx.settings;
         let routes: Vec<Route> = by_shard.values().flatten().cloned().collect();
         let sources: Vec<TopicPartition> = routes.iter().map(|r| r.source.clone()).collect();
-        let committed =
-            match committed_positions(&self.target_config(), &s.name, s.shards, &routes, s.connect_timeout) {
-                Ok(c) => c,
-                Err(e) => {
-                    warn!(error = %e, "could not read the shadow groups for progress; the shards will");
-                    return false;
-                }
-            };
-        let ends = high_watermarks(&self.source_config(), &sources, s.connect_timeout).unwrap_or_default();
+        let (target, source) = (self.target_config(), self.source_config());
+        // Both wait on a cluster: read them side by side.
+        let (committed, ends) = std::thread::scope(|scope| {
+            let ends =
+                scope.spawn(|| high_watermarks(&source, &sources, s.connect_timeout).unwrap_or_default());
+            let committed = committed_positions(&target, &s.name, s.shards, &routes, s.connect_timeout);
+            (committed, ends.join().unwrap_or_default())
+        });
+        let committed = match committed {
+            Ok(c) => c,
+            Err(e) => {
+                warn!(error = %e, "could not read the shadow groups for progress; the shards will");
+                return false;
+            }
+        };
         let mut all_copied = true;
         for tp in &sources {
             let start = committed.get(tp).copied().flatten();

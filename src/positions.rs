@@ -28,17 +28,39 @@ pub fn committed_positions(
             .or_default()
             .push(route.clone());
     }
-    let mut out = HashMap::new();
-    for (shard, routes) in by_shard {
-        let group = shadow_group(name, shard);
-        let client: BaseConsumer = target
-            .clone()
-            .set("group.id", &group)
-            .set("enable.auto.commit", "false")
-            .set("isolation.level", "read_committed")
-            .create()
-            .map_err(Error::kafka(Side::Target, format!("creating a reader of group {group}")))?;
-        out.extend(read_committed_positions(&client, &routes, name, shards, timeout)?);
-    }
-    Ok(out)
+    // One group per shard, each behind its own coordinator lookup: ask them side by side.
+    std::thread::scope(|scope| {
+        let reads: Vec<_> = by_shard
+            .into_iter()
+            .map(|(shard, routes)| {
+                scope.spawn(move || read_group(target, name, shards, shard, &routes, timeout))
+            })
+            .collect();
+        let mut out = HashMap::new();
+        for read in reads {
+            let positions =
+                read.join().map_err(|_| Error::State("reading a shadow group panicked".into()))??;
+            out.extend(positions);
+        }
+        Ok(out)
+    })
+}
+
+fn read_group(
+    target: &ClientConfig,
+    name: &str,
+    shards: u32,
+    shard: u32,
+    routes: &[Route],
+    timeout: Duration,
+) -> Result<HashMap<TopicPartition, Option<i64>>> {
+    let group = shadow_group(name, shard);
+    let client: BaseConsumer = target
+        .clone()
+        .set("group.id", &group)
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .create()
+        .map_err(Error::kafka(Side::Target, format!("creating a reader of group {group}")))?;
+    read_committed_positions(&client, routes, name, shards, timeout)
 }

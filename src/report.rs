@@ -66,15 +66,10 @@ const HEADER: [&str; 10] = [
 ];
 
 fn table(rows: &[Row]) -> String {
-    let all: Vec<[String; 10]> =
-        std::iter::once(HEADER.map(String::from)).chain(rows.iter().map(cells)).collect();
-    let widths: Vec<usize> = (0..10).map(|i| all.iter().map(|r| r[i].len()).max().unwrap_or(0)).collect();
-    let mut out = String::new();
-    for row in &all {
-        let line: Vec<String> = row.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
-        let _ = writeln!(out, "{}", line.join("  ").trim_end());
-    }
-    out
+    let all: Vec<Vec<String>> = std::iter::once(crate::table::header(&HEADER))
+        .chain(rows.iter().map(|r| cells(r).to_vec()))
+        .collect();
+    crate::table::aligned(&all)
 }
 
 fn csv(rows: &[Row]) -> String {

@@ -730,8 +730,20 @@ fn source_config(ctx: &MirrorContext) -> ClientConfig {
         .set("enable.auto.offset.store", "false")
         .set("isolation.level", "read_committed")
         .set("enable.partition.eof", "false");
-    if config.get("fetch.wait.max.ms").is_none() {
-        config.set("fetch.wait.max.ms", "100");
+    // Prefetch bounds (each only where the user set nothing). librdkafka's defaults prefetch up
+    // to 100 000 records per consumer and, once over a bound, wait a whole second before the
+    // next fetch: measured with a 1 M-record backlog, the defaults peaked at 218-247 MB RSS;
+    // 5 000 records with a 10 ms fetch back-off peaked at 148 MB at the same speed, while 5 000
+    // with the 1 s back-off ran 2.3 times slower.
+    for (key, value) in [
+        ("fetch.wait.max.ms", "100"),
+        ("queued.min.messages", "5000"),
+        ("queued.max.messages.kbytes", "16384"),
+        ("fetch.queue.backoff.ms", "10"),
+    ] {
+        if config.get(key).is_none() {
+            config.set(key, value);
+        }
     }
     config
 }

@@ -2,7 +2,6 @@
 //! running mirror needed). The committed positions come from the shadow groups on the target;
 //! the source ends (and so the lag) need the source, and are reported unknown without it.
 use std::collections::{BTreeSet, HashMap};
-use std::fmt::Write;
 use std::time::{Duration, Instant};
 
 use kmirror_state::{codec, MapRecord, TopicPartition};
@@ -18,6 +17,7 @@ use crate::config::check_name;
 use crate::error::{Error, Result, Side};
 use crate::plan::{shard_of, Route};
 use crate::positions::committed_positions;
+use crate::table::aligned;
 use crate::telemetry::now_ms;
 use crate::topic_reader::read_to_end;
 use crate::watermarks::high_watermarks;
@@ -279,7 +279,7 @@ fn table(status: &Status) -> String {
                 .map_or_else(|| "-".into(), |ms| format!("{:.1} s ago", (now - ms) as f64 / 1000.0)),
         ]);
     }
-    out += &align(&rows);
+    out += &aligned(&rows);
     if !status.groups.is_empty() {
         out += "\n";
         let mut rows: Vec<Vec<String>> =
@@ -287,19 +287,7 @@ fn table(status: &Status) -> String {
         for g in &status.groups {
             rows.push(vec![g.group.clone(), g.partitions.to_string(), format!("{:.1} s", g.age_seconds)]);
         }
-        out += &align(&rows);
-    }
-    out
-}
-
-fn align(rows: &[Vec<String>]) -> String {
-    let columns = rows.first().map_or(0, Vec::len);
-    let widths: Vec<usize> =
-        (0..columns).map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0)).collect();
-    let mut out = String::new();
-    for r in rows {
-        let cells: Vec<String> = r.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
-        let _ = writeln!(out, "{}", cells.join("  ").trim_end());
+        out += &aligned(&rows);
     }
     out
 }

@@ -1,7 +1,6 @@
 //! The table a run ends with: per topic what was copied, how fast, and where the shadow group
 //! now stands against the source end.
 use std::collections::BTreeMap;
-use std::fmt::Write;
 use std::time::Duration;
 
 use indicatif::{HumanBytes, HumanDuration};
@@ -49,14 +48,7 @@ pub fn render(partitions: &BTreeMap<TopicPartition, PartitionProgress>, elapsed:
     if topics.len() > 1 {
         rows.push(row("(all)", &total, elapsed, seconds));
     }
-    let widths: Vec<usize> =
-        (0..header.len()).map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0)).collect();
-    let mut out = String::new();
-    for r in &rows {
-        let cells: Vec<String> = r.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
-        let _ = writeln!(out, "{}", cells.join("  ").trim_end());
-    }
-    out
+    crate::table::aligned(&rows)
 }
 
 fn row(topic: &str, t: &TopicTotals, elapsed: Duration, seconds: f64) -> Vec<String> {

@@ -259,8 +259,7 @@ fn render(checks: &[PartitionCheck], format: Format) -> String {
     match format {
         Format::Json => serde_json::to_string_pretty(checks).unwrap_or_else(|_| "[]".into()) + "\n",
         Format::Csv | Format::Table => {
-            let sep = if format == Format::Csv { "," } else { "  " };
-            let mut out = [
+            let mut rows = vec![crate::table::header(&[
                 "topic",
                 "partition",
                 "checked",
@@ -270,27 +269,24 @@ fn render(checks: &[PartitionCheck], format: Format) -> String {
                 "source_digest",
                 "target_digest",
                 "first_problem",
-            ]
-            .join(sep)
-                + "\n";
+            ])];
             for c in checks {
-                out.push_str(
-                    &[
-                        c.topic.clone(),
-                        c.partition.to_string(),
-                        c.checked.to_string(),
-                        c.missing.to_string(),
-                        c.extra.to_string(),
-                        c.differing.to_string(),
-                        c.source_digest.clone(),
-                        c.target_digest.clone(),
-                        c.first_problem.clone().unwrap_or_else(|| "-".into()),
-                    ]
-                    .join(sep),
-                );
-                out.push('\n');
+                rows.push(vec![
+                    c.topic.clone(),
+                    c.partition.to_string(),
+                    c.checked.to_string(),
+                    c.missing.to_string(),
+                    c.extra.to_string(),
+                    c.differing.to_string(),
+                    c.source_digest.clone(),
+                    c.target_digest.clone(),
+                    c.first_problem.clone().unwrap_or_else(|| "-".into()),
+                ]);
             }
-            out
+            match format {
+                Format::Csv => rows.iter().map(|r| r.join(",") + "\n").collect(),
+                _ => crate::table::aligned(&rows),
+            }
         }
     }
 }

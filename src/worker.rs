@@ -8,7 +8,7 @@ use std::time::Duration;
 use tracing::info;
 
 use crate::context::MirrorContext;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::plan::Route;
 use crate::shard::Shard;
 
@@ -27,19 +27,55 @@ pub fn run_worker(
     initial: BTreeMap<u32, Vec<Route>>,
     updates: Receiver<RouteUpdate>,
 ) -> Result<WorkerReport> {
-    let mut shards: Vec<Shard> = Vec::new();
-    for (id, routes) in initial {
-        if ctx.stop.load(Ordering::Relaxed) {
-            break;
-        }
-        shards.push(Shard::start(id, ctx.clone(), routes)?);
-    }
+    let mut shards = start_all(&ctx, initial)?;
     info!(worker = index, shards = ?shards.iter().map(Shard::id).collect::<Vec<_>>(), "worker started");
     // Several shards share the thread: give each a slice short enough to keep the others fresh.
     let budget = if shards.len() > 1 { Duration::from_millis(50) } else { Duration::from_millis(200) };
     let result = drive(&ctx, &mut shards, &updates, budget);
     let records = shards.iter().map(Shard::records_mirrored).sum();
+    close_all(shards);
     result.map(|()| WorkerReport { records })
+}
+
+/// Starts the shards side by side: each start waits on the target (fencing, reading the shadow
+/// group) for a good part of a second, which one after the other would add up.
+fn start_all(ctx: &Arc<MirrorContext>, initial: BTreeMap<u32, Vec<Route>>) -> Result<Vec<Shard>> {
+    std::thread::scope(|scope| {
+        let starting: Vec<_> = initial
+            .into_iter()
+            .map(|(id, routes)| scope.spawn(move || Shard::start(id, ctx.clone(), routes)))
+            .collect();
+        let mut shards = Vec::new();
+        let mut first_error = None;
+        for handle in starting {
+            match handle.join() {
+                Ok(Ok(shard)) => shards.push(shard),
+                Ok(Err(e)) => {
+                    first_error.get_or_insert(e);
+                }
+                Err(_) => {
+                    first_error
+                        .get_or_insert(Error::Usage("a shard failed to start (thread panicked)".into()));
+                }
+            }
+        }
+        match first_error {
+            Some(e) => {
+                close_all(shards);
+                Err(e)
+            }
+            None => Ok(shards),
+        }
+    })
+}
+
+/// Closes the shards' clients side by side: each close waits on its brokers.
+fn close_all(shards: Vec<Shard>) {
+    std::thread::scope(|scope| {
+        for shard in shards {
+            scope.spawn(move || drop(shard));
+        }
+    });
 }
 
 fn drive(
