@@ -32,6 +32,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 
 fn run_mirror(args: &MirrorArgs) -> anyhow::Result<()> {
     let settings = MirrorSettings::resolve(args)?;
+    if args.print_config {
+        print!("{}", crate::print_config::render(&settings));
+        return Ok(());
+    }
     let until_caught_up = settings.until_caught_up;
     let metrics_addr = settings.metrics_addr.clone();
     let mirror = Mirror::prepare(settings)?;

@@ -141,6 +141,10 @@ pub struct MirrorArgs {
     /// A TOML file with the same settings; flags win over it.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Print the effective configuration (flags, files and ${env:..}/${file:..} references
+    /// combined; passwords and other secrets redacted) as TOML, and exit without connecting.
+    #[arg(long)]
+    pub print_config: bool,
 }
 
 #[derive(Debug, Args)]

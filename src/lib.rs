@@ -24,6 +24,7 @@ pub mod mirror;
 pub mod offset_map;
 pub mod plan;
 pub mod positions;
+pub mod print_config;
 pub mod progress;
 pub mod read_guard;
 pub mod report;

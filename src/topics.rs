@@ -42,6 +42,11 @@ impl TopicSelector {
         }
     }
 
+    /// The include and exclude patterns as given.
+    pub fn patterns(&self) -> (&str, &str) {
+        (&self.include_source, &self.exclude_source)
+    }
+
     pub fn no_topics_error(&self) -> Error {
         Error::NoTopics { pattern: self.include_source.clone(), exclude: self.exclude_source.clone() }
     }

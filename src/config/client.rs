@@ -18,10 +18,20 @@ const JAVA_ONLY_IGNORED: &[&str] = &[
 ];
 
 /// The validated librdkafka properties of one side.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct ClientSettings {
     side: Option<Side>,
     properties: BTreeMap<String, String>,
+}
+
+/// Shows the settings with every secret value replaced, so a Debug print never leaks one.
+impl std::fmt::Debug for ClientSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientSettings")
+            .field("side", &self.side)
+            .field("properties", &self.redacted())
+            .finish()
+    }
 }
 
 impl ClientSettings {
@@ -29,7 +39,9 @@ impl ClientSettings {
     pub fn build(side: Side, entries: impl IntoIterator<Item = (String, String)>) -> Result<Self> {
         let mut settings = Self { side: Some(side), properties: BTreeMap::new() };
         for (key, value) in entries {
-            settings.apply(side, key.trim().to_string(), value.trim().to_string())?;
+            let key = key.trim().to_string();
+            let value = super::secrets::resolve(side, &key, value.trim())?;
+            settings.apply(side, key, value)?;
         }
         settings.check_known_to_librdkafka(side)?;
         Ok(settings)
@@ -124,6 +136,21 @@ impl ClientSettings {
     pub fn side(&self) -> Option<Side> {
         self.side
     }
+
+    /// The properties with secret values replaced by a placeholder: safe to print.
+    pub fn redacted(&self) -> BTreeMap<String, String> {
+        self.properties
+            .iter()
+            .map(|(k, v)| {
+                let shown = if super::secrets::is_secret(k) {
+                    super::secrets::REDACTED.to_string()
+                } else {
+                    v.clone()
+                };
+                (k.clone(), shown)
+            })
+            .collect()
+    }
 }
 
 /// Reads username and password from a PLAIN or SCRAM JAAS line.
@@ -188,6 +215,64 @@ mod tests {
     fn unknown_properties_are_named() {
         let err = build(Side::Target, &[("no.such.setting", "1")]).expect_err("refused").to_string();
         assert!(err.starts_with("target config:") && err.contains("no.such.setting"), "{err}");
+    }
+
+    #[test]
+    fn debug_output_and_redacted_views_never_show_a_secret() {
+        let settings = build(
+            Side::Source,
+            &[
+                ("security.protocol", "SASL_SSL"),
+                ("sasl.mechanism", "SCRAM-SHA-512"),
+                ("sasl.username", "alice"),
+                ("sasl.password", "s3cret-value"),
+            ],
+        )
+        .expect("valid");
+        let debug = format!("{settings:?}");
+        assert!(
+            !debug.contains("s3cret-value") && debug.contains("[redacted]") && debug.contains("alice"),
+            "{debug}"
+        );
+        assert_eq!(settings.redacted()["sasl.password"], "[redacted]");
+        assert_eq!(
+            settings.get("sasl.password"),
+            Some("s3cret-value"),
+            "the client still gets the real value"
+        );
+    }
+
+    #[test]
+    fn each_sasl_mechanism_is_composed_for_its_side_only() {
+        for mechanism in ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] {
+            let entries = [
+                ("security.protocol", "SASL_SSL"),
+                ("sasl.mechanism", mechanism),
+                ("sasl.username", "src-user"),
+                ("sasl.password", "src-pw"),
+            ];
+            let source = build(Side::Source, &entries).expect("valid");
+            let target = build(
+                Side::Target,
+                &[
+                    ("security.protocol", "SASL_PLAINTEXT"),
+                    ("sasl.mechanism", mechanism),
+                    ("sasl.username", "dst-user"),
+                    ("sasl.password", "dst-pw"),
+                ],
+            )
+            .expect("valid");
+            let (s, t) = (source.client_config(), target.client_config());
+            assert_eq!(
+                (s.get("sasl.mechanism"), s.get("sasl.username"), s.get("sasl.password")),
+                (Some(mechanism), Some("src-user"), Some("src-pw"))
+            );
+            assert_eq!(
+                (t.get("sasl.username"), t.get("sasl.password"), t.get("security.protocol")),
+                (Some("dst-user"), Some("dst-pw"), Some("SASL_PLAINTEXT"))
+            );
+            assert_eq!(s.get("security.protocol"), Some("SASL_SSL"));
+        }
     }
 
     #[test]

@@ -49,8 +49,19 @@ pub fn read_mirror_file(path: &Path) -> Result<MirrorFile> {
         std::fs::read_to_string(path).map_err(|cause| Error::Io { path: path.to_path_buf(), cause })?;
     let mut file: MirrorFile = toml::from_str(&text).map_err(|e| Error::ConfigFile {
         file: path.to_path_buf(),
-        message: e.to_string().lines().filter(|l| !l.trim().is_empty()).collect::<Vec<_>>().join(" "),
+        // The parser quotes the offending line, which may hold a password: keep the position
+        // and the reason, drop the quote.
+        message: e
+            .to_string()
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.contains('|'))
+            .collect::<Vec<_>>()
+            .join(": "),
     })?;
+    let holds_secrets = [&file.source, &file.target]
+        .iter()
+        .any(|c| c.properties.keys().any(|k| super::secrets::is_secret(k)));
+    super::secrets::warn_if_readable_by_others(path, holds_secrets);
     let base = path.parent().unwrap_or(Path::new("."));
     for cluster in [&mut file.source, &mut file.target] {
         if let Some(config) = &cluster.config {

@@ -2,6 +2,7 @@
 mod client;
 mod file;
 mod properties;
+pub mod secrets;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -309,5 +310,40 @@ bootstrap = "dst:9092"
         assert!(err.contains("bad.toml") && err.contains("num_stream"), "{err}");
         let err = MirrorSettings::resolve(&args(None)).expect_err("refused").to_string();
         assert!(err.contains("--name is required"), "{err}");
+    }
+
+    #[test]
+    fn a_toml_syntax_error_never_quotes_the_line() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("secret.toml");
+        std::fs::write(&path, "name = \"x\"\n[source.properties]\n\"sasl.password\" = s3cret-in-toml\n")
+            .expect("write");
+        let err = MirrorSettings::resolve(&args(Some(path))).expect_err("refused").to_string();
+        assert!(err.contains("secret.toml") && err.contains("line 3"), "{err}");
+        assert!(!err.contains("s3cret-in-toml"), "{err}");
+    }
+
+    #[test]
+    fn set_flags_go_to_their_own_side_and_resolve_references() {
+        std::env::set_var("KMIRROR_TEST_TARGET_PW", "target-secret");
+        let mut flags = args(None);
+        flags.name = Some("sides".into());
+        flags.topics = Some("t".into());
+        flags.source = Some("src:9092".into());
+        flags.target = Some("dst:9092".into());
+        flags.clients.set = vec![
+            "source.sasl.username=reader".into(),
+            "target.sasl.username=writer".into(),
+            "target.sasl.password=${env:KMIRROR_TEST_TARGET_PW}".into(),
+        ];
+        let settings = MirrorSettings::resolve(&flags).expect("valid");
+        assert_eq!(settings.source.get("sasl.username"), Some("reader"));
+        assert_eq!(settings.source.get("sasl.password"), None, "never borrowed from the other side");
+        assert_eq!(settings.target.get("sasl.username"), Some("writer"));
+        assert_eq!(settings.target.get("sasl.password"), Some("target-secret"));
+        let printed = crate::print_config::render(&settings);
+        assert!(!printed.contains("target-secret") && printed.contains("[redacted]"), "{printed}");
+        assert!(printed.contains("\"sasl.username\" = \"reader\""), "{printed}");
+        assert!(!format!("{settings:?}").contains("target-secret"));
     }
 }

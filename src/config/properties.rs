@@ -24,8 +24,14 @@ pub fn parse_properties(file: &Path, text: &str) -> Result<Vec<(String, String)>
         }
         let error =
             |message: String| Error::Properties { file: file.to_path_buf(), line: first_line, message };
-        let (key, value) = split_key_value(&logical)
-            .ok_or_else(|| error(format!("'{}' has no '=' or ':' between key and value", logical.trim())))?;
+        let (key, value) = split_key_value(&logical).ok_or_else(|| {
+            // The line may be a credential missing its separator: never echo one.
+            let shown = match super::secrets::is_secret(&logical) {
+                true => "a credential line".to_string(),
+                false => format!("'{}'", logical.trim()),
+            };
+            error(format!("{shown} has no '=' or ':' between key and value"))
+        })?;
         let key = unescape(key).map_err(&error)?;
         if key.is_empty() {
             return Err(error("empty key before the separator".to_string()));
@@ -95,7 +101,12 @@ fn unescape(s: &str) -> std::result::Result<String, String> {
 pub fn read_properties(file: &Path) -> Result<Vec<(String, String)>> {
     let text =
         std::fs::read_to_string(file).map_err(|cause| Error::Io { path: file.to_path_buf(), cause })?;
-    parse_properties(file, &text)
+    let entries = parse_properties(file, &text)?;
+    super::secrets::warn_if_readable_by_others(
+        file,
+        entries.iter().any(|(k, _)| super::secrets::is_secret(k)),
+    );
+    Ok(entries)
 }
 
 #[cfg(test)]
@@ -139,5 +150,19 @@ mod tests {
         assert!(err.contains("line 1") && err.contains("unicode"), "{err}");
         let err = parse("=value\n").expect_err("must fail").to_string();
         assert!(err.contains("empty key"), "{err}");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_parses_or_fails_with_an_error(text in "(?s).{0,400}") {
+            let _ = parse(&text);
+        }
+
+        #[test]
+        fn any_line_of_properties_syntax_parses_or_fails(
+            lines in proptest::collection::vec("[a-z.\\\\:= \t#!u0-9\\n]{0,40}", 0..12)
+        ) {
+            let _ = parse(&lines.join("\n"));
+        }
     }
 }

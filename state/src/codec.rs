@@ -18,8 +18,12 @@ pub enum CodecError {
     Encode(#[from] bincode::error::EncodeError),
 }
 
+/// Nothing kmirror writes comes near 16 MiB; the limit makes a damaged length prefix an error
+/// instead of an attempt to allocate what it claims.
+const MAX_VALUE_BYTES: usize = 16 * 1024 * 1024;
+
 fn config() -> impl bincode::config::Config {
-    bincode::config::standard()
+    bincode::config::standard().with_limit::<MAX_VALUE_BYTES>()
 }
 
 pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {

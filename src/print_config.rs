@@ -1,0 +1,75 @@
+//! `kmirror mirror --print-config`: the effective configuration after flags, the TOML file,
+//! properties files and `${env:...}`/`${file:...}` references are combined, in the TOML file's
+//! own format, with every secret value redacted.
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::config::MirrorSettings;
+
+#[derive(Serialize)]
+struct Shown<'a> {
+    name: &'a str,
+    topics: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    exclude: &'a str,
+    num_streams: usize,
+    shards: u32,
+    state_dir: String,
+    transaction_max_records: usize,
+    transaction_max_ms: u64,
+    until_caught_up: bool,
+    start_from: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    replication_factor: Option<i32>,
+    refresh_interval: u64,
+    connect_timeout: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    groups: Option<&'a str>,
+    checkpoint_interval: u64,
+    sync_group_offsets: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metrics_addr: Option<&'a str>,
+    source: Side<'a>,
+    target: Side<'a>,
+}
+
+#[derive(Serialize)]
+struct Side<'a> {
+    bootstrap: &'a str,
+    properties: BTreeMap<String, String>,
+}
+
+pub fn render(settings: &MirrorSettings) -> String {
+    let (topics, exclude) = settings.selector.patterns();
+    let shown = Shown {
+        name: &settings.name,
+        topics,
+        exclude,
+        num_streams: settings.num_streams,
+        shards: settings.shards,
+        state_dir: settings.state_dir.display().to_string(),
+        transaction_max_records: settings.transaction_max_records,
+        transaction_max_ms: settings.transaction_max.as_millis() as u64,
+        until_caught_up: settings.until_caught_up,
+        start_from: match settings.start_from {
+            crate::cli::StartFrom::Earliest => "earliest",
+            crate::cli::StartFrom::Latest => "latest",
+        },
+        replication_factor: settings.replication_factor,
+        refresh_interval: settings.refresh_interval.as_secs(),
+        connect_timeout: settings.connect_timeout.as_secs(),
+        groups: settings
+            .groups
+            .as_ref()
+            .map(|g| g.as_str().trim_start_matches("^(?:").trim_end_matches(")$")),
+        checkpoint_interval: settings.checkpoint_interval.as_secs(),
+        sync_group_offsets: settings.sync_group_offsets,
+        metrics_addr: settings.metrics_addr.as_deref(),
+        source: Side { bootstrap: &settings.source_bootstrap, properties: settings.source.redacted() },
+        target: Side { bootstrap: &settings.target_bootstrap, properties: settings.target.redacted() },
+    };
+    let body =
+        toml::to_string(&shown).unwrap_or_else(|e| format!("# could not render the configuration: {e}\n"));
+    format!("# effective configuration of mirror {} (secrets redacted)\n{body}", settings.name)
+}

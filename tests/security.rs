@@ -1,0 +1,144 @@
+//! Credentials: per-side settings, secrets from the environment or files, never printed, and a
+//! warning for a credentials file every user can read.
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Command, Stdio};
+
+use common::*;
+
+const SOURCE_PW: &str = "src-Pa55word-from-file";
+const TARGET_PW: &str = "dst-Pa55word-from-env";
+const INLINE_PW: &str = "inline-Pa55word";
+
+fn kmirror(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut command = Command::new(KMIRROR);
+    command
+        .args(args)
+        .env("RUST_LOG", "debug")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let child = command.spawn().expect("kmirror starts");
+    child.wait_with_output().expect("output")
+}
+
+fn all_output(out: &std::process::Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+fn assert_no_secret(text: &str) {
+    for secret in [SOURCE_PW, TARGET_PW, INLINE_PW] {
+        assert!(!text.contains(secret), "a password was printed:\n{text}");
+    }
+}
+
+#[test]
+fn print_config_resolves_references_redacts_secrets_and_warns_about_readable_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let secret_file = dir.path().join("source.pw");
+    std::fs::write(&secret_file, format!("{SOURCE_PW}\n")).expect("write");
+    let props = dir.path().join("source.properties");
+    std::fs::write(
+        &props,
+        format!(
+            "security.protocol=SASL_SSL\nsasl.mechanism=SCRAM-SHA-256\nsasl.username=reader\nsasl.password=${{file:{}}}\n",
+            secret_file.display()
+        ),
+    )
+    .expect("write");
+    std::fs::set_permissions(&props, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let args = [
+        "mirror",
+        "--source",
+        "src:9092",
+        "--target",
+        "dst:9092",
+        "--name",
+        "sec",
+        "--topics",
+        "orders",
+        "--source-config",
+        props.to_str().expect("path"),
+        "--set",
+        "target.security.protocol=SASL_PLAINTEXT",
+        "--set",
+        "target.sasl.mechanism=SCRAM-SHA-512",
+        "--set",
+        "target.sasl.username=writer",
+        "--set",
+        "target.sasl.password=${env:KMIRROR_TEST_TARGET_SECRET}",
+        "--print-config",
+    ];
+    let out = kmirror(&args, &[("KMIRROR_TEST_TARGET_SECRET", TARGET_PW)]);
+    assert!(out.status.success(), "{}", all_output(&out));
+    let text = all_output(&out);
+    assert_no_secret(&text);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let config: toml::Value = toml::from_str(&stdout).expect("the printed configuration is TOML");
+    let side = |s: &str, k: &str| config[s]["properties"].get(k).and_then(|v| v.as_str()).map(String::from);
+    assert_eq!(side("source", "sasl.username").as_deref(), Some("reader"));
+    assert_eq!(side("source", "sasl.mechanism").as_deref(), Some("SCRAM-SHA-256"));
+    assert_eq!(side("source", "sasl.password").as_deref(), Some("[redacted]"));
+    assert_eq!(side("target", "sasl.username").as_deref(), Some("writer"));
+    assert_eq!(side("target", "sasl.mechanism").as_deref(), Some("SCRAM-SHA-512"));
+    assert_eq!(side("target", "sasl.password").as_deref(), Some("[redacted]"));
+    assert_eq!(side("target", "security.protocol").as_deref(), Some("SASL_PLAINTEXT"), "sides never mix");
+    assert!(
+        stderr(&out).contains("chmod 600"),
+        "a readable credentials file is warned about: {}",
+        stderr(&out)
+    );
+
+    // A missing reference is named, without any value.
+    let out = kmirror(&args, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", all_output(&out));
+    assert!(stderr(&out).contains("KMIRROR_TEST_TARGET_SECRET is not set"), "{}", stderr(&out));
+    assert_no_secret(&all_output(&out));
+}
+
+#[test]
+fn a_run_that_fails_authentication_never_logs_the_password() {
+    let setup = Setup::new();
+    let t = topic("auth");
+    setup.source.create_topic(&t, 1, &[]).expect("topic");
+    // The test brokers take no SASL: the handshake fails, as with a wrong password.
+    let set_pw = format!("source.sasl.password={INLINE_PW}");
+    let target_pw = format!("target.sasl.password={INLINE_PW}");
+    let mut args = setup.args(
+        &t,
+        &[
+            "--connect-timeout",
+            "3",
+            "--set",
+            "source.security.protocol=SASL_PLAINTEXT",
+            "--set",
+            "source.sasl.mechanism=PLAIN",
+            "--set",
+            "source.sasl.username=alice",
+            "--set",
+            &set_pw,
+            "--set",
+            "target.security.protocol=SASL_PLAINTEXT",
+            "--set",
+            "target.sasl.mechanism=SCRAM-SHA-256",
+            "--set",
+            "target.sasl.username=bob",
+            "--set",
+            &target_pw,
+            "--set",
+            "source.debug=security,broker",
+        ],
+    );
+    args.push("--until-caught-up".into());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = kmirror(&args, &[]);
+    assert!(!out.status.success(), "authentication cannot succeed: {}", all_output(&out));
+    let text = all_output(&out);
+    assert!(text.contains("target cluster"), "the error names the side: {text}");
+    assert_no_secret(&text);
+    assert_eq!(setup.target.partition_count(&t).expect("metadata"), None, "nothing written on the target");
+}
