@@ -5,7 +5,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cache="$root/.cache"
 
-packages=(cmake pkg-config libssl-dev libclang-dev clang libcurl4-openssl-dev librocksdb-dev python3-venv)
+packages=(cmake pkg-config libssl-dev libclang-dev clang libcurl4-openssl-dev librocksdb-dev python3-venv openssl stunnel4)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

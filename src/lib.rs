@@ -7,6 +7,7 @@
 pub mod app;
 pub mod checkpoint;
 pub mod cli;
+pub mod client_errors;
 pub mod cluster;
 pub mod config;
 pub mod context;

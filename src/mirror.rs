@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::BaseConsumer;
 use tracing::{error, info, warn};
 
+use crate::client_errors::{unreachable, ErrorRecorder};
 use crate::config::MirrorSettings;
 use crate::context::MirrorContext;
 use crate::error::{Error, Result, Side};
@@ -41,7 +42,7 @@ pub struct MirrorSummary {
 pub struct Mirror {
     ctx: Arc<MirrorContext>,
     _state: StateDir,
-    source_metadata: BaseConsumer,
+    source_metadata: BaseConsumer<ErrorRecorder>,
     topic_sync: TopicSync,
 }
 
@@ -53,16 +54,14 @@ impl Mirror {
         source_config.set("bootstrap.servers", &settings.source_bootstrap);
         let mut target_config = settings.target.client_config();
         target_config.set("bootstrap.servers", &settings.target_bootstrap);
-        let source_metadata: BaseConsumer =
-            source_config.create().map_err(Error::kafka(Side::Source, "creating metadata client"))?;
-        let target_metadata: BaseConsumer =
-            target_config.create().map_err(Error::kafka(Side::Target, "creating metadata client"))?;
+        let source_metadata: BaseConsumer<ErrorRecorder> = source_config
+            .create_with_context(ErrorRecorder::default())
+            .map_err(Error::kafka(Side::Source, "creating metadata client"))?;
+        let target_metadata: BaseConsumer<ErrorRecorder> = target_config
+            .create_with_context(ErrorRecorder::default())
+            .map_err(Error::kafka(Side::Target, "creating metadata client"))?;
         rdkafka::consumer::Consumer::fetch_metadata(&target_metadata, None, settings.connect_timeout)
-            .map_err(|e| Error::Unreachable {
-                side: Side::Target,
-                bootstrap: settings.target_bootstrap.clone(),
-                message: e.to_string(),
-            })?;
+            .map_err(|e| unreachable(Side::Target, &settings.target_bootstrap, &target_metadata, e))?;
         let topic_sync = TopicSync::new(source_config, target_config, settings.replication_factor)?;
         let ctx =
             Arc::new(MirrorContext { settings, stop: Default::default(), telemetry: Default::default() });

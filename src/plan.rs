@@ -5,7 +5,8 @@ use std::time::Duration;
 use kmirror_state::TopicPartition;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 
-use crate::error::{Error, Result, Side};
+use crate::client_errors::{unreachable, ErrorRecorder};
+use crate::error::{Result, Side};
 use crate::topics::TopicSelector;
 
 /// One source partition and the target partition it is copied to (same number, always).
@@ -41,16 +42,14 @@ pub fn worker_of(shard: u32, num_streams: usize) -> usize {
 
 /// Lists the source topics the selector picks, with partition counts.
 pub fn list_source_topics(
-    metadata_client: &BaseConsumer,
+    metadata_client: &BaseConsumer<ErrorRecorder>,
     selector: &TopicSelector,
     bootstrap: &str,
     timeout: Duration,
 ) -> Result<Vec<SourceTopic>> {
-    let metadata = metadata_client.fetch_metadata(None, timeout).map_err(|e| Error::Unreachable {
-        side: Side::Source,
-        bootstrap: bootstrap.to_string(),
-        message: e.to_string(),
-    })?;
+    let metadata = metadata_client
+        .fetch_metadata(None, timeout)
+        .map_err(|e| unreachable(Side::Source, bootstrap, metadata_client, e))?;
     let mut topics: Vec<SourceTopic> = metadata
         .topics()
         .iter()

@@ -21,6 +21,9 @@ impl KafkaCluster {
     pub fn client_config(&self) -> ClientConfig {
         let mut config = ClientConfig::new();
         config.set("bootstrap.servers", self.bootstrap());
+        for (key, value) in &self.client_properties {
+            config.set(key, value);
+        }
         config
     }
 

@@ -43,6 +43,13 @@ pub struct KafkaCluster {
     bootstrap: String,
     backend: Backend,
     child: Option<Child>,
+    /// Client settings every client of this cluster needs (e.g. TLS).
+    pub(crate) client_properties: Vec<(String, String)>,
+    /// A plain-TCP address of the broker, for raw protocol reads, when clients go through a
+    /// TLS proxy.
+    pub(crate) plain_address: Option<String>,
+    /// The TLS proxy in front of the broker, if any; stopped with it.
+    pub(crate) proxy: Option<Child>,
     #[cfg(feature = "docker")]
     container: Option<testcontainers::Container<testcontainers::GenericImage>>,
 }
@@ -99,11 +106,14 @@ impl KafkaCluster {
         Ok(cluster)
     }
 
-    fn handle(bootstrap: String, backend: Backend, child: Option<Child>) -> Self {
+    pub(crate) fn handle(bootstrap: String, backend: Backend, child: Option<Child>) -> Self {
         Self {
             bootstrap,
             backend,
             child,
+            client_properties: Vec::new(),
+            plain_address: None,
+            proxy: None,
             #[cfg(feature = "docker")]
             container: None,
         }
@@ -134,6 +144,10 @@ impl KafkaCluster {
 
     /// Kills the broker and waits for it; its in-memory data is gone.
     pub fn stop(&mut self) -> Result<()> {
+        if let Some(mut proxy) = self.proxy.take() {
+            let _ = proxy.kill();
+            let _ = proxy.wait();
+        }
         if let Some(mut child) = self.child.take() {
             // A stopped process still dies of SIGKILL, so a paused broker is stopped too.
             let _ = child.kill();
@@ -163,14 +177,7 @@ impl KafkaCluster {
     }
 
     fn wait_until_listening(&self) -> Result<()> {
-        let started = Instant::now();
-        while started.elapsed() < READY_TIMEOUT {
-            if TcpStream::connect(&self.bootstrap).is_ok() {
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Err(Error::NotReady { bootstrap: self.bootstrap.clone(), seconds: READY_TIMEOUT.as_secs() })
+        wait_until_listening(&self.bootstrap)
     }
 }
 
@@ -178,6 +185,17 @@ impl Drop for KafkaCluster {
     fn drop(&mut self) {
         let _ = self.stop();
     }
+}
+
+pub(crate) fn wait_until_listening(address: &str) -> Result<()> {
+    let started = Instant::now();
+    while started.elapsed() < READY_TIMEOUT {
+        if TcpStream::connect(address).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Err(Error::NotReady { bootstrap: address.to_string(), seconds: READY_TIMEOUT.as_secs() })
 }
 
 /// A loopback port that was free a moment ago; the OS picks it so parallel tests do not clash.

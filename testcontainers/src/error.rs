@@ -5,7 +5,7 @@ use std::io;
 pub enum Error {
     #[error("test broker binary not found: {0} (run scripts/setup.sh or set KMIRROR_TANSU_BIN)")]
     BrokerBinaryMissing(String),
-    #[error("could not start the test broker {binary}: {source}")]
+    #[error("could not start {binary}: {source}")]
     Spawn { binary: String, source: io::Error },
     #[error("test broker on {bootstrap} did not become ready within {seconds} s")]
     NotReady { bootstrap: String, seconds: u64 },
@@ -17,6 +17,8 @@ pub enum Error {
     Topic { topic: String, message: String },
     #[error("raw protocol error talking to {broker}: {message}")]
     Protocol { broker: String, message: String },
+    #[error("tls setup: {0}")]
+    Tls(String),
     #[error("docker: {0}")]
     Docker(String),
     #[error("i/o error: {0}")]

@@ -16,6 +16,7 @@ mod mirror_audit;
 mod probe;
 pub mod raw_log;
 mod record;
+pub mod tls;
 
 pub use admin::{record_data, unique_suffix};
 pub use audit::{audit_records, AuditReport};

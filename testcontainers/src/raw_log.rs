@@ -137,6 +137,10 @@ fn control_kind(key: Option<&Bytes>) -> ControlKind {
 }
 
 fn leader_address(cluster: &KafkaCluster, topic: &str, partition: i32) -> Result<String> {
+    // Behind a TLS proxy the one broker is also reachable in plain TCP, which this reader speaks.
+    if let Some(plain) = &cluster.plain_address {
+        return Ok(plain.clone());
+    }
     let consumer: BaseConsumer = cluster.client_config().create().map_err(kafka("metadata client"))?;
     let metadata = consumer
         .fetch_metadata(Some(topic), Duration::from_secs(30))
