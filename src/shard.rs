@@ -36,6 +36,8 @@ use crate::watermarks::cached_high_watermark;
 
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// How long an abort may take before the producer is replaced instead.
+const ABORT_TIMEOUT: Duration = Duration::from_secs(10);
 
 struct OpenTransaction {
     started: Instant,
@@ -73,14 +75,7 @@ impl Shard {
     /// Fences any earlier owner of this shard, reads where it stopped, and starts reading.
     pub fn start(id: u32, ctx: Arc<MirrorContext>, routes: Vec<Route>) -> Result<Self> {
         let settings = &ctx.settings;
-        let producer: BaseProducer<DeliveryTracker> = target_config(&ctx)
-            .set("transactional.id", settings.transactional_id(id))
-            .set("enable.idempotence", "true")
-            .create_with_context(DeliveryTracker::default())
-            .map_err(Error::kafka(Side::Target, "creating the transactional producer"))?;
-        retry_until_done(&ctx, &format!("shard {id}: init_transactions on the target"), || {
-            producer.init_transactions(CALL_TIMEOUT)
-        })?;
+        let producer = transactional_producer(&ctx, id)?;
         let shadow: BaseConsumer = target_config(&ctx)
             .set("group.id", settings.shadow_group(id))
             .set("enable.auto.commit", "false")
@@ -496,19 +491,27 @@ impl Shard {
         }
     }
 
+    /// Aborts the open transaction and rewinds the source to the last commit. An abort that does
+    /// not finish within ABORT_TIMEOUT is not waited for forever: a new producer with the same transactional id fences the old one, which aborts
+    /// its transaction. Measured on the test broker: after the target was frozen past
+    /// message.timeout.ms, librdkafka's abort (which needs an epoch bump) never completed, while
+    /// a new producer's init_transactions did.
     fn abort_and_rewind(&mut self) -> Result<()> {
-        let aborted = self.retry_txn_call("abort_transaction", |p, _| p.abort_transaction(CALL_TIMEOUT));
-        if let Err(Step::Fatal(e)) = aborted {
-            return Err(e);
-        }
-        if let Err(Step::Abort(reason)) = aborted {
-            // The producer cannot even abort: treat as fatal, a restart recovers exactly.
-            return Err(Error::Shard {
-                shard: self.id,
-                message: format!(
-                    "could not abort the transaction: {reason}; a restart resumes from the last commit"
-                ),
-            });
+        match self.producer.abort_transaction(ABORT_TIMEOUT) {
+            Ok(()) => {}
+            Err(e) if is_fencing(&e) || self.producer_is_dead() => return Err(self.fatal_error(e)),
+            Err(e) if self.ctx.stop.load(Ordering::Relaxed) => {
+                return Err(Error::Shard {
+                    shard: self.id,
+                    message: format!(
+                        "stopping while the abort could not finish ({e}); the next start resumes from the last commit"
+                    ),
+                })
+            }
+            Err(e) => {
+                warn!(shard = self.id, error = %e, "the abort did not finish; replacing the producer (the new one fences the old)");
+                self.producer = transactional_producer(&self.ctx, self.id)?;
+            }
         }
         self.producer.context().take();
         std::thread::sleep(self.backoff);
@@ -718,6 +721,20 @@ fn retry_until_done(
             }
         }
     }
+}
+
+/// The shard's transactional producer, ready: `init_transactions` fences every older producer
+/// of the same id and aborts whatever transaction it left open.
+fn transactional_producer(ctx: &MirrorContext, shard: u32) -> Result<BaseProducer<DeliveryTracker>> {
+    let producer: BaseProducer<DeliveryTracker> = target_config(ctx)
+        .set("transactional.id", ctx.settings.transactional_id(shard))
+        .set("enable.idempotence", "true")
+        .create_with_context(DeliveryTracker::default())
+        .map_err(Error::kafka(Side::Target, "creating the transactional producer"))?;
+    retry_until_done(ctx, &format!("shard {shard}: init_transactions on the target"), || {
+        producer.init_transactions(CALL_TIMEOUT)
+    })?;
+    Ok(producer)
 }
 
 fn source_config(ctx: &MirrorContext) -> ClientConfig {

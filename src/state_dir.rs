@@ -8,6 +8,7 @@ use nix::fcntl::{Flock, FlockArg};
 use crate::error::{Error, Result};
 
 const LOCK_FILE: &str = "kmirror.lock";
+const MIN_FREE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Holds the lock until dropped (the OS also drops it if the process dies).
 #[derive(Debug)]
@@ -23,6 +24,18 @@ impl StateDir {
             return Err(err("is a file, not a directory; point --state-dir at a directory".into()));
         }
         std::fs::create_dir_all(path).map_err(|e| err(format!("cannot create it: {e}")))?;
+        // RocksDB aborts the process when a write fails for lack of space (measured with
+        // Debian's 7.8: an assertion in its error path), so a full disk is refused up front.
+        if let Ok(stat) = nix::sys::statvfs::statvfs(path) {
+            let free = stat.blocks_available().saturating_mul(stat.fragment_size());
+            if free < MIN_FREE_BYTES {
+                return Err(err(format!(
+                    "only {} KiB free on its file system; kmirror needs at least {} MiB there: free some space or use another --state-dir",
+                    free / 1024,
+                    MIN_FREE_BYTES / (1024 * 1024)
+                )));
+            }
+        }
         let lock_path = path.join(LOCK_FILE);
         let file = OpenOptions::new()
             .read(true)

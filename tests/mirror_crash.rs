@@ -73,11 +73,23 @@ impl Lcg {
 
 #[test]
 fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
+    sigkills_while_producing(50_000, 10);
+}
+
+/// The long form: run with `cargo test --test mirror_crash -- --ignored` (about 3 minutes).
+#[test]
+#[ignore]
+fn sigkill_at_random_moments_long() {
+    sigkills_while_producing(100_000, 20);
+}
+
+/// Kills the mirror at random moments while `per_partition` records per partition are produced
+/// (paced, so at least `min_kills` kills land while the source is written), then checks that
+/// every record is on the target exactly once.
+fn sigkills_while_producing(per_partition: usize, min_kills: usize) {
     let setup = Setup::new();
     let t = topic("crash");
     setup.source.create_topic(&t, PARTITIONS, &[]).expect("topic");
-    let per_partition = 50_000; // 200 000 records in all
-                                // Paced so the source is still being written through at least ten kills.
     let (producer, done) = produce_in_background(
         &setup.source,
         &t,
@@ -99,7 +111,7 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
         kills_while_producing += usize::from(producing);
     }
     assert!(
-        kills_while_producing >= 10,
+        kills_while_producing >= min_kills,
         "only {kills_while_producing} of {kills} kills happened while records were being produced"
     );
     producer.join().expect("producer thread");

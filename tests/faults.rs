@@ -1,0 +1,177 @@
+//! Faults real operations bring, each verified with the transaction-aware audit: a target frozen
+//! past the transaction timeout, a frozen source, a state directory that cannot be written, and
+//! one that is full. Disk faults need root (chattr, mount); elsewhere they say why they skip.
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const PARTITIONS: i32 = 2;
+
+fn produce_batch(setup: &Setup, t: &str, prefix: &str, per_partition: usize) {
+    for p in 0..PARTITIONS {
+        setup.source.produce(t, p, &keyed(&format!("{prefix}{p}"), 0..per_partition)).expect("produce");
+    }
+}
+
+/// Waits until the process exits or `limit` passes; returns its status if it exited.
+fn wait_exit(child: &mut std::process::Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    None
+}
+
+#[test]
+fn a_target_frozen_past_the_transaction_timeout_loses_and_duplicates_nothing() {
+    let setup = Setup::new();
+    let t = topic("txn-timeout");
+    setup.source.create_topic(&t, PARTITIONS, &[]).expect("topic");
+    produce_batch(&setup, &t, "a", 2_000);
+    // Transactions time out after 3 s on the broker; the target stays frozen for 8 s while
+    // records keep arriving, so a transaction is open across the freeze.
+    let mut mirror = setup.spawn_mirror(&t, &["--set", "target.transaction.timeout.ms=3000"]);
+    std::thread::sleep(Duration::from_secs(4));
+    setup.target.pause().expect("pause");
+    produce_batch(&setup, &t, "b", 1_000);
+    std::thread::sleep(Duration::from_secs(8));
+    setup.target.resume().expect("resume");
+    produce_batch(&setup, &t, "c", 1_000);
+    // The same process either carries on or stops with a clear error (a broker that aborted
+    // the transaction may also have bumped the producer epoch); either way a restart finishes.
+    std::thread::sleep(Duration::from_secs(25));
+    let exited = mirror.try_wait().expect("wait");
+    match exited {
+        None => {
+            terminate(&mirror);
+            wait_exit(&mut mirror, Duration::from_secs(30)).expect("stops on SIGTERM");
+            let out = mirror.wait_with_output().expect("output");
+            assert!(out.status.success(), "{}: {}", out.status, stderr(&out));
+        }
+        Some(status) => {
+            let out = mirror.wait_with_output().expect("output");
+            let text = stderr(&out);
+            assert!(!status.success() && text.contains("kmirror: error:"), "{status}: {text}");
+            eprintln!(
+                "the mirror stopped after the freeze ({status}); its last words: {}",
+                text.lines().last().unwrap_or("")
+            );
+        }
+    }
+    assert_success(&setup.mirror_until_caught_up(&t, &[]));
+    setup.assert_exactly_once(&t, PARTITIONS, Some(4_000));
+}
+
+#[test]
+fn a_source_frozen_mid_run_loses_and_duplicates_nothing() {
+    let setup = Setup::new();
+    let t = topic("source-frozen");
+    setup.source.create_topic(&t, PARTITIONS, &[]).expect("topic");
+    produce_batch(&setup, &t, "a", 5_000);
+    let mut mirror = setup.spawn_mirror(&t, &[]);
+    std::thread::sleep(Duration::from_millis(1_500));
+    setup.source.pause().expect("pause");
+    std::thread::sleep(Duration::from_secs(8));
+    setup.source.resume().expect("resume");
+    produce_batch(&setup, &t, "b", 1_000);
+    // The same process carries on after the source comes back.
+    let started = Instant::now();
+    loop {
+        let audits = setup.audit(&t, PARTITIONS);
+        if audits.iter().all(|a| a.missing == 0) {
+            break;
+        }
+        assert!(mirror.try_wait().expect("wait").is_none(), "the mirror died with the source frozen");
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "not caught up after the source came back: {audits:?}"
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    terminate(&mirror);
+    let status = wait_exit(&mut mirror, Duration::from_secs(30)).expect("stops on SIGTERM");
+    assert!(status.success(), "{status}");
+    setup.assert_exactly_once(&t, PARTITIONS, Some(6_000));
+}
+
+fn have_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+fn chattr(flag: &str, path: &Path) -> bool {
+    Command::new("chattr").arg(flag).arg(path).status().is_ok_and(|s| s.success())
+}
+
+#[test]
+fn a_state_dir_that_cannot_be_written_is_a_clear_error_and_the_run_resumes_after() {
+    let setup = Setup::new();
+    let t = topic("readonly");
+    setup.source.create_topic(&t, PARTITIONS, &[]).expect("topic");
+    produce_batch(&setup, &t, "a", 1_000);
+    let state = setup.state_dir.path().join("immutable");
+    std::fs::create_dir_all(&state).expect("mkdir");
+    // Plain permissions do not stop root, so the directory is made immutable.
+    if !have_root() || !chattr("+i", &state) {
+        eprintln!("skipped: making a directory unwritable needs root and chattr (e2fsprogs)");
+        return;
+    }
+    let out = run(&setup.args_with_state(&t, &["--until-caught-up"], state.clone()), Duration::from_secs(60));
+    let _ = chattr("-i", &state);
+    assert!(!out.status.success());
+    let line =
+        stderr(&out).lines().find(|l| l.starts_with("kmirror: error:")).map(String::from).unwrap_or_default();
+    assert!(line.contains("state dir") && line.contains(&state.display().to_string()), "{}", stderr(&out));
+    assert_eq!(setup.target.partition_count(&t).expect("metadata"), None, "nothing written");
+
+    assert_success(&run(&setup.args_with_state(&t, &["--until-caught-up"], state), Duration::from_secs(60)));
+    setup.assert_exactly_once(&t, PARTITIONS, Some(1_000));
+}
+
+#[test]
+fn a_full_state_dir_is_a_clear_error_and_the_run_resumes_after() {
+    let setup = Setup::new();
+    let t = topic("diskfull");
+    setup.source.create_topic(&t, PARTITIONS, &[]).expect("topic");
+    produce_batch(&setup, &t, "a", 1_000);
+    let group = format!("g-{}", kmirror_testcontainers::unique_suffix());
+    commit_group(&setup.source, &group, &t, &std::collections::BTreeMap::from([(0, 10)]));
+    let state = setup.state_dir.path().join("small");
+    std::fs::create_dir_all(&state).expect("mkdir");
+    let mounted = have_root()
+        && Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=64m", "tmpfs"])
+            .arg(&state)
+            .status()
+            .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("skipped: a small tmpfs for the state dir needs root and mount");
+        return;
+    }
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _unmount = Unmount(&state);
+    // Fill it, leaving room for nothing but the lock file.
+    let filler = state.join("filler");
+    let _ = std::fs::write(&filler, vec![0u8; 64 * 1024 * 1024]);
+    let extra = ["--until-caught-up", "--groups", group.as_str(), "--sync-group-offsets"];
+    let out = run(&setup.args_with_state(&t, &extra, state.clone()), Duration::from_secs(60));
+    assert!(!out.status.success(), "{}", stderr(&out));
+    let line =
+        stderr(&out).lines().find(|l| l.starts_with("kmirror: error:")).map(String::from).unwrap_or_default();
+    assert!(line.contains("space") || line.contains("state dir"), "names the fault: {}", stderr(&out));
+
+    std::fs::remove_file(&filler).expect("free the space");
+    assert_success(&run(&setup.args_with_state(&t, &extra, state.clone()), Duration::from_secs(60)));
+    setup.assert_exactly_once(&t, PARTITIONS, Some(1_000));
+}
