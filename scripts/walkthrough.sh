@@ -9,7 +9,8 @@ TANSU="${KMIRROR_TANSU_BIN:-.cache/bin/tansu}"
 KMIRROR="${KMIRROR_BIN:-target/debug/kmirror}"
 cargo build -q -p kmirror-testcontainers --example load
 LOAD=target/debug/examples/load
-work=$(mktemp -d)
+work=/tmp/kmirror-walkthrough
+rm -rf "$work" && mkdir -p "$work"
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
