@@ -88,18 +88,9 @@ impl KafkaCluster {
     }
 
     pub fn start_tansu() -> Result<Self> {
-        let binary = tansu_binary()?;
         let port = free_loopback_port()?;
         let url = format!("tcp://127.0.0.1:{port}");
-        let child = Command::new(&binary)
-            .args(["broker", "--cluster-id", &format!("kmirror-test-{port}")])
-            .args(["--listener-url", &url, "--advertised-listener-url", &url])
-            .args(["--storage-engine", "memory://tansu/"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|source| Error::Spawn { binary: binary.display().to_string(), source })?;
+        let child = spawn_tansu(port, &url, &url)?;
         let cluster = Self::handle(format!("127.0.0.1:{port}"), Backend::Tansu, Some(child));
         cluster.wait_until_listening()?;
         debug!(bootstrap = %cluster.bootstrap, "tansu broker ready");
@@ -185,6 +176,21 @@ impl Drop for KafkaCluster {
     fn drop(&mut self) {
         let _ = self.stop();
     }
+}
+
+/// Starts a Tansu broker process (in-memory storage) listening on `listener` and advertising
+/// `advertised`.
+pub(crate) fn spawn_tansu(id: u16, listener: &str, advertised: &str) -> Result<Child> {
+    let binary = tansu_binary()?;
+    Command::new(&binary)
+        .args(["broker", "--cluster-id", &format!("kmirror-test-{id}")])
+        .args(["--listener-url", listener, "--advertised-listener-url", advertised])
+        .args(["--storage-engine", "memory://tansu/"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|source| Error::Spawn { binary: binary.display().to_string(), source })
 }
 
 pub(crate) fn wait_until_listening(address: &str) -> Result<()> {

@@ -4,8 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::broker_binary::tansu_binary;
-use crate::cluster::{free_loopback_port, wait_until_listening};
+use crate::cluster::{free_loopback_port, spawn_tansu, wait_until_listening};
 use crate::error::{Error, Result};
 use crate::{Backend, KafkaCluster};
 
@@ -36,6 +35,19 @@ fn openssl(args: &[&str]) -> Result<()> {
     }
 }
 
+/// A new P-256 key in `key` and, in `out`, a certificate request for it or (`self_signed`) a
+/// self-signed certificate.
+fn new_key(key: &Path, out: &Path, subject: &str, self_signed: bool) -> Result<()> {
+    let mut args = vec!["req"];
+    if self_signed {
+        args.extend(["-x509", "-days", "2"]);
+    }
+    let subject = format!("/CN={subject}");
+    args.extend(["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]);
+    args.extend(["-keyout", path_str(key)?, "-out", path_str(out)?, "-subj", &subject]);
+    openssl(&args)
+}
+
 fn path_str(path: &Path) -> Result<&str> {
     path.to_str().ok_or_else(|| Error::Tls(format!("not a UTF-8 path: {}", path.display())))
 }
@@ -43,23 +55,7 @@ fn path_str(path: &Path) -> Result<&str> {
 impl CertAuthority {
     pub fn new(dir: &Path, name: &str) -> Result<Self> {
         let (cert, key) = (dir.join(format!("{name}.pem")), dir.join(format!("{name}.key")));
-        openssl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            path_str(&key)?,
-            "-out",
-            path_str(&cert)?,
-            "-days",
-            "2",
-            "-subj",
-            &format!("/CN={name}"),
-        ])?;
+        new_key(&key, &cert, name, true)?;
         Ok(Self { dir: dir.to_path_buf(), name: name.to_string(), cert, key })
     }
 
@@ -75,20 +71,7 @@ impl CertAuthority {
         );
         let usage = if client { "clientAuth" } else { "serverAuth" };
         std::fs::write(&ext, format!("subjectAltName={subject_alt_names}\nextendedKeyUsage={usage}\n"))?;
-        openssl(&[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            path_str(&key)?,
-            "-out",
-            path_str(&csr)?,
-            "-subj",
-            &format!("/CN={name}"),
-        ])?;
+        new_key(&key, &csr, name, false)?;
         openssl(&[
             "x509",
             "-req",
@@ -131,16 +114,7 @@ impl KafkaCluster {
         let (plain, tls) = (free_loopback_port()?, free_loopback_port()?);
         let listener = format!("tcp://127.0.0.1:{plain}");
         let advertised = format!("tcp://{}:{tls}", setup.host);
-        let binary = tansu_binary()?;
-        let child = Command::new(&binary)
-            .args(["broker", "--cluster-id", &format!("kmirror-tls-{plain}")])
-            .args(["--listener-url", &listener, "--advertised-listener-url", &advertised])
-            .args(["--storage-engine", "memory://tansu/"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|source| Error::Spawn { binary: binary.display().to_string(), source })?;
+        let child = spawn_tansu(plain, &listener, &advertised)?;
         let mut cluster = Self::handle(format!("{}:{tls}", setup.host), Backend::Tansu, Some(child));
         cluster.plain_address = Some(format!("127.0.0.1:{plain}"));
         cluster.client_properties = setup.client_properties;
