@@ -105,6 +105,10 @@ pub struct MirrorArgs {
     /// Longest a target transaction stays open, in milliseconds [default: 250].
     #[arg(long, value_name = "MS")]
     pub transaction_max_ms: Option<u64>,
+    /// Most key + value + header bytes in one target transaction; bounds what a shard holds in
+    /// flight [default: 67108864 (64 MiB)].
+    #[arg(long, value_name = "BYTES")]
+    pub transaction_max_bytes: Option<u64>,
     /// Note every partition's end at start, mirror up to it, commit, and exit 0 (batch migration).
     #[arg(long)]
     pub until_caught_up: bool,

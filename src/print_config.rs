@@ -18,6 +18,7 @@ struct Shown<'a> {
     state_dir: String,
     transaction_max_records: usize,
     transaction_max_ms: u64,
+    transaction_max_bytes: u64,
     until_caught_up: bool,
     start_from: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -51,6 +52,7 @@ pub fn render(settings: &MirrorSettings) -> String {
         state_dir: settings.state_dir.display().to_string(),
         transaction_max_records: settings.transaction_max_records,
         transaction_max_ms: settings.transaction_max.as_millis() as u64,
+        transaction_max_bytes: settings.transaction_max_bytes,
         until_caught_up: settings.until_caught_up,
         start_from: match settings.start_from {
             crate::cli::StartFrom::Earliest => "earliest",

@@ -45,6 +45,8 @@ struct OpenTransaction {
     records: Vec<(usize, i64)>,
     /// Records and bytes per route index, for progress and metrics.
     per_route: Vec<(u64, u64)>,
+    /// Key, value and header bytes in the transaction.
+    bytes: u64,
     failed: Option<KafkaError>,
 }
 
@@ -287,9 +289,11 @@ impl Shard {
     }
 
     fn transaction_due(&self) -> bool {
+        let s = &self.ctx.settings;
         self.txn.as_ref().is_some_and(|t| {
-            t.records.len() >= self.ctx.settings.transaction_max_records
-                || t.started.elapsed() >= self.ctx.settings.transaction_max
+            t.records.len() >= s.transaction_max_records
+                || t.bytes >= s.transaction_max_bytes
+                || t.started.elapsed() >= s.transaction_max
         })
     }
 
@@ -605,6 +609,7 @@ fn produce(
             started: Instant::now(),
             records: Vec::new(),
             per_route: vec![(0, 0); routes.len()],
+            bytes: 0,
             failed: None,
         });
     }
@@ -614,9 +619,11 @@ fn produce(
     }
     let index = open.records.len();
     open.records.push((route, message.offset()));
+    let size = record_bytes(message);
+    open.bytes += size;
     if let Some((records, bytes)) = open.per_route.get_mut(route) {
         *records += 1;
-        *bytes += record_bytes(message);
+        *bytes += size;
     }
     let target = &routes[route].target;
     let mut record: BaseRecord<'_, [u8], [u8], usize> =

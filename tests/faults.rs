@@ -228,3 +228,17 @@ fn produce_batch_to(setup: &Setup, t: &str, partitions: i32, per_partition: usiz
         setup.source.produce(t, p, &keyed(&format!("pre{p}"), 0..per_partition)).expect("produce");
     }
 }
+
+#[test]
+fn transactions_are_cut_at_the_byte_bound() {
+    let setup = Setup::new();
+    let t = topic("bytes");
+    setup.source.create_topic(&t, 1, &[]).expect("topic");
+    // 400 records of about 30 key + value bytes: 12 000 bytes, one transaction by count.
+    setup.source.produce(&t, 0, &keyed("bytes", 0..400)).expect("produce");
+    assert_success(&setup.mirror_until_caught_up(&t, &["--transaction-max-bytes", "1000"]));
+    setup.assert_exactly_once(&t, 1, Some(400));
+    let log = kmirror_testcontainers::raw_log::read_raw_log(&setup.target, &t, 0).expect("raw log");
+    let commits = log.records.iter().filter(|r| r.control).count();
+    assert!(commits >= 10, "1 000-byte transactions over 12 000 bytes: {commits} commit markers");
+}

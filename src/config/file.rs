@@ -18,6 +18,7 @@ pub struct MirrorFile {
     pub state_dir: Option<PathBuf>,
     pub transaction_max_records: Option<usize>,
     pub transaction_max_ms: Option<u64>,
+    pub transaction_max_bytes: Option<u64>,
     pub until_caught_up: Option<bool>,
     pub start_from: Option<StartFrom>,
     pub replication_factor: Option<i32>,

@@ -18,6 +18,7 @@ use crate::topics::TopicSelector;
 pub const DEFAULT_SHARDS: u32 = 4;
 pub const DEFAULT_TRANSACTION_MAX_RECORDS: usize = 10_000;
 pub const DEFAULT_TRANSACTION_MAX_MS: u64 = 250;
+pub const DEFAULT_TRANSACTION_MAX_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Everything a mirror run needs, validated.
 #[derive(Debug, Clone)]
@@ -33,6 +34,7 @@ pub struct MirrorSettings {
     pub state_dir: PathBuf,
     pub transaction_max_records: usize,
     pub transaction_max: Duration,
+    pub transaction_max_bytes: u64,
     pub until_caught_up: bool,
     pub start_from: StartFrom,
     pub replication_factor: Option<i32>,
@@ -127,6 +129,11 @@ impl MirrorSettings {
             state_dir,
             transaction_max_records,
             transaction_max: Duration::from_millis(transaction_max_ms.max(1)),
+            transaction_max_bytes: args
+                .transaction_max_bytes
+                .or(file.transaction_max_bytes)
+                .unwrap_or(DEFAULT_TRANSACTION_MAX_BYTES)
+                .max(1),
             until_caught_up: args.until_caught_up || file.until_caught_up.unwrap_or(false),
             start_from,
             replication_factor: args.replication_factor.or(file.replication_factor),
