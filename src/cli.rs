@@ -87,6 +87,12 @@ pub struct MirrorArgs {
     /// topics are always left out unless --topics names them.
     #[arg(long, value_name = "REGEX")]
     pub exclude: Option<String>,
+    /// Target topic names: identity, prefix:ALIAS (ALIAS.topic, as MirrorMaker 2) or
+    /// 'regex:FROM=>TO' (whole-name regex, $1 groups in TO; unmatched topics keep their name)
+    /// [default: identity]. Positions are kept per target topic: a changed policy copies into
+    /// the new names from the start.
+    #[arg(long, value_name = "POLICY")]
+    pub rename: Option<String>,
     /// Worker threads sharing the shards [default: the number of cores, at most --shards].
     #[arg(long, alias = "num.streams", value_name = "N")]
     pub num_streams: Option<usize>,

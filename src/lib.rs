@@ -28,6 +28,7 @@ pub mod positions;
 pub mod print_config;
 pub mod progress;
 pub mod read_guard;
+pub mod rename;
 pub mod report;
 pub mod shadow;
 pub mod shard;

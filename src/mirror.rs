@@ -270,7 +270,13 @@ impl Mirror {
 
     fn list_topics(&self) -> Result<Vec<SourceTopic>> {
         let s = &self.ctx.settings;
-        list_source_topics(&self.source_metadata, &s.selector, &s.source_bootstrap, s.connect_timeout)
+        list_source_topics(
+            &self.source_metadata,
+            &s.selector,
+            &s.rename,
+            &s.source_bootstrap,
+            s.connect_timeout,
+        )
     }
 
     /// Creates or checks each target topic; a topic that cannot be made right is left out,

@@ -7,6 +7,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 
 use crate::client_errors::{unreachable, ErrorRecorder};
 use crate::error::{Result, Side};
+use crate::rename::RenamePolicy;
 use crate::topics::TopicSelector;
 
 /// One source partition and the target partition it is copied to (same number, always).
@@ -16,11 +17,12 @@ pub struct Route {
     pub target: TopicPartition,
 }
 
-/// A source topic and its partition count.
+/// A source topic, its partition count, and the target topic it is mirrored to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceTopic {
     pub name: String,
     pub partitions: i32,
+    pub target: String,
 }
 
 /// The shard a partition belongs to. Stable across versions and platforms (FNV-1a, not std's
@@ -40,10 +42,12 @@ pub fn worker_of(shard: u32, num_streams: usize) -> usize {
     shard as usize % num_streams
 }
 
-/// Lists the source topics the selector picks, with partition counts.
+/// Lists the source topics the selector picks, with partition counts and target names; two
+/// topics the rename policy would write to one target topic are refused.
 pub fn list_source_topics(
     metadata_client: &BaseConsumer<ErrorRecorder>,
     selector: &TopicSelector,
+    rename: &RenamePolicy,
     bootstrap: &str,
     timeout: Duration,
 ) -> Result<Vec<SourceTopic>> {
@@ -54,9 +58,14 @@ pub fn list_source_topics(
         .topics()
         .iter()
         .filter(|t| t.error().is_none() && !t.partitions().is_empty() && selector.matches(t.name()))
-        .map(|t| SourceTopic { name: t.name().to_string(), partitions: t.partitions().len() as i32 })
+        .map(|t| SourceTopic {
+            name: t.name().to_string(),
+            partitions: t.partitions().len() as i32,
+            target: rename.target_of(t.name()),
+        })
         .collect();
     topics.sort_by(|a, b| a.name.cmp(&b.name));
+    rename.check_collisions(topics.iter().map(|t| t.name.as_str()))?;
     Ok(topics)
 }
 
@@ -68,7 +77,7 @@ pub fn routes_by_shard(topics: &[SourceTopic], shards: u32) -> BTreeMap<u32, Vec
             let source = TopicPartition::new(&topic.name, partition);
             out.entry(shard_of(&topic.name, partition, shards))
                 .or_default()
-                .push(Route { target: source.clone(), source });
+                .push(Route { target: TopicPartition::new(&topic.target, partition), source });
         }
     }
     out
@@ -90,8 +99,8 @@ mod tests {
     #[test]
     fn every_partition_gets_exactly_one_shard() {
         let topics = vec![
-            SourceTopic { name: "a".into(), partitions: 5 },
-            SourceTopic { name: "b".into(), partitions: 3 },
+            SourceTopic { name: "a".into(), partitions: 5, target: "a".into() },
+            SourceTopic { name: "b".into(), partitions: 3, target: "mirror.b".into() },
         ];
         let routes = routes_by_shard(&topics, 3);
         let total: usize = routes.values().map(Vec::len).sum();
@@ -99,7 +108,9 @@ mod tests {
         for (shard, rs) in &routes {
             for r in rs {
                 assert_eq!(shard_of(&r.source.topic, r.source.partition, 3), *shard);
-                assert_eq!(r.source, r.target);
+                assert_eq!(r.source.partition, r.target.partition);
+                let expected = if r.source.topic == "b" { "mirror.b" } else { "a" };
+                assert_eq!(r.target.topic, expected);
             }
         }
     }

@@ -13,6 +13,7 @@ struct Shown<'a> {
     topics: &'a str,
     #[serde(skip_serializing_if = "str::is_empty")]
     exclude: &'a str,
+    rename: String,
     num_streams: usize,
     shards: u32,
     state_dir: String,
@@ -47,6 +48,7 @@ pub fn render(settings: &MirrorSettings) -> String {
         name: &settings.name,
         topics,
         exclude,
+        rename: settings.rename.describe(),
         num_streams: settings.num_streams,
         shards: settings.shards,
         state_dir: settings.state_dir.display().to_string(),

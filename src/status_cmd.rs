@@ -28,8 +28,11 @@ const MAP_TAIL: i64 = 5_000;
 /// One mirrored partition. Field names are part of the JSON output and stay stable.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct PartitionStatus {
+    /// The source topic.
     pub topic: String,
     pub partition: i32,
+    /// The topic it is mirrored to (another name with --rename).
+    pub target_topic: String,
     pub shard: u32,
     /// Next source offset to mirror, as committed on the target (None: never committed).
     pub committed: Option<i64>,
@@ -94,27 +97,32 @@ pub fn collect(args: &StatusArgs) -> Result<Status> {
                 args.name
             ))
         })?;
+    // Target topics may be renamed: the map records name both sides.
+    let (last_commits, source_of) = recent_commits(&target, &args.name, shards)?;
     let candidates: Vec<Route> = metadata
         .topics()
         .iter()
         .filter(|t| !t.name().starts_with("__") && !t.name().starts_with("kmirror."))
-        .flat_map(|t| (0..t.partitions().len() as i32).map(move |p| TopicPartition::new(t.name(), p)))
-        .map(|tp| Route { source: tp.clone(), target: tp })
+        .flat_map(|t| {
+            let source = source_of.get(t.name()).cloned().unwrap_or_else(|| t.name().to_string());
+            (0..t.partitions().len() as i32).map(move |p| Route {
+                source: TopicPartition::new(&source, p),
+                target: TopicPartition::new(t.name(), p),
+            })
+        })
         .collect();
     let committed = committed_positions(&target, &args.name, shards, &candidates, timeout)?;
     let mirrored: BTreeSet<&str> =
         committed.iter().filter(|(_, o)| o.is_some()).map(|(tp, _)| tp.topic.as_str()).collect();
-    let partitions: Vec<TopicPartition> = candidates
-        .iter()
-        .map(|r| r.source.clone())
-        .filter(|tp| mirrored.contains(tp.topic.as_str()))
-        .collect();
+    let routes: Vec<&Route> =
+        candidates.iter().filter(|r| mirrored.contains(r.source.topic.as_str())).collect();
+    let partitions: Vec<TopicPartition> = routes.iter().map(|r| r.source.clone()).collect();
 
     let (source_state, ends, oldest) = source_side(args, &partitions, &committed, timeout);
-    let last_commits = last_commit_times(&target, &args.name, shards)?;
-    let partitions = partitions
+    let partitions = routes
         .into_iter()
-        .map(|tp| {
+        .map(|route| {
+            let tp = route.source.clone();
             let position = committed.get(&tp).copied().flatten();
             let end = ends.as_ref().and_then(|e| e.get(&tp).copied());
             let lag = end.map(|e| (e - position.unwrap_or(0)).max(0));
@@ -124,6 +132,7 @@ pub fn collect(args: &StatusArgs) -> Result<Status> {
                 None => None,
             };
             PartitionStatus {
+                target_topic: route.target.topic.clone(),
                 shard: shard_of(&tp.topic, tp.partition, shards),
                 committed: position,
                 source_end: end,
@@ -223,15 +232,20 @@ fn first_record_times(
     Ok(out)
 }
 
-/// When each source partition was last committed, from the latest map records of each shard
-/// (a map record is written inside the transaction it describes, just before its commit).
-fn last_commit_times(target: &ClientConfig, name: &str, shards: u32) -> Result<HashMap<TopicPartition, i64>> {
+/// When each source partition was last committed, and the source topic of each target topic,
+/// from the latest map records of each shard (a map record is written inside the transaction it
+/// describes, just before its commit, and names both sides).
+fn recent_commits(
+    target: &ClientConfig,
+    name: &str,
+    shards: u32,
+) -> Result<(HashMap<TopicPartition, i64>, HashMap<String, String>)> {
     let topic = format!("kmirror.offset-map.{name}");
     let map_partitions: Vec<TopicPartition> =
         (0..shards as i32).map(|p| TopicPartition::new(&topic, p)).collect();
     let ends = high_watermarks(target, &map_partitions, Duration::from_secs(10))
         .map_err(Error::kafka(Side::Target, format!("reading the end of {topic}")))?;
-    let mut out = HashMap::new();
+    let (mut times, mut source_of) = (HashMap::new(), HashMap::new());
     for tp in &map_partitions {
         let Some(&end) = ends.get(tp) else { continue };
         if end == 0 {
@@ -240,13 +254,16 @@ fn last_commit_times(target: &ClientConfig, name: &str, shards: u32) -> Result<H
         let from = (end - MAP_TAIL).max(0);
         let group = format!("kmirror.{name}.status");
         read_to_end(target, &topic, tp.partition, &group, from, |_, ts, value| {
-            if let (Ok(record), Some(ts)) = (codec::decode::<MapRecord>(value), ts) {
-                out.insert(record.source, ts);
+            if let Ok(record) = codec::decode::<MapRecord>(value) {
+                source_of.insert(record.target.topic.clone(), record.source.topic.clone());
+                if let Some(ts) = ts {
+                    times.insert(record.source, ts);
+                }
             }
             Ok(())
         })?;
     }
-    Ok(out)
+    Ok((times, source_of))
 }
 
 fn table(status: &Status) -> String {
@@ -254,6 +271,7 @@ fn table(status: &Status) -> String {
     let mut out = format!("mirror {} ({} shards), source: {}\n\n", status.name, status.shards, status.source);
     let mut rows: Vec<Vec<String>> = vec![[
         "topic",
+        "target_topic",
         "partition",
         "shard",
         "committed",
@@ -269,6 +287,7 @@ fn table(status: &Status) -> String {
     for p in &status.partitions {
         rows.push(vec![
             p.topic.clone(),
+            p.target_topic.clone(),
             p.partition.to_string(),
             p.shard.to_string(),
             opt(p.committed),

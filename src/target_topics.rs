@@ -56,27 +56,27 @@ impl TopicSync {
     /// source's topic configs.
     pub fn ensure(&self, topic: &SourceTopic) -> Result<TopicChange> {
         let source_configs = self.explicit_configs(Side::Source, &topic.name)?;
-        match self.target_partitions(&topic.name)? {
+        match self.target_partitions(&topic.target)? {
             None => self.create(topic, &source_configs).map(|()| TopicChange::Created),
             Some(n) if n < topic.partitions => Err(Error::TooFewPartitions {
-                topic: topic.name.clone(),
+                topic: topic.target.clone(),
                 source_topic: topic.name.clone(),
                 source_partitions: topic.partitions,
                 target_partitions: n,
             }),
-            Some(_) => self.sync_configs(&topic.name, &source_configs),
+            Some(_) => self.sync_configs(&topic.target, &source_configs),
         }
     }
 
     fn create(&self, topic: &SourceTopic, configs: &BTreeMap<String, String>) -> Result<()> {
         let replication = TopicReplication::Fixed(self.replication_factor.unwrap_or(-1));
-        let mut new_topic = NewTopic::new(&topic.name, topic.partitions, replication);
+        let mut new_topic = NewTopic::new(&topic.target, topic.partitions, replication);
         for (key, value) in configs {
             new_topic = new_topic.set(key, value);
         }
-        self.create_if_absent(&new_topic, &topic.name)?;
-        info!(topic = %topic.name, partitions = topic.partitions, configs = configs.len(), "created target topic");
-        self.wait_visible(topic)
+        self.create_if_absent(&new_topic, &topic.target)?;
+        info!(topic = %topic.target, source = %topic.name, partitions = topic.partitions, configs = configs.len(), "created target topic");
+        self.wait_visible(&topic.target, topic.partitions)
     }
 
     /// Creates a topic; one that already exists (a racing creator won) is not an error.
@@ -98,14 +98,14 @@ impl TopicSync {
         Ok(())
     }
 
-    fn wait_visible(&self, topic: &SourceTopic) -> Result<()> {
+    fn wait_visible(&self, topic: &str, partitions: i32) -> Result<()> {
         let started = Instant::now();
         loop {
-            match self.target_partitions(&topic.name)? {
-                Some(n) if n >= topic.partitions => return Ok(()),
+            match self.target_partitions(topic)? {
+                Some(n) if n >= partitions => return Ok(()),
                 _ if started.elapsed() > ADMIN_TIMEOUT => {
                     return Err(Error::TopicNotVisible {
-                        topic: topic.name.clone(),
+                        topic: topic.to_string(),
                         seconds: ADMIN_TIMEOUT.as_secs(),
                     })
                 }
@@ -179,7 +179,7 @@ impl TopicSync {
             let new_topic =
                 NewTopic::new(&topic, wanted, TopicReplication::Fixed(self.replication_factor.unwrap_or(-1)));
             self.create_if_absent(&new_topic, &topic)?;
-            self.wait_visible(&SourceTopic { name: topic.clone(), partitions: 1 })?;
+            self.wait_visible(&topic, 1)?;
         }
         match self.target_partitions(&topic)? {
             Some(recorded) if recorded != wanted => {
@@ -200,7 +200,7 @@ impl TopicSync {
             .set("retention.ms", "-1")
             .set("cleanup.policy", "delete");
         self.create_if_absent(&new_topic, topic)?;
-        self.wait_visible(&SourceTopic { name: topic.to_string(), partitions })
+        self.wait_visible(topic, partitions)
     }
 
     /// The target topic's partition count, `None` if it does not exist.

@@ -261,6 +261,7 @@ fn render(checks: &[PartitionCheck], format: Format) -> String {
         Format::Csv | Format::Table => {
             let mut rows = vec![crate::table::header(&[
                 "topic",
+                "target_topic",
                 "partition",
                 "checked",
                 "missing",
@@ -273,6 +274,7 @@ fn render(checks: &[PartitionCheck], format: Format) -> String {
             for c in checks {
                 rows.push(vec![
                     c.topic.clone(),
+                    c.target_topic.clone(),
                     c.partition.to_string(),
                     c.checked.to_string(),
                     c.missing.to_string(),

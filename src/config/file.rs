@@ -13,6 +13,7 @@ pub struct MirrorFile {
     pub name: Option<String>,
     pub topics: Option<String>,
     pub exclude: Option<String>,
+    pub rename: Option<String>,
     pub num_streams: Option<usize>,
     pub shards: Option<u32>,
     pub state_dir: Option<PathBuf>,

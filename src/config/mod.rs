@@ -29,6 +29,7 @@ pub struct MirrorSettings {
     pub source: ClientSettings,
     pub target: ClientSettings,
     pub selector: TopicSelector,
+    pub rename: crate::rename::RenamePolicy,
     pub num_streams: usize,
     pub shards: u32,
     pub state_dir: PathBuf,
@@ -95,6 +96,10 @@ impl MirrorSettings {
             .ok_or_else(|| usage("--topics REGEX is required (which source topics to mirror)"))?;
         let exclude = args.exclude.clone().or(file.exclude.clone());
         let selector = TopicSelector::new(&topics, exclude.as_deref())?;
+        let rename = match args.rename.as_ref().or(file.rename.as_ref()) {
+            Some(text) => crate::rename::RenamePolicy::parse(text)?,
+            None => crate::rename::RenamePolicy::Identity,
+        };
 
         let shards = args.shards.or(file.shards).unwrap_or(DEFAULT_SHARDS);
         if shards == 0 {
@@ -124,6 +129,7 @@ impl MirrorSettings {
             source,
             target,
             selector,
+            rename,
             num_streams,
             shards,
             state_dir,
