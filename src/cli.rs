@@ -93,6 +93,19 @@ pub struct MirrorArgs {
     /// the new names from the start.
     #[arg(long, value_name = "POLICY")]
     pub rename: Option<String>,
+    /// Change records on the way, in order (repeatable): filter:drop|keep:key|value|header.NAME=REGEX,
+    /// headers:add:NAME=VALUE, headers:drop:NAME, headers:rename:OLD=>NEW, provenance:ALIAS
+    /// (a kmirror.provenance header ALIAS/topic/partition/offset). Dropped records leave a gap
+    /// that translation steps over exactly.
+    #[arg(long = "transform", value_name = "SPEC")]
+    pub transform: Vec<String>,
+    /// Active-active: this mirror's source cluster alias. With --target-alias, records are
+    /// marked with the cluster they were first written to and never mirrored back to it.
+    #[arg(long, value_name = "ALIAS")]
+    pub source_alias: Option<String>,
+    /// Active-active: this mirror's target cluster alias (see --source-alias).
+    #[arg(long, value_name = "ALIAS")]
+    pub target_alias: Option<String>,
     /// Worker threads sharing the shards [default: the number of cores, at most --shards].
     #[arg(long, alias = "num.streams", value_name = "N")]
     pub num_streams: Option<usize>,

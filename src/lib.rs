@@ -41,6 +41,8 @@ pub mod telemetry;
 pub mod terminal;
 pub mod topic_reader;
 pub mod topics;
+pub mod transaction;
+pub mod transform;
 pub mod translate_cmd;
 pub mod translator;
 pub mod verify_cmd;

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use kmirror_state::TopicPartition;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerGroupMetadata};
 use rdkafka::error::{KafkaError, RDKafkaError};
-use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
@@ -32,23 +32,13 @@ use crate::offset_map::{encode as encode_map_record, map_records, MAP_RECORD_OPA
 use crate::plan::Route;
 use crate::read_guard::ReadGuard;
 use crate::shadow::{read_committed_positions, CommitMetadata};
+use crate::transaction::{produce, OpenTransaction};
 use crate::watermarks::cached_high_watermark;
 
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// How long an abort may take before the producer is replaced instead.
 const ABORT_TIMEOUT: Duration = Duration::from_secs(10);
-
-struct OpenTransaction {
-    started: Instant,
-    /// (route index, source offset) of each record, in send order.
-    records: Vec<(usize, i64)>,
-    /// Records and bytes per route index, for progress and metrics.
-    per_route: Vec<(u64, u64)>,
-    /// Key, value and header bytes in the transaction.
-    bytes: u64,
-    failed: Option<KafkaError>,
-}
 
 pub struct Shard {
     id: u32,
@@ -261,7 +251,15 @@ impl Shard {
                         }
                         continue;
                     }
-                    let sent = produce(self.id, &mut self.txn, &self.producer, &self.routes, route, &message);
+                    let sent = produce(
+                        self.id,
+                        &mut self.txn,
+                        &self.producer,
+                        &self.routes,
+                        route,
+                        &message,
+                        &self.ctx.settings.transforms,
+                    );
                     match sent {
                         Err(Error::Kafka { cause, .. }) if is_fencing(&cause) => {
                             return Err(self.fatal_error(cause))
@@ -586,84 +584,6 @@ impl Shard {
     pub fn records_mirrored(&self) -> u64 {
         self.records_mirrored
     }
-}
-
-/// Sends one source record into the shard's open transaction, beginning one if needed.
-fn produce(
-    shard: u32,
-    txn: &mut Option<OpenTransaction>,
-    producer: &BaseProducer<DeliveryTracker>,
-    routes: &[Route],
-    route: usize,
-    message: &BorrowedMessage<'_>,
-) -> Result<()> {
-    if txn.is_none() {
-        producer.begin_transaction().map_err(|e| Error::Kafka {
-            side: Side::Target,
-            context: format!("shard {shard}: begin_transaction"),
-            cause: e,
-        })?;
-        // Reports of an earlier, aborted transaction must not be read as this one's.
-        producer.context().take();
-        *txn = Some(OpenTransaction {
-            started: Instant::now(),
-            records: Vec::new(),
-            per_route: vec![(0, 0); routes.len()],
-            bytes: 0,
-            failed: None,
-        });
-    }
-    let Some(open) = txn.as_mut() else { return Ok(()) };
-    if open.failed.is_some() {
-        return Ok(());
-    }
-    let index = open.records.len();
-    open.records.push((route, message.offset()));
-    let size = record_bytes(message);
-    open.bytes += size;
-    if let Some((records, bytes)) = open.per_route.get_mut(route) {
-        *records += 1;
-        *bytes += size;
-    }
-    let target = &routes[route].target;
-    let mut record: BaseRecord<'_, [u8], [u8], usize> =
-        BaseRecord::with_opaque_to(&target.topic, index).partition(target.partition);
-    if let Some(key) = message.key() {
-        record = record.key(key);
-    }
-    if let Some(value) = message.payload() {
-        record = record.payload(value);
-    }
-    if let Some(ts) = message.timestamp().to_millis() {
-        record = record.timestamp(ts);
-    }
-    if let Some(headers) = message.headers() {
-        record = record.headers(headers.detach());
-    }
-    loop {
-        match producer.send(record) {
-            Ok(()) => return Ok(()),
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                record = back;
-                producer.poll(Duration::from_millis(10));
-            }
-            Err((e, _)) => {
-                warn!(shard, error = %e, "produce failed; the transaction will be aborted");
-                open.failed = Some(e);
-                return Ok(());
-            }
-        }
-    }
-}
-
-/// Key, value and header bytes of a record: what a user would call its size.
-fn record_bytes(message: &BorrowedMessage<'_>) -> u64 {
-    use rdkafka::message::Headers;
-    let headers: usize = message
-        .headers()
-        .map(|h| h.iter().map(|h| h.key.len() + h.value.map_or(0, <[u8]>::len)).sum())
-        .unwrap_or(0);
-    (message.key_len() + message.payload_len() + headers) as u64
 }
 
 /// Another producer with this transactional id has taken over. Some brokers answer a fenced

@@ -14,6 +14,10 @@ pub struct MirrorFile {
     pub topics: Option<String>,
     pub exclude: Option<String>,
     pub rename: Option<String>,
+    #[serde(default)]
+    pub transforms: Vec<String>,
+    pub source_alias: Option<String>,
+    pub target_alias: Option<String>,
     pub num_streams: Option<usize>,
     pub shards: Option<u32>,
     pub state_dir: Option<PathBuf>,

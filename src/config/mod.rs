@@ -30,6 +30,8 @@ pub struct MirrorSettings {
     pub target: ClientSettings,
     pub selector: TopicSelector,
     pub rename: crate::rename::RenamePolicy,
+    /// Applied to every record on the way, in order (active-active first).
+    pub transforms: crate::transform::Chain,
     pub num_streams: usize,
     pub shards: u32,
     pub state_dir: PathBuf,
@@ -101,6 +103,7 @@ impl MirrorSettings {
             None => crate::rename::RenamePolicy::Identity,
         };
 
+        let transforms = transforms(args, &file)?;
         let shards = args.shards.or(file.shards).unwrap_or(DEFAULT_SHARDS);
         if shards == 0 {
             return Err(usage("--shards must be at least 1"));
@@ -130,6 +133,7 @@ impl MirrorSettings {
             target,
             selector,
             rename,
+            transforms,
             num_streams,
             shards,
             state_dir,
@@ -187,6 +191,28 @@ impl MirrorSettings {
 /// only transaction that can be open on it began after the shard's last commit.
 pub fn shadow_group(name: &str, shard: u32) -> String {
     format!("kmirror.{name}.shard-{shard}")
+}
+
+/// The transform chain: active-active marking first (so records from the target are dropped
+/// before anything else), then the `--transform` flags (or the file's list) in order.
+fn transforms(args: &MirrorArgs, file: &MirrorFile) -> Result<crate::transform::Chain> {
+    use crate::transform::{Origin, Transform};
+    let mut chain = Vec::new();
+    let source_alias = args.source_alias.clone().or(file.source_alias.clone());
+    let target_alias = args.target_alias.clone().or(file.target_alias.clone());
+    match (source_alias, target_alias) {
+        (Some(source_alias), Some(target_alias)) if source_alias != target_alias => {
+            chain.push(Transform::Origin(Origin::ActiveActive { source_alias, target_alias }))
+        }
+        (None, None) => {}
+        (Some(_), Some(_)) => return Err(usage("--source-alias and --target-alias must differ")),
+        _ => return Err(usage("--source-alias and --target-alias go together (active-active mirroring)")),
+    }
+    let specs = if args.transform.is_empty() { file.transforms.clone() } else { args.transform.clone() };
+    for spec in &specs {
+        chain.push(Transform::parse(spec)?);
+    }
+    Ok(crate::transform::Chain::new(chain))
 }
 
 /// A whole-name regex for consumer group ids.

@@ -1,0 +1,150 @@
+//! Changing records on the way (MirrorMaker's `--message.handler`): a chain of transforms, each
+//! of which may change a record's key, value, headers or timestamp, or drop it. Dropped records
+//! leave a gap on the source side of the offset map, so a group positioned in the gap
+//! translates to the next record that was kept.
+mod filter;
+mod headers;
+mod origin;
+
+use regex::bytes::Regex;
+
+pub use filter::Filter;
+pub use headers::HeaderEdit;
+pub use origin::Origin;
+
+use crate::error::{Error, Result};
+
+/// A record as the transforms see it, owning its parts.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct OwnedRecord {
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+    pub headers: Vec<(String, Option<Vec<u8>>)>,
+    pub timestamp: Option<i64>,
+}
+
+impl OwnedRecord {
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers.iter().find(|(k, _)| k == name).and_then(|(_, v)| v.as_deref())
+    }
+}
+
+/// Where a record came from.
+#[derive(Debug, Clone, Copy)]
+pub struct SourcePosition<'a> {
+    pub topic: &'a str,
+    pub partition: i32,
+    pub offset: i64,
+}
+
+#[derive(Debug, Clone)]
+pub enum Transform {
+    Filter(Filter),
+    Headers(HeaderEdit),
+    Origin(Origin),
+}
+
+impl Transform {
+    fn apply(&self, at: SourcePosition<'_>, record: OwnedRecord) -> Option<OwnedRecord> {
+        match self {
+            Transform::Filter(f) => f.keeps(&record).then_some(record),
+            Transform::Headers(h) => Some(h.apply(record)),
+            Transform::Origin(o) => o.apply(at, record),
+        }
+    }
+
+    /// Parses one `--transform` value: `filter:drop|keep:key|value|header.NAME=REGEX`,
+    /// `headers:add:NAME=VALUE`, `headers:drop:NAME`, `headers:rename:OLD=>NEW`, or
+    /// `provenance:ALIAS` (a `kmirror.provenance` header: ALIAS/topic/partition/offset).
+    pub fn parse(text: &str) -> Result<Self> {
+        let usage = |why: &str| {
+            Error::Usage(format!("--transform '{text}': {why}; see `kmirror mirror --help` for the forms"))
+        };
+        let (kind, rest) = text.split_once(':').ok_or_else(|| usage("no kind"))?;
+        match kind {
+            "filter" => Filter::parse(rest).map(Transform::Filter).map_err(|why| usage(&why)),
+            "headers" => HeaderEdit::parse(rest).map(Transform::Headers).map_err(|why| usage(&why)),
+            "provenance" if !rest.is_empty() => Ok(Transform::Origin(Origin::provenance(rest))),
+            _ => Err(usage("unknown kind (filter, headers, provenance)")),
+        }
+    }
+}
+
+/// The transforms of a mirror, applied in order.
+#[derive(Debug, Clone, Default)]
+pub struct Chain(Vec<Transform>);
+
+impl Chain {
+    pub fn new(transforms: Vec<Transform>) -> Self {
+        Self(transforms)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The record to write, or None to drop it.
+    pub fn apply(&self, at: SourcePosition<'_>, record: OwnedRecord) -> Option<OwnedRecord> {
+        self.0.iter().try_fold(record, |record, t| t.apply(at, record))
+    }
+}
+
+pub(crate) fn compile(pattern: &str) -> std::result::Result<Regex, String> {
+    Regex::new(&format!("^(?:{pattern})$")).map_err(|e| {
+        format!("invalid regex '{pattern}': {}", e.to_string().lines().last().unwrap_or_default().trim())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(key: &str, headers: &[(&str, &str)]) -> OwnedRecord {
+        OwnedRecord {
+            key: Some(key.as_bytes().to_vec()),
+            value: Some(b"v".to_vec()),
+            headers: headers.iter().map(|(k, v)| (k.to_string(), Some(v.as_bytes().to_vec()))).collect(),
+            timestamp: Some(1),
+        }
+    }
+
+    const AT: SourcePosition<'static> = SourcePosition { topic: "orders", partition: 2, offset: 41 };
+
+    #[test]
+    fn a_chain_applies_in_order_and_stops_at_a_drop() {
+        let chain = Chain::new(
+            [
+                "filter:drop:key=.*-test",
+                "headers:rename:trace=>trace-id",
+                "headers:add:env=dr",
+                "headers:drop:secret",
+                "provenance:eu",
+            ]
+            .iter()
+            .map(|t| Transform::parse(t).expect("valid"))
+            .collect(),
+        );
+        assert_eq!(chain.apply(AT, record("a-test", &[])), None);
+        let out = chain.apply(AT, record("a", &[("trace", "t1"), ("secret", "x")])).expect("kept");
+        let names: Vec<&str> = out.headers.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(names, ["trace-id", "env", "kmirror.provenance"]);
+        assert_eq!(out.header("kmirror.provenance"), Some(&b"eu/orders/2/41"[..]));
+        assert_eq!(out.header("env"), Some(&b"dr"[..]));
+    }
+
+    #[test]
+    fn bad_transforms_are_named() {
+        for bad in [
+            "",
+            "filter",
+            "filter:maybe:key=x",
+            "filter:drop:key=(",
+            "headers:add:novalue",
+            "provenance:",
+            "script:x",
+        ] {
+            let err = Transform::parse(bad).expect_err(bad).to_string();
+            assert!(err.contains("--transform"), "{err}");
+        }
+    }
+}
