@@ -117,8 +117,8 @@ fn filters_headers_and_provenance_shape_the_copy_and_translation_steps_over_gaps
             .and_then(|row| row["target_offset"].as_i64())
     };
     // Partition 0 stands at offset 3, a dropped record: the group resumes at the next kept one (4).
-    assert_eq!(target_of(0), target_offset_of.get(&b"r-0-4"[..].to_vec()).copied(), "{rows}");
-    assert_eq!(target_of(1), target_offset_of.get(&b"r-1-4"[..].to_vec()).copied(), "{rows}");
+    assert_eq!(target_of(0), target_offset_of.get(&b"r-0-4"[..]).copied(), "{rows}");
+    assert_eq!(target_of(1), target_offset_of.get(&b"r-1-4"[..]).copied(), "{rows}");
 }
 
 fn mirror_args(
