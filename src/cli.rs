@@ -95,10 +95,15 @@ pub struct MirrorArgs {
     pub rename: Option<String>,
     /// Change records on the way, in order (repeatable): filter:drop|keep:key|value|header.NAME=REGEX,
     /// headers:add:NAME=VALUE, headers:drop:NAME, headers:rename:OLD=>NEW, provenance:ALIAS
-    /// (a kmirror.provenance header ALIAS/topic/partition/offset). Dropped records leave a gap
-    /// that translation steps over exactly.
+    /// (a kmirror.provenance header ALIAS/topic/partition/offset), script:FILE.rhai (a Rhai
+    /// script with fn transform(record) returning the record or () to drop it). Dropped records
+    /// leave a gap that translation steps over exactly.
     #[arg(long = "transform", value_name = "SPEC")]
     pub transform: Vec<String>,
+    /// When a transform fails on a record: stop (abort the transaction, exit non-zero, naming
+    /// the record) or skip (leave the record out, log and count it) [default: stop].
+    #[arg(long, value_name = "stop|skip")]
+    pub on_transform_error: Option<String>,
     /// Active-active: this mirror's source cluster alias. With --target-alias, records are
     /// marked with the cluster they were first written to and never mirrored back to it.
     #[arg(long, value_name = "ALIAS")]

@@ -31,6 +31,8 @@ pub enum Error {
     TopicsFailed(String),
     #[error("shard {shard}: {message}")]
     Shard { shard: u32, message: String },
+    #[error("transform failed on {topic}/{partition} offset {offset}: {message}; its transaction was aborted (fix the transform, or pass --on-transform-error skip)")]
+    Transform { topic: String, partition: i32, offset: i64, message: String },
     #[error(
         "target topic {topic} was created but did not appear in the target's metadata within {seconds} s"
     )]

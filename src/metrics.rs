@@ -38,6 +38,7 @@ pub struct Metrics {
     checkpoint_age: Family<GroupLabel, Gauge<f64, AtomicU64>>,
     config_syncs: Family<TopicLabel, Counter>,
     topics_created: Family<TopicLabel, Counter>,
+    transform_errors: Counter,
 }
 
 impl Metrics {
@@ -54,6 +55,7 @@ impl Metrics {
         let checkpoint_age = Family::<GroupLabel, Gauge<f64, AtomicU64>>::default();
         let config_syncs = Family::<TopicLabel, Counter>::default();
         let topics_created = Family::<TopicLabel, Counter>::default();
+        let transform_errors = Counter::default();
         // The client library appends `_total` to counter names.
         registry.register(
             "kmirror_records_mirrored",
@@ -93,6 +95,11 @@ impl Metrics {
             config_syncs.clone(),
         );
         registry.register("kmirror_topics_created", "Topics created on the target", topics_created.clone());
+        registry.register(
+            "kmirror_transform_errors",
+            "Records left out because a transform failed on them (--on-transform-error skip)",
+            transform_errors.clone(),
+        );
         Self {
             registry,
             records,
@@ -105,7 +112,12 @@ impl Metrics {
             checkpoint_age,
             config_syncs,
             topics_created,
+            transform_errors,
         }
+    }
+
+    pub fn transform_error(&self) {
+        self.transform_errors.inc();
     }
 
     pub fn mirrored(&self, topic: &str, records: u64, bytes: u64) {

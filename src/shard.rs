@@ -32,7 +32,7 @@ use crate::offset_map::{encode as encode_map_record, map_records, MAP_RECORD_OPA
 use crate::plan::Route;
 use crate::read_guard::ReadGuard;
 use crate::shadow::{read_committed_positions, CommitMetadata};
-use crate::transaction::{produce, OpenTransaction};
+use crate::transaction::{produce, OpenTransaction, Produced};
 use crate::watermarks::cached_high_watermark;
 
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -264,7 +264,27 @@ impl Shard {
                         Err(Error::Kafka { cause, .. }) if is_fencing(&cause) => {
                             return Err(self.fatal_error(cause))
                         }
-                        other => other?,
+                        Err(e @ Error::Transform { .. }) => {
+                            // Nothing of this transaction may be committed.
+                            self.txn = None;
+                            self.ctx.telemetry.metrics.transaction_aborted();
+                            let _ = self.producer.abort_transaction(ABORT_TIMEOUT);
+                            return Err(e);
+                        }
+                        Ok(Produced::Skipped(why)) => {
+                            self.ctx.telemetry.metrics.transform_error();
+                            warn!(
+                                shard = self.id,
+                                topic = message.topic(),
+                                partition = message.partition(),
+                                offset = message.offset(),
+                                error = %why,
+                                "transform failed; record skipped (--on-transform-error skip)"
+                            );
+                        }
+                        other => {
+                            other?;
+                        }
                     }
                 }
                 Some(Err(e)) => {

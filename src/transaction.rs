@@ -25,6 +25,16 @@ pub struct OpenTransaction {
     pub failed: Option<KafkaError>,
 }
 
+/// What became of a source record.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Produced {
+    Sent,
+    /// A transform dropped it.
+    Dropped,
+    /// A transform failed on it and `--on-transform-error skip` left it out; why.
+    Skipped(String),
+}
+
 /// Sends one source record into the shard's open transaction, beginning one if needed. A record
 /// the transforms drop still begins the transaction, so the position past it is committed.
 pub fn produce(
@@ -35,7 +45,7 @@ pub fn produce(
     route: usize,
     message: &BorrowedMessage<'_>,
     transforms: &Chain,
-) -> Result<()> {
+) -> Result<Produced> {
     if txn.is_none() {
         producer.begin_transaction().map_err(|e| Error::Kafka {
             side: Side::Target,
@@ -52,9 +62,9 @@ pub fn produce(
             failed: None,
         });
     }
-    let Some(open) = txn.as_mut() else { return Ok(()) };
+    let Some(open) = txn.as_mut() else { return Ok(Produced::Sent) };
     if open.failed.is_some() {
-        return Ok(());
+        return Ok(Produced::Sent);
     }
     let target = &routes[route].target;
     let index = open.records.len();
@@ -81,7 +91,19 @@ pub fn produce(
             partition: message.partition(),
             offset: message.offset(),
         };
-        let Some(changed) = transforms.apply(at, owned(message)) else { return Ok(()) };
+        let changed = match transforms.apply(at, owned(message)) {
+            Ok(Some(changed)) => changed,
+            Ok(None) => return Ok(Produced::Dropped),
+            Err(why) if transforms.skips_errors() => return Ok(Produced::Skipped(why)),
+            Err(message) => {
+                return Err(Error::Transform {
+                    topic: at.topic.to_string(),
+                    partition: at.partition,
+                    offset: at.offset,
+                    message,
+                })
+            }
+        };
         note(open, route, message.offset(), owned_bytes(&changed));
         let mut headers = OwnedHeaders::new_with_capacity(changed.headers.len());
         for (key, value) in &changed.headers {
@@ -104,7 +126,7 @@ pub fn produce(
         warn!(shard, error = %e, "produce failed; the transaction will be aborted");
         open.failed = Some(e);
     }
-    Ok(())
+    Ok(Produced::Sent)
 }
 
 fn note(open: &mut OpenTransaction, route: usize, offset: i64, size: u64) {

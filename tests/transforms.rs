@@ -201,3 +201,96 @@ fn two_mirrors_in_opposite_directions_settle_with_every_record_once_on_each_side
     assert_eq!(on_a.len(), 3 * 2 * PARTITIONS as usize * 100, "every record of both sides on a");
     assert_eq!(on_a, on_b, "both clusters hold the same records");
 }
+
+const REWRITE: &str = r#"
+fn transform(record) {
+    if record.offset % 3 == 0 { return (); }
+    record.value = record.value.as_string().to_upper().to_blob();
+    record
+}
+"#;
+
+fn script_file(dir: &std::path::Path, name: &str, body: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, body).expect("write script");
+    path.display().to_string()
+}
+
+/// The rewrite script's output for a partition, computed here from the source.
+fn rewritten(source: &[StoredRecord]) -> Vec<RecordData> {
+    source
+        .iter()
+        .filter(|r| r.offset % 3 != 0)
+        .map(|r| {
+            let mut d = r.data.clone();
+            d.value = d.value.map(|v| String::from_utf8_lossy(&v).to_uppercase().into_bytes());
+            d
+        })
+        .collect()
+}
+
+#[test]
+fn a_script_rewrites_and_drops_exactly_once_through_sigkills() {
+    let setup = Setup::new();
+    let t = topic("script");
+    setup.source.create_topic(&t, PARTITIONS, &[]).expect("topic");
+    let script = script_file(setup.state_dir.path(), "rewrite.rhai", REWRITE);
+    let args = [
+        "--transform".to_string(),
+        format!("script:{script}"),
+        "--transaction-max-records".into(),
+        "200".into(),
+    ];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    for round in 0..6 {
+        for p in 0..PARTITIONS {
+            setup.source.produce(&t, p, &keyed(&format!("s{round}-{p}"), 0..1_000)).expect("produce");
+        }
+        let mut child = setup.spawn_mirror(&t, &args);
+        std::thread::sleep(Duration::from_millis(600 + 250 * round));
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reap");
+    }
+    assert_success(&setup.mirror_until_caught_up(&t, &args));
+    for p in 0..PARTITIONS {
+        let want = rewritten(&visible(&setup.source, &t, p));
+        let got: Vec<RecordData> = visible(&setup.target, &t, p).into_iter().map(|r| r.data).collect();
+        assert_eq!(got.len(), want.len(), "partition {p}: no record lost or repeated");
+        assert!(got == want, "partition {p}: the script's output, in order");
+    }
+}
+
+#[test]
+fn a_runaway_script_stops_the_mirror_naming_the_record_and_skip_leaves_failures_out() {
+    let setup = Setup::new();
+    let t = topic("runaway");
+    setup.source.create_topic(&t, 1, &[]).expect("topic");
+    setup.source.produce(&t, 0, &keyed("r", 0..100)).expect("produce");
+    let looping = script_file(
+        setup.state_dir.path(),
+        "loop.rhai",
+        "fn transform(r) { if r.offset == 50 { loop { } } r }",
+    );
+    let spec = format!("script:{looping}");
+    let out = setup.mirror_until_caught_up(&t, &["--transform", &spec]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let line =
+        stderr(&out).lines().find(|l| l.starts_with("kmirror: error:")).map(String::from).unwrap_or_default();
+    assert!(line.contains(&format!("{t}/0 offset 50")) && line.contains("operations"), "{}", stderr(&out));
+    let written = setup.target.read_committed_audited(&t, 0).map(|r| r.len()).unwrap_or(0);
+    assert_eq!(written, 0, "nothing of the failed transaction is visible");
+
+    let throwing = script_file(
+        setup.state_dir.path(),
+        "throw.rhai",
+        "fn transform(r) { if r.offset == 50 { throw \"bad\"; } r }",
+    );
+    let spec = format!("script:{throwing}");
+    let out = setup.mirror_until_caught_up(&t, &["--transform", &spec, "--on-transform-error", "skip"]);
+    assert_success(&out);
+    assert!(stderr(&out).contains("offset=50") && stderr(&out).contains("record skipped"), "{}", stderr(&out));
+    let source = visible(&setup.source, &t, 0);
+    let want: Vec<RecordData> = source.iter().filter(|r| r.offset != 50).map(|r| r.data.clone()).collect();
+    let got: Vec<RecordData> = visible(&setup.target, &t, 0).into_iter().map(|r| r.data).collect();
+    assert!(got == want, "every record but the failing one, once: {} of {}", got.len(), want.len());
+}

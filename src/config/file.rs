@@ -17,6 +17,7 @@ pub struct MirrorFile {
     #[serde(default)]
     pub transforms: Vec<String>,
     pub source_alias: Option<String>,
+    pub on_transform_error: Option<String>,
     pub target_alias: Option<String>,
     pub num_streams: Option<usize>,
     pub shards: Option<u32>,

@@ -212,7 +212,12 @@ fn transforms(args: &MirrorArgs, file: &MirrorFile) -> Result<crate::transform::
     for spec in &specs {
         chain.push(Transform::parse(spec)?);
     }
-    Ok(crate::transform::Chain::new(chain))
+    let skip = match args.on_transform_error.as_deref().or(file.on_transform_error.as_deref()) {
+        None | Some("stop") => false,
+        Some("skip") => true,
+        Some(other) => return Err(usage(&format!("--on-transform-error {other}: use stop or skip"))),
+    };
+    Ok(crate::transform::Chain::new(chain).skipping_errors(skip))
 }
 
 /// A whole-name regex for consumer group ids.

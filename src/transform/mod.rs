@@ -5,12 +5,14 @@
 mod filter;
 mod headers;
 mod origin;
+mod script;
 
 use regex::bytes::Regex;
 
 pub use filter::Filter;
 pub use headers::HeaderEdit;
 pub use origin::Origin;
+pub use script::Script;
 
 use crate::error::{Error, Result};
 
@@ -42,20 +44,23 @@ pub enum Transform {
     Filter(Filter),
     Headers(HeaderEdit),
     Origin(Origin),
+    Script(Script),
 }
 
 impl Transform {
-    fn apply(&self, at: SourcePosition<'_>, record: OwnedRecord) -> Option<OwnedRecord> {
-        match self {
+    fn apply(&self, at: SourcePosition<'_>, record: OwnedRecord) -> Result<Option<OwnedRecord>, String> {
+        Ok(match self {
             Transform::Filter(f) => f.keeps(&record).then_some(record),
             Transform::Headers(h) => Some(h.apply(record)),
             Transform::Origin(o) => o.apply(at, record),
-        }
+            Transform::Script(s) => return s.apply(at, record),
+        })
     }
 
     /// Parses one `--transform` value: `filter:drop|keep:key|value|header.NAME=REGEX`,
     /// `headers:add:NAME=VALUE`, `headers:drop:NAME`, `headers:rename:OLD=>NEW`, or
-    /// `provenance:ALIAS` (a `kmirror.provenance` header: ALIAS/topic/partition/offset).
+    /// `provenance:ALIAS` (a `kmirror.provenance` header: ALIAS/topic/partition/offset), or
+    /// `script:PATH` (a Rhai script with `fn transform(record)`).
     pub fn parse(text: &str) -> Result<Self> {
         let usage = |why: &str| {
             Error::Usage(format!("--transform '{text}': {why}; see `kmirror mirror --help` for the forms"))
@@ -65,27 +70,48 @@ impl Transform {
             "filter" => Filter::parse(rest).map(Transform::Filter).map_err(|why| usage(&why)),
             "headers" => HeaderEdit::parse(rest).map(Transform::Headers).map_err(|why| usage(&why)),
             "provenance" if !rest.is_empty() => Ok(Transform::Origin(Origin::provenance(rest))),
-            _ => Err(usage("unknown kind (filter, headers, provenance)")),
+            "script" if !rest.is_empty() => {
+                Script::load(rest).map(Transform::Script).map_err(|why| usage(&why))
+            }
+            _ => Err(usage("unknown kind (filter, headers, provenance, script)")),
         }
     }
 }
 
 /// The transforms of a mirror, applied in order.
 #[derive(Debug, Clone, Default)]
-pub struct Chain(Vec<Transform>);
+pub struct Chain(Vec<Transform>, bool);
 
 impl Chain {
     pub fn new(transforms: Vec<Transform>) -> Self {
-        Self(transforms)
+        Self(transforms, false)
+    }
+
+    /// With `--on-transform-error skip`: a record a transform fails on is left out and counted,
+    /// instead of stopping the shard.
+    pub fn skipping_errors(mut self, skip: bool) -> Self {
+        self.1 = skip;
+        self
+    }
+
+    pub fn skips_errors(&self) -> bool {
+        self.1
     }
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
-    /// The record to write, or None to drop it.
-    pub fn apply(&self, at: SourcePosition<'_>, record: OwnedRecord) -> Option<OwnedRecord> {
-        self.0.iter().try_fold(record, |record, t| t.apply(at, record))
+    /// The record to write, None to drop it, or why a transform failed on it.
+    pub fn apply(&self, at: SourcePosition<'_>, record: OwnedRecord) -> Result<Option<OwnedRecord>, String> {
+        let mut record = record;
+        for t in &self.0 {
+            match t.apply(at, record)? {
+                Some(next) => record = next,
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(record))
     }
 }
 
@@ -124,8 +150,9 @@ mod tests {
             .map(|t| Transform::parse(t).expect("valid"))
             .collect(),
         );
-        assert_eq!(chain.apply(AT, record("a-test", &[])), None);
-        let out = chain.apply(AT, record("a", &[("trace", "t1"), ("secret", "x")])).expect("kept");
+        assert_eq!(chain.apply(AT, record("a-test", &[])), Ok(None));
+        let out =
+            chain.apply(AT, record("a", &[("trace", "t1"), ("secret", "x")])).expect("runs").expect("kept");
         let names: Vec<&str> = out.headers.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(names, ["trace-id", "env", "kmirror.provenance"]);
         assert_eq!(out.header("kmirror.provenance"), Some(&b"eu/orders/2/41"[..]));
