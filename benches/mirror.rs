@@ -4,7 +4,9 @@
 //! - limit: a plain consume -> produce pipe in this process (at-least-once, no transactions,
 //!   read_committed, the same partitions and producer batching as the mirror);
 //! - kmirror exactly-once (`kmirror mirror --until-caught-up`) at the default settings and at
-//!   transaction sizes of 1 000, 10 000 and 100 000 records.
+//!   transaction sizes of 1 000, 10 000 and 100 000 records;
+//! - kmirror with a no-op script transform and with a filter transform (the cost of the
+//!   transform path: every record is copied out and back).
 //!
 //! Each copy goes to a fresh target cluster. Results: bench-results/mirror.json, and the table
 //! between the markers in BENCHMARKS.md.
@@ -382,9 +384,15 @@ fn main() {
     if std::env::var("KMIRROR_BENCH_LARGE").is_ok_and(|v| v == "1") {
         workloads.push(Workload { name: "large".into(), records: 200_000, value_bytes: 1024, partitions: 8 });
     }
+    let scripts = tempfile::tempdir().expect("tempdir");
+    let noop = scripts.path().join("noop.rhai");
+    std::fs::write(&noop, "fn transform(record) { record }\n").expect("write script");
+    let noop_spec = format!("script:{}", noop.display());
     let mut configs: Vec<(&str, Vec<&str>)> = vec![("kmirror default", vec![])];
     if guard.is_none() {
         configs.extend([
+            ("kmirror no-op script transform", vec!["--transform", noop_spec.as_str()]),
+            ("kmirror filter transform", vec!["--transform", "filter:drop:key=never"]),
             ("kmirror txn 1 000", vec!["--transaction-max-records", "1000", "--transaction-max-ms", "60000"]),
             (
                 "kmirror txn 10 000",
