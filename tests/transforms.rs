@@ -170,6 +170,39 @@ fn keys_once_each(cluster: &KafkaCluster, topic: &str) -> Vec<String> {
     sorted
 }
 
+/// Writes `rounds` batches of 50 keyed records to every partition, one batch every 100 ms.
+fn write_in_background(
+    cluster: &KafkaCluster,
+    topic: &str,
+    prefix: &'static str,
+    rounds: usize,
+) -> std::thread::JoinHandle<()> {
+    let config = cluster.client_config();
+    let topic = topic.to_string();
+    std::thread::spawn(move || {
+        use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+        let producer: ThreadedProducer<DefaultProducerContext> = config.create().expect("producer");
+        for round in 0..rounds {
+            for p in 0..PARTITIONS {
+                for i in 0..50 {
+                    let key = format!("{prefix}-{round}-{p}-{i}");
+                    let mut record = BaseRecord::<str, str>::to(&topic).partition(p).key(&key).payload(&key);
+                    while let Err((_, back)) = producer.send(record) {
+                        record = back;
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                }
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        producer.flush(Duration::from_secs(30)).expect("flush");
+    })
+}
+
+fn count_visible(cluster: &KafkaCluster, topic: &str) -> usize {
+    (0..PARTITIONS).map(|p| cluster.read_committed_audited(topic, p).map(|r| r.len()).unwrap_or(0)).sum()
+}
+
 #[test]
 fn two_mirrors_in_opposite_directions_settle_with_every_record_once_on_each_side() {
     let setup = Setup::new();
@@ -179,26 +212,38 @@ fn two_mirrors_in_opposite_directions_settle_with_every_record_once_on_each_side
     b.create_topic(&t, PARTITIONS, &[]).expect("topic on b");
     let state = setup.state_dir.path();
     let (ab, ba) = (format!("ab{}", unique_suffix()), format!("ba{}", unique_suffix()));
-    for round in 0..3 {
-        for p in 0..PARTITIONS {
-            a.produce(&t, p, &keyed(&format!("a{round}-{p}"), 0..100)).expect("produce on a");
-            b.produce(&t, p, &keyed(&format!("b{round}-{p}"), 0..100)).expect("produce on b");
-        }
-        assert_success(&run(
-            &mirror_args(a, b, &ab, &t, ("a", "b"), &state.join("ab")),
-            Duration::from_secs(60),
-        ));
-        assert_success(&run(
-            &mirror_args(b, a, &ba, &t, ("b", "a"), &state.join("ba")),
-            Duration::from_secs(60),
-        ));
+    let continuous = |mut args: Vec<String>| {
+        args.retain(|x| x != "--until-caught-up");
+        spawn(&args)
+    };
+    // Both mirrors run while both sides are written.
+    let mut a_to_b = continuous(mirror_args(a, b, &ab, &t, ("a", "b"), &state.join("ab")));
+    let mut b_to_a = continuous(mirror_args(b, a, &ba, &t, ("b", "a"), &state.join("ba")));
+    let rounds = 30;
+    let writers = [write_in_background(a, &t, "a", rounds), write_in_background(b, &t, "b", rounds)];
+    for w in writers {
+        w.join().expect("writer");
     }
-    // Once more each way: nothing new may appear (nothing cycles).
-    assert_success(&run(&mirror_args(a, b, &ab, &t, ("a", "b"), &state.join("ab")), Duration::from_secs(60)));
-    assert_success(&run(&mirror_args(b, a, &ba, &t, ("b", "a"), &state.join("ba")), Duration::from_secs(60)));
+    let total = 2 * rounds * PARTITIONS as usize * 50;
+    let started = std::time::Instant::now();
+    while count_visible(a, &t) < total || count_visible(b, &t) < total {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "did not settle: a {} b {} of {total}",
+            count_visible(a, &t),
+            count_visible(b, &t)
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    // Give a cycle the chance to show, then stop both.
+    std::thread::sleep(Duration::from_secs(3));
+    for child in [&mut a_to_b, &mut b_to_a] {
+        terminate(child);
+        assert!(child.wait().expect("wait").success());
+    }
     let on_a = keys_once_each(a, &t);
     let on_b = keys_once_each(b, &t);
-    assert_eq!(on_a.len(), 3 * 2 * PARTITIONS as usize * 100, "every record of both sides on a");
+    assert_eq!(on_a.len(), total, "every record of both sides on a, once");
     assert_eq!(on_a, on_b, "both clusters hold the same records");
 }
 
@@ -288,7 +333,11 @@ fn a_runaway_script_stops_the_mirror_naming_the_record_and_skip_leaves_failures_
     let spec = format!("script:{throwing}");
     let out = setup.mirror_until_caught_up(&t, &["--transform", &spec, "--on-transform-error", "skip"]);
     assert_success(&out);
-    assert!(stderr(&out).contains("offset=50") && stderr(&out).contains("record skipped"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("offset=50") && stderr(&out).contains("record skipped"),
+        "{}",
+        stderr(&out)
+    );
     let source = visible(&setup.source, &t, 0);
     let want: Vec<RecordData> = source.iter().filter(|r| r.offset != 50).map(|r| r.data.clone()).collect();
     let got: Vec<RecordData> = visible(&setup.target, &t, 0).into_iter().map(|r| r.data).collect();
