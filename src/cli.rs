@@ -133,6 +133,10 @@ pub struct MirrorArgs {
     /// flight [default: 67108864 (64 MiB)].
     #[arg(long, value_name = "BYTES")]
     pub transaction_max_bytes: Option<u64>,
+    /// Share the shards with every other process of this --name: each joins one consumer group
+    /// on the target and runs the shards the group coordinator hands it (for several hosts).
+    #[arg(long, conflicts_with = "until_caught_up")]
+    pub coordinate: bool,
     /// Note every partition's end at start, mirror up to it, commit, and exit 0 (batch migration).
     #[arg(long)]
     pub until_caught_up: bool,

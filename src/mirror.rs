@@ -2,10 +2,8 @@
 //! current, and stop cleanly.
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{channel, Sender};
 use std::sync::Arc;
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use rdkafka::consumer::BaseConsumer;
 use tracing::{error, info, warn};
@@ -15,14 +13,14 @@ use crate::config::MirrorSettings;
 use crate::context::MirrorContext;
 use crate::error::{Error, Result, Side};
 use crate::group_sync::GroupSync;
-use crate::plan::{list_source_topics, routes_by_shard, worker_of, Route, SourceTopic};
+use crate::plan::{list_source_topics, routes_by_shard, Route, SourceTopic};
 use crate::positions::committed_positions;
 use crate::progress::ProgressView;
+use crate::shard_hosts::ShardHosts;
 use crate::state_dir::StateDir;
 use crate::target_topics::{TopicChange, TopicSync};
 use crate::translator::Translator;
 use crate::watermarks::high_watermarks;
-use crate::worker::{run_worker, RouteUpdate, WorkerReport};
 use kmirror_state::TopicPartition;
 
 fn source_partitions(known: &BTreeMap<String, i32>) -> Vec<TopicPartition> {
@@ -119,44 +117,25 @@ impl Mirror {
                 nothing_to_do: true,
             });
         }
-        let mut per_worker: Vec<BTreeMap<u32, Vec<Route>>> = vec![BTreeMap::new(); settings.num_streams];
-        for (shard, routes) in by_shard {
-            self.ctx.telemetry.expect_shard(shard);
-            per_worker[worker_of(shard, settings.num_streams)].insert(shard, routes);
-        }
         info!(
             name = %settings.name,
             topics = ready.len(),
             partitions = known.values().sum::<i32>(),
             shards = settings.shards,
             workers = settings.num_streams,
+            coordinated = settings.coordinate,
             "mirror starting"
         );
-        let mut senders: Vec<Sender<RouteUpdate>> = Vec::new();
-        let mut handles: Vec<JoinHandle<Result<WorkerReport>>> = Vec::new();
-        for (index, initial) in per_worker.into_iter().enumerate() {
-            let (tx, rx) = channel();
-            senders.push(tx);
-            let ctx = self.ctx.clone();
-            let handle = std::thread::Builder::new()
-                .name(format!("kmirror-worker-{index}"))
-                .spawn(move || {
-                    let result = run_worker(index, ctx.clone(), initial, rx);
-                    if result.is_err() {
-                        // One failed worker stops the run: the others finish their transaction.
-                        ctx.stop.store(true, Ordering::Relaxed);
-                    }
-                    result
-                })
-                .map_err(|cause| Error::Io { path: "worker thread".into(), cause })?;
-            handles.push(handle);
-        }
+        let hosts = match settings.coordinate {
+            true => ShardHosts::coordinated(&self.ctx, by_shard, self.target_config())?,
+            false => ShardHosts::local(&self.ctx, by_shard)?,
+        };
 
         let mut progress = ProgressView::new(settings.progress, settings.until_caught_up);
         let mut next_checkpoint = Instant::now() + settings.checkpoint_interval;
         let mut next_refresh = Instant::now() + settings.refresh_interval;
-        while !handles.iter().all(JoinHandle::is_finished) {
-            std::thread::sleep(Duration::from_millis(100));
+        while hosts.running(&self.ctx) {
+            hosts.wait();
             progress.tick(&self.ctx.telemetry);
             if let Some(sync) = &group_sync {
                 if Instant::now() >= next_checkpoint && !self.ctx.stop.load(Ordering::Relaxed) {
@@ -174,7 +153,7 @@ impl Mirror {
                 continue;
             }
             next_refresh = Instant::now() + settings.refresh_interval;
-            match self.refresh(&mut known, &mut failed, &senders) {
+            match self.refresh(&mut known, &mut failed, &hosts) {
                 Ok(()) => {}
                 Err(e) => warn!(error = %e, "topic refresh failed; will retry"),
             }
@@ -188,19 +167,8 @@ impl Mirror {
             records: 0,
             nothing_to_do: false,
         };
-        let mut first_error = None;
-        for handle in handles {
-            match handle.join() {
-                Ok(Ok(report)) => summary.records += report.records,
-                Ok(Err(e)) => {
-                    error!(error = %e, "worker stopped");
-                    first_error.get_or_insert(e);
-                }
-                Err(_) => {
-                    first_error.get_or_insert(Error::Usage("a worker thread panicked".into()));
-                }
-            }
-        }
+        let (records, first_error) = hosts.finish();
+        summary.records = records;
         if let Some(e) = first_error {
             return Err(e);
         }
@@ -308,7 +276,7 @@ impl Mirror {
         &self,
         known: &mut BTreeMap<String, i32>,
         failed: &mut Vec<String>,
-        senders: &[Sender<RouteUpdate>],
+        hosts: &ShardHosts,
     ) -> Result<()> {
         let topics = self.list_topics()?;
         let failed_before: BTreeSet<String> = failed.drain(..).collect();
@@ -330,8 +298,7 @@ impl Mirror {
                     let new: Vec<Route> =
                         routes.into_iter().filter(|r| r.source.partition >= before).collect();
                     if !new.is_empty() {
-                        let worker = worker_of(shard, self.ctx.settings.num_streams);
-                        let _ = senders[worker].send((shard, new));
+                        hosts.add_routes(shard, new);
                     }
                 }
             }

@@ -59,6 +59,8 @@ pub struct GroupStatus {
 pub struct Status {
     pub name: String,
     pub shards: u32,
+    /// With --coordinate: which process owns each shard (empty otherwise).
+    pub owners: Vec<crate::owners::ShardOwner>,
     /// "reachable", or why the source lag is unknown.
     pub source: String,
     pub partitions: Vec<PartitionStatus>,
@@ -158,7 +160,11 @@ pub fn collect(args: &StatusArgs) -> Result<Status> {
             .collect(),
         false => Vec::new(),
     };
-    Ok(Status { name: args.name.clone(), shards, source: source_state, partitions, groups })
+    let owners = crate::owners::shard_owners(&target, &args.name, shards).unwrap_or_else(|e| {
+        warn!("{e}; shard owners unknown");
+        Vec::new()
+    });
+    Ok(Status { name: args.name.clone(), shards, owners, source: source_state, partitions, groups })
 }
 
 type Positions = HashMap<TopicPartition, Option<i64>>;
@@ -299,6 +305,15 @@ fn table(status: &Status) -> String {
         ]);
     }
     out += &aligned(&rows);
+    if !status.owners.is_empty() {
+        out += "\n";
+        let mut rows = vec![crate::table::header(&["shard", "owner_host", "owner_pid", "since"])];
+        for o in &status.owners {
+            let since = format!("{:.1} s ago", (now_ms() - o.at_ms) as f64 / 1000.0);
+            rows.push(vec![o.shard.to_string(), o.host.clone(), o.pid.to_string(), since]);
+        }
+        out += &aligned(&rows);
+    }
     if !status.groups.is_empty() {
         out += "\n";
         let mut rows: Vec<Vec<String>> =

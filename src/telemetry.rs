@@ -121,6 +121,11 @@ impl Telemetry {
         lock(&self.heartbeats).entry(shard).or_insert(self.started);
     }
 
+    /// A shard this process no longer runs (handed to another process).
+    pub fn forget_shard(&self, shard: u32) {
+        lock(&self.heartbeats).remove(&shard);
+    }
+
     /// Shards that have neither committed nor been idle at their end for longer than `stall`.
     pub fn stalled_shards(&self, stall: Duration) -> Vec<(u32, Duration)> {
         let heartbeats = lock(&self.heartbeats);

@@ -1,6 +1,6 @@
 //! A worker thread: hosts some shards and drives them in turn.
 use std::collections::BTreeMap;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,17 +21,20 @@ pub struct WorkerReport {
     pub records: u64,
 }
 
+/// Runs until the mirror stops, or until `release` is set (the shards were taken from this
+/// process): either way it commits what it holds first.
 pub fn run_worker(
     index: usize,
     ctx: Arc<MirrorContext>,
     initial: BTreeMap<u32, Vec<Route>>,
     updates: Receiver<RouteUpdate>,
+    release: Arc<AtomicBool>,
 ) -> Result<WorkerReport> {
     let mut shards = start_all(&ctx, initial)?;
     info!(worker = index, shards = ?shards.iter().map(Shard::id).collect::<Vec<_>>(), "worker started");
     // Several shards share the thread: give each a slice short enough to keep the others fresh.
     let budget = if shards.len() > 1 { Duration::from_millis(50) } else { Duration::from_millis(200) };
-    let result = drive(&ctx, &mut shards, &updates, budget);
+    let result = drive(&ctx, &mut shards, &updates, budget, &release);
     let records = shards.iter().map(Shard::records_mirrored).sum();
     close_all(shards);
     result.map(|()| WorkerReport { records })
@@ -83,6 +86,7 @@ fn drive(
     shards: &mut Vec<Shard>,
     updates: &Receiver<RouteUpdate>,
     budget: Duration,
+    release: &AtomicBool,
 ) -> Result<()> {
     loop {
         while let Ok((id, routes)) = updates.try_recv() {
@@ -91,7 +95,7 @@ fn drive(
                 None => shards.push(Shard::start(id, ctx.clone(), routes)?),
             }
         }
-        if ctx.stop.load(Ordering::Relaxed) {
+        if ctx.stop.load(Ordering::Relaxed) || release.load(Ordering::Relaxed) {
             for shard in shards.iter_mut() {
                 shard.commit_if_open()?;
             }

@@ -39,6 +39,8 @@ pub struct MirrorSettings {
     pub transaction_max: Duration,
     pub transaction_max_bytes: u64,
     pub until_caught_up: bool,
+    /// Shards are shared with the other processes of this name through a group on the target.
+    pub coordinate: bool,
     pub start_from: StartFrom,
     pub replication_factor: Option<i32>,
     pub refresh_interval: Duration,
@@ -104,6 +106,13 @@ impl MirrorSettings {
         };
 
         let transforms = transforms(args, &file)?;
+        let until_caught_up = args.until_caught_up || file.until_caught_up.unwrap_or(false);
+        let coordinate = args.coordinate || file.coordinate.unwrap_or(false);
+        if coordinate && until_caught_up {
+            return Err(usage(
+                "--coordinate and --until-caught-up do not go together: a batch runs as one process",
+            ));
+        }
         let shards = args.shards.or(file.shards).unwrap_or(DEFAULT_SHARDS);
         if shards == 0 {
             return Err(usage("--shards must be at least 1"));
@@ -144,7 +153,8 @@ impl MirrorSettings {
                 .or(file.transaction_max_bytes)
                 .unwrap_or(DEFAULT_TRANSACTION_MAX_BYTES)
                 .max(1),
-            until_caught_up: args.until_caught_up || file.until_caught_up.unwrap_or(false),
+            until_caught_up,
+            coordinate,
             start_from,
             replication_factor: args.replication_factor.or(file.replication_factor),
             refresh_interval: Duration::from_secs(

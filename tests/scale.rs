@@ -1,0 +1,152 @@
+//! Scale-out on Kafka's own group protocol (`--coordinate`): processes share a mirror's shards
+//! through a consumer group on the target. Processes die, join and leave mid-stream, and one is
+//! frozen past the session timeout; every record still lands exactly once, in order.
+mod common;
+
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use common::*;
+use kmirror_testcontainers::KafkaCluster;
+
+/// Writes `rounds` batches of `per_round` records to every partition, one batch every `pause`.
+fn write_in_background(
+    cluster: &KafkaCluster,
+    topic: &str,
+    partitions: i32,
+    rounds: usize,
+    per_round: usize,
+    pause: Duration,
+) -> std::thread::JoinHandle<()> {
+    let mut config = cluster.client_config();
+    let topic = topic.to_string();
+    std::thread::spawn(move || {
+        use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+        let producer: ThreadedProducer<DefaultProducerContext> =
+            config.set("linger.ms", "5").create().expect("producer");
+        for round in 0..rounds {
+            for p in 0..partitions {
+                for i in 0..per_round {
+                    let key = format!("{round}-{p}-{i}");
+                    let mut record = BaseRecord::<str, str>::to(&topic).partition(p).key(&key).payload(&key);
+                    while let Err((_, back)) = producer.send(record) {
+                        record = back;
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                }
+            }
+            producer.flush(Duration::from_secs(30)).expect("flush");
+            std::thread::sleep(pause);
+        }
+    })
+}
+
+fn coordinated(setup: &Setup, topic: &str, shards: &str) -> Child {
+    let state = setup.state_dir.path().join(format!("host-{}", kmirror_testcontainers::unique_suffix()));
+    spawn(&setup.args_with_state(
+        topic,
+        &["--coordinate", "--shards", shards, "--set", "target.session.timeout.ms=6000"],
+        state,
+    ))
+}
+
+fn wait_until_copied(setup: &Setup, topic: &str, partitions: i32, limit: Duration) {
+    let started = Instant::now();
+    loop {
+        let audits = setup.audit(topic, partitions);
+        if audits.iter().all(|a| a.missing == 0) {
+            return;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "not all copied after {limit:?}: {:?}",
+            audits.iter().filter(|a| a.missing > 0).collect::<Vec<_>>()
+        );
+        std::thread::sleep(Duration::from_secs(2));
+    }
+}
+
+fn stop(mut child: Child) -> std::process::Output {
+    terminate(&child);
+    let started = Instant::now();
+    while child.try_wait().expect("wait").is_none() {
+        assert!(started.elapsed() < Duration::from_secs(60), "did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.wait_with_output().expect("output")
+}
+
+#[test]
+fn processes_dying_joining_and_leaving_mid_stream_lose_and_duplicate_nothing() {
+    let setup = Setup::new();
+    let t = topic("scale");
+    let partitions = 24;
+    setup.source.create_topic(&t, partitions, &[]).expect("topic");
+    let writer = write_in_background(&setup.source, &t, partitions, 40, 40, Duration::from_millis(400));
+    let first = coordinated(&setup, &t, "8");
+    let second = coordinated(&setup, &t, "8");
+    let third = coordinated(&setup, &t, "8");
+    std::thread::sleep(Duration::from_secs(8));
+    let mut first = first;
+    first.kill().expect("SIGKILL");
+    first.wait().expect("reap");
+    std::thread::sleep(Duration::from_secs(4));
+    let fourth = coordinated(&setup, &t, "8");
+    std::thread::sleep(Duration::from_secs(4));
+    let out = stop(second);
+    assert!(out.status.success(), "a graceful leave exits 0: {}", stderr(&out));
+    writer.join().expect("writer");
+    wait_until_copied(&setup, &t, partitions, Duration::from_secs(120));
+    // Every shard ends owned by one of the two processes left.
+    let out = run(
+        &[
+            "status".to_string(),
+            "--target".into(),
+            setup.target.bootstrap().into(),
+            "--name".into(),
+            setup.name.clone(),
+            "--format".into(),
+            "json".into(),
+        ],
+        Duration::from_secs(60),
+    );
+    assert_success(&out);
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status JSON");
+    let owners = status["owners"].as_array().expect("owners");
+    let shards: Vec<i64> = owners.iter().filter_map(|o| o["shard"].as_i64()).collect();
+    assert_eq!(shards, (0..8).collect::<Vec<i64>>(), "{status:#}");
+    let pids: std::collections::BTreeSet<u64> = owners.iter().filter_map(|o| o["pid"].as_u64()).collect();
+    let left: std::collections::BTreeSet<u64> = [third.id() as u64, fourth.id() as u64].into();
+    assert_eq!(pids, left, "shared by the two processes left: {status:#}");
+    for child in [third, fourth] {
+        let out = stop(child);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    setup.assert_exactly_once(&t, partitions, Some(40 * 40));
+}
+
+#[test]
+fn a_process_frozen_past_the_session_timeout_is_fenced_and_nothing_is_duplicated() {
+    let setup = Setup::new();
+    let t = topic("zombie");
+    let partitions = 8;
+    setup.source.create_topic(&t, partitions, &[]).expect("topic");
+    // A steady flow, so the frozen process has a transaction open when it is frozen.
+    let writer = write_in_background(&setup.source, &t, partitions, 400, 5, Duration::from_millis(50));
+    let frozen = coordinated(&setup, &t, "4");
+    let other = coordinated(&setup, &t, "4");
+    std::thread::sleep(Duration::from_secs(10));
+    let pid = nix::unistd::Pid::from_raw(frozen.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).expect("SIGSTOP");
+    // Longer than the 6 s session timeout: the group hands its shards to the other process.
+    std::thread::sleep(Duration::from_secs(14));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT).expect("SIGCONT");
+    writer.join().expect("writer");
+    wait_until_copied(&setup, &t, partitions, Duration::from_secs(120));
+    let frozen_out = stop(frozen);
+    let other_out = stop(other);
+    assert!(other_out.status.success(), "{}", stderr(&other_out));
+    let frozen_log = stderr(&frozen_out);
+    assert!(frozen_log.contains("fenced"), "the thawed process learns it was fenced: {frozen_log}");
+    setup.assert_exactly_once(&t, partitions, Some(400 * 5));
+}
