@@ -25,136 +25,19 @@
 //! R times the limit's.
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use kmirror_testcontainers::{KafkaCluster, RecordData};
-use nix::sys::resource::{getrusage, UsageWho};
+use kmirror_testcontainers::KafkaCluster;
+use nix::sys::resource::UsageWho;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::json;
 
-const TOPIC: &str = "bench";
+mod support;
 
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-struct Workload {
-    name: String,
-    records: usize,
-    value_bytes: usize,
-    partitions: i32,
-}
-
-#[derive(Debug)]
-struct Measure {
-    seconds: f64,
-    /// First to last record landed on the target.
-    steady_seconds: f64,
-    cpu_seconds: f64,
-    peak_rss_bytes: Option<u64>,
-    target_records: usize,
-}
-
-/// Watches the target's high watermarks from a consumer parked at the end of every partition,
-/// and notes when the first record lands and when `expected` have landed (commit markers count
-/// too, a few per transaction: noise next to the records).
-struct Landing {
-    stop: Arc<AtomicBool>,
-    handle: std::thread::JoinHandle<(Option<Instant>, Option<Instant>)>,
-}
-
-impl Landing {
-    fn watch(target: &KafkaCluster, partitions: i32, expected: usize) -> Self {
-        let consumer: BaseConsumer = target
-            .client_config()
-            .set("group.id", "bench-landing")
-            .set("enable.auto.commit", "false")
-            .set("fetch.wait.max.ms", "20")
-            .set("topic.metadata.refresh.interval.ms", "200")
-            .create()
-            .expect("landing consumer");
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopping = stop.clone();
-        let handle = std::thread::spawn(move || {
-            let mut assigned = false;
-            let (mut first, mut last) = (None, None);
-            while !stopping.load(Ordering::Relaxed) && last.is_none() {
-                if !assigned {
-                    // The topic may not exist yet (kmirror creates it).
-                    let mut tpl = TopicPartitionList::new();
-                    for p in 0..partitions {
-                        tpl.add_partition_offset(TOPIC, p, Offset::End).expect("tpl");
-                    }
-                    assigned = consumer.assign(&tpl).is_ok();
-                }
-                let _ = consumer.poll(Duration::from_millis(10));
-                let landed: i64 = (0..partitions)
-                    .filter_map(|p| kmirror::watermarks::cached_high_watermark(&consumer, TOPIC, p))
-                    .sum();
-                if landed > 0 && first.is_none() {
-                    first = Some(Instant::now());
-                }
-                if landed as usize >= expected {
-                    last = Some(Instant::now());
-                }
-            }
-            (first, last)
-        });
-        Self { stop, handle }
-    }
-
-    /// (first landed, all landed), each if seen.
-    fn finish(self) -> (Option<Instant>, Option<Instant>) {
-        self.stop.store(true, Ordering::Relaxed);
-        self.handle.join().expect("landing thread")
-    }
-}
-
-fn steady(first: Option<Instant>, last: Option<Instant>, fallback: f64) -> f64 {
-    match (first, last) {
-        (Some(a), Some(b)) if b > a => (b - a).as_secs_f64(),
-        _ => fallback,
-    }
-}
-
-fn load(source: &KafkaCluster, w: &Workload) {
-    source.create_topic(TOPIC, w.partitions, &[]).expect("source topic");
-    let per_partition = w.records / w.partitions as usize;
-    let value = vec![b'x'; w.value_bytes];
-    for p in 0..w.partitions {
-        let mut batch = Vec::with_capacity(10_000);
-        for i in 0..per_partition {
-            batch.push(RecordData {
-                key: Some(format!("key-{p}-{i}").into_bytes()),
-                value: Some(value.clone()),
-                headers: vec![
-                    ("trace".into(), Some(b"0123456789abcdef".to_vec())),
-                    ("source".into(), Some(b"bench".to_vec())),
-                ],
-                timestamp: None,
-            });
-            if batch.len() == 10_000 {
-                source.produce(TOPIC, p, &batch).expect("load");
-                batch.clear();
-            }
-        }
-        source.produce(TOPIC, p, &batch).expect("load");
-    }
-}
-
-fn cpu_seconds(who: UsageWho) -> f64 {
-    getrusage(who)
-        .map(|u| {
-            let t = |tv: nix::sys::time::TimeVal| tv.tv_sec() as f64 + tv.tv_usec() as f64 / 1e6;
-            t(u.user_time()) + t(u.system_time())
-        })
-        .unwrap_or(0.0)
-}
+use support::{cpu_seconds, env_or, load, steady, vm_rss, Landing, Measure, Workload, TOPIC};
 
 /// The limit: consume read_committed and produce each record to the same partition, no
 /// transactions, flushing at the end; as many threads as kmirror has workers by default (the
@@ -234,12 +117,6 @@ fn pipe(consumer: BaseConsumer, producer: BaseProducer, partitions: &[i32], tota
     }
     producer.flush(Duration::from_secs(120)).expect("flush");
     copied
-}
-
-fn vm_rss(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    line.split_whitespace().nth(1)?.parse::<u64>().ok().map(|kb| kb * 1024)
 }
 
 fn kmirror_run(source: &KafkaCluster, target: &KafkaCluster, w: &Workload, extra: &[&str]) -> Measure {

@@ -1,0 +1,142 @@
+//! What the benchmarks share: workloads, loading the source, watching records land on the
+//! target, and measuring CPU and memory.
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kmirror_testcontainers::{KafkaCluster, RecordData};
+use nix::sys::resource::{getrusage, UsageWho};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{Offset, TopicPartitionList};
+
+pub const TOPIC: &str = "bench";
+
+pub fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+pub struct Workload {
+    pub name: String,
+    pub records: usize,
+    pub value_bytes: usize,
+    pub partitions: i32,
+}
+
+#[derive(Debug)]
+pub struct Measure {
+    pub seconds: f64,
+    /// First to last record landed on the target.
+    pub steady_seconds: f64,
+    pub cpu_seconds: f64,
+    pub peak_rss_bytes: Option<u64>,
+    pub target_records: usize,
+}
+
+/// Watches the target's high watermarks from a consumer parked at the end of every partition,
+/// and notes when the first record lands and when `expected` have landed (commit markers count
+/// too, a few per transaction: noise next to the records).
+pub struct Landing {
+    stop: Arc<AtomicBool>,
+    handle: std::thread::JoinHandle<(Option<Instant>, Option<Instant>)>,
+}
+
+impl Landing {
+    pub fn watch(target: &KafkaCluster, partitions: i32, expected: usize) -> Self {
+        let consumer: BaseConsumer = target
+            .client_config()
+            .set("group.id", "bench-landing")
+            .set("enable.auto.commit", "false")
+            .set("fetch.wait.max.ms", "20")
+            .set("topic.metadata.refresh.interval.ms", "200")
+            .create()
+            .expect("landing consumer");
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = stop.clone();
+        let handle = std::thread::spawn(move || {
+            let mut assigned = false;
+            let (mut first, mut last) = (None, None);
+            while !stopping.load(Ordering::Relaxed) && last.is_none() {
+                if !assigned {
+                    // The topic may not exist yet (kmirror creates it).
+                    let mut tpl = TopicPartitionList::new();
+                    for p in 0..partitions {
+                        tpl.add_partition_offset(TOPIC, p, Offset::End).expect("tpl");
+                    }
+                    assigned = consumer.assign(&tpl).is_ok();
+                }
+                let _ = consumer.poll(Duration::from_millis(10));
+                let landed: i64 = (0..partitions)
+                    .filter_map(|p| kmirror::watermarks::cached_high_watermark(&consumer, TOPIC, p))
+                    .sum();
+                if landed > 0 && first.is_none() {
+                    first = Some(Instant::now());
+                }
+                if landed as usize >= expected {
+                    last = Some(Instant::now());
+                }
+            }
+            (first, last)
+        });
+        Self { stop, handle }
+    }
+
+    /// True once the watcher has seen every record land (it then stops by itself).
+    pub fn done(&self) -> bool {
+        self.handle.is_finished()
+    }
+
+    /// (first landed, all landed), each if seen.
+    pub fn finish(self) -> (Option<Instant>, Option<Instant>) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.handle.join().expect("landing thread")
+    }
+}
+
+pub fn steady(first: Option<Instant>, last: Option<Instant>, fallback: f64) -> f64 {
+    match (first, last) {
+        (Some(a), Some(b)) if b > a => (b - a).as_secs_f64(),
+        _ => fallback,
+    }
+}
+
+pub fn load(source: &KafkaCluster, w: &Workload) {
+    source.create_topic(TOPIC, w.partitions, &[]).expect("source topic");
+    let per_partition = w.records / w.partitions as usize;
+    let value = vec![b'x'; w.value_bytes];
+    for p in 0..w.partitions {
+        let mut batch = Vec::with_capacity(10_000);
+        for i in 0..per_partition {
+            batch.push(RecordData {
+                key: Some(format!("key-{p}-{i}").into_bytes()),
+                value: Some(value.clone()),
+                headers: vec![
+                    ("trace".into(), Some(b"0123456789abcdef".to_vec())),
+                    ("source".into(), Some(b"bench".to_vec())),
+                ],
+                timestamp: None,
+            });
+            if batch.len() == 10_000 {
+                source.produce(TOPIC, p, &batch).expect("load");
+                batch.clear();
+            }
+        }
+        source.produce(TOPIC, p, &batch).expect("load");
+    }
+}
+
+pub fn cpu_seconds(who: UsageWho) -> f64 {
+    getrusage(who)
+        .map(|u| {
+            let t = |tv: nix::sys::time::TimeVal| tv.tv_sec() as f64 + tv.tv_usec() as f64 / 1e6;
+            t(u.user_time()) + t(u.system_time())
+        })
+        .unwrap_or(0.0)
+}
+
+pub fn vm_rss(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse::<u64>().ok().map(|kb| kb * 1024)
+}
