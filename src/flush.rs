@@ -3,15 +3,24 @@
 //! `BaseProducer::flush` (and `commit_transaction`, which calls it) polls in steps of 100 ms
 //! that always run to their end, so every flush that is not instant costs at least 100 ms:
 //! measured as 100 ms for the flush and 100 ms for the commit of every transaction, whatever its
-//! size. Polling in 1 ms steps while librdkafka is told to send at once ends as soon as the
-//! last delivery report is served.
+//! size. Here librdkafka is told to send at once, waiting reports are served, and the check
+//! repeats every 0.5 ms, so a flush ends within half a millisecond of the last report. (Polling
+//! with a 1 ms timeout instead spun in rust-rdkafka's loop once a report arrived early: a
+//! profile of 1 KiB records showed 23 % of the mirror's time in clock_gettime.)
 use std::time::{Duration, Instant};
 
 use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::producer::{BaseProducer, Producer, ProducerContext};
 use rdkafka::types::RDKafkaErrorCode;
 
-const STEP: Duration = Duration::from_millis(1);
+const STEP: Duration = Duration::from_micros(500);
+
+/// Serves one waiting event, if any; true if the queue had one.
+fn served_one<C: ProducerContext>(producer: &BaseProducer<C>) -> bool {
+    let before = producer.in_flight_count();
+    producer.poll(Duration::ZERO);
+    producer.in_flight_count() < before
+}
 
 pub fn flush<C: ProducerContext>(producer: &BaseProducer<C>, timeout: Duration) -> KafkaResult<()> {
     let deadline = Instant::now() + timeout;
@@ -23,6 +32,8 @@ pub fn flush<C: ProducerContext>(producer: &BaseProducer<C>, timeout: Duration) 
             Err(KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut)) if Instant::now() < deadline => {}
             Err(e) => return Err(e),
         }
-        producer.poll(STEP);
+        // A zero-timeout poll serves one waiting event (delivery reports come in batches).
+        while producer.in_flight_count() > 0 && served_one(producer) {}
+        std::thread::sleep(STEP);
     }
 }
