@@ -137,6 +137,10 @@ pub struct MirrorArgs {
     /// on the target and runs the shards the group coordinator hands it (for several hosts).
     #[arg(long, conflicts_with = "until_caught_up")]
     pub coordinate: bool,
+    /// With --coordinate: how long a silent process keeps its shards before the group hands
+    /// them to the others, in seconds [default: 10].
+    #[arg(long, value_name = "SECONDS", requires = "coordinate")]
+    pub session_timeout: Option<u64>,
     /// Note every partition's end at start, mirror up to it, commit, and exit 0 (batch migration).
     #[arg(long)]
     pub until_caught_up: bool,

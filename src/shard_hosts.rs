@@ -85,7 +85,14 @@ impl ShardHosts {
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false");
         if config.get("session.timeout.ms").is_none() {
-            config.set("session.timeout.ms", "10000");
+            config.set("session.timeout.ms", settings.session_timeout.as_millis().to_string());
+        }
+        // Also the rebalance timeout a member asks for: a rebalance that stalls (seen on the test
+        // broker when a member left while the group was rebalancing) is retried after this,
+        // not after librdkafka's 5 minutes. The group is polled every 100 ms.
+        if config.get("max.poll.interval.ms").is_none() {
+            let ms = (settings.session_timeout * 3).max(std::time::Duration::from_secs(20)).as_millis();
+            config.set("max.poll.interval.ms", ms.to_string());
         }
         let membership = Membership {
             log: OwnershipLog::new(&config, &settings.name)?,

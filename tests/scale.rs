@@ -41,13 +41,41 @@ fn write_in_background(
     })
 }
 
-fn coordinated(setup: &Setup, topic: &str, shards: &str) -> Child {
-    let state = setup.state_dir.path().join(format!("host-{}", kmirror_testcontainers::unique_suffix()));
-    spawn(&setup.args_with_state(
+/// A coordinated process whose log goes to a file (a pipe nobody reads would block it), named
+/// after its state dir, so a failing test can show every log.
+fn coordinated(setup: &Setup, topic: &str, shards: &str, label: &str) -> Child {
+    let state = setup.state_dir.path().join(label);
+    let args = setup.args_with_state(
         topic,
-        &["--coordinate", "--shards", shards, "--set", "target.session.timeout.ms=6000"],
-        state,
-    ))
+        &["--coordinate", "--shards", shards, "--session-timeout", "6"],
+        state.clone(),
+    );
+    let log = std::fs::File::create(state.with_extension("log")).expect("log file");
+    std::process::Command::new(KMIRROR)
+        .args(&args)
+        .env("RUST_LOG", std::env::var("KMIRROR_TEST_RUST_LOG").unwrap_or_else(|_| "info".into()))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("kmirror starts")
+}
+
+/// Every process log of the test, for a failure message.
+fn logs(setup: &Setup) -> String {
+    let mut out = String::new();
+    for entry in std::fs::read_dir(setup.state_dir.path()).into_iter().flatten().flatten() {
+        if entry.path().extension().is_some_and(|e| e == "log") {
+            let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(40).collect();
+            out += &format!(
+                "--- {}\n{}\n",
+                entry.path().display(),
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+        }
+    }
+    out
 }
 
 fn wait_until_copied(setup: &Setup, topic: &str, partitions: i32, limit: Duration) {
@@ -59,21 +87,24 @@ fn wait_until_copied(setup: &Setup, topic: &str, partitions: i32, limit: Duratio
         }
         assert!(
             started.elapsed() < limit,
-            "not all copied after {limit:?}: {:?}",
-            audits.iter().filter(|a| a.missing > 0).collect::<Vec<_>>()
+            "not all copied after {limit:?}: {:?}\n{}",
+            audits.iter().filter(|a| a.missing > 0).collect::<Vec<_>>(),
+            logs(setup)
         );
         std::thread::sleep(Duration::from_secs(2));
     }
 }
 
-fn stop(mut child: Child) -> std::process::Output {
+fn stop(setup: &Setup, mut child: Child) -> std::process::ExitStatus {
     terminate(&child);
     let started = Instant::now();
-    while child.try_wait().expect("wait").is_none() {
-        assert!(started.elapsed() < Duration::from_secs(60), "did not stop on SIGTERM");
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "did not stop on SIGTERM\n{}", logs(setup));
         std::thread::sleep(Duration::from_millis(100));
     }
-    child.wait_with_output().expect("output")
 }
 
 #[test]
@@ -82,19 +113,20 @@ fn processes_dying_joining_and_leaving_mid_stream_lose_and_duplicate_nothing() {
     let t = topic("scale");
     let partitions = 24;
     setup.source.create_topic(&t, partitions, &[]).expect("topic");
-    let writer = write_in_background(&setup.source, &t, partitions, 40, 40, Duration::from_millis(400));
-    let first = coordinated(&setup, &t, "8");
-    let second = coordinated(&setup, &t, "8");
-    let third = coordinated(&setup, &t, "8");
+    // About 50 s of writing; the changes come one group rebalance apart (the test broker was
+    // seen to stall a rebalance when a member left while another rebalance was under way).
+    let writer = write_in_background(&setup.source, &t, partitions, 40, 40, Duration::from_millis(1_200));
+    let mut first = coordinated(&setup, &t, "8", "first");
+    let second = coordinated(&setup, &t, "8", "second");
+    let third = coordinated(&setup, &t, "8", "third");
     std::thread::sleep(Duration::from_secs(8));
-    let mut first = first;
     first.kill().expect("SIGKILL");
     first.wait().expect("reap");
-    std::thread::sleep(Duration::from_secs(4));
-    let fourth = coordinated(&setup, &t, "8");
-    std::thread::sleep(Duration::from_secs(4));
-    let out = stop(second);
-    assert!(out.status.success(), "a graceful leave exits 0: {}", stderr(&out));
+    std::thread::sleep(Duration::from_secs(14));
+    let fourth = coordinated(&setup, &t, "8", "fourth");
+    std::thread::sleep(Duration::from_secs(14));
+    let status = stop(&setup, second);
+    assert!(status.success(), "a graceful leave exits 0: {status}\n{}", logs(&setup));
     writer.join().expect("writer");
     wait_until_copied(&setup, &t, partitions, Duration::from_secs(120));
     // Every shard ends owned by one of the two processes left.
@@ -119,8 +151,8 @@ fn processes_dying_joining_and_leaving_mid_stream_lose_and_duplicate_nothing() {
     let left: std::collections::BTreeSet<u64> = [third.id() as u64, fourth.id() as u64].into();
     assert_eq!(pids, left, "shared by the two processes left: {status:#}");
     for child in [third, fourth] {
-        let out = stop(child);
-        assert!(out.status.success(), "{}", stderr(&out));
+        let status = stop(&setup, child);
+        assert!(status.success(), "{status}\n{}", logs(&setup));
     }
     setup.assert_exactly_once(&t, partitions, Some(40 * 40));
 }
@@ -133,8 +165,8 @@ fn a_process_frozen_past_the_session_timeout_is_fenced_and_nothing_is_duplicated
     setup.source.create_topic(&t, partitions, &[]).expect("topic");
     // A steady flow, so the frozen process has a transaction open when it is frozen.
     let writer = write_in_background(&setup.source, &t, partitions, 400, 5, Duration::from_millis(50));
-    let frozen = coordinated(&setup, &t, "4");
-    let other = coordinated(&setup, &t, "4");
+    let frozen = coordinated(&setup, &t, "4", "frozen");
+    let other = coordinated(&setup, &t, "4", "other");
     std::thread::sleep(Duration::from_secs(10));
     let pid = nix::unistd::Pid::from_raw(frozen.id() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).expect("SIGSTOP");
@@ -143,10 +175,12 @@ fn a_process_frozen_past_the_session_timeout_is_fenced_and_nothing_is_duplicated
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT).expect("SIGCONT");
     writer.join().expect("writer");
     wait_until_copied(&setup, &t, partitions, Duration::from_secs(120));
-    let frozen_out = stop(frozen);
-    let other_out = stop(other);
-    assert!(other_out.status.success(), "{}", stderr(&other_out));
-    let frozen_log = stderr(&frozen_out);
-    assert!(frozen_log.contains("fenced"), "the thawed process learns it was fenced: {frozen_log}");
+    stop(&setup, frozen);
+    let status = stop(&setup, other);
+    assert!(status.success(), "{status}\n{}", logs(&setup));
+    let frozen_log = std::fs::read_to_string(setup.state_dir.path().join("frozen.log")).unwrap_or_default();
+    let fenced = frozen_log.contains("fenced");
+    let all = logs(&setup);
+    assert!(fenced, "the thawed process learns it was fenced:\n{all}");
     setup.assert_exactly_once(&t, partitions, Some(400 * 5));
 }

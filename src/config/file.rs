@@ -27,6 +27,7 @@ pub struct MirrorFile {
     pub transaction_max_bytes: Option<u64>,
     pub until_caught_up: Option<bool>,
     pub coordinate: Option<bool>,
+    pub session_timeout: Option<u64>,
     pub start_from: Option<StartFrom>,
     pub replication_factor: Option<i32>,
     pub refresh_interval: Option<u64>,

@@ -41,6 +41,8 @@ pub struct MirrorSettings {
     pub until_caught_up: bool,
     /// Shards are shared with the other processes of this name through a group on the target.
     pub coordinate: bool,
+    /// With --coordinate: the group session timeout.
+    pub session_timeout: Duration,
     pub start_from: StartFrom,
     pub replication_factor: Option<i32>,
     pub refresh_interval: Duration,
@@ -155,6 +157,9 @@ impl MirrorSettings {
                 .max(1),
             until_caught_up,
             coordinate,
+            session_timeout: Duration::from_secs(
+                args.session_timeout.or(file.session_timeout).unwrap_or(10).clamp(1, 3600),
+            ),
             start_from,
             replication_factor: args.replication_factor.or(file.replication_factor),
             refresh_interval: Duration::from_secs(
