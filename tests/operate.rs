@@ -129,24 +129,6 @@ fn a_batch_shows_bars_on_a_terminal_plain_lines_in_a_log_and_then_nothing_to_do(
     setup.assert_exactly_once(&t, PARTITIONS, Some(1750));
 }
 
-fn status_json(setup: &Setup, with_source: bool) -> serde_json::Value {
-    let mut args = vec![
-        "status".to_string(),
-        "--target".into(),
-        setup.target.bootstrap().into(),
-        "--name".into(),
-        setup.name.clone(),
-        "--format".into(),
-        "json".into(),
-    ];
-    if with_source {
-        args.extend(["--source".to_string(), setup.source.bootstrap().into()]);
-    }
-    let out = run(&args, Duration::from_secs(60));
-    assert_success(&out);
-    serde_json::from_slice(&out.stdout).expect("status JSON")
-}
-
 #[test]
 fn status_reports_the_real_positions_and_lag_after_a_partial_mirror() {
     let setup = Setup::new();

@@ -130,20 +130,7 @@ fn processes_dying_joining_and_leaving_mid_stream_lose_and_duplicate_nothing() {
     writer.join().expect("writer");
     wait_until_copied(&setup, &t, partitions, Duration::from_secs(120));
     // Every shard ends owned by one of the two processes left.
-    let out = run(
-        &[
-            "status".to_string(),
-            "--target".into(),
-            setup.target.bootstrap().into(),
-            "--name".into(),
-            setup.name.clone(),
-            "--format".into(),
-            "json".into(),
-        ],
-        Duration::from_secs(60),
-    );
-    assert_success(&out);
-    let status: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status JSON");
+    let status = status_json(&setup, false);
     let owners = status["owners"].as_array().expect("owners");
     let shards: Vec<i64> = owners.iter().filter_map(|o| o["shard"].as_i64()).collect();
     assert_eq!(shards, (0..8).collect::<Vec<i64>>(), "{status:#}");

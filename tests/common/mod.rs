@@ -186,3 +186,22 @@ pub fn commit_group(
     rdkafka::consumer::Consumer::commit(&consumer, &tpl, rdkafka::consumer::CommitMode::Sync)
         .expect("commit");
 }
+
+/// `kmirror status --format json` for this setup's mirror, with or without the source.
+pub fn status_json(setup: &Setup, with_source: bool) -> serde_json::Value {
+    let mut args = vec![
+        "status".to_string(),
+        "--target".into(),
+        setup.target.bootstrap().into(),
+        "--name".into(),
+        setup.name.clone(),
+        "--format".into(),
+        "json".into(),
+    ];
+    if with_source {
+        args.extend(["--source".to_string(), setup.source.bootstrap().into()]);
+    }
+    let out = run(&args, std::time::Duration::from_secs(60));
+    assert_success(&out);
+    serde_json::from_slice(&out.stdout).expect("status JSON")
+}
