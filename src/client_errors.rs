@@ -39,15 +39,21 @@ pub fn unreachable(
         let _ = client.poll(Duration::from_millis(10));
     }
     let reason = client.context().last.lock().ok().and_then(|l| l.clone());
-    let message = match reason {
-        Some(r) if r.contains("SSL") || r.contains("ssl") => {
-            format!("TLS failed: {r} (check the {side} ssl.* settings: CA, certificate, key, host name)")
-        }
-        Some(r) if r.contains("SASL") || r.contains("uthenticat") => {
-            format!("authentication failed: {r} (check the {side} sasl.* settings)")
-        }
-        Some(r) => format!("{e}: {r}"),
-        None => e.to_string(),
-    };
-    Error::Unreachable { side, bootstrap: bootstrap.to_string(), message }
+    let bootstrap = bootstrap.to_string();
+    match reason {
+        Some(r) if r.contains("SSL") || r.contains("ssl") => Error::Refused {
+            side,
+            bootstrap,
+            message: format!(
+                "TLS failed: {r} (check the {side} ssl.* settings: CA, certificate, key, host name)"
+            ),
+        },
+        Some(r) if r.contains("SASL") || r.contains("uthenticat") => Error::Refused {
+            side,
+            bootstrap,
+            message: format!("authentication failed: {r} (check the {side} sasl.* settings)"),
+        },
+        Some(r) => Error::Unreachable { side, bootstrap, message: format!("{e}: {r}") },
+        None => Error::Unreachable { side, bootstrap, message: e.to_string() },
+    }
 }

@@ -17,6 +17,10 @@ pub enum Error {
     StateDir { path: PathBuf, message: String },
     #[error("{side} cluster at {bootstrap} is unreachable: {message} (check the bootstrap address and that the brokers are up)")]
     Unreachable { side: Side, bootstrap: String, message: String },
+    /// The broker answered but the TLS handshake or the login failed: the address is right,
+    /// the security settings are not.
+    #[error("{side} cluster at {bootstrap} refused the connection: {message}")]
+    Refused { side: Side, bootstrap: String, message: String },
     #[error("target topic {topic} has {target_partitions} partitions but source topic {source_topic} has {source_partitions}: kmirror never remaps partitions; recreate {topic} with at least {source_partitions} partitions or mirror under another name")]
     TooFewPartitions { topic: String, source_topic: String, source_partitions: i32, target_partitions: i32 },
     #[error("no source topic matches --topics '{pattern}' (excluding '{exclude}')")]

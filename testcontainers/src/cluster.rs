@@ -50,6 +50,8 @@ pub struct KafkaCluster {
     pub(crate) plain_address: Option<String>,
     /// The TLS proxy in front of the broker, if any; stopped with it.
     pub(crate) proxy: Option<Child>,
+    /// The SASL front of the broker, if any; it stops accepting when dropped.
+    pub(crate) sasl_proxy: Option<crate::sasl_proxy::SaslProxy>,
     #[cfg(feature = "docker")]
     container: Option<testcontainers::Container<testcontainers::GenericImage>>,
 }
@@ -105,6 +107,7 @@ impl KafkaCluster {
             client_properties: Vec::new(),
             plain_address: None,
             proxy: None,
+            sasl_proxy: None,
             #[cfg(feature = "docker")]
             container: None,
         }
@@ -135,6 +138,7 @@ impl KafkaCluster {
 
     /// Kills the broker and waits for it; its in-memory data is gone.
     pub fn stop(&mut self) -> Result<()> {
+        self.sasl_proxy = None;
         if let Some(mut proxy) = self.proxy.take() {
             let _ = proxy.kill();
             let _ = proxy.wait();

@@ -16,6 +16,8 @@ mod mirror_audit;
 mod probe;
 pub mod raw_log;
 mod record;
+pub mod sasl_proxy;
+pub mod scram;
 pub mod tls;
 
 pub use admin::{record_data, unique_suffix};
