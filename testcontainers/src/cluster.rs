@@ -53,7 +53,7 @@ pub struct KafkaCluster {
     /// The SASL front of the broker, if any; it stops accepting when dropped.
     pub(crate) sasl_proxy: Option<crate::sasl_proxy::SaslProxy>,
     #[cfg(feature = "docker")]
-    container: Option<testcontainers::Container<testcontainers::GenericImage>>,
+    pub(crate) container: Option<testcontainers::Container<testcontainers::GenericImage>>,
 }
 
 const READY_TIMEOUT: Duration = Duration::from_secs(20);

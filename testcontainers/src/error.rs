@@ -21,6 +21,8 @@ pub enum Error {
     Tls(String),
     #[error("docker: {0}")]
     Docker(String),
+    #[error("no Apache Kafka in Docker here: {0}")]
+    DockerUnavailable(String),
     #[error("i/o error: {0}")]
     Io(#[from] io::Error),
     #[error("signal error: {0}")]

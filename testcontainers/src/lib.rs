@@ -4,7 +4,9 @@
 //! environment if set, else Apache Kafka in Docker (with the `docker` feature, when an engine
 //! answers), else a local Tansu broker process on a free loopback port, killed and
 //! reaped when the handle drops. The [`audit`] module tells what a correct `read_committed`
-//! reader would see, whatever the broker shows its own readers.
+//! reader would see, whatever the broker shows its own readers. Brokers that require TLS
+//! ([`tls`]) or SASL/SCRAM ([`scram_broker`]) put a front before Tansu, since its own TLS and
+//! SCRAM did not work.
 mod admin;
 pub mod audit;
 mod broker_binary;
@@ -18,6 +20,7 @@ pub mod raw_log;
 mod record;
 pub mod sasl_proxy;
 pub mod scram;
+pub mod scram_broker;
 pub mod tls;
 
 pub use admin::{record_data, unique_suffix};

@@ -17,10 +17,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
 use tracing::{debug, info};
 
-use crate::cluster::{free_loopback_port, spawn_tansu, wait_until_listening};
-use crate::error::{Error, Result};
 use crate::scram::{credentials, Credentials, Exchange, Mechanism, Step};
-use crate::{Backend, KafkaCluster};
 
 const UNSUPPORTED_SASL_MECHANISM: i16 = 33;
 const SASL_AUTHENTICATION_FAILED: i16 = 58;
@@ -251,7 +248,7 @@ fn respond<R: Encodable + HeaderVersion>(
     write_frame(client, &body)
 }
 
-fn invalid(e: impl std::fmt::Display) -> io::Error {
+pub(crate) fn invalid(e: impl std::fmt::Display) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, e.to_string())
 }
 
@@ -273,51 +270,4 @@ fn write_frame(stream: &mut TcpStream, body: &[u8]) -> io::Result<()> {
     frame.extend_from_slice(&len.to_be_bytes());
     frame.extend_from_slice(body);
     stream.write_all(&frame)
-}
-
-/// How a SCRAM broker is set up.
-pub struct ScramBroker<'a> {
-    /// The mechanisms the listener enables; a client asking for another one is refused.
-    pub mechanisms: &'a [Mechanism],
-    /// Users as (name, password); each has a credential for every enabled mechanism.
-    pub users: &'a [(String, String)],
-}
-
-impl KafkaCluster {
-    /// A Tansu broker behind a SASL_PLAINTEXT (SCRAM) front: the broker advertises the front's
-    /// port, so clients must authenticate. The harness's own clients log in as the first user;
-    /// raw protocol reads use the broker's plain port.
-    pub fn start_tansu_scram(setup: ScramBroker<'_>) -> Result<Self> {
-        let (first_user, password) = setup
-            .users
-            .first()
-            .ok_or_else(|| Error::Io(invalid("a SCRAM broker needs at least one user")))?;
-        let mechanism = setup
-            .mechanisms
-            .first()
-            .ok_or_else(|| Error::Io(invalid("a SCRAM broker needs at least one mechanism")))?;
-        let front = TcpListener::bind("127.0.0.1:0")?;
-        let front_address = front.local_addr()?.to_string();
-        let plain = free_loopback_port()?;
-        let child =
-            spawn_tansu(plain, &format!("tcp://127.0.0.1:{plain}"), &format!("tcp://{front_address}"))?;
-        let mut cluster = Self::handle(front_address, Backend::Tansu, Some(child));
-        let plain_address = format!("127.0.0.1:{plain}");
-        wait_until_listening(&plain_address)?;
-        cluster.sasl_proxy =
-            Some(SaslProxy::start(front, plain_address.clone(), setup.mechanisms, setup.users)?);
-        cluster.plain_address = Some(plain_address);
-        cluster.client_properties = vec![
-            ("security.protocol".into(), "SASL_PLAINTEXT".into()),
-            ("sasl.mechanism".into(), mechanism.name().into()),
-            ("sasl.username".into(), first_user.clone()),
-            ("sasl.password".into(), password.clone()),
-        ];
-        Ok(cluster)
-    }
-
-    /// The SASL front of a cluster started by [`KafkaCluster::start_tansu_scram`].
-    pub fn sasl_proxy(&self) -> Option<&SaslProxy> {
-        self.sasl_proxy.as_ref()
-    }
 }
