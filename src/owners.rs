@@ -40,7 +40,7 @@ impl OwnershipLog {
             .ok()
             .and_then(|h| h.into_string().ok())
             .unwrap_or_else(|| "unknown".into());
-        Ok(Self { producer, topic: format!("kmirror.shards.{name}"), host })
+        Ok(Self { producer, topic: shards_topic(name), host })
     }
 
     /// Records that this process took (`owned`) or gave up (`released`) a shard. Best effort:
@@ -68,7 +68,7 @@ impl OwnershipLog {
 
 /// The current owner of every shard that has one, from the last record of each partition.
 pub fn shard_owners(target: &ClientConfig, name: &str, shards: u32) -> Result<Vec<ShardOwner>> {
-    let topic = format!("kmirror.shards.{name}");
+    let topic = shards_topic(name);
     let partitions: Vec<kmirror_state::TopicPartition> =
         (0..shards as i32).map(|p| kmirror_state::TopicPartition::new(&topic, p)).collect();
     let ends = high_watermarks(target, &partitions, Duration::from_secs(10))
@@ -90,4 +90,9 @@ pub fn shard_owners(target: &ClientConfig, name: &str, shards: u32) -> Result<Ve
         owners.extend(last.filter(|o| o.state == "owned"));
     }
     Ok(owners)
+}
+
+/// The topic whose partition K stands for shard K: the group's subscription and the owners log.
+pub fn shards_topic(name: &str) -> String {
+    format!("kmirror.shards.{name}")
 }

@@ -18,7 +18,7 @@ use tracing::{error, info, warn};
 
 use crate::context::MirrorContext;
 use crate::error::{Error, Result, Side};
-use crate::owners::OwnershipLog;
+use crate::owners::{shards_topic, OwnershipLog};
 use crate::plan::{worker_of, Route};
 use crate::worker::{run_worker, RouteUpdate, WorkerReport};
 
@@ -87,9 +87,9 @@ impl ShardHosts {
         if config.get("session.timeout.ms").is_none() {
             config.set("session.timeout.ms", settings.session_timeout.as_millis().to_string());
         }
-        // Also the rebalance timeout a member asks for: a rebalance that stalls (seen on the test
-        // broker when a member left while the group was rebalancing) is retried after this,
-        // not after librdkafka's 5 minutes. The group is polled every 100 ms.
+        // Also the rebalance timeout a member asks for: a member that stops answering holds up a
+        // rebalance for this long, not for librdkafka's 5 minutes. The group is polled every
+        // 100 ms.
         if config.get("max.poll.interval.ms").is_none() {
             let ms = (settings.session_timeout * 3).max(std::time::Duration::from_secs(20)).as_millis();
             config.set("max.poll.interval.ms", ms.to_string());
@@ -106,7 +106,7 @@ impl ShardHosts {
             .create_with_context(membership)
             .map_err(Error::kafka(Side::Target, "creating the coordination consumer"))?;
         consumer
-            .subscribe(&[&format!("kmirror.shards.{}", settings.name)])
+            .subscribe(&[&shards_topic(&settings.name)])
             .map_err(Error::kafka(Side::Target, "joining the mirror's group"))?;
         info!(group = %format!("kmirror.{}.coordinator", settings.name), "joined the mirror's group; waiting for shards");
         Ok(Self::Coordinated(consumer))

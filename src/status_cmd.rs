@@ -86,7 +86,7 @@ pub fn collect(args: &StatusArgs) -> Result<Status> {
         bootstrap: servers.clone(),
         message: e.to_string(),
     })?;
-    let shards_topic = format!("kmirror.shards.{}", args.name);
+    let shards_topic = crate::owners::shards_topic(&args.name);
     let shards = metadata
         .topics()
         .iter()

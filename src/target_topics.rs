@@ -173,7 +173,7 @@ impl TopicSync {
     /// commit metadata may not (some brokers drop it), and CreateTopics lets only one of two
     /// racing first starts win.
     pub fn ensure_shard_topic(&self, name: &str, shards: u32) -> Result<()> {
-        let topic = format!("kmirror.shards.{name}");
+        let topic = crate::owners::shards_topic(name);
         let wanted = i32::try_from(shards).unwrap_or(i32::MAX);
         if self.target_partitions(&topic)?.is_none() {
             let new_topic =

@@ -117,7 +117,7 @@ impl Translator {
 
     /// The mirror's shard count: the partition count of its shards topic.
     fn shards(&self) -> Result<u32> {
-        let topic = format!("kmirror.shards.{}", self.name);
+        let topic = crate::owners::shards_topic(&self.name);
         let client: BaseConsumer =
             self.target.create().map_err(Error::kafka(Side::Target, "creating a client"))?;
         let metadata = client
