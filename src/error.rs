@@ -21,7 +21,7 @@ pub enum Error {
     /// the security settings are not.
     #[error("{side} cluster at {bootstrap} refused the connection: {message}")]
     Refused { side: Side, bootstrap: String, message: String },
-    #[error("target topic {topic} has {target_partitions} partitions but source topic {source_topic} has {source_partitions}: kmirror never remaps partitions; recreate {topic} with at least {source_partitions} partitions or mirror under another name")]
+    #[error("target topic {topic} has {target_partitions} partitions but source topic {source_topic} has {source_partitions}: kmirror never remaps partitions; add partitions to it (kafka-topics.sh --alter --topic {topic} --partitions {source_partitions}) or mirror under another name")]
     TooFewPartitions { topic: String, source_topic: String, source_partitions: i32, target_partitions: i32 },
     #[error("no source topic matches --topics '{pattern}' (excluding '{exclude}')")]
     NoTopics { pattern: String, exclude: String },

@@ -81,7 +81,7 @@ impl Mirror {
         // One map partition per shard: no partition is ever written by two producers.
         self.topic_sync.ensure_own_topic(&settings.map_topic(), settings.shards as i32)?;
         self.topic_sync.ensure_own_topic(&settings.checkpoint_topic(), 1)?;
-        let (ready, mut failed) = self.prepare_targets(&topics);
+        let (ready, mut failed) = self.prepare_targets(&topics, &BTreeMap::new());
         if ready.is_empty() {
             return Err(Error::TopicsFailed(failed.join(", ")));
         }
@@ -249,14 +249,20 @@ impl Mirror {
 
     /// Creates or checks each target topic; a topic that cannot be made right is left out,
     /// with its error logged, and the others go on.
-    fn prepare_targets(&self, topics: &[SourceTopic]) -> (Vec<SourceTopic>, Vec<String>) {
+    /// `known` holds the partition count of each topic already mirrored.
+    fn prepare_targets(
+        &self,
+        topics: &[SourceTopic],
+        known: &BTreeMap<String, i32>,
+    ) -> (Vec<SourceTopic>, Vec<String>) {
         let mut ready = Vec::new();
         let mut failed = Vec::new();
         for topic in topics {
-            match self.topic_sync.ensure(topic) {
+            match self.topic_sync.ensure(topic, known.get(&topic.name).copied()) {
                 Ok(change) => {
                     match change {
                         TopicChange::Created => self.ctx.telemetry.metrics.topic_created(&topic.name),
+                        TopicChange::Grown => {}
                         TopicChange::ConfigsSynced => self.ctx.telemetry.metrics.config_synced(&topic.name),
                         TopicChange::Unchanged => {}
                     }
@@ -280,7 +286,7 @@ impl Mirror {
     ) -> Result<()> {
         let topics = self.list_topics()?;
         let failed_before: BTreeSet<String> = failed.drain(..).collect();
-        let (ready, now_failed) = self.prepare_targets(&topics);
+        let (ready, now_failed) = self.prepare_targets(&topics, known);
         for name in &now_failed {
             if !failed_before.contains(name) {
                 error!(topic = %name, "topic stopped");

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use futures_executor::block_on;
 use rdkafka::admin::{
-    AdminClient, AdminOptions, ConfigSource, NewTopic, ResourceSpecifier, TopicReplication,
+    AdminClient, AdminOptions, ConfigSource, NewPartitions, NewTopic, ResourceSpecifier, TopicReplication,
 };
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -25,6 +25,8 @@ const FULL_CONFIG_LISTING: usize = 20;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TopicChange {
     Created,
+    /// Partitions added to match a source topic that grew while it was mirrored.
+    Grown,
     ConfigsSynced,
     Unchanged,
 }
@@ -53,11 +55,18 @@ impl TopicSync {
     }
 
     /// Makes sure the target topic exists with at least the source's partitions and the
-    /// source's topic configs.
-    pub fn ensure(&self, topic: &SourceTopic) -> Result<TopicChange> {
+    /// source's topic configs. `mirrored` is how many partitions of this topic the mirror
+    /// already copies: a target that has exactly those gets the source's new ones added (the
+    /// source grew); any other shortfall is refused, since it is not the mirror's topic.
+    pub fn ensure(&self, topic: &SourceTopic, mirrored: Option<i32>) -> Result<TopicChange> {
         let source_configs = self.explicit_configs(Side::Source, &topic.name)?;
         match self.target_partitions(&topic.target)? {
             None => self.create(topic, &source_configs).map(|()| TopicChange::Created),
+            Some(n) if n < topic.partitions && mirrored == Some(n) => {
+                self.grow(topic, n)?;
+                self.sync_configs(&topic.target, &source_configs)?;
+                Ok(TopicChange::Grown)
+            }
             Some(n) if n < topic.partitions => Err(Error::TooFewPartitions {
                 topic: topic.target.clone(),
                 source_topic: topic.name.clone(),
@@ -66,6 +75,27 @@ impl TopicSync {
             }),
             Some(_) => self.sync_configs(&topic.target, &source_configs),
         }
+    }
+
+    fn grow(&self, topic: &SourceTopic, from: i32) -> Result<()> {
+        let total = usize::try_from(topic.partitions).unwrap_or(0);
+        let request = NewPartitions::new(&topic.target, total);
+        let results = block_on(self.target_admin.create_partitions([&request], &admin_options()))
+            .map_err(Error::kafka(Side::Target, format!("adding partitions to {}", topic.target)))?;
+        for result in results {
+            if let Err((_, code)) = result {
+                return Err(Error::Kafka {
+                    side: Side::Target,
+                    context: format!(
+                        "adding partitions to {} ({from} -> {})",
+                        topic.target, topic.partitions
+                    ),
+                    cause: rdkafka::error::KafkaError::AdminOp(code),
+                });
+            }
+        }
+        info!(topic = %topic.target, source = %topic.name, from, to = topic.partitions, "added partitions to target topic: the source topic grew");
+        self.wait_visible(&topic.target, topic.partitions)
     }
 
     fn create(&self, topic: &SourceTopic, configs: &BTreeMap<String, String>) -> Result<()> {

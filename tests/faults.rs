@@ -17,18 +17,6 @@ fn produce_batch(setup: &Setup, t: &str, prefix: &str, per_partition: usize) {
     }
 }
 
-/// Waits until the process exits or `limit` passes; returns its status if it exited.
-fn wait_exit(child: &mut std::process::Child, limit: Duration) -> Option<std::process::ExitStatus> {
-    let started = Instant::now();
-    while started.elapsed() < limit {
-        if let Some(status) = child.try_wait().expect("wait") {
-            return Some(status);
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    None
-}
-
 #[test]
 fn a_target_frozen_past_the_transaction_timeout_loses_and_duplicates_nothing() {
     let setup = Setup::new();

@@ -56,6 +56,48 @@ fn a_topic_created_while_running_is_mirrored() {
     setup.assert_exactly_once(&second, 3, None);
 }
 
+/// The source topic grows while it is mirrored: the target gets the same partitions (never a
+/// remap) and the new ones are mirrored like the old.
+#[test]
+fn partitions_added_to_a_source_topic_while_running_are_added_on_the_target_and_mirrored() {
+    let setup = Setup::new();
+    let t = topic("grow");
+    setup.source.create_topic(&t, 2, &[]).expect("topic");
+    for p in 0..2 {
+        setup.source.produce(&t, p, &keyed(&format!("old{p}"), 0..100)).expect("produce");
+    }
+    let mirror = setup.spawn_mirror(&t, &["--refresh-interval", "1"]);
+    wait_for_target(&setup, &t, 1, 100, Duration::from_secs(30));
+
+    match setup.source.add_partitions(&t, 4) {
+        Ok(()) => {}
+        Err(kmirror_testcontainers::Error::Kafka {
+            source: rdkafka::error::KafkaError::AdminOp(rdkafka::types::RDKafkaErrorCode::UnsupportedFeature),
+            ..
+        }) => {
+            terminate(&mirror);
+            let _ = mirror.wait_with_output();
+            eprintln!(
+                "skipped: the broker does not support CreatePartitions (the Tansu test broker does not)"
+            );
+            return;
+        }
+        Err(e) => panic!("growing the source topic: {e}"),
+    }
+    for p in 0..4 {
+        setup.source.produce(&t, p, &keyed(&format!("new{p}"), 0..50)).expect("produce");
+    }
+    for p in 0..4 {
+        wait_for_target(&setup, &t, p, if p < 2 { 150 } else { 50 }, Duration::from_secs(30));
+    }
+    terminate(&mirror);
+    let out = mirror.wait_with_output().expect("output");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(setup.target.partition_count(&t).expect("metadata"), Some(4));
+    setup.assert_exactly_once(&t, 4, None);
+    assert!(!stderr(&out).contains("topic stopped"), "{}", stderr(&out));
+}
+
 #[test]
 fn aborted_source_transactions_are_not_copied() {
     let setup = Setup::new();

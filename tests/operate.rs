@@ -44,14 +44,7 @@ fn run_on_terminal(args: &[String]) -> (std::process::ExitStatus, String) {
         }
         out
     });
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(started.elapsed() < Duration::from_secs(90), "kmirror did not finish on the terminal");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = wait_exit(&mut child, Duration::from_secs(90)).expect("kmirror finishes on the terminal");
     let out = reader.join().expect("reader");
     (status, String::from_utf8_lossy(&out).into_owned())
 }

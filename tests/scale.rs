@@ -97,14 +97,8 @@ fn wait_until_copied(setup: &Setup, topic: &str, partitions: i32, limit: Duratio
 
 fn stop(setup: &Setup, mut child: Child) -> std::process::ExitStatus {
     terminate(&child);
-    let started = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            return status;
-        }
-        assert!(started.elapsed() < Duration::from_secs(60), "did not stop on SIGTERM\n{}", logs(setup));
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_exit(&mut child, Duration::from_secs(60))
+        .unwrap_or_else(|| panic!("did not stop on SIGTERM\n{}", logs(setup)))
 }
 
 /// Three processes share 8 shards of a 24-partition topic under load; one is SIGKILLed, one

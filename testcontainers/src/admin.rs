@@ -3,7 +3,9 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use futures_executor::block_on;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
+use rdkafka::admin::{
+    AdminClient, AdminOptions, NewPartitions, NewTopic, ResourceSpecifier, TopicReplication,
+};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -46,6 +48,23 @@ impl KafkaCluster {
             }
         }
         self.wait_for_topic(topic, partitions)
+    }
+
+    /// Grows a topic to `total` partitions and waits until the metadata shows them.
+    pub fn add_partitions(&self, topic: &str, total: i32) -> Result<()> {
+        let admin = self.admin()?;
+        let request = NewPartitions::new(topic, usize::try_from(total).unwrap_or(0));
+        let results = block_on(admin.create_partitions([&request], &AdminOptions::new()))
+            .map_err(kafka(format!("adding partitions to {topic}")))?;
+        for result in results {
+            if let Err((name, code)) = result {
+                return Err(Error::Topic {
+                    topic: name,
+                    message: format!("adding partitions failed: {code}"),
+                });
+            }
+        }
+        self.wait_for_topic(topic, total)
     }
 
     /// Deletes a topic and waits until the metadata no longer shows it.

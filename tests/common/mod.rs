@@ -128,17 +128,27 @@ pub fn spawn(args: &[String]) -> Child {
         .expect("kmirror starts")
 }
 
+/// Waits until the process exits or `limit` passes; returns its status if it exited.
+pub fn wait_exit(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return Some(status);
+        }
+        if started.elapsed() >= limit {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Runs kmirror to completion (killing it after `limit`) and returns its output.
 pub fn run(args: &[String], limit: Duration) -> Output {
     let mut child = spawn(args);
-    let started = Instant::now();
-    while child.try_wait().expect("wait").is_none() {
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            let out = child.wait_with_output().expect("output");
-            panic!("kmirror did not finish within {limit:?}: {}", String::from_utf8_lossy(&out.stderr));
-        }
-        std::thread::sleep(Duration::from_millis(50));
+    if wait_exit(&mut child, limit).is_none() {
+        let _ = child.kill();
+        let out = child.wait_with_output().expect("output");
+        panic!("kmirror did not finish within {limit:?}: {}", String::from_utf8_lossy(&out.stderr));
     }
     child.wait_with_output().expect("output")
 }
