@@ -1,13 +1,15 @@
 //! One checkpoint cycle of a running mirror: record the source groups' positions on the
 //! target and, with --sync-group-offsets, move idle target groups to the translated positions.
+use std::collections::HashMap;
+
 use kmirror_state::{GroupOffset, TopicPartition};
 use rdkafka::ClientConfig;
 use regex::Regex;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::checkpoint::{take_checkpoints, write_checkpoints};
 use crate::error::{Error, Result, Side};
-use crate::groups::commit_offsets;
+use crate::groups::{commit_offsets, committed_offsets};
 use crate::translator::Translator;
 
 pub struct GroupSync<'a> {
@@ -34,6 +36,13 @@ impl GroupSync<'_> {
         for checkpoint in &checkpoints {
             let translated: Vec<GroupOffset> =
                 translator.forward(&checkpoint.offsets)?.into_iter().filter_map(|t| t.to).collect();
+            let translated = match self.only_forward(&checkpoint.group, translated) {
+                Ok(t) => t,
+                Err(e) => {
+                    warn!(group = %checkpoint.group, error = %e, "group offset sync failed; will retry");
+                    continue;
+                }
+            };
             if translated.is_empty() {
                 continue;
             }
@@ -50,5 +59,26 @@ impl GroupSync<'_> {
             }
         }
         Ok(taken)
+    }
+
+    /// Drops positions at or behind what the group already committed on the target: a consumer
+    /// that read further there (e.g. after a cutover) must never be sent back to re-read.
+    fn only_forward(&self, group: &str, translated: Vec<GroupOffset>) -> Result<Vec<GroupOffset>> {
+        let partitions: Vec<TopicPartition> = translated.iter().map(|t| t.partition.clone()).collect();
+        let current: HashMap<TopicPartition, i64> =
+            committed_offsets(self.target, Side::Target, group, &partitions)?
+                .into_iter()
+                .map(|c| (c.partition, c.offset))
+                .collect();
+        let (forward, behind): (Vec<GroupOffset>, Vec<GroupOffset>) =
+            translated.into_iter().partition(|t| current.get(&t.partition).is_none_or(|&c| t.offset > c));
+        if !behind.is_empty() {
+            debug!(
+                group,
+                partitions = behind.len(),
+                "target group is already at or past the translated position there; left as it is"
+            );
+        }
+        Ok(forward)
     }
 }

@@ -161,22 +161,30 @@ fn failover_drill_with_the_source_stopped_is_exact() {
 }
 
 #[test]
-fn group_offset_sync_moves_idle_groups_and_never_an_active_one() {
+fn group_offset_sync_moves_idle_groups_forward_and_never_an_active_one() {
     let setup = Setup::new();
     let t = topic("sync");
     source_with_gaps(&setup, &t);
     let idle = format!("idle-{}", unique_suffix());
     let active = format!("active-{}", unique_suffix());
+    // Already further on the target in partition 0 (as after a cutover), behind elsewhere.
+    let ahead = format!("ahead-{}", unique_suffix());
     let source_records: Vec<Vec<StoredRecord>> =
         (0..PARTITIONS).map(|p| setup.source.read_committed_audited(&t, p).expect("read")).collect();
     let positions = group_positions(&source_records);
     commit_group(&setup.source, &idle, &t, &positions);
     commit_group(&setup.source, &active, &t, &positions);
+    commit_group(&setup.source, &ahead, &t, &positions);
 
     // First copy the data, then keep a member of `active` on the target while syncing.
     assert_success(&setup.mirror_until_caught_up(&regex::escape(&t), &[]));
     let own: BTreeMap<i32, i64> = (0..PARTITIONS).map(|p| (p, 1)).collect();
     commit_group(&setup.target, &active, &t, &own);
+    let target_end_0 =
+        setup.target.read_committed_audited(&t, 0).expect("read").last().map_or(0, |r| r.offset + 1);
+    let ahead_own: BTreeMap<i32, i64> =
+        (0..PARTITIONS).map(|p| (p, if p == 0 { target_end_0 } else { 0 })).collect();
+    commit_group(&setup.target, &ahead, &t, &ahead_own);
     let member: BaseConsumer = setup
         .target
         .client_config()
@@ -198,7 +206,7 @@ fn group_offset_sync_moves_idle_groups_and_never_an_active_one() {
         }
     });
 
-    let pattern = format!("{}|{}", regex::escape(&idle), regex::escape(&active));
+    let pattern = format!("{}|{}|{}", regex::escape(&idle), regex::escape(&active), regex::escape(&ahead));
     let out =
         setup.mirror_until_caught_up(&regex::escape(&t), &["--groups", &pattern, "--sync-group-offsets"]);
     assert_success(&out);
@@ -228,6 +236,11 @@ fn group_offset_sync_moves_idle_groups_and_never_an_active_one() {
         })
         .collect();
     assert_eq!(committed(&setup.target, &idle, &t), translated);
+    // Never backwards: partition 0 stays at the end, the others move forward to the translation.
+    let mut ahead_expected = translated.clone();
+    ahead_expected.insert(0, target_end_0);
+    assert!(translated[&0] < target_end_0, "the test needs a translation behind the end: {translated:?}");
+    assert_eq!(committed(&setup.target, &ahead, &t), ahead_expected, "a group is only ever moved forward");
     let expected: BTreeMap<i32, Vec<RecordData>> =
         (0..PARTITIONS).map(|p| (p, data_after(&source_records[p as usize], positions[&p]))).collect();
     let read = consume_as_group(&setup.target, &idle, &t, expected.values().map(Vec::len).sum());
