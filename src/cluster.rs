@@ -6,6 +6,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::ClientConfig;
 
 use crate::cli::ClientFlags;
+use crate::client_errors::{unreachable, ErrorRecorder};
 use crate::config::{bootstrap, side_settings};
 use crate::error::{Error, Result, Side};
 
@@ -27,12 +28,11 @@ pub fn client_config(
     Ok((config, servers))
 }
 
-/// Fails with a one-line "unreachable" error unless the cluster answers a metadata request.
+/// Fails with a one-line error unless the cluster answers a metadata request: "unreachable",
+/// or "refused the connection" with the TLS or login failure librdkafka reported.
 pub fn reachable(config: &ClientConfig, side: Side, bootstrap: &str, timeout: Duration) -> Result<()> {
-    let client: BaseConsumer = config.create().map_err(Error::kafka(side, "creating a client"))?;
-    client.fetch_metadata(None, timeout).map(|_| ()).map_err(|e| Error::Unreachable {
-        side,
-        bootstrap: bootstrap.to_string(),
-        message: e.to_string(),
-    })
+    let client: BaseConsumer<ErrorRecorder> = config
+        .create_with_context(ErrorRecorder::default())
+        .map_err(Error::kafka(side, "creating a client"))?;
+    client.fetch_metadata(None, timeout).map(|_| ()).map_err(|e| unreachable(side, bootstrap, &client, e))
 }

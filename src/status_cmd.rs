@@ -12,6 +12,7 @@ use tracing::warn;
 
 use crate::checkpoint::latest_checkpoints;
 use crate::cli::{StatusArgs, StatusFormat};
+use crate::client_errors::{unreachable, ErrorRecorder};
 use crate::cluster::{client_config, reachable};
 use crate::config::check_name;
 use crate::error::{Error, Result, Side};
@@ -79,13 +80,13 @@ pub fn collect(args: &StatusArgs) -> Result<Status> {
     check_name(&args.name)?;
     let timeout = Duration::from_secs(args.connect_timeout.max(1));
     let (target, servers) = client_config(Side::Target, args.target.as_ref(), &args.clients)?;
-    let metadata_client: BaseConsumer =
-        target.create().map_err(Error::kafka(Side::Target, "creating a client"))?;
-    let metadata = metadata_client.fetch_metadata(None, timeout).map_err(|e| Error::Unreachable {
-        side: Side::Target,
-        bootstrap: servers.clone(),
-        message: e.to_string(),
-    })?;
+    let metadata_client: BaseConsumer<ErrorRecorder> =
+        target
+            .create_with_context(ErrorRecorder::default())
+            .map_err(Error::kafka(Side::Target, "creating a client"))?;
+    let metadata = metadata_client
+        .fetch_metadata(None, timeout)
+        .map_err(|e| unreachable(Side::Target, &servers, &metadata_client, e))?;
     let shards_topic = crate::owners::shards_topic(&args.name);
     let shards = metadata
         .topics()

@@ -270,13 +270,44 @@ fn scram_case(
         assert!(front.refused() > before, "the target's front refused SCRAM-SHA-256");
     }
     // Without SASL the front closes the connection at the first request after ApiVersions.
+    let closed_before = source.sasl_proxy().map(|front| front.unauthenticated());
     let out = run_with(&args(false, "SCRAM-SHA-512"), TARGET_PW);
     assert!(!out.status.success(), "a source without SASL settings cannot be read: {}", all_output(&out));
     assert!(stderr(&out).contains("source cluster"), "the error names the source: {}", stderr(&out));
+    if let (Some(before), Some(front)) = (closed_before, source.sasl_proxy()) {
+        assert!(front.unauthenticated() > before, "the source's front closed the unauthenticated client");
+    }
     assert_eq!(target.partition_count(&t).expect("metadata"), None, "nothing written after failed logins");
 
+    let logins_before = target.sasl_proxy().map(|front| front.authenticated());
     let out = run_with(&args(true, "SCRAM-SHA-512"), TARGET_PW);
     assert!(out.status.success(), "{}", all_output(&out));
+    if let (Some(before), Some(front)) = (logins_before, target.sasl_proxy()) {
+        assert!(front.authenticated() > before, "kmirror logged in to the target's front");
+    }
+
+    // The one-shot commands name a login failure the same way.
+    let status: Vec<String> = [
+        "status",
+        "--target",
+        target.bootstrap(),
+        "--name",
+        "scram",
+        "--set",
+        "target.security.protocol=SASL_PLAINTEXT",
+        "--set",
+        "target.sasl.mechanism=SCRAM-SHA-512",
+        "--set",
+        "target.sasl.username=writer",
+        "--set",
+        "target.sasl.password=${env:KMIRROR_TEST_TARGET_SECRET}",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    one_line_auth_error(&run_with(&status, WRONG_PW), "target");
+    let out = run_with(&status, TARGET_PW);
+    assert!(out.status.success(), "status with the right password: {}", all_output(&out));
     for audit in audit_mirror(&source, &t, &target, &t, 2).expect("audit") {
         assert_eq!((audit.duplicates, audit.missing), (0, 0), "{audit:?}");
         assert!(audit.identical && audit.source_records == 300, "{audit:?}");

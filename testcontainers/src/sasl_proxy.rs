@@ -29,6 +29,7 @@ struct Config {
     credentials: Vec<(Mechanism, Credentials)>,
     authenticated: AtomicUsize,
     failed: AtomicUsize,
+    unauthenticated: AtomicUsize,
 }
 
 /// The running front; dropping it stops accepting connections.
@@ -60,6 +61,7 @@ impl SaslProxy {
             credentials: mechanisms.iter().map(|&m| (m, credentials(m, users))).collect(),
             authenticated: AtomicUsize::new(0),
             failed: AtomicUsize::new(0),
+            unauthenticated: AtomicUsize::new(0),
         });
         let stop = Arc::new(AtomicBool::new(false));
         let accept = {
@@ -69,7 +71,11 @@ impl SaslProxy {
                     if stop.load(Ordering::Relaxed) {
                         return;
                     }
-                    let Ok(client) = client else { continue };
+                    let Ok(client) = client else {
+                        // e.g. out of file descriptors: do not spin.
+                        std::thread::sleep(std::time::Duration::from_millis(50));
+                        continue;
+                    };
                     let config = Arc::clone(&config);
                     let _ = std::thread::Builder::new().name("sasl-conn".into()).spawn(move || {
                         if let Err(e) = serve(client, &config) {
@@ -87,25 +93,36 @@ impl SaslProxy {
         self.config.authenticated.load(Ordering::Relaxed)
     }
 
-    /// Authentications refused so far (wrong mechanism, unknown user, wrong password).
+    /// Logins refused so far (a mechanism not enabled, an unknown user, a wrong password).
     pub fn refused(&self) -> usize {
         self.config.failed.load(Ordering::Relaxed)
+    }
+
+    /// Connections closed because a request other than ApiVersions or SASL came before a login.
+    pub fn unauthenticated(&self) -> usize {
+        self.config.unauthenticated.load(Ordering::Relaxed)
     }
 }
 
 impl Drop for SaslProxy {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        // Wakes the blocking accept so the thread sees the flag.
-        let _ = TcpStream::connect(&self.address);
-        if let Some(accept) = self.accept.take() {
-            let _ = accept.join();
+        // Wakes the blocking accept so the thread sees the flag; if that fails the thread is
+        // left to end with the process rather than hang this drop.
+        if TcpStream::connect(&self.address).is_ok() {
+            if let Some(accept) = self.accept.take() {
+                let _ = accept.join();
+            }
         }
     }
 }
 
+/// How long a client may stay silent before it has logged in.
+const LOGIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 fn serve(mut client: TcpStream, config: &Config) -> io::Result<()> {
-    let mut broker = TcpStream::connect(&config.broker)?;
+    client.set_read_timeout(Some(LOGIN_TIMEOUT))?;
+    let mut broker: Option<TcpStream> = None;
     let mut exchange: Option<Exchange<'_>> = None;
     // SaslHandshake v0 is followed by bare SASL tokens instead of SaslAuthenticate requests.
     let mut bare_tokens = false;
@@ -133,8 +150,12 @@ fn serve(mut client: TcpStream, config: &Config) -> io::Result<()> {
         };
         match ApiKey::try_from(key) {
             Ok(ApiKey::ApiVersions) => {
-                write_frame(&mut broker, &body)?;
-                let response = read_frame(&mut broker)?;
+                let upstream = match broker.as_mut() {
+                    Some(upstream) => upstream,
+                    None => broker.insert(TcpStream::connect(&config.broker)?),
+                };
+                write_frame(upstream, &body)?;
+                let response = read_frame(upstream)?;
                 write_frame(&mut client, &response)?;
             }
             Ok(ApiKey::SaslHandshake) => {
@@ -189,11 +210,17 @@ fn serve(mut client: TcpStream, config: &Config) -> io::Result<()> {
                 }
             }
             _ => {
-                refused(config, &format!("api key {key} before authentication"));
+                config.unauthenticated.fetch_add(1, Ordering::Relaxed);
+                info!(api_key = key, "sasl proxy: request before authentication; closing the connection");
                 return Ok(());
             }
         }
     }
+    client.set_read_timeout(None)?;
+    let broker = match broker {
+        Some(broker) => broker,
+        None => TcpStream::connect(&config.broker)?,
+    };
     pump(client, broker)
 }
 
