@@ -243,6 +243,11 @@ pub struct VerifyArgs {
     /// Compare every mirrored record (the default).
     #[arg(long)]
     pub full: bool,
+    /// Start each partition at the first record the mirror copied, for a mirror started with
+    /// --start-from latest. By default every record from the start of the partition must have
+    /// a copy.
+    #[arg(long)]
+    pub from_mirror_start: bool,
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     pub format: crate::report::Format,

@@ -79,6 +79,11 @@ impl Translator {
         self.store.copy_of(source, offset, committed).map_err(state)
     }
 
+    /// Where the map's runs of a source partition start.
+    pub fn mapped_start(&self, source: &TopicPartition) -> Result<Option<i64>> {
+        self.store.mapped_start(source).map_err(state)
+    }
+
     /// Where the map's runs of a source partition end.
     pub fn mapped_end(&self, source: &TopicPartition) -> Result<Option<i64>> {
         self.store.mapped_end(source).map_err(state)

@@ -29,6 +29,9 @@ pub struct PartitionCheck {
     pub partition: i32,
     pub target_topic: String,
     pub target_partition: i32,
+    /// Where the check starts on the source: 0, or with --from-mirror-start the first offset
+    /// the mirror copied.
+    pub from_offset: i64,
     /// Source records compared with their copies.
     pub checked: usize,
     /// Mirrored source records with no copy at their mapped target offset.
@@ -66,7 +69,7 @@ pub fn run(args: &VerifyArgs) -> Result<(String, bool)> {
             continue;
         }
         let Some(target_tp) = translator.target_of(&source_tp)? else { continue };
-        checks.push(check_partition(&translator, &source, &target, &source_tp, &target_tp, args.sample)?);
+        checks.push(check_partition(&translator, &source, &target, &source_tp, &target_tp, args)?);
     }
     let proven = checks.iter().all(PartitionCheck::ok);
     Ok((render(&checks, args.format), proven))
@@ -88,18 +91,19 @@ fn check_partition(
     target: &ClientConfig,
     source_tp: &TopicPartition,
     target_tp: &TopicPartition,
-    sample: Option<usize>,
+    args: &VerifyArgs,
 ) -> Result<PartitionCheck> {
     // Target first, then the committed position: data and position commit together, so every
     // committed copy read here lies below the position read after it.
-    let copies = read_partition(target, Side::Target, target_tp, None)?;
+    let copies = read_partition(target, Side::Target, target_tp, 0, None)?;
     translator.refresh()?;
     // Without a committed position (e.g. the target topic was deleted, and its group offsets
     // with it) the map's whole extent counts as mirrored: verify then fails rather than passes.
     let committed = translator.committed_position(source_tp, target_tp)?;
     let until = committed.or(translator.mapped_end(source_tp)?).unwrap_or(0);
-    let originals = read_partition(source, Side::Source, source_tp, Some(until))?;
-    let step = match sample {
+    let from = if args.from_mirror_start { translator.mapped_start(source_tp)?.unwrap_or(0) } else { 0 };
+    let originals = read_partition(source, Side::Source, source_tp, from, Some(until))?;
+    let step = match args.sample {
         Some(n) if n > 0 => (originals.len() / n).max(1),
         _ => 1,
     };
@@ -108,6 +112,7 @@ fn check_partition(
         partition: source_tp.partition,
         target_topic: target_tp.topic.clone(),
         target_partition: target_tp.partition,
+        from_offset: from,
         checked: 0,
         missing: 0,
         extra: 0,
@@ -159,11 +164,12 @@ fn check_partition(
     Ok(check)
 }
 
-/// The committed records of a partition (below `until` if given), by offset.
+/// The committed records of a partition from `from` (below `until` if given), by offset.
 fn read_partition(
     config: &ClientConfig,
     side: Side,
     tp: &TopicPartition,
+    from: i64,
     until: Option<i64>,
 ) -> Result<BTreeMap<i64, RecordData>> {
     let mut out = BTreeMap::new();
@@ -178,8 +184,8 @@ fn read_partition(
         .create()
         .map_err(Error::kafka(side, "creating a reader"))?;
     let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(&tp.topic, tp.partition, Offset::Beginning)
-        .map_err(Error::kafka(side, "assigning"))?;
+    let start = if from > 0 { Offset::Offset(from) } else { Offset::Beginning };
+    tpl.add_partition_offset(&tp.topic, tp.partition, start).map_err(Error::kafka(side, "assigning"))?;
     consumer.assign(&tpl).map_err(Error::kafka(side, "assigning"))?;
     let started = Instant::now();
     let mut end = None;
@@ -263,6 +269,7 @@ fn render(checks: &[PartitionCheck], format: Format) -> String {
                 "topic",
                 "target_topic",
                 "partition",
+                "from",
                 "checked",
                 "missing",
                 "extra",
@@ -276,6 +283,7 @@ fn render(checks: &[PartitionCheck], format: Format) -> String {
                     c.topic.clone(),
                     c.target_topic.clone(),
                     c.partition.to_string(),
+                    c.from_offset.to_string(),
                     c.checked.to_string(),
                     c.missing.to_string(),
                     c.extra.to_string(),

@@ -202,6 +202,37 @@ fn start_from_latest_copies_only_what_arrives_after_the_start() {
         .collect();
     let expected: Vec<KeyValue> = keyed("new", 0..40).into_iter().map(|r| (r.key, r.value)).collect();
     assert_eq!(target, expected, "only records produced after the start");
+
+    // verify: strict by default (the 100 older records have no copy), exact from the start.
+    let state = tempfile::tempdir().expect("tempdir");
+    let verify = |extra: &[&str]| {
+        let mut args: Vec<String> = [
+            "verify",
+            "--source",
+            setup.source.bootstrap(),
+            "--target",
+            setup.target.bootstrap(),
+            "--name",
+            &setup.name,
+            "--format",
+            "json",
+            "--state-dir",
+            &state.path().display().to_string(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let out = run(&args, Duration::from_secs(120));
+        let report: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("json report");
+        (out.status.success(), report)
+    };
+    let (ok, report) = verify(&[]);
+    assert!(!ok, "{report:?}");
+    assert_eq!((report[0]["missing"].as_i64(), report[0]["from_offset"].as_i64()), (Some(100), Some(0)));
+    let (ok, report) = verify(&["--from-mirror-start"]);
+    assert!(ok, "{report:?}");
+    assert_eq!((report[0]["checked"].as_i64(), report[0]["from_offset"].as_i64()), (Some(40), Some(100)));
 }
 
 #[test]

@@ -26,9 +26,28 @@ pub fn offset_of(key: &[u8]) -> Offset {
     (u64::from_be_bytes(bytes) ^ (1 << 63)) as i64
 }
 
+/// The topic-partition a key starts with; `None` for a key too short to hold one (damage).
+pub fn partition_of(key: &[u8]) -> Option<TopicPartition> {
+    let len = u16::from_be_bytes([*key.first()?, *key.get(1)?]) as usize;
+    let topic = String::from_utf8_lossy(key.get(2..2 + len)?).into_owned();
+    let partition: [u8; 4] = key.get(2 + len..6 + len)?.try_into().ok()?;
+    Some(TopicPartition::new(topic, i32::from_be_bytes(partition)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_names_its_partition_and_a_damaged_key_names_none() {
+        let tp = TopicPartition::new("orders.eu", 7);
+        let k = key(&tp, 42);
+        assert_eq!(partition_of(&k), Some(tp));
+        for cut in [0, 1, 5, 12] {
+            assert_eq!(partition_of(&k[..cut]), None, "key cut to {cut} bytes");
+        }
+        assert_eq!(partition_of(&[0xff, 0xff, b'x']), None, "a length beyond the key");
+    }
 
     #[test]
     fn keys_sort_by_offset_within_a_partition_and_round_trip() {

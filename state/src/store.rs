@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::codec;
 use crate::error::{Result, StateError};
-use crate::keys::{key, offset_of, prefix};
+use crate::keys::{key, offset_of, partition_of, prefix};
 use crate::records::MapRecord;
 use crate::translate::{Answer, Span};
 use crate::{Offset, Run, TopicPartition};
@@ -197,6 +197,15 @@ impl MapStore {
         Ok(inside.then_some(entry.target_start + (g - from)))
     }
 
+    /// The start of the first run of a source partition: records before it were never mirrored
+    /// (the mirror started later, e.g. from the end of the partition).
+    pub fn mapped_start(&self, source: &TopicPartition) -> Result<Option<Offset>> {
+        let pre = prefix(source);
+        let mut it = self.db.raw_iterator_cf(self.cf(FORWARD)?);
+        it.seek(&pre);
+        Ok(it.key().filter(|k| k.starts_with(&pre)).map(offset_of))
+    }
+
     /// The end of the last run of a source partition (pending runs included).
     pub fn mapped_end(&self, source: &TopicPartition) -> Result<Option<Offset>> {
         let mut end = prefix(source);
@@ -324,7 +333,10 @@ impl MapStore {
         it.seek_to_first();
         let mut out: Vec<TopicPartition> = Vec::new();
         while let Some(k) = it.key() {
-            let tp = partition_of(k);
+            let tp = partition_of(k).ok_or_else(|| StateError::Corrupt {
+                path: self.path.clone(),
+                message: format!("a {cf} key of {} bytes names no topic-partition", k.len()),
+            })?;
             if out.last() != Some(&tp) {
                 out.push(tp.clone());
             }
@@ -364,14 +376,6 @@ fn position_key(map_partition: i32) -> Vec<u8> {
     let mut key = POSITION_KEY.to_vec();
     key.extend_from_slice(&map_partition.to_be_bytes());
     key
-}
-
-fn partition_of(key: &[u8]) -> TopicPartition {
-    let len = u16::from_be_bytes([key[0], key[1]]) as usize;
-    let topic = String::from_utf8_lossy(&key[2..2 + len]).into_owned();
-    let mut p = [0u8; 4];
-    p.copy_from_slice(&key[2 + len..6 + len]);
-    TopicPartition::new(topic, i32::from_be_bytes(p))
 }
 
 fn open_error(path: &Path, e: &rocksdb::Error) -> StateError {
