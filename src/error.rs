@@ -47,6 +47,8 @@ pub enum Error {
     Group { group: String, message: String },
     #[error("syncing configs of target topic {topic}: {message}")]
     ConfigSync { topic: String, message: String },
+    #[error("internal error: {0} (please report it with the log)")]
+    Internal(String),
     #[error("i/o error on {path}: {cause}")]
     Io { path: PathBuf, cause: std::io::Error },
 }

@@ -28,7 +28,50 @@ pub enum ShardHosts {
         handles: Vec<JoinHandle<Result<WorkerReport>>>,
         streams: usize,
     },
-    Coordinated(BaseConsumer<Membership>),
+    Coordinated(Coordination),
+}
+
+/// The group membership, served by its own thread: the main loop's checkpoint cycles and topic
+/// refreshes can take longer than the rebalance timeout, and a member that does not poll for
+/// that long is put out of the group and loses its shards.
+pub struct Coordination {
+    consumer: Arc<BaseConsumer<Membership>>,
+    serving: Arc<AtomicBool>,
+    server: Option<JoinHandle<()>>,
+}
+
+impl Coordination {
+    fn start(consumer: BaseConsumer<Membership>) -> Result<Self> {
+        let consumer = Arc::new(consumer);
+        let serving = Arc::new(AtomicBool::new(true));
+        let server = {
+            let (consumer, serving) = (consumer.clone(), serving.clone());
+            std::thread::Builder::new()
+                .name("kmirror-group".into())
+                .spawn(move || {
+                    while serving.load(Ordering::Relaxed) {
+                        // Nothing is ever produced to the shards topic: polling only serves the
+                        // group (assignments, revocations, heartbeats).
+                        let _ = consumer.poll(Duration::from_millis(100));
+                        consumer.context().reap_finished();
+                    }
+                })
+                .map_err(|cause| Error::Io { path: "group thread".into(), cause })?
+        };
+        Ok(Self { consumer, serving, server: Some(server) })
+    }
+
+    fn membership(&self) -> &Membership {
+        self.consumer.context()
+    }
+
+    /// Stops serving the group; the rebalance callbacks run on that thread, so none runs after.
+    fn stop_serving(&mut self) {
+        self.serving.store(false, Ordering::Relaxed);
+        if let Some(server) = self.server.take() {
+            let _ = server.join();
+        }
+    }
 }
 
 fn spawn_worker(
@@ -79,6 +122,8 @@ impl ShardHosts {
         target: rdkafka::ClientConfig,
     ) -> Result<Self> {
         let settings = &ctx.settings;
+        // The ownership log is a producer: made before the group's consumer settings are added.
+        let log = OwnershipLog::new(&target, &settings.name)?;
         let mut config = target;
         config
             .set("group.id", format!("kmirror.{}.coordinator", settings.name))
@@ -95,7 +140,7 @@ impl ShardHosts {
             config.set("max.poll.interval.ms", ms.to_string());
         }
         let membership = Membership {
-            log: OwnershipLog::new(&config, &settings.name)?,
+            log,
             ctx: ctx.clone(),
             routes: Mutex::new(by_shard),
             running: Mutex::default(),
@@ -109,29 +154,22 @@ impl ShardHosts {
             .subscribe(&[&shards_topic(&settings.name)])
             .map_err(Error::kafka(Side::Target, "joining the mirror's group"))?;
         info!(group = %format!("kmirror.{}.coordinator", settings.name), "joined the mirror's group; waiting for shards");
-        Ok(Self::Coordinated(consumer))
+        Ok(Self::Coordinated(Coordination::start(consumer)?))
     }
 
     /// False once every local worker has ended, or (coordinated) once the mirror stops.
     pub fn running(&self, ctx: &MirrorContext) -> bool {
         match self {
             Self::Local { handles, .. } => !handles.iter().all(JoinHandle::is_finished),
-            Self::Coordinated(consumer) => {
-                !ctx.stop.load(Ordering::Relaxed) && consumer.context().failure_is_none()
+            Self::Coordinated(group) => {
+                !ctx.stop.load(Ordering::Relaxed) && group.membership().failure_is_none()
             }
         }
     }
 
-    /// Waits a little; a coordinated host also serves the group (assignments, heartbeats).
+    /// Waits a little.
     pub fn wait(&self) {
-        match self {
-            Self::Local { .. } => std::thread::sleep(Duration::from_millis(100)),
-            Self::Coordinated(consumer) => {
-                // Nothing is ever produced to the shards topic: polling only serves the group.
-                let _ = consumer.poll(Duration::from_millis(100));
-                consumer.context().reap_finished();
-            }
-        }
+        std::thread::sleep(Duration::from_millis(100));
     }
 
     /// Routes found by a topic refresh: to the shard's host if it runs here.
@@ -140,7 +178,7 @@ impl ShardHosts {
             Self::Local { senders, streams, .. } => {
                 let _ = senders[worker_of(shard, *streams)].send((shard, routes));
             }
-            Self::Coordinated(consumer) => consumer.context().add_routes(shard, routes),
+            Self::Coordinated(group) => group.membership().add_routes(shard, routes),
         }
     }
 
@@ -159,14 +197,15 @@ impl ShardHosts {
                             first_error.get_or_insert(e);
                         }
                         Err(_) => {
-                            first_error.get_or_insert(Error::Usage("a worker thread panicked".into()));
+                            first_error.get_or_insert(Error::Internal("a worker thread panicked".into()));
                         }
                     }
                 }
                 (records, first_error)
             }
-            Self::Coordinated(consumer) => {
-                let membership = consumer.context();
+            Self::Coordinated(mut group) => {
+                group.stop_serving();
+                let membership = group.membership();
                 let shards: Vec<u32> = membership.lock_running().keys().copied().collect();
                 for shard in shards {
                     membership.stop(shard, false);
@@ -175,7 +214,7 @@ impl ShardHosts {
                 let failure = membership.failure.lock().ok().and_then(|mut f| f.take());
                 membership.log.flush();
                 // Leaving the group hands the shards to the others at once.
-                consumer.unsubscribe();
+                group.consumer.unsubscribe();
                 (records, failure)
             }
         }
@@ -276,7 +315,7 @@ impl Membership {
                 warn!(shard, "shard fenced: another process of this mirror owns it now");
             }
             Ok(Err(e)) => self.fail(e),
-            Err(_) => self.fail(Error::Usage(format!("the worker of shard {shard} panicked"))),
+            Err(_) => self.fail(Error::Internal(format!("the worker of shard {shard} panicked"))),
         }
     }
 

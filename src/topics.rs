@@ -36,8 +36,9 @@ impl TopicSelector {
             return false;
         }
         match PROTECTED_PREFIXES.iter().find(|p| topic.starts_with(*p)) {
-            // Internal topics only when the pattern itself starts with their prefix.
-            Some(prefix) => self.include_source.trim_start_matches('^').replace('\\', "").starts_with(prefix),
+            // Internal topics only when the pattern itself names their prefix (e.g. `__audit`
+            // or `orders|__audit`), never through a wildcard like `.*`.
+            Some(prefix) => self.include_source.replace('\\', "").contains(prefix),
             None => true,
         }
     }
@@ -69,6 +70,11 @@ mod tests {
         assert!(!all.matches("kmirror.offset-map.dr"));
         let named = TopicSelector::new("__audit", None).expect("valid");
         assert!(named.matches("__audit"));
+        let among = TopicSelector::new("orders|__audit", None).expect("valid");
+        assert!(among.matches("__audit") && among.matches("orders"));
+        assert!(!among.matches("__consumer_offsets"));
+        let own = TopicSelector::new("kmirror\\.checkpoints\\..*", None).expect("valid");
+        assert!(own.matches("kmirror.checkpoints.dr"));
     }
 
     #[test]

@@ -129,7 +129,7 @@ fn forward(q: &Query<'_>) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
     for (group, offsets) in source_positions(q)? {
         let translations = q.translator.forward(&offsets)?;
-        let ends = ends(&q.clusters.target, &translations)?;
+        let ends = ends(&q.clusters.target, Side::Target, &translations)?;
         if q.args.execute {
             execute(&q.clusters.target, Side::Target, &group, &translations)?;
         }
@@ -146,7 +146,7 @@ fn reverse(q: &Query<'_>) -> Result<Vec<Row>> {
         let offsets = committed_offsets(&q.clusters.target, Side::Target, &group, &partitions)?;
         let translations = q.translator.reverse(&offsets)?;
         let ends = match &q.clusters.source {
-            Some(source) => ends(source, &translations)?,
+            Some(source) => ends(source, Side::Source, &translations)?,
             None => Default::default(),
         };
         if q.args.execute {
@@ -167,11 +167,16 @@ fn reverse(q: &Query<'_>) -> Result<Vec<Row>> {
     Ok(rows)
 }
 
-fn ends(config: &ClientConfig, translations: &[Translation]) -> Result<BTreeMap<TopicPartition, i64>> {
+/// The end offsets of the partitions the translations land on, read from `side`.
+fn ends(
+    config: &ClientConfig,
+    side: Side,
+    translations: &[Translation],
+) -> Result<BTreeMap<TopicPartition, i64>> {
     let partitions: Vec<TopicPartition> =
         translations.iter().filter_map(|t| t.to.as_ref().map(|o| o.partition.clone())).collect();
     Ok(high_watermarks(config, &partitions, Duration::from_secs(10))
-        .map_err(Error::kafka(Side::Target, "reading end offsets"))?
+        .map_err(Error::kafka(side, "reading end offsets"))?
         .into_iter()
         .collect())
 }

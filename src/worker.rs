@@ -58,7 +58,7 @@ fn start_all(ctx: &Arc<MirrorContext>, initial: BTreeMap<u32, Vec<Route>>) -> Re
                 }
                 Err(_) => {
                     first_error
-                        .get_or_insert(Error::Usage("a shard failed to start (thread panicked)".into()));
+                        .get_or_insert(Error::Internal("a shard failed to start (thread panicked)".into()));
                 }
             }
         }
