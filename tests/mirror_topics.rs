@@ -206,24 +206,7 @@ fn start_from_latest_copies_only_what_arrives_after_the_start() {
     // verify: strict by default (the 100 older records have no copy), exact from the start.
     let state = tempfile::tempdir().expect("tempdir");
     let verify = |extra: &[&str]| {
-        let mut args: Vec<String> = [
-            "verify",
-            "--source",
-            setup.source.bootstrap(),
-            "--target",
-            setup.target.bootstrap(),
-            "--name",
-            &setup.name,
-            "--format",
-            "json",
-            "--state-dir",
-            &state.path().display().to_string(),
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        args.extend(extra.iter().map(|s| s.to_string()));
-        let out = run(&args, Duration::from_secs(120));
+        let out = setup.verify(state.path(), extra);
         let report: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("json report");
         (out.status.success(), report)
     };

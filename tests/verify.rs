@@ -1,30 +1,8 @@
 //! `kmirror verify` proves a clean copy and names the partition and offset of what is wrong.
 mod common;
 
-use std::time::Duration;
-
 use common::*;
 use kmirror_testcontainers::RecordData;
-
-fn verify(setup: &Setup, state: &std::path::Path) -> std::process::Output {
-    let args: Vec<String> = [
-        "verify",
-        "--source",
-        setup.source.bootstrap(),
-        "--target",
-        setup.target.bootstrap(),
-        "--name",
-        &setup.name,
-        "--format",
-        "json",
-        "--state-dir",
-        &state.display().to_string(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    run(&args, Duration::from_secs(120))
-}
 
 fn checks(out: &std::process::Output) -> Vec<serde_json::Value> {
     serde_json::from_slice(&out.stdout).expect("json report")
@@ -41,7 +19,7 @@ fn verify_passes_a_clean_copy_and_names_what_went_wrong() {
     assert_success(&setup.mirror_until_caught_up(&regex::escape(&t), &[]));
     let state = tempfile::tempdir().expect("tempdir");
 
-    let out = verify(&setup, state.path());
+    let out = setup.verify(state.path(), &[]);
     assert_success(&out);
     let report = checks(&out);
     assert_eq!(report.len(), 2, "{report:?}");
@@ -51,7 +29,7 @@ fn verify_passes_a_clean_copy_and_names_what_went_wrong() {
 
     // A record written to the target behind kmirror's back.
     setup.target.produce(&t, 1, &[RecordData::keyed("intruder", "x")]).expect("produce");
-    let out = verify(&setup, state.path());
+    let out = setup.verify(state.path(), &[]);
     assert!(!out.status.success(), "an extra record must fail verify");
     let report = checks(&out);
     let p1 = report.iter().find(|c| c["partition"] == 1).expect("partition 1");
@@ -66,7 +44,7 @@ fn verify_passes_a_clean_copy_and_names_what_went_wrong() {
     // The target topic deleted and recreated: every copy is gone.
     setup.target.delete_topic(&t).expect("delete");
     setup.target.create_topic(&t, 2, &[]).expect("recreate");
-    let out = verify(&setup, state.path());
+    let out = setup.verify(state.path(), &[]);
     assert!(!out.status.success());
     let report = checks(&out);
     let p0 = report.iter().find(|c| c["partition"] == 0).expect("partition 0");

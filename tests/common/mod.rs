@@ -52,6 +52,28 @@ impl Setup {
         args
     }
 
+    /// Runs `kmirror verify --format json` on this setup's mirror (local map copy in `state`).
+    pub fn verify(&self, state: &std::path::Path, extra: &[&str]) -> Output {
+        let mut args: Vec<String> = [
+            "verify",
+            "--source",
+            self.source.bootstrap(),
+            "--target",
+            self.target.bootstrap(),
+            "--name",
+            &self.name,
+            "--format",
+            "json",
+            "--state-dir",
+            &state.display().to_string(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        run(&args, Duration::from_secs(120))
+    }
+
     /// Runs the mirror with --until-caught-up and returns its output once it exits.
     pub fn mirror_until_caught_up(&self, topics: &str, extra: &[&str]) -> Output {
         let mut args = self.args(topics, extra);
