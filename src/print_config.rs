@@ -14,6 +14,13 @@ struct Shown<'a> {
     #[serde(skip_serializing_if = "str::is_empty")]
     exclude: &'a str,
     rename: String,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    transforms: &'a [String],
+    on_transform_error: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source_alias: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target_alias: Option<&'a str>,
     num_streams: usize,
     shards: u32,
     state_dir: String,
@@ -21,6 +28,8 @@ struct Shown<'a> {
     transaction_max_ms: u64,
     transaction_max_bytes: u64,
     until_caught_up: bool,
+    coordinate: bool,
+    session_timeout: u64,
     start_from: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     replication_factor: Option<i32>,
@@ -32,6 +41,7 @@ struct Shown<'a> {
     sync_group_offsets: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     metrics_addr: Option<&'a str>,
+    progress: crate::progress::ProgressMode,
     source: Side<'a>,
     target: Side<'a>,
 }
@@ -49,6 +59,10 @@ pub fn render(settings: &MirrorSettings) -> String {
         topics,
         exclude,
         rename: settings.rename.describe(),
+        transforms: &settings.transforms_given.specs,
+        on_transform_error: if settings.transforms.skips_errors() { "skip" } else { "stop" },
+        source_alias: settings.transforms_given.source_alias.as_deref(),
+        target_alias: settings.transforms_given.target_alias.as_deref(),
         num_streams: settings.num_streams,
         shards: settings.shards,
         state_dir: settings.state_dir.display().to_string(),
@@ -56,6 +70,8 @@ pub fn render(settings: &MirrorSettings) -> String {
         transaction_max_ms: settings.transaction_max.as_millis() as u64,
         transaction_max_bytes: settings.transaction_max_bytes,
         until_caught_up: settings.until_caught_up,
+        coordinate: settings.coordinate,
+        session_timeout: settings.session_timeout.as_secs(),
         start_from: match settings.start_from {
             crate::cli::StartFrom::Earliest => "earliest",
             crate::cli::StartFrom::Latest => "latest",
@@ -70,6 +86,7 @@ pub fn render(settings: &MirrorSettings) -> String {
         checkpoint_interval: settings.checkpoint_interval.as_secs(),
         sync_group_offsets: settings.sync_group_offsets,
         metrics_addr: settings.metrics_addr.as_deref(),
+        progress: settings.progress,
         source: Side { bootstrap: &settings.source_bootstrap, properties: settings.source.redacted() },
         target: Side { bootstrap: &settings.target_bootstrap, properties: settings.target.redacted() },
     };

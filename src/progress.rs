@@ -11,7 +11,9 @@ use crate::telemetry::{PartitionProgress, Telemetry};
 use crate::terminal::{bars, stderr_is_terminal};
 
 /// How progress is shown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize, serde::Serialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum ProgressMode {
     /// One overall bar (or line).

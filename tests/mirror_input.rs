@@ -96,3 +96,71 @@ fn too_small_target_topic_is_named_and_never_remapped() {
     );
     assert!(setup.target.audit_partition(&t, 0).expect("audit").visible.is_empty(), "nothing written");
 }
+
+/// `--print-config` shows every setting, and what it prints is a config file that gives the
+/// same effective configuration back.
+#[test]
+fn print_config_shows_every_setting_and_reads_back_as_the_same_config() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    let flags: Vec<String> = [
+        "mirror",
+        "--source",
+        "src.example:9092",
+        "--target",
+        "dst.example:9092",
+        "--name",
+        "roundtrip",
+        "--topics",
+        "orders.*",
+        "--transform",
+        "filter:drop:key=^test-",
+        "--transform",
+        "headers:add:mirrored-by=kmirror",
+        "--on-transform-error",
+        "skip",
+        "--source-alias",
+        "east",
+        "--target-alias",
+        "west",
+        "--coordinate",
+        "--session-timeout",
+        "7",
+        "--progress",
+        "off",
+        "--state-dir",
+        &state.display().to_string(),
+        "--set",
+        "target.linger.ms=20",
+        "--print-config",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let first = run(&flags, Duration::from_secs(30));
+    assert_success(&first);
+    let printed = String::from_utf8_lossy(&first.stdout).into_owned();
+    let config: toml::Value = toml::from_str(&printed).expect("TOML");
+    let transforms: Vec<&str> =
+        config["transforms"].as_array().expect("transforms").iter().filter_map(|v| v.as_str()).collect();
+    assert_eq!(transforms, ["filter:drop:key=^test-", "headers:add:mirrored-by=kmirror"]);
+    assert_eq!(config["on_transform_error"].as_str(), Some("skip"));
+    assert_eq!(
+        (config["source_alias"].as_str(), config["target_alias"].as_str()),
+        (Some("east"), Some("west"))
+    );
+    assert_eq!(config["coordinate"].as_bool(), Some(true));
+    assert_eq!(config["session_timeout"].as_integer(), Some(7));
+    assert_eq!(config["progress"].as_str(), Some("off"));
+    assert_eq!(config["target"]["properties"]["linger.ms"].as_str(), Some("20"));
+
+    let file = dir.path().join("printed.toml");
+    std::fs::write(&file, &printed).expect("write");
+    let again: Vec<String> = ["mirror", "--config", &file.display().to_string(), "--print-config"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let second = run(&again, Duration::from_secs(30));
+    assert_success(&second);
+    assert_eq!(String::from_utf8_lossy(&second.stdout), printed, "the printed config reads back the same");
+}

@@ -32,6 +32,8 @@ pub struct MirrorSettings {
     pub rename: crate::rename::RenamePolicy,
     /// Applied to every record on the way, in order (active-active first).
     pub transforms: crate::transform::Chain,
+    /// The transform settings as given (for --print-config).
+    pub transforms_given: TransformsGiven,
     pub num_streams: usize,
     pub shards: u32,
     pub state_dir: PathBuf,
@@ -107,7 +109,7 @@ impl MirrorSettings {
             None => crate::rename::RenamePolicy::Identity,
         };
 
-        let transforms = transforms(args, &file)?;
+        let (transforms, transforms_given) = transforms(args, &file)?;
         let until_caught_up = args.until_caught_up || file.until_caught_up.unwrap_or(false);
         let coordinate = args.coordinate || file.coordinate.unwrap_or(false);
         if coordinate && until_caught_up {
@@ -145,6 +147,7 @@ impl MirrorSettings {
             selector,
             rename,
             transforms,
+            transforms_given,
             num_streams,
             shards,
             state_dir,
@@ -208,23 +211,36 @@ pub fn shadow_group(name: &str, shard: u32) -> String {
     format!("kmirror.{name}.shard-{shard}")
 }
 
+/// The transform settings as given: `--transform` specs and the active-active aliases.
+#[derive(Debug, Clone, Default)]
+pub struct TransformsGiven {
+    pub specs: Vec<String>,
+    pub source_alias: Option<String>,
+    pub target_alias: Option<String>,
+}
+
 /// The transform chain: active-active marking first (so records from the target are dropped
 /// before anything else), then the `--transform` flags (or the file's list) in order.
-fn transforms(args: &MirrorArgs, file: &MirrorFile) -> Result<crate::transform::Chain> {
+fn transforms(args: &MirrorArgs, file: &MirrorFile) -> Result<(crate::transform::Chain, TransformsGiven)> {
     use crate::transform::{Origin, Transform};
+    let given = TransformsGiven {
+        specs: if args.transform.is_empty() { file.transforms.clone() } else { args.transform.clone() },
+        source_alias: args.source_alias.clone().or(file.source_alias.clone()),
+        target_alias: args.target_alias.clone().or(file.target_alias.clone()),
+    };
     let mut chain = Vec::new();
-    let source_alias = args.source_alias.clone().or(file.source_alias.clone());
-    let target_alias = args.target_alias.clone().or(file.target_alias.clone());
-    match (source_alias, target_alias) {
+    match (&given.source_alias, &given.target_alias) {
         (Some(source_alias), Some(target_alias)) if source_alias != target_alias => {
-            chain.push(Transform::Origin(Origin::ActiveActive { source_alias, target_alias }))
+            chain.push(Transform::Origin(Origin::ActiveActive {
+                source_alias: source_alias.clone(),
+                target_alias: target_alias.clone(),
+            }))
         }
         (None, None) => {}
         (Some(_), Some(_)) => return Err(usage("--source-alias and --target-alias must differ")),
         _ => return Err(usage("--source-alias and --target-alias go together (active-active mirroring)")),
     }
-    let specs = if args.transform.is_empty() { file.transforms.clone() } else { args.transform.clone() };
-    for spec in &specs {
+    for spec in &given.specs {
         chain.push(Transform::parse(spec)?);
     }
     let skip = match args.on_transform_error.as_deref().or(file.on_transform_error.as_deref()) {
@@ -232,7 +248,7 @@ fn transforms(args: &MirrorArgs, file: &MirrorFile) -> Result<crate::transform::
         Some("skip") => true,
         Some(other) => return Err(usage(&format!("--on-transform-error {other}: use stop or skip"))),
     };
-    Ok(crate::transform::Chain::new(chain).skipping_errors(skip))
+    Ok((crate::transform::Chain::new(chain).skipping_errors(skip), given))
 }
 
 /// A whole-name regex for consumer group ids.
