@@ -19,6 +19,7 @@ pub mod group_sync;
 pub mod groups;
 pub mod http_endpoint;
 pub mod incremental_alter;
+pub mod log_filter;
 pub mod map_sync;
 pub mod metrics;
 pub mod mirror;

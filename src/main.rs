@@ -3,15 +3,24 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use kmirror::cli::LogFormat;
+use kmirror::log_filter::QuietIgnoredSettings;
+use tracing_subscriber::prelude::*;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     let cli = kmirror::cli::Cli::parse();
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(kmirror::terminal::log_writer);
-    match cli.log_format {
-        LogFormat::Json => logs.json().with_current_span(false).init(),
-        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+    let lines = tracing_subscriber::fmt::layer().with_writer(kmirror::terminal::log_writer);
+    let lines = match cli.log_format {
+        LogFormat::Json => lines.json().with_current_span(false).boxed(),
+        LogFormat::Text => lines.with_ansi(std::io::stderr().is_terminal()).boxed(),
+    };
+    let subscriber = tracing_subscriber::registry().with(filter).with(lines);
+    // librdkafka's messages come as `log` records; they reach tracing through a filter.
+    if tracing::subscriber::set_global_default(subscriber).is_err()
+        || QuietIgnoredSettings::install().is_err()
+    {
+        eprintln!("kmirror: warning: logging could not be set up");
     }
     match kmirror::app::run(cli) {
         Ok(()) => ExitCode::SUCCESS,

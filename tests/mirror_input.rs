@@ -164,3 +164,34 @@ fn print_config_shows_every_setting_and_reads_back_as_the_same_config() {
     assert_success(&second);
     assert_eq!(String::from_utf8_lossy(&second.stdout), printed, "the printed config reads back the same");
 }
+
+/// Each side's settings go to all of that side's clients: a producer setting for the target
+/// (linger.ms) also reaches the target consumers, and a consumer setting for the source is
+/// given to the source admin client. librdkafka's warning that a client ignores a setting of the
+/// other kind is noise there; any other warning still shows.
+#[test]
+fn side_settings_for_one_kind_of_client_do_not_warn_on_the_others() {
+    let (setup, t) = with_topic();
+    let out = setup.mirror_until_caught_up(
+        &t,
+        &[
+            "--set",
+            "target.linger.ms=5",
+            "--set",
+            "source.fetch.wait.max.ms=100",
+            "--set",
+            "target.no.such.setting=1",
+        ],
+    );
+    let log = stderr(&out);
+    assert!(!log.contains("will be ignored by this"), "{log}");
+    // An unknown setting is still refused, by name.
+    assert!(!out.status.success() && log.contains("no.such.setting"), "{log}");
+    let out = setup.mirror_until_caught_up(
+        &t,
+        &["--set", "target.linger.ms=5", "--set", "source.fetch.wait.max.ms=100"],
+    );
+    assert_success(&out);
+    assert!(!stderr(&out).contains("will be ignored by this"), "{}", stderr(&out));
+    setup.assert_exactly_once(&t, 1, Some(10));
+}

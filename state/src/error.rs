@@ -15,7 +15,7 @@ pub enum StateError {
     Foreign { path: PathBuf, found: String, expected: String },
     #[error("state dir {path}: {message}")]
     Io { path: PathBuf, message: String },
-    #[error("undecodable entry in state dir {path}: {source}")]
+    #[error("undecodable entry in state dir {path}: {source}; delete the directory and kmirror rebuilds it from the target")]
     Codec { path: PathBuf, source: CodecError },
 }
 
