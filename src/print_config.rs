@@ -29,7 +29,9 @@ struct Shown<'a> {
     transaction_max_bytes: u64,
     until_caught_up: bool,
     coordinate: bool,
-    session_timeout: u64,
+    /// Left out when `target.session.timeout.ms` sets it (the two may not both be given).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    session_timeout: Option<u64>,
     start_from: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     replication_factor: Option<i32>,
@@ -71,7 +73,11 @@ pub fn render(settings: &MirrorSettings) -> String {
         transaction_max_bytes: settings.transaction_max_bytes,
         until_caught_up: settings.until_caught_up,
         coordinate: settings.coordinate,
-        session_timeout: settings.session_timeout.as_secs(),
+        session_timeout: settings
+            .target
+            .get("session.timeout.ms")
+            .is_none()
+            .then(|| settings.session_timeout.as_secs()),
         start_from: match settings.start_from {
             crate::cli::StartFrom::Earliest => "earliest",
             crate::cli::StartFrom::Latest => "latest",

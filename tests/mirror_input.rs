@@ -163,6 +163,13 @@ fn print_config_shows_every_setting_and_reads_back_as_the_same_config() {
     let second = run(&again, Duration::from_secs(30));
     assert_success(&second);
     assert_eq!(String::from_utf8_lossy(&second.stdout), printed, "the printed config reads back the same");
+
+    // One setting, two ways: refused rather than one silently winning.
+    let mut both = flags.clone();
+    both.extend(["--set".to_string(), "target.session.timeout.ms=9000".to_string()]);
+    let out = run(&both, Duration::from_secs(30));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--session-timeout and target.session.timeout.ms"), "{}", stderr(&out));
 }
 
 /// Each side's settings go to all of that side's clients: a producer setting for the target

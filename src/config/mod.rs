@@ -117,6 +117,12 @@ impl MirrorSettings {
                 "--coordinate and --until-caught-up do not go together: a batch runs as one process",
             ));
         }
+        let session_timeout = args.session_timeout.or(file.session_timeout);
+        if session_timeout.is_some() && target.get("session.timeout.ms").is_some() {
+            return Err(usage(
+                "--session-timeout and target.session.timeout.ms both set the group's session timeout: give one",
+            ));
+        }
         let shards = args.shards.or(file.shards).unwrap_or(DEFAULT_SHARDS);
         if shards == 0 {
             return Err(usage("--shards must be at least 1"));
@@ -160,9 +166,7 @@ impl MirrorSettings {
                 .max(1),
             until_caught_up,
             coordinate,
-            session_timeout: Duration::from_secs(
-                args.session_timeout.or(file.session_timeout).unwrap_or(10).clamp(1, 3600),
-            ),
+            session_timeout: Duration::from_secs(session_timeout.unwrap_or(10).clamp(1, 3600)),
             start_from,
             replication_factor: args.replication_factor.or(file.replication_factor),
             refresh_interval: Duration::from_secs(
