@@ -77,7 +77,7 @@ pub fn render(settings: &MirrorSettings) -> String {
             .target
             .get("session.timeout.ms")
             .is_none()
-            .then(|| settings.session_timeout.as_secs()),
+            .then_some(settings.session_timeout.as_secs()),
         start_from: match settings.start_from {
             crate::cli::StartFrom::Earliest => "earliest",
             crate::cli::StartFrom::Latest => "latest",
