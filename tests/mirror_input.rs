@@ -164,6 +164,17 @@ fn print_config_shows_every_setting_and_reads_back_as_the_same_config() {
     assert_success(&second);
     assert_eq!(String::from_utf8_lossy(&second.stdout), printed, "the printed config reads back the same");
 
+    // A time far beyond any use is a typo: refused by name.
+    let mut huge = flags.clone();
+    huge.extend(["--refresh-interval".to_string(), u64::MAX.to_string()]);
+    let out = run(&huge, Duration::from_secs(30));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--refresh-interval 18446744073709551615 is out of range"),
+        "{}",
+        stderr(&out)
+    );
+
     // One setting, two ways: refused rather than one silently winning.
     let mut both = flags.clone();
     both.extend(["--set".to_string(), "target.session.timeout.ms=9000".to_string()]);

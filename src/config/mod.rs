@@ -139,8 +139,23 @@ impl MirrorSettings {
         if transaction_max_records == 0 {
             return Err(usage("--transaction-max-records must be at least 1"));
         }
-        let transaction_max_ms =
-            args.transaction_max_ms.or(file.transaction_max_ms).unwrap_or(DEFAULT_TRANSACTION_MAX_MS);
+        let transaction_max_ms = at_most(
+            "--transaction-max-ms",
+            args.transaction_max_ms.or(file.transaction_max_ms).unwrap_or(DEFAULT_TRANSACTION_MAX_MS),
+            3_600_000,
+        )?;
+        let refresh_interval = at_most(
+            "--refresh-interval",
+            args.refresh_interval.or(file.refresh_interval).unwrap_or(10),
+            DAY,
+        )?;
+        let connect_timeout =
+            at_most("--connect-timeout", args.connect_timeout.or(file.connect_timeout).unwrap_or(10), DAY)?;
+        let checkpoint_interval = at_most(
+            "--checkpoint-interval",
+            args.checkpoint_interval.or(file.checkpoint_interval).unwrap_or(10),
+            DAY,
+        )?;
         let state_dir =
             args.state_dir.clone().or(file.state_dir.clone()).unwrap_or_else(|| default_state_dir(&name));
 
@@ -169,16 +184,10 @@ impl MirrorSettings {
             session_timeout: Duration::from_secs(session_timeout.unwrap_or(10).clamp(1, 3600)),
             start_from,
             replication_factor: args.replication_factor.or(file.replication_factor),
-            refresh_interval: Duration::from_secs(
-                args.refresh_interval.or(file.refresh_interval).unwrap_or(10).max(1),
-            ),
-            connect_timeout: Duration::from_secs(
-                args.connect_timeout.or(file.connect_timeout).unwrap_or(10).max(1),
-            ),
+            refresh_interval: Duration::from_secs(refresh_interval.max(1)),
+            connect_timeout: Duration::from_secs(connect_timeout.max(1)),
             groups: args.groups.clone().or(file.groups.clone()).map(|p| group_regex(&p)).transpose()?,
-            checkpoint_interval: Duration::from_secs(
-                args.checkpoint_interval.or(file.checkpoint_interval).unwrap_or(10).max(1),
-            ),
+            checkpoint_interval: Duration::from_secs(checkpoint_interval.max(1)),
             sync_group_offsets: args.sync_group_offsets || file.sync_group_offsets.unwrap_or(false),
             metrics_addr: args.metrics_addr.clone().or(file.metrics_addr.clone()),
             progress: args.progress.or(file.progress).unwrap_or_default(),
@@ -213,6 +222,17 @@ impl MirrorSettings {
 /// only transaction that can be open on it began after the shard's last commit.
 pub fn shadow_group(name: &str, shard: u32) -> String {
     format!("kmirror.{name}.shard-{shard}")
+}
+
+const DAY: u64 = 86_400;
+
+/// Refuses a time setting beyond `max` (a day of seconds, an hour of milliseconds): larger ones
+/// are typos, and would overflow the clock arithmetic.
+fn at_most(flag: &str, value: u64, max: u64) -> Result<u64> {
+    if value > max {
+        return Err(usage(&format!("{flag} {value} is out of range: at most {max}")));
+    }
+    Ok(value)
 }
 
 /// The transform settings as given: `--transform` specs and the active-active aliases.
