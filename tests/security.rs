@@ -39,20 +39,27 @@ fn assert_no_secret(text: &str) {
     }
 }
 
-#[test]
-fn print_config_resolves_references_redacts_secrets_and_warns_about_readable_files() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let secret_file = dir.path().join("source.pw");
+/// A properties file for the source user `reader` (SCRAM-SHA-256) whose password is read from a
+/// second file, `${file:...}`; returns (password file, properties file).
+fn source_credentials(dir: &std::path::Path, protocol: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let secret_file = dir.join("source.pw");
     std::fs::write(&secret_file, format!("{SOURCE_PW}\n")).expect("write");
-    let props = dir.path().join("source.properties");
+    let props = dir.join("source.properties");
     std::fs::write(
         &props,
         format!(
-            "security.protocol=SASL_SSL\nsasl.mechanism=SCRAM-SHA-256\nsasl.username=reader\nsasl.password=${{file:{}}}\n",
+            "security.protocol={protocol}\nsasl.mechanism=SCRAM-SHA-256\nsasl.username=reader\nsasl.password=${{file:{}}}\n",
             secret_file.display()
         ),
     )
     .expect("write");
+    (secret_file, props)
+}
+
+#[test]
+fn print_config_resolves_references_redacts_secrets_and_warns_about_readable_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_, props) = source_credentials(dir.path(), "SASL_SSL");
     std::fs::set_permissions(&props, std::fs::Permissions::from_mode(0o644)).expect("chmod");
     let args = [
         "mirror",
@@ -201,17 +208,7 @@ fn scram_case(
         source.produce(&t, p, &keyed(&format!("p{p}"), 0..300)).expect("produce over SCRAM");
     }
 
-    let secret_file = dir.path().join("source.pw");
-    std::fs::write(&secret_file, format!("{SOURCE_PW}\n")).expect("write");
-    let props = dir.path().join("source.properties");
-    std::fs::write(
-        &props,
-        format!(
-            "security.protocol=SASL_PLAINTEXT\nsasl.mechanism=SCRAM-SHA-256\nsasl.username=reader\nsasl.password=${{file:{}}}\n",
-            secret_file.display()
-        ),
-    )
-    .expect("write");
+    let (secret_file, props) = source_credentials(dir.path(), "SASL_PLAINTEXT");
     for file in [&secret_file, &props] {
         std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600)).expect("chmod");
     }
