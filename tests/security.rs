@@ -166,6 +166,20 @@ fn one_line_auth_error(out: &std::process::Output, side: &str) {
     );
 }
 
+/// The target login of the SCRAM test as `--set` flags: user `writer`, password from the
+/// environment.
+fn target_login(mechanism: &str) -> Vec<String> {
+    [
+        "target.security.protocol=SASL_PLAINTEXT".to_string(),
+        format!("target.sasl.mechanism={mechanism}"),
+        "target.sasl.username=writer".to_string(),
+        "target.sasl.password=${env:KMIRROR_TEST_TARGET_SECRET}".to_string(),
+    ]
+    .into_iter()
+    .flat_map(|setting| ["--set".to_string(), setting])
+    .collect()
+}
+
 /// SCRAM end to end on the local brokers: a source that enables only SCRAM-SHA-256 (user
 /// reader) mirrored to a target that enables only SCRAM-SHA-512 (user writer). Each Tansu broker
 /// sits behind a SCRAM front that advertises it (the broker's own SCRAM does not work), so every
@@ -231,18 +245,11 @@ fn scram_case(
             "100",
             "--state-dir",
             &state.display().to_string(),
-            "--set",
-            "target.security.protocol=SASL_PLAINTEXT",
-            "--set",
-            &format!("target.sasl.mechanism={target_mechanism}"),
-            "--set",
-            "target.sasl.username=writer",
-            "--set",
-            "target.sasl.password=${env:KMIRROR_TEST_TARGET_SECRET}",
         ]
         .iter()
         .map(|s| s.to_string())
         .collect();
+        args.extend(target_login(target_mechanism));
         if source_sasl {
             args.extend(["--source-config".to_string(), props.display().to_string()]);
         }
@@ -284,24 +291,9 @@ fn scram_case(
     }
 
     // The one-shot commands name a login failure the same way.
-    let status: Vec<String> = [
-        "status",
-        "--target",
-        target.bootstrap(),
-        "--name",
-        "scram",
-        "--set",
-        "target.security.protocol=SASL_PLAINTEXT",
-        "--set",
-        "target.sasl.mechanism=SCRAM-SHA-512",
-        "--set",
-        "target.sasl.username=writer",
-        "--set",
-        "target.sasl.password=${env:KMIRROR_TEST_TARGET_SECRET}",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let mut status: Vec<String> =
+        ["status", "--target", target.bootstrap(), "--name", "scram"].iter().map(|s| s.to_string()).collect();
+    status.extend(target_login("SCRAM-SHA-512"));
     one_line_auth_error(&run_with(&status, WRONG_PW), "target");
     let out = run_with(&status, TARGET_PW);
     assert!(out.status.success(), "status with the right password: {}", all_output(&out));
