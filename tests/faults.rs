@@ -19,7 +19,7 @@ fn produce_batch(setup: &Setup, t: &str, prefix: &str, per_partition: usize) {
 
 #[test]
 fn a_target_frozen_past_the_transaction_timeout_loses_and_duplicates_nothing() {
-    let setup = Setup::new();
+    let setup = Setup::dedicated();
     let t = topic("txn-timeout");
     setup.source.create_topic(&t, PARTITIONS, &[]).expect("topic");
     produce_batch(&setup, &t, "a", 2_000);
@@ -59,7 +59,7 @@ fn a_target_frozen_past_the_transaction_timeout_loses_and_duplicates_nothing() {
 
 #[test]
 fn a_source_frozen_mid_run_loses_and_duplicates_nothing() {
-    let setup = Setup::new();
+    let setup = Setup::dedicated();
     let t = topic("source-frozen");
     setup.source.create_topic(&t, PARTITIONS, &[]).expect("topic");
     produce_batch(&setup, &t, "a", 5_000);

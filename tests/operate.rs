@@ -196,7 +196,7 @@ fn wait_for(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
 
 #[test]
 fn metrics_move_lag_falls_to_zero_and_healthz_follows_a_paused_target() {
-    let setup = Setup::new();
+    let setup = Setup::dedicated();
     let t = topic("metrics");
     setup.source.create_topic(&t, PARTITIONS, &[]).expect("topic");
     let port = free_loopback_port().expect("port");

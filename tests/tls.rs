@@ -1,5 +1,5 @@
 //! TLS end to end: a source that requires a client certificate (CA A) mirrored to a target with
-//! another CA (B), each broker behind a TLS proxy with certificates made at test time; a wrong
+//! another CA (B), on the brokers' own TLS listeners with certificates made at test time; a wrong
 //! CA, a wrong host name or a missing client certificate is a one-line TLS error naming the side,
 //! and nothing is written.
 mod common;
@@ -36,7 +36,7 @@ fn tls_clusters() -> Clusters {
         ("ssl.key.location", &client.key),
     ]);
     source_props.push(("security.protocol".into(), "SSL".into()));
-    let source = KafkaCluster::start_tansu_tls(TlsBroker {
+    let source = KafkaCluster::start_tls(TlsBroker {
         server: &source_server,
         client_ca: Some(&source_ca.cert),
         host: "localhost",
@@ -46,7 +46,7 @@ fn tls_clusters() -> Clusters {
     .expect("TLS source");
     let mut target_props = props(&[("ssl.ca.location", &target_ca.cert)]);
     target_props.push(("security.protocol".into(), "SSL".into()));
-    let target = KafkaCluster::start_tansu_tls(TlsBroker {
+    let target = KafkaCluster::start_tls(TlsBroker {
         server: &target_server,
         client_ca: None,
         host: "localhost",

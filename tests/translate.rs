@@ -117,7 +117,7 @@ fn group_positions(source: &[Vec<StoredRecord>]) -> BTreeMap<i32, i64> {
 
 #[test]
 fn failover_drill_with_the_source_stopped_is_exact() {
-    let mut setup = Setup::new();
+    let mut setup = Setup::dedicated();
     let t = topic("drill");
     source_with_gaps(&setup, &t);
     let group = format!("billing-{}", unique_suffix());

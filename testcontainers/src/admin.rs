@@ -35,7 +35,7 @@ impl KafkaCluster {
 
     /// Creates a topic with `partitions` partitions and the given topic configs.
     pub fn create_topic(&self, topic: &str, partitions: i32, configs: &[(&str, &str)]) -> Result<()> {
-        let mut new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+        let mut new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(self.replicas()));
         for (key, value) in configs {
             new_topic = new_topic.set(key, value);
         }
@@ -106,6 +106,31 @@ impl KafkaCluster {
     pub fn partition_count(&self, topic: &str) -> Result<Option<i32>> {
         let consumer: BaseConsumer = self.client_config().create().map_err(kafka("metadata client"))?;
         self.partition_count_with(&consumer, topic)
+    }
+
+    /// The node id of the partition's leader, once one is elected (waits out a failover).
+    pub fn leader(&self, topic: &str, partition: i32) -> Result<usize> {
+        let consumer: BaseConsumer = self.client_config().create().map_err(kafka("metadata client"))?;
+        let started = Instant::now();
+        while started.elapsed() < OP_TIMEOUT {
+            let metadata = consumer
+                .fetch_metadata(Some(topic), OP_TIMEOUT)
+                .map_err(kafka(format!("metadata of {topic}")))?;
+            let leader = metadata
+                .topics()
+                .iter()
+                .find(|t| t.name() == topic)
+                .and_then(|t| t.partitions().iter().find(|p| p.id() == partition))
+                .map(|p| p.leader());
+            if let Some(id) = leader.and_then(|l| usize::try_from(l).ok()) {
+                return Ok(id);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Err(Error::Timeout {
+            what: format!("a leader of {topic}/{partition}"),
+            seconds: OP_TIMEOUT.as_secs(),
+        })
     }
 
     fn partition_count_with(&self, consumer: &BaseConsumer, topic: &str) -> Result<Option<i32>> {

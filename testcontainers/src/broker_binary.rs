@@ -1,6 +1,7 @@
 //! Finding the Tansu broker binary that scripts/setup.sh installs.
 use std::path::PathBuf;
 
+use crate::apache_kafka::workspace_root;
 use crate::error::{Error, Result};
 
 /// Environment variable that names a Tansu binary to use instead of the project's cached one.
@@ -20,10 +21,4 @@ pub fn tansu_binary() -> Result<PathBuf> {
         return Ok(cached);
     }
     Err(Error::BrokerBinaryMissing(cached.display().to_string()))
-}
-
-fn workspace_root() -> PathBuf {
-    // This crate lives one level below the workspace root.
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    manifest.parent().map(PathBuf::from).unwrap_or(manifest)
 }

@@ -11,6 +11,16 @@ pub enum Error {
     NotReady { bootstrap: String, seconds: u64 },
     #[error("{operation} is not possible on an external cluster ({bootstrap})")]
     Unsupported { operation: &'static str, bootstrap: String },
+    #[error("{operation} is not possible on the shared cluster {bootstrap}: other tests use it (start a dedicated one with KafkaCluster::start)")]
+    Shared { operation: &'static str, bootstrap: String },
+    #[error("the shared test clusters did not start: {0}")]
+    SharedUnavailable(String),
+    #[error("Apache Kafka is not installed in {0} (run scripts/setup.sh, or set KMIRROR_TEST_BROKER=tansu for the development broker)")]
+    KafkaMissing(String),
+    #[error("Apache Kafka node {node} failed: {detail}")]
+    KafkaFailed { node: usize, detail: String },
+    #[error("unknown KMIRROR_TEST_BROKER value '{0}' (use apache-kafka or tansu)")]
+    UnknownBroker(String),
     #[error("kafka client error during {context}: {source}")]
     Kafka { context: String, source: rdkafka::error::KafkaError },
     #[error("topic {topic}: {message}")]
@@ -19,10 +29,6 @@ pub enum Error {
     Protocol { broker: String, message: String },
     #[error("tls setup: {0}")]
     Tls(String),
-    #[error("docker: {0}")]
-    Docker(String),
-    #[error("no Apache Kafka in Docker here: {0}")]
-    DockerUnavailable(String),
     #[error("i/o error: {0}")]
     Io(#[from] io::Error),
     #[error("signal error: {0}")]

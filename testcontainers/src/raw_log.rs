@@ -141,7 +141,17 @@ fn leader_address(cluster: &KafkaCluster, topic: &str, partition: i32) -> Result
     if let Some(plain) = &cluster.plain_address {
         return Ok(plain.clone());
     }
-    let consumer: BaseConsumer = cluster.client_config().create().map_err(kafka("metadata client"))?;
+    // Apache Kafka with a secured client listener: ask a plain listener, whose metadata names
+    // the plain listeners of the leaders.
+    let config = match &cluster.internal_bootstrap {
+        Some(internal) => {
+            let mut config = rdkafka::ClientConfig::new();
+            config.set("bootstrap.servers", internal);
+            config
+        }
+        None => cluster.client_config(),
+    };
+    let consumer: BaseConsumer = config.create().map_err(kafka("metadata client"))?;
     let metadata = consumer
         .fetch_metadata(Some(topic), Duration::from_secs(30))
         .map_err(kafka(format!("metadata of {topic}")))?;

@@ -1,7 +1,8 @@
-//! Clusters whose client listener requires SASL/SCRAM: a Tansu broker behind the SCRAM front
-//! of [`crate::sasl_proxy`], or Apache Kafka in Docker with SCRAM users.
+//! Clusters whose client listener requires SASL/SCRAM: Apache Kafka's own SCRAM listener, or a
+//! Tansu broker behind the SCRAM front of [`crate::sasl_proxy`].
 use std::net::TcpListener;
 
+use crate::apache_kafka::{self, ClientListener, KafkaSpec};
 use crate::cluster::{free_loopback_port, spawn_tansu, wait_until_listening};
 use crate::error::{Error, Result};
 use crate::sasl_proxy::{invalid, SaslProxy};
@@ -37,31 +38,21 @@ impl KafkaCluster {
         Ok(cluster)
     }
 
-    /// Apache Kafka in Docker whose client listener requires SCRAM; `Error::DockerUnavailable`
-    /// says why when that is not possible here (built without the `docker` feature, or no engine).
-    pub fn start_docker_scram(setup: ScramBroker<'_>) -> Result<Self> {
-        #[cfg(feature = "docker")]
-        {
-            if !crate::docker::engine_answers() {
-                return Err(Error::DockerUnavailable(
-                    "no Docker engine answers (DOCKER_HOST or /var/run/docker.sock)".into(),
-                ));
-            }
-            let (container, bootstrap, plain) =
-                crate::docker::start_kafka_scram(setup.mechanisms, setup.users)?;
-            let mut cluster = Self::handle(bootstrap, Backend::Docker, None);
-            cluster.container = Some(container);
-            cluster.plain_address = Some(plain);
-            cluster.client_properties = client_properties(&setup)?;
-            Ok(cluster)
+    /// A cluster whose client listener requires SCRAM: Apache Kafka with the users created by
+    /// its own `StorageTool` at format time, or Tansu behind a front when
+    /// `KMIRROR_TEST_BROKER=tansu`.
+    pub fn start_scram(setup: ScramBroker<'_>) -> Result<Self> {
+        if Backend::local()? == Backend::Tansu {
+            return Self::start_tansu_scram(setup);
         }
-        #[cfg(not(feature = "docker"))]
-        {
-            let _ = setup;
-            Err(Error::DockerUnavailable(
-                "built without the docker feature (cargo test --features docker)".into(),
-            ))
-        }
+        let spec = KafkaSpec {
+            nodes: 1,
+            listener: ClientListener::Scram { mechanisms: setup.mechanisms.to_vec(), tls: None },
+            users: setup.users.to_vec(),
+            overrides: Vec::new(),
+        };
+        let client_properties = client_properties(&setup)?;
+        Ok(Self::from_kafka(apache_kafka::launch(&spec)?.wait_ready()?, client_properties))
     }
 
     /// The SASL front of a cluster started by [`KafkaCluster::start_tansu_scram`].

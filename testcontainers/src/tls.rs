@@ -1,9 +1,11 @@
-//! Brokers behind TLS for tests: certificate authorities and certificates made at test time
-//! with the `openssl` command, and a Tansu broker whose only advertised listener is a
+//! Brokers with TLS for tests: certificate authorities and certificates made at test time with
+//! the `openssl` command; Apache Kafka with a TLS listener of its own (PEM key store, client
+//! certificates when asked), or a Tansu broker whose only advertised listener is a
 //! TLS-terminating `stunnel` in front of it (Tansu's own TLS did not work in our trials).
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use crate::apache_kafka::{self, ClientListener, KafkaSpec, ServerTls};
 use crate::cluster::{free_loopback_port, spawn_tansu, wait_until_listening};
 use crate::error::{Error, Result};
 use crate::{Backend, KafkaCluster};
@@ -108,6 +110,31 @@ pub struct TlsBroker<'a> {
 }
 
 impl KafkaCluster {
+    /// A cluster whose only client listener is TLS: Apache Kafka's own, or Tansu behind stunnel
+    /// when `KMIRROR_TEST_BROKER=tansu`.
+    pub fn start_tls(setup: TlsBroker<'_>) -> Result<Self> {
+        if Backend::local()? == Backend::Tansu {
+            return Self::start_tansu_tls(setup);
+        }
+        // Kafka's PEM key store is one file: the key, then the certificate.
+        let keystore = setup.dir.join(format!("keystore-{}.pem", crate::unique_suffix()));
+        let mut pem = std::fs::read(&setup.server.key)?;
+        pem.extend(std::fs::read(&setup.server.cert)?);
+        std::fs::write(&keystore, pem)?;
+        let tls = ServerTls {
+            keystore,
+            client_ca: setup.client_ca.map(Path::to_path_buf),
+            host: setup.host.to_string(),
+        };
+        let spec = KafkaSpec {
+            nodes: 1,
+            listener: ClientListener::Tls(tls),
+            users: Vec::new(),
+            overrides: Vec::new(),
+        };
+        Ok(Self::from_kafka(apache_kafka::launch(&spec)?.wait_ready()?, setup.client_properties))
+    }
+
     /// A Tansu broker listening in plain TCP on one port and advertising `host:P`, where a
     /// stunnel proxy on P terminates TLS. Raw protocol reads of the harness use the plain port.
     pub fn start_tansu_tls(setup: TlsBroker<'_>) -> Result<Self> {
@@ -129,12 +156,9 @@ impl KafkaCluster {
         }
         let conf_path = setup.dir.join(format!("stunnel-{tls}.conf"));
         std::fs::write(&conf_path, conf)?;
-        let proxy = Command::new("stunnel4")
-            .arg(&conf_path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
+        let mut stunnel = Command::new("stunnel4");
+        stunnel.arg(&conf_path).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+        let proxy = crate::spawner::spawn_tied(stunnel)
             .map_err(|source| Error::Spawn { binary: "stunnel4 (run scripts/setup.sh)".into(), source })?;
         cluster.proxy = Some(proxy);
         wait_until_listening(&format!("127.0.0.1:{tls}"))?;

@@ -17,8 +17,18 @@ pub struct Setup {
 }
 
 impl Setup {
+    /// This test binary's shared source and target clusters, under a mirror name of the test's
+    /// own. For tests that do not stop, freeze or reconfigure a broker.
     pub fn new() -> Self {
-        let (source, target) = KafkaCluster::start_pair().expect("clusters start");
+        Self::with(KafkaCluster::shared_pair().expect("shared clusters start"))
+    }
+
+    /// Clusters of this test's own, for tests that stop or freeze a broker.
+    pub fn dedicated() -> Self {
+        Self::with(KafkaCluster::start_pair().expect("clusters start"))
+    }
+
+    fn with((source, target): (KafkaCluster, KafkaCluster)) -> Self {
         Self {
             source,
             target,
@@ -236,4 +246,46 @@ pub fn status_json(setup: &Setup, with_source: bool) -> serde_json::Value {
     let out = run(&args, std::time::Duration::from_secs(60));
     assert_success(&out);
     serde_json::from_slice(&out.stdout).expect("status JSON")
+}
+
+/// A record's key and value.
+pub type KeyValue = (Option<Vec<u8>>, Option<Vec<u8>>);
+
+/// (key, value) of every record a plain `read_committed` consumer of `topic`/`partition` sees:
+/// an independent client, not the harness's audit. Reads until `expected` records came, then
+/// one second more to catch any extra.
+pub fn plain_read_committed(
+    cluster: &KafkaCluster,
+    topic: &str,
+    partition: i32,
+    expected: usize,
+) -> Vec<KeyValue> {
+    use rdkafka::consumer::Consumer;
+    use rdkafka::Message;
+    let consumer: rdkafka::consumer::BaseConsumer = cluster
+        .client_config()
+        .set("group.id", format!("plain-reader-{}", unique_suffix()))
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .create()
+        .expect("consumer");
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    tpl.add_partition_offset(topic, partition, rdkafka::Offset::Beginning).expect("tpl");
+    consumer.assign(&tpl).expect("assign");
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut extra_until = None;
+    loop {
+        let now = Instant::now();
+        if now >= deadline || extra_until.is_some_and(|t| now >= t) {
+            return seen;
+        }
+        if seen.len() >= expected && extra_until.is_none() {
+            extra_until = Some(now + Duration::from_secs(1));
+        }
+        if let Some(message) = consumer.poll(Duration::from_millis(100)) {
+            let m = message.expect("read");
+            seen.push((m.key().map(<[u8]>::to_vec), m.payload().map(<[u8]>::to_vec)));
+        }
+    }
 }

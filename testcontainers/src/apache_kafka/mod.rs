@@ -1,0 +1,283 @@
+//! Apache Kafka (KRaft) clusters run as local JVM processes, from the jars `scripts/setup.sh`
+//! installs from Maven Central: each node is formatted with Kafka's own `StorageTool` (SCRAM
+//! users included) and started as `java -cp LIB/* kafka.Kafka server.properties`.
+//!
+//! Starting is split in two ([`launch`], then [`Launched::wait_ready`]) so that several clusters
+//! boot their JVMs at the same time.
+mod install;
+mod server_config;
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use tracing::debug;
+
+pub(crate) use install::workspace_root;
+pub use install::{installed_version, java_binary, kafka_lib, KAFKA_LIB_ENV, KAFKA_VERSION};
+use server_config::{log4j2_properties, ClusterLayout, NodePorts};
+pub use server_config::{ClientListener, ServerTls};
+
+use crate::cluster::free_loopback_port;
+use crate::error::{Error, Result};
+use crate::spawner::spawn_tied;
+
+/// JVM start-up and KRaft election take seconds, more on a loaded 2-core machine.
+const READY_TIMEOUT: Duration = Duration::from_secs(120);
+const STARTED_LINE: &str = "Kafka Server started";
+
+/// What to start.
+#[derive(Debug, Clone)]
+pub struct KafkaSpec {
+    /// 1, or 3 for tests that lose a leader.
+    pub nodes: usize,
+    pub listener: ClientListener,
+    /// SCRAM users (name, password), created at format time for every mechanism of the listener.
+    pub users: Vec<(String, String)>,
+    /// Broker settings that replace the harness's defaults.
+    pub overrides: Vec<(String, String)>,
+}
+
+impl KafkaSpec {
+    pub fn plaintext(nodes: usize) -> Self {
+        Self { nodes, listener: ClientListener::Plaintext, users: Vec::new(), overrides: Vec::new() }
+    }
+}
+
+/// One node: its configuration, data and process.
+#[derive(Debug)]
+pub(crate) struct Node {
+    pub id: usize,
+    pub dir: PathBuf,
+    pub ports: NodePorts,
+    pub child: Option<Child>,
+}
+
+impl Node {
+    fn config(&self) -> PathBuf {
+        self.dir.join("server.properties")
+    }
+
+    fn server_log(&self) -> PathBuf {
+        self.dir.join("server.log")
+    }
+
+    /// Starts the node's JVM (again, after [`Node::kill`]: its data is kept on disk).
+    pub fn start(&mut self) -> Result<()> {
+        let lib = kafka_lib()?;
+        let stdout = std::fs::File::create(self.dir.join("stdout.log"))?;
+        let mut command = Command::new(java_binary());
+        command
+            .args(["-Xms128m", "-Xmx512m", "-XX:+UseSerialGC", "-XX:+ExitOnOutOfMemoryError"])
+            .arg(format!("-Dlog4j2.configurationFile={}", self.dir.join("log4j2.properties").display()))
+            .arg(format!("-Dkafka.logs.dir={}", self.dir.display()))
+            .arg("-cp")
+            .arg(classpath(&lib))
+            .arg("kafka.Kafka")
+            .arg(self.config())
+            .stdin(Stdio::null())
+            .stdout(stdout.try_clone()?)
+            .stderr(stdout);
+        // A restarted node must be waited for afresh.
+        let _ = std::fs::remove_file(self.server_log());
+        self.child = Some(spawn_tied(command).map_err(|source| spawn_error(&lib, source))?);
+        Ok(())
+    }
+
+    /// SIGKILLs the node, as a crash would; a frozen node dies too.
+    pub fn kill(&mut self) -> Result<()> {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            child.wait()?;
+        }
+        Ok(())
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    pub fn client_address(&self, host: &str) -> String {
+        format!("{host}:{}", self.ports.client)
+    }
+
+    /// Waits for the start-up line; fails early, with the node's last words, if it exits.
+    pub fn wait_started(&mut self, deadline: Instant) -> Result<()> {
+        loop {
+            if std::fs::read_to_string(self.server_log()).is_ok_and(|log| log.contains(STARTED_LINE)) {
+                return Ok(());
+            }
+            let exited = match self.child.as_mut() {
+                Some(child) => child.try_wait()?.map(|status| status.to_string()),
+                None => Some("not running".into()),
+            };
+            if let Some(status) = exited {
+                return Err(Error::KafkaFailed {
+                    node: self.id,
+                    detail: format!("{status}: {}", self.last_words()),
+                });
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::KafkaFailed {
+                    node: self.id,
+                    detail: format!(
+                        "not started within {} s: {}",
+                        READY_TIMEOUT.as_secs(),
+                        self.last_words()
+                    ),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn last_words(&self) -> String {
+        let mut text = String::new();
+        for file in ["stdout.log", "server.log"] {
+            if let Ok(mut f) = std::fs::File::open(self.dir.join(file)) {
+                let _ = f.read_to_string(&mut text);
+            }
+        }
+        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        lines[lines.len().saturating_sub(6)..].join(" | ")
+    }
+}
+
+/// A cluster whose JVMs are booting.
+#[derive(Debug)]
+pub(crate) struct Launched {
+    /// Removed when the cluster drops, after its nodes are killed.
+    pub _folder: tempfile::TempDir,
+    pub nodes: Vec<Node>,
+    pub listener: ClientListener,
+}
+
+impl Launched {
+    pub fn wait_ready(mut self) -> Result<Self> {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        for node in &mut self.nodes {
+            node.wait_started(deadline)?;
+        }
+        debug!(bootstrap = %self.bootstrap(), "apache kafka ready");
+        Ok(self)
+    }
+
+    pub fn bootstrap(&self) -> String {
+        let host = self.listener.host();
+        self.nodes.iter().map(|n| n.client_address(host)).collect::<Vec<_>>().join(",")
+    }
+
+    /// The plain listeners, when clients use a secured one.
+    pub fn internal_bootstrap(&self) -> Option<String> {
+        let ports: Option<Vec<u16>> = self.nodes.iter().map(|n| n.ports.internal).collect();
+        ports.map(|p| p.iter().map(|port| format!("127.0.0.1:{port}")).collect::<Vec<_>>().join(","))
+    }
+
+    pub fn replicas(&self) -> i32 {
+        self.nodes.len().min(3) as i32
+    }
+}
+
+/// Formats every node (in parallel) and starts their JVMs; see [`Launched::wait_ready`].
+pub(crate) fn launch(spec: &KafkaSpec) -> Result<Launched> {
+    if spec.nodes == 0 {
+        return Err(Error::Io(std::io::Error::other("a cluster needs at least one node")));
+    }
+    let lib = kafka_lib()?;
+    sweep_stale_dirs();
+    let dir = tempfile::Builder::new().prefix(&format!("kmirror-kafka-{}-", std::process::id())).tempdir()?;
+    let secured = !spec.listener.is_plaintext();
+    let mut ports = Vec::new();
+    for _ in 0..spec.nodes {
+        ports.push(NodePorts {
+            client: free_loopback_port()?,
+            controller: free_loopback_port()?,
+            internal: if secured { Some(free_loopback_port()?) } else { None },
+        });
+    }
+    let layout = ClusterLayout { nodes: &ports, listener: &spec.listener, overrides: &spec.overrides };
+    let cluster_id = random_cluster_id()?;
+    let mut nodes = Vec::new();
+    let mut formats = Vec::new();
+    for (index, node_ports) in ports.iter().enumerate() {
+        let node_dir = dir.path().join(format!("node-{}", index + 1));
+        std::fs::create_dir_all(node_dir.join("data"))?;
+        let node = Node { id: index + 1, dir: node_dir, ports: *node_ports, child: None };
+        std::fs::write(node.config(), layout.server_properties(index, &node.dir.join("data")))?;
+        std::fs::write(node.dir.join("log4j2.properties"), log4j2_properties(&node.server_log()))?;
+        formats.push(format_storage(&lib, &node, &cluster_id, spec)?);
+        nodes.push(node);
+    }
+    for (node, format) in nodes.iter().zip(formats) {
+        let out = format.wait_with_output()?;
+        if !out.status.success() {
+            let text =
+                format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+            return Err(Error::KafkaFailed {
+                node: node.id,
+                detail: format!("storage format failed: {}", text.trim()),
+            });
+        }
+    }
+    for node in &mut nodes {
+        node.start()?;
+    }
+    Ok(Launched { _folder: dir, nodes, listener: spec.listener.clone() })
+}
+
+fn format_storage(lib: &Path, node: &Node, cluster_id: &str, spec: &KafkaSpec) -> Result<Child> {
+    let mut command = Command::new(java_binary());
+    command
+        .args(["-Xmx256m", "-XX:TieredStopAtLevel=1", "-cp"])
+        .arg(classpath(lib))
+        .args(["kafka.tools.StorageTool", "format", "-c"])
+        .arg(node.config())
+        .args(["-t", cluster_id]);
+    if let ClientListener::Scram { mechanisms, .. } = &spec.listener {
+        for (user, password) in &spec.users {
+            for mechanism in mechanisms {
+                command
+                    .arg("--add-scram")
+                    .arg(format!("{}=[name={user},password={password}]", mechanism.name()));
+            }
+        }
+    }
+    command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    spawn_tied(command).map_err(|source| spawn_error(lib, source))
+}
+
+fn classpath(lib: &Path) -> String {
+    format!("{}/*", lib.display())
+}
+
+fn spawn_error(lib: &Path, source: std::io::Error) -> Error {
+    Error::Spawn {
+        binary: format!("{} (Java 17 runs Apache Kafka from {})", java_binary().display(), lib.display()),
+        source,
+    }
+}
+
+/// A KRaft cluster id: 16 random bytes, base64url without padding, as `StorageTool random-uuid`
+/// prints (without the second of JVM start-up).
+fn random_cluster_id() -> Result<String> {
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// Shared clusters live until their test process exits, so nothing removes their folders then;
+/// the next launch removes those whose process is gone.
+fn sweep_stale_dirs() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix("kmirror-kafka-").and_then(|rest| rest.split('-').next()) else {
+            continue;
+        };
+        if pid.parse::<u32>().is_ok() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
