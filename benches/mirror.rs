@@ -27,7 +27,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use kmirror_testcontainers::KafkaCluster;
+use kmirror_testcontainers::{KafkaCluster, Role};
 use nix::sys::resource::UsageWho;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
@@ -287,7 +287,10 @@ fn main() {
     );
     let mut guard_failures = Vec::new();
     for w in &workloads {
-        let source = KafkaCluster::start_tansu().expect("source");
+        let source = KafkaCluster::start(Role::Source).expect("source");
+        if !table.starts_with("Brokers") {
+            table = format!("Brokers: {}, a fresh target for each run.\n\n{table}", source.describe());
+        }
         eprintln!(
             "loading {} records of {} bytes into {} partitions...",
             w.records, w.value_bytes, w.partitions
@@ -295,11 +298,11 @@ fn main() {
         load(&source, w);
         let bytes = (w.records * (w.value_bytes + 16)) as f64;
         let mut runs: Vec<(String, Measure)> = Vec::new();
-        let limit_target = KafkaCluster::start_tansu().expect("target");
+        let limit_target = KafkaCluster::start(Role::Target).expect("target");
         runs.push(("limit (plain pipe)".into(), limit_pipe(&source, &limit_target, w)));
         drop(limit_target);
         for (label, extra) in &configs {
-            let target = KafkaCluster::start_tansu().expect("target");
+            let target = KafkaCluster::start(Role::Target).expect("target");
             runs.push((label.to_string(), kmirror_run(&source, &target, w, extra)));
         }
         let limit = &runs[0].1;
@@ -352,8 +355,8 @@ fn main() {
     }
     let (rate, seconds) =
         (env_or("KMIRROR_BENCH_LATENCY_RATE", 20_000), env_or("KMIRROR_BENCH_LATENCY_SECONDS", 10) as u64);
-    let source = KafkaCluster::start_tansu().expect("source");
-    let target = KafkaCluster::start_tansu().expect("target");
+    let source = KafkaCluster::start(Role::Source).expect("source");
+    let target = KafkaCluster::start(Role::Target).expect("target");
     let (p50, p99, n) = latency(&source, &target, 8, rate, seconds);
     table.push_str(&format!(
         "\nEnd-to-end latency, kmirror default (transactions of at most 250 ms): {n} records at {rate}/s over {seconds} s, p50 {p50:.0} ms, p99 {p99:.0} ms (goal: p99 under 500 ms).\n"

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use kmirror_testcontainers::KafkaCluster;
+use kmirror_testcontainers::{KafkaCluster, Role};
 use nix::sys::resource::UsageWho;
 use serde_json::json;
 use support::{cpu_seconds, env_or, load, steady, Landing, Workload, TOPIC};
@@ -36,7 +36,7 @@ fn main() {
         value_bytes: 100,
         partitions: 8,
     };
-    let source = KafkaCluster::start_tansu().expect("source");
+    let source = KafkaCluster::start(Role::Source).expect("source");
     eprintln!("loading {} records...", w.records);
     load(&source, &w);
     let expected = w.records / w.partitions as usize * w.partitions as usize;
@@ -45,7 +45,7 @@ fn main() {
     );
     let mut results = Vec::new();
     for processes in 1..=3 {
-        let target = KafkaCluster::start_tansu().expect("target");
+        let target = KafkaCluster::start(Role::Target).expect("target");
         let state = tempfile::tempdir().expect("tempdir");
         let landing = Landing::watch(&target, w.partitions, expected);
         let cpu_before = cpu_seconds(UsageWho::RUSAGE_CHILDREN);

@@ -1,9 +1,10 @@
 //! IncrementalAlterConfigs for one topic.
 //!
 //! rust-rdkafka only wraps the legacy AlterConfigs, which replaces a topic's whole set of
-//! overrides and which some brokers (the Tansu test broker among them) do not support.
-//! IncrementalAlterConfigs changes only the named keys; librdkafka has it, so it is called here
-//! through its C API, with every allocation released by a guard.
+//! overrides (so a config kmirror does not name would be wiped) and which newer brokers and
+//! managed services refuse. IncrementalAlterConfigs (Kafka 2.3+) changes only the named keys;
+//! librdkafka has it, so it is called here through its C API, with every allocation released
+//! by a guard.
 use std::ffi::{CStr, CString};
 use std::time::Duration;
 

@@ -35,6 +35,7 @@ pub mod report;
 pub mod shadow;
 pub mod shard;
 pub mod shard_hosts;
+pub mod stall_watch;
 pub mod state_dir;
 pub mod status_cmd;
 pub mod summary;

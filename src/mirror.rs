@@ -20,7 +20,7 @@ use crate::shard_hosts::ShardHosts;
 use crate::state_dir::StateDir;
 use crate::target_topics::{TopicChange, TopicSync};
 use crate::translator::Translator;
-use crate::watermarks::high_watermarks;
+use crate::watermarks::committed_ends;
 use kmirror_state::TopicPartition;
 
 fn source_partitions(known: &BTreeMap<String, i32>) -> Vec<TopicPartition> {
@@ -193,7 +193,7 @@ impl Mirror {
         // Both wait on a cluster: read them side by side.
         let (committed, ends) = std::thread::scope(|scope| {
             let ends =
-                scope.spawn(|| high_watermarks(&source, &sources, s.connect_timeout).unwrap_or_default());
+                scope.spawn(|| committed_ends(&source, &sources, s.connect_timeout).unwrap_or_default());
             let committed = committed_positions(&target, &s.name, s.shards, &routes, s.connect_timeout);
             (committed, ends.join().unwrap_or_default())
         });

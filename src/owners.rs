@@ -1,5 +1,6 @@
-//! Which process owns which shard of a coordinated mirror. Brokers differ in what they tell of a
-//! group's members (the Tansu test broker lists none), so each process records it itself: when
+//! Which process owns which shard of a coordinated mirror. DescribeGroups tells a group's
+//! members only for the classic protocol and only while the coordinator answers, so each process
+//! records it itself, for `status` to read even with the group gone: when
 //! it takes or releases shard K it writes a small record to partition K of
 //! `kmirror.shards.NAME`, and the last record of each partition names the current owner. A
 //! process that dies writes nothing; the next owner's record replaces its claim.
@@ -12,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result, Side};
 use crate::telemetry::now_ms;
 use crate::topic_reader::read_to_end;
-use crate::watermarks::high_watermarks;
+use crate::watermarks::committed_ends;
 
 /// One shard's owner. Field names are part of `kmirror status --format json`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -71,7 +72,7 @@ pub fn shard_owners(target: &ClientConfig, name: &str, shards: u32) -> Result<Ve
     let topic = shards_topic(name);
     let partitions: Vec<kmirror_state::TopicPartition> =
         (0..shards as i32).map(|p| kmirror_state::TopicPartition::new(&topic, p)).collect();
-    let ends = high_watermarks(target, &partitions, Duration::from_secs(10))
+    let ends = committed_ends(target, &partitions, Duration::from_secs(10))
         .map_err(Error::kafka(Side::Target, format!("reading the end of {topic}")))?;
     let mut owners = Vec::new();
     for tp in &partitions {

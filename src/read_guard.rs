@@ -1,10 +1,10 @@
 //! Never hand a source offset to a transaction twice within one read.
 //!
 //! A consumer only moves forward between seeks, so a record below the position already read is
-//! a re-delivery, and copying it would duplicate it on the target. Measured on the Tansu test
-//! broker: a batch written by its own `perf` tool claims one offset more than it holds, and at
-//! the end of such a partition librdkafka fetches that batch again and again, handing its
-//! records back every time (a partition of 2 040 offsets yielded 25 100 records).
+//! a re-delivery, and copying it would duplicate it on the target. A defence in depth: a broker
+//! whose batch claims one offset more than it holds (seen on a Kafka-API broker of another
+//! make) makes librdkafka fetch that batch again and again at the end of the partition, handing
+//! its records back every time (a partition of 2 040 offsets yielded 25 100 records).
 #[derive(Debug, Default)]
 pub struct ReadGuard {
     /// Per route index: the lowest offset that may be read next (None: anything).

@@ -32,13 +32,16 @@ use crate::offset_map::{encode as encode_map_record, map_records, MAP_RECORD_OPA
 use crate::plan::Route;
 use crate::read_guard::ReadGuard;
 use crate::shadow::{read_committed_positions, CommitMetadata};
+use crate::stall_watch::{self, StallWatch};
 use crate::transaction::{produce, OpenTransaction, Produced};
-use crate::watermarks::cached_high_watermark;
+use crate::watermarks::{cached_high_watermark, committed_ends_with};
 
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// How long an abort may take before the producer is replaced instead.
 const ABORT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a quiet consumer may take to say where its partitions end.
+const STALL_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct Shard {
     id: u32,
@@ -61,6 +64,7 @@ pub struct Shard {
     backoff: Duration,
     next_end_check: Instant,
     guard: ReadGuard,
+    stall: StallWatch,
 }
 
 impl Shard {
@@ -100,6 +104,7 @@ impl Shard {
             backoff: Duration::from_millis(100),
             next_end_check: Instant::now(),
             guard: ReadGuard::default(),
+            stall: StallWatch::default(),
         };
         shard.add_routes(routes)?;
         Ok(shard)
@@ -151,8 +156,8 @@ impl Shard {
         self.assign_at_committed()
     }
 
-    /// Notes the current end of every never-committed partition, from a fetch response's high
-    /// watermark: ListOffsets for "latest" is wrong on some brokers (the Tansu test broker).
+    /// Notes the committed end (last stable offset) of every never-committed partition: a
+    /// transaction still open there is copied whole once it commits, never cut in two.
     fn resolve_latest(&mut self) -> Result<()> {
         let pending: Vec<TopicPartition> = self
             .routes
@@ -163,27 +168,14 @@ impl Shard {
         if pending.is_empty() {
             return Ok(());
         }
-        let mut tpl = TopicPartitionList::new();
+        let ends = committed_ends_with(&self.consumer, &pending, CALL_TIMEOUT)
+            .map_err(Error::kafka(Side::Source, "reading the latest offsets"))?;
         for tp in &pending {
-            tpl.add_partition_offset(&tp.topic, tp.partition, Offset::Beginning)
-                .map_err(Error::kafka(Side::Source, "building the assignment"))?;
-        }
-        self.consumer.assign(&tpl).map_err(Error::kafka(Side::Source, "assigning source partitions"))?;
-        let started = Instant::now();
-        while pending.iter().any(|tp| !self.latest.contains_key(tp)) {
-            if started.elapsed() > CALL_TIMEOUT {
-                return Err(Error::Shard {
-                    shard: self.id,
-                    message: "no fetch response from the source to find the latest offsets".into(),
-                });
-            }
-            // Records read here are only a way to get a fetch response; they are not mirrored.
-            let _ = self.consumer.poll(Duration::from_millis(100));
-            for tp in &pending {
-                if let Some(high) = cached_high_watermark(&self.consumer, &tp.topic, tp.partition) {
-                    self.latest.entry(tp.clone()).or_insert(high);
-                }
-            }
+            let end = ends.get(tp).copied().ok_or_else(|| Error::Shard {
+                shard: self.id,
+                message: format!("the source gave no latest offset for {tp}"),
+            })?;
+            self.latest.insert(tp.clone(), end);
         }
         Ok(())
     }
@@ -231,6 +223,7 @@ impl Shard {
             match self.consumer.poll(wait) {
                 None => {}
                 Some(Ok(message)) => {
+                    self.stall.progressed();
                     let Some(route) = self
                         .route_index
                         .get(message.topic())
@@ -296,12 +289,46 @@ impl Shard {
         self.report_ends();
         if self.txn.is_none() {
             self.ctx.telemetry.heartbeat(self.id);
+            self.replace_a_wedged_consumer()?;
         }
         if self.ctx.settings.until_caught_up {
             self.note_ends();
             if self.txn.is_some() && self.all_ends_reached() {
                 self.commit_if_open()?;
             }
+        }
+        Ok(())
+    }
+
+    /// See [`crate::stall_watch`]: between transactions, a consumer quiet for a while is asked
+    /// where its partitions end, and replaced (reading on from the last commit) if it cannot
+    /// say or sits below an end.
+    fn replace_a_wedged_consumer(&mut self) -> Result<()> {
+        if !self.stall.due() {
+            return Ok(());
+        }
+        self.stall.progressed();
+        let sources: Vec<TopicPartition> = self.routes.iter().map(|r| r.source.clone()).collect();
+        let positions = self.consumer_positions().unwrap_or_default();
+        let ends = committed_ends_with(&self.consumer, &sources, STALL_PROBE_TIMEOUT);
+        let wedged = match &ends {
+            Err(_) => true,
+            Ok(ends) => sources.iter().any(|tp| {
+                let position =
+                    positions.get(tp).copied().or_else(|| self.committed.get(tp).copied().flatten());
+                stall_watch::behind(position, ends.get(tp).copied())
+            }),
+        };
+        if wedged {
+            warn!(
+                shard = self.id,
+                answer = ?ends.as_ref().map(|e| e.len()).map_err(|e| e.to_string()),
+                "the source consumer made no progress; replacing it (reading on from the last commit)"
+            );
+            self.consumer = source_config(&self.ctx)
+                .create()
+                .map_err(Error::kafka(Side::Source, "creating the source consumer"))?;
+            self.assign_at_committed()?;
         }
         Ok(())
     }
@@ -374,14 +401,16 @@ impl Shard {
         let positions = self.read_positions().map_err(|e| Step::Abort(e.to_string()))?;
         let offsets = self.offsets_list(&positions).map_err(|e| Step::Abort(e.to_string()))?;
         let offsets_started = Instant::now();
-        self.retry_txn_call("send_offsets_to_transaction", |p, g| {
+        self.retry_txn_call("send_offsets_to_transaction", Some(txn.started), |p, g| {
             p.send_offsets_to_transaction(&offsets, g, CALL_TIMEOUT)
         })?;
         let commit_started = Instant::now();
         // The map records are in flight: deliver them first, or commit_transaction's own flush
         // pays rust-rdkafka's 100 ms poll step.
         flush(&self.producer, CALL_TIMEOUT).map_err(|e| Step::Abort(format!("flush: {e}")))?;
-        self.retry_txn_call("commit_transaction", |p, _| p.commit_transaction(CALL_TIMEOUT))?;
+        // No giving up on a commit: one that timed out may have committed on the broker, and
+        // reading its records again would copy them twice; librdkafka retries it safely.
+        self.retry_txn_call("commit_transaction", None, |p, _| p.commit_transaction(CALL_TIMEOUT))?;
         debug!(
             shard = self.id,
             records = txn.records.len(),
@@ -461,8 +490,8 @@ impl Shard {
         Ok(tpl)
     }
 
-    /// A fenced delivery means another instance owns the shard: aborting is pointless (and on
-    /// the test broker the abort never completes); anything else is aborted and retried.
+    /// A fenced delivery means another instance owns the shard: aborting is pointless (the
+    /// producer can do nothing more); anything else is aborted and retried.
     fn abort_or_fatal(&self, e: KafkaError, what: &str) -> Step {
         if is_fencing(&e) || self.producer_is_dead() {
             Step::Fatal(self.fatal_error(e))
@@ -471,13 +500,27 @@ impl Shard {
         }
     }
 
+    /// The broker aborts a transaction open longer than this (librdkafka's default: 60 s).
+    fn transaction_timeout(&self) -> Duration {
+        let configured =
+            self.ctx.settings.target.client_config().get("transaction.timeout.ms").map(str::to_owned);
+        configured
+            .and_then(|ms| ms.parse().ok())
+            .map(Duration::from_millis)
+            .unwrap_or(Duration::from_secs(60))
+    }
+
     /// Runs a transactional call, repeating it while librdkafka says it is retriable (e.g. the
     /// target is unreachable), and sorting other errors into abort or fatal. Once the mirror is
     /// stopping (a signal, or another shard failed), a call that timed out is not repeated: the
-    /// process ends, and the next start resumes from the last commit.
+    /// process ends, and the next start resumes from the last commit. A call before the commit
+    /// (`opened` set: when the transaction began) is not repeated once the transaction is older
+    /// than the transaction timeout either: the broker has aborted it, so it is aborted here too
+    /// and its records read again.
     fn retry_txn_call(
         &self,
         what: &str,
+        opened: Option<Instant>,
         call: impl Fn(&BaseProducer<DeliveryTracker>, &ConsumerGroupMetadata) -> rdkafka::error::KafkaResult<()>,
     ) -> std::result::Result<(), Step> {
         let mut backoff = Duration::from_millis(100);
@@ -499,6 +542,12 @@ impl Shard {
                             ),
                         }))
                     }
+                    Some(t) if t.is_retriable() && opened.is_some_and(|o| o.elapsed() > self.transaction_timeout()) => {
+                        return Err(Step::Abort(format!(
+                            "{what} still failing ({e}) after the transaction timeout ({} ms): the target has aborted the transaction",
+                            self.transaction_timeout().as_millis()
+                        )))
+                    }
                     Some(t) if t.is_retriable() => {
                         if last_log.elapsed() >= Duration::from_secs(3) {
                             warn!(shard = self.id, call = what, error = %e, "target not answering; retrying");
@@ -514,10 +563,10 @@ impl Shard {
     }
 
     /// Aborts the open transaction and rewinds the source to the last commit. An abort that does
-    /// not finish within ABORT_TIMEOUT is not waited for forever: a new producer with the same transactional id fences the old one, which aborts
-    /// its transaction. Measured on the test broker: after the target was frozen past
-    /// message.timeout.ms, librdkafka's abort (which needs an epoch bump) never completed, while
-    /// a new producer's init_transactions did.
+    /// not finish within ABORT_TIMEOUT is not waited for forever: a new producer with the same
+    /// transactional id fences the old one, which aborts its transaction. After a target frozen
+    /// past message.timeout.ms, librdkafka's abort (which needs an epoch bump) was seen never to
+    /// complete, while a new producer's init_transactions did.
     fn abort_and_rewind(&mut self) -> Result<()> {
         match self.producer.abort_transaction(ABORT_TIMEOUT) {
             Ok(()) => {}

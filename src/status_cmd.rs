@@ -21,7 +21,7 @@ use crate::positions::committed_positions;
 use crate::table::aligned;
 use crate::telemetry::now_ms;
 use crate::topic_reader::read_to_end;
-use crate::watermarks::high_watermarks;
+use crate::watermarks::committed_ends;
 
 /// How many of the latest map records of each shard are read to find last commit times.
 const MAP_TAIL: i64 = 5_000;
@@ -183,7 +183,7 @@ fn source_side(
     };
     let answer = client_config(Side::Source, Some(flag), &args.clients).and_then(|(config, servers)| {
         reachable(&config, Side::Source, &servers, timeout)?;
-        let ends = high_watermarks(&config, partitions, Duration::from_secs(10))
+        let ends = committed_ends(&config, partitions, Duration::from_secs(10))
             .map_err(Error::kafka(Side::Source, "reading the source ends"))?;
         let lagging: Vec<(TopicPartition, i64)> = partitions
             .iter()
@@ -250,7 +250,7 @@ fn recent_commits(
     let topic = format!("kmirror.offset-map.{name}");
     let map_partitions: Vec<TopicPartition> =
         (0..shards as i32).map(|p| TopicPartition::new(&topic, p)).collect();
-    let ends = high_watermarks(target, &map_partitions, Duration::from_secs(10))
+    let ends = committed_ends(target, &map_partitions, Duration::from_secs(10))
         .map_err(Error::kafka(Side::Target, format!("reading the end of {topic}")))?;
     let (mut times, mut source_of) = (HashMap::new(), HashMap::new());
     for tp in &map_partitions {

@@ -17,8 +17,6 @@ use crate::incremental_alter::set_topic_configs;
 use crate::plan::SourceTopic;
 
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(30);
-/// Apache Kafka lists several dozen topic configs; a listing this short holds only overrides.
-const FULL_CONFIG_LISTING: usize = 20;
 
 /// Admin access to both clusters for topic creation and config sync.
 /// What making a target topic ready changed.
@@ -178,17 +176,10 @@ impl TopicSync {
                 context: format!("describing configs of {topic}"),
                 cause: rdkafka::error::KafkaError::AdminOp(code),
             })?;
-            // Apache Kafka describes every config with its source. Some brokers (the Tansu test
-            // broker) list only the configs set on the topic, each marked "default": with such a
-            // short, source-less answer every listed entry is an explicit setting.
-            let reports_sources = resource.entries.len() > FULL_CONFIG_LISTING
-                || resource
-                    .entries
-                    .iter()
-                    .any(|e| !matches!(e.source, ConfigSource::Default | ConfigSource::Unknown));
+            // Only what was set on the topic itself is copied: the brokers' defaults on the
+            // target stay the target's own.
             for entry in resource.entries {
-                let explicit = !reports_sources || matches!(entry.source, ConfigSource::DynamicTopic);
-                if explicit && !entry.is_read_only {
+                if matches!(entry.source, ConfigSource::DynamicTopic) && !entry.is_read_only {
                     if let Some(value) = entry.value {
                         out.insert(entry.name, value);
                     }
@@ -199,9 +190,9 @@ impl TopicSync {
     }
 
     /// Records the mirror's shard count as the partition count of `kmirror.shards.NAME` on the
-    /// target, and refuses a run with another count. A topic's partition count survives where
-    /// commit metadata may not (some brokers drop it), and CreateTopics lets only one of two
-    /// racing first starts win.
+    /// target, and refuses a run with another count. The topic is also what the coordination
+    /// group subscribes to (shard K = partition K), and CreateTopics lets only one of two racing
+    /// first starts win.
     pub fn ensure_shard_topic(&self, name: &str, shards: u32) -> Result<()> {
         let topic = crate::owners::shards_topic(name);
         let wanted = i32::try_from(shards).unwrap_or(i32::MAX);

@@ -5,13 +5,15 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
 use crate::error::{Error, Result, Side};
-use crate::watermarks::cached_high_watermark;
+use crate::watermarks::committed_end;
 
 const READ_TIMEOUT: Duration = Duration::from_secs(60);
-const STALL: Duration = Duration::from_secs(2);
+/// A safety net only: the end read first is below any open transaction, so the position gets
+/// there without waiting on one.
+const STALL: Duration = Duration::from_secs(10);
 
 /// Calls `on_record(offset, timestamp_ms, value)` for every committed record of `partition` of `topic`
-/// from `from` to the end seen at the first fetch; returns the position reached.
+/// from `from` to its committed end at the start of the read; returns the position reached.
 pub fn read_to_end(
     target: &ClientConfig,
     topic: &str,
@@ -31,8 +33,12 @@ pub fn read_to_end(
     tpl.add_partition_offset(topic, partition, Offset::Offset(from))
         .map_err(Error::kafka(Side::Target, format!("assigning {topic}")))?;
     consumer.assign(&tpl).map_err(Error::kafka(Side::Target, format!("assigning {topic}")))?;
+    let end = committed_end(&consumer, topic, partition, READ_TIMEOUT)
+        .map_err(Error::kafka(Side::Target, format!("reading the end of {topic}")))?;
+    if from >= end {
+        return Ok(from);
+    }
     let started = Instant::now();
-    let mut end = None;
     let mut last = (from, Instant::now());
     loop {
         if started.elapsed() > READ_TIMEOUT {
@@ -51,10 +57,6 @@ pub fn read_to_end(
             Some(Err(e)) => return Err(Error::kafka(Side::Target, format!("reading {topic}"))(e)),
             None => {}
         }
-        if end.is_none() {
-            end = cached_high_watermark(&consumer, topic, partition);
-        }
-        let Some(end) = end else { continue };
         let position = match consumer.position().ok().and_then(|p| p.elements().first().map(|e| e.offset())) {
             Some(Offset::Offset(o)) => o,
             _ => from,
@@ -62,8 +64,6 @@ pub fn read_to_end(
         if position != last.0 {
             last = (position, Instant::now());
         }
-        // A broker that hides open transactions stops a read_committed reader below the high
-        // watermark until they end; what lies there is not committed yet.
         if position >= end || last.1.elapsed() > STALL {
             return Ok(position);
         }

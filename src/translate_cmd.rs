@@ -17,7 +17,7 @@ use crate::report::{render, Row};
 use crate::state_dir::StateDir;
 use crate::topics::TopicSelector;
 use crate::translator::{Translation, Translator};
-use crate::watermarks::high_watermarks;
+use crate::watermarks::committed_ends;
 
 struct Clusters {
     source: Option<ClientConfig>,
@@ -175,7 +175,7 @@ fn ends(
 ) -> Result<BTreeMap<TopicPartition, i64>> {
     let partitions: Vec<TopicPartition> =
         translations.iter().filter_map(|t| t.to.as_ref().map(|o| o.partition.clone())).collect();
-    Ok(high_watermarks(config, &partitions, Duration::from_secs(10))
+    Ok(committed_ends(config, &partitions, Duration::from_secs(10))
         .map_err(Error::kafka(side, "reading end offsets"))?
         .into_iter()
         .collect())

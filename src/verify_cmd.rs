@@ -18,7 +18,7 @@ use crate::report::Format;
 use crate::state_dir::StateDir;
 use crate::topics::TopicSelector;
 use crate::translator::Translator;
-use crate::watermarks::cached_high_watermark;
+use crate::watermarks::committed_end;
 
 const READ_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -187,8 +187,13 @@ fn read_partition(
     let start = if from > 0 { Offset::Offset(from) } else { Offset::Beginning };
     tpl.add_partition_offset(&tp.topic, tp.partition, start).map_err(Error::kafka(side, "assigning"))?;
     consumer.assign(&tpl).map_err(Error::kafka(side, "assigning"))?;
+    let end = committed_end(&consumer, &tp.topic, tp.partition, READ_TIMEOUT)
+        .map_err(Error::kafka(side, format!("reading the end of {tp}")))?;
+    let target_end = until.map_or(end, |u| u.min(end));
+    if from >= target_end {
+        return Ok(out);
+    }
     let started = Instant::now();
-    let mut end = None;
     loop {
         if started.elapsed() > READ_TIMEOUT {
             return Err(Error::Unreachable {
@@ -207,11 +212,6 @@ fn read_partition(
             Some(Err(e)) => return Err(Error::kafka(side, format!("reading {tp}"))(e)),
             None => {}
         }
-        if end.is_none() {
-            end = cached_high_watermark(&consumer, &tp.topic, tp.partition);
-        }
-        let Some(end) = end else { continue };
-        let target_end = until.map_or(end, |u| u.min(end));
         let position = match consumer.position().ok().and_then(|p| p.elements().first().map(|e| e.offset())) {
             Some(Offset::Offset(o)) => o,
             _ => 0,

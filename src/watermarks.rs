@@ -1,12 +1,18 @@
-//! The high watermark a consumer last saw in a fetch response.
+//! Where a partition's data ends, as a `read_committed` reader sees it.
 //!
-//! Ends are taken from fetch responses, not ListOffsets: some brokers (the Tansu test broker)
-//! answer ListOffsets for the latest offset wrongly, while every broker must put the right high
-//! watermark in its fetch responses. rust-rdkafka does not wrap librdkafka's cached-watermark
-//! call, hence the FFI here.
+//! Ends come from ListOffsets under `read_committed`: the last stable offset, below any
+//! transaction still open. A fetch response's high watermark counts an open transaction in, so
+//! starting there (`--start-from latest`) would cut it in two, and reading up to it would wait
+//! for a transaction kmirror itself keeps open. The live shard consumers still look at their
+//! cached high watermark for progress and lag, which costs no request.
+use std::collections::HashMap;
 use std::ffi::CString;
+use std::time::Duration;
 
+use kmirror_state::TopicPartition;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaResult;
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 /// `Some(high)` once a fetch response for the partition has arrived.
 pub fn cached_high_watermark(consumer: &BaseConsumer, topic: &str, partition: i32) -> Option<i64> {
@@ -26,41 +32,54 @@ pub fn cached_high_watermark(consumer: &BaseConsumer, topic: &str, partition: i3
     (err == rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0).then_some(high)
 }
 
-/// High watermarks of several partitions, each from a fetch response (never ListOffsets).
-/// Partitions that gave no fetch response within `timeout` are left out.
-pub fn high_watermarks(
-    config: &rdkafka::ClientConfig,
-    partitions: &[kmirror_state::TopicPartition],
-    timeout: std::time::Duration,
-) -> rdkafka::error::KafkaResult<std::collections::HashMap<kmirror_state::TopicPartition, i64>> {
-    use rdkafka::{Offset, TopicPartitionList};
-    let mut out = std::collections::HashMap::new();
+/// The committed end (last stable offset) of each partition, in one ListOffsets round per
+/// leader. Partitions the cluster does not know are left out.
+pub fn committed_ends(
+    config: &ClientConfig,
+    partitions: &[TopicPartition],
+    timeout: Duration,
+) -> KafkaResult<HashMap<TopicPartition, i64>> {
     if partitions.is_empty() {
-        return Ok(out);
+        return Ok(HashMap::new());
     }
     let consumer: BaseConsumer = config
         .clone()
         .set("group.id", "kmirror.watermarks")
         .set("enable.auto.commit", "false")
-        // Only the response header matters: fetch as little as the client allows.
-        .set("max.partition.fetch.bytes", "1024")
-        .set("fetch.wait.max.ms", "10")
+        .set("isolation.level", "read_committed")
         .create()?;
-    let mut tpl = TopicPartitionList::new();
+    committed_ends_with(&consumer, partitions, timeout)
+}
+
+/// As [`committed_ends`], with a consumer that reads `read_committed`.
+pub fn committed_ends_with(
+    consumer: &BaseConsumer,
+    partitions: &[TopicPartition],
+    timeout: Duration,
+) -> KafkaResult<HashMap<TopicPartition, i64>> {
+    let mut query = TopicPartitionList::new();
     for tp in partitions {
-        tpl.add_partition_offset(&tp.topic, tp.partition, Offset::Beginning)?;
+        // "Offsets for the time -1" is ListOffsets for the latest offset.
+        query.add_partition_offset(&tp.topic, tp.partition, Offset::End)?;
     }
-    consumer.assign(&tpl)?;
-    let started = std::time::Instant::now();
-    while out.len() < partitions.len() && started.elapsed() < timeout {
-        let _ = consumer.poll(std::time::Duration::from_millis(50));
-        for tp in partitions {
-            if !out.contains_key(tp) {
-                if let Some(high) = cached_high_watermark(&consumer, &tp.topic, tp.partition) {
-                    out.insert(tp.clone(), high);
-                }
-            }
-        }
-    }
-    Ok(out)
+    let answer = consumer.offsets_for_times(query, timeout)?;
+    Ok(answer
+        .elements()
+        .iter()
+        .filter(|e| e.error().is_ok())
+        .filter_map(|e| match e.offset() {
+            Offset::Offset(end) => Some((TopicPartition::new(e.topic(), e.partition()), end)),
+            _ => None,
+        })
+        .collect())
+}
+
+/// The committed end of one partition, read through `consumer` (which reads `read_committed`).
+pub fn committed_end(
+    consumer: &BaseConsumer,
+    topic: &str,
+    partition: i32,
+    timeout: Duration,
+) -> KafkaResult<i64> {
+    consumer.fetch_watermarks(topic, partition, timeout).map(|(_, end)| end)
 }

@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use kmirror_testcontainers::{Backend, RecordData, SKIP_ABORTED_VISIBLE};
 
-
 /// Waits until the target partition holds `count` committed records.
 fn wait_for_target(setup: &Setup, topic: &str, partition: i32, count: usize, limit: Duration) {
     let started = Instant::now();
@@ -171,6 +170,50 @@ fn topic_configs_changed_on_the_source_are_synced_to_the_target() {
     terminate(&mirror);
     let out = mirror.wait_with_output().expect("output");
     assert!(out.status.success(), "{}", stderr(&out));
+}
+
+/// "Latest" is the end of committed data: a source transaction still open at the start is
+/// copied whole once it commits (starting at the high watermark would copy only what follows
+/// it and lose the transaction).
+#[test]
+fn start_from_latest_never_cuts_an_open_source_transaction_in_two() {
+    let setup = Setup::new();
+    if *setup.source.backend() == Backend::Tansu {
+        eprintln!("{SKIP_ABORTED_VISIBLE} (the Tansu development broker; Apache Kafka runs this)");
+        return;
+    }
+    let t = topic("latest-open");
+    setup.source.create_topic(&t, 1, &[]).expect("topic");
+    setup.source.produce(&t, 0, &keyed("old", 0..30)).expect("produce");
+    let producer = setup.source.transactional_producer(&format!("open-{t}")).expect("producer");
+    setup.source.open_transaction(&producer, &t, 0, &keyed("open", 0..20)).expect("open transaction");
+    let mirror = setup.spawn_mirror(&regex::escape(&t), &["--start-from", "latest"]);
+    let started = Instant::now();
+    while setup.target.partition_count(&t).expect("metadata").is_none() {
+        assert!(started.elapsed() < Duration::from_secs(30), "the mirror never created the target topic");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    {
+        use rdkafka::producer::Producer;
+        producer.commit_transaction(Duration::from_secs(10)).expect("commit the open transaction");
+    }
+    setup.source.produce(&t, 0, &keyed("new", 0..10)).expect("produce");
+    wait_for_target(&setup, &t, 0, 30, Duration::from_secs(30));
+    terminate(&mirror);
+    let out = mirror.wait_with_output().expect("output");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut expected: Vec<KeyValue> = keyed("open", 0..20).into_iter().map(|r| (r.key, r.value)).collect();
+    expected.extend(keyed("new", 0..10).into_iter().map(|r| (r.key, r.value)));
+    let audited: Vec<KeyValue> = setup
+        .target
+        .read_committed_audited(&t, 0)
+        .expect("read")
+        .into_iter()
+        .map(|r| (r.data.key, r.data.value))
+        .collect();
+    assert_eq!(audited, expected, "the open transaction whole, then what followed");
+    assert_eq!(plain_read_committed(&setup.target, &t, 0, expected.len()), expected);
 }
 
 #[test]

@@ -7,8 +7,9 @@ use std::process::{Command, Stdio};
 
 use common::*;
 use kmirror_testcontainers::scram::Mechanism;
-use kmirror_testcontainers::scram_broker::ScramBroker;
-use kmirror_testcontainers::{audit_mirror, KafkaCluster};
+use kmirror_testcontainers::scram_broker::{ScramBroker, ScramTls};
+use kmirror_testcontainers::tls::CertAuthority;
+use kmirror_testcontainers::{audit_mirror, Backend, KafkaCluster};
 
 const SOURCE_PW: &str = "src-Pa55word-from-file";
 const TARGET_PW: &str = "dst-Pa55word-from-env";
@@ -167,17 +168,21 @@ fn one_line_auth_error(out: &std::process::Output, side: &str) {
 }
 
 /// The target login of the SCRAM test as `--set` flags: user `writer`, password from the
-/// environment.
-fn target_login(mechanism: &str) -> Vec<String> {
-    [
-        "target.security.protocol=SASL_PLAINTEXT".to_string(),
+/// environment, over TLS (SASL_SSL) when `ca` names the target's CA.
+fn target_login(mechanism: &str, ca: Option<&std::path::Path>) -> Vec<String> {
+    let mut settings = vec![
         format!("target.sasl.mechanism={mechanism}"),
         "target.sasl.username=writer".to_string(),
         "target.sasl.password=${env:KMIRROR_TEST_TARGET_SECRET}".to_string(),
-    ]
-    .into_iter()
-    .flat_map(|setting| ["--set".to_string(), setting])
-    .collect()
+    ];
+    match ca {
+        Some(ca) => {
+            settings.push("target.security.protocol=SASL_SSL".into());
+            settings.push(format!("target.ssl.ca.location={}", ca.display()));
+        }
+        None => settings.push("target.security.protocol=SASL_PLAINTEXT".into()),
+    }
+    settings.into_iter().flat_map(|setting| ["--set".to_string(), setting]).collect()
 }
 
 /// SCRAM end to end on the broker's own SASL listeners: a source that enables only
@@ -200,11 +205,20 @@ fn scram_case(
     let source = start(ScramBroker {
         mechanisms: &[Mechanism::ScramSha256],
         users: &[("reader".into(), SOURCE_PW.into())],
+        tls: None,
     })?;
+    // The target's SCRAM runs over TLS (SASL_SSL) where the broker has its own TLS.
+    let ca = CertAuthority::new(dir.path(), "target-ca").expect("CA");
+    let server = ca.issue("broker", "DNS:localhost", false).expect("certificate");
+    let over_tls = Backend::local().expect("broker choice") == Backend::ApacheKafka;
+    let tls =
+        over_tls.then_some(ScramTls { server: &server, ca: &ca.cert, host: "localhost", dir: dir.path() });
     let target = start(ScramBroker {
         mechanisms: &[Mechanism::ScramSha512],
         users: &[("writer".into(), TARGET_PW.into())],
+        tls,
     })?;
+    let target_ca = over_tls.then_some(ca.cert.as_path());
     let t = topic("scram");
     source.create_topic(&t, 2, &[]).expect("topic over SCRAM");
     for p in 0..2 {
@@ -238,7 +252,7 @@ fn scram_case(
         .iter()
         .map(|s| s.to_string())
         .collect();
-        args.extend(target_login(target_mechanism));
+        args.extend(target_login(target_mechanism, target_ca));
         if source_sasl {
             args.extend(["--source-config".to_string(), props.display().to_string()]);
         }
@@ -292,7 +306,7 @@ fn scram_case(
     // The one-shot commands name a login failure the same way.
     let mut status: Vec<String> =
         ["status", "--target", target.bootstrap(), "--name", "scram"].iter().map(|s| s.to_string()).collect();
-    status.extend(target_login("SCRAM-SHA-512"));
+    status.extend(target_login("SCRAM-SHA-512", target_ca));
     one_line_auth_error(&run_with(&status, WRONG_PW), "target");
     let out = run_with(&status, TARGET_PW);
     assert!(out.status.success(), "status with the right password: {}", all_output(&out));

@@ -215,11 +215,10 @@ impl MirrorSettings {
 }
 
 /// One shadow group per shard, so that only that shard's producer ever has a transaction open
-/// on it. Some brokers (the Tansu test broker) answer a require-stable OffsetFetch with the
-/// group's offsets as they were before any open transaction on the group began, for every
-/// partition: with a group shared by all shards, a restarted shard read positions older than
-/// its own last commit and mirrored that data again (measured). With one group per shard, the
-/// only transaction that can be open on it began after the shard's last commit.
+/// on it: a shard's restart then never waits on (or, on a broker that answers a require-stable
+/// OffsetFetch with the offsets from before an open transaction, reads past) another shard's
+/// transaction, and a shard's position is whatever its own last commit left. The names are
+/// stored state of every existing mirror, so they stay as they are.
 pub fn shadow_group(name: &str, shard: u32) -> String {
     format!("kmirror.{name}.shard-{shard}")
 }

@@ -229,6 +229,22 @@ impl KafkaCluster {
         }
     }
 
+    /// Begins a transaction on `producer` and writes `records` into the log, leaving it open:
+    /// the caller commits or aborts it later.
+    pub fn open_transaction(
+        &self,
+        producer: &ThreadedProducer<DefaultProducerContext>,
+        topic: &str,
+        partition: i32,
+        records: &[RecordData],
+    ) -> Result<()> {
+        producer.begin_transaction().map_err(kafka("begin_transaction"))?;
+        for record in records {
+            send_with_retry(producer, topic, partition, record)?;
+        }
+        producer.flush(OP_TIMEOUT).map_err(kafka(format!("flushing to {topic}")))
+    }
+
     /// Every record physically in the partition (aborted ones included), read uncommitted,
     /// up to the high watermark of the raw log.
     pub fn read_uncommitted(&self, topic: &str, partition: i32) -> Result<Vec<StoredRecord>> {

@@ -339,8 +339,20 @@ impl KafkaCluster {
 
 impl Drop for KafkaCluster {
     fn drop(&mut self) {
-        if !self.shared {
-            let _ = self.stop();
+        if self.shared {
+            return;
+        }
+        let _ = self.stop();
+        // A failing test's brokers tell what they saw: keep their logs.
+        if std::thread::panicking() {
+            if let Some(kafka) = self.kafka.take() {
+                let kept = kafka.keep_logs();
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "kmirror-testcontainers: broker logs kept in {}",
+                    kept.display()
+                );
+            }
         }
     }
 }

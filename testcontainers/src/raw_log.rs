@@ -51,6 +51,25 @@ pub struct RawLog {
 
 /// Reads the whole partition from the start to the high watermark of the first response.
 pub fn read_raw_log(cluster: &KafkaCluster, topic: &str, partition: i32) -> Result<RawLog> {
+    // A partition just created, or between leaders, answers "not the leader" for a moment.
+    let started = std::time::Instant::now();
+    loop {
+        match read_raw_log_once(cluster, topic, partition) {
+            Err(Error::Protocol { message, .. })
+                if message.contains(LEADER_MOVING) && started.elapsed() < Duration::from_secs(30) =>
+            {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Marks fetch errors that mean "ask again, maybe elsewhere": NOT_LEADER_OR_FOLLOWER (6),
+/// LEADER_NOT_AVAILABLE (5), FENCED_LEADER_EPOCH (74), UNKNOWN_LEADER_EPOCH (75).
+const LEADER_MOVING: &str = "(the leader is moving)";
+
+fn read_raw_log_once(cluster: &KafkaCluster, topic: &str, partition: i32) -> Result<RawLog> {
     let broker = leader_address(cluster, topic, partition)?;
     let mut connection = Connection::open(&broker)?;
     let mut log = RawLog { high_watermark: -1, ..RawLog::default() };
@@ -67,9 +86,10 @@ pub fn read_raw_log(cluster: &KafkaCluster, topic: &str, partition: i32) -> Resu
                 protocol_error(&broker, format!("no data for {topic}/{partition} in fetch response"))
             })?;
         if data.error_code != 0 {
+            let moving = if matches!(data.error_code, 5 | 6 | 74 | 75) { LEADER_MOVING } else { "" };
             return Err(protocol_error(
                 &broker,
-                format!("fetch {topic}/{partition} at {offset}: error code {}", data.error_code),
+                format!("fetch {topic}/{partition} at {offset}: error code {} {moving}", data.error_code),
             ));
         }
         let end_offset = *end.get_or_insert(data.high_watermark);
@@ -152,28 +172,33 @@ fn leader_address(cluster: &KafkaCluster, topic: &str, partition: i32) -> Result
         None => cluster.client_config(),
     };
     let consumer: BaseConsumer = config.create().map_err(kafka("metadata client"))?;
-    let metadata = consumer
-        .fetch_metadata(Some(topic), Duration::from_secs(30))
-        .map_err(kafka(format!("metadata of {topic}")))?;
-    let leader = metadata
-        .topics()
-        .iter()
-        .find(|t| t.name() == topic)
-        .and_then(|t| t.partitions().iter().find(|p| p.id() == partition))
-        .map(|p| p.leader())
-        .ok_or_else(|| Error::Topic {
-            topic: topic.to_string(),
-            message: format!("partition {partition} not found"),
-        })?;
-    metadata
-        .brokers()
-        .iter()
-        .find(|b| b.id() == leader)
-        .map(|b| format!("{}:{}", b.host(), b.port()))
-        .ok_or_else(|| Error::Topic {
-            topic: topic.to_string(),
-            message: format!("leader {leader} of partition {partition} not in metadata"),
-        })
+    // A partition may be between leaders (a node was killed or frozen): wait for the next one.
+    let started = std::time::Instant::now();
+    loop {
+        let metadata = consumer
+            .fetch_metadata(Some(topic), Duration::from_secs(30))
+            .map_err(kafka(format!("metadata of {topic}")))?;
+        let found = metadata.topics().iter().find(|t| t.name() == topic);
+        let leader =
+            found.and_then(|t| t.partitions().iter().find(|p| p.id() == partition)).map(|p| p.leader());
+        let address = leader.and_then(|leader| {
+            metadata.brokers().iter().find(|b| b.id() == leader).map(|b| format!("{}:{}", b.host(), b.port()))
+        });
+        if let Some(address) = address {
+            return Ok(address);
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            let said = found.map(|t| format!("{:?}, {} partitions", t.error(), t.partitions().len()));
+            return Err(Error::Topic {
+                topic: topic.to_string(),
+                message: format!(
+                    "no leader of partition {partition} within 30 s (leader {leader:?}; metadata: {})",
+                    said.unwrap_or_else(|| "no such topic".into())
+                ),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 fn protocol_error(broker: &str, message: impl Into<String>) -> Error {

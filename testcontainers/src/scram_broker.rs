@@ -1,12 +1,14 @@
 //! Clusters whose client listener requires SASL/SCRAM: Apache Kafka's own SCRAM listener, or a
 //! Tansu broker behind the SCRAM front of [`crate::sasl_proxy`].
 use std::net::TcpListener;
+use std::path::Path;
 
-use crate::apache_kafka::{self, ClientListener, KafkaSpec};
+use crate::apache_kafka::{self, ClientListener, KafkaSpec, ServerTls};
 use crate::cluster::{free_loopback_port, spawn_tansu, wait_until_listening};
 use crate::error::{Error, Result};
 use crate::sasl_proxy::{invalid, SaslProxy};
 use crate::scram::Mechanism;
+use crate::tls::{pem_keystore, Identity};
 use crate::{Backend, KafkaCluster};
 
 /// How a SCRAM broker is set up.
@@ -15,6 +17,19 @@ pub struct ScramBroker<'a> {
     pub mechanisms: &'a [Mechanism],
     /// Users as (name, password); each has a credential for every enabled mechanism.
     pub users: &'a [(String, String)],
+    /// SCRAM over TLS (SASL_SSL) with this server certificate (Apache Kafka only).
+    pub tls: Option<ScramTls<'a>>,
+}
+
+/// The TLS side of a SASL_SSL listener.
+pub struct ScramTls<'a> {
+    pub server: &'a Identity,
+    /// The CA that signed `server`, for the harness's own clients.
+    pub ca: &'a Path,
+    /// The host name the broker advertises; `server` must name it.
+    pub host: &'a str,
+    /// Where the broker's key store is written.
+    pub dir: &'a Path,
 }
 
 impl KafkaCluster {
@@ -22,6 +37,9 @@ impl KafkaCluster {
     /// port, so clients must authenticate. The harness's own clients log in as the first user;
     /// raw protocol reads use the broker's plain port.
     pub fn start_tansu_scram(setup: ScramBroker<'_>) -> Result<Self> {
+        if setup.tls.is_some() {
+            return Err(Error::Unsupported { operation: "SASL_SSL on Tansu", bootstrap: String::new() });
+        }
         let client_properties = client_properties(&setup)?;
         let front = TcpListener::bind("127.0.0.1:0")?;
         let front_address = front.local_addr()?.to_string();
@@ -45,9 +63,17 @@ impl KafkaCluster {
         if Backend::local()? == Backend::Tansu {
             return Self::start_tansu_scram(setup);
         }
+        let tls = match &setup.tls {
+            Some(t) => Some(ServerTls {
+                keystore: pem_keystore(t.dir, t.server)?,
+                client_ca: None,
+                host: t.host.to_string(),
+            }),
+            None => None,
+        };
         let spec = KafkaSpec {
             nodes: 1,
-            listener: ClientListener::Scram { mechanisms: setup.mechanisms.to_vec(), tls: None },
+            listener: ClientListener::Scram { mechanisms: setup.mechanisms.to_vec(), tls },
             users: setup.users.to_vec(),
             overrides: Vec::new(),
         };
@@ -66,10 +92,17 @@ fn client_properties(setup: &ScramBroker<'_>) -> Result<Vec<(String, String)>> {
     let (Some((user, password)), Some(mechanism)) = (setup.users.first(), setup.mechanisms.first()) else {
         return Err(Error::Io(invalid("a SCRAM broker needs at least one user and one mechanism")));
     };
-    Ok(vec![
-        ("security.protocol".into(), "SASL_PLAINTEXT".into()),
-        ("sasl.mechanism".into(), mechanism.name().into()),
+    let mut properties = vec![
+        ("sasl.mechanism".to_string(), mechanism.name().to_string()),
         ("sasl.username".into(), user.clone()),
         ("sasl.password".into(), password.clone()),
-    ])
+    ];
+    match &setup.tls {
+        Some(tls) => {
+            properties.push(("security.protocol".into(), "SASL_SSL".into()));
+            properties.push(("ssl.ca.location".into(), tls.ca.display().to_string()));
+        }
+        None => properties.push(("security.protocol".into(), "SASL_PLAINTEXT".into())),
+    }
+    Ok(properties)
 }

@@ -95,6 +95,15 @@ impl CertAuthority {
     }
 }
 
+/// Kafka's PEM key store is one file: the key, then the certificate. Written into `dir`.
+pub(crate) fn pem_keystore(dir: &Path, identity: &Identity) -> Result<PathBuf> {
+    let keystore = dir.join(format!("keystore-{}.pem", crate::unique_suffix()));
+    let mut pem = std::fs::read(&identity.key)?;
+    pem.extend(std::fs::read(&identity.cert)?);
+    std::fs::write(&keystore, pem)?;
+    Ok(keystore)
+}
+
 /// How a TLS broker is set up.
 pub struct TlsBroker<'a> {
     /// The certificate the proxy presents.
@@ -116,13 +125,8 @@ impl KafkaCluster {
         if Backend::local()? == Backend::Tansu {
             return Self::start_tansu_tls(setup);
         }
-        // Kafka's PEM key store is one file: the key, then the certificate.
-        let keystore = setup.dir.join(format!("keystore-{}.pem", crate::unique_suffix()));
-        let mut pem = std::fs::read(&setup.server.key)?;
-        pem.extend(std::fs::read(&setup.server.cert)?);
-        std::fs::write(&keystore, pem)?;
         let tls = ServerTls {
-            keystore,
+            keystore: pem_keystore(setup.dir, setup.server)?,
             client_ca: setup.client_ca.map(Path::to_path_buf),
             host: setup.host.to_string(),
         };

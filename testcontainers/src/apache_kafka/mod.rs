@@ -18,7 +18,7 @@ use tracing::debug;
 pub(crate) use install::workspace_root;
 pub use install::{installed_version, java_binary, kafka_lib, KAFKA_LIB_ENV, KAFKA_VERSION};
 use server_config::{log4j2_properties, ClusterLayout, NodePorts};
-pub use server_config::{ClientListener, ServerTls};
+pub use server_config::{ClientListener, ServerTls, BROKER_LOG_ENV};
 
 use crate::cluster::free_loopback_port;
 use crate::error::{Error, Result};
@@ -149,7 +149,7 @@ impl Node {
 #[derive(Debug)]
 pub(crate) struct Launched {
     /// Removed when the cluster drops, after its nodes are killed.
-    pub _folder: tempfile::TempDir,
+    pub folder: tempfile::TempDir,
     pub nodes: Vec<Node>,
     pub listener: ClientListener,
 }
@@ -173,6 +173,17 @@ impl Launched {
     pub fn internal_bootstrap(&self) -> Option<String> {
         let ports: Option<Vec<u16>> = self.nodes.iter().map(|n| n.ports.internal).collect();
         ports.map(|p| p.iter().map(|port| format!("127.0.0.1:{port}")).collect::<Vec<_>>().join(","))
+    }
+
+    /// Keeps the folder (logs, data) past the cluster's end, out of the stale-folder sweep.
+    pub fn keep_logs(self) -> PathBuf {
+        let kept = self.folder.keep();
+        let name =
+            kept.file_name().map(|n| n.to_string_lossy().replace("kmirror-kafka-", "kmirror-kafka-logs-"));
+        match name.map(|n| kept.with_file_name(n)) {
+            Some(renamed) if std::fs::rename(&kept, &renamed).is_ok() => renamed,
+            _ => kept,
+        }
     }
 
     pub fn replicas(&self) -> i32 {
@@ -224,7 +235,7 @@ pub(crate) fn launch(spec: &KafkaSpec) -> Result<Launched> {
     for node in &mut nodes {
         node.start()?;
     }
-    Ok(Launched { _folder: dir, nodes, listener: spec.listener.clone() })
+    Ok(Launched { folder: dir, nodes, listener: spec.listener.clone() })
 }
 
 fn format_storage(lib: &Path, node: &Node, cluster_id: &str, spec: &KafkaSpec) -> Result<Child> {
@@ -260,11 +271,18 @@ fn spawn_error(lib: &Path, source: std::io::Error) -> Error {
 }
 
 /// A KRaft cluster id: 16 random bytes, base64url without padding, as `StorageTool random-uuid`
-/// prints (without the second of JVM start-up).
+/// prints (without the second of JVM start-up). One that starts with '-' would read as an
+/// option on StorageTool's command line, so those are drawn again.
 fn random_cluster_id() -> Result<String> {
-    let mut bytes = [0u8; 16];
-    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
-    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+    let mut urandom = std::fs::File::open("/dev/urandom")?;
+    loop {
+        let mut bytes = [0u8; 16];
+        urandom.read_exact(&mut bytes)?;
+        let id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        if !id.starts_with('-') {
+            return Ok(id);
+        }
+    }
 }
 
 /// Shared clusters live until their test process exits, so nothing removes their folders then;

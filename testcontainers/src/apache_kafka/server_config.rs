@@ -186,9 +186,13 @@ impl ClusterLayout<'_> {
     }
 }
 
+/// Sets the brokers' root log level (default WARN), e.g. `INFO` to see why a test failed.
+pub const BROKER_LOG_ENV: &str = "KMIRROR_TEST_BROKER_LOG";
+
 /// Log4j2 settings: warnings to `server.log`, plus the start-up line the harness waits for and
 /// the authentication failures that security tests count.
 pub(crate) fn log4j2_properties(log_file: &Path) -> String {
+    let root = std::env::var(BROKER_LOG_ENV).unwrap_or_else(|_| "WARN".into());
     format!(
         "status = error\n\
          appender.file.type = File\n\
@@ -196,12 +200,12 @@ pub(crate) fn log4j2_properties(log_file: &Path) -> String {
          appender.file.fileName = {}\n\
          appender.file.layout.type = PatternLayout\n\
          appender.file.layout.pattern = [%d] %p %m (%c)%n\n\
-         rootLogger.level = WARN\n\
+         rootLogger.level = {root}\n\
          rootLogger.appenderRef.file.ref = file\n\
          logger.server.name = kafka.server.KafkaRaftServer\n\
          logger.server.level = INFO\n\
          logger.selector.name = org.apache.kafka.common.network.Selector\n\
          logger.selector.level = INFO\n",
-        log_file.display()
+        log_file.display(),
     )
 }
