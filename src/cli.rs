@@ -126,7 +126,9 @@ pub struct MirrorArgs {
     /// Most records in one target transaction [default: 10000].
     #[arg(long, value_name = "N")]
     pub transaction_max_records: Option<usize>,
-    /// Longest a target transaction stays open, in milliseconds [default: 250].
+    /// Longest a target transaction stays open, in milliseconds [default: 250]. The target's
+    /// transaction timeout is this plus 30 s unless `target.transaction.timeout.ms` is set: a
+    /// crashed mirror's open transaction holds read_committed readers of the target that long.
     #[arg(long, value_name = "MS")]
     pub transaction_max_ms: Option<u64>,
     /// Most key + value + header bytes in one target transaction; bounds what a shard holds in

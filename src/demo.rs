@@ -57,12 +57,18 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
     let mut mirror = spawn(&exe, &mirror_args(&[]))?;
     let started = Instant::now();
     produce_range(&source, args.partitions, first_half, per_partition - first_half / 2)?;
-    std::thread::sleep(Duration::from_millis(800));
+    // Killed as soon as the first transactions have landed, so the kill falls mid-copy.
+    let landed_now = || -> usize {
+        (0..args.partitions)
+            .map(|p| target.audit_partition(TOPIC, p).map(|a| a.visible.len()).unwrap_or(0))
+            .sum()
+    };
+    while landed_now() == 0 && started.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
     mirror.kill().context("killing the mirror")?;
     mirror.wait().context("reaping the mirror")?;
-    let landed: usize = (0..args.partitions)
-        .map(|p| target.audit_partition(TOPIC, p).map(|a| a.visible.len()).unwrap_or(0))
-        .sum();
+    let landed = landed_now();
     println!(
         "Killed the mirror with SIGKILL after {:.1} s, mid-stream: {landed} committed records were on the target.",
         started.elapsed().as_secs_f64()

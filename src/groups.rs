@@ -4,12 +4,16 @@ use std::time::Duration;
 
 use kmirror_state::{GroupOffset, TopicPartition};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use regex::Regex;
 
 use crate::error::{Error, Result, Side};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
+/// Longer than a mirror's default transaction timeout (30.25 s) plus the broker's abort sweep.
+const OPEN_TRANSACTION_WAIT: Duration = Duration::from_secs(45);
 
 fn client(config: &ClientConfig, group: &str, side: Side) -> Result<BaseConsumer> {
     config
@@ -48,9 +52,19 @@ pub fn committed_offsets(
     for tp in partitions {
         tpl.add_partition(&tp.topic, tp.partition);
     }
-    let committed = consumer
-        .committed_offsets(tpl, TIMEOUT)
-        .map_err(Error::kafka(side, format!("reading offsets of group {group}")))?;
+    // A transaction open on the group (a mirror's, or one a crashed mirror left) holds the
+    // answer back until it ends: the broker aborts a crashed one within its timeout.
+    let committed = consumer.committed_offsets(tpl, OPEN_TRANSACTION_WAIT).map_err(|cause| match cause {
+        KafkaError::MetadataFetch(RDKafkaErrorCode::OperationTimedOut) => Error::Kafka {
+            side,
+            context: format!(
+                "reading offsets of group {group}: no answer within {} s, as when a transaction is still open on it (a mirror that crashed mid-transaction; the {side} cluster aborts it within the mirror's transaction timeout, at once when the mirror restarts): run again then",
+                OPEN_TRANSACTION_WAIT.as_secs()
+            ),
+            cause,
+        },
+        cause => Error::Kafka { side, context: format!("reading offsets of group {group}"), cause },
+    })?;
     Ok(committed
         .elements()
         .iter()

@@ -500,14 +500,9 @@ impl Shard {
         }
     }
 
-    /// The broker aborts a transaction open longer than this (librdkafka's default: 60 s).
+    /// The broker aborts a transaction open longer than this.
     fn transaction_timeout(&self) -> Duration {
-        let configured =
-            self.ctx.settings.target.client_config().get("transaction.timeout.ms").map(str::to_owned);
-        configured
-            .and_then(|ms| ms.parse().ok())
-            .map(Duration::from_millis)
-            .unwrap_or(Duration::from_secs(60))
+        self.ctx.settings.transaction_timeout()
     }
 
     /// Runs a transactional call, repeating it while librdkafka says it is retriable (e.g. the
@@ -725,6 +720,7 @@ fn transactional_producer(ctx: &MirrorContext, shard: u32) -> Result<BaseProduce
     let producer: BaseProducer<DeliveryTracker> = target_config(ctx)
         .set("transactional.id", ctx.settings.transactional_id(shard))
         .set("enable.idempotence", "true")
+        .set("transaction.timeout.ms", ctx.settings.transaction_timeout().as_millis().to_string())
         .create_with_context(DeliveryTracker::default())
         .map_err(Error::kafka(Side::Target, "creating the transactional producer"))?;
     retry_until_done(ctx, &format!("shard {shard}: init_transactions on the target"), || {

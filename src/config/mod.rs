@@ -212,6 +212,20 @@ impl MirrorSettings {
     pub fn transactional_id(&self, shard: u32) -> String {
         format!("kmirror.{}.{shard}", self.name)
     }
+
+    /// How long the target lets a transaction of the mirror stay open before aborting it: the
+    /// user's `target.transaction.timeout.ms`, else the transaction's time bound plus 30 s for
+    /// its flush and commit (at most the brokers' default maximum, 15 min). librdkafka's own
+    /// default, 60 s, would hold every read_committed reader of the target (consumers, status,
+    /// translate-offsets) at a crashed mirror's open transaction for a minute.
+    pub fn transaction_timeout(&self) -> Duration {
+        let configured =
+            self.target.client_config().get("transaction.timeout.ms").and_then(|ms| ms.parse().ok());
+        match configured {
+            Some(ms) => Duration::from_millis(ms),
+            None => (self.transaction_max + Duration::from_secs(30)).min(Duration::from_secs(15 * 60)),
+        }
+    }
 }
 
 /// One shadow group per shard, so that only that shard's producer ever has a transaction open
