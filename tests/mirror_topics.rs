@@ -26,6 +26,25 @@ fn wait_for_target(setup: &Setup, topic: &str, partition: i32, count: usize, lim
     }
 }
 
+/// The Tansu development broker shows aborted records to read_committed readers: tests of
+/// transactional sources say so and skip there.
+fn shows_aborted_records(setup: &Setup) -> bool {
+    let tansu = *setup.source.backend() == Backend::Tansu;
+    if tansu {
+        eprintln!("{SKIP_ABORTED_VISIBLE} (the Tansu development broker; Apache Kafka runs this)");
+    }
+    tansu
+}
+
+/// Waits until the mirror has created `topic` on the target (it has planned by then).
+fn wait_for_target_topic(setup: &Setup, topic: &str) {
+    let started = Instant::now();
+    while setup.target.partition_count(topic).expect("metadata").is_none() {
+        assert!(started.elapsed() < Duration::from_secs(30), "the mirror never created the target topic");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 #[test]
 fn a_topic_created_while_running_is_mirrored() {
     let setup = Setup::new();
@@ -99,8 +118,7 @@ fn partitions_added_to_a_source_topic_while_running_are_added_on_the_target_and_
 #[test]
 fn aborted_source_transactions_are_not_copied() {
     let setup = Setup::new();
-    if *setup.source.backend() == Backend::Tansu {
-        eprintln!("{SKIP_ABORTED_VISIBLE} (the Tansu development broker; Apache Kafka runs this)");
+    if shows_aborted_records(&setup) {
         return;
     }
     let t = topic("src-txn");
@@ -178,8 +196,7 @@ fn topic_configs_changed_on_the_source_are_synced_to_the_target() {
 #[test]
 fn start_from_latest_never_cuts_an_open_source_transaction_in_two() {
     let setup = Setup::new();
-    if *setup.source.backend() == Backend::Tansu {
-        eprintln!("{SKIP_ABORTED_VISIBLE} (the Tansu development broker; Apache Kafka runs this)");
+    if shows_aborted_records(&setup) {
         return;
     }
     let t = topic("latest-open");
@@ -188,11 +205,7 @@ fn start_from_latest_never_cuts_an_open_source_transaction_in_two() {
     let producer = setup.source.transactional_producer(&format!("open-{t}")).expect("producer");
     setup.source.open_transaction(&producer, &t, 0, &keyed("open", 0..20)).expect("open transaction");
     let mirror = setup.spawn_mirror(&regex::escape(&t), &["--start-from", "latest"]);
-    let started = Instant::now();
-    while setup.target.partition_count(&t).expect("metadata").is_none() {
-        assert!(started.elapsed() < Duration::from_secs(30), "the mirror never created the target topic");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for_target_topic(&setup, &t);
     std::thread::sleep(Duration::from_secs(2));
     {
         use rdkafka::producer::Producer;
@@ -227,11 +240,7 @@ fn start_from_latest_copies_only_what_arrives_after_the_start() {
     }
     let mirror = setup.spawn_mirror(&regex::escape(&t), &["--start-from", "latest"]);
     // The shard topic exists once the mirror has planned; give it time to note the end.
-    let started = Instant::now();
-    while setup.target.partition_count(&t).expect("metadata").is_none() {
-        assert!(started.elapsed() < Duration::from_secs(30), "the mirror never created the target topic");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for_target_topic(&setup, &t);
     std::thread::sleep(Duration::from_secs(2));
     setup.source.produce(&t, 0, &keyed("new", 0..40)).expect("produce");
     wait_for_target(&setup, &t, 0, 40, Duration::from_secs(30));

@@ -132,6 +132,11 @@ impl ClusterLayout<'_> {
             ("share.coordinator.state.topic.replication.factor", replicas.to_string()),
             ("share.coordinator.state.topic.min.isr", min_isr.to_string()),
             ("group.initial.rebalance.delay.ms", "0".into()),
+            // A node frozen longer than this is fenced by its controller; on one node that
+            // leaves no broker at all for a moment (see src/stall_watch.rs). 25 s instead of 9 s:
+            // the tests that freeze a broker for up to 20 s test a frozen broker, the 28 s one a
+            // fenced broker.
+            ("broker.session.timeout.ms", "25000".into()),
             ("num.network.threads", "2".into()),
             ("num.io.threads", "2".into()),
             ("num.replica.fetchers", "1".into()),
