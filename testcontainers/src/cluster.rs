@@ -123,7 +123,15 @@ impl KafkaCluster {
 
     /// An Apache Kafka cluster as `spec` says, whatever [`BROKER_ENV`] asks for.
     pub fn start_kafka(spec: &KafkaSpec) -> Result<Self> {
-        Ok(Self::from_kafka(apache_kafka::launch(spec)?.wait_ready()?, Vec::new()))
+        Self::start_kafka_for(spec, Vec::new())
+    }
+
+    /// As [`KafkaCluster::start_kafka`], for clients that need `client_properties` (TLS, SASL).
+    pub(crate) fn start_kafka_for(
+        spec: &KafkaSpec,
+        client_properties: Vec<(String, String)>,
+    ) -> Result<Self> {
+        Ok(Self::from_kafka(apache_kafka::launch(spec)?.wait_ready()?, client_properties))
     }
 
     pub(crate) fn from_kafka(launched: Launched, client_properties: Vec<(String, String)>) -> Self {
@@ -187,17 +195,17 @@ impl KafkaCluster {
 
     /// What runs this cluster, for test output: e.g. "Apache Kafka 4.1.1 (KRaft, 1 node)".
     pub fn describe(&self) -> String {
-        match (&self.backend, &self.kafka) {
-            (Backend::ApacheKafka, Some(k)) => {
-                let nodes = k.nodes.len();
+        match self.backend {
+            Backend::ApacheKafka => {
                 let version = apache_kafka::installed_version().unwrap_or_else(|| "?".into());
-                format!("Apache Kafka {version} (KRaft, {nodes} node{})", if nodes == 1 { "" } else { "s" })
+                match &self.kafka {
+                    Some(k) if k.nodes.len() == 1 => format!("Apache Kafka {version} (KRaft, 1 node)"),
+                    Some(k) => format!("Apache Kafka {version} (KRaft, {} nodes)", k.nodes.len()),
+                    None => format!("Apache Kafka {version}"),
+                }
             }
-            (Backend::ApacheKafka, None) => {
-                format!("Apache Kafka {}", apache_kafka::installed_version().unwrap_or_else(|| "?".into()))
-            }
-            (Backend::Tansu, _) => "Tansu (development broker; its transactions prove nothing)".into(),
-            (Backend::External, _) => "an external cluster".into(),
+            Backend::Tansu => "Tansu (development broker; its transactions prove nothing)".into(),
+            Backend::External => "an external cluster".into(),
         }
     }
 

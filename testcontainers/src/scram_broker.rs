@@ -3,7 +3,7 @@
 use std::net::TcpListener;
 use std::path::Path;
 
-use crate::apache_kafka::{self, ClientListener, KafkaSpec, ServerTls};
+use crate::apache_kafka::{ClientListener, KafkaSpec, ServerTls};
 use crate::cluster::{free_loopback_port, spawn_tansu, wait_until_listening};
 use crate::error::{Error, Result};
 use crate::sasl_proxy::{invalid, SaslProxy};
@@ -78,7 +78,7 @@ impl KafkaCluster {
             overrides: Vec::new(),
         };
         let client_properties = client_properties(&setup)?;
-        Ok(Self::from_kafka(apache_kafka::launch(&spec)?.wait_ready()?, client_properties))
+        Self::start_kafka_for(&spec, client_properties)
     }
 
     /// The SASL front of a cluster started by [`KafkaCluster::start_tansu_scram`].

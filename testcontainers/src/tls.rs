@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::apache_kafka::{self, ClientListener, KafkaSpec, ServerTls};
+use crate::apache_kafka::{ClientListener, KafkaSpec, ServerTls};
 use crate::cluster::{free_loopback_port, spawn_tansu, wait_until_listening};
 use crate::error::{Error, Result};
 use crate::{Backend, KafkaCluster};
@@ -136,7 +136,7 @@ impl KafkaCluster {
             users: Vec::new(),
             overrides: Vec::new(),
         };
-        Ok(Self::from_kafka(apache_kafka::launch(&spec)?.wait_ready()?, setup.client_properties))
+        Self::start_kafka_for(&spec, setup.client_properties)
     }
 
     /// A Tansu broker listening in plain TCP on one port and advertising `host:P`, where a
