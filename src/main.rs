@@ -2,15 +2,15 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
-use kmirror::cli::LogFormat;
-use kmirror::log_filter::QuietIgnoredSettings;
+use kmirror::cmd::cli::LogFormat;
+use kmirror::kafka::log_filter::QuietIgnoredSettings;
 use tracing_subscriber::prelude::*;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
-    let cli = kmirror::cli::Cli::parse();
+    let cli = kmirror::cmd::cli::Cli::parse();
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let lines = tracing_subscriber::fmt::layer().with_writer(kmirror::terminal::log_writer);
+    let lines = tracing_subscriber::fmt::layer().with_writer(kmirror::ops::terminal::log_writer);
     let lines = match cli.log_format {
         LogFormat::Json => lines.json().with_current_span(false).boxed(),
         LogFormat::Text => lines.with_ansi(std::io::stderr().is_terminal()).boxed(),
@@ -22,7 +22,7 @@ fn main() -> ExitCode {
     {
         eprintln!("kmirror: warning: logging could not be set up");
     }
-    match kmirror::app::run(cli) {
+    match kmirror::cmd::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("kmirror: error: {e:#}");

@@ -174,7 +174,7 @@ fn topic_configs_changed_on_the_source_are_synced_to_the_target() {
     wait_for_target(&setup, &t, 0, 10, Duration::from_secs(30));
     let admin = setup.source.client_config().create().expect("admin");
     let change = [("retention.ms".to_string(), "7200000".to_string())];
-    kmirror::incremental_alter::set_topic_configs(&admin, &t, &change, Duration::from_secs(10))
+    kmirror::kafka::incremental_alter::set_topic_configs(&admin, &t, &change, Duration::from_secs(10))
         .expect("alter on source");
     let started = Instant::now();
     loop {

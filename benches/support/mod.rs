@@ -68,7 +68,7 @@ impl Landing {
                 }
                 let _ = consumer.poll(Duration::from_millis(10));
                 let landed: i64 = (0..partitions)
-                    .filter_map(|p| kmirror::watermarks::cached_high_watermark(&consumer, TOPIC, p))
+                    .filter_map(|p| kmirror::kafka::watermarks::cached_high_watermark(&consumer, TOPIC, p))
                     .sum();
                 if landed > 0 && first.is_none() {
                     first = Some(Instant::now());

@@ -4,9 +4,33 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::cli::StartFrom;
 use crate::error::{Error, Result};
 
+/// Where a partition with no committed position starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StartFrom {
+    /// The partition's log start.
+    Earliest,
+    /// The partition's last stable offset when the mirror first sees it.
+    Latest,
+}
+
+/// How progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProgressMode {
+    /// One overall bar (or line).
+    #[default]
+    Total,
+    /// The overall bar and one per topic.
+    Partitions,
+    /// Nothing but the summary.
+    Off,
+}
+
+/// The mirror's settings as a layer: the TOML file, and the flags in the same shape (the flags'
+/// layer wins). Every field is optional; [`super::MirrorSettings::resolve`] fills defaults.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MirrorFile {
@@ -36,7 +60,7 @@ pub struct MirrorFile {
     pub checkpoint_interval: Option<u64>,
     pub sync_group_offsets: Option<bool>,
     pub metrics_addr: Option<String>,
-    pub progress: Option<crate::progress::ProgressMode>,
+    pub progress: Option<ProgressMode>,
     #[serde(default)]
     pub source: ClusterFile,
     #[serde(default)]

@@ -1,19 +1,21 @@
 //! Turns flags, the TOML file and properties files into one checked [`MirrorSettings`].
 mod client;
 mod file;
+pub mod names;
 mod properties;
+pub mod rename;
 pub mod secrets;
+pub mod topics;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 pub use client::ClientSettings;
-pub use file::{read_mirror_file, MirrorFile};
+pub use file::{read_mirror_file, ClusterFile, MirrorFile, ProgressMode, StartFrom};
 pub use properties::{parse_properties, read_properties};
 
-use crate::cli::{MirrorArgs, StartFrom};
+use crate::config::topics::TopicSelector;
 use crate::error::{Error, Result, Side};
-use crate::topics::TopicSelector;
 
 pub const DEFAULT_SHARDS: u32 = 4;
 pub const DEFAULT_TRANSACTION_MAX_RECORDS: usize = 10_000;
@@ -29,7 +31,7 @@ pub struct MirrorSettings {
     pub source: ClientSettings,
     pub target: ClientSettings,
     pub selector: TopicSelector,
-    pub rename: crate::rename::RenamePolicy,
+    pub rename: crate::config::rename::RenamePolicy,
     /// Applied to every record on the way, in order (active-active first).
     pub transforms: crate::transform::Chain,
     /// The transform settings as given (for --print-config).
@@ -55,12 +57,14 @@ pub struct MirrorSettings {
     pub sync_group_offsets: bool,
     /// Where /metrics and /healthz are served, if anywhere.
     pub metrics_addr: Option<String>,
-    pub progress: crate::progress::ProgressMode,
+    pub progress: crate::config::ProgressMode,
 }
 
 impl MirrorSettings {
-    pub fn resolve(args: &MirrorArgs) -> Result<Self> {
-        let file = match &args.config {
+    /// Settings from `args` (the flags, as a layer of the file's shape), over the TOML file at
+    /// `config` if given; `sets` are the `--set SIDE.KEY=VALUE` flags, which win over both.
+    pub fn resolve(args: &MirrorFile, sets: &[String], config: Option<&std::path::Path>) -> Result<Self> {
+        let file = match config {
             Some(path) => read_mirror_file(path)?,
             None => MirrorFile::default(),
         };
@@ -73,21 +77,29 @@ impl MirrorSettings {
         let mut source = side_settings(
             Side::Source,
             file.source.config.as_ref(),
-            args.clients.source_config.as_ref(),
+            args.source.config.as_ref(),
             &file.source.properties,
-            &args.clients.set,
+            sets,
         )?;
         let mut target = side_settings(
             Side::Target,
             file.target.config.as_ref(),
-            args.clients.target_config.as_ref(),
+            args.target.config.as_ref(),
             &file.target.properties,
-            &args.clients.set,
+            sets,
         )?;
-        let source_bootstrap =
-            bootstrap(Side::Source, args.source.as_ref(), file.source.bootstrap.as_ref(), &mut source)?;
-        let target_bootstrap =
-            bootstrap(Side::Target, args.target.as_ref(), file.target.bootstrap.as_ref(), &mut target)?;
+        let source_bootstrap = bootstrap(
+            Side::Source,
+            args.source.bootstrap.as_ref(),
+            file.source.bootstrap.as_ref(),
+            &mut source,
+        )?;
+        let target_bootstrap = bootstrap(
+            Side::Target,
+            args.target.bootstrap.as_ref(),
+            file.target.bootstrap.as_ref(),
+            &mut target,
+        )?;
 
         // MirrorMaker consumer configs carry auto.offset.reset; it means our --start-from.
         let reset = source.take("auto.offset.reset");
@@ -105,13 +117,13 @@ impl MirrorSettings {
         let exclude = args.exclude.clone().or(file.exclude.clone());
         let selector = TopicSelector::new(&topics, exclude.as_deref())?;
         let rename = match args.rename.as_ref().or(file.rename.as_ref()) {
-            Some(text) => crate::rename::RenamePolicy::parse(text)?,
-            None => crate::rename::RenamePolicy::Identity,
+            Some(text) => crate::config::rename::RenamePolicy::parse(text)?,
+            None => crate::config::rename::RenamePolicy::Identity,
         };
 
         let (transforms, transforms_given) = transforms(args, &file)?;
-        let until_caught_up = args.until_caught_up || file.until_caught_up.unwrap_or(false);
-        let coordinate = args.coordinate || file.coordinate.unwrap_or(false);
+        let until_caught_up = args.until_caught_up.or(file.until_caught_up).unwrap_or(false);
+        let coordinate = args.coordinate.or(file.coordinate).unwrap_or(false);
         if coordinate && until_caught_up {
             return Err(usage(
                 "--coordinate and --until-caught-up do not go together: a batch runs as one process",
@@ -188,7 +200,7 @@ impl MirrorSettings {
             connect_timeout: Duration::from_secs(connect_timeout.max(1)),
             groups: args.groups.clone().or(file.groups.clone()).map(|p| group_regex(&p)).transpose()?,
             checkpoint_interval: Duration::from_secs(checkpoint_interval.max(1)),
-            sync_group_offsets: args.sync_group_offsets || file.sync_group_offsets.unwrap_or(false),
+            sync_group_offsets: args.sync_group_offsets.or(file.sync_group_offsets).unwrap_or(false),
             metrics_addr: args.metrics_addr.clone().or(file.metrics_addr.clone()),
             progress: args.progress.or(file.progress).unwrap_or_default(),
         })
@@ -196,21 +208,21 @@ impl MirrorSettings {
 
     /// The consumer group on the target that holds shard `shard`'s committed source positions.
     pub fn shadow_group(&self, shard: u32) -> String {
-        shadow_group(&self.name, shard)
+        names::shadow_group(&self.name, shard)
     }
 
     /// The target topic holding the offset map (runs of every committed transaction).
     pub fn map_topic(&self) -> String {
-        format!("kmirror.offset-map.{}", self.name)
+        names::map_topic(&self.name)
     }
 
     /// The target topic holding checkpoints of source consumer groups.
     pub fn checkpoint_topic(&self) -> String {
-        format!("kmirror.checkpoints.{}", self.name)
+        names::checkpoint_topic(&self.name)
     }
 
     pub fn transactional_id(&self, shard: u32) -> String {
-        format!("kmirror.{}.{shard}", self.name)
+        names::transactional_id(&self.name, shard)
     }
 
     /// How long the target lets a transaction of the mirror stay open before aborting it: the
@@ -226,15 +238,6 @@ impl MirrorSettings {
             None => (self.transaction_max + Duration::from_secs(30)).min(Duration::from_secs(15 * 60)),
         }
     }
-}
-
-/// One shadow group per shard, so that only that shard's producer ever has a transaction open
-/// on it: a shard's restart then never waits on (or, on a broker that answers a require-stable
-/// OffsetFetch with the offsets from before an open transaction, reads past) another shard's
-/// transaction, and a shard's position is whatever its own last commit left. The names are
-/// stored state of every existing mirror, so they stay as they are.
-pub fn shadow_group(name: &str, shard: u32) -> String {
-    format!("kmirror.{name}.shard-{shard}")
 }
 
 const DAY: u64 = 86_400;
@@ -258,10 +261,10 @@ pub struct TransformsGiven {
 
 /// The transform chain: active-active marking first (so records from the target are dropped
 /// before anything else), then the `--transform` flags (or the file's list) in order.
-fn transforms(args: &MirrorArgs, file: &MirrorFile) -> Result<(crate::transform::Chain, TransformsGiven)> {
+fn transforms(args: &MirrorFile, file: &MirrorFile) -> Result<(crate::transform::Chain, TransformsGiven)> {
     use crate::transform::{Origin, Transform};
     let given = TransformsGiven {
-        specs: if args.transform.is_empty() { file.transforms.clone() } else { args.transform.clone() },
+        specs: if args.transforms.is_empty() { file.transforms.clone() } else { args.transforms.clone() },
         source_alias: args.source_alias.clone().or(file.source_alias.clone()),
         target_alias: args.target_alias.clone().or(file.target_alias.clone()),
     };
@@ -339,6 +342,21 @@ pub(crate) fn side_settings(
     ClientSettings::build(side, entries)
 }
 
+/// The client config of `side` for a one-shot command (status, translate-offsets, verify):
+/// from `--source`/`--target`, its properties file and `--set`, with the bootstrap it names.
+pub fn client_config(
+    side: Side,
+    flag: Option<&String>,
+    properties: Option<&PathBuf>,
+    sets: &[String],
+) -> Result<(rdkafka::ClientConfig, String)> {
+    let mut settings = side_settings(side, None, properties, &Default::default(), sets)?;
+    let servers = bootstrap(side, flag, None, &mut settings)?;
+    let mut config = settings.client_config();
+    config.set("bootstrap.servers", &servers);
+    Ok((config, servers))
+}
+
 pub(crate) fn bootstrap(
     side: Side,
     flag: Option<&String>,
@@ -366,8 +384,9 @@ mod tests {
 
     use super::*;
 
-    fn args(config: Option<PathBuf>) -> MirrorArgs {
-        MirrorArgs { config, ..MirrorArgs::default() }
+    fn resolve(flags: &MirrorFile, sets: &[&str], config: Option<&PathBuf>) -> Result<MirrorSettings> {
+        let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+        MirrorSettings::resolve(flags, &sets, config.map(PathBuf::as_path))
     }
 
     #[test]
@@ -397,10 +416,8 @@ bootstrap = "dst:9092"
 "#
         )
         .expect("write");
-        let mut flags = args(Some(path.clone()));
-        flags.transaction_max_records = Some(42);
-        flags.clients.set = vec!["target.compression.type=zstd".into()];
-        let settings = MirrorSettings::resolve(&flags).expect("valid");
+        let flags = MirrorFile { transaction_max_records: Some(42), ..MirrorFile::default() };
+        let settings = resolve(&flags, &["target.compression.type=zstd"], Some(&path)).expect("valid");
         assert_eq!(settings.name, "dr");
         assert_eq!(settings.source_bootstrap, "src:9092");
         assert_eq!(settings.target_bootstrap, "dst:9092");
@@ -418,9 +435,9 @@ bootstrap = "dst:9092"
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("bad.toml");
         std::fs::write(&path, "name = \"x\"\nnum_stream = 2\n").expect("write");
-        let err = MirrorSettings::resolve(&args(Some(path))).expect_err("refused").to_string();
+        let err = resolve(&MirrorFile::default(), &[], Some(&path)).expect_err("refused").to_string();
         assert!(err.contains("bad.toml") && err.contains("num_stream"), "{err}");
-        let err = MirrorSettings::resolve(&args(None)).expect_err("refused").to_string();
+        let err = resolve(&MirrorFile::default(), &[], None).expect_err("refused").to_string();
         assert!(err.contains("--name is required"), "{err}");
     }
 
@@ -430,7 +447,7 @@ bootstrap = "dst:9092"
         let path = dir.path().join("secret.toml");
         std::fs::write(&path, "name = \"x\"\n[source.properties]\n\"sasl.password\" = s3cret-in-toml\n")
             .expect("write");
-        let err = MirrorSettings::resolve(&args(Some(path))).expect_err("refused").to_string();
+        let err = resolve(&MirrorFile::default(), &[], Some(&path)).expect_err("refused").to_string();
         assert!(err.contains("secret.toml") && err.contains("line 3"), "{err}");
         assert!(!err.contains("s3cret-in-toml"), "{err}");
     }
@@ -438,24 +455,23 @@ bootstrap = "dst:9092"
     #[test]
     fn set_flags_go_to_their_own_side_and_resolve_references() {
         std::env::set_var("KMIRROR_TEST_TARGET_PW", "target-secret");
-        let mut flags = args(None);
-        flags.name = Some("sides".into());
-        flags.topics = Some("t".into());
-        flags.source = Some("src:9092".into());
-        flags.target = Some("dst:9092".into());
-        flags.clients.set = vec![
-            "source.sasl.username=reader".into(),
-            "target.sasl.username=writer".into(),
-            "target.sasl.password=${env:KMIRROR_TEST_TARGET_PW}".into(),
+        let flags = MirrorFile {
+            name: Some("sides".into()),
+            topics: Some("t".into()),
+            source: ClusterFile { bootstrap: Some("src:9092".into()), ..ClusterFile::default() },
+            target: ClusterFile { bootstrap: Some("dst:9092".into()), ..ClusterFile::default() },
+            ..MirrorFile::default()
+        };
+        let sets = [
+            "source.sasl.username=reader",
+            "target.sasl.username=writer",
+            "target.sasl.password=${env:KMIRROR_TEST_TARGET_PW}",
         ];
-        let settings = MirrorSettings::resolve(&flags).expect("valid");
+        let settings = resolve(&flags, &sets, None).expect("valid");
         assert_eq!(settings.source.get("sasl.username"), Some("reader"));
         assert_eq!(settings.source.get("sasl.password"), None, "never borrowed from the other side");
         assert_eq!(settings.target.get("sasl.username"), Some("writer"));
         assert_eq!(settings.target.get("sasl.password"), Some("target-secret"));
-        let printed = crate::print_config::render(&settings);
-        assert!(!printed.contains("target-secret") && printed.contains("[redacted]"), "{printed}");
-        assert!(printed.contains("\"sasl.username\" = \"reader\""), "{printed}");
         assert!(!format!("{settings:?}").contains("target-secret"));
     }
 }

@@ -8,6 +8,7 @@
 pub mod codec;
 mod error;
 mod keys;
+mod record_data;
 mod records;
 mod store;
 mod translate;
@@ -15,6 +16,7 @@ mod types;
 
 pub use codec::{CodecError, FORMAT_VERSION};
 pub use error::{Result, StateError};
+pub use record_data::{RecordData, RecordDigest};
 pub use records::{Checkpoint, GroupOffset, MapRecord};
 pub use store::{MapStore, Opened};
 pub use translate::{translate, Answer, Span};

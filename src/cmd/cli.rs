@@ -1,0 +1,389 @@
+//! The command line. Flag names follow MirrorMaker where one exists, so its users feel at home.
+use std::path::PathBuf;
+
+use clap::builder::PossibleValue;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::config::ProgressMode;
+use crate::config::{ClusterFile, MirrorFile, StartFrom};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kmirror",
+    version,
+    about = "Mirror Kafka topics between clusters exactly once, with exact consumer-group offset translation",
+    long_about = "kmirror copies topics from a source Kafka cluster to a target cluster exactly once: every \
+                  source record lands once on the target, in the same partition and order, with key, value, \
+                  headers and timestamp intact, even across crashes and restarts."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Log line format on stderr; RUST_LOG filters what is logged (e.g. RUST_LOG=kmirror=debug).
+    #[arg(long, value_enum, global = true, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Mirror topics from the source to the target cluster, exactly once.
+    Mirror(Box<MirrorArgs>),
+    /// Translate consumer-group positions between the clusters, exactly; with --execute,
+    /// commit them (failover, client cutover, and with --reverse, failback).
+    TranslateOffsets(Box<TranslateArgs>),
+    /// Prove a copy: compare every mirrored source record with its copy on the target, through
+    /// the offset map; exit 0 only if everything matches.
+    Verify(Box<VerifyArgs>),
+    /// Show where a mirror stands: per partition the committed source position, the source end,
+    /// the lag in records and seconds, the last commit; and the checkpointed groups.
+    Status(Box<StatusArgs>),
+    /// Run a self-contained demo: two local clusters, a mirror killed mid-stream and restarted,
+    /// then an audit of the target.
+    Demo(DemoArgs),
+}
+
+// The engine's enums know nothing of the command line; their flag values are named here.
+impl ValueEnum for StartFrom {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[StartFrom::Earliest, StartFrom::Latest]
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(match self {
+            StartFrom::Earliest => PossibleValue::new("earliest").help("the partition's log start"),
+            StartFrom::Latest => PossibleValue::new("latest")
+                .help("the partition's last stable offset when the mirror first sees it"),
+        })
+    }
+}
+
+impl ValueEnum for ProgressMode {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[ProgressMode::Total, ProgressMode::Partitions, ProgressMode::Off]
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(match self {
+            ProgressMode::Total => PossibleValue::new("total").help("one overall bar (or line)"),
+            ProgressMode::Partitions => {
+                PossibleValue::new("partitions").help("the overall bar and one per topic")
+            }
+            ProgressMode::Off => PossibleValue::new("off").help("nothing but the summary"),
+        })
+    }
+}
+
+/// Client settings of each side, as MirrorMaker takes them.
+#[derive(Debug, Default, Args)]
+pub struct ClientFlags {
+    /// Source client settings, a Java .properties file.
+    #[arg(long, alias = "consumer.config", value_name = "FILE")]
+    pub source_config: Option<PathBuf>,
+    /// Target client settings, a Java .properties file.
+    #[arg(long, alias = "producer.config", value_name = "FILE")]
+    pub target_config: Option<PathBuf>,
+    /// One client setting: source.KEY=VALUE or target.KEY=VALUE (repeatable; wins over files).
+    #[arg(long = "set", value_name = "SIDE.KEY=VALUE")]
+    pub set: Vec<String>,
+}
+
+impl ClientFlags {
+    /// The client config of `side` with `--source`/`--target` as `bootstrap`, and its servers.
+    pub fn client_config(
+        &self,
+        side: crate::error::Side,
+        bootstrap: Option<&String>,
+    ) -> crate::Result<(rdkafka::ClientConfig, String)> {
+        let properties = match side {
+            crate::error::Side::Source => self.source_config.as_ref(),
+            crate::error::Side::Target => self.target_config.as_ref(),
+        };
+        crate::config::client_config(side, bootstrap, properties, &self.set)
+    }
+}
+
+#[derive(Debug, Default, Args)]
+pub struct MirrorArgs {
+    /// Source cluster bootstrap servers (host:port,...). May also come from the source config.
+    #[arg(long, value_name = "BOOTSTRAP")]
+    pub source: Option<String>,
+    /// Target cluster bootstrap servers (host:port,...). May also come from the target config.
+    #[arg(long, value_name = "BOOTSTRAP")]
+    pub target: Option<String>,
+    /// The mirror's name: it names the shadow groups (kmirror.NAME.shard-K) and the transactional ids
+    /// (kmirror.NAME.SHARD) on the target. Keep it stable across restarts.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Regex of source topics to mirror (whole-name match).
+    #[arg(long, alias = "whitelist", value_name = "REGEX")]
+    pub topics: Option<String>,
+    /// Regex of source topics to leave out (whole-name match). Internal (__*) and kmirror's own
+    /// topics are always left out unless --topics names them.
+    #[arg(long, value_name = "REGEX")]
+    pub exclude: Option<String>,
+    /// Target topic names: identity, prefix:ALIAS (ALIAS.topic, as MirrorMaker 2) or
+    /// 'regex:FROM=>TO' (whole-name regex, $1 groups in TO; unmatched topics keep their name)
+    /// [default: identity]. Positions are kept per target topic: a changed policy copies into
+    /// the new names from the start.
+    #[arg(long, value_name = "POLICY")]
+    pub rename: Option<String>,
+    /// Change records on the way, in order (repeatable): filter:drop|keep:key|value|header.NAME=REGEX,
+    /// headers:add:NAME=VALUE, headers:drop:NAME, headers:rename:OLD=>NEW, provenance:ALIAS
+    /// (a kmirror.provenance header ALIAS/topic/partition/offset), script:FILE.rhai (a Rhai
+    /// script with fn transform(record) returning the record or () to drop it). Dropped records
+    /// leave a gap that translation steps over exactly.
+    #[arg(long = "transform", value_name = "SPEC")]
+    pub transform: Vec<String>,
+    /// When a transform fails on a record: stop (abort the transaction, exit non-zero, naming
+    /// the record) or skip (leave the record out, log and count it) [default: stop].
+    #[arg(long, value_name = "stop|skip")]
+    pub on_transform_error: Option<String>,
+    /// Active-active: this mirror's source cluster alias. With --target-alias, records are
+    /// marked with the cluster they were first written to and never mirrored back to it.
+    #[arg(long, value_name = "ALIAS")]
+    pub source_alias: Option<String>,
+    /// Active-active: this mirror's target cluster alias (see --source-alias).
+    #[arg(long, value_name = "ALIAS")]
+    pub target_alias: Option<String>,
+    /// Worker threads sharing the shards [default: the number of cores, at most --shards].
+    #[arg(long, alias = "num.streams", value_name = "N")]
+    pub num_streams: Option<usize>,
+    /// Shards the mirror's partitions are split into, each with its own transactional id.
+    /// Fixed for the life of a mirror name [default: 4].
+    #[arg(long, value_name = "S")]
+    pub shards: Option<u32>,
+    /// Directory for kmirror's local state (locked while in use) [default: ~/.local/state/kmirror/NAME].
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub clients: ClientFlags,
+    /// Most records in one target transaction [default: 10000].
+    #[arg(long, value_name = "N")]
+    pub transaction_max_records: Option<usize>,
+    /// Longest a target transaction stays open, in milliseconds [default: 250]. The target's
+    /// transaction timeout is this plus 30 s unless `target.transaction.timeout.ms` is set: a
+    /// crashed mirror's open transaction holds read_committed readers of the target that long.
+    #[arg(long, value_name = "MS")]
+    pub transaction_max_ms: Option<u64>,
+    /// Most key + value + header bytes in one target transaction; bounds what a shard holds in
+    /// flight [default: 67108864 (64 MiB)].
+    #[arg(long, value_name = "BYTES")]
+    pub transaction_max_bytes: Option<u64>,
+    /// Share the shards with every other process of this --name: each joins one consumer group
+    /// on the target and runs the shards the group coordinator hands it (for several hosts).
+    #[arg(long, conflicts_with = "until_caught_up")]
+    pub coordinate: bool,
+    /// With --coordinate: how long a silent process keeps its shards before the group hands
+    /// them to the others, in seconds [default: 10].
+    #[arg(long, value_name = "SECONDS", requires = "coordinate")]
+    pub session_timeout: Option<u64>,
+    /// Note every partition's end at start, mirror up to it, commit, and exit 0 (batch migration).
+    #[arg(long)]
+    pub until_caught_up: bool,
+    /// Where partitions without a committed position start [default: earliest].
+    #[arg(long, value_enum)]
+    pub start_from: Option<StartFrom>,
+    /// Replication factor of topics kmirror creates on the target [default: the target's default].
+    #[arg(long, value_name = "N")]
+    pub replication_factor: Option<i32>,
+    /// How often new topics and partitions are looked for, in seconds [default: 10].
+    #[arg(long, value_name = "SECONDS")]
+    pub refresh_interval: Option<u64>,
+    /// How long to wait for each cluster to answer at start, in seconds [default: 10].
+    #[arg(long, value_name = "SECONDS")]
+    pub connect_timeout: Option<u64>,
+    /// Source consumer groups to checkpoint on the target (whole-name regex) [default: none].
+    #[arg(long, value_name = "REGEX")]
+    pub groups: Option<String>,
+    /// Seconds between checkpoints of the --groups [default: 10].
+    #[arg(long, value_name = "SECONDS")]
+    pub checkpoint_interval: Option<u64>,
+    /// Also commit the translated positions for the same groups on the target, while those
+    /// groups have no active members there.
+    #[arg(long)]
+    pub sync_group_offsets: bool,
+    /// Serve Prometheus metrics on http://HOST:PORT/metrics and a health check on /healthz
+    /// (200 while every shard commits or is idle at its end, 503 when one is stuck).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub metrics_addr: Option<String>,
+    /// Progress of a batch on a terminal: bars for the total or also per topic; elsewhere a
+    /// log line every few seconds [default: total].
+    #[arg(long, value_enum, value_name = "WHAT")]
+    pub progress: Option<ProgressMode>,
+    /// A TOML file with the same settings; flags win over it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Print the effective configuration (flags, files and ${env:..}/${file:..} references
+    /// combined; passwords and other secrets redacted) as TOML, and exit without connecting.
+    #[arg(long)]
+    pub print_config: bool,
+}
+
+impl MirrorArgs {
+    /// The flags as a settings layer over the TOML file (flags win where given).
+    pub fn layer(&self) -> MirrorFile {
+        let given = |set: bool| set.then_some(true);
+        MirrorFile {
+            name: self.name.clone(),
+            topics: self.topics.clone(),
+            exclude: self.exclude.clone(),
+            rename: self.rename.clone(),
+            transforms: self.transform.clone(),
+            source_alias: self.source_alias.clone(),
+            on_transform_error: self.on_transform_error.clone(),
+            target_alias: self.target_alias.clone(),
+            num_streams: self.num_streams,
+            shards: self.shards,
+            state_dir: self.state_dir.clone(),
+            transaction_max_records: self.transaction_max_records,
+            transaction_max_ms: self.transaction_max_ms,
+            transaction_max_bytes: self.transaction_max_bytes,
+            until_caught_up: given(self.until_caught_up),
+            coordinate: given(self.coordinate),
+            session_timeout: self.session_timeout,
+            start_from: self.start_from,
+            replication_factor: self.replication_factor,
+            refresh_interval: self.refresh_interval,
+            connect_timeout: self.connect_timeout,
+            groups: self.groups.clone(),
+            checkpoint_interval: self.checkpoint_interval,
+            sync_group_offsets: given(self.sync_group_offsets),
+            metrics_addr: self.metrics_addr.clone(),
+            progress: self.progress,
+            source: ClusterFile {
+                bootstrap: self.source.clone(),
+                config: self.clients.source_config.clone(),
+                ..ClusterFile::default()
+            },
+            target: ClusterFile {
+                bootstrap: self.target.clone(),
+                config: self.clients.target_config.clone(),
+                ..ClusterFile::default()
+            },
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct TranslateArgs {
+    /// Target cluster bootstrap servers (where the mirror writes).
+    #[arg(long, value_name = "BOOTSTRAP")]
+    pub target: Option<String>,
+    /// The mirror's --name.
+    #[arg(long)]
+    pub name: String,
+    /// A consumer group to translate (repeatable).
+    #[arg(long = "group", value_name = "GROUP")]
+    pub group: Vec<String>,
+    /// Consumer groups to translate (whole-name regex).
+    #[arg(long, value_name = "REGEX")]
+    pub groups: Option<String>,
+    /// Source cluster bootstrap servers. With it, positions come from the live source groups;
+    /// without it (or if it does not answer), from the last checkpoints on the target.
+    #[arg(long, value_name = "BOOTSTRAP")]
+    pub source: Option<String>,
+    /// Only these topics (whole-name regex; source names, or target names with --reverse).
+    #[arg(long, value_name = "REGEX")]
+    pub topics: Option<String>,
+    /// Translate target positions back to the source (failback).
+    #[arg(long)]
+    pub reverse: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: crate::cmd::report::Format,
+    /// Commit the translated positions for the groups (refused while a group has members).
+    #[arg(long)]
+    pub execute: bool,
+    /// Directory for the local copy of the offset map [default: ~/.local/state/kmirror/NAME.translate].
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub clients: ClientFlags,
+    /// How long to wait for each cluster to answer, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5)]
+    pub connect_timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Source cluster bootstrap servers.
+    #[arg(long, value_name = "BOOTSTRAP")]
+    pub source: Option<String>,
+    /// Target cluster bootstrap servers.
+    #[arg(long, value_name = "BOOTSTRAP")]
+    pub target: Option<String>,
+    /// The mirror's --name.
+    #[arg(long)]
+    pub name: String,
+    /// Only these source topics (whole-name regex).
+    #[arg(long, value_name = "REGEX")]
+    pub topics: Option<String>,
+    /// Compare only N evenly spread records per partition (extra records are always looked for).
+    #[arg(long, value_name = "N", conflicts_with = "full")]
+    pub sample: Option<usize>,
+    /// Compare every mirrored record (the default).
+    #[arg(long)]
+    pub full: bool,
+    /// Start each partition at the first record the mirror copied, for a mirror started with
+    /// --start-from latest. By default every record from the start of the partition must have
+    /// a copy.
+    #[arg(long)]
+    pub from_mirror_start: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: crate::cmd::report::Format,
+    /// Directory for the local copy of the offset map [default: ~/.local/state/kmirror/NAME.verify].
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub clients: ClientFlags,
+    /// How long to wait for each cluster to answer, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5)]
+    pub connect_timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Target cluster bootstrap servers (where the mirror writes).
+    #[arg(long, value_name = "BOOTSTRAP")]
+    pub target: Option<String>,
+    /// The mirror's --name.
+    #[arg(long)]
+    pub name: String,
+    /// Source cluster bootstrap servers, for the source ends and the lag. Without it (or if it
+    /// does not answer) the lag is reported as unknown.
+    #[arg(long, value_name = "BOOTSTRAP")]
+    pub source: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: StatusFormat,
+    #[command(flatten)]
+    pub clients: ClientFlags,
+    /// How long to wait for each cluster to answer, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5)]
+    pub connect_timeout: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StatusFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Records produced to the demo topic.
+    #[arg(long, default_value_t = 20_000)]
+    pub records: usize,
+    /// Partitions of the demo topic.
+    #[arg(long, default_value_t = 4)]
+    pub partitions: i32,
+}

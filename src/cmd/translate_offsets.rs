@@ -1,0 +1,219 @@
+//! `kmirror translate-offsets`: where should a consumer group resume on the other cluster?
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use kmirror_state::{GroupOffset, TopicPartition};
+use rdkafka::ClientConfig;
+use regex::Regex;
+use tracing::{info, warn};
+
+use crate::cmd::cli::TranslateArgs;
+use crate::cmd::report::{render, Row};
+use crate::config::topics::TopicSelector;
+use crate::config::{check_name, default_state_dir, group_regex};
+use crate::error::{Error, Result, Side};
+use crate::kafka::connect::reachable;
+use crate::kafka::groups::{commit_offsets, committed_offsets, list_groups};
+use crate::kafka::watermarks::committed_ends;
+use crate::state_dir::StateDir;
+use crate::translate::checkpoint::latest_checkpoints;
+use crate::translate::translator::{Translation, Translator};
+
+struct Clusters {
+    source: Option<ClientConfig>,
+    target: ClientConfig,
+}
+
+/// One translate-offsets request, resolved.
+struct Query<'a> {
+    args: &'a TranslateArgs,
+    clusters: Clusters,
+    translator: Translator,
+    groups: Option<Regex>,
+    topics: Option<TopicSelector>,
+}
+
+impl Query<'_> {
+    fn picks(&self, tp: &TopicPartition) -> bool {
+        self.topics.as_ref().is_none_or(|s| s.matches(&tp.topic))
+    }
+
+    /// The --group names plus the groups on `config` matching --groups.
+    fn group_names(&self, config: &ClientConfig, side: Side) -> Result<Vec<String>> {
+        let mut names = self.args.group.clone();
+        if let Some(regex) = &self.groups {
+            names.extend(list_groups(config, side, regex)?);
+        }
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
+
+    fn wanted(&self, group: &str) -> bool {
+        self.args.group.iter().any(|g| g == group) || self.groups.as_ref().is_some_and(|r| r.is_match(group))
+    }
+}
+
+pub fn run(args: &TranslateArgs) -> Result<String> {
+    check_name(&args.name)?;
+    if args.group.is_empty() && args.groups.is_none() {
+        return Err(Error::Usage("name the groups: --group GROUP (repeatable) or --groups REGEX".into()));
+    }
+    let clusters = clusters(args)?;
+    let state_dir =
+        args.state_dir.clone().unwrap_or_else(|| default_state_dir(&format!("{}.translate", args.name)));
+    let state = StateDir::open(&state_dir)?;
+    let translator = Translator::open(state.path(), &args.name, clusters.target.clone())?;
+    let query = Query {
+        args,
+        clusters,
+        translator,
+        groups: args.groups.as_deref().map(group_regex).transpose()?,
+        topics: args.topics.as_deref().map(|t| TopicSelector::new(t, None)).transpose()?,
+    };
+    let rows = if args.reverse { reverse(&query)? } else { forward(&query)? };
+    Ok(render(&rows, args.format))
+}
+
+fn clusters(args: &TranslateArgs) -> Result<Clusters> {
+    let timeout = Duration::from_secs(args.connect_timeout.max(1));
+    let (target, target_bootstrap) = args.clients.client_config(Side::Target, args.target.as_ref())?;
+    reachable(&target, Side::Target, &target_bootstrap, timeout)?;
+    let source = match args.clients.client_config(Side::Source, args.source.as_ref()) {
+        Ok((config, servers)) => match reachable(&config, Side::Source, &servers, timeout) {
+            Ok(()) => Some(config),
+            Err(e) if args.reverse && args.execute => return Err(e),
+            Err(e) => {
+                warn!("{e}; answering from the last checkpoints on the target");
+                None
+            }
+        },
+        // No source named: answer from the checkpoints.
+        Err(Error::Usage(_)) => None,
+        Err(e) => return Err(e),
+    };
+    Ok(Clusters { source, target })
+}
+
+/// Source group positions, from the live source or else from the checkpoints.
+fn source_positions(q: &Query<'_>) -> Result<BTreeMap<String, Vec<GroupOffset>>> {
+    let partitions: Vec<TopicPartition> =
+        q.translator.source_partitions()?.into_iter().filter(|tp| q.picks(tp)).collect();
+    if let Some(source) = &q.clusters.source {
+        let names = q.group_names(source, Side::Source)?;
+        info!(groups = names.len(), "positions from the live source groups");
+        return names
+            .into_iter()
+            .map(|g| Ok((g.clone(), committed_offsets(source, Side::Source, &g, &partitions)?)))
+            .collect();
+    }
+    let topic = crate::config::names::checkpoint_topic(&q.args.name);
+    let reader = crate::config::names::checkpoint_reader_group(&q.args.name);
+    let mut out = BTreeMap::new();
+    for (group, checkpoint) in latest_checkpoints(&q.clusters.target, &topic, &reader)? {
+        if q.wanted(&group) {
+            info!(%group, taken_at_ms = checkpoint.taken_at_ms, "positions from the last checkpoint");
+            out.insert(group, checkpoint.offsets.into_iter().filter(|o| q.picks(&o.partition)).collect());
+        }
+    }
+    if let Some(missing) = q.args.group.iter().find(|g| !out.contains_key(*g)) {
+        return Err(Error::Group {
+            group: missing.clone(),
+            message: format!("has no checkpoint in {topic} and the source is not available"),
+        });
+    }
+    Ok(out)
+}
+
+fn forward(q: &Query<'_>) -> Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    for (group, offsets) in source_positions(q)? {
+        let translations = q.translator.forward(&offsets)?;
+        let ends = ends(&q.clusters.target, Side::Target, &translations)?;
+        if q.args.execute {
+            execute(&q.clusters.target, Side::Target, &group, &translations)?;
+        }
+        rows.extend(translations.iter().map(|t| row(&group, "forward", &t.from, t.to.as_ref(), &ends)));
+    }
+    Ok(rows)
+}
+
+fn reverse(q: &Query<'_>) -> Result<Vec<Row>> {
+    let partitions: Vec<TopicPartition> =
+        q.translator.target_partitions()?.into_iter().filter(|tp| q.picks(tp)).collect();
+    let mut rows = Vec::new();
+    for group in q.group_names(&q.clusters.target, Side::Target)? {
+        let offsets = committed_offsets(&q.clusters.target, Side::Target, &group, &partitions)?;
+        let translations = q.translator.reverse(&offsets)?;
+        let ends = match &q.clusters.source {
+            Some(source) => ends(source, Side::Source, &translations)?,
+            None => Default::default(),
+        };
+        if q.args.execute {
+            let source = q.clusters.source.as_ref().ok_or_else(|| {
+                Error::Usage("--reverse --execute commits on the source: pass --source BOOTSTRAP".into())
+            })?;
+            execute(source, Side::Source, &group, &translations)?;
+        }
+        // Rows name the source side first whatever the direction.
+        rows.extend(translations.iter().map(|t| {
+            let mut r = row(&group, "reverse", &t.from, t.to.as_ref(), &ends);
+            std::mem::swap(&mut r.source_topic, &mut r.target_topic);
+            std::mem::swap(&mut r.source_partition, &mut r.target_partition);
+            std::mem::swap(&mut r.source_offset, &mut r.target_offset);
+            r
+        }));
+    }
+    Ok(rows)
+}
+
+/// The end offsets of the partitions the translations land on, read from `side`.
+fn ends(
+    config: &ClientConfig,
+    side: Side,
+    translations: &[Translation],
+) -> Result<BTreeMap<TopicPartition, i64>> {
+    let partitions: Vec<TopicPartition> =
+        translations.iter().filter_map(|t| t.to.as_ref().map(|o| o.partition.clone())).collect();
+    Ok(committed_ends(config, &partitions, Duration::from_secs(10))
+        .map_err(Error::kafka(side, "reading end offsets"))?
+        .into_iter()
+        .collect())
+}
+
+fn row(
+    group: &str,
+    direction: &'static str,
+    from: &GroupOffset,
+    to: Option<&GroupOffset>,
+    ends: &BTreeMap<TopicPartition, i64>,
+) -> Row {
+    let to_partition = to.map(|o| o.partition.clone()).unwrap_or_else(|| from.partition.clone());
+    let end = ends.get(&to_partition).copied();
+    let to_offset = to.map(|o| o.offset);
+    Row {
+        group: group.to_string(),
+        direction,
+        source_topic: from.partition.topic.clone(),
+        source_partition: from.partition.partition,
+        source_offset: Some(from.offset),
+        target_topic: to_partition.topic.clone(),
+        target_partition: to_partition.partition,
+        target_offset: to_offset,
+        end_offset: end,
+        lag: end.zip(to_offset).map(|(e, o)| (e - o).max(0)),
+    }
+}
+
+fn execute(config: &ClientConfig, side: Side, group: &str, translations: &[Translation]) -> Result<()> {
+    let offsets: Vec<GroupOffset> = translations.iter().filter_map(|t| t.to.clone()).collect();
+    if offsets.is_empty() {
+        return Err(Error::Group {
+            group: group.to_string(),
+            message: "has no position that can be translated".into(),
+        });
+    }
+    commit_offsets(config, side, group, &offsets)?;
+    info!(group, partitions = offsets.len(), %side, "committed translated offsets");
+    Ok(())
+}

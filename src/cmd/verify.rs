@@ -1,0 +1,277 @@
+//! `kmirror verify`: proves a copy partition by partition through the offset map: every
+//! mirrored source record has a byte-identical copy (key, value, headers, timestamp) at its
+//! mapped target offset, and the target holds nothing else.
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use kmirror_state::{RecordData, RecordDigest, TopicPartition};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{BorrowedMessage, Headers};
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use serde::Serialize;
+
+use crate::cmd::cli::VerifyArgs;
+use crate::cmd::report::Format;
+use crate::config::topics::TopicSelector;
+use crate::config::{check_name, default_state_dir};
+use crate::error::{Error, Result, Side};
+use crate::kafka::connect::reachable;
+use crate::kafka::watermarks::committed_end;
+use crate::state_dir::StateDir;
+use crate::translate::translator::Translator;
+
+const READ_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The verdict on one partition. Field names are part of the JSON output.
+#[derive(Debug, Clone, Serialize)]
+pub struct PartitionCheck {
+    pub topic: String,
+    pub partition: i32,
+    pub target_topic: String,
+    pub target_partition: i32,
+    /// Where the check starts on the source: 0, or with --from-mirror-start the first offset
+    /// the mirror copied.
+    pub from_offset: i64,
+    /// Source records compared with their copies.
+    pub checked: usize,
+    /// Mirrored source records with no copy at their mapped target offset.
+    pub missing: usize,
+    /// Target records that are no copy of a mirrored source record.
+    pub extra: usize,
+    /// Copies whose key, value, headers or timestamp differ from the source record.
+    pub differing: usize,
+    /// The first problem found, with its offsets.
+    pub first_problem: Option<String>,
+    /// FNV-1a digests of the compared source records and of their copies, in order.
+    pub source_digest: String,
+    pub target_digest: String,
+}
+
+impl PartitionCheck {
+    fn ok(&self) -> bool {
+        self.missing == 0 && self.extra == 0 && self.differing == 0
+    }
+}
+
+/// Returns the report and whether the copy is proven.
+pub fn run(args: &VerifyArgs) -> Result<(String, bool)> {
+    check_name(&args.name)?;
+    let source = client(args, Side::Source)?;
+    let target = client(args, Side::Target)?;
+    let state_dir =
+        args.state_dir.clone().unwrap_or_else(|| default_state_dir(&format!("{}.verify", args.name)));
+    let state = StateDir::open(&state_dir)?;
+    let selector = args.topics.as_deref().map(|t| TopicSelector::new(t, None)).transpose()?;
+    let translator = Translator::open(state.path(), &args.name, target.clone())?;
+    let mut checks = Vec::new();
+    for source_tp in translator.source_partitions()? {
+        if selector.as_ref().is_some_and(|s| !s.matches(&source_tp.topic)) {
+            continue;
+        }
+        let Some(target_tp) = translator.target_of(&source_tp)? else { continue };
+        checks.push(check_partition(&translator, &source, &target, &source_tp, &target_tp, args)?);
+    }
+    let proven = checks.iter().all(PartitionCheck::ok);
+    Ok((render(&checks, args.format), proven))
+}
+
+fn client(args: &VerifyArgs, side: Side) -> Result<ClientConfig> {
+    let flag = match side {
+        Side::Source => args.source.as_ref(),
+        Side::Target => args.target.as_ref(),
+    };
+    let (config, servers) = args.clients.client_config(side, flag)?;
+    reachable(&config, side, &servers, Duration::from_secs(args.connect_timeout.max(1)))?;
+    Ok(config)
+}
+
+fn check_partition(
+    translator: &Translator,
+    source: &ClientConfig,
+    target: &ClientConfig,
+    source_tp: &TopicPartition,
+    target_tp: &TopicPartition,
+    args: &VerifyArgs,
+) -> Result<PartitionCheck> {
+    // Target first, then the committed position: data and position commit together, so every
+    // committed copy read here lies below the position read after it.
+    let copies = read_partition(target, Side::Target, target_tp, 0, None)?;
+    translator.refresh()?;
+    // Without a committed position (e.g. the target topic was deleted, and its group offsets
+    // with it) the map's whole extent counts as mirrored: verify then fails rather than passes.
+    let committed = translator.committed_position(source_tp, target_tp)?;
+    let until = committed.or(translator.mapped_end(source_tp)?).unwrap_or(0);
+    let from = if args.from_mirror_start { translator.mapped_start(source_tp)?.unwrap_or(0) } else { 0 };
+    let originals = read_partition(source, Side::Source, source_tp, from, Some(until))?;
+    let step = match args.sample {
+        Some(n) if n > 0 => (originals.len() / n).max(1),
+        _ => 1,
+    };
+    let mut check = PartitionCheck {
+        topic: source_tp.topic.clone(),
+        partition: source_tp.partition,
+        target_topic: target_tp.topic.clone(),
+        target_partition: target_tp.partition,
+        from_offset: from,
+        checked: 0,
+        missing: 0,
+        extra: 0,
+        differing: 0,
+        first_problem: None,
+        source_digest: String::new(),
+        target_digest: String::new(),
+    };
+    let note = |check: &mut PartitionCheck, problem: String| {
+        check.first_problem.get_or_insert(problem);
+    };
+    let mut copy_offsets = std::collections::BTreeSet::new();
+    let (mut source_digest, mut target_digest) = (RecordDigest::default(), RecordDigest::default());
+    for (i, (&offset, original)) in originals.iter().enumerate() {
+        let mapped = translator.copy_of(source_tp, offset, committed)?;
+        if let Some(t) = mapped {
+            copy_offsets.insert(t);
+        }
+        if i % step != 0 {
+            continue;
+        }
+        check.checked += 1;
+        source_digest.add(original);
+        match mapped.and_then(|t| copies.get(&t).map(|c| (t, c))) {
+            None => {
+                check.missing += 1;
+                note(&mut check, format!("source offset {offset}: no copy on the target"));
+            }
+            Some((t, copy)) => {
+                target_digest.add(copy);
+                if copy != original {
+                    check.differing += 1;
+                    note(
+                        &mut check,
+                        format!("source offset {offset} -> target offset {t}: the copy differs"),
+                    );
+                }
+            }
+        }
+    }
+    for &t in copies.keys() {
+        if !copy_offsets.contains(&t) {
+            check.extra += 1;
+            note(&mut check, format!("target offset {t}: not a copy of any mirrored source record"));
+        }
+    }
+    check.source_digest = source_digest.hex();
+    check.target_digest = target_digest.hex();
+    Ok(check)
+}
+
+/// The committed records of a partition from `from` (below `until` if given), by offset.
+fn read_partition(
+    config: &ClientConfig,
+    side: Side,
+    tp: &TopicPartition,
+    from: i64,
+    until: Option<i64>,
+) -> Result<BTreeMap<i64, RecordData>> {
+    let mut out = BTreeMap::new();
+    if until == Some(0) {
+        return Ok(out);
+    }
+    let consumer: BaseConsumer = config
+        .clone()
+        .set("group.id", "kmirror.verify")
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .create()
+        .map_err(Error::kafka(side, "creating a reader"))?;
+    let mut tpl = TopicPartitionList::new();
+    let start = if from > 0 { Offset::Offset(from) } else { Offset::Beginning };
+    tpl.add_partition_offset(&tp.topic, tp.partition, start).map_err(Error::kafka(side, "assigning"))?;
+    consumer.assign(&tpl).map_err(Error::kafka(side, "assigning"))?;
+    let end = committed_end(&consumer, &tp.topic, tp.partition, READ_TIMEOUT)
+        .map_err(Error::kafka(side, format!("reading the end of {tp}")))?;
+    let target_end = until.map_or(end, |u| u.min(end));
+    if from >= target_end {
+        return Ok(out);
+    }
+    let started = Instant::now();
+    loop {
+        if started.elapsed() > READ_TIMEOUT {
+            return Err(Error::Unreachable {
+                side,
+                bootstrap: config.get("bootstrap.servers").unwrap_or_default().to_string(),
+                message: format!("reading {tp} did not finish within {} s", READ_TIMEOUT.as_secs()),
+            });
+        }
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => {
+                if until.is_some_and(|u| m.offset() >= u) {
+                    return Ok(out);
+                }
+                out.insert(m.offset(), record_data(&m));
+            }
+            Some(Err(e)) => return Err(Error::kafka(side, format!("reading {tp}"))(e)),
+            None => {}
+        }
+        let position = match consumer.position().ok().and_then(|p| p.elements().first().map(|e| e.offset())) {
+            Some(Offset::Offset(o)) => o,
+            _ => 0,
+        };
+        if position >= target_end {
+            return Ok(out);
+        }
+    }
+}
+
+/// The contents kmirror preserves of a record read back.
+fn record_data(message: &BorrowedMessage<'_>) -> RecordData {
+    let headers = message
+        .headers()
+        .map(|hs| hs.iter().map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec))).collect())
+        .unwrap_or_default();
+    RecordData {
+        key: message.key().map(<[u8]>::to_vec),
+        value: message.payload().map(<[u8]>::to_vec),
+        headers,
+        timestamp: message.timestamp().to_millis(),
+    }
+}
+
+fn render(checks: &[PartitionCheck], format: Format) -> String {
+    match format {
+        Format::Json => serde_json::to_string_pretty(checks).unwrap_or_else(|_| "[]".into()) + "\n",
+        Format::Csv | Format::Table => {
+            let mut rows = vec![crate::ops::table::header(&[
+                "topic",
+                "target_topic",
+                "partition",
+                "from",
+                "checked",
+                "missing",
+                "extra",
+                "differing",
+                "source_digest",
+                "target_digest",
+                "first_problem",
+            ])];
+            for c in checks {
+                rows.push(vec![
+                    c.topic.clone(),
+                    c.target_topic.clone(),
+                    c.partition.to_string(),
+                    c.from_offset.to_string(),
+                    c.checked.to_string(),
+                    c.missing.to_string(),
+                    c.extra.to_string(),
+                    c.differing.to_string(),
+                    c.source_digest.clone(),
+                    c.target_digest.clone(),
+                    c.first_problem.clone().unwrap_or_else(|| "-".into()),
+                ]);
+            }
+            match format {
+                Format::Csv => rows.iter().map(|r| r.join(",") + "\n").collect(),
+                _ => crate::ops::table::aligned(&rows),
+            }
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! Every name kmirror gives a topic, group or transactional id on the clusters, and the shard a
+//! partition belongs to. All of them are stored state of existing mirrors: changing one orphans
+//! a running mirror's positions, map or fencing, so they only ever gain new entries.
+
+/// The prefix of every topic and group kmirror owns; never mirrored unless asked for by name.
+pub const OWN_PREFIX: &str = "kmirror.";
+
+/// The target topic holding the offset map (runs of every committed transaction).
+pub fn map_topic(name: &str) -> String {
+    format!("kmirror.offset-map.{name}")
+}
+
+/// The target topic holding checkpoints of source consumer groups.
+pub fn checkpoint_topic(name: &str) -> String {
+    format!("kmirror.checkpoints.{name}")
+}
+
+/// The topic whose partition K stands for shard K: the coordination group's subscription and
+/// the owners log.
+pub fn shards_topic(name: &str) -> String {
+    format!("kmirror.shards.{name}")
+}
+
+/// Shard `shard`'s transactional id on the target.
+pub fn transactional_id(name: &str, shard: u32) -> String {
+    format!("kmirror.{name}.{shard}")
+}
+
+/// One shadow group per shard, so that only that shard's producer ever has a transaction open
+/// on it: a shard's restart then never waits on (or, on a broker that answers a require-stable
+/// OffsetFetch with the offsets from before an open transaction, reads past) another shard's
+/// transaction, and a shard's position is whatever its own last commit left.
+pub fn shadow_group(name: &str, shard: u32) -> String {
+    format!("kmirror.{name}.shard-{shard}")
+}
+
+/// The group the processes of a coordinated mirror share its shards through.
+pub fn coordinator_group(name: &str) -> String {
+    format!("kmirror.{name}.coordinator")
+}
+
+/// The source consumers' group id: never joined or committed to (partitions are assigned), but
+/// librdkafka needs one, and brokers' logs and ACLs then name the mirror.
+pub fn source_reader_group(name: &str) -> String {
+    format!("kmirror.{name}.source-reader")
+}
+
+/// Readers of kmirror's own topics (never committing): the map, the checkpoints, status.
+pub fn map_reader_group(name: &str) -> String {
+    format!("kmirror.{name}.map-reader")
+}
+
+pub fn checkpoint_reader_group(name: &str) -> String {
+    format!("kmirror.{name}.checkpoint-reader")
+}
+
+pub fn status_reader_group(name: &str) -> String {
+    format!("kmirror.{name}.status")
+}
+
+/// The shard a partition belongs to. Stable across versions and platforms (FNV-1a, not std's
+/// hasher), because a partition moving shard would hand it to another transactional id.
+/// Partitions of one topic land on consecutive shards so they spread evenly.
+pub fn shard_of(topic: &str, partition: i32, shards: u32) -> u32 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in topic.as_bytes() {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    ((hash.wrapping_add(partition as u64)) % u64::from(shards)) as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_of_existing_mirrors_never_change() {
+        assert_eq!(map_topic("dr"), "kmirror.offset-map.dr");
+        assert_eq!(checkpoint_topic("dr"), "kmirror.checkpoints.dr");
+        assert_eq!(shards_topic("dr"), "kmirror.shards.dr");
+        assert_eq!(transactional_id("dr", 3), "kmirror.dr.3");
+        assert_eq!(shadow_group("dr", 3), "kmirror.dr.shard-3");
+        assert_eq!(coordinator_group("dr"), "kmirror.dr.coordinator");
+        for n in [map_topic("x"), shadow_group("x", 0), coordinator_group("x")] {
+            assert!(n.starts_with(OWN_PREFIX));
+        }
+    }
+
+    #[test]
+    fn shard_placement_is_stable() {
+        // Pinned values: a change here moves partitions of existing mirrors between shards.
+        assert_eq!((0..5).map(|p| shard_of("orders", p, 4)).collect::<Vec<_>>(), [0, 1, 2, 3, 0]);
+        assert_eq!(shard_of("orders", 0, 7), 4);
+        assert_eq!(shard_of("orders", 0, 1), 0);
+    }
+}

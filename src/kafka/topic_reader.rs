@@ -1,0 +1,71 @@
+//! Reads one of kmirror's single-partition topics from an offset to its end.
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+
+use crate::error::{Error, Result, Side};
+use crate::kafka::watermarks::committed_end;
+
+const READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// A safety net only: the end read first is below any open transaction, so the position gets
+/// there without waiting on one.
+const STALL: Duration = Duration::from_secs(10);
+
+/// Calls `on_record(offset, timestamp_ms, value)` for every committed record of `partition` of `topic`
+/// from `from` to its committed end at the start of the read; returns the position reached.
+pub fn read_to_end(
+    target: &ClientConfig,
+    topic: &str,
+    partition: i32,
+    group: &str,
+    from: i64,
+    mut on_record: impl FnMut(i64, Option<i64>, &[u8]) -> Result<()>,
+) -> Result<i64> {
+    let consumer: BaseConsumer = target
+        .clone()
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .create()
+        .map_err(Error::kafka(Side::Target, format!("creating a reader of {topic}")))?;
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, partition, Offset::Offset(from))
+        .map_err(Error::kafka(Side::Target, format!("assigning {topic}")))?;
+    consumer.assign(&tpl).map_err(Error::kafka(Side::Target, format!("assigning {topic}")))?;
+    let end = committed_end(&consumer, topic, partition, READ_TIMEOUT)
+        .map_err(Error::kafka(Side::Target, format!("reading the end of {topic}")))?;
+    if from >= end {
+        return Ok(from);
+    }
+    let started = Instant::now();
+    let mut last = (from, Instant::now());
+    loop {
+        if started.elapsed() > READ_TIMEOUT {
+            return Err(Error::Unreachable {
+                side: Side::Target,
+                bootstrap: target.get("bootstrap.servers").unwrap_or_default().to_string(),
+                message: format!("reading {topic} did not finish within {} s", READ_TIMEOUT.as_secs()),
+            });
+        }
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(message)) => on_record(
+                message.offset(),
+                message.timestamp().to_millis(),
+                message.payload().unwrap_or_default(),
+            )?,
+            Some(Err(e)) => return Err(Error::kafka(Side::Target, format!("reading {topic}"))(e)),
+            None => {}
+        }
+        let position = match consumer.position().ok().and_then(|p| p.elements().first().map(|e| e.offset())) {
+            Some(Offset::Offset(o)) => o,
+            _ => from,
+        };
+        if position != last.0 {
+            last = (position, Instant::now());
+        }
+        if position >= end || last.1.elapsed() > STALL {
+            return Ok(position);
+        }
+    }
+}

@@ -1,0 +1,49 @@
+//! Delivery reports of the target producer: where each record of the open transaction landed.
+use std::sync::Mutex;
+
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::producer::{DeliveryResult, ProducerContext};
+use rdkafka::ClientContext;
+
+/// Collects, per transaction, the target offset of each record (by its index in the
+/// transaction) and the first delivery error.
+#[derive(Default)]
+pub struct DeliveryTracker {
+    state: Mutex<Deliveries>,
+}
+
+#[derive(Default, Debug)]
+pub struct Deliveries {
+    /// (index in transaction, target partition, target offset)
+    pub delivered: Vec<(usize, i32, i64)>,
+    pub first_error: Option<KafkaError>,
+}
+
+impl DeliveryTracker {
+    /// Takes what was reported so far and starts afresh for the next transaction.
+    pub fn take(&self) -> Deliveries {
+        std::mem::take(&mut *self.state.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+impl ClientContext for DeliveryTracker {}
+
+impl ProducerContext for DeliveryTracker {
+    type DeliveryOpaque = usize;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, index: usize) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        match result {
+            Ok(message) if index != crate::mirror::map_writer::MAP_RECORD_OPAQUE => {
+                state.delivered.push((index, message.partition(), message.offset()))
+            }
+            Ok(_) => {}
+            Err((error, _)) => {
+                if state.first_error.is_none() {
+                    state.first_error = Some(error.clone());
+                }
+            }
+        }
+    }
+}

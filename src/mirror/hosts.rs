@@ -1,0 +1,350 @@
+//! Who runs the shards. Alone, this process runs all of them on its worker threads. With
+//! `--coordinate`, every process of a mirror joins one consumer group on the target and
+//! subscribes to `kmirror.shards.NAME` (one partition per shard): Kafka's group coordinator
+//! hands partition K, and so shard K, to one member. A shard is started when assigned (its
+//! producer's `init_transactions` fences any earlier owner) and, when revoked, commits what it
+//! holds and stops before the revocation is acknowledged. A slow or partitioned old owner is
+//! fenced on its next write, so a reassignment never duplicates.
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{channel, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
+use tracing::{error, info, warn};
+
+use crate::config::names::shards_topic;
+use crate::error::{Error, Result, Side};
+use crate::mirror::context::MirrorContext;
+use crate::mirror::owners::OwnershipLog;
+use crate::mirror::plan::{worker_of, Route};
+use crate::mirror::worker::{run_worker, RouteUpdate, WorkerReport};
+
+pub enum ShardHosts {
+    Local {
+        senders: Vec<Sender<RouteUpdate>>,
+        handles: Vec<JoinHandle<Result<WorkerReport>>>,
+        streams: usize,
+    },
+    Coordinated(Coordination),
+}
+
+/// The group membership, served by its own thread: the main loop's checkpoint cycles and topic
+/// refreshes can take longer than the rebalance timeout, and a member that does not poll for
+/// that long is put out of the group and loses its shards.
+pub struct Coordination {
+    consumer: Arc<BaseConsumer<Membership>>,
+    serving: Arc<AtomicBool>,
+    server: Option<JoinHandle<()>>,
+}
+
+impl Coordination {
+    fn start(consumer: BaseConsumer<Membership>) -> Result<Self> {
+        let consumer = Arc::new(consumer);
+        let serving = Arc::new(AtomicBool::new(true));
+        let server = {
+            let (consumer, serving) = (consumer.clone(), serving.clone());
+            std::thread::Builder::new()
+                .name("kmirror-group".into())
+                .spawn(move || {
+                    while serving.load(Ordering::Relaxed) {
+                        // Nothing is ever produced to the shards topic: polling only serves the
+                        // group (assignments, revocations, heartbeats).
+                        let _ = consumer.poll(Duration::from_millis(100));
+                        consumer.context().reap_finished();
+                    }
+                })
+                .map_err(|cause| Error::Io { path: "group thread".into(), cause })?
+        };
+        Ok(Self { consumer, serving, server: Some(server) })
+    }
+
+    fn membership(&self) -> &Membership {
+        self.consumer.context()
+    }
+
+    /// Stops serving the group; the rebalance callbacks run on that thread, so none runs after.
+    fn stop_serving(&mut self) {
+        self.serving.store(false, Ordering::Relaxed);
+        if let Some(server) = self.server.take() {
+            let _ = server.join();
+        }
+    }
+}
+
+fn spawn_worker(
+    ctx: &Arc<MirrorContext>,
+    index: usize,
+    initial: BTreeMap<u32, Vec<Route>>,
+    release: Arc<AtomicBool>,
+    stop_all_on_error: bool,
+) -> Result<(Sender<RouteUpdate>, JoinHandle<Result<WorkerReport>>)> {
+    let (tx, rx) = channel();
+    let ctx = ctx.clone();
+    let handle = std::thread::Builder::new()
+        .name(format!("kmirror-worker-{index}"))
+        .spawn(move || {
+            let result = run_worker(index, ctx.clone(), initial, rx, release);
+            if result.is_err() && stop_all_on_error {
+                // One failed worker stops the run: the others finish their transaction.
+                ctx.stop.store(true, Ordering::Relaxed);
+            }
+            result
+        })
+        .map_err(|cause| Error::Io { path: "worker thread".into(), cause })?;
+    Ok((tx, handle))
+}
+
+impl ShardHosts {
+    /// All shards on this process's worker threads.
+    pub fn local(ctx: &Arc<MirrorContext>, by_shard: BTreeMap<u32, Vec<Route>>) -> Result<Self> {
+        let streams = ctx.settings.num_streams;
+        let mut per_worker: Vec<BTreeMap<u32, Vec<Route>>> = vec![BTreeMap::new(); streams];
+        for (shard, routes) in by_shard {
+            ctx.telemetry.expect_shard(shard);
+            per_worker[worker_of(shard, streams)].insert(shard, routes);
+        }
+        let (mut senders, mut handles) = (Vec::new(), Vec::new());
+        for (index, initial) in per_worker.into_iter().enumerate() {
+            let (tx, handle) = spawn_worker(ctx, index, initial, Default::default(), true)?;
+            senders.push(tx);
+            handles.push(handle);
+        }
+        Ok(Self::Local { senders, handles, streams })
+    }
+
+    /// Joins the mirror's group on the target; shards start as the coordinator assigns them.
+    pub fn coordinated(
+        ctx: &Arc<MirrorContext>,
+        by_shard: BTreeMap<u32, Vec<Route>>,
+        target: rdkafka::ClientConfig,
+    ) -> Result<Self> {
+        let settings = &ctx.settings;
+        // The ownership log is a producer: made before the group's consumer settings are added.
+        let log = OwnershipLog::new(&target, &settings.name)?;
+        let mut config = target;
+        config
+            .set("group.id", crate::config::names::coordinator_group(&settings.name))
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false");
+        if config.get("session.timeout.ms").is_none() {
+            config.set("session.timeout.ms", settings.session_timeout.as_millis().to_string());
+        }
+        // Also the rebalance timeout a member asks for: a member that stops answering holds up a
+        // rebalance for this long, not for librdkafka's 5 minutes. The group is polled every
+        // 100 ms.
+        if config.get("max.poll.interval.ms").is_none() {
+            let ms = (settings.session_timeout * 3).max(std::time::Duration::from_secs(20)).as_millis();
+            config.set("max.poll.interval.ms", ms.to_string());
+        }
+        let membership = Membership {
+            log,
+            ctx: ctx.clone(),
+            routes: Mutex::new(by_shard),
+            running: Mutex::default(),
+            records: AtomicU64::new(0),
+            failure: Mutex::default(),
+        };
+        let consumer: BaseConsumer<Membership> = config
+            .create_with_context(membership)
+            .map_err(Error::kafka(Side::Target, "creating the coordination consumer"))?;
+        consumer
+            .subscribe(&[&shards_topic(&settings.name)])
+            .map_err(Error::kafka(Side::Target, "joining the mirror's group"))?;
+        info!(group = %crate::config::names::coordinator_group(&settings.name), "joined the mirror's group; waiting for shards");
+        Ok(Self::Coordinated(Coordination::start(consumer)?))
+    }
+
+    /// False once every local worker has ended, or (coordinated) once the mirror stops.
+    pub fn running(&self, ctx: &MirrorContext) -> bool {
+        match self {
+            Self::Local { handles, .. } => !handles.iter().all(JoinHandle::is_finished),
+            Self::Coordinated(group) => {
+                !ctx.stop.load(Ordering::Relaxed) && group.membership().failure_is_none()
+            }
+        }
+    }
+
+    /// Waits a little.
+    pub fn wait(&self) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    /// Routes found by a topic refresh: to the shard's host if it runs here.
+    pub fn add_routes(&self, shard: u32, routes: Vec<Route>) {
+        match self {
+            Self::Local { senders, streams, .. } => {
+                let _ = senders[worker_of(shard, *streams)].send((shard, routes));
+            }
+            Self::Coordinated(group) => group.membership().add_routes(shard, routes),
+        }
+    }
+
+    /// Stops everything this process runs; returns the records it committed and the first
+    /// error that ended a worker.
+    pub fn finish(self) -> (u64, Option<Error>) {
+        match self {
+            Self::Local { handles, .. } => {
+                let mut records = 0;
+                let mut first_error = None;
+                for handle in handles {
+                    match handle.join() {
+                        Ok(Ok(report)) => records += report.records,
+                        Ok(Err(e)) => {
+                            error!(error = %e, "worker stopped");
+                            first_error.get_or_insert(e);
+                        }
+                        Err(_) => {
+                            first_error.get_or_insert(Error::Internal("a worker thread panicked".into()));
+                        }
+                    }
+                }
+                (records, first_error)
+            }
+            Self::Coordinated(mut group) => {
+                group.stop_serving();
+                let membership = group.membership();
+                let shards: Vec<u32> = membership.lock_running().keys().copied().collect();
+                for shard in shards {
+                    membership.stop(shard, false);
+                }
+                let records = membership.records.load(Ordering::Relaxed);
+                let failure = membership.failure.lock().ok().and_then(|mut f| f.take());
+                membership.log.flush();
+                // Leaving the group hands the shards to the others at once.
+                group.consumer.unsubscribe();
+                (records, failure)
+            }
+        }
+    }
+}
+
+struct Hosted {
+    release: Arc<AtomicBool>,
+    updates: Sender<RouteUpdate>,
+    handle: JoinHandle<Result<WorkerReport>>,
+}
+
+/// The group membership of a coordinated process: which shards it runs.
+pub struct Membership {
+    log: OwnershipLog,
+    ctx: Arc<MirrorContext>,
+    routes: Mutex<BTreeMap<u32, Vec<Route>>>,
+    running: Mutex<BTreeMap<u32, Hosted>>,
+    records: AtomicU64,
+    /// An error that must stop this process (anything but being fenced by a new owner).
+    failure: Mutex<Option<Error>>,
+}
+
+impl Membership {
+    fn lock_running(&self) -> std::sync::MutexGuard<'_, BTreeMap<u32, Hosted>> {
+        self.running.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn failure_is_none(&self) -> bool {
+        self.failure.lock().map(|f| f.is_none()).unwrap_or(true)
+    }
+
+    fn add_routes(&self, shard: u32, routes: Vec<Route>) {
+        self.routes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(shard)
+            .or_default()
+            .extend(routes.clone());
+        if let Some(hosted) = self.lock_running().get(&shard) {
+            let _ = hosted.updates.send((shard, routes));
+        }
+    }
+
+    fn start(&self, shard: u32) {
+        if self.lock_running().contains_key(&shard) {
+            return;
+        }
+        let routes =
+            self.routes.lock().unwrap_or_else(|p| p.into_inner()).get(&shard).cloned().unwrap_or_default();
+        self.ctx.telemetry.expect_shard(shard);
+        let release = Arc::new(AtomicBool::new(false));
+        let initial = BTreeMap::from([(shard, routes)]);
+        match spawn_worker(&self.ctx, shard as usize, initial, release.clone(), false) {
+            Ok((updates, handle)) => {
+                info!(shard, "shard taken");
+                self.log.record(shard, "owned");
+                self.lock_running().insert(shard, Hosted { release, updates, handle });
+            }
+            Err(e) => self.fail(e),
+        }
+    }
+
+    /// Commits what the shard holds and stops it; returns once it has stopped. A shard taken
+    /// away while this process was cut off (`lost`) may already have a new owner: its record is
+    /// not overwritten.
+    fn stop(&self, shard: u32, lost: bool) {
+        let Some(hosted) = self.lock_running().remove(&shard) else { return };
+        hosted.release.store(true, Ordering::Relaxed);
+        self.settle(shard, hosted.handle.join());
+        self.ctx.telemetry.forget_shard(shard);
+        if !lost {
+            self.log.record(shard, "released");
+            // Before the revocation is acknowledged, so the next owner's record comes after.
+            self.log.flush();
+        }
+        info!(shard, lost, "shard released");
+    }
+
+    /// Joins workers that ended on their own (e.g. fenced by a newer owner).
+    fn reap_finished(&self) {
+        let done: Vec<u32> =
+            self.lock_running().iter().filter(|(_, h)| h.handle.is_finished()).map(|(k, _)| *k).collect();
+        for shard in done {
+            if let Some(hosted) = self.lock_running().remove(&shard) {
+                self.settle(shard, hosted.handle.join());
+                self.ctx.telemetry.forget_shard(shard);
+            }
+        }
+    }
+
+    fn settle(&self, shard: u32, joined: std::thread::Result<Result<WorkerReport>>) {
+        match joined {
+            Ok(Ok(report)) => {
+                self.records.fetch_add(report.records, Ordering::Relaxed);
+            }
+            Ok(Err(Error::Fenced { .. })) => {
+                warn!(shard, "shard fenced: another process of this mirror owns it now");
+            }
+            Ok(Err(e)) => self.fail(e),
+            Err(_) => self.fail(Error::Internal(format!("the worker of shard {shard} panicked"))),
+        }
+    }
+
+    fn fail(&self, e: Error) {
+        error!(error = %e, "worker stopped");
+        if let Ok(mut failure) = self.failure.lock() {
+            failure.get_or_insert(e);
+        }
+    }
+}
+
+impl ClientContext for Membership {}
+
+impl ConsumerContext for Membership {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(partitions) = rebalance {
+            let lost = consumer.assignment_lost();
+            for element in partitions.elements() {
+                self.stop(element.partition() as u32, lost);
+            }
+        }
+    }
+
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(partitions) = rebalance {
+            for element in partitions.elements() {
+                self.start(element.partition() as u32);
+            }
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! What to mirror: source topics and partitions, their target names, and their shards.
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use kmirror_state::TopicPartition;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+
+use crate::config::names::shard_of;
+use crate::config::rename::RenamePolicy;
+use crate::config::topics::TopicSelector;
+use crate::error::{Result, Side};
+use crate::kafka::errors::{unreachable, ErrorRecorder};
+
+/// One source partition and the target partition it is copied to (same number, always).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Route {
+    pub source: TopicPartition,
+    pub target: TopicPartition,
+}
+
+/// A source topic, its partition count, and the target topic it is mirrored to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceTopic {
+    pub name: String,
+    pub partitions: i32,
+    pub target: String,
+}
+
+/// The worker thread that runs a shard.
+pub fn worker_of(shard: u32, num_streams: usize) -> usize {
+    shard as usize % num_streams
+}
+
+/// Lists the source topics the selector picks, with partition counts and target names; two
+/// topics the rename policy would write to one target topic are refused.
+pub fn list_source_topics(
+    metadata_client: &BaseConsumer<ErrorRecorder>,
+    selector: &TopicSelector,
+    rename: &RenamePolicy,
+    bootstrap: &str,
+    timeout: Duration,
+) -> Result<Vec<SourceTopic>> {
+    let metadata = metadata_client
+        .fetch_metadata(None, timeout)
+        .map_err(|e| unreachable(Side::Source, bootstrap, metadata_client, e))?;
+    let mut topics: Vec<SourceTopic> = metadata
+        .topics()
+        .iter()
+        .filter(|t| t.error().is_none() && !t.partitions().is_empty() && selector.matches(t.name()))
+        .map(|t| SourceTopic {
+            name: t.name().to_string(),
+            partitions: t.partitions().len() as i32,
+            target: rename.target_of(t.name()),
+        })
+        .collect();
+    topics.sort_by(|a, b| a.name.cmp(&b.name));
+    rename.check_collisions(topics.iter().map(|t| t.name.as_str()))?;
+    Ok(topics)
+}
+
+/// The routes of these topics, grouped by shard.
+pub fn routes_by_shard(topics: &[SourceTopic], shards: u32) -> BTreeMap<u32, Vec<Route>> {
+    let mut out: BTreeMap<u32, Vec<Route>> = BTreeMap::new();
+    for topic in topics {
+        for partition in 0..topic.partitions {
+            let source = TopicPartition::new(&topic.name, partition);
+            out.entry(shard_of(&topic.name, partition, shards))
+                .or_default()
+                .push(Route { target: TopicPartition::new(&topic.target, partition), source });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_partition_gets_exactly_one_shard() {
+        let topics = vec![
+            SourceTopic { name: "a".into(), partitions: 5, target: "a".into() },
+            SourceTopic { name: "b".into(), partitions: 3, target: "mirror.b".into() },
+        ];
+        let routes = routes_by_shard(&topics, 3);
+        let total: usize = routes.values().map(Vec::len).sum();
+        assert_eq!(total, 8);
+        for (shard, rs) in &routes {
+            for r in rs {
+                assert_eq!(shard_of(&r.source.topic, r.source.partition, 3), *shard);
+                assert_eq!(r.source.partition, r.target.partition);
+                let expected = if r.source.topic == "b" { "mirror.b" } else { "a" };
+                assert_eq!(r.target.topic, expected);
+            }
+        }
+    }
+}

@@ -1,0 +1,314 @@
+//! A mirror run: plan the topics, make the target ready, start the workers, keep the plan
+//! current, and stop cleanly.
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use rdkafka::consumer::BaseConsumer;
+use tracing::{error, info, warn};
+
+use crate::config::MirrorSettings;
+use crate::error::{Error, Result, Side};
+use crate::kafka::errors::{unreachable, ErrorRecorder};
+use crate::kafka::watermarks::committed_ends;
+use crate::mirror::context::MirrorContext;
+use crate::mirror::hosts::ShardHosts;
+use crate::mirror::plan::{list_source_topics, routes_by_shard, Route, SourceTopic};
+use crate::mirror::positions::committed_positions;
+use crate::mirror::target_topics::{TopicChange, TopicSync};
+use crate::ops::progress::ProgressView;
+use crate::state_dir::StateDir;
+use crate::translate::group_sync::GroupSync;
+use crate::translate::translator::Translator;
+use kmirror_state::TopicPartition;
+
+fn source_partitions(known: &BTreeMap<String, i32>) -> Vec<TopicPartition> {
+    known.iter().flat_map(|(topic, &n)| (0..n).map(move |p| TopicPartition::new(topic, p))).collect()
+}
+
+/// The outcome of a run that ended without a fatal error.
+#[derive(Debug, Default)]
+pub struct MirrorSummary {
+    pub records: u64,
+    pub topics: Vec<String>,
+    pub failed_topics: Vec<String>,
+    /// A batch found every partition already copied and started no worker.
+    pub nothing_to_do: bool,
+}
+
+pub struct Mirror {
+    ctx: Arc<MirrorContext>,
+    _state: StateDir,
+    source_metadata: BaseConsumer<ErrorRecorder>,
+    topic_sync: TopicSync,
+}
+
+impl Mirror {
+    /// Checks settings against the real clusters before anything is written.
+    pub fn prepare(settings: MirrorSettings) -> Result<Self> {
+        let state = StateDir::open(&settings.state_dir)?;
+        let mut source_config = settings.source.client_config();
+        source_config.set("bootstrap.servers", &settings.source_bootstrap);
+        let mut target_config = settings.target.client_config();
+        target_config.set("bootstrap.servers", &settings.target_bootstrap);
+        let source_metadata: BaseConsumer<ErrorRecorder> = source_config
+            .create_with_context(ErrorRecorder::default())
+            .map_err(Error::kafka(Side::Source, "creating metadata client"))?;
+        let target_metadata: BaseConsumer<ErrorRecorder> = target_config
+            .create_with_context(ErrorRecorder::default())
+            .map_err(Error::kafka(Side::Target, "creating metadata client"))?;
+        rdkafka::consumer::Consumer::fetch_metadata(&target_metadata, None, settings.connect_timeout)
+            .map_err(|e| unreachable(Side::Target, &settings.target_bootstrap, &target_metadata, e))?;
+        let topic_sync = TopicSync::new(source_config, target_config, settings.replication_factor)?;
+        let ctx =
+            Arc::new(MirrorContext { settings, stop: Default::default(), telemetry: Default::default() });
+        Ok(Self { ctx, _state: state, source_metadata, topic_sync })
+    }
+
+    pub fn context(&self) -> Arc<MirrorContext> {
+        self.ctx.clone()
+    }
+
+    /// Runs until stopped (or, with --until-caught-up, until done).
+    pub fn run(self) -> Result<MirrorSummary> {
+        let settings = &self.ctx.settings;
+        let topics = self.list_topics()?;
+        if topics.is_empty() {
+            return Err(settings.selector.no_topics_error());
+        }
+        self.topic_sync.ensure_shard_topic(&settings.name, settings.shards)?;
+        // One map partition per shard: no partition is ever written by two producers.
+        self.topic_sync.ensure_own_topic(&settings.map_topic(), settings.shards as i32)?;
+        self.topic_sync.ensure_own_topic(&settings.checkpoint_topic(), 1)?;
+        let (ready, mut failed) = self.prepare_targets(&topics, &BTreeMap::new());
+        if ready.is_empty() {
+            return Err(Error::TopicsFailed(failed.join(", ")));
+        }
+        let mut known: BTreeMap<String, i32> = ready.iter().map(|t| (t.name.clone(), t.partitions)).collect();
+        let by_shard = routes_by_shard(&ready, settings.shards);
+        let all_caught_up = self.note_start(&by_shard);
+        let translator = match settings.sync_group_offsets {
+            true => Some(Translator::open(&settings.state_dir, &settings.name, self.target_config())?),
+            false => None,
+        };
+        let source_config = self.source_config();
+        let target_config = self.target_config();
+        let checkpoint_topic = settings.checkpoint_topic();
+        let group_sync = settings.groups.as_ref().map(|groups| GroupSync {
+            source: &source_config,
+            target: &target_config,
+            groups,
+            checkpoint_topic: &checkpoint_topic,
+            translator: translator.as_ref(),
+        });
+        if settings.until_caught_up && all_caught_up {
+            info!(
+                partitions = known.values().sum::<i32>(),
+                "nothing to do: every partition is already copied"
+            );
+            if let Some(sync) = &group_sync {
+                self.note_checkpoints(sync.run_cycle(&source_partitions(&known))?);
+            }
+            return Ok(MirrorSummary {
+                topics: known.into_keys().collect(),
+                failed_topics: failed,
+                records: 0,
+                nothing_to_do: true,
+            });
+        }
+        info!(
+            name = %settings.name,
+            topics = ready.len(),
+            partitions = known.values().sum::<i32>(),
+            shards = settings.shards,
+            workers = settings.num_streams,
+            coordinated = settings.coordinate,
+            "mirror starting"
+        );
+        let hosts = match settings.coordinate {
+            true => ShardHosts::coordinated(&self.ctx, by_shard, self.target_config())?,
+            false => ShardHosts::local(&self.ctx, by_shard)?,
+        };
+
+        let mut progress = ProgressView::new(settings.progress, settings.until_caught_up);
+        let mut next_checkpoint = Instant::now() + settings.checkpoint_interval;
+        let mut next_refresh = Instant::now() + settings.refresh_interval;
+        while hosts.running(&self.ctx) {
+            hosts.wait();
+            progress.tick(&self.ctx.telemetry);
+            if let Some(sync) = &group_sync {
+                if Instant::now() >= next_checkpoint && !self.ctx.stop.load(Ordering::Relaxed) {
+                    match sync.run_cycle(&source_partitions(&known)) {
+                        Ok(taken) => self.note_checkpoints(taken),
+                        Err(e) => warn!(error = %e, "checkpoint failed; will retry"),
+                    }
+                    next_checkpoint = Instant::now() + settings.checkpoint_interval;
+                }
+            }
+            if settings.until_caught_up
+                || self.ctx.stop.load(Ordering::Relaxed)
+                || Instant::now() < next_refresh
+            {
+                continue;
+            }
+            next_refresh = Instant::now() + settings.refresh_interval;
+            match self.refresh(&mut known, &mut failed, &hosts) {
+                Ok(()) => {}
+                Err(e) => warn!(error = %e, "topic refresh failed; will retry"),
+            }
+        }
+
+        progress.finish(&self.ctx.telemetry);
+        let partitions = source_partitions(&known);
+        let mut summary = MirrorSummary {
+            topics: known.into_keys().collect(),
+            failed_topics: failed,
+            records: 0,
+            nothing_to_do: false,
+        };
+        let (records, first_error) = hosts.finish();
+        summary.records = records;
+        if let Some(e) = first_error {
+            return Err(e);
+        }
+        // A batch migration leaves current group positions behind, taken after the data.
+        if let (Some(sync), true) = (&group_sync, settings.until_caught_up) {
+            self.note_checkpoints(sync.run_cycle(&partitions)?);
+            info!("final checkpoint of the source groups written");
+        }
+        if !summary.failed_topics.is_empty() && settings.until_caught_up {
+            return Err(Error::TopicsFailed(summary.failed_topics.join(", ")));
+        }
+        Ok(summary)
+    }
+
+    /// Tells the telemetry where every partition stands before anything is copied; returns
+    /// true when every partition is known to be copied to its end already.
+    fn note_start(&self, by_shard: &BTreeMap<u32, Vec<Route>>) -> bool {
+        let s = &self.ctx.settings;
+        let routes: Vec<Route> = by_shard.values().flatten().cloned().collect();
+        let sources: Vec<TopicPartition> = routes.iter().map(|r| r.source.clone()).collect();
+        let (target, source) = (self.target_config(), self.source_config());
+        // Both wait on a cluster: read them side by side.
+        let (committed, ends) = std::thread::scope(|scope| {
+            let ends =
+                scope.spawn(|| committed_ends(&source, &sources, s.connect_timeout).unwrap_or_default());
+            let committed = committed_positions(&target, &s.name, s.shards, &routes, s.connect_timeout);
+            (committed, ends.join().unwrap_or_default())
+        });
+        let committed = match committed {
+            Ok(c) => c,
+            Err(e) => {
+                warn!(error = %e, "could not read the shadow groups for progress; the shards will");
+                return false;
+            }
+        };
+        let mut all_copied = true;
+        for tp in &sources {
+            let start = committed.get(tp).copied().flatten();
+            let end = ends.get(tp).copied();
+            self.ctx.telemetry.note_start(tp, start, end);
+            all_copied &= match end {
+                Some(0) => true,
+                Some(end) => start.is_some_and(|c| c >= end),
+                None => false,
+            };
+        }
+        all_copied
+    }
+
+    fn note_checkpoints(&self, taken: Vec<(String, i64)>) {
+        for (group, at) in taken {
+            self.ctx.telemetry.checkpointed(&group, at);
+        }
+    }
+
+    fn source_config(&self) -> rdkafka::ClientConfig {
+        let mut config = self.ctx.settings.source.client_config();
+        config.set("bootstrap.servers", &self.ctx.settings.source_bootstrap);
+        config
+    }
+
+    fn target_config(&self) -> rdkafka::ClientConfig {
+        let mut config = self.ctx.settings.target.client_config();
+        config.set("bootstrap.servers", &self.ctx.settings.target_bootstrap);
+        config
+    }
+
+    fn list_topics(&self) -> Result<Vec<SourceTopic>> {
+        let s = &self.ctx.settings;
+        list_source_topics(
+            &self.source_metadata,
+            &s.selector,
+            &s.rename,
+            &s.source_bootstrap,
+            s.connect_timeout,
+        )
+    }
+
+    /// Creates or checks each target topic; a topic that cannot be made right is left out,
+    /// with its error logged, and the others go on.
+    /// `known` holds the partition count of each topic already mirrored.
+    fn prepare_targets(
+        &self,
+        topics: &[SourceTopic],
+        known: &BTreeMap<String, i32>,
+    ) -> (Vec<SourceTopic>, Vec<String>) {
+        let mut ready = Vec::new();
+        let mut failed = Vec::new();
+        for topic in topics {
+            match self.topic_sync.ensure(topic, known.get(&topic.name).copied()) {
+                Ok(change) => {
+                    match change {
+                        TopicChange::Created => self.ctx.telemetry.metrics.topic_created(&topic.name),
+                        TopicChange::Grown => {}
+                        TopicChange::ConfigsSynced => self.ctx.telemetry.metrics.config_synced(&topic.name),
+                        TopicChange::Unchanged => {}
+                    }
+                    ready.push(topic.clone())
+                }
+                Err(e) => {
+                    error!("{e}");
+                    failed.push(topic.name.clone());
+                }
+            }
+        }
+        (ready, failed)
+    }
+
+    /// Picks up new topics and new partitions, and syncs drifted configs.
+    fn refresh(
+        &self,
+        known: &mut BTreeMap<String, i32>,
+        failed: &mut Vec<String>,
+        hosts: &ShardHosts,
+    ) -> Result<()> {
+        let topics = self.list_topics()?;
+        let failed_before: BTreeSet<String> = failed.drain(..).collect();
+        let (ready, now_failed) = self.prepare_targets(&topics, known);
+        for name in &now_failed {
+            if !failed_before.contains(name) {
+                error!(topic = %name, "topic stopped");
+            }
+        }
+        *failed = now_failed;
+        for topic in ready {
+            let before = known.get(&topic.name).copied().unwrap_or(0);
+            if topic.partitions > before {
+                known.insert(topic.name.clone(), topic.partitions);
+                info!(topic = %topic.name, from = before, to = topic.partitions, "mirroring new partitions");
+                // Only the new partitions: existing ones are already running.
+                let routes = routes_by_shard(std::slice::from_ref(&topic), self.ctx.settings.shards);
+                for (shard, routes) in routes {
+                    let new: Vec<Route> =
+                        routes.into_iter().filter(|r| r.source.partition >= before).collect();
+                    if !new.is_empty() {
+                        hosts.add_routes(shard, new);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}

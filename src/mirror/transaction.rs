@@ -1,0 +1,182 @@
+//! A shard's open target transaction: what it holds, and how a source record enters it (as is,
+//! or through the transforms).
+use std::time::{Duration, Instant};
+
+use rdkafka::error::KafkaError;
+use rdkafka::message::ToBytes;
+use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::types::RDKafkaErrorCode;
+use tracing::warn;
+
+use crate::error::{Error, Result, Side};
+use crate::mirror::delivery::DeliveryTracker;
+use crate::mirror::plan::Route;
+use crate::transform::{Chain, OwnedRecord, SourcePosition};
+
+pub struct OpenTransaction {
+    pub started: Instant,
+    /// (route index, source offset) of each record sent, in send order.
+    pub records: Vec<(usize, i64)>,
+    /// Records and bytes per route index, for progress and metrics.
+    pub per_route: Vec<(u64, u64)>,
+    /// Key, value and header bytes in the transaction.
+    pub bytes: u64,
+    pub failed: Option<KafkaError>,
+}
+
+/// What became of a source record.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Produced {
+    Sent,
+    /// A transform dropped it.
+    Dropped,
+    /// A transform failed on it and `--on-transform-error skip` left it out; why.
+    Skipped(String),
+}
+
+/// Sends one source record into the shard's open transaction, beginning one if needed. A record
+/// the transforms drop still begins the transaction, so the position past it is committed.
+pub fn produce(
+    shard: u32,
+    txn: &mut Option<OpenTransaction>,
+    producer: &BaseProducer<DeliveryTracker>,
+    routes: &[Route],
+    route: usize,
+    message: &BorrowedMessage<'_>,
+    transforms: &Chain,
+) -> Result<Produced> {
+    if txn.is_none() {
+        producer.begin_transaction().map_err(|e| Error::Kafka {
+            side: Side::Target,
+            context: format!("shard {shard}: begin_transaction"),
+            cause: e,
+        })?;
+        // Reports of an earlier, aborted transaction must not be read as this one's.
+        producer.context().take();
+        *txn = Some(OpenTransaction {
+            started: Instant::now(),
+            records: Vec::new(),
+            per_route: vec![(0, 0); routes.len()],
+            bytes: 0,
+            failed: None,
+        });
+    }
+    let Some(open) = txn.as_mut() else { return Ok(Produced::Sent) };
+    if open.failed.is_some() {
+        return Ok(Produced::Sent);
+    }
+    let target = &routes[route].target;
+    let index = open.records.len();
+    let sent = if transforms.is_empty() {
+        note(open, route, message.offset(), record_bytes(message));
+        let mut record: BaseRecord<'_, [u8], [u8], usize> =
+            BaseRecord::with_opaque_to(&target.topic, index).partition(target.partition);
+        if let Some(key) = message.key() {
+            record = record.key(key);
+        }
+        if let Some(value) = message.payload() {
+            record = record.payload(value);
+        }
+        if let Some(ts) = message.timestamp().to_millis() {
+            record = record.timestamp(ts);
+        }
+        if let Some(headers) = message.headers() {
+            record = record.headers(headers.detach());
+        }
+        send(producer, record)
+    } else {
+        let at = SourcePosition {
+            topic: message.topic(),
+            partition: message.partition(),
+            offset: message.offset(),
+        };
+        let changed = match transforms.apply(at, owned(message)) {
+            Ok(Some(changed)) => changed,
+            Ok(None) => return Ok(Produced::Dropped),
+            Err(why) if transforms.skips_errors() => return Ok(Produced::Skipped(why)),
+            Err(message) => {
+                return Err(Error::Transform {
+                    topic: at.topic.to_string(),
+                    partition: at.partition,
+                    offset: at.offset,
+                    message,
+                })
+            }
+        };
+        note(open, route, message.offset(), owned_bytes(&changed));
+        let mut headers = OwnedHeaders::new_with_capacity(changed.headers.len());
+        for (key, value) in &changed.headers {
+            headers = headers.insert(Header { key, value: value.as_deref() });
+        }
+        let mut record: BaseRecord<'_, [u8], [u8], usize> =
+            BaseRecord::with_opaque_to(&target.topic, index).partition(target.partition).headers(headers);
+        if let Some(key) = changed.key.as_deref() {
+            record = record.key(key);
+        }
+        if let Some(value) = changed.value.as_deref() {
+            record = record.payload(value);
+        }
+        if let Some(ts) = changed.timestamp {
+            record = record.timestamp(ts);
+        }
+        send(producer, record)
+    };
+    if let Err(e) = sent {
+        warn!(shard, error = %e, "produce failed; the transaction will be aborted");
+        open.failed = Some(e);
+    }
+    Ok(Produced::Sent)
+}
+
+fn note(open: &mut OpenTransaction, route: usize, offset: i64, size: u64) {
+    open.records.push((route, offset));
+    open.bytes += size;
+    if let Some((records, bytes)) = open.per_route.get_mut(route) {
+        *records += 1;
+        *bytes += size;
+    }
+}
+
+/// Sends, waiting while the producer's queue is full.
+fn send<K: ToBytes + ?Sized, P: ToBytes + ?Sized>(
+    producer: &BaseProducer<DeliveryTracker>,
+    mut record: BaseRecord<'_, K, P, usize>,
+) -> std::result::Result<(), KafkaError> {
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                record = back;
+                producer.poll(Duration::from_millis(10));
+            }
+            Err((e, _)) => return Err(e),
+        }
+    }
+}
+
+fn owned(message: &BorrowedMessage<'_>) -> OwnedRecord {
+    OwnedRecord {
+        key: message.key().map(<[u8]>::to_vec),
+        value: message.payload().map(<[u8]>::to_vec),
+        headers: message
+            .headers()
+            .map(|h| h.iter().map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec))).collect())
+            .unwrap_or_default(),
+        timestamp: message.timestamp().to_millis(),
+    }
+}
+
+/// Key, value and header bytes of a record: what a user would call its size.
+fn record_bytes(message: &BorrowedMessage<'_>) -> u64 {
+    let headers: usize = message
+        .headers()
+        .map(|h| h.iter().map(|h| h.key.len() + h.value.map_or(0, <[u8]>::len)).sum())
+        .unwrap_or(0);
+    (message.key_len() + message.payload_len() + headers) as u64
+}
+
+fn owned_bytes(record: &OwnedRecord) -> u64 {
+    let headers: usize = record.headers.iter().map(|(k, v)| k.len() + v.as_ref().map_or(0, Vec::len)).sum();
+    (record.key.as_ref().map_or(0, Vec::len) + record.value.as_ref().map_or(0, Vec::len) + headers) as u64
+}

@@ -1,0 +1,116 @@
+//! A worker thread: hosts some shards and drives them in turn.
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Receiver;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tracing::info;
+
+use crate::error::{Error, Result};
+use crate::mirror::context::MirrorContext;
+use crate::mirror::plan::Route;
+use crate::mirror::shard::Shard;
+
+/// New routes for one shard, found by the topic refresh.
+pub type RouteUpdate = (u32, Vec<Route>);
+
+/// What a worker did, for the run summary.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct WorkerReport {
+    pub records: u64,
+}
+
+/// Runs until the mirror stops, or until `release` is set (the shards were taken from this
+/// process): either way it commits what it holds first.
+pub fn run_worker(
+    index: usize,
+    ctx: Arc<MirrorContext>,
+    initial: BTreeMap<u32, Vec<Route>>,
+    updates: Receiver<RouteUpdate>,
+    release: Arc<AtomicBool>,
+) -> Result<WorkerReport> {
+    let mut shards = start_all(&ctx, initial)?;
+    info!(worker = index, shards = ?shards.iter().map(Shard::id).collect::<Vec<_>>(), "worker started");
+    // Several shards share the thread: give each a slice short enough to keep the others fresh.
+    let budget = if shards.len() > 1 { Duration::from_millis(50) } else { Duration::from_millis(200) };
+    let result = drive(&ctx, &mut shards, &updates, budget, &release);
+    let records = shards.iter().map(Shard::records_mirrored).sum();
+    close_all(shards);
+    result.map(|()| WorkerReport { records })
+}
+
+/// Starts the shards side by side: each start waits on the target (fencing, reading the shadow
+/// group) for a good part of a second, which one after the other would add up.
+fn start_all(ctx: &Arc<MirrorContext>, initial: BTreeMap<u32, Vec<Route>>) -> Result<Vec<Shard>> {
+    std::thread::scope(|scope| {
+        let starting: Vec<_> = initial
+            .into_iter()
+            .map(|(id, routes)| scope.spawn(move || Shard::start(id, ctx.clone(), routes)))
+            .collect();
+        let mut shards = Vec::new();
+        let mut first_error = None;
+        for handle in starting {
+            match handle.join() {
+                Ok(Ok(shard)) => shards.push(shard),
+                Ok(Err(e)) => {
+                    first_error.get_or_insert(e);
+                }
+                Err(_) => {
+                    first_error
+                        .get_or_insert(Error::Internal("a shard failed to start (thread panicked)".into()));
+                }
+            }
+        }
+        match first_error {
+            Some(e) => {
+                close_all(shards);
+                Err(e)
+            }
+            None => Ok(shards),
+        }
+    })
+}
+
+/// Closes the shards' clients side by side: each close waits on its brokers.
+fn close_all(shards: Vec<Shard>) {
+    std::thread::scope(|scope| {
+        for shard in shards {
+            scope.spawn(move || drop(shard));
+        }
+    });
+}
+
+fn drive(
+    ctx: &Arc<MirrorContext>,
+    shards: &mut Vec<Shard>,
+    updates: &Receiver<RouteUpdate>,
+    budget: Duration,
+    release: &AtomicBool,
+) -> Result<()> {
+    loop {
+        while let Ok((id, routes)) = updates.try_recv() {
+            match shards.iter_mut().find(|s| s.id() == id) {
+                Some(shard) => shard.add_routes(routes)?,
+                None => shards.push(Shard::start(id, ctx.clone(), routes)?),
+            }
+        }
+        if ctx.stop.load(Ordering::Relaxed) || release.load(Ordering::Relaxed) {
+            for shard in shards.iter_mut() {
+                shard.commit_if_open()?;
+            }
+            return Ok(());
+        }
+        // Batch mode has no topic refresh: a worker with no shards has nothing to wait for.
+        if ctx.settings.until_caught_up && shards.iter().all(Shard::caught_up) {
+            return Ok(());
+        }
+        if shards.is_empty() {
+            std::thread::sleep(budget);
+            continue;
+        }
+        for shard in shards.iter_mut() {
+            shard.run_for(budget)?;
+        }
+    }
+}

@@ -1,0 +1,68 @@
+//! Checkpoints: the committed positions of source consumer groups, written to a topic on the
+//! target so they survive the loss of the source cluster.
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use kmirror_state::{codec, Checkpoint, TopicPartition};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::ClientConfig;
+use regex::Regex;
+
+use crate::error::{Error, Result, Side};
+use crate::kafka::groups::{committed_offsets, list_groups};
+use crate::kafka::topic_reader::read_to_end;
+
+/// Reads the matching source groups' positions on `partitions`.
+pub fn take_checkpoints(
+    source: &ClientConfig,
+    groups: &Regex,
+    partitions: &[TopicPartition],
+) -> Result<Vec<Checkpoint>> {
+    let taken_at_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+    list_groups(source, Side::Source, groups)?
+        .into_iter()
+        .map(|group| {
+            let offsets = committed_offsets(source, Side::Source, &group, partitions)?;
+            Ok(Checkpoint { group, taken_at_ms, offsets })
+        })
+        .filter(|c: &Result<Checkpoint>| c.as_ref().map_or(true, |c| !c.offsets.is_empty()))
+        .collect()
+}
+
+/// Writes checkpoints (keyed by group) and waits until they are stored.
+pub fn write_checkpoints(target: &ClientConfig, topic: &str, checkpoints: &[Checkpoint]) -> Result<()> {
+    if checkpoints.is_empty() {
+        return Ok(());
+    }
+    let producer: ThreadedProducer<DefaultProducerContext> = target
+        .clone()
+        .set("enable.idempotence", "true")
+        .create()
+        .map_err(Error::kafka(Side::Target, "creating the checkpoint producer"))?;
+    for checkpoint in checkpoints {
+        let value =
+            codec::encode(checkpoint).map_err(|e| Error::State(format!("encoding a checkpoint: {e}")))?;
+        producer
+            .send(BaseRecord::to(topic).partition(0).key(checkpoint.group.as_str()).payload(value.as_slice()))
+            .map_err(|(e, _)| Error::kafka(Side::Target, format!("writing a checkpoint to {topic}"))(e))?;
+    }
+    producer
+        .flush(Duration::from_secs(30))
+        .map_err(Error::kafka(Side::Target, format!("writing checkpoints to {topic}")))
+}
+
+/// The latest checkpoint of every group, read from the target alone.
+pub fn latest_checkpoints(
+    target: &ClientConfig,
+    topic: &str,
+    reader_group: &str,
+) -> Result<BTreeMap<String, Checkpoint>> {
+    let mut latest = BTreeMap::new();
+    read_to_end(target, topic, 0, reader_group, 0, |offset, _, value| {
+        let checkpoint: Checkpoint = codec::decode(value)
+            .map_err(|e| Error::State(format!("{topic} offset {offset}: undecodable checkpoint: {e}")))?;
+        latest.insert(checkpoint.group.clone(), checkpoint);
+        Ok(())
+    })?;
+    Ok(latest)
+}

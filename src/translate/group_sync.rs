@@ -1,0 +1,84 @@
+//! One checkpoint cycle of a running mirror: record the source groups' positions on the
+//! target and, with --sync-group-offsets, move idle target groups to the translated positions.
+use std::collections::HashMap;
+
+use kmirror_state::{GroupOffset, TopicPartition};
+use rdkafka::ClientConfig;
+use regex::Regex;
+use tracing::{debug, info, warn};
+
+use crate::error::{Error, Result, Side};
+use crate::kafka::groups::{commit_offsets, committed_offsets};
+use crate::translate::checkpoint::{take_checkpoints, write_checkpoints};
+use crate::translate::translator::Translator;
+
+pub struct GroupSync<'a> {
+    pub source: &'a ClientConfig,
+    pub target: &'a ClientConfig,
+    pub groups: &'a Regex,
+    pub checkpoint_topic: &'a str,
+    /// Set with --sync-group-offsets.
+    pub translator: Option<&'a Translator>,
+}
+
+impl GroupSync<'_> {
+    /// Returns the groups checkpointed, with when each was taken.
+    pub fn run_cycle(&self, partitions: &[TopicPartition]) -> Result<Vec<(String, i64)>> {
+        let checkpoints = take_checkpoints(self.source, self.groups, partitions)?;
+        write_checkpoints(self.target, self.checkpoint_topic, &checkpoints)?;
+        let taken: Vec<(String, i64)> =
+            checkpoints.iter().map(|c| (c.group.clone(), c.taken_at_ms)).collect();
+        if !taken.is_empty() {
+            info!(groups = ?taken.iter().map(|(g, _)| g).collect::<Vec<_>>(), "groups checkpointed");
+        }
+        let Some(translator) = self.translator else { return Ok(taken) };
+        translator.refresh()?;
+        for checkpoint in &checkpoints {
+            let translated: Vec<GroupOffset> =
+                translator.forward(&checkpoint.offsets)?.into_iter().filter_map(|t| t.to).collect();
+            let translated = match self.only_forward(&checkpoint.group, translated) {
+                Ok(t) => t,
+                Err(e) => {
+                    warn!(group = %checkpoint.group, error = %e, "group offset sync failed; will retry");
+                    continue;
+                }
+            };
+            if translated.is_empty() {
+                continue;
+            }
+            match commit_offsets(self.target, Side::Target, &checkpoint.group, &translated) {
+                Ok(()) => {
+                    info!(group = %checkpoint.group, partitions = translated.len(), "synced group offsets to the target")
+                }
+                Err(Error::Group { group, message }) => {
+                    info!(%group, reason = %message, "skipped group offset sync")
+                }
+                Err(e) => {
+                    warn!(group = %checkpoint.group, error = %e, "group offset sync failed; will retry")
+                }
+            }
+        }
+        Ok(taken)
+    }
+
+    /// Drops positions at or behind what the group already committed on the target: a consumer
+    /// that read further there (e.g. after a cutover) must never be sent back to re-read.
+    fn only_forward(&self, group: &str, translated: Vec<GroupOffset>) -> Result<Vec<GroupOffset>> {
+        let partitions: Vec<TopicPartition> = translated.iter().map(|t| t.partition.clone()).collect();
+        let current: HashMap<TopicPartition, i64> =
+            committed_offsets(self.target, Side::Target, group, &partitions)?
+                .into_iter()
+                .map(|c| (c.partition, c.offset))
+                .collect();
+        let (forward, behind): (Vec<GroupOffset>, Vec<GroupOffset>) =
+            translated.into_iter().partition(|t| current.get(&t.partition).is_none_or(|&c| t.offset > c));
+        if !behind.is_empty() {
+            debug!(
+                group,
+                partitions = behind.len(),
+                "target group is already at or past the translated position there; left as it is"
+            );
+        }
+        Ok(forward)
+    }
+}

@@ -1,0 +1,192 @@
+//! Exact translation of consumer-group positions between the clusters, from the offset map
+//! (materialised locally) and the shadow group's committed positions.
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::time::Duration;
+
+use kmirror_state::{GroupOffset, MapStore, Opened, StateError, TopicPartition};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::ClientConfig;
+use tracing::warn;
+
+use crate::config::names::shadow_group;
+use crate::config::names::{self, shard_of};
+use crate::error::{Error, Result, Side};
+use crate::kafka::groups::committed_offsets;
+use crate::translate::map_sync::catch_up;
+
+/// One group position and where it lands on the other cluster (`None`: nothing mirrored there).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Translation {
+    pub from: GroupOffset,
+    pub to: Option<GroupOffset>,
+}
+
+pub struct Translator {
+    store: MapStore,
+    target: ClientConfig,
+    name: String,
+}
+
+fn state(e: StateError) -> Error {
+    Error::State(e.to_string())
+}
+
+impl Translator {
+    /// Opens the local map under `state_dir` (rebuilding it if unreadable) and brings it up to
+    /// date from the target.
+    pub fn open(state_dir: &Path, name: &str, target: ClientConfig) -> Result<Self> {
+        let path = state_dir.join("offset-map");
+        let (store, opened) = MapStore::open_or_rebuild(&path, name).map_err(state)?;
+        if opened == Opened::Rebuilt {
+            warn!(path = %path.display(), "offset map was unreadable; rebuilding it from the target");
+        }
+        let translator = Self { store, target, name: name.to_string() };
+        translator.refresh()?;
+        Ok(translator)
+    }
+
+    /// Applies what the map topic gained since the last refresh.
+    pub fn refresh(&self) -> Result<()> {
+        let topic = names::map_topic(&self.name);
+        let partitions = self.shards()? as i32;
+        catch_up(&self.store, &self.target, &topic, partitions, &names::map_reader_group(&self.name))
+            .map(|_| ())
+    }
+
+    /// The target partition a source partition is mirrored to, if any run exists.
+    pub fn target_of(&self, source: &TopicPartition) -> Result<Option<TopicPartition>> {
+        self.store.target_of(source).map_err(state)
+    }
+
+    /// The committed source position of a mirrored partition (the shadow group's).
+    pub fn committed_position(
+        &self,
+        source: &TopicPartition,
+        target: &TopicPartition,
+    ) -> Result<Option<i64>> {
+        Ok(self.shadow_positions(&[(source.clone(), target.clone())])?.get(target).copied())
+    }
+
+    /// The target offset of the copy of source record `offset`, if that record was mirrored
+    /// (committed, below `committed`).
+    pub fn copy_of(
+        &self,
+        source: &TopicPartition,
+        offset: i64,
+        committed: Option<i64>,
+    ) -> Result<Option<i64>> {
+        self.store.copy_of(source, offset, committed).map_err(state)
+    }
+
+    /// Where the map's runs of a source partition start.
+    pub fn mapped_start(&self, source: &TopicPartition) -> Result<Option<i64>> {
+        self.store.mapped_start(source).map_err(state)
+    }
+
+    /// Where the map's runs of a source partition end.
+    pub fn mapped_end(&self, source: &TopicPartition) -> Result<Option<i64>> {
+        self.store.mapped_end(source).map_err(state)
+    }
+
+    pub fn source_partitions(&self) -> Result<Vec<TopicPartition>> {
+        self.store.source_partitions().map_err(state)
+    }
+
+    pub fn target_partitions(&self) -> Result<Vec<TopicPartition>> {
+        self.store.target_partitions().map_err(state)
+    }
+
+    /// The shadow groups' committed source positions, per target partition. `pairs` are
+    /// (source, target) partitions; the source partition decides the shard.
+    fn shadow_positions(
+        &self,
+        pairs: &[(TopicPartition, TopicPartition)],
+    ) -> Result<HashMap<TopicPartition, i64>> {
+        let shards = self.shards()?;
+        let mut by_group: BTreeMap<String, Vec<TopicPartition>> = BTreeMap::new();
+        for (source, target) in pairs {
+            let shard = shard_of(&source.topic, source.partition, shards);
+            by_group.entry(shadow_group(&self.name, shard)).or_default().push(target.clone());
+        }
+        let mut out = HashMap::new();
+        for (group, targets) in by_group {
+            out.extend(
+                committed_offsets(&self.target, Side::Target, &group, &targets)?
+                    .into_iter()
+                    .map(|o| (o.partition, o.offset)),
+            );
+        }
+        Ok(out)
+    }
+
+    /// The mirror's shard count: the partition count of its shards topic.
+    fn shards(&self) -> Result<u32> {
+        let topic = names::shards_topic(&self.name);
+        let client: BaseConsumer =
+            self.target.create().map_err(Error::kafka(Side::Target, "creating a client"))?;
+        let metadata = client
+            .fetch_metadata(Some(&topic), Duration::from_secs(30))
+            .map_err(Error::kafka(Side::Target, format!("metadata of {topic}")))?;
+        metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty())
+            .map(|t| t.partitions().len() as u32)
+            .ok_or_else(|| {
+                Error::State(format!("{topic} is missing on the target: has mirror '{}' run yet?", self.name))
+            })
+    }
+
+    /// Source positions -> target positions (failover, cutover). Metadata is carried over.
+    pub fn forward(&self, offsets: &[GroupOffset]) -> Result<Vec<Translation>> {
+        let targets: Vec<(GroupOffset, Option<TopicPartition>)> = offsets
+            .iter()
+            .map(|o| Ok((o.clone(), self.store.target_of(&o.partition).map_err(state)?)))
+            .collect::<Result<_>>()?;
+        let pairs: Vec<(TopicPartition, TopicPartition)> =
+            targets.iter().filter_map(|(o, t)| t.clone().map(|t| (o.partition.clone(), t))).collect();
+        let committed = self.shadow_positions(&pairs)?;
+        targets
+            .into_iter()
+            .map(|(from, target)| {
+                let cap = target.as_ref().and_then(|t| committed.get(t).copied());
+                let answer = match target {
+                    Some(_) => self.store.translate(&from.partition, from.offset, cap).map_err(state)?,
+                    None => None,
+                };
+                let to = answer.map(|a| GroupOffset {
+                    partition: a.partition,
+                    offset: a.offset,
+                    metadata: from.metadata.clone(),
+                });
+                Ok(Translation { from, to })
+            })
+            .collect()
+    }
+
+    /// Target positions -> source positions (failback).
+    pub fn reverse(&self, offsets: &[GroupOffset]) -> Result<Vec<Translation>> {
+        let mut pairs = Vec::new();
+        for o in offsets {
+            if let Some(source) = self.store.source_of(&o.partition).map_err(state)? {
+                pairs.push((source, o.partition.clone()));
+            }
+        }
+        let committed = self.shadow_positions(&pairs)?;
+        offsets
+            .iter()
+            .map(|from| {
+                let cap = committed.get(&from.partition).copied();
+                let answer =
+                    self.store.translate_reverse(&from.partition, from.offset, cap).map_err(state)?;
+                let to = answer.map(|a| GroupOffset {
+                    partition: a.partition,
+                    offset: a.offset,
+                    metadata: from.metadata.clone(),
+                });
+                Ok(Translation { from: from.clone(), to })
+            })
+            .collect()
+    }
+}
