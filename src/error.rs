@@ -47,6 +47,14 @@ pub enum Error {
     Group { group: String, message: String },
     #[error("syncing configs of target topic {topic}: {message}")]
     ConfigSync { topic: String, message: String },
+    #[error("source {topic} partition {partition}: the mirror's next position {offset} is below the partition's start {log_start} (end {end}): the source deleted records {offset}..{last} (retention or DeleteRecords) before they were copied; to go on from {log_start} and log the gap, pass --on-missing-source skip", last = log_start - 1)]
+    SourceTruncated { topic: String, partition: i32, offset: i64, log_start: i64, end: i64 },
+    #[error("source {topic} partition {partition}: the mirror's next position {offset} is past the partition's end {end} (start {log_start}): the source lost records it had acknowledged (an unclean leader election) or the topic was recreated; kmirror will not guess where to go on: mirror it under a new --name into a new target topic")]
+    PositionPastEnd { topic: String, partition: i32, offset: i64, log_start: i64, end: i64 },
+    #[error("source topic {topic} was deleted and recreated (topic ID {recorded} is now {current}) since the mirror committed position {offset} of partition {partition}: the records there are not the ones mirrored; mirror it under a new --name into a new target topic (or delete the target topic and the mirror's shadow groups)")]
+    SourceRecreated { topic: String, partition: i32, offset: i64, recorded: String, current: String },
+    #[error("target partition {target} holds the mirror's position of source topic {recorded}, but --rename now maps {topic} to it: two source topics would be mixed in one target topic; use the old --rename again, or a new --name")]
+    PositionOfAnotherTopic { target: String, recorded: String, topic: String },
     #[error("internal error: {0} (please report it with the log)")]
     Internal(String),
     #[error("i/o error on {path}: {cause}")]
@@ -73,7 +81,8 @@ impl std::fmt::Display for Side {
 
 impl Error {
     /// The process exit code for this error (documented in the README): 2 for bad usage or
-    /// configuration, 3 when another instance fenced this one, 1 for everything else.
+    /// configuration, 3 when another instance fenced this one, 4 when going on would skip or mix
+    /// records, 1 for everything else.
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Properties { .. }
@@ -83,6 +92,10 @@ impl Error {
             | Error::Regex { .. }
             | Error::ShardsChanged { .. } => 2,
             Error::Fenced { .. } => 3,
+            Error::SourceTruncated { .. }
+            | Error::PositionPastEnd { .. }
+            | Error::SourceRecreated { .. }
+            | Error::PositionOfAnotherTopic { .. } => 4,
             _ => 1,
         }
     }

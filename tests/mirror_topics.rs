@@ -7,6 +7,28 @@ use common::*;
 use kmirror_testcontainers::{Backend, RecordData, SKIP_ABORTED_VISIBLE};
 
 /// Waits until the target partition holds `count` committed records.
+/// Waits until the mirror's shadow group holds `offset` for the partition (read by `status`).
+fn wait_for_committed(setup: &Setup, topic: &str, partition: i32, offset: i64) {
+    wait_for_target_topic(setup, topic);
+    let started = Instant::now();
+    loop {
+        let status = status_json(setup, false);
+        let committed = status["partitions"].as_array().and_then(|rows| {
+            rows.iter()
+                .find(|r| r["topic"] == topic && r["partition"] == partition)
+                .and_then(|r| r["committed"].as_i64())
+        });
+        if committed == Some(offset) {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the shadow group holds {committed:?} for {topic}/{partition}, not {offset}: {status:#}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 fn wait_for_target(setup: &Setup, topic: &str, partition: i32, count: usize, limit: Duration) {
     let started = Instant::now();
     loop {
@@ -205,8 +227,8 @@ fn start_from_latest_never_cuts_an_open_source_transaction_in_two() {
     let producer = setup.source.transactional_producer(&format!("open-{t}")).expect("producer");
     setup.source.open_transaction(&producer, &t, 0, &keyed("open", 0..20)).expect("open transaction");
     let mirror = setup.spawn_mirror(&regex::escape(&t), &["--start-from", "latest"]);
-    wait_for_target_topic(&setup, &t);
-    std::thread::sleep(Duration::from_secs(2));
+    // The start is committed before anything is read: below the open transaction.
+    wait_for_committed(&setup, &t, 0, 30);
     {
         use rdkafka::producer::Producer;
         producer.commit_transaction(Duration::from_secs(10)).expect("commit the open transaction");
@@ -229,6 +251,24 @@ fn start_from_latest_never_cuts_an_open_source_transaction_in_two() {
     assert_eq!(plain_read_committed(&setup.target, &t, 0, expected.len()), expected);
 }
 
+/// A crash before the first data commit must not move a `--start-from latest` start forward:
+/// what arrived between the first start and the restart is copied, not skipped.
+#[test]
+fn start_from_latest_is_durable_before_anything_is_copied() {
+    let setup = Setup::new();
+    let t = topic("latest-durable");
+    setup.source.create_topic(&t, 1, &[]).expect("topic");
+    setup.source.produce(&t, 0, &keyed("old", 0..100)).expect("produce");
+    let mut mirror = setup.spawn_mirror(&regex::escape(&t), &["--start-from", "latest"]);
+    wait_for_committed(&setup, &t, 0, 100);
+    mirror.kill().expect("SIGKILL");
+    mirror.wait().expect("reap");
+    setup.source.produce(&t, 0, &keyed("between", 0..50)).expect("produce");
+    assert_success(&setup.mirror_until_caught_up(&regex::escape(&t), &["--start-from", "latest"]));
+    let expected: Vec<KeyValue> = keyed("between", 0..50).into_iter().map(|r| (r.key, r.value)).collect();
+    assert_eq!(plain_read_committed(&setup.target, &t, 0, expected.len()), expected);
+}
+
 #[test]
 fn start_from_latest_copies_only_what_arrives_after_the_start() {
     let setup = Setup::new();
@@ -239,9 +279,7 @@ fn start_from_latest_copies_only_what_arrives_after_the_start() {
         setup.source.produce(&t, 0, &keyed("old", chunk * 25..(chunk + 1) * 25)).expect("produce");
     }
     let mirror = setup.spawn_mirror(&regex::escape(&t), &["--start-from", "latest"]);
-    // The shard topic exists once the mirror has planned; give it time to note the end.
-    wait_for_target_topic(&setup, &t);
-    std::thread::sleep(Duration::from_secs(2));
+    wait_for_committed(&setup, &t, 0, 100);
     setup.source.produce(&t, 0, &keyed("new", 0..40)).expect("produce");
     wait_for_target(&setup, &t, 0, 40, Duration::from_secs(30));
     terminate(&mirror);

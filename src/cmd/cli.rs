@@ -5,7 +5,7 @@ use clap::builder::PossibleValue;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::ProgressMode;
-use crate::config::{ClusterFile, MirrorFile, StartFrom};
+use crate::config::{ClusterFile, MirrorFile, MissingSource, StartFrom};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -61,6 +61,21 @@ impl ValueEnum for StartFrom {
             StartFrom::Earliest => PossibleValue::new("earliest").help("the partition's log start"),
             StartFrom::Latest => PossibleValue::new("latest")
                 .help("the partition's last stable offset when the mirror first sees it"),
+        })
+    }
+}
+
+impl ValueEnum for MissingSource {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[MissingSource::Fail, MissingSource::Skip]
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(match self {
+            MissingSource::Fail => PossibleValue::new("fail")
+                .help("refuse, naming the partition and the lost range (exit code 4)"),
+            MissingSource::Skip => PossibleValue::new("skip")
+                .help("go on at the partition's start; log and count the skipped range"),
         })
     }
 }
@@ -191,6 +206,11 @@ pub struct MirrorArgs {
     /// Where partitions without a committed position start [default: earliest].
     #[arg(long, value_enum)]
     pub start_from: Option<StartFrom>,
+    /// When the source deleted records (retention, DeleteRecords) before the mirror copied them,
+    /// so its position is below the partition's start [default: fail]. A recreated source
+    /// topic, a position past a partition's end or a changed --rename is always refused.
+    #[arg(long, value_enum, value_name = "POLICY")]
+    pub on_missing_source: Option<MissingSource>,
     /// Replication factor of topics kmirror creates on the target [default: the target's default].
     #[arg(long, value_name = "N")]
     pub replication_factor: Option<i32>,
@@ -250,6 +270,7 @@ impl MirrorArgs {
             coordinate: given(self.coordinate),
             session_timeout: self.session_timeout,
             start_from: self.start_from,
+            on_missing_source: self.on_missing_source,
             replication_factor: self.replication_factor,
             refresh_interval: self.refresh_interval,
             connect_timeout: self.connect_timeout,

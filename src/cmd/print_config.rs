@@ -33,6 +33,7 @@ struct Shown<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     session_timeout: Option<u64>,
     start_from: &'static str,
+    on_missing_source: crate::config::MissingSource,
     #[serde(skip_serializing_if = "Option::is_none")]
     replication_factor: Option<i32>,
     refresh_interval: u64,
@@ -82,6 +83,7 @@ pub fn render(settings: &MirrorSettings) -> String {
             crate::config::StartFrom::Earliest => "earliest",
             crate::config::StartFrom::Latest => "latest",
         },
+        on_missing_source: settings.on_missing_source,
         replication_factor: settings.replication_factor,
         refresh_interval: settings.refresh_interval.as_secs(),
         connect_timeout: settings.connect_timeout.as_secs(),

@@ -16,7 +16,7 @@ use crate::config::topics::TopicSelector;
 use crate::config::{check_name, default_state_dir};
 use crate::error::{Error, Result, Side};
 use crate::kafka::connect::reachable;
-use crate::kafka::watermarks::committed_end;
+use crate::kafka::watermarks::{committed_end, log_starts_with};
 use crate::state_dir::StateDir;
 use crate::translate::translator::Translator;
 
@@ -32,6 +32,12 @@ pub struct PartitionCheck {
     /// Where the check starts on the source: 0, or with --from-mirror-start the first offset
     /// the mirror copied.
     pub from_offset: i64,
+    /// The source partition's log start: records below it were deleted on the source
+    /// (retention, DeleteRecords) and can no longer be compared.
+    pub source_start: i64,
+    /// Copies of source records deleted on the source after they were copied: present on the
+    /// target, not compared, and neither missing nor extra.
+    pub expired: usize,
     /// Source records compared with their copies.
     pub checked: usize,
     /// Mirrored source records with no copy at their mapped target offset.
@@ -102,7 +108,8 @@ fn check_partition(
     let committed = translator.committed_position(source_tp, target_tp)?;
     let until = committed.or(translator.mapped_end(source_tp)?).unwrap_or(0);
     let from = if args.from_mirror_start { translator.mapped_start(source_tp)?.unwrap_or(0) } else { 0 };
-    let originals = read_partition(source, Side::Source, source_tp, from, Some(until))?;
+    let source_start = log_start(source, source_tp)?;
+    let originals = read_partition(source, Side::Source, source_tp, from.max(source_start), Some(until))?;
     let step = match args.sample {
         Some(n) if n > 0 => (originals.len() / n).max(1),
         _ => 1,
@@ -113,6 +120,8 @@ fn check_partition(
         target_topic: target_tp.topic.clone(),
         target_partition: target_tp.partition,
         from_offset: from,
+        source_start,
+        expired: 0,
         checked: 0,
         missing: 0,
         extra: 0,
@@ -153,6 +162,13 @@ fn check_partition(
             }
         }
     }
+    for offset in from..source_start.min(until) {
+        if let Some(t) = translator.copy_of(source_tp, offset, committed)?.filter(|t| copies.contains_key(t))
+        {
+            copy_offsets.insert(t);
+            check.expired += 1;
+        }
+    }
     for &t in copies.keys() {
         if !copy_offsets.contains(&t) {
             check.extra += 1;
@@ -162,6 +178,18 @@ fn check_partition(
     check.source_digest = source_digest.hex();
     check.target_digest = target_digest.hex();
     Ok(check)
+}
+
+/// Where the partition's log starts now.
+fn log_start(config: &ClientConfig, tp: &TopicPartition) -> Result<i64> {
+    let consumer: BaseConsumer = config
+        .clone()
+        .set("group.id", "kmirror.verify")
+        .create()
+        .map_err(Error::kafka(Side::Source, "creating a reader"))?;
+    let starts = log_starts_with(&consumer, std::slice::from_ref(tp), READ_TIMEOUT)
+        .map_err(Error::kafka(Side::Source, format!("reading where {tp} starts")))?;
+    Ok(starts.get(tp).copied().unwrap_or(0))
 }
 
 /// The committed records of a partition from `from` (below `until` if given), by offset.
@@ -245,6 +273,8 @@ fn render(checks: &[PartitionCheck], format: Format) -> String {
                 "target_topic",
                 "partition",
                 "from",
+                "source_start",
+                "expired",
                 "checked",
                 "missing",
                 "extra",
@@ -259,6 +289,8 @@ fn render(checks: &[PartitionCheck], format: Format) -> String {
                     c.target_topic.clone(),
                     c.partition.to_string(),
                     c.from_offset.to_string(),
+                    c.source_start.to_string(),
+                    c.expired.to_string(),
                     c.checked.to_string(),
                     c.missing.to_string(),
                     c.extra.to_string(),

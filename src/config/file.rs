@@ -16,6 +16,18 @@ pub enum StartFrom {
     Latest,
 }
 
+/// What to do when the source deleted records (retention, DeleteRecords) before they were
+/// copied: the mirror's position is below the partition's start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MissingSource {
+    /// Refuse, naming the partition and the lost range (exit code 4).
+    #[default]
+    Fail,
+    /// Go on at the partition's start; log the skipped range and count it.
+    Skip,
+}
+
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -53,6 +65,7 @@ pub struct MirrorFile {
     pub coordinate: Option<bool>,
     pub session_timeout: Option<u64>,
     pub start_from: Option<StartFrom>,
+    pub on_missing_source: Option<MissingSource>,
     pub replication_factor: Option<i32>,
     pub refresh_interval: Option<u64>,
     pub connect_timeout: Option<u64>,

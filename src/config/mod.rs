@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use client::ClientSettings;
-pub use file::{read_mirror_file, ClusterFile, MirrorFile, ProgressMode, StartFrom};
+pub use file::{read_mirror_file, ClusterFile, MirrorFile, MissingSource, ProgressMode, StartFrom};
 pub use properties::{parse_properties, read_properties};
 
 use crate::config::topics::TopicSelector;
@@ -48,6 +48,8 @@ pub struct MirrorSettings {
     /// With --coordinate: the group session timeout.
     pub session_timeout: Duration,
     pub start_from: StartFrom,
+    /// What to do where the source deleted records before they were copied.
+    pub on_missing_source: MissingSource,
     pub replication_factor: Option<i32>,
     pub refresh_interval: Duration,
     pub connect_timeout: Duration,
@@ -195,6 +197,7 @@ impl MirrorSettings {
             coordinate,
             session_timeout: Duration::from_secs(session_timeout.unwrap_or(10).clamp(1, 3600)),
             start_from,
+            on_missing_source: args.on_missing_source.or(file.on_missing_source).unwrap_or_default(),
             replication_factor: args.replication_factor.or(file.replication_factor),
             refresh_interval: Duration::from_secs(refresh_interval.max(1)),
             connect_timeout: Duration::from_secs(connect_timeout.max(1)),

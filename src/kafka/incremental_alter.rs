@@ -5,40 +5,14 @@
 //! managed services refuse. IncrementalAlterConfigs (Kafka 2.3+) changes only the named keys;
 //! librdkafka has it, so it is called here through its C API, with every allocation released
 //! by a guard.
-use std::ffi::{CStr, CString};
+use std::ffi::CString;
 use std::time::Duration;
 
 use rdkafka::admin::AdminClient;
 use rdkafka::bindings as rd;
 use rdkafka::client::DefaultClientContext;
 
-struct Guard<T> {
-    ptr: *mut T,
-    release: unsafe extern "C" fn(*mut T),
-}
-
-impl<T> Drop for Guard<T> {
-    fn drop(&mut self) {
-        if !self.ptr.is_null() {
-            // SAFETY: `ptr` came from the matching librdkafka constructor and is released once.
-            unsafe { (self.release)(self.ptr) }
-        }
-    }
-}
-
-fn c_string(s: &str) -> Result<CString, String> {
-    CString::new(s).map_err(|_| format!("'{s}' contains a NUL byte"))
-}
-
-/// # Safety
-/// `ptr` must be null or a NUL-terminated string that lives for the call.
-unsafe fn text(ptr: *const std::ffi::c_char) -> String {
-    if ptr.is_null() {
-        String::new()
-    } else {
-        CStr::from_ptr(ptr).to_string_lossy().into_owned()
-    }
-}
+use crate::kafka::ffi::{c_string, text, Guard};
 
 /// Sets `configs` on `topic`, leaving its other overrides alone.
 pub fn set_topic_configs(

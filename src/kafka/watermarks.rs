@@ -57,10 +57,29 @@ pub fn committed_ends_with(
     partitions: &[TopicPartition],
     timeout: Duration,
 ) -> KafkaResult<HashMap<TopicPartition, i64>> {
+    // "Offsets for the time -1" is ListOffsets for the latest offset.
+    list_offsets(consumer, partitions, Offset::End, timeout)
+}
+
+/// The log start offset of each partition: below it the source has deleted its records
+/// (retention, DeleteRecords), so a position below it cannot be read from.
+pub fn log_starts_with(
+    consumer: &BaseConsumer,
+    partitions: &[TopicPartition],
+    timeout: Duration,
+) -> KafkaResult<HashMap<TopicPartition, i64>> {
+    list_offsets(consumer, partitions, Offset::Beginning, timeout)
+}
+
+fn list_offsets(
+    consumer: &BaseConsumer,
+    partitions: &[TopicPartition],
+    at: Offset,
+    timeout: Duration,
+) -> KafkaResult<HashMap<TopicPartition, i64>> {
     let mut query = TopicPartitionList::new();
     for tp in partitions {
-        // "Offsets for the time -1" is ListOffsets for the latest offset.
-        query.add_partition_offset(&tp.topic, tp.partition, Offset::End)?;
+        query.add_partition_offset(&tp.topic, tp.partition, at)?;
     }
     let answer = consumer.offsets_for_times(query, timeout)?;
     Ok(answer
@@ -68,7 +87,7 @@ pub fn committed_ends_with(
         .iter()
         .filter(|e| e.error().is_ok())
         .filter_map(|e| match e.offset() {
-            Offset::Offset(end) => Some((TopicPartition::new(e.topic(), e.partition()), end)),
+            Offset::Offset(o) => Some((TopicPartition::new(e.topic(), e.partition()), o)),
             _ => None,
         })
         .collect())

@@ -8,6 +8,7 @@ pub mod hosts;
 pub mod map_writer;
 pub mod owners;
 pub mod plan;
+pub mod position_check;
 pub mod positions;
 pub mod read_guard;
 pub mod run;

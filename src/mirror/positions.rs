@@ -12,7 +12,7 @@ use crate::config::names::shadow_group;
 use crate::config::names::shard_of;
 use crate::error::{Error, Result, Side};
 use crate::mirror::plan::Route;
-use crate::mirror::shadow::read_committed_positions;
+use crate::mirror::shadow::{read_committed_positions, SavedPosition};
 
 /// The committed position of every route (None: never committed), from each shard's group.
 pub fn committed_positions(
@@ -29,19 +29,50 @@ pub fn committed_positions(
             .or_default()
             .push(route.clone());
     }
-    // One group per shard, each behind its own coordinator lookup: ask them side by side.
+    let mut out = HashMap::new();
+    for (_, positions) in read_groups(target, name, shards, by_shard, timeout)? {
+        out.extend(positions.into_iter().map(|(tp, p)| (tp, p.map(|p| p.offset))));
+    }
+    Ok(out)
+}
+
+/// What every shard's group holds for every route's target partition, by shard. A position in
+/// a group other than the route's own shard was written for another source topic (a changed
+/// `--rename`), since a partition's shard never changes.
+pub fn positions_in_every_group(
+    target: &ClientConfig,
+    name: &str,
+    shards: u32,
+    routes: &[Route],
+    timeout: Duration,
+) -> Result<Vec<(u32, GroupPositions)>> {
+    let by_shard = (0..shards).map(|shard| (shard, routes.to_vec())).collect();
+    read_groups(target, name, shards, by_shard, timeout)
+}
+
+/// One shadow group's positions by source partition (None: never committed).
+pub type GroupPositions = HashMap<TopicPartition, Option<SavedPosition>>;
+
+/// One group per shard, each behind its own coordinator lookup: asked side by side.
+fn read_groups(
+    target: &ClientConfig,
+    name: &str,
+    shards: u32,
+    by_shard: BTreeMap<u32, Vec<Route>>,
+    timeout: Duration,
+) -> Result<Vec<(u32, GroupPositions)>> {
     std::thread::scope(|scope| {
         let reads: Vec<_> = by_shard
             .into_iter()
             .map(|(shard, routes)| {
-                scope.spawn(move || read_group(target, name, shards, shard, &routes, timeout))
+                scope.spawn(move || {
+                    read_group(target, name, shards, shard, &routes, timeout).map(|p| (shard, p))
+                })
             })
             .collect();
-        let mut out = HashMap::new();
+        let mut out = Vec::new();
         for read in reads {
-            let positions =
-                read.join().map_err(|_| Error::State("reading a shadow group panicked".into()))??;
-            out.extend(positions);
+            out.push(read.join().map_err(|_| Error::Internal("reading a shadow group panicked".into()))??);
         }
         Ok(out)
     })
@@ -54,7 +85,7 @@ fn read_group(
     shard: u32,
     routes: &[Route],
     timeout: Duration,
-) -> Result<HashMap<TopicPartition, Option<i64>>> {
+) -> Result<GroupPositions> {
     let group = shadow_group(name, shard);
     let client: BaseConsumer = target
         .clone()

@@ -1,21 +1,23 @@
 //! A mirror run: plan the topics, make the target ready, start the workers, keep the plan
 //! current, and stop cleanly.
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-use rdkafka::consumer::BaseConsumer;
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use tracing::{error, info, warn};
 
+use crate::config::names::shard_of;
 use crate::config::MirrorSettings;
 use crate::error::{Error, Result, Side};
 use crate::kafka::errors::{unreachable, ErrorRecorder};
+use crate::kafka::topic_ids::topic_ids;
 use crate::kafka::watermarks::committed_ends;
 use crate::mirror::context::MirrorContext;
 use crate::mirror::hosts::ShardHosts;
 use crate::mirror::plan::{list_source_topics, routes_by_shard, Route, SourceTopic};
-use crate::mirror::positions::committed_positions;
+use crate::mirror::positions::positions_in_every_group;
 use crate::mirror::target_topics::{TopicChange, TopicSync};
 use crate::ops::progress::ProgressView;
 use crate::state_dir::StateDir;
@@ -87,7 +89,7 @@ impl Mirror {
         }
         let mut known: BTreeMap<String, i32> = ready.iter().map(|t| (t.name.clone(), t.partitions)).collect();
         let by_shard = routes_by_shard(&ready, settings.shards);
-        let all_caught_up = self.note_start(&by_shard);
+        let all_caught_up = self.note_start(&by_shard)?;
         let translator = match settings.sync_group_offsets {
             true => Some(Translator::open(&settings.state_dir, &settings.name, self.target_config())?),
             false => None,
@@ -184,38 +186,71 @@ impl Mirror {
     }
 
     /// Tells the telemetry where every partition stands before anything is copied; returns
-    /// true when every partition is known to be copied to its end already.
-    fn note_start(&self, by_shard: &BTreeMap<u32, Vec<Route>>) -> bool {
+    /// true when every partition is known to be copied to its end already. Refuses a position
+    /// written for another source topic (a changed `--rename`), and never calls a partition done
+    /// whose position is past its end or belongs to a recreated topic: its shard refuses it.
+    fn note_start(&self, by_shard: &BTreeMap<u32, Vec<Route>>) -> Result<bool> {
         let s = &self.ctx.settings;
         let routes: Vec<Route> = by_shard.values().flatten().cloned().collect();
         let sources: Vec<TopicPartition> = routes.iter().map(|r| r.source.clone()).collect();
         let (target, source) = (self.target_config(), self.source_config());
         // Both wait on a cluster: read them side by side.
-        let (committed, ends) = std::thread::scope(|scope| {
-            let ends =
-                scope.spawn(|| committed_ends(&source, &sources, s.connect_timeout).unwrap_or_default());
-            let committed = committed_positions(&target, &s.name, s.shards, &routes, s.connect_timeout);
-            (committed, ends.join().unwrap_or_default())
+        let (groups, (ends, ids)) = std::thread::scope(|scope| {
+            let source_side = scope.spawn(|| {
+                let ends = committed_ends(&source, &sources, s.connect_timeout).unwrap_or_default();
+                let topics: BTreeSet<&str> = sources.iter().map(|tp| tp.topic.as_str()).collect();
+                let ids = source
+                    .create::<BaseConsumer>()
+                    .map_err(|e| e.to_string())
+                    .and_then(|c| {
+                        topic_ids(c.client(), &topics.into_iter().collect::<Vec<_>>(), s.connect_timeout)
+                    })
+                    .unwrap_or_default();
+                (ends, ids)
+            });
+            let groups = positions_in_every_group(&target, &s.name, s.shards, &routes, s.connect_timeout);
+            (groups, source_side.join().unwrap_or_default())
         });
-        let committed = match committed {
-            Ok(c) => c,
+        let groups = match groups {
+            Ok(g) => g,
             Err(e) => {
                 warn!(error = %e, "could not read the shadow groups for progress; the shards will");
-                return false;
+                return Ok(false);
             }
         };
+        let mut own = HashMap::new();
+        for (shard, positions) in groups {
+            for route in &routes {
+                let Some(saved) = positions.get(&route.source).cloned().flatten() else { continue };
+                if shard == shard_of(&route.source.topic, route.source.partition, s.shards) {
+                    own.insert(route.source.clone(), saved);
+                } else if let Some(recorded) = saved.source_topic.filter(|t| *t != route.source.topic) {
+                    return Err(Error::PositionOfAnotherTopic {
+                        target: route.target.to_string(),
+                        recorded,
+                        topic: route.source.topic.clone(),
+                    });
+                }
+            }
+        }
         let mut all_copied = true;
         for tp in &sources {
-            let start = committed.get(tp).copied().flatten();
+            let saved = own.get(tp);
+            let start = saved.map(|p| p.offset);
             let end = ends.get(tp).copied();
             self.ctx.telemetry.note_start(tp, start, end);
-            all_copied &= match end {
-                Some(0) => true,
-                Some(end) => start.is_some_and(|c| c >= end),
-                None => false,
+            let same_topic = match (saved.and_then(|p| p.source_topic_id.as_ref()), ids.get(&tp.topic)) {
+                (Some(recorded), Some(current)) => recorded == current,
+                _ => true,
             };
+            all_copied &= same_topic
+                && match end {
+                    Some(0) => start.is_none_or(|c| c == 0),
+                    Some(end) => start == Some(end),
+                    None => false,
+                };
         }
-        all_copied
+        Ok(all_copied)
     }
 
     fn note_checkpoints(&self, taken: Vec<(String, i64)>) {

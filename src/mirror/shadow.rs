@@ -21,6 +21,20 @@ pub struct CommitMetadata {
     pub source_topic: String,
     /// The mirror's shard count, fixed for its life.
     pub shards: u32,
+    /// The source topic's ID when the position was committed: a recreated topic of the same name
+    /// has another. Absent where the source gives no IDs, and in positions of older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_topic_id: Option<String>,
+}
+
+/// A committed position of one source partition, with what it was committed for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedPosition {
+    /// The next source offset to read.
+    pub offset: i64,
+    /// The source topic and its ID as written with the position (None: not recorded).
+    pub source_topic: Option<String>,
+    pub source_topic_id: Option<String>,
 }
 
 impl CommitMetadata {
@@ -35,13 +49,15 @@ impl CommitMetadata {
 
 /// Reads the committed positions of `routes`, keyed by source partition. `None` means the
 /// partition has never been committed. Fails if the mirror was created with another shard count.
+/// The position is keyed by the target partition: a source topic other than the one written
+/// with it (a changed `--rename`) is for the caller to refuse.
 pub fn read_committed_positions(
     shadow: &BaseConsumer,
     routes: &[Route],
     name: &str,
     shards: u32,
     timeout: Duration,
-) -> Result<HashMap<TopicPartition, Option<i64>>> {
+) -> Result<HashMap<TopicPartition, Option<SavedPosition>>> {
     let mut tpl = TopicPartitionList::new();
     for route in routes {
         tpl.add_partition(&route.target.topic, route.target.partition);
@@ -51,20 +67,25 @@ pub fn read_committed_positions(
         .map_err(Error::kafka(Side::Target, "reading the shadow group"))?;
     let mut by_target = HashMap::new();
     for element in committed.elements() {
-        let offset = match element.offset() {
-            Offset::Offset(o) if o >= 0 => Some(o),
+        let saved = match element.offset() {
+            Offset::Offset(offset) if offset >= 0 => {
+                let meta = CommitMetadata::decode(element.metadata());
+                if let Some(meta) = &meta {
+                    if meta.shards != shards {
+                        return Err(Error::ShardsChanged { name: name.to_string(), recorded: meta.shards });
+                    }
+                }
+                Some(SavedPosition {
+                    offset,
+                    source_topic: meta.as_ref().map(|m| m.source_topic.clone()),
+                    source_topic_id: meta.and_then(|m| m.source_topic_id),
+                })
+            }
             _ => None,
         };
-        if offset.is_some() {
-            if let Some(meta) = CommitMetadata::decode(element.metadata()) {
-                if meta.shards != shards {
-                    return Err(Error::ShardsChanged { name: name.to_string(), recorded: meta.shards });
-                }
-            }
-        }
-        by_target.insert(TopicPartition::new(element.topic(), element.partition()), offset);
+        by_target.insert(TopicPartition::new(element.topic(), element.partition()), saved);
     }
-    Ok(routes.iter().map(|r| (r.source.clone(), by_target.get(&r.target).copied().flatten())).collect())
+    Ok(routes.iter().map(|r| (r.source.clone(), by_target.get(&r.target).cloned().flatten())).collect())
 }
 
 #[cfg(test)]
@@ -73,8 +94,18 @@ mod tests {
 
     #[test]
     fn metadata_round_trips_and_garbage_is_ignored() {
-        let meta = CommitMetadata { v: 1, source_topic: "orders".into(), shards: 4 };
+        let meta = CommitMetadata { v: 1, source_topic: "orders".into(), shards: 4, source_topic_id: None };
+        assert_eq!(
+            meta.encode(),
+            r#"{"v":1,"source_topic":"orders","shards":4}"#,
+            "what older versions read"
+        );
         assert_eq!(CommitMetadata::decode(&meta.encode()), Some(meta));
+        let with_id = CommitMetadata {
+            source_topic_id: Some("q1w2e3".into()),
+            ..CommitMetadata::decode(r#"{"v":1,"source_topic":"orders","shards":4}"#).expect("old form")
+        };
+        assert_eq!(CommitMetadata::decode(&with_id.encode()), Some(with_id));
         assert_eq!(CommitMetadata::decode("written by someone else"), None);
     }
 }

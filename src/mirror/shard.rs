@@ -25,14 +25,16 @@ use tracing::{debug, info, warn};
 
 use crate::config::StartFrom;
 use crate::error::{Error, Result, Side};
-use crate::kafka::watermarks::{cached_high_watermark, committed_ends_with};
+use crate::kafka::topic_ids::topic_ids;
+use crate::kafka::watermarks::{cached_high_watermark, committed_ends_with, log_starts_with};
 use crate::mirror::context::MirrorContext;
 use crate::mirror::delivery::DeliveryTracker;
 use crate::mirror::flush::flush;
 use crate::mirror::map_writer::{encode as encode_map_record, map_records, MAP_RECORD_OPAQUE};
 use crate::mirror::plan::Route;
+use crate::mirror::position_check::{check, PartitionNow, Verdict};
 use crate::mirror::read_guard::ReadGuard;
-use crate::mirror::shadow::{read_committed_positions, CommitMetadata};
+use crate::mirror::shadow::{read_committed_positions, CommitMetadata, SavedPosition};
 use crate::mirror::stall_watch::{self, StallWatch};
 use crate::mirror::transaction::{produce, OpenTransaction, Produced};
 
@@ -42,6 +44,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 const ABORT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a quiet consumer may take to say where its partitions end.
 const STALL_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often a running shard asks whether its source topics were recreated under it.
+const ID_CHECK_INTERVAL: Duration = Duration::from_secs(10);
 
 pub struct Shard {
     id: u32,
@@ -59,6 +63,11 @@ pub struct Shard {
     ends: HashMap<TopicPartition, i64>,
     /// Where never-committed partitions start with --start-from latest, resolved once.
     latest: HashMap<TopicPartition, i64>,
+    /// Where partitions go on past records the source deleted (--on-missing-source skip).
+    floor: HashMap<TopicPartition, i64>,
+    /// The source topics' IDs as first seen by this shard, committed with every position.
+    topic_ids: HashMap<String, String>,
+    next_id_check: Instant,
     txn: Option<OpenTransaction>,
     records_mirrored: u64,
     backoff: Duration,
@@ -99,6 +108,9 @@ impl Shard {
             committed: HashMap::new(),
             ends: HashMap::new(),
             latest: HashMap::new(),
+            floor: HashMap::new(),
+            topic_ids: HashMap::new(),
+            next_id_check: Instant::now() + ID_CHECK_INTERVAL,
             txn: None,
             records_mirrored: 0,
             backoff: Duration::from_millis(100),
@@ -130,17 +142,25 @@ impl Shard {
             self.ctx.settings.shards,
             CALL_TIMEOUT,
         )?;
+        self.learn_topic_ids(&new);
+        let saved: Vec<(Route, SavedPosition)> = new
+            .iter()
+            .filter_map(|r| positions.get(&r.source).cloned().flatten().map(|p| (r.clone(), p)))
+            .collect();
+        self.check_positions(&saved)?;
         for route in new {
             let index = self.routes.len();
             self.route_index
                 .entry(route.source.topic.clone())
                 .or_default()
                 .insert(route.source.partition, index);
-            self.committed.insert(route.source.clone(), positions.get(&route.source).copied().flatten());
+            let offset = positions.get(&route.source).cloned().flatten().map(|p| p.offset);
+            self.committed.insert(route.source.clone(), offset);
             self.routes.push(route);
         }
         if self.ctx.settings.start_from == StartFrom::Latest {
             self.resolve_latest()?;
+            self.commit_latest_starts()?;
         }
         for route in &self.routes {
             let committed = self.committed.get(&route.source).copied().flatten();
@@ -180,6 +200,167 @@ impl Shard {
         Ok(())
     }
 
+    /// Notes the IDs of the routes' source topics not seen yet. A source that gives none (or
+    /// cannot be asked) leaves recreated topics to the position bounds, and says so once.
+    fn learn_topic_ids(&mut self, routes: &[Route]) {
+        let mut topics: Vec<&str> = routes
+            .iter()
+            .map(|r| r.source.topic.as_str())
+            .filter(|t| !self.topic_ids.contains_key(*t))
+            .collect();
+        topics.sort_unstable();
+        topics.dedup();
+        match topic_ids(self.consumer.client(), &topics, CALL_TIMEOUT) {
+            Ok(ids) => self.topic_ids.extend(ids),
+            Err(e) => warn!(
+                shard = self.id,
+                error = %e,
+                "the source gave no topic IDs: a recreated source topic is only caught by its offsets"
+            ),
+        }
+    }
+
+    /// Checks saved positions against the partitions as they stand now (see
+    /// [`crate::mirror::position_check`]): refuses what would skip or mix records, and steps
+    /// over records the source deleted only where the policy says so.
+    fn check_positions(&mut self, saved: &[(Route, SavedPosition)]) -> Result<()> {
+        if saved.is_empty() {
+            return Ok(());
+        }
+        let partitions: Vec<TopicPartition> = saved.iter().map(|(r, _)| r.source.clone()).collect();
+        let starts = log_starts_with(&self.consumer, &partitions, CALL_TIMEOUT)
+            .map_err(Error::kafka(Side::Source, "reading where the partitions start"))?;
+        let ends = committed_ends_with(&self.consumer, &partitions, CALL_TIMEOUT)
+            .map_err(Error::kafka(Side::Source, "reading where the partitions end"))?;
+        for (route, position) in saved {
+            let (Some(&log_start), Some(&end)) = (starts.get(&route.source), ends.get(&route.source)) else {
+                return Err(Error::Shard {
+                    shard: self.id,
+                    message: format!("the source gave no start or end for {}", route.source),
+                });
+            };
+            let now =
+                PartitionNow { log_start, end, topic_id: self.topic_ids.get(&route.source.topic).cloned() };
+            match check(route, position, &now, self.ctx.settings.on_missing_source)? {
+                Verdict::Resume(_) => {}
+                Verdict::Skip { from, to } => {
+                    warn!(
+                        shard = self.id,
+                        topic = %route.source.topic,
+                        partition = route.source.partition,
+                        from,
+                        to,
+                        skipped = to - from,
+                        "the source deleted records before they were copied; going on at its start (--on-missing-source skip)"
+                    );
+                    self.ctx.telemetry.metrics.skipped(&route.source.topic, (to - from) as u64);
+                    self.floor.insert(route.source.clone(), to);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A read fell out of range (records deleted under the mirror, or a partition that shrank):
+    /// commits what was read, then checks every position as at start.
+    fn handle_out_of_range(&mut self) -> Result<()> {
+        self.commit_if_open()?;
+        let saved: Vec<(Route, SavedPosition)> = self
+            .routes
+            .iter()
+            .filter_map(|r| {
+                let offset = self.committed.get(&r.source).copied().flatten()?;
+                let offset = offset.max(self.floor.get(&r.source).copied().unwrap_or(offset));
+                let source_topic_id = self.topic_ids.get(&r.source.topic).cloned();
+                Some((r.clone(), SavedPosition { offset, source_topic: None, source_topic_id }))
+            })
+            .collect();
+        let ids_now = topic_ids(self.consumer.client(), &self.topics(), CALL_TIMEOUT).unwrap_or_default();
+        let recorded = std::mem::replace(&mut self.topic_ids, ids_now);
+        let result = self.check_positions(&saved);
+        self.topic_ids = recorded;
+        result?;
+        self.assign_at_committed()
+    }
+
+    /// Every so often, whether a source topic was deleted and recreated under the running shard.
+    fn check_topic_ids(&mut self) -> Result<()> {
+        if Instant::now() < self.next_id_check {
+            return Ok(());
+        }
+        self.next_id_check = Instant::now() + ID_CHECK_INTERVAL;
+        let Ok(now) = topic_ids(self.consumer.client(), &self.topics(), STALL_PROBE_TIMEOUT) else {
+            return Ok(());
+        };
+        for (topic, recorded) in &self.topic_ids {
+            if let Some(current) = now.get(topic).filter(|c| *c != recorded) {
+                let route = self.routes.iter().find(|r| &r.source.topic == topic);
+                let partition = route.map_or(0, |r| r.source.partition);
+                let offset =
+                    route.and_then(|r| self.committed.get(&r.source).copied().flatten()).unwrap_or(0);
+                return Err(Error::SourceRecreated {
+                    topic: topic.clone(),
+                    partition,
+                    offset,
+                    recorded: recorded.clone(),
+                    current: current.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn topics(&self) -> Vec<&str> {
+        let mut topics: Vec<&str> = self.routes.iter().map(|r| r.source.topic.as_str()).collect();
+        topics.sort_unstable();
+        topics.dedup();
+        topics
+    }
+
+    /// Commits the resolved `--start-from latest` positions before anything is read: a crash
+    /// before the first data commit then resumes where this start was, instead of at an end
+    /// that has moved on (which would skip what arrived in between).
+    fn commit_latest_starts(&mut self) -> Result<()> {
+        let starts: Vec<(TopicPartition, i64)> = self
+            .latest
+            .iter()
+            .filter(|(tp, _)| self.committed.get(*tp).is_some_and(|c| c.is_none()))
+            .map(|(tp, &o)| (tp.clone(), o))
+            .collect();
+        if starts.is_empty() {
+            return Ok(());
+        }
+        let offsets = self.offsets_list(&starts)?;
+        self.producer.begin_transaction().map_err(|e| Error::Kafka {
+            side: Side::Target,
+            context: format!("shard {}: begin_transaction", self.id),
+            cause: e,
+        })?;
+        let committed = self
+            .retry_txn_call("send_offsets_to_transaction", Some(Instant::now()), |p, g| {
+                p.send_offsets_to_transaction(&offsets, g, CALL_TIMEOUT)
+            })
+            .and_then(|()| {
+                self.retry_txn_call("commit_transaction", None, |p, _| p.commit_transaction(CALL_TIMEOUT))
+            });
+        match committed {
+            Ok(()) => {}
+            Err(Step::Fatal(e)) => return Err(e),
+            Err(Step::Abort(reason)) => {
+                let _ = self.producer.abort_transaction(ABORT_TIMEOUT);
+                return Err(Error::Shard {
+                    shard: self.id,
+                    message: format!("committing the --start-from latest positions: {reason}"),
+                });
+            }
+        }
+        info!(shard = self.id, partitions = starts.len(), "--start-from latest: start positions committed");
+        for (tp, offset) in starts {
+            self.committed.insert(tp, Some(offset));
+        }
+        Ok(())
+    }
+
     fn route_index_of(&self, tp: &TopicPartition) -> Option<usize> {
         self.route_index.get(&tp.topic).and_then(|m| m.get(&tp.partition)).copied()
     }
@@ -191,6 +372,10 @@ impl Shard {
         for route in &self.routes {
             let committed = self.committed.get(&route.source).copied().flatten();
             let start = committed.or_else(|| self.latest.get(&route.source).copied());
+            let start = match (start, self.floor.get(&route.source)) {
+                (Some(s), Some(&floor)) => Some(s.max(floor)),
+                (start, _) => start,
+            };
             starts.push(start);
             let offset = match start {
                 Some(o) => Offset::Offset(o),
@@ -280,6 +465,9 @@ impl Shard {
                         }
                     }
                 }
+                Some(Err(KafkaError::MessageConsumption(RDKafkaErrorCode::AutoOffsetReset))) => {
+                    self.handle_out_of_range()?;
+                }
                 Some(Err(e)) => {
                     warn!(shard = self.id, error = %e, "source consumer error (librdkafka retries)")
                 }
@@ -287,6 +475,7 @@ impl Shard {
         }
         self.producer.poll(Duration::ZERO);
         self.report_ends();
+        self.check_topic_ids()?;
         if self.txn.is_none() {
             self.ctx.telemetry.heartbeat(self.id);
             self.replace_a_wedged_consumer()?;
@@ -481,8 +670,12 @@ impl Shard {
         let mut tpl = TopicPartitionList::new();
         for (source, offset) in positions {
             let Some(route) = self.route_index_of(source).map(|i| &self.routes[i]) else { continue };
-            let metadata =
-                CommitMetadata { v: 1, source_topic: source.topic.clone(), shards: self.ctx.settings.shards };
+            let metadata = CommitMetadata {
+                v: 1,
+                source_topic: source.topic.clone(),
+                shards: self.ctx.settings.shards,
+                source_topic_id: self.topic_ids.get(&source.topic).cloned(),
+            };
             let mut element = tpl.add_partition(&route.target.topic, route.target.partition);
             element.set_offset(Offset::Offset(*offset)).map_err(Error::kafka(Side::Target, "offset list"))?;
             element.set_metadata(metadata.encode());
@@ -737,6 +930,8 @@ fn source_config(ctx: &MirrorContext) -> ClientConfig {
         .set("group.id", crate::config::names::source_reader_group(&ctx.settings.name))
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
+        // Never jump silently: a position out of range is an error, checked and named.
+        .set("auto.offset.reset", "error")
         .set("isolation.level", "read_committed")
         .set("enable.partition.eof", "false");
     // Prefetch bounds (each only where the user set nothing). librdkafka's defaults prefetch up

@@ -38,6 +38,7 @@ pub struct Metrics {
     checkpoint_age: Family<GroupLabel, Gauge<f64, AtomicU64>>,
     config_syncs: Family<TopicLabel, Counter>,
     topics_created: Family<TopicLabel, Counter>,
+    skipped: Family<TopicLabel, Counter>,
     transform_errors: Counter,
 }
 
@@ -56,6 +57,7 @@ impl Metrics {
         let config_syncs = Family::<TopicLabel, Counter>::default();
         let topics_created = Family::<TopicLabel, Counter>::default();
         let transform_errors = Counter::default();
+        let skipped = Family::<TopicLabel, Counter>::default();
         // The client library appends `_total` to counter names.
         registry.register(
             "kmirror_records_mirrored",
@@ -96,6 +98,11 @@ impl Metrics {
         );
         registry.register("kmirror_topics_created", "Topics created on the target", topics_created.clone());
         registry.register(
+            "kmirror_records_skipped",
+            "Source records deleted on the source before they were copied, stepped over by --on-missing-source skip",
+            skipped.clone(),
+        );
+        registry.register(
             "kmirror_transform_errors",
             "Records left out because a transform failed on them (--on-transform-error skip)",
             transform_errors.clone(),
@@ -112,6 +119,7 @@ impl Metrics {
             checkpoint_age,
             config_syncs,
             topics_created,
+            skipped,
             transform_errors,
         }
     }
@@ -145,6 +153,10 @@ impl Metrics {
 
     pub fn topic_created(&self, topic: &str) {
         self.topics_created.get_or_create(&TopicLabel { topic: topic.to_string() }).inc();
+    }
+
+    pub fn skipped(&self, topic: &str, records: u64) {
+        self.skipped.get_or_create(&TopicLabel { topic: topic.to_string() }).inc_by(records);
     }
 }
 

@@ -67,6 +67,30 @@ impl KafkaCluster {
         self.wait_for_topic(topic, total)
     }
 
+    /// Deletes the records of `topic`/`partition` below `before` (DeleteRecords, as retention
+    /// would), returning the partition's new log start.
+    pub fn delete_records(&self, topic: &str, partition: i32, before: i64) -> Result<i64> {
+        let admin = self.admin()?;
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(topic, partition, Offset::Offset(before))
+            .map_err(kafka(format!("naming {topic}/{partition}")))?;
+        let answer =
+            block_on(admin.delete_records(&tpl, &AdminOptions::new().operation_timeout(Some(OP_TIMEOUT))))
+                .map_err(kafka(format!("deleting records of {topic}/{partition}")))?;
+        let element = answer.elements().into_iter().next().ok_or_else(|| Error::Topic {
+            topic: topic.to_string(),
+            message: "DeleteRecords gave no answer".into(),
+        })?;
+        element.error().map_err(kafka(format!("deleting records of {topic}/{partition}")))?;
+        match element.offset() {
+            Offset::Offset(start) => Ok(start),
+            other => Err(Error::Topic {
+                topic: topic.to_string(),
+                message: format!("DeleteRecords answered {other:?}"),
+            }),
+        }
+    }
+
     /// Deletes a topic and waits until the metadata no longer shows it.
     pub fn delete_topic(&self, topic: &str) -> Result<()> {
         let admin = self.admin()?;

@@ -1,0 +1,139 @@
+//! A saved position that no longer means what it meant is refused by name, never jumped over:
+//! a recreated source topic, records the source deleted before they were copied, a changed
+//! `--rename` under the same `--name`. Exit code 4, one error line, the target untouched.
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use kmirror_testcontainers::RecordData;
+
+const REFUSED: i32 = 4;
+
+/// Runs a batch that must be refused with exit code 4 and one error line holding every part.
+fn assert_refused(setup: &Setup, topics: &str, extra: &[&str], parts: &[&str]) {
+    let out = setup.mirror_until_caught_up(topics, extra);
+    let message = stderr(&out);
+    assert_eq!(out.status.code(), Some(REFUSED), "must be refused with exit code 4: {message}");
+    let errors: Vec<&str> = message.lines().filter(|l| l.starts_with("kmirror: error:")).collect();
+    assert_eq!(errors.len(), 1, "exactly one error line: {message}");
+    for part in parts {
+        assert!(errors[0].contains(part), "the error names {part}: {}", errors[0]);
+    }
+}
+
+fn values(records: &[RecordData]) -> Vec<Vec<u8>> {
+    records.iter().filter_map(|r| r.value.clone()).collect()
+}
+
+/// The target partition's values as a plain `read_committed` consumer reads them.
+fn target_values(setup: &Setup, topic: &str, expected: usize) -> Vec<Vec<u8>> {
+    plain_read_committed(&setup.target, topic, 0, expected).into_iter().filter_map(|(_, v)| v).collect()
+}
+
+#[test]
+fn a_recreated_source_topic_is_refused_not_skipped() {
+    let setup = Setup::new();
+    let t = topic("recreated");
+    setup.source.create_topic(&t, 1, &[]).expect("topic");
+    let first = keyed("old", 0..1000);
+    setup.source.produce(&t, 0, &first).expect("produce");
+    assert_success(&setup.mirror_until_caught_up(&t, &[]));
+    assert_eq!(target_values(&setup, &t, first.len()), values(&first));
+
+    setup.source.delete_topic(&t).expect("delete");
+    setup.source.create_topic(&t, 1, &[]).expect("recreate");
+    setup.source.produce(&t, 0, &keyed("new", 0..300)).expect("produce");
+    // Before: "nothing to do", exit 0. The saved position 1000 is past the new topic's end too,
+    // but the topic ID names the cause.
+    assert_refused(&setup, &t, &[], &[&t, "deleted and recreated", "1000"]);
+
+    // Before: 200 records past the old position copied, exit 0, 1000 records never mirrored.
+    setup.source.produce(&t, 0, &keyed("new", 300..1200)).expect("produce");
+    assert_refused(&setup, &t, &[], &[&t, "deleted and recreated", "--name"]);
+    assert_refused(&setup, &t, &["--on-missing-source", "skip"], &["deleted and recreated"]);
+    assert_eq!(target_values(&setup, &t, first.len()), values(&first), "nothing of the new topic was copied");
+}
+
+#[test]
+fn records_deleted_before_they_were_copied_are_refused_then_skipped_by_policy() {
+    let setup = Setup::new();
+    let t = topic("truncated");
+    setup.source.create_topic(&t, 1, &[]).expect("topic");
+    let all = keyed("r", 0..300);
+    setup.source.produce(&t, 0, &all[..100]).expect("produce");
+    assert_success(&setup.mirror_until_caught_up(&t, &[]));
+    setup.source.produce(&t, 0, &all[100..]).expect("produce");
+    assert_eq!(setup.source.delete_records(&t, 0, 250).expect("delete records"), 250);
+
+    assert_refused(
+        &setup,
+        &t,
+        &[],
+        &[&t, "partition 0", "position 100", "start 250", "--on-missing-source skip"],
+    );
+    assert_eq!(target_values(&setup, &t, 100), values(&all[..100]), "a refusal copies nothing");
+
+    let out = setup.mirror_until_caught_up(&t, &["--on-missing-source", "skip"]);
+    assert_success(&out);
+    let log = stderr(&out);
+    assert!(log.contains("from=100") && log.contains("to=250"), "the skipped range is logged: {log}");
+    let mut expected = values(&all[..100]);
+    expected.extend(values(&all[250..]));
+    assert_eq!(
+        target_values(&setup, &t, expected.len()),
+        expected,
+        "the records the source still had, once each, in order"
+    );
+
+    // verify from the moved log start: the 100 copies of records the source has since deleted
+    // are neither extra nor compared; the 50 it still has are.
+    let state = tempfile::tempdir().expect("tempdir");
+    let out = setup.verify(state.path(), &[]);
+    let report: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("json report");
+    assert!(out.status.success(), "{report:?} {}", stderr(&out));
+    let row = &report[0];
+    assert_eq!(
+        (
+            row["source_start"].as_i64(),
+            row["expired"].as_i64(),
+            row["checked"].as_i64(),
+            row["extra"].as_i64()
+        ),
+        (Some(250), Some(100), Some(50), Some(0)),
+        "{row}"
+    );
+
+    // The gap is behind the mirror now: the next run has nothing to refuse or skip.
+    let again = setup.mirror_until_caught_up(&t, &[]);
+    assert_success(&again);
+    assert!(!stderr(&again).contains("deleted records"), "{}", stderr(&again));
+}
+
+#[test]
+fn a_changed_rename_under_the_same_name_is_refused() {
+    let setup = Setup::new();
+    let (a, b) = (topic("rename-a"), topic("rename-b"));
+    let into = topic("rename-into");
+    for t in [&a, &b] {
+        setup.source.create_topic(t, 1, &[]).expect("topic");
+    }
+    setup.source.produce(&a, 0, &keyed("a", 0..50)).expect("produce");
+    setup.source.produce(&b, 0, &keyed("b", 0..80)).expect("produce");
+    let first = format!("regex:{a}=>{into}");
+    assert_success(&setup.mirror_until_caught_up(&a, &["--rename", &first]));
+
+    // Before: b resumed at a's position 50 in the same target partition, its first 50 records
+    // never copied and two topics mixed in one.
+    let second = format!("regex:{b}=>{into}");
+    assert_refused(&setup, &b, &["--rename", &second], &[&a, &b, "--rename"]);
+    let audit = setup.target.audit_partition(&into, 0).expect("audit");
+    assert_eq!(audit.visible.len(), 50, "only a's records are in the target topic");
+}
+
+#[test]
+fn help_names_the_policy() {
+    let out = run(&["mirror".into(), "--help".into()], Duration::from_secs(10));
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("--on-missing-source") && help.contains("skip"), "{help}");
+}
