@@ -42,6 +42,10 @@ pub enum Command {
     /// Prove a copy: compare every mirrored source record with its copy on the target, through
     /// the offset map; exit 0 only if everything matches.
     Verify(Box<VerifyArgs>),
+    /// Fail the mirror's checkpointed consumer groups over to the target: fence the mirror, take
+    /// a last checkpoint where the source answers, commit every group's exact position on the
+    /// target, and print a record of it. A dry run unless --execute.
+    Failover(Box<FailoverArgs>),
     /// Show where a mirror stands: per partition the committed source position, the source end,
     /// the lag in records and seconds, the last commit; and the checkpointed groups.
     Status(Box<StatusArgs>),
@@ -97,7 +101,7 @@ impl ValueEnum for ProgressMode {
 }
 
 /// Client settings of each side, as MirrorMaker takes them.
-#[derive(Debug, Default, Args)]
+#[derive(Debug, Default, Clone, Args)]
 pub struct ClientFlags {
     /// Source client settings, a Java .properties file.
     #[arg(long, alias = "consumer.config", value_name = "FILE")]
@@ -239,8 +243,18 @@ pub struct MirrorArgs {
     #[arg(long, value_enum, value_name = "WHAT")]
     pub progress: Option<ProgressMode>,
     /// A TOML file with the same settings; flags win over it.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "mm2_config")]
     pub config: Option<PathBuf>,
+    /// A MirrorMaker 2 dedicated-mode properties file: its clusters, client settings, topics,
+    /// groups, replication policy (as --rename) and group offset sync become this mirror's
+    /// settings (flags win); settings without an equivalent are refused by name. See
+    /// --print-config for the result.
+    #[arg(long, value_name = "FILE")]
+    pub mm2_config: Option<PathBuf>,
+    /// With --mm2-config: the flow to run, SOURCE->TARGET by cluster alias [default: the one
+    /// flow the file enables]. The mirror's --name defaults to SOURCE-to-TARGET.
+    #[arg(long, value_name = "SOURCE->TARGET", requires = "mm2_config")]
+    pub flow: Option<String>,
     /// Print the effective configuration (flags, files and ${env:..}/${file:..} references
     /// combined; passwords and other secrets redacted) as TOML, and exit without connecting.
     #[arg(long)]
@@ -248,6 +262,16 @@ pub struct MirrorArgs {
 }
 
 impl MirrorArgs {
+    /// Where settings beside the flags come from.
+    pub fn settings_file(&self) -> crate::config::SettingsFile<'_> {
+        use crate::config::SettingsFile;
+        match (&self.config, &self.mm2_config) {
+            (Some(path), _) => SettingsFile::Toml(path),
+            (None, Some(path)) => SettingsFile::Mm2 { path, flow: self.flow.as_deref() },
+            (None, None) => SettingsFile::None,
+        }
+    }
+
     /// The flags as a settings layer over the TOML file (flags win where given).
     pub fn layer(&self) -> MirrorFile {
         let given = |set: bool| set.then_some(true);
@@ -324,6 +348,42 @@ pub struct TranslateArgs {
     #[arg(long)]
     pub execute: bool,
     /// Directory for the local copy of the offset map [default: ~/.local/state/kmirror/NAME.translate].
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub clients: ClientFlags,
+    /// How long to wait for each cluster to answer, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5)]
+    pub connect_timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct FailoverArgs {
+    /// Target cluster bootstrap servers (the cluster the groups move to).
+    #[arg(long, value_name = "BOOTSTRAP")]
+    pub target: Option<String>,
+    /// The mirror's --name.
+    #[arg(long)]
+    pub name: String,
+    /// Source cluster bootstrap servers, if it still answers: a last checkpoint is taken there
+    /// and the summary says how many records were not mirrored. Without it (or if it does not
+    /// answer) the groups move from their last checkpoints on the target.
+    #[arg(long, value_name = "BOOTSTRAP")]
+    pub source: Option<String>,
+    /// Which checkpointed groups move (whole-name regex) [default: all of them].
+    #[arg(long, value_name = "REGEX")]
+    pub groups: Option<String>,
+    /// Only these source topics (whole-name regex).
+    #[arg(long, value_name = "REGEX")]
+    pub topics: Option<String>,
+    /// Do it: refuse groups with members on the target, fence the mirror (a running instance
+    /// stops with exit code 3), take the last checkpoint, commit the positions.
+    #[arg(long)]
+    pub execute: bool,
+    /// Output format: the positions and a summary to paste into an incident record.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: crate::cmd::report::Format,
+    /// Directory for the local copy of the offset map [default: ~/.local/state/kmirror/NAME.failover].
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
     #[command(flatten)]

@@ -3,6 +3,7 @@
 pub mod cli;
 #[cfg(feature = "demo")]
 mod demo;
+mod failover;
 mod print_config;
 mod report;
 mod status;
@@ -37,6 +38,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(_) => anyhow::bail!(
             "this kmirror was built without its demo (the `demo` feature starts local test clusters): run `cargo run -- demo` in a source checkout"
         ),
+        Command::Failover(args) => {
+            print!("{}", failover::run(&args)?);
+            Ok(())
+        }
         Command::Status(args) => {
             print!("{}", crate::cmd::status::run(&args)?);
             Ok(())
@@ -45,7 +50,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn run_mirror(args: &MirrorArgs) -> anyhow::Result<()> {
-    let settings = MirrorSettings::resolve(&args.layer(), &args.clients.set, args.config.as_deref())?;
+    let settings = MirrorSettings::resolve(&args.layer(), &args.clients.set, args.settings_file())?;
     if args.print_config {
         print!("{}", crate::cmd::print_config::render(&settings));
         return Ok(());

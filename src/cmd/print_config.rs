@@ -121,7 +121,8 @@ mod tests {
             "source.sasl.username=reader".to_string(),
             "target.sasl.password=${env:KMIRROR_TEST_PRINT_PW}".to_string(),
         ];
-        let settings = MirrorSettings::resolve(&flags, &sets, None).expect("valid");
+        let settings =
+            MirrorSettings::resolve(&flags, &sets, crate::config::SettingsFile::None).expect("valid");
         let printed = super::render(&settings);
         assert!(!printed.contains("print-secret") && printed.contains("[redacted]"), "{printed}");
         assert!(printed.contains("\"sasl.username\" = \"reader\""), "{printed}");

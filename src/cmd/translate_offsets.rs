@@ -55,6 +55,11 @@ impl Query<'_> {
 }
 
 pub fn run(args: &TranslateArgs) -> Result<String> {
+    Ok(render(&rows(args)?, args.format))
+}
+
+/// The translated positions of the request (committed too with --execute).
+pub(super) fn rows(args: &TranslateArgs) -> Result<Vec<Row>> {
     check_name(&args.name)?;
     if args.group.is_empty() && args.groups.is_none() {
         return Err(Error::Usage("name the groups: --group GROUP (repeatable) or --groups REGEX".into()));
@@ -71,8 +76,11 @@ pub fn run(args: &TranslateArgs) -> Result<String> {
         groups: args.groups.as_deref().map(group_regex).transpose()?,
         topics: args.topics.as_deref().map(|t| TopicSelector::new(t, None)).transpose()?,
     };
-    let rows = if args.reverse { reverse(&query)? } else { forward(&query)? };
-    Ok(render(&rows, args.format))
+    if args.reverse {
+        reverse(&query)
+    } else {
+        forward(&query)
+    }
 }
 
 fn clusters(args: &TranslateArgs) -> Result<Clusters> {

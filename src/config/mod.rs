@@ -1,10 +1,12 @@
 //! Turns flags, the TOML file and properties files into one checked [`MirrorSettings`].
 mod client;
 mod file;
+pub mod mm2;
 pub mod names;
 mod properties;
 pub mod rename;
 pub mod secrets;
+mod sides;
 pub mod topics;
 
 use std::path::PathBuf;
@@ -13,6 +15,8 @@ use std::time::Duration;
 pub use client::ClientSettings;
 pub use file::{read_mirror_file, ClusterFile, MirrorFile, MissingSource, ProgressMode, StartFrom};
 pub use properties::{parse_properties, read_properties};
+pub use sides::client_config;
+use sides::{bootstrap, side_settings};
 
 use crate::config::topics::TopicSelector;
 use crate::error::{Error, Result, Side};
@@ -21,6 +25,19 @@ pub const DEFAULT_SHARDS: u32 = 4;
 pub const DEFAULT_TRANSACTION_MAX_RECORDS: usize = 10_000;
 pub const DEFAULT_TRANSACTION_MAX_MS: u64 = 250;
 pub const DEFAULT_TRANSACTION_MAX_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Where settings beside the flags come from.
+#[derive(Debug, Clone, Copy)]
+pub enum SettingsFile<'a> {
+    None,
+    /// kmirror's TOML file (`--config`).
+    Toml(&'a std::path::Path),
+    /// A MirrorMaker 2 properties file and the flow of it to run (`--mm2-config`, `--flow`).
+    Mm2 {
+        path: &'a std::path::Path,
+        flow: Option<&'a str>,
+    },
+}
 
 /// Everything a mirror run needs, validated.
 #[derive(Debug, Clone)]
@@ -63,12 +80,13 @@ pub struct MirrorSettings {
 }
 
 impl MirrorSettings {
-    /// Settings from `args` (the flags, as a layer of the file's shape), over the TOML file at
-    /// `config` if given; `sets` are the `--set SIDE.KEY=VALUE` flags, which win over both.
-    pub fn resolve(args: &MirrorFile, sets: &[String], config: Option<&std::path::Path>) -> Result<Self> {
-        let file = match config {
-            Some(path) => read_mirror_file(path)?,
-            None => MirrorFile::default(),
+    /// Settings from `args` (the flags, as a layer of the file's shape), over the settings file
+    /// if given; `sets` are the `--set SIDE.KEY=VALUE` flags, which win over both.
+    pub fn resolve(args: &MirrorFile, sets: &[String], file: SettingsFile<'_>) -> Result<Self> {
+        let file = match file {
+            SettingsFile::None => MirrorFile::default(),
+            SettingsFile::Toml(path) => read_mirror_file(path)?,
+            SettingsFile::Mm2 { path, flow } => mm2::read_mm2_file(path, flow)?,
         };
         let name =
             args.name.clone().or(file.name.clone()).ok_or_else(|| {
@@ -318,61 +336,6 @@ pub(crate) fn check_name(name: &str) -> Result<()> {
     }
 }
 
-pub(crate) fn side_settings(
-    side: Side,
-    file_config: Option<&PathBuf>,
-    flag_config: Option<&PathBuf>,
-    toml_properties: &std::collections::BTreeMap<String, String>,
-    sets: &[String],
-) -> Result<ClientSettings> {
-    let mut entries = Vec::new();
-    for path in [file_config, flag_config].into_iter().flatten() {
-        entries.extend(read_properties(path)?);
-    }
-    entries.extend(toml_properties.iter().map(|(k, v)| (k.clone(), v.clone())));
-    let prefix = format!("{side}.");
-    for set in sets {
-        let (key, value) = set.split_once('=').ok_or_else(|| {
-            usage(&format!("--set '{set}' must look like source.KEY=VALUE or target.KEY=VALUE"))
-        })?;
-        if !key.starts_with("source.") && !key.starts_with("target.") {
-            return Err(usage(&format!("--set '{key}=...' must start with source. or target.")));
-        }
-        if let Some(key) = key.strip_prefix(&prefix) {
-            entries.push((key.to_string(), value.to_string()));
-        }
-    }
-    ClientSettings::build(side, entries)
-}
-
-/// The client config of `side` for a one-shot command (status, translate-offsets, verify):
-/// from `--source`/`--target`, its properties file and `--set`, with the bootstrap it names.
-pub fn client_config(
-    side: Side,
-    flag: Option<&String>,
-    properties: Option<&PathBuf>,
-    sets: &[String],
-) -> Result<(rdkafka::ClientConfig, String)> {
-    let mut settings = side_settings(side, None, properties, &Default::default(), sets)?;
-    let servers = bootstrap(side, flag, None, &mut settings)?;
-    let mut config = settings.client_config();
-    config.set("bootstrap.servers", &servers);
-    Ok((config, servers))
-}
-
-pub(crate) fn bootstrap(
-    side: Side,
-    flag: Option<&String>,
-    file: Option<&String>,
-    settings: &mut ClientSettings,
-) -> Result<String> {
-    let from_properties =
-        settings.take("bootstrap.servers").or_else(|| settings.take("metadata.broker.list"));
-    flag.cloned().or_else(|| file.cloned()).or(from_properties).filter(|b| !b.trim().is_empty()).ok_or_else(
-        || usage(&format!("--{side} BOOTSTRAP is required (or bootstrap.servers in the {side} config)")),
-    )
-}
-
 pub(crate) fn default_state_dir(name: &str) -> PathBuf {
     let base = std::env::var_os("XDG_STATE_HOME")
         .map(PathBuf::from)
@@ -389,7 +352,11 @@ mod tests {
 
     fn resolve(flags: &MirrorFile, sets: &[&str], config: Option<&PathBuf>) -> Result<MirrorSettings> {
         let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
-        MirrorSettings::resolve(flags, &sets, config.map(PathBuf::as_path))
+        let file = match config {
+            Some(path) => SettingsFile::Toml(path),
+            None => SettingsFile::None,
+        };
+        MirrorSettings::resolve(flags, &sets, file)
     }
 
     #[test]

@@ -30,3 +30,57 @@ pub(crate) unsafe fn text(ptr: *const std::ffi::c_char) -> String {
         CStr::from_ptr(ptr).to_string_lossy().into_owned()
     }
 }
+
+/// One admin request on a client: its own reply queue and options with the request timeout.
+pub(crate) struct AdminRequest {
+    pub(crate) rk: *mut rdkafka::bindings::rd_kafka_t,
+    pub(crate) queue: Guard<rdkafka::bindings::rd_kafka_queue_t>,
+    pub(crate) options: Guard<rdkafka::bindings::rd_kafka_AdminOptions_t>,
+    timeout_ms: i32,
+}
+
+impl AdminRequest {
+    /// # Safety
+    /// `rk` must be a live client handle that outlives the request.
+    pub(crate) unsafe fn new(
+        rk: *mut rdkafka::bindings::rd_kafka_t,
+        op: rdkafka::bindings::rd_kafka_admin_op_t,
+        timeout: std::time::Duration,
+    ) -> Self {
+        use rdkafka::bindings as rd;
+        let timeout_ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+        let queue = Guard { ptr: rd::rd_kafka_queue_new(rk), release: rd::rd_kafka_queue_destroy };
+        let options =
+            Guard { ptr: rd::rd_kafka_AdminOptions_new(rk, op), release: rd::rd_kafka_AdminOptions_destroy };
+        let mut errbuf = [0 as std::ffi::c_char; 256];
+        rd::rd_kafka_AdminOptions_set_request_timeout(
+            options.ptr,
+            timeout_ms,
+            errbuf.as_mut_ptr(),
+            errbuf.len(),
+        );
+        Self { rk, queue, options, timeout_ms }
+    }
+
+    /// Waits for the request's answer: the event, or the error it carries.
+    ///
+    /// # Safety
+    /// The request must have been sent on this request's queue.
+    pub(crate) unsafe fn answer(
+        &self,
+        what: &str,
+    ) -> Result<Guard<rdkafka::bindings::rd_kafka_event_t>, String> {
+        use rdkafka::bindings as rd;
+        let event = Guard {
+            ptr: rd::rd_kafka_queue_poll(self.queue.ptr, self.timeout_ms.saturating_add(1_000)),
+            release: rd::rd_kafka_event_destroy,
+        };
+        if event.ptr.is_null() {
+            return Err(format!("no answer to {what} within {} ms", self.timeout_ms));
+        }
+        if rd::rd_kafka_event_error(event.ptr) != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
+            return Err(text(rd::rd_kafka_event_error_string(event.ptr)));
+        }
+        Ok(event)
+    }
+}

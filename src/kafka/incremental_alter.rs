@@ -12,7 +12,7 @@ use rdkafka::admin::AdminClient;
 use rdkafka::bindings as rd;
 use rdkafka::client::DefaultClientContext;
 
-use crate::kafka::ffi::{c_string, text, Guard};
+use crate::kafka::ffi::{c_string, text, AdminRequest, Guard};
 
 /// Sets `configs` on `topic`, leaving its other overrides alone.
 pub fn set_topic_configs(
@@ -24,26 +24,14 @@ pub fn set_topic_configs(
     let name = c_string(topic)?;
     let entries: Vec<(CString, CString)> =
         configs.iter().map(|(k, v)| Ok((c_string(k)?, c_string(v)?))).collect::<Result<_, String>>()?;
-    let timeout_ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
-    let rk = admin.inner().native_ptr();
     // SAFETY: every pointer passed below is either from librdkafka (and released by a Guard
     // after its last use) or a CString kept alive until the call returns. librdkafka copies
     // the resources and options it is handed.
     unsafe {
-        let queue = Guard { ptr: rd::rd_kafka_queue_new(rk), release: rd::rd_kafka_queue_destroy };
-        let options = Guard {
-            ptr: rd::rd_kafka_AdminOptions_new(
-                rk,
-                rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_INCREMENTALALTERCONFIGS,
-            ),
-            release: rd::rd_kafka_AdminOptions_destroy,
-        };
-        let mut errbuf = [0 as std::ffi::c_char; 256];
-        rd::rd_kafka_AdminOptions_set_request_timeout(
-            options.ptr,
-            timeout_ms,
-            errbuf.as_mut_ptr(),
-            errbuf.len(),
+        let request = AdminRequest::new(
+            admin.inner().native_ptr(),
+            rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_INCREMENTALALTERCONFIGS,
+            timeout,
         );
         let resource = Guard {
             ptr: rd::rd_kafka_ConfigResource_new(
@@ -66,17 +54,14 @@ pub fn set_topic_configs(
             }
         }
         let mut resources = [resource.ptr];
-        rd::rd_kafka_IncrementalAlterConfigs(rk, resources.as_mut_ptr(), 1, options.ptr, queue.ptr);
-        let event = Guard {
-            ptr: rd::rd_kafka_queue_poll(queue.ptr, timeout_ms.saturating_add(1_000)),
-            release: rd::rd_kafka_event_destroy,
-        };
-        if event.ptr.is_null() {
-            return Err(format!("no answer within {} ms", timeout_ms));
-        }
-        if rd::rd_kafka_event_error(event.ptr) != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
-            return Err(text(rd::rd_kafka_event_error_string(event.ptr)));
-        }
+        rd::rd_kafka_IncrementalAlterConfigs(
+            request.rk,
+            resources.as_mut_ptr(),
+            1,
+            request.options.ptr,
+            request.queue.ptr,
+        );
+        let event = request.answer("IncrementalAlterConfigs")?;
         let result = rd::rd_kafka_event_IncrementalAlterConfigs_result(event.ptr);
         if result.is_null() {
             return Err("unexpected answer to IncrementalAlterConfigs".into());

@@ -1,12 +1,19 @@
 //! kmirror's adapters over rdkafka: connecting and naming why a connection failed, where a
 //! partition ends, reading kmirror's own topics, consumer groups, topic configs, and the filter
-//! that brings librdkafka's log into tracing.
+//! that brings librdkafka's log into tracing. The only unsafe code of the crate is here: calls
+//! into librdkafka's C API for what rust-rdkafka does not wrap (DescribeTopics,
+//! IncrementalAlterConfigs, cached watermarks).
+pub mod classify;
 pub mod connect;
 pub mod errors;
+#[allow(unsafe_code)]
 mod ffi;
 pub mod groups;
+#[allow(unsafe_code)]
 pub mod incremental_alter;
 pub mod log_filter;
+#[allow(unsafe_code)]
 pub mod topic_ids;
 pub mod topic_reader;
+#[allow(unsafe_code)]
 pub mod watermarks;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use rdkafka::bindings as rd;
 use rdkafka::client::{Client, ClientContext};
 
-use crate::kafka::ffi::{c_string, text, Guard};
+use crate::kafka::ffi::{c_string, text, AdminRequest, Guard};
 
 /// The ID of each named topic the cluster knows, as Kafka prints it (base64). Topics the cluster
 /// does not know, and brokers that give no IDs (an all-zero ID), are left out.
@@ -23,40 +23,22 @@ pub fn topic_ids<C: ClientContext>(
     }
     let names = topics.iter().map(|t| c_string(t)).collect::<Result<Vec<_>, String>>()?;
     let mut name_ptrs: Vec<*const std::ffi::c_char> = names.iter().map(|n| n.as_ptr()).collect();
-    let timeout_ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
-    let rk = client.native_ptr();
     let mut ids = HashMap::new();
     // SAFETY: every pointer handed to librdkafka is either its own (released by a Guard after
     // its last use; the result's descriptions belong to the event, which outlives their reads)
     // or a CString kept alive in `names` until the call returns; librdkafka copies the names.
     unsafe {
-        let queue = Guard { ptr: rd::rd_kafka_queue_new(rk), release: rd::rd_kafka_queue_destroy };
-        let options = Guard {
-            ptr: rd::rd_kafka_AdminOptions_new(rk, rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_DESCRIBETOPICS),
-            release: rd::rd_kafka_AdminOptions_destroy,
-        };
-        let mut errbuf = [0 as std::ffi::c_char; 256];
-        rd::rd_kafka_AdminOptions_set_request_timeout(
-            options.ptr,
-            timeout_ms,
-            errbuf.as_mut_ptr(),
-            errbuf.len(),
+        let request = AdminRequest::new(
+            client.native_ptr(),
+            rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_DESCRIBETOPICS,
+            timeout,
         );
         let collection = Guard {
             ptr: rd::rd_kafka_TopicCollection_of_topic_names(name_ptrs.as_mut_ptr(), name_ptrs.len()),
             release: rd::rd_kafka_TopicCollection_destroy,
         };
-        rd::rd_kafka_DescribeTopics(rk, collection.ptr, options.ptr, queue.ptr);
-        let event = Guard {
-            ptr: rd::rd_kafka_queue_poll(queue.ptr, timeout_ms.saturating_add(1_000)),
-            release: rd::rd_kafka_event_destroy,
-        };
-        if event.ptr.is_null() {
-            return Err(format!("no answer to DescribeTopics within {timeout_ms} ms"));
-        }
-        if rd::rd_kafka_event_error(event.ptr) != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
-            return Err(text(rd::rd_kafka_event_error_string(event.ptr)));
-        }
+        rd::rd_kafka_DescribeTopics(request.rk, collection.ptr, request.options.ptr, request.queue.ptr);
+        let event = request.answer("DescribeTopics")?;
         let result = rd::rd_kafka_event_DescribeTopics_result(event.ptr);
         if result.is_null() {
             return Err("unexpected answer to DescribeTopics".into());

@@ -3,6 +3,8 @@
 //! source topic would make the mirror skip or mix records; librdkafka's `auto.offset.reset`
 //! would jump silently, so it is never relied on: each case is refused by name, and only records
 //! the source itself deleted may be stepped over, when `--on-missing-source skip` says so.
+use kmirror_state::TopicPartition;
+
 use crate::config::MissingSource;
 use crate::error::{Error, Result};
 use crate::mirror::plan::Route;
@@ -43,17 +45,7 @@ pub fn check(
             topic: topic.clone(),
         });
     }
-    if let (Some(recorded), Some(current)) = (&saved.source_topic_id, &now.topic_id) {
-        if recorded != current {
-            return Err(Error::SourceRecreated {
-                topic: topic.clone(),
-                partition,
-                offset,
-                recorded: recorded.clone(),
-                current: current.clone(),
-            });
-        }
-    }
+    same_topic(&route.source, offset, saved.source_topic_id.as_deref(), now.topic_id.as_deref())?;
     if offset > now.end {
         return Err(Error::PositionPastEnd {
             topic: topic.clone(),
@@ -78,10 +70,28 @@ pub fn check(
     Ok(Verdict::Resume(offset))
 }
 
+/// Refuses a position of `source` whose topic ID was `recorded` when the topic now has `current`
+/// (either unknown: nothing to compare).
+pub fn same_topic(
+    source: &TopicPartition,
+    offset: i64,
+    recorded: Option<&str>,
+    current: Option<&str>,
+) -> Result<()> {
+    match (recorded, current) {
+        (Some(recorded), Some(current)) if recorded != current => Err(Error::SourceRecreated {
+            topic: source.topic.clone(),
+            partition: source.partition,
+            offset,
+            recorded: recorded.to_string(),
+            current: current.to_string(),
+        }),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use kmirror_state::TopicPartition;
-
     use super::*;
 
     fn route() -> Route {

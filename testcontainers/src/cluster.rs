@@ -62,7 +62,7 @@ pub struct KafkaCluster {
     bootstrap: String,
     backend: Backend,
     /// A view of a cluster other tests use too: it cannot be paused or stopped.
-    shared: bool,
+    pub(crate) shared: bool,
     /// Replicas of each topic the harness creates.
     replicas: i32,
     /// The Tansu broker process.

@@ -33,3 +33,4 @@ pub use error::{Error, Result};
 pub use mirror_audit::{audit_mirror, compare, PartitionAudit};
 pub use probe::SKIP_ABORTED_VISIBLE;
 pub use record::{RecordData, StoredRecord};
+pub use shared::{SHARED_SOURCE_ENV, SHARED_TARGET_ENV};

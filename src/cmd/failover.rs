@@ -1,0 +1,217 @@
+//! `kmirror failover`: moves the checkpointed consumer groups of a mirror to the target in one
+//! step. With `--execute`: refuses groups with members on the target, fences the mirror's
+//! transactional ids (a running instance stops, its open transactions are aborted, so the
+//! target is final), writes a last checkpoint where the source answers, and commits every
+//! group's exact translated position. Without it, a dry run that changes nothing.
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rdkafka::producer::{BaseProducer, Producer};
+use rdkafka::ClientConfig;
+use serde::Serialize;
+use tracing::{info, warn};
+
+use crate::cmd::cli::{ClientFlags, FailoverArgs, StatusArgs, StatusFormat, TranslateArgs};
+use crate::cmd::report::{self, Format, Row};
+use crate::config::names;
+use crate::config::{check_name, default_state_dir, group_regex};
+use crate::error::{Error, Result, Side};
+use crate::kafka::connect::reachable;
+use crate::kafka::groups::active_members;
+use crate::state_dir::StateDir;
+use crate::translate::checkpoint::{latest_checkpoints, take_checkpoints, write_checkpoints};
+use crate::translate::translator::Translator;
+
+/// The record of one failover, for an incident log. Field names are part of the JSON output.
+#[derive(Debug, Serialize)]
+struct Record {
+    name: String,
+    at_ms: i64,
+    executed: bool,
+    /// Shards whose transactional ids were fenced (0 on a dry run).
+    fenced_shards: u32,
+    /// "reachable", or why the source was not asked.
+    source: String,
+    /// Records on the source not mirrored when the mirror stopped (None: source unknown).
+    unmirrored_records: Option<i64>,
+    groups: Vec<String>,
+    positions: Vec<Row>,
+}
+
+pub fn run(args: &FailoverArgs) -> Result<String> {
+    check_name(&args.name)?;
+    let timeout = Duration::from_secs(args.connect_timeout.max(1));
+    let (target, target_servers) = args.clients.client_config(Side::Target, args.target.as_ref())?;
+    reachable(&target, Side::Target, &target_servers, timeout)?;
+    let pattern = args.groups.clone().unwrap_or_else(|| ".*".into());
+    let groups = group_regex(&pattern)?;
+    let source = live_source(args, timeout);
+
+    let status = crate::cmd::status::collect(&StatusArgs {
+        target: args.target.clone(),
+        name: args.name.clone(),
+        source: source.as_ref().and(args.source.clone()),
+        format: StatusFormat::Json,
+        clients: args.clients.clone(),
+        connect_timeout: args.connect_timeout,
+    })?;
+    let unmirrored =
+        source.as_ref().and_then(|_| status.partitions.iter().map(|p| p.lag_records).sum::<Option<i64>>());
+
+    let state_dir =
+        args.state_dir.clone().unwrap_or_else(|| default_state_dir(&format!("{}.failover", args.name)));
+    let state = StateDir::open(&state_dir)?;
+    let mut fenced_shards = 0;
+    if args.execute {
+        let checkpointed = checkpointed_groups(&target, &args.name, &groups)?;
+        refuse_active_groups(&target, &checkpointed)?;
+        fence(&target, &args.name, status.shards)?;
+        fenced_shards = status.shards;
+        if let Some(source) = &source {
+            let translator = Translator::open(state.path(), &args.name, target.clone())?;
+            translator.refresh()?;
+            let checkpoints = take_checkpoints(source, &groups, &translator.source_partitions()?)?;
+            write_checkpoints(&target, &names::checkpoint_topic(&args.name), &checkpoints)?;
+            info!(groups = checkpoints.len(), "took a last checkpoint from the source");
+        }
+    }
+    drop(state);
+
+    let group_names = checkpointed_groups(&target, &args.name, &groups)?;
+    if group_names.is_empty() {
+        return Err(Error::Usage(format!(
+            "no checkpointed group of mirror {} matches --groups '{pattern}': run the mirror with --groups REGEX",
+            args.name
+        )));
+    }
+    // Positions come from the checkpoints (the last one just taken where the source answered),
+    // so that only groups with positions in mirrored topics are moved.
+    let positions = crate::cmd::translate_offsets::rows(&TranslateArgs {
+        target: args.target.clone(),
+        name: args.name.clone(),
+        group: group_names.clone(),
+        groups: None,
+        source: None,
+        topics: args.topics.clone(),
+        reverse: false,
+        format: args.format,
+        execute: args.execute,
+        state_dir: Some(state_dir),
+        clients: ClientFlags { source_config: None, ..args.clients.clone() },
+        connect_timeout: args.connect_timeout,
+    })?;
+    let record = Record {
+        name: args.name.clone(),
+        at_ms: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0),
+        executed: args.execute,
+        fenced_shards,
+        source: if source.is_some() { "reachable".into() } else { "not asked or unreachable".into() },
+        unmirrored_records: unmirrored,
+        groups: group_names,
+        positions,
+    };
+    Ok(match args.format {
+        Format::Json => serde_json::to_string_pretty(&record).unwrap_or_default() + "\n",
+        Format::Csv => report::render(&record.positions, Format::Csv),
+        Format::Table => {
+            format!(
+                "{}\n{}",
+                report::render(&record.positions, Format::Table),
+                summary(&record, &target_servers)
+            )
+        }
+    })
+}
+
+/// The source's client config when `--source` is given and it answers.
+fn live_source(args: &FailoverArgs, timeout: Duration) -> Option<ClientConfig> {
+    args.source.as_ref()?;
+    match args.clients.client_config(Side::Source, args.source.as_ref()) {
+        Ok((config, servers)) => match reachable(&config, Side::Source, &servers, timeout) {
+            Ok(()) => Some(config),
+            Err(e) => {
+                warn!("{e}; failing over from the last checkpoints on the target");
+                None
+            }
+        },
+        Err(e) => {
+            warn!("{e}; failing over from the last checkpoints on the target");
+            None
+        }
+    }
+}
+
+fn checkpointed_groups(target: &ClientConfig, name: &str, groups: &regex::Regex) -> Result<Vec<String>> {
+    let topic = names::checkpoint_topic(name);
+    let reader = names::checkpoint_reader_group(name);
+    Ok(latest_checkpoints(target, &topic, &reader)?.into_keys().filter(|g| groups.is_match(g)).collect())
+}
+
+/// Refuses, before anything changes, every group that still has consumers on the target.
+fn refuse_active_groups(target: &ClientConfig, groups: &[String]) -> Result<()> {
+    let mut active = Vec::new();
+    for group in groups {
+        let members = active_members(target, Side::Target, group)?;
+        if members > 0 {
+            active.push(format!("{group} ({members})"));
+        }
+    }
+    if active.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Group {
+        group: active.join(", "),
+        message: "active member(s) on the target; stop those consumers, then fail over (nothing was changed)"
+            .into(),
+    })
+}
+
+/// Takes over every shard's transactional id: a running mirror of this name is fenced (it stops
+/// with exit code 3) and whatever transaction it had open is aborted, so nothing more lands on
+/// the target behind the translated positions.
+fn fence(target: &ClientConfig, name: &str, shards: u32) -> Result<()> {
+    for shard in 0..shards {
+        let id = names::transactional_id(name, shard);
+        let producer: BaseProducer = target
+            .clone()
+            .set("transactional.id", &id)
+            .set("enable.idempotence", "true")
+            .create()
+            .map_err(Error::kafka(Side::Target, format!("creating a producer for {id}")))?;
+        producer
+            .init_transactions(Duration::from_secs(60))
+            .map_err(Error::kafka(Side::Target, format!("fencing the mirror's transactional id {id}")))?;
+    }
+    info!(shards, "fenced the mirror's transactional ids");
+    Ok(())
+}
+
+/// A few lines to paste into an incident record.
+fn summary(record: &Record, target: &str) -> String {
+    let mut out = format!("failover of mirror {} to {target}\n", record.name);
+    out += &match (record.executed, record.fenced_shards) {
+        (true, shards) => {
+            format!("  mirror:  fenced ({shards} shards); nothing more is written to the target\n")
+        }
+        (false, _) => "  mirror:  not touched (dry run)\n".into(),
+    };
+    out += &match (record.source.as_str(), record.unmirrored_records) {
+        ("reachable", Some(0)) => "  source:  reachable; every record was mirrored\n".to_string(),
+        ("reachable", Some(n)) => {
+            format!("  source:  reachable; {n} record(s) on the source were not mirrored\n")
+        }
+        _ => "  source:  not asked or unreachable; positions from the last checkpoints\n".to_string(),
+    };
+    let lag: i64 = record.positions.iter().filter_map(|r| r.lag).sum();
+    out += &format!(
+        "  groups:  {} ({}); {} record(s) left for them to read on the target\n",
+        record.groups.len(),
+        record.groups.join(", "),
+        lag
+    );
+    out += if record.executed {
+        "  result:  positions committed on the target; start the consumers there\n"
+    } else {
+        "  result:  nothing changed; run again with --execute to fence the mirror and commit the positions\n"
+    };
+    out
+}

@@ -1,0 +1,358 @@
+//! `--mm2-config`: a MirrorMaker 2 dedicated-mode properties file read as kmirror settings, so
+//! its users bring the file they run today. One flow (`A->B`) becomes one mirror: clusters and
+//! their client settings, topics and excludes, groups, the replication policy as `--rename`,
+//! group offset sync. What kmirror does anyway (exactly once, config sync) or has no use for
+//! (heartbeats, Connect's internal topics) is accepted and left out; what it cannot do is
+//! refused by name.
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::{read_properties, ClusterFile, MirrorFile};
+use crate::error::{Error, Result};
+
+/// Settings of MM2 (or of its Connect worker) that have no meaning for kmirror: its copy is
+/// exactly once and keeps its own state on the target, whatever they say.
+const WITHOUT_MEANING: &[&str] = &[
+    "checkpoints.topic.replication.factor",
+    "heartbeats.topic.replication.factor",
+    "offset-syncs.topic.replication.factor",
+    "offset.storage.replication.factor",
+    "status.storage.replication.factor",
+    "config.storage.replication.factor",
+    "offset-syncs.topic.location",
+    "emit.heartbeats.enabled",
+    "emit.heartbeats.interval.seconds",
+    "offset.lag.max",
+    "sync.group.offsets.interval.seconds",
+    "refresh.groups.interval.seconds",
+    "dedicated.mode.enable.internal.rest",
+    "listeners",
+    "exactly.once.source.support",
+    "key.converter",
+    "value.converter",
+    "header.converter",
+    "offset.flush.interval.ms",
+    "consumer.poll.timeout.ms",
+];
+
+/// Settings read into the mirror's settings (top level, or for one flow as `A->B.KEY`).
+const MAPPED: &[&str] = &[
+    "topics",
+    "topics.exclude",
+    "topics.blacklist",
+    "groups",
+    "replication.policy.class",
+    "replication.policy.separator",
+    "emit.checkpoints.enabled",
+    "emit.checkpoints.interval.seconds",
+    "refresh.topics.interval.seconds",
+    "sync.group.offsets.enabled",
+    "sync.topic.acls.enabled",
+    "sync.topic.configs.enabled",
+    "tasks.max",
+    "replication.factor",
+];
+
+/// Reads `path` and picks the flow `flow` ("A->B"), or the one enabled flow if not given.
+pub fn read_mm2_file(path: &Path, flow: Option<&str>) -> Result<MirrorFile> {
+    let entries: BTreeMap<String, String> = read_properties(path)?.into_iter().collect();
+    mm2_layer(path, &entries, flow)
+}
+
+fn refuse(path: &Path, message: String) -> Error {
+    Error::ConfigFile { file: path.to_path_buf(), message }
+}
+
+pub fn mm2_layer(path: &Path, entries: &BTreeMap<String, String>, flow: Option<&str>) -> Result<MirrorFile> {
+    let clusters: Vec<String> = list(entries.get("clusters").map(String::as_str).unwrap_or_default());
+    if clusters.len() < 2 {
+        return Err(refuse(path, "clusters must name at least two cluster aliases (clusters = A, B)".into()));
+    }
+    let (source, target) = pick_flow(path, entries, &clusters, flow)?;
+    let flow_key = format!("{source}->{target}");
+    // A flow's own setting wins over the top-level one, as in MM2.
+    let setting = |key: &str| entries.get(&format!("{flow_key}.{key}")).or_else(|| entries.get(key)).cloned();
+
+    if setting("sync.topic.acls.enabled").is_some_and(|v| v.trim() == "true") {
+        return Err(refuse(
+            path,
+            "sync.topic.acls.enabled=true: kmirror does not copy ACLs; set it to false".into(),
+        ));
+    }
+    if setting("sync.topic.configs.enabled").is_some_and(|v| v.trim() == "false") {
+        return Err(refuse(
+            path,
+            "sync.topic.configs.enabled=false: kmirror always creates target topics with the source's configs".into(),
+        ));
+    }
+    if setting("groups.exclude").or(setting("groups.blacklist")).is_some() {
+        return Err(refuse(
+            path,
+            "groups.exclude has no equivalent: name the groups to checkpoint in groups".into(),
+        ));
+    }
+    let rename = match setting("replication.policy.class").as_deref().map(str::trim) {
+        None | Some("org.apache.kafka.connect.mirror.DefaultReplicationPolicy") => {
+            match setting("replication.policy.separator").as_deref() {
+                None | Some(".") => format!("prefix:{source}"),
+                Some(sep) => format!("regex:(.*)=>{source}{}$1", sep.replace('$', "$$")),
+            }
+        }
+        Some("org.apache.kafka.connect.mirror.IdentityReplicationPolicy") => "identity".into(),
+        Some(other) => {
+            return Err(refuse(path, format!("replication.policy.class {other}: only MM2's Default and Identity policies have an equivalent (--rename)")))
+        }
+    };
+    let checkpoints = setting("emit.checkpoints.enabled").is_none_or(|v| v.trim() != "false");
+    let file = MirrorFile {
+        name: Some(format!("{source}-to-{target}")),
+        topics: Some(patterns(&setting("topics").unwrap_or_else(|| ".*".into()))),
+        exclude: setting("topics.exclude").or(setting("topics.blacklist")).map(|p| patterns(&p)),
+        rename: Some(rename),
+        groups: checkpoints.then(|| patterns(&setting("groups").unwrap_or_else(|| ".*".into()))),
+        checkpoint_interval: seconds(
+            path,
+            "emit.checkpoints.interval.seconds",
+            setting("emit.checkpoints.interval.seconds"),
+        )?,
+        refresh_interval: seconds(
+            path,
+            "refresh.topics.interval.seconds",
+            setting("refresh.topics.interval.seconds"),
+        )?,
+        sync_group_offsets: setting("sync.group.offsets.enabled").map(|v| v.trim() == "true"),
+        num_streams: number(path, "tasks.max", setting("tasks.max"))?,
+        replication_factor: number(path, "replication.factor", setting("replication.factor"))?,
+        source: side(path, entries, &source, &clusters)?,
+        target: side(path, entries, &target, &clusters)?,
+        ..MirrorFile::default()
+    };
+    let known = |key: &str| key == "clusters" || MAPPED.contains(&key) || WITHOUT_MEANING.contains(&key);
+    for key in entries.keys() {
+        let acceptable = match flows_setting(key, &clusters) {
+            Some(rest) => rest == "enabled" || known(rest),
+            None => known(key) || clusters.iter().any(|c| key.starts_with(&format!("{c}."))),
+        };
+        if !acceptable {
+            return Err(refuse(
+                path,
+                format!("{key}: no kmirror equivalent (remove it, or use the kmirror flag that does it)"),
+            ));
+        }
+    }
+    Ok(file)
+}
+
+/// `A->B.KEY`, `A->B.enabled` and the like: a flow's own settings.
+fn flows_setting<'a>(key: &'a str, clusters: &[String]) -> Option<&'a str> {
+    let (flow, rest) = key.split_once('.')?;
+    let (from, to) = flow.split_once("->")?;
+    (clusters.iter().any(|c| c == from) && clusters.iter().any(|c| c == to)).then_some(rest)
+}
+
+fn pick_flow(
+    path: &Path,
+    entries: &BTreeMap<String, String>,
+    clusters: &[String],
+    flow: Option<&str>,
+) -> Result<(String, String)> {
+    let enabled: Vec<(String, String)> = entries
+        .iter()
+        .filter(|(_, v)| v.trim() == "true")
+        .filter_map(|(k, _)| {
+            k.strip_suffix(".enabled")?.split_once("->").map(|(a, b)| (a.to_string(), b.to_string()))
+        })
+        .filter(|(a, b)| clusters.contains(a) && clusters.contains(b))
+        .collect();
+    match flow {
+        Some(wanted) => {
+            let (a, b) = wanted
+                .split_once("->")
+                .ok_or_else(|| Error::Usage(format!("--flow '{wanted}' must look like SOURCE->TARGET")))?;
+            let (a, b) = (a.trim().to_string(), b.trim().to_string());
+            if !clusters.contains(&a) || !clusters.contains(&b) {
+                return Err(refuse(path, format!("--flow {wanted}: clusters are {}", clusters.join(", "))));
+            }
+            Ok((a, b))
+        }
+        None => match enabled.as_slice() {
+            [one] => Ok(one.clone()),
+            [] => Err(refuse(path, "no flow is enabled (A->B.enabled = true); or pass --flow A->B".into())),
+            many => Err(Error::Usage(format!(
+                "{} enables {} flows ({}): pick one with --flow (one kmirror mirror is one flow)",
+                path.display(),
+                many.len(),
+                many.iter().map(|(a, b)| format!("{a}->{b}")).collect::<Vec<_>>().join(", ")
+            ))),
+        },
+    }
+}
+
+/// A cluster's bootstrap and client settings: `ALIAS.KEY`, and `ALIAS.consumer.KEY`,
+/// `ALIAS.producer.KEY`, `ALIAS.admin.KEY` (kmirror gives a side's settings to all its clients).
+fn side(
+    path: &Path,
+    entries: &BTreeMap<String, String>,
+    alias: &str,
+    clusters: &[String],
+) -> Result<ClusterFile> {
+    let prefix = format!("{alias}.");
+    let mut cluster = ClusterFile::default();
+    for (key, value) in entries {
+        let Some(rest) = key.strip_prefix(&prefix) else { continue };
+        if flows_setting(key, clusters).is_some() {
+            continue;
+        }
+        let rest =
+            ["consumer.", "producer.", "admin."].iter().find_map(|p| rest.strip_prefix(p)).unwrap_or(rest);
+        if rest == "bootstrap.servers" {
+            cluster.bootstrap = Some(value.trim().to_string());
+        } else if WITHOUT_MEANING.contains(&rest) {
+            continue;
+        } else {
+            cluster.properties.insert(rest.to_string(), value.trim().to_string());
+        }
+    }
+    if cluster.bootstrap.is_none() {
+        return Err(refuse(path, format!("{alias}.bootstrap.servers is missing")));
+    }
+    Ok(cluster)
+}
+
+fn list(text: &str) -> Vec<String> {
+    text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
+}
+
+/// MM2's comma-separated list of (Java) regexes as one kmirror alternation.
+fn patterns(text: &str) -> String {
+    let parts = list(text);
+    match parts.as_slice() {
+        [one] => one.clone(),
+        many => many.iter().map(|p| format!("(?:{p})")).collect::<Vec<_>>().join("|"),
+    }
+}
+
+fn number<T: std::str::FromStr>(path: &Path, key: &str, value: Option<String>) -> Result<Option<T>> {
+    value
+        .map(|v| v.trim().parse().map_err(|_| refuse(path, format!("{key} = {v}: not a number"))))
+        .transpose()
+}
+
+fn seconds(path: &Path, key: &str, value: Option<String>) -> Result<Option<u64>> {
+    number(path, key, value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Apache Kafka's own example file, `config/connect-mirror-maker.properties`.
+    const KAFKA_EXAMPLE: &str = "\
+# Licensed to the Apache Software Foundation (ASF) under one or more
+# see org.apache.kafka.clients.consumer.ConsumerConfig for more details
+
+# Sample MirrorMaker 2.0 top-level configuration file
+# Run with ./bin/connect-mirror-maker.sh connect-mirror-maker.properties 
+
+# specify any number of cluster aliases
+clusters = A, B
+
+# connection information for each cluster
+# This is a comma separated host:port pairs for each cluster
+# for e.g. \"A_host1:9092, A_host2:9092, A_host3:9092\"
+A.bootstrap.servers = A_host1:9092, A_host2:9092, A_host3:9092
+B.bootstrap.servers = B_host1:9092, B_host2:9092, B_host3:9092
+
+# enable and configure individual replication flows
+A->B.enabled = true
+
+# regex which defines which topics gets replicated. For eg \"foo-.*\"
+A->B.topics = .*
+
+B->A.enabled = true
+B->A.topics = .*
+
+# Setting replication factor of newly created remote topics
+replication.factor=1
+
+############################# Internal Topic Settings  #############################
+# The replication factor for mm2 internal topics \"heartbeats\", \"B.checkpoints.internal\" and
+# \"mm2-offset-syncs.B.internal\"
+# For anything other than development testing, a value greater than 1 is recommended to ensure availability such as 3.
+checkpoints.topic.replication.factor=1
+heartbeats.topic.replication.factor=1
+offset-syncs.topic.replication.factor=1
+
+# The replication factor for connect internal topics \"mm2-configs.B.internal\", \"mm2-offsets.B.internal\" and
+# \"mm2-status.B.internal\"
+# For anything other than development testing, a value greater than 1 is recommended to ensure availability such as 3.
+offset.storage.replication.factor=1
+status.storage.replication.factor=1
+config.storage.replication.factor=1
+
+# customize as needed
+# replication.policy.separator = _
+# sync.topic.acls.enabled = false
+# emit.heartbeats.interval.seconds = 5
+";
+
+    fn layer(text: &str, flow: Option<&str>) -> Result<MirrorFile> {
+        let path = Path::new("mm2.properties");
+        let entries = crate::config::parse_properties(path, text)?.into_iter().collect();
+        mm2_layer(path, &entries, flow)
+    }
+
+    #[test]
+    fn kafkas_example_needs_a_flow_and_maps_it() {
+        let err = layer(KAFKA_EXAMPLE, None).expect_err("two flows").to_string();
+        assert!(err.contains("A->B, B->A") && err.contains("--flow"), "{err}");
+        let file = layer(KAFKA_EXAMPLE, Some("B->A")).expect("mapped");
+        assert_eq!(file.name.as_deref(), Some("B-to-A"));
+        assert_eq!(file.source.bootstrap.as_deref(), Some("B_host1:9092, B_host2:9092, B_host3:9092"));
+        assert_eq!(file.target.bootstrap.as_deref(), Some("A_host1:9092, A_host2:9092, A_host3:9092"));
+        assert_eq!(file.topics.as_deref(), Some(".*"));
+        assert_eq!(
+            file.rename.as_deref(),
+            Some("prefix:B"),
+            "MM2's default policy prefixes the source alias"
+        );
+        assert_eq!(file.groups.as_deref(), Some(".*"), "MM2 checkpoints every group by default");
+        assert_eq!(file.replication_factor, Some(1));
+        assert!(file.source.properties.is_empty() && file.target.properties.is_empty());
+    }
+
+    #[test]
+    fn client_settings_policy_and_lists_map_and_the_rest_is_refused_by_name() {
+        let text = "clusters=src,dr\nsrc.bootstrap.servers=s:9092\ndr.bootstrap.servers=d:9092\n\
+                    src->dr.enabled=true\nsrc->dr.topics=orders.*, payments\ntopics.exclude=.*-tmp\n\
+                    src.security.protocol=SASL_SSL\nsrc.consumer.fetch.min.bytes=1024\ndr.producer.compression.type=zstd\n\
+                    replication.policy.class=org.apache.kafka.connect.mirror.IdentityReplicationPolicy\n\
+                    emit.checkpoints.enabled=false\nsync.group.offsets.enabled=true\ntasks.max=4\n";
+        let file = layer(text, None).expect("mapped");
+        assert_eq!(file.topics.as_deref(), Some("(?:orders.*)|(?:payments)"));
+        assert_eq!(file.exclude.as_deref(), Some(".*-tmp"));
+        assert_eq!(file.rename.as_deref(), Some("identity"));
+        assert_eq!(file.groups, None);
+        assert_eq!((file.sync_group_offsets, file.num_streams), (Some(true), Some(4)));
+        assert_eq!(file.source.properties.get("security.protocol").map(String::as_str), Some("SASL_SSL"));
+        assert_eq!(file.source.properties.get("fetch.min.bytes").map(String::as_str), Some("1024"));
+        assert_eq!(file.target.properties.get("compression.type").map(String::as_str), Some("zstd"));
+
+        let refused = |extra: &str, expect: &str| {
+            let err = layer(&format!("{text}{extra}\n"), None).expect_err(extra).to_string();
+            assert!(err.contains(expect), "{extra}: {err}");
+        };
+        refused("sync.topic.acls.enabled=true", "does not copy ACLs");
+        refused("groups.exclude=test-.*", "groups.exclude");
+        refused("replication.policy.class=com.example.MyPolicy", "com.example.MyPolicy");
+        refused("config.providers=file", "config.providers: no kmirror equivalent");
+        let separator = layer(
+            &text.replace(
+                "replication.policy.class=org.apache.kafka.connect.mirror.IdentityReplicationPolicy\n",
+                "replication.policy.separator=_\n",
+            ),
+            None,
+        );
+        assert_eq!(separator.expect("mapped").rename.as_deref(), Some("regex:(.*)=>src_$1"));
+    }
+}

@@ -1,0 +1,96 @@
+//! What to do about an error of a Kafka call on the data path: one place that sorts every
+//! error librdkafka returns into retry, abort, fatal or fenced.
+use rdkafka::error::KafkaError;
+use rdkafka::types::RDKafkaErrorCode;
+
+/// The response an error calls for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// Transient (a broker not answering, a timeout): the same call again, after a back-off.
+    Retry,
+    /// The open transaction cannot commit: abort it and read again from the last commit.
+    Abort,
+    /// The producer can do nothing more: stop; the next start resumes from the last commit.
+    Fatal,
+    /// Another instance with this transactional id took over: stop, never retry.
+    Fenced,
+}
+
+/// What librdkafka says of an error, taken apart so the rule below can be tested.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Facts {
+    pub code: Option<RDKafkaErrorCode>,
+    /// Set for errors of transactional calls.
+    pub fatal: bool,
+    pub retriable: bool,
+}
+
+impl Facts {
+    pub fn of(e: &KafkaError) -> Self {
+        match e {
+            KafkaError::Transaction(t) => {
+                Facts { code: Some(t.code()), fatal: t.is_fatal(), retriable: t.is_retriable() }
+            }
+            other => Facts { code: other.rdkafka_error_code(), ..Facts::default() },
+        }
+    }
+}
+
+pub fn classify(e: &KafkaError) -> Class {
+    classify_facts(Facts::of(e))
+}
+
+/// Fencing codes win over every flag: some brokers answer a fenced TxnOffsetCommit with an error
+/// librdkafka calls abortable, yet the abort then never completes. Stopping is always safe.
+pub fn classify_facts(facts: Facts) -> Class {
+    match facts.code {
+        Some(
+            RDKafkaErrorCode::Fenced
+            | RDKafkaErrorCode::ProducerFenced
+            | RDKafkaErrorCode::InvalidProducerEpoch,
+        ) => Class::Fenced,
+        _ if facts.fatal => Class::Fatal,
+        _ if facts.retriable => Class::Retry,
+        Some(RDKafkaErrorCode::OperationTimedOut) => Class::Retry,
+        _ => Class::Abort,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn txn(code: RDKafkaErrorCode, fatal: bool, retriable: bool) -> Facts {
+        Facts { code: Some(code), fatal, retriable }
+    }
+
+    #[test]
+    fn fencing_wins_over_every_flag() {
+        for code in [
+            RDKafkaErrorCode::Fenced,
+            RDKafkaErrorCode::ProducerFenced,
+            RDKafkaErrorCode::InvalidProducerEpoch,
+        ] {
+            assert_eq!(classify_facts(txn(code, false, true)), Class::Fenced, "{code:?}");
+            assert_eq!(classify_facts(txn(code, true, false)), Class::Fenced, "{code:?}");
+        }
+    }
+
+    #[test]
+    fn fatal_then_retriable_then_abort() {
+        assert_eq!(classify_facts(txn(RDKafkaErrorCode::Fatal, true, true)), Class::Fatal);
+        assert_eq!(classify_facts(txn(RDKafkaErrorCode::CoordinatorNotAvailable, false, true)), Class::Retry);
+        assert_eq!(
+            classify_facts(txn(RDKafkaErrorCode::InvalidTransactionalState, false, false)),
+            Class::Abort
+        );
+    }
+
+    #[test]
+    fn a_timed_out_call_is_retried_and_other_client_errors_abort() {
+        assert_eq!(classify(&KafkaError::Global(RDKafkaErrorCode::OperationTimedOut)), Class::Retry);
+        assert_eq!(classify(&KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut)), Class::Retry);
+        assert_eq!(classify(&KafkaError::Global(RDKafkaErrorCode::MessageSizeTooLarge)), Class::Abort);
+        assert_eq!(classify(&KafkaError::Global(RDKafkaErrorCode::ProducerFenced)), Class::Fenced);
+    }
+}

@@ -1,0 +1,389 @@
+//! One shard: a source consumer (assign, read_committed) and a transactional producer to the
+//! target with its own `transactional.id`. Each transaction carries records and the shard's
+//! next source offsets for the shadow group, so a restart resumes exactly where the last
+//! committed transaction ended.
+//!
+//! Why a changed `--num-streams` can never let two live producers write one partition: a
+//! partition's shard comes from a fixed function of (topic, partition, --shards), and
+//! --shards is fixed for the life of a mirror name (checked against the shadow group's commit
+//! metadata). Worker threads only host shards. Whatever the thread count, partition P is
+//! written only under `kmirror.NAME.<shard(P)>`, and a new owner's `init_transactions` fences
+//! every older producer of that id before it reads the shadow group.
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kmirror_state::TopicPartition;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerGroupMetadata};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseProducer, Producer};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{Offset, TopicPartitionList};
+use tracing::{info, warn};
+
+use crate::config::StartFrom;
+use crate::error::{Error, Result, Side};
+use crate::kafka::classify::{classify, Class};
+use crate::kafka::watermarks::{cached_high_watermark, committed_ends_with};
+use crate::mirror::context::MirrorContext;
+use crate::mirror::delivery::DeliveryTracker;
+use crate::mirror::plan::Route;
+use crate::mirror::read_guard::ReadGuard;
+use crate::mirror::shadow::{read_committed_positions, SavedPosition};
+use crate::mirror::stall_watch::{self, StallWatch};
+use crate::mirror::transaction::{produce, OpenTransaction, Produced};
+
+mod clients;
+mod commit;
+mod resume;
+
+use clients::{source_config, target_config, transactional_producer};
+
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// How long an abort may take before the producer is replaced instead.
+const ABORT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a quiet consumer may take to say where its partitions end.
+const STALL_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often a running shard asks whether its source topics were recreated under it.
+const ID_CHECK_INTERVAL: Duration = Duration::from_secs(10);
+
+pub struct Shard {
+    id: u32,
+    ctx: Arc<MirrorContext>,
+    producer: BaseProducer<DeliveryTracker>,
+    consumer: BaseConsumer,
+    shadow: BaseConsumer,
+    group_metadata: ConsumerGroupMetadata,
+    routes: Vec<Route>,
+    /// source topic -> partition -> route index
+    route_index: HashMap<String, HashMap<i32, usize>>,
+    /// Next source offset to read, as committed in the shadow group.
+    committed: HashMap<TopicPartition, Option<i64>>,
+    /// Source end offsets noted at start, for --until-caught-up.
+    ends: HashMap<TopicPartition, i64>,
+    /// Where never-committed partitions start with --start-from latest, resolved once.
+    latest: HashMap<TopicPartition, i64>,
+    /// Where partitions go on past records the source deleted (--on-missing-source skip).
+    floor: HashMap<TopicPartition, i64>,
+    /// The source topics' IDs as first seen by this shard, committed with every position.
+    topic_ids: HashMap<String, String>,
+    next_id_check: Instant,
+    txn: Option<OpenTransaction>,
+    records_mirrored: u64,
+    backoff: Duration,
+    next_end_check: Instant,
+    guard: ReadGuard,
+    stall: StallWatch,
+}
+
+impl Shard {
+    /// Fences any earlier owner of this shard, reads where it stopped, and starts reading.
+    pub fn start(id: u32, ctx: Arc<MirrorContext>, routes: Vec<Route>) -> Result<Self> {
+        let settings = &ctx.settings;
+        let producer = transactional_producer(&ctx, id)?;
+        let shadow: BaseConsumer = target_config(&ctx)
+            .set("group.id", settings.shadow_group(id))
+            .set("enable.auto.commit", "false")
+            // Makes OffsetFetch wait for pending transactional commits (require_stable).
+            .set("isolation.level", "read_committed")
+            .create()
+            .map_err(Error::kafka(Side::Target, "creating the shadow-group client"))?;
+        let group_metadata = shadow.group_metadata().ok_or_else(|| Error::Kafka {
+            side: Side::Target,
+            context: "shadow group metadata".into(),
+            cause: KafkaError::ClientCreation("no group metadata".into()),
+        })?;
+        let consumer: BaseConsumer = source_config(&ctx)
+            .create()
+            .map_err(Error::kafka(Side::Source, "creating the source consumer"))?;
+        let mut shard = Self {
+            id,
+            ctx,
+            producer,
+            consumer,
+            shadow,
+            group_metadata,
+            routes: Vec::new(),
+            route_index: HashMap::new(),
+            committed: HashMap::new(),
+            ends: HashMap::new(),
+            latest: HashMap::new(),
+            floor: HashMap::new(),
+            topic_ids: HashMap::new(),
+            next_id_check: Instant::now() + ID_CHECK_INTERVAL,
+            txn: None,
+            records_mirrored: 0,
+            backoff: Duration::from_millis(100),
+            next_end_check: Instant::now(),
+            guard: ReadGuard::default(),
+            stall: StallWatch::default(),
+        };
+        shard.add_routes(routes)?;
+        Ok(shard)
+    }
+
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    /// Adds partitions (new topics or partitions found while running), resuming each from the
+    /// shadow group.
+    pub fn add_routes(&mut self, routes: Vec<Route>) -> Result<()> {
+        self.commit_if_open()?;
+        let new: Vec<Route> =
+            routes.into_iter().filter(|r| self.route_index_of(&r.source).is_none()).collect();
+        if new.is_empty() {
+            return Ok(());
+        }
+        let positions = read_committed_positions(
+            &self.shadow,
+            &new,
+            &self.ctx.settings.name,
+            self.ctx.settings.shards,
+            CALL_TIMEOUT,
+        )?;
+        self.learn_topic_ids(&new);
+        let saved: Vec<(Route, SavedPosition)> = new
+            .iter()
+            .filter_map(|r| positions.get(&r.source).cloned().flatten().map(|p| (r.clone(), p)))
+            .collect();
+        self.check_positions(&saved)?;
+        for route in new {
+            let index = self.routes.len();
+            self.route_index
+                .entry(route.source.topic.clone())
+                .or_default()
+                .insert(route.source.partition, index);
+            let offset = positions.get(&route.source).cloned().flatten().map(|p| p.offset);
+            self.committed.insert(route.source.clone(), offset);
+            self.routes.push(route);
+        }
+        if self.ctx.settings.start_from == StartFrom::Latest {
+            self.resolve_latest()?;
+            self.commit_latest_starts()?;
+        }
+        for route in &self.routes {
+            let committed = self.committed.get(&route.source).copied().flatten();
+            let start = committed.or_else(|| self.latest.get(&route.source).copied());
+            self.ctx.telemetry.note_start(&route.source, start, None);
+        }
+        self.ctx.telemetry.heartbeat(self.id);
+        info!(
+            shard = self.id,
+            partitions = ?self.routes.iter().map(|r| r.source.to_string()).collect::<Vec<_>>(),
+            "shard assigned"
+        );
+        self.assign_at_committed()
+    }
+
+    fn route_index_of(&self, tp: &TopicPartition) -> Option<usize> {
+        self.route_index.get(&tp.topic).and_then(|m| m.get(&tp.partition)).copied()
+    }
+
+    /// (Re)starts reading every partition at its committed position.
+    fn assign_at_committed(&mut self) -> Result<()> {
+        let mut tpl = TopicPartitionList::new();
+        let mut starts = Vec::with_capacity(self.routes.len());
+        for route in &self.routes {
+            let committed = self.committed.get(&route.source).copied().flatten();
+            let start = committed.or_else(|| self.latest.get(&route.source).copied());
+            let start = match (start, self.floor.get(&route.source)) {
+                (Some(s), Some(&floor)) => Some(s.max(floor)),
+                (start, _) => start,
+            };
+            starts.push(start);
+            let offset = match start {
+                Some(o) => Offset::Offset(o),
+                None => Offset::Beginning,
+            };
+            tpl.add_partition_offset(&route.source.topic, route.source.partition, offset)
+                .map_err(Error::kafka(Side::Source, "building the assignment"))?;
+        }
+        self.guard.reset(starts);
+        self.consumer.assign(&tpl).map_err(Error::kafka(Side::Source, "assigning source partitions"))
+    }
+
+    /// Polls for up to `budget`, producing into the open transaction, and commits it when it
+    /// is full, old enough, or (with --until-caught-up) everything noted is read.
+    pub fn run_for(&mut self, budget: Duration) -> Result<()> {
+        let deadline = Instant::now() + budget;
+        loop {
+            if self.transaction_due() {
+                self.commit_if_open()?;
+            }
+            let now = Instant::now();
+            if now >= deadline || self.ctx.stop.load(Ordering::Relaxed) {
+                break;
+            }
+            let mut wait = deadline - now;
+            if let Some(txn) = &self.txn {
+                wait = wait
+                    .min((txn.started + self.ctx.settings.transaction_max).saturating_duration_since(now));
+            }
+            match self.consumer.poll(wait) {
+                None => {}
+                Some(Ok(message)) => {
+                    self.stall.progressed();
+                    let Some(route) = self
+                        .route_index
+                        .get(message.topic())
+                        .and_then(|m| m.get(&message.partition()))
+                        .copied()
+                    else {
+                        continue;
+                    };
+                    if !self.guard.admit(route, message.offset()) {
+                        if self.guard.skipped() == 1 {
+                            warn!(
+                                shard = self.id,
+                                topic = message.topic(),
+                                partition = message.partition(),
+                                offset = message.offset(),
+                                "the source handed back a record already read; skipping re-deliveries"
+                            );
+                        }
+                        continue;
+                    }
+                    let sent = produce(
+                        self.id,
+                        &mut self.txn,
+                        &self.producer,
+                        &self.routes,
+                        route,
+                        &message,
+                        &self.ctx.settings.transforms,
+                    );
+                    match sent {
+                        Err(Error::Kafka { cause, .. }) if classify(&cause) == Class::Fenced => {
+                            return Err(self.fatal_error(cause))
+                        }
+                        Err(e @ Error::Transform { .. }) => {
+                            // Nothing of this transaction may be committed.
+                            self.txn = None;
+                            self.ctx.telemetry.metrics.transaction_aborted();
+                            let _ = self.producer.abort_transaction(ABORT_TIMEOUT);
+                            return Err(e);
+                        }
+                        Ok(Produced::Skipped(why)) => {
+                            self.ctx.telemetry.metrics.transform_error();
+                            warn!(
+                                shard = self.id,
+                                topic = message.topic(),
+                                partition = message.partition(),
+                                offset = message.offset(),
+                                error = %why,
+                                "transform failed; record skipped (--on-transform-error skip)"
+                            );
+                        }
+                        other => {
+                            other?;
+                        }
+                    }
+                }
+                Some(Err(KafkaError::MessageConsumption(RDKafkaErrorCode::AutoOffsetReset))) => {
+                    self.handle_out_of_range()?;
+                }
+                Some(Err(e)) => {
+                    warn!(shard = self.id, error = %e, "source consumer error (librdkafka retries)")
+                }
+            }
+        }
+        self.producer.poll(Duration::ZERO);
+        self.report_ends();
+        self.check_topic_ids()?;
+        if self.txn.is_none() {
+            self.ctx.telemetry.heartbeat(self.id);
+            self.replace_a_wedged_consumer()?;
+        }
+        if self.ctx.settings.until_caught_up {
+            self.note_ends();
+            if self.txn.is_some() && self.all_ends_reached() {
+                self.commit_if_open()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// See [`crate::mirror::stall_watch`]: between transactions, a consumer quiet for a while is asked
+    /// where its partitions end, and replaced (reading on from the last commit) if it cannot
+    /// say or sits below an end.
+    fn replace_a_wedged_consumer(&mut self) -> Result<()> {
+        if !self.stall.due() {
+            return Ok(());
+        }
+        self.stall.progressed();
+        let sources: Vec<TopicPartition> = self.routes.iter().map(|r| r.source.clone()).collect();
+        let positions = self.consumer_positions().unwrap_or_default();
+        let ends = committed_ends_with(&self.consumer, &sources, STALL_PROBE_TIMEOUT);
+        let wedged = match &ends {
+            Err(_) => true,
+            Ok(ends) => sources.iter().any(|tp| {
+                let position =
+                    positions.get(tp).copied().or_else(|| self.committed.get(tp).copied().flatten());
+                stall_watch::behind(position, ends.get(tp).copied())
+            }),
+        };
+        if wedged {
+            warn!(
+                shard = self.id,
+                answer = ?ends.as_ref().map(|e| e.len()).map_err(|e| e.to_string()),
+                "the source consumer made no progress; replacing it (reading on from the last commit)"
+            );
+            self.consumer = source_config(&self.ctx)
+                .create()
+                .map_err(Error::kafka(Side::Source, "creating the source consumer"))?;
+            self.assign_at_committed()?;
+        }
+        Ok(())
+    }
+
+    /// Tells the telemetry where each source partition ends, about once a second.
+    fn report_ends(&mut self) {
+        if Instant::now() < self.next_end_check {
+            return;
+        }
+        self.next_end_check = Instant::now() + Duration::from_secs(1);
+        for route in &self.routes {
+            let (topic, partition) = (&route.source.topic, route.source.partition);
+            if let Some(high) = cached_high_watermark(&self.consumer, topic, partition) {
+                self.ctx.telemetry.end_seen(&route.source, high);
+            }
+        }
+    }
+
+    fn note_ends(&mut self) {
+        for route in &self.routes {
+            if !self.ends.contains_key(&route.source) {
+                if let Some(high) =
+                    cached_high_watermark(&self.consumer, &route.source.topic, route.source.partition)
+                {
+                    self.ends.insert(route.source.clone(), high);
+                }
+            }
+        }
+    }
+
+    fn all_ends_reached(&self) -> bool {
+        let Ok(positions) = self.consumer_positions() else { return false };
+        self.routes.iter().all(|r| match self.ends.get(&r.source) {
+            Some(&end) => {
+                end == 0
+                    || positions.get(&r.source).is_some_and(|&p| p >= end)
+                    || self.committed.get(&r.source).copied().flatten().is_some_and(|c| c >= end)
+            }
+            None => false,
+        })
+    }
+
+    /// True when every partition has been read to the end noted at start and committed.
+    pub fn caught_up(&self) -> bool {
+        self.txn.is_none() && self.all_ends_reached()
+    }
+
+    pub fn records_mirrored(&self) -> u64 {
+        self.records_mirrored
+    }
+}

@@ -1,0 +1,195 @@
+//! Where each partition of a shard resumes: saved positions checked against the source as it
+//! stands (see [`crate::mirror::position_check`]), `--start-from latest` resolved and committed
+//! before anything is read, and the source topics' IDs watched while running.
+use std::time::Instant;
+
+use kmirror_state::TopicPartition;
+use rdkafka::consumer::Consumer;
+use rdkafka::producer::Producer;
+use tracing::{info, warn};
+
+use super::commit::Step;
+use super::{Shard, ABORT_TIMEOUT, CALL_TIMEOUT, ID_CHECK_INTERVAL, STALL_PROBE_TIMEOUT};
+use crate::error::{Error, Result, Side};
+use crate::kafka::topic_ids::topic_ids;
+use crate::kafka::watermarks::{committed_ends_with, log_starts_with};
+use crate::mirror::plan::Route;
+use crate::mirror::position_check::{check, same_topic, PartitionNow, Verdict};
+use crate::mirror::shadow::SavedPosition;
+
+impl Shard {
+    /// Notes the committed end (last stable offset) of every never-committed partition: a
+    /// transaction still open there is copied whole once it commits, never cut in two.
+    pub(super) fn resolve_latest(&mut self) -> Result<()> {
+        let pending: Vec<TopicPartition> = self
+            .routes
+            .iter()
+            .map(|r| r.source.clone())
+            .filter(|tp| self.committed.get(tp).copied().flatten().is_none() && !self.latest.contains_key(tp))
+            .collect();
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let ends = committed_ends_with(&self.consumer, &pending, CALL_TIMEOUT)
+            .map_err(Error::kafka(Side::Source, "reading the latest offsets"))?;
+        for tp in &pending {
+            let end = ends.get(tp).copied().ok_or_else(|| Error::Shard {
+                shard: self.id,
+                message: format!("the source gave no latest offset for {tp}"),
+            })?;
+            self.latest.insert(tp.clone(), end);
+        }
+        Ok(())
+    }
+
+    /// Notes the IDs of the routes' source topics not seen yet. A source that gives none (or
+    /// cannot be asked) leaves recreated topics to the position bounds, and says so once.
+    pub(super) fn learn_topic_ids(&mut self, routes: &[Route]) {
+        let mut topics: Vec<&str> = routes
+            .iter()
+            .map(|r| r.source.topic.as_str())
+            .filter(|t| !self.topic_ids.contains_key(*t))
+            .collect();
+        topics.sort_unstable();
+        topics.dedup();
+        match topic_ids(self.consumer.client(), &topics, CALL_TIMEOUT) {
+            Ok(ids) => self.topic_ids.extend(ids),
+            Err(e) => warn!(
+                shard = self.id,
+                error = %e,
+                "the source gave no topic IDs: a recreated source topic is only caught by its offsets"
+            ),
+        }
+    }
+
+    /// Checks saved positions against the partitions as they stand now (see
+    /// [`crate::mirror::position_check`]): refuses what would skip or mix records, and steps
+    /// over records the source deleted only where the policy says so.
+    pub(super) fn check_positions(&mut self, saved: &[(Route, SavedPosition)]) -> Result<()> {
+        if saved.is_empty() {
+            return Ok(());
+        }
+        let partitions: Vec<TopicPartition> = saved.iter().map(|(r, _)| r.source.clone()).collect();
+        let starts = log_starts_with(&self.consumer, &partitions, CALL_TIMEOUT)
+            .map_err(Error::kafka(Side::Source, "reading where the partitions start"))?;
+        let ends = committed_ends_with(&self.consumer, &partitions, CALL_TIMEOUT)
+            .map_err(Error::kafka(Side::Source, "reading where the partitions end"))?;
+        for (route, position) in saved {
+            let (Some(&log_start), Some(&end)) = (starts.get(&route.source), ends.get(&route.source)) else {
+                return Err(Error::Shard {
+                    shard: self.id,
+                    message: format!("the source gave no start or end for {}", route.source),
+                });
+            };
+            let now =
+                PartitionNow { log_start, end, topic_id: self.topic_ids.get(&route.source.topic).cloned() };
+            match check(route, position, &now, self.ctx.settings.on_missing_source)? {
+                Verdict::Resume(_) => {}
+                Verdict::Skip { from, to } => {
+                    warn!(
+                        shard = self.id,
+                        topic = %route.source.topic,
+                        partition = route.source.partition,
+                        from,
+                        to,
+                        skipped = to - from,
+                        "the source deleted records before they were copied; going on at its start (--on-missing-source skip)"
+                    );
+                    self.ctx.telemetry.metrics.skipped(&route.source.topic, (to - from) as u64);
+                    self.floor.insert(route.source.clone(), to);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A read fell out of range (records deleted under the mirror, or a partition that shrank):
+    /// commits what was read, then checks every position as at start.
+    pub(super) fn handle_out_of_range(&mut self) -> Result<()> {
+        self.commit_if_open()?;
+        let saved: Vec<(Route, SavedPosition)> = self
+            .routes
+            .iter()
+            .filter_map(|r| {
+                let offset = self.committed.get(&r.source).copied().flatten()?;
+                let offset = offset.max(self.floor.get(&r.source).copied().unwrap_or(offset));
+                let source_topic_id = self.topic_ids.get(&r.source.topic).cloned();
+                Some((r.clone(), SavedPosition { offset, source_topic: None, source_topic_id }))
+            })
+            .collect();
+        let ids_now = topic_ids(self.consumer.client(), &self.topics(), CALL_TIMEOUT).unwrap_or_default();
+        let recorded = std::mem::replace(&mut self.topic_ids, ids_now);
+        let result = self.check_positions(&saved);
+        self.topic_ids = recorded;
+        result?;
+        self.assign_at_committed()
+    }
+
+    /// Every so often, whether a source topic was deleted and recreated under the running shard.
+    pub(super) fn check_topic_ids(&mut self) -> Result<()> {
+        if Instant::now() < self.next_id_check {
+            return Ok(());
+        }
+        self.next_id_check = Instant::now() + ID_CHECK_INTERVAL;
+        let Ok(now) = topic_ids(self.consumer.client(), &self.topics(), STALL_PROBE_TIMEOUT) else {
+            return Ok(());
+        };
+        for route in &self.routes {
+            let offset = self.committed.get(&route.source).copied().flatten().unwrap_or(0);
+            let recorded = self.topic_ids.get(&route.source.topic).map(String::as_str);
+            same_topic(&route.source, offset, recorded, now.get(&route.source.topic).map(String::as_str))?;
+        }
+        Ok(())
+    }
+
+    fn topics(&self) -> Vec<&str> {
+        let mut topics: Vec<&str> = self.routes.iter().map(|r| r.source.topic.as_str()).collect();
+        topics.sort_unstable();
+        topics.dedup();
+        topics
+    }
+
+    /// Commits the resolved `--start-from latest` positions before anything is read: a crash
+    /// before the first data commit then resumes where this start was, instead of at an end
+    /// that has moved on (which would skip what arrived in between).
+    pub(super) fn commit_latest_starts(&mut self) -> Result<()> {
+        let starts: Vec<(TopicPartition, i64)> = self
+            .latest
+            .iter()
+            .filter(|(tp, _)| self.committed.get(*tp).is_some_and(|c| c.is_none()))
+            .map(|(tp, &o)| (tp.clone(), o))
+            .collect();
+        if starts.is_empty() {
+            return Ok(());
+        }
+        let offsets = self.offsets_list(&starts)?;
+        self.producer.begin_transaction().map_err(|e| Error::Kafka {
+            side: Side::Target,
+            context: format!("shard {}: begin_transaction", self.id),
+            cause: e,
+        })?;
+        let committed = self
+            .retry_txn_call("send_offsets_to_transaction", Some(Instant::now()), |p, g| {
+                p.send_offsets_to_transaction(&offsets, g, CALL_TIMEOUT)
+            })
+            .and_then(|()| {
+                self.retry_txn_call("commit_transaction", None, |p, _| p.commit_transaction(CALL_TIMEOUT))
+            });
+        match committed {
+            Ok(()) => {}
+            Err(Step::Fatal(e)) => return Err(e),
+            Err(Step::Abort(reason)) => {
+                let _ = self.producer.abort_transaction(ABORT_TIMEOUT);
+                return Err(Error::Shard {
+                    shard: self.id,
+                    message: format!("committing the --start-from latest positions: {reason}"),
+                });
+            }
+        }
+        info!(shard = self.id, partitions = starts.len(), "--start-from latest: start positions committed");
+        for (tp, offset) in starts {
+            self.committed.insert(tp, Some(offset));
+        }
+        Ok(())
+    }
+}
