@@ -155,6 +155,26 @@ fn kmirror_run(source: &KafkaCluster, target: &KafkaCluster, w: &Workload, extra
     }
 }
 
+/// A second batch over a copy that is complete: how long kmirror takes to see there is nothing
+/// to do and exit (goal: under 1 s).
+fn nothing_to_do(source: &KafkaCluster, target: &KafkaCluster) -> f64 {
+    let state = tempfile::tempdir().expect("tempdir");
+    let started = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_kmirror"))
+        .args(["mirror", "--source", source.bootstrap(), "--target", target.bootstrap(), "--name", "bench"])
+        .args(["--topics", TOPIC, "--until-caught-up", "--state-dir"])
+        .arg(state.path())
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .output()
+        .expect("kmirror");
+    let seconds = started.elapsed().as_secs_f64();
+    assert!(out.status.success(), "kmirror failed: {}", String::from_utf8_lossy(&out.stderr));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("nothing to do"), "the second run copied again: {said}");
+    seconds
+}
+
 /// End-to-end latency of kmirror at its default settings: records produced at `rate` per second
 /// for `seconds` while the mirror runs; a read_committed consumer on the target compares each
 /// record's source timestamp with the time it reads it. Returns (p50 ms, p99 ms, records).
@@ -270,6 +290,7 @@ fn main() {
         configs.extend([
             ("kmirror no-op script transform", vec!["--transform", noop_spec.as_str()]),
             ("kmirror filter transform", vec!["--transform", "filter:drop:key=never"]),
+            ("kmirror --num-streams 4 (a thread per shard)", vec!["--num-streams", "4"]),
             ("kmirror txn 1 000", vec!["--transaction-max-records", "1000", "--transaction-max-ms", "60000"]),
             (
                 "kmirror txn 10 000",
@@ -301,9 +322,13 @@ fn main() {
         let limit_target = KafkaCluster::start(Role::Target).expect("target");
         runs.push(("limit (plain pipe)".into(), limit_pipe(&source, &limit_target, w)));
         drop(limit_target);
+        let mut idle_seconds = None;
         for (label, extra) in &configs {
             let target = KafkaCluster::start(Role::Target).expect("target");
             runs.push((label.to_string(), kmirror_run(&source, &target, w, extra)));
+            if idle_seconds.is_none() {
+                idle_seconds = Some(nothing_to_do(&source, &target));
+            }
         }
         let limit = &runs[0].1;
         let (limit_wall, limit_steady) =
@@ -345,6 +370,13 @@ fn main() {
                 m.peak_rss_bytes.map(|b| format!("{:.0}", b as f64 / 1e6)).unwrap_or_else(|| "-".into()),
                 m.cpu_seconds / m.target_records as f64 * 1e6,
             ));
+        }
+        if let Some(idle) = idle_seconds {
+            table.push_str(&format!(
+                "\nA second `--until-caught-up` run over the complete copy ({}): nothing to do, exit after {idle:.2} s (goal: under 1 s).\n\n",
+                w.name
+            ));
+            results.push(json!({"workload": w.name, "run": "nothing to do", "seconds": idle}));
         }
     }
     println!("{table}");

@@ -30,7 +30,16 @@ pub enum Error {
     #[error("worker for shard {shard} was fenced: another kmirror instance with --name {name} took over this shard; this one stops")]
     Fenced { name: String, shard: u32 },
     #[error("{side} cluster: {context}: {cause}")]
-    Kafka { side: Side, context: String, cause: rdkafka::error::KafkaError },
+    Kafka {
+        side: Side,
+        context: String,
+        #[source]
+        cause: rdkafka::error::KafkaError,
+    },
+    /// The cluster answers, but a read of a whole partition does not finish: the address is
+    /// right, the cluster (or the partition's leader) is slow.
+    #[error("{side} cluster: reading {partition} did not finish within {seconds} s: the cluster answers but delivers slowly (check its load and the partition's leader)")]
+    SlowRead { side: Side, partition: String, seconds: u64 },
     #[error("{0}: the mirror stopped with errors in these topics")]
     TopicsFailed(String),
     #[error("shard {shard}: {message}")]
@@ -43,6 +52,18 @@ pub enum Error {
     TopicNotVisible { topic: String, seconds: u64 },
     #[error("offset map: {0}")]
     State(String),
+    #[error("offset map: {context}: {cause}")]
+    Map {
+        context: String,
+        #[source]
+        cause: kmirror_state::StateError,
+    },
+    #[error("could not start the {what} thread: {cause} (the process is out of threads or memory)")]
+    Thread {
+        what: String,
+        #[source]
+        cause: std::io::Error,
+    },
     #[error("group {group}: {message}")]
     Group { group: String, message: String },
     #[error("syncing configs of target topic {topic}: {message}")]
@@ -58,7 +79,11 @@ pub enum Error {
     #[error("internal error: {0} (please report it with the log)")]
     Internal(String),
     #[error("i/o error on {path}: {cause}")]
-    Io { path: PathBuf, cause: std::io::Error },
+    Io {
+        path: PathBuf,
+        #[source]
+        cause: std::io::Error,
+    },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -103,5 +128,23 @@ impl Error {
     pub fn kafka(side: Side, context: impl Into<String>) -> impl FnOnce(rdkafka::error::KafkaError) -> Error {
         let context = context.into();
         move |cause| Error::Kafka { side, context, cause }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn causes_are_kept_as_sources_and_named_in_the_line() {
+        let e = Error::Thread { what: "worker 1".into(), cause: std::io::Error::other("no more threads") };
+        assert!(std::error::Error::source(&e).is_some(), "the cause is kept");
+        assert_eq!(
+            e.to_string(),
+            "could not start the worker 1 thread: no more threads (the process is out of threads or memory)"
+        );
+        let slow = Error::SlowRead { side: Side::Source, partition: "orders/3".into(), seconds: 120 };
+        assert!(!slow.to_string().contains("bootstrap address"), "a slow read is not an address problem");
+        assert_eq!(slow.exit_code(), 1);
     }
 }

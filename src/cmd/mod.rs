@@ -11,11 +11,15 @@ mod translate_offsets;
 mod verify;
 use anyhow::Context;
 use tokio::signal::unix::{signal, SignalKind};
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::cmd::cli::{Cli, Command, MirrorArgs};
 use crate::config::MirrorSettings;
 use crate::mirror::run::Mirror;
+
+/// How long a stop requested by a signal may take to commit what is open before the process
+/// exits anyway.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(45);
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
@@ -76,11 +80,31 @@ fn run_mirror(args: &MirrorArgs) -> anyhow::Result<()> {
             return;
         };
         tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
-        info!("stopping: committing open transactions (signal again to exit at once)");
+        info!(
+            grace_s = STOP_GRACE.as_secs(),
+            "stopping: committing open transactions (signal again to exit at once)"
+        );
         ctx.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
-        warn!("second signal: exiting now; the next start resumes from the last commit");
-        std::process::exit(130);
+        tokio::select! {
+            _ = term.recv() => {
+                warn!("second signal: exiting now; the next start resumes from the last commit");
+                std::process::exit(130);
+            }
+            _ = int.recv() => {
+                warn!("second signal: exiting now; the next start resumes from the last commit");
+                std::process::exit(130);
+            }
+            _ = tokio::time::sleep(STOP_GRACE) => {
+                // Seen after the target's transaction coordinator died: librdkafka's
+                // send_offsets_to_transaction blocked past its own timeout. Leaving an open
+                // transaction is safe: the target aborts it, the next start fences it.
+                error!(
+                    grace_s = STOP_GRACE.as_secs(),
+                    "the target did not let the open transactions finish in time; exiting (the next start resumes from the last commit)"
+                );
+                std::process::exit(1);
+            }
+        }
     });
     let summary = runtime
         .block_on(async { tokio::task::spawn_blocking(move || mirror.run()).await })

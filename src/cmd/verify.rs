@@ -224,11 +224,7 @@ fn read_partition(
     let started = Instant::now();
     loop {
         if started.elapsed() > READ_TIMEOUT {
-            return Err(Error::Unreachable {
-                side,
-                bootstrap: config.get("bootstrap.servers").unwrap_or_default().to_string(),
-                message: format!("reading {tp} did not finish within {} s", READ_TIMEOUT.as_secs()),
-            });
+            return Err(Error::SlowRead { side, partition: tp.to_string(), seconds: READ_TIMEOUT.as_secs() });
         }
         match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(m)) => {

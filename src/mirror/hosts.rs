@@ -57,7 +57,7 @@ impl Coordination {
                         consumer.context().reap_finished();
                     }
                 })
-                .map_err(|cause| Error::Io { path: "group thread".into(), cause })?
+                .map_err(|cause| Error::Thread { what: "coordination group".into(), cause })?
         };
         Ok(Self { consumer, serving, server: Some(server) })
     }
@@ -94,7 +94,7 @@ fn spawn_worker(
             }
             result
         })
-        .map_err(|cause| Error::Io { path: "worker thread".into(), cause })?;
+        .map_err(|cause| Error::Thread { what: format!("worker {index}"), cause })?;
     Ok((tx, handle))
 }
 

@@ -47,7 +47,7 @@ pub fn serve(addr: &str, telemetry: Arc<Telemetry>, transaction_max: Duration) -
                 }
             }
         })
-        .map_err(|cause| Error::Io { path: "http thread".into(), cause })?;
+        .map_err(|cause| Error::Thread { what: "HTTP".into(), cause })?;
     Ok(Endpoint { server })
 }
 

@@ -7,8 +7,8 @@ use tracing::debug;
 use crate::error::{Error, Result};
 use crate::kafka::topic_reader::read_to_end;
 
-fn state_error(e: StateError) -> Error {
-    Error::State(e.to_string())
+fn state_error(cause: StateError) -> Error {
+    Error::Map { context: "the local copy".into(), cause }
 }
 
 /// Applies every map record from the store's positions to the end of each of the map topic's

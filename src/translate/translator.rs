@@ -28,8 +28,8 @@ pub struct Translator {
     name: String,
 }
 
-fn state(e: StateError) -> Error {
-    Error::State(e.to_string())
+fn state(cause: StateError) -> Error {
+    Error::Map { context: "the local copy".into(), cause }
 }
 
 impl Translator {

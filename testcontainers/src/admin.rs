@@ -9,8 +9,10 @@ use rdkafka::admin::{
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::error::{kafka, Error, Result};
@@ -305,6 +307,11 @@ impl KafkaCluster {
                         return Ok(out);
                     }
                 }
+                // A killed node of a 3-node cluster: librdkafka reports its lost connection
+                // and reads on from the other nodes (the deadline above still holds).
+                Some(Err(KafkaError::MessageConsumption(
+                    RDKafkaErrorCode::BrokerTransportFailure | RDKafkaErrorCode::AllBrokersDown,
+                ))) => {}
                 Some(Err(e)) => {
                     return Err(Error::Kafka { context: format!("reading {topic}/{partition}"), source: e })
                 }

@@ -132,6 +132,10 @@ impl ClusterLayout<'_> {
             ("share.coordinator.state.topic.replication.factor", replicas.to_string()),
             ("share.coordinator.state.topic.min.isr", min_isr.to_string()),
             ("group.initial.rebalance.delay.ms", "0".into()),
+            // Tests write records with fixed timestamps years in the past (kmirror keeps them);
+            // the retention check (every 5 min by default) would delete those on a cluster that
+            // lives as long as a whole test run. Tests that need records gone delete them.
+            ("log.retention.check.interval.ms", "86400000".into()),
             // A node frozen longer than this is fenced by its controller; on one node that
             // leaves no broker at all for a moment (see src/stall_watch.rs). 25 s instead of 9 s:
             // the tests that freeze a broker for up to 20 s test a frozen broker, the 28 s one a
