@@ -1,4 +1,7 @@
 //! The command line. Flag names follow MirrorMaker where one exists, so its users feel at home.
+//!
+//! Longer than the other modules on purpose: every flag of every subcommand, with the help text
+//! that `--help` prints, in one file, so that one name means one thing across the subcommands.
 use std::path::PathBuf;
 
 use clap::builder::PossibleValue;

@@ -1,4 +1,5 @@
-//! Turns flags, the TOML file and properties files into one checked [`MirrorSettings`].
+//! Turns flags, the TOML file (or a MirrorMaker 2 file) and properties files into one checked
+//! [`MirrorSettings`]. A third of the file is its tests: how the layers combine is the contract.
 mod client;
 mod file;
 pub mod mm2;
