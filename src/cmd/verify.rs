@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use kmirror_state::{RecordData, RecordDigest, TopicPartition};
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{BorrowedMessage, Headers};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use serde::Serialize;
 
@@ -231,7 +230,7 @@ fn read_partition(
                 if until.is_some_and(|u| m.offset() >= u) {
                     return Ok(out);
                 }
-                out.insert(m.offset(), record_data(&m));
+                out.insert(m.offset(), RecordData::of(&m));
             }
             Some(Err(e)) => return Err(Error::kafka(side, format!("reading {tp}"))(e)),
             None => {}
@@ -243,20 +242,6 @@ fn read_partition(
         if position >= target_end {
             return Ok(out);
         }
-    }
-}
-
-/// The contents kmirror preserves of a record read back.
-fn record_data(message: &BorrowedMessage<'_>) -> RecordData {
-    let headers = message
-        .headers()
-        .map(|hs| hs.iter().map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec))).collect())
-        .unwrap_or_default();
-    RecordData {
-        key: message.key().map(<[u8]>::to_vec),
-        value: message.payload().map(<[u8]>::to_vec),
-        headers,
-        timestamp: message.timestamp().to_millis(),
     }
 }
 

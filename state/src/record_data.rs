@@ -18,6 +18,24 @@ impl RecordData {
     }
 }
 
+#[cfg(feature = "rdkafka")]
+impl RecordData {
+    /// Copies a message's preserved fields out of librdkafka's buffers.
+    pub fn of<M: rdkafka::Message>(message: &M) -> Self {
+        use rdkafka::message::Headers;
+        let headers = message
+            .headers()
+            .map(|hs| hs.iter().map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec))).collect())
+            .unwrap_or_default();
+        Self {
+            key: message.key().map(<[u8]>::to_vec),
+            value: message.payload().map(<[u8]>::to_vec),
+            headers,
+            timestamp: message.timestamp().to_millis(),
+        }
+    }
+}
+
 /// An order-sensitive FNV-1a digest over records, field by field with lengths, so two
 /// partitions' digests agree exactly when their records do (up to hash collisions).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,7 +10,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
-use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
+use rdkafka::message::{BorrowedMessage, Header, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
@@ -358,16 +358,7 @@ fn send_with_retry(
 
 /// Copies a message's preserved fields out of librdkafka's buffers.
 pub fn record_data(message: &BorrowedMessage<'_>) -> RecordData {
-    let headers = message
-        .headers()
-        .map(|hs| hs.iter().map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec))).collect())
-        .unwrap_or_default();
-    RecordData {
-        key: message.key().map(<[u8]>::to_vec),
-        value: message.payload().map(<[u8]>::to_vec),
-        headers,
-        timestamp: message.timestamp().to_millis(),
-    }
+    RecordData::of(message)
 }
 
 /// A suffix that makes names unique within and across test processes.
