@@ -114,6 +114,8 @@ fn a_failover_drill_moves_every_checkpointed_group_to_its_exact_position() {
         std::thread::sleep(Duration::from_millis(300));
     }
 
+    setup.assert_exactly_once(&t, PARTITIONS, Some(PER_PARTITION));
+
     // Dry run, from the checkpoints alone (the source is "gone"): the plan, nothing changed.
     let dry = failover(&setup, &["--format", "json"]);
     assert_success(&dry);

@@ -266,6 +266,14 @@ fn start_from_latest_is_durable_before_anything_is_copied() {
     setup.source.produce(&t, 0, &keyed("between", 0..50)).expect("produce");
     assert_success(&setup.mirror_until_caught_up(&regex::escape(&t), &["--start-from", "latest"]));
     let expected: Vec<KeyValue> = keyed("between", 0..50).into_iter().map(|r| (r.key, r.value)).collect();
+    let audited: Vec<KeyValue> = setup
+        .target
+        .read_committed_audited(&t, 0)
+        .expect("audit")
+        .into_iter()
+        .map(|r| (r.data.key, r.data.value))
+        .collect();
+    assert_eq!(audited, expected, "by the transaction-aware audit");
     assert_eq!(plain_read_committed(&setup.target, &t, 0, expected.len()), expected);
 }
 

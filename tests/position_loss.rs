@@ -26,9 +26,20 @@ fn values(records: &[RecordData]) -> Vec<Vec<u8>> {
     records.iter().filter_map(|r| r.value.clone()).collect()
 }
 
-/// The target partition's values as a plain `read_committed` consumer reads them.
+/// The target partition's values, by the transaction-aware audit of its log; a plain
+/// `read_committed` consumer must read the same.
 fn target_values(setup: &Setup, topic: &str, expected: usize) -> Vec<Vec<u8>> {
-    plain_read_committed(&setup.target, topic, 0, expected).into_iter().filter_map(|(_, v)| v).collect()
+    let audited: Vec<Vec<u8>> = setup
+        .target
+        .read_committed_audited(topic, 0)
+        .expect("audit")
+        .into_iter()
+        .filter_map(|r| r.data.value)
+        .collect();
+    let plain: Vec<Vec<u8>> =
+        plain_read_committed(&setup.target, topic, 0, expected).into_iter().filter_map(|(_, v)| v).collect();
+    assert_eq!(audited, plain, "the audit and a plain read_committed consumer agree");
+    audited
 }
 
 #[test]
