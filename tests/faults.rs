@@ -281,12 +281,7 @@ fn leader_killed_mid_stream(killed: Killed) {
         );
         return;
     }
-    // A killed node's partitions move once its controller lease runs out: 6 s, not the
-    // harness's 25 s (which lets a frozen node stay frozen), so the test waits for no lease.
-    let spec = KafkaSpec {
-        overrides: vec![("broker.session.timeout.ms".into(), "6000".into())],
-        ..KafkaSpec::plaintext(3)
-    };
+    let spec = KafkaSpec::for_leader_kills(3);
     let three = KafkaCluster::start_kafka(&spec).expect("3-node cluster");
     let (shared_source, shared_target) = KafkaCluster::shared_pair().expect("shared clusters");
     let (source, target) = match killed {

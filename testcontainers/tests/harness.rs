@@ -212,12 +212,7 @@ fn three_node_cluster_survives_its_leader_and_takes_it_back() {
         );
         return;
     }
-    // The killed node's partitions move once its controller lease runs out: 6 s here, not the
-    // harness's 25 s, which left the producer's 30 s flush too little room after the election.
-    let spec = KafkaSpec {
-        overrides: vec![("broker.session.timeout.ms".into(), "6000".into())],
-        ..KafkaSpec::plaintext(3)
-    };
+    let spec = KafkaSpec::for_leader_kills(3);
     let mut cluster = KafkaCluster::start_kafka(&spec).expect("3 nodes start");
     assert_eq!(cluster.node_ids(), [1, 2, 3]);
     assert_eq!(cluster.pids().len(), 3);

@@ -44,6 +44,16 @@ impl KafkaSpec {
     pub fn plaintext(nodes: usize) -> Self {
         Self { nodes, listener: ClientListener::Plaintext, users: Vec::new(), overrides: Vec::new() }
     }
+
+    /// Plaintext nodes for tests that kill one: its partitions move once its controller lease
+    /// runs out, after 6 s instead of the harness's 25 s (which lets a frozen node stay frozen),
+    /// so a producer's 30 s flush has room after the election.
+    pub fn for_leader_kills(nodes: usize) -> Self {
+        Self {
+            overrides: vec![("broker.session.timeout.ms".into(), "6000".into())],
+            ..Self::plaintext(nodes)
+        }
+    }
 }
 
 /// One node: its configuration, data and process.
