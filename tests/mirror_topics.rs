@@ -7,6 +7,17 @@ use common::*;
 use kmirror_testcontainers::{Backend, RecordData, SKIP_ABORTED_VISIBLE};
 
 /// Waits until the target partition holds `count` committed records.
+/// Keys and values of the target partition 0, by the transaction-aware audit of its log.
+fn audited_key_values(setup: &Setup, topic: &str) -> Vec<KeyValue> {
+    setup
+        .target
+        .read_committed_audited(topic, 0)
+        .expect("audit")
+        .into_iter()
+        .map(|r| (r.data.key, r.data.value))
+        .collect()
+}
+
 /// Waits until the mirror's shadow group holds `offset` for the partition (read by `status`).
 fn wait_for_committed(setup: &Setup, topic: &str, partition: i32, offset: i64) {
     wait_for_target_topic(setup, topic);
@@ -240,13 +251,7 @@ fn start_from_latest_never_cuts_an_open_source_transaction_in_two() {
     assert!(out.status.success(), "{}", stderr(&out));
     let mut expected: Vec<KeyValue> = keyed("open", 0..20).into_iter().map(|r| (r.key, r.value)).collect();
     expected.extend(keyed("new", 0..10).into_iter().map(|r| (r.key, r.value)));
-    let audited: Vec<KeyValue> = setup
-        .target
-        .read_committed_audited(&t, 0)
-        .expect("read")
-        .into_iter()
-        .map(|r| (r.data.key, r.data.value))
-        .collect();
+    let audited: Vec<KeyValue> = audited_key_values(&setup, &t);
     assert_eq!(audited, expected, "the open transaction whole, then what followed");
     assert_eq!(plain_read_committed(&setup.target, &t, 0, expected.len()), expected);
 }
@@ -266,13 +271,7 @@ fn start_from_latest_is_durable_before_anything_is_copied() {
     setup.source.produce(&t, 0, &keyed("between", 0..50)).expect("produce");
     assert_success(&setup.mirror_until_caught_up(&regex::escape(&t), &["--start-from", "latest"]));
     let expected: Vec<KeyValue> = keyed("between", 0..50).into_iter().map(|r| (r.key, r.value)).collect();
-    let audited: Vec<KeyValue> = setup
-        .target
-        .read_committed_audited(&t, 0)
-        .expect("audit")
-        .into_iter()
-        .map(|r| (r.data.key, r.data.value))
-        .collect();
+    let audited: Vec<KeyValue> = audited_key_values(&setup, &t);
     assert_eq!(audited, expected, "by the transaction-aware audit");
     assert_eq!(plain_read_committed(&setup.target, &t, 0, expected.len()), expected);
 }
@@ -293,13 +292,7 @@ fn start_from_latest_copies_only_what_arrives_after_the_start() {
     terminate(&mirror);
     let out = mirror.wait_with_output().expect("output");
     assert!(out.status.success(), "{}", stderr(&out));
-    let target: Vec<KeyValue> = setup
-        .target
-        .read_committed_audited(&t, 0)
-        .expect("read")
-        .into_iter()
-        .map(|r| (r.data.key, r.data.value))
-        .collect();
+    let target: Vec<KeyValue> = audited_key_values(&setup, &t);
     let expected: Vec<KeyValue> = keyed("new", 0..40).into_iter().map(|r| (r.key, r.value)).collect();
     assert_eq!(target, expected, "only records produced after the start");
 
