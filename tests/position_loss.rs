@@ -1,6 +1,7 @@
 //! A saved position that no longer means what it meant is refused by name, never jumped over:
 //! a recreated source topic, records the source deleted before they were copied, a changed
-//! `--rename` under the same `--name`. Exit code 4, one error line, the target untouched.
+//! `--rename` under the same `--name`. Exit code 4, one error line, the target untouched. A
+//! position the shadow group lost to offset expiry is rebuilt from the map topic, not re-copied.
 mod common;
 
 use std::time::Duration;
@@ -147,4 +148,68 @@ fn help_names_the_policy() {
     let out = run(&["mirror".into(), "--help".into()], Duration::from_secs(10));
     let help = String::from_utf8_lossy(&out.stdout);
     assert!(help.contains("--on-missing-source") && help.contains("skip"), "{help}");
+}
+
+/// Kafka expires a member-less group's offsets `offsets.retention.minutes` after their last
+/// commit: a mirror stopped for a week, or a partition idle that long, loses its shadow
+/// position. Deleting the shadow groups does the same at once.
+#[test]
+fn expired_shadow_positions_resume_from_the_map_not_from_the_start() {
+    let setup = Setup::new();
+    let t = topic("expired");
+    setup.source.create_topic(&t, 2, &[]).expect("topic");
+    setup.source.produce(&t, 0, &keyed("a", 0..400)).expect("produce");
+    setup.source.produce(&t, 1, &keyed("b", 0..300)).expect("produce");
+    assert_success(&setup.mirror_until_caught_up(&t, &[]));
+
+    let groups: Vec<String> = (0..4).map(|shard| format!("kmirror.{}.shard-{shard}", setup.name)).collect();
+    let expire = || {
+        setup
+            .target
+            .delete_groups(&groups.iter().map(String::as_str).collect::<Vec<_>>())
+            .expect("delete groups");
+        for group in &groups {
+            assert!(
+                group_offsets(&setup.target, group, &t, 2).values().all(Option::is_none),
+                "{group} holds no position once deleted"
+            );
+        }
+    };
+    expire();
+    // Only partition 0 gets new records: partition 1's rebuilt position must be committed
+    // again all the same, or it stays lost.
+    setup.source.produce(&t, 0, &keyed("a", 400..600)).expect("produce");
+    // Before: both partitions copied again from offset 0 (700 duplicates).
+    let out = setup.mirror_until_caught_up(&t, &[]);
+    assert_success(&out);
+    setup.assert_exactly_once(&t, 2, None);
+    let audits = setup.audit(&t, 2);
+    assert_eq!(audits.iter().map(|a| a.source_records).collect::<Vec<_>>(), vec![600, 300]);
+    assert!(stderr(&out).contains("resuming where the map ends"), "the rebuild is logged: {}", stderr(&out));
+
+    let mut held = std::collections::BTreeMap::new();
+    for group in &groups {
+        for (partition, offset) in group_offsets(&setup.target, group, &t, 2) {
+            if let Some(offset) = offset {
+                held.insert(partition, offset);
+            }
+        }
+    }
+    assert_eq!(held, [(0, 600), (1, 300)].into_iter().collect(), "both positions committed again");
+
+    // A second expiry with nothing new: status still knows where the mirror stands, and a
+    // run has nothing to copy and copies nothing.
+    expire();
+    let status = status_json(&setup, true);
+    let committed: Vec<(i64, i64)> = status["partitions"]
+        .as_array()
+        .expect("partitions")
+        .iter()
+        .filter(|row| row["topic"] == t.as_str())
+        .map(|row| (row["partition"].as_i64().unwrap_or(-1), row["committed"].as_i64().unwrap_or(-1)))
+        .collect();
+    assert_eq!(committed, vec![(0, 600), (1, 300)], "{status:#}");
+    let again = setup.mirror_until_caught_up(&t, &[]);
+    assert_success(&again);
+    setup.assert_exactly_once(&t, 2, None);
 }

@@ -5,7 +5,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
 use crate::error::{Error, Result, Side};
-use crate::kafka::watermarks::committed_end;
+use crate::kafka::watermarks::{committed_end, log_starts_with};
 
 const READ_TIMEOUT: Duration = Duration::from_secs(60);
 /// A safety net only: the end read first is below any open transaction, so the position gets
@@ -66,6 +66,98 @@ pub fn read_to_end(
         }
         if position >= end || last.1.elapsed() > STALL {
             return Ok(position);
+        }
+    }
+}
+
+/// A reader of whole offset ranges of one partition, for reads that must not stop short: a
+/// range that stops moving is an error, never a partial answer.
+pub struct RangeReader {
+    consumer: BaseConsumer,
+    topic: String,
+    partition: i32,
+}
+
+impl RangeReader {
+    pub fn new(target: &ClientConfig, topic: &str, partition: i32, group: &str) -> Result<Self> {
+        let consumer: BaseConsumer = target
+            .clone()
+            .set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .set("isolation.level", "read_committed")
+            .create()
+            .map_err(Error::kafka(Side::Target, format!("creating a reader of {topic}")))?;
+        Ok(Self { consumer, topic: topic.to_string(), partition })
+    }
+
+    /// The partition's log start and committed end; `None` if the partition does not exist.
+    pub fn bounds(&self) -> Result<Option<(i64, i64)>> {
+        let metadata = self
+            .consumer
+            .fetch_metadata(Some(&self.topic), READ_TIMEOUT)
+            .map_err(Error::kafka(Side::Target, format!("metadata of {}", self.topic)))?;
+        let exists = metadata.topics().iter().any(|t| {
+            t.name() == self.topic
+                && t.error().is_none()
+                && t.partitions().iter().any(|p| p.id() == self.partition)
+        });
+        if !exists {
+            return Ok(None);
+        }
+        let tp = kmirror_state::TopicPartition::new(self.topic.as_str(), self.partition);
+        let starts = log_starts_with(&self.consumer, std::slice::from_ref(&tp), READ_TIMEOUT)
+            .map_err(Error::kafka(Side::Target, format!("reading where {} starts", self.topic)))?;
+        let end = committed_end(&self.consumer, &self.topic, self.partition, READ_TIMEOUT)
+            .map_err(Error::kafka(Side::Target, format!("reading the end of {}", self.topic)))?;
+        Ok(Some((starts.get(&tp).copied().unwrap_or(0), end)))
+    }
+
+    /// Calls `on_record(offset, value)` for every committed record in `from..to`, in order.
+    pub fn read(
+        &self,
+        from: i64,
+        to: i64,
+        mut on_record: impl FnMut(i64, &[u8]) -> Result<()>,
+    ) -> Result<()> {
+        if from >= to {
+            return Ok(());
+        }
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(&self.topic, self.partition, Offset::Offset(from))
+            .map_err(Error::kafka(Side::Target, format!("assigning {}", self.topic)))?;
+        self.consumer
+            .assign(&tpl)
+            .map_err(Error::kafka(Side::Target, format!("assigning {}", self.topic)))?;
+        let mut last = (from, Instant::now());
+        loop {
+            match self.consumer.poll(Duration::from_millis(100)) {
+                Some(Ok(message)) if message.offset() < to => {
+                    on_record(message.offset(), message.payload().unwrap_or_default())?
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(Error::kafka(Side::Target, format!("reading {}", self.topic))(e)),
+                None => {}
+            }
+            let position =
+                match self.consumer.position().ok().and_then(|p| p.elements().first().map(|e| e.offset())) {
+                    Some(Offset::Offset(o)) => o,
+                    _ => last.0,
+                };
+            if position >= to {
+                return Ok(());
+            }
+            if position != last.0 {
+                last = (position, Instant::now());
+            } else if last.1.elapsed() > READ_TIMEOUT {
+                return Err(Error::SlowRead {
+                    side: Side::Target,
+                    partition: format!(
+                        "{}/{} (stopped at {position}, short of {to})",
+                        self.topic, self.partition
+                    ),
+                    seconds: READ_TIMEOUT.as_secs(),
+                });
+            }
         }
     }
 }

@@ -5,6 +5,7 @@ pub mod context;
 pub mod delivery;
 pub mod flush;
 pub mod hosts;
+pub mod map_positions;
 pub mod map_writer;
 pub mod owners;
 pub mod plan;

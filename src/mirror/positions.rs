@@ -1,6 +1,7 @@
 //! Where a mirror stands, read from the clusters alone: the committed source positions held by
-//! the shadow groups on the target, and the source ends. Used before a run starts (the total of
-//! a batch, "nothing to do") and by `kmirror status`.
+//! the shadow groups on the target (or, where a group lost one to offset expiry, the map
+//! topic), and the source ends. Used before a run starts (the total of a batch, "nothing to
+//! do") and by `kmirror status`.
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use rdkafka::ClientConfig;
 use crate::config::names::shadow_group;
 use crate::config::names::shard_of;
 use crate::error::{Error, Result, Side};
+use crate::mirror::map_positions::positions_from_map;
 use crate::mirror::plan::Route;
 use crate::mirror::shadow::{read_committed_positions, SavedPosition};
 
@@ -29,9 +31,18 @@ pub fn committed_positions(
             .or_default()
             .push(route.clone());
     }
+    let routes_of = by_shard.clone();
     let mut out = HashMap::new();
-    for (_, positions) in read_groups(target, name, shards, by_shard, timeout)? {
+    for (shard, positions) in read_groups(target, name, shards, by_shard, timeout)? {
+        // A position the group lost to offset expiry is still in the map topic.
+        let lost: Vec<Route> = routes_of[&shard]
+            .iter()
+            .filter(|r| positions.get(&r.source).is_none_or(|p| p.is_none()))
+            .cloned()
+            .collect();
+        let rebuilt = positions_from_map(target, name, shard, &lost)?;
         out.extend(positions.into_iter().map(|(tp, p)| (tp, p.map(|p| p.offset))));
+        out.extend(rebuilt.into_iter().map(|(tp, offset)| (tp, Some(offset))));
     }
     Ok(out)
 }

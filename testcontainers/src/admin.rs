@@ -116,6 +116,26 @@ impl KafkaCluster {
         Ok(())
     }
 
+    /// Deletes consumer groups (what Kafka's offset expiry does to a member-less group); a group
+    /// that does not exist counts as deleted.
+    pub fn delete_groups(&self, groups: &[&str]) -> Result<()> {
+        let admin = self.admin()?;
+        let results =
+            block_on(admin.delete_groups(groups, &AdminOptions::new())).map_err(kafka("deleting groups"))?;
+        for result in results {
+            match result {
+                Ok(_) | Err((_, RDKafkaErrorCode::GroupIdNotFound)) => {}
+                Err((group, code)) => {
+                    return Err(Error::Topic {
+                        topic: group,
+                        message: format!("group delete failed: {code}"),
+                    })
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn wait_for_topic(&self, topic: &str, partitions: i32) -> Result<()> {
         let consumer: BaseConsumer = self.client_config().create().map_err(kafka("metadata client"))?;
         let started = Instant::now();

@@ -229,6 +229,37 @@ pub fn commit_group(
         .expect("commit");
 }
 
+/// The committed offset of `group` in each of `partitions` of `topic` (None: nothing committed),
+/// read with an independent client.
+pub fn group_offsets(
+    cluster: &KafkaCluster,
+    group: &str,
+    topic: &str,
+    partitions: i32,
+) -> std::collections::BTreeMap<i32, Option<i64>> {
+    let consumer: rdkafka::consumer::BaseConsumer = cluster
+        .client_config()
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .create()
+        .expect("consumer");
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition(topic, p);
+    }
+    let committed = rdkafka::consumer::Consumer::committed_offsets(&consumer, tpl, Duration::from_secs(10))
+        .expect("committed offsets");
+    committed
+        .elements()
+        .iter()
+        .map(|e| match e.offset() {
+            rdkafka::Offset::Offset(o) if o >= 0 => (e.partition(), Some(o)),
+            _ => (e.partition(), None),
+        })
+        .collect()
+}
+
 /// `kmirror status --format json` for this setup's mirror, with or without the source.
 pub fn status_json(setup: &Setup, with_source: bool) -> serde_json::Value {
     let mut args = vec![

@@ -14,7 +14,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use tracing::{debug, warn};
 
 use super::clients::transactional_producer;
-use super::{Shard, ABORT_TIMEOUT, CALL_TIMEOUT, MAX_BACKOFF};
+use super::{Shard, ABORT_TIMEOUT, CALL_TIMEOUT, MAX_BACKOFF, POSITION_REFRESH};
 use crate::error::{Error, Result, Side};
 use crate::kafka::classify::{classify, Class};
 use crate::mirror::delivery::DeliveryTracker;
@@ -50,6 +50,7 @@ impl Shard {
                         .and_then(|i| txn.per_route.get(i).copied())
                         .unwrap_or_default();
                     telemetry.committed(&tp, records, bytes, offset);
+                    self.last_commit.insert(tp.clone(), Instant::now());
                     self.committed.insert(tp, Some(offset));
                 }
                 telemetry.heartbeat(self.id);
@@ -146,13 +147,21 @@ impl Shard {
     }
 
     /// Where the consumer stands now: past every record handed to the transaction and past
-    /// control markers, which are not data.
+    /// control markers, which are not data. Positions idle for [`POSITION_REFRESH`] ride along
+    /// unchanged, so Kafka does not expire them.
     fn read_positions(&self) -> Result<Vec<(TopicPartition, i64)>> {
-        Ok(self
+        let mut positions: BTreeMap<TopicPartition, i64> = self
             .consumer_positions()?
             .into_iter()
             .filter(|(tp, o)| self.committed.get(tp).copied().flatten() != Some(*o))
-            .collect())
+            .collect();
+        for route in &self.routes {
+            let due = self.last_commit.get(&route.source).is_none_or(|t| t.elapsed() >= POSITION_REFRESH);
+            if let (true, Some(offset)) = (due, self.committed.get(&route.source).copied().flatten()) {
+                positions.entry(route.source.clone()).or_insert(offset);
+            }
+        }
+        Ok(positions.into_iter().collect())
     }
 
     /// The consumer's position in every partition that has one yet.

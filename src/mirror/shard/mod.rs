@@ -49,6 +49,10 @@ const ABORT_TIMEOUT: Duration = Duration::from_secs(10);
 const STALL_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often a running shard asks whether its source topics were recreated under it.
 const ID_CHECK_INTERVAL: Duration = Duration::from_secs(10);
+/// How long a committed position may go without being committed again. Kafka expires a
+/// member-less group's offset `offsets.retention.minutes` after its last commit (7 days by
+/// default, often set to a day); an hour stays well inside any sane setting.
+const POSITION_REFRESH: Duration = Duration::from_secs(3600);
 
 pub struct Shard {
     id: u32,
@@ -71,6 +75,10 @@ pub struct Shard {
     /// The source topics' IDs as first seen by this shard, committed with every position.
     topic_ids: HashMap<String, String>,
     next_id_check: Instant,
+    /// When each partition's position was last committed by this shard (or when the shard
+    /// started): positions idle for [`POSITION_REFRESH`] are committed again before Kafka
+    /// expires them.
+    last_commit: HashMap<TopicPartition, Instant>,
     txn: Option<OpenTransaction>,
     records_mirrored: u64,
     backoff: Duration,
@@ -114,6 +122,7 @@ impl Shard {
             floor: HashMap::new(),
             topic_ids: HashMap::new(),
             next_id_check: Instant::now() + ID_CHECK_INTERVAL,
+            last_commit: HashMap::new(),
             txn: None,
             records_mirrored: 0,
             backoff: Duration::from_millis(100),
@@ -138,13 +147,14 @@ impl Shard {
         if new.is_empty() {
             return Ok(());
         }
-        let positions = read_committed_positions(
+        let mut positions = read_committed_positions(
             &self.shadow,
             &new,
             &self.ctx.settings.name,
             self.ctx.settings.shards,
             CALL_TIMEOUT,
         )?;
+        let rebuilt = self.rebuild_lost_positions(&new, &mut positions)?;
         self.learn_topic_ids(&new);
         let saved: Vec<(Route, SavedPosition)> = new
             .iter()
@@ -159,8 +169,10 @@ impl Shard {
                 .insert(route.source.partition, index);
             let offset = positions.get(&route.source).cloned().flatten().map(|p| p.offset);
             self.committed.insert(route.source.clone(), offset);
+            self.last_commit.insert(route.source.clone(), Instant::now());
             self.routes.push(route);
         }
+        self.commit_positions(&rebuilt, "positions rebuilt from the map topic")?;
         if self.ctx.settings.start_from == StartFrom::Latest {
             self.resolve_latest()?;
             self.commit_latest_starts()?;
@@ -297,6 +309,7 @@ impl Shard {
         if self.txn.is_none() {
             self.ctx.telemetry.heartbeat(self.id);
             self.replace_a_wedged_consumer()?;
+            self.refresh_idle_positions()?;
         }
         if self.ctx.settings.until_caught_up {
             self.note_ends();

@@ -1,6 +1,7 @@
 //! Where each partition of a shard resumes: saved positions checked against the source as it
 //! stands (see [`crate::mirror::position_check`]), `--start-from latest` resolved and committed
 //! before anything is read, and the source topics' IDs watched while running.
+use std::collections::HashMap;
 use std::time::Instant;
 
 use kmirror_state::TopicPartition;
@@ -8,11 +9,13 @@ use rdkafka::consumer::Consumer;
 use rdkafka::producer::Producer;
 use tracing::{info, warn};
 
+use super::clients::target_config;
 use super::commit::Step;
-use super::{Shard, ABORT_TIMEOUT, CALL_TIMEOUT, ID_CHECK_INTERVAL, STALL_PROBE_TIMEOUT};
+use super::{Shard, ABORT_TIMEOUT, CALL_TIMEOUT, ID_CHECK_INTERVAL, POSITION_REFRESH, STALL_PROBE_TIMEOUT};
 use crate::error::{Error, Result, Side};
 use crate::kafka::topic_ids::topic_ids;
 use crate::kafka::watermarks::{committed_ends_with, log_starts_with};
+use crate::mirror::map_positions::positions_from_map;
 use crate::mirror::plan::Route;
 use crate::mirror::position_check::{check, same_topic, PartitionNow, Verdict};
 use crate::mirror::shadow::SavedPosition;
@@ -159,10 +162,62 @@ impl Shard {
             .filter(|(tp, _)| self.committed.get(*tp).is_some_and(|c| c.is_none()))
             .map(|(tp, &o)| (tp.clone(), o))
             .collect();
-        if starts.is_empty() {
+        self.commit_positions(&starts, "--start-from latest: start positions")
+    }
+
+    /// Fills in, from the map topic, the positions the shadow group no longer has (see
+    /// [`crate::mirror::map_positions`]); returns them, to be committed again before reading.
+    pub(super) fn rebuild_lost_positions(
+        &self,
+        routes: &[Route],
+        positions: &mut HashMap<TopicPartition, Option<SavedPosition>>,
+    ) -> Result<Vec<(TopicPartition, i64)>> {
+        let lost: Vec<Route> =
+            routes.iter().filter(|r| positions.get(&r.source).is_none_or(|p| p.is_none())).cloned().collect();
+        let s = &self.ctx.settings;
+        let found = positions_from_map(&target_config(&self.ctx), &s.name, self.id, &lost)?;
+        let mut rebuilt = Vec::with_capacity(found.len());
+        for route in &lost {
+            let Some(&offset) = found.get(&route.source) else { continue };
+            warn!(
+                shard = self.id,
+                topic = %route.source.topic,
+                partition = route.source.partition,
+                offset,
+                group = %s.shadow_group(self.id),
+                "the shadow group has no position for a partition the map topic shows copied (expired after the target's offsets.retention.minutes?); resuming where the map ends"
+            );
+            positions.insert(
+                route.source.clone(),
+                Some(SavedPosition {
+                    offset,
+                    source_topic: Some(route.source.topic.clone()),
+                    source_topic_id: None,
+                }),
+            );
+            rebuilt.push((route.source.clone(), offset));
+        }
+        Ok(rebuilt)
+    }
+
+    /// Between transactions, commits again the positions idle for [`POSITION_REFRESH`], so Kafka
+    /// does not expire them.
+    pub(super) fn refresh_idle_positions(&mut self) -> Result<()> {
+        let due: Vec<(TopicPartition, i64)> = self
+            .routes
+            .iter()
+            .filter(|r| self.last_commit.get(&r.source).is_none_or(|t| t.elapsed() >= POSITION_REFRESH))
+            .filter_map(|r| Some((r.source.clone(), self.committed.get(&r.source).copied().flatten()?)))
+            .collect();
+        self.commit_positions(&due, "idle positions committed again")
+    }
+
+    /// Commits positions in a transaction of their own, holding no records.
+    pub(super) fn commit_positions(&mut self, positions: &[(TopicPartition, i64)], what: &str) -> Result<()> {
+        if positions.is_empty() {
             return Ok(());
         }
-        let offsets = self.offsets_list(&starts)?;
+        let offsets = self.offsets_list(positions)?;
         self.producer.begin_transaction().map_err(|e| Error::Kafka {
             side: Side::Target,
             context: format!("shard {}: begin_transaction", self.id),
@@ -180,15 +235,13 @@ impl Shard {
             Err(Step::Fatal(e)) => return Err(e),
             Err(Step::Abort(reason)) => {
                 let _ = self.producer.abort_transaction(ABORT_TIMEOUT);
-                return Err(Error::Shard {
-                    shard: self.id,
-                    message: format!("committing the --start-from latest positions: {reason}"),
-                });
+                return Err(Error::Shard { shard: self.id, message: format!("committing {what}: {reason}") });
             }
         }
-        info!(shard = self.id, partitions = starts.len(), "--start-from latest: start positions committed");
-        for (tp, offset) in starts {
-            self.committed.insert(tp, Some(offset));
+        info!(shard = self.id, partitions = positions.len(), "{what}: committed");
+        for (tp, offset) in positions {
+            self.committed.insert(tp.clone(), Some(*offset));
+            self.last_commit.insert(tp.clone(), Instant::now());
         }
         Ok(())
     }
