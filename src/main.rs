@@ -3,7 +3,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use kmirror::cmd::cli::LogFormat;
-use kmirror::kafka::log_filter::QuietIgnoredSettings;
+use kmirror::kafka::log_filter::LibrdkafkaLog;
 use tracing_subscriber::prelude::*;
 use tracing_subscriber::EnvFilter;
 
@@ -17,9 +17,7 @@ fn main() -> ExitCode {
     };
     let subscriber = tracing_subscriber::registry().with(filter).with(lines);
     // librdkafka's messages come as `log` records; they reach tracing through a filter.
-    if tracing::subscriber::set_global_default(subscriber).is_err()
-        || QuietIgnoredSettings::install().is_err()
-    {
+    if tracing::subscriber::set_global_default(subscriber).is_err() || LibrdkafkaLog::install().is_err() {
         eprintln!("kmirror: warning: logging could not be set up");
     }
     match kmirror::cmd::run(cli) {

@@ -320,14 +320,26 @@ impl MirrorArgs {
     }
 }
 
-#[derive(Debug, Args)]
-pub struct TranslateArgs {
-    /// Target cluster bootstrap servers (where the mirror writes).
+/// The flags that name one mirror on its target cluster, shared by every command that inspects
+/// or moves a mirror (translate-offsets, failover, verify, status).
+#[derive(Debug, Clone, Args)]
+pub struct MirrorRef {
+    /// Target cluster bootstrap servers (where the mirror writes). May also come from the
+    /// target config.
     #[arg(long, value_name = "BOOTSTRAP")]
     pub target: Option<String>,
     /// The mirror's --name.
     #[arg(long)]
     pub name: String,
+    #[command(flatten)]
+    pub clients: ClientFlags,
+    /// How long to wait for each cluster to answer, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5)]
+    pub connect_timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct TranslateArgs {
     /// A consumer group to translate (repeatable).
     #[arg(long = "group", value_name = "GROUP")]
     pub group: Vec<String>,
@@ -354,20 +366,11 @@ pub struct TranslateArgs {
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
     #[command(flatten)]
-    pub clients: ClientFlags,
-    /// How long to wait for each cluster to answer, in seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 5)]
-    pub connect_timeout: u64,
+    pub mirror: MirrorRef,
 }
 
 #[derive(Debug, Args)]
 pub struct FailoverArgs {
-    /// Target cluster bootstrap servers (the cluster the groups move to).
-    #[arg(long, value_name = "BOOTSTRAP")]
-    pub target: Option<String>,
-    /// The mirror's --name.
-    #[arg(long)]
-    pub name: String,
     /// Source cluster bootstrap servers, if it still answers: a last checkpoint is taken there
     /// and the summary says how many records were not mirrored. Without it (or if it does not
     /// answer) the groups move from their last checkpoints on the target.
@@ -390,10 +393,7 @@ pub struct FailoverArgs {
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
     #[command(flatten)]
-    pub clients: ClientFlags,
-    /// How long to wait for each cluster to answer, in seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 5)]
-    pub connect_timeout: u64,
+    pub mirror: MirrorRef,
 }
 
 #[derive(Debug, Args)]
@@ -401,12 +401,6 @@ pub struct VerifyArgs {
     /// Source cluster bootstrap servers.
     #[arg(long, value_name = "BOOTSTRAP")]
     pub source: Option<String>,
-    /// Target cluster bootstrap servers.
-    #[arg(long, value_name = "BOOTSTRAP")]
-    pub target: Option<String>,
-    /// The mirror's --name.
-    #[arg(long)]
-    pub name: String,
     /// Only these source topics (whole-name regex).
     #[arg(long, value_name = "REGEX")]
     pub topics: Option<String>,
@@ -428,20 +422,11 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
     #[command(flatten)]
-    pub clients: ClientFlags,
-    /// How long to wait for each cluster to answer, in seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 5)]
-    pub connect_timeout: u64,
+    pub mirror: MirrorRef,
 }
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// Target cluster bootstrap servers (where the mirror writes).
-    #[arg(long, value_name = "BOOTSTRAP")]
-    pub target: Option<String>,
-    /// The mirror's --name.
-    #[arg(long)]
-    pub name: String,
     /// Source cluster bootstrap servers, for the source ends and the lag. Without it (or if it
     /// does not answer) the lag is reported as unknown.
     #[arg(long, value_name = "BOOTSTRAP")]
@@ -450,10 +435,7 @@ pub struct StatusArgs {
     #[arg(long, value_enum, default_value = "table")]
     pub format: StatusFormat,
     #[command(flatten)]
-    pub clients: ClientFlags,
-    /// How long to wait for each cluster to answer, in seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 5)]
-    pub connect_timeout: u64,
+    pub mirror: MirrorRef,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -10,11 +10,12 @@ use rdkafka::ClientConfig;
 use serde::Serialize;
 use tracing::{info, warn};
 
-use crate::cmd::cli::{ClientFlags, FailoverArgs, StatusArgs, StatusFormat, TranslateArgs};
+use crate::cmd::cli::{ClientFlags, FailoverArgs, MirrorRef, StatusArgs, StatusFormat, TranslateArgs};
 use crate::cmd::report::{self, Format, Row};
 use crate::config::names;
 use crate::config::{check_name, default_state_dir, group_regex};
 use crate::error::{Error, Result, Side};
+use crate::kafka::client::CreateForRole;
 use crate::kafka::connect::reachable;
 use crate::kafka::groups::active_members;
 use crate::state_dir::StateDir;
@@ -38,56 +39,54 @@ struct Record {
 }
 
 pub fn run(args: &FailoverArgs) -> Result<String> {
-    check_name(&args.name)?;
-    let timeout = Duration::from_secs(args.connect_timeout.max(1));
-    let (target, target_servers) = args.clients.client_config(Side::Target, args.target.as_ref())?;
+    check_name(&args.mirror.name)?;
+    let timeout = Duration::from_secs(args.mirror.connect_timeout.max(1));
+    let (target, target_servers) =
+        args.mirror.clients.client_config(Side::Target, args.mirror.target.as_ref())?;
     reachable(&target, Side::Target, &target_servers, timeout)?;
     let pattern = args.groups.clone().unwrap_or_else(|| ".*".into());
     let groups = group_regex(&pattern)?;
     let source = live_source(args, timeout);
 
     let status = crate::cmd::status::collect(&StatusArgs {
-        target: args.target.clone(),
-        name: args.name.clone(),
         source: source.as_ref().and(args.source.clone()),
         format: StatusFormat::Json,
-        clients: args.clients.clone(),
-        connect_timeout: args.connect_timeout,
+        mirror: args.mirror.clone(),
     })?;
     let unmirrored =
         source.as_ref().and_then(|_| status.partitions.iter().map(|p| p.lag_records).sum::<Option<i64>>());
 
-    let state_dir =
-        args.state_dir.clone().unwrap_or_else(|| default_state_dir(&format!("{}.failover", args.name)));
+    let state_dir = args
+        .state_dir
+        .clone()
+        .unwrap_or_else(|| default_state_dir(&format!("{}.failover", args.mirror.name)));
     let state = StateDir::open(&state_dir)?;
     let mut fenced_shards = 0;
     if args.execute {
-        let checkpointed = checkpointed_groups(&target, &args.name, &groups)?;
+        let checkpointed = checkpointed_groups(&target, &args.mirror.name, &groups)?;
         refuse_active_groups(&target, &checkpointed)?;
-        fence(&target, &args.name, status.shards)?;
+        fence(&target, &args.mirror.name, status.shards)?;
         fenced_shards = status.shards;
         if let Some(source) = &source {
-            let translator = Translator::open(state.path(), &args.name, target.clone())?;
+            let translator = Translator::open(state.path(), &args.mirror.name, target.clone())?;
             translator.refresh()?;
             let checkpoints = take_checkpoints(source, &groups, &translator.source_partitions()?)?;
-            write_checkpoints(&target, &names::checkpoint_topic(&args.name), &checkpoints)?;
+            write_checkpoints(&target, &names::checkpoint_topic(&args.mirror.name), &checkpoints)?;
             info!(groups = checkpoints.len(), "took a last checkpoint from the source");
         }
     }
     drop(state);
 
-    let group_names = checkpointed_groups(&target, &args.name, &groups)?;
+    let group_names = checkpointed_groups(&target, &args.mirror.name, &groups)?;
     if group_names.is_empty() {
         return Err(Error::Usage(format!(
             "no checkpointed group of mirror {} matches --groups '{pattern}': run the mirror with --groups REGEX",
-            args.name
+            args.mirror.name
         )));
     }
     // Positions come from the checkpoints (the last one just taken where the source answered),
     // so that only groups with positions in mirrored topics are moved.
     let positions = crate::cmd::translate_offsets::rows(&TranslateArgs {
-        target: args.target.clone(),
-        name: args.name.clone(),
         group: group_names.clone(),
         groups: None,
         source: None,
@@ -96,11 +95,13 @@ pub fn run(args: &FailoverArgs) -> Result<String> {
         format: args.format,
         execute: args.execute,
         state_dir: Some(state_dir),
-        clients: ClientFlags { source_config: None, ..args.clients.clone() },
-        connect_timeout: args.connect_timeout,
+        mirror: MirrorRef {
+            clients: ClientFlags { source_config: None, ..args.mirror.clients.clone() },
+            ..args.mirror.clone()
+        },
     })?;
     let record = Record {
-        name: args.name.clone(),
+        name: args.mirror.name.clone(),
         at_ms: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0),
         executed: args.execute,
         fenced_shards,
@@ -125,7 +126,7 @@ pub fn run(args: &FailoverArgs) -> Result<String> {
 /// The source's client config when `--source` is given and it answers.
 fn live_source(args: &FailoverArgs, timeout: Duration) -> Option<ClientConfig> {
     args.source.as_ref()?;
-    match args.clients.client_config(Side::Source, args.source.as_ref()) {
+    match args.mirror.clients.client_config(Side::Source, args.source.as_ref()) {
         Ok((config, servers)) => match reachable(&config, Side::Source, &servers, timeout) {
             Ok(()) => Some(config),
             Err(e) => {
@@ -175,7 +176,7 @@ fn fence(target: &ClientConfig, name: &str, shards: u32) -> Result<()> {
             .clone()
             .set("transactional.id", &id)
             .set("enable.idempotence", "true")
-            .create()
+            .create_for_role()
             .map_err(Error::kafka(Side::Target, format!("creating a producer for {id}")))?;
         producer
             .init_transactions(Duration::from_secs(60))

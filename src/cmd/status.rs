@@ -14,6 +14,7 @@ use crate::cmd::cli::{StatusArgs, StatusFormat};
 use crate::config::check_name;
 use crate::config::names::{self, shard_of};
 use crate::error::{Error, Result, Side};
+use crate::kafka::client::CreateForRole;
 use crate::kafka::connect::reachable;
 use crate::kafka::errors::{unreachable, ErrorRecorder};
 use crate::kafka::topic_reader::read_to_end;
@@ -78,17 +79,16 @@ pub fn run(args: &StatusArgs) -> Result<String> {
 }
 
 pub fn collect(args: &StatusArgs) -> Result<Status> {
-    check_name(&args.name)?;
-    let timeout = Duration::from_secs(args.connect_timeout.max(1));
-    let (target, servers) = args.clients.client_config(Side::Target, args.target.as_ref())?;
-    let metadata_client: BaseConsumer<ErrorRecorder> =
-        target
-            .create_with_context(ErrorRecorder::default())
-            .map_err(Error::kafka(Side::Target, "creating a client"))?;
+    check_name(&args.mirror.name)?;
+    let timeout = Duration::from_secs(args.mirror.connect_timeout.max(1));
+    let (target, servers) = args.mirror.clients.client_config(Side::Target, args.mirror.target.as_ref())?;
+    let metadata_client: BaseConsumer<ErrorRecorder> = target
+        .create_for_role_with_context(ErrorRecorder::default())
+        .map_err(Error::kafka(Side::Target, "creating a client"))?;
     let metadata = metadata_client
         .fetch_metadata(None, timeout)
         .map_err(|e| unreachable(Side::Target, &servers, &metadata_client, e))?;
-    let shards_topic = names::shards_topic(&args.name);
+    let shards_topic = names::shards_topic(&args.mirror.name);
     let shards = metadata
         .topics()
         .iter()
@@ -98,11 +98,11 @@ pub fn collect(args: &StatusArgs) -> Result<Status> {
         .ok_or_else(|| {
             Error::Usage(format!(
                 "no mirror named {} on the target at {servers}: topic {shards_topic} does not exist (check --name and --target)",
-                args.name
+                args.mirror.name
             ))
         })?;
     // Target topics may be renamed: the map records name both sides.
-    let (last_commits, source_of) = recent_commits(&target, &args.name, shards)?;
+    let (last_commits, source_of) = recent_commits(&target, &args.mirror.name, shards)?;
     let candidates: Vec<Route> = metadata
         .topics()
         .iter()
@@ -115,7 +115,7 @@ pub fn collect(args: &StatusArgs) -> Result<Status> {
             })
         })
         .collect();
-    let committed = committed_positions(&target, &args.name, shards, &candidates, timeout)?;
+    let committed = committed_positions(&target, &args.mirror.name, shards, &candidates, timeout)?;
     let mirrored: BTreeSet<&str> =
         committed.iter().filter(|(_, o)| o.is_some()).map(|(tp, _)| tp.topic.as_str()).collect();
     let routes: Vec<&Route> =
@@ -148,25 +148,28 @@ pub fn collect(args: &StatusArgs) -> Result<Status> {
             }
         })
         .collect();
-    let checkpoint_topic = names::checkpoint_topic(&args.name);
+    let checkpoint_topic = names::checkpoint_topic(&args.mirror.name);
     let has_checkpoints = metadata.topics().iter().any(|t| t.name() == checkpoint_topic);
     let groups = match has_checkpoints {
-        true => latest_checkpoints(&target, &checkpoint_topic, &format!("kmirror.{}.status", args.name))?
-            .into_values()
-            .map(|c| GroupStatus {
-                age_seconds: (now_ms() - c.taken_at_ms).max(0) as f64 / 1000.0,
-                partitions: c.offsets.len(),
-                group: c.group,
-                taken_at_ms: c.taken_at_ms,
-            })
-            .collect(),
+        true => {
+            latest_checkpoints(&target, &checkpoint_topic, &format!("kmirror.{}.status", args.mirror.name))?
+                .into_values()
+                .map(|c| GroupStatus {
+                    age_seconds: (now_ms() - c.taken_at_ms).max(0) as f64 / 1000.0,
+                    partitions: c.offsets.len(),
+                    group: c.group,
+                    taken_at_ms: c.taken_at_ms,
+                })
+                .collect()
+        }
         false => Vec::new(),
     };
-    let owners = crate::mirror::owners::shard_owners(&target, &args.name, shards).unwrap_or_else(|e| {
-        warn!("{e}; shard owners unknown");
-        Vec::new()
-    });
-    Ok(Status { name: args.name.clone(), shards, owners, source: source_state, partitions, groups })
+    let owners =
+        crate::mirror::owners::shard_owners(&target, &args.mirror.name, shards).unwrap_or_else(|e| {
+            warn!("{e}; shard owners unknown");
+            Vec::new()
+        });
+    Ok(Status { name: args.mirror.name.clone(), shards, owners, source: source_state, partitions, groups })
 }
 
 type Positions = HashMap<TopicPartition, Option<i64>>;
@@ -182,7 +185,7 @@ fn source_side(
     let Some(flag) = args.source.as_ref() else {
         return ("unknown: no --source given".into(), None, HashMap::new());
     };
-    let answer = args.clients.client_config(Side::Source, Some(flag)).and_then(|(config, servers)| {
+    let answer = args.mirror.clients.client_config(Side::Source, Some(flag)).and_then(|(config, servers)| {
         reachable(&config, Side::Source, &servers, timeout)?;
         let ends = committed_ends(&config, partitions, Duration::from_secs(10))
             .map_err(Error::kafka(Side::Source, "reading the source ends"))?;
@@ -220,7 +223,7 @@ fn first_record_times(
         .set("group.id", "kmirror.status")
         .set("enable.auto.commit", "false")
         .set("isolation.level", "read_committed")
-        .create()
+        .create_for_role()
         .map_err(Error::kafka(Side::Source, "creating a reader"))?;
     let mut tpl = TopicPartitionList::new();
     for (tp, offset) in from {

@@ -60,15 +60,17 @@ pub fn run(args: &TranslateArgs) -> Result<String> {
 
 /// The translated positions of the request (committed too with --execute).
 pub(super) fn rows(args: &TranslateArgs) -> Result<Vec<Row>> {
-    check_name(&args.name)?;
+    check_name(&args.mirror.name)?;
     if args.group.is_empty() && args.groups.is_none() {
         return Err(Error::Usage("name the groups: --group GROUP (repeatable) or --groups REGEX".into()));
     }
     let clusters = clusters(args)?;
-    let state_dir =
-        args.state_dir.clone().unwrap_or_else(|| default_state_dir(&format!("{}.translate", args.name)));
+    let state_dir = args
+        .state_dir
+        .clone()
+        .unwrap_or_else(|| default_state_dir(&format!("{}.translate", args.mirror.name)));
     let state = StateDir::open(&state_dir)?;
-    let translator = Translator::open(state.path(), &args.name, clusters.target.clone())?;
+    let translator = Translator::open(state.path(), &args.mirror.name, clusters.target.clone())?;
     let query = Query {
         args,
         clusters,
@@ -84,10 +86,11 @@ pub(super) fn rows(args: &TranslateArgs) -> Result<Vec<Row>> {
 }
 
 fn clusters(args: &TranslateArgs) -> Result<Clusters> {
-    let timeout = Duration::from_secs(args.connect_timeout.max(1));
-    let (target, target_bootstrap) = args.clients.client_config(Side::Target, args.target.as_ref())?;
+    let timeout = Duration::from_secs(args.mirror.connect_timeout.max(1));
+    let (target, target_bootstrap) =
+        args.mirror.clients.client_config(Side::Target, args.mirror.target.as_ref())?;
     reachable(&target, Side::Target, &target_bootstrap, timeout)?;
-    let source = match args.clients.client_config(Side::Source, args.source.as_ref()) {
+    let source = match args.mirror.clients.client_config(Side::Source, args.source.as_ref()) {
         Ok((config, servers)) => match reachable(&config, Side::Source, &servers, timeout) {
             Ok(()) => Some(config),
             Err(e) if args.reverse && args.execute => return Err(e),
@@ -115,8 +118,8 @@ fn source_positions(q: &Query<'_>) -> Result<BTreeMap<String, Vec<GroupOffset>>>
             .map(|g| Ok((g.clone(), committed_offsets(source, Side::Source, &g, &partitions)?)))
             .collect();
     }
-    let topic = crate::config::names::checkpoint_topic(&q.args.name);
-    let reader = crate::config::names::checkpoint_reader_group(&q.args.name);
+    let topic = crate::config::names::checkpoint_topic(&q.args.mirror.name);
+    let reader = crate::config::names::checkpoint_reader_group(&q.args.mirror.name);
     let mut out = BTreeMap::new();
     for (group, checkpoint) in latest_checkpoints(&q.clusters.target, &topic, &reader)? {
         if q.wanted(&group) {

@@ -14,6 +14,7 @@ use crate::cmd::report::Format;
 use crate::config::topics::TopicSelector;
 use crate::config::{check_name, default_state_dir};
 use crate::error::{Error, Result, Side};
+use crate::kafka::client::CreateForRole;
 use crate::kafka::connect::reachable;
 use crate::kafka::watermarks::{committed_end, log_starts_with};
 use crate::state_dir::StateDir;
@@ -60,14 +61,14 @@ impl PartitionCheck {
 
 /// Returns the report and whether the copy is proven.
 pub fn run(args: &VerifyArgs) -> Result<(String, bool)> {
-    check_name(&args.name)?;
+    check_name(&args.mirror.name)?;
     let source = client(args, Side::Source)?;
     let target = client(args, Side::Target)?;
     let state_dir =
-        args.state_dir.clone().unwrap_or_else(|| default_state_dir(&format!("{}.verify", args.name)));
+        args.state_dir.clone().unwrap_or_else(|| default_state_dir(&format!("{}.verify", args.mirror.name)));
     let state = StateDir::open(&state_dir)?;
     let selector = args.topics.as_deref().map(|t| TopicSelector::new(t, None)).transpose()?;
-    let translator = Translator::open(state.path(), &args.name, target.clone())?;
+    let translator = Translator::open(state.path(), &args.mirror.name, target.clone())?;
     let mut checks = Vec::new();
     for source_tp in translator.source_partitions()? {
         if selector.as_ref().is_some_and(|s| !s.matches(&source_tp.topic)) {
@@ -83,10 +84,10 @@ pub fn run(args: &VerifyArgs) -> Result<(String, bool)> {
 fn client(args: &VerifyArgs, side: Side) -> Result<ClientConfig> {
     let flag = match side {
         Side::Source => args.source.as_ref(),
-        Side::Target => args.target.as_ref(),
+        Side::Target => args.mirror.target.as_ref(),
     };
-    let (config, servers) = args.clients.client_config(side, flag)?;
-    reachable(&config, side, &servers, Duration::from_secs(args.connect_timeout.max(1)))?;
+    let (config, servers) = args.mirror.clients.client_config(side, flag)?;
+    reachable(&config, side, &servers, Duration::from_secs(args.mirror.connect_timeout.max(1)))?;
     Ok(config)
 }
 
@@ -184,7 +185,7 @@ fn log_start(config: &ClientConfig, tp: &TopicPartition) -> Result<i64> {
     let consumer: BaseConsumer = config
         .clone()
         .set("group.id", "kmirror.verify")
-        .create()
+        .create_for_role()
         .map_err(Error::kafka(Side::Source, "creating a reader"))?;
     let starts = log_starts_with(&consumer, std::slice::from_ref(tp), READ_TIMEOUT)
         .map_err(Error::kafka(Side::Source, format!("reading where {tp} starts")))?;
@@ -208,7 +209,7 @@ fn read_partition(
         .set("group.id", "kmirror.verify")
         .set("enable.auto.commit", "false")
         .set("isolation.level", "read_committed")
-        .create()
+        .create_for_role()
         .map_err(Error::kafka(side, "creating a reader"))?;
     let mut tpl = TopicPartitionList::new();
     let start = if from > 0 { Offset::Offset(from) } else { Offset::Beginning };

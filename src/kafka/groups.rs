@@ -10,6 +10,7 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use regex::Regex;
 
 use crate::error::{Error, Result, Side};
+use crate::kafka::client::CreateForRole;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 /// Longer than a mirror's default transaction timeout (30.25 s) plus the broker's abort sweep.
@@ -20,13 +21,13 @@ fn client(config: &ClientConfig, group: &str, side: Side) -> Result<BaseConsumer
         .clone()
         .set("group.id", group)
         .set("enable.auto.commit", "false")
-        .create()
+        .create_for_role()
         .map_err(Error::kafka(side, format!("creating a client for group {group}")))
 }
 
 /// Groups on the cluster whose id matches `pattern` (whole-name match).
 pub fn list_groups(config: &ClientConfig, side: Side, pattern: &Regex) -> Result<Vec<String>> {
-    let consumer: BaseConsumer = config.create().map_err(Error::kafka(side, "creating a client"))?;
+    let consumer: BaseConsumer = config.create_for_role().map_err(Error::kafka(side, "creating a client"))?;
     let list =
         consumer.fetch_group_list(None, TIMEOUT).map_err(Error::kafka(side, "listing consumer groups"))?;
     let mut groups: Vec<String> =
@@ -81,7 +82,7 @@ pub fn committed_offsets(
 
 /// The members of the group on the cluster (empty when nobody is consuming).
 pub fn active_members(config: &ClientConfig, side: Side, group: &str) -> Result<usize> {
-    let consumer: BaseConsumer = config.create().map_err(Error::kafka(side, "creating a client"))?;
+    let consumer: BaseConsumer = config.create_for_role().map_err(Error::kafka(side, "creating a client"))?;
     let list = consumer
         .fetch_group_list(Some(group), TIMEOUT)
         .map_err(Error::kafka(side, format!("describing group {group}")))?;

@@ -1,9 +1,11 @@
-//! kmirror's adapters over rdkafka: connecting and naming why a connection failed, where a
-//! partition ends, reading kmirror's own topics, consumer groups, topic configs, and the filter
-//! that brings librdkafka's log into tracing. The only unsafe code of the crate is here: calls
-//! into librdkafka's C API for what rust-rdkafka does not wrap (DescribeTopics,
-//! IncrementalAlterConfigs, cached watermarks).
+//! kmirror's adapters over rdkafka: creating clients with the settings of their kind,
+//! connecting and naming why a connection failed, where a partition ends, reading kmirror's own
+//! topics, consumer groups, topic configs, and the filter that brings librdkafka's log into
+//! tracing. The only unsafe code of the crate is here: calls into librdkafka's C API for what
+//! rust-rdkafka does not wrap (DescribeTopics, IncrementalAlterConfigs, cached watermarks,
+//! librdkafka's table of settings).
 pub mod classify;
+pub mod client;
 pub mod connect;
 pub mod errors;
 #[allow(unsafe_code)]

@@ -5,6 +5,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
 use crate::error::{Error, Result, Side};
+use crate::kafka::client::CreateForRole;
 use crate::kafka::watermarks::{committed_end, log_starts_with};
 
 const READ_TIMEOUT: Duration = Duration::from_secs(60);
@@ -22,13 +23,7 @@ pub fn read_to_end(
     from: i64,
     mut on_record: impl FnMut(i64, Option<i64>, &[u8]) -> Result<()>,
 ) -> Result<i64> {
-    let consumer: BaseConsumer = target
-        .clone()
-        .set("group.id", group)
-        .set("enable.auto.commit", "false")
-        .set("isolation.level", "read_committed")
-        .create()
-        .map_err(Error::kafka(Side::Target, format!("creating a reader of {topic}")))?;
+    let consumer = RangeReader::new(target, topic, partition, group)?.consumer;
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition_offset(topic, partition, Offset::Offset(from))
         .map_err(Error::kafka(Side::Target, format!("assigning {topic}")))?;
@@ -85,7 +80,7 @@ impl RangeReader {
             .set("group.id", group)
             .set("enable.auto.commit", "false")
             .set("isolation.level", "read_committed")
-            .create()
+            .create_for_role()
             .map_err(Error::kafka(Side::Target, format!("creating a reader of {topic}")))?;
         Ok(Self { consumer, topic: topic.to_string(), partition })
     }

@@ -14,6 +14,8 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaResult;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
+use crate::kafka::client::CreateForRole;
+
 /// `Some(high)` once a fetch response for the partition has arrived.
 pub fn cached_high_watermark(consumer: &BaseConsumer, topic: &str, partition: i32) -> Option<i64> {
     let topic = CString::new(topic).ok()?;
@@ -47,7 +49,7 @@ pub fn committed_ends(
         .set("group.id", "kmirror.watermarks")
         .set("enable.auto.commit", "false")
         .set("isolation.level", "read_committed")
-        .create()?;
+        .create_for_role()?;
     committed_ends_with(&consumer, partitions, timeout)
 }
 

@@ -18,6 +18,7 @@ use tracing::{error, info, warn};
 
 use crate::config::names::shards_topic;
 use crate::error::{Error, Result, Side};
+use crate::kafka::client::CreateForRole;
 use crate::mirror::context::MirrorContext;
 use crate::mirror::owners::OwnershipLog;
 use crate::mirror::plan::{worker_of, Route};
@@ -149,7 +150,7 @@ impl ShardHosts {
             failure: Mutex::default(),
         };
         let consumer: BaseConsumer<Membership> = config
-            .create_with_context(membership)
+            .create_for_role_with_context(membership)
             .map_err(Error::kafka(Side::Target, "creating the coordination consumer"))?;
         consumer
             .subscribe(&[&shards_topic(&settings.name)])

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::names::shards_topic;
 use crate::error::{Error, Result, Side};
+use crate::kafka::client::CreateForRole;
 use crate::kafka::topic_reader::read_to_end;
 use crate::kafka::watermarks::committed_ends;
 use crate::ops::telemetry::now_ms;
@@ -36,8 +37,10 @@ pub struct OwnershipLog {
 
 impl OwnershipLog {
     pub fn new(target: &ClientConfig, name: &str) -> Result<Self> {
-        let producer =
-            target.clone().create().map_err(Error::kafka(Side::Target, "creating the ownership producer"))?;
+        let producer = target
+            .clone()
+            .create_for_role()
+            .map_err(Error::kafka(Side::Target, "creating the ownership producer"))?;
         let host = nix::unistd::gethostname()
             .ok()
             .and_then(|h| h.into_string().ok())

@@ -12,6 +12,7 @@ use rdkafka::ClientConfig;
 use crate::config::names::shadow_group;
 use crate::config::names::shard_of;
 use crate::error::{Error, Result, Side};
+use crate::kafka::client::CreateForRole;
 use crate::mirror::map_positions::positions_from_map;
 use crate::mirror::plan::Route;
 use crate::mirror::shadow::{read_committed_positions, SavedPosition};
@@ -103,7 +104,7 @@ fn read_group(
         .set("group.id", &group)
         .set("enable.auto.commit", "false")
         .set("isolation.level", "read_committed")
-        .create()
+        .create_for_role()
         .map_err(Error::kafka(Side::Target, format!("creating a reader of group {group}")))?;
     read_committed_positions(&client, routes, name, shards, timeout)
 }

@@ -11,6 +11,7 @@ use tracing::{error, info, warn};
 use crate::config::names::shard_of;
 use crate::config::MirrorSettings;
 use crate::error::{Error, Result, Side};
+use crate::kafka::client::CreateForRole;
 use crate::kafka::errors::{unreachable, ErrorRecorder};
 use crate::kafka::topic_ids::topic_ids;
 use crate::kafka::watermarks::committed_ends;
@@ -55,10 +56,10 @@ impl Mirror {
         let mut target_config = settings.target.client_config();
         target_config.set("bootstrap.servers", &settings.target_bootstrap);
         let source_metadata: BaseConsumer<ErrorRecorder> = source_config
-            .create_with_context(ErrorRecorder::default())
+            .create_for_role_with_context(ErrorRecorder::default())
             .map_err(Error::kafka(Side::Source, "creating metadata client"))?;
         let target_metadata: BaseConsumer<ErrorRecorder> = target_config
-            .create_with_context(ErrorRecorder::default())
+            .create_for_role_with_context(ErrorRecorder::default())
             .map_err(Error::kafka(Side::Target, "creating metadata client"))?;
         rdkafka::consumer::Consumer::fetch_metadata(&target_metadata, None, settings.connect_timeout)
             .map_err(|e| unreachable(Side::Target, &settings.target_bootstrap, &target_metadata, e))?;
@@ -200,7 +201,7 @@ impl Mirror {
                 let ends = committed_ends(&source, &sources, s.connect_timeout).unwrap_or_default();
                 let topics: BTreeSet<&str> = sources.iter().map(|tp| tp.topic.as_str()).collect();
                 let ids = source
-                    .create::<BaseConsumer>()
+                    .create_for_role::<BaseConsumer>()
                     .map_err(|e| e.to_string())
                     .and_then(|c| {
                         topic_ids(c.client(), &topics.into_iter().collect::<Vec<_>>(), s.connect_timeout)

@@ -13,6 +13,7 @@ use rdkafka::types::RDKafkaErrorCode;
 use tracing::info;
 
 use crate::error::{Error, Result, Side};
+use crate::kafka::client::CreateForRole;
 use crate::kafka::incremental_alter::set_topic_configs;
 use crate::mirror::plan::SourceTopic;
 
@@ -43,10 +44,14 @@ impl TopicSync {
         replication_factor: Option<i32>,
     ) -> Result<Self> {
         Ok(Self {
-            source_admin: source.create().map_err(Error::kafka(Side::Source, "creating admin client"))?,
-            target_admin: target.create().map_err(Error::kafka(Side::Target, "creating admin client"))?,
+            source_admin: source
+                .create_for_role()
+                .map_err(Error::kafka(Side::Source, "creating admin client"))?,
+            target_admin: target
+                .create_for_role()
+                .map_err(Error::kafka(Side::Target, "creating admin client"))?,
             target_metadata: target
-                .create()
+                .create_for_role()
                 .map_err(Error::kafka(Side::Target, "creating metadata client"))?,
             replication_factor,
         })

@@ -9,6 +9,7 @@ use rdkafka::ClientConfig;
 use regex::Regex;
 
 use crate::error::{Error, Result, Side};
+use crate::kafka::client::CreateForRole;
 use crate::kafka::groups::{committed_offsets, list_groups};
 use crate::kafka::topic_reader::read_to_end;
 
@@ -37,7 +38,7 @@ pub fn write_checkpoints(target: &ClientConfig, topic: &str, checkpoints: &[Chec
     let producer: ThreadedProducer<DefaultProducerContext> = target
         .clone()
         .set("enable.idempotence", "true")
-        .create()
+        .create_for_role()
         .map_err(Error::kafka(Side::Target, "creating the checkpoint producer"))?;
     for checkpoint in checkpoints {
         let value =

@@ -12,6 +12,7 @@ use tracing::warn;
 use crate::config::names::shadow_group;
 use crate::config::names::{self, shard_of};
 use crate::error::{Error, Result, Side};
+use crate::kafka::client::CreateForRole;
 use crate::kafka::groups::committed_offsets;
 use crate::translate::map_sync::catch_up;
 
@@ -124,7 +125,7 @@ impl Translator {
     fn shards(&self) -> Result<u32> {
         let topic = names::shards_topic(&self.name);
         let client: BaseConsumer =
-            self.target.create().map_err(Error::kafka(Side::Target, "creating a client"))?;
+            self.target.create_for_role().map_err(Error::kafka(Side::Target, "creating a client"))?;
         let metadata = client
             .fetch_metadata(Some(&topic), Duration::from_secs(30))
             .map_err(Error::kafka(Side::Target, format!("metadata of {topic}")))?;

@@ -10,6 +10,7 @@ use tracing::warn;
 use super::{CALL_TIMEOUT, MAX_BACKOFF};
 use crate::error::{Error, Result, Side};
 use crate::kafka::classify::{classify, Class};
+use crate::kafka::client::CreateForRole;
 use crate::mirror::context::MirrorContext;
 use crate::mirror::delivery::DeliveryTracker;
 
@@ -50,7 +51,7 @@ pub(super) fn transactional_producer(
         .set("transactional.id", ctx.settings.transactional_id(shard))
         .set("enable.idempotence", "true")
         .set("transaction.timeout.ms", ctx.settings.transaction_timeout().as_millis().to_string())
-        .create_with_context(DeliveryTracker::default())
+        .create_for_role_with_context(DeliveryTracker::default())
         .map_err(Error::kafka(Side::Target, "creating the transactional producer"))?;
     retry_until_done(ctx, &format!("shard {shard}: init_transactions on the target"), || {
         producer.init_transactions(CALL_TIMEOUT)

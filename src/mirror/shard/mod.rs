@@ -26,6 +26,7 @@ use tracing::{info, warn};
 use crate::config::StartFrom;
 use crate::error::{Error, Result, Side};
 use crate::kafka::classify::{classify, Class};
+use crate::kafka::client::CreateForRole;
 use crate::kafka::watermarks::{cached_high_watermark, committed_ends_with};
 use crate::mirror::context::MirrorContext;
 use crate::mirror::delivery::DeliveryTracker;
@@ -97,7 +98,7 @@ impl Shard {
             .set("enable.auto.commit", "false")
             // Makes OffsetFetch wait for pending transactional commits (require_stable).
             .set("isolation.level", "read_committed")
-            .create()
+            .create_for_role()
             .map_err(Error::kafka(Side::Target, "creating the shadow-group client"))?;
         let group_metadata = shadow.group_metadata().ok_or_else(|| Error::Kafka {
             side: Side::Target,
@@ -105,7 +106,7 @@ impl Shard {
             cause: KafkaError::ClientCreation("no group metadata".into()),
         })?;
         let consumer: BaseConsumer = source_config(&ctx)
-            .create()
+            .create_for_role()
             .map_err(Error::kafka(Side::Source, "creating the source consumer"))?;
         let mut shard = Self {
             id,
@@ -346,7 +347,7 @@ impl Shard {
                 "the source consumer made no progress; replacing it (reading on from the last commit)"
             );
             self.consumer = source_config(&self.ctx)
-                .create()
+                .create_for_role()
                 .map_err(Error::kafka(Side::Source, "creating the source consumer"))?;
             self.assign_at_committed()?;
         }
