@@ -205,10 +205,7 @@ fn topic_configs_changed_on_the_source_are_synced_to_the_target() {
     setup.source.produce(&t, 0, &keyed("k", 0..10)).expect("produce");
     let mirror = setup.spawn_mirror(&regex::escape(&t), &["--refresh-interval", "1"]);
     wait_for_target(&setup, &t, 0, 10, Duration::from_secs(30));
-    let admin = setup.source.client_config().create().expect("admin");
-    let change = [("retention.ms".to_string(), "7200000".to_string())];
-    kmirror::kafka::incremental_alter::set_topic_configs(&admin, &t, &change, Duration::from_secs(10))
-        .expect("alter on source");
+    setup.source.set_topic_configs(&t, &[("retention.ms", "7200000")]).expect("alter on source");
     let started = Instant::now();
     loop {
         let value = setup.target.topic_configs(&t).expect("configs").get("retention.ms").cloned();

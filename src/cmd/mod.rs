@@ -4,6 +4,7 @@ pub mod cli;
 #[cfg(feature = "demo")]
 mod demo;
 mod failover;
+pub mod logging;
 mod print_config;
 mod report;
 mod status;

@@ -22,11 +22,11 @@ use crate::kafka::client::CreateForRole;
 use crate::mirror::context::MirrorContext;
 use crate::mirror::owners::OwnershipLog;
 use crate::mirror::plan::{worker_of, Route};
-use crate::mirror::worker::{run_worker, RouteUpdate, WorkerReport};
+use crate::mirror::worker::{run_worker, WorkerCommand, WorkerReport};
 
 pub enum ShardHosts {
     Local {
-        senders: Vec<Sender<RouteUpdate>>,
+        senders: Vec<Sender<WorkerCommand>>,
         handles: Vec<JoinHandle<Result<WorkerReport>>>,
         streams: usize,
     },
@@ -80,15 +80,14 @@ fn spawn_worker(
     ctx: &Arc<MirrorContext>,
     index: usize,
     initial: BTreeMap<u32, Vec<Route>>,
-    release: Arc<AtomicBool>,
     stop_all_on_error: bool,
-) -> Result<(Sender<RouteUpdate>, JoinHandle<Result<WorkerReport>>)> {
+) -> Result<(Sender<WorkerCommand>, JoinHandle<Result<WorkerReport>>)> {
     let (tx, rx) = channel();
     let ctx = ctx.clone();
     let handle = std::thread::Builder::new()
         .name(format!("kmirror-worker-{index}"))
         .spawn(move || {
-            let result = run_worker(index, ctx.clone(), initial, rx, release);
+            let result = run_worker(index, ctx.clone(), initial, rx);
             if result.is_err() && stop_all_on_error {
                 // One failed worker stops the run: the others finish their transaction.
                 ctx.stop.store(true, Ordering::Relaxed);
@@ -110,7 +109,7 @@ impl ShardHosts {
         }
         let (mut senders, mut handles) = (Vec::new(), Vec::new());
         for (index, initial) in per_worker.into_iter().enumerate() {
-            let (tx, handle) = spawn_worker(ctx, index, initial, Default::default(), true)?;
+            let (tx, handle) = spawn_worker(ctx, index, initial, true)?;
             senders.push(tx);
             handles.push(handle);
         }
@@ -178,7 +177,7 @@ impl ShardHosts {
     pub fn add_routes(&self, shard: u32, routes: Vec<Route>) {
         match self {
             Self::Local { senders, streams, .. } => {
-                let _ = senders[worker_of(shard, *streams)].send((shard, routes));
+                let _ = senders[worker_of(shard, *streams)].send(WorkerCommand::AddRoutes { shard, routes });
             }
             Self::Coordinated(group) => group.membership().add_routes(shard, routes),
         }
@@ -224,8 +223,7 @@ impl ShardHosts {
 }
 
 struct Hosted {
-    release: Arc<AtomicBool>,
-    updates: Sender<RouteUpdate>,
+    commands: Sender<WorkerCommand>,
     handle: JoinHandle<Result<WorkerReport>>,
 }
 
@@ -257,7 +255,7 @@ impl Membership {
             .or_default()
             .extend(routes.clone());
         if let Some(hosted) = self.lock_running().get(&shard) {
-            let _ = hosted.updates.send((shard, routes));
+            let _ = hosted.commands.send(WorkerCommand::AddRoutes { shard, routes });
         }
     }
 
@@ -268,13 +266,12 @@ impl Membership {
         let routes =
             self.routes.lock().unwrap_or_else(|p| p.into_inner()).get(&shard).cloned().unwrap_or_default();
         self.ctx.telemetry.expect_shard(shard);
-        let release = Arc::new(AtomicBool::new(false));
         let initial = BTreeMap::from([(shard, routes)]);
-        match spawn_worker(&self.ctx, shard as usize, initial, release.clone(), false) {
-            Ok((updates, handle)) => {
+        match spawn_worker(&self.ctx, shard as usize, initial, false) {
+            Ok((commands, handle)) => {
                 info!(shard, "shard taken");
                 self.log.record(shard, "owned");
-                self.lock_running().insert(shard, Hosted { release, updates, handle });
+                self.lock_running().insert(shard, Hosted { commands, handle });
             }
             Err(e) => self.fail(e),
         }
@@ -285,7 +282,8 @@ impl Membership {
     /// not overwritten.
     fn stop(&self, shard: u32, lost: bool) {
         let Some(hosted) = self.lock_running().remove(&shard) else { return };
-        hosted.release.store(true, Ordering::Relaxed);
+        // A worker that already ended has dropped its end: nothing to release then.
+        let _ = hosted.commands.send(WorkerCommand::Release);
         self.settle(shard, hosted.handle.join());
         self.ctx.telemetry.forget_shard(shard);
         if !lost {

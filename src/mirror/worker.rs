@@ -1,6 +1,6 @@
 //! A worker thread: hosts some shards and drives them in turn.
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,8 +12,16 @@ use crate::mirror::context::MirrorContext;
 use crate::mirror::plan::Route;
 use crate::mirror::shard::Shard;
 
-/// New routes for one shard, found by the topic refresh.
-pub type RouteUpdate = (u32, Vec<Route>);
+/// What a worker is told while it runs, on its one channel. The process-wide stop (SIGINT,
+/// SIGTERM, a failed worker) stays a flag in the context: a signal handler can only set a flag,
+/// and a shard's retry loops must see it mid-call.
+#[derive(Debug)]
+pub enum WorkerCommand {
+    /// New routes for one shard, found by the topic refresh.
+    AddRoutes { shard: u32, routes: Vec<Route> },
+    /// The worker's shards were taken from this process (a rebalance): commit and stop.
+    Release,
+}
 
 /// What a worker did, for the run summary.
 #[derive(Debug, Default, Clone, Copy)]
@@ -21,20 +29,19 @@ pub struct WorkerReport {
     pub records: u64,
 }
 
-/// Runs until the mirror stops, or until `release` is set (the shards were taken from this
-/// process): either way it commits what it holds first.
+/// Runs until the mirror stops, or until told to release its shards: either way it commits
+/// what it holds first.
 pub fn run_worker(
     index: usize,
     ctx: Arc<MirrorContext>,
     initial: BTreeMap<u32, Vec<Route>>,
-    updates: Receiver<RouteUpdate>,
-    release: Arc<AtomicBool>,
+    commands: Receiver<WorkerCommand>,
 ) -> Result<WorkerReport> {
     let mut shards = start_all(&ctx, initial)?;
     info!(worker = index, shards = ?shards.iter().map(Shard::id).collect::<Vec<_>>(), "worker started");
     // Several shards share the thread: give each a slice short enough to keep the others fresh.
     let budget = if shards.len() > 1 { Duration::from_millis(50) } else { Duration::from_millis(200) };
-    let result = drive(&ctx, &mut shards, &updates, budget, &release);
+    let result = drive(&ctx, &mut shards, &commands, budget);
     let records = shards.iter().map(Shard::records_mirrored).sum();
     close_all(shards);
     result.map(|()| WorkerReport { records })
@@ -84,18 +91,23 @@ fn close_all(shards: Vec<Shard>) {
 fn drive(
     ctx: &Arc<MirrorContext>,
     shards: &mut Vec<Shard>,
-    updates: &Receiver<RouteUpdate>,
+    commands: &Receiver<WorkerCommand>,
     budget: Duration,
-    release: &AtomicBool,
 ) -> Result<()> {
+    let mut released = false;
     loop {
-        while let Ok((id, routes)) = updates.try_recv() {
-            match shards.iter_mut().find(|s| s.id() == id) {
-                Some(shard) => shard.add_routes(routes)?,
-                None => shards.push(Shard::start(id, ctx.clone(), routes)?),
+        while let Ok(command) = commands.try_recv() {
+            match command {
+                WorkerCommand::AddRoutes { shard: id, routes } => {
+                    match shards.iter_mut().find(|s| s.id() == id) {
+                        Some(shard) => shard.add_routes(routes)?,
+                        None => shards.push(Shard::start(id, ctx.clone(), routes)?),
+                    }
+                }
+                WorkerCommand::Release => released = true,
             }
         }
-        if ctx.stop.load(Ordering::Relaxed) || release.load(Ordering::Relaxed) {
+        if ctx.stop.load(Ordering::Relaxed) || released {
             for shard in shards.iter_mut() {
                 shard.commit_if_open()?;
             }

@@ -190,6 +190,27 @@ impl KafkaCluster {
             .map(|t| t.partitions().len() as i32))
     }
 
+    /// Sets the topic's configs to exactly `configs` (AlterConfigs: any other config set on the
+    /// topic goes back to its default).
+    pub fn set_topic_configs(&self, topic: &str, configs: &[(&str, &str)]) -> Result<()> {
+        let admin = self.admin()?;
+        let mut alter = rdkafka::admin::AlterConfig::new(ResourceSpecifier::Topic(topic));
+        for (key, value) in configs {
+            alter = alter.set(key, value);
+        }
+        let results = block_on(admin.alter_configs(&[alter], &AdminOptions::new()))
+            .map_err(kafka(format!("altering configs of {topic}")))?;
+        for result in results {
+            if let Err((_, code)) = result {
+                return Err(Error::Topic {
+                    topic: topic.to_string(),
+                    message: format!("alter configs failed: {code}"),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// The topic's configs as the broker describes them (explicit and default).
     pub fn topic_configs(&self, topic: &str) -> Result<HashMap<String, String>> {
         let admin = self.admin()?;
