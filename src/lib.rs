@@ -8,14 +8,21 @@
 //! - [`ops`]: what a run shows about itself (telemetry, metrics, progress, HTTP, summary);
 //! - [`config`]: settings, client properties, secrets, topic selection and naming;
 //! - [`kafka`]: client set-up, error classification, ends, readers and admin calls over rdkafka.
+//!
+//! What the crate exports is deliberate and small: [`cmd`] (the command line the binary runs),
+//! [`error`] (its exit codes), and one probe for the benchmarks. Everything else is
+//! `pub(crate)`, and the `unreachable_pub` lint keeps it so.
 pub mod cmd;
-pub mod config;
+pub(crate) mod config;
 pub mod error;
-pub mod kafka;
-pub mod mirror;
-pub mod ops;
-pub mod state_dir;
-pub mod transform;
-pub mod translate;
+pub(crate) mod kafka;
+pub(crate) mod mirror;
+pub(crate) mod ops;
+pub(crate) mod state_dir;
+pub(crate) mod transform;
+pub(crate) mod translate;
 
 pub use error::{Error, Result};
+/// For the benchmarks: how far a partition is written, seen from a consumer's last fetch
+/// without reading the records.
+pub use kafka::watermarks::cached_high_watermark;

@@ -12,13 +12,13 @@ const MIN_FREE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Holds the lock until dropped (the OS also drops it if the process dies).
 #[derive(Debug)]
-pub struct StateDir {
+pub(crate) struct StateDir {
     path: PathBuf,
     _lock: Flock<File>,
 }
 
 impl StateDir {
-    pub fn open(path: &Path) -> Result<Self> {
+    pub(crate) fn open(path: &Path) -> Result<Self> {
         let err = |message: String| Error::StateDir { path: path.to_path_buf(), message };
         if path.exists() && !path.is_dir() {
             return Err(err("is a file, not a directory; point --state-dir at a directory".into()));
@@ -63,7 +63,7 @@ impl StateDir {
         Ok(Self { path: path.to_path_buf(), _lock: lock })
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 }

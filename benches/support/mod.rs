@@ -1,6 +1,6 @@
 //! What the benchmarks share: workloads, loading the source, watching records land on the
 //! target, and measuring CPU and memory.
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub)]
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -67,9 +67,8 @@ impl Landing {
                     assigned = consumer.assign(&tpl).is_ok();
                 }
                 let _ = consumer.poll(Duration::from_millis(10));
-                let landed: i64 = (0..partitions)
-                    .filter_map(|p| kmirror::kafka::watermarks::cached_high_watermark(&consumer, TOPIC, p))
-                    .sum();
+                let landed: i64 =
+                    (0..partitions).filter_map(|p| kmirror::cached_high_watermark(&consumer, TOPIC, p)).sum();
                 if landed > 0 && first.is_none() {
                     first = Some(Instant::now());
                 }

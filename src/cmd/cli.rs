@@ -21,7 +21,7 @@ use crate::config::{ClusterFile, MirrorFile, MissingSource, StartFrom};
 )]
 pub struct Cli {
     #[command(subcommand)]
-    pub command: Command,
+    pub(crate) command: Command,
     /// Log line format on stderr; RUST_LOG filters what is logged (e.g. RUST_LOG=kmirror=debug).
     #[arg(long, value_enum, global = true, default_value = "text")]
     pub log_format: LogFormat,
@@ -36,7 +36,7 @@ pub enum LogFormat {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Mirror topics from the source to the target cluster, exactly once.
     Mirror(Box<MirrorArgs>),
     /// Translate consumer-group positions between the clusters, exactly; with --execute,
@@ -105,21 +105,21 @@ impl ValueEnum for ProgressMode {
 
 /// Client settings of each side, as MirrorMaker takes them.
 #[derive(Debug, Default, Clone, Args)]
-pub struct ClientFlags {
+pub(crate) struct ClientFlags {
     /// Source client settings, a Java .properties file.
     #[arg(long, alias = "consumer.config", value_name = "FILE")]
-    pub source_config: Option<PathBuf>,
+    pub(crate) source_config: Option<PathBuf>,
     /// Target client settings, a Java .properties file.
     #[arg(long, alias = "producer.config", value_name = "FILE")]
-    pub target_config: Option<PathBuf>,
+    pub(crate) target_config: Option<PathBuf>,
     /// One client setting: source.KEY=VALUE or target.KEY=VALUE (repeatable; wins over files).
     #[arg(long = "set", value_name = "SIDE.KEY=VALUE")]
-    pub set: Vec<String>,
+    pub(crate) set: Vec<String>,
 }
 
 impl ClientFlags {
     /// The client config of `side` with `--source`/`--target` as `bootstrap`, and its servers.
-    pub fn client_config(
+    pub(crate) fn client_config(
         &self,
         side: crate::error::Side,
         bootstrap: Option<&String>,
@@ -133,140 +133,140 @@ impl ClientFlags {
 }
 
 #[derive(Debug, Default, Args)]
-pub struct MirrorArgs {
+pub(crate) struct MirrorArgs {
     /// Source cluster bootstrap servers (host:port,...). May also come from the source config.
     #[arg(long, value_name = "BOOTSTRAP")]
-    pub source: Option<String>,
+    pub(crate) source: Option<String>,
     /// Target cluster bootstrap servers (host:port,...). May also come from the target config.
     #[arg(long, value_name = "BOOTSTRAP")]
-    pub target: Option<String>,
+    pub(crate) target: Option<String>,
     /// The mirror's name: it names the shadow groups (kmirror.NAME.shard-K) and the transactional ids
     /// (kmirror.NAME.SHARD) on the target. Keep it stable across restarts.
     #[arg(long)]
-    pub name: Option<String>,
+    pub(crate) name: Option<String>,
     /// Regex of source topics to mirror (whole-name match).
     #[arg(long, alias = "whitelist", value_name = "REGEX")]
-    pub topics: Option<String>,
+    pub(crate) topics: Option<String>,
     /// Regex of source topics to leave out (whole-name match). Internal (__*) and kmirror's own
     /// topics are always left out unless --topics names them.
     #[arg(long, value_name = "REGEX")]
-    pub exclude: Option<String>,
+    pub(crate) exclude: Option<String>,
     /// Target topic names: identity, prefix:ALIAS (ALIAS.topic, as MirrorMaker 2) or
     /// 'regex:FROM=>TO' (whole-name regex, $1 groups in TO; unmatched topics keep their name)
     /// [default: identity]. Positions are kept per target topic: a changed policy copies into
     /// the new names from the start.
     #[arg(long, value_name = "POLICY")]
-    pub rename: Option<String>,
+    pub(crate) rename: Option<String>,
     /// Change records on the way, in order (repeatable): filter:drop|keep:key|value|header.NAME=REGEX,
     /// headers:add:NAME=VALUE, headers:drop:NAME, headers:rename:OLD=>NEW, provenance:ALIAS
     /// (a kmirror.provenance header ALIAS/topic/partition/offset), script:FILE.rhai (a Rhai
     /// script with fn transform(record) returning the record or () to drop it). Dropped records
     /// leave a gap that translation steps over exactly.
     #[arg(long = "transform", value_name = "SPEC")]
-    pub transform: Vec<String>,
+    pub(crate) transform: Vec<String>,
     /// When a transform fails on a record: stop (abort the transaction, exit non-zero, naming
     /// the record) or skip (leave the record out, log and count it) [default: stop].
     #[arg(long, value_name = "stop|skip")]
-    pub on_transform_error: Option<String>,
+    pub(crate) on_transform_error: Option<String>,
     /// Active-active: this mirror's source cluster alias. With --target-alias, records are
     /// marked with the cluster they were first written to and never mirrored back to it.
     #[arg(long, value_name = "ALIAS")]
-    pub source_alias: Option<String>,
+    pub(crate) source_alias: Option<String>,
     /// Active-active: this mirror's target cluster alias (see --source-alias).
     #[arg(long, value_name = "ALIAS")]
-    pub target_alias: Option<String>,
+    pub(crate) target_alias: Option<String>,
     /// Worker threads sharing the shards [default: the number of cores, at most --shards].
     #[arg(long, alias = "num.streams", value_name = "N")]
-    pub num_streams: Option<usize>,
+    pub(crate) num_streams: Option<usize>,
     /// Shards the mirror's partitions are split into, each with its own transactional id.
     /// Fixed for the life of a mirror name [default: 4].
     #[arg(long, value_name = "S")]
-    pub shards: Option<u32>,
+    pub(crate) shards: Option<u32>,
     /// Directory for kmirror's local state (locked while in use) [default: ~/.local/state/kmirror/NAME].
     #[arg(long, value_name = "DIR")]
-    pub state_dir: Option<PathBuf>,
+    pub(crate) state_dir: Option<PathBuf>,
     #[command(flatten)]
-    pub clients: ClientFlags,
+    pub(crate) clients: ClientFlags,
     /// Most records in one target transaction [default: 10000].
     #[arg(long, value_name = "N")]
-    pub transaction_max_records: Option<usize>,
+    pub(crate) transaction_max_records: Option<usize>,
     /// Longest a target transaction stays open, in milliseconds [default: 250]. The target's
     /// transaction timeout is this plus 30 s unless `target.transaction.timeout.ms` is set: a
     /// crashed mirror's open transaction holds read_committed readers of the target that long.
     #[arg(long, value_name = "MS")]
-    pub transaction_max_ms: Option<u64>,
+    pub(crate) transaction_max_ms: Option<u64>,
     /// Most key + value + header bytes in one target transaction; bounds what a shard holds in
     /// flight [default: 67108864 (64 MiB)].
     #[arg(long, value_name = "BYTES")]
-    pub transaction_max_bytes: Option<u64>,
+    pub(crate) transaction_max_bytes: Option<u64>,
     /// Share the shards with every other process of this --name: each joins one consumer group
     /// on the target and runs the shards the group coordinator hands it (for several hosts).
     #[arg(long, conflicts_with = "until_caught_up")]
-    pub coordinate: bool,
+    pub(crate) coordinate: bool,
     /// With --coordinate: how long a silent process keeps its shards before the group hands
     /// them to the others, in seconds [default: 10].
     #[arg(long, value_name = "SECONDS", requires = "coordinate")]
-    pub session_timeout: Option<u64>,
+    pub(crate) session_timeout: Option<u64>,
     /// Note every partition's end at start, mirror up to it, commit, and exit 0 (batch migration).
     #[arg(long)]
-    pub until_caught_up: bool,
+    pub(crate) until_caught_up: bool,
     /// Where partitions without a committed position start [default: earliest].
     #[arg(long, value_enum)]
-    pub start_from: Option<StartFrom>,
+    pub(crate) start_from: Option<StartFrom>,
     /// When the source deleted records (retention, DeleteRecords) before the mirror copied them,
     /// so its position is below the partition's start [default: fail]. A recreated source
     /// topic, a position past a partition's end or a changed --rename is always refused.
     #[arg(long, value_enum, value_name = "POLICY")]
-    pub on_missing_source: Option<MissingSource>,
+    pub(crate) on_missing_source: Option<MissingSource>,
     /// Replication factor of topics kmirror creates on the target [default: the target's default].
     #[arg(long, value_name = "N")]
-    pub replication_factor: Option<i32>,
+    pub(crate) replication_factor: Option<i32>,
     /// How often new topics and partitions are looked for, in seconds [default: 10].
     #[arg(long, value_name = "SECONDS")]
-    pub refresh_interval: Option<u64>,
+    pub(crate) refresh_interval: Option<u64>,
     /// How long to wait for each cluster to answer at start, in seconds [default: 10].
     #[arg(long, value_name = "SECONDS")]
-    pub connect_timeout: Option<u64>,
+    pub(crate) connect_timeout: Option<u64>,
     /// Source consumer groups to checkpoint on the target (whole-name regex) [default: none].
     #[arg(long, value_name = "REGEX")]
-    pub groups: Option<String>,
+    pub(crate) groups: Option<String>,
     /// Seconds between checkpoints of the --groups [default: 10].
     #[arg(long, value_name = "SECONDS")]
-    pub checkpoint_interval: Option<u64>,
+    pub(crate) checkpoint_interval: Option<u64>,
     /// Also commit the translated positions for the same groups on the target, while those
     /// groups have no active members there.
     #[arg(long)]
-    pub sync_group_offsets: bool,
+    pub(crate) sync_group_offsets: bool,
     /// Serve Prometheus metrics on http://HOST:PORT/metrics and a health check on /healthz
     /// (200 while every shard commits or is idle at its end, 503 when one is stuck).
     #[arg(long, value_name = "HOST:PORT")]
-    pub metrics_addr: Option<String>,
+    pub(crate) metrics_addr: Option<String>,
     /// Progress of a batch on a terminal: bars for the total or also per topic; elsewhere a
     /// log line every few seconds [default: total].
     #[arg(long, value_enum, value_name = "WHAT")]
-    pub progress: Option<ProgressMode>,
+    pub(crate) progress: Option<ProgressMode>,
     /// A TOML file with the same settings; flags win over it.
     #[arg(long, value_name = "FILE", conflicts_with = "mm2_config")]
-    pub config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
     /// A MirrorMaker 2 dedicated-mode properties file: its clusters, client settings, topics,
     /// groups, replication policy (as --rename) and group offset sync become this mirror's
     /// settings (flags win); settings without an equivalent are refused by name. See
     /// --print-config for the result.
     #[arg(long, value_name = "FILE")]
-    pub mm2_config: Option<PathBuf>,
+    pub(crate) mm2_config: Option<PathBuf>,
     /// With --mm2-config: the flow to run, SOURCE->TARGET by cluster alias [default: the one
     /// flow the file enables]. The mirror's --name defaults to SOURCE-to-TARGET.
     #[arg(long, value_name = "SOURCE->TARGET", requires = "mm2_config")]
-    pub flow: Option<String>,
+    pub(crate) flow: Option<String>,
     /// Print the effective configuration (flags, files and ${env:..}/${file:..} references
     /// combined; passwords and other secrets redacted) as TOML, and exit without connecting.
     #[arg(long)]
-    pub print_config: bool,
+    pub(crate) print_config: bool,
 }
 
 impl MirrorArgs {
     /// Where settings beside the flags come from.
-    pub fn settings_file(&self) -> crate::config::SettingsFile<'_> {
+    pub(crate) fn settings_file(&self) -> crate::config::SettingsFile<'_> {
         use crate::config::SettingsFile;
         match (&self.config, &self.mm2_config) {
             (Some(path), _) => SettingsFile::Toml(path),
@@ -276,7 +276,7 @@ impl MirrorArgs {
     }
 
     /// The flags as a settings layer over the TOML file (flags win where given).
-    pub fn layer(&self) -> MirrorFile {
+    pub(crate) fn layer(&self) -> MirrorFile {
         let given = |set: bool| set.then_some(true);
         MirrorFile {
             name: self.name.clone(),
@@ -323,133 +323,133 @@ impl MirrorArgs {
 /// The flags that name one mirror on its target cluster, shared by every command that inspects
 /// or moves a mirror (translate-offsets, failover, verify, status).
 #[derive(Debug, Clone, Args)]
-pub struct MirrorRef {
+pub(crate) struct MirrorRef {
     /// Target cluster bootstrap servers (where the mirror writes). May also come from the
     /// target config.
     #[arg(long, value_name = "BOOTSTRAP")]
-    pub target: Option<String>,
+    pub(crate) target: Option<String>,
     /// The mirror's --name.
     #[arg(long)]
-    pub name: String,
+    pub(crate) name: String,
     #[command(flatten)]
-    pub clients: ClientFlags,
+    pub(crate) clients: ClientFlags,
     /// How long to wait for each cluster to answer, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 5)]
-    pub connect_timeout: u64,
+    pub(crate) connect_timeout: u64,
 }
 
 #[derive(Debug, Args)]
-pub struct TranslateArgs {
+pub(crate) struct TranslateArgs {
     /// A consumer group to translate (repeatable).
     #[arg(long = "group", value_name = "GROUP")]
-    pub group: Vec<String>,
+    pub(crate) group: Vec<String>,
     /// Consumer groups to translate (whole-name regex).
     #[arg(long, value_name = "REGEX")]
-    pub groups: Option<String>,
+    pub(crate) groups: Option<String>,
     /// Source cluster bootstrap servers. With it, positions come from the live source groups;
     /// without it (or if it does not answer), from the last checkpoints on the target.
     #[arg(long, value_name = "BOOTSTRAP")]
-    pub source: Option<String>,
+    pub(crate) source: Option<String>,
     /// Only these topics (whole-name regex; source names, or target names with --reverse).
     #[arg(long, value_name = "REGEX")]
-    pub topics: Option<String>,
+    pub(crate) topics: Option<String>,
     /// Translate target positions back to the source (failback).
     #[arg(long)]
-    pub reverse: bool,
+    pub(crate) reverse: bool,
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
-    pub format: crate::cmd::report::Format,
+    pub(crate) format: crate::cmd::report::Format,
     /// Commit the translated positions for the groups (refused while a group has members).
     #[arg(long)]
-    pub execute: bool,
+    pub(crate) execute: bool,
     /// Directory for the local copy of the offset map [default: ~/.local/state/kmirror/NAME.translate].
     #[arg(long, value_name = "DIR")]
-    pub state_dir: Option<PathBuf>,
+    pub(crate) state_dir: Option<PathBuf>,
     #[command(flatten)]
-    pub mirror: MirrorRef,
+    pub(crate) mirror: MirrorRef,
 }
 
 #[derive(Debug, Args)]
-pub struct FailoverArgs {
+pub(crate) struct FailoverArgs {
     /// Source cluster bootstrap servers, if it still answers: a last checkpoint is taken there
     /// and the summary says how many records were not mirrored. Without it (or if it does not
     /// answer) the groups move from their last checkpoints on the target.
     #[arg(long, value_name = "BOOTSTRAP")]
-    pub source: Option<String>,
+    pub(crate) source: Option<String>,
     /// Which checkpointed groups move (whole-name regex) [default: all of them].
     #[arg(long, value_name = "REGEX")]
-    pub groups: Option<String>,
+    pub(crate) groups: Option<String>,
     /// Only these source topics (whole-name regex).
     #[arg(long, value_name = "REGEX")]
-    pub topics: Option<String>,
+    pub(crate) topics: Option<String>,
     /// Do it: refuse groups with members on the target, fence the mirror (a running instance
     /// stops with exit code 3), take the last checkpoint, commit the positions.
     #[arg(long)]
-    pub execute: bool,
+    pub(crate) execute: bool,
     /// Output format: the positions and a summary to paste into an incident record.
     #[arg(long, value_enum, default_value = "table")]
-    pub format: crate::cmd::report::Format,
+    pub(crate) format: crate::cmd::report::Format,
     /// Directory for the local copy of the offset map [default: ~/.local/state/kmirror/NAME.failover].
     #[arg(long, value_name = "DIR")]
-    pub state_dir: Option<PathBuf>,
+    pub(crate) state_dir: Option<PathBuf>,
     #[command(flatten)]
-    pub mirror: MirrorRef,
+    pub(crate) mirror: MirrorRef,
 }
 
 #[derive(Debug, Args)]
-pub struct VerifyArgs {
+pub(crate) struct VerifyArgs {
     /// Source cluster bootstrap servers.
     #[arg(long, value_name = "BOOTSTRAP")]
-    pub source: Option<String>,
+    pub(crate) source: Option<String>,
     /// Only these source topics (whole-name regex).
     #[arg(long, value_name = "REGEX")]
-    pub topics: Option<String>,
+    pub(crate) topics: Option<String>,
     /// Compare only N evenly spread records per partition (extra records are always looked for).
     #[arg(long, value_name = "N", conflicts_with = "full")]
-    pub sample: Option<usize>,
+    pub(crate) sample: Option<usize>,
     /// Compare every mirrored record (the default).
     #[arg(long)]
-    pub full: bool,
+    pub(crate) full: bool,
     /// Start each partition at the first record the mirror copied, for a mirror started with
     /// --start-from latest. By default every record from the start of the partition must have
     /// a copy.
     #[arg(long)]
-    pub from_mirror_start: bool,
+    pub(crate) from_mirror_start: bool,
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
-    pub format: crate::cmd::report::Format,
+    pub(crate) format: crate::cmd::report::Format,
     /// Directory for the local copy of the offset map [default: ~/.local/state/kmirror/NAME.verify].
     #[arg(long, value_name = "DIR")]
-    pub state_dir: Option<PathBuf>,
+    pub(crate) state_dir: Option<PathBuf>,
     #[command(flatten)]
-    pub mirror: MirrorRef,
+    pub(crate) mirror: MirrorRef,
 }
 
 #[derive(Debug, Args)]
-pub struct StatusArgs {
+pub(crate) struct StatusArgs {
     /// Source cluster bootstrap servers, for the source ends and the lag. Without it (or if it
     /// does not answer) the lag is reported as unknown.
     #[arg(long, value_name = "BOOTSTRAP")]
-    pub source: Option<String>,
+    pub(crate) source: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
-    pub format: StatusFormat,
+    pub(crate) format: StatusFormat,
     #[command(flatten)]
-    pub mirror: MirrorRef,
+    pub(crate) mirror: MirrorRef,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum StatusFormat {
+pub(crate) enum StatusFormat {
     Table,
     Json,
 }
 
 #[derive(Debug, Args)]
-pub struct DemoArgs {
+pub(crate) struct DemoArgs {
     /// Records produced to the demo topic.
     #[arg(long, default_value_t = 20_000)]
-    pub records: usize,
+    pub(crate) records: usize,
     /// Partitions of the demo topic.
     #[arg(long, default_value_t = 4)]
-    pub partitions: i32,
+    pub(crate) partitions: i32,
 }

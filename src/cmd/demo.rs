@@ -25,7 +25,7 @@ fn start_clusters() -> anyhow::Result<(KafkaCluster, KafkaCluster)> {
     }
 }
 
-pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<()> {
     let exe = std::env::current_exe().context("locating the kmirror binary")?;
     println!("Starting two local Kafka clusters (source and target)...");
     let (source, target) = start_clusters()?;

@@ -38,7 +38,7 @@ struct Record {
     positions: Vec<Row>,
 }
 
-pub fn run(args: &FailoverArgs) -> Result<String> {
+pub(crate) fn run(args: &FailoverArgs) -> Result<String> {
     check_name(&args.mirror.name)?;
     let timeout = Duration::from_secs(args.mirror.connect_timeout.max(1));
     let (target, target_servers) =

@@ -55,7 +55,7 @@ struct Side<'a> {
     properties: BTreeMap<String, String>,
 }
 
-pub fn render(settings: &MirrorSettings) -> String {
+pub(crate) fn render(settings: &MirrorSettings) -> String {
     let (topics, exclude) = settings.selector.patterns();
     let shown = Shown {
         name: &settings.name,

@@ -5,30 +5,30 @@ use serde::Serialize;
 
 /// One translated position. Field names are part of the JSON output and stay stable.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Row {
-    pub group: String,
+pub(crate) struct Row {
+    pub(crate) group: String,
     /// "forward" (source -> target) or "reverse" (target -> source).
-    pub direction: &'static str,
-    pub source_topic: String,
-    pub source_partition: i32,
-    pub source_offset: Option<i64>,
-    pub target_topic: String,
-    pub target_partition: i32,
-    pub target_offset: Option<i64>,
+    pub(crate) direction: &'static str,
+    pub(crate) source_topic: String,
+    pub(crate) source_partition: i32,
+    pub(crate) source_offset: Option<i64>,
+    pub(crate) target_topic: String,
+    pub(crate) target_partition: i32,
+    pub(crate) target_offset: Option<i64>,
     /// End offset of the partition the group moves to (target when forward, source when reverse).
-    pub end_offset: Option<i64>,
+    pub(crate) end_offset: Option<i64>,
     /// Records the group has left to read there after the move.
-    pub lag: Option<i64>,
+    pub(crate) lag: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
+pub(crate) enum Format {
     Table,
     Json,
     Csv,
 }
 
-pub fn render(rows: &[Row], format: Format) -> String {
+pub(crate) fn render(rows: &[Row], format: Format) -> String {
     match format {
         Format::Json => serde_json::to_string_pretty(rows).unwrap_or_else(|_| "[]".into()) + "\n",
         Format::Csv => csv(rows),

@@ -30,47 +30,47 @@ const MAP_TAIL: i64 = 5_000;
 
 /// One mirrored partition. Field names are part of the JSON output and stay stable.
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct PartitionStatus {
+pub(crate) struct PartitionStatus {
     /// The source topic.
-    pub topic: String,
-    pub partition: i32,
+    pub(crate) topic: String,
+    pub(crate) partition: i32,
     /// The topic it is mirrored to (another name with --rename).
-    pub target_topic: String,
-    pub shard: u32,
+    pub(crate) target_topic: String,
+    pub(crate) shard: u32,
     /// Next source offset to mirror, as committed on the target (None: never committed).
-    pub committed: Option<i64>,
+    pub(crate) committed: Option<i64>,
     /// Source end offset (None: source unknown).
-    pub source_end: Option<i64>,
-    pub lag_records: Option<i64>,
+    pub(crate) source_end: Option<i64>,
+    pub(crate) lag_records: Option<i64>,
     /// Age of the oldest source record not yet mirrored (0 when caught up).
-    pub lag_seconds: Option<f64>,
+    pub(crate) lag_seconds: Option<f64>,
     /// When the mirror last committed this partition, ms since the Unix epoch (None: not among
     /// the shard's latest commits).
-    pub last_commit_ms: Option<i64>,
+    pub(crate) last_commit_ms: Option<i64>,
 }
 
 /// One checkpointed source consumer group.
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct GroupStatus {
-    pub group: String,
-    pub taken_at_ms: i64,
-    pub age_seconds: f64,
-    pub partitions: usize,
+pub(crate) struct GroupStatus {
+    pub(crate) group: String,
+    pub(crate) taken_at_ms: i64,
+    pub(crate) age_seconds: f64,
+    pub(crate) partitions: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Status {
-    pub name: String,
-    pub shards: u32,
+pub(crate) struct Status {
+    pub(crate) name: String,
+    pub(crate) shards: u32,
     /// With --coordinate: which process owns each shard (empty otherwise).
-    pub owners: Vec<crate::mirror::owners::ShardOwner>,
+    pub(crate) owners: Vec<crate::mirror::owners::ShardOwner>,
     /// "reachable", or why the source lag is unknown.
-    pub source: String,
-    pub partitions: Vec<PartitionStatus>,
-    pub groups: Vec<GroupStatus>,
+    pub(crate) source: String,
+    pub(crate) partitions: Vec<PartitionStatus>,
+    pub(crate) groups: Vec<GroupStatus>,
 }
 
-pub fn run(args: &StatusArgs) -> Result<String> {
+pub(crate) fn run(args: &StatusArgs) -> Result<String> {
     let status = collect(args)?;
     Ok(match args.format {
         StatusFormat::Json => serde_json::to_string_pretty(&status).unwrap_or_default() + "\n",
@@ -78,7 +78,7 @@ pub fn run(args: &StatusArgs) -> Result<String> {
     })
 }
 
-pub fn collect(args: &StatusArgs) -> Result<Status> {
+pub(crate) fn collect(args: &StatusArgs) -> Result<Status> {
     check_name(&args.mirror.name)?;
     let timeout = Duration::from_secs(args.mirror.connect_timeout.max(1));
     let (target, servers) = args.mirror.clients.client_config(Side::Target, args.mirror.target.as_ref())?;

@@ -54,7 +54,7 @@ impl Query<'_> {
     }
 }
 
-pub fn run(args: &TranslateArgs) -> Result<String> {
+pub(crate) fn run(args: &TranslateArgs) -> Result<String> {
     Ok(render(&rows(args)?, args.format))
 }
 

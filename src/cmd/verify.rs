@@ -24,33 +24,33 @@ const READ_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The verdict on one partition. Field names are part of the JSON output.
 #[derive(Debug, Clone, Serialize)]
-pub struct PartitionCheck {
-    pub topic: String,
-    pub partition: i32,
-    pub target_topic: String,
-    pub target_partition: i32,
+pub(crate) struct PartitionCheck {
+    pub(crate) topic: String,
+    pub(crate) partition: i32,
+    pub(crate) target_topic: String,
+    pub(crate) target_partition: i32,
     /// Where the check starts on the source: 0, or with --from-mirror-start the first offset
     /// the mirror copied.
-    pub from_offset: i64,
+    pub(crate) from_offset: i64,
     /// The source partition's log start: records below it were deleted on the source
     /// (retention, DeleteRecords) and can no longer be compared.
-    pub source_start: i64,
+    pub(crate) source_start: i64,
     /// Copies of source records deleted on the source after they were copied: present on the
     /// target, not compared, and neither missing nor extra.
-    pub expired: usize,
+    pub(crate) expired: usize,
     /// Source records compared with their copies.
-    pub checked: usize,
+    pub(crate) checked: usize,
     /// Mirrored source records with no copy at their mapped target offset.
-    pub missing: usize,
+    pub(crate) missing: usize,
     /// Target records that are no copy of a mirrored source record.
-    pub extra: usize,
+    pub(crate) extra: usize,
     /// Copies whose key, value, headers or timestamp differ from the source record.
-    pub differing: usize,
+    pub(crate) differing: usize,
     /// The first problem found, with its offsets.
-    pub first_problem: Option<String>,
+    pub(crate) first_problem: Option<String>,
     /// FNV-1a digests of the compared source records and of their copies, in order.
-    pub source_digest: String,
-    pub target_digest: String,
+    pub(crate) source_digest: String,
+    pub(crate) target_digest: String,
 }
 
 impl PartitionCheck {
@@ -60,7 +60,7 @@ impl PartitionCheck {
 }
 
 /// Returns the report and whether the copy is proven.
-pub fn run(args: &VerifyArgs) -> Result<(String, bool)> {
+pub(crate) fn run(args: &VerifyArgs) -> Result<(String, bool)> {
     check_name(&args.mirror.name)?;
     let source = client(args, Side::Source)?;
     let target = client(args, Side::Target)?;

@@ -19,7 +19,7 @@ const JAVA_ONLY_IGNORED: &[&str] = &[
 
 /// The validated librdkafka properties of one side.
 #[derive(Clone, Default)]
-pub struct ClientSettings {
+pub(crate) struct ClientSettings {
     side: Option<Side>,
     properties: BTreeMap<String, String>,
 }
@@ -36,7 +36,7 @@ impl std::fmt::Debug for ClientSettings {
 
 impl ClientSettings {
     /// Applies `entries` in order (later wins), translating and checking each.
-    pub fn build(side: Side, entries: impl IntoIterator<Item = (String, String)>) -> Result<Self> {
+    pub(crate) fn build(side: Side, entries: impl IntoIterator<Item = (String, String)>) -> Result<Self> {
         let mut settings = Self { side: Some(side), properties: BTreeMap::new() };
         for (key, value) in entries {
             let key = key.trim().to_string();
@@ -115,17 +115,17 @@ impl ClientSettings {
         })
     }
 
-    pub fn get(&self, key: &str) -> Option<&str> {
+    pub(crate) fn get(&self, key: &str) -> Option<&str> {
         self.properties.get(key).map(String::as_str)
     }
 
     /// Removes and returns a key kmirror handles itself.
-    pub fn take(&mut self, key: &str) -> Option<String> {
+    pub(crate) fn take(&mut self, key: &str) -> Option<String> {
         self.properties.remove(key)
     }
 
     /// A librdkafka configuration holding these properties.
-    pub fn client_config(&self) -> ClientConfig {
+    pub(crate) fn client_config(&self) -> ClientConfig {
         let mut config = ClientConfig::new();
         for (key, value) in &self.properties {
             config.set(key, value);
@@ -133,12 +133,8 @@ impl ClientSettings {
         config
     }
 
-    pub fn side(&self) -> Option<Side> {
-        self.side
-    }
-
     /// The properties with secret values replaced by a placeholder: safe to print.
-    pub fn redacted(&self) -> BTreeMap<String, String> {
+    pub(crate) fn redacted(&self) -> BTreeMap<String, String> {
         self.properties
             .iter()
             .map(|(k, v)| {

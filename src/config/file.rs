@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 /// Where a partition with no committed position starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum StartFrom {
+pub(crate) enum StartFrom {
     /// The partition's log start.
     Earliest,
     /// The partition's last stable offset when the mirror first sees it.
@@ -20,7 +20,7 @@ pub enum StartFrom {
 /// copied: the mirror's position is below the partition's start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum MissingSource {
+pub(crate) enum MissingSource {
     /// Refuse, naming the partition and the lost range (exit code 4).
     #[default]
     Fail,
@@ -31,7 +31,7 @@ pub enum MissingSource {
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum ProgressMode {
+pub(crate) enum ProgressMode {
     /// One overall bar (or line).
     #[default]
     Total,
@@ -45,52 +45,52 @@ pub enum ProgressMode {
 /// layer wins). Every field is optional; [`super::MirrorSettings::resolve`] fills defaults.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct MirrorFile {
-    pub name: Option<String>,
-    pub topics: Option<String>,
-    pub exclude: Option<String>,
-    pub rename: Option<String>,
+pub(crate) struct MirrorFile {
+    pub(crate) name: Option<String>,
+    pub(crate) topics: Option<String>,
+    pub(crate) exclude: Option<String>,
+    pub(crate) rename: Option<String>,
     #[serde(default)]
-    pub transforms: Vec<String>,
-    pub source_alias: Option<String>,
-    pub on_transform_error: Option<String>,
-    pub target_alias: Option<String>,
-    pub num_streams: Option<usize>,
-    pub shards: Option<u32>,
-    pub state_dir: Option<PathBuf>,
-    pub transaction_max_records: Option<usize>,
-    pub transaction_max_ms: Option<u64>,
-    pub transaction_max_bytes: Option<u64>,
-    pub until_caught_up: Option<bool>,
-    pub coordinate: Option<bool>,
-    pub session_timeout: Option<u64>,
-    pub start_from: Option<StartFrom>,
-    pub on_missing_source: Option<MissingSource>,
-    pub replication_factor: Option<i32>,
-    pub refresh_interval: Option<u64>,
-    pub connect_timeout: Option<u64>,
-    pub groups: Option<String>,
-    pub checkpoint_interval: Option<u64>,
-    pub sync_group_offsets: Option<bool>,
-    pub metrics_addr: Option<String>,
-    pub progress: Option<ProgressMode>,
+    pub(crate) transforms: Vec<String>,
+    pub(crate) source_alias: Option<String>,
+    pub(crate) on_transform_error: Option<String>,
+    pub(crate) target_alias: Option<String>,
+    pub(crate) num_streams: Option<usize>,
+    pub(crate) shards: Option<u32>,
+    pub(crate) state_dir: Option<PathBuf>,
+    pub(crate) transaction_max_records: Option<usize>,
+    pub(crate) transaction_max_ms: Option<u64>,
+    pub(crate) transaction_max_bytes: Option<u64>,
+    pub(crate) until_caught_up: Option<bool>,
+    pub(crate) coordinate: Option<bool>,
+    pub(crate) session_timeout: Option<u64>,
+    pub(crate) start_from: Option<StartFrom>,
+    pub(crate) on_missing_source: Option<MissingSource>,
+    pub(crate) replication_factor: Option<i32>,
+    pub(crate) refresh_interval: Option<u64>,
+    pub(crate) connect_timeout: Option<u64>,
+    pub(crate) groups: Option<String>,
+    pub(crate) checkpoint_interval: Option<u64>,
+    pub(crate) sync_group_offsets: Option<bool>,
+    pub(crate) metrics_addr: Option<String>,
+    pub(crate) progress: Option<ProgressMode>,
     #[serde(default)]
-    pub source: ClusterFile,
+    pub(crate) source: ClusterFile,
     #[serde(default)]
-    pub target: ClusterFile,
+    pub(crate) target: ClusterFile,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ClusterFile {
-    pub bootstrap: Option<String>,
+pub(crate) struct ClusterFile {
+    pub(crate) bootstrap: Option<String>,
     /// A Java .properties file, relative to the TOML file.
-    pub config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
     #[serde(default)]
-    pub properties: BTreeMap<String, String>,
+    pub(crate) properties: BTreeMap<String, String>,
 }
 
-pub fn read_mirror_file(path: &Path) -> Result<MirrorFile> {
+pub(crate) fn read_mirror_file(path: &Path) -> Result<MirrorFile> {
     let text =
         std::fs::read_to_string(path).map_err(|cause| Error::Io { path: path.to_path_buf(), cause })?;
     let mut file: MirrorFile = toml::from_str(&text).map_err(|e| Error::ConfigFile {

@@ -54,7 +54,7 @@ const MAPPED: &[&str] = &[
 ];
 
 /// Reads `path` and picks the flow `flow` ("A->B"), or the one enabled flow if not given.
-pub fn read_mm2_file(path: &Path, flow: Option<&str>) -> Result<MirrorFile> {
+pub(crate) fn read_mm2_file(path: &Path, flow: Option<&str>) -> Result<MirrorFile> {
     let entries: BTreeMap<String, String> = read_properties(path)?.into_iter().collect();
     mm2_layer(path, &entries, flow)
 }
@@ -63,7 +63,11 @@ fn refuse(path: &Path, message: String) -> Error {
     Error::ConfigFile { file: path.to_path_buf(), message }
 }
 
-pub fn mm2_layer(path: &Path, entries: &BTreeMap<String, String>, flow: Option<&str>) -> Result<MirrorFile> {
+pub(crate) fn mm2_layer(
+    path: &Path,
+    entries: &BTreeMap<String, String>,
+    flow: Option<&str>,
+) -> Result<MirrorFile> {
     let clusters: Vec<String> = list(entries.get("clusters").map(String::as_str).unwrap_or_default());
     if clusters.len() < 2 {
         return Err(refuse(path, "clusters must name at least two cluster aliases (clusters = A, B)".into()));
@@ -298,7 +302,7 @@ config.storage.replication.factor=1
 
     fn layer(text: &str, flow: Option<&str>) -> Result<MirrorFile> {
         let path = Path::new("mm2.properties");
-        let entries = crate::config::parse_properties(path, text)?.into_iter().collect();
+        let entries = crate::config::properties::parse_properties(path, text)?.into_iter().collect();
         mm2_layer(path, &entries, flow)
     }
 

@@ -2,34 +2,34 @@
 //! [`MirrorSettings`]. A third of the file is its tests: how the layers combine is the contract.
 mod client;
 mod file;
-pub mod mm2;
-pub mod names;
+pub(crate) mod mm2;
+pub(crate) mod names;
 mod properties;
-pub mod rename;
-pub mod secrets;
+pub(crate) mod rename;
+pub(crate) mod secrets;
 mod sides;
-pub mod topics;
+pub(crate) mod topics;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use client::ClientSettings;
-pub use file::{read_mirror_file, ClusterFile, MirrorFile, MissingSource, ProgressMode, StartFrom};
-pub use properties::{parse_properties, read_properties};
-pub use sides::client_config;
+pub(crate) use client::ClientSettings;
+pub(crate) use file::{read_mirror_file, ClusterFile, MirrorFile, MissingSource, ProgressMode, StartFrom};
+pub(crate) use properties::read_properties;
+pub(crate) use sides::client_config;
 use sides::{bootstrap, side_settings};
 
 use crate::config::topics::TopicSelector;
 use crate::error::{Error, Result, Side};
 
-pub const DEFAULT_SHARDS: u32 = 4;
-pub const DEFAULT_TRANSACTION_MAX_RECORDS: usize = 10_000;
-pub const DEFAULT_TRANSACTION_MAX_MS: u64 = 250;
-pub const DEFAULT_TRANSACTION_MAX_BYTES: u64 = 64 * 1024 * 1024;
+pub(crate) const DEFAULT_SHARDS: u32 = 4;
+pub(crate) const DEFAULT_TRANSACTION_MAX_RECORDS: usize = 10_000;
+pub(crate) const DEFAULT_TRANSACTION_MAX_MS: u64 = 250;
+pub(crate) const DEFAULT_TRANSACTION_MAX_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Where settings beside the flags come from.
 #[derive(Debug, Clone, Copy)]
-pub enum SettingsFile<'a> {
+pub(crate) enum SettingsFile<'a> {
     None,
     /// kmirror's TOML file (`--config`).
     Toml(&'a std::path::Path),
@@ -42,48 +42,48 @@ pub enum SettingsFile<'a> {
 
 /// Everything a mirror run needs, validated.
 #[derive(Debug, Clone)]
-pub struct MirrorSettings {
-    pub name: String,
-    pub source_bootstrap: String,
-    pub target_bootstrap: String,
-    pub source: ClientSettings,
-    pub target: ClientSettings,
-    pub selector: TopicSelector,
-    pub rename: crate::config::rename::RenamePolicy,
+pub(crate) struct MirrorSettings {
+    pub(crate) name: String,
+    pub(crate) source_bootstrap: String,
+    pub(crate) target_bootstrap: String,
+    pub(crate) source: ClientSettings,
+    pub(crate) target: ClientSettings,
+    pub(crate) selector: TopicSelector,
+    pub(crate) rename: crate::config::rename::RenamePolicy,
     /// Applied to every record on the way, in order (active-active first).
-    pub transforms: crate::transform::Chain,
+    pub(crate) transforms: crate::transform::Chain,
     /// The transform settings as given (for --print-config).
-    pub transforms_given: TransformsGiven,
-    pub num_streams: usize,
-    pub shards: u32,
-    pub state_dir: PathBuf,
-    pub transaction_max_records: usize,
-    pub transaction_max: Duration,
-    pub transaction_max_bytes: u64,
-    pub until_caught_up: bool,
+    pub(crate) transforms_given: TransformsGiven,
+    pub(crate) num_streams: usize,
+    pub(crate) shards: u32,
+    pub(crate) state_dir: PathBuf,
+    pub(crate) transaction_max_records: usize,
+    pub(crate) transaction_max: Duration,
+    pub(crate) transaction_max_bytes: u64,
+    pub(crate) until_caught_up: bool,
     /// Shards are shared with the other processes of this name through a group on the target.
-    pub coordinate: bool,
+    pub(crate) coordinate: bool,
     /// With --coordinate: the group session timeout.
-    pub session_timeout: Duration,
-    pub start_from: StartFrom,
+    pub(crate) session_timeout: Duration,
+    pub(crate) start_from: StartFrom,
     /// What to do where the source deleted records before they were copied.
-    pub on_missing_source: MissingSource,
-    pub replication_factor: Option<i32>,
-    pub refresh_interval: Duration,
-    pub connect_timeout: Duration,
+    pub(crate) on_missing_source: MissingSource,
+    pub(crate) replication_factor: Option<i32>,
+    pub(crate) refresh_interval: Duration,
+    pub(crate) connect_timeout: Duration,
     /// Source groups to checkpoint (whole-name regex), if any.
-    pub groups: Option<regex::Regex>,
-    pub checkpoint_interval: Duration,
-    pub sync_group_offsets: bool,
+    pub(crate) groups: Option<regex::Regex>,
+    pub(crate) checkpoint_interval: Duration,
+    pub(crate) sync_group_offsets: bool,
     /// Where /metrics and /healthz are served, if anywhere.
-    pub metrics_addr: Option<String>,
-    pub progress: crate::config::ProgressMode,
+    pub(crate) metrics_addr: Option<String>,
+    pub(crate) progress: crate::config::ProgressMode,
 }
 
 impl MirrorSettings {
     /// Settings from `args` (the flags, as a layer of the file's shape), over the settings file
     /// if given; `sets` are the `--set SIDE.KEY=VALUE` flags, which win over both.
-    pub fn resolve(args: &MirrorFile, sets: &[String], file: SettingsFile<'_>) -> Result<Self> {
+    pub(crate) fn resolve(args: &MirrorFile, sets: &[String], file: SettingsFile<'_>) -> Result<Self> {
         let file = match file {
             SettingsFile::None => MirrorFile::default(),
             SettingsFile::Toml(path) => read_mirror_file(path)?,
@@ -229,21 +229,21 @@ impl MirrorSettings {
     }
 
     /// The consumer group on the target that holds shard `shard`'s committed source positions.
-    pub fn shadow_group(&self, shard: u32) -> String {
+    pub(crate) fn shadow_group(&self, shard: u32) -> String {
         names::shadow_group(&self.name, shard)
     }
 
     /// The target topic holding the offset map (runs of every committed transaction).
-    pub fn map_topic(&self) -> String {
+    pub(crate) fn map_topic(&self) -> String {
         names::map_topic(&self.name)
     }
 
     /// The target topic holding checkpoints of source consumer groups.
-    pub fn checkpoint_topic(&self) -> String {
+    pub(crate) fn checkpoint_topic(&self) -> String {
         names::checkpoint_topic(&self.name)
     }
 
-    pub fn transactional_id(&self, shard: u32) -> String {
+    pub(crate) fn transactional_id(&self, shard: u32) -> String {
         names::transactional_id(&self.name, shard)
     }
 
@@ -252,7 +252,7 @@ impl MirrorSettings {
     /// its flush and commit (at most the brokers' default maximum, 15 min). librdkafka's own
     /// default, 60 s, would hold every read_committed reader of the target (consumers, status,
     /// translate-offsets) at a crashed mirror's open transaction for a minute.
-    pub fn transaction_timeout(&self) -> Duration {
+    pub(crate) fn transaction_timeout(&self) -> Duration {
         let configured =
             self.target.client_config().get("transaction.timeout.ms").and_then(|ms| ms.parse().ok());
         match configured {
@@ -275,10 +275,10 @@ fn at_most(flag: &str, value: u64, max: u64) -> Result<u64> {
 
 /// The transform settings as given: `--transform` specs and the active-active aliases.
 #[derive(Debug, Clone, Default)]
-pub struct TransformsGiven {
-    pub specs: Vec<String>,
-    pub source_alias: Option<String>,
-    pub target_alias: Option<String>,
+pub(crate) struct TransformsGiven {
+    pub(crate) specs: Vec<String>,
+    pub(crate) source_alias: Option<String>,
+    pub(crate) target_alias: Option<String>,
 }
 
 /// The transform chain: active-active marking first (so records from the target are dropped
@@ -314,7 +314,7 @@ fn transforms(args: &MirrorFile, file: &MirrorFile) -> Result<(crate::transform:
 }
 
 /// A whole-name regex for consumer group ids.
-pub fn group_regex(pattern: &str) -> Result<regex::Regex> {
+pub(crate) fn group_regex(pattern: &str) -> Result<regex::Regex> {
     regex::Regex::new(&format!("^(?:{pattern})$")).map_err(|e| Error::Regex {
         flag: "--groups",
         pattern: pattern.to_string(),

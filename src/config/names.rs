@@ -3,26 +3,26 @@
 //! a running mirror's positions, map or fencing, so they only ever gain new entries.
 
 /// The prefix of every topic and group kmirror owns; never mirrored unless asked for by name.
-pub const OWN_PREFIX: &str = "kmirror.";
+pub(crate) const OWN_PREFIX: &str = "kmirror.";
 
 /// The target topic holding the offset map (runs of every committed transaction).
-pub fn map_topic(name: &str) -> String {
+pub(crate) fn map_topic(name: &str) -> String {
     format!("kmirror.offset-map.{name}")
 }
 
 /// The target topic holding checkpoints of source consumer groups.
-pub fn checkpoint_topic(name: &str) -> String {
+pub(crate) fn checkpoint_topic(name: &str) -> String {
     format!("kmirror.checkpoints.{name}")
 }
 
 /// The topic whose partition K stands for shard K: the coordination group's subscription and
 /// the owners log.
-pub fn shards_topic(name: &str) -> String {
+pub(crate) fn shards_topic(name: &str) -> String {
     format!("kmirror.shards.{name}")
 }
 
 /// Shard `shard`'s transactional id on the target.
-pub fn transactional_id(name: &str, shard: u32) -> String {
+pub(crate) fn transactional_id(name: &str, shard: u32) -> String {
     format!("kmirror.{name}.{shard}")
 }
 
@@ -30,38 +30,38 @@ pub fn transactional_id(name: &str, shard: u32) -> String {
 /// on it: a shard's restart then never waits on (or, on a broker that answers a require-stable
 /// OffsetFetch with the offsets from before an open transaction, reads past) another shard's
 /// transaction, and a shard's position is whatever its own last commit left.
-pub fn shadow_group(name: &str, shard: u32) -> String {
+pub(crate) fn shadow_group(name: &str, shard: u32) -> String {
     format!("kmirror.{name}.shard-{shard}")
 }
 
 /// The group the processes of a coordinated mirror share its shards through.
-pub fn coordinator_group(name: &str) -> String {
+pub(crate) fn coordinator_group(name: &str) -> String {
     format!("kmirror.{name}.coordinator")
 }
 
 /// The source consumers' group id: never joined or committed to (partitions are assigned), but
 /// librdkafka needs one, and brokers' logs and ACLs then name the mirror.
-pub fn source_reader_group(name: &str) -> String {
+pub(crate) fn source_reader_group(name: &str) -> String {
     format!("kmirror.{name}.source-reader")
 }
 
 /// Readers of kmirror's own topics (never committing): the map, the checkpoints, status.
-pub fn map_reader_group(name: &str) -> String {
+pub(crate) fn map_reader_group(name: &str) -> String {
     format!("kmirror.{name}.map-reader")
 }
 
-pub fn checkpoint_reader_group(name: &str) -> String {
+pub(crate) fn checkpoint_reader_group(name: &str) -> String {
     format!("kmirror.{name}.checkpoint-reader")
 }
 
-pub fn status_reader_group(name: &str) -> String {
+pub(crate) fn status_reader_group(name: &str) -> String {
     format!("kmirror.{name}.status")
 }
 
 /// The shard a partition belongs to. Stable across versions and platforms (FNV-1a, not std's
 /// hasher), because a partition moving shard would hand it to another transactional id.
 /// Partitions of one topic land on consecutive shards so they spread evenly.
-pub fn shard_of(topic: &str, partition: i32, shards: u32) -> u32 {
+pub(crate) fn shard_of(topic: &str, partition: i32, shards: u32) -> u32 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for byte in topic.as_bytes() {
         hash ^= u64::from(*byte);

@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 /// Parses properties text: `#`/`!` comments, `=`, `:` or whitespace separators, backslash line
 /// continuations and escapes. A line with a key but no separator and no value is refused, as
 /// no kmirror or librdkafka setting takes an empty value by accident.
-pub fn parse_properties(file: &Path, text: &str) -> Result<Vec<(String, String)>> {
+pub(crate) fn parse_properties(file: &Path, text: &str) -> Result<Vec<(String, String)>> {
     let mut out = Vec::new();
     let mut lines = text.lines().enumerate();
     while let Some((index, raw)) = lines.next() {
@@ -98,7 +98,7 @@ fn unescape(s: &str) -> std::result::Result<String, String> {
 }
 
 /// Reads and parses a properties file.
-pub fn read_properties(file: &Path) -> Result<Vec<(String, String)>> {
+pub(crate) fn read_properties(file: &Path) -> Result<Vec<(String, String)>> {
     let text =
         std::fs::read_to_string(file).map_err(|cause| Error::Io { path: file.to_path_buf(), cause })?;
     let entries = parse_properties(file, &text)?;

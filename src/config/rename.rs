@@ -10,7 +10,7 @@ use regex::Regex;
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Default)]
-pub enum RenamePolicy {
+pub(crate) enum RenamePolicy {
     #[default]
     Identity,
     Prefix(String),
@@ -22,7 +22,7 @@ pub enum RenamePolicy {
 }
 
 impl RenamePolicy {
-    pub fn parse(text: &str) -> Result<Self> {
+    pub(crate) fn parse(text: &str) -> Result<Self> {
         let usage = |why: &str| {
             Error::Usage(format!("--rename '{text}': {why}; use identity, prefix:ALIAS or 'regex:FROM=>TO'"))
         };
@@ -53,7 +53,7 @@ impl RenamePolicy {
     }
 
     /// The target topic of source topic `source`.
-    pub fn target_of(&self, source: &str) -> String {
+    pub(crate) fn target_of(&self, source: &str) -> String {
         match self {
             Self::Identity => source.to_string(),
             Self::Prefix(alias) => format!("{alias}.{source}"),
@@ -65,7 +65,7 @@ impl RenamePolicy {
     }
 
     /// As given on the command line.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             Self::Identity => "identity".into(),
             Self::Prefix(alias) => format!("prefix:{alias}"),
@@ -74,7 +74,7 @@ impl RenamePolicy {
     }
 
     /// Fails, naming both, if two source topics would be written to one target topic.
-    pub fn check_collisions<'a>(&self, sources: impl IntoIterator<Item = &'a str>) -> Result<()> {
+    pub(crate) fn check_collisions<'a>(&self, sources: impl IntoIterator<Item = &'a str>) -> Result<()> {
         let mut seen: BTreeMap<String, &str> = BTreeMap::new();
         for source in sources {
             let target = self.target_of(source);

@@ -7,10 +7,10 @@ use tracing::warn;
 use crate::error::{Error, Result, Side};
 
 /// What is shown in place of a secret value.
-pub const REDACTED: &str = "[redacted]";
+pub(crate) const REDACTED: &str = "[redacted]";
 
 /// True for settings whose values are credentials.
-pub fn is_secret(key: &str) -> bool {
+pub(crate) fn is_secret(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
     key.contains("password")
         || key.contains("secret")
@@ -22,7 +22,7 @@ pub fn is_secret(key: &str) -> bool {
 
 /// Replaces every `${env:NAME}` with the environment variable NAME and every `${file:PATH}`
 /// with the contents of PATH (without a trailing newline). Anything else is left as written.
-pub fn resolve(side: Side, key: &str, value: &str) -> Result<String> {
+pub(crate) fn resolve(side: Side, key: &str, value: &str) -> Result<String> {
     let refuse = |message: String| Error::ClientConfig { side, message: format!("{key}: {message}") };
     let mut out = String::with_capacity(value.len());
     let mut rest = value;
@@ -54,7 +54,7 @@ pub fn resolve(side: Side, key: &str, value: &str) -> Result<String> {
 }
 
 /// Warns when a file holding secrets can be read by every user of the machine.
-pub fn warn_if_readable_by_others(path: &Path, holds_secrets: bool) {
+pub(crate) fn warn_if_readable_by_others(path: &Path, holds_secrets: bool) {
     use std::os::unix::fs::PermissionsExt;
     if !holds_secrets {
         return;

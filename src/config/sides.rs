@@ -35,7 +35,7 @@ pub(super) fn side_settings(
 
 /// The client config of `side` for a one-shot command (status, translate-offsets, verify):
 /// from `--source`/`--target`, its properties file and `--set`, with the bootstrap it names.
-pub fn client_config(
+pub(crate) fn client_config(
     side: Side,
     flag: Option<&String>,
     properties: Option<&PathBuf>,

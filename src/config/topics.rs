@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 const PROTECTED_PREFIXES: &[&str] = &["__", super::names::OWN_PREFIX];
 
 #[derive(Debug, Clone)]
-pub struct TopicSelector {
+pub(crate) struct TopicSelector {
     include: Regex,
     exclude: Option<Regex>,
     include_source: String,
@@ -15,7 +15,7 @@ pub struct TopicSelector {
 }
 
 impl TopicSelector {
-    pub fn new(include: &str, exclude: Option<&str>) -> Result<Self> {
+    pub(crate) fn new(include: &str, exclude: Option<&str>) -> Result<Self> {
         let compile = |flag: &'static str, pattern: &str| {
             Regex::new(&format!("^(?:{pattern})$")).map_err(|e| Error::Regex {
                 flag,
@@ -31,7 +31,7 @@ impl TopicSelector {
         })
     }
 
-    pub fn matches(&self, topic: &str) -> bool {
+    pub(crate) fn matches(&self, topic: &str) -> bool {
         if !self.include.is_match(topic) || self.exclude.as_ref().is_some_and(|e| e.is_match(topic)) {
             return false;
         }
@@ -44,11 +44,11 @@ impl TopicSelector {
     }
 
     /// The include and exclude patterns as given.
-    pub fn patterns(&self) -> (&str, &str) {
+    pub(crate) fn patterns(&self) -> (&str, &str) {
         (&self.include_source, &self.exclude_source)
     }
 
-    pub fn no_topics_error(&self) -> Error {
+    pub(crate) fn no_topics_error(&self) -> Error {
         Error::NoTopics { pattern: self.include_source.clone(), exclude: self.exclude_source.clone() }
     }
 }

@@ -5,7 +5,7 @@ use rdkafka::types::RDKafkaErrorCode;
 
 /// The response an error calls for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Class {
+pub(crate) enum Class {
     /// Transient (a broker not answering, a timeout): the same call again, after a back-off.
     Retry,
     /// The open transaction cannot commit: abort it and read again from the last commit.
@@ -18,15 +18,15 @@ pub enum Class {
 
 /// What librdkafka says of an error, taken apart so the rule below can be tested.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Facts {
-    pub code: Option<RDKafkaErrorCode>,
+pub(crate) struct Facts {
+    pub(crate) code: Option<RDKafkaErrorCode>,
     /// Set for errors of transactional calls.
-    pub fatal: bool,
-    pub retriable: bool,
+    pub(crate) fatal: bool,
+    pub(crate) retriable: bool,
 }
 
 impl Facts {
-    pub fn of(e: &KafkaError) -> Self {
+    pub(crate) fn of(e: &KafkaError) -> Self {
         match e {
             KafkaError::Transaction(t) => {
                 Facts { code: Some(t.code()), fatal: t.is_fatal(), retriable: t.is_retriable() }
@@ -36,13 +36,13 @@ impl Facts {
     }
 }
 
-pub fn classify(e: &KafkaError) -> Class {
+pub(crate) fn classify(e: &KafkaError) -> Class {
     classify_facts(Facts::of(e))
 }
 
 /// Fencing codes win over every flag: some brokers answer a fenced TxnOffsetCommit with an error
 /// librdkafka calls abortable, yet the abort then never completes. Stopping is always safe.
-pub fn classify_facts(facts: Facts) -> Class {
+pub(crate) fn classify_facts(facts: Facts) -> Class {
     match facts.code {
         Some(
             RDKafkaErrorCode::Fenced

@@ -19,7 +19,7 @@ use rdkafka::ClientConfig;
 
 /// What kind of client a setting is for, in librdkafka's terms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
+pub(crate) enum Role {
     Consumer,
     Producer,
     /// An admin client: a producer handle that produces nothing, so it takes only settings
@@ -28,7 +28,7 @@ pub enum Role {
 }
 
 /// A client type and the role its settings are filtered for.
-pub trait HasRole {
+pub(crate) trait HasRole {
     const ROLE: Role;
 }
 
@@ -49,7 +49,7 @@ impl<C: ClientContext> HasRole for AdminClient<C> {
 }
 
 /// `create` and `create_with_context` with the settings filtered for the client's role.
-pub trait CreateForRole {
+pub(crate) trait CreateForRole {
     fn create_for_role<T: FromClientConfig + HasRole>(&self) -> KafkaResult<T>;
     fn create_for_role_with_context<C: ClientContext, T: FromClientConfigAndContext<C> + HasRole>(
         &self,
@@ -72,7 +72,7 @@ impl CreateForRole for ClientConfig {
 
 /// `config` without the settings that librdkafka says belong to the other kind of client.
 /// Unknown names pass: librdkafka refuses them by name when the client is created.
-pub fn for_role(config: &ClientConfig, role: Role) -> ClientConfig {
+pub(crate) fn for_role(config: &ClientConfig, role: Role) -> ClientConfig {
     let kinds = property_kinds();
     // config_map() hides secret values, so the copy is made by removing, not by setting.
     let mut out = config.clone();

@@ -10,7 +10,7 @@ use crate::kafka::errors::{unreachable, ErrorRecorder};
 
 /// Fails with a one-line error unless the cluster answers a metadata request: "unreachable",
 /// or "refused the connection" with the TLS or login failure librdkafka reported.
-pub fn reachable(config: &ClientConfig, side: Side, bootstrap: &str, timeout: Duration) -> Result<()> {
+pub(crate) fn reachable(config: &ClientConfig, side: Side, bootstrap: &str, timeout: Duration) -> Result<()> {
     let client: BaseConsumer<ErrorRecorder> = config
         .create_for_role_with_context(ErrorRecorder::default())
         .map_err(Error::kafka(side, "creating a client"))?;

@@ -11,7 +11,7 @@ use rdkafka::error::KafkaError;
 use crate::error::{Error, Side};
 
 #[derive(Default)]
-pub struct ErrorRecorder {
+pub(crate) struct ErrorRecorder {
     last: Mutex<Option<String>>,
 }
 
@@ -28,7 +28,7 @@ impl ConsumerContext for ErrorRecorder {}
 
 /// The "unreachable" error for a failed metadata request, with librdkafka's reason when it gave
 /// one and a hint that fits it.
-pub fn unreachable(
+pub(crate) fn unreachable(
     side: Side,
     bootstrap: &str,
     client: &BaseConsumer<ErrorRecorder>,

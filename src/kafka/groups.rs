@@ -26,7 +26,7 @@ fn client(config: &ClientConfig, group: &str, side: Side) -> Result<BaseConsumer
 }
 
 /// Groups on the cluster whose id matches `pattern` (whole-name match).
-pub fn list_groups(config: &ClientConfig, side: Side, pattern: &Regex) -> Result<Vec<String>> {
+pub(crate) fn list_groups(config: &ClientConfig, side: Side, pattern: &Regex) -> Result<Vec<String>> {
     let consumer: BaseConsumer = config.create_for_role().map_err(Error::kafka(side, "creating a client"))?;
     let list =
         consumer.fetch_group_list(None, TIMEOUT).map_err(Error::kafka(side, "listing consumer groups"))?;
@@ -39,7 +39,7 @@ pub fn list_groups(config: &ClientConfig, side: Side, pattern: &Regex) -> Result
 
 /// The group's committed offsets (with metadata) on these partitions; partitions it never
 /// committed are left out.
-pub fn committed_offsets(
+pub(crate) fn committed_offsets(
     config: &ClientConfig,
     side: Side,
     group: &str,
@@ -81,7 +81,7 @@ pub fn committed_offsets(
 }
 
 /// The members of the group on the cluster (empty when nobody is consuming).
-pub fn active_members(config: &ClientConfig, side: Side, group: &str) -> Result<usize> {
+pub(crate) fn active_members(config: &ClientConfig, side: Side, group: &str) -> Result<usize> {
     let consumer: BaseConsumer = config.create_for_role().map_err(Error::kafka(side, "creating a client"))?;
     let list = consumer
         .fetch_group_list(Some(group), TIMEOUT)
@@ -91,7 +91,12 @@ pub fn active_members(config: &ClientConfig, side: Side, group: &str) -> Result<
 
 /// Commits positions for the group, refusing if the group has members: Kafka itself refuses to
 /// move an active group, and a running consumer would overwrite the positions anyway.
-pub fn commit_offsets(config: &ClientConfig, side: Side, group: &str, offsets: &[GroupOffset]) -> Result<()> {
+pub(crate) fn commit_offsets(
+    config: &ClientConfig,
+    side: Side,
+    group: &str,
+    offsets: &[GroupOffset],
+) -> Result<()> {
     let members = active_members(config, side, group)?;
     if members > 0 {
         return Err(Error::Group {

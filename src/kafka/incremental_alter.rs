@@ -15,7 +15,7 @@ use rdkafka::client::DefaultClientContext;
 use crate::kafka::ffi::{c_string, text, AdminRequest, Guard};
 
 /// Sets `configs` on `topic`, leaving its other overrides alone.
-pub fn set_topic_configs(
+pub(crate) fn set_topic_configs(
     admin: &AdminClient<DefaultClientContext>,
     topic: &str,
     configs: &[(String, String)],

@@ -6,11 +6,11 @@
 use log::{Level, Log, Metadata, Record};
 use tracing_log::LogTracer;
 
-pub struct LibrdkafkaLog(LogTracer);
+pub(crate) struct LibrdkafkaLog(LogTracer);
 
 impl LibrdkafkaLog {
     /// Routes `log` records into `tracing` through this filter.
-    pub fn install() -> Result<(), log::SetLoggerError> {
+    pub(crate) fn install() -> Result<(), log::SetLoggerError> {
         log::set_boxed_logger(Box::new(Self(LogTracer::new())))?;
         log::set_max_level(log::LevelFilter::Trace);
         Ok(())

@@ -4,18 +4,18 @@
 //! tracing. The only unsafe code of the crate is here: calls into librdkafka's C API for what
 //! rust-rdkafka does not wrap (DescribeTopics, IncrementalAlterConfigs, cached watermarks,
 //! librdkafka's table of settings).
-pub mod classify;
-pub mod client;
-pub mod connect;
-pub mod errors;
+pub(crate) mod classify;
+pub(crate) mod client;
+pub(crate) mod connect;
+pub(crate) mod errors;
 #[allow(unsafe_code)]
 mod ffi;
-pub mod groups;
+pub(crate) mod groups;
 #[allow(unsafe_code)]
-pub mod incremental_alter;
-pub mod log_filter;
+pub(crate) mod incremental_alter;
+pub(crate) mod log_filter;
 #[allow(unsafe_code)]
-pub mod topic_ids;
-pub mod topic_reader;
+pub(crate) mod topic_ids;
+pub(crate) mod topic_reader;
 #[allow(unsafe_code)]
-pub mod watermarks;
+pub(crate) mod watermarks;

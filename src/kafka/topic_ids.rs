@@ -13,7 +13,7 @@ use crate::kafka::ffi::{c_string, text, AdminRequest, Guard};
 
 /// The ID of each named topic the cluster knows, as Kafka prints it (base64). Topics the cluster
 /// does not know, and brokers that give no IDs (an all-zero ID), are left out.
-pub fn topic_ids<C: ClientContext>(
+pub(crate) fn topic_ids<C: ClientContext>(
     client: &Client<C>,
     topics: &[&str],
     timeout: Duration,

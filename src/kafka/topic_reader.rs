@@ -15,7 +15,7 @@ const STALL: Duration = Duration::from_secs(10);
 
 /// Calls `on_record(offset, timestamp_ms, value)` for every committed record of `partition` of `topic`
 /// from `from` to its committed end at the start of the read; returns the position reached.
-pub fn read_to_end(
+pub(crate) fn read_to_end(
     target: &ClientConfig,
     topic: &str,
     partition: i32,
@@ -67,14 +67,14 @@ pub fn read_to_end(
 
 /// A reader of whole offset ranges of one partition, for reads that must not stop short: a
 /// range that stops moving is an error, never a partial answer.
-pub struct RangeReader {
+pub(crate) struct RangeReader {
     consumer: BaseConsumer,
     topic: String,
     partition: i32,
 }
 
 impl RangeReader {
-    pub fn new(target: &ClientConfig, topic: &str, partition: i32, group: &str) -> Result<Self> {
+    pub(crate) fn new(target: &ClientConfig, topic: &str, partition: i32, group: &str) -> Result<Self> {
         let consumer: BaseConsumer = target
             .clone()
             .set("group.id", group)
@@ -86,7 +86,7 @@ impl RangeReader {
     }
 
     /// The partition's log start and committed end; `None` if the partition does not exist.
-    pub fn bounds(&self) -> Result<Option<(i64, i64)>> {
+    pub(crate) fn bounds(&self) -> Result<Option<(i64, i64)>> {
         let metadata = self
             .consumer
             .fetch_metadata(Some(&self.topic), READ_TIMEOUT)
@@ -108,7 +108,7 @@ impl RangeReader {
     }
 
     /// Calls `on_record(offset, value)` for every committed record in `from..to`, in order.
-    pub fn read(
+    pub(crate) fn read(
         &self,
         from: i64,
         to: i64,

@@ -36,7 +36,7 @@ pub fn cached_high_watermark(consumer: &BaseConsumer, topic: &str, partition: i3
 
 /// The committed end (last stable offset) of each partition, in one ListOffsets round per
 /// leader. Partitions the cluster does not know are left out.
-pub fn committed_ends(
+pub(crate) fn committed_ends(
     config: &ClientConfig,
     partitions: &[TopicPartition],
     timeout: Duration,
@@ -54,7 +54,7 @@ pub fn committed_ends(
 }
 
 /// As [`committed_ends`], with a consumer that reads `read_committed`.
-pub fn committed_ends_with(
+pub(crate) fn committed_ends_with(
     consumer: &BaseConsumer,
     partitions: &[TopicPartition],
     timeout: Duration,
@@ -65,7 +65,7 @@ pub fn committed_ends_with(
 
 /// The log start offset of each partition: below it the source has deleted its records
 /// (retention, DeleteRecords), so a position below it cannot be read from.
-pub fn log_starts_with(
+pub(crate) fn log_starts_with(
     consumer: &BaseConsumer,
     partitions: &[TopicPartition],
     timeout: Duration,
@@ -96,7 +96,7 @@ fn list_offsets(
 }
 
 /// The committed end of one partition, read through `consumer` (which reads `read_committed`).
-pub fn committed_end(
+pub(crate) fn committed_end(
     consumer: &BaseConsumer,
     topic: &str,
     partition: i32,

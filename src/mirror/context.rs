@@ -5,10 +5,10 @@ use std::sync::Arc;
 use crate::config::MirrorSettings;
 use crate::ops::telemetry::Telemetry;
 
-pub struct MirrorContext {
-    pub settings: MirrorSettings,
+pub(crate) struct MirrorContext {
+    pub(crate) settings: MirrorSettings,
     /// Set on SIGINT/SIGTERM: finish the open transaction and stop.
-    pub stop: AtomicBool,
+    pub(crate) stop: AtomicBool,
     /// Shared with the HTTP endpoint, which outlives no run but lives on its own thread.
-    pub telemetry: Arc<Telemetry>,
+    pub(crate) telemetry: Arc<Telemetry>,
 }

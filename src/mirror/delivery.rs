@@ -9,20 +9,20 @@ use rdkafka::ClientContext;
 /// Collects, per transaction, the target offset of each record (by its index in the
 /// transaction) and the first delivery error.
 #[derive(Default)]
-pub struct DeliveryTracker {
+pub(crate) struct DeliveryTracker {
     state: Mutex<Deliveries>,
 }
 
 #[derive(Default, Debug)]
-pub struct Deliveries {
+pub(crate) struct Deliveries {
     /// (index in transaction, target partition, target offset)
-    pub delivered: Vec<(usize, i32, i64)>,
-    pub first_error: Option<KafkaError>,
+    pub(crate) delivered: Vec<(usize, i32, i64)>,
+    pub(crate) first_error: Option<KafkaError>,
 }
 
 impl DeliveryTracker {
     /// Takes what was reported so far and starts afresh for the next transaction.
-    pub fn take(&self) -> Deliveries {
+    pub(crate) fn take(&self) -> Deliveries {
         std::mem::take(&mut *self.state.lock().unwrap_or_else(|p| p.into_inner()))
     }
 }

@@ -22,7 +22,7 @@ fn served_one<C: ProducerContext>(producer: &BaseProducer<C>) -> bool {
     producer.in_flight_count() < before
 }
 
-pub fn flush<C: ProducerContext>(producer: &BaseProducer<C>, timeout: Duration) -> KafkaResult<()> {
+pub(crate) fn flush<C: ProducerContext>(producer: &BaseProducer<C>, timeout: Duration) -> KafkaResult<()> {
     let deadline = Instant::now() + timeout;
     loop {
         // With a zero timeout this only marks the queues for immediate sending (linger.ms is

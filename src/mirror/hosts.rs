@@ -24,7 +24,7 @@ use crate::mirror::owners::OwnershipLog;
 use crate::mirror::plan::{worker_of, Route};
 use crate::mirror::worker::{run_worker, WorkerCommand, WorkerReport};
 
-pub enum ShardHosts {
+pub(crate) enum ShardHosts {
     Local {
         senders: Vec<Sender<WorkerCommand>>,
         handles: Vec<JoinHandle<Result<WorkerReport>>>,
@@ -36,7 +36,7 @@ pub enum ShardHosts {
 /// The group membership, served by its own thread: the main loop's checkpoint cycles and topic
 /// refreshes can take longer than the rebalance timeout, and a member that does not poll for
 /// that long is put out of the group and loses its shards.
-pub struct Coordination {
+pub(crate) struct Coordination {
     consumer: Arc<BaseConsumer<Membership>>,
     serving: Arc<AtomicBool>,
     server: Option<JoinHandle<()>>,
@@ -100,7 +100,7 @@ fn spawn_worker(
 
 impl ShardHosts {
     /// All shards on this process's worker threads.
-    pub fn local(ctx: &Arc<MirrorContext>, by_shard: BTreeMap<u32, Vec<Route>>) -> Result<Self> {
+    pub(crate) fn local(ctx: &Arc<MirrorContext>, by_shard: BTreeMap<u32, Vec<Route>>) -> Result<Self> {
         let streams = ctx.settings.num_streams;
         let mut per_worker: Vec<BTreeMap<u32, Vec<Route>>> = vec![BTreeMap::new(); streams];
         for (shard, routes) in by_shard {
@@ -117,7 +117,7 @@ impl ShardHosts {
     }
 
     /// Joins the mirror's group on the target; shards start as the coordinator assigns them.
-    pub fn coordinated(
+    pub(crate) fn coordinated(
         ctx: &Arc<MirrorContext>,
         by_shard: BTreeMap<u32, Vec<Route>>,
         target: rdkafka::ClientConfig,
@@ -159,7 +159,7 @@ impl ShardHosts {
     }
 
     /// False once every local worker has ended, or (coordinated) once the mirror stops.
-    pub fn running(&self, ctx: &MirrorContext) -> bool {
+    pub(crate) fn running(&self, ctx: &MirrorContext) -> bool {
         match self {
             Self::Local { handles, .. } => !handles.iter().all(JoinHandle::is_finished),
             Self::Coordinated(group) => {
@@ -169,12 +169,12 @@ impl ShardHosts {
     }
 
     /// Waits a little.
-    pub fn wait(&self) {
+    pub(crate) fn wait(&self) {
         std::thread::sleep(Duration::from_millis(100));
     }
 
     /// Routes found by a topic refresh: to the shard's host if it runs here.
-    pub fn add_routes(&self, shard: u32, routes: Vec<Route>) {
+    pub(crate) fn add_routes(&self, shard: u32, routes: Vec<Route>) {
         match self {
             Self::Local { senders, streams, .. } => {
                 let _ = senders[worker_of(shard, *streams)].send(WorkerCommand::AddRoutes { shard, routes });
@@ -185,7 +185,7 @@ impl ShardHosts {
 
     /// Stops everything this process runs; returns the records it committed and the first
     /// error that ended a worker.
-    pub fn finish(self) -> (u64, Option<Error>) {
+    pub(crate) fn finish(self) -> (u64, Option<Error>) {
         match self {
             Self::Local { handles, .. } => {
                 let mut records = 0;
@@ -228,7 +228,7 @@ struct Hosted {
 }
 
 /// The group membership of a coordinated process: which shards it runs.
-pub struct Membership {
+pub(crate) struct Membership {
     log: OwnershipLog,
     ctx: Arc<MirrorContext>,
     routes: Mutex<BTreeMap<u32, Vec<Route>>>,

@@ -24,7 +24,7 @@ const LARGEST_WINDOW: i64 = 1 << 20;
 
 /// The next source offset of every route in `wanted` that the shard's map partition has a
 /// record of; routes never copied are absent.
-pub fn positions_from_map(
+pub(crate) fn positions_from_map(
     target: &ClientConfig,
     name: &str,
     shard: u32,

@@ -6,11 +6,11 @@ use kmirror_state::{codec, MapRecord, Run};
 use crate::mirror::plan::Route;
 
 /// The delivery opaque of map records, so their reports are told apart from data records'.
-pub const MAP_RECORD_OPAQUE: usize = usize::MAX;
+pub(crate) const MAP_RECORD_OPAQUE: usize = usize::MAX;
 
 /// One map record per touched partition. `records[i]` is (route, source offset) of the i-th
 /// record sent; `delivered` holds (i, target partition, target offset) for every one of them.
-pub fn map_records(
+pub(crate) fn map_records(
     routes: &[Route],
     records: &[(usize, i64)],
     delivered: &[(usize, i32, i64)],
@@ -38,7 +38,7 @@ pub fn map_records(
 }
 
 /// The map record's bytes, in the versioned codec.
-pub fn encode(record: &MapRecord) -> Result<Vec<u8>, codec::CodecError> {
+pub(crate) fn encode(record: &MapRecord) -> Result<Vec<u8>, codec::CodecError> {
     codec::encode(record)
 }
 

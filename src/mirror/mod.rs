@@ -1,21 +1,21 @@
 //! The exactly-once data path: [`plan`] (topics, partitions, shards) -> [`target_topics`]
 //! (create and sync target topics) -> [`hosts`] / [`worker`] / [`shard`] (read, produce in
 //! transactions, commit source positions to the shadow group) -> [`run`] (the run as a whole).
-pub mod context;
-pub mod delivery;
-pub mod flush;
-pub mod hosts;
-pub mod map_positions;
-pub mod map_writer;
-pub mod owners;
-pub mod plan;
-pub mod position_check;
-pub mod positions;
-pub mod read_guard;
-pub mod run;
-pub mod shadow;
-pub mod shard;
-pub mod stall_watch;
-pub mod target_topics;
-pub mod transaction;
-pub mod worker;
+pub(crate) mod context;
+pub(crate) mod delivery;
+pub(crate) mod flush;
+pub(crate) mod hosts;
+pub(crate) mod map_positions;
+pub(crate) mod map_writer;
+pub(crate) mod owners;
+pub(crate) mod plan;
+pub(crate) mod position_check;
+pub(crate) mod positions;
+pub(crate) mod read_guard;
+pub(crate) mod run;
+pub(crate) mod shadow;
+pub(crate) mod shard;
+pub(crate) mod stall_watch;
+pub(crate) mod target_topics;
+pub(crate) mod transaction;
+pub(crate) mod worker;

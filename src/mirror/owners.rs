@@ -19,24 +19,24 @@ use crate::ops::telemetry::now_ms;
 
 /// One shard's owner. Field names are part of `kmirror status --format json`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct ShardOwner {
-    pub shard: u32,
-    pub host: String,
-    pub pid: u32,
+pub(crate) struct ShardOwner {
+    pub(crate) shard: u32,
+    pub(crate) host: String,
+    pub(crate) pid: u32,
     /// "owned" or "released".
-    pub state: String,
-    pub at_ms: i64,
+    pub(crate) state: String,
+    pub(crate) at_ms: i64,
 }
 
 /// Writes ownership records for one process.
-pub struct OwnershipLog {
+pub(crate) struct OwnershipLog {
     producer: ThreadedProducer<DefaultProducerContext>,
     topic: String,
     host: String,
 }
 
 impl OwnershipLog {
-    pub fn new(target: &ClientConfig, name: &str) -> Result<Self> {
+    pub(crate) fn new(target: &ClientConfig, name: &str) -> Result<Self> {
         let producer = target
             .clone()
             .create_for_role()
@@ -50,7 +50,7 @@ impl OwnershipLog {
 
     /// Records that this process took (`owned`) or gave up (`released`) a shard. Best effort:
     /// it only informs `kmirror status`.
-    pub fn record(&self, shard: u32, state: &str) {
+    pub(crate) fn record(&self, shard: u32, state: &str) {
         let owner = ShardOwner {
             shard,
             host: self.host.clone(),
@@ -66,13 +66,13 @@ impl OwnershipLog {
         }
     }
 
-    pub fn flush(&self) {
+    pub(crate) fn flush(&self) {
         let _ = self.producer.flush(Duration::from_secs(5));
     }
 }
 
 /// The current owner of every shard that has one, from the last record of each partition.
-pub fn shard_owners(target: &ClientConfig, name: &str, shards: u32) -> Result<Vec<ShardOwner>> {
+pub(crate) fn shard_owners(target: &ClientConfig, name: &str, shards: u32) -> Result<Vec<ShardOwner>> {
     let topic = shards_topic(name);
     let partitions: Vec<kmirror_state::TopicPartition> =
         (0..shards as i32).map(|p| kmirror_state::TopicPartition::new(&topic, p)).collect();

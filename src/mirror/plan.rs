@@ -13,27 +13,27 @@ use crate::kafka::errors::{unreachable, ErrorRecorder};
 
 /// One source partition and the target partition it is copied to (same number, always).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Route {
-    pub source: TopicPartition,
-    pub target: TopicPartition,
+pub(crate) struct Route {
+    pub(crate) source: TopicPartition,
+    pub(crate) target: TopicPartition,
 }
 
 /// A source topic, its partition count, and the target topic it is mirrored to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SourceTopic {
-    pub name: String,
-    pub partitions: i32,
-    pub target: String,
+pub(crate) struct SourceTopic {
+    pub(crate) name: String,
+    pub(crate) partitions: i32,
+    pub(crate) target: String,
 }
 
 /// The worker thread that runs a shard.
-pub fn worker_of(shard: u32, num_streams: usize) -> usize {
+pub(crate) fn worker_of(shard: u32, num_streams: usize) -> usize {
     shard as usize % num_streams
 }
 
 /// Lists the source topics the selector picks, with partition counts and target names; two
 /// topics the rename policy would write to one target topic are refused.
-pub fn list_source_topics(
+pub(crate) fn list_source_topics(
     metadata_client: &BaseConsumer<ErrorRecorder>,
     selector: &TopicSelector,
     rename: &RenamePolicy,
@@ -59,7 +59,7 @@ pub fn list_source_topics(
 }
 
 /// The routes of these topics, grouped by shard.
-pub fn routes_by_shard(topics: &[SourceTopic], shards: u32) -> BTreeMap<u32, Vec<Route>> {
+pub(crate) fn routes_by_shard(topics: &[SourceTopic], shards: u32) -> BTreeMap<u32, Vec<Route>> {
     let mut out: BTreeMap<u32, Vec<Route>> = BTreeMap::new();
     for topic in topics {
         for partition in 0..topic.partitions {

@@ -12,18 +12,18 @@ use crate::mirror::shadow::SavedPosition;
 
 /// A source partition as it stands now.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PartitionNow {
+pub(crate) struct PartitionNow {
     /// The first offset the source still holds.
-    pub log_start: i64,
+    pub(crate) log_start: i64,
     /// The last stable offset.
-    pub end: i64,
+    pub(crate) end: i64,
     /// The source topic's ID, where the source gives one.
-    pub topic_id: Option<String>,
+    pub(crate) topic_id: Option<String>,
 }
 
 /// Where to go on with a partition.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// At the saved position.
     Resume(i64),
     /// At `to`: the source deleted `from..to` before it was copied, and the policy is to skip.
@@ -31,7 +31,7 @@ pub enum Verdict {
 }
 
 /// Checks `saved` (the shard's committed position of `route`) against `now`.
-pub fn check(
+pub(crate) fn check(
     route: &Route,
     saved: &SavedPosition,
     now: &PartitionNow,
@@ -72,7 +72,7 @@ pub fn check(
 
 /// Refuses a position of `source` whose topic ID was `recorded` when the topic now has `current`
 /// (either unknown: nothing to compare).
-pub fn same_topic(
+pub(crate) fn same_topic(
     source: &TopicPartition,
     offset: i64,
     recorded: Option<&str>,

@@ -18,7 +18,7 @@ use crate::mirror::plan::Route;
 use crate::mirror::shadow::{read_committed_positions, SavedPosition};
 
 /// The committed position of every route (None: never committed), from each shard's group.
-pub fn committed_positions(
+pub(crate) fn committed_positions(
     target: &ClientConfig,
     name: &str,
     shards: u32,
@@ -51,7 +51,7 @@ pub fn committed_positions(
 /// What every shard's group holds for every route's target partition, by shard. A position in
 /// a group other than the route's own shard was written for another source topic (a changed
 /// `--rename`), since a partition's shard never changes.
-pub fn positions_in_every_group(
+pub(crate) fn positions_in_every_group(
     target: &ClientConfig,
     name: &str,
     shards: u32,
@@ -63,7 +63,7 @@ pub fn positions_in_every_group(
 }
 
 /// One shadow group's positions by source partition (None: never committed).
-pub type GroupPositions = HashMap<TopicPartition, Option<SavedPosition>>;
+pub(crate) type GroupPositions = HashMap<TopicPartition, Option<SavedPosition>>;
 
 /// One group per shard, each behind its own coordinator lookup: asked side by side.
 fn read_groups(

@@ -6,7 +6,7 @@
 //! make) makes librdkafka fetch that batch again and again at the end of the partition, handing
 //! its records back every time (a partition of 2 040 offsets yielded 25 100 records).
 #[derive(Debug, Default)]
-pub struct ReadGuard {
+pub(crate) struct ReadGuard {
     /// Per route index: the lowest offset that may be read next (None: anything).
     next: Vec<Option<i64>>,
     skipped: u64,
@@ -14,12 +14,12 @@ pub struct ReadGuard {
 
 impl ReadGuard {
     /// Starts over after a seek: route `i` reads from `positions[i]`.
-    pub fn reset(&mut self, positions: impl IntoIterator<Item = Option<i64>>) {
+    pub(crate) fn reset(&mut self, positions: impl IntoIterator<Item = Option<i64>>) {
         self.next = positions.into_iter().collect();
     }
 
     /// True if the record at `offset` of route `route` is new and may be copied.
-    pub fn admit(&mut self, route: usize, offset: i64) -> bool {
+    pub(crate) fn admit(&mut self, route: usize, offset: i64) -> bool {
         if self.next.len() <= route {
             self.next.resize(route + 1, None);
         }
@@ -36,7 +36,7 @@ impl ReadGuard {
     }
 
     /// Records refused since the start.
-    pub fn skipped(&self) -> u64 {
+    pub(crate) fn skipped(&self) -> u64 {
         self.skipped
     }
 }

@@ -32,15 +32,15 @@ fn source_partitions(known: &BTreeMap<String, i32>) -> Vec<TopicPartition> {
 
 /// The outcome of a run that ended without a fatal error.
 #[derive(Debug, Default)]
-pub struct MirrorSummary {
-    pub records: u64,
-    pub topics: Vec<String>,
-    pub failed_topics: Vec<String>,
+pub(crate) struct MirrorSummary {
+    pub(crate) records: u64,
+    pub(crate) topics: Vec<String>,
+    pub(crate) failed_topics: Vec<String>,
     /// A batch found every partition already copied and started no worker.
-    pub nothing_to_do: bool,
+    pub(crate) nothing_to_do: bool,
 }
 
-pub struct Mirror {
+pub(crate) struct Mirror {
     ctx: Arc<MirrorContext>,
     _state: StateDir,
     source_metadata: BaseConsumer<ErrorRecorder>,
@@ -49,7 +49,7 @@ pub struct Mirror {
 
 impl Mirror {
     /// Checks settings against the real clusters before anything is written.
-    pub fn prepare(settings: MirrorSettings) -> Result<Self> {
+    pub(crate) fn prepare(settings: MirrorSettings) -> Result<Self> {
         let state = StateDir::open(&settings.state_dir)?;
         let mut source_config = settings.source.client_config();
         source_config.set("bootstrap.servers", &settings.source_bootstrap);
@@ -69,12 +69,12 @@ impl Mirror {
         Ok(Self { ctx, _state: state, source_metadata, topic_sync })
     }
 
-    pub fn context(&self) -> Arc<MirrorContext> {
+    pub(crate) fn context(&self) -> Arc<MirrorContext> {
         self.ctx.clone()
     }
 
     /// Runs until stopped (or, with --until-caught-up, until done).
-    pub fn run(self) -> Result<MirrorSummary> {
+    pub(crate) fn run(self) -> Result<MirrorSummary> {
         let settings = &self.ctx.settings;
         let topics = self.list_topics()?;
         if topics.is_empty() {

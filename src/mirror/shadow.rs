@@ -14,35 +14,35 @@ use crate::mirror::plan::Route;
 
 /// What each committed shadow offset carries beside the offset itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CommitMetadata {
+pub(crate) struct CommitMetadata {
     /// Format version of this metadata.
-    pub v: u8,
+    pub(crate) v: u8,
     /// The source topic the offset belongs to (the key is the target topic).
-    pub source_topic: String,
+    pub(crate) source_topic: String,
     /// The mirror's shard count, fixed for its life.
-    pub shards: u32,
+    pub(crate) shards: u32,
     /// The source topic's ID when the position was committed: a recreated topic of the same name
     /// has another. Absent where the source gives no IDs, and in positions of older versions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub source_topic_id: Option<String>,
+    pub(crate) source_topic_id: Option<String>,
 }
 
 /// A committed position of one source partition, with what it was committed for.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SavedPosition {
+pub(crate) struct SavedPosition {
     /// The next source offset to read.
-    pub offset: i64,
+    pub(crate) offset: i64,
     /// The source topic and its ID as written with the position (None: not recorded).
-    pub source_topic: Option<String>,
-    pub source_topic_id: Option<String>,
+    pub(crate) source_topic: Option<String>,
+    pub(crate) source_topic_id: Option<String>,
 }
 
 impl CommitMetadata {
-    pub fn encode(&self) -> String {
+    pub(crate) fn encode(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }
 
-    pub fn decode(text: &str) -> Option<Self> {
+    pub(crate) fn decode(text: &str) -> Option<Self> {
         serde_json::from_str(text).ok()
     }
 }
@@ -51,7 +51,7 @@ impl CommitMetadata {
 /// partition has never been committed. Fails if the mirror was created with another shard count.
 /// The position is keyed by the target partition: a source topic other than the one written
 /// with it (a changed `--rename`) is for the caller to refuse.
-pub fn read_committed_positions(
+pub(crate) fn read_committed_positions(
     shadow: &BaseConsumer,
     routes: &[Route],
     name: &str,

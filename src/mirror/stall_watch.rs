@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 const QUIET: Duration = Duration::from_secs(30);
 
 #[derive(Debug)]
-pub struct StallWatch {
+pub(crate) struct StallWatch {
     last_progress: Instant,
     quiet: Duration,
 }
@@ -25,24 +25,24 @@ impl Default for StallWatch {
 }
 
 impl StallWatch {
-    pub fn new(quiet: Duration) -> Self {
+    pub(crate) fn new(quiet: Duration) -> Self {
         Self { last_progress: Instant::now(), quiet }
     }
 
     /// The consumer handed over a record (or was just checked and found well).
-    pub fn progressed(&mut self) {
+    pub(crate) fn progressed(&mut self) {
         self.last_progress = Instant::now();
     }
 
     /// Has the consumer been quiet long enough to be checked?
-    pub fn due(&self) -> bool {
+    pub(crate) fn due(&self) -> bool {
         self.last_progress.elapsed() >= self.quiet
     }
 }
 
 /// Is a consumer at `position` (None: it has not read yet) below the partition's committed
 /// `end` (None: the source did not say)? Not having an answer counts as being below.
-pub fn behind(position: Option<i64>, end: Option<i64>) -> bool {
+pub(crate) fn behind(position: Option<i64>, end: Option<i64>) -> bool {
     match (position, end) {
         (_, None) => true,
         (Some(position), Some(end)) => position < end,

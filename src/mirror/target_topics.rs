@@ -22,7 +22,7 @@ const ADMIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Admin access to both clusters for topic creation and config sync.
 /// What making a target topic ready changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TopicChange {
+pub(crate) enum TopicChange {
     Created,
     /// Partitions added to match a source topic that grew while it was mirrored.
     Grown,
@@ -30,7 +30,7 @@ pub enum TopicChange {
     Unchanged,
 }
 
-pub struct TopicSync {
+pub(crate) struct TopicSync {
     source_admin: AdminClient<DefaultClientContext>,
     target_admin: AdminClient<DefaultClientContext>,
     target_metadata: BaseConsumer,
@@ -38,7 +38,7 @@ pub struct TopicSync {
 }
 
 impl TopicSync {
-    pub fn new(
+    pub(crate) fn new(
         source: rdkafka::ClientConfig,
         target: rdkafka::ClientConfig,
         replication_factor: Option<i32>,
@@ -61,7 +61,7 @@ impl TopicSync {
     /// source's topic configs. `mirrored` is how many partitions of this topic the mirror
     /// already copies: a target that has exactly those gets the source's new ones added (the
     /// source grew); any other shortfall is refused, since it is not the mirror's topic.
-    pub fn ensure(&self, topic: &SourceTopic, mirrored: Option<i32>) -> Result<TopicChange> {
+    pub(crate) fn ensure(&self, topic: &SourceTopic, mirrored: Option<i32>) -> Result<TopicChange> {
         let source_configs = self.explicit_configs(Side::Source, &topic.name)?;
         match self.target_partitions(&topic.target)? {
             None => self.create(topic, &source_configs).map(|()| TopicChange::Created),
@@ -198,7 +198,7 @@ impl TopicSync {
     /// target, and refuses a run with another count. The topic is also what the coordination
     /// group subscribes to (shard K = partition K), and CreateTopics lets only one of two racing
     /// first starts win.
-    pub fn ensure_shard_topic(&self, name: &str, shards: u32) -> Result<()> {
+    pub(crate) fn ensure_shard_topic(&self, name: &str, shards: u32) -> Result<()> {
         let topic = crate::config::names::shards_topic(name);
         let wanted = i32::try_from(shards).unwrap_or(i32::MAX);
         if self.target_partitions(&topic)?.is_none() {
@@ -217,7 +217,7 @@ impl TopicSync {
 
     /// Creates one of kmirror's own topics (map, checkpoints) if missing, with unlimited
     /// retention: they are small and translation needs all of them.
-    pub fn ensure_own_topic(&self, topic: &str, partitions: i32) -> Result<()> {
+    pub(crate) fn ensure_own_topic(&self, topic: &str, partitions: i32) -> Result<()> {
         if self.target_partitions(topic)?.is_some() {
             return Ok(());
         }
@@ -230,7 +230,7 @@ impl TopicSync {
     }
 
     /// The target topic's partition count, `None` if it does not exist.
-    pub fn target_partitions(&self, topic: &str) -> Result<Option<i32>> {
+    pub(crate) fn target_partitions(&self, topic: &str) -> Result<Option<i32>> {
         let metadata = self
             .target_metadata
             .fetch_metadata(Some(topic), ADMIN_TIMEOUT)

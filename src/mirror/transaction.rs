@@ -14,20 +14,20 @@ use crate::mirror::delivery::DeliveryTracker;
 use crate::mirror::plan::Route;
 use crate::transform::{Chain, OwnedRecord, SourcePosition};
 
-pub struct OpenTransaction {
-    pub started: Instant,
+pub(crate) struct OpenTransaction {
+    pub(crate) started: Instant,
     /// (route index, source offset) of each record sent, in send order.
-    pub records: Vec<(usize, i64)>,
+    pub(crate) records: Vec<(usize, i64)>,
     /// Records and bytes per route index, for progress and metrics.
-    pub per_route: Vec<(u64, u64)>,
+    pub(crate) per_route: Vec<(u64, u64)>,
     /// Key, value and header bytes in the transaction.
-    pub bytes: u64,
-    pub failed: Option<KafkaError>,
+    pub(crate) bytes: u64,
+    pub(crate) failed: Option<KafkaError>,
 }
 
 /// What became of a source record.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Produced {
+pub(crate) enum Produced {
     Sent,
     /// A transform dropped it.
     Dropped,
@@ -37,7 +37,7 @@ pub enum Produced {
 
 /// Sends one source record into the shard's open transaction, beginning one if needed. A record
 /// the transforms drop still begins the transaction, so the position past it is committed.
-pub fn produce(
+pub(crate) fn produce(
     shard: u32,
     txn: &mut Option<OpenTransaction>,
     producer: &BaseProducer<DeliveryTracker>,

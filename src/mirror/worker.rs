@@ -16,7 +16,7 @@ use crate::mirror::shard::Shard;
 /// SIGTERM, a failed worker) stays a flag in the context: a signal handler can only set a flag,
 /// and a shard's retry loops must see it mid-call.
 #[derive(Debug)]
-pub enum WorkerCommand {
+pub(crate) enum WorkerCommand {
     /// New routes for one shard, found by the topic refresh.
     AddRoutes { shard: u32, routes: Vec<Route> },
     /// The worker's shards were taken from this process (a rebalance): commit and stop.
@@ -25,13 +25,13 @@ pub enum WorkerCommand {
 
 /// What a worker did, for the run summary.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct WorkerReport {
-    pub records: u64,
+pub(crate) struct WorkerReport {
+    pub(crate) records: u64,
 }
 
 /// Runs until the mirror stops, or until told to release its shards: either way it commits
 /// what it holds first.
-pub fn run_worker(
+pub(crate) fn run_worker(
     index: usize,
     ctx: Arc<MirrorContext>,
     initial: BTreeMap<u32, Vec<Route>>,

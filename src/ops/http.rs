@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::ops::telemetry::Telemetry;
 
 /// The HTTP server; dropping it stops it.
-pub struct Endpoint {
+pub(crate) struct Endpoint {
     server: Arc<tiny_http::Server>,
 }
 
@@ -20,13 +20,13 @@ impl Drop for Endpoint {
 
 /// How long a shard may go without committing or being idle at its end before `/healthz` says
 /// 503: a few transaction intervals, and never under 15 s so one slow commit is not an alarm.
-pub fn stall_limit(transaction_max: Duration) -> Duration {
+pub(crate) fn stall_limit(transaction_max: Duration) -> Duration {
     (transaction_max * 4).max(Duration::from_secs(15))
 }
 
 /// Serves `telemetry` on `addr`; `/healthz` fails once a shard has not committed (or been idle
 /// at its end) for [`stall_limit`] of `transaction_max`.
-pub fn serve(addr: &str, telemetry: Arc<Telemetry>, transaction_max: Duration) -> Result<Endpoint> {
+pub(crate) fn serve(addr: &str, telemetry: Arc<Telemetry>, transaction_max: Duration) -> Result<Endpoint> {
     let server = tiny_http::Server::http(addr).map_err(|e| {
         Error::Usage(format!("--metrics-addr {addr}: cannot listen: {e} (pick a free HOST:PORT)"))
     })?;

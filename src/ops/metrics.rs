@@ -26,7 +26,7 @@ struct GroupLabel {
     group: String,
 }
 
-pub struct Metrics {
+pub(crate) struct Metrics {
     registry: Registry,
     records: Family<TopicLabel, Counter>,
     bytes: Family<TopicLabel, Counter>,
@@ -43,7 +43,7 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let mut registry = Registry::default();
         let records = Family::<TopicLabel, Counter>::default();
         let bytes = Family::<TopicLabel, Counter>::default();
@@ -124,38 +124,38 @@ impl Metrics {
         }
     }
 
-    pub fn transform_error(&self) {
+    pub(crate) fn transform_error(&self) {
         self.transform_errors.inc();
     }
 
-    pub fn mirrored(&self, topic: &str, records: u64, bytes: u64) {
+    pub(crate) fn mirrored(&self, topic: &str, records: u64, bytes: u64) {
         let label = TopicLabel { topic: topic.to_string() };
         self.records.get_or_create(&label).inc_by(records);
         self.bytes.get_or_create(&label).inc_by(bytes);
     }
 
-    pub fn transaction_committed(&self, seconds: f64) {
+    pub(crate) fn transaction_committed(&self, seconds: f64) {
         self.committed.inc();
         self.commit_seconds.observe(seconds);
     }
 
-    pub fn transaction_aborted(&self) {
+    pub(crate) fn transaction_aborted(&self) {
         self.aborted.inc();
     }
 
-    pub fn fenced(&self) {
+    pub(crate) fn fenced(&self) {
         self.fenced.inc();
     }
 
-    pub fn config_synced(&self, topic: &str) {
+    pub(crate) fn config_synced(&self, topic: &str) {
         self.config_syncs.get_or_create(&TopicLabel { topic: topic.to_string() }).inc();
     }
 
-    pub fn topic_created(&self, topic: &str) {
+    pub(crate) fn topic_created(&self, topic: &str) {
         self.topics_created.get_or_create(&TopicLabel { topic: topic.to_string() }).inc();
     }
 
-    pub fn skipped(&self, topic: &str, records: u64) {
+    pub(crate) fn skipped(&self, topic: &str, records: u64) {
         self.skipped.get_or_create(&TopicLabel { topic: topic.to_string() }).inc_by(records);
     }
 }
@@ -169,7 +169,7 @@ impl Default for Metrics {
 impl Metrics {
     /// The text exposition of every metric, with `lags` (records left per partition) and
     /// `checkpoint_ages` (seconds per group) as of now.
-    pub fn render(
+    pub(crate) fn render(
         &self,
         lags: impl IntoIterator<Item = (TopicPartition, i64)>,
         checkpoint_ages: impl IntoIterator<Item = (String, f64)>,

@@ -14,7 +14,7 @@ use crate::ops::terminal::{bars, stderr_is_terminal};
 const BAR_TEMPLATE: &str =
     "{prefix:>12} [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} records {msg} ({per_sec}, ETA {eta})";
 
-pub struct ProgressView {
+pub(crate) struct ProgressView {
     mode: ProgressMode,
     bars: Option<Bars>,
     line_every: Duration,
@@ -50,14 +50,14 @@ fn totals<'a>(parts: impl Iterator<Item = &'a PartitionProgress>) -> Totals {
 
 impl ProgressView {
     /// Bars only for a batch on a terminal; a long-running mirror logs a line every 30 s.
-    pub fn new(mode: ProgressMode, batch: bool) -> Self {
+    pub(crate) fn new(mode: ProgressMode, batch: bool) -> Self {
         let use_bars = batch && mode != ProgressMode::Off && stderr_is_terminal();
         let line_every = if batch { Duration::from_secs(3) } else { Duration::from_secs(30) };
         let bars = use_bars.then(|| Bars { overall: add_bar("all topics"), topics: BTreeMap::new() });
         Self { mode, bars, line_every, next_line: Instant::now() }
     }
 
-    pub fn tick(&mut self, telemetry: &Telemetry) {
+    pub(crate) fn tick(&mut self, telemetry: &Telemetry) {
         if self.mode == ProgressMode::Off {
             return;
         }
@@ -91,7 +91,7 @@ impl ProgressView {
     }
 
     /// Takes the bars off the screen (or logs a last line) before the summary is printed.
-    pub fn finish(&mut self, telemetry: &Telemetry) {
+    pub(crate) fn finish(&mut self, telemetry: &Telemetry) {
         if self.bars.is_none() {
             self.next_line = Instant::now();
             self.tick(telemetry);

@@ -18,7 +18,7 @@ struct TopicTotals {
 }
 
 /// Renders the summary of a run that took `elapsed`.
-pub fn render(partitions: &BTreeMap<TopicPartition, PartitionProgress>, elapsed: Duration) -> String {
+pub(crate) fn render(partitions: &BTreeMap<TopicPartition, PartitionProgress>, elapsed: Duration) -> String {
     let mut topics: BTreeMap<&str, TopicTotals> = BTreeMap::new();
     for (tp, p) in partitions {
         let t = topics.entry(tp.topic.as_str()).or_default();

@@ -2,7 +2,7 @@
 use std::fmt::Write;
 
 /// Renders `rows` (the first is the header) as aligned columns.
-pub fn aligned(rows: &[Vec<String>]) -> String {
+pub(crate) fn aligned(rows: &[Vec<String>]) -> String {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
         .map(|i| rows.iter().filter_map(|r| r.get(i)).map(String::len).max().unwrap_or(0))
@@ -16,7 +16,7 @@ pub fn aligned(rows: &[Vec<String>]) -> String {
 }
 
 /// The header row from column names.
-pub fn header(names: &[&str]) -> Vec<String> {
+pub(crate) fn header(names: &[&str]) -> Vec<String> {
     names.iter().map(|s| s.to_string()).collect()
 }
 

@@ -11,46 +11,46 @@ use crate::ops::metrics::Metrics;
 
 /// One source partition as the mirror sees it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct PartitionProgress {
+pub(crate) struct PartitionProgress {
     /// Records and bytes (key + value + headers) committed by this run.
-    pub records: u64,
-    pub bytes: u64,
+    pub(crate) records: u64,
+    pub(crate) bytes: u64,
     /// Next source offset to read, as committed in the shadow group (None: never committed).
-    pub committed: Option<i64>,
+    pub(crate) committed: Option<i64>,
     /// Where the partition stood when this run first looked (committed or start of the log).
-    pub start: Option<i64>,
+    pub(crate) start: Option<i64>,
     /// The source end offset last seen.
-    pub end: Option<i64>,
+    pub(crate) end: Option<i64>,
     /// When this run last committed the partition, milliseconds since the Unix epoch.
-    pub last_commit_ms: Option<i64>,
+    pub(crate) last_commit_ms: Option<i64>,
 }
 
 impl PartitionProgress {
     /// Records left to copy, when the end is known.
-    pub fn lag(&self) -> Option<i64> {
+    pub(crate) fn lag(&self) -> Option<i64> {
         let end = self.end?;
         Some((end - self.committed.or(self.start).unwrap_or(0)).max(0))
     }
 
     /// Records this run had to copy when it started, when known.
-    pub fn backlog_at_start(&self) -> Option<i64> {
+    pub(crate) fn backlog_at_start(&self) -> Option<i64> {
         Some((self.end? - self.start.unwrap_or(0)).max(0))
     }
 }
 
-pub struct Telemetry {
+pub(crate) struct Telemetry {
     started: Instant,
     partitions: Mutex<BTreeMap<TopicPartition, PartitionProgress>>,
     /// Last time each shard committed or found itself idle at the end of its partitions.
     heartbeats: Mutex<HashMap<u32, Instant>>,
     /// Group -> when its last checkpoint was taken (ms since the epoch).
     checkpoints: Mutex<BTreeMap<String, i64>>,
-    pub metrics: Metrics,
+    pub(crate) metrics: Metrics,
 }
 
 impl Telemetry {
     /// Prometheus text of the run's metrics, with lags and checkpoint ages as of now.
-    pub fn exposition(&self) -> String {
+    pub(crate) fn exposition(&self) -> String {
         let lags = self.snapshot().into_iter().filter_map(|(tp, p)| Some((tp, p.lag()?)));
         let now = now_ms();
         let ages = self
@@ -73,17 +73,17 @@ impl Default for Telemetry {
     }
 }
 
-pub fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 impl Telemetry {
-    pub fn elapsed(&self) -> Duration {
+    pub(crate) fn elapsed(&self) -> Duration {
         self.started.elapsed()
     }
 
     /// Notes where a partition stands before this run copies anything.
-    pub fn note_start(&self, tp: &TopicPartition, committed: Option<i64>, end: Option<i64>) {
+    pub(crate) fn note_start(&self, tp: &TopicPartition, committed: Option<i64>, end: Option<i64>) {
         let mut partitions = lock(&self.partitions);
         let entry = partitions.entry(tp.clone()).or_default();
         entry.committed = committed;
@@ -93,7 +93,7 @@ impl Telemetry {
 
     /// A shard committed `records` records of `bytes` bytes of a partition, which now stands at
     /// `position`.
-    pub fn committed(&self, tp: &TopicPartition, records: u64, bytes: u64, position: i64) {
+    pub(crate) fn committed(&self, tp: &TopicPartition, records: u64, bytes: u64, position: i64) {
         {
             let mut partitions = lock(&self.partitions);
             let entry = partitions.entry(tp.clone()).or_default();
@@ -107,40 +107,40 @@ impl Telemetry {
     }
 
     /// The source end of a partition, as last seen in a fetch response.
-    pub fn end_seen(&self, tp: &TopicPartition, end: i64) {
+    pub(crate) fn end_seen(&self, tp: &TopicPartition, end: i64) {
         let mut partitions = lock(&self.partitions);
         let entry = partitions.entry(tp.clone()).or_default();
         entry.end = Some(entry.end.map_or(end, |e| e.max(end)));
     }
 
-    pub fn heartbeat(&self, shard: u32) {
+    pub(crate) fn heartbeat(&self, shard: u32) {
         lock(&self.heartbeats).insert(shard, Instant::now());
     }
 
-    pub fn checkpointed(&self, group: &str, taken_at_ms: i64) {
+    pub(crate) fn checkpointed(&self, group: &str, taken_at_ms: i64) {
         lock(&self.checkpoints).insert(group.to_string(), taken_at_ms);
     }
 
-    pub fn checkpoints(&self) -> BTreeMap<String, i64> {
+    pub(crate) fn checkpoints(&self) -> BTreeMap<String, i64> {
         lock(&self.checkpoints).clone()
     }
 
-    pub fn snapshot(&self) -> BTreeMap<TopicPartition, PartitionProgress> {
+    pub(crate) fn snapshot(&self) -> BTreeMap<TopicPartition, PartitionProgress> {
         lock(&self.partitions).clone()
     }
 
     /// A shard this run will start: until it reports, it counts from the start of the run.
-    pub fn expect_shard(&self, shard: u32) {
+    pub(crate) fn expect_shard(&self, shard: u32) {
         lock(&self.heartbeats).entry(shard).or_insert(self.started);
     }
 
     /// A shard this process no longer runs (handed to another process).
-    pub fn forget_shard(&self, shard: u32) {
+    pub(crate) fn forget_shard(&self, shard: u32) {
         lock(&self.heartbeats).remove(&shard);
     }
 
     /// Shards that have neither committed nor been idle at their end for longer than `stall`.
-    pub fn stalled_shards(&self, stall: Duration) -> Vec<(u32, Duration)> {
+    pub(crate) fn stalled_shards(&self, stall: Duration) -> Vec<(u32, Duration)> {
         let heartbeats = lock(&self.heartbeats);
         let mut stalled: Vec<(u32, Duration)> = heartbeats
             .iter()

@@ -9,7 +9,7 @@ static BARS: OnceLock<MultiProgress> = OnceLock::new();
 
 /// The one set of bars of this process. Hidden unless stderr is a terminal, so cron jobs and CI
 /// logs never see escape codes.
-pub fn bars() -> &'static MultiProgress {
+pub(crate) fn bars() -> &'static MultiProgress {
     BARS.get_or_init(|| {
         let target = match std::io::stderr().is_terminal() {
             true => ProgressDrawTarget::stderr(),
@@ -19,12 +19,12 @@ pub fn bars() -> &'static MultiProgress {
     })
 }
 
-pub fn stderr_is_terminal() -> bool {
+pub(crate) fn stderr_is_terminal() -> bool {
     std::io::stderr().is_terminal()
 }
 
 /// Writes log lines to stderr with the bars lifted out of the way.
-pub struct LogWriter;
+pub(crate) struct LogWriter;
 
 impl Write for LogWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -40,6 +40,6 @@ impl Write for LogWriter {
     }
 }
 
-pub fn log_writer() -> LogWriter {
+pub(crate) fn log_writer() -> LogWriter {
     LogWriter
 }

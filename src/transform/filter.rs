@@ -11,7 +11,7 @@ enum Field {
 }
 
 #[derive(Debug, Clone)]
-pub struct Filter {
+pub(crate) struct Filter {
     drop_on_match: bool,
     field: Field,
     pattern: Regex,
@@ -19,7 +19,7 @@ pub struct Filter {
 
 impl Filter {
     /// `drop|keep:key|value|header.NAME=REGEX`.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub(crate) fn parse(text: &str) -> Result<Self, String> {
         let (action, rule) = text.split_once(':').ok_or("a filter needs drop: or keep:")?;
         let drop_on_match = match action {
             "drop" => true,
@@ -38,7 +38,7 @@ impl Filter {
         Ok(Self { drop_on_match, field, pattern: compile(pattern)? })
     }
 
-    pub fn keeps(&self, record: &OwnedRecord) -> bool {
+    pub(crate) fn keeps(&self, record: &OwnedRecord) -> bool {
         let subject = match &self.field {
             Field::Key => record.key.as_deref(),
             Field::Value => record.value.as_deref(),

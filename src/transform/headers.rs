@@ -2,7 +2,7 @@
 use super::OwnedRecord;
 
 #[derive(Debug, Clone)]
-pub enum HeaderEdit {
+pub(crate) enum HeaderEdit {
     Add { name: String, value: Vec<u8> },
     Drop(String),
     Rename { from: String, to: String },
@@ -10,7 +10,7 @@ pub enum HeaderEdit {
 
 impl HeaderEdit {
     /// `add:NAME=VALUE`, `drop:NAME` or `rename:OLD=>NEW`.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub(crate) fn parse(text: &str) -> Result<Self, String> {
         let (op, rest) = text.split_once(':').ok_or("headers:add:, headers:drop: or headers:rename:")?;
         let named =
             |n: &str| if n.is_empty() { Err("an empty header name".to_string()) } else { Ok(n.to_string()) };
@@ -28,7 +28,7 @@ impl HeaderEdit {
         }
     }
 
-    pub fn apply(&self, mut record: OwnedRecord) -> OwnedRecord {
+    pub(crate) fn apply(&self, mut record: OwnedRecord) -> OwnedRecord {
         match self {
             Self::Add { name, value } => record.headers.push((name.clone(), Some(value.clone()))),
             Self::Drop(name) => record.headers.retain(|(k, _)| k != name),

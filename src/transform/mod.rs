@@ -9,38 +9,38 @@ mod script;
 
 use regex::bytes::Regex;
 
-pub use filter::Filter;
-pub use headers::HeaderEdit;
-pub use origin::Origin;
-pub use script::Script;
+pub(crate) use filter::Filter;
+pub(crate) use headers::HeaderEdit;
+pub(crate) use origin::Origin;
+pub(crate) use script::Script;
 
 use crate::error::{Error, Result};
 
 /// A record as the transforms see it, owning its parts.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct OwnedRecord {
-    pub key: Option<Vec<u8>>,
-    pub value: Option<Vec<u8>>,
-    pub headers: Vec<(String, Option<Vec<u8>>)>,
-    pub timestamp: Option<i64>,
+pub(crate) struct OwnedRecord {
+    pub(crate) key: Option<Vec<u8>>,
+    pub(crate) value: Option<Vec<u8>>,
+    pub(crate) headers: Vec<(String, Option<Vec<u8>>)>,
+    pub(crate) timestamp: Option<i64>,
 }
 
 impl OwnedRecord {
-    pub fn header(&self, name: &str) -> Option<&[u8]> {
+    pub(crate) fn header(&self, name: &str) -> Option<&[u8]> {
         self.headers.iter().find(|(k, _)| k == name).and_then(|(_, v)| v.as_deref())
     }
 }
 
 /// Where a record came from.
 #[derive(Debug, Clone, Copy)]
-pub struct SourcePosition<'a> {
-    pub topic: &'a str,
-    pub partition: i32,
-    pub offset: i64,
+pub(crate) struct SourcePosition<'a> {
+    pub(crate) topic: &'a str,
+    pub(crate) partition: i32,
+    pub(crate) offset: i64,
 }
 
 #[derive(Debug, Clone)]
-pub enum Transform {
+pub(crate) enum Transform {
     Filter(Filter),
     Headers(HeaderEdit),
     Origin(Origin),
@@ -61,7 +61,7 @@ impl Transform {
     /// `headers:add:NAME=VALUE`, `headers:drop:NAME`, `headers:rename:OLD=>NEW`, or
     /// `provenance:ALIAS` (a `kmirror.provenance` header: ALIAS/topic/partition/offset), or
     /// `script:PATH` (a Rhai script with `fn transform(record)`).
-    pub fn parse(text: &str) -> Result<Self> {
+    pub(crate) fn parse(text: &str) -> Result<Self> {
         let usage = |why: &str| {
             Error::Usage(format!("--transform '{text}': {why}; see `kmirror mirror --help` for the forms"))
         };
@@ -80,30 +80,34 @@ impl Transform {
 
 /// The transforms of a mirror, applied in order.
 #[derive(Debug, Clone, Default)]
-pub struct Chain(Vec<Transform>, bool);
+pub(crate) struct Chain(Vec<Transform>, bool);
 
 impl Chain {
-    pub fn new(transforms: Vec<Transform>) -> Self {
+    pub(crate) fn new(transforms: Vec<Transform>) -> Self {
         Self(transforms, false)
     }
 
     /// With `--on-transform-error skip`: a record a transform fails on is left out and counted,
     /// instead of stopping the shard.
-    pub fn skipping_errors(mut self, skip: bool) -> Self {
+    pub(crate) fn skipping_errors(mut self, skip: bool) -> Self {
         self.1 = skip;
         self
     }
 
-    pub fn skips_errors(&self) -> bool {
+    pub(crate) fn skips_errors(&self) -> bool {
         self.1
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
     /// The record to write, None to drop it, or why a transform failed on it.
-    pub fn apply(&self, at: SourcePosition<'_>, record: OwnedRecord) -> Result<Option<OwnedRecord>, String> {
+    pub(crate) fn apply(
+        &self,
+        at: SourcePosition<'_>,
+        record: OwnedRecord,
+    ) -> Result<Option<OwnedRecord>, String> {
         let mut record = record;
         for t in &self.0 {
             match t.apply(at, record)? {

@@ -4,12 +4,12 @@
 use super::{OwnedRecord, SourcePosition};
 
 /// The header naming the cluster a record was first written to.
-pub const ORIGIN_HEADER: &str = "kmirror.origin";
+pub(crate) const ORIGIN_HEADER: &str = "kmirror.origin";
 /// The header naming the source cluster alias and position of a mirrored record.
-pub const PROVENANCE_HEADER: &str = "kmirror.provenance";
+pub(crate) const PROVENANCE_HEADER: &str = "kmirror.provenance";
 
 #[derive(Debug, Clone)]
-pub enum Origin {
+pub(crate) enum Origin {
     /// Adds `kmirror.provenance: ALIAS/topic/partition/offset`.
     Provenance(String),
     /// Active-active: drops records first written on the target cluster, and marks the others
@@ -18,11 +18,11 @@ pub enum Origin {
 }
 
 impl Origin {
-    pub fn provenance(alias: &str) -> Self {
+    pub(crate) fn provenance(alias: &str) -> Self {
         Self::Provenance(alias.to_string())
     }
 
-    pub fn apply(&self, at: SourcePosition<'_>, mut record: OwnedRecord) -> Option<OwnedRecord> {
+    pub(crate) fn apply(&self, at: SourcePosition<'_>, mut record: OwnedRecord) -> Option<OwnedRecord> {
         match self {
             Self::Provenance(alias) => {
                 let value = format!("{alias}/{}/{}/{}", at.topic, at.partition, at.offset);

@@ -23,7 +23,7 @@ use super::{OwnedRecord, SourcePosition};
 const MAX_OPERATIONS: u64 = 1_000_000;
 
 #[derive(Clone)]
-pub struct Script {
+pub(crate) struct Script {
     engine: Arc<Engine>,
     ast: Arc<AST>,
     path: String,
@@ -36,7 +36,7 @@ impl std::fmt::Debug for Script {
 }
 
 impl Script {
-    pub fn load(path: &str) -> Result<Self, String> {
+    pub(crate) fn load(path: &str) -> Result<Self, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
         let mut engine = Engine::new();
         engine.set_max_operations(MAX_OPERATIONS);
@@ -54,7 +54,11 @@ impl Script {
         Ok(Self { engine: Arc::new(engine), ast: Arc::new(ast), path: path.to_string() })
     }
 
-    pub fn apply(&self, at: SourcePosition<'_>, record: OwnedRecord) -> Result<Option<OwnedRecord>, String> {
+    pub(crate) fn apply(
+        &self,
+        at: SourcePosition<'_>,
+        record: OwnedRecord,
+    ) -> Result<Option<OwnedRecord>, String> {
         let input = to_map(at, record);
         let call = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             self.engine.call_fn::<Dynamic>(&mut Scope::new(), &self.ast, "transform", (input,))

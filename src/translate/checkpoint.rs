@@ -14,7 +14,7 @@ use crate::kafka::groups::{committed_offsets, list_groups};
 use crate::kafka::topic_reader::read_to_end;
 
 /// Reads the matching source groups' positions on `partitions`.
-pub fn take_checkpoints(
+pub(crate) fn take_checkpoints(
     source: &ClientConfig,
     groups: &Regex,
     partitions: &[TopicPartition],
@@ -31,7 +31,11 @@ pub fn take_checkpoints(
 }
 
 /// Writes checkpoints (keyed by group) and waits until they are stored.
-pub fn write_checkpoints(target: &ClientConfig, topic: &str, checkpoints: &[Checkpoint]) -> Result<()> {
+pub(crate) fn write_checkpoints(
+    target: &ClientConfig,
+    topic: &str,
+    checkpoints: &[Checkpoint],
+) -> Result<()> {
     if checkpoints.is_empty() {
         return Ok(());
     }
@@ -53,7 +57,7 @@ pub fn write_checkpoints(target: &ClientConfig, topic: &str, checkpoints: &[Chec
 }
 
 /// The latest checkpoint of every group, read from the target alone.
-pub fn latest_checkpoints(
+pub(crate) fn latest_checkpoints(
     target: &ClientConfig,
     topic: &str,
     reader_group: &str,

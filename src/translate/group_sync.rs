@@ -12,18 +12,18 @@ use crate::kafka::groups::{commit_offsets, committed_offsets};
 use crate::translate::checkpoint::{take_checkpoints, write_checkpoints};
 use crate::translate::translator::Translator;
 
-pub struct GroupSync<'a> {
-    pub source: &'a ClientConfig,
-    pub target: &'a ClientConfig,
-    pub groups: &'a Regex,
-    pub checkpoint_topic: &'a str,
+pub(crate) struct GroupSync<'a> {
+    pub(crate) source: &'a ClientConfig,
+    pub(crate) target: &'a ClientConfig,
+    pub(crate) groups: &'a Regex,
+    pub(crate) checkpoint_topic: &'a str,
     /// Set with --sync-group-offsets.
-    pub translator: Option<&'a Translator>,
+    pub(crate) translator: Option<&'a Translator>,
 }
 
 impl GroupSync<'_> {
     /// Returns the groups checkpointed, with when each was taken.
-    pub fn run_cycle(&self, partitions: &[TopicPartition]) -> Result<Vec<(String, i64)>> {
+    pub(crate) fn run_cycle(&self, partitions: &[TopicPartition]) -> Result<Vec<(String, i64)>> {
         let checkpoints = take_checkpoints(self.source, self.groups, partitions)?;
         write_checkpoints(self.target, self.checkpoint_topic, &checkpoints)?;
         let taken: Vec<(String, i64)> =

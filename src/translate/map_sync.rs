@@ -13,7 +13,7 @@ fn state_error(cause: StateError) -> Error {
 
 /// Applies every map record from the store's positions to the end of each of the map topic's
 /// `partitions` (one per shard). Returns how many were applied.
-pub fn catch_up(
+pub(crate) fn catch_up(
     store: &MapStore,
     target: &ClientConfig,
     topic: &str,

@@ -18,12 +18,12 @@ use crate::translate::map_sync::catch_up;
 
 /// One group position and where it lands on the other cluster (`None`: nothing mirrored there).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Translation {
-    pub from: GroupOffset,
-    pub to: Option<GroupOffset>,
+pub(crate) struct Translation {
+    pub(crate) from: GroupOffset,
+    pub(crate) to: Option<GroupOffset>,
 }
 
-pub struct Translator {
+pub(crate) struct Translator {
     store: MapStore,
     target: ClientConfig,
     name: String,
@@ -36,7 +36,7 @@ fn state(cause: StateError) -> Error {
 impl Translator {
     /// Opens the local map under `state_dir` (rebuilding it if unreadable) and brings it up to
     /// date from the target.
-    pub fn open(state_dir: &Path, name: &str, target: ClientConfig) -> Result<Self> {
+    pub(crate) fn open(state_dir: &Path, name: &str, target: ClientConfig) -> Result<Self> {
         let path = state_dir.join("offset-map");
         let (store, opened) = MapStore::open_or_rebuild(&path, name).map_err(state)?;
         if opened == Opened::Rebuilt {
@@ -48,7 +48,7 @@ impl Translator {
     }
 
     /// Applies what the map topic gained since the last refresh.
-    pub fn refresh(&self) -> Result<()> {
+    pub(crate) fn refresh(&self) -> Result<()> {
         let topic = names::map_topic(&self.name);
         let partitions = self.shards()? as i32;
         catch_up(&self.store, &self.target, &topic, partitions, &names::map_reader_group(&self.name))
@@ -56,12 +56,12 @@ impl Translator {
     }
 
     /// The target partition a source partition is mirrored to, if any run exists.
-    pub fn target_of(&self, source: &TopicPartition) -> Result<Option<TopicPartition>> {
+    pub(crate) fn target_of(&self, source: &TopicPartition) -> Result<Option<TopicPartition>> {
         self.store.target_of(source).map_err(state)
     }
 
     /// The committed source position of a mirrored partition (the shadow group's).
-    pub fn committed_position(
+    pub(crate) fn committed_position(
         &self,
         source: &TopicPartition,
         target: &TopicPartition,
@@ -71,7 +71,7 @@ impl Translator {
 
     /// The target offset of the copy of source record `offset`, if that record was mirrored
     /// (committed, below `committed`).
-    pub fn copy_of(
+    pub(crate) fn copy_of(
         &self,
         source: &TopicPartition,
         offset: i64,
@@ -81,20 +81,20 @@ impl Translator {
     }
 
     /// Where the map's runs of a source partition start.
-    pub fn mapped_start(&self, source: &TopicPartition) -> Result<Option<i64>> {
+    pub(crate) fn mapped_start(&self, source: &TopicPartition) -> Result<Option<i64>> {
         self.store.mapped_start(source).map_err(state)
     }
 
     /// Where the map's runs of a source partition end.
-    pub fn mapped_end(&self, source: &TopicPartition) -> Result<Option<i64>> {
+    pub(crate) fn mapped_end(&self, source: &TopicPartition) -> Result<Option<i64>> {
         self.store.mapped_end(source).map_err(state)
     }
 
-    pub fn source_partitions(&self) -> Result<Vec<TopicPartition>> {
+    pub(crate) fn source_partitions(&self) -> Result<Vec<TopicPartition>> {
         self.store.source_partitions().map_err(state)
     }
 
-    pub fn target_partitions(&self) -> Result<Vec<TopicPartition>> {
+    pub(crate) fn target_partitions(&self) -> Result<Vec<TopicPartition>> {
         self.store.target_partitions().map_err(state)
     }
 
@@ -140,7 +140,7 @@ impl Translator {
     }
 
     /// Source positions -> target positions (failover, cutover). Metadata is carried over.
-    pub fn forward(&self, offsets: &[GroupOffset]) -> Result<Vec<Translation>> {
+    pub(crate) fn forward(&self, offsets: &[GroupOffset]) -> Result<Vec<Translation>> {
         let targets: Vec<(GroupOffset, Option<TopicPartition>)> = offsets
             .iter()
             .map(|o| Ok((o.clone(), self.store.target_of(&o.partition).map_err(state)?)))
@@ -167,7 +167,7 @@ impl Translator {
     }
 
     /// Target positions -> source positions (failback).
-    pub fn reverse(&self, offsets: &[GroupOffset]) -> Result<Vec<Translation>> {
+    pub(crate) fn reverse(&self, offsets: &[GroupOffset]) -> Result<Vec<Translation>> {
         let mut pairs = Vec::new();
         for o in offsets {
             if let Some(source) = self.store.source_of(&o.partition).map_err(state)? {

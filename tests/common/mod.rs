@@ -1,5 +1,5 @@
 //! Helpers that make each mirror test read as its scenario.
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub)]
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};

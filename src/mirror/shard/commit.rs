@@ -35,7 +35,7 @@ impl Shard {
 
     /// Commits the open transaction with the shard's source positions; on an abortable error
     /// aborts it and rewinds the source to the last committed positions.
-    pub fn commit_if_open(&mut self) -> Result<()> {
+    pub(crate) fn commit_if_open(&mut self) -> Result<()> {
         let Some(txn) = self.txn.take() else { return Ok(()) };
         let commit_started = Instant::now();
         match self.try_commit(&txn) {

@@ -55,7 +55,7 @@ const ID_CHECK_INTERVAL: Duration = Duration::from_secs(10);
 /// default, often set to a day); an hour stays well inside any sane setting.
 const POSITION_REFRESH: Duration = Duration::from_secs(3600);
 
-pub struct Shard {
+pub(crate) struct Shard {
     id: u32,
     ctx: Arc<MirrorContext>,
     producer: BaseProducer<DeliveryTracker>,
@@ -90,7 +90,7 @@ pub struct Shard {
 
 impl Shard {
     /// Fences any earlier owner of this shard, reads where it stopped, and starts reading.
-    pub fn start(id: u32, ctx: Arc<MirrorContext>, routes: Vec<Route>) -> Result<Self> {
+    pub(crate) fn start(id: u32, ctx: Arc<MirrorContext>, routes: Vec<Route>) -> Result<Self> {
         let settings = &ctx.settings;
         let producer = transactional_producer(&ctx, id)?;
         let shadow: BaseConsumer = target_config(&ctx)
@@ -135,13 +135,13 @@ impl Shard {
         Ok(shard)
     }
 
-    pub fn id(&self) -> u32 {
+    pub(crate) fn id(&self) -> u32 {
         self.id
     }
 
     /// Adds partitions (new topics or partitions found while running), resuming each from the
     /// shadow group.
-    pub fn add_routes(&mut self, routes: Vec<Route>) -> Result<()> {
+    pub(crate) fn add_routes(&mut self, routes: Vec<Route>) -> Result<()> {
         self.commit_if_open()?;
         let new: Vec<Route> =
             routes.into_iter().filter(|r| self.route_index_of(&r.source).is_none()).collect();
@@ -221,7 +221,7 @@ impl Shard {
 
     /// Polls for up to `budget`, producing into the open transaction, and commits it when it
     /// is full, old enough, or (with --until-caught-up) everything noted is read.
-    pub fn run_for(&mut self, budget: Duration) -> Result<()> {
+    pub(crate) fn run_for(&mut self, budget: Duration) -> Result<()> {
         let deadline = Instant::now() + budget;
         loop {
             if self.transaction_due() {
@@ -393,11 +393,11 @@ impl Shard {
     }
 
     /// True when every partition has been read to the end noted at start and committed.
-    pub fn caught_up(&self) -> bool {
+    pub(crate) fn caught_up(&self) -> bool {
         self.txn.is_none() && self.all_ends_reached()
     }
 
-    pub fn records_mirrored(&self) -> u64 {
+    pub(crate) fn records_mirrored(&self) -> u64 {
         self.records_mirrored
     }
 }
