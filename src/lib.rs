@@ -2,12 +2,12 @@
 //!
 //! Layers, each importing only the ones below it:
 //! - [`cmd`]: the subcommands, their flags and output (the only place with clap and anyhow);
-//! - [`mirror`]: the exactly-once data path (plan, shard hosts, shard read loop, transactions,
+//! - `mirror`: the exactly-once data path (plan, shard hosts, shard read loop, transactions,
 //!   delivery, the offset-map writer, target topics);
-//! - [`translate`]: the offset map read back (map sync, translator, checkpoints, group sync);
-//! - [`ops`]: what a run shows about itself (telemetry, metrics, progress, HTTP, summary);
-//! - [`config`]: settings, client properties, secrets, topic selection and naming;
-//! - [`kafka`]: client set-up, error classification, ends, readers and admin calls over rdkafka.
+//! - `translate`: the offset map read back (map sync, translator, checkpoints, group sync);
+//! - `ops`: what a run shows about itself (telemetry, metrics, progress, HTTP, summary);
+//! - `config`: settings, client properties, secrets, topic selection and naming;
+//! - `kafka`: client set-up, error classification, ends, readers and admin calls over rdkafka.
 //!
 //! What the crate exports is deliberate and small: [`cmd`] (the command line the binary runs),
 //! [`error`] (its exit codes), and one probe for the benchmarks. Everything else is
