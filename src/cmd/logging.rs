@@ -1,5 +1,5 @@
 //! Where the log goes: tracing to stderr as text or JSON lines, with librdkafka's own messages
-//! brought in (see [`crate::kafka::log_filter`]).
+//! brought in (filtered in `kafka::log_filter`).
 use std::io::IsTerminal;
 
 use tracing_subscriber::prelude::*;
