@@ -176,3 +176,137 @@ fn a_failover_drill_moves_every_checkpointed_group_to_its_exact_position() {
     let audit = setup.target.audit_partition(&t, 0).expect("audit");
     assert_eq!(audit.visible.len(), PER_PARTITION, "nothing landed behind the translated positions");
 }
+
+fn failback(setup: &Setup, extra: &[&str]) -> std::process::Output {
+    let mut args: Vec<String> = [
+        "failback",
+        "--target",
+        setup.target.bootstrap(),
+        "--source",
+        setup.source.bootstrap(),
+        "--name",
+        &setup.name,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(["--state-dir".to_string(), setup.state_dir.path().join("failback").display().to_string()]);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    run(&args, Duration::from_secs(120))
+}
+
+fn keys(records: &[kmirror_testcontainers::StoredRecord]) -> Vec<Vec<u8>> {
+    records.iter().map(|r| r.data.key.clone().unwrap_or_default()).collect()
+}
+
+/// The way back: after a failover, DR takes writes; the opposite mirror copies exactly those (not
+/// the records mirrored to DR, which would cycle), and the group moves back to the source at the
+/// exact record, whether it had read into the DR writes or still lagged in the mirrored records.
+#[test]
+fn a_failback_brings_the_dr_writes_home_and_the_groups_to_their_exact_positions() {
+    let setup = Setup::new();
+    let t = topic("failback");
+    setup.source.create_topic(&t, PARTITIONS, &[]).expect("topic");
+    for p in 0..PARTITIONS {
+        setup.source.produce(&t, p, &keyed(&format!("p{p}"), 0..PER_PARTITION)).expect("produce");
+    }
+    let group = format!("orders-{}", setup.name);
+    commit_group(&setup.source, &group, &t, &BTreeMap::from([(0, 40), (1, 60)]));
+    assert_success(&setup.mirror_until_caught_up(&t, &["--groups", &regex::escape(&group)]));
+    setup.assert_exactly_once(&t, PARTITIONS, Some(PER_PARTITION));
+    assert_success(&failover(&setup, &["--execute"]));
+
+    // Life on DR: producers write there, the group reads on.
+    const DR_WRITES: usize = 30;
+    for p in 0..PARTITIONS {
+        setup.target.produce(&t, p, &keyed(&format!("dr{p}"), 0..DR_WRITES)).expect("produce on DR");
+    }
+    let on_dr: Vec<Vec<kmirror_testcontainers::StoredRecord>> =
+        (0..PARTITIONS).map(|p| setup.target.read_committed_audited(&t, p).expect("read DR")).collect();
+    assert!(on_dr.iter().all(|r| r.len() == PER_PARTITION + DR_WRITES));
+    // Partition 0 has read 10 of the DR writes; partition 1 still lags at mirrored record 70.
+    let dr_positions = BTreeMap::from([(0, on_dr[0][PER_PARTITION + 10].offset), (1, on_dr[1][70].offset)]);
+    commit_group(&setup.target, &group, &t, &dr_positions);
+
+    // Dry run: where the opposite mirror would start (the end of the forward copy), nothing set.
+    let dry = failback(&setup, &["--format", "json"]);
+    assert_success(&dry);
+    let plan: serde_json::Value = serde_json::from_slice(&dry.stdout).expect("json");
+    for start in plan["starts"].as_array().expect("starts") {
+        let p = start["dr_partition"].as_i64().expect("partition") as usize;
+        assert_eq!(start["state"], "dry run", "{plan:#}");
+        assert_eq!(start["start_offset"].as_i64(), Some(on_dr[p][PER_PARTITION - 1].offset + 1), "{plan:#}");
+    }
+    let back = format!("{}-back", setup.name);
+    assert_eq!(plan["back_name"], back.as_str());
+
+    let prepared = failback(&setup, &["--execute"]);
+    assert_success(&prepared);
+    assert!(
+        String::from_utf8_lossy(&prepared.stdout).contains(&format!("--name {back}")),
+        "the command to run"
+    );
+    // Groups cannot move before the DR writes they are past are copied back: refused by name.
+    let early = failback(&setup, &["--groups", &regex::escape(&group), "--execute"]);
+    assert!(!early.status.success() && stderr(&early).contains("not copied back yet"), "{}", stderr(&early));
+
+    // The opposite mirror, DR -> source.
+    let state = tempfile::tempdir().expect("tempdir");
+    let reverse: Vec<String> = [
+        "mirror",
+        "--source",
+        setup.target.bootstrap(),
+        "--target",
+        setup.source.bootstrap(),
+        "--name",
+        &back,
+        "--topics",
+        &regex::escape(&t),
+        "--until-caught-up",
+        "--transaction-max-ms",
+        "100",
+        "--state-dir",
+        &state.path().display().to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    assert_success(&run(&reverse, Duration::from_secs(120)));
+    let home: Vec<Vec<kmirror_testcontainers::StoredRecord>> =
+        (0..PARTITIONS).map(|p| setup.source.read_committed_audited(&t, p).expect("read source")).collect();
+    for (p, records) in home.iter().enumerate() {
+        let mut expected: Vec<Vec<u8>> =
+            (0..PER_PARTITION).map(|i| format!("p{p}-{i}").into_bytes()).collect();
+        expected.extend((0..DR_WRITES).map(|i| format!("dr{p}-{i}").into_bytes()));
+        assert_eq!(
+            keys(records),
+            expected,
+            "partition {p}: the DR writes once each, nothing mirrored twice"
+        );
+    }
+    let again = failback(&setup, &["--execute", "--format", "json"]);
+    assert_success(&again);
+    let plan: serde_json::Value = serde_json::from_slice(&again.stdout).expect("json");
+    assert!(
+        plan["starts"].as_array().expect("starts").iter().all(|s| s["state"] == "already set"),
+        "{plan:#}"
+    );
+
+    // The group goes home, at the first record it has not read, on either side of the failover.
+    assert_success(&failback(&setup, &["--groups", &regex::escape(&group), "--execute"]));
+    let positions = group_offsets(&setup.source, &group, &t, PARTITIONS);
+    let unread = [PER_PARTITION + 10, 70];
+    for p in 0..PARTITIONS as usize {
+        let position = positions[&(p as i32)].expect("a position on the source");
+        let next: Vec<Vec<u8>> = keys(&home[p]).split_off(unread[p]);
+        let from_position: Vec<Vec<u8>> = home[p]
+            .iter()
+            .filter(|r| r.offset >= position)
+            .map(|r| r.data.key.clone().unwrap_or_default())
+            .collect();
+        assert_eq!(
+            from_position, next,
+            "partition {p}: a consumer resuming at {position} reads exactly what it had not read"
+        );
+    }
+}

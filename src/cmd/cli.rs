@@ -49,6 +49,11 @@ pub(crate) enum Command {
     /// a last checkpoint where the source answers, commit every group's exact position on the
     /// target, and print a record of it. A dry run unless --execute.
     Failover(Box<FailoverArgs>),
+    /// After a failover, the way back: prepare the opposite mirror (DR -> source, named
+    /// NAME-back) so that it copies only what was written on DR, print the command that runs
+    /// it, and (with --groups) move consumer groups back to the source at their exact
+    /// positions once it has copied what they read. A dry run unless --execute.
+    Failback(Box<FailbackArgs>),
     /// Show where a mirror stands: per partition the committed source position, the source end,
     /// the lag in records and seconds, the last commit; and the checkpointed groups.
     Status(Box<StatusArgs>),
@@ -392,6 +397,31 @@ pub(crate) struct FailoverArgs {
     /// Directory for the local copy of the offset map [default: ~/.local/state/kmirror/NAME.failover].
     #[arg(long, value_name = "DIR")]
     pub(crate) state_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) mirror: MirrorRef,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct FailbackArgs {
+    /// The original source cluster: where the groups go back and the opposite mirror writes.
+    #[arg(long, value_name = "BOOTSTRAP")]
+    pub(crate) source: Option<String>,
+    /// Consumer groups on DR to move back (whole-name regex). Without it only the opposite
+    /// mirror is prepared; run it until caught up, then fail back again with --groups.
+    #[arg(long, value_name = "REGEX")]
+    pub(crate) groups: Option<String>,
+    /// Do it: commit the opposite mirror's start positions (where it has none) and, with
+    /// --groups, the groups' positions on the source (refused while a group has members there,
+    /// or while a position is not copied back yet).
+    #[arg(long)]
+    pub(crate) execute: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub(crate) format: crate::cmd::report::Format,
+    /// Directory for the local copies of both offset maps [default: ~/.local/state/kmirror/NAME.failback].
+    #[arg(long, value_name = "DIR")]
+    pub(crate) state_dir: Option<PathBuf>,
+    /// --target is the DR cluster (where mirror NAME wrote).
     #[command(flatten)]
     pub(crate) mirror: MirrorRef,
 }

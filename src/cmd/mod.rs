@@ -3,6 +3,7 @@
 pub mod cli;
 #[cfg(feature = "demo")]
 mod demo;
+mod failback;
 mod failover;
 pub mod logging;
 mod print_config;
@@ -45,6 +46,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         ),
         Command::Failover(args) => {
             print!("{}", failover::run(&args)?);
+            Ok(())
+        }
+        Command::Failback(args) => {
+            print!("{}", failback::run(&args)?);
             Ok(())
         }
         Command::Status(args) => {

@@ -26,6 +26,11 @@ pub(crate) fn transactional_id(name: &str, shard: u32) -> String {
     format!("kmirror.{name}.{shard}")
 }
 
+/// The mirror that runs the other way after a failover of mirror `name` (`kmirror failback`).
+pub(crate) fn back_mirror(name: &str) -> String {
+    format!("{name}-back")
+}
+
 /// One shadow group per shard, so that only that shard's producer ever has a transaction open
 /// on it: a shard's restart then never waits on (or, on a broker that answers a require-stable
 /// OffsetFetch with the offsets from before an open transaction, reads past) another shard's

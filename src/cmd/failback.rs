@@ -1,0 +1,349 @@
+//! `kmirror failback`: after a failover to the DR cluster, the way back.
+//!
+//! The opposite mirror is the mirror `NAME-back` (source: DR, target: the original source). It
+//! must copy only what was written on DR after the failover, never the records mirror NAME copied
+//! there (those are on the source already, so copying them back would make them cycle): with
+//! `--execute`, failback commits the opposite mirror's start positions, per DR partition the end of
+//! NAME's copy, into its shadow groups on the source before it first runs, and prints the command
+//! that runs it. A consumer group on DR at position q moves back to the source at:
+//! - q at or below the end of NAME's copy: the source record NAME's map says q is a copy of;
+//! - q above it: the source copy of DR record q, from NAME-back's own map (refused by name while
+//!   that record is not copied back yet).
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use kmirror_state::{GroupOffset, TopicPartition};
+use rdkafka::ClientConfig;
+use serde::Serialize;
+
+use crate::cmd::cli::FailbackArgs;
+use crate::cmd::report::{self, Format, Row};
+use crate::config::names::{self, shadow_group, shard_of};
+use crate::config::{check_name, default_state_dir, group_regex, DEFAULT_SHARDS};
+use crate::error::{Error, Result, Side};
+use crate::kafka::connect::reachable;
+use crate::kafka::groups::{active_members, commit_offsets, committed_offsets, list_groups};
+use crate::kafka::watermarks::committed_ends;
+use crate::mirror::shadow::CommitMetadata;
+use crate::state_dir::StateDir;
+use crate::translate::translator::Translator;
+
+/// Where the opposite mirror starts in one DR partition. Field names are part of the JSON output.
+#[derive(Debug, Clone, Serialize)]
+struct Start {
+    dr_topic: String,
+    dr_partition: i32,
+    /// The end of the forward copy: the first DR offset the opposite mirror copies.
+    start_offset: i64,
+    source_topic: String,
+    source_partition: i32,
+    /// "committed", "already set" (the opposite mirror has a position there), or "dry run".
+    state: String,
+}
+
+#[derive(Debug, Serialize)]
+struct Record {
+    name: String,
+    back_name: String,
+    executed: bool,
+    /// The command that runs the opposite mirror.
+    command: String,
+    starts: Vec<Start>,
+    groups: Vec<String>,
+    positions: Vec<Row>,
+}
+
+pub(crate) fn run(args: &FailbackArgs) -> Result<String> {
+    let name = &args.mirror.name;
+    check_name(name)?;
+    let back = names::back_mirror(name);
+    let timeout = Duration::from_secs(args.mirror.connect_timeout.max(1));
+    let (dr, dr_servers) = args.mirror.clients.client_config(Side::Target, args.mirror.target.as_ref())?;
+    reachable(&dr, Side::Target, &dr_servers, timeout)?;
+    let (source, source_servers) = args.mirror.clients.client_config(Side::Source, args.source.as_ref())?;
+    reachable(&source, Side::Source, &source_servers, timeout)?;
+
+    let state_dir = args.state_dir.clone().unwrap_or_else(|| default_state_dir(&format!("{name}.failback")));
+    let state = StateDir::open(&state_dir)?;
+    let forward = Translator::open(&state.path().join("forward"), name, dr.clone())?;
+    let pairs = forward_pairs(&forward)?;
+    if pairs.is_empty() {
+        return Err(Error::Usage(format!(
+            "mirror {name} has copied nothing to {dr_servers}: there is nothing to fail back"
+        )));
+    }
+    let starts = prepare_starts(&forward, &source, &back, &pairs, args.execute)?;
+    let ends: BTreeMap<TopicPartition, i64> = starts
+        .iter()
+        .map(|s| (TopicPartition::new(s.dr_topic.as_str(), s.dr_partition), s.start_offset))
+        .collect();
+
+    let mut group_names = Vec::new();
+    let mut positions = Vec::new();
+    if let Some(pattern) = &args.groups {
+        group_names = list_groups(&dr, Side::Target, &group_regex(pattern)?)?;
+        let translated =
+            translate_groups(&forward, &state, &back, &source, &dr, &group_names, &pairs, &ends)?;
+        if args.execute {
+            refuse_active_on_source(&source, &group_names)?;
+            refuse_untranslated(&translated)?;
+            for (group, offsets) in &translated {
+                let offsets: Vec<GroupOffset> = offsets.iter().filter_map(|(_, to)| to.clone()).collect();
+                commit_offsets(&source, Side::Source, group, &offsets)?;
+            }
+        }
+        positions = rows(&source, &translated)?;
+    }
+    let record = Record {
+        name: name.clone(),
+        back_name: back.clone(),
+        executed: args.execute,
+        command: command(&back, &dr_servers, &source_servers, &pairs),
+        starts,
+        groups: group_names,
+        positions,
+    };
+    Ok(match args.format {
+        Format::Json => serde_json::to_string_pretty(&record).unwrap_or_default() + "\n",
+        Format::Csv => report::render(&record.positions, Format::Csv),
+        Format::Table => table(&record),
+    })
+}
+
+/// (source partition, DR partition) of every partition mirror NAME copied.
+fn forward_pairs(forward: &Translator) -> Result<Vec<(TopicPartition, TopicPartition)>> {
+    let mut pairs = Vec::new();
+    for source in forward.source_partitions()? {
+        if let Some(target) = forward.target_of(&source)? {
+            pairs.push((source, target));
+        }
+    }
+    pairs.sort();
+    Ok(pairs)
+}
+
+/// Where the forward copy ends in each DR partition, and (with `execute`) those positions
+/// committed as the opposite mirror's start where it has none yet.
+fn prepare_starts(
+    forward: &Translator,
+    source: &ClientConfig,
+    back: &str,
+    pairs: &[(TopicPartition, TopicPartition)],
+    execute: bool,
+) -> Result<Vec<Start>> {
+    let mut by_group: BTreeMap<String, Vec<(TopicPartition, TopicPartition, i64)>> = BTreeMap::new();
+    for (src, dr) in pairs {
+        let committed = forward.committed_position(src, dr)?;
+        let start = match forward.mapped_end(src)? {
+            Some(end) => {
+                let last = forward.copy_of(src, end - 1, committed)?.ok_or_else(|| {
+                    Error::State(format!("the map of {src} ends at {end} but holds no copy of {}", end - 1))
+                })?;
+                last + 1
+            }
+            None => 0,
+        };
+        let shard = shard_of(&dr.topic, dr.partition, DEFAULT_SHARDS);
+        by_group.entry(shadow_group(back, shard)).or_default().push((src.clone(), dr.clone(), start));
+    }
+    let mut starts = Vec::new();
+    for (group, entries) in by_group {
+        let targets: Vec<TopicPartition> = entries.iter().map(|(src, _, _)| src.clone()).collect();
+        let set: BTreeSet<TopicPartition> = committed_offsets(source, Side::Source, &group, &targets)?
+            .into_iter()
+            .map(|o| o.partition)
+            .collect();
+        let mut to_commit = Vec::new();
+        for (src, dr, start) in entries {
+            let state = if set.contains(&src) {
+                "already set"
+            } else if execute {
+                let metadata = CommitMetadata {
+                    v: 1,
+                    source_topic: dr.topic.clone(),
+                    shards: DEFAULT_SHARDS,
+                    source_topic_id: None,
+                };
+                to_commit.push(GroupOffset {
+                    partition: src.clone(),
+                    offset: start,
+                    metadata: metadata.encode(),
+                });
+                "committed"
+            } else {
+                "dry run"
+            };
+            starts.push(Start {
+                dr_topic: dr.topic.clone(),
+                dr_partition: dr.partition,
+                start_offset: start,
+                source_topic: src.topic.clone(),
+                source_partition: src.partition,
+                state: state.into(),
+            });
+        }
+        if !to_commit.is_empty() {
+            commit_offsets(source, Side::Source, &group, &to_commit)?;
+        }
+    }
+    starts.sort_by(|a, b| (&a.dr_topic, a.dr_partition).cmp(&(&b.dr_topic, b.dr_partition)));
+    Ok(starts)
+}
+
+type Translated = BTreeMap<String, Vec<(GroupOffset, Option<GroupOffset>)>>;
+
+/// Each group's DR positions and where they land on the source.
+#[allow(clippy::too_many_arguments)]
+fn translate_groups(
+    forward: &Translator,
+    state: &StateDir,
+    back: &str,
+    source: &ClientConfig,
+    dr: &ClientConfig,
+    groups: &[String],
+    pairs: &[(TopicPartition, TopicPartition)],
+    ends: &BTreeMap<TopicPartition, i64>,
+) -> Result<Translated> {
+    let dr_partitions: Vec<TopicPartition> = pairs.iter().map(|(_, dr)| dr.clone()).collect();
+    // Opened at the first position past the forward copy; None inside: the opposite mirror
+    // has not run yet, so nothing is copied back.
+    let mut back_map: Option<Option<Translator>> = None;
+    let mut out = BTreeMap::new();
+    for group in groups {
+        let mut moved = Vec::new();
+        for from in committed_offsets(dr, Side::Target, group, &dr_partitions)? {
+            let copied_forward = ends.get(&from.partition).is_some_and(|&end| from.offset <= end);
+            let to = if copied_forward {
+                forward.reverse(std::slice::from_ref(&from))?.pop().and_then(|t| t.to)
+            } else {
+                if back_map.is_none() {
+                    back_map =
+                        Some(match Translator::open(&state.path().join("back"), back, source.clone()) {
+                            Ok(map) => Some(map),
+                            Err(Error::State(_)) => None,
+                            Err(e) => return Err(e),
+                        });
+                }
+                match back_map.as_ref().and_then(Option::as_ref) {
+                    Some(map) => map.forward(std::slice::from_ref(&from))?.pop().and_then(|t| t.to),
+                    None => None,
+                }
+            };
+            moved.push((from, to));
+        }
+        out.insert(group.clone(), moved);
+    }
+    Ok(out)
+}
+
+fn refuse_active_on_source(source: &ClientConfig, groups: &[String]) -> Result<()> {
+    let mut active = Vec::new();
+    for group in groups {
+        let members = active_members(source, Side::Source, group)?;
+        if members > 0 {
+            active.push(format!("{group} ({members})"));
+        }
+    }
+    match active.is_empty() {
+        true => Ok(()),
+        false => Err(Error::Group {
+            group: active.join(", "),
+            message:
+                "active member(s) on the source; stop those consumers, then fail back (nothing was changed)"
+                    .into(),
+        }),
+    }
+}
+
+fn refuse_untranslated(translated: &Translated) -> Result<()> {
+    for (group, offsets) in translated {
+        if let Some((from, _)) = offsets.iter().find(|(_, to)| to.is_none()) {
+            return Err(Error::Group {
+                group: group.clone(),
+                message: format!(
+                    "its position {} in DR partition {} is not copied back yet: run the opposite mirror until it is caught up, then fail back again (nothing was changed)",
+                    from.offset, from.partition
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn rows(source: &ClientConfig, translated: &Translated) -> Result<Vec<Row>> {
+    let landing: Vec<TopicPartition> = translated
+        .values()
+        .flatten()
+        .filter_map(|(_, to)| to.as_ref().map(|t| t.partition.clone()))
+        .collect();
+    let ends = committed_ends(source, &landing, Duration::from_secs(10))
+        .map_err(Error::kafka(Side::Source, "reading end offsets"))?;
+    let mut rows = Vec::new();
+    for (group, offsets) in translated {
+        for (from, to) in offsets {
+            let end = to.as_ref().and_then(|t| ends.get(&t.partition).copied());
+            rows.push(Row {
+                group: group.clone(),
+                direction: "back",
+                source_topic: to.as_ref().map(|t| t.partition.topic.clone()).unwrap_or_default(),
+                source_partition: to.as_ref().map_or(-1, |t| t.partition.partition),
+                source_offset: to.as_ref().map(|t| t.offset),
+                target_topic: from.partition.topic.clone(),
+                target_partition: from.partition.partition,
+                target_offset: Some(from.offset),
+                end_offset: end,
+                lag: end.zip(to.as_ref()).map(|(e, t)| (e - t.offset).max(0)),
+            });
+        }
+    }
+    Ok(rows)
+}
+
+/// The opposite mirror's command line: DR topics back to their source names.
+fn command(back: &str, dr: &str, source: &str, pairs: &[(TopicPartition, TopicPartition)]) -> String {
+    let topics: BTreeSet<&str> = pairs.iter().map(|(_, d)| d.topic.as_str()).collect();
+    let pattern = topics.iter().map(|t| regex::escape(t)).collect::<Vec<_>>().join("|");
+    let renamed: BTreeSet<(&str, &str)> =
+        pairs.iter().map(|(s, d)| (d.topic.as_str(), s.topic.as_str())).collect();
+    let rename = if renamed.iter().all(|(d, s)| d == s) {
+        String::new()
+    } else {
+        let prefixes: BTreeSet<&str> = renamed.iter().filter_map(|(d, s)| d.strip_suffix(*s)).collect();
+        match (prefixes.len(), prefixes.iter().next()) {
+            (1, Some(prefix)) if renamed.iter().all(|(d, s)| d.strip_suffix(*s) == Some(*prefix)) => {
+                format!(" --rename 'regex:{}(.*)=>$1'", regex::escape(prefix))
+            }
+            _ => " --rename 'regex:FROM=>TO' (a rule that names each DR topic's source topic)".into(),
+        }
+    };
+    format!("kmirror mirror --source {dr} --target {source} --name {back} --topics '{pattern}'{rename}")
+}
+
+fn table(record: &Record) -> String {
+    let mut out =
+        format!("failback of mirror {}: the opposite mirror is {}\n\n", record.name, record.back_name);
+    out += "dr partition          starts at  -> source partition   state\n";
+    for s in &record.starts {
+        out += &format!(
+            "{:<21} {:>9}  -> {:<19} {}\n",
+            format!("{}/{}", s.dr_topic, s.dr_partition),
+            s.start_offset,
+            format!("{}/{}", s.source_topic, s.source_partition),
+            s.state
+        );
+    }
+    out += &format!(
+        "\nrun the opposite mirror (it copies only what was written on DR):\n  {}\n",
+        record.command
+    );
+    if !record.positions.is_empty() {
+        out += "\n";
+        out += &report::render(&record.positions, Format::Table);
+    }
+    out += if record.executed {
+        "\nresult: start positions (and group positions, with --groups) committed on the source\n"
+    } else {
+        "\nresult: nothing changed (dry run); run again with --execute\n"
+    };
+    out
+}
