@@ -76,6 +76,8 @@ pub enum Error {
     SourceRecreated { topic: String, partition: i32, offset: i64, recorded: String, current: String },
     #[error("target partition {target} holds the mirror's position of source topic {recorded}, but --rename now maps {topic} to it: two source topics would be mixed in one target topic; use the old --rename again, or a new --name")]
     PositionOfAnotherTopic { target: String, recorded: String, topic: String },
+    #[error("target partition {target} ends at {end}, but the mirror's map says it copied {source_partition} up to target offset {copied}: the target topic was deleted or recreated (or truncated) under the mirror, and resuming would leave the records before that out of the new topic; to copy {source_partition} again from its start, delete the mirror's topics (kmirror.offset-map.NAME, kmirror.checkpoints.NAME, kmirror.shards.NAME) on the target, or use a new --name")]
+    TargetRecreated { target: String, source_partition: String, end: i64, copied: i64 },
     #[error("internal error: {0} (please report it with the log)")]
     Internal(String),
     #[error("i/o error on {path}: {cause}")]
@@ -120,7 +122,8 @@ impl Error {
             Error::SourceTruncated { .. }
             | Error::PositionPastEnd { .. }
             | Error::SourceRecreated { .. }
-            | Error::PositionOfAnotherTopic { .. } => 4,
+            | Error::PositionOfAnotherTopic { .. }
+            | Error::TargetRecreated { .. } => 4,
             _ => 1,
         }
     }

@@ -278,11 +278,7 @@ fn a_failback_brings_the_dr_writes_home_and_the_groups_to_their_exact_positions(
         let mut expected: Vec<Vec<u8>> =
             (0..PER_PARTITION).map(|i| format!("p{p}-{i}").into_bytes()).collect();
         expected.extend((0..DR_WRITES).map(|i| format!("dr{p}-{i}").into_bytes()));
-        assert_eq!(
-            keys(records),
-            expected,
-            "partition {p}: the DR writes once each, nothing mirrored twice"
-        );
+        assert_eq!(keys(records), expected, "partition {p}: the DR writes once each, nothing mirrored twice");
     }
     let again = failback(&setup, &["--execute", "--format", "json"]);
     assert_success(&again);

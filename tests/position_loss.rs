@@ -213,3 +213,22 @@ fn expired_shadow_positions_resume_from_the_map_not_from_the_start() {
     assert_success(&again);
     setup.assert_exactly_once(&t, 2, None);
 }
+
+/// A target topic deleted and recreated under a stopped mirror: Kafka drops the shadow
+/// positions with the topic, and the map still says what the old topic held. Resuming there
+/// would leave the records before it out of the new topic; copying again from the start would
+/// leave the map describing two topics. Refused, by name, with the fix.
+#[test]
+fn a_target_topic_recreated_under_a_stopped_mirror_is_refused() {
+    let setup = Setup::new();
+    let t = topic("target-recreated");
+    setup.source.create_topic(&t, 1, &[]).expect("topic");
+    setup.source.produce(&t, 0, &keyed("a", 0..200)).expect("produce");
+    assert_success(&setup.mirror_until_caught_up(&t, &[]));
+
+    setup.target.delete_topic(&t).expect("delete the target topic");
+    setup.target.create_topic(&t, 1, &[]).expect("recreate it");
+    setup.source.produce(&t, 0, &keyed("a", 200..250)).expect("produce");
+    assert_refused(&setup, &t, &[], &[&t, "deleted or recreated", "--name"]);
+    assert!(setup.target.read_committed_audited(&t, 0).expect("read").is_empty(), "nothing was written");
+}

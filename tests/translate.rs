@@ -312,6 +312,18 @@ fn failback_puts_the_group_back_on_the_source_exactly_and_a_rebuilt_map_agrees()
     assert_eq!(offsets(&first), offsets(&second));
 }
 
+/// What the target holds of `topic` so far (committed or not), 0 before the topic exists.
+fn landed(setup: &Setup, topic: &str) -> i64 {
+    let consumer: rdkafka::consumer::BaseConsumer =
+        setup.target.client_config().set("group.id", "landed-probe").create().expect("probe");
+    (0..2)
+        .map(|p| {
+            rdkafka::consumer::Consumer::fetch_watermarks(&consumer, topic, p, Duration::from_secs(5))
+                .map_or(0, |(_, high)| high)
+        })
+        .sum()
+}
+
 #[test]
 fn answers_stay_exact_across_mirror_crashes_and_agree_with_a_rebuilt_map() {
     let setup = Setup::new();
@@ -346,7 +358,15 @@ fn answers_stay_exact_across_mirror_crashes_and_agree_with_a_rebuilt_map() {
             &regex::escape(&t),
             &["--transaction-max-records", "50", "--set", "target.transaction.timeout.ms=5000"],
         );
-        std::thread::sleep(Duration::from_millis(700 + 150 * round as u64));
+        // Kill once this round's records are landing (never before the mirror has made its
+        // topics: a loaded machine starts it slowly), at a point that moves from round to round.
+        let landed_before = landed(&setup, &t);
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while landed(&setup, &t) <= landed_before {
+            assert!(std::time::Instant::now() < deadline, "round {round}: nothing landed in 60 s");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(40 * round as u64));
         mirror.kill().expect("kill");
         mirror.wait().expect("reap");
         let positions: BTreeMap<i32, i64> = (0..2).map(|p| (p, 37 * (round as i64 + 1) + p as i64)).collect();

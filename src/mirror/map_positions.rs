@@ -22,14 +22,24 @@ use crate::mirror::plan::Route;
 const FIRST_WINDOW: i64 = 1024;
 const LARGEST_WINDOW: i64 = 1 << 20;
 
-/// The next source offset of every route in `wanted` that the shard's map partition has a
-/// record of; routes never copied are absent.
+/// Where a route's newest map record ends, on both sides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct MapEnd {
+    /// The next source offset to read.
+    pub(crate) source: i64,
+    /// The target offset after the last record copied: a target partition that ends below it
+    /// is not the one the map was written for.
+    pub(crate) target: i64,
+}
+
+/// Where the newest map record of every route in `wanted` that the shard's map partition has a
+/// record of ends; routes never copied are absent.
 pub(crate) fn positions_from_map(
     target: &ClientConfig,
     name: &str,
     shard: u32,
     wanted: &[Route],
-) -> Result<HashMap<TopicPartition, i64>> {
+) -> Result<HashMap<TopicPartition, MapEnd>> {
     if wanted.is_empty() {
         return Ok(HashMap::new());
     }
@@ -56,15 +66,16 @@ fn newest_positions(
     log_start: i64,
     end: i64,
     mut read: impl FnMut(i64, i64, &mut dyn FnMut(MapRecord)) -> Result<()>,
-) -> Result<HashMap<TopicPartition, i64>> {
+) -> Result<HashMap<TopicPartition, MapEnd>> {
     let mut found = HashMap::new();
     let mut missing: Vec<&Route> = wanted.iter().collect();
     let (mut to, mut window) = (end, FIRST_WINDOW);
     while to > log_start && !missing.is_empty() {
         let from = (to - window).max(log_start);
-        let mut newest: HashMap<TopicPartition, i64> = HashMap::new();
+        let mut newest: HashMap<TopicPartition, MapEnd> = HashMap::new();
         read(from, to, &mut |record| {
-            let Some(next) = record.runs.iter().map(|r| r.source_end()).max() else { return };
+            let Some(last) = record.runs.iter().max_by_key(|r| r.source_end()) else { return };
+            let next = MapEnd { source: last.source_end(), target: last.target_end() };
             if missing.iter().any(|r| r.source == record.source && r.target == record.target) {
                 // Records come in offset order: the last one read is the newest.
                 newest.insert(record.source, next);
@@ -112,6 +123,12 @@ mod tests {
             Ok(())
         })
         .expect("scan")
+        .into_iter()
+        .map(|(tp, end)| {
+            assert_eq!(end.source, end.target, "the test's copies land at their source offsets");
+            (tp, end.source)
+        })
+        .collect()
     }
 
     #[test]

@@ -43,7 +43,7 @@ pub(crate) fn committed_positions(
             .collect();
         let rebuilt = positions_from_map(target, name, shard, &lost)?;
         out.extend(positions.into_iter().map(|(tp, p)| (tp, p.map(|p| p.offset))));
-        out.extend(rebuilt.into_iter().map(|(tp, offset)| (tp, Some(offset))));
+        out.extend(rebuilt.into_iter().map(|(tp, end)| (tp, Some(end.source))));
     }
     Ok(out)
 }

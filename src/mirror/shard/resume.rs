@@ -178,7 +178,21 @@ impl Shard {
         let found = positions_from_map(&target_config(&self.ctx), &s.name, self.id, &lost)?;
         let mut rebuilt = Vec::with_capacity(found.len());
         for route in &lost {
-            let Some(&offset) = found.get(&route.source) else { continue };
+            let Some(&end) = found.get(&route.source) else { continue };
+            let (topic, partition) = (&route.target.topic, route.target.partition);
+            let (_, target_end) = self
+                .shadow
+                .fetch_watermarks(topic, partition, CALL_TIMEOUT)
+                .map_err(Error::kafka(Side::Target, format!("reading where {} ends", route.target)))?;
+            if target_end < end.target {
+                return Err(Error::TargetRecreated {
+                    target: route.target.to_string(),
+                    source_partition: route.source.to_string(),
+                    end: target_end,
+                    copied: end.target,
+                });
+            }
+            let offset = end.source;
             warn!(
                 shard = self.id,
                 topic = %route.source.topic,
