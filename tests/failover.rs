@@ -27,28 +27,10 @@ fn failover(setup: &Setup, extra: &[&str]) -> std::process::Output {
 /// The group's committed positions on the target, and the keys a consumer resuming there reads
 /// to the end of each partition (an independent read_committed client).
 fn resume_on_target(setup: &Setup, group: &str, topic: &str) -> BTreeMap<i32, (i64, Vec<Vec<u8>>)> {
-    let consumer: BaseConsumer = setup
-        .target
-        .client_config()
-        .set("group.id", group)
-        .set("enable.auto.commit", "false")
-        .set("isolation.level", "read_committed")
-        .create()
-        .expect("consumer");
-    let mut tpl = rdkafka::TopicPartitionList::new();
-    for p in 0..PARTITIONS {
-        tpl.add_partition(topic, p);
-    }
-    let committed = consumer.committed_offsets(tpl, Duration::from_secs(10)).expect("committed offsets");
     let mut out = BTreeMap::new();
-    for element in committed.elements() {
-        let rdkafka::Offset::Offset(position) = element.offset() else {
-            panic!(
-                "group {group} has no position on {topic}/{}: {:?}",
-                element.partition(),
-                element.offset()
-            );
-        };
+    for (partition, position) in group_offsets(&setup.target, group, topic, PARTITIONS) {
+        let position =
+            position.unwrap_or_else(|| panic!("group {group} has no position on {topic}/{partition}"));
         let reader: BaseConsumer = setup
             .target
             .client_config()
@@ -58,7 +40,7 @@ fn resume_on_target(setup: &Setup, group: &str, topic: &str) -> BTreeMap<i32, (i
             .create()
             .expect("reader");
         let mut one = rdkafka::TopicPartitionList::new();
-        one.add_partition_offset(topic, element.partition(), rdkafka::Offset::Offset(position)).expect("tpl");
+        one.add_partition_offset(topic, partition, rdkafka::Offset::Offset(position)).expect("tpl");
         reader.assign(&one).expect("assign");
         let expected = PER_PARTITION - position as usize;
         let mut keys = Vec::new();
@@ -72,7 +54,7 @@ fn resume_on_target(setup: &Setup, group: &str, topic: &str) -> BTreeMap<i32, (i
                 keys.push(m.expect("read").key().map(<[u8]>::to_vec).unwrap_or_default());
             }
         }
-        out.insert(element.partition(), (position, keys));
+        out.insert(partition, (position, keys));
     }
     out
 }

@@ -22,7 +22,7 @@ use crate::config::names::{self, shadow_group, shard_of};
 use crate::config::{check_name, default_state_dir, group_regex, DEFAULT_SHARDS};
 use crate::error::{Error, Result, Side};
 use crate::kafka::connect::reachable;
-use crate::kafka::groups::{active_members, commit_offsets, committed_offsets, list_groups};
+use crate::kafka::groups::{commit_offsets, committed_offsets, list_groups, refuse_active};
 use crate::kafka::watermarks::committed_ends;
 use crate::mirror::shadow::CommitMetadata;
 use crate::state_dir::StateDir;
@@ -85,7 +85,7 @@ pub(crate) fn run(args: &FailbackArgs) -> Result<String> {
         let translated =
             translate_groups(&forward, &state, &back, &source, &dr, &group_names, &pairs, &ends)?;
         if args.execute {
-            refuse_active_on_source(&source, &group_names)?;
+            refuse_active(&source, Side::Source, &group_names, "fail back")?;
             refuse_untranslated(&translated)?;
             for (group, offsets) in &translated {
                 let offsets: Vec<GroupOffset> = offsets.iter().filter_map(|(_, to)| to.clone()).collect();
@@ -234,25 +234,6 @@ fn translate_groups(
         out.insert(group.clone(), moved);
     }
     Ok(out)
-}
-
-fn refuse_active_on_source(source: &ClientConfig, groups: &[String]) -> Result<()> {
-    let mut active = Vec::new();
-    for group in groups {
-        let members = active_members(source, Side::Source, group)?;
-        if members > 0 {
-            active.push(format!("{group} ({members})"));
-        }
-    }
-    match active.is_empty() {
-        true => Ok(()),
-        false => Err(Error::Group {
-            group: active.join(", "),
-            message:
-                "active member(s) on the source; stop those consumers, then fail back (nothing was changed)"
-                    .into(),
-        }),
-    }
 }
 
 fn refuse_untranslated(translated: &Translated) -> Result<()> {

@@ -17,7 +17,7 @@ use crate::config::{check_name, default_state_dir, group_regex};
 use crate::error::{Error, Result, Side};
 use crate::kafka::client::CreateForRole;
 use crate::kafka::connect::reachable;
-use crate::kafka::groups::active_members;
+use crate::kafka::groups::refuse_active;
 use crate::state_dir::StateDir;
 use crate::translate::checkpoint::{latest_checkpoints, take_checkpoints, write_checkpoints};
 use crate::translate::translator::Translator;
@@ -64,7 +64,7 @@ pub(crate) fn run(args: &FailoverArgs) -> Result<String> {
     let mut fenced_shards = 0;
     if args.execute {
         let checkpointed = checkpointed_groups(&target, &args.mirror.name, &groups)?;
-        refuse_active_groups(&target, &checkpointed)?;
+        refuse_active(&target, Side::Target, &checkpointed, "fail over")?;
         fence(&target, &args.mirror.name, status.shards)?;
         fenced_shards = status.shards;
         if let Some(source) = &source {
@@ -145,25 +145,6 @@ fn checkpointed_groups(target: &ClientConfig, name: &str, groups: &regex::Regex)
     let topic = names::checkpoint_topic(name);
     let reader = names::checkpoint_reader_group(name);
     Ok(latest_checkpoints(target, &topic, &reader)?.into_keys().filter(|g| groups.is_match(g)).collect())
-}
-
-/// Refuses, before anything changes, every group that still has consumers on the target.
-fn refuse_active_groups(target: &ClientConfig, groups: &[String]) -> Result<()> {
-    let mut active = Vec::new();
-    for group in groups {
-        let members = active_members(target, Side::Target, group)?;
-        if members > 0 {
-            active.push(format!("{group} ({members})"));
-        }
-    }
-    if active.is_empty() {
-        return Ok(());
-    }
-    Err(Error::Group {
-        group: active.join(", "),
-        message: "active member(s) on the target; stop those consumers, then fail over (nothing was changed)"
-            .into(),
-    })
 }
 
 /// Takes over every shard's transactional id: a running mirror of this name is fenced (it stops

@@ -117,3 +117,24 @@ pub(crate) fn commit_offsets(
         .commit(&tpl, CommitMode::Sync)
         .map_err(Error::kafka(side, format!("committing offsets of group {group}")))
 }
+
+/// Refuses, before anything changes, every group of `groups` that has consumers on `side`:
+/// one error naming them all and what to do `then`.
+pub(crate) fn refuse_active(config: &ClientConfig, side: Side, groups: &[String], then: &str) -> Result<()> {
+    let mut active = Vec::new();
+    for group in groups {
+        let members = active_members(config, side, group)?;
+        if members > 0 {
+            active.push(format!("{group} ({members})"));
+        }
+    }
+    if active.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Group {
+        group: active.join(", "),
+        message: format!(
+            "active member(s) on the {side}; stop those consumers, then {then} (nothing was changed)"
+        ),
+    })
+}
