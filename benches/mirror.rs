@@ -25,7 +25,7 @@
 //! R times the limit's.
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use kmirror_testcontainers::{KafkaCluster, Role};
 use nix::sys::resource::UsageWho;
@@ -185,7 +185,6 @@ fn latency(
     rate: usize,
     seconds: u64,
 ) -> (f64, f64, usize) {
-    use rdkafka::producer::{DefaultProducerContext, ThreadedProducer};
     let topic = "latency";
     source.create_topic(topic, partitions, &[]).expect("latency topic");
     let state = tempfile::tempdir().expect("tempdir");
@@ -204,70 +203,16 @@ fn latency(
     }
     // Let the shards fence, read their positions and start fetching.
     std::thread::sleep(Duration::from_secs(3));
-    let total = rate * seconds as usize;
-    let consumer: BaseConsumer = target
-        .client_config()
-        .set("group.id", "bench-latency")
-        .set("enable.auto.commit", "false")
-        .set("isolation.level", "read_committed")
-        .set("fetch.wait.max.ms", "10")
-        .create()
-        .expect("latency consumer");
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..partitions {
-        tpl.add_partition_offset(topic, p, Offset::Beginning).expect("tpl");
-    }
-    consumer.assign(&tpl).expect("assign");
-    let reader = std::thread::spawn(move || {
-        let mut latencies = Vec::with_capacity(total);
-        let deadline = Instant::now() + Duration::from_secs(seconds + 60);
-        while latencies.len() < total && Instant::now() < deadline {
-            if let Some(Ok(m)) = consumer.poll(Duration::from_millis(50)) {
-                let now =
-                    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
-                if let Some(ts) = m.timestamp().to_millis() {
-                    latencies.push((now - ts) as f64);
-                }
-            }
-        }
-        latencies
-    });
-    let producer: ThreadedProducer<DefaultProducerContext> =
-        source.client_config().set("linger.ms", "5").create().expect("producer");
-    let per_tick = (rate / 100).max(1);
-    let ticks = seconds * 100;
-    let value = vec![b'x'; 100];
-    let begin = Instant::now();
-    for tick in 0..ticks {
-        for i in 0..per_tick {
-            let key = format!("k{tick}-{i}");
-            let partition = (i % partitions as usize) as i32;
-            let mut record =
-                BaseRecord::<str, [u8]>::to(topic).partition(partition).key(&key).payload(&value);
-            loop {
-                match producer.send(record) {
-                    Ok(()) => break,
-                    Err((_, back)) => {
-                        record = back;
-                        std::thread::sleep(Duration::from_millis(1));
-                    }
-                }
-            }
-        }
-        let next = begin + Duration::from_millis(10 * (tick + 1));
-        std::thread::sleep(next.saturating_duration_since(Instant::now()));
-    }
-    producer.flush(Duration::from_secs(30)).expect("flush");
-    let mut latencies = reader.join().expect("reader");
+    let latencies = support::latencies(source, target, topic, partitions, rate, seconds);
     let _ = nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGTERM,
     );
     let _ = child.wait();
-    assert_eq!(latencies.len(), total, "every produced record read on the target");
-    latencies.sort_by(f64::total_cmp);
-    let pick = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
-    (pick(0.50), pick(0.99), latencies.len())
+    assert_eq!(latencies.len(), rate * seconds as usize, "every produced record read on the target");
+    let n = latencies.len();
+    let (p50, p99) = support::percentiles(latencies);
+    (p50, p99, n)
 }
 
 fn main() {

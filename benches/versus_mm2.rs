@@ -22,6 +22,10 @@
 //! target (for both tools: the last change of the target's ends, so MM2, which never exits, and
 //! kmirror, which exits when done, are timed alike); "first" is the time to the first record.
 //!
+//! Freshness: with each copier running, 100 B records produced at KMIRROR_VS_RATE per second
+//! (20 000) for KMIRROR_VS_SECONDS (20), each timed from its source timestamp to its read on the
+//! target; KMIRROR_VS_ONLY=freshness runs only this part.
+//!
 //! Sizes: KMIRROR_VS_RECORDS (default 1 000 000 x 100 B), KMIRROR_VS_LARGE_RECORDS (200 000 x
 //! 1 KiB; 0 leaves the workload out), KMIRROR_VS_CRASH_RECORDS (300 000 x 100 B), 8 partitions.
 //! Results: bench-results/versus_mm2.json and the table between the markers in BENCHMARKS.md.
@@ -181,7 +185,14 @@ fn free_port() -> u16 {
 }
 
 /// Starts the copier once (again after a kill: the same command).
-fn start(tool: Tool, source: &KafkaCluster, target: &KafkaCluster, work: &Path, mm2: &Path) -> Child {
+fn start(
+    tool: Tool,
+    source: &KafkaCluster,
+    target: &KafkaCluster,
+    work: &Path,
+    mm2: &Path,
+    batch: bool,
+) -> Child {
     match tool {
         Tool::Kmirror => Command::new(env!("CARGO_BIN_EXE_kmirror"))
             .args([
@@ -193,16 +204,9 @@ fn start(tool: Tool, source: &KafkaCluster, target: &KafkaCluster, work: &Path, 
                 "--name",
                 "versus",
             ])
-            .args([
-                "--topics",
-                TOPIC,
-                "--groups",
-                GROUP,
-                "--sync-group-offsets",
-                "--until-caught-up",
-                "--state-dir",
-            ])
+            .args(["--topics", TOPIC, "--groups", GROUP, "--sync-group-offsets", "--state-dir"])
             .arg(work.join("state"))
+            .args(if batch { &["--until-caught-up"][..] } else { &[][..] })
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -294,7 +298,7 @@ fn copy(
     let (watch, watch_stable) = (client("read_uncommitted"), client("read_committed"));
     let cpu_before = cpu_seconds(UsageWho::RUSAGE_CHILDREN);
     let started = Instant::now();
-    let mut child = start(tool, source, &target, work.path(), mm2);
+    let mut child = start(tool, source, &target, work.path(), mm2, true);
     let (mut first, mut peak, mut done_kills) = (None, 0u64, 0usize);
     let mut last_progress = (0i64, Instant::now());
     let log = work.path().join(if tool == Tool::Kmirror { "kmirror.log" } else { "mm2.log" });
@@ -325,7 +329,7 @@ fn copy(
             child.kill().expect("SIGKILL");
             child.wait().expect("reap");
             done_kills += 1;
-            child = start(tool, source, &target, work.path(), mm2);
+            child = start(tool, source, &target, work.path(), mm2, true);
             continue;
         }
         match (tool, exited) {
@@ -414,8 +418,105 @@ fn group_on_target(target: &KafkaCluster) -> BTreeMap<i32, i64> {
         .collect()
 }
 
+/// Freshness: the copier running over an empty topic, then records produced at `rate` per
+/// second for `seconds`, each timed from its source timestamp to its read on the target
+/// (`read_committed`). Returns (p50 ms, p99 ms, records).
+fn freshness(tool: Tool, mm2: &Path, rate: usize, seconds: u64) -> (f64, f64, usize) {
+    let source = KafkaCluster::start(Role::Source).expect("source");
+    let target = KafkaCluster::start(Role::Target).expect("target");
+    source.create_topic(TOPIC, PARTITIONS, &[]).expect("topic");
+    let work = tempfile::tempdir().expect("tempdir");
+    let mut child = start(tool, &source, &target, work.path(), mm2, false);
+    let log = work.path().join(if tool == Tool::Kmirror { "kmirror.log" } else { "mm2.log" });
+    // Ready once a first record of every partition is committed on the target.
+    for p in 0..PARTITIONS {
+        let warm = kmirror_testcontainers::RecordData {
+            key: Some(b"warm-up".to_vec()),
+            value: Some(b"warm-up".to_vec()),
+            headers: Vec::new(),
+            timestamp: None,
+        };
+        source.produce(TOPIC, p, &[warm]).expect("warm-up record");
+    }
+    let client = |iso: &str| -> BaseConsumer {
+        target
+            .client_config()
+            .set("group.id", "versus-watch")
+            .set("isolation.level", iso)
+            .create()
+            .expect("watcher")
+    };
+    let (watch, watch_stable) = (client("read_uncommitted"), client("read_committed"));
+    let started = Instant::now();
+    loop {
+        let ends = target_ends(&watch, &watch_stable).unwrap_or_default();
+        if ends.len() == PARTITIONS as usize && ends.iter().all(|&(_, stable)| stable >= 1) {
+            break;
+        }
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "{} exited; its log ends:\n{}",
+            tool.label(),
+            tail(&log)
+        );
+        assert!(
+            started.elapsed() < NO_PROGRESS,
+            "{}: the warm-up records did not cross in {} s; its log ends:\n{}",
+            tool.label(),
+            NO_PROGRESS.as_secs(),
+            tail(&log)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let latencies = support::latencies_from(&source, &target, TOPIC, PARTITIONS, rate, seconds, Offset::End);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(latencies.len(), rate * seconds as usize, "{}: every record read on the target", tool.label());
+    let n = latencies.len();
+    let (p50, p99) = support::percentiles(latencies);
+    (p50, p99, n)
+}
+
+fn write_freshness(mm2: &Path) {
+    let (rate, seconds) = (env_or("KMIRROR_VS_RATE", 20_000), env_or("KMIRROR_VS_SECONDS", 20) as u64);
+    let mut table = format!(
+        "Records of 100 B produced at {rate}/s for {seconds} s over {PARTITIONS} partitions while the copier runs; each timed from its source timestamp to its read on the target (read_committed).\n\n| copier | records | p50 ms | p99 ms |\n| --- | --- | --- | --- |\n"
+    );
+    let mut results = Vec::new();
+    for tool in [
+        Tool::Kmirror,
+        Tool::Mm2 { exactly_once: true, offset_lag_max: None },
+        Tool::Mm2 { exactly_once: false, offset_lag_max: None },
+    ] {
+        eprintln!("versus_mm2: freshness of {}", tool.label());
+        let (p50, p99, n) = freshness(tool, mm2, rate, seconds);
+        table.push_str(&format!("| {} | {n} | {p50:.0} | {p99:.0} |\n", tool.label()));
+        results.push(json!({"copier": tool.label(), "rate_per_s": rate, "seconds": seconds, "records": n, "p50_ms": p50, "p99_ms": p99}));
+    }
+    println!("{table}");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let _ = std::fs::create_dir_all(root.join("bench-results"));
+    std::fs::write(
+        root.join("bench-results/versus_mm2_freshness.json"),
+        serde_json::to_string_pretty(&results).unwrap_or_default() + "\n",
+    )
+    .expect("write json");
+    let doc = root.join("BENCHMARKS.md");
+    if let Ok(text) = std::fs::read_to_string(&doc) {
+        let (start, end) = ("<!-- versus-mm2-freshness:start -->", "<!-- versus-mm2-freshness:end -->");
+        if let (Some(a), Some(b)) = (text.find(start), text.find(end)) {
+            std::fs::write(&doc, format!("{}{start}\n{table}{}", &text[..a], &text[b..]))
+                .expect("write BENCHMARKS.md");
+        }
+    }
+}
+
 fn main() {
     let mm2 = mm2_lib();
+    if std::env::var("KMIRROR_VS_ONLY").is_ok_and(|v| v == "freshness") {
+        write_freshness(&mm2);
+        return;
+    }
     let mut workloads = vec![(
         Workload {
             name: "small".into(),
@@ -538,4 +639,5 @@ fn main() {
                 .expect("write BENCHMARKS.md");
         }
     }
+    write_freshness(&mm2);
 }

@@ -139,3 +139,100 @@ pub fn vm_rss(pid: u32) -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     line.split_whitespace().nth(1)?.parse::<u64>().ok().map(|kb| kb * 1024)
 }
+
+/// End-to-end latency through a copier that is already running: records produced to `topic` at
+/// `rate` per second for `seconds`; a read_committed consumer on the target, reading from
+/// `from`, compares each record's source timestamp with the time it reads it. Returns the
+/// latencies in ms, one per record read.
+pub fn latencies_from(
+    source: &KafkaCluster,
+    target: &KafkaCluster,
+    topic: &str,
+    partitions: i32,
+    rate: usize,
+    seconds: u64,
+    from: Offset,
+) -> Vec<f64> {
+    use rdkafka::message::Message;
+    use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let total = rate * seconds as usize;
+    let consumer: BaseConsumer = target
+        .client_config()
+        .set("group.id", "bench-latency")
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .set("fetch.wait.max.ms", "10")
+        .create()
+        .expect("latency consumer");
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition_offset(topic, p, from).expect("tpl");
+    }
+    consumer.assign(&tpl).expect("assign");
+    let reader = std::thread::spawn(move || {
+        let mut latencies = Vec::with_capacity(total);
+        let deadline = Instant::now() + Duration::from_secs(seconds + 60);
+        while latencies.len() < total && Instant::now() < deadline {
+            if let Some(Ok(m)) = consumer.poll(Duration::from_millis(50)) {
+                let now =
+                    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+                if let Some(ts) = m.timestamp().to_millis() {
+                    latencies.push((now - ts) as f64);
+                }
+            }
+        }
+        latencies
+    });
+    let producer: ThreadedProducer<DefaultProducerContext> =
+        source.client_config().set("linger.ms", "5").create().expect("producer");
+    let per_tick = (rate / 100).max(1);
+    let ticks = seconds * 100;
+    let value = vec![b'x'; 100];
+    let begin = Instant::now();
+    for tick in 0..ticks {
+        for i in 0..per_tick {
+            let key = format!("k{tick}-{i}");
+            let partition = (i % partitions as usize) as i32;
+            let mut record =
+                BaseRecord::<str, [u8]>::to(topic).partition(partition).key(&key).payload(&value);
+            loop {
+                match producer.send(record) {
+                    Ok(()) => break,
+                    Err((_, back)) => {
+                        record = back;
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                }
+            }
+        }
+        let next = begin + Duration::from_millis(10 * (tick + 1));
+        std::thread::sleep(next.saturating_duration_since(Instant::now()));
+    }
+    producer.flush(Duration::from_secs(30)).expect("flush");
+    reader.join().expect("reader")
+}
+
+/// [`latencies_from`] the start of every partition.
+pub fn latencies(
+    source: &KafkaCluster,
+    target: &KafkaCluster,
+    topic: &str,
+    partitions: i32,
+    rate: usize,
+    seconds: u64,
+) -> Vec<f64> {
+    latencies_from(source, target, topic, partitions, rate, seconds, Offset::Beginning)
+}
+
+/// (p50, p99) of `latencies`.
+pub fn percentiles(mut latencies: Vec<f64>) -> (f64, f64) {
+    latencies.sort_by(f64::total_cmp);
+    let pick = |q: f64| {
+        latencies
+            .get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
+    (pick(0.50), pick(0.99))
+}
