@@ -448,10 +448,12 @@ fn freshness(tool: Tool, mm2: &Path, rate: usize, seconds: u64) -> (f64, f64, us
     };
     let (watch, watch_stable) = (client("read_uncommitted"), client("read_committed"));
     let started = Instant::now();
-    loop {
+    let ready = loop {
         let ends = target_ends(&watch, &watch_stable).unwrap_or_default();
-        if ends.len() == PARTITIONS as usize && ends.iter().all(|&(_, stable)| stable >= 1) {
-            break;
+        if ends.len() == PARTITIONS as usize
+            && ends.iter().all(|&(high, stable)| stable >= 1 && stable == high)
+        {
+            break ends;
         }
         assert!(
             child.try_wait().expect("wait").is_none(),
@@ -467,8 +469,10 @@ fn freshness(tool: Tool, mm2: &Path, rate: usize, seconds: u64) -> (f64, f64, us
             tail(&log)
         );
         std::thread::sleep(Duration::from_millis(200));
-    }
-    let latencies = support::latencies_from(&source, &target, TOPIC, PARTITIONS, rate, seconds, Offset::End);
+    };
+    let latencies = support::latencies_from(&source, &target, TOPIC, PARTITIONS, rate, seconds, |p| {
+        Offset::Offset(ready[p as usize].1)
+    });
     let _ = child.kill();
     let _ = child.wait();
     assert_eq!(latencies.len(), rate * seconds as usize, "{}: every record read on the target", tool.label());

@@ -142,7 +142,8 @@ pub fn vm_rss(pid: u32) -> Option<u64> {
 
 /// End-to-end latency through a copier that is already running: records produced to `topic` at
 /// `rate` per second for `seconds`; a read_committed consumer on the target, reading from
-/// `from`, compares each record's source timestamp with the time it reads it. Returns the
+/// `from(partition)` (an offset resolved before the first record is produced: `Offset::End`
+/// would be resolved at the first fetch, after some records), compares each record's source timestamp with the time it reads it. Returns the
 /// latencies in ms, one per record read.
 pub fn latencies_from(
     source: &KafkaCluster,
@@ -151,7 +152,7 @@ pub fn latencies_from(
     partitions: i32,
     rate: usize,
     seconds: u64,
-    from: Offset,
+    from: impl Fn(i32) -> Offset,
 ) -> Vec<f64> {
     use rdkafka::message::Message;
     use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
@@ -167,7 +168,7 @@ pub fn latencies_from(
         .expect("latency consumer");
     let mut tpl = TopicPartitionList::new();
     for p in 0..partitions {
-        tpl.add_partition_offset(topic, p, from).expect("tpl");
+        tpl.add_partition_offset(topic, p, from(p)).expect("tpl");
     }
     consumer.assign(&tpl).expect("assign");
     let reader = std::thread::spawn(move || {
@@ -222,7 +223,7 @@ pub fn latencies(
     rate: usize,
     seconds: u64,
 ) -> Vec<f64> {
-    latencies_from(source, target, topic, partitions, rate, seconds, Offset::Beginning)
+    latencies_from(source, target, topic, partitions, rate, seconds, |_| Offset::Beginning)
 }
 
 /// (p50, p99) of `latencies`.
