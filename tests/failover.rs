@@ -228,6 +228,8 @@ fn a_failback_brings_the_dr_writes_home_and_the_groups_to_their_exact_positions(
         String::from_utf8_lossy(&prepared.stdout).contains(&format!("--name {back}")),
         "the command to run"
     );
+    let none = failback(&setup, &["--groups", "no-such-group-.*", "--execute"]);
+    assert!(!none.status.success() && stderr(&none).contains("matches --groups"), "{}", stderr(&none));
     // Groups cannot move before the DR writes they are past are copied back: refused by name.
     let early = failback(&setup, &["--groups", &regex::escape(&group), "--execute"]);
     assert!(!early.status.success() && stderr(&early).contains("not copied back yet"), "{}", stderr(&early));

@@ -82,6 +82,11 @@ pub(crate) fn run(args: &FailbackArgs) -> Result<String> {
     let mut positions = Vec::new();
     if let Some(pattern) = &args.groups {
         group_names = list_groups(&dr, Side::Target, &group_regex(pattern)?)?;
+        if group_names.is_empty() {
+            return Err(Error::Usage(format!(
+                "no consumer group on {dr_servers} matches --groups '{pattern}'"
+            )));
+        }
         let translated =
             translate_groups(&forward, &state, &back, &source, &dr, &group_names, &pairs, &ends)?;
         if args.execute {
@@ -89,7 +94,9 @@ pub(crate) fn run(args: &FailbackArgs) -> Result<String> {
             refuse_untranslated(&translated)?;
             for (group, offsets) in &translated {
                 let offsets: Vec<GroupOffset> = offsets.iter().filter_map(|(_, to)| to.clone()).collect();
-                commit_offsets(&source, Side::Source, group, &offsets)?;
+                if !offsets.is_empty() {
+                    commit_offsets(&source, Side::Source, group, &offsets)?;
+                }
             }
         }
         positions = rows(&source, &translated)?;
