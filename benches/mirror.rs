@@ -203,7 +203,8 @@ fn latency(
     }
     // Let the shards fence, read their positions and start fetching.
     std::thread::sleep(Duration::from_secs(3));
-    let latencies = support::latencies(source, target, topic, partitions, rate, seconds);
+    let latencies =
+        support::latencies_from(source, target, topic, partitions, rate, seconds, |_| Offset::Beginning);
     let _ = nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGTERM,

@@ -251,22 +251,49 @@ fn peak_rss(pid: u32) -> Option<u64> {
 }
 
 /// Per partition of the target topic: (high watermark, last stable offset).
-fn target_ends(consumer: &BaseConsumer, lso: &BaseConsumer) -> Option<Vec<(i64, i64)>> {
-    let mut query = TopicPartitionList::new();
-    for p in 0..PARTITIONS {
-        query.add_partition_offset(TOPIC, p, Offset::End).ok()?;
+/// Two watchers of the target topic: one for its high watermarks, one (read_committed) for its
+/// last stable offsets.
+struct TargetEnds {
+    high: BaseConsumer,
+    stable: BaseConsumer,
+}
+
+impl TargetEnds {
+    fn new(target: &KafkaCluster) -> Self {
+        let client = |iso: &str| -> BaseConsumer {
+            target
+                .client_config()
+                .set("group.id", "versus-watch")
+                .set("isolation.level", iso)
+                .create()
+                .expect("watcher")
+        };
+        Self { high: client("read_uncommitted"), stable: client("read_committed") }
     }
-    let stable = lso.offsets_for_times(query, Duration::from_secs(5)).ok()?;
-    (0..PARTITIONS)
-        .map(|p| {
-            let (_, high) = consumer.fetch_watermarks(TOPIC, p, Duration::from_secs(5)).ok()?;
-            let last_stable = match stable.find_partition(TOPIC, p)?.offset() {
-                Offset::Offset(o) => o,
-                _ => return None,
-            };
-            Some((high, last_stable))
-        })
-        .collect()
+
+    /// Per partition: (high watermark, last stable offset).
+    fn read(&self) -> Option<Vec<(i64, i64)>> {
+        let mut query = TopicPartitionList::new();
+        for p in 0..PARTITIONS {
+            query.add_partition_offset(TOPIC, p, Offset::End).ok()?;
+        }
+        let stable = self.stable.offsets_for_times(query, Duration::from_secs(5)).ok()?;
+        (0..PARTITIONS)
+            .map(|p| {
+                let (_, high) = self.high.fetch_watermarks(TOPIC, p, Duration::from_secs(5)).ok()?;
+                let last_stable = match stable.find_partition(TOPIC, p)?.offset() {
+                    Offset::Offset(o) => o,
+                    _ => return None,
+                };
+                Some((high, last_stable))
+            })
+            .collect()
+    }
+}
+
+/// Where the copier's log goes in its work folder.
+fn log_of(tool: Tool, work: &Path) -> PathBuf {
+    work.join(if tool == Tool::Kmirror { "kmirror.log" } else { "mm2.log" })
 }
 
 fn tail(path: &Path) -> String {
@@ -287,26 +314,18 @@ fn copy(
     let target = KafkaCluster::start(Role::Target).expect("target");
     let work = tempfile::tempdir().expect("tempdir");
     let expected = (w.records / PARTITIONS as usize * PARTITIONS as usize) as i64;
-    let client = |iso: &str| -> BaseConsumer {
-        target
-            .client_config()
-            .set("group.id", "versus-watch")
-            .set("isolation.level", iso)
-            .create()
-            .expect("watcher")
-    };
-    let (watch, watch_stable) = (client("read_uncommitted"), client("read_committed"));
+    let ends_of_target = TargetEnds::new(&target);
     let cpu_before = cpu_seconds(UsageWho::RUSAGE_CHILDREN);
     let started = Instant::now();
     let mut child = start(tool, source, &target, work.path(), mm2, true);
     let (mut first, mut peak, mut done_kills) = (None, 0u64, 0usize);
     let mut last_progress = (0i64, Instant::now());
-    let log = work.path().join(if tool == Tool::Kmirror { "kmirror.log" } else { "mm2.log" });
+    let log = log_of(tool, work.path());
     let finished = loop {
         std::thread::sleep(Duration::from_millis(100));
         peak = peak.max(peak_rss(child.id()).unwrap_or(0));
         let exited = child.try_wait().expect("wait").map(|s| s.success());
-        let ends = target_ends(&watch, &watch_stable).unwrap_or_default();
+        let ends = ends_of_target.read().unwrap_or_default();
         let high: i64 = ends.iter().map(|e| e.0).sum();
         let stable: i64 = ends.iter().map(|e| e.1).sum();
         if high > 0 && first.is_none() {
@@ -427,7 +446,7 @@ fn freshness(tool: Tool, mm2: &Path, rate: usize, seconds: u64) -> (f64, f64, us
     source.create_topic(TOPIC, PARTITIONS, &[]).expect("topic");
     let work = tempfile::tempdir().expect("tempdir");
     let mut child = start(tool, &source, &target, work.path(), mm2, false);
-    let log = work.path().join(if tool == Tool::Kmirror { "kmirror.log" } else { "mm2.log" });
+    let log = log_of(tool, work.path());
     // Ready once a first record of every partition is committed on the target.
     for p in 0..PARTITIONS {
         let warm = kmirror_testcontainers::RecordData {
@@ -438,18 +457,10 @@ fn freshness(tool: Tool, mm2: &Path, rate: usize, seconds: u64) -> (f64, f64, us
         };
         source.produce(TOPIC, p, &[warm]).expect("warm-up record");
     }
-    let client = |iso: &str| -> BaseConsumer {
-        target
-            .client_config()
-            .set("group.id", "versus-watch")
-            .set("isolation.level", iso)
-            .create()
-            .expect("watcher")
-    };
-    let (watch, watch_stable) = (client("read_uncommitted"), client("read_committed"));
+    let ends_of_target = TargetEnds::new(&target);
     let started = Instant::now();
     let ready = loop {
-        let ends = target_ends(&watch, &watch_stable).unwrap_or_default();
+        let ends = ends_of_target.read().unwrap_or_default();
         if ends.len() == PARTITIONS as usize
             && ends.iter().all(|&(high, stable)| stable >= 1 && stable == high)
         {

@@ -214,18 +214,6 @@ pub fn latencies_from(
     reader.join().expect("reader")
 }
 
-/// [`latencies_from`] the start of every partition.
-pub fn latencies(
-    source: &KafkaCluster,
-    target: &KafkaCluster,
-    topic: &str,
-    partitions: i32,
-    rate: usize,
-    seconds: u64,
-) -> Vec<f64> {
-    latencies_from(source, target, topic, partitions, rate, seconds, |_| Offset::Beginning)
-}
-
 /// (p50, p99) of `latencies`.
 pub fn percentiles(mut latencies: Vec<f64>) -> (f64, f64) {
     latencies.sort_by(f64::total_cmp);
