@@ -5,6 +5,8 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cache="$root/.cache"
+# shellcheck source=scripts/maven-jars.sh
+. "$root/scripts/maven-jars.sh"
 
 packages=(cmake pkg-config libssl-dev libclang-dev clang libcurl4-openssl-dev librocksdb-dev python3-venv openssl stunnel4)
 missing=()
@@ -36,33 +38,11 @@ if [ ! -f "$kafka_home/complete" ]; then
     echo "setup: error: Apache Kafka $kafka_version needs Java 17 or newer, found ${java_major:-none} (install openjdk-17-jre-headless)" >&2
     exit 1
   fi
-  command -v mvn >/dev/null 2>&1 || { echo "setup: error: Maven is needed to fetch Apache Kafka from Maven Central (install maven)" >&2; exit 1; }
   echo "setup: installing Apache Kafka $kafka_version from Maven Central into $kafka_lib"
-  rm -rf "$kafka_lib" && mkdir -p "$kafka_lib"
-  cat > "$kafka_home/pom.xml" <<EOF
-<project xmlns="http://maven.apache.org/POM/4.0.0">
-  <modelVersion>4.0.0</modelVersion>
-  <groupId>kmirror.setup</groupId><artifactId>kafka-broker</artifactId><version>1</version>
-  <packaging>pom</packaging>
-  <dependencies>
-    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId><version>$kafka_version</version></dependency>
-    <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-core</artifactId><version>$log4j_version</version></dependency>
-    <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-slf4j-impl</artifactId><version>$log4j_version</version></dependency>
-  </dependencies>
-</project>
-EOF
-  if ! mvn -B -q -f "$kafka_home/pom.xml" org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies \
-      -DincludeScope=runtime -DoutputDirectory="$kafka_lib" >"$kafka_home/mvn.log" 2>&1; then
-    echo "setup: error: Maven could not fetch Apache Kafka $kafka_version (see $kafka_home/mvn.log)" >&2
-    exit 1
-  fi
-  # Maven picks the nearest version of a dependency, not the highest: two versions of one jar
-  # on the classpath would be a silent mix.
-  twice=$(ls "$kafka_lib" | sed -E 's/-[0-9][^-]*(-[A-Za-z0-9.]+)?\.jar$//' | sort | uniq -d)
-  if [ -n "$twice" ]; then
-    echo "setup: error: two versions of $twice in $kafka_lib" >&2
-    exit 1
-  fi
+  maven_jars "$kafka_home" "$kafka_lib" "Apache Kafka $kafka_version" \
+    "org.apache.kafka:kafka_2.13:$kafka_version" \
+    "org.apache.logging.log4j:log4j-core:$log4j_version" \
+    "org.apache.logging.log4j:log4j-slf4j-impl:$log4j_version" || exit 1
   [ -f "$kafka_lib/kafka_2.13-$kafka_version.jar" ] || { echo "setup: error: kafka_2.13-$kafka_version.jar missing from $kafka_lib" >&2; exit 1; }
   touch "$kafka_home/complete"
 fi
