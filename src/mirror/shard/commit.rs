@@ -14,7 +14,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use tracing::{debug, warn};
 
 use super::clients::transactional_producer;
-use super::{Shard, ABORT_TIMEOUT, CALL_TIMEOUT, MAX_BACKOFF, POSITION_REFRESH};
+use super::{Shard, ABORT_TIMEOUT, CALL_TIMEOUT, MAX_BACKOFF};
 use crate::error::{Error, Result, Side};
 use crate::kafka::classify::{classify, Class};
 use crate::mirror::delivery::DeliveryTracker;
@@ -147,7 +147,7 @@ impl Shard {
     }
 
     /// Where the consumer stands now: past every record handed to the transaction and past
-    /// control markers, which are not data. Positions idle for [`POSITION_REFRESH`] ride along
+    /// control markers, which are not data. Positions idle for `POSITION_REFRESH` ride along
     /// unchanged, so Kafka does not expire them.
     fn read_positions(&self) -> Result<Vec<(TopicPartition, i64)>> {
         let mut positions: BTreeMap<TopicPartition, i64> = self
@@ -155,11 +155,8 @@ impl Shard {
             .into_iter()
             .filter(|(tp, o)| self.committed.get(tp).copied().flatten() != Some(*o))
             .collect();
-        for route in &self.routes {
-            let due = self.last_commit.get(&route.source).is_none_or(|t| t.elapsed() >= POSITION_REFRESH);
-            if let (true, Some(offset)) = (due, self.committed.get(&route.source).copied().flatten()) {
-                positions.entry(route.source.clone()).or_insert(offset);
-            }
+        for (tp, offset) in self.positions_due_for_refresh() {
+            positions.entry(tp).or_insert(offset);
         }
         Ok(positions.into_iter().collect())
     }

@@ -217,13 +217,17 @@ impl Shard {
     /// Between transactions, commits again the positions idle for [`POSITION_REFRESH`], so Kafka
     /// does not expire them.
     pub(super) fn refresh_idle_positions(&mut self) -> Result<()> {
-        let due: Vec<(TopicPartition, i64)> = self
-            .routes
+        let due = self.positions_due_for_refresh();
+        self.commit_positions(&due, "idle positions committed again")
+    }
+
+    /// The committed positions not committed again for [`POSITION_REFRESH`].
+    pub(super) fn positions_due_for_refresh(&self) -> Vec<(TopicPartition, i64)> {
+        self.routes
             .iter()
             .filter(|r| self.last_commit.get(&r.source).is_none_or(|t| t.elapsed() >= POSITION_REFRESH))
             .filter_map(|r| Some((r.source.clone(), self.committed.get(&r.source).copied().flatten()?)))
-            .collect();
-        self.commit_positions(&due, "idle positions committed again")
+            .collect()
     }
 
     /// Commits positions in a transaction of their own, holding no records.
