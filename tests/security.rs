@@ -206,6 +206,7 @@ fn scram_case(
         mechanisms: &[Mechanism::ScramSha256],
         users: &[("reader".into(), SOURCE_PW.into())],
         tls: None,
+        authorizer: false,
     })?;
     // The target's SCRAM runs over TLS (SASL_SSL) where the broker has its own TLS.
     let ca = CertAuthority::new(dir.path(), "target-ca").expect("CA");
@@ -217,6 +218,7 @@ fn scram_case(
         mechanisms: &[Mechanism::ScramSha512],
         users: &[("writer".into(), TARGET_PW.into())],
         tls,
+        authorizer: false,
     })?;
     let target_ca = over_tls.then_some(ca.cert.as_path());
     let t = topic("scram");

@@ -7,6 +7,7 @@
 //! die with the test process. The [`audit`] module tells what a correct `read_committed` reader
 //! would see, whatever the broker shows its own readers. TLS ([`tls`]) and SASL/SCRAM
 //! ([`scram_broker`]) listeners are the broker's own on Apache Kafka; Tansu gets a front.
+mod acl_admin;
 mod admin;
 pub mod apache_kafka;
 pub mod audit;
@@ -16,14 +17,17 @@ mod error;
 mod mirror_audit;
 mod probe;
 pub mod raw_log;
+mod raw_request;
 mod record;
 pub mod sasl_proxy;
 pub mod scram;
 pub mod scram_broker;
 mod shared;
+mod slow_link;
 mod spawner;
 pub mod tls;
 
+pub use acl_admin::{AclOn, AclOp, AclRule};
 pub use admin::{record_data, unique_suffix};
 pub use apache_kafka::{KafkaSpec, KAFKA_VERSION};
 pub use audit::{audit_records, AuditReport};
@@ -34,3 +38,4 @@ pub use mirror_audit::{audit_mirror, compare, PartitionAudit};
 pub use probe::SKIP_ABORTED_VISIBLE;
 pub use record::{RecordData, StoredRecord};
 pub use shared::{SHARED_SOURCE_ENV, SHARED_TARGET_ENV};
+pub use slow_link::SlowLink;

@@ -1,19 +1,16 @@
 //! Reads a partition's log as stored: every batch, control batches and aborted data included,
 //! with the producer id and transaction flags librdkafka hides. The audit is built on this.
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::Duration;
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Buf, Bytes};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::{
-    ApiKey, FetchRequest, FetchResponse, RequestHeader, ResponseHeader, TopicName,
-};
-use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
+use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::RecordBatchDecoder;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 
 use crate::error::{kafka, Error, Result};
+use crate::raw_request::{protocol_error, RawConnection};
 use crate::KafkaCluster;
 
 /// Fetch v11 still names topics (v13+ needs topic ids) and carries the isolation level.
@@ -201,31 +198,15 @@ fn leader_address(cluster: &KafkaCluster, topic: &str, partition: i32) -> Result
     }
 }
 
-fn protocol_error(broker: &str, message: impl Into<String>) -> Error {
-    Error::Protocol { broker: broker.to_string(), message: message.into() }
-}
-
-/// A plain-TCP connection speaking just enough of the protocol for a read-uncommitted Fetch.
-struct Connection {
-    stream: TcpStream,
-    broker: String,
-    correlation_id: i32,
-}
+/// A raw connection that reads a partition read-uncommitted.
+struct Connection(RawConnection);
 
 impl Connection {
     fn open(broker: &str) -> Result<Self> {
-        let stream = TcpStream::connect(broker)?;
-        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-        Ok(Self { stream, broker: broker.to_string(), correlation_id: 0 })
+        RawConnection::open(broker).map(Self)
     }
 
     fn fetch(&mut self, topic: &str, partition: i32, offset: i64) -> Result<FetchResponse> {
-        self.correlation_id += 1;
-        let header = RequestHeader::default()
-            .with_request_api_key(ApiKey::Fetch as i16)
-            .with_request_api_version(FETCH_VERSION)
-            .with_correlation_id(self.correlation_id)
-            .with_client_id(Some(StrBytes::from_static_str("kmirror-audit")));
         let request = FetchRequest::default()
             .with_replica_id((-1).into())
             .with_max_wait_ms(100)
@@ -238,32 +219,9 @@ impl Connection {
                     .with_partition(partition)
                     .with_fetch_offset(offset)
                     .with_partition_max_bytes(MAX_FETCH_BYTES)])]);
-        let mut body = BytesMut::new();
-        header
-            .encode(&mut body, FetchRequest::header_version(FETCH_VERSION))
-            .and_then(|()| request.encode(&mut body, FETCH_VERSION))
-            .map_err(|e| protocol_error(&self.broker, format!("encoding fetch: {e}")))?;
-        let mut frame = BytesMut::with_capacity(body.len() + 4);
-        frame.put_i32(body.len() as i32);
-        frame.extend_from_slice(&body);
-        self.stream.write_all(&frame)?;
-
-        let mut len = [0u8; 4];
-        self.stream.read_exact(&mut len)?;
-        let len = usize::try_from(i32::from_be_bytes(len))
-            .map_err(|_| protocol_error(&self.broker, "negative frame length"))?;
-        let mut buf = vec![0u8; len];
-        self.stream.read_exact(&mut buf)?;
-        let mut buf = Bytes::from(buf);
-        let response_header = ResponseHeader::decode(&mut buf, FetchResponse::header_version(FETCH_VERSION))
-            .map_err(|e| protocol_error(&self.broker, format!("decoding response header: {e}")))?;
-        if response_header.correlation_id != self.correlation_id {
-            return Err(protocol_error(&self.broker, "correlation id mismatch"));
-        }
-        let response = FetchResponse::decode(&mut buf, FETCH_VERSION)
-            .map_err(|e| protocol_error(&self.broker, format!("decoding fetch response: {e}")))?;
+        let response: FetchResponse = self.0.call(ApiKey::Fetch, FETCH_VERSION, &request)?;
         if response.error_code != 0 {
-            return Err(protocol_error(&self.broker, format!("fetch error code {}", response.error_code)));
+            return Err(protocol_error(&self.0.broker, format!("fetch error code {}", response.error_code)));
         }
         Ok(response)
     }

@@ -19,6 +19,10 @@ pub struct ScramBroker<'a> {
     pub users: &'a [(String, String)],
     /// SCRAM over TLS (SASL_SSL) with this server certificate (Apache Kafka only).
     pub tls: Option<ScramTls<'a>>,
+    /// Apache Kafka's `StandardAuthorizer`, with the first user (the harness's own clients) and
+    /// the anonymous principal of the plain listeners as super users: every other user needs
+    /// ACLs (Apache Kafka only).
+    pub authorizer: bool,
 }
 
 /// The TLS side of a SASL_SSL listener.
@@ -39,6 +43,9 @@ impl KafkaCluster {
     pub fn start_tansu_scram(setup: ScramBroker<'_>) -> Result<Self> {
         if setup.tls.is_some() {
             return Err(Error::Unsupported { operation: "SASL_SSL on Tansu", bootstrap: String::new() });
+        }
+        if setup.authorizer {
+            return Err(Error::Unsupported { operation: "ACLs on Tansu", bootstrap: String::new() });
         }
         let client_properties = client_properties(&setup)?;
         let front = TcpListener::bind("127.0.0.1:0")?;
@@ -75,7 +82,17 @@ impl KafkaCluster {
             nodes: 1,
             listener: ClientListener::Scram { mechanisms: setup.mechanisms.to_vec(), tls },
             users: setup.users.to_vec(),
-            overrides: Vec::new(),
+            overrides: match (setup.authorizer, setup.users.first()) {
+                (true, Some((admin, _))) => vec![
+                    (
+                        "authorizer.class.name".into(),
+                        "org.apache.kafka.metadata.authorizer.StandardAuthorizer".into(),
+                    ),
+                    ("super.users".into(), format!("User:{admin};User:ANONYMOUS")),
+                ],
+                _ => Vec::new(),
+            },
+            client_round_trip: None,
         };
         let client_properties = client_properties(&setup)?;
         Self::start_kafka_for(&spec, client_properties)

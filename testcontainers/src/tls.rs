@@ -135,6 +135,7 @@ impl KafkaCluster {
             listener: ClientListener::Tls(tls),
             users: Vec::new(),
             overrides: Vec::new(),
+            client_round_trip: None,
         };
         Self::start_kafka_for(&spec, setup.client_properties)
     }

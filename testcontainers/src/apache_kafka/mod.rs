@@ -22,6 +22,7 @@ pub use server_config::{ClientListener, ServerTls, BROKER_LOG_ENV};
 
 use crate::cluster::free_loopback_port;
 use crate::error::{Error, Result};
+use crate::slow_link::SlowLink;
 use crate::spawner::spawn_tied;
 
 /// JVM start-up and KRaft election take seconds, more on a loaded 2-core machine.
@@ -38,11 +39,25 @@ pub struct KafkaSpec {
     pub users: Vec<(String, String)>,
     /// Broker settings that replace the harness's defaults.
     pub overrides: Vec<(String, String)>,
+    /// Clients reach every node across a link with this round trip ([`crate::slow_link`]);
+    /// the nodes replicate and write transaction markers over a plain local listener.
+    pub client_round_trip: Option<Duration>,
 }
 
 impl KafkaSpec {
     pub fn plaintext(nodes: usize) -> Self {
-        Self { nodes, listener: ClientListener::Plaintext, users: Vec::new(), overrides: Vec::new() }
+        Self {
+            nodes,
+            listener: ClientListener::Plaintext,
+            users: Vec::new(),
+            overrides: Vec::new(),
+            client_round_trip: None,
+        }
+    }
+
+    /// Plaintext nodes that clients reach across a link with `round_trip`, as across regions.
+    pub fn behind_slow_link(nodes: usize, round_trip: Duration) -> Self {
+        Self { client_round_trip: Some(round_trip), ..Self::plaintext(nodes) }
     }
 
     /// Plaintext nodes for tests that kill one: its partitions move once its controller lease
@@ -109,8 +124,9 @@ impl Node {
         self.child.as_ref().map(Child::id)
     }
 
+    /// Where clients connect: the far end of the slow link, if there is one.
     pub fn client_address(&self, host: &str) -> String {
-        format!("{host}:{}", self.ports.client)
+        format!("{host}:{}", self.ports.advertised())
     }
 
     /// Waits for the start-up line; fails early, with the node's last words, if it exits.
@@ -162,6 +178,9 @@ pub(crate) struct Launched {
     pub folder: tempfile::TempDir,
     pub nodes: Vec<Node>,
     pub listener: ClientListener,
+    /// The slow links in front of the nodes, if the spec asked for them; held so that they
+    /// keep accepting as long as the nodes run.
+    pub _links: Vec<SlowLink>,
 }
 
 impl Launched {
@@ -209,13 +228,15 @@ pub(crate) fn launch(spec: &KafkaSpec) -> Result<Launched> {
     let lib = kafka_lib()?;
     sweep_stale_dirs();
     let dir = tempfile::Builder::new().prefix(&format!("kmirror-kafka-{}-", std::process::id())).tempdir()?;
-    let secured = !spec.listener.is_plaintext();
+    // Replication and transaction markers must not cross a slow link meant for clients only.
+    let internal = !spec.listener.is_plaintext() || spec.client_round_trip.is_some();
     let mut ports = Vec::new();
     for _ in 0..spec.nodes {
         ports.push(NodePorts {
             client: free_loopback_port()?,
             controller: free_loopback_port()?,
-            internal: if secured { Some(free_loopback_port()?) } else { None },
+            internal: if internal { Some(free_loopback_port()?) } else { None },
+            far_end: if spec.client_round_trip.is_some() { Some(free_loopback_port()?) } else { None },
         });
     }
     let layout = ClusterLayout { nodes: &ports, listener: &spec.listener, overrides: &spec.overrides };
@@ -242,10 +263,20 @@ pub(crate) fn launch(spec: &KafkaSpec) -> Result<Launched> {
             });
         }
     }
+    let mut links = Vec::new();
+    if let Some(round_trip) = spec.client_round_trip {
+        for node in &nodes {
+            if let Some(far_end) = node.ports.far_end {
+                let listener = std::net::TcpListener::bind(("127.0.0.1", far_end))?;
+                let near_end = format!("127.0.0.1:{}", node.ports.client);
+                links.push(SlowLink::start(listener, near_end, round_trip / 2)?);
+            }
+        }
+    }
     for node in &mut nodes {
         node.start()?;
     }
-    Ok(Launched { folder: dir, nodes, listener: spec.listener.clone() })
+    Ok(Launched { folder: dir, nodes, listener: spec.listener.clone(), _links: links })
 }
 
 fn format_storage(lib: &Path, node: &Node, cluster_id: &str, spec: &KafkaSpec) -> Result<Child> {

@@ -61,8 +61,16 @@ impl ClientListener {
 pub(crate) struct NodePorts {
     pub client: u16,
     pub controller: u16,
-    /// The plain listener, when the client listener is secured.
+    /// The plain listener, when the client listener is secured or behind a slow link.
     pub internal: Option<u16>,
+    /// The far end of a slow link to the client listener: the port the node advertises.
+    pub far_end: Option<u16>,
+}
+
+impl NodePorts {
+    pub fn advertised(&self) -> u16 {
+        self.far_end.unwrap_or(self.client)
+    }
 }
 
 /// What every node of a cluster shares.
@@ -92,7 +100,7 @@ impl ClusterLayout<'_> {
             format!("CLIENT://127.0.0.1:{}", node.client),
             format!("CONTROLLER://127.0.0.1:{}", node.controller),
         ];
-        let mut advertised = vec![format!("CLIENT://{host}:{}", node.client)];
+        let mut advertised = vec![format!("CLIENT://{host}:{}", node.advertised())];
         let mut protocols =
             vec![format!("CLIENT:{}", self.listener.protocol()), "CONTROLLER:PLAINTEXT".into()];
         let inter_broker = match node.internal {
