@@ -78,6 +78,8 @@ pub enum Error {
     PositionOfAnotherTopic { target: String, recorded: String, topic: String },
     #[error("target partition {target} ends at {end}, but the mirror's map says it copied {source_partition} up to target offset {copied}: the target topic was deleted or recreated (or truncated) under the mirror, and resuming would leave the records before that out of the new topic; to copy {source_partition} again from its start, delete the mirror's topics (kmirror.offset-map.NAME, kmirror.checkpoints.NAME, kmirror.shards.NAME) on the target, or use a new --name")]
     TargetRecreated { target: String, source_partition: String, end: i64, copied: i64 },
+    #[error("--sync-acls: {side} ACLs: {message} ({fix}; or leave out --sync-acls)")]
+    AclSync { side: Side, message: String, fix: &'static str },
     #[error("internal error: {0} (please report it with the log)")]
     Internal(String),
     #[error("i/o error on {path}: {cause}")]

@@ -86,11 +86,30 @@ fn an_mm2_file_gives_the_same_mirror_as_the_equivalent_flags() {
 fn what_mm2_can_do_and_kmirror_cannot_is_refused_by_name() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("mm2.properties");
-    std::fs::write(&path, format!("{MM2_FILE}sync.topic.acls.enabled = true\n")).expect("write");
+    std::fs::write(&path, format!("{MM2_FILE}groups.exclude = test-.*\n")).expect("write");
     let out = run(
         &["mirror".into(), "--print-config".into(), "--mm2-config".into(), path.display().to_string()],
         Duration::from_secs(30),
     );
     assert_eq!(out.status.code(), Some(2), "a configuration error: {}", stderr(&out));
-    assert!(stderr(&out).contains("sync.topic.acls.enabled"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("groups.exclude"), "{}", stderr(&out));
+}
+
+#[test]
+fn mm2_topic_acl_sync_becomes_the_read_only_acl_policy() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("mm2.properties");
+    let print = |text: String| {
+        std::fs::write(&path, text).expect("write");
+        let out = run(
+            &["mirror".into(), "--print-config".into(), "--mm2-config".into(), path.display().to_string()],
+            Duration::from_secs(30),
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let on = print(format!("{MM2_FILE}sync.topic.acls.enabled = true\n"));
+    assert!(on.contains("sync_acls = \"read-only\""), "{on}");
+    let off = print(format!("{MM2_FILE}sync.topic.acls.enabled = false\n"));
+    assert!(!off.contains("sync_acls"), "{off}");
 }

@@ -8,7 +8,7 @@ use clap::builder::PossibleValue;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::ProgressMode;
-use crate::config::{ClusterFile, MirrorFile, MissingSource, StartFrom};
+use crate::config::{AclPolicy, ClusterFile, MirrorFile, MissingSource, StartFrom};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -88,6 +88,21 @@ impl ValueEnum for MissingSource {
                 .help("refuse, naming the partition and the lost range (exit code 4)"),
             MissingSource::Skip => PossibleValue::new("skip")
                 .help("go on at the partition's start; log and count the skipped range"),
+        })
+    }
+}
+
+impl ValueEnum for AclPolicy {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[AclPolicy::ReadOnly, AclPolicy::All]
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(match self {
+            AclPolicy::ReadOnly => PossibleValue::new("read-only").help(
+                "DENY rules, and ALLOW rules for reading only (ALL becomes READ, DESCRIBE, DESCRIBE_CONFIGS)",
+            ),
+            AclPolicy::All => PossibleValue::new("all").help("every rule, as it is"),
         })
     }
 }
@@ -242,6 +257,13 @@ pub(crate) struct MirrorArgs {
     /// groups have no active members there.
     #[arg(long)]
     pub(crate) sync_group_offsets: bool,
+    /// Copy the source's ACLs of each mirrored topic (under its target name) and of each
+    /// --groups group to the target, at start and at every refresh; rules are added, never
+    /// removed. Prefixed and wildcard rules are left out (they would grant on target names that
+    /// are not copies), and said. Needs an authorizer on both clusters, DESCRIBE on the
+    /// source's CLUSTER and ALTER on the target's [default policy: read-only].
+    #[arg(long, value_enum, value_name = "POLICY", num_args = 0..=1, default_missing_value = "read-only")]
+    pub(crate) sync_acls: Option<AclPolicy>,
     /// Serve Prometheus metrics on http://HOST:PORT/metrics and a health check on /healthz
     /// (200 while every shard commits or is idle at its end, 503 when one is stuck).
     #[arg(long, value_name = "HOST:PORT")]
@@ -309,6 +331,7 @@ impl MirrorArgs {
             groups: self.groups.clone(),
             checkpoint_interval: self.checkpoint_interval,
             sync_group_offsets: given(self.sync_group_offsets),
+            sync_acls: self.sync_acls,
             metrics_addr: self.metrics_addr.clone(),
             progress: self.progress,
             source: ClusterFile {

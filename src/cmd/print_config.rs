@@ -43,6 +43,8 @@ struct Shown<'a> {
     checkpoint_interval: u64,
     sync_group_offsets: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
+    sync_acls: Option<crate::config::AclPolicy>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     metrics_addr: Option<&'a str>,
     progress: crate::config::ProgressMode,
     source: Side<'a>,
@@ -93,6 +95,7 @@ pub(crate) fn render(settings: &MirrorSettings) -> String {
             .map(|g| g.as_str().trim_start_matches("^(?:").trim_end_matches(")$")),
         checkpoint_interval: settings.checkpoint_interval.as_secs(),
         sync_group_offsets: settings.sync_group_offsets,
+        sync_acls: settings.sync_acls,
         metrics_addr: settings.metrics_addr.as_deref(),
         progress: settings.progress,
         source: Side { bootstrap: &settings.source_bootstrap, properties: settings.source.redacted() },

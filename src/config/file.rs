@@ -28,6 +28,16 @@ pub(crate) enum MissingSource {
     Skip,
 }
 
+/// Which of the source's ACLs `--sync-acls` copies to the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum AclPolicy {
+    /// DENY rules, and ALLOW rules for reading only: a DR copy is written by the mirror alone.
+    ReadOnly,
+    /// Every rule that names a mirrored topic or checkpointed group, as it is.
+    All,
+}
+
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -72,6 +82,7 @@ pub(crate) struct MirrorFile {
     pub(crate) groups: Option<String>,
     pub(crate) checkpoint_interval: Option<u64>,
     pub(crate) sync_group_offsets: Option<bool>,
+    pub(crate) sync_acls: Option<AclPolicy>,
     pub(crate) metrics_addr: Option<String>,
     pub(crate) progress: Option<ProgressMode>,
     #[serde(default)]

@@ -77,12 +77,6 @@ pub(crate) fn mm2_layer(
     // A flow's own setting wins over the top-level one, as in MM2.
     let setting = |key: &str| entries.get(&format!("{flow_key}.{key}")).or_else(|| entries.get(key)).cloned();
 
-    if setting("sync.topic.acls.enabled").is_some_and(|v| v.trim() == "true") {
-        return Err(refuse(
-            path,
-            "sync.topic.acls.enabled=true: kmirror does not copy ACLs; set it to false".into(),
-        ));
-    }
     if setting("sync.topic.configs.enabled").is_some_and(|v| v.trim() == "false") {
         return Err(refuse(
             path,
@@ -125,6 +119,12 @@ pub(crate) fn mm2_layer(
             setting("refresh.topics.interval.seconds"),
         )?,
         sync_group_offsets: setting("sync.group.offsets.enabled").map(|v| v.trim() == "true"),
+        // MM2's topic ACL sync leaves WRITE out, as the read-only policy does. MM2 syncs by
+        // default and shrugs when the source has no authorizer; kmirror copies only when asked
+        // (it refuses to start where it cannot copy what it was asked to).
+        sync_acls: setting("sync.topic.acls.enabled")
+            .is_some_and(|v| v.trim() == "true")
+            .then_some(crate::config::AclPolicy::ReadOnly),
         num_streams: number(path, "tasks.max", setting("tasks.max"))?,
         replication_factor: number(path, "replication.factor", setting("replication.factor"))?,
         source: side(path, entries, &source, &clusters)?,
@@ -346,7 +346,8 @@ config.storage.replication.factor=1
             let err = layer(&format!("{text}{extra}\n"), None).expect_err(extra).to_string();
             assert!(err.contains(expect), "{extra}: {err}");
         };
-        refused("sync.topic.acls.enabled=true", "does not copy ACLs");
+        let acls = layer(&format!("{text}sync.topic.acls.enabled=true\n"), None).expect("mapped");
+        assert_eq!(acls.sync_acls, Some(crate::config::AclPolicy::ReadOnly));
         refused("groups.exclude=test-.*", "groups.exclude");
         refused("replication.policy.class=com.example.MyPolicy", "com.example.MyPolicy");
         refused("config.providers=file", "config.providers: no kmirror equivalent");

@@ -14,7 +14,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub(crate) use client::ClientSettings;
-pub(crate) use file::{read_mirror_file, ClusterFile, MirrorFile, MissingSource, ProgressMode, StartFrom};
+pub(crate) use file::{
+    read_mirror_file, AclPolicy, ClusterFile, MirrorFile, MissingSource, ProgressMode, StartFrom,
+};
 pub(crate) use properties::read_properties;
 pub(crate) use sides::client_config;
 use sides::{bootstrap, side_settings};
@@ -75,6 +77,8 @@ pub(crate) struct MirrorSettings {
     pub(crate) groups: Option<regex::Regex>,
     pub(crate) checkpoint_interval: Duration,
     pub(crate) sync_group_offsets: bool,
+    /// Which ACLs are copied to the target, if any.
+    pub(crate) sync_acls: Option<AclPolicy>,
     /// Where /metrics and /healthz are served, if anywhere.
     pub(crate) metrics_addr: Option<String>,
     pub(crate) progress: crate::config::ProgressMode,
@@ -223,6 +227,7 @@ impl MirrorSettings {
             groups: args.groups.clone().or(file.groups.clone()).map(|p| group_regex(&p)).transpose()?,
             checkpoint_interval: Duration::from_secs(checkpoint_interval.max(1)),
             sync_group_offsets: args.sync_group_offsets.or(file.sync_group_offsets).unwrap_or(false),
+            sync_acls: args.sync_acls.or(file.sync_acls),
             metrics_addr: args.metrics_addr.clone().or(file.metrics_addr.clone()),
             progress: args.progress.or(file.progress).unwrap_or_default(),
         })

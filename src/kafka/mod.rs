@@ -2,8 +2,10 @@
 //! connecting and naming why a connection failed, where a partition ends, reading kmirror's own
 //! topics, consumer groups, topic configs, and the filter that brings librdkafka's log into
 //! tracing. The only unsafe code of the crate is here: calls into librdkafka's C API for what
-//! rust-rdkafka does not wrap (DescribeTopics, IncrementalAlterConfigs, cached watermarks,
+//! rust-rdkafka does not wrap (DescribeTopics, IncrementalAlterConfigs, DescribeAcls and CreateAcls, cached watermarks,
 //! librdkafka's table of settings).
+#[allow(unsafe_code)]
+pub(crate) mod acls;
 pub(crate) mod classify;
 pub(crate) mod client;
 pub(crate) mod connect;

@@ -1,6 +1,7 @@
 //! The exactly-once data path: [`plan`] (topics, partitions, shards) -> [`target_topics`]
 //! (create and sync target topics) -> [`hosts`] / [`worker`] / [`shard`] (read, produce in
 //! transactions, commit source positions to the shadow group) -> [`run`] (the run as a whole).
+pub(crate) mod acl_sync;
 pub(crate) mod context;
 pub(crate) mod delivery;
 pub(crate) mod flush;

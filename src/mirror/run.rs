@@ -15,6 +15,7 @@ use crate::kafka::client::CreateForRole;
 use crate::kafka::errors::{unreachable, ErrorRecorder};
 use crate::kafka::topic_ids::topic_ids;
 use crate::kafka::watermarks::committed_ends;
+use crate::mirror::acl_sync::AclSync;
 use crate::mirror::context::MirrorContext;
 use crate::mirror::hosts::ShardHosts;
 use crate::mirror::plan::{list_source_topics, routes_by_shard, Route, SourceTopic};
@@ -80,6 +81,23 @@ impl Mirror {
         if topics.is_empty() {
             return Err(settings.selector.no_topics_error());
         }
+        // Access rules reach the target before anything else does (a target that cannot take
+        // them refuses before a topic is made), batch runs included.
+        let mut acl_sync = match settings.sync_acls {
+            Some(policy) => {
+                let mut sync = AclSync::new(
+                    &self.source_config(),
+                    &self.target_config(),
+                    policy,
+                    settings.groups.clone(),
+                    settings.connect_timeout,
+                )?;
+                let report = sync.sync(&topics)?;
+                info!(created = report.created, in_place = report.in_place, "ACLs synced to the target");
+                Some(sync)
+            }
+            None => None,
+        };
         self.topic_sync.ensure_shard_topic(&settings.name, settings.shards)?;
         // One map partition per shard: no partition is ever written by two producers.
         self.topic_sync.ensure_own_topic(&settings.map_topic(), settings.shards as i32)?;
@@ -156,7 +174,7 @@ impl Mirror {
                 continue;
             }
             next_refresh = Instant::now() + settings.refresh_interval;
-            match self.refresh(&mut known, &mut failed, &hosts) {
+            match self.refresh(&mut known, &mut failed, &hosts, acl_sync.as_mut()) {
                 Ok(()) => {}
                 Err(e) => warn!(error = %e, "topic refresh failed; will retry"),
             }
@@ -319,6 +337,7 @@ impl Mirror {
         known: &mut BTreeMap<String, i32>,
         failed: &mut Vec<String>,
         hosts: &ShardHosts,
+        acl_sync: Option<&mut AclSync>,
     ) -> Result<()> {
         let topics = self.list_topics()?;
         let failed_before: BTreeSet<String> = failed.drain(..).collect();
@@ -329,6 +348,16 @@ impl Mirror {
             }
         }
         *failed = now_failed;
+        if let Some(sync) = acl_sync {
+            // A rule that cannot be copied now is copied at a later refresh; the data goes on.
+            match sync.sync(&ready) {
+                Ok(report) if report.created > 0 => {
+                    info!(created = report.created, "ACLs synced to the target")
+                }
+                Ok(_) => {}
+                Err(e) => warn!(error = %e, "ACL sync failed; will retry"),
+            }
+        }
         for topic in ready {
             let before = known.get(&topic.name).copied().unwrap_or(0);
             if topic.partitions > before {

@@ -1,0 +1,279 @@
+//! `--sync-acls`: the source's access rules on the mirrored topics (and the checkpointed
+//! groups) copied to the target under the mirror's names, so that consumers moved to the target
+//! are let in, and kept out, as on the source.
+//!
+//! Only rules that name one mirrored topic or one checkpointed group are copied: a prefixed or
+//! wildcard rule would grant on the target what the source never granted (topics there that
+//! are not copies), so it is left out and said once. Under the default `read-only` policy a DR
+//! copy is written by the mirror alone: DENY rules are copied as they are, ALLOW rules only for
+//! reading (ALL becomes the reading operations), as MirrorMaker 2 leaves WRITE out. Rules are
+//! added, never removed: one taken away on the source stays on the target until removed there.
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use rdkafka::admin::AdminClient;
+use rdkafka::client::DefaultClientContext;
+use regex::Regex;
+use tracing::{debug, info, warn};
+
+use crate::config::AclPolicy;
+use crate::error::{Error, Result, Side};
+use crate::kafka::acls::{
+    authorizer_of, create_acls, describe_acls, Acl, AclOperation, AclPattern, AclPermission, AclResource,
+};
+use crate::kafka::client::CreateForRole;
+use crate::mirror::plan::SourceTopic;
+
+/// What reading a topic takes: fetching, its metadata, its configs.
+const TOPIC_READS: [AclOperation; 3] =
+    [AclOperation::Read, AclOperation::Describe, AclOperation::DescribeConfigs];
+/// What a consumer group takes: joining and committing (READ), describing it.
+const GROUP_READS: [AclOperation; 2] = [AclOperation::Read, AclOperation::Describe];
+
+/// The source's rules as the target gets them, and those left out with the reason.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct AclPlan {
+    pub(crate) copies: BTreeSet<Acl>,
+    pub(crate) left_out: BTreeMap<Acl, &'static str>,
+}
+
+/// Turns the source's rules into the target's. `topics` maps each mirrored source topic to its
+/// target name; `groups` picks the checkpointed groups (none without `--groups`).
+pub(crate) fn plan(
+    source: &[Acl],
+    topics: &BTreeMap<String, String>,
+    groups: Option<&Regex>,
+    policy: AclPolicy,
+) -> AclPlan {
+    let mut plan = AclPlan::default();
+    for acl in source {
+        let reads: &[AclOperation] = match acl.resource {
+            AclResource::Topic => &TOPIC_READS,
+            AclResource::Group => &GROUP_READS,
+            AclResource::Other => continue,
+        };
+        let covers_mirrored = match acl.resource {
+            AclResource::Topic => {
+                acl.name == "*"
+                    || match acl.pattern {
+                        AclPattern::Literal => topics.contains_key(&acl.name),
+                        AclPattern::Prefixed => topics.keys().any(|t| t.starts_with(&acl.name)),
+                    }
+            }
+            _ => groups.is_some_and(|g| {
+                acl.name == "*" || acl.pattern == AclPattern::Prefixed || g.is_match(&acl.name)
+            }),
+        };
+        if !covers_mirrored {
+            continue;
+        }
+        if acl.pattern == AclPattern::Prefixed || acl.name == "*" {
+            plan.left_out.insert(
+                acl.clone(),
+                "a prefixed or wildcard rule would also grant on target names that are not copies",
+            );
+            continue;
+        }
+        let name = match acl.resource {
+            AclResource::Topic => topics.get(&acl.name).cloned().unwrap_or_else(|| acl.name.clone()),
+            _ => acl.name.clone(),
+        };
+        let copy = |operation| Acl { name: name.clone(), operation, ..acl.clone() };
+        match (policy, acl.permission, acl.operation) {
+            (AclPolicy::All, _, operation) | (AclPolicy::ReadOnly, AclPermission::Deny, operation) => {
+                plan.copies.insert(copy(operation));
+            }
+            (AclPolicy::ReadOnly, AclPermission::Allow, AclOperation::All) => {
+                plan.copies.extend(reads.iter().map(|&o| copy(o)));
+            }
+            (AclPolicy::ReadOnly, AclPermission::Allow, operation) if reads.contains(&operation) => {
+                plan.copies.insert(copy(operation));
+            }
+            (AclPolicy::ReadOnly, AclPermission::Allow, _) => {
+                plan.left_out.insert(
+                    acl.clone(),
+                    "the read-only policy copies no writing rule to a DR copy (--sync-acls all copies it)",
+                );
+            }
+        }
+    }
+    plan
+}
+
+/// What one sync did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AclSyncReport {
+    pub(crate) created: usize,
+    pub(crate) in_place: usize,
+}
+
+/// Copies rules each time it is asked, for the topics the mirror has made ready so far.
+pub(crate) struct AclSync {
+    source: AdminClient<DefaultClientContext>,
+    target: AdminClient<DefaultClientContext>,
+    policy: AclPolicy,
+    groups: Option<Regex>,
+    timeout: Duration,
+    topics: BTreeMap<String, String>,
+    told: BTreeSet<Acl>,
+    authorizers_checked: bool,
+}
+
+impl AclSync {
+    pub(crate) fn new(
+        source: &rdkafka::ClientConfig,
+        target: &rdkafka::ClientConfig,
+        policy: AclPolicy,
+        groups: Option<Regex>,
+        timeout: Duration,
+    ) -> Result<Self> {
+        Ok(Self {
+            source: source.create_for_role().map_err(Error::kafka(Side::Source, "creating admin client"))?,
+            target: target.create_for_role().map_err(Error::kafka(Side::Target, "creating admin client"))?,
+            policy,
+            groups,
+            timeout,
+            topics: BTreeMap::new(),
+            told: BTreeSet::new(),
+            authorizers_checked: false,
+        })
+    }
+
+    /// Adds `ready` to the mirrored topics and copies the rules the target lacks.
+    pub(crate) fn sync(&mut self, ready: &[SourceTopic]) -> Result<AclSyncReport> {
+        self.topics.extend(ready.iter().map(|t| (t.name.clone(), t.target.clone())));
+        if !self.authorizers_checked {
+            self.check_authorizers()?;
+            self.authorizers_checked = true;
+        }
+        let source = describe_acls(&self.source, self.timeout).map_err(|message| Error::AclSync {
+            side: Side::Source,
+            message,
+            fix: "the source needs an authorizer, and kmirror's source principal DESCRIBE on its CLUSTER",
+        })?;
+        let plan = plan(&source, &self.topics, self.groups.as_ref(), self.policy);
+        for (acl, why) in &plan.left_out {
+            if self.told.insert(acl.clone()) {
+                warn!(acl = %acl, "ACL not copied: {why}");
+            }
+        }
+        let fix = "the target needs an authorizer, and kmirror's target principal ALTER on its CLUSTER";
+        let on_target: BTreeSet<Acl> = describe_acls(&self.target, self.timeout)
+            .map_err(|message| Error::AclSync { side: Side::Target, message, fix })?
+            .into_iter()
+            .collect();
+        let missing: Vec<Acl> = plan.copies.difference(&on_target).cloned().collect();
+        create_acls(&self.target, &missing, self.timeout).map_err(|message| Error::AclSync {
+            side: Side::Target,
+            message,
+            fix,
+        })?;
+        for acl in &missing {
+            info!(acl = %acl, "ACL copied to the target");
+        }
+        Ok(AclSyncReport { created: missing.len(), in_place: plan.copies.len() - missing.len() })
+    }
+
+    /// Refuses a cluster without an authorizer: its rules could be neither read nor kept. A
+    /// principal not allowed to read broker configs cannot tell; then the ACL requests decide.
+    fn check_authorizers(&self) -> Result<()> {
+        for (side, admin) in [(Side::Source, &self.source), (Side::Target, &self.target)] {
+            match authorizer_of(admin, self.timeout) {
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    return Err(Error::AclSync {
+                        side,
+                        message:
+                            "the cluster has no authorizer (its brokers' authorizer.class.name is empty)"
+                                .into(),
+                        fix: "enable one, e.g. org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+                    })
+                }
+                Err(e) => debug!(%side, error = %e, "could not read the brokers' authorizer setting"),
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn acl(resource: AclResource, name: &str, permission: AclPermission, operation: AclOperation) -> Acl {
+        Acl {
+            resource,
+            name: name.into(),
+            pattern: AclPattern::Literal,
+            principal: "User:alice".into(),
+            host: "*".into(),
+            operation,
+            permission,
+        }
+    }
+
+    fn names() -> BTreeMap<String, String> {
+        [("orders".to_string(), "src.orders".to_string())].into_iter().collect()
+    }
+
+    #[test]
+    fn read_only_copies_reads_and_denials_under_the_target_name_and_leaves_writes_out() {
+        use AclOperation::*;
+        use AclPermission::*;
+        use AclResource::*;
+        let source = vec![
+            acl(Topic, "orders", Allow, Read),
+            acl(Topic, "orders", Allow, Write),
+            acl(Topic, "orders", Allow, All),
+            acl(Topic, "orders", Deny, Write),
+            acl(Topic, "not-mirrored", Allow, Read),
+            acl(Group, "billing", Allow, Read),
+            acl(Group, "other", Allow, Read),
+            acl(Other, "kafka-cluster", Allow, Alter),
+        ];
+        let groups = Regex::new("^(?:billing)$").expect("regex");
+        let plan = plan(&source, &names(), Some(&groups), AclPolicy::ReadOnly);
+        let copies: Vec<(AclResource, &str, AclPermission, AclOperation)> =
+            plan.copies.iter().map(|a| (a.resource, a.name.as_str(), a.permission, a.operation)).collect();
+        assert_eq!(
+            copies,
+            vec![
+                (Topic, "src.orders", Allow, Read),
+                (Topic, "src.orders", Deny, Write),
+                (Topic, "src.orders", Allow, Describe),
+                (Topic, "src.orders", Allow, DescribeConfigs),
+                (Group, "billing", Allow, Read),
+            ]
+        );
+        assert_eq!(
+            plan.left_out.keys().cloned().collect::<Vec<_>>(),
+            vec![acl(Topic, "orders", Allow, Write)]
+        );
+    }
+
+    #[test]
+    fn the_all_policy_copies_every_rule_of_a_mirrored_topic_as_it_is() {
+        let source = vec![
+            acl(AclResource::Topic, "orders", AclPermission::Allow, AclOperation::Write),
+            acl(AclResource::Topic, "orders", AclPermission::Allow, AclOperation::All),
+        ];
+        let plan = plan(&source, &names(), None, AclPolicy::All);
+        assert_eq!(plan.copies.len(), 2);
+        assert!(plan.copies.iter().all(|a| a.name == "src.orders"));
+        assert!(plan.left_out.is_empty());
+    }
+
+    #[test]
+    fn prefixed_and_wildcard_rules_that_cover_a_mirrored_name_are_left_out_and_others_ignored() {
+        let mut prefixed = acl(AclResource::Topic, "ord", AclPermission::Allow, AclOperation::Read);
+        prefixed.pattern = AclPattern::Prefixed;
+        let mut unrelated = prefixed.clone();
+        unrelated.name = "pay".into();
+        let wildcard = acl(AclResource::Topic, "*", AclPermission::Allow, AclOperation::Read);
+        let group = acl(AclResource::Group, "billing", AclPermission::Allow, AclOperation::Read);
+        let plan =
+            plan(&[prefixed.clone(), unrelated, wildcard.clone(), group], &names(), None, AclPolicy::All);
+        assert!(plan.copies.is_empty(), "without --groups no group rule is copied: {:?}", plan.copies);
+        assert_eq!(plan.left_out.keys().cloned().collect::<BTreeSet<_>>(), [prefixed, wildcard].into());
+    }
+}

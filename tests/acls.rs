@@ -1,0 +1,222 @@
+//! `--sync-acls` end to end on Apache Kafka with `StandardAuthorizer` on both sides: the rules
+//! are set on the source and read back on the target with the harness's own ACL requests, and
+//! what they mean is tried with real clients logged in as the principals they name.
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{assert_success, keyed, run, stderr, topic, Setup};
+use kmirror_testcontainers::scram::Mechanism;
+use kmirror_testcontainers::scram_broker::ScramBroker;
+use kmirror_testcontainers::{audit_mirror, AclOn, AclOp, AclRule, Backend, KafkaCluster};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+
+const PASSWORD: &str = "acl-test-password";
+const USERS: [&str; 3] = ["admin", "alice", "bob"];
+
+fn secured() -> KafkaCluster {
+    let users: Vec<(String, String)> = USERS.iter().map(|u| (u.to_string(), PASSWORD.to_string())).collect();
+    KafkaCluster::start_scram(ScramBroker {
+        mechanisms: &[Mechanism::ScramSha256],
+        users: &users,
+        tls: None,
+        authorizer: true,
+    })
+    .expect("SCRAM brokers with an authorizer start")
+}
+
+fn login(cluster: &KafkaCluster, user: &str) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", cluster.bootstrap())
+        .set("security.protocol", "SASL_PLAINTEXT")
+        .set("sasl.mechanism", "SCRAM-SHA-256")
+        .set("sasl.username", user)
+        .set("sasl.password", PASSWORD);
+    config
+}
+
+/// What `user` reads of `topic` partition 0 from its start, read_committed: the records, or
+/// the error the broker answered with.
+fn read_as(cluster: &KafkaCluster, user: &str, topic: &str, group: &str) -> Result<usize, KafkaError> {
+    let consumer: BaseConsumer = login(cluster, user)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, Offset::Beginning).expect("tpl");
+    consumer.assign(&tpl).expect("assign");
+    let (mut read, mut last) = (0usize, None);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline && read < 50 {
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(m)) => {
+                read += 1;
+                last = Some(m.offset());
+            }
+            Some(Err(e)) => return Err(e),
+            None => {}
+        }
+    }
+    if let Some(offset) = last {
+        let mut at = TopicPartitionList::new();
+        at.add_partition_offset(topic, 0, Offset::Offset(offset + 1)).expect("tpl");
+        consumer.commit(&at, CommitMode::Sync)?;
+    }
+    Ok(read)
+}
+
+/// Whether `user` may write to `topic`: the broker's answer to one record's delivery.
+fn write_as(cluster: &KafkaCluster, user: &str, topic: &str) -> Result<(), KafkaError> {
+    let producer: FutureProducer =
+        login(cluster, user).set("message.timeout.ms", "15000").create().expect("producer");
+    let record = FutureRecord::to(topic).partition(0).payload("x").key("k");
+    futures_executor::block_on(producer.send(record, Duration::from_secs(20))).map(|_| ()).map_err(|(e, _)| e)
+}
+
+fn topic_denied(result: Result<impl std::fmt::Debug, KafkaError>) -> bool {
+    matches!(
+        result.as_ref().map_err(KafkaError::rdkafka_error_code),
+        Err(Some(RDKafkaErrorCode::TopicAuthorizationFailed))
+    )
+}
+
+#[test]
+fn read_rules_follow_the_copy_under_its_target_name_and_writes_stay_with_the_source() {
+    if Backend::local().expect("broker choice") != Backend::ApacheKafka {
+        eprintln!("skipped: ACLs need Apache Kafka's authorizer");
+        return;
+    }
+    let (source, target) = (secured(), secured());
+    let t = topic("acl");
+    let (group, copy) = (format!("{t}-readers"), format!("dr.{t}"));
+    source.create_topic(&t, 1, &[]).expect("topic");
+    source.produce(&t, 0, &keyed("r", 0..40)).expect("produce");
+    source
+        .create_acls(&[
+            AclRule::allow(AclOn::Topic, &t, "alice", AclOp::Read),
+            AclRule::allow(AclOn::Topic, &t, "alice", AclOp::Describe),
+            AclRule::allow(AclOn::Topic, &t, "alice", AclOp::Write),
+            AclRule::allow(AclOn::Group, &group, "alice", AclOp::Read),
+            // bob may do everything but read: ALL becomes the reads, the DENY is copied.
+            AclRule::allow(AclOn::Topic, &t, "bob", AclOp::All),
+            AclRule::deny(AclOn::Topic, &t, "bob", AclOp::Read),
+            AclRule::allow(AclOn::Group, &format!("{group}-bob"), "bob", AclOp::Read),
+            // Not a mirrored topic, and a prefixed rule: neither reaches the target.
+            AclRule::allow(AclOn::Topic, "unrelated", "alice", AclOp::Read),
+            AclRule { prefixed: true, ..AclRule::allow(AclOn::Topic, &t[..4], "bob", AclOp::Read) },
+        ])
+        .expect("source ACLs");
+    // The source's rules mean what the test says before anything is copied.
+    assert_eq!(read_as(&source, "alice", &t, &group).expect("alice reads the source"), 40);
+    assert!(
+        topic_denied(read_as(&source, "bob", &t, &format!("{group}-bob"))),
+        "bob is denied READ on the source"
+    );
+    let before = read_as(&target, "alice", &t, &group);
+    assert!(before.is_err(), "nothing on the target grants alice anything yet: {before:?}");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut args: Vec<String> = [
+        "mirror",
+        "--source",
+        source.bootstrap(),
+        "--target",
+        target.bootstrap(),
+        "--name",
+        "acls",
+        "--topics",
+        &t,
+        "--rename",
+        "regex:(.*)=>dr.$1",
+        "--groups",
+        &format!("{t}-.*"),
+        "--until-caught-up",
+        "--sync-acls",
+        "--transaction-max-ms",
+        "100",
+        "--state-dir",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.push(dir.path().display().to_string());
+    for side in ["source", "target"] {
+        for (key, value) in [
+            ("security.protocol", "SASL_PLAINTEXT"),
+            ("sasl.mechanism", "SCRAM-SHA-256"),
+            ("sasl.username", "admin"),
+            ("sasl.password", PASSWORD),
+        ] {
+            args.extend(["--set".to_string(), format!("{side}.{key}={value}")]);
+        }
+    }
+    let out = run(&args, Duration::from_secs(90));
+    assert_success(&out);
+    let audit = audit_mirror(&source, &t, &target, &copy, 1).expect("audit");
+    assert!(audit[0].identical && audit[0].duplicates == 0 && audit[0].missing == 0, "{audit:?}");
+
+    let on_target = target.acls().expect("target ACLs");
+    let mut expected = vec![
+        AclRule::allow(AclOn::Topic, &copy, "alice", AclOp::Read),
+        AclRule::allow(AclOn::Topic, &copy, "alice", AclOp::Describe),
+        AclRule::allow(AclOn::Group, &group, "alice", AclOp::Read),
+        AclRule::allow(AclOn::Topic, &copy, "bob", AclOp::Read),
+        AclRule::allow(AclOn::Topic, &copy, "bob", AclOp::Describe),
+        AclRule::allow(AclOn::Topic, &copy, "bob", AclOp::DescribeConfigs),
+        AclRule::deny(AclOn::Topic, &copy, "bob", AclOp::Read),
+        AclRule::allow(AclOn::Group, &format!("{group}-bob"), "bob", AclOp::Read),
+    ];
+    expected.sort();
+    assert_eq!(
+        on_target,
+        expected,
+        "the target's rules: the reads and the denial, under the copy's name; kmirror said:\n{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("ACL not copied"), "the left-out rules are said: {}", stderr(&out));
+
+    // What the rules mean on the target, for clients logged in as their principals.
+    assert_eq!(
+        read_as(&target, "alice", &copy, &group).expect("alice reads the copy, commits in her group"),
+        40
+    );
+    assert!(
+        topic_denied(read_as(&target, "bob", &copy, &format!("{group}-bob"))),
+        "bob's DENY followed the copy"
+    );
+    let alice_writes = write_as(&target, "alice", &copy);
+    assert!(topic_denied(alice_writes.clone()), "WRITE is not copied to the DR copy: {alice_writes:?}");
+    let bob_writes = write_as(&target, "bob", &copy);
+    assert!(topic_denied(bob_writes.clone()), "nor is the write half of ALL: {bob_writes:?}");
+    write_as(&source, "alice", &t).expect("alice still writes on the source");
+
+    // A second run adds nothing and finds every rule in place.
+    let out = run(&args, Duration::from_secs(90));
+    assert_success(&out);
+    assert_eq!(target.acls().expect("target ACLs"), expected);
+}
+
+#[test]
+fn sync_acls_against_a_cluster_without_an_authorizer_is_refused_before_anything_is_written() {
+    let setup = Setup::new();
+    let t = topic("acl-off");
+    setup.source.create_topic(&t, 1, &[]).expect("topic");
+    setup.source.produce(&t, 0, &keyed("r", 0..5)).expect("produce");
+    let out = setup.mirror_until_caught_up(&t, &["--sync-acls"]);
+    assert!(!out.status.success(), "must fail: {}", stderr(&out));
+    let line =
+        stderr(&out).lines().find(|l| l.starts_with("kmirror: error:")).map(String::from).unwrap_or_default();
+    assert!(
+        line.contains("--sync-acls: source ACLs") && line.contains("authorizer"),
+        "one line naming the side and the fix: {}",
+        stderr(&out)
+    );
+    assert_eq!(setup.target.partition_count(&t).expect("metadata"), None, "no target topic made");
+}
