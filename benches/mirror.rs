@@ -20,6 +20,14 @@
 //!
 //! Sizes: KMIRROR_BENCH_RECORDS (default 1 000 000), KMIRROR_BENCH_VALUE_BYTES (100),
 //! KMIRROR_BENCH_PARTITIONS (8); KMIRROR_BENCH_LARGE=1 adds 200 000 records of 1 KiB.
+//! KMIRROR_BENCH_ONLY=slow-link: only the long-link phase (below).
+//!
+//! Long link: the plain pipe and kmirror at its defaults with the target, then the source,
+//! behind a link of KMIRROR_BENCH_LINK_RTT_MS (50) round trip (`KafkaSpec::behind_slow_link`:
+//! the delay is added in user space, as this machine's kernel has no netem), on
+//! KMIRROR_BENCH_LINK_RECORDS (300 000) records of 100 B; the pipe over the same link is the
+//! limit. Results: bench-results/mirror-slow-link.json and BENCHMARKS.md (`slow-link` markers).
+//!
 //! KMIRROR_BENCH_GUARD=R (the CI regression guard): only the limit and kmirror at its default
 //! settings, no latency phase, no files written; fails unless kmirror's steady rate is at least
 //! R times the limit's.
@@ -27,7 +35,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use kmirror_testcontainers::{KafkaCluster, Role};
+use kmirror_testcontainers::{KafkaCluster, KafkaSpec, Role};
 use nix::sys::resource::UsageWho;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
@@ -216,7 +224,108 @@ fn latency(
     (p50, p99, n)
 }
 
+/// The pipe and kmirror with the target, then the source, across a long link.
+fn slow_link() {
+    let round_trip = Duration::from_millis(env_or("KMIRROR_BENCH_LINK_RTT_MS", 50) as u64);
+    let w = Workload {
+        name: "long link".into(),
+        records: env_or("KMIRROR_BENCH_LINK_RECORDS", 300_000),
+        value_bytes: 100,
+        partitions: 8,
+    };
+    let far = || {
+        KafkaCluster::start_kafka(&KafkaSpec::behind_slow_link(1, round_trip))
+            .expect("cluster behind the link")
+    };
+    let near = || KafkaCluster::start(Role::Target).expect("cluster");
+    let mut table = format!(
+        "{} x {} B records, {} partitions; the link adds {} ms to every round trip (half each way) between the clients and the far cluster.\n\n| far side | run | records/s (wall) | records/s (steady) | MB/s (steady) | ratio to the pipe (steady) | ratio (wall) |\n| --- | --- | --- | --- | --- | --- | --- |\n",
+        w.records,
+        w.value_bytes,
+        w.partitions,
+        round_trip.as_millis()
+    );
+    let mut results = Vec::new();
+    let bytes = (w.records * (w.value_bytes + 16)) as f64;
+    // Extra kmirror rows, e.g. KMIRROR_BENCH_LINK_ARGS='--num-streams 4;--transaction-max-ms 1000'.
+    let extra_runs: Vec<Vec<String>> = std::env::var("KMIRROR_BENCH_LINK_ARGS")
+        .unwrap_or_default()
+        .split(';')
+        .filter(|a| !a.trim().is_empty())
+        .map(|a| a.split_whitespace().map(String::from).collect())
+        .collect();
+    let sides = std::env::var("KMIRROR_BENCH_LINK_SIDES").unwrap_or_else(|_| "target,source".into());
+    for far_side in sides.split(',').map(str::trim) {
+        let source = if far_side == "source" { far() } else { near() };
+        eprintln!(
+            "slow link: loading {} records into the {} source",
+            w.records,
+            if far_side == "source" { "far" } else { "near" }
+        );
+        load(&source, &w);
+        let target_for = || if far_side == "target" { far() } else { near() };
+        let limit_target = target_for();
+        let limit = limit_pipe(&source, &limit_target, &w);
+        drop(limit_target);
+        let target = target_for();
+        let mirror = kmirror_run(&source, &target, &w, &[]);
+        drop(target);
+        let mut runs =
+            vec![("limit (plain pipe)".to_string(), limit), ("kmirror default".to_string(), mirror)];
+        for args in &extra_runs {
+            let target = target_for();
+            let args_ref: Vec<&str> = args.iter().map(String::as_str).collect();
+            runs.push((format!("kmirror {}", args.join(" ")), kmirror_run(&source, &target, &w, &args_ref)));
+        }
+        let limit = &runs[0].1;
+        let limit_steady = limit.target_records as f64 / limit.steady_seconds;
+        let limit_wall = limit.target_records as f64 / limit.seconds;
+        for (label, m) in &runs {
+            assert_eq!(
+                m.target_records,
+                w.records / w.partitions as usize * w.partitions as usize,
+                "{label} copied everything"
+            );
+            let (wall, steady) =
+                (m.target_records as f64 / m.seconds, m.target_records as f64 / m.steady_seconds);
+            table.push_str(&format!(
+                "| {far_side} | {label} | {wall:.0} | {steady:.0} | {:.1} | {:.2} | {:.2} |\n",
+                bytes / m.steady_seconds / 1e6,
+                steady / limit_steady,
+                wall / limit_wall
+            ));
+            results.push(json!({
+                "far_side": far_side, "round_trip_ms": round_trip.as_millis() as u64, "run": label,
+                "records": w.records, "value_bytes": w.value_bytes, "partitions": w.partitions,
+                "seconds": m.seconds, "steady_seconds": m.steady_seconds,
+                "records_per_s": wall, "steady_records_per_s": steady,
+                "ratio_to_limit_steady": steady / limit_steady, "ratio_to_limit_wall": wall / limit_wall,
+            }));
+            println!("{table}");
+        }
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let _ = std::fs::create_dir_all(root.join("bench-results"));
+    std::fs::write(
+        root.join("bench-results/mirror-slow-link.json"),
+        serde_json::to_string_pretty(&results).unwrap_or_default() + "\n",
+    )
+    .expect("write json");
+    let doc = root.join("BENCHMARKS.md");
+    if let Ok(text) = std::fs::read_to_string(&doc) {
+        let (start, end) = ("<!-- slow-link:start -->", "<!-- slow-link:end -->");
+        if let (Some(a), Some(b)) = (text.find(start), text.find(end)) {
+            std::fs::write(&doc, format!("{}{start}\n{table}{}", &text[..a], &text[b..]))
+                .expect("write BENCHMARKS.md");
+        }
+    }
+}
+
 fn main() {
+    if std::env::var("KMIRROR_BENCH_ONLY").is_ok_and(|v| v == "slow-link") {
+        slow_link();
+        return;
+    }
     let guard: Option<f64> = std::env::var("KMIRROR_BENCH_GUARD").ok().and_then(|v| v.parse().ok());
     let mut workloads = vec![Workload {
         name: "small".into(),

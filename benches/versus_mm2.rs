@@ -26,6 +26,10 @@
 //! (20 000) for KMIRROR_VS_SECONDS (20), each timed from its source timestamp to its read on the
 //! target; KMIRROR_VS_ONLY=freshness runs only this part.
 //!
+//! Long link: KMIRROR_VS_LINK_RECORDS (200 000) x 100 B copied by kmirror and both MM2 modes to
+//! a target whose clients reach it across a link of KMIRROR_VS_LINK_RTT_MS (50) round trip
+//! (`KafkaSpec::behind_slow_link`); KMIRROR_VS_ONLY=slow-link runs only this part.
+//!
 //! Sizes: KMIRROR_VS_RECORDS (default 1 000 000 x 100 B), KMIRROR_VS_LARGE_RECORDS (200 000 x
 //! 1 KiB; 0 leaves the workload out), KMIRROR_VS_CRASH_RECORDS (300 000 x 100 B), 8 partitions.
 //! Results: bench-results/versus_mm2.json and the table between the markers in BENCHMARKS.md.
@@ -34,7 +38,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use kmirror_testcontainers::{audit_mirror, KafkaCluster, Role};
+use kmirror_testcontainers::{audit_mirror, KafkaCluster, KafkaSpec, Role};
 use nix::sys::resource::UsageWho;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
@@ -310,8 +314,13 @@ fn copy(
     kills: usize,
     mm2: &Path,
     positions: &BTreeMap<i32, i64>,
+    link: Option<Duration>,
 ) -> Run {
-    let target = KafkaCluster::start(Role::Target).expect("target");
+    let target = match link {
+        Some(round_trip) => KafkaCluster::start_kafka(&KafkaSpec::behind_slow_link(1, round_trip))
+            .expect("target behind the link"),
+        None => KafkaCluster::start(Role::Target).expect("target"),
+    };
     let work = tempfile::tempdir().expect("tempdir");
     let expected = (w.records / PARTITIONS as usize * PARTITIONS as usize) as i64;
     let ends_of_target = TargetEnds::new(&target);
@@ -526,11 +535,103 @@ fn write_freshness(mm2: &Path) {
     }
 }
 
+const TABLE_HEADER: &str = "| workload | copier | kills | records/s | MB/s | CPU s per M records | records per CPU s | peak RSS MB | first record after s | duplicates | missing | identical | group: re-read / skipped |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n";
+
+/// One table row and one JSON result of a measured copy.
+fn measured(w: &Workload, tool: Tool, run: &Run) -> (String, serde_json::Value) {
+    let per_partition = (w.records / PARTITIONS as usize) as i64;
+    let records = (per_partition * PARTITIONS as i64) as f64;
+    let rate = records / run.wall_seconds;
+    let mb = records * (w.value_bytes + 16) as f64 / run.wall_seconds / 1e6;
+    let (reread, skipped): (i64, i64) = run.group.iter().fold((0, 0), |(r, s), g| (r + g.2, s + g.3));
+    // Positions are counted in records of an identical copy; a copy with duplicates or
+    // gaps has no such count.
+    let group_cell =
+        if run.identical { format!("{reread} / {skipped}") } else { "n/a (copy not identical)".into() };
+    let row = format!(
+                "| {} ({} x {} B) | {} | {} | {:.0} | {:.1} | {:.1} | {:.0} | {:.0} | {} | {} | {} | {} | {group_cell} |\n",
+                w.name,
+                w.records,
+                w.value_bytes,
+                tool.label(),
+                run.kills,
+                rate,
+                mb,
+                run.cpu_seconds / records * 1e6,
+                records / run.cpu_seconds.max(1e-9),
+                run.peak_rss_bytes as f64 / 1e6,
+                run.first_seconds.map(|s| format!("{s:.1}")).unwrap_or_else(|| "-".into()),
+                run.duplicates,
+                run.missing,
+                if run.identical { "yes" } else { "no" },
+            );
+    let result = json!({
+        "workload": w.name, "records": w.records, "value_bytes": w.value_bytes, "partitions": PARTITIONS,
+        "copier": tool.label(), "kills": run.kills, "wall_seconds": run.wall_seconds,
+        "records_per_s": rate, "mb_per_s": mb, "cpu_seconds": run.cpu_seconds,
+        "cpu_seconds_per_million_records": run.cpu_seconds / records * 1e6,
+        "peak_rss_bytes": run.peak_rss_bytes, "first_record_seconds": run.first_seconds,
+        "duplicates": run.duplicates, "missing": run.missing, "identical": run.identical,
+        "group_valid": run.identical, "group": run.group.iter().map(|g| json!({"partition": g.0, "source_position": g.1, "reread": g.2, "skipped": g.3})).collect::<Vec<_>>(),
+    });
+    (row, result)
+}
+
+/// Row 5: one backlog copied by each tool to a target behind a long link (the harness's
+/// `KafkaSpec::behind_slow_link`; this kernel has no netem).
+fn write_slow_link(mm2: &Path) {
+    let round_trip = Duration::from_millis(env_or("KMIRROR_VS_LINK_RTT_MS", 50) as u64);
+    let w = Workload {
+        name: format!("{} ms link", round_trip.as_millis()),
+        records: env_or("KMIRROR_VS_LINK_RECORDS", 200_000),
+        value_bytes: 100,
+        partitions: PARTITIONS,
+    };
+    let source = KafkaCluster::start(Role::Source).expect("source");
+    eprintln!("versus_mm2: loading {} records for the long link", w.records);
+    load(&source, &w);
+    let positions = group_positions((w.records / PARTITIONS as usize) as i64);
+    commit_source_group(&source, &positions);
+    let mut table = format!(
+        "The target behind a link that adds {} ms to every round trip between it and its clients (both copiers; the source is local).\n\n{TABLE_HEADER}",
+        round_trip.as_millis()
+    );
+    let mut results = Vec::new();
+    for tool in [
+        Tool::Kmirror,
+        Tool::Mm2 { exactly_once: true, offset_lag_max: None },
+        Tool::Mm2 { exactly_once: false, offset_lag_max: None },
+    ] {
+        eprintln!("versus_mm2: {} over the long link", tool.label());
+        let run = copy(tool, &source, &w, 0, mm2, &positions, Some(round_trip));
+        let (row, result) = measured(&w, tool, &run);
+        table.push_str(&row);
+        results.push(result);
+        println!("{table}");
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let _ = std::fs::create_dir_all(root.join("bench-results"));
+    std::fs::write(
+        root.join("bench-results/versus_mm2_slow_link.json"),
+        serde_json::to_string_pretty(&results).unwrap_or_default() + "\n",
+    )
+    .expect("write json");
+    let doc = root.join("BENCHMARKS.md");
+    if let Ok(text) = std::fs::read_to_string(&doc) {
+        let (start, end) = ("<!-- versus-mm2-slow-link:start -->", "<!-- versus-mm2-slow-link:end -->");
+        if let (Some(a), Some(b)) = (text.find(start), text.find(end)) {
+            std::fs::write(&doc, format!("{}{start}\n{table}{}", &text[..a], &text[b..]))
+                .expect("write BENCHMARKS.md");
+        }
+    }
+}
+
 fn main() {
     let mm2 = mm2_lib();
-    if std::env::var("KMIRROR_VS_ONLY").is_ok_and(|v| v == "freshness") {
-        write_freshness(&mm2);
-        return;
+    match std::env::var("KMIRROR_VS_ONLY").as_deref() {
+        Ok("freshness") => return write_freshness(&mm2),
+        Ok("slow-link") => return write_slow_link(&mm2),
+        _ => {}
     }
     let mut workloads = vec![(
         Workload {
@@ -575,9 +676,7 @@ fn main() {
     ));
 
     let mut results = Vec::new();
-    let mut table = String::from(
-        "| workload | copier | kills | records/s | MB/s | CPU s per M records | records per CPU s | peak RSS MB | first record after s | duplicates | missing | identical | group: re-read / skipped |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
-    );
+    let mut table = String::from(TABLE_HEADER);
     let mut brokers = String::new();
     for (w, tools, kills) in &workloads {
         let source = KafkaCluster::start(Role::Source).expect("source");
@@ -592,44 +691,10 @@ fn main() {
         commit_source_group(&source, &positions);
         for &tool in tools {
             eprintln!("versus_mm2: {} ({}), {kills} kills", tool.label(), w.name);
-            let run = copy(tool, &source, w, *kills, &mm2, &positions);
-            let records = (per_partition * PARTITIONS as i64) as f64;
-            let rate = records / run.wall_seconds;
-            let mb = records * (w.value_bytes + 16) as f64 / run.wall_seconds / 1e6;
-            let (reread, skipped): (i64, i64) = run.group.iter().fold((0, 0), |(r, s), g| (r + g.2, s + g.3));
-            // Positions are counted in records of an identical copy; a copy with duplicates or
-            // gaps has no such count.
-            let group_cell = if run.identical {
-                format!("{reread} / {skipped}")
-            } else {
-                "n/a (copy not identical)".into()
-            };
-            table.push_str(&format!(
-                "| {} ({} x {} B) | {} | {} | {:.0} | {:.1} | {:.1} | {:.0} | {:.0} | {} | {} | {} | {} | {group_cell} |\n",
-                w.name,
-                w.records,
-                w.value_bytes,
-                tool.label(),
-                run.kills,
-                rate,
-                mb,
-                run.cpu_seconds / records * 1e6,
-                records / run.cpu_seconds.max(1e-9),
-                run.peak_rss_bytes as f64 / 1e6,
-                run.first_seconds.map(|s| format!("{s:.1}")).unwrap_or_else(|| "-".into()),
-                run.duplicates,
-                run.missing,
-                if run.identical { "yes" } else { "no" },
-            ));
-            results.push(json!({
-                "workload": w.name, "records": w.records, "value_bytes": w.value_bytes, "partitions": PARTITIONS,
-                "copier": tool.label(), "kills": run.kills, "wall_seconds": run.wall_seconds,
-                "records_per_s": rate, "mb_per_s": mb, "cpu_seconds": run.cpu_seconds,
-                "cpu_seconds_per_million_records": run.cpu_seconds / records * 1e6,
-                "peak_rss_bytes": run.peak_rss_bytes, "first_record_seconds": run.first_seconds,
-                "duplicates": run.duplicates, "missing": run.missing, "identical": run.identical,
-                "group_valid": run.identical, "group": run.group.iter().map(|g| json!({"partition": g.0, "source_position": g.1, "reread": g.2, "skipped": g.3})).collect::<Vec<_>>(),
-            }));
+            let run = copy(tool, &source, w, *kills, &mm2, &positions, None);
+            let (row, result) = measured(w, tool, &run);
+            table.push_str(&row);
+            results.push(result);
             println!("{table}");
         }
     }
@@ -655,4 +720,5 @@ fn main() {
         }
     }
     write_freshness(&mm2);
+    write_slow_link(&mm2);
 }

@@ -195,7 +195,8 @@ pub(crate) struct MirrorArgs {
     /// Active-active: this mirror's target cluster alias (see --source-alias).
     #[arg(long, value_name = "ALIAS")]
     pub(crate) target_alias: Option<String>,
-    /// Worker threads sharing the shards [default: the number of cores, at most --shards].
+    /// Worker threads sharing the shards [default: one per shard]. A shard waits out its
+    /// commit's round trips on its thread; fewer threads make shards wait for each other.
     #[arg(long, alias = "num.streams", value_name = "N")]
     pub(crate) num_streams: Option<usize>,
     /// Shards the mirror's partitions are split into, each with its own transactional id.
@@ -207,10 +208,14 @@ pub(crate) struct MirrorArgs {
     pub(crate) state_dir: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) clients: ClientFlags,
-    /// Most records in one target transaction [default: 10000].
+    /// Most records in one target transaction [default: 10000; with neither this nor
+    /// --transaction-max-ms given, grown with the time where commits are slow, see there].
     #[arg(long, value_name = "N")]
     pub(crate) transaction_max_records: Option<usize>,
-    /// Longest a target transaction stays open, in milliseconds [default: 250]. The target's
+    /// Longest a target transaction stays open, in milliseconds [default: 250; with neither
+    /// this nor --transaction-max-records given, at least 4 times as long as a commit takes, up
+    /// to 10 s: over a long link a commit's round trips would otherwise take most of the time,
+    /// at the cost of latency]. The target's
     /// transaction timeout is this plus 30 s unless `target.transaction.timeout.ms` is set: a
     /// crashed mirror's open transaction holds read_committed readers of the target that long.
     #[arg(long, value_name = "MS")]

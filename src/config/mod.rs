@@ -61,6 +61,9 @@ pub(crate) struct MirrorSettings {
     pub(crate) state_dir: PathBuf,
     pub(crate) transaction_max_records: usize,
     pub(crate) transaction_max: Duration,
+    /// Neither transaction size was given: where a commit takes long (a long link to the
+    /// target), transactions grow so that committing stays a small part of the time.
+    pub(crate) transaction_size_adapts: bool,
     pub(crate) transaction_max_bytes: u64,
     pub(crate) until_caught_up: bool,
     /// Shards are shared with the other processes of this name through a group on the target.
@@ -164,8 +167,10 @@ impl MirrorSettings {
         if shards == 0 {
             return Err(usage("--shards must be at least 1"));
         }
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-        let num_streams = args.num_streams.or(file.num_streams).unwrap_or(cores).min(shards as usize);
+        // A thread per shard: a shard waits out its commit's round trips on its thread, and a
+        // shard sharing that thread would wait with it (over a long link, most of the time).
+        let num_streams =
+            args.num_streams.or(file.num_streams).unwrap_or(shards as usize).min(shards as usize);
         if num_streams == 0 {
             return Err(usage("--num-streams must be at least 1"));
         }
@@ -176,6 +181,9 @@ impl MirrorSettings {
         if transaction_max_records == 0 {
             return Err(usage("--transaction-max-records must be at least 1"));
         }
+        // Sizes the user chose are kept; the defaults grow where commits are slow.
+        let transaction_size_adapts = args.transaction_max_records.or(file.transaction_max_records).is_none()
+            && args.transaction_max_ms.or(file.transaction_max_ms).is_none();
         let transaction_max_ms = at_most(
             "--transaction-max-ms",
             args.transaction_max_ms.or(file.transaction_max_ms).unwrap_or(DEFAULT_TRANSACTION_MAX_MS),
@@ -211,6 +219,7 @@ impl MirrorSettings {
             state_dir,
             transaction_max_records,
             transaction_max: Duration::from_millis(transaction_max_ms.max(1)),
+            transaction_size_adapts,
             transaction_max_bytes: args
                 .transaction_max_bytes
                 .or(file.transaction_max_bytes)

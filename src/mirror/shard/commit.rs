@@ -23,14 +23,37 @@ use crate::mirror::map_writer::{encode as encode_map_record, map_records, MAP_RE
 use crate::mirror::shadow::CommitMetadata;
 use crate::mirror::transaction::OpenTransaction;
 
+/// A transaction stays open at least this many times as long as its commit takes, where the
+/// defaults adapt: committing then takes at most a fifth of a shard's time.
+const COMMIT_SHARE_INVERSE: u32 = 4;
+/// Well inside the target's transaction timeout (the default window plus 30 s) and the health
+/// check's stall limit (15 s).
+const LONGEST_ADAPTED_TRANSACTION: Duration = Duration::from_secs(10);
+
 impl Shard {
     pub(super) fn transaction_due(&self) -> bool {
         let s = &self.ctx.settings;
+        let (max_records, max_open) = self.transaction_size();
         self.txn.as_ref().is_some_and(|t| {
-            t.records.len() >= s.transaction_max_records
+            t.records.len() >= max_records
                 || t.bytes >= s.transaction_max_bytes
-                || t.started.elapsed() >= s.transaction_max
+                || t.started.elapsed() >= max_open
         })
+    }
+
+    /// The most records and the longest time a transaction stays open: the settings, or, at
+    /// the default sizes where a commit takes more than a quarter of the default time (the round
+    /// trips of a long link), COMMIT_SHARE_INVERSE commit times, both bounds grown alike.
+    fn transaction_size(&self) -> (usize, Duration) {
+        let s = &self.ctx.settings;
+        let configured = (s.transaction_max_records, s.transaction_max);
+        let Some(cost) = self.commit_cost.filter(|_| s.transaction_size_adapts) else { return configured };
+        let wanted = (cost * COMMIT_SHARE_INVERSE).min(LONGEST_ADAPTED_TRANSACTION);
+        if wanted <= s.transaction_max {
+            return configured;
+        }
+        let growth = wanted.as_secs_f64() / s.transaction_max.as_secs_f64();
+        ((s.transaction_max_records as f64 * growth) as usize, wanted)
     }
 
     /// Commits the open transaction with the shard's source positions; on an abortable error
@@ -43,7 +66,12 @@ impl Shard {
                 let count = txn.records.len() as u64;
                 self.records_mirrored += count;
                 let telemetry = &self.ctx.telemetry;
-                telemetry.metrics.transaction_committed(commit_started.elapsed().as_secs_f64());
+                let took = commit_started.elapsed();
+                telemetry.metrics.transaction_committed(took.as_secs_f64());
+                self.commit_cost = Some(match self.commit_cost {
+                    Some(before) => before.mul_f64(0.7) + took.mul_f64(0.3),
+                    None => took,
+                });
                 for (tp, offset) in positions {
                     let (records, bytes) = self
                         .route_index_of(&tp)
@@ -75,7 +103,17 @@ impl Shard {
         if let Some(e) = &txn.failed {
             return Err(self.abort_or_fatal(e.clone(), "produce"));
         }
+        // The source positions go first: their round trips (AddOffsetsToTxn, TxnOffsetCommit)
+        // then overlap the records still in flight. They count only if the transaction commits,
+        // which it does only once every record is delivered.
+        let positions = self.read_positions().map_err(|e| Step::Abort(e.to_string()))?;
+        let offsets = self.offsets_list(&positions).map_err(|e| Step::Abort(e.to_string()))?;
+        let offsets_started = Instant::now();
+        self.retry_txn_call("send_offsets_to_transaction", Some(txn.started), |p, g| {
+            p.send_offsets_to_transaction(&offsets, g, CALL_TIMEOUT)
+        })?;
         let started = Instant::now();
+        let offsets_took = started - offsets_started;
         flush(&self.producer, CALL_TIMEOUT).map_err(|e| Step::Abort(format!("flush: {e}")))?;
         let flushed = started.elapsed();
         let deliveries = self.producer.context().take();
@@ -90,12 +128,6 @@ impl Shard {
             )));
         }
         self.produce_map_records(txn, &deliveries.delivered)?;
-        let positions = self.read_positions().map_err(|e| Step::Abort(e.to_string()))?;
-        let offsets = self.offsets_list(&positions).map_err(|e| Step::Abort(e.to_string()))?;
-        let offsets_started = Instant::now();
-        self.retry_txn_call("send_offsets_to_transaction", Some(txn.started), |p, g| {
-            p.send_offsets_to_transaction(&offsets, g, CALL_TIMEOUT)
-        })?;
         let commit_started = Instant::now();
         // The map records are in flight: deliver them first, or commit_transaction's own flush
         // pays rust-rdkafka's 100 ms poll step.
@@ -108,7 +140,7 @@ impl Shard {
             records = txn.records.len(),
             open_ms = txn.started.elapsed().as_millis() as u64,
             flush_ms = flushed.as_millis() as u64,
-            offsets_ms = (commit_started - offsets_started).as_millis() as u64,
+            offsets_ms = offsets_took.as_millis() as u64,
             commit_ms = commit_started.elapsed().as_millis() as u64,
             "transaction timings"
         );

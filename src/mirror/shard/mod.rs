@@ -83,6 +83,8 @@ pub(crate) struct Shard {
     txn: Option<OpenTransaction>,
     records_mirrored: u64,
     backoff: Duration,
+    /// How long commits take (moving average), for transactions sized to their cost.
+    commit_cost: Option<Duration>,
     next_end_check: Instant,
     guard: ReadGuard,
     stall: StallWatch,
@@ -127,6 +129,7 @@ impl Shard {
             txn: None,
             records_mirrored: 0,
             backoff: Duration::from_millis(100),
+            commit_cost: None,
             next_end_check: Instant::now(),
             guard: ReadGuard::default(),
             stall: StallWatch::default(),
