@@ -338,3 +338,74 @@ fn leader_killed_mid_stream(killed: Killed) {
     assert_success(&setup.mirror_until_caught_up(&t, &[]));
     setup.assert_exactly_once(&t, PARTITIONS, Some(2 * per_phase));
 }
+
+/// A network partition between the mirror and a running target, cut while a transaction is
+/// open (the target's log shows records past its last stable offset) and held past the
+/// target's transaction timeout, so the broker itself aborts the transaction on the far side
+/// (a frozen broker, above, cannot: its timers stop too). The mirror carries on or stops with a
+/// clear error; either way, after the heal, every record is on the target once, in order.
+#[test]
+fn a_network_partition_to_the_target_mid_transaction_loses_and_duplicates_nothing() {
+    use kmirror_testcontainers::{raw_log::read_raw_log, KafkaCluster, KafkaSpec};
+    let (source, _) = KafkaCluster::shared_pair().expect("shared clusters");
+    let target = KafkaCluster::start_kafka(&KafkaSpec::behind_slow_link(1, Duration::from_millis(2)))
+        .expect("target behind a link");
+    let setup = Setup {
+        source,
+        target,
+        name: format!("t{}", kmirror_testcontainers::unique_suffix()),
+        state_dir: tempfile::tempdir().expect("tempdir"),
+    };
+    let t = topic("partition");
+    setup.source.create_topic(&t, PARTITIONS, &[]).expect("topic");
+    produce_batch(&setup, &t, "a", 20_000);
+    let mut mirror = setup.spawn_mirror(
+        &t,
+        &["--set", "target.transaction.timeout.ms=5000", "--transaction-max-records", "2000"],
+    );
+    wait_for_copied(&setup, &t, 2_000);
+    // Cut where a transaction is open; between two transactions, heal and try again (bounded).
+    let open_transaction = || {
+        (0..PARTITIONS).any(|p| {
+            read_raw_log(&setup.target, &t, p).is_ok_and(|l| l.last_stable_offset < l.high_watermark)
+        })
+    };
+    let mut cut_inside = false;
+    for _ in 0..20 {
+        setup.target.set_link_cut(true).expect("cut");
+        std::thread::sleep(Duration::from_millis(300));
+        if open_transaction() {
+            cut_inside = true;
+            break;
+        }
+        setup.target.set_link_cut(false).expect("heal");
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    assert!(cut_inside, "no cut landed inside an open transaction in 20 tries");
+    produce_batch(&setup, &t, "b", 1_000);
+    // Past the 5 s transaction timeout: the broker aborts what the mirror had open.
+    std::thread::sleep(Duration::from_secs(12));
+    assert!(!open_transaction(), "the target aborted the transaction cut off from its producer");
+    setup.target.set_link_cut(false).expect("heal");
+    produce_batch(&setup, &t, "c", 1_000);
+    std::thread::sleep(Duration::from_secs(20));
+    match mirror.try_wait().expect("wait") {
+        None => {
+            terminate(&mirror);
+            wait_exit(&mut mirror, Duration::from_secs(30)).expect("stops on SIGTERM");
+            let out = mirror.wait_with_output().expect("output");
+            assert!(out.status.success(), "{}: {}", out.status, stderr(&out));
+        }
+        Some(status) => {
+            let out = mirror.wait_with_output().expect("output");
+            let text = stderr(&out);
+            assert!(!status.success() && text.contains("kmirror: error:"), "{status}: {text}");
+            eprintln!(
+                "the mirror stopped after the partition ({status}): {}",
+                text.lines().last().unwrap_or("")
+            );
+        }
+    }
+    assert_success(&setup.mirror_until_caught_up(&t, &[]));
+    setup.assert_exactly_once(&t, PARTITIONS, Some(22_000));
+}

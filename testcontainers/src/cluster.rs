@@ -250,6 +250,21 @@ impl KafkaCluster {
         self.signal(Signal::SIGCONT, "resume")
     }
 
+    /// Cuts (true) or heals (false) the link in front of a cluster started with
+    /// [`KafkaSpec::behind_slow_link`]: a network partition between its clients and it, the
+    /// brokers running on. The harness's own reads of raw logs go around it.
+    pub fn set_link_cut(&self, cut: bool) -> Result<()> {
+        match self.kafka.as_ref().map(|k| &k.links) {
+            Some(links) if !links.is_empty() => {
+                links.iter().for_each(|link| link.set_cut(cut));
+                Ok(())
+            }
+            _ => {
+                Err(self.unsupported("cutting the link (start the cluster with KafkaSpec::behind_slow_link)"))
+            }
+        }
+    }
+
     /// Kills the brokers and waits for them; a Tansu broker's data is gone.
     pub fn stop(&mut self) -> Result<()> {
         if self.shared {

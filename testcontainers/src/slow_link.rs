@@ -5,6 +5,11 @@
 //! flowing (the link carries many bytes in flight, as a real one does). Bandwidth is not
 //! limited and loopback TCP windows are wide, so what such a link costs a client here is its
 //! round trips, which is what request pipelining and transaction sizing have to hide.
+//!
+//! The link can also be cut ([`SlowLink::set_cut`]): nothing crosses it until it is healed,
+//! while both ends stay up and their connections open, as in a network partition (unlike a
+//! frozen broker, whose own timers stop too). Bytes sent meanwhile arrive after the heal, as
+//! TCP's retransmissions would bring them.
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,6 +26,7 @@ const CHUNK: usize = 256 * 1024;
 pub struct SlowLink {
     address: String,
     stop: Arc<AtomicBool>,
+    cut: Arc<AtomicBool>,
     accept: Option<JoinHandle<()>>,
 }
 
@@ -35,8 +41,9 @@ impl SlowLink {
     pub fn start(listener: TcpListener, upstream: String, one_way: Duration) -> io::Result<Self> {
         let address = listener.local_addr()?.to_string();
         let stop = Arc::new(AtomicBool::new(false));
+        let cut = Arc::new(AtomicBool::new(false));
         let accept = {
-            let stop = Arc::clone(&stop);
+            let (stop, cut) = (Arc::clone(&stop), Arc::clone(&cut));
             std::thread::Builder::new().name("slow-link".into()).spawn(move || {
                 for client in listener.incoming() {
                     if stop.load(Ordering::Relaxed) {
@@ -46,17 +53,22 @@ impl SlowLink {
                         std::thread::sleep(Duration::from_millis(50));
                         continue;
                     };
-                    if let Err(e) = carry(client, &upstream, one_way) {
+                    if let Err(e) = carry(client, &upstream, one_way, &cut) {
                         debug!(error = %e, %upstream, "slow link connection refused");
                     }
                 }
             })?
         };
-        Ok(Self { address, stop, accept: Some(accept) })
+        Ok(Self { address, stop, cut, accept: Some(accept) })
     }
 
     pub fn address(&self) -> &str {
         &self.address
+    }
+
+    /// Cuts the link (true) or heals it (false).
+    pub fn set_cut(&self, cut: bool) {
+        self.cut.store(cut, Ordering::SeqCst);
     }
 }
 
@@ -72,19 +84,19 @@ impl Drop for SlowLink {
     }
 }
 
-fn carry(client: TcpStream, upstream: &str, one_way: Duration) -> io::Result<()> {
+fn carry(client: TcpStream, upstream: &str, one_way: Duration, cut: &Arc<AtomicBool>) -> io::Result<()> {
     let server = TcpStream::connect(upstream)?;
     for socket in [&client, &server] {
         socket.set_nodelay(true)?;
     }
-    pump(client.try_clone()?, server.try_clone()?, one_way)?;
-    pump(server, client, one_way)
+    pump(client.try_clone()?, server.try_clone()?, one_way, Arc::clone(cut))?;
+    pump(server, client, one_way, Arc::clone(cut))
 }
 
 /// Carries `from` to `to`, late by `one_way`: a reader thread stamps each chunk with the time
 /// it is due, a writer thread sleeps until then. The end of one direction closes the other
 /// end's writing side, as TCP would; a failed write closes both.
-fn pump(mut from: TcpStream, mut to: TcpStream, one_way: Duration) -> io::Result<()> {
+fn pump(mut from: TcpStream, mut to: TcpStream, one_way: Duration, cut: Arc<AtomicBool>) -> io::Result<()> {
     let (chunks, due) = mpsc::channel::<(Instant, Vec<u8>)>();
     let reader_end = from.try_clone()?;
     std::thread::Builder::new().name("slow-link-write".into()).spawn(move || {
@@ -92,6 +104,9 @@ fn pump(mut from: TcpStream, mut to: TcpStream, one_way: Duration) -> io::Result
             let wait = at.saturating_duration_since(Instant::now());
             if !wait.is_zero() {
                 std::thread::sleep(wait);
+            }
+            while cut.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(10));
             }
             if to.write_all(&bytes).is_err() {
                 let _ = reader_end.shutdown(Shutdown::Both);

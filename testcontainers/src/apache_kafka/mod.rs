@@ -180,7 +180,7 @@ pub(crate) struct Launched {
     pub listener: ClientListener,
     /// The slow links in front of the nodes, if the spec asked for them; held so that they
     /// keep accepting as long as the nodes run.
-    pub _links: Vec<SlowLink>,
+    pub links: Vec<SlowLink>,
 }
 
 impl Launched {
@@ -276,7 +276,7 @@ pub(crate) fn launch(spec: &KafkaSpec) -> Result<Launched> {
     for node in &mut nodes {
         node.start()?;
     }
-    Ok(Launched { folder: dir, nodes, listener: spec.listener.clone(), _links: links })
+    Ok(Launched { folder: dir, nodes, listener: spec.listener.clone(), links })
 }
 
 fn format_storage(lib: &Path, node: &Node, cluster_id: &str, spec: &KafkaSpec) -> Result<Child> {
