@@ -411,3 +411,11 @@ pub fn free_loopback_port() -> Result<u16> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     Ok(listener.local_addr()?.port())
 }
+
+/// `n` free loopback ports, all different: each stays bound until all are found, so the kernel
+/// cannot hand one out twice (one at a time, two of a node's listeners once got the same port).
+pub(crate) fn free_loopback_ports(n: usize) -> Result<Vec<u16>> {
+    let held: Vec<TcpListener> =
+        (0..n).map(|_| TcpListener::bind("127.0.0.1:0")).collect::<std::io::Result<_>>()?;
+    held.iter().map(|l| Ok(l.local_addr()?.port())).collect()
+}

@@ -20,7 +20,7 @@ pub use install::{installed_version, java_binary, kafka_lib, KAFKA_LIB_ENV, KAFK
 use server_config::{log4j2_properties, ClusterLayout, NodePorts};
 pub use server_config::{ClientListener, ServerTls, BROKER_LOG_ENV};
 
-use crate::cluster::free_loopback_port;
+use crate::cluster::free_loopback_ports;
 use crate::error::{Error, Result};
 use crate::slow_link::SlowLink;
 use crate::spawner::spawn_tied;
@@ -230,13 +230,15 @@ pub(crate) fn launch(spec: &KafkaSpec) -> Result<Launched> {
     let dir = tempfile::Builder::new().prefix(&format!("kmirror-kafka-{}-", std::process::id())).tempdir()?;
     // Replication and transaction markers must not cross a slow link meant for clients only.
     let internal = !spec.listener.is_plaintext() || spec.client_round_trip.is_some();
+    let mut free = free_loopback_ports(spec.nodes * 4)?.into_iter();
+    let mut next = || free.next().ok_or_else(|| Error::Io(std::io::Error::other("no free loopback port")));
     let mut ports = Vec::new();
     for _ in 0..spec.nodes {
         ports.push(NodePorts {
-            client: free_loopback_port()?,
-            controller: free_loopback_port()?,
-            internal: if internal { Some(free_loopback_port()?) } else { None },
-            far_end: if spec.client_round_trip.is_some() { Some(free_loopback_port()?) } else { None },
+            client: next()?,
+            controller: next()?,
+            internal: if internal { Some(next()?) } else { None },
+            far_end: if spec.client_round_trip.is_some() { Some(next()?) } else { None },
         });
     }
     let layout = ClusterLayout { nodes: &ports, listener: &spec.listener, overrides: &spec.overrides };
