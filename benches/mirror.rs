@@ -31,7 +31,6 @@
 //! KMIRROR_BENCH_GUARD=R (the CI regression guard): only the limit and kmirror at its default
 //! settings, no latency phase, no files written; fails unless kmirror's steady rate is at least
 //! R times the limit's.
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -304,21 +303,8 @@ fn slow_link() {
             println!("{table}");
         }
     }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let _ = std::fs::create_dir_all(root.join("bench-results"));
-    std::fs::write(
-        root.join("bench-results/mirror-slow-link.json"),
-        serde_json::to_string_pretty(&results).unwrap_or_default() + "\n",
-    )
-    .expect("write json");
-    let doc = root.join("BENCHMARKS.md");
-    if let Ok(text) = std::fs::read_to_string(&doc) {
-        let (start, end) = ("<!-- slow-link:start -->", "<!-- slow-link:end -->");
-        if let (Some(a), Some(b)) = (text.find(start), text.find(end)) {
-            std::fs::write(&doc, format!("{}{start}\n{table}{}", &text[..a], &text[b..]))
-                .expect("write BENCHMARKS.md");
-        }
-    }
+    support::write_json("mirror-slow-link.json", &results);
+    support::write_table("slow-link", &table);
 }
 
 fn main() {
@@ -450,19 +436,6 @@ fn main() {
     ));
     results.push(json!({"run": "latency kmirror default", "rate_per_s": rate, "seconds": seconds, "records": n, "p50_ms": p50, "p99_ms": p99}));
     println!("{table}");
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let _ = std::fs::create_dir_all(root.join("bench-results"));
-    std::fs::write(
-        root.join("bench-results/mirror.json"),
-        serde_json::to_string_pretty(&results).unwrap_or_default() + "\n",
-    )
-    .expect("write json");
-    let doc = root.join("BENCHMARKS.md");
-    if let Ok(text) = std::fs::read_to_string(&doc) {
-        let (start, end) = ("<!-- mirror-bench:start -->", "<!-- mirror-bench:end -->");
-        if let (Some(a), Some(b)) = (text.find(start), text.find(end)) {
-            let updated = format!("{}{start}\n{table}{}", &text[..a], &text[b..]);
-            std::fs::write(&doc, updated).expect("write BENCHMARKS.md");
-        }
-    }
+    support::write_json("mirror.json", &results);
+    support::write_table("mirror-bench", &table);
 }

@@ -81,19 +81,6 @@ fn main() {
         results.push(json!({"processes": processes, "records": expected, "steady_seconds": seconds, "records_per_s": rate, "cpu_seconds_per_million_records": cpu / expected as f64 * 1e6}));
     }
     println!("{table}");
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let _ = std::fs::create_dir_all(root.join("bench-results"));
-    std::fs::write(
-        root.join("bench-results/scale.json"),
-        serde_json::to_string_pretty(&results).unwrap_or_default() + "\n",
-    )
-    .expect("write json");
-    let doc = root.join("BENCHMARKS.md");
-    if let Ok(text) = std::fs::read_to_string(&doc) {
-        let (start, end) = ("<!-- scale-bench:start -->", "<!-- scale-bench:end -->");
-        if let (Some(a), Some(b)) = (text.find(start), text.find(end)) {
-            std::fs::write(&doc, format!("{}{start}\n{table}{}", &text[..a], &text[b..]))
-                .expect("write BENCHMARKS.md");
-        }
-    }
+    support::write_json("scale.json", &results);
+    support::write_table("scale-bench", &table);
 }

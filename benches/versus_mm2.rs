@@ -518,21 +518,8 @@ fn write_freshness(mm2: &Path) {
         results.push(json!({"copier": tool.label(), "rate_per_s": rate, "seconds": seconds, "records": n, "p50_ms": p50, "p99_ms": p99}));
     }
     println!("{table}");
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let _ = std::fs::create_dir_all(root.join("bench-results"));
-    std::fs::write(
-        root.join("bench-results/versus_mm2_freshness.json"),
-        serde_json::to_string_pretty(&results).unwrap_or_default() + "\n",
-    )
-    .expect("write json");
-    let doc = root.join("BENCHMARKS.md");
-    if let Ok(text) = std::fs::read_to_string(&doc) {
-        let (start, end) = ("<!-- versus-mm2-freshness:start -->", "<!-- versus-mm2-freshness:end -->");
-        if let (Some(a), Some(b)) = (text.find(start), text.find(end)) {
-            std::fs::write(&doc, format!("{}{start}\n{table}{}", &text[..a], &text[b..]))
-                .expect("write BENCHMARKS.md");
-        }
-    }
+    support::write_json("versus_mm2_freshness.json", &results);
+    support::write_table("versus-mm2-freshness", &table);
 }
 
 const TABLE_HEADER: &str = "| workload | copier | kills | records/s | MB/s | CPU s per M records | records per CPU s | peak RSS MB | first record after s | duplicates | missing | identical | group: re-read / skipped |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n";
@@ -609,21 +596,8 @@ fn write_slow_link(mm2: &Path) {
         results.push(result);
         println!("{table}");
     }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let _ = std::fs::create_dir_all(root.join("bench-results"));
-    std::fs::write(
-        root.join("bench-results/versus_mm2_slow_link.json"),
-        serde_json::to_string_pretty(&results).unwrap_or_default() + "\n",
-    )
-    .expect("write json");
-    let doc = root.join("BENCHMARKS.md");
-    if let Ok(text) = std::fs::read_to_string(&doc) {
-        let (start, end) = ("<!-- versus-mm2-slow-link:start -->", "<!-- versus-mm2-slow-link:end -->");
-        if let (Some(a), Some(b)) = (text.find(start), text.find(end)) {
-            std::fs::write(&doc, format!("{}{start}\n{table}{}", &text[..a], &text[b..]))
-                .expect("write BENCHMARKS.md");
-        }
-    }
+    support::write_json("versus_mm2_slow_link.json", &results);
+    support::write_table("versus-mm2-slow-link", &table);
 }
 
 fn main() {
@@ -698,27 +672,14 @@ fn main() {
             println!("{table}");
         }
     }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let _ = std::fs::create_dir_all(root.join("bench-results"));
-    std::fs::write(
-        root.join("bench-results/versus_mm2.json"),
-        serde_json::to_string_pretty(&results).unwrap_or_default() + "\n",
-    )
-    .expect("write json");
+    support::write_json("versus_mm2.json", &results);
     let placeholder = KafkaCluster::start(Role::Source).expect("a cluster for the settings file");
     let settings = mm2_properties(&placeholder, &placeholder, true, None, 0)
         .replace(placeholder.bootstrap(), "<bootstrap>");
-    std::fs::write(root.join("bench-results/versus_mm2.properties"), settings).expect("write settings");
+    std::fs::write(support::results_dir().join("versus_mm2.properties"), settings).expect("write settings");
     let table = format!("Brokers: {brokers}; a fresh target cluster for each copy.\n\n{table}");
     println!("{table}");
-    let doc = root.join("BENCHMARKS.md");
-    if let Ok(text) = std::fs::read_to_string(&doc) {
-        let (start, end) = ("<!-- versus-mm2:start -->", "<!-- versus-mm2:end -->");
-        if let (Some(a), Some(b)) = (text.find(start), text.find(end)) {
-            std::fs::write(&doc, format!("{}{start}\n{table}{}", &text[..a], &text[b..]))
-                .expect("write BENCHMARKS.md");
-        }
-    }
+    support::write_table("versus-mm2", &table);
     write_freshness(&mm2);
     write_slow_link(&mm2);
 }

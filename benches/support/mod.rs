@@ -225,3 +225,30 @@ pub fn percentiles(mut latencies: Vec<f64>) -> (f64, f64) {
     };
     (pick(0.50), pick(0.99))
 }
+
+/// `bench-results/` of the workspace, made if missing.
+pub fn results_dir() -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bench-results");
+    let _ = std::fs::create_dir_all(&dir);
+    dir
+}
+
+/// Writes `results` to `bench-results/FILE`.
+pub fn write_json(file: &str, results: &[serde_json::Value]) {
+    std::fs::write(
+        results_dir().join(file),
+        serde_json::to_string_pretty(results).unwrap_or_default() + "\n",
+    )
+    .expect("write json");
+}
+
+/// Puts `table` between `<!-- MARKER:start -->` and `<!-- MARKER:end -->` in BENCHMARKS.md.
+pub fn write_table(marker: &str, table: &str) {
+    let doc = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("BENCHMARKS.md");
+    let Ok(text) = std::fs::read_to_string(&doc) else { return };
+    let (start, end) = (format!("<!-- {marker}:start -->"), format!("<!-- {marker}:end -->"));
+    if let (Some(a), Some(b)) = (text.find(&start), text.find(&end)) {
+        std::fs::write(&doc, format!("{}{start}\n{table}{}", &text[..a], &text[b..]))
+            .expect("write BENCHMARKS.md");
+    }
+}

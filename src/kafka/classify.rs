@@ -23,14 +23,20 @@ pub(crate) struct Facts {
     /// Set for errors of transactional calls.
     pub(crate) fatal: bool,
     pub(crate) retriable: bool,
+    /// librdkafka's word that the transaction failed and must be aborted (e.g. records that
+    /// timed out in a partition): calling again can never succeed.
+    pub(crate) requires_abort: bool,
 }
 
 impl Facts {
     pub(crate) fn of(e: &KafkaError) -> Self {
         match e {
-            KafkaError::Transaction(t) => {
-                Facts { code: Some(t.code()), fatal: t.is_fatal(), retriable: t.is_retriable() }
-            }
+            KafkaError::Transaction(t) => Facts {
+                code: Some(t.code()),
+                fatal: t.is_fatal(),
+                retriable: t.is_retriable(),
+                requires_abort: t.txn_requires_abort(),
+            },
             other => Facts { code: other.rdkafka_error_code(), ..Facts::default() },
         }
     }
@@ -50,6 +56,9 @@ pub(crate) fn classify_facts(facts: Facts) -> Class {
             | RDKafkaErrorCode::InvalidProducerEpoch,
         ) => Class::Fenced,
         _ if facts.fatal => Class::Fatal,
+        // Seen after a network partition: commit_transaction answered "1 message(s) timed out"
+        // (abortable and not fatal) again and again; only an abort gets the shard going.
+        _ if facts.requires_abort => Class::Abort,
         _ if facts.retriable => Class::Retry,
         Some(RDKafkaErrorCode::OperationTimedOut) => Class::Retry,
         _ => Class::Abort,
@@ -61,7 +70,15 @@ mod tests {
     use super::*;
 
     fn txn(code: RDKafkaErrorCode, fatal: bool, retriable: bool) -> Facts {
-        Facts { code: Some(code), fatal, retriable }
+        Facts { code: Some(code), fatal, retriable, requires_abort: false }
+    }
+
+    #[test]
+    fn a_transaction_librdkafka_says_must_be_aborted_is_aborted_not_retried() {
+        let timed_out = Facts { requires_abort: true, ..txn(RDKafkaErrorCode::MessageTimedOut, false, true) };
+        assert_eq!(classify_facts(timed_out), Class::Abort);
+        let fenced = Facts { requires_abort: true, ..txn(RDKafkaErrorCode::ProducerFenced, false, false) };
+        assert_eq!(classify_facts(fenced), Class::Fenced, "fencing still wins");
     }
 
     #[test]
