@@ -277,16 +277,10 @@ fn slow_link() {
             runs.push((format!("kmirror {}", args.join(" ")), kmirror_run(&source, &target, &w, &args_ref)));
         }
         let limit = &runs[0].1;
-        let limit_steady = limit.target_records as f64 / limit.steady_seconds;
-        let limit_wall = limit.target_records as f64 / limit.seconds;
+        let (limit_wall, limit_steady) = limit.rates();
         for (label, m) in &runs {
-            assert_eq!(
-                m.target_records,
-                w.records / w.partitions as usize * w.partitions as usize,
-                "{label} copied everything"
-            );
-            let (wall, steady) =
-                (m.target_records as f64 / m.seconds, m.target_records as f64 / m.steady_seconds);
+            assert_eq!(m.target_records, w.loaded(), "{label} copied everything");
+            let (wall, steady) = m.rates();
             table.push_str(&format!(
                 "| {far_side} | {label} | {wall:.0} | {steady:.0} | {:.1} | {:.2} | {:.2} |\n",
                 bytes / m.steady_seconds / 1e6,
@@ -372,16 +366,10 @@ fn main() {
             }
         }
         let limit = &runs[0].1;
-        let (limit_wall, limit_steady) =
-            (limit.target_records as f64 / limit.seconds, limit.target_records as f64 / limit.steady_seconds);
+        let (limit_wall, limit_steady) = limit.rates();
         for (label, m) in &runs {
-            assert_eq!(
-                m.target_records,
-                w.records / w.partitions as usize * w.partitions as usize,
-                "{label} copied everything"
-            );
-            let (wall, steady) =
-                (m.target_records as f64 / m.seconds, m.target_records as f64 / m.steady_seconds);
+            assert_eq!(m.target_records, w.loaded(), "{label} copied everything");
+            let (wall, steady) = m.rates();
             let ratio = steady / limit_steady;
             if let (Some(min), true) = (guard, label.as_str() == "kmirror default") {
                 if ratio < min {

@@ -24,6 +24,13 @@ pub struct Workload {
     pub partitions: i32,
 }
 
+impl Workload {
+    /// The records loaded: the same count in every partition.
+    pub fn loaded(&self) -> usize {
+        self.records / self.partitions as usize * self.partitions as usize
+    }
+}
+
 #[derive(Debug)]
 pub struct Measure {
     pub seconds: f64,
@@ -250,5 +257,12 @@ pub fn write_table(marker: &str, table: &str) {
     if let (Some(a), Some(b)) = (text.find(&start), text.find(&end)) {
         std::fs::write(&doc, format!("{}{start}\n{table}{}", &text[..a], &text[b..]))
             .expect("write BENCHMARKS.md");
+    }
+}
+
+impl Measure {
+    /// Records per second, (wall, steady).
+    pub fn rates(&self) -> (f64, f64) {
+        (self.target_records as f64 / self.seconds, self.target_records as f64 / self.steady_seconds)
     }
 }
