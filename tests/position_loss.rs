@@ -23,6 +23,29 @@ fn assert_refused(setup: &Setup, topics: &str, extra: &[&str], parts: &[&str]) {
     }
 }
 
+fn translate_offsets(setup: &Setup, group: &str) -> std::process::Output {
+    let state = setup.state_dir.path().join(format!("{}.translate", setup.name));
+    let args: Vec<String> = [
+        "translate-offsets",
+        "--source",
+        setup.source.bootstrap(),
+        "--target",
+        setup.target.bootstrap(),
+        "--name",
+        &setup.name,
+        "--group",
+        group,
+        "--format",
+        "json",
+        "--state-dir",
+        &state.display().to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    run(&args, Duration::from_secs(120))
+}
+
 fn values(records: &[RecordData]) -> Vec<Vec<u8>> {
     records.iter().filter_map(|r| r.value.clone()).collect()
 }
@@ -115,6 +138,30 @@ fn records_deleted_before_they_were_copied_are_refused_then_skipped_by_policy() 
         (Some(250), Some(100), Some(50), Some(0)),
         "{row}"
     );
+    assert_eq!(row["skipped_by_policy"].as_i64(), Some(150), "the skipped range, counted apart: {row}");
+
+    // A group whose position lies in the skipped range moves to the copy of the first record
+    // after it, and the answer says why; one before the range gets no such note.
+    let copies = setup.target.read_committed_audited(&t, 0).expect("audit");
+    let copy_at =
+        |value: &[u8]| copies.iter().find(|r| r.data.value.as_deref() == Some(value)).map(|r| r.offset);
+    for (group, at, expected, note) in [
+        (format!("in-gap-{t}"), 150, copy_at(all[250].value.as_deref().expect("value")), true),
+        (format!("before-gap-{t}"), 40, copy_at(all[40].value.as_deref().expect("value")), false),
+    ] {
+        commit_group(&setup.source, &group, &t, &[(0, at)].into_iter().collect());
+        let out = translate_offsets(&setup, &group);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json rows");
+        let row = &rows[0];
+        assert_eq!(
+            (row["source_offset"].as_i64(), row["target_offset"].as_i64()),
+            (Some(at), expected),
+            "{row}"
+        );
+        let says = row["note"].as_str().unwrap_or_default();
+        assert_eq!(says.contains("skipped by policy") && says.contains("100..250"), note, "{row}");
+    }
 
     // The gap is behind the mirror now: the next run has nothing to refuse or skip.
     let again = setup.mirror_until_caught_up(&t, &[]);

@@ -281,6 +281,7 @@ fn rows(source: &ClientConfig, translated: &Translated) -> Result<Vec<Row>> {
                 target_offset: Some(from.offset),
                 end_offset: end,
                 lag: end.zip(to.as_ref()).map(|(e, t)| (e - t.offset).max(0)),
+                note: None,
             });
         }
     }

@@ -19,6 +19,8 @@ pub(crate) struct Row {
     pub(crate) end_offset: Option<i64>,
     /// Records the group has left to read there after the move.
     pub(crate) lag: Option<i64>,
+    /// Why the position is what it is, where that needs saying (records skipped by policy).
+    pub(crate) note: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -36,7 +38,7 @@ pub(crate) fn render(rows: &[Row], format: Format) -> String {
     }
 }
 
-fn cells(row: &Row) -> [String; 10] {
+fn cells(row: &Row) -> [String; 11] {
     let opt = |v: Option<i64>| v.map(|v| v.to_string()).unwrap_or_else(|| "-".into());
     [
         row.group.clone(),
@@ -49,10 +51,11 @@ fn cells(row: &Row) -> [String; 10] {
         opt(row.target_offset),
         opt(row.end_offset),
         opt(row.lag),
+        row.note.clone().unwrap_or_else(|| "-".into()),
     ]
 }
 
-const HEADER: [&str; 10] = [
+const HEADER: [&str; 11] = [
     "group",
     "direction",
     "source_topic",
@@ -63,6 +66,7 @@ const HEADER: [&str; 10] = [
     "target_offset",
     "end_offset",
     "lag",
+    "note",
 ];
 
 fn table(rows: &[Row]) -> String {
@@ -104,6 +108,7 @@ mod tests {
             target_offset: Some(40),
             end_offset: Some(50),
             lag: Some(10),
+            note: None,
         }
     }
 

@@ -4,7 +4,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
-use kmirror_state::{codec, MapRecord, TopicPartition};
+use kmirror_state::{MapRecord, TopicPartition};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use serde::Serialize;
@@ -265,7 +265,7 @@ fn recent_commits(
         let from = (end - MAP_TAIL).max(0);
         let group = names::status_reader_group(name);
         read_to_end(target, &topic, tp.partition, &group, from, |_, ts, value| {
-            if let Ok(record) = codec::decode::<MapRecord>(value) {
+            if let Ok(record) = MapRecord::decode(value) {
                 source_of.insert(record.target.topic.clone(), record.source.topic.clone());
                 if let Some(ts) = ts {
                     times.insert(record.source, ts);

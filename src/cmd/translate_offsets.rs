@@ -144,7 +144,16 @@ fn forward(q: &Query<'_>) -> Result<Vec<Row>> {
         if q.args.execute {
             execute(&q.clusters.target, Side::Target, &group, &translations)?;
         }
-        rows.extend(translations.iter().map(|t| row(&group, "forward", &t.from, t.to.as_ref(), &ends)));
+        rows.extend(translations.iter().map(|t| {
+            let mut r = row(&group, "forward", &t.from, t.to.as_ref(), &ends);
+            r.note = t.skipped.map(|s| {
+                format!(
+                    "source offsets {}..{} were deleted on the source before they were copied and skipped by policy (--on-missing-source skip)",
+                    s.from, s.to
+                )
+            });
+            r
+        }));
     }
     Ok(rows)
 }
@@ -213,6 +222,7 @@ fn row(
         target_offset: to_offset,
         end_offset: end,
         lag: end.zip(to_offset).map(|(e, o)| (e - o).max(0)),
+        note: None,
     }
 }
 

@@ -38,6 +38,9 @@ pub(crate) struct PartitionCheck {
     /// Copies of source records deleted on the source after they were copied: present on the
     /// target, not compared, and neither missing nor extra.
     pub(crate) expired: usize,
+    /// Source offsets the source had deleted before they were copied, which the mirror went
+    /// past under `--on-missing-source skip`: never on the target, neither checked nor missing.
+    pub(crate) skipped_by_policy: usize,
     /// Source records compared with their copies.
     pub(crate) checked: usize,
     /// Mirrored source records with no copy at their mapped target offset.
@@ -122,6 +125,7 @@ fn check_partition(
         from_offset: from,
         source_start,
         expired: 0,
+        skipped_by_policy: 0,
         checked: 0,
         missing: 0,
         extra: 0,
@@ -168,6 +172,9 @@ fn check_partition(
             copy_offsets.insert(t);
             check.expired += 1;
         }
+    }
+    for gap in translator.skipped_within(source_tp, from, until)? {
+        check.skipped_by_policy += (gap.to.min(until) - gap.from.max(from)).max(0) as usize;
     }
     for &t in copies.keys() {
         if !copy_offsets.contains(&t) {
@@ -257,6 +264,7 @@ fn render(checks: &[PartitionCheck], format: Format) -> String {
                 "from",
                 "source_start",
                 "expired",
+                "skipped_by_policy",
                 "checked",
                 "missing",
                 "extra",
@@ -273,6 +281,7 @@ fn render(checks: &[PartitionCheck], format: Format) -> String {
                     c.from_offset.to_string(),
                     c.source_start.to_string(),
                     c.expired.to_string(),
+                    c.skipped_by_policy.to_string(),
                     c.checked.to_string(),
                     c.missing.to_string(),
                     c.extra.to_string(),

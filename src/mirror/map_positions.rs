@@ -10,7 +10,7 @@
 //! skipped), so resuming there copies nothing twice and skips nothing.
 use std::collections::HashMap;
 
-use kmirror_state::{codec, MapRecord, TopicPartition};
+use kmirror_state::{MapRecord, TopicPartition};
 use rdkafka::ClientConfig;
 
 use crate::config::names;
@@ -48,7 +48,7 @@ pub(crate) fn positions_from_map(
     let Some((log_start, end)) = reader.bounds()? else { return Ok(HashMap::new()) };
     newest_positions(wanted, log_start, end, |from, to, on_record| {
         reader.read(from, to, |offset, value| {
-            let record: MapRecord = codec::decode(value).map_err(|e| {
+            let record = MapRecord::decode(value).map_err(|e| {
                 Error::State(format!(
                     "{topic} partition {shard} offset {offset}: undecodable map record: {e}"
                 ))
@@ -74,8 +74,11 @@ fn newest_positions(
         let from = (to - window).max(log_start);
         let mut newest: HashMap<TopicPartition, MapEnd> = HashMap::new();
         read(from, to, &mut |record| {
-            let Some(last) = record.runs.iter().max_by_key(|r| r.source_end()) else { return };
-            let next = MapEnd { source: last.source_end(), target: last.target_end() };
+            let Some(source) = record.source_end() else { return };
+            // A record of a range skipped by policy alone copied nothing: no target end to
+            // check the target partition against.
+            let target = record.runs.iter().map(|r| r.target_end()).max().unwrap_or(0);
+            let next = MapEnd { source, target };
             if missing.iter().any(|r| r.source == record.source && r.target == record.target) {
                 // Records come in offset order: the last one read is the newest.
                 newest.insert(record.source, next);
@@ -91,7 +94,7 @@ fn newest_positions(
 
 #[cfg(test)]
 mod tests {
-    use kmirror_state::Run;
+    use kmirror_state::{Run, Skipped};
 
     use super::*;
 
@@ -104,6 +107,7 @@ mod tests {
             source: route.source.clone(),
             target: route.target.clone(),
             runs: vec![Run { source_start, target_start: source_start, len }],
+            skipped: Vec::new(),
         }
     }
 
@@ -170,5 +174,21 @@ mod tests {
         );
         assert_eq!(windows, vec![(100, 103)]);
         assert!(scan(&[], 5, &[route("t", 0)], &mut Vec::new()).is_empty());
+    }
+
+    #[test]
+    fn a_range_skipped_by_policy_is_resumed_past() {
+        let route = route("t", 0);
+        let skip = MapRecord {
+            skipped: vec![Skipped { from: 7, to: 30 }],
+            ..MapRecord::new(route.source.clone(), route.target.clone(), Vec::new())
+        };
+        let log = [record(&route, 0, 7), skip];
+        let found = newest_positions(std::slice::from_ref(&route), 0, 2, |from, to, on_record| {
+            log[from as usize..to as usize].iter().cloned().for_each(on_record);
+            Ok(())
+        })
+        .expect("scan");
+        assert_eq!(found[&route.source], MapEnd { source: 30, target: 0 }, "past the skip; no copy to check");
     }
 }

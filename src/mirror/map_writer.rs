@@ -1,7 +1,7 @@
 //! The runs a transaction wrote, built from its delivery reports, as map-topic records.
 use std::collections::BTreeMap;
 
-use kmirror_state::{codec, MapRecord, Run};
+use kmirror_state::{MapRecord, Run};
 
 use crate::mirror::plan::Route;
 
@@ -33,13 +33,9 @@ pub(crate) fn map_records(
             source: routes[route].source.clone(),
             target: routes[route].target.clone(),
             runs: Run::from_pairs(pairs),
+            skipped: Vec::new(),
         })
         .collect()
-}
-
-/// The map record's bytes, in the versioned codec.
-pub(crate) fn encode(record: &MapRecord) -> Result<Vec<u8>, codec::CodecError> {
-    codec::encode(record)
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! Brings the local RocksDB map up to date from the map topic on the target, from the position
 //! it already holds. The topic is the truth; the store is a cache of it.
-use kmirror_state::{codec, MapRecord, MapStore, StateError};
+use kmirror_state::{MapRecord, MapStore, StateError};
 use rdkafka::ClientConfig;
 use tracing::debug;
 
@@ -24,7 +24,7 @@ pub(crate) fn catch_up(
     for partition in 0..partitions {
         let start = store.position(partition).map_err(state_error)?;
         let position = read_to_end(target, topic, partition, group, start, |offset, _, value| {
-            let record: MapRecord = codec::decode(value).map_err(|e| {
+            let record = MapRecord::decode(value).map_err(|e| {
                 Error::State(format!(
                     "{topic} partition {partition} offset {offset}: undecodable map record: {e}"
                 ))

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::time::Duration;
 
-use kmirror_state::{GroupOffset, MapStore, Opened, StateError, TopicPartition};
+use kmirror_state::{GroupOffset, MapStore, Opened, Skipped, StateError, TopicPartition};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::ClientConfig;
 use tracing::warn;
@@ -21,6 +21,8 @@ use crate::translate::map_sync::catch_up;
 pub(crate) struct Translation {
     pub(crate) from: GroupOffset,
     pub(crate) to: Option<GroupOffset>,
+    /// The range skipped by policy the position lies in: its records were never copied.
+    pub(crate) skipped: Option<Skipped>,
 }
 
 pub(crate) struct Translator {
@@ -78,6 +80,11 @@ impl Translator {
         committed: Option<i64>,
     ) -> Result<Option<i64>> {
         self.store.copy_of(source, offset, committed).map_err(state)
+    }
+
+    /// The ranges of a source partition skipped by policy that overlap `from..to`.
+    pub(crate) fn skipped_within(&self, source: &TopicPartition, from: i64, to: i64) -> Result<Vec<Skipped>> {
+        self.store.skipped_within(source, from, to).map_err(state)
     }
 
     /// Where the map's runs of a source partition start.
@@ -161,7 +168,8 @@ impl Translator {
                     offset: a.offset,
                     metadata: from.metadata.clone(),
                 });
-                Ok(Translation { from, to })
+                let skipped = self.store.skipped_at(&from.partition, from.offset).map_err(state)?;
+                Ok(Translation { from, to, skipped })
             })
             .collect()
     }
@@ -186,7 +194,7 @@ impl Translator {
                     offset: a.offset,
                     metadata: from.metadata.clone(),
                 });
-                Ok(Translation { from: from.clone(), to })
+                Ok(Translation { from: from.clone(), to, skipped: None })
             })
             .collect()
     }

@@ -50,11 +50,11 @@ fn main() {
     let mut map_topic_bytes = 0u64;
     for (n, chunk_start) in (0..runs).step_by(per_record).enumerate() {
         let chunk: Vec<Run> = (chunk_start..(chunk_start + per_record).min(runs)).map(run_at).collect();
-        let record = MapRecord { source: source.clone(), target: target.clone(), runs: chunk };
+        let record = MapRecord::new(source.clone(), target.clone(), chunk);
         store.apply(0, n as i64, &record).expect("apply");
         if n == 0 {
             // A real mirror writes one run per partition per transaction.
-            let one = MapRecord { source: source.clone(), target: target.clone(), runs: vec![run_at(0)] };
+            let one = MapRecord::new(source.clone(), target.clone(), vec![run_at(0)]);
             map_topic_bytes = kmirror_state::codec::encode(&one).map(|b| b.len() as u64).unwrap_or(0);
         }
     }

@@ -3,16 +3,18 @@
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-/// The version byte written in front of every encoded value.
+/// The version byte written in front of every encoded value whose format never changed.
 pub const FORMAT_VERSION: u8 = 1;
+/// The newest format this kmirror reads (see `MapRecord::decode`).
+pub const NEWEST_VERSION: u8 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CodecError {
     #[error("empty value: no format version byte")]
     Empty,
-    #[error("format version {found} is not known to this kmirror (it reads version {FORMAT_VERSION}); upgrade kmirror")]
+    #[error("format version {found} is not known to this kmirror (it reads versions up to {NEWEST_VERSION}); upgrade kmirror")]
     UnknownVersion { found: u8 },
-    #[error("could not decode a version {FORMAT_VERSION} value: {0}")]
+    #[error("could not decode a value: {0}")]
     Decode(#[from] bincode::error::DecodeError),
     #[error("could not encode a value: {0}")]
     Encode(#[from] bincode::error::EncodeError),
@@ -27,18 +29,33 @@ fn config() -> impl bincode::config::Config {
 }
 
 pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
-    let mut out = vec![FORMAT_VERSION];
+    encode_as(FORMAT_VERSION, value)
+}
+
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
+    decode_as(FORMAT_VERSION, bytes)
+}
+
+/// `value` behind the version byte `version`.
+pub fn encode_as<T: Serialize>(version: u8, value: &T) -> Result<Vec<u8>, CodecError> {
+    let mut out = vec![version];
     out.extend(bincode::serde::encode_to_vec(value, config())?);
     Ok(out)
 }
 
-pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
-    let (&version, body) = bytes.split_first().ok_or(CodecError::Empty)?;
-    if version != FORMAT_VERSION {
-        return Err(CodecError::UnknownVersion { found: version });
+/// A value written with [`encode_as`]`(version, ..)`; any other version is refused.
+pub fn decode_as<T: DeserializeOwned>(version: u8, bytes: &[u8]) -> Result<T, CodecError> {
+    let found = version_of(bytes)?;
+    if found != version {
+        return Err(CodecError::UnknownVersion { found });
     }
-    let (value, _) = bincode::serde::decode_from_slice(body, config())?;
+    let (value, _) = bincode::serde::decode_from_slice(&bytes[1..], config())?;
     Ok(value)
+}
+
+/// The version byte of an encoded value.
+pub fn version_of(bytes: &[u8]) -> Result<u8, CodecError> {
+    bytes.first().copied().ok_or(CodecError::Empty)
 }
 
 #[cfg(test)]

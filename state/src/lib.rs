@@ -14,10 +14,10 @@ mod store;
 mod translate;
 mod types;
 
-pub use codec::{CodecError, FORMAT_VERSION};
+pub use codec::{CodecError, FORMAT_VERSION, NEWEST_VERSION};
 pub use error::{Result, StateError};
 pub use record_data::{RecordData, RecordDigest};
-pub use records::{Checkpoint, GroupOffset, MapRecord};
+pub use records::{Checkpoint, GroupOffset, MapRecord, Skipped};
 pub use store::{MapStore, Opened};
 pub use translate::{translate, Answer, Span};
 pub use types::{Offset, Run, TopicPartition};

@@ -1,5 +1,5 @@
 //! The offset map materialised in RocksDB: a forward index by source offset, a reverse index by
-//! target offset, and the map-topic position already applied (written in the same batch as the
+//! target offset, the source ranges skipped by policy, and the map-topic position already applied (written in the same batch as the
 //! runs, so a crash never applies a map record twice or skips one).
 use std::path::{Path, PathBuf};
 
@@ -9,13 +9,14 @@ use serde::{Deserialize, Serialize};
 use crate::codec;
 use crate::error::{Result, StateError};
 use crate::keys::{key, offset_of, partition_of, prefix};
-use crate::records::MapRecord;
+use crate::records::{MapRecord, Skipped};
 use crate::translate::{Answer, Span};
 use crate::{Offset, Run, TopicPartition};
 
 const FORWARD: &str = "forward";
 const REVERSE: &str = "reverse";
 const META: &str = "meta";
+const SKIPPED: &str = "skipped";
 const POSITION_KEY: &[u8] = b"map-topic-position/";
 const MIRROR_KEY: &[u8] = b"mirror-name";
 
@@ -56,7 +57,8 @@ impl MapStore {
         let mut options = Options::default();
         options.create_if_missing(true);
         options.create_missing_column_families(true);
-        let cfs = [FORWARD, REVERSE, META].map(|n| ColumnFamilyDescriptor::new(n, Options::default()));
+        let cfs =
+            [FORWARD, REVERSE, META, SKIPPED].map(|n| ColumnFamilyDescriptor::new(n, Options::default()));
         let db = DB::open_cf_descriptors(&options, path, cfs).map_err(|e| open_error(path, &e))?;
         let store = Self { db, path: path.to_path_buf() };
         match store.meta(MIRROR_KEY)? {
@@ -118,6 +120,10 @@ impl MapStore {
                 ReverseEntry { source: record.source.clone(), source_start: run.source_start, len: run.len };
             batch.put_cf(forward, key(&record.source, run.source_start), self.encode(&entry)?);
             batch.put_cf(reverse, key(&record.target, run.target_start), self.encode(&back)?);
+        }
+        let skipped = self.cf(SKIPPED)?;
+        for gap in &record.skipped {
+            batch.put_cf(skipped, key(&record.source, gap.from), self.encode(&gap.to)?);
         }
         batch.put_cf(meta, position_key(map_partition), self.encode(&(map_offset + 1))?);
         self.db.write(batch).map_err(|e| self.io(&e))
@@ -290,6 +296,34 @@ impl MapStore {
             it.prev();
         }
         Ok(None)
+    }
+
+    /// The ranges of a source partition skipped by policy that overlap `from..to`, in order.
+    pub fn skipped_within(&self, source: &TopicPartition, from: Offset, to: Offset) -> Result<Vec<Skipped>> {
+        let pre = prefix(source);
+        let mut it = self.db.raw_iterator_cf(self.cf(SKIPPED)?);
+        // A range starting before `from` may reach into it.
+        it.seek_for_prev(key(source, from));
+        if !it.key().is_some_and(|k| k.starts_with(&pre)) {
+            it.seek(key(source, from));
+        }
+        let mut out = Vec::new();
+        while let (Some(k), Some(v)) = (it.key(), it.value()) {
+            if !k.starts_with(&pre) || offset_of(k) >= to {
+                break;
+            }
+            let gap = Skipped { from: offset_of(k), to: codec::decode(v).map_err(|e| self.codec(e))? };
+            if gap.to > from {
+                out.push(gap);
+            }
+            it.next();
+        }
+        Ok(out)
+    }
+
+    /// The range skipped by policy that holds source offset `g`, if any.
+    pub fn skipped_at(&self, source: &TopicPartition, g: Offset) -> Result<Option<Skipped>> {
+        Ok(self.skipped_within(source, g, g + 1)?.into_iter().next())
     }
 
     /// All source partitions with runs.

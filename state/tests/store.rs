@@ -1,6 +1,6 @@
 //! The RocksDB map against a brute-force model: exact answers forward and reverse, aborted
 //! transactions superseded, pending runs ignored, and a store that survives reopening.
-use kmirror_state::{MapRecord, MapStore, Opened, Run, StateError, TopicPartition};
+use kmirror_state::{MapRecord, MapStore, Opened, Run, Skipped, StateError, TopicPartition};
 use proptest::prelude::*;
 
 fn source() -> TopicPartition {
@@ -51,7 +51,7 @@ fn store_with(runs: &[Run], per_record: usize) -> (tempfile::TempDir, MapStore) 
     let (store, opened) = MapStore::open(&dir.path().join("map"), "dr").expect("open");
     assert_eq!(opened, Opened::Created);
     for (i, chunk) in runs.chunks(per_record.max(1)).enumerate() {
-        let record = MapRecord { source: source(), target: target(), runs: chunk.to_vec() };
+        let record = MapRecord::new(source(), target(), chunk.to_vec());
         store.apply(0, i as i64, &record).expect("apply");
     }
     (dir, store)
@@ -101,7 +101,7 @@ proptest! {
         let mut offset = 0;
         for runs in [&committed_before, &aborted, &remirrored] {
             if !runs.is_empty() {
-                store.apply(0, offset, &MapRecord { source: source(), target: target(), runs: runs.to_vec() }).expect("apply");
+                store.apply(0, offset, &MapRecord::new(source(), target(), runs.to_vec())).expect("apply");
                 offset += 1;
             }
         }
@@ -146,6 +146,7 @@ fn position_and_answers_survive_reopening() {
             source: source(),
             target: target(),
             runs: vec![Run { source_start: 5, target_start: 7, len: 3 }],
+            skipped: Vec::new(),
         };
         store.apply(0, 41, &record).expect("apply");
     }
@@ -179,6 +180,7 @@ fn a_corrupt_store_is_rebuilt_empty_never_answering_wrongly() {
             source: source(),
             target: target(),
             runs: vec![Run { source_start: 0, target_start: 0, len: 3 }],
+            skipped: Vec::new(),
         };
         store.apply(0, 0, &record).expect("apply");
     }
@@ -194,4 +196,34 @@ fn a_corrupt_store_is_rebuilt_empty_never_answering_wrongly() {
     assert_eq!(opened, Opened::Rebuilt);
     assert_eq!(store.position(0).expect("position"), 0, "refilled from the map topic's start");
     assert_eq!(store.translate(&source(), 1, None).expect("t"), None);
+}
+
+#[test]
+fn ranges_skipped_by_policy_are_found_by_overlap_and_survive_reopening() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("map");
+    {
+        let (store, _) = MapStore::open(&path, "dr").expect("open");
+        let copied =
+            MapRecord::new(source(), target(), vec![Run { source_start: 0, target_start: 0, len: 10 }]);
+        store.apply(0, 0, &copied).expect("apply");
+        let gaps = [Skipped { from: 10, to: 25 }, Skipped { from: 40, to: 41 }];
+        for (i, gap) in gaps.iter().enumerate() {
+            let record = MapRecord { skipped: vec![*gap], ..MapRecord::new(source(), target(), Vec::new()) };
+            store.apply(0, 1 + i as i64, &record).expect("apply");
+        }
+    }
+    let (store, opened) = MapStore::open(&path, "dr").expect("reopen");
+    assert_eq!(opened, Opened::Existing);
+    let within = |from, to| store.skipped_within(&source(), from, to).expect("skipped");
+    assert_eq!(within(0, 100), vec![Skipped { from: 10, to: 25 }, Skipped { from: 40, to: 41 }]);
+    assert_eq!(within(24, 40), vec![Skipped { from: 10, to: 25 }], "the end is exclusive");
+    assert_eq!(within(25, 40), vec![]);
+    assert_eq!(within(0, 10), vec![]);
+    assert_eq!(store.skipped_at(&source(), 12).expect("at"), Some(Skipped { from: 10, to: 25 }));
+    assert_eq!(store.skipped_at(&source(), 9).expect("at"), None);
+    assert_eq!(store.skipped_at(&TopicPartition::new("other", 2), 12).expect("at"), None);
+    // Translation inside the gap goes to the first copy after it, past the copies before it.
+    let answer = store.translate(&source(), 12, None).expect("translate").expect("answer");
+    assert_eq!(answer.offset, 10);
 }

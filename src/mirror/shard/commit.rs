@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use kmirror_state::TopicPartition;
+use kmirror_state::{MapRecord, TopicPartition};
 use rdkafka::consumer::{Consumer, ConsumerGroupMetadata};
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
@@ -19,7 +19,7 @@ use crate::error::{Error, Result, Side};
 use crate::kafka::classify::{classify, Class};
 use crate::mirror::delivery::DeliveryTracker;
 use crate::mirror::flush::flush;
-use crate::mirror::map_writer::{encode as encode_map_record, map_records, MAP_RECORD_OPAQUE};
+use crate::mirror::map_writer::{map_records, MAP_RECORD_OPAQUE};
 use crate::mirror::shadow::CommitMetadata;
 use crate::mirror::transaction::OpenTransaction;
 
@@ -154,28 +154,29 @@ impl Shard {
         txn: &OpenTransaction,
         delivered: &[(usize, i32, i64)],
     ) -> Result<(), Step> {
+        map_records(&self.routes, &txn.records, delivered).iter().try_for_each(|r| self.send_map_record(r))
+    }
+
+    /// Sends one map record into the open transaction, to the shard's map-topic partition.
+    pub(super) fn send_map_record(&self, record: &MapRecord) -> Result<(), Step> {
         let topic = self.ctx.settings.map_topic();
-        for record in map_records(&self.routes, &txn.records, delivered) {
-            let value =
-                encode_map_record(&record).map_err(|e| Step::Abort(format!("encoding map record: {e}")))?;
-            let key = record.source.to_string();
-            let mut base: BaseRecord<'_, str, [u8], usize> =
-                BaseRecord::with_opaque_to(&topic, MAP_RECORD_OPAQUE)
-                    .partition(self.id as i32)
-                    .key(key.as_str())
-                    .payload(value.as_slice());
-            loop {
-                match self.producer.send(base) {
-                    Ok(()) => break,
-                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                        base = back;
-                        self.producer.poll(Duration::from_millis(10));
-                    }
-                    Err((e, _)) => return Err(Step::Abort(format!("producing map record: {e}"))),
+        let value = record.encode().map_err(|e| Step::Abort(format!("encoding map record: {e}")))?;
+        let key = record.source.to_string();
+        let mut base: BaseRecord<'_, str, [u8], usize> =
+            BaseRecord::with_opaque_to(&topic, MAP_RECORD_OPAQUE)
+                .partition(self.id as i32)
+                .key(key.as_str())
+                .payload(value.as_slice());
+        loop {
+            match self.producer.send(base) {
+                Ok(()) => return Ok(()),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    base = back;
+                    self.producer.poll(Duration::from_millis(10));
                 }
+                Err((e, _)) => return Err(Step::Abort(format!("producing map record: {e}"))),
             }
         }
-        Ok(())
     }
 
     /// Where the consumer stands now: past every record handed to the transaction and past

@@ -14,7 +14,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kmirror_state::TopicPartition;
+use kmirror_state::{Skipped, TopicPartition};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerGroupMetadata};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
@@ -73,6 +73,8 @@ pub(crate) struct Shard {
     latest: HashMap<TopicPartition, i64>,
     /// Where partitions go on past records the source deleted (--on-missing-source skip).
     floor: HashMap<TopicPartition, i64>,
+    /// Ranges stepped over by that policy, not yet recorded in the map topic.
+    skips: Vec<(TopicPartition, Skipped)>,
     /// The source topics' IDs as first seen by this shard, committed with every position.
     topic_ids: HashMap<String, String>,
     next_id_check: Instant,
@@ -123,6 +125,7 @@ impl Shard {
             ends: HashMap::new(),
             latest: HashMap::new(),
             floor: HashMap::new(),
+            skips: Vec::new(),
             topic_ids: HashMap::new(),
             next_id_check: Instant::now() + ID_CHECK_INTERVAL,
             last_commit: HashMap::new(),
@@ -177,6 +180,7 @@ impl Shard {
             self.routes.push(route);
         }
         self.commit_positions(&rebuilt, "positions rebuilt from the map topic")?;
+        self.commit_skips()?;
         if self.ctx.settings.start_from == StartFrom::Latest {
             self.resolve_latest()?;
             self.commit_latest_starts()?;

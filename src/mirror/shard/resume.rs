@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use kmirror_state::TopicPartition;
+use kmirror_state::{MapRecord, Skipped, TopicPartition};
 use rdkafka::consumer::Consumer;
 use rdkafka::producer::Producer;
 use tracing::{info, warn};
@@ -100,6 +100,7 @@ impl Shard {
                     );
                     self.ctx.telemetry.metrics.skipped(&route.source.topic, (to - from) as u64);
                     self.floor.insert(route.source.clone(), to);
+                    self.skips.push((route.source.clone(), Skipped { from, to }));
                 }
             }
         }
@@ -125,6 +126,7 @@ impl Shard {
         let result = self.check_positions(&saved);
         self.topic_ids = recorded;
         result?;
+        self.commit_skips()?;
         self.assign_at_committed()
     }
 
@@ -230,8 +232,44 @@ impl Shard {
             .collect()
     }
 
+    /// Records the ranges skipped by policy in the map topic, with the positions past them, in
+    /// one transaction: translation and verify then know those records were never copied, and
+    /// say why, and the next start does not step over them again.
+    pub(super) fn commit_skips(&mut self) -> Result<()> {
+        if self.skips.is_empty() {
+            return Ok(());
+        }
+        let skips = std::mem::take(&mut self.skips);
+        let mut positions = Vec::with_capacity(skips.len());
+        let mut records = Vec::with_capacity(skips.len());
+        for (source, gap) in skips {
+            let Some(route) = self.route_index_of(&source).map(|i| self.routes[i].clone()) else { continue };
+            positions.push((source, gap.to));
+            records.push(MapRecord {
+                skipped: vec![gap],
+                ..MapRecord::new(route.source, route.target, Vec::new())
+            });
+        }
+        self.commit_positions_with(
+            &positions,
+            &records,
+            "ranges skipped by policy (--on-missing-source skip)",
+        )
+    }
+
     /// Commits positions in a transaction of their own, holding no records.
     pub(super) fn commit_positions(&mut self, positions: &[(TopicPartition, i64)], what: &str) -> Result<()> {
+        self.commit_positions_with(positions, &[], what)
+    }
+
+    /// Commits positions in a transaction of their own, holding no records but the map records
+    /// `map`.
+    fn commit_positions_with(
+        &mut self,
+        positions: &[(TopicPartition, i64)],
+        map: &[MapRecord],
+        what: &str,
+    ) -> Result<()> {
         if positions.is_empty() {
             return Ok(());
         }
@@ -241,9 +279,13 @@ impl Shard {
             context: format!("shard {}: begin_transaction", self.id),
             cause: e,
         })?;
-        let committed = self
-            .retry_txn_call("send_offsets_to_transaction", Some(Instant::now()), |p, g| {
-                p.send_offsets_to_transaction(&offsets, g, CALL_TIMEOUT)
+        let committed = map
+            .iter()
+            .try_for_each(|record| self.send_map_record(record))
+            .and_then(|()| {
+                self.retry_txn_call("send_offsets_to_transaction", Some(Instant::now()), |p, g| {
+                    p.send_offsets_to_transaction(&offsets, g, CALL_TIMEOUT)
+                })
             })
             .and_then(|()| {
                 self.retry_txn_call("commit_transaction", None, |p, _| p.commit_transaction(CALL_TIMEOUT))
