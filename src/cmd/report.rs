@@ -124,7 +124,7 @@ mod tests {
     #[test]
     fn csv_quotes_and_table_aligns() {
         let csv = render(&[row()], Format::Csv);
-        assert_eq!(csv.lines().nth(1), Some("\"billing,eu\",forward,orders,1,42,orders,1,40,50,10"));
+        assert_eq!(csv.lines().nth(1), Some("\"billing,eu\",forward,orders,1,42,orders,1,40,50,10,"));
         let table = render(&[row()], Format::Table);
         assert!(table.lines().next().is_some_and(|l| l.starts_with("group ")), "{table}");
     }
