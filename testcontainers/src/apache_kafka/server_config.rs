@@ -156,6 +156,8 @@ impl ClusterLayout<'_> {
             // 128 MiB are allocated at start otherwise; compaction tests need only a little.
             ("log.cleaner.dedupe.buffer.size", (8 * 1024 * 1024).to_string()),
             ("log.cleaner.threads", "1".into()),
+            // The cleaner looks for dirty logs every 15 s by default; compaction tests wait for it.
+            ("log.cleaner.backoff.ms", "500".into()),
             // Aborted transactions of killed test clients are cleaned up within seconds.
             ("transaction.abort.timed.out.transaction.cleanup.interval.ms", "2000".into()),
         ]
