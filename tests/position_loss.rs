@@ -279,3 +279,73 @@ fn a_target_topic_recreated_under_a_stopped_mirror_is_refused() {
     assert_refused(&setup, &t, &[], &[&t, "deleted or recreated", "--name"]);
     assert!(setup.target.read_committed_audited(&t, 0).expect("read").is_empty(), "nothing was written");
 }
+
+/// The target topic deleted and made again (here by hand, with a record of someone else's)
+/// while the mirror runs: the mirror stops with the refusal before any record of its own
+/// lands in the new topic, and does not make the topic again itself.
+#[test]
+fn a_target_topic_recreated_under_a_running_mirror_stops_it_before_anything_lands_there() {
+    let setup = Setup::new();
+    let t = topic("target-live");
+    setup.source.create_topic(&t, 1, &[]).expect("topic");
+    setup.source.produce(&t, 0, &keyed("before", 0..200)).expect("produce");
+    let mut mirror = running_mirror_with(&setup, &t, 200);
+    setup.target.delete_topic(&t).expect("delete the target topic");
+    let started = std::time::Instant::now();
+    while setup.target.create_topic(&t, 1, &[]).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(30), "the target topic could not be made again");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let theirs = keyed("theirs", 0..5);
+    setup.target.produce(&t, 0, &theirs).expect("produce to the new target topic");
+    setup.source.produce(&t, 0, &keyed("after", 0..100)).expect("produce");
+
+    assert_stops_refusing(mirror, &[&t, "was replaced", "under the running mirror"]);
+    assert_eq!(
+        target_values(&setup, &t, theirs.len()),
+        values(&theirs),
+        "nothing of the mirror's in the new topic"
+    );
+}
+
+#[test]
+fn a_target_topic_deleted_under_a_running_mirror_stops_it_and_is_not_made_again() {
+    let setup = Setup::new();
+    let t = topic("target-gone");
+    setup.source.create_topic(&t, 1, &[]).expect("topic");
+    setup.source.produce(&t, 0, &keyed("before", 0..100)).expect("produce");
+    let mirror = running_mirror_with(&setup, &t, 100);
+    setup.target.delete_topic(&t).expect("delete the target topic");
+    setup.source.produce(&t, 0, &keyed("after", 0..50)).expect("produce");
+    assert_stops_refusing(mirror, &[&t, "was deleted under the running mirror"]);
+    assert_eq!(setup.target.partition_count(&t).expect("metadata"), None, "the mirror did not make it again");
+}
+
+/// A mirror of `t` running with a 1 s refresh, once its first `count` records are copied.
+fn running_mirror_with(setup: &Setup, t: &str, count: usize) -> std::process::Child {
+    let mirror = setup.spawn_mirror(&regex::escape(t), &["--refresh-interval", "1"]);
+    let started = std::time::Instant::now();
+    while setup.target.partition_count(t).expect("metadata").is_none()
+        || setup.target.audit_partition(t, 0).map(|a| a.visible.len()).unwrap_or(0) < count
+    {
+        assert!(started.elapsed() < Duration::from_secs(60), "the first {count} records were not copied");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    mirror
+}
+
+/// The running mirror stops within a minute, with exit code 4 and one error line holding every
+/// part.
+fn assert_stops_refusing(mut mirror: std::process::Child, parts: &[&str]) {
+    if wait_exit(&mut mirror, Duration::from_secs(60)).is_none() {
+        let _ = mirror.kill();
+    }
+    let out = mirror.wait_with_output().expect("output");
+    let message = stderr(&out);
+    assert_eq!(out.status.code(), Some(REFUSED), "must stop with exit code 4: {message}");
+    let errors: Vec<&str> = message.lines().filter(|l| l.starts_with("kmirror: error:")).collect();
+    assert_eq!(errors.len(), 1, "exactly one error line: {message}");
+    for part in parts {
+        assert!(errors[0].contains(part), "the error names {part}: {}", errors[0]);
+    }
+}

@@ -64,6 +64,11 @@ impl TopicSync {
     pub(crate) fn ensure(&self, topic: &SourceTopic, mirrored: Option<i32>) -> Result<TopicChange> {
         let source_configs = self.explicit_configs(Side::Source, &topic.name)?;
         match self.target_partitions(&topic.target)? {
+            // Made again, it would take the next records at offset 0 while the map and the
+            // shadow group say otherwise.
+            None if mirrored.is_some() => {
+                Err(Error::TargetReplaced { topic: topic.target.clone(), how: "deleted".into() })
+            }
             None => self.create(topic, &source_configs).map(|()| TopicChange::Created),
             Some(n) if n < topic.partitions && mirrored == Some(n) => {
                 self.grow(topic, n)?;

@@ -127,6 +127,11 @@ impl Shard {
                 txn.records.len()
             )));
         }
+        if let Err(replaced) = self.check_target_ends(txn, &deliveries.delivered) {
+            // Nothing of it may be committed into the replaced partition.
+            let _ = self.producer.abort_transaction(ABORT_TIMEOUT);
+            return Err(Step::Fatal(replaced));
+        }
         self.produce_map_records(txn, &deliveries.delivered)?;
         let commit_started = Instant::now();
         // The map records are in flight: deliver them first, or commit_transaction's own flush
@@ -135,6 +140,12 @@ impl Shard {
         // No giving up on a commit: one that timed out may have committed on the broker, and
         // reading its records again would copy them twice; librdkafka retries it safely.
         self.retry_txn_call("commit_transaction", None, |p, _| p.commit_transaction(CALL_TIMEOUT))?;
+        for &(index, _, offset) in &deliveries.delivered {
+            if let Some(&(route, _)) = txn.records.get(index) {
+                let end = self.target_ends.entry(route).or_insert(0);
+                *end = (*end).max(offset + 1);
+            }
+        }
         debug!(
             shard = self.id,
             records = txn.records.len(),
@@ -145,6 +156,27 @@ impl Shard {
             "transaction timings"
         );
         Ok(positions)
+    }
+
+    /// Offsets only grow: a record that landed below where this shard's last commit ended on
+    /// its target partition went into a topic deleted and made again since (by a person, or
+    /// by auto-creation), which the offset map and the shadow group know nothing of.
+    fn check_target_ends(&self, txn: &OpenTransaction, delivered: &[(usize, i32, i64)]) -> Result<()> {
+        for &(index, _, offset) in delivered {
+            let Some(&(route, _)) = txn.records.get(index) else { continue };
+            let Some(&end) = self.target_ends.get(&route) else { continue };
+            if offset < end {
+                let target = &self.routes[route].target;
+                return Err(Error::TargetReplaced {
+                    topic: target.topic.clone(),
+                    how: format!(
+                        "replaced (partition {} took a record at offset {offset}, below {end}, where the mirror's last commit there ended)",
+                        target.partition
+                    ),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Writes the transaction's runs to the map topic, inside the transaction: the map is

@@ -77,6 +77,11 @@ pub(crate) struct Shard {
     skips: Vec<(TopicPartition, Skipped)>,
     /// The source topics' IDs as first seen by this shard, committed with every position.
     topic_ids: HashMap<String, String>,
+    /// The target topics' IDs as first seen by this shard.
+    target_ids: HashMap<String, String>,
+    /// Per route index, the target offset after the last record this shard committed there:
+    /// a record landing below it went into a replaced target partition.
+    target_ends: HashMap<usize, i64>,
     next_id_check: Instant,
     /// When each partition's position was last committed by this shard (or when the shard
     /// started): positions idle for [`POSITION_REFRESH`] are committed again before Kafka
@@ -127,6 +132,8 @@ impl Shard {
             floor: HashMap::new(),
             skips: Vec::new(),
             topic_ids: HashMap::new(),
+            target_ids: HashMap::new(),
+            target_ends: HashMap::new(),
             next_id_check: Instant::now() + ID_CHECK_INTERVAL,
             last_commit: HashMap::new(),
             txn: None,
@@ -163,6 +170,7 @@ impl Shard {
         )?;
         let rebuilt = self.rebuild_lost_positions(&new, &mut positions)?;
         self.learn_topic_ids(&new);
+        self.learn_target_ids(&new);
         let saved: Vec<(Route, SavedPosition)> = new
             .iter()
             .filter_map(|r| positions.get(&r.source).cloned().flatten().map(|p| (r.clone(), p)))

@@ -45,6 +45,22 @@ impl Shard {
         Ok(())
     }
 
+    /// Notes the IDs of the routes' target topics not seen yet; as for sources, a target that
+    /// gives none leaves a replaced topic to the delivered offsets (see `check_target_ends`).
+    pub(super) fn learn_target_ids(&mut self, routes: &[Route]) {
+        let mut topics: Vec<&str> = routes
+            .iter()
+            .map(|r| r.target.topic.as_str())
+            .filter(|t| !self.target_ids.contains_key(*t))
+            .collect();
+        topics.sort_unstable();
+        topics.dedup();
+        match topic_ids(self.shadow.client(), &topics, CALL_TIMEOUT) {
+            Ok(ids) => self.target_ids.extend(ids),
+            Err(e) => warn!(shard = self.id, error = %e, "the target gave no topic IDs"),
+        }
+    }
+
     /// Notes the IDs of the routes' source topics not seen yet. A source that gives none (or
     /// cannot be asked) leaves recreated topics to the position bounds, and says so once.
     pub(super) fn learn_topic_ids(&mut self, routes: &[Route]) {
@@ -130,7 +146,8 @@ impl Shard {
         self.assign_at_committed()
     }
 
-    /// Every so often, whether a source topic was deleted and recreated under the running shard.
+    /// Every so often, whether a source or target topic was deleted or recreated under the
+    /// running shard.
     pub(super) fn check_topic_ids(&mut self) -> Result<()> {
         if Instant::now() < self.next_id_check {
             return Ok(());
@@ -143,6 +160,19 @@ impl Shard {
             let offset = self.committed.get(&route.source).copied().flatten().unwrap_or(0);
             let recorded = self.topic_ids.get(&route.source.topic).map(String::as_str);
             same_topic(&route.source, offset, recorded, now.get(&route.source.topic).map(String::as_str))?;
+        }
+        let mut targets: Vec<&str> = self.target_ids.keys().map(String::as_str).collect();
+        targets.sort_unstable();
+        let Ok(now) = topic_ids(self.shadow.client(), &targets, STALL_PROBE_TIMEOUT) else {
+            return Ok(());
+        };
+        for (topic, recorded) in &self.target_ids {
+            let how = match now.get(topic) {
+                Some(current) if current == recorded => continue,
+                Some(current) => format!("deleted and recreated (topic ID {recorded} is now {current})"),
+                None => "deleted".to_string(),
+            };
+            return Err(Error::TargetReplaced { topic: topic.clone(), how });
         }
         Ok(())
     }
