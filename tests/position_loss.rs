@@ -289,7 +289,7 @@ fn a_target_topic_recreated_under_a_running_mirror_stops_it_before_anything_land
     let t = topic("target-live");
     setup.source.create_topic(&t, 1, &[]).expect("topic");
     setup.source.produce(&t, 0, &keyed("before", 0..200)).expect("produce");
-    let mut mirror = running_mirror_with(&setup, &t, 200);
+    let mirror = running_mirror_with(&setup, &t, 200);
     setup.target.delete_topic(&t).expect("delete the target topic");
     let started = std::time::Instant::now();
     while setup.target.create_topic(&t, 1, &[]).is_err() {
