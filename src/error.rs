@@ -133,6 +133,14 @@ impl Error {
         }
     }
 
+    /// The local state dir could not be written (full, read-only, failing).
+    pub fn is_state_dir_fault(&self) -> bool {
+        matches!(
+            self,
+            Error::StateDir { .. } | Error::Map { cause: kmirror_state::StateError::Io { .. }, .. }
+        )
+    }
+
     pub fn kafka(side: Side, context: impl Into<String>) -> impl FnOnce(rdkafka::error::KafkaError) -> Error {
         let context = context.into();
         move |cause| Error::Kafka { side, context, cause }

@@ -17,6 +17,26 @@ pub(crate) struct StateDir {
     _lock: Flock<File>,
 }
 
+/// RocksDB aborts the process when a write fails for lack of space (measured with Debian's 7.8:
+/// an assertion in its error path), so the state dir's room is checked before it is written:
+/// at open, and before the local map takes records while running. Short of room, the mirror
+/// stops cleanly (committed transactions are exact) instead of crashing mid-write.
+pub(crate) fn ensure_room(path: &Path) -> Result<()> {
+    let Ok(stat) = nix::sys::statvfs::statvfs(path) else { return Ok(()) };
+    let free = stat.blocks_available().saturating_mul(stat.fragment_size());
+    if free >= MIN_FREE_BYTES {
+        return Ok(());
+    }
+    Err(Error::StateDir {
+        path: path.to_path_buf(),
+        message: format!(
+            "only {} KiB free on its file system; kmirror needs at least {} MiB there: free some space or use another --state-dir (the next run resumes exactly)",
+            free / 1024,
+            MIN_FREE_BYTES / (1024 * 1024)
+        ),
+    })
+}
+
 impl StateDir {
     pub(crate) fn open(path: &Path) -> Result<Self> {
         let err = |message: String| Error::StateDir { path: path.to_path_buf(), message };
@@ -24,18 +44,7 @@ impl StateDir {
             return Err(err("is a file, not a directory; point --state-dir at a directory".into()));
         }
         std::fs::create_dir_all(path).map_err(|e| err(format!("cannot create it: {e}")))?;
-        // RocksDB aborts the process when a write fails for lack of space (measured with
-        // Debian's 7.8: an assertion in its error path), so a full disk is refused up front.
-        if let Ok(stat) = nix::sys::statvfs::statvfs(path) {
-            let free = stat.blocks_available().saturating_mul(stat.fragment_size());
-            if free < MIN_FREE_BYTES {
-                return Err(err(format!(
-                    "only {} KiB free on its file system; kmirror needs at least {} MiB there: free some space or use another --state-dir",
-                    free / 1024,
-                    MIN_FREE_BYTES / (1024 * 1024)
-                )));
-            }
-        }
+        ensure_room(path)?;
         let lock_path = path.join(LOCK_FILE);
         let file = OpenOptions::new()
             .read(true)

@@ -1,7 +1,7 @@
 //! Faults real operations bring, each verified with the transaction-aware audit: a target frozen
-//! past the transaction timeout, a frozen source, a state directory that cannot be written, and
-//! one that is full, a partition leader killed on a 3-broker cluster. Disk faults need
-//! root (chattr, mount); elsewhere they say why they skip.
+//! past the transaction timeout, a frozen source, a state directory that cannot be written, one
+//! that is full and one that fills up mid-run, a partition leader killed on a 3-broker cluster.
+//! Disk faults need root (chattr, mount); elsewhere they say why they skip.
 mod common;
 
 use std::path::Path;
@@ -166,6 +166,79 @@ fn a_full_state_dir_is_a_clear_error_and_the_run_resumes_after() {
     std::fs::remove_file(&filler).expect("free the space");
     assert_success(&run(&setup.args_with_state(&t, &extra, state.clone()), Duration::from_secs(60)));
     setup.assert_exactly_once(&t, PARTITIONS, Some(1_000));
+}
+
+/// The state dir fills up while the mirror runs and its local map takes new records (group
+/// sync): one clear error line and a non-zero exit, not an abort; the next run resumes exactly.
+#[test]
+fn a_state_dir_filling_up_mid_run_stops_clearly_and_the_next_run_resumes_exactly() {
+    let setup = Setup::new();
+    let t = topic("fills");
+    setup.source.create_topic(&t, PARTITIONS, &[]).expect("topic");
+    produce_batch(&setup, &t, "a", 1_000);
+    let group = format!("g-{}", kmirror_testcontainers::unique_suffix());
+    commit_group(&setup.source, &group, &t, &std::collections::BTreeMap::from([(0, 10)]));
+    let state = setup.state_dir.path().join("filling");
+    std::fs::create_dir_all(&state).expect("mkdir");
+    let mounted = have_root()
+        && Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=64m", "tmpfs"])
+            .arg(&state)
+            .status()
+            .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("skipped: a small tmpfs for the state dir needs root and mount");
+        return;
+    }
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _unmount = Unmount(&state);
+    let extra = ["--groups", group.as_str(), "--sync-group-offsets", "--checkpoint-interval", "1"];
+    let mut mirror = spawn(&setup.args_with_state(&t, &extra, state.clone()));
+    let started = Instant::now();
+    while (0..PARTITIONS)
+        .any(|p| setup.target.audit_partition(&t, p).map(|a| a.visible.len()).unwrap_or(0) < 1_000)
+    {
+        assert!(started.elapsed() < Duration::from_secs(60), "the first records were not copied");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    // Fill what is left of it, then give the local map more to hold.
+    let filler = state.join("filler");
+    let _ = std::fs::write(&filler, vec![0u8; 64 * 1024 * 1024]);
+    let started = Instant::now();
+    let mut round = 0;
+    let status = loop {
+        if let Some(status) = wait_exit(&mut mirror, Duration::from_secs(1)) {
+            break Some(status);
+        }
+        if started.elapsed() > Duration::from_secs(90) {
+            let _ = mirror.kill();
+            break None;
+        }
+        produce_batch(&setup, &t, &format!("b{round}-"), 200);
+        round += 1;
+    };
+    let out = mirror.wait_with_output().expect("output");
+    assert!(status.is_some(), "the mirror went on with a full state dir: {}", stderr(&out));
+    assert!(!out.status.success(), "{}", stderr(&out));
+    assert!(out.status.code().is_some(), "an exit, not a crash ({}): {}", out.status, stderr(&out));
+    let errors: Vec<String> =
+        stderr(&out).lines().filter(|l| l.starts_with("kmirror: error:")).map(String::from).collect();
+    assert_eq!(errors.len(), 1, "one error line: {}", stderr(&out));
+    assert!(
+        errors[0].contains("space") && errors[0].contains(&state.display().to_string()),
+        "names the fault and the dir: {}",
+        errors[0]
+    );
+
+    std::fs::remove_file(&filler).expect("free the space");
+    let extra = ["--until-caught-up", "--groups", group.as_str(), "--sync-group-offsets"];
+    assert_success(&run(&setup.args_with_state(&t, &extra, state.clone()), Duration::from_secs(60)));
+    setup.assert_exactly_once(&t, PARTITIONS, Some(1_000 + 200 * round));
 }
 
 fn vm_rss_bytes(pid: u32) -> u64 {

@@ -155,6 +155,9 @@ impl Mirror {
         let mut progress = ProgressView::new(settings.progress, settings.until_caught_up);
         let mut next_checkpoint = Instant::now() + settings.checkpoint_interval;
         let mut next_refresh = Instant::now() + settings.refresh_interval;
+        // A state dir that cannot be written stops the mirror: writing to it again could crash
+        // the process inside RocksDB.
+        let mut state_dir_fault = None;
         while hosts.running(&self.ctx) {
             hosts.wait();
             progress.tick(&self.ctx.telemetry);
@@ -162,6 +165,11 @@ impl Mirror {
                 if Instant::now() >= next_checkpoint && !self.ctx.stop.load(Ordering::Relaxed) {
                     match sync.run_cycle(&source_partitions(&known)) {
                         Ok(taken) => self.note_checkpoints(taken),
+                        Err(e) if e.is_state_dir_fault() => {
+                            error!(error = %e, "the state dir cannot be written; stopping");
+                            self.ctx.stop.store(true, Ordering::Relaxed);
+                            state_dir_fault = Some(e);
+                        }
                         Err(e) => warn!(error = %e, "checkpoint failed; will retry"),
                     }
                     next_checkpoint = Instant::now() + settings.checkpoint_interval;
@@ -190,7 +198,7 @@ impl Mirror {
         };
         let (records, first_error) = hosts.finish();
         summary.records = records;
-        if let Some(e) = first_error {
+        if let Some(e) = state_dir_fault.or(first_error) {
             return Err(e);
         }
         // A batch migration leaves current group positions behind, taken after the data.

@@ -6,6 +6,11 @@ use tracing::debug;
 
 use crate::error::{Error, Result};
 use crate::kafka::topic_reader::read_to_end;
+use crate::state_dir::ensure_room;
+
+/// How many map records are applied between two checks of the state dir's room (a record
+/// takes well under a KiB there).
+const ROOM_CHECK_EVERY: usize = 4096;
 
 fn state_error(cause: StateError) -> Error {
     Error::Map { context: "the local copy".into(), cause }
@@ -21,6 +26,8 @@ pub(crate) fn catch_up(
     group: &str,
 ) -> Result<usize> {
     let mut applied = 0;
+    let state_dir = store.path().parent().unwrap_or(store.path()).to_path_buf();
+    ensure_room(&state_dir)?;
     for partition in 0..partitions {
         let start = store.position(partition).map_err(state_error)?;
         let position = read_to_end(target, topic, partition, group, start, |offset, _, value| {
@@ -31,6 +38,9 @@ pub(crate) fn catch_up(
             })?;
             store.apply(partition, offset, &record).map_err(state_error)?;
             applied += 1;
+            if applied % ROOM_CHECK_EVERY == 0 {
+                ensure_room(&state_dir)?;
+            }
             Ok(())
         })?;
         // Control markers at the end advance the position without a record to apply.

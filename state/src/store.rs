@@ -57,6 +57,11 @@ impl MapStore {
         let mut options = Options::default();
         options.create_if_missing(true);
         options.create_missing_column_families(true);
+        // RocksDB's info LOG is written through the same writer as its data files: one line
+        // that fails for lack of space makes the LOG's close at shutdown abort the process (an
+        // assertion in Debian's 7.8). Only fatal lines are logged, and the store is a cache of
+        // the map topic, so little is lost for diagnosis.
+        options.set_log_level(rocksdb::LogLevel::Fatal);
         let cfs =
             [FORWARD, REVERSE, META, SKIPPED].map(|n| ColumnFamilyDescriptor::new(n, Options::default()));
         let db = DB::open_cf_descriptors(&options, path, cfs).map_err(|e| open_error(path, &e))?;
