@@ -126,6 +126,29 @@ fn a_state_dir_that_cannot_be_written_is_a_clear_error_and_the_run_resumes_after
     setup.assert_exactly_once(&t, PARTITIONS, Some(1_000));
 }
 
+/// A 64 MiB tmpfs mounted at a path, unmounted when dropped.
+struct SmallTmpfs(std::path::PathBuf);
+
+impl SmallTmpfs {
+    /// `None` without root or mount.
+    fn mount(path: &Path) -> Option<Self> {
+        std::fs::create_dir_all(path).expect("mkdir");
+        let mounted = have_root()
+            && Command::new("mount")
+                .args(["-t", "tmpfs", "-o", "size=64m", "tmpfs"])
+                .arg(path)
+                .status()
+                .is_ok_and(|s| s.success());
+        mounted.then(|| Self(path.to_path_buf()))
+    }
+}
+
+impl Drop for SmallTmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
 #[test]
 fn a_full_state_dir_is_a_clear_error_and_the_run_resumes_after() {
     let setup = Setup::new();
@@ -135,24 +158,10 @@ fn a_full_state_dir_is_a_clear_error_and_the_run_resumes_after() {
     let group = format!("g-{}", kmirror_testcontainers::unique_suffix());
     commit_group(&setup.source, &group, &t, &std::collections::BTreeMap::from([(0, 10)]));
     let state = setup.state_dir.path().join("small");
-    std::fs::create_dir_all(&state).expect("mkdir");
-    let mounted = have_root()
-        && Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=64m", "tmpfs"])
-            .arg(&state)
-            .status()
-            .is_ok_and(|s| s.success());
-    if !mounted {
+    let Some(_unmount) = SmallTmpfs::mount(&state) else {
         eprintln!("skipped: a small tmpfs for the state dir needs root and mount");
         return;
-    }
-    struct Unmount<'a>(&'a Path);
-    impl Drop for Unmount<'_> {
-        fn drop(&mut self) {
-            let _ = Command::new("umount").arg(self.0).status();
-        }
-    }
-    let _unmount = Unmount(&state);
+    };
     // Fill it, leaving room for nothing but the lock file.
     let filler = state.join("filler");
     let _ = std::fs::write(&filler, vec![0u8; 64 * 1024 * 1024]);
@@ -179,24 +188,10 @@ fn a_state_dir_filling_up_mid_run_stops_clearly_and_the_next_run_resumes_exactly
     let group = format!("g-{}", kmirror_testcontainers::unique_suffix());
     commit_group(&setup.source, &group, &t, &std::collections::BTreeMap::from([(0, 10)]));
     let state = setup.state_dir.path().join("filling");
-    std::fs::create_dir_all(&state).expect("mkdir");
-    let mounted = have_root()
-        && Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=64m", "tmpfs"])
-            .arg(&state)
-            .status()
-            .is_ok_and(|s| s.success());
-    if !mounted {
+    let Some(_unmount) = SmallTmpfs::mount(&state) else {
         eprintln!("skipped: a small tmpfs for the state dir needs root and mount");
         return;
-    }
-    struct Unmount<'a>(&'a Path);
-    impl Drop for Unmount<'_> {
-        fn drop(&mut self) {
-            let _ = Command::new("umount").arg(self.0).status();
-        }
-    }
-    let _unmount = Unmount(&state);
+    };
     let extra = ["--groups", group.as_str(), "--sync-group-offsets", "--checkpoint-interval", "1"];
     let mut mirror = spawn(&setup.args_with_state(&t, &extra, state.clone()));
     let started = Instant::now();

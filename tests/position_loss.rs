@@ -25,25 +25,7 @@ fn assert_refused(setup: &Setup, topics: &str, extra: &[&str], parts: &[&str]) {
 
 fn translate_offsets(setup: &Setup, group: &str) -> std::process::Output {
     let state = setup.state_dir.path().join(format!("{}.translate", setup.name));
-    let args: Vec<String> = [
-        "translate-offsets",
-        "--source",
-        setup.source.bootstrap(),
-        "--target",
-        setup.target.bootstrap(),
-        "--name",
-        &setup.name,
-        "--group",
-        group,
-        "--format",
-        "json",
-        "--state-dir",
-        &state.display().to_string(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    run(&args, Duration::from_secs(120))
+    setup.translate_offsets(&state, &["--group", group])
 }
 
 fn values(records: &[RecordData]) -> Vec<Vec<u8>> {

@@ -462,11 +462,7 @@ fn a_compacted_transactional_source_is_copied_and_translated_exactly_at_every_ga
     }
     let state = setup.state_dir.path().join("compacted.translate");
     let groups = format!("{}.*", regex::escape(&prefix));
-    let out = translate(
-        &setup,
-        &state,
-        &["--source", setup.source.bootstrap(), "--groups", &groups, "--format", "json"],
-    );
+    let out = setup.translate_offsets(&state, &["--groups", &groups]);
     assert!(out.status.success(), "{}", stderr(&out));
     let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("json rows");
     assert_eq!(rows.len() as i64, source_end + 1, "one row per position");

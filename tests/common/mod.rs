@@ -64,8 +64,18 @@ impl Setup {
 
     /// Runs `kmirror verify --format json` on this setup's mirror (local map copy in `state`).
     pub fn verify(&self, state: &std::path::Path, extra: &[&str]) -> Output {
+        self.with_both_sides("verify", state, extra)
+    }
+
+    /// `kmirror translate-offsets` of this setup's mirror, positions from the live source.
+    pub fn translate_offsets(&self, state: &std::path::Path, extra: &[&str]) -> Output {
+        self.with_both_sides("translate-offsets", state, extra)
+    }
+
+    /// A subcommand given both clusters, this mirror's name, JSON output and `state`.
+    fn with_both_sides(&self, command: &str, state: &std::path::Path, extra: &[&str]) -> Output {
         let mut args: Vec<String> = [
-            "verify",
+            command,
             "--source",
             self.source.bootstrap(),
             "--target",

@@ -48,13 +48,7 @@ impl Shard {
     /// Notes the IDs of the routes' target topics not seen yet; as for sources, a target that
     /// gives none leaves a replaced topic to the delivered offsets (see `check_target_ends`).
     pub(super) fn learn_target_ids(&mut self, routes: &[Route]) {
-        let mut topics: Vec<&str> = routes
-            .iter()
-            .map(|r| r.target.topic.as_str())
-            .filter(|t| !self.target_ids.contains_key(*t))
-            .collect();
-        topics.sort_unstable();
-        topics.dedup();
+        let topics = unseen(routes.iter().map(|r| r.target.topic.as_str()), &self.target_ids);
         match topic_ids(self.shadow.client(), &topics, CALL_TIMEOUT) {
             Ok(ids) => self.target_ids.extend(ids),
             Err(e) => warn!(shard = self.id, error = %e, "the target gave no topic IDs"),
@@ -64,13 +58,7 @@ impl Shard {
     /// Notes the IDs of the routes' source topics not seen yet. A source that gives none (or
     /// cannot be asked) leaves recreated topics to the position bounds, and says so once.
     pub(super) fn learn_topic_ids(&mut self, routes: &[Route]) {
-        let mut topics: Vec<&str> = routes
-            .iter()
-            .map(|r| r.source.topic.as_str())
-            .filter(|t| !self.topic_ids.contains_key(*t))
-            .collect();
-        topics.sort_unstable();
-        topics.dedup();
+        let topics = unseen(routes.iter().map(|r| r.source.topic.as_str()), &self.topic_ids);
         match topic_ids(self.consumer.client(), &topics, CALL_TIMEOUT) {
             Ok(ids) => self.topic_ids.extend(ids),
             Err(e) => warn!(
@@ -335,4 +323,12 @@ impl Shard {
         }
         Ok(())
     }
+}
+
+/// The topics of `names` with no ID in `known` yet, sorted, once each.
+fn unseen<'a>(names: impl Iterator<Item = &'a str>, known: &HashMap<String, String>) -> Vec<&'a str> {
+    let mut topics: Vec<&str> = names.filter(|t| !known.contains_key(*t)).collect();
+    topics.sort_unstable();
+    topics.dedup();
+    topics
 }
