@@ -28,11 +28,18 @@
 //! KMIRROR_BENCH_LINK_RECORDS (300 000) records of 100 B; the pipe over the same link is the
 //! limit. Results: bench-results/mirror-slow-link.json and BENCHMARKS.md (`slow-link` markers).
 //!
+//! KMIRROR_BENCH_ONLY=phases: where a batch run's wall time goes (KMIRROR_BENCH_PHASE_RECORDS,
+//! default 300 000 records of 100 B, 8 partitions; KMIRROR_BENCH_PHASE_SAMPLES runs, default 3),
+//! phase by phase from kmirror's log and the target's watch, against the time the run's own
+//! steady rate would need. Each target has had a transaction and a group commit first, as any
+//! long-lived cluster has (KMIRROR_BENCH_PHASE_COLD=1: not). Results:
+//! bench-results/mirror-phases.json, BENCHMARKS.md (`phases`).
+//!
 //! KMIRROR_BENCH_GUARD=R (the CI regression guard): only the limit and kmirror at its default
 //! settings, no latency phase, no files written; fails unless kmirror's steady rate is at least
 //! R times the limit's.
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use kmirror_testcontainers::{KafkaCluster, KafkaSpec, Role};
 use nix::sys::resource::UsageWho;
@@ -42,6 +49,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::json;
 
+mod phases;
 mod support;
 
 use support::{cpu_seconds, env_or, load, steady, vm_rss, Landing, Measure, Workload, TOPIC};
@@ -301,10 +309,116 @@ fn slow_link() {
     support::write_table("slow-link", &table);
 }
 
+/// Gives a fresh cluster what any cluster that has served clients has: its transaction log and
+/// group offsets topics, which Kafka creates (and its coordinators load) on first use.
+fn warm_up(cluster: &KafkaCluster) {
+    cluster.create_topic("warm-up", 1, &[]).expect("warm-up topic");
+    let records = [kmirror_testcontainers::RecordData::keyed("k", "v")];
+    cluster.produce_transaction("warm-up", 0, &records, true).expect("a first transaction");
+    let consumer: BaseConsumer =
+        cluster.client_config().set("group.id", "warm-up").create().expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset("warm-up", 0, Offset::Offset(1)).expect("tpl");
+    consumer.commit(&tpl, rdkafka::consumer::CommitMode::Sync).expect("a first group commit");
+}
+
+/// A batch run's wall time phase by phase (see [`phases::phases`]), a few samples, each to a
+/// fresh target.
+fn phase_profile() {
+    let w = Workload {
+        name: "batch".into(),
+        records: env_or("KMIRROR_BENCH_PHASE_RECORDS", 300_000),
+        value_bytes: 100,
+        partitions: 8,
+    };
+    let samples = env_or("KMIRROR_BENCH_PHASE_SAMPLES", 3);
+    let cold = std::env::var("KMIRROR_BENCH_PHASE_COLD").is_ok_and(|v| v == "1");
+    let source = KafkaCluster::start(Role::Source).expect("source");
+    load(&source, &w);
+    let mut results = Vec::new();
+    let mut table = format!(
+        "{} x {} B records, {} partitions, kmirror at its defaults (`--until-caught-up`), a fresh target per sample{}; {}.\n\n| sample | phase | seconds | share of wall |\n| --- | --- | --- | --- |\n",
+        w.records,
+        w.value_bytes,
+        w.partitions,
+        if cold { " (cold: its first transaction and group commit are kmirror's)" } else { " that has had a transaction and a group commit before (its internal topics exist)" },
+        source.describe()
+    );
+    let mut summary = String::new();
+    for sample in 1..=samples {
+        let target = KafkaCluster::start(Role::Target).expect("target");
+        if !cold {
+            warm_up(&target);
+        }
+        let state = tempfile::tempdir().expect("tempdir");
+        let log_path = state.path().join("kmirror.log");
+        let log_file = std::fs::File::create(&log_path).expect("log file");
+        let landing = Landing::watch(&target, w.partitions, w.loaded());
+        let spawned = phases::epoch_seconds(SystemTime::now());
+        let started = Instant::now();
+        let status = Command::new(env!("CARGO_BIN_EXE_kmirror"))
+            .args([
+                "mirror",
+                "--source",
+                source.bootstrap(),
+                "--target",
+                target.bootstrap(),
+                "--name",
+                "bench",
+            ])
+            .args(["--topics", TOPIC, "--until-caught-up", "--state-dir"])
+            .arg(state.path().join("state"))
+            .env(
+                "RUST_LOG",
+                std::env::var("KMIRROR_BENCH_PHASE_RUST_LOG").unwrap_or_else(|_| "warn,kmirror=info".into()),
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log_file)
+            .status()
+            .expect("kmirror");
+        let wall = started.elapsed().as_secs_f64();
+        assert!(status.success(), "kmirror failed: {status}");
+        let (first, last) = landing.finish();
+        let log = std::fs::read_to_string(&log_path).expect("read log");
+        if let Ok(keep) = std::env::var("KMIRROR_BENCH_PHASE_KEEP_LOG") {
+            std::fs::write(format!("{keep}.{sample}"), &log).expect("keep the log");
+        }
+        let steady_seconds = steady(first, last, wall);
+        let split = phases::phases(&log, spawned, started, first, last, spawned + wall);
+        let idle = nothing_to_do(&source, &target);
+        for phase in &split {
+            table.push_str(&format!(
+                "| {sample} | {} | {:.2} | {:.2} |\n",
+                phase.name,
+                phase.seconds,
+                phase.seconds / wall
+            ));
+        }
+        let steady_rate = w.loaded() as f64 / steady_seconds;
+        summary.push_str(&format!(
+            "- sample {sample}: wall {wall:.2} s for {} records; at its own steady rate ({steady_rate:.0} records/s) the copy needs {steady_seconds:.2} s: wall / steady time {:.2} (goal: at most 1.5); a second run with nothing to do exits after {idle:.2} s (goal: under 1 s).\n",
+            w.loaded(),
+            wall / steady_seconds
+        ));
+        results.push(json!({
+            "sample": sample, "records": w.loaded(), "wall_seconds": wall, "steady_seconds": steady_seconds,
+            "wall_over_steady": wall / steady_seconds, "nothing_to_do_seconds": idle,
+            "phases": split.iter().map(|p| json!({"phase": p.name, "seconds": p.seconds})).collect::<Vec<_>>(),
+        }));
+    }
+    table.push('\n');
+    table.push_str(&summary);
+    println!("{table}");
+    support::write_json("mirror-phases.json", &results);
+    support::write_table("phases", &table);
+}
+
 fn main() {
-    if std::env::var("KMIRROR_BENCH_ONLY").is_ok_and(|v| v == "slow-link") {
-        slow_link();
-        return;
+    match std::env::var("KMIRROR_BENCH_ONLY").as_deref() {
+        Ok("slow-link") => return slow_link(),
+        Ok("phases") => return phase_profile(),
+        _ => {}
     }
     let guard: Option<f64> = std::env::var("KMIRROR_BENCH_GUARD").ok().and_then(|v| v.parse().ok());
     let mut workloads = vec![Workload {

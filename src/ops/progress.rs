@@ -11,6 +11,8 @@ use crate::config::ProgressMode;
 use crate::ops::telemetry::{PartitionProgress, Telemetry};
 use crate::ops::terminal::{bars, stderr_is_terminal};
 
+/// How often the bars and lines are brought up to date.
+const DRAW_EVERY: Duration = Duration::from_millis(100);
 const BAR_TEMPLATE: &str =
     "{prefix:>12} [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} records {msg} ({per_sec}, ETA {eta})";
 
@@ -19,6 +21,7 @@ pub(crate) struct ProgressView {
     bars: Option<Bars>,
     line_every: Duration,
     next_line: Instant,
+    next_draw: Instant,
 }
 
 struct Bars {
@@ -54,13 +57,15 @@ impl ProgressView {
         let use_bars = batch && mode != ProgressMode::Off && stderr_is_terminal();
         let line_every = if batch { Duration::from_secs(3) } else { Duration::from_secs(30) };
         let bars = use_bars.then(|| Bars { overall: add_bar("all topics"), topics: BTreeMap::new() });
-        Self { mode, bars, line_every, next_line: Instant::now() }
+        Self { mode, bars, line_every, next_line: Instant::now(), next_draw: Instant::now() }
     }
 
     pub(crate) fn tick(&mut self, telemetry: &Telemetry) {
-        if self.mode == ProgressMode::Off {
+        // The caller ticks more often than anything is worth drawing.
+        if self.mode == ProgressMode::Off || Instant::now() < self.next_draw {
             return;
         }
+        self.next_draw = Instant::now() + DRAW_EVERY;
         let snapshot = telemetry.snapshot();
         let mut by_topic: BTreeMap<&str, Vec<&PartitionProgress>> = BTreeMap::new();
         for (tp, p) in &snapshot {
@@ -94,6 +99,7 @@ impl ProgressView {
     pub(crate) fn finish(&mut self, telemetry: &Telemetry) {
         if self.bars.is_none() {
             self.next_line = Instant::now();
+            self.next_draw = Instant::now();
             self.tick(telemetry);
         }
         if let Some(bars) = self.bars.take() {

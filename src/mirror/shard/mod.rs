@@ -97,6 +97,10 @@ pub(crate) struct Shard {
     stall: StallWatch,
 }
 
+/// With --until-caught-up, how long a poll waits for more before the shard asks whether it
+/// has read everything.
+const CAUGHT_UP_CHECK: Duration = Duration::from_millis(20);
+
 impl Shard {
     /// Fences any earlier owner of this shard, reads where it stopped, and starts reading.
     pub(crate) fn start(id: u32, ctx: Arc<MirrorContext>, routes: Vec<Route>) -> Result<Self> {
@@ -251,7 +255,17 @@ impl Shard {
                 wait = wait
                     .min((txn.started + self.ctx.settings.transaction_max).saturating_duration_since(now));
             }
+            if self.ctx.settings.until_caught_up {
+                // A batch run ends as soon as its last records are read, not a budget later.
+                wait = wait.min(CAUGHT_UP_CHECK);
+            }
             match self.consumer.poll(wait) {
+                None if self.ctx.settings.until_caught_up && self.txn.is_some() => {
+                    self.note_ends();
+                    if self.all_ends_reached() {
+                        break;
+                    }
+                }
                 None => {}
                 Some(Ok(message)) => {
                     self.stall.progressed();
