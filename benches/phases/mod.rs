@@ -35,7 +35,7 @@ pub(crate) fn epoch_seconds(at: SystemTime) -> f64 {
 fn marker_times(log: &str, marker: &str) -> Option<(f64, f64)> {
     let mut times = log.lines().filter(|l| l.contains(marker)).filter_map(line_time);
     let first = times.next()?;
-    Some((first, times.last().unwrap_or(first)))
+    Some((first, times.next_back().unwrap_or(first)))
 }
 
 /// One phase: its name and how long it took.

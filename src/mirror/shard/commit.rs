@@ -127,12 +127,15 @@ impl Shard {
                 txn.records.len()
             )));
         }
-        if let Err(replaced) = self.check_target_ends(txn, &deliveries.delivered) {
+        let maps = map_records(&self.routes, &txn.records, &deliveries.delivered);
+        if let Err(replaced) = self.check_target_ends(&maps) {
             // Nothing of it may be committed into the replaced partition.
             let _ = self.producer.abort_transaction(ABORT_TIMEOUT);
             return Err(Step::Fatal(replaced));
         }
-        self.produce_map_records(txn, &deliveries.delivered)?;
+        // Written inside the transaction: the map is committed exactly when the data is, and
+        // commit_transaction fails if any of these fails.
+        maps.iter().try_for_each(|r| self.send_map_record(r))?;
         let commit_started = Instant::now();
         // The map records are in flight: deliver them first, or commit_transaction's own flush
         // pays rust-rdkafka's 100 ms poll step.
@@ -140,10 +143,10 @@ impl Shard {
         // No giving up on a commit: one that timed out may have committed on the broker, and
         // reading its records again would copy them twice; librdkafka retries it safely.
         self.retry_txn_call("commit_transaction", None, |p, _| p.commit_transaction(CALL_TIMEOUT))?;
-        for &(index, _, offset) in &deliveries.delivered {
-            if let Some(&(route, _)) = txn.records.get(index) {
-                let end = self.target_ends.entry(route).or_insert(0);
-                *end = (*end).max(offset + 1);
+        for map in &maps {
+            if let Some(end) = map.runs.iter().map(|r| r.target_end()).max() {
+                let known = self.target_ends.entry(map.target.clone()).or_insert(end);
+                *known = (*known).max(end);
             }
         }
         debug!(
@@ -161,32 +164,21 @@ impl Shard {
     /// Offsets only grow: a record that landed below where this shard's last commit ended on
     /// its target partition went into a topic deleted and made again since (by a person, or
     /// by auto-creation), which the offset map and the shadow group know nothing of.
-    fn check_target_ends(&self, txn: &OpenTransaction, delivered: &[(usize, i32, i64)]) -> Result<()> {
-        for &(index, _, offset) in delivered {
-            let Some(&(route, _)) = txn.records.get(index) else { continue };
-            let Some(&end) = self.target_ends.get(&route) else { continue };
-            if offset < end {
-                let target = &self.routes[route].target;
+    fn check_target_ends(&self, maps: &[MapRecord]) -> Result<()> {
+        for map in maps {
+            let Some(&end) = self.target_ends.get(&map.target) else { continue };
+            let Some(lowest) = map.runs.iter().map(|r| r.target_start).min() else { continue };
+            if lowest < end {
                 return Err(Error::TargetReplaced {
-                    topic: target.topic.clone(),
+                    topic: map.target.topic.clone(),
                     how: format!(
-                        "replaced (partition {} took a record at offset {offset}, below {end}, where the mirror's last commit there ended)",
-                        target.partition
+                        "replaced (partition {} took a record at offset {lowest}, below {end}, where the mirror's last commit there ended)",
+                        map.target.partition
                     ),
                 });
             }
         }
         Ok(())
-    }
-
-    /// Writes the transaction's runs to the map topic, inside the transaction: the map is
-    /// committed exactly when the data is. commit_transaction fails if any of these fails.
-    fn produce_map_records(
-        &self,
-        txn: &OpenTransaction,
-        delivered: &[(usize, i32, i64)],
-    ) -> Result<(), Step> {
-        map_records(&self.routes, &txn.records, delivered).iter().try_for_each(|r| self.send_map_record(r))
     }
 
     /// Sends one map record into the open transaction, to the shard's map-topic partition.

@@ -79,9 +79,9 @@ pub(crate) struct Shard {
     topic_ids: HashMap<String, String>,
     /// The target topics' IDs as first seen by this shard.
     target_ids: HashMap<String, String>,
-    /// Per route index, the target offset after the last record this shard committed there:
-    /// a record landing below it went into a replaced target partition.
-    target_ends: HashMap<usize, i64>,
+    /// Per target partition, the offset after the last record this shard committed there: a
+    /// record landing below it went into a replaced partition.
+    target_ends: HashMap<TopicPartition, i64>,
     next_id_check: Instant,
     /// When each partition's position was last committed by this shard (or when the shard
     /// started): positions idle for [`POSITION_REFRESH`] are committed again before Kafka
