@@ -140,10 +140,7 @@ fn kmirror_run(source: &KafkaCluster, target: &KafkaCluster, w: &Workload, extra
         Landing::watch(target, w.partitions, w.records / w.partitions as usize * w.partitions as usize);
     let cpu_before = cpu_seconds(UsageWho::RUSAGE_CHILDREN);
     let started = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kmirror"))
-        .args(["mirror", "--source", source.bootstrap(), "--target", target.bootstrap(), "--name", "bench"])
-        .args(["--topics", TOPIC, "--until-caught-up", "--state-dir"])
-        .arg(state.path())
+    let mut child = batch_command(source, target, state.path())
         .args(extra)
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
@@ -170,15 +167,22 @@ fn kmirror_run(source: &KafkaCluster, target: &KafkaCluster, w: &Workload, extra
     }
 }
 
+/// `kmirror mirror --until-caught-up` of the bench topic as mirror "bench", its state in `state`.
+fn batch_command(source: &KafkaCluster, target: &KafkaCluster, state: &std::path::Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kmirror"));
+    command
+        .args(["mirror", "--source", source.bootstrap(), "--target", target.bootstrap(), "--name", "bench"])
+        .args(["--topics", TOPIC, "--until-caught-up", "--state-dir"])
+        .arg(state);
+    command
+}
+
 /// A second batch over a copy that is complete: how long kmirror takes to see there is nothing
 /// to do and exit (goal: under 1 s).
 fn nothing_to_do(source: &KafkaCluster, target: &KafkaCluster) -> f64 {
     let state = tempfile::tempdir().expect("tempdir");
     let started = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_kmirror"))
-        .args(["mirror", "--source", source.bootstrap(), "--target", target.bootstrap(), "--name", "bench"])
-        .args(["--topics", TOPIC, "--until-caught-up", "--state-dir"])
-        .arg(state.path())
+    let out = batch_command(source, target, state.path())
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .output()
@@ -356,18 +360,7 @@ fn phase_profile() {
         let landing = Landing::watch(&target, w.partitions, w.loaded());
         let spawned = phases::epoch_seconds(SystemTime::now());
         let started = Instant::now();
-        let status = Command::new(env!("CARGO_BIN_EXE_kmirror"))
-            .args([
-                "mirror",
-                "--source",
-                source.bootstrap(),
-                "--target",
-                target.bootstrap(),
-                "--name",
-                "bench",
-            ])
-            .args(["--topics", TOPIC, "--until-caught-up", "--state-dir"])
-            .arg(state.path().join("state"))
+        let status = batch_command(&source, &target, &state.path().join("state"))
             .env(
                 "RUST_LOG",
                 std::env::var("KMIRROR_BENCH_PHASE_RUST_LOG").unwrap_or_else(|_| "warn,kmirror=info".into()),

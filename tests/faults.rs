@@ -149,16 +149,23 @@ impl Drop for SmallTmpfs {
     }
 }
 
-#[test]
-fn a_full_state_dir_is_a_clear_error_and_the_run_resumes_after() {
+/// A topic of 1 000 records per partition, a source group at offset 10 of partition 0, and a
+/// state dir on a 64 MiB tmpfs; `None` without root or mount.
+fn small_state_dir_setup(name: &str) -> Option<(Setup, String, String, std::path::PathBuf, SmallTmpfs)> {
     let setup = Setup::new();
-    let t = topic("diskfull");
+    let state = setup.state_dir.path().join(name);
+    let tmpfs = SmallTmpfs::mount(&state)?;
+    let t = topic(name);
     setup.source.create_topic(&t, PARTITIONS, &[]).expect("topic");
     produce_batch(&setup, &t, "a", 1_000);
     let group = format!("g-{}", kmirror_testcontainers::unique_suffix());
     commit_group(&setup.source, &group, &t, &std::collections::BTreeMap::from([(0, 10)]));
-    let state = setup.state_dir.path().join("small");
-    let Some(_unmount) = SmallTmpfs::mount(&state) else {
+    Some((setup, t, group, state, tmpfs))
+}
+
+#[test]
+fn a_full_state_dir_is_a_clear_error_and_the_run_resumes_after() {
+    let Some((setup, t, group, state, _unmount)) = small_state_dir_setup("diskfull") else {
         eprintln!("skipped: a small tmpfs for the state dir needs root and mount");
         return;
     };
@@ -181,14 +188,7 @@ fn a_full_state_dir_is_a_clear_error_and_the_run_resumes_after() {
 /// sync): one clear error line and a non-zero exit, not an abort; the next run resumes exactly.
 #[test]
 fn a_state_dir_filling_up_mid_run_stops_clearly_and_the_next_run_resumes_exactly() {
-    let setup = Setup::new();
-    let t = topic("fills");
-    setup.source.create_topic(&t, PARTITIONS, &[]).expect("topic");
-    produce_batch(&setup, &t, "a", 1_000);
-    let group = format!("g-{}", kmirror_testcontainers::unique_suffix());
-    commit_group(&setup.source, &group, &t, &std::collections::BTreeMap::from([(0, 10)]));
-    let state = setup.state_dir.path().join("filling");
-    let Some(_unmount) = SmallTmpfs::mount(&state) else {
+    let Some((setup, t, group, state, _unmount)) = small_state_dir_setup("fills") else {
         eprintln!("skipped: a small tmpfs for the state dir needs root and mount");
         return;
     };
