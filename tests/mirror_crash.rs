@@ -210,3 +210,45 @@ fn a_changed_shard_count_is_refused_by_name() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("--shards 4"), "{}", stderr(&out));
 }
+
+/// The producer ids of a target partition's data records, in log order, with runs folded.
+fn writers(setup: &Setup, t: &str, partition: i32) -> Vec<i64> {
+    let log = kmirror_testcontainers::raw_log::read_raw_log(&setup.target, t, partition).expect("raw log");
+    let mut writers: Vec<i64> = log.records.iter().filter(|r| !r.control).map(|r| r.producer_id).collect();
+    writers.dedup();
+    writers
+}
+
+/// A shard's commit runs while its next transaction fills on its second producer: over a
+/// backlog of many small transactions, each target partition holds transactions of both
+/// producers in turn, and the copy is exact (every record once, in the source's order).
+/// With --serial-commits a single producer writes each partition.
+#[test]
+fn overlapping_commits_alternate_two_producers_and_copy_exactly() {
+    let partitions = 2;
+    for (extra, expected_writers) in [(&[][..], 2), (&["--serial-commits"][..], 1)] {
+        let setup = Setup::new();
+        let t = topic("overlap");
+        setup.source.create_topic(&t, partitions, &[]).expect("topic");
+        for p in 0..partitions {
+            setup.source.produce(&t, p, &keyed(&format!("o{p}-"), 0..3_000)).expect("produce");
+        }
+        let mut args = vec!["--transaction-max-records", "100"];
+        args.extend_from_slice(extra);
+        assert_success(&setup.mirror_until_caught_up(&t, &args));
+        setup.assert_exactly_once(&t, partitions, Some(3_000));
+        for p in 0..partitions {
+            let writers = writers(&setup, &t, p);
+            let distinct: std::collections::BTreeSet<i64> = writers.iter().copied().collect();
+            assert_eq!(
+                distinct.len(),
+                expected_writers,
+                "{extra:?}, partition {p}: writers in turn {writers:?}"
+            );
+            if expected_writers == 2 {
+                // 30 transactions of 100 records: written by the two producers in turn.
+                assert!(writers.len() >= 20, "partition {p}: writers in turn {writers:?}");
+            }
+        }
+    }
+}

@@ -235,6 +235,12 @@ pub(crate) struct MirrorArgs {
     /// Note every partition's end at start, mirror up to it, commit, and exit 0 (batch migration).
     #[arg(long)]
     pub(crate) until_caught_up: bool,
+    /// Commit each transaction before reading on, with one producer per shard. By default a
+    /// shard's commit (positions, map, EndTxn: round trips to the target) runs while its next
+    /// transaction fills on a second producer (transactional id kmirror.NAME.SHARD.b); the
+    /// copy is exactly-once either way.
+    #[arg(long)]
+    pub(crate) serial_commits: bool,
     /// Where partitions without a committed position start [default: earliest].
     #[arg(long, value_enum)]
     pub(crate) start_from: Option<StartFrom>,
@@ -326,6 +332,7 @@ impl MirrorArgs {
             transaction_max_ms: self.transaction_max_ms,
             transaction_max_bytes: self.transaction_max_bytes,
             until_caught_up: given(self.until_caught_up),
+            serial_commits: given(self.serial_commits),
             coordinate: given(self.coordinate),
             session_timeout: self.session_timeout,
             start_from: self.start_from,

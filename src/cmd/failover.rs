@@ -151,8 +151,7 @@ fn checkpointed_groups(target: &ClientConfig, name: &str, groups: &regex::Regex)
 /// with exit code 3) and whatever transaction it had open is aborted, so nothing more lands on
 /// the target behind the translated positions.
 fn fence(target: &ClientConfig, name: &str, shards: u32) -> Result<()> {
-    for shard in 0..shards {
-        let id = names::transactional_id(name, shard);
+    for id in (0..shards).flat_map(|shard| names::transactional_ids(name, shard)) {
         let producer: BaseProducer = target
             .clone()
             .set("transactional.id", &id)

@@ -72,6 +72,7 @@ pub(crate) struct MirrorFile {
     pub(crate) transaction_max_ms: Option<u64>,
     pub(crate) transaction_max_bytes: Option<u64>,
     pub(crate) until_caught_up: Option<bool>,
+    pub(crate) serial_commits: Option<bool>,
     pub(crate) coordinate: Option<bool>,
     pub(crate) session_timeout: Option<u64>,
     pub(crate) start_from: Option<StartFrom>,

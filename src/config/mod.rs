@@ -66,6 +66,8 @@ pub(crate) struct MirrorSettings {
     pub(crate) transaction_size_adapts: bool,
     pub(crate) transaction_max_bytes: u64,
     pub(crate) until_caught_up: bool,
+    /// False with --serial-commits: a shard's commit runs while its next transaction fills.
+    pub(crate) overlapping_commits: bool,
     /// Shards are shared with the other processes of this name through a group on the target.
     pub(crate) coordinate: bool,
     /// With --coordinate: the group session timeout.
@@ -226,6 +228,7 @@ impl MirrorSettings {
                 .unwrap_or(DEFAULT_TRANSACTION_MAX_BYTES)
                 .max(1),
             until_caught_up,
+            overlapping_commits: !args.serial_commits.or(file.serial_commits).unwrap_or(false),
             coordinate,
             session_timeout: Duration::from_secs(session_timeout.unwrap_or(10).clamp(1, 3600)),
             start_from,
@@ -257,8 +260,8 @@ impl MirrorSettings {
         names::checkpoint_topic(&self.name)
     }
 
-    pub(crate) fn transactional_id(&self, shard: u32) -> String {
-        names::transactional_id(&self.name, shard)
+    pub(crate) fn transactional_ids(&self, shard: u32) -> Vec<String> {
+        names::transactional_ids(&self.name, shard)
     }
 
     /// How long the target lets a transaction of the mirror stay open before aborting it: the
@@ -412,7 +415,7 @@ bootstrap = "dst:9092"
         assert_eq!(settings.target.get("compression.type"), Some("zstd"), "--set wins over the file");
         assert_eq!(settings.start_from, StartFrom::Latest, "auto.offset.reset from the consumer config");
         assert!(settings.selector.matches("orders-eu") && !settings.selector.matches("payments"));
-        assert_eq!(settings.transactional_id(3), "kmirror.dr.3");
+        assert_eq!(settings.transactional_ids(3)[0], "kmirror.dr.3");
     }
 
     #[test]

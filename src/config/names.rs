@@ -26,6 +26,13 @@ pub(crate) fn transactional_id(name: &str, shard: u32) -> String {
     format!("kmirror.{name}.{shard}")
 }
 
+/// Both transactional ids of shard `shard`: its transactions alternate between two producers,
+/// one committing while the other fills. The second id ends in `.b`, which no first id does (a
+/// shard is a number), so no two mirrors' ids meet.
+pub(crate) fn transactional_ids(name: &str, shard: u32) -> Vec<String> {
+    vec![transactional_id(name, shard), format!("kmirror.{name}.{shard}.b")]
+}
+
 /// The mirror that runs the other way after a failover of mirror `name` (`kmirror failback`).
 pub(crate) fn back_mirror(name: &str) -> String {
     format!("{name}-back")
@@ -85,6 +92,7 @@ mod tests {
         assert_eq!(checkpoint_topic("dr"), "kmirror.checkpoints.dr");
         assert_eq!(shards_topic("dr"), "kmirror.shards.dr");
         assert_eq!(transactional_id("dr", 3), "kmirror.dr.3");
+        assert_eq!(transactional_ids("dr", 3), ["kmirror.dr.3", "kmirror.dr.3.b"]);
         assert_eq!(shadow_group("dr", 3), "kmirror.dr.shard-3");
         assert_eq!(coordinator_group("dr"), "kmirror.dr.coordinator");
         for n in [map_topic("x"), shadow_group("x", 0), coordinator_group("x")] {

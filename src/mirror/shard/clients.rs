@@ -3,10 +3,13 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use rdkafka::producer::{BaseProducer, Producer};
+use std::sync::Arc;
+
+use rdkafka::producer::Producer;
 use rdkafka::ClientConfig;
 use tracing::warn;
 
+use super::txn_calls::TargetProducer;
 use super::{CALL_TIMEOUT, MAX_BACKOFF};
 use crate::error::{Error, Result, Side};
 use crate::kafka::classify::{classify, Class};
@@ -41,14 +44,39 @@ fn retry_until_done(
     }
 }
 
-/// The shard's transactional producer, ready: `init_transactions` fences every older producer
-/// of the same id and aborts whatever transaction it left open.
-pub(super) fn transactional_producer(
-    ctx: &MirrorContext,
-    shard: u32,
-) -> Result<BaseProducer<DeliveryTracker>> {
-    let producer: BaseProducer<DeliveryTracker> = target_config(ctx)
-        .set("transactional.id", ctx.settings.transactional_id(shard))
+/// The shard's transactional producers, ready, made side by side (each waits on the target's
+/// transaction coordinator). Both are made even with --serial-commits: the second one's
+/// `init_transactions` also fences a producer of that id left by an earlier, overlapping run.
+pub(super) fn transactional_producers(ctx: &MirrorContext, shard: u32) -> Result<Vec<Arc<TargetProducer>>> {
+    let slots = ctx.settings.transactional_ids(shard).len();
+    let made: Vec<Result<TargetProducer>> = std::thread::scope(|scope| {
+        let handles: Vec<_> =
+            (0..slots).map(|slot| scope.spawn(move || transactional_producer(ctx, shard, slot))).collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(Error::Shard { shard, message: "making a transactional producer panicked".into() })
+                })
+            })
+            .collect()
+    });
+    let mut producers = Vec::with_capacity(slots);
+    for producer in made {
+        producers.push(Arc::new(producer?));
+    }
+    if !ctx.settings.overlapping_commits {
+        producers.truncate(1);
+    }
+    Ok(producers)
+}
+
+/// The shard's transactional producer `slot`, ready: `init_transactions` fences every older
+/// producer of the same id and aborts whatever transaction it left open.
+pub(super) fn transactional_producer(ctx: &MirrorContext, shard: u32, slot: usize) -> Result<TargetProducer> {
+    let id = ctx.settings.transactional_ids(shard).swap_remove(slot);
+    let producer: TargetProducer = target_config(ctx)
+        .set("transactional.id", id)
         .set("enable.idempotence", "true")
         .set("transaction.timeout.ms", ctx.settings.transaction_timeout().as_millis().to_string())
         .create_for_role_with_context(DeliveryTracker::default())

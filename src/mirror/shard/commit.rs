@@ -1,25 +1,28 @@
-//! A shard's commit protocol: flush the transaction's records, write its runs to the map topic,
-//! send the source positions to the shadow group, commit; and what happens when a step fails
-//! (abort and read again from the last commit, or stop).
+//! A shard's commit protocol: deliver the transaction's records and note their runs, then
+//! (on a thread of its own, see [`super::in_flight`]) send the source positions to the shadow
+//! group, write the runs to the map topic, commit; and what happens when a step fails (abort and
+//! read again from the last commit, or stop).
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kmirror_state::{MapRecord, TopicPartition};
-use rdkafka::consumer::{Consumer, ConsumerGroupMetadata};
+use rdkafka::consumer::Consumer;
 use rdkafka::error::KafkaError;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::producer::Producer;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 use tracing::{debug, warn};
 
 use super::clients::transactional_producer;
+use super::in_flight::{Handed, InFlight, Timings};
+use super::txn_calls::{Step, TargetProducer, TxnCalls};
 use super::{Shard, ABORT_TIMEOUT, CALL_TIMEOUT, MAX_BACKOFF};
 use crate::error::{Error, Result, Side};
 use crate::kafka::classify::{classify, Class};
-use crate::mirror::delivery::DeliveryTracker;
 use crate::mirror::flush::flush;
-use crate::mirror::map_writer::{map_records, MAP_RECORD_OPAQUE};
+use crate::mirror::map_writer::map_records;
 use crate::mirror::shadow::CommitMetadata;
 use crate::mirror::transaction::OpenTransaction;
 
@@ -56,69 +59,162 @@ impl Shard {
         ((s.transaction_max_records as f64 * growth) as usize, wanted)
     }
 
-    /// Commits the open transaction with the shard's source positions; on an abortable error
-    /// aborts it and rewinds the source to the last committed positions.
+    /// The producer the open (or next) transaction goes to.
+    pub(super) fn producer(&self) -> &TargetProducer {
+        &self.producers[self.current]
+    }
+
+    /// The transactional calls of the producer the open (or next) transaction goes to.
+    pub(super) fn calls(&self) -> TxnCalls {
+        self.calls_of(self.current)
+    }
+
+    fn calls_of(&self, producer: usize) -> TxnCalls {
+        TxnCalls {
+            shard: self.id,
+            ctx: self.ctx.clone(),
+            producer: self.producers[producer].clone(),
+            group: self.group_metadata.clone(),
+        }
+    }
+
+    /// Commits the open transaction and waits for every commit under way: afterwards nothing the
+    /// shard read is uncommitted. On an abortable error, aborts and rewinds the source to the
+    /// last committed positions.
     pub(crate) fn commit_if_open(&mut self) -> Result<()> {
+        self.hand_off()?;
+        self.settle()
+    }
+
+    /// Commits the open transaction: its records are delivered here, and the rest of its commit
+    /// runs on a thread of its own while the next transaction fills on the shard's other
+    /// producer (see [`super::in_flight`]); with --serial-commits it is waited for here.
+    pub(super) fn hand_off(&mut self) -> Result<()> {
         let Some(txn) = self.txn.take() else { return Ok(()) };
-        let commit_started = Instant::now();
-        match self.try_commit(&txn) {
-            Ok(positions) => {
-                let count = txn.records.len() as u64;
-                self.records_mirrored += count;
-                let telemetry = &self.ctx.telemetry;
-                let took = commit_started.elapsed();
-                telemetry.metrics.transaction_committed(took.as_secs_f64());
-                self.commit_cost = Some(match self.commit_cost {
-                    Some(before) => before.mul_f64(0.7) + took.mul_f64(0.3),
-                    None => took,
-                });
-                for (tp, offset) in positions {
-                    let (records, bytes) = self
-                        .route_index_of(&tp)
-                        .and_then(|i| txn.per_route.get(i).copied())
-                        .unwrap_or_default();
-                    telemetry.committed(&tp, records, bytes, offset);
-                    self.last_commit.insert(tp.clone(), Instant::now());
-                    self.committed.insert(tp, Some(offset));
-                }
-                telemetry.heartbeat(self.id);
-                self.backoff = Duration::from_millis(100);
-                debug!(shard = self.id, records = count, "transaction committed");
-                Ok(())
+        let due = Instant::now();
+        let delivered = self.deliver(&txn);
+        if let Err(Step::Fatal(e)) = delivered {
+            return Err(e);
+        }
+        // The commit before this one must have landed first; if it failed, this one is aborted
+        // with it.
+        if !self.settle_before(true)? {
+            return Ok(());
+        }
+        let (positions, offsets, maps) = match delivered {
+            Ok(delivered) => delivered,
+            Err(Step::Fatal(e)) => return Err(e),
+            Err(Step::Abort(reason)) => return self.abort_for(&reason, &[self.current]),
+        };
+        self.note_target_ends(&maps);
+        let handed = Handed { producer: self.current, txn, positions, due };
+        let flight = InFlight::start(handed, self.calls(), offsets, maps).map_err(|e| Error::Shard {
+            shard: self.id,
+            message: format!("starting a commit thread: {e}"),
+        })?;
+        self.in_flight = Some(flight);
+        if self.producers.len() == 1 {
+            return self.settle();
+        }
+        self.current = (self.current + 1) % self.producers.len();
+        Ok(())
+    }
+
+    /// Waits for the commit under way, if any.
+    pub(super) fn settle(&mut self) -> Result<()> {
+        self.settle_before(self.txn.is_some()).map(|_| ())
+    }
+
+    /// Takes in the outcome of a commit that has finished, without waiting for one that has not.
+    pub(super) fn reap(&mut self) -> Result<()> {
+        match &self.in_flight {
+            Some(flight) if flight.is_finished() => self.settle(),
+            _ => Ok(()),
+        }
+    }
+
+    /// Waits for the commit under way; true if it committed (or none was under way). If it was
+    /// aborted, so is the transaction open on the current producer (`open_here`), and the source
+    /// is rewound to the last committed positions.
+    fn settle_before(&mut self, open_here: bool) -> Result<bool> {
+        let Some(flight) = self.in_flight.take() else { return Ok(true) };
+        let (handed, outcome) = flight.wait();
+        match outcome {
+            Ok(timings) => {
+                self.committed_with(handed, timings);
+                Ok(true)
             }
             Err(Step::Fatal(e)) => Err(e),
-            Err(Step::Abort(reason)) if self.producer_is_dead() => {
-                warn!(shard = self.id, %reason, "the producer failed fatally");
-                Err(self.fatal_error(KafkaError::Global(RDKafkaErrorCode::Fatal)))
-            }
             Err(Step::Abort(reason)) => {
-                warn!(shard = self.id, %reason, "aborting transaction; will re-read from the last commit");
-                self.ctx.telemetry.metrics.transaction_aborted();
-                self.abort_and_rewind()
+                let mut open = vec![handed.producer];
+                if open_here && handed.producer != self.current {
+                    open.push(self.current);
+                }
+                self.abort_for(&reason, &open)?;
+                Ok(false)
             }
         }
     }
 
-    fn try_commit(&mut self, txn: &OpenTransaction) -> std::result::Result<Vec<(TopicPartition, i64)>, Step> {
-        if let Some(e) = &txn.failed {
-            return Err(self.abort_or_fatal(e.clone(), "produce"));
+    /// What a committed transaction changes: positions, progress, the commit's measured cost.
+    fn committed_with(&mut self, handed: Handed, timings: Timings) {
+        let Handed { txn, positions, due, .. } = handed;
+        let count = txn.records.len() as u64;
+        self.records_mirrored += count;
+        let took = timings.finished.saturating_duration_since(due);
+        let telemetry = &self.ctx.telemetry;
+        telemetry.metrics.transaction_committed(took.as_secs_f64());
+        self.commit_cost = Some(match self.commit_cost {
+            Some(before) => before.mul_f64(0.7) + took.mul_f64(0.3),
+            None => took,
+        });
+        for (tp, offset) in positions {
+            let (records, bytes) =
+                self.route_index_of(&tp).and_then(|i| txn.per_route.get(i).copied()).unwrap_or_default();
+            telemetry.committed(&tp, records, bytes, offset);
+            self.last_commit.insert(tp.clone(), Instant::now());
+            self.committed.insert(tp, Some(offset));
         }
-        // The source positions go first: their round trips (AddOffsetsToTxn, TxnOffsetCommit)
-        // then overlap the records still in flight. They count only if the transaction commits,
-        // which it does only once every record is delivered.
+        telemetry.heartbeat(self.id);
+        self.backoff = Duration::from_millis(100);
+        debug!(
+            shard = self.id,
+            records = count,
+            open_ms = due.saturating_duration_since(txn.started).as_millis() as u64,
+            offsets_ms = timings.offsets.as_millis() as u64,
+            map_ms = timings.map.as_millis() as u64,
+            commit_ms = timings.end.as_millis() as u64,
+            took_ms = took.as_millis() as u64,
+            "transaction committed"
+        );
+    }
+
+    /// Aborts the transactions open on `producers` and reads again from the last commit; a
+    /// producer that can do nothing more (fenced) stops the shard instead.
+    fn abort_for(&mut self, reason: &str, producers: &[usize]) -> Result<()> {
+        if let Some(&dead) = producers.iter().find(|&&p| self.calls_of(p).producer_is_dead()) {
+            warn!(shard = self.id, %reason, "the producer failed fatally");
+            return Err(self.calls_of(dead).fatal_error(KafkaError::Global(RDKafkaErrorCode::Fatal)));
+        }
+        warn!(shard = self.id, %reason, "aborting transaction; will re-read from the last commit");
+        self.ctx.telemetry.metrics.transaction_aborted();
+        self.abort_and_rewind(producers)
+    }
+
+    /// The first half of a commit, on the shard's thread: the source positions past the
+    /// transaction, and its records delivered (the next transaction's records may follow them
+    /// only then) and their runs.
+    fn deliver(&self, txn: &OpenTransaction) -> std::result::Result<Delivered, Step> {
+        let calls = self.calls();
+        if let Some(e) = &txn.failed {
+            return Err(calls.abort_or_fatal(e.clone(), "produce"));
+        }
         let positions = self.read_positions().map_err(|e| Step::Abort(e.to_string()))?;
         let offsets = self.offsets_list(&positions).map_err(|e| Step::Abort(e.to_string()))?;
-        let offsets_started = Instant::now();
-        self.retry_txn_call("send_offsets_to_transaction", Some(txn.started), |p, g| {
-            p.send_offsets_to_transaction(&offsets, g, CALL_TIMEOUT)
-        })?;
-        let started = Instant::now();
-        let offsets_took = started - offsets_started;
-        flush(&self.producer, CALL_TIMEOUT).map_err(|e| Step::Abort(format!("flush: {e}")))?;
-        let flushed = started.elapsed();
-        let deliveries = self.producer.context().take();
+        flush(self.producer(), CALL_TIMEOUT).map_err(|e| Step::Abort(format!("flush: {e}")))?;
+        let deliveries = self.producer().context().take();
         if let Some(e) = deliveries.first_error {
-            return Err(self.abort_or_fatal(e, "delivery"));
+            return Err(calls.abort_or_fatal(e, "delivery"));
         }
         if deliveries.delivered.len() != txn.records.len() {
             return Err(Step::Abort(format!(
@@ -130,35 +226,21 @@ impl Shard {
         let maps = map_records(&self.routes, &txn.records, &deliveries.delivered);
         if let Err(replaced) = self.check_target_ends(&maps) {
             // Nothing of it may be committed into the replaced partition.
-            let _ = self.producer.abort_transaction(ABORT_TIMEOUT);
+            let _ = self.producer().abort_transaction(ABORT_TIMEOUT);
             return Err(Step::Fatal(replaced));
         }
-        // Written inside the transaction: the map is committed exactly when the data is, and
-        // commit_transaction fails if any of these fails.
-        maps.iter().try_for_each(|r| self.send_map_record(r))?;
-        let commit_started = Instant::now();
-        // The map records are in flight: deliver them first, or commit_transaction's own flush
-        // pays rust-rdkafka's 100 ms poll step.
-        flush(&self.producer, CALL_TIMEOUT).map_err(|e| Step::Abort(format!("flush: {e}")))?;
-        // No giving up on a commit: one that timed out may have committed on the broker, and
-        // reading its records again would copy them twice; librdkafka retries it safely.
-        self.retry_txn_call("commit_transaction", None, |p, _| p.commit_transaction(CALL_TIMEOUT))?;
-        for map in &maps {
+        Ok((positions, offsets, maps))
+    }
+
+    /// Where each target partition ends after these runs: offsets only grow, whether or not
+    /// their transaction commits.
+    fn note_target_ends(&mut self, maps: &[MapRecord]) {
+        for map in maps {
             if let Some(end) = map.runs.iter().map(|r| r.target_end()).max() {
                 let known = self.target_ends.entry(map.target.clone()).or_insert(end);
                 *known = (*known).max(end);
             }
         }
-        debug!(
-            shard = self.id,
-            records = txn.records.len(),
-            open_ms = txn.started.elapsed().as_millis() as u64,
-            flush_ms = flushed.as_millis() as u64,
-            offsets_ms = offsets_took.as_millis() as u64,
-            commit_ms = commit_started.elapsed().as_millis() as u64,
-            "transaction timings"
-        );
-        Ok(positions)
     }
 
     /// Offsets only grow: a record that landed below where this shard's last commit ended on
@@ -179,28 +261,6 @@ impl Shard {
             }
         }
         Ok(())
-    }
-
-    /// Sends one map record into the open transaction, to the shard's map-topic partition.
-    pub(super) fn send_map_record(&self, record: &MapRecord) -> Result<(), Step> {
-        let topic = self.ctx.settings.map_topic();
-        let value = record.encode().map_err(|e| Step::Abort(format!("encoding map record: {e}")))?;
-        let key = record.source.to_string();
-        let mut base: BaseRecord<'_, str, [u8], usize> =
-            BaseRecord::with_opaque_to(&topic, MAP_RECORD_OPAQUE)
-                .partition(self.id as i32)
-                .key(key.as_str())
-                .payload(value.as_slice());
-        loop {
-            match self.producer.send(base) {
-                Ok(()) => return Ok(()),
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    base = back;
-                    self.producer.poll(Duration::from_millis(10));
-                }
-                Err((e, _)) => return Err(Step::Abort(format!("producing map record: {e}"))),
-            }
-        }
     }
 
     /// Where the consumer stands now: past every record handed to the transaction and past
@@ -248,128 +308,40 @@ impl Shard {
         Ok(tpl)
     }
 
-    /// A fenced delivery means another instance owns the shard: aborting is pointless (the
-    /// producer can do nothing more); anything else is aborted and retried.
-    fn abort_or_fatal(&self, e: KafkaError, what: &str) -> Step {
-        if self.producer_is_dead() || matches!(classify(&e), Class::Fenced | Class::Fatal) {
-            Step::Fatal(self.fatal_error(e))
-        } else {
-            Step::Abort(format!("{what}: {e}"))
-        }
-    }
-
-    /// The broker aborts a transaction open longer than this.
-    fn transaction_timeout(&self) -> Duration {
-        self.ctx.settings.transaction_timeout()
-    }
-
-    /// Runs a transactional call, repeating it while librdkafka says it is retriable (e.g. the
-    /// target is unreachable), and sorting other errors into abort or fatal. Once the mirror is
-    /// stopping (a signal, or another shard failed), a call that timed out is not repeated: the
-    /// process ends, and the next start resumes from the last commit. A call before the commit
-    /// (`opened` set: when the transaction began) is not repeated once the transaction is older
-    /// than the transaction timeout either: the broker has aborted it, so it is aborted here too
-    /// and its records read again.
-    pub(super) fn retry_txn_call(
-        &self,
-        what: &str,
-        opened: Option<Instant>,
-        call: impl Fn(&BaseProducer<DeliveryTracker>, &ConsumerGroupMetadata) -> rdkafka::error::KafkaResult<()>,
-    ) -> std::result::Result<(), Step> {
-        let mut backoff = Duration::from_millis(100);
-        let mut last_log = Instant::now();
-        loop {
-            let e = match call(&self.producer, &self.group_metadata) {
-                Ok(()) => return Ok(()),
-                Err(e) => e,
-            };
-            // A fenced or otherwise dead producer can neither commit nor abort: stop, don't retry.
-            let class = if self.producer_is_dead() { Class::Fatal } else { classify(&e) };
-            match class {
-                Class::Fenced | Class::Fatal => return Err(Step::Fatal(self.fatal_error(e))),
-                Class::Retry if self.ctx.stop.load(Ordering::Relaxed) => {
-                        return Err(Step::Fatal(Error::Shard {
-                            shard: self.id,
-                            message: format!(
-                                "stopping while {what} could not finish ({e}); the next start resumes from the last commit"
-                            ),
-                        }))
-                    }
-                Class::Retry if opened.is_some_and(|o| o.elapsed() > self.transaction_timeout()) => {
-                        return Err(Step::Abort(format!(
-                            "{what} still failing ({e}) after the transaction timeout ({} ms): the target has aborted the transaction",
-                            self.transaction_timeout().as_millis()
-                        )))
-                    }
-                Class::Retry => {
-                    if last_log.elapsed() >= Duration::from_secs(3) {
-                        warn!(shard = self.id, call = what, error = %e, "target not answering; retrying");
-                        last_log = Instant::now();
-                    }
-                    std::thread::sleep(backoff);
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
+    /// Aborts the transactions open on `producers` and rewinds the source to the last commit.
+    /// An abort that does not finish within ABORT_TIMEOUT is not waited for forever: a new
+    /// producer with the same transactional id fences the old one, which aborts its transaction.
+    /// After a target frozen past message.timeout.ms, librdkafka's abort (which needs an epoch
+    /// bump) was seen never to complete, while a new producer's init_transactions did.
+    pub(super) fn abort_and_rewind(&mut self, producers: &[usize]) -> Result<()> {
+        self.txn = None;
+        for &p in producers {
+            match self.producers[p].abort_transaction(ABORT_TIMEOUT) {
+                Ok(()) => {}
+                Err(e) if self.calls_of(p).producer_is_dead() || classify(&e) == Class::Fenced => {
+                    return Err(self.calls_of(p).fatal_error(e))
                 }
-                Class::Abort => return Err(Step::Abort(format!("{what}: {e}"))),
+                Err(e) if self.ctx.stop.load(Ordering::Relaxed) => {
+                    return Err(Error::Shard {
+                        shard: self.id,
+                        message: format!(
+                            "stopping while the abort could not finish ({e}); the next start resumes from the last commit"
+                        ),
+                    })
+                }
+                Err(e) => {
+                    warn!(shard = self.id, error = %e, "the abort did not finish; replacing the producer (the new one fences the old)");
+                    self.producers[p] = Arc::new(transactional_producer(&self.ctx, self.id, p)?);
+                }
             }
+            self.producers[p].context().take();
         }
-    }
-
-    /// Aborts the open transaction and rewinds the source to the last commit. An abort that does
-    /// not finish within ABORT_TIMEOUT is not waited for forever: a new producer with the same
-    /// transactional id fences the old one, which aborts its transaction. After a target frozen
-    /// past message.timeout.ms, librdkafka's abort (which needs an epoch bump) was seen never to
-    /// complete, while a new producer's init_transactions did.
-    pub(super) fn abort_and_rewind(&mut self) -> Result<()> {
-        match self.producer.abort_transaction(ABORT_TIMEOUT) {
-            Ok(()) => {}
-            Err(e) if self.producer_is_dead() || classify(&e) == Class::Fenced => return Err(self.fatal_error(e)),
-            Err(e) if self.ctx.stop.load(Ordering::Relaxed) => {
-                return Err(Error::Shard {
-                    shard: self.id,
-                    message: format!(
-                        "stopping while the abort could not finish ({e}); the next start resumes from the last commit"
-                    ),
-                })
-            }
-            Err(e) => {
-                warn!(shard = self.id, error = %e, "the abort did not finish; replacing the producer (the new one fences the old)");
-                self.producer = transactional_producer(&self.ctx, self.id)?;
-            }
-        }
-        self.producer.context().take();
         std::thread::sleep(self.backoff);
         self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
         self.assign_at_committed()
     }
-
-    pub(super) fn fatal_error(&self, e: KafkaError) -> Error {
-        let cause = match self.producer.client().fatal_error() {
-            Some((code, _)) => KafkaError::Global(code),
-            None => e,
-        };
-        let error = fatal_error(&self.ctx.settings.name, self.id, cause);
-        if matches!(error, Error::Fenced { .. }) {
-            self.ctx.telemetry.metrics.fenced();
-        }
-        error
-    }
-
-    /// librdkafka marks a producer dead after fencing (and other fatal errors).
-    pub(super) fn producer_is_dead(&self) -> bool {
-        self.producer.client().fatal_error().is_some()
-    }
 }
 
-fn fatal_error(name: &str, shard: u32, e: KafkaError) -> Error {
-    if classify(&e) == Class::Fenced {
-        Error::Fenced { name: name.to_string(), shard }
-    } else {
-        Error::Kafka { side: Side::Target, context: format!("shard {shard}: fatal producer error"), cause: e }
-    }
-}
-
-/// What a failed step of a commit leads to.
-pub(super) enum Step {
-    Abort(String),
-    Fatal(Error),
-}
+/// The positions past a transaction, as read and as the shadow group's offset list, and the
+/// runs its delivered records form.
+type Delivered = (Vec<(TopicPartition, i64)>, TopicPartitionList, Vec<MapRecord>);

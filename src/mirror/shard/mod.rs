@@ -18,7 +18,7 @@ use kmirror_state::{Skipped, TopicPartition};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerGroupMetadata};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
-use rdkafka::producer::{BaseProducer, Producer};
+use rdkafka::producer::Producer;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 use tracing::{info, warn};
@@ -29,7 +29,6 @@ use crate::kafka::classify::{classify, Class};
 use crate::kafka::client::CreateForRole;
 use crate::kafka::watermarks::{cached_high_watermark, committed_ends_with};
 use crate::mirror::context::MirrorContext;
-use crate::mirror::delivery::DeliveryTracker;
 use crate::mirror::plan::Route;
 use crate::mirror::read_guard::ReadGuard;
 use crate::mirror::shadow::{read_committed_positions, SavedPosition};
@@ -38,9 +37,13 @@ use crate::mirror::transaction::{produce, OpenTransaction, Produced};
 
 mod clients;
 mod commit;
+mod in_flight;
 mod resume;
+mod txn_calls;
 
-use clients::{source_config, target_config, transactional_producer};
+use clients::{source_config, target_config, transactional_producers};
+use in_flight::InFlight;
+use txn_calls::TargetProducer;
 
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -58,10 +61,16 @@ const POSITION_REFRESH: Duration = Duration::from_secs(3600);
 pub(crate) struct Shard {
     id: u32,
     ctx: Arc<MirrorContext>,
-    producer: BaseProducer<DeliveryTracker>,
+    /// Two transactional producers (one with --serial-commits): one commits while the other
+    /// takes the next transaction's records.
+    producers: Vec<Arc<TargetProducer>>,
+    /// The producer the open (or next) transaction goes to.
+    current: usize,
+    /// The transaction handed to its commit thread, if its outcome is not taken in yet.
+    in_flight: Option<InFlight>,
     consumer: BaseConsumer,
     shadow: BaseConsumer,
-    group_metadata: ConsumerGroupMetadata,
+    group_metadata: Arc<ConsumerGroupMetadata>,
     routes: Vec<Route>,
     /// source topic -> partition -> route index
     route_index: HashMap<String, HashMap<i32, usize>>,
@@ -105,7 +114,7 @@ impl Shard {
     /// Fences any earlier owner of this shard, reads where it stopped, and starts reading.
     pub(crate) fn start(id: u32, ctx: Arc<MirrorContext>, routes: Vec<Route>) -> Result<Self> {
         let settings = &ctx.settings;
-        let producer = transactional_producer(&ctx, id)?;
+        let producers = transactional_producers(&ctx, id)?;
         let shadow: BaseConsumer = target_config(&ctx)
             .set("group.id", settings.shadow_group(id))
             .set("enable.auto.commit", "false")
@@ -124,10 +133,12 @@ impl Shard {
         let mut shard = Self {
             id,
             ctx,
-            producer,
+            producers,
+            current: 0,
+            in_flight: None,
             consumer,
             shadow,
-            group_metadata,
+            group_metadata: Arc::new(group_metadata),
             routes: Vec::new(),
             route_index: HashMap::new(),
             committed: HashMap::new(),
@@ -243,8 +254,9 @@ impl Shard {
     pub(crate) fn run_for(&mut self, budget: Duration) -> Result<()> {
         let deadline = Instant::now() + budget;
         loop {
+            self.reap()?;
             if self.transaction_due() {
-                self.commit_if_open()?;
+                self.hand_off()?;
             }
             let now = Instant::now();
             if now >= deadline || self.ctx.stop.load(Ordering::Relaxed) {
@@ -292,7 +304,7 @@ impl Shard {
                     let sent = produce(
                         self.id,
                         &mut self.txn,
-                        &self.producer,
+                        &self.producers[self.current],
                         &self.routes,
                         route,
                         &message,
@@ -300,13 +312,13 @@ impl Shard {
                     );
                     match sent {
                         Err(Error::Kafka { cause, .. }) if classify(&cause) == Class::Fenced => {
-                            return Err(self.fatal_error(cause))
+                            return Err(self.calls().fatal_error(cause))
                         }
                         Err(e @ Error::Transform { .. }) => {
                             // Nothing of this transaction may be committed.
                             self.txn = None;
                             self.ctx.telemetry.metrics.transaction_aborted();
-                            let _ = self.producer.abort_transaction(ABORT_TIMEOUT);
+                            let _ = self.producer().abort_transaction(ABORT_TIMEOUT);
                             return Err(e);
                         }
                         Ok(Produced::Skipped(why)) => {
@@ -333,17 +345,19 @@ impl Shard {
                 }
             }
         }
-        self.producer.poll(Duration::ZERO);
+        self.producer().poll(Duration::ZERO);
+        self.reap()?;
         self.report_ends();
         self.check_topic_ids()?;
-        if self.txn.is_none() {
+        // The source may be rewound only to positions committed: not while a commit is under way.
+        if self.txn.is_none() && self.in_flight.is_none() {
             self.ctx.telemetry.heartbeat(self.id);
             self.replace_a_wedged_consumer()?;
             self.refresh_idle_positions()?;
         }
         if self.ctx.settings.until_caught_up {
             self.note_ends();
-            if self.txn.is_some() && self.all_ends_reached() {
+            if (self.txn.is_some() || self.in_flight.is_some()) && self.all_ends_reached() {
                 self.commit_if_open()?;
             }
         }
@@ -423,7 +437,7 @@ impl Shard {
 
     /// True when every partition has been read to the end noted at start and committed.
     pub(crate) fn caught_up(&self) -> bool {
-        self.txn.is_none() && self.all_ends_reached()
+        self.txn.is_none() && self.in_flight.is_none() && self.all_ends_reached()
     }
 
     pub(crate) fn records_mirrored(&self) -> u64 {

@@ -10,7 +10,7 @@ use rdkafka::producer::Producer;
 use tracing::{info, warn};
 
 use super::clients::target_config;
-use super::commit::Step;
+use super::txn_calls::Step;
 use super::{Shard, ABORT_TIMEOUT, CALL_TIMEOUT, ID_CHECK_INTERVAL, POSITION_REFRESH, STALL_PROBE_TIMEOUT};
 use crate::error::{Error, Result, Side};
 use crate::kafka::topic_ids::topic_ids;
@@ -291,28 +291,31 @@ impl Shard {
         if positions.is_empty() {
             return Ok(());
         }
+        // After the commit under way: positions land in the order they were reached.
+        self.settle()?;
         let offsets = self.offsets_list(positions)?;
-        self.producer.begin_transaction().map_err(|e| Error::Kafka {
+        let calls = self.calls();
+        calls.producer.begin_transaction().map_err(|e| Error::Kafka {
             side: Side::Target,
             context: format!("shard {}: begin_transaction", self.id),
             cause: e,
         })?;
         let committed = map
             .iter()
-            .try_for_each(|record| self.send_map_record(record))
+            .try_for_each(|record| calls.send_map_record(record))
             .and_then(|()| {
-                self.retry_txn_call("send_offsets_to_transaction", Some(Instant::now()), |p, g| {
+                calls.retry("send_offsets_to_transaction", Some(Instant::now()), |p, g| {
                     p.send_offsets_to_transaction(&offsets, g, CALL_TIMEOUT)
                 })
             })
             .and_then(|()| {
-                self.retry_txn_call("commit_transaction", None, |p, _| p.commit_transaction(CALL_TIMEOUT))
+                calls.retry("commit_transaction", None, |p, _| p.commit_transaction(CALL_TIMEOUT))
             });
         match committed {
             Ok(()) => {}
             Err(Step::Fatal(e)) => return Err(e),
             Err(Step::Abort(reason)) => {
-                let _ = self.producer.abort_transaction(ABORT_TIMEOUT);
+                let _ = calls.producer.abort_transaction(ABORT_TIMEOUT);
                 return Err(Error::Shard { shard: self.id, message: format!("committing {what}: {reason}") });
             }
         }
