@@ -150,8 +150,8 @@ pub fn vm_rss(pid: u32) -> Option<u64> {
 /// End-to-end latency through a copier that is already running: records produced to `topic` at
 /// `rate` per second for `seconds`; a read_committed consumer on the target, reading from
 /// `from(partition)` (an offset resolved before the first record is produced: `Offset::End`
-/// would be resolved at the first fetch, after some records), compares each record's source timestamp with the time it reads it. Returns the
-/// latencies in ms, one per record read.
+/// would be resolved at the first fetch, after some records), compares each record's source
+/// timestamp with the time it reads it. Returns the latencies in ms, one per record read.
 pub fn latencies_from(
     source: &KafkaCluster,
     target: &KafkaCluster,
@@ -161,37 +161,45 @@ pub fn latencies_from(
     seconds: u64,
     from: impl Fn(i32) -> Offset,
 ) -> Vec<f64> {
-    use rdkafka::message::Message;
+    latencies_on_both_sides(source, target, topic, partitions, rate, seconds, from, false).0
+}
+
+/// [`latencies_from`], and with `on_source` also the copier's own share: a read_committed
+/// consumer on the source (reading from the same offsets: for a copy that keeps offsets) notes
+/// when each record became readable there, and the second list holds, per record, the time from
+/// then to its copy being read on the target. A pause of the source broker or of the producer
+/// then shows in the first list only.
+#[allow(clippy::too_many_arguments)]
+pub fn latencies_on_both_sides(
+    source: &KafkaCluster,
+    target: &KafkaCluster,
+    topic: &str,
+    partitions: i32,
+    rate: usize,
+    seconds: u64,
+    from: impl Fn(i32) -> Offset,
+    on_source: bool,
+) -> (Vec<f64>, Vec<f64>) {
     use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
-    use std::time::{SystemTime, UNIX_EPOCH};
     let total = rate * seconds as usize;
-    let consumer: BaseConsumer = target
-        .client_config()
-        .set("group.id", "bench-latency")
-        .set("enable.auto.commit", "false")
-        .set("isolation.level", "read_committed")
-        .set("fetch.wait.max.ms", "10")
-        .create()
-        .expect("latency consumer");
     let mut tpl = TopicPartitionList::new();
     for p in 0..partitions {
         tpl.add_partition_offset(topic, p, from(p)).expect("tpl");
     }
-    consumer.assign(&tpl).expect("assign");
-    let reader = std::thread::spawn(move || {
-        let mut latencies = Vec::with_capacity(total);
-        let deadline = Instant::now() + Duration::from_secs(seconds + 60);
-        while latencies.len() < total && Instant::now() < deadline {
-            if let Some(Ok(m)) = consumer.poll(Duration::from_millis(50)) {
-                let now =
-                    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
-                if let Some(ts) = m.timestamp().to_millis() {
-                    latencies.push((now - ts) as f64);
-                }
-            }
-        }
-        latencies
-    });
+    let read_on = |cluster: &KafkaCluster| {
+        let consumer: BaseConsumer = cluster
+            .client_config()
+            .set("group.id", "bench-latency")
+            .set("enable.auto.commit", "false")
+            .set("isolation.level", "read_committed")
+            .set("fetch.wait.max.ms", "10")
+            .create()
+            .expect("latency consumer");
+        consumer.assign(&tpl).expect("assign");
+        std::thread::spawn(move || read_times(&consumer, total, seconds))
+    };
+    let reader = read_on(target);
+    let source_reader = on_source.then(|| read_on(source));
     let producer: ThreadedProducer<DefaultProducerContext> =
         source.client_config().set("linger.ms", "5").create().expect("producer");
     let per_tick = (rate / 100).max(1);
@@ -218,7 +226,33 @@ pub fn latencies_from(
         std::thread::sleep(next.saturating_duration_since(Instant::now()));
     }
     producer.flush(Duration::from_secs(30)).expect("flush");
-    reader.join().expect("reader")
+    let on_target = reader.join().expect("reader");
+    let end_to_end = on_target.iter().map(|(_, read, ts)| (read - ts) as f64).collect();
+    let Some(source_reader) = source_reader else { return (end_to_end, Vec::new()) };
+    let on_source: std::collections::HashMap<Vec<u8>, i64> =
+        source_reader.join().expect("source reader").into_iter().map(|(key, read, _)| (key, read)).collect();
+    let added = on_target
+        .iter()
+        .filter_map(|(key, read, _)| on_source.get(key).map(|on_source| (read - on_source) as f64))
+        .collect();
+    (end_to_end, added)
+}
+
+/// (key, when read in ms since the epoch, source timestamp) of each record read, until `total`.
+fn read_times(consumer: &BaseConsumer, total: usize, seconds: u64) -> Vec<(Vec<u8>, i64, i64)> {
+    use rdkafka::message::Message;
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let mut read = Vec::with_capacity(total);
+    let deadline = Instant::now() + Duration::from_secs(seconds + 60);
+    while read.len() < total && Instant::now() < deadline {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(50)) {
+            let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+            if let Some(ts) = m.timestamp().to_millis() {
+                read.push((m.key().unwrap_or_default().to_vec(), now, ts));
+            }
+        }
+    }
+    read
 }
 
 /// (p50, p99) of `latencies`.

@@ -27,6 +27,9 @@ use crate::translate::group_sync::GroupSync;
 use crate::translate::translator::Translator;
 use kmirror_state::TopicPartition;
 
+/// How many target topics are made ready side by side.
+const TOPICS_AT_ONCE: usize = 8;
+
 fn source_partitions(known: &BTreeMap<String, i32>) -> Vec<TopicPartition> {
     known.iter().flat_map(|(topic, &n)| (0..n).map(move |p| TopicPartition::new(topic, p))).collect()
 }
@@ -98,11 +101,14 @@ impl Mirror {
             }
             None => None,
         };
-        self.topic_sync.ensure_shard_topic(&settings.name, settings.shards)?;
-        // One map partition per shard: no partition is ever written by two producers.
-        self.topic_sync.ensure_own_topic(&settings.map_topic(), settings.shards as i32)?;
-        self.topic_sync.ensure_own_topic(&settings.checkpoint_topic(), 1)?;
-        let (ready, mut failed) = self.prepare_targets(&topics, &BTreeMap::new());
+        // kmirror's own topics beside the mirrored ones: on a first run each creation waits on
+        // the target's controller, one after the other they added up to half a second.
+        let (own, (ready, mut failed)) = std::thread::scope(|scope| {
+            let own = scope.spawn(|| self.ensure_own_topics());
+            let targets = self.prepare_targets(&topics, &BTreeMap::new());
+            (own.join(), targets)
+        });
+        own.unwrap_or_else(|_| Err(Error::Internal("making kmirror's own topics panicked".into())))?;
         if ready.is_empty() {
             return Err(Error::TopicsFailed(failed.join(", ")));
         }
@@ -312,15 +318,42 @@ impl Mirror {
     /// Creates or checks each target topic; a topic that cannot be made right is left out,
     /// with its error logged, and the others go on.
     /// `known` holds the partition count of each topic already mirrored.
+    /// The shards topic (which records --shards), the map topic and the checkpoint topic.
+    fn ensure_own_topics(&self) -> Result<()> {
+        let settings = &self.ctx.settings;
+        self.topic_sync.ensure_shard_topic(&settings.name, settings.shards)?;
+        // One map partition per shard: no partition is ever written by two producers.
+        self.topic_sync.ensure_own_topic(&settings.map_topic(), settings.shards as i32)?;
+        self.topic_sync.ensure_own_topic(&settings.checkpoint_topic(), 1)
+    }
+
+    /// Makes every target topic ready, [`TOPICS_AT_ONCE`] at a time: each one waits on the
+    /// clusters (configs described on both sides, a creation on the target's controller).
     fn prepare_targets(
         &self,
         topics: &[SourceTopic],
         known: &BTreeMap<String, i32>,
     ) -> (Vec<SourceTopic>, Vec<String>) {
+        let mut outcomes = Vec::with_capacity(topics.len());
+        for chunk in topics.chunks(TOPICS_AT_ONCE) {
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = chunk
+                    .iter()
+                    .map(|topic| {
+                        scope.spawn(|| self.topic_sync.ensure(topic, known.get(&topic.name).copied()))
+                    })
+                    .collect();
+                for handle in handles {
+                    outcomes.push(handle.join().unwrap_or_else(|_| {
+                        Err(Error::Internal("making a target topic ready panicked".into()))
+                    }));
+                }
+            });
+        }
         let mut ready = Vec::new();
         let mut failed = Vec::new();
-        for topic in topics {
-            match self.topic_sync.ensure(topic, known.get(&topic.name).copied()) {
+        for (topic, outcome) in topics.iter().zip(outcomes) {
+            match outcome {
                 Ok(change) => {
                     match change {
                         TopicChange::Created => self.ctx.telemetry.metrics.topic_created(&topic.name),

@@ -1,5 +1,6 @@
-//! One shard: a source consumer (assign, read_committed) and a transactional producer to the
-//! target with its own `transactional.id`. Each transaction carries records and the shard's
+//! One shard: a source consumer (assign, read_committed) and two transactional producers to the
+//! target with transactional ids of its own, which take its transactions in turn (one commits
+//! while the other fills, see [`in_flight`]). Each transaction carries records and the shard's
 //! next source offsets for the shadow group, so a restart resumes exactly where the last
 //! committed transaction ended.
 //!
@@ -7,8 +8,9 @@
 //! partition's shard comes from a fixed function of (topic, partition, --shards), and
 //! --shards is fixed for the life of a mirror name (checked against the shadow group's commit
 //! metadata). Worker threads only host shards. Whatever the thread count, partition P is
-//! written only under `kmirror.NAME.<shard(P)>`, and a new owner's `init_transactions` fences
-//! every older producer of that id before it reads the shadow group.
+//! written only under `kmirror.NAME.<shard(P)>` and `kmirror.NAME.<shard(P)>.b`, one after the
+//! other, and a new owner's `init_transactions` on both fences every older producer of those ids
+//! before it reads the shadow group.
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
