@@ -85,7 +85,7 @@ fn limit_pipe(source: &KafkaCluster, target: &KafkaCluster, w: &Workload) -> Mea
         .collect();
     let copied = handles.into_iter().map(|h| h.join().expect("pipe thread")).sum();
     let seconds = started.elapsed().as_secs_f64();
-    let (first, last) = landing.finish();
+    let (first, last) = landing.finish_within(Duration::from_secs(10));
     Measure {
         seconds,
         steady_seconds: steady(first, last, seconds),
@@ -154,7 +154,7 @@ fn kmirror_run(source: &KafkaCluster, target: &KafkaCluster, w: &Workload, extra
     let seconds = started.elapsed().as_secs_f64();
     let status = child.wait().expect("wait");
     assert!(status.success(), "kmirror failed: {status}");
-    let (first, last) = landing.finish();
+    let (first, last) = landing.finish_within(Duration::from_secs(10));
     let target_records = (0..w.partitions)
         .map(|p| target.audit_partition(TOPIC, p).map(|a| a.visible.len()).unwrap_or(0))
         .sum();
@@ -413,7 +413,7 @@ fn phase_profile() {
             .expect("kmirror");
         let wall = started.elapsed().as_secs_f64();
         assert!(status.success(), "kmirror failed: {status}");
-        let (first, last) = landing.finish();
+        let (first, last) = landing.finish_within(Duration::from_secs(10));
         let log = std::fs::read_to_string(&log_path).expect("read log");
         if let Ok(keep) = std::env::var("KMIRROR_BENCH_PHASE_KEEP_LOG") {
             std::fs::write(format!("{keep}.{sample}"), &log).expect("keep the log");

@@ -93,6 +93,17 @@ impl Landing {
         self.handle.is_finished()
     }
 
+    /// [`Self::finish`] once the watcher has seen every record land, or `limit` has passed: a
+    /// copier may exit before the watcher's next fetch tells it of the last records, and
+    /// stopping it then would leave the steady rate unmeasured.
+    pub fn finish_within(self, limit: Duration) -> (Option<Instant>, Option<Instant>) {
+        let started = Instant::now();
+        while !self.done() && started.elapsed() < limit {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        self.finish()
+    }
+
     /// (first landed, all landed), each if seen.
     pub fn finish(self) -> (Option<Instant>, Option<Instant>) {
         self.stop.store(true, Ordering::Relaxed);

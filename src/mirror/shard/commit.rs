@@ -174,9 +174,16 @@ impl Shard {
         let took = timings.finished.saturating_duration_since(due);
         let telemetry = &self.ctx.telemetry;
         telemetry.metrics.transaction_committed(took.as_secs_f64());
+        // What transactions are sized against: with overlapping commits, the commit thread's
+        // round trips (the next transaction must outlast them); with one producer, all the time
+        // the shard waited.
+        let cost = match self.producers.len() {
+            1 => took,
+            _ => timings.offsets + timings.map + timings.end,
+        };
         self.commit_cost = Some(match self.commit_cost {
-            Some(before) => before.mul_f64(0.7) + took.mul_f64(0.3),
-            None => took,
+            Some(before) => before.mul_f64(0.7) + cost.mul_f64(0.3),
+            None => cost,
         });
         for (tp, offset) in positions {
             let (records, bytes) =

@@ -274,7 +274,9 @@ impl Shard {
                 wait = wait.min(CAUGHT_UP_CHECK);
             }
             match self.consumer.poll(wait) {
-                None if self.ctx.settings.until_caught_up && self.txn.is_some() => {
+                None if self.ctx.settings.until_caught_up
+                    && (self.txn.is_some() || self.in_flight.is_some()) =>
+                {
                     self.note_ends();
                     if self.all_ends_reached() {
                         break;
