@@ -28,7 +28,7 @@ struct Shown<'a> {
     transaction_max_ms: u64,
     transaction_max_bytes: u64,
     until_caught_up: bool,
-    overlapping_commits: bool,
+    serial_commits: bool,
     coordinate: bool,
     /// Left out when `target.session.timeout.ms` sets it (the two may not both be given).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -76,7 +76,7 @@ pub(crate) fn render(settings: &MirrorSettings) -> String {
         transaction_max_ms: settings.transaction_max.as_millis() as u64,
         transaction_max_bytes: settings.transaction_max_bytes,
         until_caught_up: settings.until_caught_up,
-        overlapping_commits: settings.overlapping_commits,
+        serial_commits: !settings.overlapping_commits,
         coordinate: settings.coordinate,
         session_timeout: settings
             .target
