@@ -1,6 +1,6 @@
 //! A running Kafka-API cluster for a test, a benchmark or the demo.
 use std::io::Write as _;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -11,6 +11,7 @@ use tracing::{debug, info};
 use crate::apache_kafka::{self, KafkaSpec, Launched};
 use crate::broker_binary::tansu_binary;
 use crate::error::{Error, Result};
+pub use crate::ports::free_loopback_port;
 use crate::spawner::spawn_tied;
 
 /// Which side of a mirror a cluster plays; it picks the external-cluster environment variable.
@@ -110,8 +111,8 @@ impl KafkaCluster {
         let spec = KafkaSpec::plaintext(1);
         let (source, target) = (apache_kafka::launch(&spec)?, apache_kafka::launch(&spec)?);
         Ok((
-            Self::from_kafka(source.wait_ready()?, Vec::new()),
-            Self::from_kafka(target.wait_ready()?, Vec::new()),
+            Self::from_kafka(apache_kafka::ready_or_relaunch(source, &spec)?, Vec::new()),
+            Self::from_kafka(apache_kafka::ready_or_relaunch(target, &spec)?, Vec::new()),
         ))
     }
 
@@ -131,7 +132,8 @@ impl KafkaCluster {
         spec: &KafkaSpec,
         client_properties: Vec<(String, String)>,
     ) -> Result<Self> {
-        Ok(Self::from_kafka(apache_kafka::launch(spec)?.wait_ready()?, client_properties))
+        let launched = apache_kafka::ready_or_relaunch(apache_kafka::launch(spec)?, spec)?;
+        Ok(Self::from_kafka(launched, client_properties))
     }
 
     pub(crate) fn from_kafka(launched: Launched, client_properties: Vec<(String, String)>) -> Self {
@@ -404,18 +406,4 @@ pub(crate) fn wait_until_listening(address: &str) -> Result<()> {
         std::thread::sleep(Duration::from_millis(20));
     }
     Err(Error::NotReady { bootstrap: address.to_string(), seconds: READY_TIMEOUT.as_secs() })
-}
-
-/// A loopback port that was free a moment ago; the OS picks it so parallel tests do not clash.
-pub fn free_loopback_port() -> Result<u16> {
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    Ok(listener.local_addr()?.port())
-}
-
-/// `n` free loopback ports, all different: each stays bound until all are found, so the kernel
-/// cannot hand one out twice (one at a time, two of a node's listeners once got the same port).
-pub(crate) fn free_loopback_ports(n: usize) -> Result<Vec<u16>> {
-    let held: Vec<TcpListener> =
-        (0..n).map(|_| TcpListener::bind("127.0.0.1:0")).collect::<std::io::Result<_>>()?;
-    held.iter().map(|l| Ok(l.local_addr()?.port())).collect()
 }

@@ -19,6 +19,8 @@ pub enum Error {
     KafkaMissing(String),
     #[error("Apache Kafka node {node} failed: {detail}")]
     KafkaFailed { node: usize, detail: String },
+    #[error("Apache Kafka node {node} could not bind its port {detail} (another process took it)")]
+    PortTaken { node: usize, detail: String },
     #[error("unknown KMIRROR_TEST_BROKER value '{0}' (use apache-kafka or tansu)")]
     UnknownBroker(String),
     #[error("kafka client error during {context}: {source}")]

@@ -15,6 +15,7 @@ mod broker_binary;
 mod cluster;
 mod error;
 mod mirror_audit;
+mod ports;
 mod probe;
 pub mod raw_log;
 mod raw_request;

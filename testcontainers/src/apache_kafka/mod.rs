@@ -20,14 +20,18 @@ pub use install::{installed_version, java_binary, kafka_lib, KAFKA_LIB_ENV, KAFK
 use server_config::{log4j2_properties, ClusterLayout, NodePorts};
 pub use server_config::{ClientListener, ServerTls, BROKER_LOG_ENV};
 
-use crate::cluster::free_loopback_ports;
 use crate::error::{Error, Result};
+use crate::ports::free_loopback_ports;
 use crate::slow_link::SlowLink;
 use crate::spawner::spawn_tied;
 
 /// JVM start-up and KRaft election take seconds, more on a loaded 2-core machine.
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
 const STARTED_LINE: &str = "Kafka Server started";
+/// What a JVM logs when a port it was given has been bound by someone else since.
+const PORT_TAKEN: &str = "Address already in use";
+/// Launches of one cluster, the first included, before a port clash is reported as a failure.
+const LAUNCH_ATTEMPTS: usize = 3;
 
 /// What to start.
 #[derive(Debug, Clone)]
@@ -140,6 +144,9 @@ impl Node {
                 None => Some("not running".into()),
             };
             if let Some(status) = exited {
+                if self.log_mentions(PORT_TAKEN) {
+                    return Err(Error::PortTaken { node: self.id, detail: format!("{:?}", self.ports) });
+                }
                 return Err(Error::KafkaFailed {
                     node: self.id,
                     detail: format!("{status}: {}", self.last_words()),
@@ -159,6 +166,12 @@ impl Node {
         }
     }
 
+    fn log_mentions(&self, text: &str) -> bool {
+        ["stdout.log", "server.log"]
+            .iter()
+            .any(|f| std::fs::read_to_string(self.dir.join(f)).is_ok_and(|log| log.contains(text)))
+    }
+
     fn last_words(&self) -> String {
         let mut text = String::new();
         for file in ["stdout.log", "server.log"] {
@@ -168,6 +181,13 @@ impl Node {
         }
         let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
         lines[lines.len().saturating_sub(6)..].join(" | ")
+    }
+}
+
+impl Drop for Node {
+    // A cluster given up on (a port clash, a failed start) must not leave JVMs running.
+    fn drop(&mut self) {
+        let _ = self.kill();
     }
 }
 
@@ -217,6 +237,23 @@ impl Launched {
 
     pub fn replicas(&self) -> i32 {
         self.nodes.len().min(3) as i32
+    }
+}
+
+/// Waits for `launched`; if a node lost one of its ports to another process between the port
+/// search and its JVM's bind, the cluster is launched afresh on new ports, a bounded number of times.
+pub(crate) fn ready_or_relaunch(launched: Launched, spec: &KafkaSpec) -> Result<Launched> {
+    let mut attempt = 1;
+    let mut launched = launched;
+    loop {
+        match launched.wait_ready() {
+            Err(Error::PortTaken { node, detail }) if attempt < LAUNCH_ATTEMPTS => {
+                tracing::warn!(node, %detail, attempt, "a broker port was taken; launching again");
+                attempt += 1;
+                launched = launch(spec)?;
+            }
+            other => return other,
+        }
     }
 }
 
