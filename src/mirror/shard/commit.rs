@@ -102,68 +102,93 @@ impl Shard {
     pub(super) fn hand_off(&mut self) -> Result<()> {
         let Some(txn) = self.txn.take() else { return Ok(()) };
         let due = Instant::now();
-        let delivered = self.deliver(&txn);
-        if let Err(Step::Fatal(e)) = delivered {
-            return Err(e);
-        }
-        // The commit before this one must have landed first; if it failed, this one is aborted
-        // with it.
-        if !self.settle_before(true)? {
-            return Ok(());
-        }
-        let (positions, offsets, maps) = match delivered {
+        let (positions, offsets, maps) = match self.deliver(&txn) {
             Ok(delivered) => delivered,
             Err(Step::Fatal(e)) => return Err(e),
-            Err(Step::Abort(reason)) => return self.abort_for(&reason, &[self.current]),
+            Err(Step::Abort(reason)) => {
+                // The commits before it may still land; then it alone is read again.
+                if self.settle_all(true)? {
+                    self.abort_for(&reason, &[self.current])?;
+                }
+                return Ok(());
+            }
         };
         self.note_target_ends(&maps);
         let handed = Handed { producer: self.current, txn, positions, due };
-        let flight = InFlight::start(handed, self.calls(), offsets, maps).map_err(|e| Error::Shard {
-            shard: self.id,
-            message: format!("starting a commit thread: {e}"),
-        })?;
-        self.in_flight = Some(flight);
-        if self.producers.len() == 1 {
-            return self.settle();
-        }
+        let flight =
+            InFlight::start(handed, self.calls(), offsets, maps, self.in_flight.back()).map_err(|e| {
+                Error::Shard { shard: self.id, message: format!("starting a commit thread: {e}") }
+            })?;
+        self.in_flight.push_back(flight);
         self.current = (self.current + 1) % self.producers.len();
+        // The next transaction goes to this producer: what it holds must have committed first.
+        while self.in_flight.iter().any(|f| f.handed.producer == self.current) {
+            if !self.settle_one(false)? {
+                break;
+            }
+        }
         Ok(())
     }
 
-    /// Waits for the commit under way, if any.
+    /// Waits for every commit under way.
     pub(super) fn settle(&mut self) -> Result<()> {
-        self.settle_before(self.txn.is_some()).map(|_| ())
+        self.settle_all(self.txn.is_some()).map(|_| ())
     }
 
-    /// Takes in the outcome of a commit that has finished, without waiting for one that has not.
+    /// Takes in the outcome of the commits that have finished, without waiting for one that has
+    /// not.
     pub(super) fn reap(&mut self) -> Result<()> {
-        match &self.in_flight {
-            Some(flight) if flight.is_finished() => self.settle(),
-            _ => Ok(()),
+        while self.in_flight.front().is_some_and(InFlight::is_finished) {
+            if !self.settle_one(self.txn.is_some())? {
+                break;
+            }
         }
+        Ok(())
     }
 
-    /// Waits for the commit under way; true if it committed (or none was under way). If it was
-    /// aborted, so is the transaction open on the current producer (`open_here`), and the source
-    /// is rewound to the last committed positions.
-    fn settle_before(&mut self, open_here: bool) -> Result<bool> {
-        let Some(flight) = self.in_flight.take() else { return Ok(true) };
+    /// Waits for every commit under way; true if all committed (or none was under way).
+    fn settle_all(&mut self, open_here: bool) -> Result<bool> {
+        while !self.in_flight.is_empty() {
+            if !self.settle_one(open_here)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Waits for the oldest commit under way; true if it committed (or none was under way). If it
+    /// was aborted, so are the commits after it (they wait for it, and end without committing)
+    /// and the transaction open on the current producer (`open_here`), and the source is rewound
+    /// to the last committed positions.
+    fn settle_one(&mut self, open_here: bool) -> Result<bool> {
+        let Some(flight) = self.in_flight.pop_front() else { return Ok(true) };
         let (handed, outcome) = flight.wait();
-        match outcome {
+        let reason = match outcome {
             Ok(timings) => {
                 self.committed_with(handed, timings);
-                Ok(true)
+                return Ok(true);
             }
-            Err(Step::Fatal(e)) => Err(e),
-            Err(Step::Abort(reason)) => {
-                let mut open = vec![handed.producer];
-                if open_here && handed.producer != self.current {
-                    open.push(self.current);
-                }
-                self.abort_for(&reason, &open)?;
-                Ok(false)
+            Err(Step::Fatal(e)) => return Err(e),
+            Err(Step::Abort(reason)) => reason,
+        };
+        let mut open = vec![handed.producer];
+        while let Some(later) = self.in_flight.pop_front() {
+            let (later, outcome) = later.wait();
+            match outcome {
+                // Cannot happen (a commit waits for the one before it), but if it did, what it
+                // committed is where the source resumes.
+                Ok(timings) => self.committed_with(later, timings),
+                Err(Step::Fatal(e)) => return Err(e),
+                Err(Step::Abort(_)) => open.push(later.producer),
             }
         }
+        if open_here {
+            open.push(self.current);
+        }
+        open.sort_unstable();
+        open.dedup();
+        self.abort_for(&reason, &open)?;
+        Ok(false)
     }
 
     /// What a committed transaction changes: positions, progress, the commit's measured cost.
@@ -201,6 +226,7 @@ impl Shard {
             offsets_ms = timings.offsets.as_millis() as u64,
             map_ms = timings.map.as_millis() as u64,
             commit_ms = timings.end.as_millis() as u64,
+            waited_ms = timings.waited.as_millis() as u64,
             took_ms = took.as_millis() as u64,
             "transaction committed"
         );

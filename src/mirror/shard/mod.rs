@@ -11,7 +11,7 @@
 //! written only under `kmirror.NAME.<shard(P)>` and `kmirror.NAME.<shard(P)>.b`, one after the
 //! other, and a new owner's `init_transactions` on both fences every older producer of those ids
 //! before it reads the shadow group.
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -68,8 +68,8 @@ pub(crate) struct Shard {
     producers: Vec<Arc<TargetProducer>>,
     /// The producer the open (or next) transaction goes to.
     current: usize,
-    /// The transaction handed to its commit thread, if its outcome is not taken in yet.
-    in_flight: Option<InFlight>,
+    /// The transactions handed to commit threads whose outcome is not taken in yet, oldest first.
+    in_flight: VecDeque<InFlight>,
     consumer: BaseConsumer,
     shadow: BaseConsumer,
     group_metadata: Arc<ConsumerGroupMetadata>,
@@ -137,7 +137,7 @@ impl Shard {
             ctx,
             producers,
             current: 0,
-            in_flight: None,
+            in_flight: VecDeque::new(),
             consumer,
             shadow,
             group_metadata: Arc::new(group_metadata),
@@ -275,7 +275,7 @@ impl Shard {
             }
             match self.consumer.poll(wait) {
                 None if self.ctx.settings.until_caught_up
-                    && (self.txn.is_some() || self.in_flight.is_some()) =>
+                    && (self.txn.is_some() || !self.in_flight.is_empty()) =>
                 {
                     self.note_ends();
                     if self.all_ends_reached() {
@@ -354,14 +354,14 @@ impl Shard {
         self.report_ends();
         self.check_topic_ids()?;
         // The source may be rewound only to positions committed: not while a commit is under way.
-        if self.txn.is_none() && self.in_flight.is_none() {
+        if self.txn.is_none() && self.in_flight.is_empty() {
             self.ctx.telemetry.heartbeat(self.id);
             self.replace_a_wedged_consumer()?;
             self.refresh_idle_positions()?;
         }
         if self.ctx.settings.until_caught_up {
             self.note_ends();
-            if (self.txn.is_some() || self.in_flight.is_some()) && self.all_ends_reached() {
+            if (self.txn.is_some() || !self.in_flight.is_empty()) && self.all_ends_reached() {
                 self.commit_if_open()?;
             }
         }
@@ -441,7 +441,7 @@ impl Shard {
 
     /// True when every partition has been read to the end noted at start and committed.
     pub(crate) fn caught_up(&self) -> bool {
-        self.txn.is_none() && self.in_flight.is_none() && self.all_ends_reached()
+        self.txn.is_none() && self.in_flight.is_empty() && self.all_ends_reached()
     }
 
     pub(crate) fn records_mirrored(&self) -> u64 {
