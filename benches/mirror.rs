@@ -35,6 +35,9 @@
 //! long-lived cluster has (KMIRROR_BENCH_PHASE_COLD=1: not). Results:
 //! bench-results/mirror-phases.json, BENCHMARKS.md (`phases`).
 //!
+//! KMIRROR_BENCH_RUN_LOG=FILE: every kmirror copy logs at debug level (each commit's timings)
+//! into FILE.
+//!
 //! KMIRROR_BENCH_GUARD=R (the CI regression guard): only the limit and kmirror at its default
 //! settings, no latency phase, no files written; fails unless kmirror's steady rate is at least
 //! R times the limit's.
@@ -140,12 +143,19 @@ fn kmirror_run(source: &KafkaCluster, target: &KafkaCluster, w: &Workload, extra
         Landing::watch(target, w.partitions, w.records / w.partitions as usize * w.partitions as usize);
     let cpu_before = cpu_seconds(UsageWho::RUSAGE_CHILDREN);
     let started = Instant::now();
-    let mut child = batch_command(source, target, state.path())
-        .args(extra)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("kmirror");
+    let mut command = batch_command(source, target, state.path());
+    command.args(extra).stdin(Stdio::null());
+    // KMIRROR_BENCH_RUN_LOG=FILE: each run's debug log (per-commit timings) appended to FILE.
+    match std::env::var("KMIRROR_BENCH_RUN_LOG") {
+        Ok(path) => {
+            let mut log = std::fs::OpenOptions::new().create(true).append(true).open(path).expect("run log");
+            std::io::Write::write_all(&mut log, format!("=== kmirror {extra:?}\n").as_bytes())
+                .expect("run log");
+            command.env("RUST_LOG", "warn,kmirror=debug").stderr(log)
+        }
+        Err(_) => command.env("RUST_LOG", "warn"),
+    };
+    let mut child = command.spawn().expect("kmirror");
     let mut peak = 0;
     while child.try_wait().expect("wait").is_none() {
         peak = peak.max(vm_rss(child.id()).unwrap_or(0));

@@ -47,7 +47,9 @@ pub(super) struct Handed {
 /// transaction before it.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Timings {
+    /// The runs sent and the positions acknowledged.
     pub(super) offsets: Duration,
+    /// The runs acknowledged, after that.
     pub(super) map: Duration,
     pub(super) end: Duration,
     /// Waiting for the transaction before to send its positions, then to commit.
@@ -137,7 +139,7 @@ impl InFlight {
     }
 }
 
-/// Positions first, then the runs, then EndTxn: a commit that timed out is never given up (it
+/// The runs and the positions, then EndTxn: a commit that timed out is never given up (it
 /// may have committed on the broker, and reading its records again would copy them twice).
 fn finish(
     calls: &TxnCalls,
@@ -153,12 +155,14 @@ fn finish(
         return Err(gone());
     }
     let started = Instant::now();
+    // Written inside the transaction: the map is committed exactly when the data is. Sent
+    // first, so that their AddPartitionsToTxn and Produce travel while the positions' two
+    // round trips (AddOffsetsToTxn, TxnOffsetCommit) are waited for.
+    maps.iter().try_for_each(|r| calls.send_map_record(r))?;
     calls.retry("send_offsets_to_transaction", Some(opened), |p, g| {
         p.send_offsets_to_transaction(offsets, g, CALL_TIMEOUT)
     })?;
     let offsets_done = Instant::now();
-    // Written inside the transaction: the map is committed exactly when the data is.
-    maps.iter().try_for_each(|r| calls.send_map_record(r))?;
     // Delivered first, or commit_transaction's own flush pays rust-rdkafka's 100 ms poll step.
     flush(&calls.producer, CALL_TIMEOUT)
         .map_err(|e| Step::Abort(format!("flush of the map records: {e}")))?;
