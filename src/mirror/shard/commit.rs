@@ -26,15 +26,14 @@ use crate::mirror::map_writer::map_records;
 use crate::mirror::shadow::CommitMetadata;
 use crate::mirror::transaction::OpenTransaction;
 
-/// With --serial-commits, a transaction stays open at least this many times as long as its
-/// commit takes, where the defaults adapt: committing then takes at most a fifth of a shard's
-/// time.
+/// Where the defaults adapt, a transaction stays open at least this many times as long as its
+/// commit takes (with --serial-commits all the shard waits for it, with overlapping commits the
+/// commit thread's round trips): committing then takes at most a fifth of a shard's time. With
+/// overlapping commits twice was tried: over a 50 ms link it made twice as many half-size
+/// transactions, which loaded the far brokers, and the copy fell 9-16 % behind --serial-commits;
+/// at four, 5-7 % (BENCHMARKS.md, long link). On a local link the round trips are short enough
+/// that transactions stay at their 250 ms default (latency sample at four: p99 399 ms).
 const COMMIT_SHARE_INVERSE: u32 = 4;
-/// With overlapping commits a commit costs the shard only its flush, as long as it is done by
-/// the time the next transaction is due: twice the commit time leaves room for its variance,
-/// and keeps latency at about three commit times (measured on a loaded machine where commits
-/// took 100-200 ms, four times held transactions open 500-900 ms instead of 250).
-const OVERLAPPED_COMMIT_SHARE_INVERSE: u32 = 2;
 /// Well inside the target's transaction timeout (the default window plus 30 s) and the health
 /// check's stall limit (15 s).
 const LONGEST_ADAPTED_TRANSACTION: Duration = Duration::from_secs(10);
@@ -57,11 +56,7 @@ impl Shard {
         let s = &self.ctx.settings;
         let configured = (s.transaction_max_records, s.transaction_max);
         let Some(cost) = self.commit_cost.filter(|_| s.transaction_size_adapts) else { return configured };
-        let share_inverse = match self.producers.len() {
-            1 => COMMIT_SHARE_INVERSE,
-            _ => OVERLAPPED_COMMIT_SHARE_INVERSE,
-        };
-        let wanted = (cost * share_inverse).min(LONGEST_ADAPTED_TRANSACTION);
+        let wanted = (cost * COMMIT_SHARE_INVERSE).min(LONGEST_ADAPTED_TRANSACTION);
         if wanted <= s.transaction_max {
             return configured;
         }
