@@ -144,7 +144,7 @@ impl Node {
                 None => Some("not running".into()),
             };
             if let Some(status) = exited {
-                if self.log_mentions(PORT_TAKEN) {
+                if self.logs().contains(PORT_TAKEN) {
                     return Err(Error::PortTaken { node: self.id, detail: format!("{:?}", self.ports) });
                 }
                 return Err(Error::KafkaFailed {
@@ -166,19 +166,19 @@ impl Node {
         }
     }
 
-    fn log_mentions(&self, text: &str) -> bool {
-        ["stdout.log", "server.log"]
-            .iter()
-            .any(|f| std::fs::read_to_string(self.dir.join(f)).is_ok_and(|log| log.contains(text)))
-    }
-
-    fn last_words(&self) -> String {
+    /// What the node printed and logged, both files one after the other.
+    fn logs(&self) -> String {
         let mut text = String::new();
         for file in ["stdout.log", "server.log"] {
             if let Ok(mut f) = std::fs::File::open(self.dir.join(file)) {
                 let _ = f.read_to_string(&mut text);
             }
         }
+        text
+    }
+
+    fn last_words(&self) -> String {
+        let text = self.logs();
         let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
         lines[lines.len().saturating_sub(6)..].join(" | ")
     }
