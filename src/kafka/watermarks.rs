@@ -7,11 +7,12 @@
 //! cached high watermark for progress and lag, which costs no request.
 use std::collections::HashMap;
 use std::ffi::CString;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kmirror_state::TopicPartition;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::KafkaResult;
+use rdkafka::error::{KafkaError, KafkaResult};
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use crate::kafka::client::CreateForRole;
@@ -73,26 +74,62 @@ pub(crate) fn log_starts_with(
     list_offsets(consumer, partitions, Offset::Beginning, timeout)
 }
 
+/// Between a topic's creation (or a leader's move) and every broker knowing its leader, a
+/// ListOffsets answers "not leader"; those partitions are asked again until `timeout`.
 fn list_offsets(
     consumer: &BaseConsumer,
     partitions: &[TopicPartition],
     at: Offset,
     timeout: Duration,
 ) -> KafkaResult<HashMap<TopicPartition, i64>> {
-    let mut query = TopicPartitionList::new();
-    for tp in partitions {
-        query.add_partition_offset(&tp.topic, tp.partition, at)?;
+    let deadline = Instant::now() + timeout;
+    let mut found = HashMap::new();
+    let mut pending: Vec<TopicPartition> = partitions.to_vec();
+    loop {
+        let mut query = TopicPartitionList::new();
+        for tp in &pending {
+            query.add_partition_offset(&tp.topic, tp.partition, at)?;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        let answer = match consumer.offsets_for_times(query, left) {
+            Err(e) if is_leader_move(&e) && Instant::now() < deadline => {
+                std::thread::sleep(LEADER_BACKOFF);
+                continue;
+            }
+            other => other?,
+        };
+        pending.clear();
+        for e in answer.elements() {
+            let tp = TopicPartition::new(e.topic(), e.partition());
+            match (e.error(), e.offset()) {
+                (Ok(()), Offset::Offset(o)) => {
+                    found.insert(tp, o);
+                }
+                (Err(err), _) if is_leader_move(&err) => pending.push(tp),
+                _ => {}
+            }
+        }
+        if pending.is_empty() || Instant::now() >= deadline {
+            return Ok(found);
+        }
+        std::thread::sleep(LEADER_BACKOFF);
     }
-    let answer = consumer.offsets_for_times(query, timeout)?;
-    Ok(answer
-        .elements()
-        .iter()
-        .filter(|e| e.error().is_ok())
-        .filter_map(|e| match e.offset() {
-            Offset::Offset(o) => Some((TopicPartition::new(e.topic(), e.partition()), o)),
-            _ => None,
-        })
-        .collect())
+}
+
+const LEADER_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Errors that last only until the cluster's metadata names a partition's (new) leader.
+fn is_leader_move(e: &KafkaError) -> bool {
+    matches!(
+        e.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::NotLeaderForPartition
+                | RDKafkaErrorCode::LeaderNotAvailable
+                | RDKafkaErrorCode::FencedLeaderEpoch
+                | RDKafkaErrorCode::UnknownLeaderEpoch
+                | RDKafkaErrorCode::OffsetNotAvailable
+        )
+    )
 }
 
 /// The committed end of one partition, read through `consumer` (which reads `read_committed`).
@@ -102,5 +139,29 @@ pub(crate) fn committed_end(
     partition: i32,
     timeout: Duration,
 ) -> KafkaResult<i64> {
-    consumer.fetch_watermarks(topic, partition, timeout).map(|(_, end)| end)
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match consumer.fetch_watermarks(topic, partition, left) {
+            Err(e) if is_leader_move(&e) && Instant::now() + LEADER_BACKOFF < deadline => {
+                tracing::debug!(topic, partition, error = %e, "no leader known yet; asking again");
+                std::thread::sleep(LEADER_BACKOFF);
+            }
+            other => return other.map(|(_, end)| end),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_errors_of_a_leader_in_motion_are_asked_again() {
+        let leader = KafkaError::MetadataFetch(RDKafkaErrorCode::NotLeaderForPartition);
+        assert!(is_leader_move(&leader));
+        assert!(is_leader_move(&KafkaError::OffsetFetch(RDKafkaErrorCode::LeaderNotAvailable)));
+        assert!(!is_leader_move(&KafkaError::MetadataFetch(RDKafkaErrorCode::UnknownTopicOrPartition)));
+        assert!(!is_leader_move(&KafkaError::MetadataFetch(RDKafkaErrorCode::TopicAuthorizationFailed)));
+    }
 }
