@@ -179,11 +179,23 @@ fn kmirror_run(source: &KafkaCluster, target: &KafkaCluster, w: &Workload, extra
 
 /// `kmirror mirror --until-caught-up` of the bench topic as mirror "bench", its state in `state`.
 fn batch_command(source: &KafkaCluster, target: &KafkaCluster, state: &std::path::Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_kmirror"));
+    // KMIRROR_BENCH_WRAP="perf record -o FILE --": the batch runs under that command (profiles).
+    let wrap = std::env::var("KMIRROR_BENCH_WRAP").unwrap_or_default();
+    let mut wrap = wrap.split_whitespace();
+    let mut command = match wrap.next() {
+        Some(program) => {
+            let mut command = Command::new(program);
+            command.args(wrap).arg(env!("CARGO_BIN_EXE_kmirror"));
+            command
+        }
+        None => Command::new(env!("CARGO_BIN_EXE_kmirror")),
+    };
     command
         .args(["mirror", "--source", source.bootstrap(), "--target", target.bootstrap(), "--name", "bench"])
         .args(["--topics", TOPIC, "--until-caught-up", "--state-dir"])
-        .arg(state);
+        .arg(state)
+        // KMIRROR_BENCH_ARGS="--set target.linger.ms=50": added to every batch run (A/B of a setting).
+        .args(std::env::var("KMIRROR_BENCH_ARGS").unwrap_or_default().split_whitespace());
     command
 }
 
