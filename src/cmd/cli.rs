@@ -220,7 +220,7 @@ pub(crate) struct MirrorArgs {
     #[arg(long, value_name = "MS")]
     pub(crate) transaction_max_ms: Option<u64>,
     /// Most key + value + header bytes in one target transaction; bounds what a shard holds in
-    /// flight [default: 67108864 (64 MiB)].
+    /// flight [default: 16777216 (16 MiB)].
     #[arg(long, value_name = "BYTES")]
     pub(crate) transaction_max_bytes: Option<u64>,
     /// Share the shards with every other process of this --name: each joins one consumer group
