@@ -290,6 +290,27 @@ fn a_target_topic_recreated_under_a_running_mirror_stops_it_before_anything_land
     );
 }
 
+/// Made again holding more records than the mirror had copied, the new target topic takes the
+/// mirror's next records above where its last commit ended, so the offsets alone cannot tell;
+/// the topic ID does, asked for off the shards' threads: the mirror stops within a minute.
+#[test]
+fn a_target_topic_made_again_longer_under_a_running_mirror_stops_it_by_its_topic_id() {
+    let setup = Setup::new();
+    let t = topic("target-longer");
+    setup.source.create_topic(&t, 1, &[]).expect("topic");
+    setup.source.produce(&t, 0, &keyed("before", 0..20)).expect("produce");
+    let mirror = running_mirror_with(&setup, &t, 20);
+    setup.target.delete_topic(&t).expect("delete the target topic");
+    let started = std::time::Instant::now();
+    while setup.target.create_topic(&t, 1, &[]).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(30), "the target topic could not be made again");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    setup.target.produce(&t, 0, &keyed("theirs", 0..50)).expect("produce to the new target topic");
+    setup.source.produce(&t, 0, &keyed("after", 0..10)).expect("produce");
+    assert_stops_refusing(mirror, &[&t, "deleted and recreated (topic ID", "under the running mirror"]);
+}
+
 #[test]
 fn a_target_topic_deleted_under_a_running_mirror_stops_it_and_is_not_made_again() {
     let setup = Setup::new();

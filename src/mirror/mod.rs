@@ -18,5 +18,6 @@ pub(crate) mod shadow;
 pub(crate) mod shard;
 pub(crate) mod stall_watch;
 pub(crate) mod target_topics;
+pub(crate) mod topic_id_watch;
 pub(crate) mod transaction;
 pub(crate) mod worker;

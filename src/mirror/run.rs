@@ -21,6 +21,7 @@ use crate::mirror::hosts::ShardHosts;
 use crate::mirror::plan::{list_source_topics, routes_by_shard, Route, SourceTopic};
 use crate::mirror::positions::positions_in_every_group;
 use crate::mirror::target_topics::{TopicChange, TopicSync};
+use crate::mirror::topic_id_watch;
 use crate::ops::progress::ProgressView;
 use crate::state_dir::StateDir;
 use crate::translate::group_sync::GroupSync;
@@ -68,8 +69,12 @@ impl Mirror {
         rdkafka::consumer::Consumer::fetch_metadata(&target_metadata, None, settings.connect_timeout)
             .map_err(|e| unreachable(Side::Target, &settings.target_bootstrap, &target_metadata, e))?;
         let topic_sync = TopicSync::new(source_config, target_config, settings.replication_factor)?;
-        let ctx =
-            Arc::new(MirrorContext { settings, stop: Default::default(), telemetry: Default::default() });
+        let ctx = Arc::new(MirrorContext {
+            settings,
+            stop: Default::default(),
+            telemetry: Default::default(),
+            topic_ids: Default::default(),
+        });
         Ok(Self { ctx, _state: state, source_metadata, topic_sync })
     }
 
@@ -153,6 +158,8 @@ impl Mirror {
             coordinated = settings.coordinate,
             "mirror starting"
         );
+        topic_id_watch::spawn(&self.ctx)
+            .map_err(|e| Error::Internal(format!("starting the topic-ID thread: {e}")))?;
         let hosts = match settings.coordinate {
             true => ShardHosts::coordinated(&self.ctx, by_shard, self.target_config())?,
             false => ShardHosts::local(&self.ctx, by_shard)?,

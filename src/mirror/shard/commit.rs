@@ -31,9 +31,13 @@ use crate::mirror::transaction::OpenTransaction;
 /// commit thread's round trips): committing then takes at most a fifth of a shard's time. With
 /// overlapping commits twice was tried: over a 50 ms link it made twice as many half-size
 /// transactions, which loaded the far brokers, and the copy fell 9-16 % behind --serial-commits;
-/// at four, 5-7 % (BENCHMARKS.md, long link). On a local link the round trips are short enough
-/// that transactions stay at their 250 ms default (latency sample at four: p99 399 ms).
+/// at four, 5-7 % (BENCHMARKS.md, long link). On a local link see [`GROW_PAST`].
 const COMMIT_SHARE_INVERSE: u32 = 4;
+/// Transactions grow only once a few commit times come to at least this many times the
+/// configured time: on a local link a busy broker's round trips (30-120 ms per commit) would
+/// otherwise stretch 250 ms transactions to 340-440 ms (p90-p99), and the latency bench's
+/// p99 with them; a 50 ms link's commits (about 4 round trips) still grow them.
+const GROW_PAST: u32 = 2;
 /// Well inside the target's transaction timeout (the default window plus 30 s) and the health
 /// check's stall limit (15 s).
 const LONGEST_ADAPTED_TRANSACTION: Duration = Duration::from_secs(10);
@@ -55,13 +59,10 @@ impl Shard {
     fn transaction_size(&self) -> (usize, Duration) {
         let s = &self.ctx.settings;
         let configured = (s.transaction_max_records, s.transaction_max);
-        let Some(cost) = self.commit_cost.filter(|_| s.transaction_size_adapts) else { return configured };
-        let wanted = (cost * COMMIT_SHARE_INVERSE).min(LONGEST_ADAPTED_TRANSACTION);
-        if wanted <= s.transaction_max {
-            return configured;
+        match self.commit_cost.filter(|_| s.transaction_size_adapts) {
+            Some(cost) => adapted_size(configured, cost),
+            None => configured,
         }
-        let growth = wanted.as_secs_f64() / s.transaction_max.as_secs_f64();
-        ((s.transaction_max_records as f64 * growth) as usize, wanted)
     }
 
     /// The producer the open (or next) transaction goes to.
@@ -383,3 +384,34 @@ impl Shard {
 /// The positions past a transaction, as read and as the shadow group's offset list, and the
 /// runs its delivered records form.
 type Delivered = (Vec<(TopicPartition, i64)>, TopicPartitionList, Vec<MapRecord>);
+
+/// The bounds of a transaction at the configured `(records, time)` whose commit costs `cost`.
+fn adapted_size(configured: (usize, Duration), cost: Duration) -> (usize, Duration) {
+    let (records, time) = configured;
+    let wanted = (cost * COMMIT_SHARE_INVERSE).min(LONGEST_ADAPTED_TRANSACTION);
+    if wanted < time * GROW_PAST {
+        return configured;
+    }
+    let growth = wanted.as_secs_f64() / time.as_secs_f64();
+    ((records as f64 * growth) as usize, wanted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DEFAULTS: (usize, Duration) = (10_000, Duration::from_millis(250));
+
+    #[test]
+    fn a_local_link_keeps_the_configured_size() {
+        assert_eq!(adapted_size(DEFAULTS, Duration::from_millis(30)), DEFAULTS);
+        // Four busy-broker commits (480 ms) are not yet twice the configured time.
+        assert_eq!(adapted_size(DEFAULTS, Duration::from_millis(120)), DEFAULTS);
+    }
+
+    #[test]
+    fn a_long_links_commits_grow_both_bounds_alike() {
+        assert_eq!(adapted_size(DEFAULTS, Duration::from_millis(200)), (32_000, Duration::from_millis(800)));
+        assert_eq!(adapted_size(DEFAULTS, Duration::from_secs(5)), (400_000, LONGEST_ADAPTED_TRANSACTION));
+    }
+}

@@ -53,8 +53,6 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 const ABORT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a quiet consumer may take to say where its partitions end.
 const STALL_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
-/// How often a running shard asks whether its source topics were recreated under it.
-const ID_CHECK_INTERVAL: Duration = Duration::from_secs(10);
 /// How long a committed position may go without being committed again. Kafka expires a
 /// member-less group's offset `offsets.retention.minutes` after its last commit (7 days by
 /// default, often set to a day); an hour stays well inside any sane setting.
@@ -93,7 +91,8 @@ pub(crate) struct Shard {
     /// Per target partition, the offset after the last record this shard committed there: a
     /// record landing below it went into a replaced partition.
     target_ends: HashMap<TopicPartition, i64>,
-    next_id_check: Instant,
+    /// The last round of [`crate::mirror::topic_id_watch`] compared with the IDs above.
+    id_round: u64,
     /// When each partition's position was last committed by this shard (or when the shard
     /// started): positions idle for [`POSITION_REFRESH`] are committed again before Kafka
     /// expires them.
@@ -151,7 +150,7 @@ impl Shard {
             topic_ids: HashMap::new(),
             target_ids: HashMap::new(),
             target_ends: HashMap::new(),
-            next_id_check: Instant::now() + ID_CHECK_INTERVAL,
+            id_round: 0,
             last_commit: HashMap::new(),
             txn: None,
             records_mirrored: 0,

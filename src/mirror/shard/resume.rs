@@ -11,7 +11,7 @@ use tracing::{info, warn};
 
 use super::clients::target_config;
 use super::txn_calls::Step;
-use super::{Shard, ABORT_TIMEOUT, CALL_TIMEOUT, ID_CHECK_INTERVAL, POSITION_REFRESH, STALL_PROBE_TIMEOUT};
+use super::{Shard, ABORT_TIMEOUT, CALL_TIMEOUT, POSITION_REFRESH};
 use crate::error::{Error, Result, Side};
 use crate::kafka::topic_ids::topic_ids;
 use crate::kafka::watermarks::{committed_ends_with, log_starts_with};
@@ -49,6 +49,7 @@ impl Shard {
     /// gives none leaves a replaced topic to the delivered offsets (see `check_target_ends`).
     pub(super) fn learn_target_ids(&mut self, routes: &[Route]) {
         let topics = unseen(routes.iter().map(|r| r.target.topic.as_str()), &self.target_ids);
+        self.ctx.topic_ids.want([], topics.iter().copied());
         match topic_ids(self.shadow.client(), &topics, CALL_TIMEOUT) {
             Ok(ids) => self.target_ids.extend(ids),
             Err(e) => warn!(shard = self.id, error = %e, "the target gave no topic IDs"),
@@ -59,6 +60,7 @@ impl Shard {
     /// cannot be asked) leaves recreated topics to the position bounds, and says so once.
     pub(super) fn learn_topic_ids(&mut self, routes: &[Route]) {
         let topics = unseen(routes.iter().map(|r| r.source.topic.as_str()), &self.topic_ids);
+        self.ctx.topic_ids.want(topics.iter().copied(), []);
         match topic_ids(self.consumer.client(), &topics, CALL_TIMEOUT) {
             Ok(ids) => self.topic_ids.extend(ids),
             Err(e) => warn!(
@@ -137,28 +139,30 @@ impl Shard {
     /// Every so often, whether a source or target topic was deleted or recreated under the
     /// running shard.
     pub(super) fn check_topic_ids(&mut self) -> Result<()> {
-        if Instant::now() < self.next_id_check {
+        let latest = self.ctx.topic_ids.latest();
+        if latest.round == self.id_round {
             return Ok(());
         }
-        self.next_id_check = Instant::now() + ID_CHECK_INTERVAL;
-        let Ok(now) = topic_ids(self.consumer.client(), &self.topics(), STALL_PROBE_TIMEOUT) else {
-            return Ok(());
-        };
-        for route in &self.routes {
-            let offset = self.committed.get(&route.source).copied().flatten().unwrap_or(0);
-            let recorded = self.topic_ids.get(&route.source.topic).map(String::as_str);
-            same_topic(&route.source, offset, recorded, now.get(&route.source.topic).map(String::as_str))?;
+        self.id_round = latest.round;
+        if let Some(now) = &latest.source {
+            for route in &self.routes {
+                let Some(current) = now.id_of(&route.source.topic) else { continue };
+                let offset = self.committed.get(&route.source).copied().flatten().unwrap_or(0);
+                let recorded = self.topic_ids.get(&route.source.topic).map(String::as_str);
+                same_topic(&route.source, offset, recorded, current)?;
+            }
         }
-        let mut targets: Vec<&str> = self.target_ids.keys().map(String::as_str).collect();
+        let Some(now) = &latest.target else { return Ok(()) };
+        let mut targets: Vec<(&String, &String)> = self.target_ids.iter().collect();
         targets.sort_unstable();
-        let Ok(now) = topic_ids(self.shadow.client(), &targets, STALL_PROBE_TIMEOUT) else {
-            return Ok(());
-        };
-        for (topic, recorded) in &self.target_ids {
-            let how = match now.get(topic) {
-                Some(current) if current == recorded => continue,
-                Some(current) => format!("deleted and recreated (topic ID {recorded} is now {current})"),
-                None => "deleted".to_string(),
+        for (topic, recorded) in targets {
+            let how = match now.id_of(topic) {
+                None => continue,
+                Some(Some(current)) if current == recorded => continue,
+                Some(Some(current)) => {
+                    format!("deleted and recreated (topic ID {recorded} is now {current})")
+                }
+                Some(None) => "deleted".to_string(),
             };
             return Err(Error::TargetReplaced { topic: topic.clone(), how });
         }
