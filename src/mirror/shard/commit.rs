@@ -21,6 +21,7 @@ use super::txn_calls::{Step, TargetProducer, TxnCalls};
 use super::{Shard, ABORT_TIMEOUT, CALL_TIMEOUT, MAX_BACKOFF};
 use crate::error::{Error, Result, Side};
 use crate::kafka::classify::{classify, Class};
+use crate::kafka::watermarks::cached_high_watermark;
 use crate::mirror::flush::flush;
 use crate::mirror::map_writer::map_records;
 use crate::mirror::shadow::CommitMetadata;
@@ -31,13 +32,10 @@ use crate::mirror::transaction::OpenTransaction;
 /// commit thread's round trips): committing then takes at most a fifth of a shard's time. With
 /// overlapping commits twice was tried: over a 50 ms link it made twice as many half-size
 /// transactions, which loaded the far brokers, and the copy fell 9-16 % behind --serial-commits;
-/// at four, 5-7 % (BENCHMARKS.md, long link). On a local link see [`GROW_PAST`].
+/// at four, 5-7 % (BENCHMARKS.md, long link). Only while the shard is behind (see
+/// [`Shard::note_backlog`]): caught up, a busy local broker's commits (100-300 ms) grew 250 ms
+/// transactions to 500-700 ms, and the latency bench's p99 with them, for no throughput.
 const COMMIT_SHARE_INVERSE: u32 = 4;
-/// Transactions grow only once a few commit times come to at least this many times the
-/// configured time: on a local link a busy broker's round trips (30-120 ms per commit) would
-/// otherwise stretch 250 ms transactions to 340-440 ms (p90-p99), and the latency bench's
-/// p99 with them; a 50 ms link's commits (about 4 round trips) still grow them.
-const GROW_PAST: u32 = 2;
 /// Well inside the target's transaction timeout (the default window plus 30 s) and the health
 /// check's stall limit (15 s).
 const LONGEST_ADAPTED_TRANSACTION: Duration = Duration::from_secs(10);
@@ -59,7 +57,7 @@ impl Shard {
     fn transaction_size(&self) -> (usize, Duration) {
         let s = &self.ctx.settings;
         let configured = (s.transaction_max_records, s.transaction_max);
-        match self.commit_cost.filter(|_| s.transaction_size_adapts) {
+        match self.commit_cost.filter(|_| s.transaction_size_adapts && self.behind) {
             Some(cost) => adapted_size(configured, cost),
             None => configured,
         }
@@ -110,6 +108,7 @@ impl Shard {
             }
         };
         self.note_target_ends(&maps);
+        self.note_backlog(&positions, txn.records.len());
         let handed = Handed { producer: self.current, txn, positions, due };
         let flight =
             InFlight::start(handed, self.calls(), offsets, maps, self.in_flight.back()).map_err(|e| {
@@ -124,6 +123,19 @@ impl Shard {
             }
         }
         Ok(())
+    }
+
+    /// Whether more is left to read than the transaction just closed held: behind, larger
+    /// transactions copy faster; caught up, they only add latency. From the consumer's cached
+    /// ends (no request).
+    fn note_backlog(&mut self, positions: &[(TopicPartition, i64)], records: usize) {
+        let left: i64 = positions
+            .iter()
+            .filter_map(|(tp, at)| {
+                cached_high_watermark(&self.consumer, &tp.topic, tp.partition).map(|end| (end - at).max(0))
+            })
+            .sum();
+        self.behind = left > records as i64;
     }
 
     /// Waits for every commit under way.
@@ -389,7 +401,7 @@ type Delivered = (Vec<(TopicPartition, i64)>, TopicPartitionList, Vec<MapRecord>
 fn adapted_size(configured: (usize, Duration), cost: Duration) -> (usize, Duration) {
     let (records, time) = configured;
     let wanted = (cost * COMMIT_SHARE_INVERSE).min(LONGEST_ADAPTED_TRANSACTION);
-    if wanted < time * GROW_PAST {
+    if wanted <= time {
         return configured;
     }
     let growth = wanted.as_secs_f64() / time.as_secs_f64();
@@ -403,10 +415,9 @@ mod tests {
     const DEFAULTS: (usize, Duration) = (10_000, Duration::from_millis(250));
 
     #[test]
-    fn a_local_link_keeps_the_configured_size() {
+    fn quick_commits_keep_the_configured_size() {
         assert_eq!(adapted_size(DEFAULTS, Duration::from_millis(30)), DEFAULTS);
-        // Four busy-broker commits (480 ms) are not yet twice the configured time.
-        assert_eq!(adapted_size(DEFAULTS, Duration::from_millis(120)), DEFAULTS);
+        assert_eq!(adapted_size(DEFAULTS, Duration::from_millis(62)), DEFAULTS);
     }
 
     #[test]

@@ -102,6 +102,8 @@ pub(crate) struct Shard {
     backoff: Duration,
     /// How long commits take (moving average), for transactions sized to their cost.
     commit_cost: Option<Duration>,
+    /// More was left to read at the last hand-off than that transaction held.
+    behind: bool,
     next_end_check: Instant,
     guard: ReadGuard,
     stall: StallWatch,
@@ -156,6 +158,7 @@ impl Shard {
             records_mirrored: 0,
             backoff: Duration::from_millis(100),
             commit_cost: None,
+            behind: true,
             next_end_check: Instant::now(),
             guard: ReadGuard::default(),
             stall: StallWatch::default(),
