@@ -21,7 +21,6 @@ use crate::mirror::hosts::ShardHosts;
 use crate::mirror::plan::{list_source_topics, routes_by_shard, Route, SourceTopic};
 use crate::mirror::positions::positions_in_every_group;
 use crate::mirror::target_topics::{TopicChange, TopicSync};
-use crate::mirror::topic_id_watch;
 use crate::ops::progress::ProgressView;
 use crate::state_dir::StateDir;
 use crate::translate::group_sync::GroupSync;
@@ -158,7 +157,9 @@ impl Mirror {
             coordinated = settings.coordinate,
             "mirror starting"
         );
-        topic_id_watch::spawn(&self.ctx)
+        self.ctx
+            .topic_ids
+            .spawn(self.source_config(), self.target_config())
             .map_err(|e| Error::Internal(format!("starting the topic-ID thread: {e}")))?;
         let hosts = match settings.coordinate {
             true => ShardHosts::coordinated(&self.ctx, by_shard, self.target_config())?,

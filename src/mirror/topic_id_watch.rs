@@ -7,11 +7,11 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::ClientConfig;
 use tracing::debug;
 
 use crate::kafka::client::CreateForRole;
 use crate::kafka::topic_ids::topic_ids;
-use crate::mirror::context::MirrorContext;
 
 /// How often the clusters are asked: the window in which a target topic made again longer than
 /// the mirror's copy takes committed records unseen. One request per cluster and process (the
@@ -45,8 +45,15 @@ pub(crate) struct Round {
     pub(crate) target: Option<Answer>,
 }
 
+/// Shared by the shards (through the run's context) and the thread that asks; the thread ends
+/// once the shards' side is gone.
 #[derive(Default)]
 pub(crate) struct TopicIdWatch {
+    shared: Arc<Shared>,
+}
+
+#[derive(Default)]
+struct Shared {
     wanted: Mutex<(BTreeSet<String>, BTreeSet<String>)>,
     latest: Mutex<Arc<Round>>,
 }
@@ -58,16 +65,28 @@ impl TopicIdWatch {
         source: impl IntoIterator<Item = &'a str>,
         target: impl IntoIterator<Item = &'a str>,
     ) {
-        if let Ok(mut wanted) = self.wanted.lock() {
+        if let Ok(mut wanted) = self.shared.wanted.lock() {
             wanted.0.extend(source.into_iter().map(str::to_string));
             wanted.1.extend(target.into_iter().map(str::to_string));
         }
     }
 
     pub(crate) fn latest(&self) -> Arc<Round> {
-        self.latest.lock().map(|l| l.clone()).unwrap_or_default()
+        self.shared.latest.lock().map(|l| l.clone()).unwrap_or_default()
     }
 
+    /// Starts the thread that asks both clusters (clients made from these settings) every
+    /// [`INTERVAL`] while this watch lives.
+    pub(crate) fn spawn(&self, source: ClientConfig, target: ClientConfig) -> std::io::Result<()> {
+        let shared = Arc::downgrade(&self.shared);
+        std::thread::Builder::new()
+            .name("kmirror-topic-ids".into())
+            .spawn(move || watch(shared, source, target))
+            .map(|_| ())
+    }
+}
+
+impl Shared {
     fn publish(&self, source: Option<Answer>, target: Option<Answer>) {
         if let Ok(mut latest) = self.latest.lock() {
             *latest = Arc::new(Round { round: latest.round + 1, source, target });
@@ -79,21 +98,13 @@ impl TopicIdWatch {
     }
 }
 
-/// Starts the thread that asks both clusters every [`INTERVAL`] until the run stops or its
-/// context is gone.
-pub(crate) fn spawn(ctx: &Arc<MirrorContext>) -> std::io::Result<()> {
-    let weak = Arc::downgrade(ctx);
-    std::thread::Builder::new().name("kmirror-topic-ids".into()).spawn(move || watch(weak)).map(|_| ())
-}
-
-fn watch(weak: Weak<MirrorContext>) {
+fn watch(shared: Weak<Shared>, source: ClientConfig, target: ClientConfig) {
     // Made at the first round: a batch run over sooner never connects them.
     let mut made: Option<(BaseConsumer, BaseConsumer)> = None;
     let mut next = Instant::now() + INTERVAL;
     loop {
         std::thread::sleep(TICK);
-        let Some(ctx) = weak.upgrade() else { return };
-        if ctx.stop.load(std::sync::atomic::Ordering::Relaxed) {
+        if shared.strong_count() == 0 {
             return;
         }
         if Instant::now() < next {
@@ -101,13 +112,16 @@ fn watch(weak: Weak<MirrorContext>) {
         }
         next = Instant::now() + INTERVAL;
         if made.is_none() {
-            made = clients(&ctx);
+            made = clients(&source, &target);
         }
-        let Some((source, target)) = &made else { return };
-        let (source_topics, target_topics) = ctx.topic_ids.wanted();
-        let source_answer = ask(source, source_topics);
-        let target_answer = ask(target, target_topics);
-        ctx.topic_ids.publish(source_answer, target_answer);
+        let Some((source_client, target_client)) = &made else { return };
+        let Some(wanted) = shared.upgrade().map(|s| s.wanted()) else { return };
+        let (source_topics, target_topics) = wanted;
+        let answers = (ask(source_client, source_topics), ask(target_client, target_topics));
+        match shared.upgrade() {
+            Some(s) => s.publish(answers.0, answers.1),
+            None => return,
+        }
     }
 }
 
@@ -125,15 +139,16 @@ fn ask(client: &BaseConsumer, topics: BTreeSet<String>) -> Option<Answer> {
     }
 }
 
-fn clients(ctx: &MirrorContext) -> Option<(BaseConsumer, BaseConsumer)> {
-    let settings = &ctx.settings;
-    let make = |mut config: rdkafka::ClientConfig, bootstrap: &str| -> Option<BaseConsumer> {
-        config.set("bootstrap.servers", bootstrap).set("group.id", "kmirror.topic-ids");
-        config.create_for_role().map_err(|e| debug!(error = %e, "no topic-ID client")).ok()
+fn clients(source: &ClientConfig, target: &ClientConfig) -> Option<(BaseConsumer, BaseConsumer)> {
+    let make = |config: &ClientConfig| -> Option<BaseConsumer> {
+        config
+            .clone()
+            .set("group.id", "kmirror.topic-ids")
+            .create_for_role()
+            .map_err(|e| debug!(error = %e, "no topic-ID client"))
+            .ok()
     };
-    let source = make(settings.source.client_config(), &settings.source_bootstrap)?;
-    let target = make(settings.target.client_config(), &settings.target_bootstrap)?;
-    Some((source, target))
+    Some((make(source)?, make(target)?))
 }
 
 #[cfg(test)]
@@ -157,12 +172,12 @@ mod tests {
         assert_eq!(watch.latest().round, 0);
         watch.want(["a"], ["dr.a"]);
         watch.want(["b"], []);
-        let (source, target) = watch.wanted();
+        let (source, target) = watch.shared.wanted();
         assert_eq!(source.into_iter().collect::<Vec<_>>(), ["a", "b"]);
         assert_eq!(target.into_iter().collect::<Vec<_>>(), ["dr.a"]);
-        watch.publish(None, Some(Answer::default()));
+        watch.shared.publish(None, Some(Answer::default()));
         let first = watch.latest();
-        watch.publish(None, None);
+        watch.shared.publish(None, None);
         assert_eq!((first.round, watch.latest().round), (1, 2));
         assert!(first.target.is_some() && watch.latest().target.is_none());
     }
