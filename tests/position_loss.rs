@@ -272,14 +272,8 @@ fn a_target_topic_recreated_under_a_running_mirror_stops_it_before_anything_land
     setup.source.create_topic(&t, 1, &[]).expect("topic");
     setup.source.produce(&t, 0, &keyed("before", 0..200)).expect("produce");
     let mirror = running_mirror_with(&setup, &t, 200);
-    setup.target.delete_topic(&t).expect("delete the target topic");
-    let started = std::time::Instant::now();
-    while setup.target.create_topic(&t, 1, &[]).is_err() {
-        assert!(started.elapsed() < Duration::from_secs(30), "the target topic could not be made again");
-        std::thread::sleep(Duration::from_millis(200));
-    }
     let theirs = keyed("theirs", 0..5);
-    setup.target.produce(&t, 0, &theirs).expect("produce to the new target topic");
+    make_again_on_the_target(&setup, &t, &theirs);
     setup.source.produce(&t, 0, &keyed("after", 0..100)).expect("produce");
 
     assert_stops_refusing(mirror, &[&t, "was replaced", "under the running mirror"]);
@@ -300,13 +294,7 @@ fn a_target_topic_made_again_longer_under_a_running_mirror_stops_it_by_its_topic
     setup.source.create_topic(&t, 1, &[]).expect("topic");
     setup.source.produce(&t, 0, &keyed("before", 0..20)).expect("produce");
     let mirror = running_mirror_with(&setup, &t, 20);
-    setup.target.delete_topic(&t).expect("delete the target topic");
-    let started = std::time::Instant::now();
-    while setup.target.create_topic(&t, 1, &[]).is_err() {
-        assert!(started.elapsed() < Duration::from_secs(30), "the target topic could not be made again");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    setup.target.produce(&t, 0, &keyed("theirs", 0..50)).expect("produce to the new target topic");
+    make_again_on_the_target(&setup, &t, &keyed("theirs", 0..50));
     setup.source.produce(&t, 0, &keyed("after", 0..10)).expect("produce");
     assert_stops_refusing(mirror, &[&t, "deleted and recreated (topic ID", "under the running mirror"]);
 }
@@ -322,6 +310,17 @@ fn a_target_topic_deleted_under_a_running_mirror_stops_it_and_is_not_made_again(
     setup.source.produce(&t, 0, &keyed("after", 0..50)).expect("produce");
     assert_stops_refusing(mirror, &[&t, "was deleted under the running mirror"]);
     assert_eq!(setup.target.partition_count(&t).expect("metadata"), None, "the mirror did not make it again");
+}
+
+/// Deletes the target topic `t` (one partition) and makes it again by hand, holding `theirs`.
+fn make_again_on_the_target(setup: &Setup, t: &str, theirs: &[RecordData]) {
+    setup.target.delete_topic(t).expect("delete the target topic");
+    let started = std::time::Instant::now();
+    while setup.target.create_topic(t, 1, &[]).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(30), "the target topic could not be made again");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    setup.target.produce(t, 0, theirs).expect("produce to the new target topic");
 }
 
 /// A mirror of `t` running with a 1 s refresh, once its first `count` records are copied.
