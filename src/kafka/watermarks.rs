@@ -90,14 +90,8 @@ fn list_offsets(
         for tp in &pending {
             query.add_partition_offset(&tp.topic, tp.partition, at)?;
         }
-        let left = deadline.saturating_duration_since(Instant::now());
-        let answer = match consumer.offsets_for_times(query, left) {
-            Err(e) if is_leader_move(&e) && Instant::now() < deadline => {
-                std::thread::sleep(LEADER_BACKOFF);
-                continue;
-            }
-            other => other?,
-        };
+        let answer =
+            until_a_leader_is_known(deadline, |left| consumer.offsets_for_times(query.clone(), left))?;
         pending.clear();
         for e in answer.elements() {
             let tp = TopicPartition::new(e.topic(), e.partition());
@@ -139,15 +133,24 @@ pub(crate) fn committed_end(
     partition: i32,
     timeout: Duration,
 ) -> KafkaResult<i64> {
-    let deadline = Instant::now() + timeout;
+    until_a_leader_is_known(Instant::now() + timeout, |left| {
+        consumer.fetch_watermarks(topic, partition, left)
+    })
+    .map(|(_, end)| end)
+}
+
+/// `call(time left)` again while it fails only for want of a known leader, until `deadline`.
+fn until_a_leader_is_known<T>(
+    deadline: Instant,
+    mut call: impl FnMut(Duration) -> KafkaResult<T>,
+) -> KafkaResult<T> {
     loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match consumer.fetch_watermarks(topic, partition, left) {
+        match call(deadline.saturating_duration_since(Instant::now())) {
             Err(e) if is_leader_move(&e) && Instant::now() + LEADER_BACKOFF < deadline => {
-                tracing::debug!(topic, partition, error = %e, "no leader known yet; asking again");
+                tracing::debug!(error = %e, "no leader known yet; asking again");
                 std::thread::sleep(LEADER_BACKOFF);
             }
-            other => return other.map(|(_, end)| end),
+            other => return other,
         }
     }
 }
