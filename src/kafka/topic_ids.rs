@@ -18,6 +18,18 @@ pub(crate) fn topic_ids<C: ClientContext>(
     topics: &[&str],
     timeout: Duration,
 ) -> Result<HashMap<String, String>, String> {
+    let described = describe_topic_ids(client, topics, timeout)?;
+    Ok(described.into_iter().filter_map(|(topic, id)| Some((topic, id?))).collect())
+}
+
+/// What the cluster says of each named topic: `Some(id)`, or `None` where it answers that it
+/// has no such topic. A topic it gave another error for (authorization, a bad name) or no ID
+/// for is left out: the answer says nothing about it, least of all that it is gone.
+pub(crate) fn describe_topic_ids<C: ClientContext>(
+    client: &Client<C>,
+    topics: &[&str],
+    timeout: Duration,
+) -> Result<HashMap<String, Option<String>>, String> {
     if topics.is_empty() {
         return Ok(HashMap::new());
     }
@@ -48,10 +60,18 @@ pub(crate) fn topic_ids<C: ClientContext>(
         for i in 0..count {
             let topic = *described.add(i);
             let error = rd::rd_kafka_TopicDescription_error(topic);
-            if !error.is_null()
-                && rd::rd_kafka_error_code(error) != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR
-            {
-                continue;
+            let code = if error.is_null() {
+                rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR
+            } else {
+                rd::rd_kafka_error_code(error)
+            };
+            match says_of(code) {
+                Said::Exists => {}
+                Said::Missing => {
+                    ids.insert(text(rd::rd_kafka_TopicDescription_name(topic)), None);
+                    continue;
+                }
+                Said::Nothing => continue,
             }
             let id = rd::rd_kafka_TopicDescription_topic_id(topic);
             if id.is_null()
@@ -62,9 +82,45 @@ pub(crate) fn topic_ids<C: ClientContext>(
             }
             ids.insert(
                 text(rd::rd_kafka_TopicDescription_name(topic)),
-                text(rd::rd_kafka_Uuid_base64str(id)),
+                Some(text(rd::rd_kafka_Uuid_base64str(id))),
             );
         }
     }
     Ok(ids)
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Said {
+    Exists,
+    Missing,
+    Nothing,
+}
+
+/// Only "unknown topic" means the cluster has none; any other error leaves it open.
+fn says_of(code: rd::rd_kafka_resp_err_t) -> Said {
+    match code {
+        rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR => Said::Exists,
+        rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART => Said::Missing,
+        _ => Said::Nothing,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rd::rd_kafka_resp_err_t as E;
+
+    #[test]
+    fn only_an_unknown_topic_answer_says_the_topic_is_gone() {
+        assert_eq!(says_of(E::RD_KAFKA_RESP_ERR_NO_ERROR), Said::Exists);
+        assert_eq!(says_of(E::RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART), Said::Missing);
+        for code in [
+            E::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
+            E::RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION,
+            E::RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE,
+            E::RD_KAFKA_RESP_ERR__TIMED_OUT,
+        ] {
+            assert_eq!(says_of(code), Said::Nothing, "{code:?}");
+        }
+    }
 }

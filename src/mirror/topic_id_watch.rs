@@ -11,7 +11,7 @@ use rdkafka::ClientConfig;
 use tracing::debug;
 
 use crate::kafka::client::CreateForRole;
-use crate::kafka::topic_ids::topic_ids;
+use crate::kafka::topic_ids::describe_topic_ids;
 
 /// How often the clusters are asked: the window in which a target topic made again longer than
 /// the mirror's copy takes committed records unseen. One request per cluster and process (the
@@ -21,18 +21,18 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 /// How often the thread looks whether the run is over.
 const TICK: Duration = Duration::from_millis(100);
 
-/// One answer of one cluster: the IDs of the topics it was asked for that it has. A topic
-/// asked for and missing here is gone from that cluster; one not asked for says nothing.
+/// One answer of one cluster, for the topics it answered about: `Some(id)`, or `None` for a
+/// topic it says it does not have. A topic not in it (not asked for, or answered with another
+/// error) says nothing.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(crate) struct Answer {
-    pub(crate) asked: BTreeSet<String>,
-    pub(crate) ids: HashMap<String, String>,
+    pub(crate) ids: HashMap<String, Option<String>>,
 }
 
 impl Answer {
-    /// `None` if the topic was not asked for; `Some(None)` if it was and the cluster has none.
+    /// `None` if the cluster said nothing of the topic; `Some(None)` if it said it has none.
     pub(crate) fn id_of(&self, topic: &str) -> Option<Option<&str>> {
-        self.asked.contains(topic).then(|| self.ids.get(topic).map(String::as_str))
+        self.ids.get(topic).map(Option::as_deref)
     }
 }
 
@@ -130,8 +130,8 @@ fn ask(client: &BaseConsumer, topics: BTreeSet<String>) -> Option<Answer> {
         return None;
     }
     let names: Vec<&str> = topics.iter().map(String::as_str).collect();
-    match topic_ids(client.client(), &names, TIMEOUT) {
-        Ok(ids) => Some(Answer { asked: topics, ids }),
+    match describe_topic_ids(client.client(), &names, TIMEOUT) {
+        Ok(ids) => Some(Answer { ids }),
         Err(e) => {
             debug!(error = %e, "no topic IDs this round");
             None
@@ -156,10 +156,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_topic_not_asked_about_says_nothing_and_one_asked_about_and_missing_is_gone() {
+    fn a_topic_not_answered_about_says_nothing_and_one_answered_as_missing_is_gone() {
         let answer = Answer {
-            asked: ["orders".to_string(), "gone".to_string()].into(),
-            ids: [("orders".to_string(), "id-1".to_string())].into(),
+            ids: [("orders".to_string(), Some("id-1".to_string())), ("gone".to_string(), None)].into(),
         };
         assert_eq!(answer.id_of("orders"), Some(Some("id-1")));
         assert_eq!(answer.id_of("gone"), Some(None));
