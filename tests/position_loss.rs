@@ -216,15 +216,11 @@ fn expired_shadow_positions_resume_from_the_map_not_from_the_start() {
     assert_eq!(audits.iter().map(|a| a.source_records).collect::<Vec<_>>(), vec![600, 300]);
     assert!(stderr(&out).contains("resuming where the map ends"), "the rebuild is logged: {}", stderr(&out));
 
-    let mut held = std::collections::BTreeMap::new();
-    for group in &groups {
-        for (partition, offset) in group_offsets(&setup.target, group, &t, 2) {
-            if let Some(offset) = offset {
-                held.insert(partition, offset);
-            }
-        }
-    }
-    assert_eq!(held, [(0, 600), (1, 300)].into_iter().collect(), "both positions committed again");
+    assert_eq!(
+        shadow_positions(&setup, &t, 2),
+        [(0, 600), (1, 300)].into_iter().collect(),
+        "both positions committed again"
+    );
 
     // A second expiry with nothing new: status still knows where the mirror stands, and a
     // run has nothing to copy and copies nothing.
@@ -241,6 +237,29 @@ fn expired_shadow_positions_resume_from_the_map_not_from_the_start() {
     let again = setup.mirror_until_caught_up(&t, &[]);
     assert_success(&again);
     setup.assert_exactly_once(&t, 2, None);
+}
+
+/// A partition nothing was ever copied from has no map record: without a position of its own,
+/// every start read the shard's whole map partition back to its beginning looking for one.
+#[test]
+fn an_empty_partition_gets_a_start_position_and_is_copied_whole_once_written() {
+    let setup = Setup::new();
+    let t = topic("empty-start");
+    setup.source.create_topic(&t, 3, &[]).expect("topic");
+    setup.source.produce(&t, 0, &keyed("a", 0..120)).expect("produce");
+    assert_success(&setup.mirror_until_caught_up(&t, &[]));
+    assert_eq!(
+        shadow_positions(&setup, &t, 3),
+        [(0, 120), (1, 0), (2, 0)].into_iter().collect(),
+        "the empty partitions hold their start"
+    );
+
+    setup.source.produce(&t, 1, &keyed("b", 0..70)).expect("produce");
+    assert_success(&setup.mirror_until_caught_up(&t, &[]));
+    setup.assert_exactly_once(&t, 3, None);
+    let audits = setup.audit(&t, 3);
+    assert_eq!(audits.iter().map(|a| a.source_records).collect::<Vec<_>>(), vec![120, 70, 0]);
+    assert_eq!(shadow_positions(&setup, &t, 3), [(0, 120), (1, 70), (2, 0)].into_iter().collect());
 }
 
 /// A target topic deleted and recreated under a stopped mirror: Kafka drops the shadow
@@ -350,4 +369,19 @@ fn assert_stops_refusing(mut mirror: std::process::Child, parts: &[&str]) {
     for part in parts {
         assert!(errors[0].contains(part), "the error names {part}: {}", errors[0]);
     }
+}
+
+/// The position each partition of `topic` holds in the mirror's shadow groups (one per shard,
+/// read with an independent client); a partition held by two groups fails the test.
+fn shadow_positions(setup: &Setup, topic: &str, partitions: i32) -> std::collections::BTreeMap<i32, i64> {
+    let mut held = std::collections::BTreeMap::new();
+    for shard in 0..4 {
+        let group = format!("kmirror.{}.shard-{shard}", setup.name);
+        for (partition, offset) in group_offsets(&setup.target, &group, topic, partitions) {
+            if let Some(offset) = offset {
+                assert!(held.insert(partition, offset).is_none(), "partition {partition} in one group only");
+            }
+        }
+    }
+    held
 }

@@ -211,6 +211,8 @@ impl Shard {
         if self.ctx.settings.start_from == StartFrom::Latest {
             self.resolve_latest()?;
             self.commit_latest_starts()?;
+        } else {
+            self.commit_empty_starts()?;
         }
         for route in &self.routes {
             let committed = self.committed.get(&route.source).copied().flatten();

@@ -189,6 +189,35 @@ impl Shard {
         self.commit_positions(&starts, "--start-from latest: start positions")
     }
 
+    /// Commits a position for every never-committed partition that holds nothing to read yet
+    /// (its start is its committed end): where nothing was ever copied the map topic has no
+    /// record either, so the next start would read the shard's whole map partition back to its
+    /// beginning looking for one. Its start is where reading from the earliest begins anyway,
+    /// and [`Self::refresh_idle_positions`] keeps it from expiring while it stays empty.
+    pub(super) fn commit_empty_starts(&mut self) -> Result<()> {
+        let never: Vec<TopicPartition> = self
+            .routes
+            .iter()
+            .map(|r| r.source.clone())
+            .filter(|tp| self.committed.get(tp).is_some_and(|c| c.is_none()))
+            .collect();
+        if never.is_empty() {
+            return Ok(());
+        }
+        let starts = log_starts_with(&self.consumer, &never, CALL_TIMEOUT)
+            .map_err(Error::kafka(Side::Source, "reading where the partitions start"))?;
+        let ends = committed_ends_with(&self.consumer, &never, CALL_TIMEOUT)
+            .map_err(Error::kafka(Side::Source, "reading where the partitions end"))?;
+        let empty: Vec<(TopicPartition, i64)> = never
+            .into_iter()
+            .filter_map(|tp| {
+                let start = *starts.get(&tp)?;
+                (ends.get(&tp) == Some(&start)).then_some((tp, start))
+            })
+            .collect();
+        self.commit_positions(&empty, "start positions of empty partitions")
+    }
+
     /// Fills in, from the map topic, the positions the shadow group no longer has (see
     /// [`crate::mirror::map_positions`]); returns them, to be committed again before reading.
     pub(super) fn rebuild_lost_positions(
