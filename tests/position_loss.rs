@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use kmirror_testcontainers::RecordData;
+use kmirror_testcontainers::{KafkaCluster, KafkaSpec, RecordData};
 
 const REFUSED: i32 = 4;
 
@@ -320,7 +320,22 @@ fn a_target_topic_made_again_longer_under_a_running_mirror_stops_it_by_its_topic
 
 #[test]
 fn a_target_topic_deleted_under_a_running_mirror_stops_it_and_is_not_made_again() {
-    let setup = Setup::new();
+    deleted_under_a_running_mirror(Setup::new());
+}
+
+/// Kafka's brokers make a topic a producer names on demand unless told not to
+/// (`auto.create.topics.enable`, on by default), with their own partition count and configs.
+#[test]
+fn a_target_topic_deleted_on_brokers_that_make_topics_on_demand_is_not_made_again() {
+    let mut spec = KafkaSpec::plaintext(1);
+    spec.overrides.push(("auto.create.topics.enable".into(), "true".into()));
+    spec.overrides.push(("num.partitions".into(), "3".into()));
+    deleted_under_a_running_mirror(Setup::with_target(
+        KafkaCluster::start_kafka(&spec).expect("a target that makes topics on demand"),
+    ));
+}
+
+fn deleted_under_a_running_mirror(setup: Setup) {
     let t = topic("target-gone");
     setup.source.create_topic(&t, 1, &[]).expect("topic");
     setup.source.produce(&t, 0, &keyed("before", 0..100)).expect("produce");

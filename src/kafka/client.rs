@@ -81,8 +81,17 @@ pub(crate) fn for_role(config: &ClientConfig, role: Role) -> ClientConfig {
             out.remove(key);
         }
     }
+    // librdkafka's producers ask brokers to make a topic they write to that does not exist, and
+    // brokers do by default (`auto.create.topics.enable`), with the broker's partition count
+    // and configs: a target topic deleted under the mirror would come back wrong under its
+    // own producers. kmirror makes every topic it writes to itself.
+    if role == Role::Producer && out.get(AUTO_CREATE).is_none() {
+        out.set(AUTO_CREATE, "false");
+    }
     out
 }
+
+const AUTO_CREATE: &str = "allow.auto.create.topics";
 
 /// Which client kinds a property is for: librdkafka's C/P column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,12 +195,26 @@ mod tests {
         );
         assert_eq!(
             keys(Role::Producer),
-            ["bootstrap.servers", "linger.ms", "not.a.setting", "sasl.password", "security.protocol"]
+            [
+                "allow.auto.create.topics",
+                "bootstrap.servers",
+                "linger.ms",
+                "not.a.setting",
+                "sasl.password",
+                "security.protocol"
+            ]
         );
         assert_eq!(
             keys(Role::Admin),
             ["bootstrap.servers", "not.a.setting", "sasl.password", "security.protocol"]
         );
         assert_eq!(for_role(&side, Role::Consumer).get("sasl.password"), Some("kept as it is"));
+        assert_eq!(for_role(&side, Role::Producer).get("allow.auto.create.topics"), Some("false"));
+        side.set("allow.auto.create.topics", "true");
+        assert_eq!(
+            for_role(&side, Role::Producer).get("allow.auto.create.topics"),
+            Some("true"),
+            "a setting of the user's stands"
+        );
     }
 }

@@ -28,6 +28,12 @@ impl Setup {
         Self::with(KafkaCluster::start_pair().expect("clusters start"))
     }
 
+    /// The shared source and a target of this test's own.
+    pub fn with_target(target: KafkaCluster) -> Self {
+        let (source, _) = KafkaCluster::shared_pair().expect("shared clusters start");
+        Self::with((source, target))
+    }
+
     fn with((source, target): (KafkaCluster, KafkaCluster)) -> Self {
         Self {
             source,

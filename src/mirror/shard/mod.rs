@@ -23,7 +23,7 @@ use rdkafka::message::Message;
 use rdkafka::producer::Producer;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::config::StartFrom;
 use crate::error::{Error, Result, Side};
@@ -117,7 +117,9 @@ impl Shard {
     /// Fences any earlier owner of this shard, reads where it stopped, and starts reading.
     pub(crate) fn start(id: u32, ctx: Arc<MirrorContext>, routes: Vec<Route>) -> Result<Self> {
         let settings = &ctx.settings;
+        let fencing = Instant::now();
         let producers = transactional_producers(&ctx, id)?;
+        debug!(shard = id, fence_ms = fencing.elapsed().as_millis() as u64, "shard fenced");
         let shadow: BaseConsumer = target_config(&ctx)
             .set("group.id", settings.shadow_group(id))
             .set("enable.auto.commit", "false")
@@ -180,6 +182,7 @@ impl Shard {
         if new.is_empty() {
             return Ok(());
         }
+        let mut lap = Lap::default();
         let mut positions = read_committed_positions(
             &self.shadow,
             &new,
@@ -187,9 +190,12 @@ impl Shard {
             self.ctx.settings.shards,
             CALL_TIMEOUT,
         )?;
+        let shadow_ms = lap.ms();
         let rebuilt = self.rebuild_lost_positions(&new, &mut positions)?;
+        let map_ms = lap.ms();
         self.learn_topic_ids(&new);
         self.learn_target_ids(&new);
+        let ids_ms = lap.ms();
         let saved: Vec<(Route, SavedPosition)> = new
             .iter()
             .filter_map(|r| positions.get(&r.source).cloned().flatten().map(|p| (r.clone(), p)))
@@ -206,6 +212,7 @@ impl Shard {
             self.last_commit.insert(route.source.clone(), Instant::now());
             self.routes.push(route);
         }
+        let checks_ms = lap.ms();
         self.commit_positions(&rebuilt, "positions rebuilt from the map topic")?;
         self.commit_skips()?;
         if self.ctx.settings.start_from == StartFrom::Latest {
@@ -214,6 +221,15 @@ impl Shard {
         } else {
             self.commit_empty_starts()?;
         }
+        debug!(
+            shard = self.id,
+            shadow_ms,
+            map_ms,
+            ids_ms,
+            checks_ms,
+            starts_ms = lap.ms(),
+            "shard positions read"
+        );
         for route in &self.routes {
             let committed = self.committed.get(&route.source).copied().flatten();
             let start = committed.or_else(|| self.latest.get(&route.source).copied());
@@ -450,5 +466,22 @@ impl Shard {
 
     pub(crate) fn records_mirrored(&self) -> u64 {
         self.records_mirrored
+    }
+}
+
+/// Milliseconds since the last lap, for the debug log of a shard's start.
+struct Lap(Instant);
+
+impl Default for Lap {
+    fn default() -> Self {
+        Self(Instant::now())
+    }
+}
+
+impl Lap {
+    fn ms(&mut self) -> u64 {
+        let ms = self.0.elapsed().as_millis() as u64;
+        self.0 = Instant::now();
+        ms
     }
 }
