@@ -363,7 +363,18 @@ fn answers_stay_exact_across_mirror_crashes_and_agree_with_a_rebuilt_map() {
         let landed_before = landed(&setup, &t);
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         while landed(&setup, &t) <= landed_before {
-            assert!(std::time::Instant::now() < deadline, "round {round}: nothing landed in 60 s");
+            if let Some(status) = mirror.try_wait().expect("the mirror's status") {
+                let out = mirror.wait_with_output().expect("output");
+                panic!(
+                    "round {round}: the mirror exited ({status}) before anything landed: {}",
+                    stderr(&out)
+                );
+            }
+            if std::time::Instant::now() >= deadline {
+                let _ = mirror.kill();
+                let out = mirror.wait_with_output().expect("output");
+                panic!("round {round}: nothing landed in 60 s; the mirror's log: {}", stderr(&out));
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
         std::thread::sleep(Duration::from_millis(40 * round as u64));

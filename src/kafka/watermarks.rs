@@ -45,13 +45,19 @@ pub(crate) fn committed_ends(
     if partitions.is_empty() {
         return Ok(HashMap::new());
     }
-    let consumer: BaseConsumer = config
-        .clone()
+    let consumer: BaseConsumer = watermark_client(config).create_for_role()?;
+    committed_ends_with(&consumer, partitions, timeout)
+}
+
+/// The settings of a client that only asks where partitions end: its "latest" is the last
+/// stable offset (read_committed).
+pub(crate) fn watermark_client(config: &ClientConfig) -> ClientConfig {
+    let mut config = config.clone();
+    config
         .set("group.id", "kmirror.watermarks")
         .set("enable.auto.commit", "false")
-        .set("isolation.level", "read_committed")
-        .create_for_role()?;
-    committed_ends_with(&consumer, partitions, timeout)
+        .set("isolation.level", "read_committed");
+    config
 }
 
 /// As [`committed_ends`], with a consumer that reads `read_committed`.

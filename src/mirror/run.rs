@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::config::names::shard_of;
 use crate::config::MirrorSettings;
@@ -14,12 +14,12 @@ use crate::error::{Error, Result, Side};
 use crate::kafka::client::CreateForRole;
 use crate::kafka::errors::{unreachable, ErrorRecorder};
 use crate::kafka::topic_ids::topic_ids;
-use crate::kafka::watermarks::committed_ends;
+use crate::kafka::watermarks::{committed_ends_with, watermark_client};
 use crate::mirror::acl_sync::AclSync;
 use crate::mirror::context::MirrorContext;
 use crate::mirror::hosts::ShardHosts;
 use crate::mirror::plan::{list_source_topics, routes_by_shard, Route, SourceTopic};
-use crate::mirror::positions::positions_in_every_group;
+use crate::mirror::positions::{positions_in_every_group, GroupPositions};
 use crate::mirror::target_topics::{TopicChange, TopicSync};
 use crate::ops::progress::ProgressView;
 use crate::state_dir::StateDir;
@@ -105,12 +105,14 @@ impl Mirror {
             }
             None => None,
         };
-        // kmirror's own topics beside the mirrored ones: on a first run each creation waits on
-        // the target's controller, one after the other they added up to half a second.
-        let (own, (ready, mut failed)) = std::thread::scope(|scope| {
+        // kmirror's own topics and where the mirror stands beside the mirrored topics: on a
+        // first run each creation waits on the target's controller, and the shadow groups and
+        // source ends need no target topic; one after the other they added up to a second.
+        let (own, (ready, mut failed), reads) = std::thread::scope(|scope| {
             let own = scope.spawn(|| self.ensure_own_topics());
+            let reads = scope.spawn(|| self.read_start(&routes_by_shard(&topics, settings.shards)));
             let targets = self.prepare_targets(&topics, &BTreeMap::new());
-            (own.join(), targets)
+            (own.join(), targets, reads.join())
         });
         own.unwrap_or_else(|_| Err(Error::Internal("making kmirror's own topics panicked".into())))?;
         if ready.is_empty() {
@@ -118,7 +120,12 @@ impl Mirror {
         }
         let mut known: BTreeMap<String, i32> = ready.iter().map(|t| (t.name.clone(), t.partitions)).collect();
         let by_shard = routes_by_shard(&ready, settings.shards);
-        let all_caught_up = self.note_start(&by_shard)?;
+        let reads = reads.unwrap_or_else(|_| StartReads {
+            groups: Err(Error::Internal("reading where the mirror stands panicked".into())),
+            ends: HashMap::new(),
+            ids: HashMap::new(),
+        });
+        let all_caught_up = self.note_start(&by_shard, reads)?;
         let translator = match settings.sync_group_offsets {
             true => Some(Translator::open(&settings.state_dir, &settings.name, self.target_config())?),
             false => None,
@@ -226,32 +233,46 @@ impl Mirror {
         Ok(summary)
     }
 
-    /// Tells the telemetry where every partition stands before anything is copied; returns
-    /// true when every partition is known to be copied to its end already. Refuses a position
-    /// written for another source topic (a changed `--rename`), and never calls a partition done
-    /// whose position is past its end or belongs to a recreated topic: its shard refuses it.
-    fn note_start(&self, by_shard: &BTreeMap<u32, Vec<Route>>) -> Result<bool> {
+    /// Where the mirror stands, read from both clusters side by side: every shadow group's
+    /// positions of `by_shard`'s partitions, their committed ends and their topics' IDs.
+    fn read_start(&self, by_shard: &BTreeMap<u32, Vec<Route>>) -> StartReads {
         let s = &self.ctx.settings;
         let routes: Vec<Route> = by_shard.values().flatten().cloned().collect();
         let sources: Vec<TopicPartition> = routes.iter().map(|r| r.source.clone()).collect();
         let (target, source) = (self.target_config(), self.source_config());
-        // Both wait on a cluster: read them side by side.
-        let (groups, (ends, ids)) = std::thread::scope(|scope| {
+        std::thread::scope(|scope| {
             let source_side = scope.spawn(|| {
-                let ends = committed_ends(&source, &sources, s.connect_timeout).unwrap_or_default();
+                let started = Instant::now();
+                // One client for both questions: a second one was a second connection, made
+                // after the first answer.
+                let Ok(client) = watermark_client(&source).create_for_role::<BaseConsumer>() else {
+                    return Default::default();
+                };
+                let ends = committed_ends_with(&client, &sources, s.connect_timeout).unwrap_or_default();
                 let topics: BTreeSet<&str> = sources.iter().map(|tp| tp.topic.as_str()).collect();
-                let ids = source
-                    .create_for_role::<BaseConsumer>()
-                    .map_err(|e| e.to_string())
-                    .and_then(|c| {
-                        topic_ids(c.client(), &topics.into_iter().collect::<Vec<_>>(), s.connect_timeout)
-                    })
-                    .unwrap_or_default();
+                let ids =
+                    topic_ids(client.client(), &topics.into_iter().collect::<Vec<_>>(), s.connect_timeout)
+                        .unwrap_or_default();
+                debug!(source_ms = started.elapsed().as_millis() as u64, "source ends and topic IDs read");
                 (ends, ids)
             });
+            let started = Instant::now();
             let groups = positions_in_every_group(&target, &s.name, s.shards, &routes, s.connect_timeout);
-            (groups, source_side.join().unwrap_or_default())
-        });
+            debug!(groups_ms = started.elapsed().as_millis() as u64, "shadow groups read");
+            let (ends, ids) = source_side.join().unwrap_or_default();
+            StartReads { groups, ends, ids }
+        })
+    }
+
+    /// Tells the telemetry where every partition stands before anything is copied; returns
+    /// true when every partition is known to be copied to its end already. Refuses a position
+    /// written for another source topic (a changed `--rename`), and never calls a partition done
+    /// whose position is past its end or belongs to a recreated topic: its shard refuses it.
+    fn note_start(&self, by_shard: &BTreeMap<u32, Vec<Route>>, reads: StartReads) -> Result<bool> {
+        let s = &self.ctx.settings;
+        let routes: Vec<Route> = by_shard.values().flatten().cloned().collect();
+        let sources: Vec<TopicPartition> = routes.iter().map(|r| r.source.clone()).collect();
+        let StartReads { groups, ends, ids } = reads;
         let groups = match groups {
             Ok(g) => g,
             Err(e) => {
@@ -425,4 +446,12 @@ impl Mirror {
         }
         Ok(())
     }
+}
+
+/// What [`Mirror::read_start`] read: the shadow groups' positions (by shard), the committed
+/// ends and the topic IDs of the source (empty where the source could not say).
+struct StartReads {
+    groups: Result<Vec<(u32, GroupPositions)>>,
+    ends: HashMap<TopicPartition, i64>,
+    ids: HashMap<String, String>,
 }
