@@ -23,7 +23,7 @@ fn wait_for_committed(setup: &Setup, topic: &str, partition: i32, offset: i64) {
     wait_for_target_topic(setup, topic);
     let started = Instant::now();
     loop {
-        let status = status_json(setup, false);
+        let status = status_json_once_there(setup).unwrap_or_default();
         let committed = status["partitions"].as_array().and_then(|rows| {
             rows.iter()
                 .find(|r| r["topic"] == topic && r["partition"] == partition)

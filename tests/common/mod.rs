@@ -278,6 +278,20 @@ pub fn group_offsets(
 
 /// `kmirror status --format json` for this setup's mirror, with or without the source.
 pub fn status_json(setup: &Setup, with_source: bool) -> serde_json::Value {
+    let out = status_output(setup, with_source);
+    assert_success(&out);
+    serde_json::from_slice(&out.stdout).expect("status JSON")
+}
+
+/// As [`status_json`], `None` while the status fails: a mirror just started may not have made
+/// its own topics yet (they are made beside the mirrored ones), and status then says there is
+/// no such mirror.
+pub fn status_json_once_there(setup: &Setup) -> Option<serde_json::Value> {
+    let out = status_output(setup, false);
+    out.status.success().then(|| serde_json::from_slice(&out.stdout).expect("status JSON"))
+}
+
+fn status_output(setup: &Setup, with_source: bool) -> Output {
     let mut args = vec![
         "status".to_string(),
         "--target".into(),
@@ -290,9 +304,7 @@ pub fn status_json(setup: &Setup, with_source: bool) -> serde_json::Value {
     if with_source {
         args.extend(["--source".to_string(), setup.source.bootstrap().into()]);
     }
-    let out = run(&args, std::time::Duration::from_secs(60));
-    assert_success(&out);
-    serde_json::from_slice(&out.stdout).expect("status JSON")
+    run(&args, std::time::Duration::from_secs(60))
 }
 
 /// A record's key and value.
