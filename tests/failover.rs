@@ -84,7 +84,7 @@ fn a_failover_drill_moves_every_checkpointed_group_to_its_exact_position() {
         let copied: usize = (0..PARTITIONS)
             .map(|p| setup.target.audit_partition(&t, p).map(|a| a.visible.len()).unwrap_or(0))
             .sum();
-        let status = status_json(&setup, false);
+        let status = status_json_once_there(&setup).unwrap_or_default();
         let checkpointed = status["groups"].as_array().map_or(0, Vec::len);
         if copied == PARTITIONS as usize * PER_PARTITION && checkpointed == 2 {
             break;
