@@ -1,6 +1,7 @@
 //! Faults real operations bring, each verified with the transaction-aware audit: a target frozen
 //! past the transaction timeout, a frozen source, a state directory that cannot be written, one
-//! that is full and one that fills up mid-run, a partition leader killed on a 3-broker cluster.
+//! that is full and one that fills up mid-run, a partition leader killed on a 3-broker cluster,
+//! both clusters gone under a running mirror.
 //! Disk faults need root (chattr, mount); elsewhere they say why they skip.
 mod common;
 
@@ -471,4 +472,68 @@ fn a_network_partition_to_the_target_mid_transaction_loses_and_duplicates_nothin
     carried_on_or_stopped_clearly(mirror, "the partition");
     assert_success(&setup.mirror_until_caught_up(&t, &[]));
     setup.assert_exactly_once(&t, PARTITIONS, Some(per_partition + 2_000));
+}
+
+/// CPU seconds (user and system, every thread) the process `pid` has used so far.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("the mirror's /proc stat");
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let after_name = &stat[stat.rfind(')').expect("stat format") + 2..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |i: usize| fields[i].parse::<f64>().expect("a tick count");
+    let out = Command::new("getconf").arg("CLK_TCK").output().expect("getconf");
+    let per_second: f64 = String::from_utf8_lossy(&out.stdout).trim().parse().expect("CLK_TCK");
+    // utime and stime are fields 14 and 15 of stat, 12 and 13 after the name and state.
+    (ticks(11) + ticks(12)) / per_second
+}
+
+/// Both clusters stop under a running mirror, the target first (an outage spreading over a
+/// site): the mirror waits for them with its clients backing off instead of spinning, and stops
+/// on SIGTERM. Its topic-ID requests spun most of a core for as long as the source was down.
+#[test]
+fn a_mirror_whose_clusters_are_gone_waits_without_burning_a_core() {
+    let mut setup = Setup::dedicated();
+    let t = topic("outage");
+    setup.source.create_topic(&t, PARTITIONS, &[]).expect("topic");
+    produce_batch(&setup, &t, "a", 20_000);
+    // Its log goes to a file: with the brokers gone, librdkafka's warnings would fill a pipe
+    // nobody reads until the end.
+    let log_path = setup.state_dir.path().join("mirror.log");
+    let log = std::fs::File::create(&log_path).expect("log file");
+    let mut mirror = Command::new(KMIRROR)
+        .args(setup.args(&t, &[]))
+        .env("RUST_LOG", "info,librdkafka=warn")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("kmirror starts");
+    let log_tail = || {
+        let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+        text.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
+    };
+    wait_for_copied(&setup, &t, 2 * 500);
+    setup.target.stop().expect("stop the target");
+    // The topic-ID watch asks every 5 s: let it ask the target while only the target is gone.
+    std::thread::sleep(Duration::from_secs(6));
+    setup.source.stop().expect("stop the source");
+    // Reconnect back-offs grow to their bound within seconds; then the mirror should idle
+    // (0.2-0.3 CPU s in 10 s here; 4.3-4.5 s before the fix).
+    std::thread::sleep(Duration::from_secs(10));
+    let before = cpu_seconds(mirror.id());
+    std::thread::sleep(Duration::from_secs(10));
+    let used = cpu_seconds(mirror.id()) - before;
+    if wait_exit(&mut mirror, Duration::from_millis(1)).is_none() {
+        terminate(&mirror);
+    }
+    let stopped = wait_exit(&mut mirror, Duration::from_secs(60));
+    if stopped.is_none() {
+        let _ = mirror.kill();
+    }
+    assert!(
+        used < 1.5,
+        "the mirror used {used:.1} CPU s in 10 s while its clusters were gone\n{}",
+        log_tail()
+    );
+    assert!(stopped.is_some(), "the mirror stops on SIGTERM with its clusters gone\n{}", log_tail());
 }

@@ -130,6 +130,15 @@ fn ask(client: &BaseConsumer, topics: BTreeSet<String>) -> Option<Answer> {
         return None;
     }
     let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+    // librdkafka's admin requests wait for the controller in a loop woken by every broker state
+    // change, each turn asking for a connection again: against a cluster that is down that spins
+    // two threads for the request's whole timeout, round after round (most of a core for as long
+    // as an outage lasts). A metadata request waits out the reconnect back-off instead, so only a
+    // cluster that answers one is asked for IDs.
+    if let Err(e) = client.fetch_metadata(names.first().copied(), TIMEOUT) {
+        debug!(error = %e, "cluster not answering; no topic IDs this round");
+        return None;
+    }
     match describe_topic_ids(client.client(), &names, TIMEOUT) {
         Ok(ids) => Some(Answer { ids }),
         Err(e) => {
