@@ -374,7 +374,7 @@ fn leader_killed_mid_stream(killed: Killed) {
     // reads until the end, and a mirror blocked writing its log cannot stop.
     let log_path = setup.state_dir.path().join("mirror.log");
     let log = std::fs::File::create(&log_path).expect("log file");
-    let mut mirror = std::process::Command::new(KMIRROR)
+    let mut mirror = kmirror_command()
         .args(setup.args(&t, &[]))
         .env("RUST_LOG", "info,librdkafka=warn")
         .stdin(std::process::Stdio::null())
@@ -500,7 +500,7 @@ fn a_mirror_whose_clusters_are_gone_waits_without_burning_a_core() {
     // nobody reads until the end.
     let log_path = setup.state_dir.path().join("mirror.log");
     let log = std::fs::File::create(&log_path).expect("log file");
-    let mut mirror = Command::new(KMIRROR)
+    let mut mirror = kmirror_command()
         .args(setup.args(&t, &[]))
         .env("RUST_LOG", "info,librdkafka=warn")
         .stdin(std::process::Stdio::null())

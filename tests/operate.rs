@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::fd::OwnedFd;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,7 +22,7 @@ fn run_on_terminal(args: &[String]) -> (std::process::ExitStatus, String) {
     let size = nix::pty::Winsize { ws_row: 40, ws_col: 160, ws_xpixel: 0, ws_ypixel: 0 };
     let pty = nix::pty::openpty(Some(&size), None).expect("openpty");
     let stdio = |fd: &OwnedFd| Stdio::from(fd.try_clone().expect("dup"));
-    let mut child = Command::new(KMIRROR)
+    let mut child = kmirror_command()
         .args(args)
         .env("RUST_LOG", "info")
         .stdin(stdio(&pty.slave))
@@ -50,7 +50,7 @@ fn run_on_terminal(args: &[String]) -> (std::process::ExitStatus, String) {
 }
 
 fn run_with_log(args: &[String]) -> std::process::Output {
-    let child = Command::new(KMIRROR)
+    let child = kmirror_command()
         .args(args)
         .env("RUST_LOG", "info")
         .stdin(Stdio::null())

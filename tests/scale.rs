@@ -53,7 +53,7 @@ fn coordinated_with(setup: &Setup, topic: &str, shards: &str, label: &str, extra
     flags.extend_from_slice(extra);
     let args = setup.args_with_state(topic, &flags, state.clone());
     let log = std::fs::File::create(state.with_extension("log")).expect("log file");
-    std::process::Command::new(KMIRROR)
+    kmirror_command()
         .args(&args)
         .env("RUST_LOG", std::env::var("KMIRROR_TEST_RUST_LOG").unwrap_or_else(|_| "info".into()))
         .stdin(std::process::Stdio::null())

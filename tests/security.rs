@@ -3,7 +3,7 @@
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use common::*;
 use kmirror_testcontainers::scram::Mechanism;
@@ -16,7 +16,7 @@ const TARGET_PW: &str = "dst-Pa55word-from-env";
 const INLINE_PW: &str = "inline-Pa55word";
 
 fn kmirror(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
-    let mut command = Command::new(KMIRROR);
+    let mut command = kmirror_command();
     command
         .args(args)
         .env("RUST_LOG", "debug")

@@ -165,8 +165,24 @@ impl Setup {
     }
 }
 
+/// A kmirror command whose process is killed when the test thread that started it ends, passed
+/// or failed: a test that panics before stopping its mirror would otherwise leave it running
+/// after the test binary, against clusters that are gone.
+#[allow(unsafe_code)]
+pub fn kmirror_command() -> Command {
+    use std::os::unix::process::CommandExt;
+    let mut command = Command::new(KMIRROR);
+    // SAFETY: prctl is async-signal-safe and touches nothing of the parent's.
+    unsafe {
+        command.pre_exec(|| {
+            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).map_err(std::io::Error::from)
+        });
+    }
+    command
+}
+
 pub fn spawn(args: &[String]) -> Child {
-    Command::new(KMIRROR)
+    kmirror_command()
         .args(args)
         .env("RUST_LOG", std::env::var("KMIRROR_TEST_RUST_LOG").unwrap_or_else(|_| "warn".into()))
         .stdin(Stdio::null())
