@@ -11,6 +11,7 @@ use regex::Regex;
 
 use crate::error::{Error, Result, Side};
 use crate::kafka::client::CreateForRole;
+use crate::kafka::consumer_close::close;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 /// Longer than a mirror's default transaction timeout (30.25 s) plus the broker's abort sweep.
@@ -55,7 +56,9 @@ pub(crate) fn committed_offsets(
     }
     // A transaction open on the group (a mirror's, or one a crashed mirror left) holds the
     // answer back until it ends: the broker aborts a crashed one within its timeout.
-    let committed = consumer.committed_offsets(tpl, OPEN_TRANSACTION_WAIT).map_err(|cause| match cause {
+    let committed = consumer.committed_offsets(tpl, OPEN_TRANSACTION_WAIT);
+    close(consumer);
+    let committed = committed.map_err(|cause| match cause {
         KafkaError::MetadataFetch(RDKafkaErrorCode::OperationTimedOut) => Error::Kafka {
             side,
             context: format!(

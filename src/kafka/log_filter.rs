@@ -1,7 +1,9 @@
 //! librdkafka's messages arrive as `log` records; this brings them into `tracing`. librdkafka
 //! warns each time it retries getting a producer id while the coordinator loads or finishes the
 //! fenced producer's transaction ("...: retrying"): routine on every start after a crash, so
-//! those go on at debug level. Every other line passes as it is. (Settings meant for the other
+//! those go on at debug level; so does rust-rdkafka's complaint, when it drops a consumer
+//! [`crate::kafka::consumer_close`] already closed, that it could not close it again. Every other
+//! line passes as it is. (Settings meant for the other
 //! kind of client never reach a client: see [`crate::kafka::client`].)
 use log::{Level, Log, Metadata, Record};
 use tracing_log::LogTracer;
@@ -23,7 +25,7 @@ impl Log for LibrdkafkaLog {
     }
 
     fn log(&self, record: &Record<'_>) {
-        if is_routine_retry(record) {
+        if is_routine_retry(record) || is_second_close(record) {
             self.0.log(
                 &Record::builder()
                     .level(Level::Debug)
@@ -52,6 +54,16 @@ fn is_routine_retry(record: &Record<'_>) -> bool {
     message.contains("GETPID") && message.trim_end().ends_with(": retrying")
 }
 
+/// rust-rdkafka's drop closes a consumer of a group whether or not it is closed already; for
+/// one that is, librdkafka answers "destroyed" and the drop skips its wait.
+fn is_second_close(record: &Record<'_>) -> bool {
+    if !record.target().starts_with("rdkafka::consumer") || record.level() != Level::Error {
+        return false;
+    }
+    let message = record.args().to_string();
+    message.starts_with("Failed to close consumer queue on drop") && message.contains("destroyed")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -64,5 +76,25 @@ mod tests {
         let fatal = format_args!("librdkafka: GETPID [thrd:main]: Failed to acquire transactional PID from broker TxnCoordinator/1: Broker: Transactional Id authorization failed");
         let record = Record::builder().target("librdkafka").level(Level::Warn).args(fatal).build();
         assert!(!is_routine_retry(&record), "a refusal is no routine retry");
+    }
+
+    #[test]
+    fn only_the_close_of_an_already_closed_consumer_is_quietened() {
+        let second = format_args!("Failed to close consumer queue on drop: Consumer queue close error: BrokerDestroy (Local: Broker handle destroyed for termination)");
+        let record = Record::builder()
+            .target("rdkafka::consumer::base_consumer")
+            .level(Level::Error)
+            .args(second)
+            .build();
+        assert!(is_second_close(&record));
+        let failed = format_args!(
+            "Failed to close consumer queue on drop: Consumer queue close error: Fatal (Local: Fatal error)"
+        );
+        let record = Record::builder()
+            .target("rdkafka::consumer::base_consumer")
+            .level(Level::Error)
+            .args(failed)
+            .build();
+        assert!(!is_second_close(&record), "a close that failed is still an error");
     }
 }

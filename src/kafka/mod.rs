@@ -9,6 +9,7 @@ pub(crate) mod acls;
 pub(crate) mod classify;
 pub(crate) mod client;
 pub(crate) mod connect;
+pub(crate) mod consumer_close;
 pub(crate) mod errors;
 #[allow(unsafe_code)]
 mod ffi;

@@ -13,6 +13,7 @@ use crate::config::names::shadow_group;
 use crate::config::names::shard_of;
 use crate::error::{Error, Result, Side};
 use crate::kafka::client::CreateForRole;
+use crate::kafka::consumer_close::close;
 use crate::mirror::map_positions::positions_from_map;
 use crate::mirror::plan::Route;
 use crate::mirror::shadow::{read_committed_positions, SavedPosition};
@@ -106,5 +107,7 @@ fn read_group(
         .set("isolation.level", "read_committed")
         .create_for_role()
         .map_err(Error::kafka(Side::Target, format!("creating a reader of group {group}")))?;
-    read_committed_positions(&client, routes, name, shards, timeout)
+    let positions = read_committed_positions(&client, routes, name, shards, timeout);
+    close(client);
+    positions
 }

@@ -147,7 +147,8 @@ impl TopicSync {
                         seconds: ADMIN_TIMEOUT.as_secs(),
                     })
                 }
-                _ => std::thread::sleep(Duration::from_millis(50)),
+                // A metadata request is cheap, and a just-made topic is there within tens of ms.
+                _ => std::thread::sleep(Duration::from_millis(10)),
             }
         }
     }

@@ -83,7 +83,7 @@ fn start_all(ctx: &Arc<MirrorContext>, initial: BTreeMap<u32, Vec<Route>>) -> Re
 fn close_all(shards: Vec<Shard>) {
     std::thread::scope(|scope| {
         for shard in shards {
-            scope.spawn(move || drop(shard));
+            scope.spawn(move || shard.close());
         }
     });
 }

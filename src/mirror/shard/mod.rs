@@ -29,6 +29,7 @@ use crate::config::StartFrom;
 use crate::error::{Error, Result, Side};
 use crate::kafka::classify::{classify, Class};
 use crate::kafka::client::CreateForRole;
+use crate::kafka::consumer_close::close;
 use crate::kafka::watermarks::{cached_high_watermark, committed_ends_with};
 use crate::mirror::context::MirrorContext;
 use crate::mirror::plan::Route;
@@ -413,9 +414,10 @@ impl Shard {
                 answer = ?ends.as_ref().map(|e| e.len()).map_err(|e| e.to_string()),
                 "the source consumer made no progress; replacing it (reading on from the last commit)"
             );
-            self.consumer = source_config(&self.ctx)
+            let replacement = source_config(&self.ctx)
                 .create_for_role()
                 .map_err(Error::kafka(Side::Source, "creating the source consumer"))?;
+            close(std::mem::replace(&mut self.consumer, replacement));
             self.assign_at_committed()?;
         }
         Ok(())
@@ -462,6 +464,19 @@ impl Shard {
     /// True when every partition has been read to the end noted at start and committed.
     pub(crate) fn caught_up(&self) -> bool {
         self.txn.is_none() && self.in_flight.is_empty() && self.all_ends_reached()
+    }
+
+    /// Closes the shard's clients (its consumers without waiting out rust-rdkafka's 100 ms
+    /// steps: see [`crate::kafka::consumer_close`]).
+    pub(crate) fn close(self) {
+        let started = Instant::now();
+        let Self { id, producers, consumer, shadow, in_flight, .. } = self;
+        // Commits still under way hold their producer; they end on their own threads.
+        drop(in_flight);
+        close(consumer);
+        close(shadow);
+        drop(producers);
+        debug!(shard = id, close_ms = started.elapsed().as_millis() as u64, "shard closed");
     }
 
     pub(crate) fn records_mirrored(&self) -> u64 {
