@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use std::sync::Arc;
 
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::Producer;
 use rdkafka::ClientConfig;
 use tracing::warn;
@@ -104,7 +105,32 @@ fn connect_before_fencing(producer: &TargetProducer, topic: &str) {
     }
 }
 
-pub(super) fn source_config(ctx: &MirrorContext) -> ClientConfig {
+/// The shard's consumer of the source, assigned nothing yet.
+pub(super) fn source_consumer(ctx: &MirrorContext) -> Result<BaseConsumer> {
+    source_config(ctx).create_for_role().map_err(Error::kafka(Side::Source, "creating the source consumer"))
+}
+
+/// The client that reads the shard's shadow group and commits to it through the producers.
+pub(super) fn shadow_client(ctx: &MirrorContext, shard: u32) -> Result<BaseConsumer> {
+    target_config(ctx)
+        .set("group.id", ctx.settings.shadow_group(shard))
+        .set("enable.auto.commit", "false")
+        // Makes OffsetFetch wait for pending transactional commits (require_stable).
+        .set("isolation.level", "read_committed")
+        .create_for_role()
+        .map_err(Error::kafka(Side::Target, "creating the shadow-group client"))
+}
+
+/// `client` once it has asked its cluster about `topic` (connected, and for a client of a group,
+/// looking up its coordinator); a cluster that does not answer yet is left to the first call
+/// that needs it, which says why.
+pub(super) fn connected(client: Result<BaseConsumer>, topic: &str) -> Result<BaseConsumer> {
+    let client = client?;
+    let _ = client.fetch_metadata(Some(topic), CALL_TIMEOUT);
+    Ok(client)
+}
+
+fn source_config(ctx: &MirrorContext) -> ClientConfig {
     let mut config = ctx.settings.source.client_config();
     config
         .set("bootstrap.servers", &ctx.settings.source_bootstrap)

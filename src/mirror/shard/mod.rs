@@ -28,7 +28,6 @@ use tracing::{debug, info, warn};
 use crate::config::StartFrom;
 use crate::error::{Error, Result, Side};
 use crate::kafka::classify::{classify, Class};
-use crate::kafka::client::CreateForRole;
 use crate::kafka::consumer_close::close;
 use crate::kafka::watermarks::{cached_high_watermark, committed_ends_with};
 use crate::mirror::context::MirrorContext;
@@ -44,7 +43,7 @@ mod in_flight;
 mod resume;
 mod txn_calls;
 
-use clients::{source_config, target_config, transactional_producers};
+use clients::{connected, shadow_client, source_consumer, transactional_producers};
 use in_flight::InFlight;
 use txn_calls::TargetProducer;
 
@@ -117,25 +116,34 @@ const CAUGHT_UP_CHECK: Duration = Duration::from_millis(20);
 impl Shard {
     /// Fences any earlier owner of this shard, reads where it stopped, and starts reading.
     pub(crate) fn start(id: u32, ctx: Arc<MirrorContext>, routes: Vec<Route>) -> Result<Self> {
-        let settings = &ctx.settings;
         let fencing = Instant::now();
-        let producers = transactional_producers(&ctx, id)?;
+        // The shadow client and the source consumer connect while the producers fence. The
+        // shadow group is read only after fencing (a read before it could be overtaken by an
+        // earlier owner's last commit), but by then its client is connected: the read took
+        // 70-85 ms on a new client, most of a shard's start after fencing.
+        let context: &MirrorContext = &ctx;
+        let source_topic = routes.first().map(|r| r.source.topic.as_str());
+        let (producers, shadow, consumer) = std::thread::scope(|scope| {
+            let shadow = scope.spawn(|| connected(shadow_client(context, id), &context.settings.map_topic()));
+            let consumer = scope.spawn(|| match source_topic {
+                Some(topic) => connected(source_consumer(context), topic),
+                None => source_consumer(context),
+            });
+            let producers = transactional_producers(context, id);
+            let joined = |made: std::thread::Result<Result<BaseConsumer>>| {
+                made.unwrap_or_else(|_| {
+                    Err(Error::Shard { shard: id, message: "making a client panicked".into() })
+                })
+            };
+            (producers, joined(shadow.join()), joined(consumer.join()))
+        });
+        let (producers, shadow, consumer) = (producers?, shadow?, consumer?);
         debug!(shard = id, fence_ms = fencing.elapsed().as_millis() as u64, "shard fenced");
-        let shadow: BaseConsumer = target_config(&ctx)
-            .set("group.id", settings.shadow_group(id))
-            .set("enable.auto.commit", "false")
-            // Makes OffsetFetch wait for pending transactional commits (require_stable).
-            .set("isolation.level", "read_committed")
-            .create_for_role()
-            .map_err(Error::kafka(Side::Target, "creating the shadow-group client"))?;
         let group_metadata = shadow.group_metadata().ok_or_else(|| Error::Kafka {
             side: Side::Target,
             context: "shadow group metadata".into(),
             cause: KafkaError::ClientCreation("no group metadata".into()),
         })?;
-        let consumer: BaseConsumer = source_config(&ctx)
-            .create_for_role()
-            .map_err(Error::kafka(Side::Source, "creating the source consumer"))?;
         let mut shard = Self {
             id,
             ctx,
@@ -414,9 +422,7 @@ impl Shard {
                 answer = ?ends.as_ref().map(|e| e.len()).map_err(|e| e.to_string()),
                 "the source consumer made no progress; replacing it (reading on from the last commit)"
             );
-            let replacement = source_config(&self.ctx)
-                .create_for_role()
-                .map_err(Error::kafka(Side::Source, "creating the source consumer"))?;
+            let replacement = source_consumer(&self.ctx)?;
             close(std::mem::replace(&mut self.consumer, replacement));
             self.assign_at_committed()?;
         }
