@@ -321,6 +321,29 @@ fn wait_for_copied(setup: &Setup, t: &str, at_least: usize) {
     }
 }
 
+/// A mirror of `t` whose log goes to a file in its state dir: with a broker down, librdkafka's
+/// warnings would fill a pipe nobody reads until the end, and a mirror blocked writing its log
+/// cannot stop.
+fn spawn_logged(setup: &Setup, t: &str) -> (std::process::Child, std::path::PathBuf) {
+    let log_path = setup.state_dir.path().join("mirror.log");
+    let log = std::fs::File::create(&log_path).expect("log file");
+    let mirror = kmirror_command()
+        .args(setup.args(t, &[]))
+        .env("RUST_LOG", "info,librdkafka=warn")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("kmirror starts");
+    (mirror, log_path)
+}
+
+/// The last 40 lines of a log, for a failure message.
+fn last_lines(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
+}
+
 /// Which side loses the leader of a mirrored partition.
 #[derive(Clone, Copy, PartialEq)]
 enum Killed {
@@ -370,22 +393,8 @@ fn leader_killed_mid_stream(killed: Killed) {
     setup.source.create_topic(&t, PARTITIONS, &[]).expect("topic");
     let per_phase = 1_000;
     produce_batch(&setup, &t, "a", per_phase);
-    // Its log goes to a file: with a broker down, librdkafka's warnings would fill a pipe nobody
-    // reads until the end, and a mirror blocked writing its log cannot stop.
-    let log_path = setup.state_dir.path().join("mirror.log");
-    let log = std::fs::File::create(&log_path).expect("log file");
-    let mut mirror = kmirror_command()
-        .args(setup.args(&t, &[]))
-        .env("RUST_LOG", "info,librdkafka=warn")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("kmirror starts");
-    let log_tail = || {
-        let text = std::fs::read_to_string(&log_path).unwrap_or_default();
-        text.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
-    };
+    let (mut mirror, log_path) = spawn_logged(&setup, &t);
+    let log_tail = || last_lines(&log_path);
     wait_for_copied(&setup, &t, 2 * per_phase);
 
     let side = match killed {
@@ -496,22 +505,8 @@ fn a_mirror_whose_clusters_are_gone_waits_without_burning_a_core() {
     let t = topic("outage");
     setup.source.create_topic(&t, PARTITIONS, &[]).expect("topic");
     produce_batch(&setup, &t, "a", 20_000);
-    // Its log goes to a file: with the brokers gone, librdkafka's warnings would fill a pipe
-    // nobody reads until the end.
-    let log_path = setup.state_dir.path().join("mirror.log");
-    let log = std::fs::File::create(&log_path).expect("log file");
-    let mut mirror = kmirror_command()
-        .args(setup.args(&t, &[]))
-        .env("RUST_LOG", "info,librdkafka=warn")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("kmirror starts");
-    let log_tail = || {
-        let text = std::fs::read_to_string(&log_path).unwrap_or_default();
-        text.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
-    };
+    let (mut mirror, log_path) = spawn_logged(&setup, &t);
+    let log_tail = || last_lines(&log_path);
     wait_for_copied(&setup, &t, 2 * 500);
     setup.target.stop().expect("stop the target");
     // The topic-ID watch asks every 5 s: let it ask the target while only the target is gone.
