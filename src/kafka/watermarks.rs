@@ -117,6 +117,8 @@ fn list_offsets(
 }
 
 const LEADER_BACKOFF: Duration = Duration::from_millis(100);
+/// A leader that is only being made (a topic just made) answers within milliseconds.
+const FIRST_LEADER_BACKOFF: Duration = Duration::from_millis(10);
 
 /// Errors that last only until the cluster's metadata names a partition's (new) leader.
 fn is_leader_move(e: &KafkaError) -> bool {
@@ -139,10 +141,21 @@ pub(crate) fn committed_end(
     partition: i32,
     timeout: Duration,
 ) -> KafkaResult<i64> {
+    watermarks(consumer, topic, partition, timeout).map(|(_, end)| end)
+}
+
+/// Where one partition starts and (for a `read_committed` consumer, committedly) ends, asked
+/// again while its leader is in motion: a topic just made shows its partitions in the metadata
+/// a little before its leader answers ListOffsets.
+pub(crate) fn watermarks(
+    consumer: &BaseConsumer,
+    topic: &str,
+    partition: i32,
+    timeout: Duration,
+) -> KafkaResult<(i64, i64)> {
     until_a_leader_is_known(Instant::now() + timeout, |left| {
         consumer.fetch_watermarks(topic, partition, left)
     })
-    .map(|(_, end)| end)
 }
 
 /// `call(time left)` again while it fails only for want of a known leader, until `deadline`.
@@ -150,11 +163,13 @@ fn until_a_leader_is_known<T>(
     deadline: Instant,
     mut call: impl FnMut(Duration) -> KafkaResult<T>,
 ) -> KafkaResult<T> {
+    let mut backoff = FIRST_LEADER_BACKOFF;
     loop {
         match call(deadline.saturating_duration_since(Instant::now())) {
-            Err(e) if is_leader_move(&e) && Instant::now() + LEADER_BACKOFF < deadline => {
+            Err(e) if is_leader_move(&e) && Instant::now() + backoff < deadline => {
                 tracing::debug!(error = %e, "no leader known yet; asking again");
-                std::thread::sleep(LEADER_BACKOFF);
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(LEADER_BACKOFF);
             }
             other => return other,
         }

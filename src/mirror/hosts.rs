@@ -5,7 +5,7 @@
 //! producer's `init_transactions` fences any earlier owner) and, when revoked, commits what it
 //! holds and stops before the revocation is acknowledged. A slow or partitioned old owner is
 //! fenced on its next write, so a reassignment never duplicates.
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, Mutex};
@@ -22,7 +22,8 @@ use crate::kafka::client::CreateForRole;
 use crate::mirror::context::MirrorContext;
 use crate::mirror::owners::OwnershipLog;
 use crate::mirror::plan::{worker_of, Route};
-use crate::mirror::worker::{run_worker, WorkerCommand, WorkerReport};
+use crate::mirror::shard::EarlyClients;
+use crate::mirror::worker::{run_worker, InitialShards, WorkerCommand, WorkerReport};
 
 pub(crate) enum ShardHosts {
     Local {
@@ -79,7 +80,7 @@ impl Coordination {
 fn spawn_worker(
     ctx: &Arc<MirrorContext>,
     index: usize,
-    initial: BTreeMap<u32, Vec<Route>>,
+    initial: InitialShards,
     stop_all_on_error: bool,
 ) -> Result<(Sender<WorkerCommand>, JoinHandle<Result<WorkerReport>>)> {
     let (tx, rx) = channel();
@@ -99,13 +100,18 @@ fn spawn_worker(
 }
 
 impl ShardHosts {
-    /// All shards on this process's worker threads.
-    pub(crate) fn local(ctx: &Arc<MirrorContext>, by_shard: BTreeMap<u32, Vec<Route>>) -> Result<Self> {
+    /// All shards on this process's worker threads; `early` holds the clients of those whose
+    /// clients the run started making already.
+    pub(crate) fn local(
+        ctx: &Arc<MirrorContext>,
+        by_shard: BTreeMap<u32, Vec<Route>>,
+        mut early: HashMap<u32, EarlyClients>,
+    ) -> Result<Self> {
         let streams = ctx.settings.num_streams;
-        let mut per_worker: Vec<BTreeMap<u32, Vec<Route>>> = vec![BTreeMap::new(); streams];
+        let mut per_worker: Vec<InitialShards> = (0..streams).map(|_| BTreeMap::new()).collect();
         for (shard, routes) in by_shard {
             ctx.telemetry.expect_shard(shard);
-            per_worker[worker_of(shard, streams)].insert(shard, routes);
+            per_worker[worker_of(shard, streams)].insert(shard, (routes, early.remove(&shard)));
         }
         let (mut senders, mut handles) = (Vec::new(), Vec::new());
         for (index, initial) in per_worker.into_iter().enumerate() {
@@ -267,7 +273,7 @@ impl Membership {
         let routes =
             self.routes.lock().unwrap_or_else(|p| p.into_inner()).get(&shard).cloned().unwrap_or_default();
         self.ctx.telemetry.expect_shard(shard);
-        let initial = BTreeMap::from([(shard, routes)]);
+        let initial = BTreeMap::from([(shard, (routes, None))]);
         match spawn_worker(&self.ctx, shard as usize, initial, false) {
             Ok((commands, handle)) => {
                 info!(shard, "shard taken");

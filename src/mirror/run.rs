@@ -8,7 +8,7 @@ use std::time::Instant;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use tracing::{debug, error, info, warn};
 
-use crate::config::names::shard_of;
+use crate::config::names::{shard_of, shards_topic};
 use crate::config::MirrorSettings;
 use crate::error::{Error, Result, Side};
 use crate::kafka::client::CreateForRole;
@@ -21,7 +21,8 @@ use crate::mirror::context::MirrorContext;
 use crate::mirror::hosts::ShardHosts;
 use crate::mirror::plan::{list_source_topics, routes_by_shard, Route, SourceTopic};
 use crate::mirror::positions::{positions_in_every_group, GroupPositions};
-use crate::mirror::target_topics::{TopicChange, TopicSync};
+use crate::mirror::shard::EarlyClients;
+use crate::mirror::target_topics::{MissingTopic, Readiness, TopicChange, TopicSync};
 use crate::ops::progress::ProgressView;
 use crate::state_dir::StateDir;
 use crate::translate::group_sync::GroupSync;
@@ -110,22 +111,38 @@ impl Mirror {
         // kmirror's own topics and where the mirror stands beside the mirrored topics: on a
         // first run each creation waits on the target's controller, and the shadow groups and
         // source ends need no target topic; one after the other they added up to a second.
-        let (own, (ready, mut failed), reads) = std::thread::scope(|scope| {
-            let own = scope.spawn(|| self.ensure_own_topics());
-            let reads = scope.spawn(|| self.read_start(&routes_by_shard(&topics, settings.shards)));
-            let targets = self.prepare_targets(&topics, &BTreeMap::new());
-            (own.join(), targets, reads.join())
+        // The shards' clients are made (producers fenced) beside the topics too, once the reads
+        // show there is something to copy.
+        let listed = routes_by_shard(&topics, settings.shards);
+        let (targets, reads) = std::thread::scope(|scope| {
+            let reads = scope.spawn(|| {
+                let reads = self.read_start(&listed);
+                let early = self.make_clients_early(&listed, &reads);
+                (reads, early)
+            });
+            let targets = self.missing_own_topics().and_then(|own| {
+                let shards_topic_missing = own.iter().any(|t| t.name == shards_topic(&settings.name));
+                let targets = self.prepare_targets(&topics, &BTreeMap::new(), own)?;
+                if shards_topic_missing {
+                    self.topic_sync()?.check_shard_count(&settings.name, settings.shards)?;
+                }
+                Ok(targets)
+            });
+            (targets, reads.join())
         });
-        own.unwrap_or_else(|_| Err(Error::Internal("making kmirror's own topics panicked".into())))?;
+        let (ready, mut failed) = targets?;
         if ready.is_empty() {
             return Err(Error::TopicsFailed(failed.join(", ")));
         }
         let mut known: BTreeMap<String, i32> = ready.iter().map(|t| (t.name.clone(), t.partitions)).collect();
         let by_shard = routes_by_shard(&ready, settings.shards);
-        let reads = reads.unwrap_or_else(|_| StartReads {
-            groups: Err(Error::Internal("reading where the mirror stands panicked".into())),
-            ends: HashMap::new(),
-            ids: HashMap::new(),
+        let (reads, early) = reads.unwrap_or_else(|_| {
+            let reads = StartReads {
+                groups: Err(Error::Internal("reading where the mirror stands panicked".into())),
+                ends: HashMap::new(),
+                ids: HashMap::new(),
+            };
+            (reads, HashMap::new())
         });
         let all_caught_up = self.note_start(&by_shard, reads)?;
         let translator = match settings.sync_group_offsets {
@@ -179,7 +196,7 @@ impl Mirror {
             .map_err(|e| Error::Internal(format!("starting the topic-ID thread: {e}")))?;
         let hosts = match settings.coordinate {
             true => ShardHosts::coordinated(&self.ctx, by_shard, self.target_config())?,
-            false => ShardHosts::local(&self.ctx, by_shard)?,
+            false => ShardHosts::local(&self.ctx, by_shard, early)?,
         };
 
         let mut progress = ProgressView::new(settings.progress, settings.until_caught_up);
@@ -278,54 +295,94 @@ impl Mirror {
     }
 
     /// Tells the telemetry where every partition stands before anything is copied; returns
-    /// true when every partition is known to be copied to its end already. Refuses a position
-    /// written for another source topic (a changed `--rename`), and never calls a partition done
-    /// whose position is past its end or belongs to a recreated topic: its shard refuses it.
+    /// true when every partition is known to be copied to its end already.
     fn note_start(&self, by_shard: &BTreeMap<u32, Vec<Route>>, reads: StartReads) -> Result<bool> {
-        let s = &self.ctx.settings;
-        let routes: Vec<Route> = by_shard.values().flatten().cloned().collect();
-        let sources: Vec<TopicPartition> = routes.iter().map(|r| r.source.clone()).collect();
-        let StartReads { groups, ends, ids } = reads;
-        let groups = match groups {
-            Ok(g) => g,
-            Err(e) => {
+        let standing = match self.standing(by_shard, &reads) {
+            Ok(standing) => standing,
+            Err(StandingUnknown::Refused(e)) => return Err(e),
+            Err(StandingUnknown::GroupsUnread(e)) => {
                 warn!(error = %e, "could not read the shadow groups for progress; the shards will");
                 return Ok(false);
             }
         };
+        for (tp, start, end) in &standing.partitions {
+            self.ctx.telemetry.note_start(tp, *start, *end);
+        }
+        Ok(standing.all_copied)
+    }
+
+    /// Where every partition of `by_shard` stands. Refuses a position written for another
+    /// source topic (a changed `--rename`), and never calls a partition copied whose position is
+    /// past its end or belongs to a recreated topic: its shard refuses it.
+    fn standing(
+        &self,
+        by_shard: &BTreeMap<u32, Vec<Route>>,
+        reads: &StartReads,
+    ) -> std::result::Result<Standing, StandingUnknown> {
+        let s = &self.ctx.settings;
+        let routes: Vec<&Route> = by_shard.values().flatten().collect();
+        let StartReads { groups, ends, ids } = reads;
+        let groups = groups.as_ref().map_err(|e| StandingUnknown::GroupsUnread(e.to_string()))?;
         let mut own = HashMap::new();
         for (shard, positions) in groups {
             for route in &routes {
                 let Some(saved) = positions.get(&route.source).cloned().flatten() else { continue };
-                if shard == shard_of(&route.source.topic, route.source.partition, s.shards) {
+                if *shard == shard_of(&route.source.topic, route.source.partition, s.shards) {
                     own.insert(route.source.clone(), saved);
                 } else if let Some(recorded) = saved.source_topic.filter(|t| *t != route.source.topic) {
-                    return Err(Error::PositionOfAnotherTopic {
+                    return Err(StandingUnknown::Refused(Error::PositionOfAnotherTopic {
                         target: route.target.to_string(),
                         recorded,
                         topic: route.source.topic.clone(),
-                    });
+                    }));
                 }
             }
         }
-        let mut all_copied = true;
-        for tp in &sources {
+        let mut standing = Standing { all_copied: true, partitions: Vec::with_capacity(routes.len()) };
+        for tp in routes.iter().map(|r| &r.source) {
             let saved = own.get(tp);
             let start = saved.map(|p| p.offset);
             let end = ends.get(tp).copied();
-            self.ctx.telemetry.note_start(tp, start, end);
             let same_topic = match (saved.and_then(|p| p.source_topic_id.as_ref()), ids.get(&tp.topic)) {
                 (Some(recorded), Some(current)) => recorded == current,
                 _ => true,
             };
-            all_copied &= same_topic
+            standing.all_copied &= same_topic
                 && match end {
                     Some(0) => start.is_none_or(|c| c == 0),
                     Some(end) => start == Some(end),
                     None => false,
                 };
+            standing.partitions.push((tp.clone(), start, end));
         }
-        Ok(all_copied)
+        Ok(standing)
+    }
+
+    /// Starts making the shards' clients (fencing their producers) while the target is still
+    /// being prepared; not for a batch run with nothing to do, a run that will refuse to start,
+    /// nor with `--coordinate`, where the group decides which shards this process runs.
+    fn make_clients_early(
+        &self,
+        by_shard: &BTreeMap<u32, Vec<Route>>,
+        reads: &StartReads,
+    ) -> HashMap<u32, EarlyClients> {
+        let s = &self.ctx.settings;
+        let nothing_to_do = match self.standing(by_shard, reads) {
+            Ok(standing) => s.until_caught_up && standing.all_copied,
+            Err(StandingUnknown::Refused(_)) => true,
+            Err(StandingUnknown::GroupsUnread(_)) => false,
+        };
+        if s.coordinate || nothing_to_do {
+            return HashMap::new();
+        }
+        by_shard
+            .iter()
+            .filter_map(|(&shard, routes)| {
+                let topic = routes.first().map(|r| r.source.topic.clone());
+                // Failing here only loses the head start: the shard makes its clients itself.
+                EarlyClients::spawn(self.ctx.clone(), shard, topic).ok().map(|early| (shard, early))
+            })
+            .collect()
     }
 
     fn note_checkpoints(&self, taken: Vec<(String, i64)>) {
@@ -365,53 +422,66 @@ impl Mirror {
         self.topic_sync.as_ref().ok_or_else(|| Error::Internal("the topic clients are closed".into()))
     }
 
-    /// Side by side: on a first run each creation waits on the target's controller (60-100 ms
-    /// apiece one after the other).
-    fn ensure_own_topics(&self) -> Result<()> {
-        let started = Instant::now();
+    /// kmirror's own topics that the target lacks (see [`TopicSync::missing_own_topics`]).
+    fn missing_own_topics(&self) -> Result<Vec<MissingTopic>> {
         let settings = &self.ctx.settings;
-        let (map_topic, checkpoint_topic) = (settings.map_topic(), settings.checkpoint_topic());
-        let sync = self.topic_sync()?;
-        let made = std::thread::scope(|scope| {
-            let shards = scope.spawn(|| sync.ensure_shard_topic(&settings.name, settings.shards));
-            // One map partition per shard: no partition is ever written by two producers.
-            let map = scope.spawn(|| sync.ensure_own_topic(&map_topic, settings.shards as i32));
-            let checkpoints = sync.ensure_own_topic(&checkpoint_topic, 1);
-            let joined = |made: std::thread::Result<Result<()>>| {
-                made.unwrap_or_else(|_| Err(Error::Internal("making kmirror's own topics panicked".into())))
-            };
-            joined(shards.join()).and(joined(map.join())).and(checkpoints)
-        });
-        debug!(own_ms = started.elapsed().as_millis() as u64, "own topics ready");
-        made
+        self.topic_sync()?.missing_own_topics(&settings.name, settings.shards)
     }
 
-    /// Makes every target topic ready, [`TOPICS_AT_ONCE`] at a time: each one waits on the
-    /// clusters (configs described on both sides, a creation on the target's controller).
+    /// Makes every target topic ready: each is checked, [`TOPICS_AT_ONCE`] at a time (configs
+    /// described on both sides), then every missing one, and each of kmirror's own topics in
+    /// `own`, is made in one request (see [`TopicSync::make_all`]). A topic that cannot be made
+    /// right is left out, with its error logged, and the others go on; an own topic that cannot
+    /// be made stops the run. `known` holds the partition count of each topic already mirrored.
     fn prepare_targets(
         &self,
         topics: &[SourceTopic],
         known: &BTreeMap<String, i32>,
-    ) -> (Vec<SourceTopic>, Vec<String>) {
-        let mut outcomes = Vec::with_capacity(topics.len());
+        own: Vec<MissingTopic>,
+    ) -> Result<(Vec<SourceTopic>, Vec<String>)> {
+        let sync = self.topic_sync()?;
+        let mut checks = Vec::with_capacity(topics.len());
         for chunk in topics.chunks(TOPICS_AT_ONCE) {
             std::thread::scope(|scope| {
                 let handles: Vec<_> = chunk
                     .iter()
-                    .map(|topic| {
-                        scope.spawn(|| self.topic_sync()?.ensure(topic, known.get(&topic.name).copied()))
-                    })
+                    .map(|topic| scope.spawn(|| sync.check(topic, known.get(&topic.name).copied())))
                     .collect();
                 for handle in handles {
-                    outcomes.push(handle.join().unwrap_or_else(|_| {
-                        Err(Error::Internal("making a target topic ready panicked".into()))
-                    }));
+                    checks.push(
+                        handle.join().unwrap_or_else(|_| {
+                            Err(Error::Internal("checking a target topic panicked".into()))
+                        }),
+                    );
                 }
             });
         }
+        let missing: Vec<&MissingTopic> = own
+            .iter()
+            .chain(checks.iter().filter_map(|c| match c {
+                Ok(Readiness::Missing(missing)) => Some(missing),
+                _ => None,
+            }))
+            .collect();
+        let mut made = sync.make_all(&missing).into_iter();
+        for (topic, outcome) in own.iter().zip(made.by_ref()) {
+            outcome?;
+            debug!(topic = %topic.name, partitions = topic.partitions, "made kmirror's own topic");
+        }
         let mut ready = Vec::new();
         let mut failed = Vec::new();
-        for (topic, outcome) in topics.iter().zip(outcomes) {
+        for (topic, check) in topics.iter().zip(checks) {
+            let outcome = match check {
+                Ok(Readiness::Missing(missing)) => made
+                    .next()
+                    .unwrap_or_else(|| Err(Error::Internal(format!("{} was not made", missing.name))))
+                    .map(|()| {
+                        info!(topic = %topic.target, source = %topic.name, partitions = topic.partitions, configs = missing.configs.len(), "created target topic");
+                        TopicChange::Created
+                    }),
+                Ok(Readiness::Ready(change)) => Ok(change),
+                Err(e) => Err(e),
+            };
             match outcome {
                 Ok(change) => {
                     match change {
@@ -428,7 +498,7 @@ impl Mirror {
                 }
             }
         }
-        (ready, failed)
+        Ok((ready, failed))
     }
 
     /// Picks up new topics and new partitions, and syncs drifted configs.
@@ -441,7 +511,7 @@ impl Mirror {
     ) -> Result<()> {
         let topics = self.list_topics()?;
         let failed_before: BTreeSet<String> = failed.drain(..).collect();
-        let (ready, now_failed) = self.prepare_targets(&topics, known);
+        let (ready, now_failed) = self.prepare_targets(&topics, known, Vec::new())?;
         for name in &now_failed {
             if !failed_before.contains(name) {
                 error!(topic = %name, "topic stopped");
@@ -476,6 +546,21 @@ impl Mirror {
         }
         Ok(())
     }
+}
+
+/// Where the partitions stand before anything is copied: each one's committed position and
+/// committed end (None where unknown), and whether every one is copied to its end.
+struct Standing {
+    all_copied: bool,
+    partitions: Vec<(TopicPartition, Option<i64>, Option<i64>)>,
+}
+
+/// Why [`Mirror::standing`] cannot say.
+enum StandingUnknown {
+    /// The run must not start (the error says why).
+    Refused(Error),
+    /// The shadow groups could not be read now; the shards read them again.
+    GroupsUnread(String),
 }
 
 /// What [`Mirror::read_start`] read: the shadow groups' positions (by shard), the committed

@@ -30,6 +30,21 @@ pub(crate) enum TopicChange {
     Unchanged,
 }
 
+/// Whether a target topic is ready to be written, or what making it takes.
+#[derive(Debug)]
+pub(crate) enum Readiness {
+    Ready(TopicChange),
+    Missing(MissingTopic),
+}
+
+/// A topic the target lacks: its name there, partitions and topic configs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct MissingTopic {
+    pub(crate) name: String,
+    pub(crate) partitions: i32,
+    pub(crate) configs: BTreeMap<String, String>,
+}
+
 pub(crate) struct TopicSync {
     source_admin: AdminClient<DefaultClientContext>,
     target_admin: AdminClient<DefaultClientContext>,
@@ -57,11 +72,12 @@ impl TopicSync {
         })
     }
 
-    /// Makes sure the target topic exists with at least the source's partitions and the
-    /// source's topic configs. `mirrored` is how many partitions of this topic the mirror
+    /// Makes sure the target topic has at least the source's partitions and the source's topic
+    /// configs, or says how to make it ([`Readiness::Missing`]: topics are made together, see
+    /// [`TopicSync::make_all`]). `mirrored` is how many partitions of this topic the mirror
     /// already copies: a target that has exactly those gets the source's new ones added (the
     /// source grew); any other shortfall is refused, since it is not the mirror's topic.
-    pub(crate) fn ensure(&self, topic: &SourceTopic, mirrored: Option<i32>) -> Result<TopicChange> {
+    pub(crate) fn check(&self, topic: &SourceTopic, mirrored: Option<i32>) -> Result<Readiness> {
         let source_configs = self.explicit_configs(Side::Source, &topic.name)?;
         match self.target_partitions(&topic.target)? {
             // Made again, it would take the next records at offset 0 while the map and the
@@ -69,11 +85,15 @@ impl TopicSync {
             None if mirrored.is_some() => {
                 Err(Error::TargetReplaced { topic: topic.target.clone(), how: "deleted".into() })
             }
-            None => self.create(topic, &source_configs).map(|()| TopicChange::Created),
+            None => Ok(Readiness::Missing(MissingTopic {
+                name: topic.target.clone(),
+                partitions: topic.partitions,
+                configs: source_configs,
+            })),
             Some(n) if n < topic.partitions && mirrored == Some(n) => {
                 self.grow(topic, n)?;
                 self.sync_configs(&topic.target, &source_configs)?;
-                Ok(TopicChange::Grown)
+                Ok(Readiness::Ready(TopicChange::Grown))
             }
             Some(n) if n < topic.partitions => Err(Error::TooFewPartitions {
                 topic: topic.target.clone(),
@@ -81,7 +101,83 @@ impl TopicSync {
                 source_partitions: topic.partitions,
                 target_partitions: n,
             }),
-            Some(_) => self.sync_configs(&topic.target, &source_configs),
+            Some(_) => self.sync_configs(&topic.target, &source_configs).map(Readiness::Ready),
+        }
+    }
+
+    /// Makes every topic of `missing` in one CreateTopics request, and waits until each one
+    /// made is visible; one result per topic, in order (one that a racing creator made first
+    /// counts as made). The target's brokers pass each CreateTopics to the controller one after
+    /// the other, and the controller takes 30-50 ms to commit each (measured on Apache Kafka
+    /// 4.1): four topics made side by side, one request each, took 0.2 s.
+    pub(crate) fn make_all(&self, missing: &[&MissingTopic]) -> Vec<Result<()>> {
+        if missing.is_empty() {
+            return Vec::new();
+        }
+        let requests: Vec<NewTopic<'_>> = missing
+            .iter()
+            .map(|t| {
+                let replication = TopicReplication::Fixed(self.replication_factor.unwrap_or(-1));
+                t.configs
+                    .iter()
+                    .fold(NewTopic::new(&t.name, t.partitions, replication), |n, (k, v)| n.set(k, v))
+            })
+            .collect();
+        let answers = match block_on(self.target_admin.create_topics(&requests, &admin_options())) {
+            Ok(answers) => answers,
+            Err(e) => {
+                return missing
+                    .iter()
+                    .map(|t| {
+                        Err(Error::Kafka {
+                            side: Side::Target,
+                            context: format!("creating topic {}", t.name),
+                            cause: e.clone(),
+                        })
+                    })
+                    .collect()
+            }
+        };
+        let mut outcomes: Vec<Result<()>> = missing
+            .iter()
+            .map(|t| match answers.iter().find(|a| answer_name(a) == t.name) {
+                Some(Ok(_)) | Some(Err((_, RDKafkaErrorCode::TopicAlreadyExists))) => Ok(()),
+                Some(Err((_, code))) => Err(Error::Kafka {
+                    side: Side::Target,
+                    context: format!("creating topic {}", t.name),
+                    cause: rdkafka::error::KafkaError::AdminOp(*code),
+                }),
+                None => Err(Error::Internal(format!("no answer about creating topic {}", t.name))),
+            })
+            .collect();
+        self.wait_all_visible(missing, &mut outcomes);
+        outcomes
+    }
+
+    /// Waits until every topic of `topics` whose outcome is still fine shows its partitions.
+    fn wait_all_visible(&self, topics: &[&MissingTopic], outcomes: &mut [Result<()>]) {
+        let started = Instant::now();
+        let mut waiting: Vec<usize> = (0..topics.len()).filter(|&i| outcomes[i].is_ok()).collect();
+        while !waiting.is_empty() {
+            let mut still = Vec::new();
+            for i in waiting {
+                match self.target_partitions(&topics[i].name) {
+                    Ok(Some(n)) if n >= topics[i].partitions => {}
+                    Err(e) => outcomes[i] = Err(e),
+                    _ if started.elapsed() > ADMIN_TIMEOUT => {
+                        outcomes[i] = Err(Error::TopicNotVisible {
+                            topic: topics[i].name.clone(),
+                            seconds: ADMIN_TIMEOUT.as_secs(),
+                        })
+                    }
+                    _ => still.push(i),
+                }
+            }
+            waiting = still;
+            if !waiting.is_empty() {
+                // A metadata request is cheap, and a just-made topic is there within tens of ms.
+                std::thread::sleep(Duration::from_millis(10));
+            }
         }
     }
 
@@ -103,54 +199,15 @@ impl TopicSync {
             }
         }
         info!(topic = %topic.target, source = %topic.name, from, to = topic.partitions, "added partitions to target topic: the source topic grew");
-        self.wait_visible(&topic.target, topic.partitions)
-    }
-
-    fn create(&self, topic: &SourceTopic, configs: &BTreeMap<String, String>) -> Result<()> {
-        let replication = TopicReplication::Fixed(self.replication_factor.unwrap_or(-1));
-        let mut new_topic = NewTopic::new(&topic.target, topic.partitions, replication);
-        for (key, value) in configs {
-            new_topic = new_topic.set(key, value);
-        }
-        self.create_if_absent(&new_topic, &topic.target)?;
-        info!(topic = %topic.target, source = %topic.name, partitions = topic.partitions, configs = configs.len(), "created target topic");
-        self.wait_visible(&topic.target, topic.partitions)
-    }
-
-    /// Creates a topic; one that already exists (a racing creator won) is not an error.
-    fn create_if_absent(&self, new_topic: &NewTopic<'_>, name: &str) -> Result<()> {
-        let results = block_on(self.target_admin.create_topics([new_topic], &admin_options()))
-            .map_err(Error::kafka(Side::Target, format!("creating topic {name}")))?;
-        for result in results {
-            match result {
-                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-                Err((_, code)) => {
-                    return Err(Error::Kafka {
-                        side: Side::Target,
-                        context: format!("creating topic {name}"),
-                        cause: rdkafka::error::KafkaError::AdminOp(code),
-                    })
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn wait_visible(&self, topic: &str, partitions: i32) -> Result<()> {
-        let started = Instant::now();
-        loop {
-            match self.target_partitions(topic)? {
-                Some(n) if n >= partitions => return Ok(()),
-                _ if started.elapsed() > ADMIN_TIMEOUT => {
-                    return Err(Error::TopicNotVisible {
-                        topic: topic.to_string(),
-                        seconds: ADMIN_TIMEOUT.as_secs(),
-                    })
-                }
-                // A metadata request is cheap, and a just-made topic is there within tens of ms.
-                _ => std::thread::sleep(Duration::from_millis(10)),
-            }
-        }
+        let grown = MissingTopic {
+            name: topic.target.clone(),
+            partitions: topic.partitions,
+            configs: BTreeMap::new(),
+        };
+        let mut outcome = [Ok(())];
+        self.wait_all_visible(&[&grown], &mut outcome);
+        let [outcome] = outcome;
+        outcome
     }
 
     fn sync_configs(&self, topic: &str, source: &BTreeMap<String, String>) -> Result<TopicChange> {
@@ -200,39 +257,45 @@ impl TopicSync {
         Ok(out)
     }
 
-    /// Records the mirror's shard count as the partition count of `kmirror.shards.NAME` on the
-    /// target, and refuses a run with another count. The topic is also what the coordination
-    /// group subscribes to (shard K = partition K), and CreateTopics lets only one of two racing
-    /// first starts win.
-    pub(crate) fn ensure_shard_topic(&self, name: &str, shards: u32) -> Result<()> {
-        let topic = crate::config::names::shards_topic(name);
-        let wanted = i32::try_from(shards).unwrap_or(i32::MAX);
-        if self.target_partitions(&topic)?.is_none() {
-            let new_topic =
-                NewTopic::new(&topic, wanted, TopicReplication::Fixed(self.replication_factor.unwrap_or(-1)));
-            self.create_if_absent(&new_topic, &topic)?;
-            self.wait_visible(&topic, 1)?;
+    /// kmirror's own topics of mirror `name` that the target does not have yet: the shards
+    /// topic, whose partition count records the mirror's shard count (and which the coordination
+    /// group subscribes to: shard K = partition K); the map topic, one partition per shard (no
+    /// partition is ever written by two producers); the checkpoint topic. The map and checkpoint
+    /// topics keep their records for ever: they are small and translation needs all of them.
+    pub(crate) fn missing_own_topics(&self, name: &str, shards: u32) -> Result<Vec<MissingTopic>> {
+        let shards = i32::try_from(shards).unwrap_or(i32::MAX);
+        let kept = || {
+            BTreeMap::from([("retention.ms".into(), "-1".into()), ("cleanup.policy".into(), "delete".into())])
+        };
+        let own = [
+            (crate::config::names::shards_topic(name), shards, BTreeMap::new()),
+            (crate::config::names::map_topic(name), shards, kept()),
+            (crate::config::names::checkpoint_topic(name), 1, kept()),
+        ];
+        let mut missing = Vec::new();
+        for (topic, partitions, configs) in own {
+            match self.target_partitions(&topic)? {
+                None => missing.push(MissingTopic { name: topic, partitions, configs }),
+                Some(recorded) if recorded != shards && topic == crate::config::names::shards_topic(name) => {
+                    return Err(Error::ShardsChanged { name: name.to_string(), recorded: recorded as u32 })
+                }
+                Some(_) => {}
+            }
         }
+        Ok(missing)
+    }
+
+    /// Refuses a run whose shard count is not the one the mirror's shards topic records (its
+    /// partition count). Checked again after the topic is made: CreateTopics lets only one of
+    /// two racing first starts win.
+    pub(crate) fn check_shard_count(&self, name: &str, shards: u32) -> Result<()> {
+        let topic = crate::config::names::shards_topic(name);
         match self.target_partitions(&topic)? {
-            Some(recorded) if recorded != wanted => {
+            Some(recorded) if recorded != i32::try_from(shards).unwrap_or(i32::MAX) => {
                 Err(Error::ShardsChanged { name: name.to_string(), recorded: recorded as u32 })
             }
             _ => Ok(()),
         }
-    }
-
-    /// Creates one of kmirror's own topics (map, checkpoints) if missing, with unlimited
-    /// retention: they are small and translation needs all of them.
-    pub(crate) fn ensure_own_topic(&self, topic: &str, partitions: i32) -> Result<()> {
-        if self.target_partitions(topic)?.is_some() {
-            return Ok(());
-        }
-        let replication = TopicReplication::Fixed(self.replication_factor.unwrap_or(-1));
-        let new_topic = NewTopic::new(topic, partitions, replication)
-            .set("retention.ms", "-1")
-            .set("cleanup.policy", "delete");
-        self.create_if_absent(&new_topic, topic)?;
-        self.wait_visible(topic, partitions)
     }
 
     /// The target topic's partition count, `None` if it does not exist.
@@ -251,4 +314,11 @@ impl TopicSync {
 
 fn admin_options() -> AdminOptions {
     AdminOptions::new().request_timeout(Some(ADMIN_TIMEOUT)).operation_timeout(Some(ADMIN_TIMEOUT))
+}
+
+/// The topic a CreateTopics answer is about.
+fn answer_name(answer: &std::result::Result<String, (String, RDKafkaErrorCode)>) -> &str {
+    match answer {
+        Ok(name) | Err((name, _)) => name,
+    }
 }

@@ -10,7 +10,7 @@ use tracing::info;
 use crate::error::{Error, Result};
 use crate::mirror::context::MirrorContext;
 use crate::mirror::plan::Route;
-use crate::mirror::shard::Shard;
+use crate::mirror::shard::{EarlyClients, Shard};
 
 /// What a worker is told while it runs, on its one channel. The process-wide stop (SIGINT,
 /// SIGTERM, a failed worker) stays a flag in the context: a signal handler can only set a flag,
@@ -23,6 +23,10 @@ pub(crate) enum WorkerCommand {
     Release,
 }
 
+/// The shards a worker starts with: each one's routes, and its clients if the run started
+/// making them already.
+pub(crate) type InitialShards = BTreeMap<u32, (Vec<Route>, Option<EarlyClients>)>;
+
 /// What a worker did, for the run summary.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct WorkerReport {
@@ -34,7 +38,7 @@ pub(crate) struct WorkerReport {
 pub(crate) fn run_worker(
     index: usize,
     ctx: Arc<MirrorContext>,
-    initial: BTreeMap<u32, Vec<Route>>,
+    initial: InitialShards,
     commands: Receiver<WorkerCommand>,
 ) -> Result<WorkerReport> {
     let mut shards = start_all(&ctx, initial)?;
@@ -49,11 +53,11 @@ pub(crate) fn run_worker(
 
 /// Starts the shards side by side: each start waits on the target (fencing, reading the shadow
 /// group) for a good part of a second, which one after the other would add up.
-fn start_all(ctx: &Arc<MirrorContext>, initial: BTreeMap<u32, Vec<Route>>) -> Result<Vec<Shard>> {
+fn start_all(ctx: &Arc<MirrorContext>, initial: InitialShards) -> Result<Vec<Shard>> {
     std::thread::scope(|scope| {
         let starting: Vec<_> = initial
             .into_iter()
-            .map(|(id, routes)| scope.spawn(move || Shard::start(id, ctx.clone(), routes)))
+            .map(|(id, (routes, early))| scope.spawn(move || Shard::start(id, ctx.clone(), routes, early)))
             .collect();
         let mut shards = Vec::new();
         let mut first_error = None;
@@ -101,7 +105,7 @@ fn drive(
                 WorkerCommand::AddRoutes { shard: id, routes } => {
                     match shards.iter_mut().find(|s| s.id() == id) {
                         Some(shard) => shard.add_routes(routes)?,
-                        None => shards.push(Shard::start(id, ctx.clone(), routes)?),
+                        None => shards.push(Shard::start(id, ctx.clone(), routes, None)?),
                     }
                 }
                 WorkerCommand::Release => released = true,

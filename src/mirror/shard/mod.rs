@@ -43,7 +43,8 @@ mod in_flight;
 mod resume;
 mod txn_calls;
 
-use clients::{connected, shadow_client, source_consumer, transactional_producers};
+pub(crate) use clients::EarlyClients;
+use clients::{source_consumer, ShardClients};
 use in_flight::InFlight;
 use txn_calls::TargetProducer;
 
@@ -115,30 +116,21 @@ const CAUGHT_UP_CHECK: Duration = Duration::from_millis(20);
 
 impl Shard {
     /// Fences any earlier owner of this shard, reads where it stopped, and starts reading.
-    pub(crate) fn start(id: u32, ctx: Arc<MirrorContext>, routes: Vec<Route>) -> Result<Self> {
+    /// `early`: its clients, if the run started making them before the shard (see
+    /// [`EarlyClients`]).
+    pub(crate) fn start(
+        id: u32,
+        ctx: Arc<MirrorContext>,
+        routes: Vec<Route>,
+        early: Option<EarlyClients>,
+    ) -> Result<Self> {
         let fencing = Instant::now();
-        // The shadow client and the source consumer connect while the producers fence. The
-        // shadow group is read only after fencing (a read before it could be overtaken by an
-        // earlier owner's last commit), but by then its client is connected: the read took
-        // 70-85 ms on a new client, most of a shard's start after fencing.
-        let context: &MirrorContext = &ctx;
-        let source_topic = routes.first().map(|r| r.source.topic.as_str());
-        let (producers, shadow, consumer) = std::thread::scope(|scope| {
-            let shadow = scope.spawn(|| connected(shadow_client(context, id), &context.settings.map_topic()));
-            let consumer = scope.spawn(|| match source_topic {
-                Some(topic) => connected(source_consumer(context), topic),
-                None => source_consumer(context),
-            });
-            let producers = transactional_producers(context, id);
-            let joined = |made: std::thread::Result<Result<BaseConsumer>>| {
-                made.unwrap_or_else(|_| {
-                    Err(Error::Shard { shard: id, message: "making a client panicked".into() })
-                })
-            };
-            (producers, joined(shadow.join()), joined(consumer.join()))
-        });
-        let (producers, shadow, consumer) = (producers?, shadow?, consumer?);
-        debug!(shard = id, fence_ms = fencing.elapsed().as_millis() as u64, "shard fenced");
+        let made_early = early.is_some();
+        let ShardClients { producers, shadow, consumer } = match early {
+            Some(early) => early.join(id, &ctx.settings.map_topic())?,
+            None => ShardClients::make(&ctx, id, routes.first().map(|r| r.source.topic.as_str()))?,
+        };
+        debug!(shard = id, fence_ms = fencing.elapsed().as_millis() as u64, made_early, "shard fenced");
         let group_metadata = shadow.group_metadata().ok_or_else(|| Error::Kafka {
             side: Side::Target,
             context: "shadow group metadata".into(),

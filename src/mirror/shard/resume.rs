@@ -7,14 +7,14 @@ use std::time::Instant;
 use kmirror_state::{MapRecord, Skipped, TopicPartition};
 use rdkafka::consumer::Consumer;
 use rdkafka::producer::Producer;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::clients::target_config;
 use super::txn_calls::Step;
 use super::{Shard, ABORT_TIMEOUT, CALL_TIMEOUT, POSITION_REFRESH};
 use crate::error::{Error, Result, Side};
 use crate::kafka::topic_ids::topic_ids;
-use crate::kafka::watermarks::{committed_ends_with, log_starts_with};
+use crate::kafka::watermarks::{committed_ends_with, log_starts_with, watermarks};
 use crate::mirror::map_positions::positions_from_map;
 use crate::mirror::plan::Route;
 use crate::mirror::position_check::{check, same_topic, PartitionNow, Verdict};
@@ -275,7 +275,13 @@ impl Shard {
     /// and asking it took 160-230 ms of every shard's first start. Any doubt reads the map.
     fn map_partition_is_empty(&self) -> bool {
         let topic = self.ctx.settings.map_topic();
-        matches!(self.shadow.fetch_watermarks(&topic, self.id as i32, CALL_TIMEOUT), Ok((low, high)) if high <= low)
+        match watermarks(&self.shadow, &topic, self.id as i32, CALL_TIMEOUT) {
+            Ok((low, high)) => high <= low,
+            Err(e) => {
+                debug!(shard = self.id, error = %e, "could not tell whether the map partition is empty; reading it");
+                false
+            }
+        }
     }
 
     /// Between transactions, commits again the positions idle for [`POSITION_REFRESH`], so Kafka
