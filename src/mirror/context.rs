@@ -14,4 +14,7 @@ pub(crate) struct MirrorContext {
     pub(crate) telemetry: Arc<Telemetry>,
     /// Both clusters' IDs of the mirrored topics, asked for on a thread of its own.
     pub(crate) topic_ids: TopicIdWatch,
+    /// This run made the map topic (it did not exist): until a shard writes to its partition,
+    /// that partition is empty, and the shards started with the run need not ask.
+    pub(crate) map_made_now: AtomicBool,
 }

@@ -21,7 +21,7 @@ use crate::mirror::context::MirrorContext;
 use crate::mirror::hosts::ShardHosts;
 use crate::mirror::plan::{list_source_topics, routes_by_shard, Route, SourceTopic};
 use crate::mirror::positions::{positions_in_every_group, GroupPositions};
-use crate::mirror::shard::EarlyClients;
+use crate::mirror::shard::{EarlyClients, FenceGate};
 use crate::mirror::target_topics::{MissingTopic, Readiness, TopicChange, TopicSync};
 use crate::ops::progress::ProgressView;
 use crate::state_dir::StateDir;
@@ -76,6 +76,7 @@ impl Mirror {
             stop: Default::default(),
             telemetry: Default::default(),
             topic_ids: Default::default(),
+            map_made_now: Default::default(),
         });
         Ok(Self { ctx, _state: state, source_metadata, topic_sync: Some(topic_sync) })
     }
@@ -111,14 +112,16 @@ impl Mirror {
         // kmirror's own topics and where the mirror stands beside the mirrored topics: on a
         // first run each creation waits on the target's controller, and the shadow groups and
         // source ends need no target topic; one after the other they added up to a second.
-        // The shards' clients are made (producers fenced) beside the topics too, once the reads
+        // The shards' clients are made beside them too, their producers fenced once the reads
         // show there is something to copy.
         let listed = routes_by_shard(&topics, settings.shards);
+        let gate = Arc::new(FenceGate::default());
+        let early = self.make_clients_early(&listed, &gate);
         let (targets, reads) = std::thread::scope(|scope| {
             let reads = scope.spawn(|| {
                 let reads = self.read_start(&listed);
-                let early = self.make_clients_early(&listed, &reads);
-                (reads, early)
+                gate.decide(self.worth_fencing(&listed, &reads));
+                reads
             });
             let targets = self.missing_own_topics().and_then(|own| {
                 let shards_topic_missing = own.iter().any(|t| t.name == shards_topic(&settings.name));
@@ -130,19 +133,18 @@ impl Mirror {
             });
             (targets, reads.join())
         });
+        // Decided already, unless the reads panicked: then the shards make their own clients.
+        gate.decide(false);
         let (ready, mut failed) = targets?;
         if ready.is_empty() {
             return Err(Error::TopicsFailed(failed.join(", ")));
         }
         let mut known: BTreeMap<String, i32> = ready.iter().map(|t| (t.name.clone(), t.partitions)).collect();
         let by_shard = routes_by_shard(&ready, settings.shards);
-        let (reads, early) = reads.unwrap_or_else(|_| {
-            let reads = StartReads {
-                groups: Err(Error::Internal("reading where the mirror stands panicked".into())),
-                ends: HashMap::new(),
-                ids: HashMap::new(),
-            };
-            (reads, HashMap::new())
+        let reads = reads.unwrap_or_else(|_| StartReads {
+            groups: Err(Error::Internal("reading where the mirror stands panicked".into())),
+            ends: HashMap::new(),
+            ids: HashMap::new(),
         });
         let all_caught_up = self.note_start(&by_shard, reads)?;
         let translator = match settings.sync_group_offsets {
@@ -358,21 +360,25 @@ impl Mirror {
         Ok(standing)
     }
 
-    /// Starts making the shards' clients (fencing their producers) while the target is still
-    /// being prepared; not for a batch run with nothing to do, a run that will refuse to start,
-    /// nor with `--coordinate`, where the group decides which shards this process runs.
+    /// Whether the shards' producers may fence now: not for a batch run with nothing to do, nor
+    /// for a run that will refuse to start.
+    fn worth_fencing(&self, by_shard: &BTreeMap<u32, Vec<Route>>, reads: &StartReads) -> bool {
+        match self.standing(by_shard, reads) {
+            Ok(standing) => !(self.ctx.settings.until_caught_up && standing.all_copied),
+            Err(StandingUnknown::Refused(_)) => false,
+            Err(StandingUnknown::GroupsUnread(_)) => true,
+        }
+    }
+
+    /// Starts making the shards' clients while the target is still being prepared; their
+    /// producers fence when `gate` says so. Not with `--coordinate`, where the group decides
+    /// which shards this process runs.
     fn make_clients_early(
         &self,
         by_shard: &BTreeMap<u32, Vec<Route>>,
-        reads: &StartReads,
+        gate: &Arc<FenceGate>,
     ) -> HashMap<u32, EarlyClients> {
-        let s = &self.ctx.settings;
-        let nothing_to_do = match self.standing(by_shard, reads) {
-            Ok(standing) => s.until_caught_up && standing.all_copied,
-            Err(StandingUnknown::Refused(_)) => true,
-            Err(StandingUnknown::GroupsUnread(_)) => false,
-        };
-        if s.coordinate || nothing_to_do {
+        if self.ctx.settings.coordinate {
             return HashMap::new();
         }
         by_shard
@@ -380,7 +386,9 @@ impl Mirror {
             .filter_map(|(&shard, routes)| {
                 let topic = routes.first().map(|r| r.source.topic.clone());
                 // Failing here only loses the head start: the shard makes its clients itself.
-                EarlyClients::spawn(self.ctx.clone(), shard, topic).ok().map(|early| (shard, early))
+                EarlyClients::spawn(self.ctx.clone(), shard, topic, gate.clone())
+                    .ok()
+                    .map(|early| (shard, early))
             })
             .collect()
     }
@@ -465,7 +473,9 @@ impl Mirror {
             .collect();
         let mut made = sync.make_all(&missing).into_iter();
         for (topic, outcome) in own.iter().zip(made.by_ref()) {
-            outcome?;
+            if outcome? && topic.name == self.ctx.settings.map_topic() {
+                self.ctx.map_made_now.store(true, Ordering::Relaxed);
+            }
             debug!(topic = %topic.name, partitions = topic.partitions, "made kmirror's own topic");
         }
         let mut ready = Vec::new();
@@ -475,7 +485,7 @@ impl Mirror {
                 Ok(Readiness::Missing(missing)) => made
                     .next()
                     .unwrap_or_else(|| Err(Error::Internal(format!("{} was not made", missing.name))))
-                    .map(|()| {
+                    .map(|_| {
                         info!(topic = %topic.target, source = %topic.name, partitions = topic.partitions, configs = missing.configs.len(), "created target topic");
                         TopicChange::Created
                     }),

@@ -1,7 +1,7 @@
 //! The shard's clients: the transactional producers (ready, older owners fenced), the shadow
 //! client and the source consumer, made when the shard starts or ahead of it ([`EarlyClients`]).
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -31,14 +31,21 @@ impl ShardClients {
     /// shadow client and the source consumer connect meanwhile. The shadow group is read only
     /// after fencing (a read before it could be overtaken by an earlier owner's last commit), but
     /// by then its client is connected: the read took 70-85 ms on a new client.
-    pub(super) fn make(ctx: &MirrorContext, shard: u32, source_topic: Option<&str>) -> Result<Self> {
+    /// `gate`: the producers fence only once it says so (None: at once); `Ok(None)` when it says
+    /// they must not.
+    pub(super) fn make(
+        ctx: &MirrorContext,
+        shard: u32,
+        source_topic: Option<&str>,
+        gate: Option<&FenceGate>,
+    ) -> Result<Option<Self>> {
         let (producers, shadow, consumer) = std::thread::scope(|scope| {
             let shadow = scope.spawn(|| connected(shadow_client(ctx, shard), &ctx.settings.map_topic()));
             let consumer = scope.spawn(|| match source_topic {
                 Some(topic) => connected(source_consumer(ctx), topic),
                 None => source_consumer(ctx),
             });
-            let producers = transactional_producers(ctx, shard);
+            let producers = transactional_producers(ctx, shard, gate);
             let joined = |made: std::thread::Result<Result<BaseConsumer>>| {
                 made.unwrap_or_else(|_| {
                     Err(Error::Shard { shard, message: "making a client panicked".into() })
@@ -46,7 +53,8 @@ impl ShardClients {
             };
             (producers, joined(shadow.join()), joined(consumer.join()))
         });
-        Ok(Self { producers: producers?, shadow: shadow?, consumer: consumer? })
+        let Some(producers) = producers? else { return Ok(None) };
+        Ok(Some(Self { producers, shadow: shadow?, consumer: consumer? }))
     }
 
     /// Asks the target about the map topic again through every target client, side by side.
@@ -64,28 +72,66 @@ impl ShardClients {
 }
 
 /// A shard's clients being made on a thread of their own while the run still prepares the
-/// target (its own topics, the mirrored topics): on a first run that takes 0.2 s, as long as
-/// fencing the shards' producers, and neither needs the other. Nothing is written by making
-/// them: fencing only ends an older owner's open transaction, as the shard's start would.
-pub(crate) struct EarlyClients(JoinHandle<Result<ShardClients>>);
+/// target (its own topics, the mirrored topics) and reads where the mirror stands: on a first
+/// run that takes 0.2 s, as long as making the clients and fencing, and neither needs the
+/// other. The producers connect at once but fence only when the run's [`FenceGate`] says so
+/// (not for a batch with nothing to do, nor for a run that will refuse to start): fencing ends
+/// an older owner's open transaction.
+pub(crate) struct EarlyClients(JoinHandle<Result<Option<ShardClients>>>);
 
 impl EarlyClients {
     /// Starts making shard `shard`'s clients; `source_topic` is one of the topics it will read.
-    pub(crate) fn spawn(ctx: Arc<MirrorContext>, shard: u32, source_topic: Option<String>) -> Result<Self> {
+    pub(crate) fn spawn(
+        ctx: Arc<MirrorContext>,
+        shard: u32,
+        source_topic: Option<String>,
+        gate: Arc<FenceGate>,
+    ) -> Result<Self> {
         std::thread::Builder::new()
             .name(format!("kmirror-start-{shard}"))
-            .spawn(move || ShardClients::make(&ctx, shard, source_topic.as_deref()))
+            .spawn(move || ShardClients::make(&ctx, shard, source_topic.as_deref(), Some(&gate)))
             .map(Self)
             .map_err(|cause| Error::Thread { what: format!("starting shard {shard}"), cause })
     }
 
-    /// The clients, once made, up to date about the map topic (made meanwhile, on a first run).
-    pub(super) fn join(self, shard: u32, map_topic: &str) -> Result<ShardClients> {
+    /// The clients, once made, up to date about the map topic (made meanwhile, on a first run);
+    /// None if the gate said not to fence.
+    pub(super) fn join(self, shard: u32, map_topic: &str) -> Result<Option<ShardClients>> {
         let clients = self.0.join().unwrap_or_else(|_| {
             Err(Error::Shard { shard, message: "making the shard's clients panicked".into() })
         })?;
-        clients.relearn(map_topic);
+        if let Some(clients) = &clients {
+            clients.relearn(map_topic);
+        }
         Ok(clients)
+    }
+}
+
+/// Whether clients made early may fence: decided once by the run, waited for by every producer.
+#[derive(Default)]
+pub(crate) struct FenceGate {
+    decided: Mutex<Option<bool>>,
+    changed: Condvar,
+}
+
+impl FenceGate {
+    /// The first decision stands.
+    pub(crate) fn decide(&self, fence: bool) {
+        let mut decided = self.decided.lock().unwrap_or_else(|p| p.into_inner());
+        if decided.is_none() {
+            *decided = Some(fence);
+            self.changed.notify_all();
+        }
+    }
+
+    fn wait(&self) -> bool {
+        let mut decided = self.decided.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(fence) = *decided {
+                return fence;
+            }
+            decided = self.changed.wait(decided).unwrap_or_else(|p| p.into_inner());
+        }
     }
 }
 
@@ -119,11 +165,16 @@ fn retry_until_done(
 /// The shard's transactional producers, ready, made side by side (each waits on the target's
 /// transaction coordinator). Both are made even with --serial-commits: the second one's
 /// `init_transactions` also fences a producer of that id left by an earlier, overlapping run.
-fn transactional_producers(ctx: &MirrorContext, shard: u32) -> Result<Vec<Arc<TargetProducer>>> {
+fn transactional_producers(
+    ctx: &MirrorContext,
+    shard: u32,
+    gate: Option<&FenceGate>,
+) -> Result<Option<Vec<Arc<TargetProducer>>>> {
     let slots = ctx.settings.transactional_ids(shard).len();
-    let made: Vec<Result<TargetProducer>> = std::thread::scope(|scope| {
-        let handles: Vec<_> =
-            (0..slots).map(|slot| scope.spawn(move || transactional_producer(ctx, shard, slot))).collect();
+    let made: Vec<Result<Option<TargetProducer>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..slots)
+            .map(|slot| scope.spawn(move || transactional_producer_after(ctx, shard, slot, gate)))
+            .collect();
         handles
             .into_iter()
             .map(|h| {
@@ -135,17 +186,30 @@ fn transactional_producers(ctx: &MirrorContext, shard: u32) -> Result<Vec<Arc<Ta
     });
     let mut producers = Vec::with_capacity(slots);
     for producer in made {
-        producers.push(Arc::new(producer?));
+        let Some(producer) = producer? else { return Ok(None) };
+        producers.push(Arc::new(producer));
     }
     if !ctx.settings.overlapping_commits {
         producers.truncate(1);
     }
-    Ok(producers)
+    Ok(Some(producers))
 }
 
 /// The shard's transactional producer `slot`, ready: `init_transactions` fences every older
 /// producer of the same id and aborts whatever transaction it left open.
 pub(super) fn transactional_producer(ctx: &MirrorContext, shard: u32, slot: usize) -> Result<TargetProducer> {
+    transactional_producer_after(ctx, shard, slot, None)?
+        .ok_or_else(|| Error::Internal(format!("shard {shard}: a producer was not fenced")))
+}
+
+/// As [`transactional_producer`], fencing once `gate` says so (None: at once); `Ok(None)` when
+/// it says not to.
+fn transactional_producer_after(
+    ctx: &MirrorContext,
+    shard: u32,
+    slot: usize,
+    gate: Option<&FenceGate>,
+) -> Result<Option<TargetProducer>> {
     let id = ctx.settings.transactional_ids(shard).swap_remove(slot);
     let producer: TargetProducer = target_config(ctx)
         .set("transactional.id", id)
@@ -154,10 +218,13 @@ pub(super) fn transactional_producer(ctx: &MirrorContext, shard: u32, slot: usiz
         .create_for_role_with_context(DeliveryTracker::default())
         .map_err(Error::kafka(Side::Target, "creating the transactional producer"))?;
     connect_before_fencing(&producer, &ctx.settings.map_topic());
+    if gate.is_some_and(|gate| !gate.wait()) {
+        return Ok(None);
+    }
     retry_until_done(ctx, &format!("shard {shard}: init_transactions on the target"), || {
         producer.init_transactions(CALL_TIMEOUT)
     })?;
-    Ok(producer)
+    Ok(Some(producer))
 }
 
 /// `init_transactions` asks for the transaction coordinator through any broker whose

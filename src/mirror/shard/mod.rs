@@ -43,8 +43,8 @@ mod in_flight;
 mod resume;
 mod txn_calls;
 
-pub(crate) use clients::EarlyClients;
 use clients::{source_consumer, ShardClients};
+pub(crate) use clients::{EarlyClients, FenceGate};
 use in_flight::InFlight;
 use txn_calls::TargetProducer;
 
@@ -92,6 +92,9 @@ pub(crate) struct Shard {
     /// Per target partition, the offset after the last record this shard committed there: a
     /// record landing below it went into a replaced partition.
     target_ends: HashMap<TopicPartition, i64>,
+    /// The shard's map partition holds nothing: the run made the map topic just before this
+    /// shard started. True only for the shard's first routes.
+    map_known_empty: bool,
     /// The last round of [`crate::mirror::topic_id_watch`] compared with the IDs above.
     id_round: u64,
     /// When each partition's position was last committed by this shard (or when the shard
@@ -125,10 +128,16 @@ impl Shard {
         early: Option<EarlyClients>,
     ) -> Result<Self> {
         let fencing = Instant::now();
-        let made_early = early.is_some();
-        let ShardClients { producers, shadow, consumer } = match early {
+        let early = match early {
             Some(early) => early.join(id, &ctx.settings.map_topic())?,
-            None => ShardClients::make(&ctx, id, routes.first().map(|r| r.source.topic.as_str()))?,
+            None => None,
+        };
+        let made_early = early.is_some();
+        let map_made_now = ctx.map_made_now.load(Ordering::Relaxed);
+        let ShardClients { producers, shadow, consumer } = match early {
+            Some(clients) => clients,
+            None => ShardClients::make(&ctx, id, routes.first().map(|r| r.source.topic.as_str()), None)?
+                .ok_or_else(|| Error::Internal(format!("shard {id}: its clients were not made")))?,
         };
         debug!(shard = id, fence_ms = fencing.elapsed().as_millis() as u64, made_early, "shard fenced");
         let group_metadata = shadow.group_metadata().ok_or_else(|| Error::Kafka {
@@ -156,6 +165,9 @@ impl Shard {
             target_ids: HashMap::new(),
             target_ends: HashMap::new(),
             id_round: 0,
+            // Only clients made for the run's start (not with --coordinate, where another
+            // process may have run the shard since the map topic was made).
+            map_known_empty: made_early && map_made_now,
             last_commit: HashMap::new(),
             txn: None,
             records_mirrored: 0,
@@ -167,6 +179,7 @@ impl Shard {
             stall: StallWatch::default(),
         };
         shard.add_routes(routes)?;
+        shard.map_known_empty = false;
         Ok(shard)
     }
 

@@ -228,7 +228,7 @@ impl Shard {
         let lost: Vec<Route> =
             routes.iter().filter(|r| positions.get(&r.source).is_none_or(|p| p.is_none())).cloned().collect();
         let s = &self.ctx.settings;
-        if lost.is_empty() || self.map_partition_is_empty() {
+        if lost.is_empty() || self.map_known_empty || self.map_partition_is_empty() {
             return Ok(Vec::new());
         }
         let found = positions_from_map(&target_config(&self.ctx), &s.name, self.id, &lost)?;
