@@ -35,6 +35,10 @@
 //! long-lived cluster has (KMIRROR_BENCH_PHASE_COLD=1: not). Results:
 //! bench-results/mirror-phases.json, BENCHMARKS.md (`phases`).
 //!
+//! KMIRROR_BENCH_ONLY=topics: what a first run's plan costs per mirrored topic (see
+//! `many_topics`; KMIRROR_BENCH_TOPICS, default 40; KMIRROR_BENCH_TOPIC_SAMPLES, default 2).
+//! Results: bench-results/mirror-topics.json, BENCHMARKS.md (`topics`).
+//!
 //! KMIRROR_BENCH_RUN_LOG=FILE: every kmirror copy logs at debug level (each commit's timings)
 //! into FILE.
 //!
@@ -52,6 +56,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::json;
 
+mod many_topics;
 mod phases;
 mod support;
 
@@ -378,7 +383,7 @@ fn slow_link() {
 
 /// Gives a fresh cluster what any cluster that has served clients has: its transaction log and
 /// group offsets topics, which Kafka creates (and its coordinators load) on first use.
-fn warm_up(cluster: &KafkaCluster) {
+pub(crate) fn warm_up(cluster: &KafkaCluster) {
     cluster.create_topic("warm-up", 1, &[]).expect("warm-up topic");
     let records = [kmirror_testcontainers::RecordData::keyed("k", "v")];
     cluster.produce_transaction("warm-up", 0, &records, true).expect("a first transaction");
@@ -474,6 +479,7 @@ fn main() {
     match std::env::var("KMIRROR_BENCH_ONLY").as_deref() {
         Ok("slow-link") => return slow_link(),
         Ok("phases") => return phase_profile(),
+        Ok("topics") => return many_topics::run(),
         _ => {}
     }
     let guard: Option<f64> = std::env::var("KMIRROR_BENCH_GUARD").ok().and_then(|v| v.parse().ok());

@@ -38,6 +38,11 @@ fn marker_times(log: &str, marker: &str) -> Option<(f64, f64)> {
     Some((first, times.next_back().unwrap_or(first)))
 }
 
+/// When a line holding `marker` was first logged (epoch seconds).
+pub(crate) fn first_time_of(log: &str, marker: &str) -> Option<f64> {
+    marker_times(log, marker).map(|(first, _)| first)
+}
+
 /// One phase: its name and how long it took.
 pub(crate) struct Phase {
     pub(crate) name: &'static str,
@@ -58,7 +63,7 @@ pub(crate) fn phases(
     exited: f64,
 ) -> Vec<Phase> {
     let at = |i: Option<Instant>| i.map(|i| spawned + (i - started).as_secs_f64());
-    let planned = marker_times(log, "mirror starting").map(|(first, _)| first);
+    let planned = first_time_of(log, "mirror starting");
     let assigned = marker_times(log, "shard assigned").map(|(_, last)| last);
     let points = [Some(spawned), planned, assigned, at(first_landed), at(last_landed), Some(exited)];
     let names = [
