@@ -109,11 +109,10 @@ impl Mirror {
             }
             None => None,
         };
-        // kmirror's own topics and where the mirror stands beside the mirrored topics: on a
-        // first run each creation waits on the target's controller, and the shadow groups and
-        // source ends need no target topic; one after the other they added up to a second.
-        // The shards' clients are made beside them too, their producers fenced once the reads
-        // show there is something to copy.
+        // Where the mirror stands (shadow groups, source ends) is read beside the making of the
+        // target topics (every missing one, kmirror's own among them, in one request): neither
+        // needs the other, and one after the other they added up. The shards' clients are made
+        // beside both, their producers fenced once the reads show there is something to copy.
         let listed = routes_by_shard(&topics, settings.shards);
         let gate = Arc::new(FenceGate::default());
         let early = self.make_clients_early(&listed, &gate);
