@@ -122,14 +122,7 @@ impl Mirror {
                 gate.decide(self.worth_fencing(&listed, &reads));
                 reads
             });
-            let targets = self.missing_own_topics().and_then(|own| {
-                let shards_topic_missing = own.iter().any(|t| t.name == shards_topic(&settings.name));
-                let targets = self.prepare_targets(&topics, &BTreeMap::new(), own)?;
-                if shards_topic_missing {
-                    self.topic_sync()?.check_shard_count(&settings.name, settings.shards)?;
-                }
-                Ok(targets)
-            });
+            let targets = self.prepare_targets(&topics, &BTreeMap::new(), true);
             (targets, reads.join())
         });
         // Decided already, unless the reads panicked: then the shards make their own clients.
@@ -429,27 +422,24 @@ impl Mirror {
         self.topic_sync.as_ref().ok_or_else(|| Error::Internal("the topic clients are closed".into()))
     }
 
-    /// kmirror's own topics that the target lacks (see [`TopicSync::missing_own_topics`]).
-    fn missing_own_topics(&self) -> Result<Vec<MissingTopic>> {
-        let settings = &self.ctx.settings;
-        self.topic_sync()?.missing_own_topics(&settings.name, settings.shards)
-    }
-
     /// Makes every target topic ready: each is checked, [`TOPICS_AT_ONCE`] at a time (configs
-    /// described on both sides), then every missing one, and each of kmirror's own topics in
-    /// `own`, is made in one request (see [`TopicSync::make_all`]). A topic that cannot be made
-    /// right is left out, with its error logged, and the others go on; an own topic that cannot
-    /// be made stops the run. `known` holds the partition count of each topic already mirrored.
+    /// described on both sides), and with `own` kmirror's own topics beside them; then every
+    /// missing one is made in one request (see [`TopicSync::make_all`]). A topic that cannot be
+    /// made right is left out, with its error logged, and the others go on; an own topic that
+    /// cannot be made stops the run. `known` holds the partition count of each topic already
+    /// mirrored.
     fn prepare_targets(
         &self,
         topics: &[SourceTopic],
         known: &BTreeMap<String, i32>,
-        own: Vec<MissingTopic>,
+        own: bool,
     ) -> Result<(Vec<SourceTopic>, Vec<String>)> {
         let sync = self.topic_sync()?;
-        let mut checks = Vec::with_capacity(topics.len());
-        for chunk in topics.chunks(TOPICS_AT_ONCE) {
-            std::thread::scope(|scope| {
+        let settings = &self.ctx.settings;
+        let (own, checks) = std::thread::scope(|scope| {
+            let own = own.then(|| scope.spawn(|| sync.missing_own_topics(&settings.name, settings.shards)));
+            let mut checks = Vec::with_capacity(topics.len());
+            for chunk in topics.chunks(TOPICS_AT_ONCE) {
                 let handles: Vec<_> = chunk
                     .iter()
                     .map(|topic| scope.spawn(|| sync.check(topic, known.get(&topic.name).copied())))
@@ -461,8 +451,16 @@ impl Mirror {
                         }),
                     );
                 }
-            });
-        }
+            }
+            let own = match own {
+                Some(own) => own.join().unwrap_or_else(|_| {
+                    Err(Error::Internal("checking kmirror's own topics panicked".into()))
+                }),
+                None => Ok(Vec::new()),
+            };
+            (own, checks)
+        });
+        let own = own?;
         let missing: Vec<&MissingTopic> = own
             .iter()
             .chain(checks.iter().filter_map(|c| match c {
@@ -472,10 +470,13 @@ impl Mirror {
             .collect();
         let mut made = sync.make_all(&missing).into_iter();
         for (topic, outcome) in own.iter().zip(made.by_ref()) {
-            if outcome? && topic.name == self.ctx.settings.map_topic() {
+            if outcome? && topic.name == settings.map_topic() {
                 self.ctx.map_made_now.store(true, Ordering::Relaxed);
             }
             debug!(topic = %topic.name, partitions = topic.partitions, "made kmirror's own topic");
+        }
+        if own.iter().any(|t| t.name == shards_topic(&settings.name)) {
+            sync.check_shard_count(&settings.name, settings.shards)?;
         }
         let mut ready = Vec::new();
         let mut failed = Vec::new();
@@ -520,7 +521,7 @@ impl Mirror {
     ) -> Result<()> {
         let topics = self.list_topics()?;
         let failed_before: BTreeSet<String> = failed.drain(..).collect();
-        let (ready, now_failed) = self.prepare_targets(&topics, known, Vec::new())?;
+        let (ready, now_failed) = self.prepare_targets(&topics, known, false)?;
         for name in &now_failed {
             if !failed_before.contains(name) {
                 error!(topic = %name, "topic stopped");

@@ -94,13 +94,13 @@ impl EarlyClients {
             .map_err(|cause| Error::Thread { what: format!("starting shard {shard}"), cause })
     }
 
-    /// The clients, once made, up to date about the map topic (made meanwhile, on a first run);
-    /// None if the gate said not to fence.
-    pub(super) fn join(self, shard: u32, map_topic: &str) -> Result<Option<ShardClients>> {
+    /// The clients, once made; None if the gate said not to fence. `made_map`: the map topic,
+    /// if the run made it meanwhile: the clients are told it is there now.
+    pub(super) fn join(self, shard: u32, made_map: Option<&str>) -> Result<Option<ShardClients>> {
         let clients = self.0.join().unwrap_or_else(|_| {
             Err(Error::Shard { shard, message: "making the shard's clients panicked".into() })
         })?;
-        if let Some(clients) = &clients {
+        if let (Some(clients), Some(map_topic)) = (&clients, made_map) {
             clients.relearn(map_topic);
         }
         Ok(clients)

@@ -128,12 +128,13 @@ impl Shard {
         early: Option<EarlyClients>,
     ) -> Result<Self> {
         let fencing = Instant::now();
+        let map_made_now = ctx.map_made_now.load(Ordering::Relaxed);
+        let map_topic = ctx.settings.map_topic();
         let early = match early {
-            Some(early) => early.join(id, &ctx.settings.map_topic())?,
+            Some(early) => early.join(id, map_made_now.then_some(map_topic.as_str()))?,
             None => None,
         };
         let made_early = early.is_some();
-        let map_made_now = ctx.map_made_now.load(Ordering::Relaxed);
         let ShardClients { producers, shadow, consumer } = match early {
             Some(clients) => clients,
             None => ShardClients::make(&ctx, id, routes.first().map(|r| r.source.topic.as_str()), None)?
