@@ -52,7 +52,7 @@ fn main() {
         let started = Instant::now();
         let mut children: Vec<Child> =
             (0..processes).map(|i| start(&source, &target, &state.path().join(format!("p{i}")))).collect();
-        let (first, last) = loop {
+        let landed = loop {
             // The watcher stops by itself once every record has landed.
             std::thread::sleep(Duration::from_millis(200));
             if started.elapsed() > Duration::from_secs(300) {
@@ -72,7 +72,7 @@ fn main() {
             let _ = child.wait();
         }
         let cpu = cpu_seconds(UsageWho::RUSAGE_CHILDREN) - cpu_before;
-        let seconds = steady(first, last, started.elapsed().as_secs_f64());
+        let seconds = steady(&landed, started.elapsed().as_secs_f64());
         let rate = expected as f64 / seconds;
         table.push_str(&format!(
             "| {processes} | {rate:.0} | {seconds:.2} | {:.1} |\n",

@@ -34,58 +34,85 @@ impl Workload {
 #[derive(Debug)]
 pub struct Measure {
     pub seconds: f64,
-    /// First to last record landed on the target.
+    /// The time every record needs at the steady rate (see [`steady`]).
     pub steady_seconds: f64,
     pub cpu_seconds: f64,
     pub peak_rss_bytes: Option<u64>,
     pub target_records: usize,
 }
 
-/// Watches the target's high watermarks from a consumer parked at the end of every partition,
-/// and notes when the first record lands and when `expected` have landed (commit markers count
-/// too, a few per transaction: noise next to the records).
+/// Reads the target's partitions as a read_committed consumer would and notes when the first
+/// records become readable and when `expected` have: for a transactional copy, a record lands
+/// when its transaction commits.
 pub struct Landing {
     stop: Arc<AtomicBool>,
-    handle: std::thread::JoinHandle<(Option<Instant>, Option<Instant>)>,
+    handle: std::thread::JoinHandle<Landed>,
+    expected: usize,
+}
+
+/// What a [`Landing`] watcher saw.
+#[derive(Debug, Clone, Copy)]
+pub struct Landed {
+    /// When the first records were read, and how many came at once then.
+    pub first: Option<(Instant, usize)>,
+    /// When every expected record had been read.
+    pub last: Option<Instant>,
+    pub expected: usize,
 }
 
 impl Landing {
+    /// Watches a topic the copy writes from the start (it may not exist yet).
     pub fn watch(target: &KafkaCluster, partitions: i32, expected: usize) -> Self {
+        Self::watch_from(target, &vec![Offset::Beginning; partitions as usize], expected)
+    }
+
+    /// Watches from `from[p]` in each partition p: `expected` records more are waited for.
+    pub fn watch_from(target: &KafkaCluster, from: &[Offset], expected: usize) -> Self {
         let consumer: BaseConsumer = target
             .client_config()
             .set("group.id", "bench-landing")
             .set("enable.auto.commit", "false")
+            .set("isolation.level", "read_committed")
             .set("fetch.wait.max.ms", "20")
             .set("topic.metadata.refresh.interval.ms", "200")
             .create()
             .expect("landing consumer");
+        let mut tpl = TopicPartitionList::new();
+        for (p, offset) in from.iter().enumerate() {
+            tpl.add_partition_offset(TOPIC, p as i32, *offset).expect("tpl");
+        }
         let stop = Arc::new(AtomicBool::new(false));
         let stopping = stop.clone();
         let handle = std::thread::spawn(move || {
             let mut assigned = false;
-            let (mut first, mut last) = (None, None);
+            let (mut first, mut last) = (None, None::<Instant>);
+            let mut landed = 0usize;
             while !stopping.load(Ordering::Relaxed) && last.is_none() {
                 if !assigned {
                     // The topic may not exist yet (kmirror creates it).
-                    let mut tpl = TopicPartitionList::new();
-                    for p in 0..partitions {
-                        tpl.add_partition_offset(TOPIC, p, Offset::End).expect("tpl");
-                    }
                     assigned = consumer.assign(&tpl).is_ok();
                 }
-                let _ = consumer.poll(Duration::from_millis(10));
-                let landed: i64 =
-                    (0..partitions).filter_map(|p| kmirror::cached_high_watermark(&consumer, TOPIC, p)).sum();
-                if landed > 0 && first.is_none() {
-                    first = Some(Instant::now());
+                // Everything queued is read before the count is looked at (bounded, so that
+                // a stop is seen): looking after each record let the watcher fall behind.
+                let draining = Instant::now();
+                let mut wait = Duration::from_millis(10);
+                while let Some(read) = consumer.poll(wait) {
+                    landed += usize::from(read.is_ok());
+                    wait = Duration::ZERO;
+                    if draining.elapsed() > Duration::from_millis(50) {
+                        break;
+                    }
                 }
-                if landed as usize >= expected {
+                if landed > 0 && first.is_none() {
+                    first = Some((Instant::now(), landed));
+                }
+                if landed >= expected {
                     last = Some(Instant::now());
                 }
             }
-            (first, last)
+            Landed { first, last, expected }
         });
-        Self { stop, handle }
+        Self { stop, handle, expected }
     }
 
     /// True once the watcher has seen every record land (it then stops by itself).
@@ -96,7 +123,7 @@ impl Landing {
     /// [`Self::finish`] once the watcher has seen every record land, or `limit` has passed: a
     /// copier may exit before the watcher's next fetch tells it of the last records, and
     /// stopping it then would leave the steady rate unmeasured.
-    pub fn finish_within(self, limit: Duration) -> (Option<Instant>, Option<Instant>) {
+    pub fn finish_within(self, limit: Duration) -> Landed {
         let started = Instant::now();
         while !self.done() && started.elapsed() < limit {
             std::thread::sleep(Duration::from_millis(5));
@@ -104,22 +131,43 @@ impl Landing {
         self.finish()
     }
 
-    /// (first landed, all landed), each if seen.
-    pub fn finish(self) -> (Option<Instant>, Option<Instant>) {
+    /// What the watcher saw until now.
+    pub fn finish(self) -> Landed {
         self.stop.store(true, Ordering::Relaxed);
-        self.handle.join().expect("landing thread")
+        let expected = self.expected;
+        self.handle.join().unwrap_or(Landed { first: None, last: None, expected })
     }
 }
 
-pub fn steady(first: Option<Instant>, last: Option<Instant>, fallback: f64) -> f64 {
-    match (first, last) {
-        (Some(a), Some(b)) if b > a => (b - a).as_secs_f64(),
+impl Landed {
+    /// When the first records landed.
+    pub fn first_at(&self) -> Option<Instant> {
+        self.first.map(|(at, _)| at)
+    }
+}
+
+/// The time the whole copy needs at the rate records landed between the first sighting and the
+/// last record: `fallback` (the wall time) if either was not seen. The records already there at
+/// the first sighting are left out of that rate: they took time before it (a transactional copy
+/// shows its whole first transaction at once), and counting them would flatter the rate by up to
+/// a transaction per shard.
+pub fn steady(landed: &Landed, fallback: f64) -> f64 {
+    match (landed.first, landed.last) {
+        (Some((a, at_first)), Some(b)) if b > a && at_first < landed.expected => {
+            let rate = (landed.expected - at_first) as f64 / (b - a).as_secs_f64();
+            landed.expected as f64 / rate
+        }
         _ => fallback,
     }
 }
 
 pub fn load(source: &KafkaCluster, w: &Workload) {
     source.create_topic(TOPIC, w.partitions, &[]).expect("source topic");
+    load_more(source, w);
+}
+
+/// The workload's records appended to the bench topic (made by [`load`]).
+pub fn load_more(source: &KafkaCluster, w: &Workload) {
     let per_partition = w.records / w.partitions as usize;
     let value = vec![b'x'; w.value_bytes];
     for p in 0..w.partitions {

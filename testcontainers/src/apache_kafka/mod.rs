@@ -75,6 +75,19 @@ impl KafkaSpec {
     }
 }
 
+/// Extra JVM options for every node, from `KMIRROR_TEST_BROKER_JVM_OPTS` (split on spaces; `{dir}`
+/// stands for the node's directory, e.g. `-Xlog:gc:file={dir}/gc.log`).
+pub const JVM_OPTS_ENV: &str = "KMIRROR_TEST_BROKER_JVM_OPTS";
+
+fn extra_jvm_options(dir: &std::path::Path) -> Vec<String> {
+    let dir = dir.display().to_string();
+    std::env::var(JVM_OPTS_ENV)
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(|option| option.replace("{dir}", &dir))
+        .collect()
+}
+
 /// One node: its configuration, data and process.
 #[derive(Debug)]
 pub(crate) struct Node {
@@ -100,6 +113,8 @@ impl Node {
         let mut command = Command::new(java_binary());
         command
             .args(["-Xms128m", "-Xmx512m", "-XX:+UseSerialGC", "-XX:+ExitOnOutOfMemoryError"])
+            // Later options win: a bench can try Kafka's own JVM settings, or log the GC.
+            .args(extra_jvm_options(&self.dir))
             .arg(format!("-Dlog4j2.configurationFile={}", self.dir.join("log4j2.properties").display()))
             .arg(format!("-Dkafka.logs.dir={}", self.dir.display()))
             .arg("-cp")
