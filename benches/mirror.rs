@@ -448,6 +448,25 @@ fn measured_batch(
     }
 }
 
+/// KMIRROR_BENCH_PHASE_SERVED=1: the target has served another mirror before (its JVM has run
+/// the paths a copy takes), as a long-lived cluster has: a batch of another topic under another
+/// name, copied and done before the measured runs.
+fn serve_a_mirror(source: &KafkaCluster, target: &KafkaCluster, w: &Workload) {
+    let topic = "served-before";
+    source.create_topic(topic, w.partitions, &[]).expect("served-before topic");
+    support::load_into(source, topic, w);
+    let state = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(env!("CARGO_BIN_EXE_kmirror"))
+        .args(["mirror", "--source", source.bootstrap(), "--target", target.bootstrap()])
+        .args(["--name", "served-before", "--topics", topic, "--until-caught-up", "--state-dir"])
+        .arg(state.path())
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .output()
+        .expect("kmirror");
+    assert!(out.status.success(), "the earlier mirror failed: {}", String::from_utf8_lossy(&out.stderr));
+}
+
 /// Where the target's partitions of the bench topic end now.
 fn target_ends(target: &KafkaCluster, partitions: i32) -> Vec<Offset> {
     let consumer: BaseConsumer = target.client_config().create().expect("watermark client");
@@ -472,6 +491,7 @@ fn phase_profile() {
     };
     let samples = env_or("KMIRROR_BENCH_PHASE_SAMPLES", 3);
     let cold = std::env::var("KMIRROR_BENCH_PHASE_COLD").is_ok_and(|v| v == "1");
+    let served = std::env::var("KMIRROR_BENCH_PHASE_SERVED").is_ok_and(|v| v == "1");
     let mut results = Vec::new();
     let mut brokers = String::new();
     let mut table =
@@ -484,6 +504,9 @@ fn phase_profile() {
         let target = KafkaCluster::start(Role::Target).expect("target");
         if !cold {
             warm_up(&target);
+        }
+        if served {
+            serve_a_mirror(&source, &target, &w);
         }
         let state = tempfile::tempdir().expect("tempdir");
         let keep = |run: &str| {

@@ -168,6 +168,11 @@ pub fn load(source: &KafkaCluster, w: &Workload) {
 
 /// The workload's records appended to the bench topic (made by [`load`]).
 pub fn load_more(source: &KafkaCluster, w: &Workload) {
+    load_into(source, TOPIC, w);
+}
+
+/// The workload's records appended to `topic` (which exists).
+pub fn load_into(source: &KafkaCluster, topic: &str, w: &Workload) {
     let per_partition = w.records / w.partitions as usize;
     let value = vec![b'x'; w.value_bytes];
     for p in 0..w.partitions {
@@ -183,11 +188,11 @@ pub fn load_more(source: &KafkaCluster, w: &Workload) {
                 timestamp: None,
             });
             if batch.len() == 10_000 {
-                source.produce(TOPIC, p, &batch).expect("load");
+                source.produce(topic, p, &batch).expect("load");
                 batch.clear();
             }
         }
-        source.produce(TOPIC, p, &batch).expect("load");
+        source.produce(topic, p, &batch).expect("load");
     }
 }
 
