@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use kmirror_testcontainers::{KafkaCluster, RecordData};
 use nix::sys::resource::{getrusage, UsageWho};
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message as _;
 use rdkafka::{Offset, TopicPartitionList};
 
 pub const TOPIC: &str = "bench";
@@ -53,7 +54,7 @@ pub struct Landing {
 /// What a [`Landing`] watcher saw.
 #[derive(Debug, Clone, Copy)]
 pub struct Landed {
-    /// When the first records were read, and how many came at once then.
+    /// When every partition had records readable, and how many had landed by then.
     pub first: Option<(Instant, usize)>,
     /// When every expected record had been read.
     pub last: Option<Instant>,
@@ -77,6 +78,7 @@ impl Landing {
             .set("topic.metadata.refresh.interval.ms", "200")
             .create()
             .expect("landing consumer");
+        let partitions = from.len();
         let mut tpl = TopicPartitionList::new();
         for (p, offset) in from.iter().enumerate() {
             tpl.add_partition_offset(TOPIC, p as i32, *offset).expect("tpl");
@@ -87,6 +89,7 @@ impl Landing {
             let mut assigned = false;
             let (mut first, mut last) = (None, None::<Instant>);
             let mut landed = 0usize;
+            let mut started = vec![false; partitions];
             while !stopping.load(Ordering::Relaxed) && last.is_none() {
                 if !assigned {
                     // The topic may not exist yet (kmirror creates it).
@@ -97,13 +100,18 @@ impl Landing {
                 let draining = Instant::now();
                 let mut wait = Duration::from_millis(10);
                 while let Some(read) = consumer.poll(wait) {
-                    landed += usize::from(read.is_ok());
+                    if let Ok(record) = read {
+                        landed += 1;
+                        if let Some(seen) = started.get_mut(record.partition() as usize) {
+                            *seen = true;
+                        }
+                    }
                     wait = Duration::ZERO;
                     if draining.elapsed() > Duration::from_millis(50) {
                         break;
                     }
                 }
-                if landed > 0 && first.is_none() {
+                if first.is_none() && started.iter().all(|&s| s) {
                     first = Some((Instant::now(), landed));
                 }
                 if landed >= expected {
@@ -146,11 +154,12 @@ impl Landed {
     }
 }
 
-/// The time the whole copy needs at the rate records landed between the first sighting and the
-/// last record: `fallback` (the wall time) if either was not seen. The records already there at
-/// the first sighting are left out of that rate: they took time before it (a transactional copy
-/// shows its whole first transaction at once), and counting them would flatter the rate by up to
-/// a transaction per shard.
+/// The time the whole copy needs at the rate records landed from the moment every partition had
+/// records readable to the last record: `fallback` (the wall time) if either was not seen. The
+/// records already there then are left out of that rate: they took time before it (a
+/// transactional copy shows each shard's first transaction at once), and counting them, or
+/// starting at the first partition's first records, flattered kmirror by up to a transaction per
+/// shard.
 pub fn steady(landed: &Landed, fallback: f64) -> f64 {
     match (landed.first, landed.last) {
         (Some((a, at_first)), Some(b)) if b > a && at_first < landed.expected => {
@@ -304,7 +313,6 @@ pub fn latencies_on_both_sides(
 
 /// (key, when read in ms since the epoch, source timestamp) of each record read, until `total`.
 fn read_times(consumer: &BaseConsumer, total: usize, seconds: u64) -> Vec<(Vec<u8>, i64, i64)> {
-    use rdkafka::message::Message;
     use std::time::{SystemTime, UNIX_EPOCH};
     let mut read = Vec::with_capacity(total);
     let deadline = Instant::now() + Duration::from_secs(seconds + 60);
