@@ -14,8 +14,9 @@
 //! Rates: "wall" counts from the start of the copy (for kmirror: the process start) to the last
 //! record landed; "steady" from the first record landed on the target to the last, watched by a
 //! consumer on the target, so start-up costs (fencing, group lookups) are told apart from the
-//! cost of copying (the records already there at the first sighting are not counted in that
-//! rate: a transactional copy shows its first transaction at once, after the time it took). Latency: with the mirror running, records produced at a fixed rate are read
+//! cost of copying (counted from the moment every partition has records readable, leaving out
+//! the records there by then: a transactional copy shows each shard's first transaction at
+//! once, after the time it took). Latency: with the mirror running, records produced at a fixed rate are read
 //! on the target (read_committed) and their source timestamps compared with the time they are
 //! read: p50 and p99.
 //!
@@ -529,7 +530,7 @@ fn phase_profile() {
             }
             let steady_rate = w.loaded() as f64 / b.steady_seconds;
             summary.push_str(&format!(
-                "- sample {sample}, {run} run: wall {:.2} s for {} records; at its own steady rate ({steady_rate:.0} records/s, counted over the records readable after the {} read at the first sighting) the copy needs {:.2} s: wall / steady time {:.2} (goal: at most 1.5).\n",
+                "- sample {sample}, {run} run: wall {:.2} s for {} records; at its own steady rate ({steady_rate:.0} records/s, counted from the moment every partition had records readable, {} by then) the copy needs {:.2} s: wall / steady time {:.2} (goal: at most 1.5).\n",
                 b.wall,
                 w.loaded(),
                 b.at_first,
