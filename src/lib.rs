@@ -9,9 +9,9 @@
 //! - `config`: settings, client properties, secrets, topic selection and naming;
 //! - `kafka`: client set-up, error classification, ends, readers and admin calls over rdkafka.
 //!
-//! What the crate exports is deliberate and small: [`cmd`] (the command line the binary runs),
-//! [`error`] (its exit codes), and one probe for the benchmarks. Everything else is
-//! `pub(crate)`, and the `unreachable_pub` lint keeps it so.
+//! What the crate exports is deliberate and small: [`cmd`] (the command line the binary runs) and
+//! [`error`] (its exit codes). Everything else is `pub(crate)`, and the `unreachable_pub` lint
+//! keeps it so.
 pub mod cmd;
 pub(crate) mod config;
 pub mod error;
@@ -23,6 +23,3 @@ pub(crate) mod transform;
 pub(crate) mod translate;
 
 pub use error::{Error, Result};
-/// For the benchmarks: how far a partition is written, seen from a consumer's last fetch
-/// without reading the records.
-pub use kafka::watermarks::cached_high_watermark;
