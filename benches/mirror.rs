@@ -16,9 +16,9 @@
 //! consumer on the target, so start-up costs (fencing, group lookups) are told apart from the
 //! cost of copying (counted from the moment every partition has records readable, leaving out
 //! the records there by then: a transactional copy shows each shard's first transaction at
-//! once, after the time it took). Latency: with the mirror running, records produced at a fixed rate are read
-//! on the target (read_committed) and their source timestamps compared with the time they are
-//! read: p50 and p99.
+//! once, after the time it took). Latency: with the mirror running, records produced at a fixed
+//! rate are read on the target (read_committed) and their source timestamps compared with the
+//! time they are read: p50 and p99.
 //!
 //! Sizes: KMIRROR_BENCH_RECORDS (default 1 000 000), KMIRROR_BENCH_VALUE_BYTES (100),
 //! KMIRROR_BENCH_PARTITIONS (8); KMIRROR_BENCH_LARGE=1 adds 200 000 records of 1 KiB.
@@ -190,6 +190,17 @@ fn kmirror_run(source: &KafkaCluster, target: &KafkaCluster, w: &Workload, extra
 
 /// `kmirror mirror --until-caught-up` of the bench topic as mirror "bench", its state in `state`.
 fn batch_command(source: &KafkaCluster, target: &KafkaCluster, state: &std::path::Path) -> Command {
+    batch_command_for(source, target, state, "bench", TOPIC)
+}
+
+/// `kmirror mirror --until-caught-up` of `topic` as mirror `name`, its state in `state`.
+fn batch_command_for(
+    source: &KafkaCluster,
+    target: &KafkaCluster,
+    state: &std::path::Path,
+    name: &str,
+    topic: &str,
+) -> Command {
     // KMIRROR_BENCH_WRAP="perf record -o FILE --": the batch runs under that command (profiles).
     let wrap = std::env::var("KMIRROR_BENCH_WRAP").unwrap_or_default();
     let mut wrap = wrap.split_whitespace();
@@ -202,8 +213,8 @@ fn batch_command(source: &KafkaCluster, target: &KafkaCluster, state: &std::path
         None => Command::new(env!("CARGO_BIN_EXE_kmirror")),
     };
     command
-        .args(["mirror", "--source", source.bootstrap(), "--target", target.bootstrap(), "--name", "bench"])
-        .args(["--topics", TOPIC, "--until-caught-up", "--state-dir"])
+        .args(["mirror", "--source", source.bootstrap(), "--target", target.bootstrap(), "--name", name])
+        .args(["--topics", topic, "--until-caught-up", "--state-dir"])
         .arg(state)
         // KMIRROR_BENCH_ARGS="--set target.linger.ms=50": added to every batch run (A/B of a setting).
         .args(std::env::var("KMIRROR_BENCH_ARGS").unwrap_or_default().split_whitespace());
@@ -405,11 +416,11 @@ struct BatchSample {
     phases: Vec<phases::Phase>,
     wall: f64,
     steady_seconds: f64,
-    /// Records already written at the watcher's first sighting (left out of the rate).
+    /// Records readable once every partition had some (left out of the rate).
     at_first: usize,
 }
 
-/// Runs `kmirror mirror --until-caught-up` and splits its wall time into phases; `records` new
+/// Runs `kmirror mirror --until-caught-up` and splits its wall time into phases; the workload's
 /// records are expected on the target, from `from` in each partition.
 fn measured_batch(
     source: &KafkaCluster,
@@ -457,10 +468,7 @@ fn serve_a_mirror(source: &KafkaCluster, target: &KafkaCluster, w: &Workload) {
     source.create_topic(topic, w.partitions, &[]).expect("served-before topic");
     support::load_into(source, topic, w);
     let state = tempfile::tempdir().expect("tempdir");
-    let out = Command::new(env!("CARGO_BIN_EXE_kmirror"))
-        .args(["mirror", "--source", source.bootstrap(), "--target", target.bootstrap()])
-        .args(["--name", "served-before", "--topics", topic, "--until-caught-up", "--state-dir"])
-        .arg(state.path())
+    let out = batch_command_for(source, target, state.path(), "served-before", topic)
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .output()
