@@ -18,6 +18,7 @@ pub fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
+#[derive(Clone)]
 pub struct Workload {
     pub name: String,
     pub records: usize,

@@ -209,13 +209,14 @@ pub(crate) struct MirrorArgs {
     #[command(flatten)]
     pub(crate) clients: ClientFlags,
     /// Most records in one target transaction [default: 10000; with neither this nor
-    /// --transaction-max-ms given, grown with the time where commits are slow, see there].
+    /// --transaction-max-ms given, grown with the time while a shard is behind, see there].
     #[arg(long, value_name = "N")]
     pub(crate) transaction_max_records: Option<usize>,
     /// Longest a target transaction stays open, in milliseconds [default: 250; with neither
-    /// this nor --transaction-max-records given, while a shard is behind, at least 4 times as
-    /// long as its commits' round trips take, up to 10 s: over a long link they would otherwise
-    /// take most of the time; caught up, it stays at 250 ms for latency]. The target's transaction timeout is this plus 30 s unless `target.transaction.timeout.ms` is set: a
+    /// this nor --transaction-max-records given, while a shard is behind, at least 1 s and 4
+    /// times as long as its commits' round trips take, up to 10 s: fewer, larger commits copy a
+    /// backlog sooner, and over a long link they would otherwise take most of the time; caught
+    /// up, it stays at 250 ms for latency]. The target's transaction timeout is this plus 30 s unless `target.transaction.timeout.ms` is set: a
     /// crashed mirror's open transaction holds read_committed readers of the target that long.
     #[arg(long, value_name = "MS")]
     pub(crate) transaction_max_ms: Option<u64>,

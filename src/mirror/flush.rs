@@ -22,6 +22,11 @@ fn served_one<C: ProducerContext>(producer: &BaseProducer<C>) -> bool {
     producer.in_flight_count() < before
 }
 
+/// Serves every delivery report waiting, without waiting for more.
+pub(crate) fn serve_reports<C: ProducerContext>(producer: &BaseProducer<C>) {
+    while producer.in_flight_count() > 0 && served_one(producer) {}
+}
+
 pub(crate) fn flush<C: ProducerContext>(producer: &BaseProducer<C>, timeout: Duration) -> KafkaResult<()> {
     let deadline = Instant::now() + timeout;
     loop {
@@ -33,7 +38,7 @@ pub(crate) fn flush<C: ProducerContext>(producer: &BaseProducer<C>, timeout: Dur
             Err(e) => return Err(e),
         }
         // A zero-timeout poll serves one waiting event (delivery reports come in batches).
-        while producer.in_flight_count() > 0 && served_one(producer) {}
+        serve_reports(producer);
         std::thread::sleep(STEP);
     }
 }

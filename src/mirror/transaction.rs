@@ -11,6 +11,7 @@ use tracing::warn;
 
 use crate::error::{Error, Result, Side};
 use crate::mirror::delivery::DeliveryTracker;
+use crate::mirror::flush::serve_reports;
 use crate::mirror::plan::Route;
 use crate::transform::{Chain, OwnedRecord, SourcePosition};
 
@@ -126,8 +127,18 @@ pub(crate) fn produce(
         warn!(shard, error = %e, "produce failed; the transaction will be aborted");
         open.failed = Some(e);
     }
+    if index % REPORTS_EVERY == REPORTS_EVERY - 1 {
+        serve_reports(producer);
+    }
     Ok(Produced::Sent)
 }
+
+/// Every this many records sent, the delivery reports waiting are taken in. librdkafka keeps a
+/// delivered record (its copy of key, value and headers, some 300 bytes at 100 B values) until
+/// its report is served: unserved until the transaction's flush, a transaction held all of its
+/// records however early they were delivered (1 M records of 100 B, transactions of 40 000:
+/// peak RSS 192-201 MB against 155 at 10 000).
+const REPORTS_EVERY: usize = 1024;
 
 fn note(open: &mut OpenTransaction, route: usize, offset: i64, size: u64) {
     open.records.push((route, offset));

@@ -36,6 +36,12 @@ use crate::mirror::transaction::OpenTransaction;
 /// [`Shard::note_backlog`]): caught up, a busy local broker's commits (100-300 ms) grew 250 ms
 /// transactions to 500-700 ms, and the latency bench's p99 with them, for no throughput.
 const COMMIT_SHARE_INVERSE: u32 = 4;
+/// While a shard is behind, at the default sizes, a transaction stays open at least this long
+/// (its record bound grown alike): behind, records wait in the backlog anyway, and fewer,
+/// larger commits copy it sooner. A run's first commits are its slowest (first runs into the
+/// target's just-made partitions: 250-550 ms, second runs 100-200 ms), and while they were under
+/// way a shard had filled its next 10 000-record transaction in 40-100 ms and waited.
+const SHORTEST_WHILE_BEHIND: Duration = Duration::from_secs(1);
 /// Well inside the target's transaction timeout (the default window plus 30 s) and the health
 /// check's stall limit (15 s).
 const LONGEST_ADAPTED_TRANSACTION: Duration = Duration::from_secs(10);
@@ -52,14 +58,14 @@ impl Shard {
     }
 
     /// The most records and the longest time a transaction stays open: the settings, or, at
-    /// the default sizes where commits are slow (the round trips of a long link), a few commit
-    /// times, both bounds grown alike.
+    /// the default sizes while the shard is behind, at least a second and a few commit times
+    /// (the round trips of a long link), both bounds grown alike.
     fn transaction_size(&self) -> (usize, Duration) {
         let s = &self.ctx.settings;
         let configured = (s.transaction_max_records, s.transaction_max);
-        match self.commit_cost.filter(|_| s.transaction_size_adapts && self.behind) {
-            Some(cost) => adapted_size(configured, cost),
-            None => configured,
+        match s.transaction_size_adapts && self.behind {
+            true => adapted_size(configured, self.commit_cost.unwrap_or_default(), self.longest_adapted),
+            false => configured,
         }
     }
 
@@ -108,7 +114,7 @@ impl Shard {
             }
         };
         self.note_target_ends(&maps);
-        self.note_backlog(&positions, txn.records.len());
+        self.note_backlog(&positions);
         let handed = Handed { producer: self.current, txn, positions, due };
         let flight =
             InFlight::start(handed, self.calls(), offsets, maps, self.in_flight.back()).map_err(|e| {
@@ -125,17 +131,18 @@ impl Shard {
         Ok(())
     }
 
-    /// Whether more is left to read than the transaction just closed held: behind, larger
-    /// transactions copy faster; caught up, they only add latency. From the consumer's cached
-    /// ends (no request).
-    fn note_backlog(&mut self, positions: &[(TopicPartition, i64)], records: usize) {
+    /// Whether more is left to read than a transaction of the configured size holds: behind,
+    /// larger transactions copy faster; caught up, they only add latency. (Against the
+    /// transaction just closed, a shard that had read 40 000 of its 75 000 records counted as
+    /// caught up.) From the consumer's cached ends (no request).
+    fn note_backlog(&mut self, positions: &[(TopicPartition, i64)]) {
         let left: i64 = positions
             .iter()
             .filter_map(|(tp, at)| {
                 cached_high_watermark(&self.consumer, &tp.topic, tp.partition).map(|end| (end - at).max(0))
             })
             .sum();
-        self.behind = left > records as i64;
+        self.behind = left > self.ctx.settings.transaction_max_records as i64;
     }
 
     /// Waits for every commit under way.
@@ -393,14 +400,21 @@ impl Shard {
     }
 }
 
+/// The longest a transaction grows to where sizes adapt: half the target's transaction timeout
+/// at most, so that a user's short one is not outgrown.
+pub(super) fn longest_adapted(settings: &crate::config::MirrorSettings) -> Duration {
+    LONGEST_ADAPTED_TRANSACTION.min(settings.transaction_timeout() / 2)
+}
+
 /// The positions past a transaction, as read and as the shadow group's offset list, and the
 /// runs its delivered records form.
 type Delivered = (Vec<(TopicPartition, i64)>, TopicPartitionList, Vec<MapRecord>);
 
-/// The bounds of a transaction at the configured `(records, time)` whose commit costs `cost`.
-fn adapted_size(configured: (usize, Duration), cost: Duration) -> (usize, Duration) {
+/// The bounds of a transaction at the configured `(records, time)` whose commit costs `cost`,
+/// open `longest` at most.
+fn adapted_size(configured: (usize, Duration), cost: Duration, longest: Duration) -> (usize, Duration) {
     let (records, time) = configured;
-    let wanted = (cost * COMMIT_SHARE_INVERSE).min(LONGEST_ADAPTED_TRANSACTION);
+    let wanted = (cost * COMMIT_SHARE_INVERSE).max(SHORTEST_WHILE_BEHIND).min(longest);
     if wanted <= time {
         return configured;
     }
@@ -413,16 +427,43 @@ mod tests {
     use super::*;
 
     const DEFAULTS: (usize, Duration) = (10_000, Duration::from_millis(250));
+    const LONGEST: Duration = LONGEST_ADAPTED_TRANSACTION;
 
     #[test]
-    fn quick_commits_keep_the_configured_size() {
-        assert_eq!(adapted_size(DEFAULTS, Duration::from_millis(30)), DEFAULTS);
-        assert_eq!(adapted_size(DEFAULTS, Duration::from_millis(62)), DEFAULTS);
+    fn behind_a_transaction_is_at_least_a_second_of_the_configured_rate() {
+        assert_eq!(adapted_size(DEFAULTS, Duration::ZERO, LONGEST), (40_000, SHORTEST_WHILE_BEHIND));
+        assert_eq!(
+            adapted_size(DEFAULTS, Duration::from_millis(250), LONGEST),
+            (40_000, SHORTEST_WHILE_BEHIND)
+        );
+    }
+
+    #[test]
+    fn configured_bounds_longer_than_the_floor_are_kept() {
+        let long = (100_000, Duration::from_secs(2));
+        assert_eq!(adapted_size(long, Duration::from_millis(100), LONGEST), long);
+    }
+
+    #[test]
+    fn a_short_transaction_timeout_is_not_outgrown() {
+        let half_of_a_second = Duration::from_millis(500);
+        assert_eq!(
+            adapted_size(DEFAULTS, Duration::from_secs(5), half_of_a_second),
+            (20_000, half_of_a_second)
+        );
+        let under_the_configured = Duration::from_millis(100);
+        assert_eq!(adapted_size(DEFAULTS, Duration::ZERO, under_the_configured), DEFAULTS);
     }
 
     #[test]
     fn a_long_links_commits_grow_both_bounds_alike() {
-        assert_eq!(adapted_size(DEFAULTS, Duration::from_millis(200)), (32_000, Duration::from_millis(800)));
-        assert_eq!(adapted_size(DEFAULTS, Duration::from_secs(5)), (400_000, LONGEST_ADAPTED_TRANSACTION));
+        assert_eq!(
+            adapted_size(DEFAULTS, Duration::from_millis(400), LONGEST),
+            (64_000, Duration::from_millis(1600))
+        );
+        assert_eq!(
+            adapted_size(DEFAULTS, Duration::from_secs(5), LONGEST),
+            (400_000, LONGEST_ADAPTED_TRANSACTION)
+        );
     }
 }

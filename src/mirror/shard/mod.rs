@@ -106,8 +106,11 @@ pub(crate) struct Shard {
     backoff: Duration,
     /// How long commits take (moving average), for transactions sized to their cost.
     commit_cost: Option<Duration>,
-    /// More was left to read at the last hand-off than that transaction held.
+    /// More was left to read (at the start, at the last hand-off) than a transaction of the
+    /// configured size holds.
     behind: bool,
+    /// The longest a transaction grows to while the shard is behind (see `transaction_size`).
+    longest_adapted: Duration,
     next_end_check: Instant,
     guard: ReadGuard,
     stall: StallWatch,
@@ -146,6 +149,7 @@ impl Shard {
             context: "shadow group metadata".into(),
             cause: KafkaError::ClientCreation("no group metadata".into()),
         })?;
+        let longest_adapted = commit::longest_adapted(&ctx.settings);
         let mut shard = Self {
             id,
             ctx,
@@ -175,6 +179,7 @@ impl Shard {
             backoff: Duration::from_millis(100),
             commit_cost: None,
             behind: true,
+            longest_adapted,
             next_end_check: Instant::now(),
             guard: ReadGuard::default(),
             stall: StallWatch::default(),
@@ -250,6 +255,8 @@ impl Shard {
             let start = committed.or_else(|| self.latest.get(&route.source).copied());
             self.ctx.telemetry.note_start(&route.source, start, None);
         }
+        self.behind =
+            self.backlog().is_none_or(|left| left > self.ctx.settings.transaction_max_records as i64);
         self.ctx.telemetry.heartbeat(self.id);
         info!(
             shard = self.id,
@@ -257,6 +264,16 @@ impl Shard {
             "shard assigned"
         );
         self.assign_at_committed()
+    }
+
+    /// Records left to copy in the shard's partitions, as the start reads found their ends
+    /// (None: an end not known).
+    fn backlog(&self) -> Option<i64> {
+        let partitions = self.ctx.telemetry.snapshot();
+        self.routes
+            .iter()
+            .map(|r| partitions.get(&r.source).and_then(crate::ops::telemetry::PartitionProgress::lag))
+            .sum()
     }
 
     fn route_index_of(&self, tp: &TopicPartition) -> Option<usize> {
