@@ -272,12 +272,17 @@ impl Mirror {
                     return Default::default();
                 };
                 let ends = committed_ends_with(&client, &sources, s.connect_timeout).unwrap_or_default();
+                let ends_ms = started.elapsed().as_millis() as u64;
                 let topics: BTreeSet<&str> = sources.iter().map(|tp| tp.topic.as_str()).collect();
                 let ids =
                     topic_ids(client.client(), &topics.into_iter().collect::<Vec<_>>(), s.connect_timeout)
                         .unwrap_or_default();
                 close(client);
-                debug!(source_ms = started.elapsed().as_millis() as u64, "source ends and topic IDs read");
+                // Split: 4 runs in some 45 spent 720-750 ms here where 33-129 is usual.
+                debug!(
+                    source_ms = started.elapsed().as_millis() as u64,
+                    ends_ms, "source ends and topic IDs read"
+                );
                 (ends, ids)
             });
             let started = Instant::now();
