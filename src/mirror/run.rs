@@ -15,7 +15,7 @@ use crate::kafka::client::CreateForRole;
 use crate::kafka::consumer_close::close;
 use crate::kafka::errors::{unreachable, ErrorRecorder};
 use crate::kafka::topic_ids::topic_ids;
-use crate::kafka::watermarks::{committed_ends_with, watermark_client};
+use crate::kafka::watermarks::{committed_ends_with, learn_leaders, watermark_client};
 use crate::mirror::acl_sync::AclSync;
 use crate::mirror::context::MirrorContext;
 use crate::mirror::hosts::ShardHosts;
@@ -271,6 +271,7 @@ impl Mirror {
                 let Ok(client) = watermark_client(&source).create_for_role::<BaseConsumer>() else {
                     return Default::default();
                 };
+                learn_leaders(&client, &sources, s.connect_timeout);
                 let ends = committed_ends_with(&client, &sources, s.connect_timeout).unwrap_or_default();
                 let ends_ms = started.elapsed().as_millis() as u64;
                 let topics: BTreeSet<&str> = sources.iter().map(|tp| tp.topic.as_str()).collect();
@@ -278,7 +279,6 @@ impl Mirror {
                     topic_ids(client.client(), &topics.into_iter().collect::<Vec<_>>(), s.connect_timeout)
                         .unwrap_or_default();
                 close(client);
-                // Split: 4 runs in some 45 spent 720-750 ms here where 33-129 is usual.
                 debug!(
                     source_ms = started.elapsed().as_millis() as u64,
                     ends_ms, "source ends and topic IDs read"
