@@ -45,9 +45,20 @@ pub(crate) fn committed_ends(
     if partitions.is_empty() {
         return Ok(HashMap::new());
     }
+    let consumer = watermark_consumer(config, partitions, timeout)?;
+    committed_ends_with(&consumer, partitions, timeout)
+}
+
+/// A new read_committed client (see [`watermark_client`]) that knows the leaders of
+/// `partitions` before it is asked where they end.
+pub(crate) fn watermark_consumer(
+    config: &ClientConfig,
+    partitions: &[TopicPartition],
+    timeout: Duration,
+) -> KafkaResult<BaseConsumer> {
     let consumer: BaseConsumer = watermark_client(config).create_for_role()?;
     learn_leaders(&consumer, partitions, timeout);
-    committed_ends_with(&consumer, partitions, timeout)
+    Ok(consumer)
 }
 
 /// For a client just made: asks for the metadata of `partitions`' topics before anything else.
@@ -59,7 +70,7 @@ pub(crate) fn committed_ends(
 /// a named broker is connected, and its answer leaves the leaders in the client's cache: in 30
 /// start reads after this the ends took 44-119 ms, none longer (the wait for that connection
 /// is paid every time, about 30 ms at the median, against 0.65 s one time in ten).
-pub(crate) fn learn_leaders(consumer: &BaseConsumer, partitions: &[TopicPartition], timeout: Duration) {
+fn learn_leaders(consumer: &BaseConsumer, partitions: &[TopicPartition], timeout: Duration) {
     let deadline = Instant::now() + timeout;
     let topics: BTreeSet<&str> = partitions.iter().map(|tp| tp.topic.as_str()).collect();
     // One topic is asked by name; several, with every topic of the cluster, in one request.

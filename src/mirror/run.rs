@@ -15,7 +15,7 @@ use crate::kafka::client::CreateForRole;
 use crate::kafka::consumer_close::close;
 use crate::kafka::errors::{unreachable, ErrorRecorder};
 use crate::kafka::topic_ids::topic_ids;
-use crate::kafka::watermarks::{committed_ends_with, learn_leaders, watermark_client};
+use crate::kafka::watermarks::{committed_ends_with, watermark_consumer};
 use crate::mirror::acl_sync::AclSync;
 use crate::mirror::context::MirrorContext;
 use crate::mirror::hosts::ShardHosts;
@@ -268,10 +268,9 @@ impl Mirror {
                 let started = Instant::now();
                 // One client for both questions: a second one was a second connection, made
                 // after the first answer.
-                let Ok(client) = watermark_client(&source).create_for_role::<BaseConsumer>() else {
+                let Ok(client) = watermark_consumer(&source, &sources, s.connect_timeout) else {
                     return Default::default();
                 };
-                learn_leaders(&client, &sources, s.connect_timeout);
                 let ends = committed_ends_with(&client, &sources, s.connect_timeout).unwrap_or_default();
                 let ends_ms = started.elapsed().as_millis() as u64;
                 let topics: BTreeSet<&str> = sources.iter().map(|tp| tp.topic.as_str()).collect();

@@ -142,7 +142,12 @@ impl Shard {
                 cached_high_watermark(&self.consumer, &tp.topic, tp.partition).map(|end| (end - at).max(0))
             })
             .sum();
-        self.behind = left > self.ctx.settings.transaction_max_records as i64;
+        self.behind = self.is_backlog(left);
+    }
+
+    /// Whether `left` records to read are more than a transaction of the configured size holds.
+    pub(super) fn is_backlog(&self, left: i64) -> bool {
+        left > self.ctx.settings.transaction_max_records as i64
     }
 
     /// Waits for every commit under way.

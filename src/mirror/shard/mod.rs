@@ -255,8 +255,7 @@ impl Shard {
             let start = committed.or_else(|| self.latest.get(&route.source).copied());
             self.ctx.telemetry.note_start(&route.source, start, None);
         }
-        self.behind =
-            self.backlog().is_none_or(|left| left > self.ctx.settings.transaction_max_records as i64);
+        self.behind = self.backlog().is_none_or(|left| self.is_backlog(left));
         self.ctx.telemetry.heartbeat(self.id);
         info!(
             shard = self.id,
