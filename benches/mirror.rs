@@ -258,6 +258,8 @@ fn latency(
         .args(["mirror", "--source", source.bootstrap(), "--target", target.bootstrap(), "--name", "latency"])
         .args(["--topics", topic, "--state-dir"])
         .arg(state.path())
+        // KMIRROR_BENCH_ARGS: as for the batch runs, an A/B of a setting.
+        .args(std::env::var("KMIRROR_BENCH_ARGS").unwrap_or_default().split_whitespace())
         .stdin(Stdio::null());
     // KMIRROR_BENCH_LATENCY_LOG=FILE: the mirror's debug log (its transactions' timings) there.
     match std::env::var("KMIRROR_BENCH_LATENCY_LOG") {

@@ -3,7 +3,7 @@
 //! topics, consumer groups, topic configs, and the filter that brings librdkafka's log into
 //! tracing. The only unsafe code of the crate is here: calls into librdkafka's C API for what
 //! rust-rdkafka does not wrap (DescribeTopics, IncrementalAlterConfigs, DescribeAcls and CreateAcls, cached watermarks,
-//! librdkafka's table of settings).
+//! librdkafka's table of settings, a flush that waits).
 #[allow(unsafe_code)]
 pub(crate) mod acls;
 pub(crate) mod classify;
@@ -16,6 +16,8 @@ mod ffi;
 pub(crate) mod groups;
 #[allow(unsafe_code)]
 pub(crate) mod incremental_alter;
+#[allow(unsafe_code)]
+pub(crate) mod linger_skip;
 pub(crate) mod log_filter;
 #[allow(unsafe_code)]
 pub(crate) mod topic_ids;
