@@ -68,9 +68,12 @@ impl Mirror {
         let target_metadata: BaseConsumer<ErrorRecorder> = target_config
             .create_for_role_with_context(ErrorRecorder::default())
             .map_err(Error::kafka(Side::Target, "creating metadata client"))?;
+        let started = Instant::now();
         rdkafka::consumer::Consumer::fetch_metadata(&target_metadata, None, settings.connect_timeout)
             .map_err(|e| unreachable(Side::Target, &settings.target_bootstrap, &target_metadata, e))?;
+        let target_ms = started.elapsed().as_millis() as u64;
         let topic_sync = TopicSync::new(source_config, target_config, settings.replication_factor)?;
+        debug!(target_ms, sync_ms = started.elapsed().as_millis() as u64 - target_ms, "target reached");
         let ctx = Arc::new(MirrorContext {
             settings,
             stop: Default::default(),
@@ -88,7 +91,9 @@ impl Mirror {
     /// Runs until stopped (or, with --until-caught-up, until done).
     pub(crate) fn run(mut self) -> Result<MirrorSummary> {
         let settings = &self.ctx.settings;
+        let started = Instant::now();
         let topics = self.list_topics()?;
+        debug!(list_ms = started.elapsed().as_millis() as u64, "source topics listed");
         if topics.is_empty() {
             return Err(settings.selector.no_topics_error());
         }
