@@ -29,6 +29,8 @@ pub enum Error {
     ShardsChanged { name: String, recorded: u32 },
     #[error("worker for shard {shard} was fenced: another kmirror instance with --name {name} took over this shard; this one stops")]
     Fenced { name: String, shard: u32 },
+    #[error("target cluster: reading the committed positions of group {group}: {message}")]
+    GroupRead { group: String, message: String },
     #[error("{side} cluster: {context}: {cause}")]
     Kafka {
         side: Side,

@@ -252,3 +252,53 @@ fn overlapping_commits_alternate_two_producers_and_copy_exactly() {
         }
     }
 }
+
+/// A run killed between sending the shadow group's positions and its commit leaves a
+/// transaction open that holds those positions back from every read that waits for stable
+/// offsets, until a producer of the same transactional id fences it. The next run reads where
+/// the mirror stands before its shards fence: it must not wait for that transaction (it ends
+/// only once the shards fence, after that read), and the copy goes on exactly.
+#[test]
+fn an_open_transaction_on_the_shadow_group_does_not_hold_the_next_start() {
+    use rdkafka::consumer::Consumer;
+    use rdkafka::producer::Producer;
+    let partitions = 2;
+    let setup = Setup::new();
+    let t = topic("pending");
+    setup.source.create_topic(&t, partitions, &[]).expect("topic");
+    for p in 0..partitions {
+        setup.source.produce(&t, p, &keyed(&format!("a{p}-"), 0..500)).expect("produce");
+    }
+    assert_success(&setup.mirror_until_caught_up(&t, &[]));
+    // The shard that owns partition 0, found by its group, as a killed run left it.
+    let (shard, position) = (0..4)
+        .find_map(|s| {
+            let group = format!("kmirror.{}.shard-{s}", setup.name);
+            group_offsets(&setup.target, &group, &t, 1)[&0].map(|o| (s, o))
+        })
+        .expect("a shard's group holds partition 0");
+    assert_eq!(position, 500, "the first run committed every record's position");
+    let group = format!("kmirror.{}.shard-{shard}", setup.name);
+    let leftover = setup
+        .target
+        .transactional_producer(&format!("kmirror.{}.{shard}", setup.name))
+        .expect("the shard's producer, as a killed run left it");
+    let reader: rdkafka::consumer::BaseConsumer =
+        setup.target.client_config().set("group.id", &group).create().expect("group client");
+    let mut offsets = rdkafka::TopicPartitionList::new();
+    offsets.add_partition_offset(&t, 0, rdkafka::Offset::Offset(position)).expect("offsets");
+    leftover.begin_transaction().expect("begin");
+    let metadata = reader.group_metadata().expect("group metadata");
+    leftover.send_offsets_to_transaction(&offsets, &metadata, Duration::from_secs(10)).expect("offsets sent");
+    for p in 0..partitions {
+        setup.source.produce(&t, p, &keyed(&format!("b{p}-"), 500..1_000)).expect("produce");
+    }
+    // Waiting for that transaction would take the whole connect timeout before the shards fence.
+    let started = Instant::now();
+    let out = setup.mirror_until_caught_up(&t, &["--connect-timeout", "45"]);
+    let took = started.elapsed();
+    assert_success(&out);
+    assert!(took < Duration::from_secs(30), "the start waited for the open transaction: {took:?}");
+    setup.assert_exactly_once(&t, partitions, Some(1_000));
+    drop(leftover);
+}

@@ -28,3 +28,29 @@ pub(crate) fn close<C: ConsumerContext>(consumer: BaseConsumer<C>) {
     }
     drop(consumer);
 }
+
+/// A consumer closed with [`close`] when dropped: for one kept in a longer-lived value.
+pub(crate) struct ClosedOnDrop<C: ConsumerContext>(Option<BaseConsumer<C>>);
+
+impl<C: ConsumerContext> ClosedOnDrop<C> {
+    pub(crate) fn new(consumer: BaseConsumer<C>) -> Self {
+        Self(Some(consumer))
+    }
+}
+
+impl<C: ConsumerContext> std::ops::Deref for ClosedOnDrop<C> {
+    type Target = BaseConsumer<C>;
+
+    fn deref(&self) -> &BaseConsumer<C> {
+        // Taken only by the drop.
+        self.0.as_ref().expect("a consumer closed on drop is there until then")
+    }
+}
+
+impl<C: ConsumerContext> Drop for ClosedOnDrop<C> {
+    fn drop(&mut self) {
+        if let Some(consumer) = self.0.take() {
+            close(consumer);
+        }
+    }
+}

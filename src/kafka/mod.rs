@@ -2,7 +2,7 @@
 //! connecting and naming why a connection failed, where a partition ends, reading kmirror's own
 //! topics, consumer groups, topic configs, and the filter that brings librdkafka's log into
 //! tracing. The only unsafe code of the crate is here: calls into librdkafka's C API for what
-//! rust-rdkafka does not wrap (DescribeTopics, IncrementalAlterConfigs, DescribeAcls and CreateAcls, cached watermarks,
+//! rust-rdkafka does not wrap (DescribeTopics, ListConsumerGroupOffsets, IncrementalAlterConfigs, DescribeAcls and CreateAcls, cached watermarks,
 //! librdkafka's table of settings, a flush that waits).
 #[allow(unsafe_code)]
 pub(crate) mod acls;
@@ -13,6 +13,8 @@ pub(crate) mod consumer_close;
 pub(crate) mod errors;
 #[allow(unsafe_code)]
 mod ffi;
+#[allow(unsafe_code)]
+pub(crate) mod group_offsets;
 pub(crate) mod groups;
 #[allow(unsafe_code)]
 pub(crate) mod incremental_alter;

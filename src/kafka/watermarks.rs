@@ -10,7 +10,7 @@ use std::ffi::CString;
 use std::time::{Duration, Instant};
 
 use kmirror_state::TopicPartition;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
@@ -102,8 +102,8 @@ pub(crate) fn watermark_client(config: &ClientConfig) -> ClientConfig {
 }
 
 /// As [`committed_ends`], with a consumer that reads `read_committed`.
-pub(crate) fn committed_ends_with(
-    consumer: &BaseConsumer,
+pub(crate) fn committed_ends_with<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
     partitions: &[TopicPartition],
     timeout: Duration,
 ) -> KafkaResult<HashMap<TopicPartition, i64>> {
@@ -123,8 +123,8 @@ pub(crate) fn log_starts_with(
 
 /// Between a topic's creation (or a leader's move) and every broker knowing its leader, a
 /// ListOffsets answers "not leader"; those partitions are asked again until `timeout`.
-fn list_offsets(
-    consumer: &BaseConsumer,
+fn list_offsets<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
     partitions: &[TopicPartition],
     at: Offset,
     timeout: Duration,

@@ -6,17 +6,19 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use kmirror_state::TopicPartition;
-use rdkafka::consumer::BaseConsumer;
+use rdkafka::client::{Client, ClientContext};
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::ClientConfig;
 
-use crate::config::names::shadow_group;
 use crate::config::names::shard_of;
+use crate::config::names::{shadow_group, GROUP_READER};
 use crate::error::{Error, Result, Side};
 use crate::kafka::client::CreateForRole;
 use crate::kafka::consumer_close::close;
+use crate::kafka::group_offsets::{committed_offsets, GroupQuery, Unstable};
 use crate::mirror::map_positions::positions_from_map;
 use crate::mirror::plan::Route;
-use crate::mirror::shadow::{read_committed_positions, SavedPosition};
+use crate::mirror::shadow::{positions_of, SavedPosition};
 
 /// The committed position of every route (None: never committed), from each shard's group.
 pub(crate) fn committed_positions(
@@ -34,8 +36,15 @@ pub(crate) fn committed_positions(
             .push(route.clone());
     }
     let routes_of = by_shard.clone();
+    let client: BaseConsumer = target
+        .clone()
+        .set("group.id", GROUP_READER)
+        .create_for_role()
+        .map_err(Error::kafka(Side::Target, "creating a reader of the shadow groups"))?;
+    let groups = read_groups(Consumer::client(&client), name, shards, by_shard, Unstable::Wait, timeout);
+    close(client);
     let mut out = HashMap::new();
-    for (shard, positions) in read_groups(target, name, shards, by_shard, timeout)? {
+    for (shard, positions) in groups? {
         // A position the group lost to offset expiry is still in the map topic.
         let lost: Vec<Route> = routes_of[&shard]
             .iter()
@@ -51,63 +60,62 @@ pub(crate) fn committed_positions(
 
 /// What every shard's group holds for every route's target partition, by shard. A position in
 /// a group other than the route's own shard was written for another source topic (a changed
-/// `--rename`), since a partition's shard never changes.
-pub(crate) fn positions_in_every_group(
-    target: &ClientConfig,
+/// `--rename`), since a partition's shard never changes. A group with a transaction still
+/// committing to it (an earlier run that was killed) is an error at once: only fencing ends that
+/// transaction, and the shards fence and read their groups themselves.
+pub(crate) fn positions_in_every_group<C: ClientContext>(
+    target: &Client<C>,
     name: &str,
     shards: u32,
     routes: &[Route],
     timeout: Duration,
 ) -> Result<Vec<(u32, GroupPositions)>> {
     let by_shard = (0..shards).map(|shard| (shard, routes.to_vec())).collect();
-    read_groups(target, name, shards, by_shard, timeout)
+    read_groups(target, name, shards, by_shard, Unstable::Report, timeout)
 }
 
 /// One shadow group's positions by source partition (None: never committed).
 pub(crate) type GroupPositions = HashMap<TopicPartition, Option<SavedPosition>>;
 
-/// One group per shard, each behind its own coordinator lookup: asked side by side.
-fn read_groups(
-    target: &ClientConfig,
+/// Every shard's group asked side by side on one connected client (the admin API reads any
+/// group; a consumer per group was a connection, a coordinator lookup and a close each).
+fn read_groups<C: ClientContext>(
+    client: &Client<C>,
     name: &str,
     shards: u32,
     by_shard: BTreeMap<u32, Vec<Route>>,
+    unstable: Unstable,
     timeout: Duration,
 ) -> Result<Vec<(u32, GroupPositions)>> {
-    std::thread::scope(|scope| {
-        let reads: Vec<_> = by_shard
-            .into_iter()
-            .map(|(shard, routes)| {
-                scope.spawn(move || {
-                    read_group(target, name, shards, shard, &routes, timeout).map(|p| (shard, p))
-                })
-            })
-            .collect();
-        let mut out = Vec::new();
-        for read in reads {
-            out.push(read.join().map_err(|_| Error::Internal("reading a shadow group panicked".into()))??);
-        }
-        Ok(out)
-    })
+    let asked: Vec<GroupRead> = by_shard
+        .into_iter()
+        .map(|(shard, routes)| GroupRead {
+            shard,
+            group: shadow_group(name, shard),
+            partitions: routes.iter().map(|r| (r.target.topic.clone(), r.target.partition)).collect(),
+            routes,
+        })
+        .collect();
+    let queries: Vec<GroupQuery<'_>> =
+        asked.iter().map(|a| GroupQuery { group: &a.group, partitions: &a.partitions }).collect();
+    let answers = committed_offsets(client, &queries, unstable, timeout);
+    asked
+        .iter()
+        .zip(answers)
+        .map(|(a, answer)| {
+            let committed = answer.map_err(|message| Error::GroupRead { group: a.group.clone(), message })?;
+            let entries = committed
+                .into_iter()
+                .map(|c| (TopicPartition::new(&c.topic, c.partition), c.offset, c.metadata));
+            Ok((a.shard, positions_of(&a.routes, name, shards, entries)?))
+        })
+        .collect()
 }
 
-fn read_group(
-    target: &ClientConfig,
-    name: &str,
-    shards: u32,
+/// One shard's group and what is asked of it.
+struct GroupRead {
     shard: u32,
-    routes: &[Route],
-    timeout: Duration,
-) -> Result<GroupPositions> {
-    let group = shadow_group(name, shard);
-    let client: BaseConsumer = target
-        .clone()
-        .set("group.id", &group)
-        .set("enable.auto.commit", "false")
-        .set("isolation.level", "read_committed")
-        .create_for_role()
-        .map_err(Error::kafka(Side::Target, format!("creating a reader of group {group}")))?;
-    let positions = read_committed_positions(&client, routes, name, shards, timeout);
-    close(client);
-    positions
+    group: String,
+    partitions: Vec<(String, i32)>,
+    routes: Vec<Route>,
 }

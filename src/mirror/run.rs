@@ -8,14 +8,13 @@ use std::time::Instant;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use tracing::{debug, error, info, warn};
 
-use crate::config::names::{shard_of, shards_topic};
+use crate::config::names::{shard_of, shards_topic, GROUP_READER};
 use crate::config::MirrorSettings;
 use crate::error::{Error, Result, Side};
 use crate::kafka::client::CreateForRole;
-use crate::kafka::consumer_close::close;
 use crate::kafka::errors::{unreachable, ErrorRecorder};
 use crate::kafka::topic_ids::topic_ids;
-use crate::kafka::watermarks::{committed_ends_with, watermark_consumer};
+use crate::kafka::watermarks::committed_ends_with;
 use crate::mirror::acl_sync::AclSync;
 use crate::mirror::context::MirrorContext;
 use crate::mirror::hosts::ShardHosts;
@@ -62,17 +61,24 @@ impl Mirror {
         source_config.set("bootstrap.servers", &settings.source_bootstrap);
         let mut target_config = settings.target.client_config();
         target_config.set("bootstrap.servers", &settings.target_bootstrap);
+        // Read committed: the run's start asks it where the source's partitions end.
         let source_metadata: BaseConsumer<ErrorRecorder> = source_config
+            .clone()
+            .set("isolation.level", "read_committed")
             .create_for_role_with_context(ErrorRecorder::default())
             .map_err(Error::kafka(Side::Source, "creating metadata client"))?;
+        // It reads the shadow groups too (see GROUP_READER).
         let target_metadata: BaseConsumer<ErrorRecorder> = target_config
+            .clone()
+            .set("group.id", GROUP_READER)
             .create_for_role_with_context(ErrorRecorder::default())
             .map_err(Error::kafka(Side::Target, "creating metadata client"))?;
         let started = Instant::now();
         rdkafka::consumer::Consumer::fetch_metadata(&target_metadata, None, settings.connect_timeout)
             .map_err(|e| unreachable(Side::Target, &settings.target_bootstrap, &target_metadata, e))?;
         let target_ms = started.elapsed().as_millis() as u64;
-        let topic_sync = TopicSync::new(source_config, target_config, settings.replication_factor)?;
+        let topic_sync =
+            TopicSync::new(source_config, target_config, target_metadata, settings.replication_factor)?;
         debug!(target_ms, sync_ms = started.elapsed().as_millis() as u64 - target_ms, "target reached");
         let ctx = Arc::new(MirrorContext {
             settings,
@@ -267,22 +273,20 @@ impl Mirror {
         let s = &self.ctx.settings;
         let routes: Vec<Route> = by_shard.values().flatten().cloned().collect();
         let sources: Vec<TopicPartition> = routes.iter().map(|r| r.source.clone()).collect();
-        let (target, source) = (self.target_config(), self.source_config());
         std::thread::scope(|scope| {
             let source_side = scope.spawn(|| {
                 let started = Instant::now();
-                // One client for both questions: a second one was a second connection, made
-                // after the first answer.
-                let Ok(client) = watermark_consumer(&source, &sources, s.connect_timeout) else {
-                    return Default::default();
-                };
-                let ends = committed_ends_with(&client, &sources, s.connect_timeout).unwrap_or_default();
+                // On the client that listed the topics: connected, and it knows their leaders.
+                let client = &self.source_metadata;
+                let ends = committed_ends_with(client, &sources, s.connect_timeout).unwrap_or_default();
                 let ends_ms = started.elapsed().as_millis() as u64;
                 let topics: BTreeSet<&str> = sources.iter().map(|tp| tp.topic.as_str()).collect();
-                let ids =
-                    topic_ids(client.client(), &topics.into_iter().collect::<Vec<_>>(), s.connect_timeout)
-                        .unwrap_or_default();
-                close(client);
+                let ids = topic_ids(
+                    Consumer::client(client),
+                    &topics.into_iter().collect::<Vec<_>>(),
+                    s.connect_timeout,
+                )
+                .unwrap_or_default();
                 debug!(
                     source_ms = started.elapsed().as_millis() as u64,
                     ends_ms, "source ends and topic IDs read"
@@ -290,7 +294,16 @@ impl Mirror {
                 (ends, ids)
             });
             let started = Instant::now();
-            let groups = positions_in_every_group(&target, &s.name, s.shards, &routes, s.connect_timeout);
+            let groups = match &self.topic_sync {
+                Some(sync) => positions_in_every_group(
+                    sync.target_client(),
+                    &s.name,
+                    s.shards,
+                    &routes,
+                    s.connect_timeout,
+                ),
+                None => Err(Error::Internal("the target's admin client is closed before the start".into())),
+            };
             debug!(groups_ms = started.elapsed().as_millis() as u64, "shadow groups read");
             let (ends, ids) = source_side.join().unwrap_or_default();
             StartReads { groups, ends, ids }

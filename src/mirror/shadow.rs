@@ -65,11 +65,29 @@ pub(crate) fn read_committed_positions(
     let committed = shadow
         .committed_offsets(tpl, timeout)
         .map_err(Error::kafka(Side::Target, "reading the shadow group"))?;
+    let entries = committed.elements().into_iter().map(|e| {
+        let offset = match e.offset() {
+            Offset::Offset(offset) => Some(offset),
+            _ => None,
+        };
+        (TopicPartition::new(e.topic(), e.partition()), offset, e.metadata().to_string())
+    });
+    positions_of(routes, name, shards, entries)
+}
+
+/// The saved positions of `routes` from a group's committed `(target partition, offset,
+/// metadata)`; a negative or absent offset is none.
+pub(crate) fn positions_of(
+    routes: &[Route],
+    name: &str,
+    shards: u32,
+    committed: impl IntoIterator<Item = (TopicPartition, Option<i64>, String)>,
+) -> Result<HashMap<TopicPartition, Option<SavedPosition>>> {
     let mut by_target = HashMap::new();
-    for element in committed.elements() {
-        let saved = match element.offset() {
-            Offset::Offset(offset) if offset >= 0 => {
-                let meta = CommitMetadata::decode(element.metadata());
+    for (target, offset, metadata) in committed {
+        let saved = match offset {
+            Some(offset) if offset >= 0 => {
+                let meta = CommitMetadata::decode(&metadata);
                 if let Some(meta) = &meta {
                     if meta.shards != shards {
                         return Err(Error::ShardsChanged { name: name.to_string(), recorded: meta.shards });
@@ -83,7 +101,7 @@ pub(crate) fn read_committed_positions(
             }
             _ => None,
         };
-        by_target.insert(TopicPartition::new(element.topic(), element.partition()), saved);
+        by_target.insert(target, saved);
     }
     Ok(routes.iter().map(|r| (r.source.clone(), by_target.get(&r.target).cloned().flatten())).collect())
 }
@@ -107,5 +125,39 @@ mod tests {
         };
         assert_eq!(CommitMetadata::decode(&with_id.encode()), Some(with_id));
         assert_eq!(CommitMetadata::decode("written by someone else"), None);
+    }
+
+    #[test]
+    fn a_groups_offsets_become_each_routes_position() {
+        let route = |p| Route {
+            source: TopicPartition::new("orders", p),
+            target: TopicPartition::new("dr.orders", p),
+        };
+        let routes = [route(0), route(1), route(2)];
+        let meta = |shards| {
+            CommitMetadata {
+                v: 1,
+                source_topic: "orders".into(),
+                shards,
+                source_topic_id: Some("id1".into()),
+            }
+            .encode()
+        };
+        let committed = vec![
+            (TopicPartition::new("dr.orders", 0), Some(42), meta(4)),
+            (TopicPartition::new("dr.orders", 1), Some(-1), String::new()),
+        ];
+        let positions = positions_of(&routes, "m", 4, committed.clone()).expect("same shard count");
+        let saved = positions[&TopicPartition::new("orders", 0)].clone().expect("committed");
+        assert_eq!(
+            (saved.offset, saved.source_topic.as_deref(), saved.source_topic_id.as_deref()),
+            (42, Some("orders"), Some("id1"))
+        );
+        assert_eq!(positions[&TopicPartition::new("orders", 1)], None, "a negative offset is none");
+        assert_eq!(positions[&TopicPartition::new("orders", 2)], None, "not answered is none");
+        assert!(matches!(
+            positions_of(&routes, "m", 8, committed),
+            Err(Error::ShardsChanged { recorded: 4, .. })
+        ));
     }
 }

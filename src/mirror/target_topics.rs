@@ -12,8 +12,12 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::types::RDKafkaErrorCode;
 use tracing::info;
 
+#[cfg(doc)]
+use crate::config::names::GROUP_READER;
 use crate::error::{Error, Result, Side};
 use crate::kafka::client::CreateForRole;
+use crate::kafka::consumer_close::ClosedOnDrop;
+use crate::kafka::errors::ErrorRecorder;
 use crate::kafka::incremental_alter::set_topic_configs;
 use crate::mirror::plan::SourceTopic;
 
@@ -48,14 +52,18 @@ pub(crate) struct MissingTopic {
 pub(crate) struct TopicSync {
     source_admin: AdminClient<DefaultClientContext>,
     target_admin: AdminClient<DefaultClientContext>,
-    target_metadata: BaseConsumer,
+    target_metadata: ClosedOnDrop<ErrorRecorder>,
     replication_factor: Option<i32>,
 }
 
 impl TopicSync {
+    /// `target_metadata`: a client of the target that has had its first metadata answer (the
+    /// run's reachability check): requests on it go to a named broker at once. Its group id is
+    /// [`GROUP_READER`]: it reads the shadow groups.
     pub(crate) fn new(
         source: rdkafka::ClientConfig,
         target: rdkafka::ClientConfig,
+        target_metadata: BaseConsumer<ErrorRecorder>,
         replication_factor: Option<i32>,
     ) -> Result<Self> {
         Ok(Self {
@@ -65,11 +73,16 @@ impl TopicSync {
             target_admin: target
                 .create_for_role()
                 .map_err(Error::kafka(Side::Target, "creating admin client"))?,
-            target_metadata: target
-                .create_for_role()
-                .map_err(Error::kafka(Side::Target, "creating metadata client"))?,
+            target_metadata: ClosedOnDrop::new(target_metadata),
             replication_factor,
         })
+    }
+
+    /// A client connected to the target since the run's start, for requests of any kind: a
+    /// new client's first requests can be caught on the bootstrap connection librdkafka retires
+    /// once it knows the brokers, and are asked again only after a pause.
+    pub(crate) fn target_client(&self) -> &rdkafka::client::Client<ErrorRecorder> {
+        self.target_metadata.client()
     }
 
     /// Makes sure the target topic has at least the source's partitions and the source's topic

@@ -1,0 +1,261 @@
+//! Consumer groups' committed offsets through the admin API (ListConsumerGroupOffsets), with
+//! `require_stable`: a position a transaction has not finished committing is asked again, never
+//! read half-written.
+//!
+//! A consumer reads only its own group's offsets, so reading several groups took a client per
+//! group: a connection, a coordinator lookup and a close each. An admin request goes out on a
+//! client that is already connected, for any group, several side by side. rust-rdkafka wraps no
+//! ListConsumerGroupOffsets; librdkafka has it (one group per call), so it is called here
+//! through the C API.
+use std::time::{Duration, Instant};
+
+use rdkafka::bindings as rd;
+use rdkafka::client::{Client, ClientContext};
+
+use crate::kafka::ffi::{c_string, text, AdminRequest, Guard};
+
+/// Between asks for a group whose answer was not final (a transaction still committing its
+/// offsets, a coordinator still loading or moving).
+const ASK_AGAIN_AFTER: Duration = Duration::from_millis(20);
+
+/// One partition's committed offset in a group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CommittedOffset {
+    pub(crate) topic: String,
+    pub(crate) partition: i32,
+    /// `None`: the group has committed no offset for it.
+    pub(crate) offset: Option<i64>,
+    pub(crate) metadata: String,
+}
+
+/// What one group is asked: its id and the partitions.
+pub(crate) struct GroupQuery<'a> {
+    pub(crate) group: &'a str,
+    pub(crate) partitions: &'a [(String, i32)],
+}
+
+/// Whether to wait while a transaction still commits offsets of a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Unstable {
+    /// Ask again until the transaction ends or the time is up.
+    Wait,
+    /// Answer at once with an error: for a reader that knows the transaction ends only once it
+    /// is fenced, which waits for this answer.
+    Report,
+}
+
+/// The committed offsets of every queried group, in the order asked, all asked side by side on
+/// `client`, which must have a group id of its own (see `config::names::GROUP_READER`). A group whose answer stays unsettled (a transaction still committing, see
+/// `unstable`; a coordinator unavailable) until `timeout` gets an error naming why.
+pub(crate) fn committed_offsets<C: ClientContext>(
+    client: &Client<C>,
+    queries: &[GroupQuery<'_>],
+    unstable: Unstable,
+    timeout: Duration,
+) -> Vec<Result<Vec<CommittedOffset>, String>> {
+    let deadline = Instant::now() + timeout;
+    let mut answers: Vec<Answer> = queries.iter().map(|_| Answer::Again("not asked".into())).collect();
+    loop {
+        let pending: Vec<usize> = (0..queries.len()).filter(|&i| answers[i].again()).collect();
+        if pending.is_empty() {
+            break;
+        }
+        let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
+        // Every request goes out before the first answer is waited for.
+        let asked: Vec<(usize, Result<Asked, String>)> =
+            pending.iter().map(|&i| (i, send(client, &queries[i], left))).collect();
+        for (i, request) in asked {
+            answers[i] = match request {
+                Ok(request) => request.answer(unstable),
+                Err(e) => Answer::Done(Err(e)),
+            };
+        }
+        if !answers.iter().any(Answer::again) || Instant::now() + ASK_AGAIN_AFTER >= deadline {
+            break;
+        }
+        std::thread::sleep(ASK_AGAIN_AFTER);
+    }
+    answers
+        .into_iter()
+        .map(|a| match a {
+            Answer::Done(result) => result,
+            Answer::Again(why) => Err(format!("{why} (still after {} ms)", timeout.as_millis())),
+        })
+        .collect()
+}
+
+/// A group's answer: final, or one that asking again may change.
+enum Answer {
+    Done(Result<Vec<CommittedOffset>, String>),
+    Again(String),
+}
+
+impl Answer {
+    fn again(&self) -> bool {
+        matches!(self, Answer::Again(_))
+    }
+
+    fn error(code: rd::rd_kafka_resp_err_t, why: String, unstable: Unstable) -> Self {
+        let reported = unstable == Unstable::Report
+            && code == rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_UNSTABLE_OFFSET_COMMIT;
+        match asking_again_helps(code) && !reported {
+            true => Answer::Again(why),
+            false => Answer::Done(Err(why)),
+        }
+    }
+}
+
+/// A request under way.
+struct Asked {
+    request: AdminRequest,
+    group: String,
+}
+
+fn send<C: ClientContext>(
+    client: &Client<C>,
+    query: &GroupQuery<'_>,
+    timeout: Duration,
+) -> Result<Asked, String> {
+    let group = c_string(query.group)?;
+    let topics =
+        query.partitions.iter().map(|(t, p)| Ok((c_string(t)?, *p))).collect::<Result<Vec<_>, String>>()?;
+    // SAFETY: every pointer handed to librdkafka is its own (released by a Guard after its last
+    // use) or a CString alive until the call returns; librdkafka copies the group, the
+    // partition list and the options it is handed.
+    unsafe {
+        let request = AdminRequest::new(
+            client.native_ptr(),
+            rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS,
+            timeout,
+        );
+        let stable = rd::rd_kafka_AdminOptions_set_require_stable_offsets(request.options.ptr, 1);
+        if !stable.is_null() {
+            let message = text(rd::rd_kafka_error_string(stable));
+            rd::rd_kafka_error_destroy(stable);
+            return Err(message);
+        }
+        let list = Guard {
+            ptr: rd::rd_kafka_topic_partition_list_new(i32::try_from(topics.len()).unwrap_or(i32::MAX)),
+            release: rd::rd_kafka_topic_partition_list_destroy,
+        };
+        for (topic, partition) in &topics {
+            rd::rd_kafka_topic_partition_list_add(list.ptr, topic.as_ptr(), *partition);
+        }
+        let ask = Guard {
+            ptr: rd::rd_kafka_ListConsumerGroupOffsets_new(group.as_ptr(), list.ptr),
+            release: rd::rd_kafka_ListConsumerGroupOffsets_destroy,
+        };
+        let mut asks = [ask.ptr];
+        rd::rd_kafka_ListConsumerGroupOffsets(
+            request.rk,
+            asks.as_mut_ptr(),
+            1,
+            request.options.ptr,
+            request.queue.ptr,
+        );
+        Ok(Asked { request, group: query.group.to_string() })
+    }
+}
+
+impl Asked {
+    fn answer(self, unstable: Unstable) -> Answer {
+        // SAFETY: the request was sent on its own queue; the result, its groups and their
+        // partition lists belong to the event, which outlives every read below.
+        unsafe {
+            let event = match self.request.answer("ListConsumerGroupOffsets") {
+                Ok(event) => event,
+                Err(why) => return Answer::Again(why),
+            };
+            let result = rd::rd_kafka_event_ListConsumerGroupOffsets_result(event.ptr);
+            if result.is_null() {
+                return Answer::Done(Err("unexpected answer to ListConsumerGroupOffsets".into()));
+            }
+            let mut count = 0usize;
+            let groups = rd::rd_kafka_ListConsumerGroupOffsets_result_groups(result, &mut count);
+            if groups.is_null() || count == 0 {
+                return Answer::Done(Err(format!("no answer for group {}", self.group)));
+            }
+            let group = *groups;
+            let error = rd::rd_kafka_group_result_error(group);
+            if !error.is_null() {
+                return Answer::error(
+                    rd::rd_kafka_error_code(error),
+                    text(rd::rd_kafka_error_string(error)),
+                    unstable,
+                );
+            }
+            let list = rd::rd_kafka_group_result_partitions(group);
+            if list.is_null() {
+                return Answer::Done(Ok(Vec::new()));
+            }
+            let list = &*list;
+            let elems = match list.elems.is_null() {
+                true => &[][..],
+                false => std::slice::from_raw_parts(list.elems, usize::try_from(list.cnt).unwrap_or(0)),
+            };
+            let mut out = Vec::with_capacity(elems.len());
+            for e in elems {
+                if e.err != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
+                    let why =
+                        format!("{} [{}]: {}", text(e.topic), e.partition, text(rd::rd_kafka_err2str(e.err)));
+                    return Answer::error(e.err, why, unstable);
+                }
+                let metadata = match e.metadata.is_null() {
+                    true => String::new(),
+                    false => String::from_utf8_lossy(std::slice::from_raw_parts(
+                        e.metadata as *const u8,
+                        e.metadata_size,
+                    ))
+                    .into_owned(),
+                };
+                out.push(CommittedOffset {
+                    topic: text(e.topic),
+                    partition: e.partition,
+                    offset: (e.offset >= 0).then_some(e.offset),
+                    metadata,
+                });
+            }
+            Answer::Done(Ok(out))
+        }
+    }
+}
+
+/// An offset a transaction is still committing, or a coordinator that is loading or moving:
+/// the same question a moment later gets the answer.
+fn asking_again_helps(code: rd::rd_kafka_resp_err_t) -> bool {
+    use rd::rd_kafka_resp_err_t as E;
+    matches!(
+        code,
+        E::RD_KAFKA_RESP_ERR_UNSTABLE_OFFSET_COMMIT
+            | E::RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS
+            | E::RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE
+            | E::RD_KAFKA_RESP_ERR_NOT_COORDINATOR
+            | E::RD_KAFKA_RESP_ERR__TIMED_OUT
+            | E::RD_KAFKA_RESP_ERR__TRANSPORT
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rd::rd_kafka_resp_err_t as E;
+
+    #[test]
+    fn only_a_passing_state_is_asked_again() {
+        for code in [E::RD_KAFKA_RESP_ERR_UNSTABLE_OFFSET_COMMIT, E::RD_KAFKA_RESP_ERR_NOT_COORDINATOR] {
+            assert!(Answer::error(code, "passing".into(), Unstable::Wait).again(), "{code:?}");
+        }
+        for code in [E::RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED, E::RD_KAFKA_RESP_ERR_INVALID_GROUP_ID] {
+            assert!(!Answer::error(code, "lasting".into(), Unstable::Wait).again(), "{code:?}");
+        }
+    }
+
+    #[test]
+    fn an_open_transaction_is_reported_at_once_where_asked() {
+        let unstable = E::RD_KAFKA_RESP_ERR_UNSTABLE_OFFSET_COMMIT;
+        assert!(!Answer::error(unstable, "open".into(), Unstable::Report).again());
+        assert!(
+            Answer::error(E::RD_KAFKA_RESP_ERR_NOT_COORDINATOR, "moving".into(), Unstable::Report).again()
+        );
+    }
+}
