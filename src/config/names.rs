@@ -37,7 +37,7 @@ pub(crate) fn transactional_ids(name: &str, shard: u32) -> Vec<String> {
 /// the admin API); never joined and never committed to. librdkafka (2.12) answers such a read
 /// that met a moving coordinator by telling the asking client's own group to look for its
 /// coordinator again, which a client without a group id does not have: kmirror crashed there
-/// on a new target.
+/// on a new target (librdkafka issue 5040, open).
 pub(crate) const GROUP_READER: &str = "kmirror.group-reader";
 
 /// The mirror that runs the other way after a failover of mirror `name` (`kmirror failback`).
