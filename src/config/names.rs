@@ -33,12 +33,15 @@ pub(crate) fn transactional_ids(name: &str, shard: u32) -> Vec<String> {
     vec![transactional_id(name, shard), format!("kmirror.{name}.{shard}.b")]
 }
 
-/// The group id of the clients that read other groups' positions (the shadow groups, through
-/// the admin API); never joined and never committed to. librdkafka (2.12) answers such a read
-/// that met a moving coordinator by telling the asking client's own group to look for its
-/// coordinator again, which a client without a group id does not have: kmirror crashed there
-/// on a new target (librdkafka issue 5040, open).
-pub(crate) const GROUP_READER: &str = "kmirror.group-reader";
+/// The group id of mirror `name`'s clients that read its shadow groups' positions (through the
+/// admin API); never joined and never committed to, and under the mirror's own prefix, as its
+/// shadow groups are (an ACL on `kmirror.NAME.` covers it). librdkafka (2.12) answers such a
+/// read that met a moving coordinator by telling the asking client's own group to look for its
+/// coordinator again, which a client without a group id does not have: kmirror crashed there on
+/// a new target (librdkafka issue 5040, open).
+pub(crate) fn group_reader(name: &str) -> String {
+    format!("kmirror.{name}.group-reader")
+}
 
 /// The mirror that runs the other way after a failover of mirror `name` (`kmirror failback`).
 pub(crate) fn back_mirror(name: &str) -> String {

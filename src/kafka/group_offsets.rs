@@ -45,8 +45,9 @@ pub(crate) enum Unstable {
 }
 
 /// The committed offsets of every queried group, in the order asked, all asked side by side on
-/// `client`, which must have a group id of its own (see `config::names::GROUP_READER`). A group whose answer stays unsettled (a transaction still committing, see
-/// `unstable`; a coordinator unavailable) until `timeout` gets an error naming why.
+/// `client`, which must have a group id of its own (see `config::names::group_reader`). A group
+/// whose answer stays unsettled (a transaction still committing, see `unstable`; a coordinator
+/// unavailable) until `timeout` gets an error naming why.
 pub(crate) fn committed_offsets<C: ClientContext>(
     client: &Client<C>,
     queries: &[GroupQuery<'_>],

@@ -11,7 +11,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::ClientConfig;
 
 use crate::config::names::shard_of;
-use crate::config::names::{shadow_group, GROUP_READER};
+use crate::config::names::{group_reader, shadow_group};
 use crate::error::{Error, Result, Side};
 use crate::kafka::client::CreateForRole;
 use crate::kafka::consumer_close::close;
@@ -38,7 +38,7 @@ pub(crate) fn committed_positions(
     let routes_of = by_shard.clone();
     let client: BaseConsumer = target
         .clone()
-        .set("group.id", GROUP_READER)
+        .set("group.id", group_reader(name))
         .create_for_role()
         .map_err(Error::kafka(Side::Target, "creating a reader of the shadow groups"))?;
     let groups = read_groups(Consumer::client(&client), name, shards, by_shard, Unstable::Wait, timeout);

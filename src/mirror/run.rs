@@ -8,7 +8,7 @@ use std::time::Instant;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use tracing::{debug, error, info, warn};
 
-use crate::config::names::{shard_of, shards_topic, GROUP_READER};
+use crate::config::names::{group_reader, shard_of, shards_topic};
 use crate::config::MirrorSettings;
 use crate::error::{Error, Result, Side};
 use crate::kafka::client::CreateForRole;
@@ -67,10 +67,10 @@ impl Mirror {
             .set("isolation.level", "read_committed")
             .create_for_role_with_context(ErrorRecorder::default())
             .map_err(Error::kafka(Side::Source, "creating metadata client"))?;
-        // It reads the shadow groups too (see GROUP_READER).
+        // It reads the shadow groups too (see group_reader).
         let target_metadata: BaseConsumer<ErrorRecorder> = target_config
             .clone()
-            .set("group.id", GROUP_READER)
+            .set("group.id", group_reader(&settings.name))
             .create_for_role_with_context(ErrorRecorder::default())
             .map_err(Error::kafka(Side::Target, "creating metadata client"))?;
         let started = Instant::now();

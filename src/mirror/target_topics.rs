@@ -13,7 +13,7 @@ use rdkafka::types::RDKafkaErrorCode;
 use tracing::info;
 
 #[cfg(doc)]
-use crate::config::names::GROUP_READER;
+use crate::config::names::group_reader;
 use crate::error::{Error, Result, Side};
 use crate::kafka::client::CreateForRole;
 use crate::kafka::consumer_close::ClosedOnDrop;
@@ -59,7 +59,7 @@ pub(crate) struct TopicSync {
 impl TopicSync {
     /// `target_metadata`: a client of the target that has had its first metadata answer (the
     /// run's reachability check): requests on it go to a named broker at once. Its group id is
-    /// [`GROUP_READER`]: it reads the shadow groups.
+    /// [`group_reader`]'s: it reads the shadow groups.
     pub(crate) fn new(
         source: rdkafka::ClientConfig,
         target: rdkafka::ClientConfig,
