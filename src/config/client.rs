@@ -17,7 +17,6 @@ const JAVA_ONLY_IGNORED: &[&str] = &[
     "client.dns.lookup",
 ];
 
-/// The validated librdkafka properties of one side.
 /// kmirror's `reconnect.backoff.ms` where the user sets none (librdkafka's is 100). librdkafka
 /// connects to a broker it has just learned of (its bootstrap connection is dropped once the
 /// first metadata answer names the brokers) no sooner than half of it after the bootstrap
@@ -26,6 +25,7 @@ const JAVA_ONLY_IGNORED: &[&str] = &[
 /// failed connection the wait still doubles up to `reconnect.backoff.max.ms`.
 const RECONNECT_BACKOFF_MS: u64 = 20;
 
+/// The validated librdkafka properties of one side.
 #[derive(Clone, Default)]
 pub(crate) struct ClientSettings {
     side: Option<Side>,

@@ -78,9 +78,10 @@ impl TopicSync {
         })
     }
 
-    /// A client connected to the target since the run's start, for requests of any kind: a
-    /// new client's first requests can be caught on the bootstrap connection librdkafka retires
-    /// once it knows the brokers, and are asked again only after a pause.
+    /// A client connected to the target since the run's start, for requests of any kind: a new
+    /// client reaches a named broker only some 15 ms after it is made (see
+    /// `config::client::RECONNECT_BACKOFF_MS`), and asking through one per question paid that
+    /// each time.
     pub(crate) fn target_client(&self) -> &rdkafka::client::Client<ErrorRecorder> {
         self.target_metadata.client()
     }
