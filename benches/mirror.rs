@@ -3,6 +3,10 @@
 //! `cargo bench --bench mirror` starts its own clusters, loads the source, then copies it:
 //! - limit: a plain consume -> produce pipe in this process (at-least-once, no transactions,
 //!   read_committed, the same partitions and producer batching as the mirror);
+//! - the transactional limit, beside kmirror's 1 000-record transactions: the textbook
+//!   exactly-once copy (consume, produce in a transaction, send the consumer's positions, commit)
+//!   every 1 000 records, one transaction under way per thread (KMIRROR_BENCH_TXN_PIPE_THREADS,
+//!   default 4, kmirror's default shard count), no offset map;
 //! - kmirror exactly-once (`kmirror mirror --until-caught-up`) at the default settings and at
 //!   transaction sizes of 1 000, 10 000 and 100 000 records;
 //! - kmirror with a no-op script transform and with a filter transform (the cost of the
@@ -147,6 +151,142 @@ fn pipe(consumer: BaseConsumer, producer: BaseProducer, partitions: &[i32], tota
     }
     producer.flush(Duration::from_secs(120)).expect("flush");
     copied
+}
+
+/// The transactional limit: the textbook exactly-once copy (KIP-98's consume -> produce loop)
+/// with no offset map, no overlapping commits and no adaptive sizing: `threads` threads, each a
+/// read_committed consumer and a transactional producer over its share of the partitions,
+/// committing every `per_transaction` records with the consumer's positions
+/// (`send_offsets_to_transaction`). What any copy in transactions of that size costs the
+/// brokers, measured beside the plain pipe.
+fn transactional_pipe(
+    source: &KafkaCluster,
+    target: &KafkaCluster,
+    w: &Workload,
+    per_transaction: usize,
+    threads: usize,
+) -> Measure {
+    target.create_topic(TOPIC, w.partitions, &[]).expect("target topic");
+    let threads = threads.clamp(1, w.partitions as usize);
+    let per_partition = w.records / w.partitions as usize;
+    let landing = Landing::watch(target, w.partitions, per_partition * w.partitions as usize);
+    let cpu_before = cpu_seconds(UsageWho::RUSAGE_SELF);
+    let started = Instant::now();
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let partitions: Vec<i32> = (0..w.partitions).filter(|p| *p as usize % threads == t).collect();
+            let consumer: BaseConsumer = source
+                .client_config()
+                .set("group.id", format!("bench-transactional-{t}"))
+                .set("enable.auto.commit", "false")
+                .set("isolation.level", "read_committed")
+                .set("fetch.wait.max.ms", "100")
+                .create()
+                .expect("consumer");
+            let producer: BaseProducer = target
+                .client_config()
+                .set("transactional.id", format!("bench-transactional-{t}"))
+                .create()
+                .expect("producer");
+            std::thread::spawn(move || {
+                let total = per_partition * partitions.len();
+                transactional_copy(consumer, producer, &partitions, total, per_transaction)
+            })
+        })
+        .collect();
+    let copied = handles.into_iter().map(|h| h.join().expect("pipe thread")).sum();
+    let seconds = started.elapsed().as_secs_f64();
+    let landed = landing.finish_within(Duration::from_secs(10));
+    Measure {
+        seconds,
+        steady_seconds: steady(&landed, seconds),
+        cpu_seconds: cpu_seconds(UsageWho::RUSAGE_SELF) - cpu_before,
+        peak_rss_bytes: None,
+        target_records: copied,
+    }
+}
+
+fn transactional_copy(
+    consumer: BaseConsumer,
+    producer: BaseProducer,
+    partitions: &[i32],
+    total: usize,
+    per_transaction: usize,
+) -> usize {
+    let wait = Duration::from_secs(60);
+    let mut tpl = TopicPartitionList::new();
+    for &p in partitions {
+        tpl.add_partition_offset(TOPIC, p, Offset::Beginning).expect("tpl");
+    }
+    consumer.assign(&tpl).expect("assign");
+    let group = consumer.group_metadata().expect("group metadata");
+    producer.init_transactions(wait).expect("init_transactions");
+    producer.begin_transaction().expect("begin");
+    let (mut copied, mut open) = (0, 0);
+    while copied < total {
+        let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) else { continue };
+        let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(TOPIC).partition(m.partition());
+        if let Some(k) = m.key() {
+            record = record.key(k);
+        }
+        if let Some(v) = m.payload() {
+            record = record.payload(v);
+        }
+        if let Some(ts) = m.timestamp().to_millis() {
+            record = record.timestamp(ts);
+        }
+        if let Some(h) = m.headers() {
+            record = record.headers(h.detach());
+        }
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((_, back)) => {
+                    record = back;
+                    producer.poll(Duration::from_millis(5));
+                }
+            }
+        }
+        producer.poll(Duration::ZERO);
+        copied += 1;
+        open += 1;
+        if open == per_transaction || copied == total {
+            // Delivered first, a millisecond at a time: rust-rdkafka's own flush (which its
+            // commit_transaction calls) waits in 100 ms steps, a cost of that crate, not of
+            // transactions.
+            while !flushed_within(&producer, Duration::from_millis(1)) {
+                serve_reports(&producer);
+            }
+            let positions = consumer.position().expect("positions");
+            producer.send_offsets_to_transaction(&positions, &group, wait).expect("send_offsets");
+            producer.commit_transaction(wait).expect("commit");
+            open = 0;
+            if copied < total {
+                producer.begin_transaction().expect("begin");
+            }
+        }
+    }
+    copied
+}
+
+/// Serves every delivery report waiting, without waiting for more.
+fn serve_reports(producer: &BaseProducer) {
+    loop {
+        let before = producer.in_flight_count();
+        producer.poll(Duration::ZERO);
+        if before == 0 || producer.in_flight_count() >= before {
+            return;
+        }
+    }
+}
+
+/// librdkafka's flush for at most `wait` (it sends what lingers at once while it waits).
+#[allow(unsafe_code)]
+fn flushed_within(producer: &BaseProducer, wait: Duration) -> bool {
+    let ms = i32::try_from(wait.as_millis()).unwrap_or(i32::MAX).max(1);
+    // SAFETY: the handle belongs to `producer`, alive for the call.
+    let err = unsafe { rdkafka::bindings::rd_kafka_flush(producer.client().native_ptr(), ms) };
+    err == rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR
 }
 
 fn kmirror_run(source: &KafkaCluster, target: &KafkaCluster, w: &Workload, extra: &[&str]) -> Measure {
@@ -698,6 +838,15 @@ fn main() {
         let limit_target = KafkaCluster::start(Role::Target).expect("target");
         runs.push(("limit (plain pipe)".into(), limit_pipe(&source, &limit_target, w)));
         drop(limit_target);
+        // Beside kmirror's 1 000-record transactions, what the textbook transactional copy makes
+        // of that size on the same brokers, with as many transactions under way as kmirror has
+        // shards by default (KMIRROR_BENCH_TXN_PIPE_THREADS).
+        if configs.iter().any(|(label, _)| *label == "kmirror txn 1 000") {
+            let threads = env_or("KMIRROR_BENCH_TXN_PIPE_THREADS", 4);
+            let target = KafkaCluster::start(Role::Target).expect("target");
+            let m = transactional_pipe(&source, &target, w, 1000, threads);
+            runs.push((format!("transactional pipe, txn 1 000 ({threads} threads)"), m));
+        }
         let mut idle_seconds = None;
         for (label, extra) in &configs {
             let target = KafkaCluster::start(Role::Target).expect("target");
