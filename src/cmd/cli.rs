@@ -209,7 +209,9 @@ pub(crate) struct MirrorArgs {
     #[command(flatten)]
     pub(crate) clients: ClientFlags,
     /// Most records in one target transaction [default: 10000; with neither this nor
-    /// --transaction-max-ms given, grown with the time while a shard is behind, see there].
+    /// --transaction-max-ms given, grown with the time while a shard is behind, see there, and
+    /// a transaction at this bound with no more than another one's worth left to read takes the
+    /// rest too].
     #[arg(long, value_name = "N")]
     pub(crate) transaction_max_records: Option<usize>,
     /// Longest a target transaction stays open, in milliseconds [default: 250; with neither

@@ -24,6 +24,9 @@ pub(crate) struct OpenTransaction {
     /// Key, value and header bytes in the transaction.
     pub(crate) bytes: u64,
     pub(crate) failed: Option<KafkaError>,
+    /// The record count it closes at, once decided at the first bound reached (it may take the
+    /// rest of a backlog, see `Shard::transaction_due`).
+    pub(crate) record_bound: Option<usize>,
 }
 
 /// What became of a source record.
@@ -61,6 +64,7 @@ pub(crate) fn produce(
             per_route: vec![(0, 0); routes.len()],
             bytes: 0,
             failed: None,
+            record_bound: None,
         });
     }
     let Some(open) = txn.as_mut() else { return Ok(Produced::Sent) };
