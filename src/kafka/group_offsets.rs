@@ -28,10 +28,11 @@ pub(crate) struct CommittedOffset {
     pub(crate) metadata: String,
 }
 
-/// What one group is asked: its id and the partitions.
+/// What one group is asked: its id and the partitions (None: every partition it has an
+/// offset for).
 pub(crate) struct GroupQuery<'a> {
     pub(crate) group: &'a str,
-    pub(crate) partitions: &'a [(String, i32)],
+    pub(crate) partitions: Option<&'a [(String, i32)]>,
 }
 
 /// Whether to wait while a transaction still commits offsets of a group.
@@ -118,8 +119,12 @@ fn send<C: ClientContext>(
     timeout: Duration,
 ) -> Result<Asked, String> {
     let group = c_string(query.group)?;
-    let topics =
-        query.partitions.iter().map(|(t, p)| Ok((c_string(t)?, *p))).collect::<Result<Vec<_>, String>>()?;
+    let topics = match query.partitions {
+        Some(partitions) => {
+            Some(partitions.iter().map(|(t, p)| Ok((c_string(t)?, *p))).collect::<Result<Vec<_>, String>>()?)
+        }
+        None => None,
+    };
     // SAFETY: every pointer handed to librdkafka is its own (released by a Guard after its last
     // use) or a CString alive until the call returns; librdkafka copies the group, the
     // partition list and the options it is handed.
@@ -135,15 +140,20 @@ fn send<C: ClientContext>(
             rd::rd_kafka_error_destroy(stable);
             return Err(message);
         }
-        let list = Guard {
-            ptr: rd::rd_kafka_topic_partition_list_new(i32::try_from(topics.len()).unwrap_or(i32::MAX)),
-            release: rd::rd_kafka_topic_partition_list_destroy,
-        };
-        for (topic, partition) in &topics {
-            rd::rd_kafka_topic_partition_list_add(list.ptr, topic.as_ptr(), *partition);
-        }
+        let list = topics.map(|topics| {
+            let list = Guard {
+                ptr: rd::rd_kafka_topic_partition_list_new(i32::try_from(topics.len()).unwrap_or(i32::MAX)),
+                release: rd::rd_kafka_topic_partition_list_destroy,
+            };
+            for (topic, partition) in &topics {
+                rd::rd_kafka_topic_partition_list_add(list.ptr, topic.as_ptr(), *partition);
+            }
+            list
+        });
+        // A null list asks for every partition the group has an offset for.
+        let partitions = list.as_ref().map_or(std::ptr::null(), |l| l.ptr.cast_const());
         let ask = Guard {
-            ptr: rd::rd_kafka_ListConsumerGroupOffsets_new(group.as_ptr(), list.ptr),
+            ptr: rd::rd_kafka_ListConsumerGroupOffsets_new(group.as_ptr(), partitions),
             release: rd::rd_kafka_ListConsumerGroupOffsets_destroy,
         };
         let mut asks = [ask.ptr];

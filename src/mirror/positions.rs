@@ -15,7 +15,7 @@ use crate::config::names::{group_reader, shadow_group};
 use crate::error::{Error, Result, Side};
 use crate::kafka::client::CreateForRole;
 use crate::kafka::consumer_close::close;
-use crate::kafka::group_offsets::{committed_offsets, GroupQuery, Unstable};
+use crate::kafka::group_offsets::{committed_offsets, CommittedOffset, GroupQuery, Unstable};
 use crate::mirror::map_positions::positions_from_map;
 use crate::mirror::plan::Route;
 use crate::mirror::shadow::{positions_of, SavedPosition};
@@ -58,20 +58,51 @@ pub(crate) fn committed_positions(
     Ok(out)
 }
 
-/// What every shard's group holds for every route's target partition, by shard. A position in
-/// a group other than the route's own shard was written for another source topic (a changed
-/// `--rename`), since a partition's shard never changes. A group with a transaction still
-/// committing to it (an earlier run that was killed) is an error at once: only fencing ends that
-/// transaction, and the shards fence and read their groups themselves.
-pub(crate) fn positions_in_every_group<C: ClientContext>(
+/// Every offset each shard's group holds, by shard.
+pub(crate) type EveryGroup = Vec<(u32, Vec<CommittedOffset>)>;
+
+/// Every offset each shard's group holds, by shard, asked side by side: what the run's start
+/// needs before it knows which partitions it mirrors (see [`positions_in_every_group`]). A group
+/// with a transaction still committing to it (an earlier run that was killed) is an error at
+/// once: only fencing ends that transaction, and the shards fence and read their groups
+/// themselves.
+pub(crate) fn every_groups_offsets<C: ClientContext>(
     target: &Client<C>,
     name: &str,
     shards: u32,
-    routes: &[Route],
     timeout: Duration,
+) -> Result<EveryGroup> {
+    let groups: Vec<(u32, String)> = (0..shards).map(|shard| (shard, shadow_group(name, shard))).collect();
+    let queries: Vec<GroupQuery<'_>> =
+        groups.iter().map(|(_, group)| GroupQuery { group, partitions: None }).collect();
+    let answers = committed_offsets(target, &queries, Unstable::Report, timeout);
+    groups
+        .into_iter()
+        .zip(answers)
+        .map(|((shard, group), answer)| {
+            Ok((shard, answer.map_err(|message| Error::GroupRead { group, message })?))
+        })
+        .collect()
+}
+
+/// What every shard's group holds for every route's target partition, by shard. A position in
+/// a group other than the route's own shard was written for another source topic (a changed
+/// `--rename`), since a partition's shard never changes.
+pub(crate) fn positions_in_every_group(
+    every: &EveryGroup,
+    name: &str,
+    shards: u32,
+    routes: &[Route],
 ) -> Result<Vec<(u32, GroupPositions)>> {
-    let by_shard = (0..shards).map(|shard| (shard, routes.to_vec())).collect();
-    read_groups(target, name, shards, by_shard, Unstable::Report, timeout)
+    every
+        .iter()
+        .map(|(shard, committed)| {
+            let entries = committed
+                .iter()
+                .map(|c| (TopicPartition::new(&c.topic, c.partition), c.offset, c.metadata.clone()));
+            Ok((*shard, positions_of(routes, name, shards, entries)?))
+        })
+        .collect()
 }
 
 /// One shadow group's positions by source partition (None: never committed).
@@ -97,7 +128,7 @@ fn read_groups<C: ClientContext>(
         })
         .collect();
     let queries: Vec<GroupQuery<'_>> =
-        asked.iter().map(|a| GroupQuery { group: &a.group, partitions: &a.partitions }).collect();
+        asked.iter().map(|a| GroupQuery { group: &a.group, partitions: Some(&a.partitions) }).collect();
     let answers = committed_offsets(client, &queries, unstable, timeout);
     asked
         .iter()

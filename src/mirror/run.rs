@@ -13,13 +13,14 @@ use crate::config::MirrorSettings;
 use crate::error::{Error, Result, Side};
 use crate::kafka::client::CreateForRole;
 use crate::kafka::errors::{unreachable, ErrorRecorder};
+
 use crate::kafka::topic_ids::topic_ids;
 use crate::kafka::watermarks::committed_ends_with;
 use crate::mirror::acl_sync::AclSync;
 use crate::mirror::context::MirrorContext;
 use crate::mirror::hosts::ShardHosts;
 use crate::mirror::plan::{list_source_topics, routes_by_shard, Route, SourceTopic};
-use crate::mirror::positions::{positions_in_every_group, GroupPositions};
+use crate::mirror::positions::{every_groups_offsets, positions_in_every_group, EveryGroup, GroupPositions};
 use crate::mirror::shard::{EarlyClients, FenceGate};
 use crate::mirror::target_topics::{MissingTopic, Readiness, TopicChange, TopicSync};
 use crate::ops::progress::ProgressView;
@@ -51,6 +52,10 @@ pub(crate) struct Mirror {
     source_metadata: BaseConsumer<ErrorRecorder>,
     /// `None` once a batch run has made every topic it will make.
     topic_sync: Option<TopicSync>,
+    /// The source's topics as listed beside the target's first answer, for the run's start.
+    listed: Option<Result<Vec<SourceTopic>>>,
+    /// The shadow groups' offsets, read beside the same, for the run's start.
+    groups_read: Option<Result<EveryGroup>>,
 }
 
 impl Mirror {
@@ -73,13 +78,50 @@ impl Mirror {
             .set("group.id", group_reader(&settings.name))
             .create_for_role_with_context(ErrorRecorder::default())
             .map_err(Error::kafka(Side::Target, "creating metadata client"))?;
-        let started = Instant::now();
-        rdkafka::consumer::Consumer::fetch_metadata(&target_metadata, None, settings.connect_timeout)
-            .map_err(|e| unreachable(Side::Target, &settings.target_bootstrap, &target_metadata, e))?;
-        let target_ms = started.elapsed().as_millis() as u64;
+        // Made before the first request, so that their connections come up beside it.
         let topic_sync =
             TopicSync::new(source_config, target_config, target_metadata, settings.replication_factor)?;
-        debug!(target_ms, sync_ms = started.elapsed().as_millis() as u64 - target_ms, "target reached");
+        let target_metadata = topic_sync.target_consumer();
+        let started = Instant::now();
+        // The source's topics are listed, and every shadow group read whole, beside the target's
+        // first answer: none needs another, and each is a new client's first round trips (the
+        // group read the longest: a coordinator lookup, then the offsets, some 25-70 ms).
+        let (reached, listed, groups_read) = std::thread::scope(|scope| {
+            let groups_read = scope.spawn(|| {
+                let read = every_groups_offsets(
+                    Consumer::client(target_metadata),
+                    &settings.name,
+                    settings.shards,
+                    settings.connect_timeout,
+                );
+                debug!(groups_ms = started.elapsed().as_millis() as u64, "shadow groups read");
+                read
+            });
+            let listed = scope.spawn(|| {
+                let listed = list_source_topics(
+                    &source_metadata,
+                    &settings.selector,
+                    &settings.rename,
+                    &settings.source_bootstrap,
+                    settings.connect_timeout,
+                );
+                debug!(list_ms = started.elapsed().as_millis() as u64, "source topics listed");
+                listed
+            });
+            let reached =
+                rdkafka::consumer::Consumer::fetch_metadata(target_metadata, None, settings.connect_timeout);
+            let target_ms = started.elapsed().as_millis() as u64;
+            let listed = listed
+                .join()
+                .unwrap_or_else(|_| Err(Error::Internal("listing the source's topics panicked".into())));
+            let groups_read = groups_read
+                .join()
+                .unwrap_or_else(|_| Err(Error::Internal("reading the shadow groups panicked".into())));
+            (reached.map(|_| target_ms), listed, groups_read)
+        });
+        let target_ms =
+            reached.map_err(|e| unreachable(Side::Target, &settings.target_bootstrap, target_metadata, e))?;
+        debug!(target_ms, "target reached");
         let ctx = Arc::new(MirrorContext {
             settings,
             stop: Default::default(),
@@ -87,7 +129,14 @@ impl Mirror {
             topic_ids: Default::default(),
             map_made_now: Default::default(),
         });
-        Ok(Self { ctx, _state: state, source_metadata, topic_sync: Some(topic_sync) })
+        Ok(Self {
+            ctx,
+            _state: state,
+            source_metadata,
+            topic_sync: Some(topic_sync),
+            listed: Some(listed),
+            groups_read: Some(groups_read),
+        })
     }
 
     pub(crate) fn context(&self) -> Arc<MirrorContext> {
@@ -97,9 +146,10 @@ impl Mirror {
     /// Runs until stopped (or, with --until-caught-up, until done).
     pub(crate) fn run(mut self) -> Result<MirrorSummary> {
         let settings = &self.ctx.settings;
-        let started = Instant::now();
-        let topics = self.list_topics()?;
-        debug!(list_ms = started.elapsed().as_millis() as u64, "source topics listed");
+        let topics = match self.listed.take() {
+            Some(listed) => listed?,
+            None => self.list_topics()?,
+        };
         if topics.is_empty() {
             return Err(settings.selector.no_topics_error());
         }
@@ -127,9 +177,10 @@ impl Mirror {
         let listed = routes_by_shard(&topics, settings.shards);
         let gate = Arc::new(FenceGate::default());
         let early = self.make_clients_early(&listed, &gate);
+        let groups_read = self.groups_read.take();
         let (targets, reads) = std::thread::scope(|scope| {
             let reads = scope.spawn(|| {
-                let reads = self.read_start(&listed);
+                let reads = self.read_start(&listed, groups_read);
                 gate.decide(self.worth_fencing(&listed, &reads));
                 reads
             });
@@ -269,7 +320,12 @@ impl Mirror {
 
     /// Where the mirror stands, read from both clusters side by side: every shadow group's
     /// positions of `by_shard`'s partitions, their committed ends and their topics' IDs.
-    fn read_start(&self, by_shard: &BTreeMap<u32, Vec<Route>>) -> StartReads {
+    /// `groups_read`: the shadow groups as read already (None: read them now).
+    fn read_start(
+        &self,
+        by_shard: &BTreeMap<u32, Vec<Route>>,
+        groups_read: Option<Result<EveryGroup>>,
+    ) -> StartReads {
         let s = &self.ctx.settings;
         let routes: Vec<Route> = by_shard.values().flatten().cloned().collect();
         let sources: Vec<TopicPartition> = routes.iter().map(|r| r.source.clone()).collect();
@@ -293,18 +349,13 @@ impl Mirror {
                 );
                 (ends, ids)
             });
-            let started = Instant::now();
-            let groups = match &self.topic_sync {
-                Some(sync) => positions_in_every_group(
-                    sync.target_client(),
-                    &s.name,
-                    s.shards,
-                    &routes,
-                    s.connect_timeout,
-                ),
+            let every = groups_read.unwrap_or_else(|| match &self.topic_sync {
+                Some(sync) => {
+                    every_groups_offsets(sync.target_client(), &s.name, s.shards, s.connect_timeout)
+                }
                 None => Err(Error::Internal("the target's admin client is closed before the start".into())),
-            };
-            debug!(groups_ms = started.elapsed().as_millis() as u64, "shadow groups read");
+            });
+            let groups = every.and_then(|every| positions_in_every_group(&every, &s.name, s.shards, &routes));
             let (ends, ids) = source_side.join().unwrap_or_default();
             StartReads { groups, ends, ids }
         })

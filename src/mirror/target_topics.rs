@@ -57,8 +57,8 @@ pub(crate) struct TopicSync {
 }
 
 impl TopicSync {
-    /// `target_metadata`: a client of the target that has had its first metadata answer (the
-    /// run's reachability check): requests on it go to a named broker at once. Its group id is
+    /// `target_metadata`: the client of the target that the run's reachability check goes
+    /// through, so that later requests on it go to a named broker at once. Its group id is
     /// [`group_reader`]'s: it reads the shadow groups.
     pub(crate) fn new(
         source: rdkafka::ClientConfig,
@@ -86,14 +86,28 @@ impl TopicSync {
         self.target_metadata.client()
     }
 
+    /// The same client as a consumer (its error reasons, its metadata requests).
+    pub(crate) fn target_consumer(&self) -> &BaseConsumer<ErrorRecorder> {
+        &self.target_metadata
+    }
+
     /// Makes sure the target topic has at least the source's partitions and the source's topic
     /// configs, or says how to make it ([`Readiness::Missing`]: topics are made together, see
     /// [`TopicSync::make_all`]). `mirrored` is how many partitions of this topic the mirror
     /// already copies: a target that has exactly those gets the source's new ones added (the
     /// source grew); any other shortfall is refused, since it is not the mirror's topic.
     pub(crate) fn check(&self, topic: &SourceTopic, mirrored: Option<i32>) -> Result<Readiness> {
-        let source_configs = self.explicit_configs(Side::Source, &topic.name)?;
-        match self.target_partitions(&topic.target)? {
+        // Asked side by side: neither answer needs the other.
+        let (source_configs, partitions) = std::thread::scope(|scope| {
+            let configs = scope.spawn(|| self.explicit_configs(Side::Source, &topic.name));
+            let partitions = self.target_partitions(&topic.target);
+            let configs = configs
+                .join()
+                .unwrap_or_else(|_| Err(Error::Internal("describing a source topic panicked".into())));
+            (configs, partitions)
+        });
+        let source_configs = source_configs?;
+        match partitions? {
             // Made again, it would take the next records at offset 0 while the map and the
             // shadow group say otherwise.
             None if mirrored.is_some() => {
