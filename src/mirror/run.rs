@@ -13,7 +13,6 @@ use crate::config::MirrorSettings;
 use crate::error::{Error, Result, Side};
 use crate::kafka::client::CreateForRole;
 use crate::kafka::errors::{unreachable, ErrorRecorder};
-
 use crate::kafka::topic_ids::topic_ids;
 use crate::kafka::watermarks::committed_ends_with;
 use crate::mirror::acl_sync::AclSync;
