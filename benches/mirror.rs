@@ -77,80 +77,13 @@ use support::{cpu_seconds, env_or, load, load_more, steady, vm_rss, Landing, Mea
 /// transactions, flushing at the end; as many threads as kmirror has workers by default (the
 /// cores), each with its own consumer and producer over its share of the partitions.
 fn limit_pipe(source: &KafkaCluster, target: &KafkaCluster, w: &Workload) -> Measure {
-    target.create_topic(TOPIC, w.partitions, &[]).expect("target topic");
-    let threads =
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(w.partitions as usize);
-    let per_partition = w.records / w.partitions as usize;
-    let landing = Landing::watch(target, w.partitions, per_partition * w.partitions as usize);
-    let cpu_before = cpu_seconds(UsageWho::RUSAGE_SELF);
-    let started = Instant::now();
-    let handles: Vec<_> = (0..threads)
-        .map(|t| {
-            let partitions: Vec<i32> = (0..w.partitions).filter(|p| *p as usize % threads == t).collect();
-            let consumer: BaseConsumer = source
-                .client_config()
-                .set("group.id", "bench-limit")
-                .set("enable.auto.commit", "false")
-                .set("isolation.level", "read_committed")
-                .set("fetch.wait.max.ms", "100")
-                .create()
-                .expect("consumer");
-            let producer: BaseProducer =
-                target.client_config().set("enable.idempotence", "true").create().expect("producer");
-            std::thread::spawn(move || {
-                pipe(consumer, producer, &partitions, per_partition * partitions.len())
-            })
-        })
-        .collect();
-    let copied = handles.into_iter().map(|h| h.join().expect("pipe thread")).sum();
-    let seconds = started.elapsed().as_secs_f64();
-    let landed = landing.finish_within(Duration::from_secs(10));
-    Measure {
-        seconds,
-        steady_seconds: steady(&landed, seconds),
-        cpu_seconds: cpu_seconds(UsageWho::RUSAGE_SELF) - cpu_before,
-        peak_rss_bytes: None,
-        target_records: copied,
-    }
-}
-
-fn pipe(consumer: BaseConsumer, producer: BaseProducer, partitions: &[i32], total: usize) -> usize {
-    let mut tpl = TopicPartitionList::new();
-    for &p in partitions {
-        tpl.add_partition_offset(TOPIC, p, Offset::Beginning).expect("tpl");
-    }
-    consumer.assign(&tpl).expect("assign");
-    let mut copied = 0;
-    while copied < total {
-        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
-            let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(TOPIC).partition(m.partition());
-            if let Some(k) = m.key() {
-                record = record.key(k);
-            }
-            if let Some(v) = m.payload() {
-                record = record.payload(v);
-            }
-            if let Some(ts) = m.timestamp().to_millis() {
-                record = record.timestamp(ts);
-            }
-            if let Some(h) = m.headers() {
-                record = record.headers(h.detach());
-            }
-            loop {
-                match producer.send(record) {
-                    Ok(()) => break,
-                    Err((_, back)) => {
-                        record = back;
-                        producer.poll(Duration::from_millis(5));
-                    }
-                }
-            }
-            producer.poll(Duration::ZERO);
-            copied += 1;
-        }
-    }
-    producer.flush(Duration::from_secs(120)).expect("flush");
-    copied
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    threaded_copy(target, w, threads, |_| {
+        let consumer = pipe_consumer(source, "bench-limit".into());
+        let producer: BaseProducer =
+            target.client_config().set("enable.idempotence", "true").create().expect("producer");
+        move |partitions: Vec<i32>, total: usize| pipe(consumer, producer, &partitions, total, None)
+    })
 }
 
 /// The transactional limit: the textbook exactly-once copy (KIP-98's consume -> produce loop)
@@ -166,6 +99,26 @@ fn transactional_pipe(
     per_transaction: usize,
     threads: usize,
 ) -> Measure {
+    threaded_copy(target, w, threads, |t| {
+        let consumer = pipe_consumer(source, format!("bench-transactional-{t}"));
+        let producer: BaseProducer = target
+            .client_config()
+            .set("transactional.id", format!("bench-transactional-{t}"))
+            .create()
+            .expect("producer");
+        move |partitions: Vec<i32>, total: usize| {
+            pipe(consumer, producer, &partitions, total, Some(per_transaction))
+        }
+    })
+}
+
+/// Copies the workload on `threads` threads (at most one per partition), each over its share of
+/// the partitions with what `make(thread)` returns (its clients made on the clock, as kmirror's
+/// are), and measures the copy as the target's readers see it.
+fn threaded_copy<F>(target: &KafkaCluster, w: &Workload, threads: usize, make: impl Fn(usize) -> F) -> Measure
+where
+    F: FnOnce(Vec<i32>, usize) -> usize + Send + 'static,
+{
     target.create_topic(TOPIC, w.partitions, &[]).expect("target topic");
     let threads = threads.clamp(1, w.partitions as usize);
     let per_partition = w.records / w.partitions as usize;
@@ -175,23 +128,9 @@ fn transactional_pipe(
     let handles: Vec<_> = (0..threads)
         .map(|t| {
             let partitions: Vec<i32> = (0..w.partitions).filter(|p| *p as usize % threads == t).collect();
-            let consumer: BaseConsumer = source
-                .client_config()
-                .set("group.id", format!("bench-transactional-{t}"))
-                .set("enable.auto.commit", "false")
-                .set("isolation.level", "read_committed")
-                .set("fetch.wait.max.ms", "100")
-                .create()
-                .expect("consumer");
-            let producer: BaseProducer = target
-                .client_config()
-                .set("transactional.id", format!("bench-transactional-{t}"))
-                .create()
-                .expect("producer");
-            std::thread::spawn(move || {
-                let total = per_partition * partitions.len();
-                transactional_copy(consumer, producer, &partitions, total, per_transaction)
-            })
+            let total = per_partition * partitions.len();
+            let copy = make(t);
+            std::thread::spawn(move || copy(partitions, total))
         })
         .collect();
     let copied = handles.into_iter().map(|h| h.join().expect("pipe thread")).sum();
@@ -206,22 +145,38 @@ fn transactional_pipe(
     }
 }
 
-fn transactional_copy(
+fn pipe_consumer(source: &KafkaCluster, group: String) -> BaseConsumer {
+    source
+        .client_config()
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .set("fetch.wait.max.ms", "100")
+        .create()
+        .expect("consumer")
+}
+
+/// Copies `total` records of `partitions` from their beginning, each to the same partition;
+/// with `per_transaction`, in transactions of that many records that also commit the consumer's
+/// positions (the producer must be transactional), else flushing at the end.
+fn pipe(
     consumer: BaseConsumer,
     producer: BaseProducer,
     partitions: &[i32],
     total: usize,
-    per_transaction: usize,
+    per_transaction: Option<usize>,
 ) -> usize {
-    let wait = Duration::from_secs(60);
+    let wait = Duration::from_secs(120);
     let mut tpl = TopicPartitionList::new();
     for &p in partitions {
         tpl.add_partition_offset(TOPIC, p, Offset::Beginning).expect("tpl");
     }
     consumer.assign(&tpl).expect("assign");
-    let group = consumer.group_metadata().expect("group metadata");
-    producer.init_transactions(wait).expect("init_transactions");
-    producer.begin_transaction().expect("begin");
+    let group = per_transaction.map(|_| {
+        producer.init_transactions(wait).expect("init_transactions");
+        producer.begin_transaction().expect("begin");
+        consumer.group_metadata().expect("group metadata")
+    });
     let (mut copied, mut open) = (0, 0);
     while copied < total {
         let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) else { continue };
@@ -250,21 +205,26 @@ fn transactional_copy(
         producer.poll(Duration::ZERO);
         copied += 1;
         open += 1;
-        if open == per_transaction || copied == total {
-            // Delivered first, a millisecond at a time: rust-rdkafka's own flush (which its
-            // commit_transaction calls) waits in 100 ms steps, a cost of that crate, not of
-            // transactions.
-            while !flushed_within(&producer, Duration::from_millis(1)) {
-                serve_reports(&producer);
-            }
-            let positions = consumer.position().expect("positions");
-            producer.send_offsets_to_transaction(&positions, &group, wait).expect("send_offsets");
-            producer.commit_transaction(wait).expect("commit");
-            open = 0;
-            if copied < total {
-                producer.begin_transaction().expect("begin");
+        if let (Some(size), Some(group)) = (per_transaction, &group) {
+            if open == size || copied == total {
+                // Delivered first, a millisecond at a time: rust-rdkafka's own flush (which its
+                // commit_transaction calls) waits in 100 ms steps, a cost of that crate, not of
+                // transactions.
+                while !flushed_within(&producer, Duration::from_millis(1)) {
+                    serve_reports(&producer);
+                }
+                let positions = consumer.position().expect("positions");
+                producer.send_offsets_to_transaction(&positions, group, wait).expect("send_offsets");
+                producer.commit_transaction(wait).expect("commit");
+                open = 0;
+                if copied < total {
+                    producer.begin_transaction().expect("begin");
+                }
             }
         }
+    }
+    if per_transaction.is_none() {
+        producer.flush(wait).expect("flush");
     }
     copied
 }
