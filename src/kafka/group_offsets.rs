@@ -119,12 +119,12 @@ fn send<C: ClientContext>(
     timeout: Duration,
 ) -> Result<Asked, String> {
     let group = c_string(query.group)?;
-    let topics = match query.partitions {
-        Some(partitions) => {
-            Some(partitions.iter().map(|(t, p)| Ok((c_string(t)?, *p))).collect::<Result<Vec<_>, String>>()?)
-        }
-        None => None,
-    };
+    let topics = query
+        .partitions
+        .map(|partitions| {
+            partitions.iter().map(|(t, p)| Ok((c_string(t)?, *p))).collect::<Result<Vec<_>, String>>()
+        })
+        .transpose()?;
     // SAFETY: every pointer handed to librdkafka is its own (released by a Guard after its last
     // use) or a CString alive until the call returns; librdkafka copies the group, the
     // partition list and the options it is handed.

@@ -96,13 +96,20 @@ pub(crate) fn positions_in_every_group(
 ) -> Result<Vec<(u32, GroupPositions)>> {
     every
         .iter()
-        .map(|(shard, committed)| {
-            let entries = committed
-                .iter()
-                .map(|c| (TopicPartition::new(&c.topic, c.partition), c.offset, c.metadata.clone()));
-            Ok((*shard, positions_of(routes, name, shards, entries)?))
-        })
+        .map(|(shard, committed)| Ok((*shard, group_positions(routes, name, shards, committed)?)))
         .collect()
+}
+
+/// `routes`' positions in a group that holds `committed`.
+fn group_positions(
+    routes: &[Route],
+    name: &str,
+    shards: u32,
+    committed: &[CommittedOffset],
+) -> Result<GroupPositions> {
+    let entries =
+        committed.iter().map(|c| (TopicPartition::new(&c.topic, c.partition), c.offset, c.metadata.clone()));
+    positions_of(routes, name, shards, entries)
 }
 
 /// One shadow group's positions by source partition (None: never committed).
@@ -135,10 +142,7 @@ fn read_groups<C: ClientContext>(
         .zip(answers)
         .map(|(a, answer)| {
             let committed = answer.map_err(|message| Error::GroupRead { group: a.group.clone(), message })?;
-            let entries = committed
-                .into_iter()
-                .map(|c| (TopicPartition::new(&c.topic, c.partition), c.offset, c.metadata));
-            Ok((a.shard, positions_of(&a.routes, name, shards, entries)?))
+            Ok((a.shard, group_positions(&a.routes, name, shards, &committed)?))
         })
         .collect()
 }
