@@ -27,7 +27,7 @@ pub enum Error {
     NoTopics { pattern: String, exclude: String },
     #[error("mirror {name} was started with --shards {recorded}; a mirror's shard count is fixed for life: pass --shards {recorded} or use a new --name")]
     ShardsChanged { name: String, recorded: u32 },
-    #[error("worker for shard {shard} was fenced: another kmirror instance with --name {name} took over this shard; this one stops")]
+    #[error("worker for shard {shard} was fenced: another kmirror instance with --name {name} took over this shard, or the target aborted its transaction after target.transaction.timeout.ms (a long network partition); this one stops, and a restart resumes from the last commit")]
     Fenced { name: String, shard: u32 },
     #[error("target cluster: reading the committed positions of group {group}: {message}")]
     GroupRead { group: String, message: String },

@@ -21,21 +21,24 @@ fn produce_batch(setup: &Setup, t: &str, prefix: &str, per_partition: usize) {
 
 /// After a fault, the same mirror process either carries on (and stops cleanly on SIGTERM) or
 /// has stopped with a clear error: a broker that aborted its transaction may also have bumped
-/// the producer epoch. Either way a restart finishes the copy.
-fn carried_on_or_stopped_clearly(mut mirror: std::process::Child, fault: &str) {
-    match mirror.try_wait().expect("wait") {
-        None => {
-            terminate(&mirror);
-            wait_exit(&mut mirror, Duration::from_secs(30)).expect("stops on SIGTERM");
-            let out = mirror.wait_with_output().expect("output");
-            assert!(out.status.success(), "{}: {}", out.status, stderr(&out));
-        }
-        Some(status) => {
-            let out = mirror.wait_with_output().expect("output");
-            let text = stderr(&out);
-            assert!(!status.success() && text.contains("kmirror: error:"), "{status}: {text}");
-            eprintln!("the mirror stopped after {fault} ({status}): {}", text.lines().last().unwrap_or(""));
-        }
+/// the producer epoch. Either way a restart finishes the copy. `log` is where its stderr went,
+/// if not to a pipe.
+fn carried_on_or_stopped_clearly(mut mirror: std::process::Child, fault: &str, log: Option<&Path>) {
+    let running = mirror.try_wait().expect("wait").is_none();
+    if running {
+        terminate(&mirror);
+        wait_exit(&mut mirror, Duration::from_secs(30)).expect("stops on SIGTERM");
+    }
+    let out = mirror.wait_with_output().expect("output");
+    let text = match log {
+        Some(path) => std::fs::read_to_string(path).unwrap_or_default(),
+        None => stderr(&out),
+    };
+    if running {
+        assert!(out.status.success(), "{}: {text}", out.status);
+    } else {
+        assert!(!out.status.success() && text.contains("kmirror: error:"), "{}: {text}", out.status);
+        eprintln!("the mirror stopped after {fault} ({}): {}", out.status, text.lines().last().unwrap_or(""));
     }
 }
 
@@ -57,7 +60,7 @@ fn a_target_frozen_past_the_transaction_timeout_loses_and_duplicates_nothing() {
     // The same process either carries on or stops with a clear error (a broker that aborted
     // the transaction may also have bumped the producer epoch); either way a restart finishes.
     std::thread::sleep(Duration::from_secs(25));
-    carried_on_or_stopped_clearly(mirror, "the freeze");
+    carried_on_or_stopped_clearly(mirror, "the freeze", None);
     assert_success(&setup.mirror_until_caught_up(&t, &[]));
     setup.assert_exactly_once(&t, PARTITIONS, Some(4_000));
 }
@@ -324,11 +327,11 @@ fn wait_for_copied(setup: &Setup, t: &str, at_least: usize) {
 /// A mirror of `t` whose log goes to a file in its state dir: with a broker down, librdkafka's
 /// warnings would fill a pipe nobody reads until the end, and a mirror blocked writing its log
 /// cannot stop.
-fn spawn_logged(setup: &Setup, t: &str) -> (std::process::Child, std::path::PathBuf) {
+fn spawn_logged(setup: &Setup, t: &str, extra: &[&str]) -> (std::process::Child, std::path::PathBuf) {
     let log_path = setup.state_dir.path().join("mirror.log");
     let log = std::fs::File::create(&log_path).expect("log file");
     let mirror = kmirror_command()
-        .args(setup.args(t, &[]))
+        .args(setup.args(t, extra))
         .env("RUST_LOG", "info,librdkafka=warn")
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
@@ -393,7 +396,7 @@ fn leader_killed_mid_stream(killed: Killed) {
     setup.source.create_topic(&t, PARTITIONS, &[]).expect("topic");
     let per_phase = 1_000;
     produce_batch(&setup, &t, "a", per_phase);
-    let (mut mirror, log_path) = spawn_logged(&setup, &t);
+    let (mut mirror, log_path) = spawn_logged(&setup, &t, &[]);
     let log_tail = || last_lines(&log_path);
     wait_for_copied(&setup, &t, 2 * per_phase);
 
@@ -427,7 +430,8 @@ fn leader_killed_mid_stream(killed: Killed) {
 /// clear error; either way, after the heal, every record is on the target once, in order.
 #[test]
 fn a_network_partition_to_the_target_mid_transaction_loses_and_duplicates_nothing() {
-    use kmirror_testcontainers::{raw_log::read_raw_log, KafkaCluster, KafkaSpec};
+    use kmirror_testcontainers::raw_log::{read_raw_log, LogEnds};
+    use kmirror_testcontainers::{KafkaCluster, KafkaSpec};
     let (source, _) = KafkaCluster::shared_pair().expect("shared clusters");
     let target = KafkaCluster::start_kafka(&KafkaSpec::behind_slow_link(1, Duration::from_millis(2)))
         .expect("target behind a link");
@@ -440,37 +444,54 @@ fn a_network_partition_to_the_target_mid_transaction_loses_and_duplicates_nothin
     let t = topic("partition");
     setup.source.create_topic(&t, PARTITIONS, &[]).expect("topic");
     produce_batch(&setup, &t, "a", 20_000);
-    let mirror = setup.spawn_mirror(
+    // Its log goes to a file: across a partition librdkafka warns for seconds, and a mirror
+    // blocked on a full stderr pipe would copy nothing.
+    let (mut mirror, log_path) = spawn_logged(
+        &setup,
         &t,
         &["--set", "target.transaction.timeout.ms=5000", "--transaction-max-records", "2000"],
     );
+    let log_tail = || last_lines(&log_path);
     wait_for_copied(&setup, &t, 2_000);
-    // Cut where a transaction is open; between two transactions, heal and try again (bounded).
     let open_transaction = || {
         (0..PARTITIONS).any(|p| {
             read_raw_log(&setup.target, &t, p).is_ok_and(|l| l.last_stable_offset < l.high_watermark)
         })
     };
-    // A fast mirror can finish the backlog between two tries: each try after the first gives it
-    // more to copy, so the cut finds it busy.
+    // Cut as soon as the target's log shows a transaction open (asked cheaply: reading the
+    // whole log takes longer than a transaction stays open), while more records are being
+    // produced: the mirror outpaces the test's producer, so a backlog produced before the
+    // search would be copied before the search began. If the transaction committed before the
+    // cut took, heal and try again (bounded).
+    let mut ends: Vec<LogEnds> =
+        (0..PARTITIONS).map(|p| LogEnds::open(&setup.target, &t, p).expect("log ends")).collect();
     let mut per_partition = 20_000;
     let mut cut_inside = false;
     for round in 0..20 {
-        if round > 0 {
-            produce_batch(&setup, &t, &format!("r{round}-"), 5_000);
-            per_partition += 5_000;
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        setup.target.set_link_cut(true).expect("cut");
-        std::thread::sleep(Duration::from_millis(300));
-        if open_transaction() {
-            cut_inside = true;
+        std::thread::scope(|scope| {
+            scope.spawn(|| produce_batch(&setup, &t, &format!("r{round}-"), 5_000));
+            let looking = Instant::now();
+            while !ends.iter_mut().any(|e| e.transaction_open().expect("log ends"))
+                && looking.elapsed() < Duration::from_secs(5)
+            {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            setup.target.set_link_cut(true).expect("cut");
+            std::thread::sleep(Duration::from_millis(300));
+            cut_inside = open_transaction();
+        });
+        per_partition += 5_000;
+        if cut_inside {
             break;
         }
         setup.target.set_link_cut(false).expect("heal");
-        std::thread::sleep(Duration::from_millis(150));
+        assert!(
+            wait_exit(&mut mirror, Duration::from_millis(150)).is_none(),
+            "the mirror stopped after a cut between transactions\n{}",
+            log_tail()
+        );
     }
-    assert!(cut_inside, "no cut landed inside an open transaction in 20 tries");
+    assert!(cut_inside, "no cut landed inside an open transaction in 20 tries\n{}", log_tail());
     produce_batch(&setup, &t, "b", 1_000);
     // Past the 5 s transaction timeout: the broker aborts what the mirror had open.
     std::thread::sleep(Duration::from_secs(12));
@@ -478,7 +499,7 @@ fn a_network_partition_to_the_target_mid_transaction_loses_and_duplicates_nothin
     setup.target.set_link_cut(false).expect("heal");
     produce_batch(&setup, &t, "c", 1_000);
     std::thread::sleep(Duration::from_secs(20));
-    carried_on_or_stopped_clearly(mirror, "the partition");
+    carried_on_or_stopped_clearly(mirror, "the partition", Some(&log_path));
     assert_success(&setup.mirror_until_caught_up(&t, &[]));
     setup.assert_exactly_once(&t, PARTITIONS, Some(per_partition + 2_000));
 }
@@ -505,7 +526,7 @@ fn a_mirror_whose_clusters_are_gone_waits_without_burning_a_core() {
     let t = topic("outage");
     setup.source.create_topic(&t, PARTITIONS, &[]).expect("topic");
     produce_batch(&setup, &t, "a", 20_000);
-    let (mut mirror, log_path) = spawn_logged(&setup, &t);
+    let (mut mirror, log_path) = spawn_logged(&setup, &t, &[]);
     let log_tail = || last_lines(&log_path);
     wait_for_copied(&setup, &t, 2 * 500);
     setup.target.stop().expect("stop the target");

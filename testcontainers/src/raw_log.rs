@@ -198,6 +198,41 @@ fn leader_address(cluster: &KafkaCluster, topic: &str, partition: i32) -> Result
     }
 }
 
+/// Where a partition's log ends, asked often and cheaply (a fault test waiting for the moment a
+/// transaction is open): one small fetch on a kept connection to the leader, reading no records.
+pub struct LogEnds {
+    connection: Connection,
+    topic: String,
+    partition: i32,
+    /// Where the last answer's log ended: the log only grows, so a fetch there reads nothing.
+    high_watermark: i64,
+}
+
+impl LogEnds {
+    pub fn open(cluster: &KafkaCluster, topic: &str, partition: i32) -> Result<Self> {
+        let connection = Connection::open(&leader_address(cluster, topic, partition)?)?;
+        Ok(Self { connection, topic: topic.to_string(), partition, high_watermark: 0 })
+    }
+
+    /// Whether a transaction is open: records past the last stable offset.
+    pub fn transaction_open(&mut self) -> Result<bool> {
+        let (topic, partition) = (self.topic.as_str(), self.partition);
+        let response = self.connection.fetch_up_to(topic, partition, self.high_watermark, 1, 0)?;
+        let data = response
+            .responses
+            .into_iter()
+            .flat_map(|t| t.partitions)
+            .find(|p| p.partition_index == partition)
+            .ok_or_else(|| protocol_error(&self.connection.0.broker, "no data for the partition"))?;
+        if data.error_code != 0 {
+            let message = format!("fetch {topic}/{partition}: error code {}", data.error_code);
+            return Err(protocol_error(&self.connection.0.broker, message));
+        }
+        self.high_watermark = data.high_watermark;
+        Ok(data.last_stable_offset < data.high_watermark)
+    }
+}
+
 /// A raw connection that reads a partition read-uncommitted.
 struct Connection(RawConnection);
 
@@ -207,18 +242,29 @@ impl Connection {
     }
 
     fn fetch(&mut self, topic: &str, partition: i32, offset: i64) -> Result<FetchResponse> {
+        self.fetch_up_to(topic, partition, offset, MAX_FETCH_BYTES, 100)
+    }
+
+    fn fetch_up_to(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        max_bytes: i32,
+        max_wait_ms: i32,
+    ) -> Result<FetchResponse> {
         let request = FetchRequest::default()
             .with_replica_id((-1).into())
-            .with_max_wait_ms(100)
+            .with_max_wait_ms(max_wait_ms)
             .with_min_bytes(1)
-            .with_max_bytes(MAX_FETCH_BYTES)
+            .with_max_bytes(max_bytes)
             .with_isolation_level(READ_UNCOMMITTED)
             .with_topics(vec![FetchTopic::default()
                 .with_topic(TopicName(StrBytes::from_string(topic.to_string())))
                 .with_partitions(vec![FetchPartition::default()
                     .with_partition(partition)
                     .with_fetch_offset(offset)
-                    .with_partition_max_bytes(MAX_FETCH_BYTES)])]);
+                    .with_partition_max_bytes(max_bytes)])]);
         let response: FetchResponse = self.0.call(ApiKey::Fetch, FETCH_VERSION, &request)?;
         if response.error_code != 0 {
             return Err(protocol_error(&self.0.broker, format!("fetch error code {}", response.error_code)));
