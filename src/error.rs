@@ -29,6 +29,9 @@ pub enum Error {
     ShardsChanged { name: String, recorded: u32 },
     #[error("worker for shard {shard} was fenced: another kmirror instance with --name {name} took over this shard, or the target aborted its transaction after target.transaction.timeout.ms (a long network partition); this one stops, and a restart resumes from the last commit")]
     Fenced { name: String, shard: u32 },
+    /// The cause is in the message, not a source: the fix has to end the line.
+    #[error("{side} cluster refused {context} ({cause}): the principal kmirror logs in as lacks an ACL; grant what README's \"Access a mirror needs\" lists for the {side}")]
+    Denied { side: Side, context: String, cause: rdkafka::error::KafkaError },
     #[error("target cluster: reading the committed positions of group {group}: {message}")]
     GroupRead { group: String, message: String },
     #[error("{side} cluster: {context}: {cause}")]

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{assert_success, keyed, run, stderr, topic, Setup};
+use common::{assert_success, commit_group, group_offsets, keyed, run, stderr, topic, Setup};
 use kmirror_testcontainers::scram::Mechanism;
 use kmirror_testcontainers::scram_broker::ScramBroker;
 use kmirror_testcontainers::{audit_mirror, AclOn, AclOp, AclRule, Backend, KafkaCluster};
@@ -16,7 +16,7 @@ use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
 const PASSWORD: &str = "acl-test-password";
-const USERS: [&str; 3] = ["admin", "alice", "bob"];
+const USERS: [&str; 4] = ["admin", "alice", "bob", "mirror"];
 
 fn secured() -> KafkaCluster {
     let users: Vec<(String, String)> = USERS.iter().map(|u| (u.to_string(), PASSWORD.to_string())).collect();
@@ -219,4 +219,137 @@ fn sync_acls_against_a_cluster_without_an_authorizer_is_refused_before_anything_
         stderr(&out)
     );
     assert_eq!(setup.target.partition_count(&t).expect("metadata"), None, "no target topic made");
+}
+
+/// The rules a mirror named `name` of `topic`, syncing group `group`, needs on each side: what
+/// the README's "Access a mirror needs" lists, nothing more.
+fn least_privilege(name: &str, topic: &str, group: &str) -> (Vec<AclRule>, Vec<AclRule>) {
+    let allow = |on, resource: &str, op| AclRule::allow(on, resource, "mirror", op);
+    let prefixed = |on, resource: &str, op| AclRule { prefixed: true, ..allow(on, resource, op) };
+    let mut source = vec![];
+    for op in [AclOp::Read, AclOp::Describe, AclOp::DescribeConfigs] {
+        source.push(allow(AclOn::Topic, topic, op));
+    }
+    source.push(allow(AclOn::Group, group, AclOp::Describe));
+    let own_prefix = format!("kmirror.{name}.");
+    // The source readers' group is only ever looked up (never joined nor committed to).
+    source.push(prefixed(AclOn::Group, &own_prefix, AclOp::Describe));
+    let mut target = vec![];
+    for op in [AclOp::Create, AclOp::Write, AclOp::Describe] {
+        target.push(allow(AclOn::Topic, topic, op));
+    }
+    // The shadow groups hold positions under the target topic's name: committing them in a
+    // transaction takes READ on it.
+    target.push(allow(AclOn::Topic, topic, AclOp::Read));
+    for own in ["offset-map", "checkpoints", "shards"] {
+        for op in [AclOp::Create, AclOp::Write, AclOp::Read, AclOp::Describe] {
+            target.push(allow(AclOn::Topic, &format!("kmirror.{own}.{name}"), op));
+        }
+    }
+    for op in [AclOp::Write, AclOp::Describe] {
+        target.push(prefixed(AclOn::TransactionalId, &own_prefix, op));
+    }
+    for op in [AclOp::Read, AclOp::Describe] {
+        target.push(prefixed(AclOn::Group, &own_prefix, op));
+        target.push(allow(AclOn::Group, group, op));
+    }
+    (source, target)
+}
+
+/// The first record a read_committed reader of `topic`/`partition` gets from `offset` on: its key.
+fn key_at(cluster: &KafkaCluster, topic: &str, partition: i32, offset: i64) -> Option<Vec<u8>> {
+    let consumer: BaseConsumer = cluster
+        .client_config()
+        .set("group.id", format!("key-reader-{}", kmirror_testcontainers::unique_suffix()))
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, partition, Offset::Offset(offset)).expect("tpl");
+    consumer.assign(&tpl).expect("assign");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Some(message) = consumer.poll(Duration::from_millis(200)) {
+            return message.expect("read").key().map(<[u8]>::to_vec);
+        }
+    }
+    None
+}
+
+/// kmirror logged in as a principal holding only the rules the README lists (no super user,
+/// no cluster-wide rule): it makes the target topics, copies every record once, syncs a
+/// group's position, and a second run resumes where the first committed.
+#[test]
+fn a_mirror_holding_only_the_documented_acls_copies_exactly_once_and_resumes() {
+    if Backend::local().expect("broker choice") != Backend::ApacheKafka {
+        eprintln!("skipped: ACLs need Apache Kafka's authorizer");
+        return;
+    }
+    const PARTITIONS: i32 = 2;
+    let setup = Setup {
+        source: secured(),
+        target: secured(),
+        name: format!("least{}", kmirror_testcontainers::unique_suffix()).replace('-', ""),
+        state_dir: tempfile::tempdir().expect("tempdir"),
+    };
+    let t = topic("least");
+    let group = format!("{t}-app");
+    setup.source.create_topic(&t, PARTITIONS, &[]).expect("topic");
+    for p in 0..PARTITIONS {
+        setup.source.produce(&t, p, &keyed(&format!("a{p}"), 0..40)).expect("produce");
+    }
+    commit_group(&setup.source, &group, &t, &[(0, 30), (1, 25)].into_iter().collect());
+    let (on_source, mut on_target) = least_privilege(&setup.name, &t, &group);
+    setup.source.create_acls(&on_source).expect("source ACLs");
+    // One rule held back at first: the run must stop in one line naming it, not retry forever.
+    let held_back = on_target.iter().position(|r| r.on == AclOn::Topic && r.name == t && r.op == AclOp::Read);
+    let held_back = on_target.remove(held_back.expect("READ on the topic is in the list"));
+    setup.target.create_acls(&on_target).expect("target ACLs");
+    let mut login = vec![];
+    for side in ["source", "target"] {
+        for (key, value) in [
+            ("security.protocol", "SASL_PLAINTEXT"),
+            ("sasl.mechanism", "SCRAM-SHA-256"),
+            ("sasl.username", "mirror"),
+            ("sasl.password", PASSWORD),
+        ] {
+            login.push(format!("{side}.{key}={value}"));
+        }
+    }
+    let mut extra: Vec<&str> = vec!["--groups", &group, "--sync-group-offsets"];
+    for setting in &login {
+        extra.extend(["--set", setting.as_str()]);
+    }
+    let denied = setup.mirror_until_caught_up(&t, &extra);
+    let line = stderr(&denied).lines().find(|l| l.starts_with("kmirror: error:")).map(String::from);
+    assert!(
+        !denied.status.success()
+            && line
+                .as_ref()
+                .is_some_and(|l| l.contains("target cluster refused") && l.contains("ACL") && l.contains(&t)),
+        "one line naming the side, the topic and the fix ({}): {}",
+        denied.status,
+        stderr(&denied)
+    );
+
+    setup.target.create_acls(&[held_back]).expect("the held-back rule");
+    let copied = setup.mirror_until_caught_up(&t, &extra);
+    assert_success(&copied);
+    setup.assert_exactly_once(&t, PARTITIONS, Some(40));
+    // The group's position on the target points at the record the source's pointed at.
+    let synced = group_offsets(&setup.target, &group, &t, PARTITIONS);
+    for (p, source_offset) in [(0, 30), (1, 25)] {
+        let at = synced[&p].unwrap_or_else(|| {
+            panic!("group {group} has no position on the target in {p}; kmirror said:\n{}", stderr(&copied))
+        });
+        let expected = keyed(&format!("a{p}"), source_offset..source_offset + 1).remove(0).key;
+        assert_eq!(key_at(&setup.target, &t, p, at), expected, "partition {p}: target offset {at}");
+    }
+
+    for p in 0..PARTITIONS {
+        setup.source.produce(&t, p, &keyed(&format!("b{p}"), 0..25)).expect("produce");
+    }
+    assert_success(&setup.mirror_until_caught_up(&t, &extra));
+    setup.assert_exactly_once(&t, PARTITIONS, Some(65));
 }

@@ -14,6 +14,9 @@ pub(crate) enum Class {
     Fatal,
     /// Another instance with this transactional id took over: stop, never retry.
     Fenced,
+    /// The cluster's authorizer refused: no retry or abort can succeed until someone grants
+    /// the ACL, so stop and say which.
+    Denied,
 }
 
 /// What librdkafka says of an error, taken apart so the rule below can be tested.
@@ -55,6 +58,12 @@ pub(crate) fn classify_facts(facts: Facts) -> Class {
             | RDKafkaErrorCode::ProducerFenced
             | RDKafkaErrorCode::InvalidProducerEpoch,
         ) => Class::Fenced,
+        Some(
+            RDKafkaErrorCode::TopicAuthorizationFailed
+            | RDKafkaErrorCode::GroupAuthorizationFailed
+            | RDKafkaErrorCode::ClusterAuthorizationFailed
+            | RDKafkaErrorCode::TransactionalIdAuthorizationFailed,
+        ) => Class::Denied,
         _ if facts.fatal => Class::Fatal,
         // Seen after a network partition: commit_transaction answered "1 message(s) timed out"
         // (abortable and not fatal) again and again; only an abort gets the shard going.
@@ -91,6 +100,22 @@ mod tests {
             assert_eq!(classify_facts(txn(code, false, true)), Class::Fenced, "{code:?}");
             assert_eq!(classify_facts(txn(code, true, false)), Class::Fenced, "{code:?}");
         }
+    }
+
+    #[test]
+    fn a_refused_authorization_stops_whatever_librdkafka_says_of_it() {
+        for code in [
+            RDKafkaErrorCode::TopicAuthorizationFailed,
+            RDKafkaErrorCode::GroupAuthorizationFailed,
+            RDKafkaErrorCode::ClusterAuthorizationFailed,
+            RDKafkaErrorCode::TransactionalIdAuthorizationFailed,
+        ] {
+            assert_eq!(classify_facts(txn(code, false, false)), Class::Denied, "{code:?}");
+            let abortable = Facts { requires_abort: true, ..txn(code, false, true) };
+            assert_eq!(classify_facts(abortable), Class::Denied, "{code:?}");
+            assert_eq!(classify_facts(txn(code, true, false)), Class::Denied, "{code:?}");
+        }
+        assert_eq!(classify(&KafkaError::Global(RDKafkaErrorCode::TopicAuthorizationFailed)), Class::Denied);
     }
 
     #[test]

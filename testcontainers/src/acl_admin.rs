@@ -20,6 +20,9 @@ const ANY: i8 = 1;
 pub enum AclOn {
     Topic,
     Group,
+    /// The cluster itself; its one resource is named `kafka-cluster`.
+    Cluster,
+    TransactionalId,
 }
 
 /// The operations the tests grant or deny.
@@ -28,6 +31,7 @@ pub enum AclOp {
     All,
     Read,
     Write,
+    Create,
     Describe,
     DescribeConfigs,
 }
@@ -55,17 +59,20 @@ impl AclRule {
     }
 }
 
+/// Kafka's resource type codes.
+const ONS: [(AclOn, i8); 4] =
+    [(AclOn::Topic, 2), (AclOn::Group, 3), (AclOn::Cluster, 4), (AclOn::TransactionalId, 5)];
+
 fn on_code(on: AclOn) -> i8 {
-    match on {
-        AclOn::Topic => 2,
-        AclOn::Group => 3,
-    }
+    ONS.iter().find(|(o, _)| *o == on).map_or(0, |(_, c)| *c)
 }
 
-const OPS: [(AclOp, i8); 5] = [
+/// Kafka's operation codes.
+const OPS: [(AclOp, i8); 6] = [
     (AclOp::All, 2),
     (AclOp::Read, 3),
     (AclOp::Write, 4),
+    (AclOp::Create, 5),
     (AclOp::Describe, 8),
     (AclOp::DescribeConfigs, 10),
 ];
@@ -128,10 +135,8 @@ impl KafkaCluster {
         }
         let mut rules = Vec::new();
         for resource in response.resources {
-            let on = match resource.resource_type {
-                2 => AclOn::Topic,
-                3 => AclOn::Group,
-                _ => continue,
+            let Some(on) = ONS.iter().find(|(_, c)| *c == resource.resource_type).map(|(o, _)| *o) else {
+                continue;
             };
             for acl in resource.acls {
                 let Some(op) = OPS.iter().find(|(_, c)| *c == acl.operation).map(|(o, _)| *o) else {

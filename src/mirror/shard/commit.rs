@@ -409,7 +409,10 @@ impl Shard {
         for &p in producers {
             match self.producers[p].abort_transaction(ABORT_TIMEOUT) {
                 Ok(()) => {}
-                Err(e) if self.calls_of(p).producer_is_dead() || classify(&e) == Class::Fenced => {
+                Err(e)
+                    if self.calls_of(p).producer_is_dead()
+                        || matches!(classify(&e), Class::Fenced | Class::Denied) =>
+                {
                     return Err(self.calls_of(p).fatal_error(e))
                 }
                 Err(e) if self.ctx.stop.load(Ordering::Relaxed) => {

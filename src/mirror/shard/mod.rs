@@ -395,6 +395,17 @@ impl Shard {
                 Some(Err(KafkaError::MessageConsumption(RDKafkaErrorCode::AutoOffsetReset))) => {
                     self.handle_out_of_range()?;
                 }
+                // Not a group denial: the consumer only looks for its group's coordinator, and
+                // reads as well without one.
+                Some(Err(e))
+                    if e.rdkafka_error_code() == Some(RDKafkaErrorCode::TopicAuthorizationFailed) =>
+                {
+                    return Err(Error::Denied {
+                        side: Side::Source,
+                        context: format!("shard {}'s reads", self.id),
+                        cause: e,
+                    })
+                }
                 Some(Err(e)) => {
                     warn!(shard = self.id, error = %e, "source consumer error (librdkafka retries)")
                 }

@@ -60,7 +60,7 @@ impl TxnCalls {
             // A fenced or otherwise dead producer can neither commit nor abort: stop, don't retry.
             let class = if self.producer_is_dead() { Class::Fatal } else { classify(&e) };
             match class {
-                Class::Fenced | Class::Fatal => return Err(Step::Fatal(self.fatal_error(e))),
+                Class::Fenced | Class::Fatal | Class::Denied => return Err(Step::Fatal(self.fatal_error(e))),
                 Class::Retry if self.ctx.stop.load(Ordering::Relaxed) => {
                     return Err(Step::Fatal(Error::Shard {
                         shard: self.shard,
@@ -91,7 +91,7 @@ impl TxnCalls {
     /// A fenced delivery means another instance owns the shard: aborting is pointless (the
     /// producer can do nothing more); anything else is aborted and retried.
     pub(crate) fn abort_or_fatal(&self, e: KafkaError, what: &str) -> Step {
-        if self.producer_is_dead() || matches!(classify(&e), Class::Fenced | Class::Fatal) {
+        if self.producer_is_dead() || matches!(classify(&e), Class::Fenced | Class::Fatal | Class::Denied) {
             Step::Fatal(self.fatal_error(e))
         } else {
             Step::Abort(format!("{what}: {e}"))
@@ -103,14 +103,16 @@ impl TxnCalls {
             Some((code, _)) => KafkaError::Global(code),
             None => e,
         };
-        let error = if classify(&cause) == Class::Fenced {
-            Error::Fenced { name: self.ctx.settings.name.clone(), shard: self.shard }
-        } else {
-            Error::Kafka {
+        let error = match classify(&cause) {
+            Class::Fenced => Error::Fenced { name: self.ctx.settings.name.clone(), shard: self.shard },
+            Class::Denied => {
+                Error::Denied { side: Side::Target, context: format!("shard {}", self.shard), cause }
+            }
+            _ => Error::Kafka {
                 side: Side::Target,
                 context: format!("shard {}: fatal producer error", self.shard),
                 cause,
-            }
+            },
         };
         if matches!(error, Error::Fenced { .. }) {
             self.ctx.telemetry.metrics.fenced();
