@@ -40,6 +40,22 @@ fn login(cluster: &KafkaCluster, user: &str) -> ClientConfig {
     config
 }
 
+/// kmirror's arguments logging both sides in as `user`.
+fn logged_in_as(user: &str) -> Vec<String> {
+    let mut args = vec![];
+    for side in ["source", "target"] {
+        for (key, value) in [
+            ("security.protocol", "SASL_PLAINTEXT"),
+            ("sasl.mechanism", "SCRAM-SHA-256"),
+            ("sasl.username", user),
+            ("sasl.password", PASSWORD),
+        ] {
+            args.extend(["--set".to_string(), format!("{side}.{key}={value}")]);
+        }
+    }
+    args
+}
+
 /// What `user` reads of `topic` partition 0 from its start, read_committed: the records, or
 /// the error the broker answered with.
 fn read_as(cluster: &KafkaCluster, user: &str, topic: &str, group: &str) -> Result<usize, KafkaError> {
@@ -147,16 +163,7 @@ fn read_rules_follow_the_copy_under_its_target_name_and_writes_stay_with_the_sou
     .map(|s| s.to_string())
     .collect();
     args.push(dir.path().display().to_string());
-    for side in ["source", "target"] {
-        for (key, value) in [
-            ("security.protocol", "SASL_PLAINTEXT"),
-            ("sasl.mechanism", "SCRAM-SHA-256"),
-            ("sasl.username", "admin"),
-            ("sasl.password", PASSWORD),
-        ] {
-            args.extend(["--set".to_string(), format!("{side}.{key}={value}")]);
-        }
-    }
+    args.extend(logged_in_as("admin"));
     let out = run(&args, Duration::from_secs(90));
     assert_success(&out);
     let audit = audit_mirror(&source, &t, &target, &copy, 1).expect("audit");
@@ -306,21 +313,9 @@ fn a_mirror_holding_only_the_documented_acls_copies_exactly_once_and_resumes() {
     let held_back = on_target.iter().position(|r| r.on == AclOn::Topic && r.name == t && r.op == AclOp::Read);
     let held_back = on_target.remove(held_back.expect("READ on the topic is in the list"));
     setup.target.create_acls(&on_target).expect("target ACLs");
-    let mut login = vec![];
-    for side in ["source", "target"] {
-        for (key, value) in [
-            ("security.protocol", "SASL_PLAINTEXT"),
-            ("sasl.mechanism", "SCRAM-SHA-256"),
-            ("sasl.username", "mirror"),
-            ("sasl.password", PASSWORD),
-        ] {
-            login.push(format!("{side}.{key}={value}"));
-        }
-    }
+    let login = logged_in_as("mirror");
     let mut extra: Vec<&str> = vec!["--groups", &group, "--sync-group-offsets"];
-    for setting in &login {
-        extra.extend(["--set", setting.as_str()]);
-    }
+    extra.extend(login.iter().map(String::as_str));
     let denied = setup.mirror_until_caught_up(&t, &extra);
     let line = stderr(&denied).lines().find(|l| l.starts_with("kmirror: error:")).map(String::from);
     assert!(

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use bytes::{Buf, Bytes};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::fetch_response::PartitionData;
 use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::RecordBatchDecoder;
@@ -73,22 +74,7 @@ fn read_raw_log_once(cluster: &KafkaCluster, topic: &str, partition: i32) -> Res
     let mut offset = 0;
     let mut end = None;
     loop {
-        let response = connection.fetch(topic, partition, offset)?;
-        let data = response
-            .responses
-            .into_iter()
-            .flat_map(|t| t.partitions)
-            .find(|p| p.partition_index == partition)
-            .ok_or_else(|| {
-                protocol_error(&broker, format!("no data for {topic}/{partition} in fetch response"))
-            })?;
-        if data.error_code != 0 {
-            let moving = if matches!(data.error_code, 5 | 6 | 74 | 75) { LEADER_MOVING } else { "" };
-            return Err(protocol_error(
-                &broker,
-                format!("fetch {topic}/{partition} at {offset}: error code {} {moving}", data.error_code),
-            ));
-        }
+        let data = connection.fetch(topic, partition, offset, MAX_FETCH_BYTES, 100)?;
         let end_offset = *end.get_or_insert(data.high_watermark);
         log.high_watermark = end_offset;
         log.last_stable_offset = data.last_stable_offset;
@@ -216,18 +202,7 @@ impl LogEnds {
 
     /// Whether a transaction is open: records past the last stable offset.
     pub fn transaction_open(&mut self) -> Result<bool> {
-        let (topic, partition) = (self.topic.as_str(), self.partition);
-        let response = self.connection.fetch_up_to(topic, partition, self.high_watermark, 1, 0)?;
-        let data = response
-            .responses
-            .into_iter()
-            .flat_map(|t| t.partitions)
-            .find(|p| p.partition_index == partition)
-            .ok_or_else(|| protocol_error(&self.connection.0.broker, "no data for the partition"))?;
-        if data.error_code != 0 {
-            let message = format!("fetch {topic}/{partition}: error code {}", data.error_code);
-            return Err(protocol_error(&self.connection.0.broker, message));
-        }
+        let data = self.connection.fetch(&self.topic, self.partition, self.high_watermark, 1, 0)?;
         self.high_watermark = data.high_watermark;
         Ok(data.last_stable_offset < data.high_watermark)
     }
@@ -241,18 +216,15 @@ impl Connection {
         RawConnection::open(broker).map(Self)
     }
 
-    fn fetch(&mut self, topic: &str, partition: i32, offset: i64) -> Result<FetchResponse> {
-        self.fetch_up_to(topic, partition, offset, MAX_FETCH_BYTES, 100)
-    }
-
-    fn fetch_up_to(
+    /// The partition's answer to one fetch from `offset` of at most `max_bytes`.
+    fn fetch(
         &mut self,
         topic: &str,
         partition: i32,
         offset: i64,
         max_bytes: i32,
         max_wait_ms: i32,
-    ) -> Result<FetchResponse> {
+    ) -> Result<PartitionData> {
         let request = FetchRequest::default()
             .with_replica_id((-1).into())
             .with_max_wait_ms(max_wait_ms)
@@ -266,9 +238,25 @@ impl Connection {
                     .with_fetch_offset(offset)
                     .with_partition_max_bytes(max_bytes)])]);
         let response: FetchResponse = self.0.call(ApiKey::Fetch, FETCH_VERSION, &request)?;
+        let broker = &self.0.broker;
         if response.error_code != 0 {
-            return Err(protocol_error(&self.0.broker, format!("fetch error code {}", response.error_code)));
+            return Err(protocol_error(broker, format!("fetch error code {}", response.error_code)));
         }
-        Ok(response)
+        let data = response
+            .responses
+            .into_iter()
+            .flat_map(|t| t.partitions)
+            .find(|p| p.partition_index == partition)
+            .ok_or_else(|| {
+                protocol_error(broker, format!("no data for {topic}/{partition} in fetch response"))
+            })?;
+        if data.error_code != 0 {
+            let moving = if matches!(data.error_code, 5 | 6 | 74 | 75) { LEADER_MOVING } else { "" };
+            return Err(protocol_error(
+                broker,
+                format!("fetch {topic}/{partition} at {offset}: error code {} {moving}", data.error_code),
+            ));
+        }
+        Ok(data)
     }
 }
