@@ -1,8 +1,10 @@
 //! `--sync-acls` end to end on Apache Kafka with `StandardAuthorizer` on both sides: the rules
 //! are set on the source and read back on the target with the harness's own ACL requests, and
-//! what they mean is tried with real clients logged in as the principals they name.
+//! what they mean is tried with real clients logged in as the principals they name. And a mirror
+//! logged in as a principal holding only the rules the README lists.
 mod common;
 
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use common::{assert_success, commit_group, group_offsets, keyed, run, stderr, topic, Setup};
@@ -333,18 +335,31 @@ fn a_mirror_holding_only_the_documented_acls_copies_exactly_once_and_resumes() {
     assert_success(&copied);
     setup.assert_exactly_once(&t, PARTITIONS, Some(40));
     // The group's position on the target points at the record the source's pointed at.
-    let synced = group_offsets(&setup.target, &group, &t, PARTITIONS);
-    for (p, source_offset) in [(0, 30), (1, 25)] {
-        let at = synced[&p].unwrap_or_else(|| {
-            panic!("group {group} has no position on the target in {p}; kmirror said:\n{}", stderr(&copied))
-        });
-        let expected = keyed(&format!("a{p}"), source_offset..source_offset + 1).remove(0).key;
-        assert_eq!(key_at(&setup.target, &t, p, at), expected, "partition {p}: target offset {at}");
-    }
+    let points_at = |expected: [(i32, &str, usize); 2], said: &Output| {
+        let positions = group_offsets(&setup.target, &group, &t, PARTITIONS);
+        for (p, prefix, index) in expected {
+            let at = positions[&p].unwrap_or_else(|| {
+                panic!("group {group} has no position on the target in {p}; kmirror said:\n{}", stderr(said))
+            });
+            let record = keyed(prefix, index..index + 1).remove(0);
+            assert_eq!(key_at(&setup.target, &t, p, at), record.key, "partition {p}: target offset {at}");
+        }
+    };
+    points_at([(0, "a0", 30), (1, "a1", 25)], &copied);
 
     for p in 0..PARTITIONS {
         setup.source.produce(&t, p, &keyed(&format!("b{p}"), 0..25)).expect("produce");
     }
     assert_success(&setup.mirror_until_caught_up(&t, &extra));
     setup.assert_exactly_once(&t, PARTITIONS, Some(65));
+
+    // A failover drill's translation by the same principal: the group moved on at the source,
+    // and translate-offsets --execute commits where it now stands onto the target.
+    commit_group(&setup.source, &group, &t, &[(0, 50), (1, 60)].into_iter().collect());
+    let translation_state = tempfile::tempdir().expect("tempdir");
+    let mut translate: Vec<&str> = vec!["--group", &group, "--execute"];
+    translate.extend(login.iter().map(String::as_str));
+    let translated = setup.translate_offsets(translation_state.path(), &translate);
+    assert_success(&translated);
+    points_at([(0, "b0", 10), (1, "b1", 20)], &translated);
 }
