@@ -55,7 +55,12 @@ pub(crate) struct Mirror {
     listed: Option<Result<Vec<SourceTopic>>>,
     /// The shadow groups' offsets, read beside the same, for the run's start.
     groups_read: Option<Result<EveryGroup>>,
+    /// The listed topics' committed ends and IDs, read as soon as the listing came.
+    source_read: Option<SourceRead>,
 }
+
+/// Where the source's partitions end (read_committed), and their topics' IDs.
+type SourceRead = (HashMap<TopicPartition, i64>, HashMap<String, String>);
 
 impl Mirror {
     /// Checks settings against the real clusters before anything is written.
@@ -85,7 +90,7 @@ impl Mirror {
         // The source's topics are listed, and every shadow group read whole, beside the target's
         // first answer: none needs another, and each is a new client's first round trips (the
         // group read the longest: a coordinator lookup, then the offsets, some 25-70 ms).
-        let (reached, listed, groups_read) = std::thread::scope(|scope| {
+        let (reached, listed, groups_read, source_read) = std::thread::scope(|scope| {
             let groups_read = scope.spawn(|| {
                 let read = every_groups_offsets(
                     Consumer::client(target_metadata),
@@ -96,6 +101,8 @@ impl Mirror {
                 debug!(groups_ms = started.elapsed().as_millis() as u64, "shadow groups read");
                 read
             });
+            // The listed topics' ends are asked at once, on the client that listed them: the run
+            // needs them before it can start, and the other reads here take longer.
             let listed = scope.spawn(|| {
                 let listed = list_source_topics(
                     &source_metadata,
@@ -105,18 +112,25 @@ impl Mirror {
                     settings.connect_timeout,
                 );
                 debug!(list_ms = started.elapsed().as_millis() as u64, "source topics listed");
-                listed
+                let read = listed.as_ref().ok().map(|topics| {
+                    let sources: Vec<TopicPartition> = topics
+                        .iter()
+                        .flat_map(|t| (0..t.partitions).map(|p| TopicPartition::new(&t.name, p)))
+                        .collect();
+                    read_source(&source_metadata, &sources, settings.connect_timeout)
+                });
+                (listed, read)
             });
             let reached =
                 rdkafka::consumer::Consumer::fetch_metadata(target_metadata, None, settings.connect_timeout);
             let target_ms = started.elapsed().as_millis() as u64;
-            let listed = listed
-                .join()
-                .unwrap_or_else(|_| Err(Error::Internal("listing the source's topics panicked".into())));
+            let (listed, source_read) = listed.join().unwrap_or_else(|_| {
+                (Err(Error::Internal("listing the source's topics panicked".into())), None)
+            });
             let groups_read = groups_read
                 .join()
                 .unwrap_or_else(|_| Err(Error::Internal("reading the shadow groups panicked".into())));
-            (reached.map(|_| target_ms), listed, groups_read)
+            (reached.map(|_| target_ms), listed, groups_read, source_read)
         });
         let target_ms =
             reached.map_err(|e| unreachable(Side::Target, &settings.target_bootstrap, target_metadata, e))?;
@@ -135,6 +149,7 @@ impl Mirror {
             topic_sync: Some(topic_sync),
             listed: Some(listed),
             groups_read: Some(groups_read),
+            source_read,
         })
     }
 
@@ -177,9 +192,10 @@ impl Mirror {
         let gate = Arc::new(FenceGate::default());
         let early = self.make_clients_early(&listed, &gate);
         let groups_read = self.groups_read.take();
+        let source_read = self.source_read.take();
         let (targets, reads) = std::thread::scope(|scope| {
             let reads = scope.spawn(|| {
-                let reads = self.read_start(&listed, groups_read);
+                let reads = self.read_start(&listed, groups_read, source_read);
                 gate.decide(self.worth_fencing(&listed, &reads));
                 reads
             });
@@ -319,34 +335,20 @@ impl Mirror {
 
     /// Where the mirror stands, read from both clusters side by side: every shadow group's
     /// positions of `by_shard`'s partitions, their committed ends and their topics' IDs.
-    /// `groups_read`: the shadow groups as read already (None: read them now).
+    /// `groups_read` and `source_read`: what was read already (None: read it now).
     fn read_start(
         &self,
         by_shard: &BTreeMap<u32, Vec<Route>>,
         groups_read: Option<Result<EveryGroup>>,
+        source_read: Option<SourceRead>,
     ) -> StartReads {
         let s = &self.ctx.settings;
         let routes: Vec<Route> = by_shard.values().flatten().cloned().collect();
         let sources: Vec<TopicPartition> = routes.iter().map(|r| r.source.clone()).collect();
         std::thread::scope(|scope| {
+            // On the client that listed the topics: connected, and it knows their leaders.
             let source_side = scope.spawn(|| {
-                let started = Instant::now();
-                // On the client that listed the topics: connected, and it knows their leaders.
-                let client = &self.source_metadata;
-                let ends = committed_ends_with(client, &sources, s.connect_timeout).unwrap_or_default();
-                let ends_ms = started.elapsed().as_millis() as u64;
-                let topics: BTreeSet<&str> = sources.iter().map(|tp| tp.topic.as_str()).collect();
-                let ids = topic_ids(
-                    Consumer::client(client),
-                    &topics.into_iter().collect::<Vec<_>>(),
-                    s.connect_timeout,
-                )
-                .unwrap_or_default();
-                debug!(
-                    source_ms = started.elapsed().as_millis() as u64,
-                    ends_ms, "source ends and topic IDs read"
-                );
-                (ends, ids)
+                source_read.unwrap_or_else(|| read_source(&self.source_metadata, &sources, s.connect_timeout))
             });
             let every = groups_read.unwrap_or_else(|| match &self.topic_sync {
                 Some(sync) => {
@@ -643,6 +645,23 @@ enum StandingUnknown {
     Refused(Error),
     /// The shadow groups could not be read now; the shards read them again.
     GroupsUnread(String),
+}
+
+/// The committed ends of `sources` and their topics' IDs, on the source's `client`; either is
+/// empty where it could not be read.
+fn read_source(
+    client: &BaseConsumer<ErrorRecorder>,
+    sources: &[TopicPartition],
+    timeout: std::time::Duration,
+) -> SourceRead {
+    let started = Instant::now();
+    let ends = committed_ends_with(client, sources, timeout).unwrap_or_default();
+    let ends_ms = started.elapsed().as_millis() as u64;
+    let topics: BTreeSet<&str> = sources.iter().map(|tp| tp.topic.as_str()).collect();
+    let ids = topic_ids(Consumer::client(client), &topics.into_iter().collect::<Vec<_>>(), timeout)
+        .unwrap_or_default();
+    debug!(source_ms = started.elapsed().as_millis() as u64, ends_ms, "source ends and topic IDs read");
+    (ends, ids)
 }
 
 /// What [`Mirror::read_start`] read: the shadow groups' positions (by shard), the committed
