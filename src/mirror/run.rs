@@ -51,12 +51,17 @@ pub(crate) struct Mirror {
     source_metadata: BaseConsumer<ErrorRecorder>,
     /// `None` once a batch run has made every topic it will make.
     topic_sync: Option<TopicSync>,
-    /// The source's topics as listed beside the target's first answer, for the run's start.
-    listed: Option<Result<Vec<SourceTopic>>>,
-    /// The shadow groups' offsets, read beside the same, for the run's start.
-    groups_read: Option<Result<EveryGroup>>,
-    /// The listed topics' committed ends and IDs, read as soon as the listing came.
-    source_read: Option<SourceRead>,
+    /// What `prepare` read for the run's start; taken by `run`.
+    read_early: Option<ReadEarly>,
+}
+
+/// What the start reads beside the target's first answer: the source's topics, and as soon as
+/// they are listed their committed ends and IDs (`None` if the listing failed); every shadow
+/// group's offsets.
+struct ReadEarly {
+    listed: Result<Vec<SourceTopic>>,
+    source: Option<SourceRead>,
+    groups: Result<EveryGroup>,
 }
 
 /// Where the source's partitions end (read_committed), and their topics' IDs.
@@ -147,9 +152,7 @@ impl Mirror {
             _state: state,
             source_metadata,
             topic_sync: Some(topic_sync),
-            listed: Some(listed),
-            groups_read: Some(groups_read),
-            source_read,
+            read_early: Some(ReadEarly { listed, source: source_read, groups: groups_read }),
         })
     }
 
@@ -160,10 +163,13 @@ impl Mirror {
     /// Runs until stopped (or, with --until-caught-up, until done).
     pub(crate) fn run(mut self) -> Result<MirrorSummary> {
         let settings = &self.ctx.settings;
-        let topics = match self.listed.take() {
-            Some(listed) => listed?,
-            None => self.list_topics()?,
-        };
+        let ReadEarly { listed, source: source_read, groups: groups_read } = self
+            .read_early
+            .take()
+            .ok_or_else(|| Error::Internal("a mirror runs once, after prepare".into()))?;
+        let topics = listed?;
+        // Listed, so read too: the listing's thread asks for the ends right after it.
+        let source_read = source_read.unwrap_or_default();
         if topics.is_empty() {
             return Err(settings.selector.no_topics_error());
         }
@@ -191,8 +197,6 @@ impl Mirror {
         let listed = routes_by_shard(&topics, settings.shards);
         let gate = Arc::new(FenceGate::default());
         let early = self.make_clients_early(&listed, &gate);
-        let groups_read = self.groups_read.take();
-        let source_read = self.source_read.take();
         let (targets, reads) = std::thread::scope(|scope| {
             let reads = scope.spawn(|| {
                 let reads = self.read_start(&listed, groups_read, source_read);
@@ -333,33 +337,19 @@ impl Mirror {
         Ok(summary)
     }
 
-    /// Where the mirror stands, read from both clusters side by side: every shadow group's
-    /// positions of `by_shard`'s partitions, their committed ends and their topics' IDs.
-    /// `groups_read` and `source_read`: what was read already (None: read it now).
+    /// Where the mirror stands: every shadow group's positions of `by_shard`'s partitions (from
+    /// the groups as read whole), their committed ends and their topics' IDs.
     fn read_start(
         &self,
         by_shard: &BTreeMap<u32, Vec<Route>>,
-        groups_read: Option<Result<EveryGroup>>,
-        source_read: Option<SourceRead>,
+        groups_read: Result<EveryGroup>,
+        (ends, ids): SourceRead,
     ) -> StartReads {
         let s = &self.ctx.settings;
         let routes: Vec<Route> = by_shard.values().flatten().cloned().collect();
-        let sources: Vec<TopicPartition> = routes.iter().map(|r| r.source.clone()).collect();
-        std::thread::scope(|scope| {
-            // On the client that listed the topics: connected, and it knows their leaders.
-            let source_side = scope.spawn(|| {
-                source_read.unwrap_or_else(|| read_source(&self.source_metadata, &sources, s.connect_timeout))
-            });
-            let every = groups_read.unwrap_or_else(|| match &self.topic_sync {
-                Some(sync) => {
-                    every_groups_offsets(sync.target_client(), &s.name, s.shards, s.connect_timeout)
-                }
-                None => Err(Error::Internal("the target's admin client is closed before the start".into())),
-            });
-            let groups = every.and_then(|every| positions_in_every_group(&every, &s.name, s.shards, &routes));
-            let (ends, ids) = source_side.join().unwrap_or_default();
-            StartReads { groups, ends, ids }
-        })
+        let groups =
+            groups_read.and_then(|every| positions_in_every_group(&every, &s.name, s.shards, &routes));
+        StartReads { groups, ends, ids }
     }
 
     /// Tells the telemetry where every partition stands before anything is copied; returns

@@ -78,15 +78,10 @@ impl TopicSync {
         })
     }
 
-    /// A client connected to the target since the run's start, for requests of any kind: a new
-    /// client reaches a named broker only some 15 ms after it is made (see
-    /// `config::client::RECONNECT_BACKOFF_MS`), and asking through one per question paid that
-    /// each time.
-    pub(crate) fn target_client(&self) -> &rdkafka::client::Client<ErrorRecorder> {
-        self.target_metadata.client()
-    }
-
-    /// The same client as a consumer (its error reasons, its metadata requests).
+    /// A client connected to the target since the run's start, for requests of any kind (the
+    /// start's shadow-group read among them): a new client reaches a named broker only some
+    /// 15 ms after it is made (see `config::client::RECONNECT_BACKOFF_MS`), and asking through
+    /// one per question paid that each time.
     pub(crate) fn target_consumer(&self) -> &BaseConsumer<ErrorRecorder> {
         &self.target_metadata
     }
