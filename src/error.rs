@@ -23,7 +23,8 @@ pub enum Error {
     Refused { side: Side, bootstrap: String, message: String },
     #[error("target topic {topic} has {target_partitions} partitions but source topic {source_topic} has {source_partitions}: kmirror never remaps partitions; add partitions to it (kafka-topics.sh --alter --topic {topic} --partitions {source_partitions}) or mirror under another name")]
     TooFewPartitions { topic: String, source_topic: String, source_partitions: i32, target_partitions: i32 },
-    #[error("no source topic matches --topics '{pattern}' (excluding '{exclude}')")]
+    /// A cluster's authorizer leaves topics the principal may not DESCRIBE out of its listing.
+    #[error("no source topic matches --topics '{pattern}' (excluding '{exclude}'): check the pattern, and that the principal kmirror logs in as may DESCRIBE the topics (README's \"Access a mirror needs\")")]
     NoTopics { pattern: String, exclude: String },
     #[error("mirror {name} was started with --shards {recorded}; a mirror's shard count is fixed for life: pass --shards {recorded} or use a new --name")]
     ShardsChanged { name: String, recorded: u32 },
@@ -45,8 +46,9 @@ pub enum Error {
     /// right, the cluster (or the partition's leader) is slow.
     #[error("{side} cluster: reading {partition} did not finish within {seconds} s: the cluster answers but delivers slowly (check its load and the partition's leader)")]
     SlowRead { side: Side, partition: String, seconds: u64 },
-    #[error("{0}: the mirror stopped with errors in these topics")]
-    TopicsFailed(String),
+    /// `first` is the first topic's error, whose fix ends the line.
+    #[error("the mirror stopped with errors in topics {topics}; {first}")]
+    TopicsFailed { topics: String, first: String },
     #[error("shard {shard}: {message}")]
     Shard { shard: u32, message: String },
     #[error("transform failed on {topic}/{partition} offset {offset}: {message}; its transaction was aborted (fix the transform, or pass --on-transform-error skip)")]
@@ -148,7 +150,18 @@ impl Error {
 
     pub fn kafka(side: Side, context: impl Into<String>) -> impl FnOnce(rdkafka::error::KafkaError) -> Error {
         let context = context.into();
-        move |cause| Error::Kafka { side, context, cause }
+        move |cause| Error::from_kafka(side, context, cause)
+    }
+
+    /// A failed Kafka call: [`Error::Denied`] where the cluster's authorizer refused it (no
+    /// retry can help until an ACL is granted, and the line says which list to grant from),
+    /// [`Error::Kafka`] otherwise.
+    pub fn from_kafka(side: Side, context: impl Into<String>, cause: rdkafka::error::KafkaError) -> Error {
+        let context = context.into();
+        match crate::kafka::classify::classify(&cause) {
+            crate::kafka::classify::Class::Denied => Error::Denied { side, context, cause },
+            _ => Error::Kafka { side, context, cause },
+        }
     }
 }
 

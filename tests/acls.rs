@@ -7,7 +7,9 @@ mod common;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use common::{assert_success, commit_group, group_offsets, keyed, run, stderr, topic, Setup};
+use common::{
+    assert_success, commit_group, group_offsets, keyed, run, status_output_with, stderr, topic, Setup,
+};
 use kmirror_testcontainers::scram::Mechanism;
 use kmirror_testcontainers::scram_broker::ScramBroker;
 use kmirror_testcontainers::{audit_mirror, AclOn, AclOp, AclRule, Backend, KafkaCluster};
@@ -244,7 +246,7 @@ fn least_privilege(name: &str, topic: &str, group: &str) -> (Vec<AclRule>, Vec<A
     // The source readers' group is only ever looked up (never joined nor committed to).
     source.push(prefixed(AclOn::Group, &own_prefix, AclOp::Describe));
     let mut target = vec![];
-    for op in [AclOp::Create, AclOp::Write, AclOp::Describe] {
+    for op in [AclOp::Create, AclOp::Write, AclOp::Describe, AclOp::DescribeConfigs, AclOp::AlterConfigs] {
         target.push(allow(AclOn::Topic, topic, op));
     }
     // The shadow groups hold positions under the target topic's name: committing them in a
@@ -287,8 +289,10 @@ fn key_at(cluster: &KafkaCluster, topic: &str, partition: i32, offset: i64) -> O
 }
 
 /// kmirror logged in as a principal holding only the rules the README lists (no super user,
-/// no cluster-wide rule): it makes the target topics, copies every record once, syncs a
-/// group's position, and a second run resumes where the first committed.
+/// no cluster-wide rule): each rule on the topic held back stops a run in one line naming it;
+/// granted, the mirror makes the target topic with the source's configs, copies every record
+/// once, syncs a group's position, a second run resumes where the first committed and copies a
+/// config change, and verify, status, translate-offsets and failover work as the same principal.
 #[test]
 fn a_mirror_holding_only_the_documented_acls_copies_exactly_once_and_resumes() {
     if Backend::local().expect("broker choice") != Backend::ApacheKafka {
@@ -304,33 +308,69 @@ fn a_mirror_holding_only_the_documented_acls_copies_exactly_once_and_resumes() {
     };
     let t = topic("least");
     let group = format!("{t}-app");
-    setup.source.create_topic(&t, PARTITIONS, &[]).expect("topic");
+    setup.source.create_topic(&t, PARTITIONS, &[("retention.ms", "86400000")]).expect("topic");
     for p in 0..PARTITIONS {
         setup.source.produce(&t, p, &keyed(&format!("a{p}"), 0..40)).expect("produce");
     }
     commit_group(&setup.source, &group, &t, &[(0, 30), (1, 25)].into_iter().collect());
-    let (on_source, mut on_target) = least_privilege(&setup.name, &t, &group);
+    let (mut on_source, mut on_target) = least_privilege(&setup.name, &t, &group);
+    // Rules on the topic held back at first, in the order a run needs them, and what the run's
+    // last line must then say: each run stops in one line naming the side, the call, the topic
+    // and the fix (never retrying forever), and the next run is granted the rule.
+    let held_back: Vec<(AclRule, &str)> = [
+        (true, AclOp::DescribeConfigs, "source cluster refused describing configs of"),
+        (false, AclOp::Create, "target cluster refused creating topic"),
+        (true, AclOp::Read, "source cluster refused shard"),
+        // The copy exists from here on: a run compares its configs with the source's.
+        (false, AclOp::DescribeConfigs, "target cluster refused describing configs of"),
+        (false, AclOp::Read, "target cluster refused shard"),
+    ]
+    .into_iter()
+    .map(|(on_source_side, op, says)| {
+        let rules = if on_source_side { &mut on_source } else { &mut on_target };
+        let at = rules.iter().position(|r| r.on == AclOn::Topic && r.name == t && r.op == op);
+        (rules.remove(at.unwrap_or_else(|| panic!("{op:?} on the topic is in the list"))), says)
+    })
+    .collect();
+    // ALTER_CONFIGS implies DESCRIBE_CONFIGS: held back until the source's configs change.
+    let alter =
+        on_target.iter().position(|r| r.on == AclOn::Topic && r.name == t && r.op == AclOp::AlterConfigs);
+    let alter = on_target.remove(alter.expect("ALTER_CONFIGS on the topic is in the list"));
     setup.source.create_acls(&on_source).expect("source ACLs");
-    // One rule held back at first: the run must stop in one line naming it, not retry forever.
-    let held_back = on_target.iter().position(|r| r.on == AclOn::Topic && r.name == t && r.op == AclOp::Read);
-    let held_back = on_target.remove(held_back.expect("READ on the topic is in the list"));
     setup.target.create_acls(&on_target).expect("target ACLs");
     let login = logged_in_as("mirror");
+    let as_mirror: Vec<&str> = login.iter().map(String::as_str).collect();
     let mut extra: Vec<&str> = vec!["--groups", &group, "--sync-group-offsets"];
-    extra.extend(login.iter().map(String::as_str));
-    let denied = setup.mirror_until_caught_up(&t, &extra);
-    let line = stderr(&denied).lines().find(|l| l.starts_with("kmirror: error:")).map(String::from);
-    assert!(
-        !denied.status.success()
-            && line
-                .as_ref()
-                .is_some_and(|l| l.contains("target cluster refused") && l.contains("ACL") && l.contains(&t)),
-        "one line naming the side, the topic and the fix ({}): {}",
-        denied.status,
-        stderr(&denied)
-    );
+    extra.extend(&as_mirror);
+    let refused = |rule: &AclRule, says: &str| {
+        let denied = setup.mirror_until_caught_up(&t, &extra);
+        let line = stderr(&denied).lines().find(|l| l.starts_with("kmirror: error:")).map(String::from);
+        let fix = format!(
+            "lacks an ACL; grant what README's \"Access a mirror needs\" lists for the {}",
+            if says.starts_with("source") { "source" } else { "target" }
+        );
+        assert!(
+            !denied.status.success()
+                && line.as_ref().is_some_and(|l| l.contains(says) && l.contains(&t) && l.ends_with(&fix)),
+            "without {:?} on {}: one line saying \"{says}\", naming the topic and ending with the fix ({}): {}",
+            rule.op,
+            rule.name,
+            denied.status,
+            stderr(&denied)
+        );
+    };
+    for (rule, says) in held_back {
+        let on_source_side = says.starts_with("source");
+        refused(&rule, says);
+        if rule.op == AclOp::Create || on_source_side && rule.op == AclOp::DescribeConfigs {
+            // Refused before the target topic is made (READ and WRITE imply DESCRIBE: there is
+            // no DESCRIBE to hold back).
+            assert_eq!(setup.target.partition_count(&t).expect("metadata"), None, "no target topic made");
+        }
+        let cluster = if on_source_side { &setup.source } else { &setup.target };
+        cluster.create_acls(&[rule]).expect("the held-back rule");
+    }
 
-    setup.target.create_acls(&[held_back]).expect("the held-back rule");
     let copied = setup.mirror_until_caught_up(&t, &extra);
     assert_success(&copied);
     setup.assert_exactly_once(&t, PARTITIONS, Some(40));
@@ -347,19 +387,70 @@ fn a_mirror_holding_only_the_documented_acls_copies_exactly_once_and_resumes() {
     };
     points_at([(0, "a0", 30), (1, "a1", 25)], &copied);
 
+    let retention =
+        |cluster: &KafkaCluster| cluster.topic_configs(&t).expect("configs").get("retention.ms").cloned();
+    assert_eq!(
+        retention(&setup.target).as_deref(),
+        Some("86400000"),
+        "the copy made with the source's configs"
+    );
+
+    // The source's configs changed meanwhile: the next run carries the change over.
+    setup.source.set_topic_configs(&t, &[("retention.ms", "172800000")]).expect("alter");
     for p in 0..PARTITIONS {
         setup.source.produce(&t, p, &keyed(&format!("b{p}"), 0..25)).expect("produce");
     }
+    refused(&alter, "target cluster refused setting configs of");
+    let held: Vec<(usize, usize)> =
+        setup.audit(&t, PARTITIONS).iter().map(|a| (a.target_records, a.duplicates)).collect();
+    assert_eq!(held, vec![(40, 0); PARTITIONS as usize], "nothing copied by the refused run");
+    setup.target.create_acls(&[alter]).expect("ALTER_CONFIGS");
     assert_success(&setup.mirror_until_caught_up(&t, &extra));
     setup.assert_exactly_once(&t, PARTITIONS, Some(65));
+    assert_eq!(retention(&setup.target).as_deref(), Some("172800000"), "the config change copied");
+
+    // A drill's checks by the same principal: verify compares every record, status sees the
+    // mirror caught up.
+    let verify_state = tempfile::tempdir().expect("tempdir");
+    let verified = setup.verify(verify_state.path(), &as_mirror);
+    assert_success(&verified);
+    let report: Vec<serde_json::Value> = serde_json::from_slice(&verified.stdout).expect("verify's JSON");
+    let checked: Vec<(i64, i64)> = report
+        .iter()
+        .filter(|c| c["source_digest"] == c["target_digest"])
+        .map(|c| (c["partition"].as_i64().unwrap_or(-1), c["checked"].as_i64().unwrap_or(-1)))
+        .collect();
+    assert_eq!(checked, vec![(0, 65), (1, 65)], "{report:?}");
+    let status = status_output_with(&setup, true, &as_mirror);
+    assert_success(&status);
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).expect("status JSON");
+    let rows: Vec<(i64, i64, i64)> = status["partitions"]
+        .as_array()
+        .expect("partitions")
+        .iter()
+        .map(|r| {
+            let n = |k: &str| r[k].as_i64().unwrap_or(-1);
+            (n("partition"), n("committed"), n("source_end"))
+        })
+        .collect();
+    assert_eq!(rows, vec![(0, 65, 65), (1, 65, 65)], "{status:#}");
 
     // A failover drill's translation by the same principal: the group moved on at the source,
     // and translate-offsets --execute commits where it now stands onto the target.
     commit_group(&setup.source, &group, &t, &[(0, 50), (1, 60)].into_iter().collect());
     let translation_state = tempfile::tempdir().expect("tempdir");
     let mut translate: Vec<&str> = vec!["--group", &group, "--execute"];
-    translate.extend(login.iter().map(String::as_str));
+    translate.extend(&as_mirror);
     let translated = setup.translate_offsets(translation_state.path(), &translate);
     assert_success(&translated);
     points_at([(0, "b0", 10), (1, "b1", 20)], &translated);
+
+    // The drill's failover by the same principal: the mirror fenced, a last checkpoint taken at
+    // the source, the group moved to where it stands there.
+    commit_group(&setup.source, &group, &t, &[(0, 45), (1, 55)].into_iter().collect());
+    let mut failover: Vec<&str> = vec!["--source", setup.source.bootstrap(), "--execute"];
+    failover.extend(&as_mirror);
+    let failed_over = setup.failover(&failover);
+    assert_success(&failed_over);
+    points_at([(0, "b0", 5), (1, "b1", 15)], &failed_over);
 }

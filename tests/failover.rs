@@ -14,16 +14,6 @@ use rdkafka::Message;
 const PARTITIONS: i32 = 2;
 const PER_PARTITION: usize = 100;
 
-fn failover(setup: &Setup, extra: &[&str]) -> std::process::Output {
-    let mut args: Vec<String> = ["failover", "--target", setup.target.bootstrap(), "--name", &setup.name]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    args.extend(["--state-dir".to_string(), setup.state_dir.path().join("failover").display().to_string()]);
-    args.extend(extra.iter().map(|s| s.to_string()));
-    run(&args, Duration::from_secs(120))
-}
-
 /// The group's committed positions on the target, and the keys a consumer resuming there reads
 /// to the end of each partition (an independent read_committed client).
 fn resume_on_target(setup: &Setup, group: &str, topic: &str) -> BTreeMap<i32, (i64, Vec<Vec<u8>>)> {
@@ -99,7 +89,7 @@ fn a_failover_drill_moves_every_checkpointed_group_to_its_exact_position() {
     setup.assert_exactly_once(&t, PARTITIONS, Some(PER_PARTITION));
 
     // Dry run, from the checkpoints alone (the source is "gone"): the plan, nothing changed.
-    let dry = failover(&setup, &["--format", "json"]);
+    let dry = setup.failover(&["--format", "json"]);
     assert_success(&dry);
     let record: serde_json::Value = serde_json::from_slice(&dry.stdout).expect("json record");
     assert_eq!(record["executed"], false, "{record:#}");
@@ -128,7 +118,7 @@ fn a_failover_drill_moves_every_checkpointed_group_to_its_exact_position() {
         member.poll(Duration::from_millis(100));
         assert!(joined.elapsed() < Duration::from_secs(30), "the member never joined");
     }
-    let refused = failover(&setup, &["--execute"]);
+    let refused = setup.failover(&["--execute"]);
     assert!(!refused.status.success(), "must be refused: {}", stderr(&refused));
     assert!(
         stderr(&refused).contains(&billing) && stderr(&refused).contains("active member"),
@@ -138,7 +128,7 @@ fn a_failover_drill_moves_every_checkpointed_group_to_its_exact_position() {
     drop(member);
 
     // The drill: fence, commit, and consumers on the target read exactly what they had not read.
-    let done = failover(&setup, &["--execute"]);
+    let done = setup.failover(&["--execute"]);
     assert_success(&done);
     let table = String::from_utf8_lossy(&done.stdout);
     assert!(table.contains("fenced (4 shards)") && table.contains("positions committed"), "{table}");
@@ -196,7 +186,7 @@ fn a_failback_brings_the_dr_writes_home_and_the_groups_to_their_exact_positions(
     commit_group(&setup.source, &group, &t, &BTreeMap::from([(0, 40), (1, 60)]));
     assert_success(&setup.mirror_until_caught_up(&t, &["--groups", &regex::escape(&group)]));
     setup.assert_exactly_once(&t, PARTITIONS, Some(PER_PARTITION));
-    assert_success(&failover(&setup, &["--execute"]));
+    assert_success(&setup.failover(&["--execute"]));
 
     // Life on DR: producers write there, the group reads on.
     const DR_WRITES: usize = 30;

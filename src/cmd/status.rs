@@ -152,7 +152,7 @@ pub(crate) fn collect(args: &StatusArgs) -> Result<Status> {
     let has_checkpoints = metadata.topics().iter().any(|t| t.name() == checkpoint_topic);
     let groups = match has_checkpoints {
         true => {
-            latest_checkpoints(&target, &checkpoint_topic, &format!("kmirror.{}.status", args.mirror.name))?
+            latest_checkpoints(&target, &checkpoint_topic, &names::status_reader_group(&args.mirror.name))?
                 .into_values()
                 .map(|c| GroupStatus {
                     age_seconds: (now_ms() - c.taken_at_ms).max(0) as f64 / 1000.0,
@@ -185,20 +185,24 @@ fn source_side(
     let Some(flag) = args.source.as_ref() else {
         return ("unknown: no --source given".into(), None, HashMap::new());
     };
-    let answer = args.mirror.clients.client_config(Side::Source, Some(flag)).and_then(|(config, servers)| {
-        reachable(&config, Side::Source, &servers, timeout)?;
-        let ends = committed_ends(&config, partitions, Duration::from_secs(10))
-            .map_err(Error::kafka(Side::Source, "reading the source ends"))?;
-        let lagging: Vec<(TopicPartition, i64)> = partitions
-            .iter()
-            .filter_map(|tp| {
-                let from = committed.get(tp).copied().flatten().unwrap_or(0);
-                ends.get(tp).is_some_and(|&e| e > from).then(|| (tp.clone(), from))
-            })
-            .collect();
-        let oldest = first_record_times(&config, &lagging, Duration::from_secs(10))?;
-        Ok((ends, oldest))
-    });
+    let answer =
+        args.mirror.clients.client_config(Side::Source, Some(flag)).and_then(|(mut config, servers)| {
+            reachable(&config, Side::Source, &servers, timeout)?;
+            // Under the mirror's prefix, which the ACLs a mirror needs cover: the reader of the
+            // first records stops at a refused group coordinator lookup.
+            config.set("group.id", names::status_reader_group(&args.mirror.name));
+            let ends = committed_ends(&config, partitions, Duration::from_secs(10))
+                .map_err(Error::kafka(Side::Source, "reading the source ends"))?;
+            let lagging: Vec<(TopicPartition, i64)> = partitions
+                .iter()
+                .filter_map(|tp| {
+                    let from = committed.get(tp).copied().flatten().unwrap_or(0);
+                    ends.get(tp).is_some_and(|&e| e > from).then(|| (tp.clone(), from))
+                })
+                .collect();
+            let oldest = first_record_times(&config, &lagging, Duration::from_secs(10))?;
+            Ok((ends, oldest))
+        });
     match answer {
         Ok((ends, oldest)) => ("reachable".into(), Some(ends), oldest),
         Err(e) => {
@@ -220,7 +224,6 @@ fn first_record_times(
     }
     let consumer: BaseConsumer = source
         .clone()
-        .set("group.id", "kmirror.status")
         .set("enable.auto.commit", "false")
         .set("isolation.level", "read_committed")
         .create_for_role()

@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::cmd::cli::VerifyArgs;
 use crate::cmd::report::Format;
+use crate::config::names;
 use crate::config::topics::TopicSelector;
 use crate::config::{check_name, default_state_dir};
 use crate::error::{Error, Result, Side};
@@ -89,8 +90,11 @@ fn client(args: &VerifyArgs, side: Side) -> Result<ClientConfig> {
         Side::Source => args.source.as_ref(),
         Side::Target => args.mirror.target.as_ref(),
     };
-    let (config, servers) = args.mirror.clients.client_config(side, flag)?;
+    let (mut config, servers) = args.mirror.clients.client_config(side, flag)?;
     reachable(&config, side, &servers, Duration::from_secs(args.mirror.connect_timeout.max(1)))?;
+    // Under the mirror's prefix, which the ACLs a mirror needs cover: a reader's group
+    // coordinator lookup refused would stop the read.
+    config.set("group.id", names::verify_reader_group(&args.mirror.name));
     Ok(config)
 }
 
@@ -189,11 +193,8 @@ fn check_partition(
 
 /// Where the partition's log starts now.
 fn log_start(config: &ClientConfig, tp: &TopicPartition) -> Result<i64> {
-    let consumer: BaseConsumer = config
-        .clone()
-        .set("group.id", "kmirror.verify")
-        .create_for_role()
-        .map_err(Error::kafka(Side::Source, "creating a reader"))?;
+    let consumer: BaseConsumer =
+        config.create_for_role().map_err(Error::kafka(Side::Source, "creating a reader"))?;
     let starts = log_starts_with(&consumer, std::slice::from_ref(tp), READ_TIMEOUT)
         .map_err(Error::kafka(Side::Source, format!("reading where {tp} starts")))?;
     Ok(starts.get(tp).copied().unwrap_or(0))
@@ -213,7 +214,6 @@ fn read_partition(
     }
     let consumer: BaseConsumer = config
         .clone()
-        .set("group.id", "kmirror.verify")
         .set("enable.auto.commit", "false")
         .set("isolation.level", "read_committed")
         .create_for_role()

@@ -80,6 +80,16 @@ pub(crate) fn status_reader_group(name: &str) -> String {
     format!("kmirror.{name}.status")
 }
 
+/// `kmirror verify`'s readers of both clusters (never committing).
+pub(crate) fn verify_reader_group(name: &str) -> String {
+    format!("kmirror.{name}.verify")
+}
+
+/// The clients that watch both clusters' topic IDs while a mirror runs (never committing).
+pub(crate) fn topic_id_reader_group(name: &str) -> String {
+    format!("kmirror.{name}.topic-ids")
+}
+
 /// The shard a partition belongs to. Stable across versions and platforms (FNV-1a, not std's
 /// hasher), because a partition moving shard would hand it to another transactional id.
 /// Partitions of one topic land on consecutive shards so they spread evenly.

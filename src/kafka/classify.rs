@@ -40,6 +40,8 @@ impl Facts {
                 retriable: t.is_retriable(),
                 requires_abort: t.txn_requires_abort(),
             },
+            // rust-rdkafka gives no code for admin errors, though they carry one.
+            KafkaError::AdminOp(code) => Facts { code: Some(*code), ..Facts::default() },
             other => Facts { code: other.rdkafka_error_code(), ..Facts::default() },
         }
     }
@@ -116,6 +118,7 @@ mod tests {
             assert_eq!(classify_facts(txn(code, true, false)), Class::Denied, "{code:?}");
         }
         assert_eq!(classify(&KafkaError::Global(RDKafkaErrorCode::TopicAuthorizationFailed)), Class::Denied);
+        assert_eq!(classify(&KafkaError::AdminOp(RDKafkaErrorCode::TopicAuthorizationFailed)), Class::Denied);
     }
 
     #[test]

@@ -70,16 +70,30 @@ impl AdminRequest {
         &self,
         what: &str,
     ) -> Result<Guard<rdkafka::bindings::rd_kafka_event_t>, String> {
+        self.answer_coded(what).map_err(|(_, message)| message)
+    }
+
+    /// As [`Self::answer`], the failure with librdkafka's code (no answer: `OperationTimedOut`),
+    /// for callers that sort errors by code.
+    ///
+    /// # Safety
+    /// The request must have been sent on this request's queue.
+    pub(crate) unsafe fn answer_coded(
+        &self,
+        what: &str,
+    ) -> Result<Guard<rdkafka::bindings::rd_kafka_event_t>, (rdkafka::types::RDKafkaErrorCode, String)> {
         use rdkafka::bindings as rd;
         let event = Guard {
             ptr: rd::rd_kafka_queue_poll(self.queue.ptr, self.timeout_ms.saturating_add(1_000)),
             release: rd::rd_kafka_event_destroy,
         };
         if event.ptr.is_null() {
-            return Err(format!("no answer to {what} within {} ms", self.timeout_ms));
+            let message = format!("no answer to {what} within {} ms", self.timeout_ms);
+            return Err((rdkafka::types::RDKafkaErrorCode::OperationTimedOut, message));
         }
-        if rd::rd_kafka_event_error(event.ptr) != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
-            return Err(text(rd::rd_kafka_event_error_string(event.ptr)));
+        let code = rd::rd_kafka_event_error(event.ptr);
+        if code != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
+            return Err((code.into(), text(rd::rd_kafka_event_error_string(event.ptr))));
         }
         Ok(event)
     }

@@ -67,7 +67,7 @@ pub(crate) fn committed_offsets(
             ),
             cause,
         },
-        cause => Error::Kafka { side, context: format!("reading offsets of group {group}"), cause },
+        cause => Error::from_kafka(side, format!("reading offsets of group {group}"), cause),
     })?;
     Ok(committed
         .elements()

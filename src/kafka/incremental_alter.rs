@@ -11,8 +11,22 @@ use std::time::Duration;
 use rdkafka::admin::AdminClient;
 use rdkafka::bindings as rd;
 use rdkafka::client::DefaultClientContext;
+use rdkafka::types::RDKafkaErrorCode;
 
 use crate::kafka::ffi::{c_string, text, AdminRequest, Guard};
+
+/// Why configs could not be set: the broker's code where it gave one, and its words.
+#[derive(Debug)]
+pub(crate) struct NotSet {
+    pub(crate) code: Option<RDKafkaErrorCode>,
+    pub(crate) message: String,
+}
+
+impl From<String> for NotSet {
+    fn from(message: String) -> Self {
+        Self { code: None, message }
+    }
+}
 
 /// Sets `configs` on `topic`, leaving its other overrides alone.
 pub(crate) fn set_topic_configs(
@@ -20,7 +34,7 @@ pub(crate) fn set_topic_configs(
     topic: &str,
     configs: &[(String, String)],
     timeout: Duration,
-) -> Result<(), String> {
+) -> Result<(), NotSet> {
     let name = c_string(topic)?;
     let entries: Vec<(CString, CString)> =
         configs.iter().map(|(k, v)| Ok((c_string(k)?, c_string(v)?))).collect::<Result<_, String>>()?;
@@ -50,7 +64,7 @@ pub(crate) fn set_topic_configs(
             if !error.is_null() {
                 let message = text(rd::rd_kafka_error_string(error));
                 rd::rd_kafka_error_destroy(error);
-                return Err(message);
+                return Err(message.into());
             }
         }
         let mut resources = [resource.ptr];
@@ -61,17 +75,21 @@ pub(crate) fn set_topic_configs(
             request.options.ptr,
             request.queue.ptr,
         );
-        let event = request.answer("IncrementalAlterConfigs")?;
+        let event = request
+            .answer_coded("IncrementalAlterConfigs")
+            .map_err(|(code, message)| NotSet { code: Some(code), message })?;
         let result = rd::rd_kafka_event_IncrementalAlterConfigs_result(event.ptr);
         if result.is_null() {
-            return Err("unexpected answer to IncrementalAlterConfigs".into());
+            return Err("unexpected answer to IncrementalAlterConfigs".to_string().into());
         }
         let mut count = 0usize;
         let answered = rd::rd_kafka_IncrementalAlterConfigs_result_resources(result, &mut count);
         for i in 0..count {
             let r = *answered.add(i);
-            if rd::rd_kafka_ConfigResource_error(r) != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
-                return Err(text(rd::rd_kafka_ConfigResource_error_string(r)));
+            let code = rd::rd_kafka_ConfigResource_error(r);
+            if code != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
+                let message = text(rd::rd_kafka_ConfigResource_error_string(r));
+                return Err(NotSet { code: Some(code.into()), message });
             }
         }
         Ok(())

@@ -3,7 +3,8 @@
 //! topics, consumer groups, topic configs, and the filter that brings librdkafka's log into
 //! tracing. The only unsafe code of the crate is here: calls into librdkafka's C API for what
 //! rust-rdkafka does not wrap (DescribeTopics, ListConsumerGroupOffsets, IncrementalAlterConfigs, DescribeAcls and CreateAcls, cached watermarks,
-//! librdkafka's table of settings, a flush that waits).
+//! librdkafka's table of settings, a flush that waits) or wraps without its errors (a topic's
+//! DescribeConfigs answer).
 #[allow(unsafe_code)]
 pub(crate) mod acls;
 pub(crate) mod classify;
@@ -23,6 +24,8 @@ pub(crate) mod linger_skip;
 pub(crate) mod log_filter;
 #[allow(unsafe_code)]
 pub(crate) mod topic_ids;
+#[allow(unsafe_code)]
+pub(crate) mod topic_overrides;
 pub(crate) mod topic_reader;
 #[allow(unsafe_code)]
 pub(crate) mod watermarks;

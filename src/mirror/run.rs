@@ -8,7 +8,7 @@ use std::time::Instant;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use tracing::{debug, error, info, warn};
 
-use crate::config::names::{group_reader, shard_of, shards_topic};
+use crate::config::names::{group_reader, shard_of, shards_topic, topic_id_reader_group};
 use crate::config::MirrorSettings;
 use crate::error::{Error, Result, Side};
 use crate::kafka::client::CreateForRole;
@@ -40,7 +40,6 @@ fn source_partitions(known: &BTreeMap<String, i32>) -> Vec<TopicPartition> {
 pub(crate) struct MirrorSummary {
     pub(crate) records: u64,
     pub(crate) topics: Vec<String>,
-    pub(crate) failed_topics: Vec<String>,
     /// A batch found every partition already copied and started no worker.
     pub(crate) nothing_to_do: bool,
 }
@@ -210,7 +209,7 @@ impl Mirror {
         gate.decide(false);
         let (ready, mut failed) = targets?;
         if ready.is_empty() {
-            return Err(Error::TopicsFailed(failed.join(", ")));
+            return Err(topics_failed(&failed));
         }
         let mut known: BTreeMap<String, i32> = ready.iter().map(|t| (t.name.clone(), t.partitions)).collect();
         let by_shard = routes_by_shard(&ready, settings.shards);
@@ -251,7 +250,6 @@ impl Mirror {
             }
             return Ok(MirrorSummary {
                 topics: known.into_keys().collect(),
-                failed_topics: failed,
                 records: 0,
                 nothing_to_do: true,
             });
@@ -267,7 +265,7 @@ impl Mirror {
         );
         self.ctx
             .topic_ids
-            .spawn(self.source_config(), self.target_config())
+            .spawn(self.source_config(), self.target_config(), topic_id_reader_group(&settings.name))
             .map_err(|e| Error::Internal(format!("starting the topic-ID thread: {e}")))?;
         let hosts = match settings.coordinate {
             true => ShardHosts::coordinated(&self.ctx, by_shard, self.target_config())?,
@@ -312,12 +310,8 @@ impl Mirror {
 
         progress.finish(&self.ctx.telemetry);
         let partitions = source_partitions(&known);
-        let mut summary = MirrorSummary {
-            topics: known.into_keys().collect(),
-            failed_topics: failed,
-            records: 0,
-            nothing_to_do: false,
-        };
+        let mut summary =
+            MirrorSummary { topics: known.into_keys().collect(), records: 0, nothing_to_do: false };
         let (records, first_error) = hosts.finish();
         if let Some(retired) = retired {
             let _ = retired.join();
@@ -331,8 +325,8 @@ impl Mirror {
             self.note_checkpoints(sync.run_cycle(&partitions)?);
             info!("final checkpoint of the source groups written");
         }
-        if !summary.failed_topics.is_empty() && settings.until_caught_up {
-            return Err(Error::TopicsFailed(summary.failed_topics.join(", ")));
+        if !failed.is_empty() && settings.until_caught_up {
+            return Err(topics_failed(&failed));
         }
         Ok(summary)
     }
@@ -497,7 +491,7 @@ impl Mirror {
         topics: &[SourceTopic],
         known: &BTreeMap<String, i32>,
         own: bool,
-    ) -> Result<(Vec<SourceTopic>, Vec<String>)> {
+    ) -> Result<(Vec<SourceTopic>, Vec<FailedTopic>)> {
         let sync = self.topic_sync()?;
         let settings = &self.ctx.settings;
         let (own, checks) = std::thread::scope(|scope| {
@@ -568,7 +562,7 @@ impl Mirror {
                 }
                 Err(e) => {
                     error!("{e}");
-                    failed.push(topic.name.clone());
+                    failed.push(FailedTopic { name: topic.name.clone(), reason: e.to_string() });
                 }
             }
         }
@@ -579,14 +573,14 @@ impl Mirror {
     fn refresh(
         &self,
         known: &mut BTreeMap<String, i32>,
-        failed: &mut Vec<String>,
+        failed: &mut Vec<FailedTopic>,
         hosts: &ShardHosts,
         acl_sync: Option<&mut AclSync>,
     ) -> Result<()> {
         let topics = self.list_topics()?;
-        let failed_before: BTreeSet<String> = failed.drain(..).collect();
+        let failed_before: BTreeSet<String> = failed.drain(..).map(|f| f.name).collect();
         let (ready, now_failed) = self.prepare_targets(&topics, known, false)?;
-        for name in &now_failed {
+        for name in now_failed.iter().map(|f| &f.name) {
             if !failed_before.contains(name) {
                 error!(topic = %name, "topic stopped");
             }
@@ -619,6 +613,20 @@ impl Mirror {
             }
         }
         Ok(())
+    }
+}
+
+/// A topic left out of the run, and why.
+struct FailedTopic {
+    name: String,
+    reason: String,
+}
+
+/// The run's error for topics left out: their names, and the first one's reason in full.
+fn topics_failed(failed: &[FailedTopic]) -> Error {
+    Error::TopicsFailed {
+        topics: failed.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", "),
+        first: failed.first().map(|f| f.reason.clone()).unwrap_or_default(),
     }
 }
 

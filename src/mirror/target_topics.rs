@@ -4,9 +4,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use futures_executor::block_on;
-use rdkafka::admin::{
-    AdminClient, AdminOptions, ConfigSource, NewPartitions, NewTopic, ResourceSpecifier, TopicReplication,
-};
+use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::types::RDKafkaErrorCode;
@@ -15,10 +13,12 @@ use tracing::info;
 #[cfg(doc)]
 use crate::config::names::group_reader;
 use crate::error::{Error, Result, Side};
+use crate::kafka::classify::{classify, Class};
 use crate::kafka::client::CreateForRole;
 use crate::kafka::consumer_close::ClosedOnDrop;
 use crate::kafka::errors::ErrorRecorder;
 use crate::kafka::incremental_alter::set_topic_configs;
+use crate::kafka::topic_overrides::topic_overrides;
 use crate::mirror::plan::SourceTopic;
 
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -153,11 +153,7 @@ impl TopicSync {
                 return missing
                     .iter()
                     .map(|t| {
-                        Err(Error::Kafka {
-                            side: Side::Target,
-                            context: format!("creating topic {}", t.name),
-                            cause: e.clone(),
-                        })
+                        Err(Error::from_kafka(Side::Target, format!("creating topic {}", t.name), e.clone()))
                     })
                     .collect()
             }
@@ -167,11 +163,11 @@ impl TopicSync {
             .map(|t| match answers.iter().find(|a| answer_name(a) == t.name) {
                 Some(Ok(_)) => Ok(true),
                 Some(Err((_, RDKafkaErrorCode::TopicAlreadyExists))) => Ok(false),
-                Some(Err((_, code))) => Err(Error::Kafka {
-                    side: Side::Target,
-                    context: format!("creating topic {}", t.name),
-                    cause: rdkafka::error::KafkaError::AdminOp(*code),
-                }),
+                Some(Err((_, code))) => Err(Error::from_kafka(
+                    Side::Target,
+                    format!("creating topic {}", t.name),
+                    rdkafka::error::KafkaError::AdminOp(*code),
+                )),
                 None => Err(Error::Internal(format!("no answer about creating topic {}", t.name))),
             })
             .collect();
@@ -213,14 +209,11 @@ impl TopicSync {
             .map_err(Error::kafka(Side::Target, format!("adding partitions to {}", topic.target)))?;
         for result in results {
             if let Err((_, code)) = result {
-                return Err(Error::Kafka {
-                    side: Side::Target,
-                    context: format!(
-                        "adding partitions to {} ({from} -> {})",
-                        topic.target, topic.partitions
-                    ),
-                    cause: rdkafka::error::KafkaError::AdminOp(code),
-                });
+                return Err(Error::from_kafka(
+                    Side::Target,
+                    format!("adding partitions to {} ({from} -> {})", topic.target, topic.partitions),
+                    rdkafka::error::KafkaError::AdminOp(code),
+                ));
             }
         }
         info!(topic = %topic.target, source = %topic.name, from, to = topic.partitions, "added partitions to target topic: the source topic grew");
@@ -248,8 +241,17 @@ impl TopicSync {
         if changes.is_empty() {
             return Ok(TopicChange::Unchanged);
         }
-        set_topic_configs(&self.target_admin, topic, &changes, ADMIN_TIMEOUT)
-            .map_err(|message| Error::ConfigSync { topic: topic.to_string(), message })?;
+        set_topic_configs(&self.target_admin, topic, &changes, ADMIN_TIMEOUT).map_err(|not_set| {
+            let cause = not_set.code.map(rdkafka::error::KafkaError::AdminOp);
+            match cause {
+                Some(cause) if classify(&cause) == Class::Denied => Error::Denied {
+                    side: Side::Target,
+                    context: format!("setting configs of {topic}"),
+                    cause,
+                },
+                _ => Error::ConfigSync { topic: topic.to_string(), message: not_set.message },
+            }
+        })?;
         info!(topic, keys = ?changes.iter().map(|(k, _)| k).collect::<Vec<_>>(), "synced drifted topic configs to the target");
         Ok(TopicChange::ConfigsSynced)
     }
@@ -260,26 +262,10 @@ impl TopicSync {
             Side::Source => &self.source_admin,
             Side::Target => &self.target_admin,
         };
-        let results = block_on(admin.describe_configs([&ResourceSpecifier::Topic(topic)], &admin_options()))
-            .map_err(Error::kafka(side, format!("describing configs of {topic}")))?;
-        let mut out = BTreeMap::new();
-        for result in results {
-            let resource = result.map_err(|code| Error::Kafka {
-                side,
-                context: format!("describing configs of {topic}"),
-                cause: rdkafka::error::KafkaError::AdminOp(code),
-            })?;
-            // Only what was set on the topic itself is copied: the brokers' defaults on the
-            // target stay the target's own.
-            for entry in resource.entries {
-                if matches!(entry.source, ConfigSource::DynamicTopic) && !entry.is_read_only {
-                    if let Some(value) = entry.value {
-                        out.insert(entry.name, value);
-                    }
-                }
-            }
-        }
-        Ok(out)
+        // Only what was set on the topic itself is copied: the brokers' defaults on the target
+        // stay the target's own.
+        topic_overrides(admin, topic, ADMIN_TIMEOUT)
+            .map_err(|cause| Error::from_kafka(side, format!("describing configs of {topic}"), cause))
     }
 
     /// kmirror's own topics of mirror `name` that the target does not have yet: the shards
@@ -339,10 +325,20 @@ impl TopicSync {
             .target_metadata
             .fetch_metadata(Some(topic), ADMIN_TIMEOUT)
             .map_err(Error::kafka(Side::Target, format!("metadata of {topic}")))?;
-        Ok(metadata
-            .topics()
-            .iter()
-            .find(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty())
+        let answer = metadata.topics().iter().find(|t| t.name() == topic);
+        // A topic the principal may not describe would otherwise look missing, and its making
+        // be refused with a cause that hides the ACL actually lacking.
+        if let Some(code) = answer.and_then(|t| t.error()).map(RDKafkaErrorCode::from) {
+            if code == RDKafkaErrorCode::TopicAuthorizationFailed {
+                return Err(Error::from_kafka(
+                    Side::Target,
+                    format!("describing topic {topic}"),
+                    rdkafka::error::KafkaError::MetadataFetch(code),
+                ));
+            }
+        }
+        Ok(answer
+            .filter(|t| t.error().is_none() && !t.partitions().is_empty())
             .map(|t| t.partitions().len() as i32))
     }
 }

@@ -77,11 +77,17 @@ impl TopicIdWatch {
 
     /// Starts the thread that asks both clusters (clients made from these settings) every
     /// [`INTERVAL`] while this watch lives.
-    pub(crate) fn spawn(&self, source: ClientConfig, target: ClientConfig) -> std::io::Result<()> {
+    /// Starts watching both clusters with clients of group `group` (never committed to).
+    pub(crate) fn spawn(
+        &self,
+        source: ClientConfig,
+        target: ClientConfig,
+        group: String,
+    ) -> std::io::Result<()> {
         let shared = Arc::downgrade(&self.shared);
         std::thread::Builder::new()
             .name("kmirror-topic-ids".into())
-            .spawn(move || watch(shared, source, target))
+            .spawn(move || watch(shared, source, target, group))
             .map(|_| ())
     }
 }
@@ -98,7 +104,7 @@ impl Shared {
     }
 }
 
-fn watch(shared: Weak<Shared>, source: ClientConfig, target: ClientConfig) {
+fn watch(shared: Weak<Shared>, source: ClientConfig, target: ClientConfig, group: String) {
     // Made at the first round: a batch run over sooner never connects them.
     let mut made: Option<(BaseConsumer, BaseConsumer)> = None;
     let mut next = Instant::now() + INTERVAL;
@@ -112,7 +118,7 @@ fn watch(shared: Weak<Shared>, source: ClientConfig, target: ClientConfig) {
         }
         next = Instant::now() + INTERVAL;
         if made.is_none() {
-            made = clients(&source, &target);
+            made = clients(&source, &target, &group);
         }
         let Some((source_client, target_client)) = &made else { return };
         let Some(wanted) = shared.upgrade().map(|s| s.wanted()) else { return };
@@ -148,11 +154,15 @@ fn ask(client: &BaseConsumer, topics: BTreeSet<String>) -> Option<Answer> {
     }
 }
 
-fn clients(source: &ClientConfig, target: &ClientConfig) -> Option<(BaseConsumer, BaseConsumer)> {
+fn clients(
+    source: &ClientConfig,
+    target: &ClientConfig,
+    group: &str,
+) -> Option<(BaseConsumer, BaseConsumer)> {
     let make = |config: &ClientConfig| -> Option<BaseConsumer> {
         config
             .clone()
-            .set("group.id", "kmirror.topic-ids")
+            .set("group.id", group)
             .create_for_role()
             .map_err(|e| debug!(error = %e, "no topic-ID client"))
             .ok()

@@ -51,11 +51,9 @@ pub(crate) fn produce(
     transforms: &Chain,
 ) -> Result<Produced> {
     if txn.is_none() {
-        producer.begin_transaction().map_err(|e| Error::Kafka {
-            side: Side::Target,
-            context: format!("shard {shard}: begin_transaction"),
-            cause: e,
-        })?;
+        producer
+            .begin_transaction()
+            .map_err(|e| Error::from_kafka(Side::Target, format!("shard {shard}: begin_transaction"), e))?;
         // Reports of an earlier, aborted transaction must not be read as this one's.
         producer.context().take();
         *txn = Some(OpenTransaction {

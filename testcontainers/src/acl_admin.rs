@@ -34,6 +34,7 @@ pub enum AclOp {
     Create,
     Describe,
     DescribeConfigs,
+    AlterConfigs,
 }
 
 /// One rule, for any host.
@@ -68,13 +69,14 @@ fn on_code(on: AclOn) -> i8 {
 }
 
 /// Kafka's operation codes.
-const OPS: [(AclOp, i8); 6] = [
+const OPS: [(AclOp, i8); 7] = [
     (AclOp::All, 2),
     (AclOp::Read, 3),
     (AclOp::Write, 4),
     (AclOp::Create, 5),
     (AclOp::Describe, 8),
     (AclOp::DescribeConfigs, 10),
+    (AclOp::AlterConfigs, 11),
 ];
 
 impl KafkaCluster {

@@ -100,6 +100,20 @@ impl Setup {
         run(&args, Duration::from_secs(120))
     }
 
+    /// `kmirror failover` of this setup's mirror (its local map copy under the state dir).
+    pub fn failover(&self, extra: &[&str]) -> Output {
+        let mut args: Vec<String> = ["failover", "--target", self.target.bootstrap(), "--name", &self.name]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        args.extend([
+            "--state-dir".to_string(),
+            self.state_dir.path().join("failover").display().to_string(),
+        ]);
+        args.extend(extra.iter().map(|s| s.to_string()));
+        run(&args, Duration::from_secs(120))
+    }
+
     /// Runs the mirror with --until-caught-up and returns its output once it exits.
     pub fn mirror_until_caught_up(&self, topics: &str, extra: &[&str]) -> Output {
         let mut args = self.args(topics, extra);
@@ -308,6 +322,11 @@ pub fn status_json_once_there(setup: &Setup) -> Option<serde_json::Value> {
 }
 
 fn status_output(setup: &Setup, with_source: bool) -> Output {
+    status_output_with(setup, with_source, &[])
+}
+
+/// `kmirror status --format json` for this setup's mirror, with `extra` arguments.
+pub fn status_output_with(setup: &Setup, with_source: bool, extra: &[&str]) -> Output {
     let mut args = vec![
         "status".to_string(),
         "--target".into(),
@@ -320,6 +339,7 @@ fn status_output(setup: &Setup, with_source: bool) -> Output {
     if with_source {
         args.extend(["--source".to_string(), setup.source.bootstrap().into()]);
     }
+    args.extend(extra.iter().map(|s| s.to_string()));
     run(&args, std::time::Duration::from_secs(60))
 }
 

@@ -149,7 +149,7 @@ fn retry_until_done(
             Ok(()) => return Ok(()),
             Err(e) => {
                 if classify(&e) != Class::Retry || ctx.stop.load(Ordering::Relaxed) {
-                    return Err(Error::Kafka { side: Side::Target, context: what.to_string(), cause: e });
+                    return Err(Error::from_kafka(Side::Target, what, e));
                 }
                 if last_log.elapsed() >= Duration::from_secs(3) {
                     warn!(call = what, error = %e, "retrying");

@@ -402,9 +402,10 @@ impl Shard {
                 {
                     return Err(Error::Denied {
                         side: Side::Source,
-                        context: format!("shard {}'s reads", self.id),
+                        // librdkafka's error names no topic; a shard reads few.
+                        context: format!("shard {}'s reads of {}", self.id, self.topics().join(", ")),
                         cause: e,
-                    })
+                    });
                 }
                 Some(Err(e)) => {
                     warn!(shard = self.id, error = %e, "source consumer error (librdkafka retries)")

@@ -169,7 +169,7 @@ impl Shard {
         Ok(())
     }
 
-    fn topics(&self) -> Vec<&str> {
+    pub(super) fn topics(&self) -> Vec<&str> {
         let mut topics: Vec<&str> = self.routes.iter().map(|r| r.source.topic.as_str()).collect();
         topics.sort_unstable();
         topics.dedup();
@@ -345,10 +345,8 @@ impl Shard {
         self.settle()?;
         let offsets = self.offsets_list(positions)?;
         let calls = self.calls();
-        calls.producer.begin_transaction().map_err(|e| Error::Kafka {
-            side: Side::Target,
-            context: format!("shard {}: begin_transaction", self.id),
-            cause: e,
+        calls.producer.begin_transaction().map_err(|e| {
+            Error::from_kafka(Side::Target, format!("shard {}: begin_transaction", self.id), e)
         })?;
         let committed = map
             .iter()

@@ -1,0 +1,79 @@
+//! DescribeConfigs for one topic, with the broker's answer for that topic checked.
+//!
+//! rust-rdkafka's `describe_configs` drops the error a broker gives for each resource: a topic
+//! the principal may not DESCRIBE_CONFIGS (or one that does not exist) comes back as a topic
+//! with no configs, and a mirror would then make or keep its copy without the source's configs,
+//! saying nothing. librdkafka has the per-resource error; it is read here through its C API.
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use rdkafka::admin::AdminClient;
+use rdkafka::bindings as rd;
+use rdkafka::client::DefaultClientContext;
+use rdkafka::error::KafkaError;
+use rdkafka::types::RDKafkaErrorCode;
+
+use crate::kafka::ffi::{c_string, text, AdminRequest, Guard};
+
+/// The configs set on `topic` itself and writable (neither the brokers' defaults nor read-only
+/// ones): what a copy of the topic carries. A refused or failed answer is an error with the
+/// broker's code (`KafkaError::AdminOp`).
+pub(crate) fn topic_overrides(
+    admin: &AdminClient<DefaultClientContext>,
+    topic: &str,
+    timeout: Duration,
+) -> Result<BTreeMap<String, String>, KafkaError> {
+    let name = c_string(topic).map_err(KafkaError::AdminOpCreation)?;
+    // SAFETY: every pointer passed below is either from librdkafka (and released by a Guard
+    // after its last use, the event last: the configs read belong to it) or a CString kept
+    // alive until the call returns. librdkafka copies the resources and options it is handed.
+    unsafe {
+        let request = AdminRequest::new(
+            admin.inner().native_ptr(),
+            rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS,
+            timeout,
+        );
+        let resource = Guard {
+            ptr: rd::rd_kafka_ConfigResource_new(
+                rd::rd_kafka_ResourceType_t::RD_KAFKA_RESOURCE_TOPIC,
+                name.as_ptr(),
+            ),
+            release: rd::rd_kafka_ConfigResource_destroy,
+        };
+        let mut resources = [resource.ptr];
+        rd::rd_kafka_DescribeConfigs(
+            request.rk,
+            resources.as_mut_ptr(),
+            1,
+            request.options.ptr,
+            request.queue.ptr,
+        );
+        let event = request.answer_coded("DescribeConfigs").map_err(|(code, _)| KafkaError::AdminOp(code))?;
+        let result = rd::rd_kafka_event_DescribeConfigs_result(event.ptr);
+        if result.is_null() {
+            return Err(KafkaError::AdminOpCreation("unexpected answer to DescribeConfigs".into()));
+        }
+        let mut count = 0usize;
+        let answered = rd::rd_kafka_DescribeConfigs_result_resources(result, &mut count);
+        let mut overrides = BTreeMap::new();
+        for i in 0..count {
+            let r = *answered.add(i);
+            let code = rd::rd_kafka_ConfigResource_error(r);
+            if code != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
+                return Err(KafkaError::AdminOp(RDKafkaErrorCode::from(code)));
+            }
+            let mut entries = 0usize;
+            let configs = rd::rd_kafka_ConfigResource_configs(r, &mut entries);
+            for j in 0..entries {
+                let entry = *configs.add(j);
+                let set_on_topic = rd::rd_kafka_ConfigEntry_source(entry)
+                    == rd::rd_kafka_ConfigSource_t::RD_KAFKA_CONFIG_SOURCE_DYNAMIC_TOPIC_CONFIG;
+                let value = rd::rd_kafka_ConfigEntry_value(entry);
+                if set_on_topic && rd::rd_kafka_ConfigEntry_is_read_only(entry) == 0 && !value.is_null() {
+                    overrides.insert(text(rd::rd_kafka_ConfigEntry_name(entry)), text(value));
+                }
+            }
+        }
+        Ok(overrides)
+    }
+}
