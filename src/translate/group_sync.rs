@@ -33,11 +33,18 @@ impl GroupSync<'_> {
         }
         let Some(translator) = self.translator else { return Ok(taken) };
         translator.refresh()?;
+        // A refusal is no passing fault: the other groups are synced, then it is the cycle's
+        // error (a batch run's last cycle then fails, naming the ACL, instead of exiting 0).
+        let mut refused = None;
         for checkpoint in &checkpoints {
             let translated: Vec<GroupOffset> =
                 translator.forward(&checkpoint.offsets)?.into_iter().filter_map(|t| t.to).collect();
             let translated = match self.only_forward(&checkpoint.group, translated) {
                 Ok(t) => t,
+                Err(e @ Error::Denied { .. }) => {
+                    refused.get_or_insert(e);
+                    continue;
+                }
                 Err(e) => {
                     warn!(group = %checkpoint.group, error = %e, "group offset sync failed; will retry");
                     continue;
@@ -53,12 +60,18 @@ impl GroupSync<'_> {
                 Err(Error::Group { group, message }) => {
                     info!(%group, reason = %message, "skipped group offset sync")
                 }
+                Err(e @ Error::Denied { .. }) => {
+                    refused.get_or_insert(e);
+                }
                 Err(e) => {
                     warn!(group = %checkpoint.group, error = %e, "group offset sync failed; will retry")
                 }
             }
         }
-        Ok(taken)
+        match refused {
+            Some(e) => Err(e),
+            None => Ok(taken),
+        }
     }
 
     /// Drops positions at or behind what the group already committed on the target: a consumer
