@@ -181,4 +181,26 @@ mod tests {
         assert!(!slow.to_string().contains("bootstrap address"), "a slow read is not an address problem");
         assert_eq!(slow.exit_code(), 1);
     }
+
+    #[test]
+    fn a_refusal_names_the_acl_list_whatever_call_met_it() {
+        use rdkafka::error::KafkaError;
+        use rdkafka::types::RDKafkaErrorCode;
+        let refused = Error::from_kafka(
+            Side::Target,
+            "creating topic orders",
+            KafkaError::AdminOp(RDKafkaErrorCode::TopicAuthorizationFailed),
+        );
+        assert!(matches!(refused, Error::Denied { side: Side::Target, .. }), "{refused:?}");
+        let line = refused.to_string();
+        assert!(line.starts_with("target cluster refused creating topic orders ("), "{line}");
+        assert!(
+            line.ends_with("grant what README's \"Access a mirror needs\" lists for the target"),
+            "{line}"
+        );
+        let failed = Error::kafka(Side::Source, "listing topics")(KafkaError::MetadataFetch(
+            RDKafkaErrorCode::BrokerNotAvailable,
+        ));
+        assert!(matches!(failed, Error::Kafka { side: Side::Source, .. }), "{failed:?}");
+    }
 }

@@ -31,6 +31,21 @@ pub(crate) unsafe fn text(ptr: *const std::ffi::c_char) -> String {
     }
 }
 
+/// A config resource naming topic `name`, for the config admin requests.
+///
+/// # Safety
+/// Calls into librdkafka; `name` is copied by it.
+pub(crate) unsafe fn topic_resource(name: &CStr) -> Guard<rdkafka::bindings::rd_kafka_ConfigResource_t> {
+    use rdkafka::bindings as rd;
+    Guard {
+        ptr: rd::rd_kafka_ConfigResource_new(
+            rd::rd_kafka_ResourceType_t::RD_KAFKA_RESOURCE_TOPIC,
+            name.as_ptr(),
+        ),
+        release: rd::rd_kafka_ConfigResource_destroy,
+    }
+}
+
 /// One admin request on a client: its own reply queue and options with the request timeout.
 pub(crate) struct AdminRequest {
     pub(crate) rk: *mut rdkafka::bindings::rd_kafka_t,

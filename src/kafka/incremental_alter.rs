@@ -13,7 +13,7 @@ use rdkafka::bindings as rd;
 use rdkafka::client::DefaultClientContext;
 use rdkafka::types::RDKafkaErrorCode;
 
-use crate::kafka::ffi::{c_string, text, AdminRequest, Guard};
+use crate::kafka::ffi::{c_string, text, topic_resource, AdminRequest};
 
 /// Why configs could not be set: the broker's code where it gave one, and its words.
 #[derive(Debug)]
@@ -47,13 +47,7 @@ pub(crate) fn set_topic_configs(
             rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_INCREMENTALALTERCONFIGS,
             timeout,
         );
-        let resource = Guard {
-            ptr: rd::rd_kafka_ConfigResource_new(
-                rd::rd_kafka_ResourceType_t::RD_KAFKA_RESOURCE_TOPIC,
-                name.as_ptr(),
-            ),
-            release: rd::rd_kafka_ConfigResource_destroy,
-        };
+        let resource = topic_resource(&name);
         for (key, value) in &entries {
             let error = rd::rd_kafka_ConfigResource_add_incremental_config(
                 resource.ptr,

@@ -13,7 +13,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
 
-use crate::kafka::ffi::{c_string, text, AdminRequest, Guard};
+use crate::kafka::ffi::{c_string, text, topic_resource, AdminRequest};
 
 /// The configs set on `topic` itself and writable (neither the brokers' defaults nor read-only
 /// ones): what a copy of the topic carries. A refused or failed answer is an error with the
@@ -33,13 +33,7 @@ pub(crate) fn topic_overrides(
             rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS,
             timeout,
         );
-        let resource = Guard {
-            ptr: rd::rd_kafka_ConfigResource_new(
-                rd::rd_kafka_ResourceType_t::RD_KAFKA_RESOURCE_TOPIC,
-                name.as_ptr(),
-            ),
-            release: rd::rd_kafka_ConfigResource_destroy,
-        };
+        let resource = topic_resource(&name);
         let mut resources = [resource.ptr];
         rd::rd_kafka_DescribeConfigs(
             request.rk,
