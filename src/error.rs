@@ -158,11 +158,33 @@ impl Error {
     /// [`Error::Kafka`] otherwise.
     pub fn from_kafka(side: Side, context: impl Into<String>, cause: rdkafka::error::KafkaError) -> Error {
         let context = context.into();
-        match crate::kafka::classify::classify(&cause) {
-            crate::kafka::classify::Class::Denied => Error::Denied { side, context, cause },
-            _ => Error::Kafka { side, context, cause },
+        match code_of(&cause).is_some_and(is_refusal) {
+            true => Error::Denied { side, context, cause },
+            false => Error::Kafka { side, context, cause },
         }
     }
+}
+
+/// The broker's or librdkafka's code of `e`: rust-rdkafka gives none for admin errors, though
+/// they carry one.
+pub(crate) fn code_of(e: &rdkafka::error::KafkaError) -> Option<rdkafka::types::RDKafkaErrorCode> {
+    match e {
+        rdkafka::error::KafkaError::AdminOp(code) => Some(*code),
+        other => other.rdkafka_error_code(),
+    }
+}
+
+/// Whether `code` is a cluster's authorizer refusing a call: no retry or abort can succeed
+/// until someone grants the ACL.
+pub(crate) fn is_refusal(code: rdkafka::types::RDKafkaErrorCode) -> bool {
+    use rdkafka::types::RDKafkaErrorCode as Code;
+    matches!(
+        code,
+        Code::TopicAuthorizationFailed
+            | Code::GroupAuthorizationFailed
+            | Code::ClusterAuthorizationFailed
+            | Code::TransactionalIdAuthorizationFailed
+    )
 }
 
 #[cfg(test)]

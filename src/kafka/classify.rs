@@ -3,6 +3,8 @@
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
 
+use crate::error::{code_of, is_refusal};
+
 /// The response an error calls for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Class {
@@ -40,9 +42,7 @@ impl Facts {
                 retriable: t.is_retriable(),
                 requires_abort: t.txn_requires_abort(),
             },
-            // rust-rdkafka gives no code for admin errors, though they carry one.
-            KafkaError::AdminOp(code) => Facts { code: Some(*code), ..Facts::default() },
-            other => Facts { code: other.rdkafka_error_code(), ..Facts::default() },
+            other => Facts { code: code_of(other), ..Facts::default() },
         }
     }
 }
@@ -60,12 +60,7 @@ pub(crate) fn classify_facts(facts: Facts) -> Class {
             | RDKafkaErrorCode::ProducerFenced
             | RDKafkaErrorCode::InvalidProducerEpoch,
         ) => Class::Fenced,
-        Some(
-            RDKafkaErrorCode::TopicAuthorizationFailed
-            | RDKafkaErrorCode::GroupAuthorizationFailed
-            | RDKafkaErrorCode::ClusterAuthorizationFailed
-            | RDKafkaErrorCode::TransactionalIdAuthorizationFailed,
-        ) => Class::Denied,
+        Some(code) if is_refusal(code) => Class::Denied,
         _ if facts.fatal => Class::Fatal,
         // Seen after a network partition: commit_transaction answered "1 message(s) timed out"
         // (abortable and not fatal) again and again; only an abort gets the shard going.
