@@ -8,7 +8,8 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use common::{
-    assert_success, commit_group, group_offsets, keyed, run, status_output_with, stderr, topic, Setup,
+    assert_success, commit_group, group_offsets, keyed, run, status_output_with, stderr, terminate, topic,
+    Setup,
 };
 use kmirror_testcontainers::scram::Mechanism;
 use kmirror_testcontainers::scram_broker::ScramBroker;
@@ -300,7 +301,8 @@ fn key_at(cluster: &KafkaCluster, topic: &str, partition: i32, offset: i64) -> O
 /// no cluster-wide rule): each rule on the topic held back stops a run in one line naming it;
 /// granted, the mirror makes the target topic with the source's configs, copies every record
 /// once, syncs a group's position, a second run resumes where the first committed and copies a
-/// config change, and verify, status, translate-offsets and failover work as the same principal.
+/// config change, a coordinated run goes on from there, and verify, status, translate-offsets
+/// and failover work as the same principal.
 #[test]
 fn a_mirror_holding_only_the_documented_acls_copies_exactly_once_and_resumes() {
     if Backend::local().expect("broker choice") != Backend::ApacheKafka {
@@ -421,6 +423,22 @@ fn a_mirror_holding_only_the_documented_acls_copies_exactly_once_and_resumes() {
     setup.assert_exactly_once(&t, PARTITIONS, Some(65));
     assert_eq!(retention(&setup.target).as_deref(), Some("172800000"), "the config change copied");
 
+    // The same mirror scaled out (--coordinate) by the same principal: its group and owners log
+    // are under the documented prefix and topics.
+    for p in 0..PARTITIONS {
+        setup.source.produce(&t, p, &keyed(&format!("c{p}"), 0..10)).expect("produce");
+    }
+    let mut coordinated = extra.clone();
+    coordinated.push("--coordinate");
+    let child = setup.spawn_mirror(&t, &coordinated);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline && setup.audit(&t, PARTITIONS).iter().any(|a| a.target_records < 75) {
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    terminate(&child);
+    granted(&child.wait_with_output().expect("the coordinated mirror's output"));
+    setup.assert_exactly_once(&t, PARTITIONS, Some(75));
+
     // A drill's checks by the same principal: verify compares every record, status sees the
     // mirror caught up.
     let verify_state = tempfile::tempdir().expect("tempdir");
@@ -432,7 +450,7 @@ fn a_mirror_holding_only_the_documented_acls_copies_exactly_once_and_resumes() {
         .filter(|c| c["source_digest"] == c["target_digest"])
         .map(|c| (c["partition"].as_i64().unwrap_or(-1), c["checked"].as_i64().unwrap_or(-1)))
         .collect();
-    assert_eq!(checked, vec![(0, 65), (1, 65)], "{report:?}");
+    assert_eq!(checked, vec![(0, 75), (1, 75)], "{report:?}");
     let status = status_output_with(&setup, true, &as_mirror);
     granted(&status);
     let status: serde_json::Value = serde_json::from_slice(&status.stdout).expect("status JSON");
@@ -445,7 +463,7 @@ fn a_mirror_holding_only_the_documented_acls_copies_exactly_once_and_resumes() {
             (n("partition"), n("committed"), n("source_end"))
         })
         .collect();
-    assert_eq!(rows, vec![(0, 65, 65), (1, 65, 65)], "{status:#}");
+    assert_eq!(rows, vec![(0, 75, 75), (1, 75, 75)], "{status:#}");
 
     // A failover drill's translation by the same principal: the group moved on at the source,
     // and translate-offsets --execute commits where it now stands onto the target.

@@ -324,29 +324,6 @@ fn wait_for_copied(setup: &Setup, t: &str, at_least: usize) {
     }
 }
 
-/// A mirror of `t` whose log goes to a file in its state dir: with a broker down, librdkafka's
-/// warnings would fill a pipe nobody reads until the end, and a mirror blocked writing its log
-/// cannot stop.
-fn spawn_logged(setup: &Setup, t: &str, extra: &[&str]) -> (std::process::Child, std::path::PathBuf) {
-    let log_path = setup.state_dir.path().join("mirror.log");
-    let log = std::fs::File::create(&log_path).expect("log file");
-    let mirror = kmirror_command()
-        .args(setup.args(t, extra))
-        .env("RUST_LOG", "info,librdkafka=warn")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("kmirror starts");
-    (mirror, log_path)
-}
-
-/// The last 40 lines of a log, for a failure message.
-fn last_lines(path: &Path) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    text.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
-}
-
 /// Which side loses the leader of a mirrored partition.
 #[derive(Clone, Copy, PartialEq)]
 enum Killed {
@@ -396,7 +373,7 @@ fn leader_killed_mid_stream(killed: Killed) {
     setup.source.create_topic(&t, PARTITIONS, &[]).expect("topic");
     let per_phase = 1_000;
     produce_batch(&setup, &t, "a", per_phase);
-    let (mut mirror, log_path) = spawn_logged(&setup, &t, &[]);
+    let (mut mirror, log_path) = setup.spawn_mirror_logged(&t, &[]);
     let log_tail = || last_lines(&log_path);
     wait_for_copied(&setup, &t, 2 * per_phase);
 
@@ -446,8 +423,7 @@ fn a_network_partition_to_the_target_mid_transaction_loses_and_duplicates_nothin
     produce_batch(&setup, &t, "a", 20_000);
     // Its log goes to a file: across a partition librdkafka warns for seconds, and a mirror
     // blocked on a full stderr pipe would copy nothing.
-    let (mut mirror, log_path) = spawn_logged(
-        &setup,
+    let (mut mirror, log_path) = setup.spawn_mirror_logged(
         &t,
         &["--set", "target.transaction.timeout.ms=5000", "--transaction-max-records", "2000"],
     );
@@ -526,7 +502,7 @@ fn a_mirror_whose_clusters_are_gone_waits_without_burning_a_core() {
     let t = topic("outage");
     setup.source.create_topic(&t, PARTITIONS, &[]).expect("topic");
     produce_batch(&setup, &t, "a", 20_000);
-    let (mut mirror, log_path) = spawn_logged(&setup, &t, &[]);
+    let (mut mirror, log_path) = setup.spawn_mirror_logged(&t, &[]);
     let log_tail = || last_lines(&log_path);
     wait_for_copied(&setup, &t, 2 * 500);
     setup.target.stop().expect("stop the target");

@@ -312,14 +312,17 @@ fn failback_puts_the_group_back_on_the_source_exactly_and_a_rebuilt_map_agrees()
     assert_eq!(offsets(&first), offsets(&second));
 }
 
-/// What the target holds of `topic` so far (committed or not), 0 before the topic exists.
-fn landed(setup: &Setup, topic: &str) -> i64 {
-    let consumer: rdkafka::consumer::BaseConsumer =
-        setup.target.client_config().set("group.id", "landed-probe").create().expect("probe");
+/// What the target holds of `topic` so far (committed or not), asked by a new client (one
+/// made before the topic would not see it at once); an error where it cannot say (as before the
+/// topic exists): never a count it did not read.
+fn landed(setup: &Setup, topic: &str) -> Result<i64, rdkafka::error::KafkaError> {
+    let probe: rdkafka::consumer::BaseConsumer =
+        setup.target.client_config().set("group.id", "landed-probe").create()?;
+    let probe = &probe;
     (0..2)
         .map(|p| {
-            rdkafka::consumer::Consumer::fetch_watermarks(&consumer, topic, p, Duration::from_secs(5))
-                .map_or(0, |(_, high)| high)
+            rdkafka::consumer::Consumer::fetch_watermarks(probe, topic, p, Duration::from_secs(5))
+                .map(|(_, high)| high)
         })
         .sum()
 }
@@ -354,26 +357,35 @@ fn answers_stay_exact_across_mirror_crashes_and_agree_with_a_rebuilt_map() {
         }
         // A killed mirror's open transaction holds readers of its shadow groups back until the
         // target aborts it: a short timeout keeps each round short.
-        let mut mirror = setup.spawn_mirror(
+        let (mut mirror, log) = setup.spawn_mirror_logged(
             &regex::escape(&t),
             &["--transaction-max-records", "50", "--set", "target.transaction.timeout.ms=5000"],
         );
         // Kill once this round's records are landing (never before the mirror has made its
         // topics: a loaded machine starts it slowly), at a point that moves from round to round.
-        let landed_before = landed(&setup, &t);
+        // Before the first round the topic does not exist: nothing has landed.
+        let landed_before = landed(&setup, &t).unwrap_or(0);
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        while landed(&setup, &t) <= landed_before {
+        let mut probe_error = None;
+        loop {
+            match landed(&setup, &t) {
+                Ok(now) if now > landed_before => break,
+                Ok(_) => {}
+                Err(e) => probe_error = Some(e),
+            }
             if let Some(status) = mirror.try_wait().expect("the mirror's status") {
-                let out = mirror.wait_with_output().expect("output");
                 panic!(
                     "round {round}: the mirror exited ({status}) before anything landed: {}",
-                    stderr(&out)
+                    last_lines(&log)
                 );
             }
             if std::time::Instant::now() >= deadline {
                 let _ = mirror.kill();
-                let out = mirror.wait_with_output().expect("output");
-                panic!("round {round}: nothing landed in 60 s; the mirror's log: {}", stderr(&out));
+                let _ = mirror.wait();
+                panic!(
+                    "round {round}: nothing landed in 60 s (the probe's last error: {probe_error:?}); the mirror's log:\n{}",
+                    last_lines(&log)
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }

@@ -121,6 +121,23 @@ impl Setup {
         run(&args, Duration::from_secs(60))
     }
 
+    /// A mirror whose log (info) goes to a file in its state dir, returned beside it: a pipe
+    /// nobody reads until the end would fill (with a broker down librdkafka warns for seconds),
+    /// and a mirror blocked writing its log cannot go on or stop.
+    pub fn spawn_mirror_logged(&self, topics: &str, extra: &[&str]) -> (Child, PathBuf) {
+        let log_path = self.state_dir.path().join("mirror.log");
+        let log = std::fs::File::create(&log_path).expect("log file");
+        let mirror = kmirror_command()
+            .args(self.args(topics, extra))
+            .env("RUST_LOG", "info,librdkafka=warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("kmirror starts");
+        (mirror, log_path)
+    }
+
     pub fn spawn_mirror(&self, topics: &str, extra: &[&str]) -> Child {
         spawn(&self.args(topics, extra))
     }
@@ -229,6 +246,12 @@ pub fn run(args: &[String], limit: Duration) -> Output {
         panic!("kmirror did not finish within {limit:?}: {}", String::from_utf8_lossy(&out.stderr));
     }
     child.wait_with_output().expect("output")
+}
+
+/// The last 40 lines of a log, for a failure message.
+pub fn last_lines(path: &std::path::Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
 }
 
 pub fn stderr(out: &Output) -> String {
