@@ -27,6 +27,9 @@ pub(crate) struct OpenTransaction {
     /// The record count it closes at, once decided at the first bound reached (it may take the
     /// rest of a backlog, see `Shard::transaction_due`).
     pub(crate) record_bound: Option<usize>,
+    /// How long it may stay open, decided with `record_bound` (a transaction that takes the
+    /// rest may take as much longer).
+    pub(crate) time_bound: Option<std::time::Duration>,
 }
 
 /// What became of a source record.
@@ -63,6 +66,7 @@ pub(crate) fn produce(
             bytes: 0,
             failed: None,
             record_bound: None,
+            time_bound: None,
         });
     }
     let Some(open) = txn.as_mut() else { return Ok(Produced::Sent) };

@@ -51,7 +51,7 @@ impl Shard {
         let s = &self.ctx.settings;
         let (max_records, max_open) = self.transaction_size();
         let Some(t) = self.txn.as_ref() else { return false };
-        if t.bytes >= s.transaction_max_bytes || t.started.elapsed() >= max_open {
+        if t.bytes >= s.transaction_max_bytes || t.started.elapsed() >= t.time_bound.unwrap_or(max_open) {
             return true;
         }
         if let Some(bound) = t.record_bound {
@@ -62,12 +62,15 @@ impl Shard {
         }
         let held = t.records.len();
         // Asked once per transaction: the positions are a call into the consumer.
-        let bound = match s.transaction_size_adapts {
-            true => self.records_left().map_or(held, |left| taking_the_rest(held, max_records, left)),
-            false => held,
+        let (bound, time) = match s.transaction_size_adapts {
+            true => self.records_left().map_or((held, max_open), |left| {
+                taking_the_rest(held, (max_records, max_open), left, self.longest_adapted)
+            }),
+            false => (held, max_open),
         };
         if let Some(t) = self.txn.as_mut() {
             t.record_bound = Some(bound);
+            t.time_bound = Some(time);
         }
         held >= bound
     }
@@ -442,15 +445,28 @@ pub(super) fn longest_adapted(settings: &crate::config::MirrorSettings) -> Durat
     LONGEST_ADAPTED_TRANSACTION.min(settings.transaction_timeout() / 2)
 }
 
-/// The record bound of a transaction that holds `held` records at its bound `bound`, with `left`
-/// records still to read: where the rest would fill no more than one transaction, this one takes
-/// it. A backlog's last transaction is then not a short one after a full one: each costs the
-/// shard a flush it waits for, and a commit (a 300 000-record batch at four shards copied
-/// 40 000 then 35 000 records per shard).
-fn taking_the_rest(held: usize, bound: usize, left: i64) -> usize {
+/// The bounds (records, time) of a transaction that holds `held` records at its bounds
+/// `(records, time)`, with `left` records still to read: where the rest would fill no more than
+/// one transaction, this one takes it, and may stay open as much longer as it grew (`longest` at
+/// most, never less than `time`). A backlog's last transaction is then not a short one after a
+/// full one: each costs the shard a flush it waits for, and a commit (a 300 000-record batch at
+/// four shards copied 40 000 then 35 000 records per shard). Its time grows too: a first run
+/// into the target's just-made partitions fills slower, and at the time bound alone it cut
+/// 55 000-63 000 records at 1 s and committed the last 12 000-20 000 in a second transaction
+/// (its commit 140-240 ms more).
+fn taking_the_rest(
+    held: usize,
+    (records, time): (usize, Duration),
+    left: i64,
+    longest: Duration,
+) -> (usize, Duration) {
     match usize::try_from(left) {
-        Ok(left) if left <= bound => held + left,
-        _ => held,
+        Ok(left) if left <= records => {
+            let bound = held + left;
+            let growth = bound as f64 / records.max(1) as f64;
+            (bound, time.mul_f64(growth).min(longest).max(time))
+        }
+        _ => (held, time),
     }
 }
 
@@ -488,10 +504,19 @@ mod tests {
 
     #[test]
     fn a_transaction_takes_the_rest_where_it_would_fill_no_more_than_one() {
-        assert_eq!(taking_the_rest(40_000, 40_000, 35_000), 75_000);
-        assert_eq!(taking_the_rest(40_000, 40_000, 40_000), 80_000);
-        assert_eq!(taking_the_rest(40_000, 40_000, 40_001), 40_000);
-        assert_eq!(taking_the_rest(40_000, 40_000, 0), 40_000);
+        let second = Duration::from_secs(1);
+        let bounds = (40_000, second);
+        assert_eq!(taking_the_rest(40_000, bounds, 35_000, LONGEST), (75_000, second.mul_f64(1.875)));
+        assert_eq!(taking_the_rest(40_000, bounds, 40_000, LONGEST), (80_000, 2 * second));
+        assert_eq!(taking_the_rest(40_000, bounds, 40_001, LONGEST), (40_000, second));
+        assert_eq!(taking_the_rest(40_000, bounds, 0, LONGEST), (40_000, second));
+        // Its time grows no further than the longest a transaction may stay open, and never
+        // falls under the configured time.
+        assert_eq!(
+            taking_the_rest(40_000, bounds, 40_000, 1500 * Duration::from_millis(1)).1,
+            Duration::from_millis(1500)
+        );
+        assert_eq!(taking_the_rest(40_000, bounds, 40_000, Duration::from_millis(500)).1, second);
     }
 
     #[test]

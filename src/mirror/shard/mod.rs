@@ -114,6 +114,9 @@ pub(crate) struct Shard {
     next_end_check: Instant,
     guard: ReadGuard,
     stall: StallWatch,
+    /// When the partitions were last assigned, until the first record after it is read: how
+    /// long a first fetch takes is logged (debug).
+    assigned_at: Option<Instant>,
 }
 
 /// With --until-caught-up, how long a poll waits for more before the shard asks whether it
@@ -183,6 +186,7 @@ impl Shard {
             next_end_check: Instant::now(),
             guard: ReadGuard::default(),
             stall: StallWatch::default(),
+            assigned_at: None,
         };
         shard.add_routes(routes)?;
         shard.map_known_empty = false;
@@ -299,6 +303,7 @@ impl Shard {
                 .map_err(Error::kafka(Side::Source, "building the assignment"))?;
         }
         self.guard.reset(starts);
+        self.assigned_at = Some(Instant::now());
         self.consumer.assign(&tpl).map_err(Error::kafka(Side::Source, "assigning source partitions"))
     }
 
@@ -336,6 +341,13 @@ impl Shard {
                 None => {}
                 Some(Ok(message)) => {
                     self.stall.progressed();
+                    if let Some(at) = self.assigned_at.take() {
+                        debug!(
+                            shard = self.id,
+                            first_read_ms = at.elapsed().as_millis() as u64,
+                            "first record read"
+                        );
+                    }
                     let Some(route) = self
                         .route_index
                         .get(message.topic())
