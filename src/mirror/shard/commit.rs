@@ -62,9 +62,11 @@ impl Shard {
         }
         let held = t.records.len();
         // Asked once per transaction: the positions are a call into the consumer.
+        // Caught up, the time bound stays for latency (see --transaction-max-ms).
+        let longest = if self.behind { self.longest_adapted } else { max_open };
         let (bound, time) = match s.transaction_size_adapts {
             true => self.records_left().map_or((held, max_open), |left| {
-                taking_the_rest(held, (max_records, max_open), left, self.longest_adapted)
+                taking_the_rest(held, (max_records, max_open), left, longest)
             }),
             false => (held, max_open),
         };
