@@ -12,8 +12,7 @@ use tracing::info;
 
 #[cfg(doc)]
 use crate::config::names::group_reader;
-use crate::error::{Error, Result, Side};
-use crate::kafka::classify::{classify, Class};
+use crate::error::{is_refusal, Error, Result, Side};
 use crate::kafka::client::CreateForRole;
 use crate::kafka::consumer_close::ClosedOnDrop;
 use crate::kafka::errors::ErrorRecorder;
@@ -241,17 +240,16 @@ impl TopicSync {
         if changes.is_empty() {
             return Ok(TopicChange::Unchanged);
         }
-        set_topic_configs(&self.target_admin, topic, &changes, ADMIN_TIMEOUT).map_err(|not_set| {
-            let cause = not_set.code.map(rdkafka::error::KafkaError::AdminOp);
-            match cause {
-                Some(cause) if classify(&cause) == Class::Denied => Error::Denied {
-                    side: Side::Target,
-                    context: format!("setting configs of {topic}"),
-                    cause,
-                },
-                _ => Error::ConfigSync { topic: topic.to_string(), message: not_set.message },
-            }
-        })?;
+        set_topic_configs(&self.target_admin, topic, &changes, ADMIN_TIMEOUT).map_err(
+            |not_set| match not_set.code.filter(|&code| is_refusal(code)) {
+                Some(code) => Error::from_kafka(
+                    Side::Target,
+                    format!("setting configs of {topic}"),
+                    rdkafka::error::KafkaError::AdminOp(code),
+                ),
+                None => Error::ConfigSync { topic: topic.to_string(), message: not_set.message },
+            },
+        )?;
         info!(topic, keys = ?changes.iter().map(|(k, _)| k).collect::<Vec<_>>(), "synced drifted topic configs to the target");
         Ok(TopicChange::ConfigsSynced)
     }
