@@ -276,6 +276,12 @@ fn granted(out: &Output) {
     assert!(!said.contains("uthorization failed"), "a call was refused:\n{said}");
 }
 
+/// Takes the literal rule granting `op` on `on` `name` out of `rules`.
+fn take_rule(rules: &mut Vec<AclRule>, on: AclOn, name: &str, op: AclOp) -> AclRule {
+    let at = rules.iter().position(|r| r.on == on && r.name == name && r.op == op && !r.prefixed);
+    rules.remove(at.unwrap_or_else(|| panic!("{op:?} on {name} is in the list")))
+}
+
 /// The first record a read_committed reader of `topic`/`partition` gets from `offset` on: its key.
 fn key_at(cluster: &KafkaCluster, topic: &str, partition: i32, offset: i64) -> Option<Vec<u8>> {
     let consumer: BaseConsumer = cluster
@@ -298,7 +304,7 @@ fn key_at(cluster: &KafkaCluster, topic: &str, partition: i32, offset: i64) -> O
 }
 
 /// kmirror logged in as a principal holding only the rules the README lists (no super user,
-/// no cluster-wide rule): each rule on the topic held back stops a run in one line naming it;
+/// no cluster-wide rule): each rule held back stops a run in one line naming it;
 /// granted, the mirror makes the target topic with the source's configs, copies every record
 /// once, syncs a group's position, a second run resumes where the first committed and copies a
 /// config change, a coordinated run goes on from there, and verify, status, translate-offsets
@@ -339,15 +345,11 @@ fn a_mirror_holding_only_the_documented_acls_copies_exactly_once_and_resumes() {
     ]
     .into_iter()
     .map(|(on_source_side, on, name, op, says)| {
-        let rules = if on_source_side { &mut on_source } else { &mut on_target };
-        let at = rules.iter().position(|r| r.on == on && r.name == *name && r.op == op && !r.prefixed);
-        (rules.remove(at.unwrap_or_else(|| panic!("{op:?} on {name} is in the list"))), says)
+        (take_rule(if on_source_side { &mut on_source } else { &mut on_target }, on, name, op), says)
     })
     .collect();
     // ALTER_CONFIGS implies DESCRIBE_CONFIGS: held back until the source's configs change.
-    let alter =
-        on_target.iter().position(|r| r.on == AclOn::Topic && r.name == t && r.op == AclOp::AlterConfigs);
-    let alter = on_target.remove(alter.expect("ALTER_CONFIGS on the topic is in the list"));
+    let alter = take_rule(&mut on_target, AclOn::Topic, &t, AclOp::AlterConfigs);
     setup.source.create_acls(&on_source).expect("source ACLs");
     setup.target.create_acls(&on_target).expect("target ACLs");
     let login = logged_in_as("mirror");
