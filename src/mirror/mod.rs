@@ -3,7 +3,9 @@
 //! transactions, commit source positions to the shadow group) -> [`run`] (the run as a whole).
 pub(crate) mod acl_sync;
 pub(crate) mod context;
+pub(crate) mod decision;
 pub(crate) mod delivery;
+pub(crate) mod early_start;
 pub(crate) mod flush;
 pub(crate) mod hosts;
 pub(crate) mod map_positions;

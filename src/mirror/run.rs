@@ -17,10 +17,10 @@ use crate::kafka::topic_ids::topic_ids;
 use crate::kafka::watermarks::committed_ends_with;
 use crate::mirror::acl_sync::AclSync;
 use crate::mirror::context::MirrorContext;
+use crate::mirror::early_start::EarlyStart;
 use crate::mirror::hosts::ShardHosts;
 use crate::mirror::plan::{list_source_topics, routes_by_shard, Route, SourceTopic};
 use crate::mirror::positions::{every_groups_offsets, positions_in_every_group, EveryGroup, GroupPositions};
-use crate::mirror::shard::{EarlyClients, FenceGate};
 use crate::mirror::target_topics::{MissingTopic, Readiness, TopicChange, TopicSync};
 use crate::ops::progress::ProgressView;
 use crate::state_dir::StateDir;
@@ -52,6 +52,8 @@ pub(crate) struct Mirror {
     topic_sync: Option<TopicSync>,
     /// What `prepare` read for the run's start; taken by `run`.
     read_early: Option<ReadEarly>,
+    /// The shards' clients, being made since the start.
+    early_start: EarlyStart,
 }
 
 /// What the start reads beside the target's first answer: the source's topics, and as soon as
@@ -70,6 +72,17 @@ impl Mirror {
     /// Checks settings against the real clusters before anything is written.
     pub(crate) fn prepare(settings: MirrorSettings) -> Result<Self> {
         let state = StateDir::open(&settings.state_dir)?;
+        let ctx = Arc::new(MirrorContext {
+            settings,
+            stop: Default::default(),
+            telemetry: Default::default(),
+            topic_ids: Default::default(),
+            map_made_now: Default::default(),
+        });
+        // Made first: the shards' clients connect, and once allowed fence, while everything
+        // below is asked (a later run's start waited 80-100 ms for them after its plan).
+        let early_start = EarlyStart::spawn(&ctx);
+        let settings = &ctx.settings;
         let mut source_config = settings.source.client_config();
         source_config.set("bootstrap.servers", &settings.source_bootstrap);
         let mut target_config = settings.target.client_config();
@@ -116,6 +129,7 @@ impl Mirror {
                     settings.connect_timeout,
                 );
                 debug!(list_ms = started.elapsed().as_millis() as u64, "source topics listed");
+                early_start.listed(listed.as_ref().ok().map(Vec::as_slice), settings.shards);
                 let read = listed.as_ref().ok().map(|topics| {
                     let sources: Vec<TopicPartition> = topics
                         .iter()
@@ -139,19 +153,13 @@ impl Mirror {
         let target_ms =
             reached.map_err(|e| unreachable(Side::Target, &settings.target_bootstrap, target_metadata, e))?;
         debug!(target_ms, "target reached");
-        let ctx = Arc::new(MirrorContext {
-            settings,
-            stop: Default::default(),
-            telemetry: Default::default(),
-            topic_ids: Default::default(),
-            map_made_now: Default::default(),
-        });
         Ok(Self {
             ctx,
             _state: state,
             source_metadata,
             topic_sync: Some(topic_sync),
             read_early: Some(ReadEarly { listed, source: source_read, groups: groups_read }),
+            early_start,
         })
     }
 
@@ -194,19 +202,18 @@ impl Mirror {
         // needs the other, and one after the other they added up. The shards' clients are made
         // beside both, their producers fenced once the reads show there is something to copy.
         let listed = routes_by_shard(&topics, settings.shards);
-        let gate = Arc::new(FenceGate::default());
-        let early = self.make_clients_early(&listed, &gate);
+        let early = self.early_start.take_clients();
         let (targets, reads) = std::thread::scope(|scope| {
             let reads = scope.spawn(|| {
                 let reads = self.read_start(&listed, groups_read, source_read);
-                gate.decide(self.worth_fencing(&listed, &reads));
+                self.early_start.decide_fencing(self.worth_fencing(&listed, &reads));
                 reads
             });
             let targets = self.prepare_targets(&topics, &BTreeMap::new(), true);
             (targets, reads.join())
         });
         // Decided already, unless the reads panicked: then the shards make their own clients.
-        gate.decide(false);
+        self.early_start.decide_fencing(false);
         let (ready, mut failed) = targets?;
         if ready.is_empty() {
             return Err(topics_failed(&failed));
@@ -418,29 +425,6 @@ impl Mirror {
             Err(StandingUnknown::Refused(_)) => false,
             Err(StandingUnknown::GroupsUnread(_)) => true,
         }
-    }
-
-    /// Starts making the shards' clients while the target is still being prepared; their
-    /// producers fence when `gate` says so. Not with `--coordinate`, where the group decides
-    /// which shards this process runs.
-    fn make_clients_early(
-        &self,
-        by_shard: &BTreeMap<u32, Vec<Route>>,
-        gate: &Arc<FenceGate>,
-    ) -> HashMap<u32, EarlyClients> {
-        if self.ctx.settings.coordinate {
-            return HashMap::new();
-        }
-        by_shard
-            .iter()
-            .filter_map(|(&shard, routes)| {
-                let topic = routes.first().map(|r| r.source.topic.clone());
-                // Failing here only loses the head start: the shard makes its clients itself.
-                EarlyClients::spawn(self.ctx.clone(), shard, topic, gate.clone())
-                    .ok()
-                    .map(|early| (shard, early))
-            })
-            .collect()
     }
 
     fn note_checkpoints(&self, taken: Vec<(String, i64)>) {

@@ -1,7 +1,8 @@
 //! The shard's clients: the transactional producers (ready, older owners fenced), the shadow
 //! client and the source consumer, made when the shard starts or ahead of it ([`EarlyClients`]).
+use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -16,6 +17,7 @@ use crate::error::{Error, Result, Side};
 use crate::kafka::classify::{classify, Class};
 use crate::kafka::client::CreateForRole;
 use crate::mirror::context::MirrorContext;
+use crate::mirror::decision::Decision;
 use crate::mirror::delivery::DeliveryTracker;
 
 /// A shard's clients, ready: its producers fenced every older owner, its shadow client and
@@ -31,19 +33,23 @@ impl ShardClients {
     /// shadow client and the source consumer connect meanwhile. The shadow group is read only
     /// after fencing (a read before it could be overtaken by an earlier owner's last commit), but
     /// by then its client is connected: the read took 70-85 ms on a new client.
-    /// `gate`: the producers fence only once it says so (None: at once); `Ok(None)` when it says
-    /// they must not.
+    /// `source_topic`: one of the topics the shard reads, which its consumer asks about once made
+    /// (it may wait for the listing). `gate`: the producers fence only once it says so (None: at
+    /// once); `Ok(None)` when it says they must not.
     pub(super) fn make(
         ctx: &MirrorContext,
         shard: u32,
-        source_topic: Option<&str>,
+        source_topic: impl FnOnce() -> Option<String> + Send,
         gate: Option<&FenceGate>,
     ) -> Result<Option<Self>> {
         let (producers, shadow, consumer) = std::thread::scope(|scope| {
             let shadow = scope.spawn(|| connected(shadow_client(ctx, shard), &ctx.settings.map_topic()));
-            let consumer = scope.spawn(|| match source_topic {
-                Some(topic) => connected(source_consumer(ctx), topic),
-                None => source_consumer(ctx),
+            let consumer = scope.spawn(|| {
+                let consumer = source_consumer(ctx);
+                match source_topic() {
+                    Some(topic) => connected(consumer, &topic),
+                    None => consumer,
+                }
             });
             let producers = transactional_producers(ctx, shard, gate);
             let joined = |made: std::thread::Result<Result<BaseConsumer>>| {
@@ -71,25 +77,29 @@ impl ShardClients {
     }
 }
 
-/// A shard's clients being made on a thread of their own while the run still prepares the
-/// target (its own topics, the mirrored topics) and reads where the mirror stands: on a first
-/// run that takes 0.2 s, as long as making the clients and fencing, and neither needs the
-/// other. The producers connect at once but fence only when the run's [`FenceGate`] says so
-/// (not for a batch with nothing to do, nor for a run that will refuse to start): fencing ends
-/// an older owner's open transaction.
+/// A shard's clients being made on a thread of their own from the process's start, while the
+/// run lists the source, reads where the mirror stands and prepares the target (its own topics,
+/// the mirrored topics): on a first run that takes 0.2-0.3 s, on a later run 50-70 ms, and
+/// making the clients and fencing as long, and neither needs the other. The producers connect
+/// at once but fence only when the run's [`FenceGate`] says so (not for a batch with nothing to
+/// do, nor for a run that will refuse to start): fencing ends an older owner's open
+/// transaction. The consumer connects once [`ShardTopics`] names a topic of the shard.
 pub(crate) struct EarlyClients(JoinHandle<Result<Option<ShardClients>>>);
 
 impl EarlyClients {
-    /// Starts making shard `shard`'s clients; `source_topic` is one of the topics it will read.
+    /// Starts making shard `shard`'s clients.
     pub(crate) fn spawn(
         ctx: Arc<MirrorContext>,
         shard: u32,
-        source_topic: Option<String>,
+        topics: Arc<ShardTopics>,
         gate: Arc<FenceGate>,
     ) -> Result<Self> {
         std::thread::Builder::new()
             .name(format!("kmirror-start-{shard}"))
-            .spawn(move || ShardClients::make(&ctx, shard, source_topic.as_deref(), Some(&gate)))
+            .spawn(move || {
+                let source_topic = || topics.wait().get(&shard).cloned();
+                ShardClients::make(&ctx, shard, source_topic, Some(&gate))
+            })
             .map(Self)
             .map_err(|cause| Error::Thread { what: format!("starting shard {shard}"), cause })
     }
@@ -108,32 +118,12 @@ impl EarlyClients {
 }
 
 /// Whether clients made early may fence: decided once by the run, waited for by every producer.
-#[derive(Default)]
-pub(crate) struct FenceGate {
-    decided: Mutex<Option<bool>>,
-    changed: Condvar,
-}
+pub(crate) type FenceGate = Decision<bool>;
 
-impl FenceGate {
-    /// The first decision stands.
-    pub(crate) fn decide(&self, fence: bool) {
-        let mut decided = self.decided.lock().unwrap_or_else(|p| p.into_inner());
-        if decided.is_none() {
-            *decided = Some(fence);
-            self.changed.notify_all();
-        }
-    }
-
-    fn wait(&self) -> bool {
-        let mut decided = self.decided.lock().unwrap_or_else(|p| p.into_inner());
-        loop {
-            if let Some(fence) = *decided {
-                return fence;
-            }
-            decided = self.changed.wait(decided).unwrap_or_else(|p| p.into_inner());
-        }
-    }
-}
+/// One source topic of each shard (shard -> topic), decided once the source's topics are
+/// listed: a shard's consumer, made before that, connects by asking about it. A shard missing
+/// from it connects on its first call.
+pub(crate) type ShardTopics = Decision<Arc<BTreeMap<u32, String>>>;
 
 /// Repeats a startup call while it fails retriably, logging every few seconds, until the
 /// mirror is told to stop.

@@ -44,7 +44,7 @@ mod resume;
 mod txn_calls;
 
 use clients::{source_consumer, ShardClients};
-pub(crate) use clients::{EarlyClients, FenceGate};
+pub(crate) use clients::{EarlyClients, FenceGate, ShardTopics};
 use in_flight::InFlight;
 use txn_calls::TargetProducer;
 
@@ -143,7 +143,7 @@ impl Shard {
         let made_early = early.is_some();
         let ShardClients { producers, shadow, consumer } = match early {
             Some(clients) => clients,
-            None => ShardClients::make(&ctx, id, routes.first().map(|r| r.source.topic.as_str()), None)?
+            None => ShardClients::make(&ctx, id, || routes.first().map(|r| r.source.topic.clone()), None)?
                 .ok_or_else(|| Error::Internal(format!("shard {id}: its clients were not made")))?,
         };
         debug!(shard = id, fence_ms = fencing.elapsed().as_millis() as u64, made_early, "shard fenced");
