@@ -211,6 +211,43 @@ fn a_changed_shard_count_is_refused_by_name() {
     assert!(stderr(&out).contains("--shards 4"), "{}", stderr(&out));
 }
 
+/// A run started with another shard count beside a running mirror is refused before it fences
+/// anything: its shards' transactional ids are the running mirror's (shard K's are the same
+/// whatever the count), and fencing them stopped that mirror (exit 3) before the refusal.
+#[test]
+fn a_changed_shard_count_beside_a_running_mirror_is_refused_without_stopping_it() {
+    let setup = Setup::new();
+    let t = topic("shards-live");
+    setup.source.create_topic(&t, 2, &[]).expect("topic");
+    for p in 0..2 {
+        setup.source.produce(&t, p, &keyed(&format!("a{p}"), 0..10)).expect("produce");
+    }
+    let (mut running, log) = setup.spawn_mirror_logged(&t, &["--shards", "4"]);
+    for p in 0..2 {
+        let seen = plain_read_committed(&setup.target, &t, p, 10);
+        assert_eq!(seen.len(), 10, "partition {p} copied: {}", last_lines(&log));
+    }
+    // Not a batch: a batch that finds everything copied would not fence anyway. From another
+    // host, as it were: the running mirror holds the state dir's lock.
+    let elsewhere = tempfile::tempdir().expect("state dir");
+    let args = setup.args_with_state(&t, &["--shards", "2"], elsewhere.path().to_path_buf());
+    let out = run(&args, Duration::from_secs(60));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--shards 4"), "{}", stderr(&out));
+    for p in 0..2 {
+        setup.source.produce(&t, p, &keyed(&format!("b{p}"), 0..10)).expect("produce");
+    }
+    for p in 0..2 {
+        let seen = plain_read_committed(&setup.target, &t, p, 20);
+        assert_eq!(seen.len(), 20, "the running mirror copies on (partition {p}): {}", last_lines(&log));
+    }
+    assert!(running.try_wait().expect("wait").is_none(), "the running mirror stopped: {}", last_lines(&log));
+    terminate(&running);
+    let status = wait_exit(&mut running, Duration::from_secs(60)).expect("the mirror stops");
+    assert!(status.success(), "{status:?}: {}", last_lines(&log));
+    setup.assert_exactly_once(&t, 2, Some(20));
+}
+
 /// The producer ids of a target partition's data records, in log order, with runs folded.
 fn writers(setup: &Setup, t: &str, partition: i32) -> Vec<i64> {
     let log = kmirror_testcontainers::raw_log::read_raw_log(&setup.target, t, partition).expect("raw log");

@@ -97,6 +97,32 @@ fn too_small_target_topic_is_named_and_never_remapped() {
     assert!(setup.target.audit_partition(&t, 0).expect("audit").visible.is_empty(), "nothing written");
 }
 
+/// A batch that finds every mirrorable partition copied still fails on a topic it cannot mirror
+/// (it exited 0 with "nothing to do", the failing topic unnamed), and touches neither topic.
+#[test]
+fn a_batch_with_nothing_left_to_copy_still_fails_on_a_topic_it_cannot_mirror() {
+    let (setup, copied) = with_topic();
+    let first = setup.mirror_until_caught_up(&copied, &[]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let small = topic("small");
+    setup.source.create_topic(&small, 4, &[]).expect("source");
+    setup.target.create_topic(&small, 1, &[]).expect("target");
+    setup.source.produce(&small, 3, &keyed("k", 0..10)).expect("produce");
+    let out = setup.mirror_until_caught_up(&format!("^({copied}|{small})$"), &[]);
+    let message = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{message}");
+    let errors: Vec<&str> = message.lines().filter(|l| l.starts_with("kmirror: error:")).collect();
+    assert_eq!(errors.len(), 1, "exactly one error line: {message}");
+    assert!(
+        errors[0].contains(&format!("target topic {small} has 1 partitions but source topic {small} has 4")),
+        "{message}"
+    );
+    assert!(setup.target.audit_partition(&small, 0).expect("audit").visible.is_empty(), "nothing written");
+    let audit = setup.audit(&copied, 1);
+    assert_eq!(audit[0].target_records, 10, "the copied topic as before: {audit:?}");
+    assert!(audit[0].identical && audit[0].duplicates == 0 && audit[0].missing == 0, "{audit:?}");
+}
+
 /// `--print-config` shows every setting, and what it prints is a config file that gives the
 /// same effective configuration back.
 #[test]

@@ -45,6 +45,9 @@ pub(crate) struct MirrorSummary {
 }
 
 pub(crate) struct Mirror {
+    /// The shards' clients, being made since the start. Declared (so dropped) before the state
+    /// dir: an early client's thread is told not to fence while the lock is still held.
+    early_start: EarlyStart,
     ctx: Arc<MirrorContext>,
     _state: StateDir,
     source_metadata: BaseConsumer<ErrorRecorder>,
@@ -52,8 +55,6 @@ pub(crate) struct Mirror {
     topic_sync: Option<TopicSync>,
     /// What `prepare` read for the run's start; taken by `run`.
     read_early: Option<ReadEarly>,
-    /// The shards' clients, being made since the start.
-    early_start: EarlyStart,
 }
 
 /// What the start reads beside the target's first answer: the source's topics, and as soon as
@@ -69,7 +70,8 @@ struct ReadEarly {
 type SourceRead = (HashMap<TopicPartition, i64>, HashMap<String, String>);
 
 impl Mirror {
-    /// Checks settings against the real clusters before anything is written.
+    /// Checks settings against the real clusters before anything is written, and starts making
+    /// the shards' clients (see [`EarlyStart`]).
     pub(crate) fn prepare(settings: MirrorSettings) -> Result<Self> {
         let state = StateDir::open(&settings.state_dir)?;
         let ctx = Arc::new(MirrorContext {
@@ -79,8 +81,9 @@ impl Mirror {
             topic_ids: Default::default(),
             map_made_now: Default::default(),
         });
-        // Made first: the shards' clients connect, and once allowed fence, while everything
-        // below is asked (a later run's start waited 80-100 ms for them after its plan).
+        // Made first: the shards' clients are made as soon as the listing and the target's first
+        // answer allow, and fence once the run does, while the rest below is asked (a later
+        // run's shards waited 80-100 ms for their fencing after the plan was made).
         let early_start = EarlyStart::spawn(&ctx);
         let settings = &ctx.settings;
         let mut source_config = settings.source.client_config();
@@ -129,7 +132,7 @@ impl Mirror {
                     settings.connect_timeout,
                 );
                 debug!(list_ms = started.elapsed().as_millis() as u64, "source topics listed");
-                early_start.listed(listed.as_ref().ok().map(Vec::as_slice), settings.shards);
+                early_start.decide_topics(listed.as_ref().ok().map(Vec::as_slice));
                 let read = listed.as_ref().ok().map(|topics| {
                     let sources: Vec<TopicPartition> = topics
                         .iter()
@@ -141,6 +144,7 @@ impl Mirror {
             });
             let reached =
                 rdkafka::consumer::Consumer::fetch_metadata(target_metadata, None, settings.connect_timeout);
+            early_start.decide_target_answered(reached.is_ok());
             let target_ms = started.elapsed().as_millis() as u64;
             let (listed, source_read) = listed.join().unwrap_or_else(|_| {
                 (Err(Error::Internal("listing the source's topics panicked".into())), None)
@@ -154,12 +158,12 @@ impl Mirror {
             reached.map_err(|e| unreachable(Side::Target, &settings.target_bootstrap, target_metadata, e))?;
         debug!(target_ms, "target reached");
         Ok(Self {
+            early_start,
             ctx,
             _state: state,
             source_metadata,
             topic_sync: Some(topic_sync),
             read_early: Some(ReadEarly { listed, source: source_read, groups: groups_read }),
-            early_start,
         })
     }
 
@@ -199,14 +203,20 @@ impl Mirror {
         };
         // Where the mirror stands (shadow groups, source ends) is read beside the making of the
         // target topics (every missing one, kmirror's own among them, in one request): neither
-        // needs the other, and one after the other they added up. The shards' clients are made
-        // beside both, their producers fenced once the reads show there is something to copy.
+        // needs the other, and one after the other they added up. The shards' clients, being
+        // made since the start, fence once the reads show there is something to copy and the
+        // target records the same shard count (another count's ids are another mirror's shards).
         let listed = routes_by_shard(&topics, settings.shards);
         let early = self.early_start.take_clients();
         let (targets, reads) = std::thread::scope(|scope| {
             let reads = scope.spawn(|| {
                 let reads = self.read_start(&listed, groups_read, source_read);
-                self.early_start.decide_fencing(self.worth_fencing(&listed, &reads));
+                let fence = self.worth_fencing(&listed, &reads)
+                    && self
+                        .topic_sync()
+                        .and_then(|sync| sync.check_shard_count(&settings.name, settings.shards))
+                        .is_ok();
+                self.early_start.decide_fencing(fence);
                 reads
             });
             let targets = self.prepare_targets(&topics, &BTreeMap::new(), true);
@@ -254,6 +264,10 @@ impl Mirror {
             );
             if let Some(sync) = &group_sync {
                 self.note_checkpoints(sync.run_cycle(&source_partitions(&known))?);
+            }
+            // As at the end of a batch that copied something: a topic it could not mirror fails it.
+            if !failed.is_empty() {
+                return Err(topics_failed(&failed));
             }
             return Ok(MirrorSummary {
                 topics: known.into_keys().collect(),

@@ -45,8 +45,9 @@ impl ShardClients {
         let (producers, shadow, consumer) = std::thread::scope(|scope| {
             let shadow = scope.spawn(|| connected(shadow_client(ctx, shard), &ctx.settings.map_topic()));
             let consumer = scope.spawn(|| {
+                let topic = source_topic();
                 let consumer = source_consumer(ctx);
-                match source_topic() {
+                match topic {
                     Some(topic) => connected(consumer, &topic),
                     None => consumer,
                 }
@@ -80,25 +81,24 @@ impl ShardClients {
 /// A shard's clients being made on a thread of their own from the process's start, while the
 /// run lists the source, reads where the mirror stands and prepares the target (its own topics,
 /// the mirrored topics): on a first run that takes 0.2-0.3 s, on a later run 50-70 ms, and
-/// making the clients and fencing as long, and neither needs the other. The producers connect
-/// at once but fence only when the run's [`FenceGate`] says so (not for a batch with nothing to
-/// do, nor for a run that will refuse to start): fencing ends an older owner's open
-/// transaction. The consumer connects once [`ShardTopics`] names a topic of the shard.
+/// making the clients and fencing as long, and neither needs the other. Nothing is made before
+/// the source's listing names a topic of the shard and the target has answered the run's first
+/// request; the producers then connect at once but fence only when [`EarlyDecisions::fence`]
+/// says so (not for a batch with nothing to do, nor for a mirror whose shard count differs from
+/// the one the target records): fencing ends an older owner's open transaction.
 pub(crate) struct EarlyClients(JoinHandle<Result<Option<ShardClients>>>);
 
 impl EarlyClients {
-    /// Starts making shard `shard`'s clients.
-    pub(crate) fn spawn(
-        ctx: Arc<MirrorContext>,
-        shard: u32,
-        topics: Arc<ShardTopics>,
-        gate: Arc<FenceGate>,
-    ) -> Result<Self> {
+    /// Starts making shard `shard`'s clients once `decisions` allow.
+    pub(crate) fn spawn(ctx: Arc<MirrorContext>, shard: u32, decisions: Arc<EarlyDecisions>) -> Result<Self> {
         std::thread::Builder::new()
             .name(format!("kmirror-start-{shard}"))
             .spawn(move || {
-                let source_topic = || topics.wait().get(&shard).cloned();
-                ShardClients::make(&ctx, shard, source_topic, Some(&gate))
+                let Some(topic) = decisions.topics.wait().get(&shard).cloned() else { return Ok(None) };
+                if !decisions.target_answered.wait() {
+                    return Ok(None);
+                }
+                ShardClients::make(&ctx, shard, || Some(topic), Some(&decisions.fence))
             })
             .map(Self)
             .map_err(|cause| Error::Thread { what: format!("starting shard {shard}"), cause })
@@ -120,10 +120,26 @@ impl EarlyClients {
 /// Whether clients made early may fence: decided once by the run, waited for by every producer.
 pub(crate) type FenceGate = Decision<bool>;
 
-/// One source topic of each shard (shard -> topic), decided once the source's topics are
-/// listed: a shard's consumer, made before that, connects by asking about it. A shard missing
-/// from it connects on its first call.
-pub(crate) type ShardTopics = Decision<Arc<BTreeMap<u32, String>>>;
+/// What the clients made early wait for (see [`EarlyClients`]).
+#[derive(Default)]
+pub(crate) struct EarlyDecisions {
+    /// One source topic of each shard (shard -> topic), from the source's listing: the shard's
+    /// consumer connects by asking about it; a shard missing from it makes no clients.
+    pub(crate) topics: Decision<Arc<BTreeMap<u32, String>>>,
+    /// Whether the target answered the run's first request.
+    pub(crate) target_answered: Decision<bool>,
+    /// Whether the producers may fence.
+    pub(crate) fence: FenceGate,
+}
+
+impl EarlyDecisions {
+    /// Settles every decision not made yet the way that makes and fences nothing.
+    pub(crate) fn decide_nothing(&self) {
+        self.topics.decide(Arc::default());
+        self.target_answered.decide(false);
+        self.fence.decide(false);
+    }
+}
 
 /// Repeats a startup call while it fails retriably, logging every few seconds, until the
 /// mirror is told to stop.

@@ -44,7 +44,7 @@ mod resume;
 mod txn_calls;
 
 use clients::{source_consumer, ShardClients};
-pub(crate) use clients::{EarlyClients, FenceGate, ShardTopics};
+pub(crate) use clients::{EarlyClients, EarlyDecisions};
 use in_flight::InFlight;
 use txn_calls::TargetProducer;
 
