@@ -33,24 +33,20 @@ impl ShardClients {
     /// shadow client and the source consumer connect meanwhile. The shadow group is read only
     /// after fencing (a read before it could be overtaken by an earlier owner's last commit), but
     /// by then its client is connected: the read took 70-85 ms on a new client.
-    /// `source_topic`: one of the topics the shard reads, which its consumer asks about once made
-    /// (it may wait for the listing). `gate`: the producers fence only once it says so (None: at
-    /// once); `Ok(None)` when it says they must not.
+    /// `source_topic`: one of the topics the shard reads, which its consumer asks about once made.
+    /// `gate`: the producers fence only once it says so (None: at once); `Ok(None)` when it says
+    /// they must not.
     pub(super) fn make(
         ctx: &MirrorContext,
         shard: u32,
-        source_topic: impl FnOnce() -> Option<String> + Send,
+        source_topic: Option<&str>,
         gate: Option<&FenceGate>,
     ) -> Result<Option<Self>> {
         let (producers, shadow, consumer) = std::thread::scope(|scope| {
             let shadow = scope.spawn(|| connected(shadow_client(ctx, shard), &ctx.settings.map_topic()));
-            let consumer = scope.spawn(|| {
-                let topic = source_topic();
-                let consumer = source_consumer(ctx);
-                match topic {
-                    Some(topic) => connected(consumer, &topic),
-                    None => consumer,
-                }
+            let consumer = scope.spawn(|| match source_topic {
+                Some(topic) => connected(source_consumer(ctx), topic),
+                None => source_consumer(ctx),
             });
             let producers = transactional_producers(ctx, shard, gate);
             let joined = |made: std::thread::Result<Result<BaseConsumer>>| {
@@ -98,7 +94,7 @@ impl EarlyClients {
                 if !decisions.target_answered.wait() {
                     return Ok(None);
                 }
-                ShardClients::make(&ctx, shard, || Some(topic), Some(&decisions.fence))
+                ShardClients::make(&ctx, shard, Some(&topic), Some(&decisions.fence))
             })
             .map(Self)
             .map_err(|cause| Error::Thread { what: format!("starting shard {shard}"), cause })

@@ -143,7 +143,7 @@ impl Shard {
         let made_early = early.is_some();
         let ShardClients { producers, shadow, consumer } = match early {
             Some(clients) => clients,
-            None => ShardClients::make(&ctx, id, || routes.first().map(|r| r.source.topic.clone()), None)?
+            None => ShardClients::make(&ctx, id, routes.first().map(|r| r.source.topic.as_str()), None)?
                 .ok_or_else(|| Error::Internal(format!("shard {id}: its clients were not made")))?,
         };
         debug!(shard = id, fence_ms = fencing.elapsed().as_millis() as u64, made_early, "shard fenced");
