@@ -13,7 +13,7 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 /// jemalloc's settings (`MALLOC_CONF` in the environment still overrides them). At its defaults
 /// (four arenas per core, freed pages kept 10 s) a 1 M-record copy peaked at 226 MB of RSS
 /// against glibc's 162-181 (goal: under 200 MiB). Freed pages given back after 3 s (jemalloc
-/// checks as the process allocates) and two arenas: 155-167 MB; with eight (this machine's
+/// checks as the process allocates) and two arenas: 155-174 MB; with eight (this machine's
 /// default) 171 MB at the same CPU. Two whatever the cores, so that the bound does not grow
 /// with the machine.
 #[allow(unsafe_code)] // jemalloc reads its settings from this C symbol (a NUL-terminated string).
