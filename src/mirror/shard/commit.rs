@@ -47,11 +47,13 @@ const SHORTEST_WHILE_BEHIND: Duration = Duration::from_secs(1);
 const LONGEST_ADAPTED_TRANSACTION: Duration = Duration::from_secs(10);
 
 impl Shard {
-    pub(super) fn transaction_due(&mut self) -> bool {
+    pub(super) fn transaction_due(&mut self, now: Instant) -> bool {
         let s = &self.ctx.settings;
         let (max_records, max_open) = self.transaction_size();
         let Some(t) = self.txn.as_ref() else { return false };
-        if t.bytes >= s.transaction_max_bytes || t.started.elapsed() >= t.time_bound.unwrap_or(max_open) {
+        if t.bytes >= s.transaction_max_bytes
+            || now.saturating_duration_since(t.started) >= t.time_bound.unwrap_or(max_open)
+        {
             return true;
         }
         if let Some(bound) = t.record_bound {

@@ -311,12 +311,18 @@ impl Shard {
     /// is full, old enough, or (with --until-caught-up) everything noted is read.
     pub(crate) fn run_for(&mut self, budget: Duration) -> Result<()> {
         let deadline = Instant::now() + budget;
+        // The clock is read once a record here, not three times: clock reads were 12 % of a
+        // steady mirror's CPU (`perf`, 1 M records; most of them librdkafka's), these three
+        // 2.5 %. The stall watch needs to know only that something came within its 30 s, so it
+        // hears it once a budget.
+        let mut read_any = false;
         loop {
             self.reap()?;
-            if self.transaction_due() {
+            let mut now = Instant::now();
+            if self.transaction_due(now) {
                 self.hand_off()?;
+                now = Instant::now();
             }
-            let now = Instant::now();
             if now >= deadline || self.ctx.stop.load(Ordering::Relaxed) {
                 break;
             }
@@ -340,7 +346,7 @@ impl Shard {
                 }
                 None => {}
                 Some(Ok(message)) => {
-                    self.stall.progressed();
+                    read_any = true;
                     if let Some(at) = self.assigned_at.take() {
                         debug!(
                             shard = self.id,
@@ -423,6 +429,9 @@ impl Shard {
                     warn!(shard = self.id, error = %e, "source consumer error (librdkafka retries)")
                 }
             }
+        }
+        if read_any {
+            self.stall.progressed();
         }
         self.producer().poll(Duration::ZERO);
         self.reap()?;
