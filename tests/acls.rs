@@ -233,9 +233,10 @@ fn sync_acls_against_a_cluster_without_an_authorizer_is_refused_before_anything_
     assert_eq!(setup.target.partition_count(&t).expect("metadata"), None, "no target topic made");
 }
 
-/// The rules a mirror named `name` of `topic`, syncing group `group`, needs on each side: what
-/// the README's "Access a mirror needs" lists, nothing more.
-fn least_privilege(name: &str, topic: &str, group: &str) -> (Vec<AclRule>, Vec<AclRule>) {
+/// The rules a mirror named `name` of `topic`, copied as `copy` (its name after `--rename`) and
+/// syncing group `group`, needs on each side: what the README's "Access a mirror needs" lists,
+/// nothing more.
+fn least_privilege(name: &str, topic: &str, copy: &str, group: &str) -> (Vec<AclRule>, Vec<AclRule>) {
     let allow = |on, resource: &str, op| AclRule::allow(on, resource, "mirror", op);
     let prefixed = |on, resource: &str, op| AclRule { prefixed: true, ..allow(on, resource, op) };
     let mut source = vec![];
@@ -248,11 +249,11 @@ fn least_privilege(name: &str, topic: &str, group: &str) -> (Vec<AclRule>, Vec<A
     source.push(prefixed(AclOn::Group, &own_prefix, AclOp::Describe));
     let mut target = vec![];
     for op in [AclOp::Create, AclOp::Write, AclOp::Describe, AclOp::DescribeConfigs, AclOp::AlterConfigs] {
-        target.push(allow(AclOn::Topic, topic, op));
+        target.push(allow(AclOn::Topic, copy, op));
     }
     // The shadow groups hold positions under the target topic's name: committing them in a
     // transaction takes READ on it.
-    target.push(allow(AclOn::Topic, topic, AclOp::Read));
+    target.push(allow(AclOn::Topic, copy, AclOp::Read));
     for own in ["offset-map", "checkpoints", "shards"] {
         for op in [AclOp::Create, AclOp::Write, AclOp::Read, AclOp::Describe] {
             target.push(allow(AclOn::Topic, &format!("kmirror.{own}.{name}"), op));
@@ -329,7 +330,7 @@ fn a_mirror_holding_only_the_documented_acls_copies_exactly_once_and_resumes() {
         setup.source.produce(&t, p, &keyed(&format!("a{p}"), 0..40)).expect("produce");
     }
     commit_group(&setup.source, &group, &t, &[(0, 30), (1, 25)].into_iter().collect());
-    let (mut on_source, mut on_target) = least_privilege(&setup.name, &t, &group);
+    let (mut on_source, mut on_target) = least_privilege(&setup.name, &t, &t, &group);
     // Rules held back at first, in the order a run needs them, and what the run's last line
     // must then say: each run stops in one line naming the side, the call, the resource and the
     // fix (never retrying forever), and the next run is granted the rule.
@@ -485,4 +486,80 @@ fn a_mirror_holding_only_the_documented_acls_copies_exactly_once_and_resumes() {
     let failed_over = setup.failover(&failover);
     granted(&failed_over);
     points_at([(0, "b0", 5), (1, "b1", 15)], &failed_over);
+}
+
+/// The same documented rules for a copy under another name (`--rename prefix:dr`): every
+/// target-side rule names the copy, none the source topic's name, and a run copies exactly once,
+/// moves the group to the copy, resumes, and `translate-offsets --execute` cuts the group over,
+/// with no call refused.
+#[test]
+fn a_renamed_mirror_holding_only_the_documented_acls_copies_exactly_once_and_resumes() {
+    if Backend::local().expect("broker choice") != Backend::ApacheKafka {
+        eprintln!("skipped: ACLs need Apache Kafka's authorizer");
+        return;
+    }
+    const PARTITIONS: i32 = 2;
+    let setup = Setup {
+        source: secured(),
+        target: secured(),
+        name: format!("leastrn{}", kmirror_testcontainers::unique_suffix()).replace('-', ""),
+        state_dir: tempfile::tempdir().expect("tempdir"),
+    };
+    let t = topic("leastrn");
+    let copy = format!("dr.{t}");
+    let group = format!("{t}-app");
+    setup.source.create_topic(&t, PARTITIONS, &[]).expect("topic");
+    for p in 0..PARTITIONS {
+        setup.source.produce(&t, p, &keyed(&format!("a{p}"), 0..30)).expect("produce");
+    }
+    commit_group(&setup.source, &group, &t, &[(0, 20), (1, 12)].into_iter().collect());
+    let (on_source, on_target) = least_privilege(&setup.name, &t, &copy, &group);
+    assert!(on_target.iter().all(|r| r.name != t), "no target rule names the source topic");
+    setup.source.create_acls(&on_source).expect("source ACLs");
+    setup.target.create_acls(&on_target).expect("target ACLs");
+    let login = logged_in_as("mirror");
+    let as_mirror: Vec<&str> = login.iter().map(String::as_str).collect();
+    let mut extra: Vec<&str> = vec!["--rename", "prefix:dr", "--groups", &group, "--sync-group-offsets"];
+    extra.extend(&as_mirror);
+    let exactly_once = |per_partition: usize| {
+        for audit in audit_mirror(&setup.source, &t, &setup.target, &copy, PARTITIONS).expect("audit") {
+            assert_eq!(
+                (audit.source_records, audit.target_records, audit.duplicates, audit.missing),
+                (per_partition, per_partition, 0, 0),
+                "{audit:?}"
+            );
+            assert!(audit.identical, "{audit:?}");
+        }
+    };
+    let points_at = |expected: [(i32, &str, usize); 2], said: &Output| {
+        let positions = group_offsets(&setup.target, &group, &copy, PARTITIONS);
+        for (p, prefix, index) in expected {
+            let at = positions[&p].unwrap_or_else(|| {
+                panic!("group {group} has no position on {copy} in {p}; kmirror said:\n{}", stderr(said))
+            });
+            let record = keyed(prefix, index..index + 1).remove(0);
+            assert_eq!(key_at(&setup.target, &copy, p, at), record.key, "partition {p}: target offset {at}");
+        }
+    };
+
+    let copied = setup.mirror_until_caught_up(&t, &extra);
+    granted(&copied);
+    exactly_once(30);
+    assert_eq!(setup.target.partition_count(&t).expect("metadata"), None, "nothing under the source's name");
+    points_at([(0, "a0", 20), (1, "a1", 12)], &copied);
+
+    for p in 0..PARTITIONS {
+        setup.source.produce(&t, p, &keyed(&format!("b{p}"), 0..15)).expect("produce");
+    }
+    granted(&setup.mirror_until_caught_up(&t, &extra));
+    exactly_once(45);
+
+    // The group moved on at the source; the cutover commits where it now stands onto the copy.
+    commit_group(&setup.source, &group, &t, &[(0, 40), (1, 31)].into_iter().collect());
+    let translation_state = tempfile::tempdir().expect("tempdir");
+    let mut translate: Vec<&str> = vec!["--group", &group, "--execute"];
+    translate.extend(&as_mirror);
+    let translated = setup.translate_offsets(translation_state.path(), &translate);
+    granted(&translated);
+    points_at([(0, "b0", 10), (1, "b1", 1)], &translated);
 }
