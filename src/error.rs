@@ -33,8 +33,8 @@ pub enum Error {
     /// The cause is in the message, not a source: the fix has to end the line.
     #[error("{side} cluster refused {context} ({cause}): the principal kmirror logs in as lacks an ACL; grant what README's \"Access a mirror needs\" lists for the {side}")]
     Denied { side: Side, context: String, cause: rdkafka::error::KafkaError },
-    #[error("target cluster: reading the committed positions of group {group}: {message}")]
-    GroupRead { group: String, message: String },
+    #[error("{side} cluster: reading the committed positions of group {group}: {message}")]
+    GroupRead { side: Side, group: String, message: String },
     #[error("{side} cluster: {context}: {cause}")]
     Kafka {
         side: Side,

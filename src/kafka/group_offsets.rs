@@ -11,7 +11,10 @@ use std::time::{Duration, Instant};
 
 use rdkafka::bindings as rd;
 use rdkafka::client::{Client, ClientContext};
+use rdkafka::error::KafkaError;
+use rdkafka::types::RDKafkaErrorCode;
 
+use crate::error::{is_refusal, Error, Side};
 use crate::kafka::ffi::{c_string, text, AdminRequest, Guard};
 
 /// Between asks for a group whose answer was not final (a transaction still committing its
@@ -26,6 +29,32 @@ pub(crate) struct CommittedOffset {
     /// `None`: the group has committed no offset for it.
     pub(crate) offset: Option<i64>,
     pub(crate) metadata: String,
+}
+
+/// Why a group's offsets were not read: librdkafka's code where it gave one, and its words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct NotRead {
+    pub(crate) code: Option<RDKafkaErrorCode>,
+    pub(crate) why: String,
+}
+
+impl NotRead {
+    fn uncoded(why: String) -> Self {
+        Self { code: None, why }
+    }
+
+    /// The error to stop with: a refusal by the cluster's authorizer as one (the fix is an
+    /// ACL, not another try), anything else in the cluster's words.
+    pub(crate) fn into_error(self, side: Side, group: &str) -> Error {
+        match self.code.filter(|code| is_refusal(*code)) {
+            Some(code) => Error::Denied {
+                side,
+                context: format!("reading the committed offsets of group {group}"),
+                cause: KafkaError::AdminOp(code),
+            },
+            None => Error::GroupRead { side, group: group.to_string(), message: self.why },
+        }
+    }
 }
 
 /// What one group is asked: its id and the partitions (None: every partition it has an
@@ -54,9 +83,10 @@ pub(crate) fn committed_offsets<C: ClientContext>(
     queries: &[GroupQuery<'_>],
     unstable: Unstable,
     timeout: Duration,
-) -> Vec<Result<Vec<CommittedOffset>, String>> {
+) -> Vec<Result<Vec<CommittedOffset>, NotRead>> {
     let deadline = Instant::now() + timeout;
-    let mut answers: Vec<Answer> = queries.iter().map(|_| Answer::Again("not asked".into())).collect();
+    let mut answers: Vec<Answer> =
+        queries.iter().map(|_| Answer::Again(NotRead::uncoded("not asked".into()))).collect();
     loop {
         let pending: Vec<usize> = (0..queries.len()).filter(|&i| answers[i].again()).collect();
         if pending.is_empty() {
@@ -64,7 +94,7 @@ pub(crate) fn committed_offsets<C: ClientContext>(
         }
         let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
         // Every request goes out before the first answer is waited for.
-        let asked: Vec<(usize, Result<Asked, String>)> =
+        let asked: Vec<(usize, Result<Asked, NotRead>)> =
             pending.iter().map(|&i| (i, send(client, &queries[i], left))).collect();
         for (i, request) in asked {
             answers[i] = match request {
@@ -81,15 +111,17 @@ pub(crate) fn committed_offsets<C: ClientContext>(
         .into_iter()
         .map(|a| match a {
             Answer::Done(result) => result,
-            Answer::Again(why) => Err(format!("{why} (still after {} ms)", timeout.as_millis())),
+            Answer::Again(NotRead { code, why }) => {
+                Err(NotRead { code, why: format!("{why} (still after {} ms)", timeout.as_millis()) })
+            }
         })
         .collect()
 }
 
 /// A group's answer: final, or one that asking again may change.
 enum Answer {
-    Done(Result<Vec<CommittedOffset>, String>),
-    Again(String),
+    Done(Result<Vec<CommittedOffset>, NotRead>),
+    Again(NotRead),
 }
 
 impl Answer {
@@ -97,12 +129,12 @@ impl Answer {
         matches!(self, Answer::Again(_))
     }
 
-    fn error(code: rd::rd_kafka_resp_err_t, why: String, unstable: Unstable) -> Self {
-        let reported = unstable == Unstable::Report
-            && code == rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_UNSTABLE_OFFSET_COMMIT;
+    fn error(code: RDKafkaErrorCode, why: String, unstable: Unstable) -> Self {
+        let reported = unstable == Unstable::Report && code == RDKafkaErrorCode::UnstableOffsetCommit;
+        let not_read = NotRead { code: Some(code), why };
         match asking_again_helps(code) && !reported {
-            true => Answer::Again(why),
-            false => Answer::Done(Err(why)),
+            true => Answer::Again(not_read),
+            false => Answer::Done(Err(not_read)),
         }
     }
 }
@@ -117,14 +149,15 @@ fn send<C: ClientContext>(
     client: &Client<C>,
     query: &GroupQuery<'_>,
     timeout: Duration,
-) -> Result<Asked, String> {
-    let group = c_string(query.group)?;
+) -> Result<Asked, NotRead> {
+    let group = c_string(query.group).map_err(NotRead::uncoded)?;
     let topics = query
         .partitions
         .map(|partitions| {
             partitions.iter().map(|(t, p)| Ok((c_string(t)?, *p))).collect::<Result<Vec<_>, String>>()
         })
-        .transpose()?;
+        .transpose()
+        .map_err(NotRead::uncoded)?;
     // SAFETY: every pointer handed to librdkafka is its own (released by a Guard after its last
     // use) or a CString alive until the call returns; librdkafka copies the group, the
     // partition list and the options it is handed.
@@ -138,7 +171,7 @@ fn send<C: ClientContext>(
         if !stable.is_null() {
             let message = text(rd::rd_kafka_error_string(stable));
             rd::rd_kafka_error_destroy(stable);
-            return Err(message);
+            return Err(NotRead::uncoded(message));
         }
         let list = topics.map(|topics| {
             let list = Guard {
@@ -173,24 +206,34 @@ impl Asked {
         // SAFETY: the request was sent on its own queue; the result, its groups and their
         // partition lists belong to the event, which outlives every read below.
         unsafe {
-            let event = match self.request.answer("ListConsumerGroupOffsets") {
+            // A refused coordinator lookup fails the whole request: a refusal is final (asked
+            // again, it hung for the whole timeout), anything else is asked again.
+            let event = match self.request.answer_coded("ListConsumerGroupOffsets") {
                 Ok(event) => event,
-                Err(why) => return Answer::Again(why),
+                Err((code, why)) => {
+                    let not_read = NotRead { code: Some(code), why };
+                    return match is_refusal(code) {
+                        true => Answer::Done(Err(not_read)),
+                        false => Answer::Again(not_read),
+                    };
+                }
             };
             let result = rd::rd_kafka_event_ListConsumerGroupOffsets_result(event.ptr);
             if result.is_null() {
-                return Answer::Done(Err("unexpected answer to ListConsumerGroupOffsets".into()));
+                return Answer::Done(Err(NotRead::uncoded(
+                    "unexpected answer to ListConsumerGroupOffsets".into(),
+                )));
             }
             let mut count = 0usize;
             let groups = rd::rd_kafka_ListConsumerGroupOffsets_result_groups(result, &mut count);
             if groups.is_null() || count == 0 {
-                return Answer::Done(Err(format!("no answer for group {}", self.group)));
+                return Answer::Done(Err(NotRead::uncoded(format!("no answer for group {}", self.group))));
             }
             let group = *groups;
             let error = rd::rd_kafka_group_result_error(group);
             if !error.is_null() {
                 return Answer::error(
-                    rd::rd_kafka_error_code(error),
+                    rd::rd_kafka_error_code(error).into(),
                     text(rd::rd_kafka_error_string(error)),
                     unstable,
                 );
@@ -209,7 +252,7 @@ impl Asked {
                 if e.err != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
                     let why =
                         format!("{} [{}]: {}", text(e.topic), e.partition, text(rd::rd_kafka_err2str(e.err)));
-                    return Answer::error(e.err, why, unstable);
+                    return Answer::error(e.err.into(), why, unstable);
                 }
                 let metadata = match e.metadata.is_null() {
                     true => String::new(),
@@ -233,40 +276,38 @@ impl Asked {
 
 /// An offset a transaction is still committing, or a coordinator that is loading or moving:
 /// the same question a moment later gets the answer.
-fn asking_again_helps(code: rd::rd_kafka_resp_err_t) -> bool {
-    use rd::rd_kafka_resp_err_t as E;
+fn asking_again_helps(code: RDKafkaErrorCode) -> bool {
+    use RDKafkaErrorCode as E;
     matches!(
         code,
-        E::RD_KAFKA_RESP_ERR_UNSTABLE_OFFSET_COMMIT
-            | E::RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS
-            | E::RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE
-            | E::RD_KAFKA_RESP_ERR_NOT_COORDINATOR
-            | E::RD_KAFKA_RESP_ERR__TIMED_OUT
-            | E::RD_KAFKA_RESP_ERR__TRANSPORT
+        E::UnstableOffsetCommit
+            | E::CoordinatorLoadInProgress
+            | E::CoordinatorNotAvailable
+            | E::NotCoordinator
+            | E::OperationTimedOut
+            | E::BrokerTransportFailure
     )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rd::rd_kafka_resp_err_t as E;
+    use RDKafkaErrorCode as E;
 
     #[test]
     fn only_a_passing_state_is_asked_again() {
-        for code in [E::RD_KAFKA_RESP_ERR_UNSTABLE_OFFSET_COMMIT, E::RD_KAFKA_RESP_ERR_NOT_COORDINATOR] {
+        for code in [E::UnstableOffsetCommit, E::NotCoordinator, E::OperationTimedOut] {
             assert!(Answer::error(code, "passing".into(), Unstable::Wait).again(), "{code:?}");
         }
-        for code in [E::RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED, E::RD_KAFKA_RESP_ERR_INVALID_GROUP_ID] {
+        for code in [E::GroupAuthorizationFailed, E::InvalidGroupId] {
             assert!(!Answer::error(code, "lasting".into(), Unstable::Wait).again(), "{code:?}");
         }
     }
 
     #[test]
     fn an_open_transaction_is_reported_at_once_where_asked() {
-        let unstable = E::RD_KAFKA_RESP_ERR_UNSTABLE_OFFSET_COMMIT;
+        let unstable = E::UnstableOffsetCommit;
         assert!(!Answer::error(unstable, "open".into(), Unstable::Report).again());
-        assert!(
-            Answer::error(E::RD_KAFKA_RESP_ERR_NOT_COORDINATOR, "moving".into(), Unstable::Report).again()
-        );
+        assert!(Answer::error(E::NotCoordinator, "moving".into(), Unstable::Report).again());
     }
 }

@@ -12,6 +12,7 @@ use regex::Regex;
 use crate::error::{Error, Result, Side};
 use crate::kafka::client::CreateForRole;
 use crate::kafka::consumer_close::close;
+use crate::kafka::group_offsets::{self, GroupQuery, NotRead, Unstable};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 /// Longer than a mirror's default transaction timeout (30.25 s) plus the broker's abort sweep.
@@ -50,33 +51,36 @@ pub(crate) fn committed_offsets(
         return Ok(Vec::new());
     }
     let consumer = client(config, group, side)?;
-    let mut tpl = TopicPartitionList::new();
-    for tp in partitions {
-        tpl.add_partition(&tp.topic, tp.partition);
-    }
-    // A transaction open on the group (a mirror's, or one a crashed mirror left) holds the
-    // answer back until it ends: the broker aborts a crashed one within its timeout.
-    let committed = consumer.committed_offsets(tpl, OPEN_TRANSACTION_WAIT);
+    let asked: Vec<(String, i32)> = partitions.iter().map(|tp| (tp.topic.clone(), tp.partition)).collect();
+    // Through the admin API, not the consumer's own OffsetFetch: a consumer whose group the
+    // principal may not READ looks for its coordinator again and again, and its call ends only
+    // at the timeout, 45 s later, with no word of the refusal. A transaction open on the group
+    // (a mirror's, or one a crashed mirror left) holds the answer back until it ends: the
+    // broker aborts a crashed one within its timeout.
+    let query = GroupQuery { group, partitions: Some(&asked) };
+    let answer =
+        group_offsets::committed_offsets(consumer.client(), &[query], Unstable::Wait, OPEN_TRANSACTION_WAIT)
+            .pop()
+            .unwrap_or_else(|| Err(NotRead { code: None, why: "no answer".into() }));
     close(consumer);
-    let committed = committed.map_err(|cause| match cause {
-        KafkaError::MetadataFetch(RDKafkaErrorCode::OperationTimedOut) => Error::Kafka {
+    let committed = answer.map_err(|not_read| match not_read.code {
+        Some(code @ RDKafkaErrorCode::UnstableOffsetCommit) => Error::Kafka {
             side,
             context: format!(
                 "reading offsets of group {group}: no answer within {} s, as when a transaction is still open on it (a mirror that crashed mid-transaction; the {side} cluster aborts it within the mirror's transaction timeout, at once when the mirror restarts): run again then",
                 OPEN_TRANSACTION_WAIT.as_secs()
             ),
-            cause,
+            cause: KafkaError::AdminOp(code),
         },
-        cause => Error::from_kafka(side, format!("reading offsets of group {group}"), cause),
+        _ => not_read.into_error(side, group),
     })?;
     Ok(committed
-        .elements()
-        .iter()
-        .filter_map(|e| match e.offset() {
-            Offset::Offset(o) if o >= 0 => Some(GroupOffset {
-                partition: TopicPartition::new(e.topic(), e.partition()),
-                offset: o,
-                metadata: e.metadata().to_string(),
+        .into_iter()
+        .filter_map(|c| match c.offset {
+            Some(offset) if offset >= 0 => Some(GroupOffset {
+                partition: TopicPartition::new(&c.topic, c.partition),
+                offset,
+                metadata: c.metadata,
             }),
             _ => None,
         })

@@ -80,7 +80,7 @@ pub(crate) fn every_groups_offsets<C: ClientContext>(
         .into_iter()
         .zip(answers)
         .map(|((shard, group), answer)| {
-            Ok((shard, answer.map_err(|message| Error::GroupRead { group, message })?))
+            Ok((shard, answer.map_err(|not_read| not_read.into_error(Side::Target, &group))?))
         })
         .collect()
 }
@@ -141,7 +141,7 @@ fn read_groups<C: ClientContext>(
         .iter()
         .zip(answers)
         .map(|(a, answer)| {
-            let committed = answer.map_err(|message| Error::GroupRead { group: a.group.clone(), message })?;
+            let committed = answer.map_err(|not_read| not_read.into_error(Side::Target, &a.group))?;
             Ok((a.shard, group_positions(&a.routes, name, shards, &committed)?))
         })
         .collect()
