@@ -614,13 +614,13 @@ fn a_failback_holding_only_the_documented_acls_brings_the_dr_writes_and_the_grou
     for p in 0..PARTITIONS {
         setup.target.produce(&t, p, &keyed(&format!("dr{p}"), 0..7)).expect("produce on DR");
     }
-    let on_dr: Vec<_> =
+    let dr_records: Vec<_> =
         (0..PARTITIONS).map(|p| setup.target.read_committed_audited(&t, p).expect("read DR")).collect();
     commit_group(
         &setup.target,
         &group,
         &t,
-        &[(0, on_dr[0][23].offset), (1, on_dr[1][18].offset)].into_iter().collect(),
+        &[(0, dr_records[0][23].offset), (1, dr_records[1][18].offset)].into_iter().collect(),
     );
 
     let failback = |more: &[&str]| {

@@ -16,6 +16,7 @@ use rdkafka::types::RDKafkaErrorCode;
 
 use crate::error::{is_refusal, Error, Side};
 use crate::kafka::ffi::{c_string, text, AdminRequest, Guard};
+use tracing::warn;
 
 /// Between asks for a group whose answer was not final (a transaction still committing its
 /// offsets, a coordinator still loading or moving).
@@ -49,7 +50,7 @@ impl NotRead {
         match self.code.filter(|code| is_refusal(*code)) {
             Some(code) => Error::Denied {
                 side,
-                context: format!("reading the committed offsets of group {group}"),
+                context: format!("reading the committed offsets of group {group} ({})", self.why),
                 cause: KafkaError::AdminOp(code),
             },
             None => Error::GroupRead { side, group: group.to_string(), message: self.why },
@@ -62,6 +63,11 @@ impl NotRead {
 pub(crate) struct GroupQuery<'a> {
     pub(crate) group: &'a str,
     pub(crate) partitions: Option<&'a [(String, i32)]>,
+    /// A partition the cluster will not answer for (say, a topic the principal may no longer
+    /// DESCRIBE) is left out with a warning instead of failing the group's read: for a reader
+    /// of application groups, where a consumer's own read leaves it out too. Never for the
+    /// mirror's own positions, which must not read as "none committed".
+    pub(crate) skip_failed_partitions: bool,
 }
 
 /// Whether to wait while a transaction still commits offsets of a group.
@@ -143,6 +149,7 @@ impl Answer {
 struct Asked {
     request: AdminRequest,
     group: String,
+    skip_failed_partitions: bool,
 }
 
 fn send<C: ClientContext>(
@@ -197,7 +204,11 @@ fn send<C: ClientContext>(
             request.options.ptr,
             request.queue.ptr,
         );
-        Ok(Asked { request, group: query.group.to_string() })
+        Ok(Asked {
+            request,
+            group: query.group.to_string(),
+            skip_failed_partitions: query.skip_failed_partitions,
+        })
     }
 }
 
@@ -206,13 +217,14 @@ impl Asked {
         // SAFETY: the request was sent on its own queue; the result, its groups and their
         // partition lists belong to the event, which outlives every read below.
         unsafe {
-            // A refused coordinator lookup fails the whole request: a refusal is final (asked
-            // again, it hung for the whole timeout), anything else is asked again.
+            // A refused coordinator lookup fails the whole request: a refusal, or a request
+            // librdkafka will never take, is final (asked again, it hung for the whole
+            // timeout); anything else is asked again.
             let event = match self.request.answer_coded("ListConsumerGroupOffsets") {
                 Ok(event) => event,
                 Err((code, why)) => {
                     let not_read = NotRead { code: Some(code), why };
-                    return match is_refusal(code) {
+                    return match is_refusal(code) || never_taken(code) {
                         true => Answer::Done(Err(not_read)),
                         false => Answer::Again(not_read),
                     };
@@ -248,11 +260,21 @@ impl Asked {
                 false => std::slice::from_raw_parts(list.elems, usize::try_from(list.cnt).unwrap_or(0)),
             };
             let mut out = Vec::with_capacity(elems.len());
+            // Every partition is looked at: a final error anywhere wins over one that asking
+            // again may clear (which would be asked until the time is up, then misnamed).
+            let mut again = None;
             for e in elems {
                 if e.err != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
                     let why =
                         format!("{} [{}]: {}", text(e.topic), e.partition, text(rd::rd_kafka_err2str(e.err)));
-                    return Answer::error(e.err.into(), why, unstable);
+                    match Answer::error(e.err.into(), why, unstable) {
+                        Answer::Done(Err(failed)) if self.skip_failed_partitions => {
+                            warn!(group = %self.group, error = %failed.why, "left out: the cluster gave no committed offset for it");
+                        }
+                        Answer::Again(passing) => again = again.or(Some(passing)),
+                        done => return done,
+                    }
+                    continue;
                 }
                 let metadata = match e.metadata.is_null() {
                     true => String::new(),
@@ -269,9 +291,19 @@ impl Asked {
                     metadata,
                 });
             }
-            Answer::Done(Ok(out))
+            match again {
+                Some(passing) => Answer::Again(passing),
+                None => Answer::Done(Ok(out)),
+            }
         }
     }
+}
+
+/// librdkafka refuses the request itself (a partition listed twice, a feature the broker
+/// lacks) or is shutting down: asking again changes nothing.
+fn never_taken(code: RDKafkaErrorCode) -> bool {
+    use RDKafkaErrorCode as E;
+    matches!(code, E::InvalidArgument | E::UnsupportedFeature | E::BrokerDestroy)
 }
 
 /// An offset a transaction is still committing, or a coordinator that is loading or moving:
@@ -302,6 +334,12 @@ mod tests {
         for code in [E::GroupAuthorizationFailed, E::InvalidGroupId] {
             assert!(!Answer::error(code, "lasting".into(), Unstable::Wait).again(), "{code:?}");
         }
+    }
+
+    #[test]
+    fn a_request_librdkafka_refuses_is_not_sent_again() {
+        assert!(never_taken(E::InvalidArgument) && never_taken(E::UnsupportedFeature));
+        assert!(!never_taken(E::OperationTimedOut) && !never_taken(E::BrokerTransportFailure));
     }
 
     #[test]

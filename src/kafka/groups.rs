@@ -51,13 +51,17 @@ pub(crate) fn committed_offsets(
         return Ok(Vec::new());
     }
     let consumer = client(config, group, side)?;
-    let asked: Vec<(String, i32)> = partitions.iter().map(|tp| (tp.topic.clone(), tp.partition)).collect();
+    let mut asked: Vec<(String, i32)> =
+        partitions.iter().map(|tp| (tp.topic.clone(), tp.partition)).collect();
+    // librdkafka refuses a list naming a partition twice.
+    asked.sort();
+    asked.dedup();
     // Through the admin API, not the consumer's own OffsetFetch: a consumer whose group the
     // principal may not READ looks for its coordinator again and again, and its call ends only
     // at the timeout, 45 s later, with no word of the refusal. A transaction open on the group
     // (a mirror's, or one a crashed mirror left) holds the answer back until it ends: the
     // broker aborts a crashed one within its timeout.
-    let query = GroupQuery { group, partitions: Some(&asked) };
+    let query = GroupQuery { group, partitions: Some(&asked), skip_failed_partitions: true };
     let answer =
         group_offsets::committed_offsets(consumer.client(), &[query], Unstable::Wait, OPEN_TRANSACTION_WAIT)
             .pop()

@@ -73,8 +73,10 @@ pub(crate) fn every_groups_offsets<C: ClientContext>(
     timeout: Duration,
 ) -> Result<EveryGroup> {
     let groups: Vec<(u32, String)> = (0..shards).map(|shard| (shard, shadow_group(name, shard))).collect();
-    let queries: Vec<GroupQuery<'_>> =
-        groups.iter().map(|(_, group)| GroupQuery { group, partitions: None }).collect();
+    let queries: Vec<GroupQuery<'_>> = groups
+        .iter()
+        .map(|(_, group)| GroupQuery { group, partitions: None, skip_failed_partitions: false })
+        .collect();
     let answers = committed_offsets(target, &queries, Unstable::Report, timeout);
     groups
         .into_iter()
@@ -134,8 +136,14 @@ fn read_groups<C: ClientContext>(
             routes,
         })
         .collect();
-    let queries: Vec<GroupQuery<'_>> =
-        asked.iter().map(|a| GroupQuery { group: &a.group, partitions: Some(&a.partitions) }).collect();
+    let queries: Vec<GroupQuery<'_>> = asked
+        .iter()
+        .map(|a| GroupQuery {
+            group: &a.group,
+            partitions: Some(&a.partitions),
+            skip_failed_partitions: false,
+        })
+        .collect();
     let answers = committed_offsets(client, &queries, unstable, timeout);
     asked
         .iter()
