@@ -233,6 +233,21 @@ fn sync_acls_against_a_cluster_without_an_authorizer_is_refused_before_anything_
     assert_eq!(setup.target.partition_count(&t).expect("metadata"), None, "no target topic made");
 }
 
+/// A source and a target that check every request against their ACLs, for a mirror whose name
+/// starts with `prefix`; None (saying why) where the brokers are not Apache Kafka.
+fn secured_setup(prefix: &str) -> Option<Setup> {
+    if Backend::local().expect("broker choice") != Backend::ApacheKafka {
+        eprintln!("skipped: ACLs need Apache Kafka's authorizer");
+        return None;
+    }
+    Some(Setup {
+        source: secured(),
+        target: secured(),
+        name: format!("{prefix}{}", kmirror_testcontainers::unique_suffix()).replace('-', ""),
+        state_dir: tempfile::tempdir().expect("tempdir"),
+    })
+}
+
 /// The rules a mirror named `name` of `topic`, copied as `copy` (its name after `--rename`) and
 /// syncing group `group`, needs on each side: what the README's "Access a mirror needs" lists,
 /// nothing more.
@@ -312,17 +327,8 @@ fn key_at(cluster: &KafkaCluster, topic: &str, partition: i32, offset: i64) -> O
 /// and failover work as the same principal.
 #[test]
 fn a_mirror_holding_only_the_documented_acls_copies_exactly_once_and_resumes() {
-    if Backend::local().expect("broker choice") != Backend::ApacheKafka {
-        eprintln!("skipped: ACLs need Apache Kafka's authorizer");
-        return;
-    }
+    let Some(setup) = secured_setup("least") else { return };
     const PARTITIONS: i32 = 2;
-    let setup = Setup {
-        source: secured(),
-        target: secured(),
-        name: format!("least{}", kmirror_testcontainers::unique_suffix()).replace('-', ""),
-        state_dir: tempfile::tempdir().expect("tempdir"),
-    };
     let t = topic("least");
     let group = format!("{t}-app");
     setup.source.create_topic(&t, PARTITIONS, &[("retention.ms", "86400000")]).expect("topic");
@@ -494,17 +500,8 @@ fn a_mirror_holding_only_the_documented_acls_copies_exactly_once_and_resumes() {
 /// with no call refused.
 #[test]
 fn a_renamed_mirror_holding_only_the_documented_acls_copies_exactly_once_and_resumes() {
-    if Backend::local().expect("broker choice") != Backend::ApacheKafka {
-        eprintln!("skipped: ACLs need Apache Kafka's authorizer");
-        return;
-    }
+    let Some(setup) = secured_setup("leastrn") else { return };
     const PARTITIONS: i32 = 2;
-    let setup = Setup {
-        source: secured(),
-        target: secured(),
-        name: format!("leastrn{}", kmirror_testcontainers::unique_suffix()).replace('-', ""),
-        state_dir: tempfile::tempdir().expect("tempdir"),
-    };
     let t = topic("leastrn");
     let copy = format!("dr.{t}");
     let group = format!("{t}-app");
@@ -570,17 +567,8 @@ fn a_renamed_mirror_holding_only_the_documented_acls_copies_exactly_once_and_res
 /// home at the first record it had not read, with no call refused.
 #[test]
 fn a_failback_holding_only_the_documented_acls_brings_the_dr_writes_and_the_group_home() {
-    if Backend::local().expect("broker choice") != Backend::ApacheKafka {
-        eprintln!("skipped: ACLs need Apache Kafka's authorizer");
-        return;
-    }
+    let Some(setup) = secured_setup("leastfb") else { return };
     const PARTITIONS: i32 = 2;
-    let setup = Setup {
-        source: secured(),
-        target: secured(),
-        name: format!("leastfb{}", kmirror_testcontainers::unique_suffix()).replace('-', ""),
-        state_dir: tempfile::tempdir().expect("tempdir"),
-    };
     let back = format!("{}-back", setup.name);
     let t = topic("leastfb");
     let group = format!("{t}-app");
