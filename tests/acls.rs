@@ -668,3 +668,45 @@ fn a_failback_holding_only_the_documented_acls_brings_the_dr_writes_and_the_grou
         );
     }
 }
+
+/// A mirrored topic the principal may no longer DESCRIBE on the source (a DENY added after the
+/// copy): `translate-offsets` still translates the group's other topic, and names the one it left
+/// out, as a consumer's own read of the group leaves it out, instead of failing the whole group.
+#[test]
+fn translate_offsets_leaves_out_and_names_a_topic_the_principal_may_no_longer_describe() {
+    let Some(setup) = secured_setup("leastdeny") else { return };
+    let (kept, denied) = (topic("leastkept"), topic("leastdenied"));
+    let group = format!("{kept}-app");
+    let mut on_source = vec![];
+    let mut on_target = vec![];
+    for t in [&kept, &denied] {
+        setup.source.create_topic(t, 1, &[]).expect("topic");
+        setup.source.produce(t, 0, &keyed(t, 0..10)).expect("produce");
+        commit_group(&setup.source, &group, t, &[(0, 4)].into_iter().collect());
+        let (source, target) = least_privilege(&setup.name, t, t, &group);
+        on_source.extend(source);
+        on_target.extend(target);
+    }
+    setup.source.create_acls(&on_source).expect("source ACLs");
+    setup.target.create_acls(&on_target).expect("target ACLs");
+    let login = logged_in_as("mirror");
+    let as_mirror: Vec<&str> = login.iter().map(String::as_str).collect();
+    let both = format!("{}|{}", regex::escape(&kept), regex::escape(&denied));
+    granted(&setup.mirror_until_caught_up(&both, &as_mirror));
+
+    setup
+        .source
+        .create_acls(&[AclRule::deny(AclOn::Topic, &denied, "mirror", AclOp::Describe)])
+        .expect("the DENY");
+    let state = tempfile::tempdir().expect("tempdir");
+    let mut args: Vec<&str> = vec!["--group", &group];
+    args.extend(&as_mirror);
+    let translated = setup.translate_offsets(state.path(), &args);
+    assert_success(&translated);
+    let rows: serde_json::Value = serde_json::from_slice(&translated.stdout).expect("translate-offsets JSON");
+    let topics: Vec<&str> =
+        rows.as_array().expect("rows").iter().filter_map(|r| r["source_topic"].as_str()).collect();
+    assert_eq!(topics, vec![kept.as_str()], "{rows:#}");
+    let said = stderr(&translated);
+    assert!(said.contains("left out") && said.contains(&denied), "the topic left out is named:\n{said}");
+}
