@@ -13,10 +13,10 @@ use rdkafka::bindings as rd;
 use rdkafka::client::{Client, ClientContext};
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
+use tracing::warn;
 
 use crate::error::{is_refusal, Error, Side};
 use crate::kafka::ffi::{c_string, text, AdminRequest, Guard};
-use tracing::warn;
 
 /// Between asks for a group whose answer was not final (a transaction still committing its
 /// offsets, a coordinator still loading or moving).
@@ -40,7 +40,7 @@ pub(crate) struct NotRead {
 }
 
 impl NotRead {
-    fn uncoded(why: String) -> Self {
+    pub(crate) fn uncoded(why: String) -> Self {
         Self { code: None, why }
     }
 

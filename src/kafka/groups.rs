@@ -65,7 +65,7 @@ pub(crate) fn committed_offsets(
     let answer =
         group_offsets::committed_offsets(consumer.client(), &[query], Unstable::Wait, OPEN_TRANSACTION_WAIT)
             .pop()
-            .unwrap_or_else(|| Err(NotRead { code: None, why: "no answer".into() }));
+            .unwrap_or_else(|| Err(NotRead::uncoded("no answer".into())));
     close(consumer);
     let committed = answer.map_err(|not_read| match not_read.code {
         Some(code @ RDKafkaErrorCode::UnstableOffsetCommit) => Error::Kafka {
@@ -80,13 +80,12 @@ pub(crate) fn committed_offsets(
     })?;
     Ok(committed
         .into_iter()
-        .filter_map(|c| match c.offset {
-            Some(offset) if offset >= 0 => Some(GroupOffset {
+        .filter_map(|c| {
+            c.offset.map(|offset| GroupOffset {
                 partition: TopicPartition::new(&c.topic, c.partition),
                 offset,
                 metadata: c.metadata,
-            }),
-            _ => None,
+            })
         })
         .collect())
 }
