@@ -710,3 +710,64 @@ fn translate_offsets_leaves_out_and_names_a_topic_the_principal_may_no_longer_de
     let said = stderr(&translated);
     assert!(said.contains("left out") && said.contains(&denied), "the topic left out is named:\n{said}");
 }
+
+/// `--sync-acls` as a principal holding the documented rules, DESCRIBE on the source's CLUSTER
+/// and ALTER on the target's (what README says it needs, nothing more): without either, the run
+/// stops in one line naming the side and the rule before any topic is made (a DescribeAcls the
+/// source refuses is answered with no rules, which must not read as "nothing to copy"); with
+/// both, the source's rules on the topic and the group reach the target and the records are
+/// copied once.
+#[test]
+fn sync_acls_holding_only_the_documented_acls_copies_the_rules_and_is_refused_in_one_line_without_them() {
+    let Some(setup) = secured_setup("leastsync") else { return };
+    let t = topic("leastsync");
+    let group = format!("{t}-app");
+    setup.source.create_topic(&t, 1, &[]).expect("topic");
+    setup.source.produce(&t, 0, &keyed("s", 0..25)).expect("produce");
+    let alice = vec![
+        AclRule::allow(AclOn::Topic, &t, "alice", AclOp::Read),
+        AclRule::allow(AclOn::Topic, &t, "alice", AclOp::Describe),
+        AclRule::allow(AclOn::Group, &group, "alice", AclOp::Read),
+        AclRule::deny(AclOn::Topic, &t, "bob", AclOp::Read),
+    ];
+    setup.source.create_acls(&alice).expect("the rules to copy");
+    let (on_source, on_target) = least_privilege(&setup.name, &t, &t, &group);
+    setup.source.create_acls(&on_source).expect("source ACLs");
+    setup.target.create_acls(&on_target).expect("target ACLs");
+    let login = logged_in_as("mirror");
+    let mut args: Vec<&str> = vec!["--groups", &group, "--sync-acls"];
+    args.extend(login.iter().map(String::as_str));
+    let copied_rules = || -> Vec<AclRule> {
+        let mut rules = setup.target.acls().expect("target ACLs");
+        rules.retain(|r| r.principal != "User:mirror");
+        rules
+    };
+
+    // Granted one after the other: each run before the grant stops on the rule it lacks.
+    let cluster_rules = [
+        (&setup.source, AclOp::Describe, "--sync-acls: source ACLs", "DESCRIBE on its CLUSTER"),
+        (&setup.target, AclOp::Alter, "--sync-acls: target ACLs", "ALTER on its CLUSTER"),
+    ];
+    for (cluster, op, says, fix) in cluster_rules {
+        let refused = setup.mirror_until_caught_up(&t, &args);
+        let line = stderr(&refused).lines().find(|l| l.starts_with("kmirror: error:")).map(String::from);
+        assert!(
+            !refused.status.success() && line.as_ref().is_some_and(|l| l.contains(says) && l.contains(fix)),
+            "without {fix}: one line saying \"{says}\" and naming it ({}):\n{}",
+            refused.status,
+            stderr(&refused)
+        );
+        assert_eq!(copied_rules(), vec![], "no rule copied by a refused run");
+        assert_eq!(setup.target.partition_count(&t).expect("metadata"), None, "no target topic made");
+        cluster
+            .create_acls(&[AclRule::allow(AclOn::Cluster, "kafka-cluster", "mirror", op)])
+            .expect("the cluster rule");
+    }
+
+    let out = setup.mirror_until_caught_up(&t, &args);
+    granted(&out);
+    setup.assert_exactly_once(&t, 1, Some(25));
+    let mut expected = alice;
+    expected.sort();
+    assert_eq!(copied_rules(), expected, "the source's rules on the target; kmirror said:\n{}", stderr(&out));
+}

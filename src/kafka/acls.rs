@@ -84,7 +84,7 @@ impl fmt::Display for Acl {
     }
 }
 
-fn operation_name(operation: AclOperation) -> &'static str {
+pub(crate) fn operation_name(operation: AclOperation) -> &'static str {
     match operation {
         AclOperation::All => "ALL",
         AclOperation::Read => "READ",
@@ -125,29 +125,8 @@ fn to_rd_operation(operation: AclOperation) -> rd::rd_kafka_AclOperation_t {
         .unwrap_or(rd::rd_kafka_AclOperation_t::RD_KAFKA_ACL_OPERATION_UNKNOWN)
 }
 
-fn from_rd_operation(operation: rd::rd_kafka_AclOperation_t) -> Option<AclOperation> {
+pub(crate) fn from_rd_operation(operation: rd::rd_kafka_AclOperation_t) -> Option<AclOperation> {
     OPERATIONS.iter().find(|(_, r)| *r == operation).map(|(o, _)| *o)
-}
-
-/// The broker's `authorizer.class.name`, or None where it has none. librdkafka drops the
-/// top-level error of a DescribeAcls answer (SECURITY_DISABLED from a broker without an
-/// authorizer) and reports no rules, so the broker's setting is what tells the two apart.
-pub(crate) fn authorizer_of(
-    admin: &AdminClient<DefaultClientContext>,
-    timeout: Duration,
-) -> Result<Option<String>, String> {
-    use rdkafka::admin::{AdminOptions, ResourceSpecifier};
-    let metadata = admin.inner().fetch_metadata(None, timeout).map_err(|e| e.to_string())?;
-    let broker = metadata.brokers().first().map(|b| b.id()).ok_or("the cluster named no broker")?;
-    let options = AdminOptions::new().request_timeout(Some(timeout));
-    let answers =
-        futures_executor::block_on(admin.describe_configs(&[ResourceSpecifier::Broker(broker)], &options))
-            .map_err(|e| e.to_string())?;
-    let resource = answers.into_iter().next().ok_or("no answer")?.map_err(|e| e.to_string())?;
-    Ok(resource
-        .get("authorizer.class.name")
-        .and_then(|entry| entry.value.clone())
-        .filter(|class| !class.trim().is_empty()))
 }
 
 /// Every ACL the cluster holds on topics and groups, literal or prefixed.

@@ -19,9 +19,10 @@ use tracing::{debug, info, warn};
 use crate::config::AclPolicy;
 use crate::error::{Error, Result, Side};
 use crate::kafka::acls::{
-    authorizer_of, create_acls, describe_acls, Acl, AclOperation, AclPattern, AclPermission, AclResource,
+    create_acls, describe_acls, operation_name, Acl, AclOperation, AclPattern, AclPermission, AclResource,
 };
 use crate::kafka::client::CreateForRole;
+use crate::kafka::cluster_access::{authorizer_of, cluster_operations};
 use crate::mirror::plan::SourceTopic;
 
 /// What reading a topic takes: fetching, its metadata, its configs.
@@ -146,10 +147,12 @@ impl AclSync {
             self.check_authorizers()?;
             self.authorizers_checked = true;
         }
+        // Asked at every sync: a rule taken away while the mirror runs reads as "no rules" too.
+        self.check_cluster_access()?;
         let source = describe_acls(&self.source, self.timeout).map_err(|message| Error::AclSync {
             side: Side::Source,
             message,
-            fix: "the source needs an authorizer, and kmirror's source principal DESCRIBE on its CLUSTER",
+            fix: SOURCE_FIX,
         })?;
         let plan = plan(&source, &self.topics, self.groups.as_ref(), self.policy);
         for (acl, why) in &plan.left_out {
@@ -157,7 +160,7 @@ impl AclSync {
                 warn!(acl = %acl, "ACL not copied: {why}");
             }
         }
-        let fix = "the target needs an authorizer, and kmirror's target principal ALTER on its CLUSTER";
+        let fix = TARGET_FIX;
         let on_target: BTreeSet<Acl> = describe_acls(&self.target, self.timeout)
             .map_err(|message| Error::AclSync { side: Side::Target, message, fix })?
             .into_iter()
@@ -175,12 +178,13 @@ impl AclSync {
     }
 
     /// Refuses a cluster without an authorizer: its rules could be neither read nor kept. A
-    /// principal not allowed to read broker configs cannot tell; then the ACL requests decide.
+    /// principal not allowed to read broker configs cannot tell (a cluster without an authorizer
+    /// refuses nothing); then the cluster's authorized operations decide.
     fn check_authorizers(&self) -> Result<()> {
         for (side, admin) in [(Side::Source, &self.source), (Side::Target, &self.target)] {
             match authorizer_of(admin, self.timeout) {
-                Ok(Some(_)) => {}
-                Ok(None) => {
+                Ok(Some(Some(_))) | Ok(None) => {}
+                Ok(Some(None)) => {
                     return Err(Error::AclSync {
                         side,
                         message:
@@ -194,7 +198,39 @@ impl AclSync {
         }
         Ok(())
     }
+
+    /// Refuses a principal that may not read the source's rules or write the target's: a
+    /// DescribeAcls they refuse comes back from librdkafka as an answer with no rules, and the
+    /// copy would be empty without a word.
+    fn check_cluster_access(&self) -> Result<()> {
+        let needs = [
+            (Side::Source, &self.source, AclOperation::Describe, SOURCE_FIX),
+            (Side::Target, &self.target, AclOperation::Alter, TARGET_FIX),
+        ];
+        for (side, admin, operation, fix) in needs {
+            match cluster_operations(admin, self.timeout) {
+                Ok(Some(granted)) if !granted.contains(&operation) => return Err(Error::AclSync {
+                    side,
+                    message: format!(
+                        "the principal kmirror logs in as may not {} the cluster, so its rules cannot be {}",
+                        operation_name(operation),
+                        if side == Side::Source { "read" } else { "written" }
+                    ),
+                    fix,
+                }),
+                Ok(_) => {}
+                // A broker older than DescribeCluster: the ACL requests decide.
+                Err(e) => debug!(%side, error = %e, "could not read the cluster's authorized operations"),
+            }
+        }
+        Ok(())
+    }
 }
+
+const SOURCE_FIX: &str =
+    "the source needs an authorizer, and kmirror's source principal DESCRIBE on its CLUSTER";
+const TARGET_FIX: &str =
+    "the target needs an authorizer, and kmirror's target principal ALTER on its CLUSTER";
 
 #[cfg(test)]
 mod tests {

@@ -32,6 +32,7 @@ pub enum AclOp {
     Read,
     Write,
     Create,
+    Alter,
     Describe,
     DescribeConfigs,
     AlterConfigs,
@@ -69,11 +70,12 @@ fn on_code(on: AclOn) -> i8 {
 }
 
 /// Kafka's operation codes.
-const OPS: [(AclOp, i8); 7] = [
+const OPS: [(AclOp, i8); 8] = [
     (AclOp::All, 2),
     (AclOp::Read, 3),
     (AclOp::Write, 4),
     (AclOp::Create, 5),
+    (AclOp::Alter, 7),
     (AclOp::Describe, 8),
     (AclOp::DescribeConfigs, 10),
     (AclOp::AlterConfigs, 11),
