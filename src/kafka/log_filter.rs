@@ -2,8 +2,10 @@
 //! warns each time it retries getting a producer id while the coordinator loads or finishes the
 //! fenced producer's transaction ("...: retrying"): routine on every start after a crash, so
 //! those go on at debug level; so does rust-rdkafka's complaint, when it drops a consumer
-//! [`crate::kafka::consumer_close`] already closed, that it could not close it again. Every other
-//! line passes as it is. (Settings meant for the other
+//! [`crate::kafka::consumer_close`] already closed, that it could not close it again; and so does
+//! a "SASL authentication error" whose cause is the connection's own end (a client destroyed
+//! while it logged in, as every client of a run that stops on an error may be), which names no
+//! authentication problem. Every other line passes as it is. (Settings meant for the other
 //! kind of client never reach a client: see [`crate::kafka::client`].)
 use log::{Level, Log, Metadata, Record};
 use tracing_log::{AsLog, LogTracer};
@@ -30,7 +32,7 @@ impl Log for LibrdkafkaLog {
     }
 
     fn log(&self, record: &Record<'_>) {
-        if is_routine_retry(record) || is_second_close(record) {
+        if is_routine_retry(record) || is_second_close(record) || is_login_cut_short(record) {
             self.0.log(
                 &Record::builder()
                     .level(Level::Debug)
@@ -69,6 +71,20 @@ fn is_second_close(record: &Record<'_>) -> bool {
     message.starts_with("Failed to close consumer queue on drop") && message.contains("destroyed")
 }
 
+/// A login that failed because its connection went down, not because the broker refused it
+/// (that is SASL_AUTHENTICATION_FAILED, "Authentication failed ..."): librdkafka logs it, and
+/// rust-rdkafka logs it again as a global error, both as errors. A connection that keeps going
+/// down says so in lines of its own.
+fn is_login_cut_short(record: &Record<'_>) -> bool {
+    if !(record.target().starts_with("librdkafka") || record.target().starts_with("rdkafka::client")) {
+        return false;
+    }
+    let message = record.args().to_string();
+    message.contains(
+        "SASL authentication error: SaslAuthenticateRequest failed: Local: Broker transport failure",
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,5 +117,18 @@ mod tests {
             .args(failed)
             .build();
         assert!(!is_second_close(&record), "a close that failed is still an error");
+    }
+
+    #[test]
+    fn a_login_cut_short_by_its_connection_is_quietened_and_a_refused_login_is_not() {
+        let cut = format_args!("librdkafka: FAIL [thrd:GroupCoordinator]: GroupCoordinator: SASL authentication error: SaslAuthenticateRequest failed: Local: Broker transport failure (after 0ms in state DOWN)");
+        let record = Record::builder().target("librdkafka").level(Level::Error).args(cut).build();
+        assert!(is_login_cut_short(&record));
+        let again = format_args!("librdkafka: Global error: BrokerTransportFailure (Local: Broker transport failure): GroupCoordinator: SASL authentication error: SaslAuthenticateRequest failed: Local: Broker transport failure (after 0ms in state DOWN)");
+        let record = Record::builder().target("rdkafka::client").level(Level::Error).args(again).build();
+        assert!(is_login_cut_short(&record));
+        let refused = format_args!("librdkafka: FAIL [thrd:sasl_plaintext://127.0.0.1:9092/bootstrap]: sasl_plaintext://127.0.0.1:9092/bootstrap: SASL authentication error: Authentication failed during authentication due to invalid credentials with SASL mechanism SCRAM-SHA-256 (after 3ms in state AUTH_REQ)");
+        let record = Record::builder().target("librdkafka").level(Level::Error).args(refused).build();
+        assert!(!is_login_cut_short(&record), "wrong credentials are still an error");
     }
 }

@@ -209,15 +209,17 @@ impl AclSync {
         ];
         for (side, admin, operation, fix) in needs {
             match cluster_operations(admin, self.timeout) {
-                Ok(Some(granted)) if !granted.contains(&operation) => return Err(Error::AclSync {
-                    side,
-                    message: format!(
+                Ok(Some(granted)) if !granted.contains(&operation) => {
+                    return Err(Error::AclSync {
+                        side,
+                        message: format!(
                         "the principal kmirror logs in as may not {} the cluster, so its rules cannot be {}",
                         operation_name(operation),
                         if side == Side::Source { "read" } else { "written" }
                     ),
-                    fix,
-                }),
+                        fix,
+                    })
+                }
                 Ok(_) => {}
                 // A broker older than DescribeCluster: the ACL requests decide.
                 Err(e) => debug!(%side, error = %e, "could not read the cluster's authorized operations"),
