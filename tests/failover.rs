@@ -104,28 +104,41 @@ fn a_failover_drill_moves_every_checkpointed_group_to_its_exact_position() {
         );
     }
 
-    // A consumer of billing still on the target: refused by name, nothing changed.
-    let member: BaseConsumer = setup
-        .target
-        .client_config()
-        .set("group.id", &billing)
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("member");
-    member.subscribe(&[&t]).expect("subscribe");
+    // Consumers of both groups still on the target, shipping's under Kafka 4's consumer group
+    // protocol (KIP-848), which the classic DescribeGroups does not describe: refused by name,
+    // nothing changed.
+    let members: Vec<BaseConsumer> = [(&billing, "classic"), (&shipping, "consumer")]
+        .into_iter()
+        .map(|(group, protocol)| {
+            let member: BaseConsumer = setup
+                .target
+                .client_config()
+                .set("group.id", group)
+                .set("group.protocol", protocol)
+                .set("enable.auto.commit", "false")
+                .create()
+                .expect("member");
+            member.subscribe(&[&t]).expect("subscribe");
+            member
+        })
+        .collect();
     let joined = Instant::now();
-    while member.assignment().map_or(0, |a| a.count()) == 0 {
-        member.poll(Duration::from_millis(100));
-        assert!(joined.elapsed() < Duration::from_secs(30), "the member never joined");
+    while members.iter().any(|m| m.assignment().map_or(0, |a| a.count()) == 0) {
+        for member in &members {
+            member.poll(Duration::from_millis(50));
+        }
+        assert!(joined.elapsed() < Duration::from_secs(30), "the members never joined");
     }
     let refused = setup.failover(&["--execute"]);
     assert!(!refused.status.success(), "must be refused: {}", stderr(&refused));
+    let said = stderr(&refused);
     assert!(
-        stderr(&refused).contains(&billing) && stderr(&refused).contains("active member"),
-        "{}",
-        stderr(&refused)
+        said.contains(&format!("{billing} (1)"))
+            && said.contains(&format!("{shipping} (1)"))
+            && said.contains("active member"),
+        "{said}"
     );
-    drop(member);
+    drop(members);
 
     // The drill: fence, commit, and consumers on the target read exactly what they had not read.
     let done = setup.failover(&["--execute"]);

@@ -249,6 +249,72 @@ fn group_offset_sync_moves_idle_groups_forward_and_never_an_active_one() {
     }
 }
 
+/// A group on the target whose member uses the consumer group protocol of KIP-848
+/// (`group.protocol=consumer`, Kafka 4's), which the classic DescribeGroups does not describe:
+/// its positions are neither overwritten by the group sync nor by `translate-offsets --execute`,
+/// which names it as active.
+#[test]
+fn a_group_active_on_the_target_under_the_new_consumer_protocol_is_never_moved() {
+    let setup = Setup::new();
+    let t = topic("sync848");
+    source_with_gaps(&setup, &t);
+    let group = format!("active848-{}", unique_suffix());
+    let source_records: Vec<Vec<StoredRecord>> =
+        (0..PARTITIONS).map(|p| setup.source.read_committed_audited(&t, p).expect("read")).collect();
+    commit_group(&setup.source, &group, &t, &group_positions(&source_records));
+    assert_success(&setup.mirror_until_caught_up(&regex::escape(&t), &[]));
+
+    let member: BaseConsumer = setup
+        .target
+        .client_config()
+        .set("group.id", &group)
+        .set("group.protocol", "consumer")
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .expect("member");
+    member.subscribe(&[&t]).expect("subscribe");
+    let joined = Instant::now();
+    while member.assignment().map(|a| a.count()).unwrap_or(0) < PARTITIONS as usize {
+        assert!(joined.elapsed() < Duration::from_secs(30), "member never got every partition");
+        let _ = member.poll(Duration::from_millis(100));
+    }
+    // The member's own positions: one record into each partition.
+    let own: BTreeMap<i32, i64> = (0..PARTITIONS).map(|p| (p, 1)).collect();
+    let mut at = TopicPartitionList::new();
+    for (p, offset) in &own {
+        at.add_partition_offset(&t, *p, Offset::Offset(*offset)).expect("tpl");
+    }
+    member.commit(&at, rdkafka::consumer::CommitMode::Sync).expect("the member commits");
+    let keep_alive = std::thread::spawn(move || {
+        let until = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < until {
+            let _ = member.poll(Duration::from_millis(100));
+        }
+    });
+
+    let out = setup.mirror_until_caught_up(&regex::escape(&t), &["--groups", &group, "--sync-group-offsets"]);
+    assert_success(&out);
+    // Skipped as an active group (an info line), not tried and failed (a warning, every cycle).
+    assert!(!stderr(&out).contains("group offset sync failed"), "{}", stderr(&out));
+    assert_eq!(
+        committed(&setup.target, &group, &t),
+        own,
+        "the group sync left the active group alone: {}",
+        stderr(&out)
+    );
+    let state = tempfile::tempdir().expect("tempdir");
+    let out = translate(
+        &setup,
+        state.path(),
+        &["--group", &group, "--execute", "--source", setup.source.bootstrap()],
+    );
+    assert!(!out.status.success(), "must refuse an active group: {}", stderr(&out));
+    assert!(stderr(&out).contains(&format!("group {group}: has 1 active member")), "{}", stderr(&out));
+    assert_eq!(committed(&setup.target, &group, &t), own, "translate-offsets left the active group alone");
+    keep_alive.join().expect("member thread");
+}
+
 #[test]
 fn failback_puts_the_group_back_on_the_source_exactly_and_a_rebuilt_map_agrees() {
     let setup = Setup::new();

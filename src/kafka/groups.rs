@@ -12,6 +12,7 @@ use regex::Regex;
 use crate::error::{Error, Result, Side};
 use crate::kafka::client::CreateForRole;
 use crate::kafka::consumer_close::close;
+use crate::kafka::group_members::member_count;
 use crate::kafka::group_offsets::{self, GroupQuery, NotRead, Unstable};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -90,13 +91,12 @@ pub(crate) fn committed_offsets(
         .collect())
 }
 
-/// The members of the group on the cluster (empty when nobody is consuming).
+/// The members of the group on the cluster (0 when nobody is consuming), whether they joined
+/// with the classic group protocol or Kafka 4's consumer protocol.
 pub(crate) fn active_members(config: &ClientConfig, side: Side, group: &str) -> Result<usize> {
     let consumer: BaseConsumer = config.create_for_role().map_err(Error::kafka(side, "creating a client"))?;
-    let list = consumer
-        .fetch_group_list(Some(group), TIMEOUT)
-        .map_err(Error::kafka(side, format!("describing group {group}")))?;
-    Ok(list.groups().iter().filter(|g| g.name() == group).map(|g| g.members().len()).sum())
+    member_count(consumer.client(), group, TIMEOUT)
+        .map_err(Error::kafka(side, format!("describing group {group}")))
 }
 
 /// Commits positions for the group, refusing if the group has members: Kafka itself refuses to
@@ -123,9 +123,22 @@ pub(crate) fn commit_offsets(
         element.set_offset(Offset::Offset(o.offset)).map_err(Error::kafka(side, "building offsets"))?;
         element.set_metadata(o.metadata.clone());
     }
-    consumer
-        .commit(&tpl, CommitMode::Sync)
-        .map_err(Error::kafka(side, format!("committing offsets of group {group}")))
+    consumer.commit(&tpl, CommitMode::Sync).map_err(|e| match e.rdkafka_error_code() {
+        // A member joined after the look above: the broker takes commits from outside a group
+        // only while it is empty, and says so in one of these.
+        Some(
+            RDKafkaErrorCode::UnknownMemberId
+            | RDKafkaErrorCode::IllegalGeneration
+            | RDKafkaErrorCode::RebalanceInProgress
+            | RDKafkaErrorCode::StaleMemberEpoch,
+        ) => Error::Group {
+            group: group.to_string(),
+            message: format!(
+                "has active members on the {side} cluster (it refused the commit: {e}); stop its consumers before moving its offsets"
+            ),
+        },
+        _ => Error::kafka(side, format!("committing offsets of group {group}"))(e),
+    })
 }
 
 /// Refuses, before anything changes, every group of `groups` that has consumers on `side`:
