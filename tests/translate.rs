@@ -249,6 +249,70 @@ fn group_offset_sync_moves_idle_groups_forward_and_never_an_active_one() {
     }
 }
 
+/// A source group consuming under Kafka 4's consumer group protocol (KIP-848) while the mirror
+/// runs, as an application stays on the source during a DR mirror: the mirror finds it by
+/// `--groups`, reads its committed positions and commits their exact translation on the target,
+/// where it has no member.
+#[test]
+fn a_source_group_live_under_the_new_consumer_protocol_is_synced_to_its_exact_translation() {
+    let setup = Setup::new();
+    let t = topic("src848");
+    source_with_gaps(&setup, &t);
+    let group = format!("live848-{}", unique_suffix());
+    let source_records: Vec<Vec<StoredRecord>> =
+        (0..PARTITIONS).map(|p| setup.source.read_committed_audited(&t, p).expect("read")).collect();
+    let positions = group_positions(&source_records);
+
+    let member: BaseConsumer = setup
+        .source
+        .client_config()
+        .set("group.id", &group)
+        .set("group.protocol", "consumer")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("member");
+    member.subscribe(&[&t]).expect("subscribe");
+    let joined = Instant::now();
+    while member.assignment().map(|a| a.count()).unwrap_or(0) < PARTITIONS as usize {
+        assert!(joined.elapsed() < Duration::from_secs(30), "member never got every partition");
+        let _ = member.poll(Duration::from_millis(100));
+    }
+    let mut at = TopicPartitionList::new();
+    for (p, offset) in &positions {
+        at.add_partition_offset(&t, *p, Offset::Offset(*offset)).expect("tpl");
+    }
+    member.commit(&at, rdkafka::consumer::CommitMode::Sync).expect("the member commits");
+    let keep_alive = std::thread::spawn(move || {
+        let until = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < until {
+            let _ = member.poll(Duration::from_millis(100));
+        }
+    });
+
+    let out =
+        setup.mirror_until_caught_up(&regex::escape(&t), &["--groups", "live848-.*", "--sync-group-offsets"]);
+    assert_success(&out);
+    let state = tempfile::tempdir().expect("tempdir");
+    let out = translate(&setup, state.path(), &["--group", &group, "--format", "json"]);
+    assert_success(&out);
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("json");
+    let translated: BTreeMap<i32, i64> = rows
+        .iter()
+        .map(|r| {
+            (r["target_partition"].as_i64().unwrap_or(-1) as i32, r["target_offset"].as_i64().unwrap_or(-1))
+        })
+        .collect();
+    assert_eq!(translated.len(), PARTITIONS as usize, "{rows:?}");
+    assert_eq!(committed(&setup.target, &group, &t), translated, "{}", stderr(&out));
+    keep_alive.join().expect("member thread");
+    let expected: BTreeMap<i32, Vec<RecordData>> =
+        (0..PARTITIONS).map(|p| (p, data_after(&source_records[p as usize], positions[&p]))).collect();
+    let read = consume_as_group(&setup.target, &group, &t, expected.values().map(Vec::len).sum());
+    for p in 0..PARTITIONS {
+        assert_eq!(read.get(&p).cloned().unwrap_or_default(), expected[&p], "partition {p}");
+    }
+}
+
 /// A group on the target whose member uses the consumer group protocol of KIP-848
 /// (`group.protocol=consumer`, Kafka 4's), which the classic DescribeGroups does not describe:
 /// its positions are neither overwritten by the group sync nor by `translate-offsets --execute`,
