@@ -87,6 +87,10 @@ pub enum Error {
     TargetRecreated { target: String, source_partition: String, end: i64, copied: i64 },
     #[error("target topic {topic} was {how} under the running mirror: the copy there no longer matches the offset map, and going on would leave the records copied before out of it; to copy it again from the start, stop the mirror and delete the mirror's topics (kmirror.offset-map.NAME, kmirror.checkpoints.NAME, kmirror.shards.NAME) on the target, or use a new --name")]
     TargetReplaced { topic: String, how: String },
+    /// The target refused one record for what it is (its size, its timestamp): reading it
+    /// again meets the same answer, so the fix, a setting, ends the line.
+    #[error("target cluster refused the copy of source {topic} partition {partition} offset {offset} ({bytes} bytes of key, value and headers): {cause}; {fix}")]
+    RecordRefused { topic: String, partition: i32, offset: i64, bytes: u64, cause: String, fix: String },
     #[error("--sync-acls: {side} ACLs: {message} ({fix}; or leave out --sync-acls)")]
     AclSync { side: Side, message: String, fix: &'static str },
     #[error("internal error: {0} (please report it with the log)")]

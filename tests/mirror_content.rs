@@ -92,3 +92,68 @@ fn a_batch_run_with_more_workers_than_partitions_finishes() {
     assert_success(&setup.mirror_until_caught_up(&t, &["--num-streams", "2"]));
     setup.assert_exactly_once(&t, 1, Some(100));
 }
+
+/// A record of several MiB on a topic that allows it (`max.message.bytes`): more than
+/// librdkafka's default `message.max.bytes` (1 000 000) and `fetch.max.bytes`' share per
+/// partition, so a mirror with client defaults could neither fetch it whole nor produce it.
+#[test]
+fn a_record_of_several_mebibytes_is_copied_whole_between_small_ones() {
+    use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+    let setup = Setup::new();
+    let t = topic("large");
+    setup.source.create_topic(&t, 1, &[("max.message.bytes", "8388608")]).expect("source topic");
+    let producer: ThreadedProducer<DefaultProducerContext> = setup
+        .source
+        .client_config()
+        .set("message.max.bytes", "8388608")
+        .set("enable.idempotence", "true")
+        .create()
+        .expect("producer");
+    let big: Vec<u8> = (0..3 * 1024 * 1024 + 17).map(|i: u32| (i % 251) as u8).collect();
+    let values: Vec<Vec<u8>> = vec![
+        b"before".to_vec(),
+        big.clone(),
+        b"between".to_vec(),
+        big.iter().rev().copied().collect(),
+        b"after".to_vec(),
+    ];
+    for (i, value) in values.iter().enumerate() {
+        let key = format!("k{i}");
+        producer
+            .send(BaseRecord::to(&t).partition(0).key(&key).payload(value))
+            .map_err(|(e, _)| e)
+            .expect("send");
+    }
+    producer.flush(std::time::Duration::from_secs(30)).expect("flush");
+
+    // A producer held to librdkafka's default size: the run stops at once, naming the record
+    // and the setting, and commits nothing the record's transaction held.
+    let started = std::time::Instant::now();
+    let refused = setup.mirror_until_caught_up(&t, &["--set", "target.message.max.bytes=1000000"]);
+    let line = stderr(&refused).lines().find(|l| l.starts_with("kmirror: error:")).map(String::from);
+    assert!(
+        refused.status.code() == Some(1)
+            && line.as_ref().is_some_and(|l| {
+                l.contains(&format!("source {t} partition 0 offset 1 ({} bytes", big.len() + 2))
+                    && l.contains("--set target.message.max.bytes=")
+            }),
+        "one line naming the record and the fix ({}):\n{}",
+        refused.status,
+        stderr(&refused)
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "stopped at once: {:?}",
+        started.elapsed()
+    );
+    let audit = setup.target.audit_partition(&t, 0).expect("audit");
+    assert!(audit.visible.len() <= 1, "nothing from the refused record on: {audit:?}");
+
+    // At kmirror's defaults the record goes through, and the copy is exact.
+    let out = setup.mirror_until_caught_up(&t, &[]);
+    assert_success(&out);
+    setup.assert_exactly_once(&t, 1, Some(values.len()));
+    let copied = setup.target.read_committed_audited(&t, 0).expect("read");
+    let got: Vec<Vec<u8>> = copied.iter().map(|r| r.data.value.clone().unwrap_or_default()).collect();
+    assert!(got == values, "values differ: lengths {:?}", got.iter().map(Vec::len).collect::<Vec<_>>());
+}

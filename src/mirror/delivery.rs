@@ -2,7 +2,7 @@
 use std::sync::Mutex;
 
 use rdkafka::error::KafkaError;
-use rdkafka::message::Message;
+use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{DeliveryResult, ProducerContext};
 use rdkafka::ClientContext;
 
@@ -17,7 +17,17 @@ pub(crate) struct DeliveryTracker {
 pub(crate) struct Deliveries {
     /// (index in transaction, target partition, target offset)
     pub(crate) delivered: Vec<(usize, i32, i64)>,
-    pub(crate) first_error: Option<KafkaError>,
+    pub(crate) first_error: Option<FailedDelivery>,
+}
+
+/// The first record of a transaction the target did not take.
+#[derive(Debug)]
+pub(crate) struct FailedDelivery {
+    /// Its index in the transaction (or the map records' opaque).
+    pub(crate) index: usize,
+    pub(crate) error: KafkaError,
+    /// Its key, value and header bytes.
+    pub(crate) bytes: u64,
 }
 
 impl DeliveryTracker {
@@ -39,9 +49,14 @@ impl ProducerContext for DeliveryTracker {
                 state.delivered.push((index, message.partition(), message.offset()))
             }
             Ok(_) => {}
-            Err((error, _)) => {
+            Err((error, message)) => {
                 if state.first_error.is_none() {
-                    state.first_error = Some(error.clone());
+                    let headers: usize = message
+                        .headers()
+                        .map(|h| h.iter().map(|h| h.key.len() + h.value.map_or(0, <[u8]>::len)).sum())
+                        .unwrap_or(0);
+                    let bytes = (message.key_len() + message.payload_len() + headers) as u64;
+                    state.first_error = Some(FailedDelivery { index, error: error.clone(), bytes });
                 }
             }
         }

@@ -47,3 +47,25 @@ pub(crate) fn flush<C: ProducerContext>(producer: &BaseProducer<C>, timeout: Dur
         }
     }
 }
+
+/// How long each of [`abort`]'s calls into librdkafka may wait before the reports are served.
+const ABORT_STEP: Duration = Duration::from_millis(20);
+
+/// Aborts the producer's open transaction, serving delivery reports while librdkafka waits for
+/// them. Its abort purges the queued records and waits until every outstanding record has been
+/// reported; rust-rdkafka's producer has its reports served only by polling it, so an abort
+/// called once with reports unserved waited out its whole timeout ("... message(s) remaining:
+/// the event queue must be polled ...", 10 s at every abort) and then failed. librdkafka's abort
+/// may be called again after such a timeout and goes on where it was.
+pub(crate) fn abort<C: ProducerContext>(producer: &BaseProducer<C>, timeout: Duration) -> KafkaResult<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        serve_reports(producer);
+        let left = deadline.saturating_duration_since(Instant::now());
+        match producer.abort_transaction(left.min(ABORT_STEP)) {
+            Ok(()) => return Ok(()),
+            Err(KafkaError::Transaction(e)) if e.is_retriable() && !left.is_zero() => {}
+            Err(e) => return Err(e),
+        }
+    }
+}

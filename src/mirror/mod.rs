@@ -15,6 +15,7 @@ pub(crate) mod plan;
 pub(crate) mod position_check;
 pub(crate) mod positions;
 pub(crate) mod read_guard;
+pub(crate) mod refused_record;
 pub(crate) mod run;
 pub(crate) mod shadow;
 pub(crate) mod shard;

@@ -13,6 +13,7 @@ use crate::error::{Error, Result, Side};
 use crate::mirror::delivery::DeliveryTracker;
 use crate::mirror::flush::serve_reports;
 use crate::mirror::plan::Route;
+use crate::mirror::refused_record::fix_for;
 use crate::transform::{Chain, OwnedRecord, SourcePosition};
 
 pub(crate) struct OpenTransaction {
@@ -75,8 +76,10 @@ pub(crate) fn produce(
     }
     let target = &routes[route].target;
     let index = open.records.len();
+    let last_bytes;
     let sent = if transforms.is_empty() {
-        note(open, route, message.offset(), record_bytes(message));
+        last_bytes = record_bytes(message);
+        note(open, route, message.offset(), last_bytes);
         let mut record: BaseRecord<'_, [u8], [u8], usize> =
             BaseRecord::with_opaque_to(&target.topic, index).partition(target.partition);
         if let Some(key) = message.key() {
@@ -111,7 +114,8 @@ pub(crate) fn produce(
                 })
             }
         };
-        note(open, route, message.offset(), owned_bytes(&changed));
+        last_bytes = owned_bytes(&changed);
+        note(open, route, message.offset(), last_bytes);
         let mut headers = OwnedHeaders::new_with_capacity(changed.headers.len());
         for (key, value) in &changed.headers {
             headers = headers.insert(Header { key, value: value.as_deref() });
@@ -130,6 +134,16 @@ pub(crate) fn produce(
         send(producer, record)
     };
     if let Err(e) = sent {
+        if let Some(fix) = fix_for(&e, true, &target.topic) {
+            return Err(Error::RecordRefused {
+                topic: message.topic().to_string(),
+                partition: message.partition(),
+                offset: message.offset(),
+                bytes: last_bytes,
+                cause: e.to_string(),
+                fix,
+            });
+        }
         warn!(shard, error = %e, "produce failed; the transaction will be aborted");
         open.failed = Some(e);
     }

@@ -321,8 +321,19 @@ fn with_producer_defaults(mut config: ClientConfig) -> ClientConfig {
     if config.get("linger.ms").is_none() && config.get("queue.buffering.max.ms").is_none() {
         config.set("linger.ms", PRODUCER_LINGER_MS);
     }
+    if config.get("message.max.bytes").is_none() {
+        config.set("message.max.bytes", PRODUCER_MESSAGE_MAX_BYTES);
+    }
     config
 }
+
+/// The largest record a shard's producer sends, where the user set nothing: the largest the
+/// source's readers take in at librdkafka's defaults (`receive.message.max.bytes`). librdkafka's
+/// own default, 1 000 000 bytes, is below what Kafka's brokers accept by default (1 048 588), let
+/// alone a topic with a larger `max.message.bytes`, which its copy is made with: such a record
+/// was read but never written. Batches stay bounded by `batch.size` (1 000 000), and the broker
+/// still holds each record to its topic's `max.message.bytes`.
+const PRODUCER_MESSAGE_MAX_BYTES: &str = "100000000";
 
 pub(super) fn target_config(ctx: &MirrorContext) -> ClientConfig {
     let mut config = ctx.settings.target.client_config();
@@ -338,6 +349,10 @@ mod tests {
     fn producers_gather_records_unless_the_user_chose() {
         let config = with_producer_defaults(ClientConfig::new());
         assert_eq!(config.get("linger.ms"), Some(PRODUCER_LINGER_MS));
+        assert_eq!(config.get("message.max.bytes"), Some(PRODUCER_MESSAGE_MAX_BYTES));
+        let mut smaller = ClientConfig::new();
+        smaller.set("message.max.bytes", "2000000");
+        assert_eq!(with_producer_defaults(smaller).get("message.max.bytes"), Some("2000000"));
         let mut chosen = ClientConfig::new();
         chosen.set("linger.ms", "7");
         assert_eq!(with_producer_defaults(chosen).get("linger.ms"), Some("7"));

@@ -22,8 +22,10 @@ use super::{Shard, ABORT_TIMEOUT, CALL_TIMEOUT, MAX_BACKOFF};
 use crate::error::{Error, Result, Side};
 use crate::kafka::classify::{classify, Class};
 use crate::kafka::watermarks::cached_high_watermark;
-use crate::mirror::flush::flush;
+use crate::mirror::delivery::FailedDelivery;
+use crate::mirror::flush::{abort, flush};
 use crate::mirror::map_writer::map_records;
+use crate::mirror::refused_record::fix_for;
 use crate::mirror::shadow::CommitMetadata;
 use crate::mirror::transaction::OpenTransaction;
 
@@ -311,8 +313,13 @@ impl Shard {
         let offsets = self.offsets_list(&positions).map_err(|e| Step::Abort(e.to_string()))?;
         flush(self.producer(), CALL_TIMEOUT).map_err(|e| Step::Abort(format!("flush: {e}")))?;
         let deliveries = self.producer().context().take();
-        if let Some(e) = deliveries.first_error {
-            return Err(calls.abort_or_fatal(e, "delivery"));
+        if let Some(failed) = deliveries.first_error {
+            if let Some(refused) = self.refused(txn, &failed) {
+                // Nothing of it may be committed: the record would be missing in the copy.
+                let _ = abort(self.producer(), ABORT_TIMEOUT);
+                return Err(Step::Fatal(refused));
+            }
+            return Err(calls.abort_or_fatal(failed.error, "delivery"));
         }
         if deliveries.delivered.len() != txn.records.len() {
             return Err(Step::Abort(format!(
@@ -324,10 +331,25 @@ impl Shard {
         let maps = map_records(&self.routes, &txn.records, &deliveries.delivered);
         if let Err(replaced) = self.check_target_ends(&maps) {
             // Nothing of it may be committed into the replaced partition.
-            let _ = self.producer().abort_transaction(ABORT_TIMEOUT);
+            let _ = abort(self.producer(), ABORT_TIMEOUT);
             return Err(Step::Fatal(replaced));
         }
         Ok((positions, offsets, maps))
+    }
+
+    /// The record of `txn` the target refused for what it is (see `refused_record`), named.
+    fn refused(&self, txn: &OpenTransaction, failed: &FailedDelivery) -> Option<Error> {
+        let &(route, offset) = txn.records.get(failed.index)?;
+        let route = self.routes.get(route)?;
+        let fix = fix_for(&failed.error, false, &route.target.topic)?;
+        Some(Error::RecordRefused {
+            topic: route.source.topic.clone(),
+            partition: route.source.partition,
+            offset,
+            bytes: failed.bytes,
+            cause: failed.error.to_string(),
+            fix,
+        })
     }
 
     /// Where each target partition ends after these runs: offsets only grow, whether or not
@@ -414,7 +436,7 @@ impl Shard {
     pub(super) fn abort_and_rewind(&mut self, producers: &[usize]) -> Result<()> {
         self.txn = None;
         for &p in producers {
-            match self.producers[p].abort_transaction(ABORT_TIMEOUT) {
+            match abort(&self.producers[p], ABORT_TIMEOUT) {
                 Ok(()) => {}
                 Err(e)
                     if self.calls_of(p).producer_is_dead()

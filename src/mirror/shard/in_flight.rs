@@ -166,8 +166,8 @@ fn finish(
     // Delivered first, or commit_transaction's own flush pays rust-rdkafka's 100 ms poll step.
     flush(&calls.producer, CALL_TIMEOUT)
         .map_err(|e| Step::Abort(format!("flush of the map records: {e}")))?;
-    if let Some(e) = calls.producer.context().take().first_error {
-        return Err(calls.abort_or_fatal(e, "map record delivery"));
+    if let Some(failed) = calls.producer.context().take().first_error {
+        return Err(calls.abort_or_fatal(failed.error, "map record delivery"));
     }
     let map_done = Instant::now();
     own.set(Phase::Prepared);

@@ -20,7 +20,6 @@ use kmirror_state::{Skipped, TopicPartition};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerGroupMetadata};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
-use rdkafka::producer::Producer;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 use tracing::{debug, info, warn};
@@ -31,6 +30,7 @@ use crate::kafka::classify::{classify, Class};
 use crate::kafka::consumer_close::close;
 use crate::kafka::watermarks::{cached_high_watermark, committed_ends_with};
 use crate::mirror::context::MirrorContext;
+use crate::mirror::flush::abort;
 use crate::mirror::plan::Route;
 use crate::mirror::read_guard::ReadGuard;
 use crate::mirror::shadow::{read_committed_positions, SavedPosition};
@@ -387,11 +387,11 @@ impl Shard {
                         Err(Error::Kafka { cause, .. }) if classify(&cause) == Class::Fenced => {
                             return Err(self.calls().fatal_error(cause))
                         }
-                        Err(e @ Error::Transform { .. }) => {
+                        Err(e @ (Error::Transform { .. } | Error::RecordRefused { .. })) => {
                             // Nothing of this transaction may be committed.
                             self.txn = None;
                             self.ctx.telemetry.metrics.transaction_aborted();
-                            let _ = self.producer().abort_transaction(ABORT_TIMEOUT);
+                            let _ = abort(self.producer(), ABORT_TIMEOUT);
                             return Err(e);
                         }
                         Ok(Produced::Skipped(why)) => {

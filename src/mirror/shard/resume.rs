@@ -15,6 +15,7 @@ use super::{Shard, ABORT_TIMEOUT, CALL_TIMEOUT, POSITION_REFRESH};
 use crate::error::{Error, Result, Side};
 use crate::kafka::topic_ids::topic_ids;
 use crate::kafka::watermarks::{committed_ends_with, log_starts_with, watermarks};
+use crate::mirror::flush::abort;
 use crate::mirror::map_positions::positions_from_map;
 use crate::mirror::plan::Route;
 use crate::mirror::position_check::{check, same_topic, PartitionNow, Verdict};
@@ -363,7 +364,7 @@ impl Shard {
             Ok(()) => {}
             Err(Step::Fatal(e)) => return Err(e),
             Err(Step::Abort(reason)) => {
-                let _ = calls.producer.abort_transaction(ABORT_TIMEOUT);
+                let _ = abort(&calls.producer, ABORT_TIMEOUT);
                 return Err(Error::Shard { shard: self.id, message: format!("committing {what}: {reason}") });
             }
         }
