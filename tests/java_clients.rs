@@ -1,0 +1,128 @@
+//! kmirror against data written and read by Apache Kafka's own Java clients (Kafka's tools, from
+//! the jars `scripts/setup.sh` installs): a source whose transactions, some aborted, come from
+//! the Java producer, and a target read back by the Java consumer, read_committed. What
+//! librdkafka (kmirror's client, and the harness's) makes of either is not the judge here.
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use common::*;
+use kmirror_testcontainers::java_tools::run_java_tool;
+use kmirror_testcontainers::{Backend, KafkaCluster};
+
+const PARTITIONS: i32 = 2;
+const PER_PARTITION: usize = 300;
+
+/// What Kafka's Java console consumer reads of `topic`, read_committed, from the beginning:
+/// (partition, key) in the order it printed them.
+fn java_read_committed(cluster: &KafkaCluster, topic: &str, expected: usize) -> Vec<(i32, String)> {
+    let max = expected.to_string();
+    let out = run_java_tool(
+        "org.apache.kafka.tools.consumer.ConsoleConsumer",
+        &[
+            "--bootstrap-server",
+            cluster.bootstrap(),
+            "--topic",
+            topic,
+            "--from-beginning",
+            "--isolation-level",
+            "read_committed",
+            "--max-messages",
+            &max,
+            "--timeout-ms",
+            "20000",
+            "--property",
+            "print.partition=true",
+            "--property",
+            "print.key=true",
+            "--property",
+            "print.value=false",
+        ],
+        Duration::from_secs(90),
+    )
+    .expect("the Java console consumer runs");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| {
+            // "Partition:N<TAB>KEY"
+            let (partition, key) = line.split_once('\t')?;
+            Some((partition.strip_prefix("Partition:")?.trim().parse().ok()?, key.to_string()))
+        })
+        .collect()
+}
+
+/// The Java producer (Kafka's TransactionalMessageCopier) writes the source topic in
+/// transactions of 20 records, aborting some at random and writing them again; kmirror copies
+/// it; every committed record reaches the target once, in its partition and order, as the Java
+/// consumer reads it there, and no aborted one does.
+#[test]
+fn transactions_of_the_java_producer_are_copied_exactly_once_as_the_java_consumer_reads_them() {
+    if Backend::local().expect("broker choice") != Backend::ApacheKafka {
+        eprintln!("skipped: Kafka's Java tools run against Apache Kafka");
+        return;
+    }
+    let setup = Setup::new();
+    let input = topic("java-in");
+    let t = topic("java-txn");
+    setup.source.create_topic(&input, PARTITIONS, &[]).expect("input topic");
+    setup.source.create_topic(&t, PARTITIONS, &[]).expect("topic");
+    for p in 0..PARTITIONS {
+        setup.source.produce(&input, p, &keyed(&format!("p{p}"), 0..PER_PARTITION)).expect("produce");
+    }
+    for p in 0..PARTITIONS {
+        let (partition, id, group) = (p.to_string(), format!("{t}-copier-{p}"), format!("{t}-copier-{p}"));
+        let out = run_java_tool(
+            "org.apache.kafka.tools.TransactionalMessageCopier",
+            &[
+                "--broker-list",
+                setup.source.bootstrap(),
+                "--input-topic",
+                &input,
+                "--input-partition",
+                &partition,
+                "--output-topic",
+                &t,
+                "--transactional-id",
+                &id,
+                "--consumer-group",
+                &group,
+                "--transaction-size",
+                "20",
+                "--enable-random-aborts",
+                "--use-group-metadata",
+            ],
+            Duration::from_secs(120),
+        )
+        .expect("the Java copier runs");
+        assert!(out.status.success(), "copier: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let mut aborted = 0;
+    let mut committed: BTreeMap<i32, Vec<String>> = BTreeMap::new();
+    for p in 0..PARTITIONS {
+        aborted += setup.source.audit_partition(&t, p).expect("audit").aborted.len();
+        let records = setup.source.read_committed_audited(&t, p).expect("read");
+        let keys = records
+            .iter()
+            .filter_map(|r| r.data.key.as_ref())
+            .map(|k| String::from_utf8_lossy(k).into_owned());
+        committed.insert(p, keys.collect());
+    }
+    let total: usize = committed.values().map(Vec::len).sum();
+    assert_eq!(total, PARTITIONS as usize * PER_PARTITION, "the copier committed every input record once");
+    assert!(aborted > 0, "the Java producer aborted some transactions (at random): none this time");
+
+    let out = setup.mirror_until_caught_up(&regex::escape(&t), &[]);
+    assert_success(&out);
+    setup.assert_exactly_once(&t, PARTITIONS, None);
+
+    let read = java_read_committed(&setup.target, &t, total);
+    let mut by_partition: BTreeMap<i32, Vec<String>> = BTreeMap::new();
+    for (p, key) in read {
+        by_partition.entry(p).or_default().push(key);
+    }
+    assert_eq!(
+        by_partition, committed,
+        "the Java consumer reads on the target what was committed on the source"
+    );
+}
