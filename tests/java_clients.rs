@@ -53,7 +53,9 @@ fn java_read_committed(cluster: &KafkaCluster, topic: &str, expected: usize) -> 
 }
 
 /// The Java producer (Kafka's TransactionalMessageCopier) writes the source topic in
-/// transactions of 20 records, aborting some at random and writing them again; kmirror copies
+/// transactions of 20 records, aborting some at random and writing them again (transaction
+/// protocol version 2, KIP-890, which the harness's brokers finalize and the Java client of
+/// Kafka 4 speaks, where librdkafka speaks version 1); kmirror copies
 /// it; every committed record reaches the target once, in its partition and order, as the Java
 /// consumer reads it there, and no aborted one does.
 #[test]
