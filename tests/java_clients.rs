@@ -17,32 +17,46 @@ const PER_PARTITION: usize = 300;
 /// What Kafka's Java console consumer reads of `topic`, read_committed, from the beginning:
 /// (partition, key) in the order it printed them.
 fn java_read_committed(cluster: &KafkaCluster, topic: &str, expected: usize) -> Vec<(i32, String)> {
+    java_console_consumer(cluster, topic, expected, &["--from-beginning"])
+}
+
+/// Kafka's Java console consumer on `topic`, read_committed, until it has read `expected`
+/// records (20 s without one ends it sooner), with `extra` arguments: (partition, key) in the
+/// order it printed them.
+fn java_console_consumer(
+    cluster: &KafkaCluster,
+    topic: &str,
+    expected: usize,
+    extra: &[&str],
+) -> Vec<(i32, String)> {
     let max = expected.to_string();
-    let out = run_java_tool(
-        "org.apache.kafka.tools.consumer.ConsoleConsumer",
-        &[
-            "--bootstrap-server",
-            cluster.bootstrap(),
-            "--topic",
-            topic,
-            "--from-beginning",
-            "--isolation-level",
-            "read_committed",
-            "--max-messages",
-            &max,
-            "--timeout-ms",
-            "20000",
-            "--property",
-            "print.partition=true",
-            "--property",
-            "print.key=true",
-            "--property",
-            "print.value=false",
-        ],
-        Duration::from_secs(90),
-    )
-    .expect("the Java console consumer runs");
-    String::from_utf8_lossy(&out.stdout)
+    let mut args = vec![
+        "--bootstrap-server",
+        cluster.bootstrap(),
+        "--topic",
+        topic,
+        "--isolation-level",
+        "read_committed",
+        "--max-messages",
+        &max,
+        "--timeout-ms",
+        "20000",
+        "--property",
+        "print.partition=true",
+        "--property",
+        "print.key=true",
+        "--property",
+        "print.value=false",
+    ];
+    args.extend(extra);
+    let out =
+        run_java_tool("org.apache.kafka.tools.consumer.ConsoleConsumer", &args, Duration::from_secs(90))
+            .expect("the Java console consumer runs");
+    parse_console(&out.stdout)
+}
+
+fn parse_console(stdout: &[u8]) -> Vec<(i32, String)> {
+    String::from_utf8_lossy(stdout)
         .lines()
         .filter_map(|line| {
             // "Partition:N<TAB>KEY"
@@ -127,4 +141,60 @@ fn transactions_of_the_java_producer_are_copied_exactly_once_as_the_java_consume
         by_partition, committed,
         "the Java consumer reads on the target what was committed on the source"
     );
+}
+
+/// A DR cutover as a Java application sees it: a Java consumer group (classic protocol) reads
+/// part of the source and commits; the mirror copies the topic and syncs the group; the same
+/// group, now a Java consumer of Kafka 4's consumer protocol (KIP-848) on the target, reads from
+/// where the mirror put it. Between them they read every record once, each partition in order.
+#[test]
+fn a_java_consumer_group_moved_to_the_target_reads_every_record_once() {
+    if Backend::local().expect("broker choice") != Backend::ApacheKafka {
+        eprintln!("skipped: Kafka's Java tools run against Apache Kafka");
+        return;
+    }
+    const READ_ON_SOURCE: usize = 70;
+    let setup = Setup::new();
+    let t = topic("java-group");
+    let group = format!("{t}-app");
+    setup.source.create_topic(&t, PARTITIONS, &[]).expect("topic");
+    // A transaction, an aborted one and plain records: the target's offsets differ from the
+    // source's, so only a translated position is the right one.
+    for p in 0..PARTITIONS {
+        let key = |part: &str| format!("p{p}-{part}");
+        setup.source.produce_transaction(&t, p, &keyed(&key("a"), 0..20), true).expect("txn");
+        setup.source.produce_transaction(&t, p, &keyed(&key("x"), 0..15), false).expect("aborted txn");
+        setup.source.produce(&t, p, &keyed(&key("b"), 0..30)).expect("plain");
+    }
+    // One record per poll: the group commits (on close) the position past what it printed.
+    let on_source = java_console_consumer(
+        &setup.source,
+        &t,
+        READ_ON_SOURCE,
+        &["--from-beginning", "--group", &group, "--consumer-property", "max.poll.records=1"],
+    );
+    assert_eq!(on_source.len(), READ_ON_SOURCE, "read on the source: {on_source:?}");
+
+    let out = setup.mirror_until_caught_up(&regex::escape(&t), &["--groups", &group, "--sync-group-offsets"]);
+    assert_success(&out);
+    setup.assert_exactly_once(&t, PARTITIONS, Some(50));
+
+    let rest = PARTITIONS as usize * 50 - READ_ON_SOURCE;
+    let on_target = java_console_consumer(
+        &setup.target,
+        &t,
+        rest,
+        &["--group", &group, "--consumer-property", "group.protocol=consumer"],
+    );
+    let mut read: BTreeMap<i32, Vec<String>> = BTreeMap::new();
+    for (p, key) in on_source.into_iter().chain(on_target) {
+        read.entry(p).or_default().push(key);
+    }
+    let expected: BTreeMap<i32, Vec<String>> = (0..PARTITIONS)
+        .map(|p| {
+            let keys = (0..20).map(|i| format!("p{p}-a-{i}")).chain((0..30).map(|i| format!("p{p}-b-{i}")));
+            (p, keys.collect())
+        })
+        .collect();
+    assert_eq!(read, expected, "the group read each record once, in order, across the cutover");
 }
