@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::*;
 use kmirror_testcontainers::java_tools::run_java_tool;
-use kmirror_testcontainers::{Backend, KafkaCluster};
+use kmirror_testcontainers::{Backend, KafkaCluster, RecordData};
 
 const PARTITIONS: i32 = 2;
 const PER_PARTITION: usize = 300;
@@ -248,4 +248,88 @@ fn batches_compressed_by_the_java_producer_with_every_codec_are_copied_exactly_o
             (0..PARTITIONS).map(|p| setup.target.read_committed_audited(&t, p).expect("read").len()).sum();
         assert_eq!(copied, RECORDS, "{codec}");
     }
+}
+
+/// Records with headers (a key twice, one without a value), keys and values absent or empty,
+/// and old create times, as Kafka's Java console consumer prints them: the same lines on the
+/// target as on the source, partition by partition.
+#[test]
+fn the_java_consumer_reads_the_same_keys_values_headers_and_timestamps_on_both_sides() {
+    if Backend::local().expect("broker choice") != Backend::ApacheKafka {
+        eprintln!("skipped: Kafka's Java tools run against Apache Kafka");
+        return;
+    }
+    const PER: usize = 40;
+    let setup = Setup::new();
+    let t = topic("java-shapes");
+    setup.source.create_topic(&t, PARTITIONS, &[]).expect("topic");
+    for p in 0..PARTITIONS {
+        let records: Vec<RecordData> = (0..PER)
+            .map(|i| RecordData {
+                key: match i % 4 {
+                    0 => None,
+                    1 => Some(Vec::new()),
+                    _ => Some(format!("k{p}-{i}").into_bytes()),
+                },
+                value: match i % 5 {
+                    0 => None,
+                    1 => Some(Vec::new()),
+                    _ => Some(format!("v{p}-{i}").into_bytes()),
+                },
+                headers: match i % 3 {
+                    0 => vec![],
+                    1 => vec![("trace".into(), Some(format!("t{i}").into_bytes()))],
+                    _ => vec![
+                        ("dup".into(), Some(b"first".to_vec())),
+                        ("none".into(), None),
+                        ("dup".into(), Some(b"second".to_vec())),
+                    ],
+                },
+                timestamp: Some(1_500_000_000_000 + i as i64 * 1_000 + i64::from(p)),
+            })
+            .collect();
+        setup.source.produce(&t, p, &records).expect("produce");
+    }
+    let out = setup.mirror_until_caught_up(&regex::escape(&t), &[]);
+    assert_success(&out);
+
+    let printed = |cluster: &KafkaCluster| -> Vec<String> {
+        let max = (PARTITIONS as usize * PER).to_string();
+        let out = run_java_tool(
+            "org.apache.kafka.tools.consumer.ConsoleConsumer",
+            &[
+                "--bootstrap-server",
+                cluster.bootstrap(),
+                "--topic",
+                &t,
+                "--from-beginning",
+                "--isolation-level",
+                "read_committed",
+                "--max-messages",
+                &max,
+                "--timeout-ms",
+                "20000",
+                "--property",
+                "print.partition=true",
+                "--property",
+                "print.timestamp=true",
+                "--property",
+                "print.headers=true",
+                "--property",
+                "print.key=true",
+                "--property",
+                "null.literal=<null>",
+            ],
+            Duration::from_secs(90),
+        )
+        .expect("the Java console consumer runs");
+        let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(String::from).collect();
+        // Partitions interleave as they are fetched; within one the order is the log's.
+        lines.sort_by_key(|l| l.split('\t').find(|f| f.starts_with("Partition:")).map(String::from));
+        lines
+    };
+    let (on_source, on_target) = (printed(&setup.source), printed(&setup.target));
+    assert_eq!(on_source.len(), PARTITIONS as usize * PER, "{on_source:#?}");
+    assert!(on_source.iter().any(|l| l.contains("dup:first,none:<null>,dup:second")), "{on_source:#?}");
+    assert_eq!(on_target, on_source, "the Java consumer's view of the copy");
 }
