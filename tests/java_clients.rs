@@ -29,6 +29,21 @@ fn java_console_consumer(
     expected: usize,
     extra: &[&str],
 ) -> Vec<(i32, String)> {
+    let mut args = vec![
+        "--property",
+        "print.partition=true",
+        "--property",
+        "print.key=true",
+        "--property",
+        "print.value=false",
+    ];
+    args.extend(extra);
+    parse_console(&console_lines(cluster, topic, expected, &args))
+}
+
+/// The lines Kafka's Java console consumer prints for `topic`, read_committed, until it has read
+/// `expected` records (20 s without one ends it sooner), with `extra` arguments.
+fn console_lines(cluster: &KafkaCluster, topic: &str, expected: usize, extra: &[&str]) -> Vec<String> {
     let max = expected.to_string();
     let mut args = vec![
         "--bootstrap-server",
@@ -41,23 +56,17 @@ fn java_console_consumer(
         &max,
         "--timeout-ms",
         "20000",
-        "--property",
-        "print.partition=true",
-        "--property",
-        "print.key=true",
-        "--property",
-        "print.value=false",
     ];
     args.extend(extra);
     let out =
         run_java_tool("org.apache.kafka.tools.consumer.ConsoleConsumer", &args, Duration::from_secs(90))
             .expect("the Java console consumer runs");
-    parse_console(&out.stdout)
+    String::from_utf8_lossy(&out.stdout).lines().map(String::from).collect()
 }
 
-fn parse_console(stdout: &[u8]) -> Vec<(i32, String)> {
-    String::from_utf8_lossy(stdout)
-        .lines()
+fn parse_console(lines: &[String]) -> Vec<(i32, String)> {
+    lines
+        .iter()
         .filter_map(|line| {
             // "Partition:N<TAB>KEY"
             let (partition, key) = line.split_once('\t')?;
@@ -294,21 +303,12 @@ fn the_java_consumer_reads_the_same_keys_values_headers_and_timestamps_on_both_s
     assert_success(&out);
 
     let printed = |cluster: &KafkaCluster| -> Vec<String> {
-        let max = (PARTITIONS as usize * PER).to_string();
-        let out = run_java_tool(
-            "org.apache.kafka.tools.consumer.ConsoleConsumer",
+        let mut lines = console_lines(
+            cluster,
+            &t,
+            PARTITIONS as usize * PER,
             &[
-                "--bootstrap-server",
-                cluster.bootstrap(),
-                "--topic",
-                &t,
                 "--from-beginning",
-                "--isolation-level",
-                "read_committed",
-                "--max-messages",
-                &max,
-                "--timeout-ms",
-                "20000",
                 "--property",
                 "print.partition=true",
                 "--property",
@@ -320,10 +320,7 @@ fn the_java_consumer_reads_the_same_keys_values_headers_and_timestamps_on_both_s
                 "--property",
                 "null.literal=<null>",
             ],
-            Duration::from_secs(90),
-        )
-        .expect("the Java console consumer runs");
-        let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(String::from).collect();
+        );
         // Partitions interleave as they are fetched; within one the order is the log's.
         lines.sort_by_key(|l| l.split('\t').find(|f| f.starts_with("Partition:")).map(String::from));
         lines

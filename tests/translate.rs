@@ -160,6 +160,52 @@ fn failover_drill_with_the_source_stopped_is_exact() {
     }
 }
 
+/// The target positions `translate-offsets --format json` printed, per target partition.
+fn translated_positions(out: &std::process::Output) -> BTreeMap<i32, i64> {
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("json");
+    rows.iter()
+        .map(|r| {
+            (r["target_partition"].as_i64().unwrap_or(-1) as i32, r["target_offset"].as_i64().unwrap_or(-1))
+        })
+        .collect()
+}
+
+/// A member of `group` under Kafka 4's consumer group protocol (KIP-848) on `cluster`, holding
+/// every partition of `topic`, which commits `positions` and stays in the group for 20 s on the
+/// thread returned.
+fn member_848(
+    cluster: &KafkaCluster,
+    group: &str,
+    topic: &str,
+    positions: &BTreeMap<i32, i64>,
+) -> std::thread::JoinHandle<()> {
+    let member: BaseConsumer = cluster
+        .client_config()
+        .set("group.id", group)
+        .set("group.protocol", "consumer")
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .expect("member");
+    member.subscribe(&[topic]).expect("subscribe");
+    let joined = Instant::now();
+    while member.assignment().map(|a| a.count()).unwrap_or(0) < PARTITIONS as usize {
+        assert!(joined.elapsed() < Duration::from_secs(30), "member never got every partition");
+        let _ = member.poll(Duration::from_millis(100));
+    }
+    let mut at = TopicPartitionList::new();
+    for (p, offset) in positions {
+        at.add_partition_offset(topic, *p, Offset::Offset(*offset)).expect("tpl");
+    }
+    member.commit(&at, rdkafka::consumer::CommitMode::Sync).expect("the member commits");
+    std::thread::spawn(move || {
+        let until = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < until {
+            let _ = member.poll(Duration::from_millis(100));
+        }
+    })
+}
+
 #[test]
 fn group_offset_sync_moves_idle_groups_forward_and_never_an_active_one() {
     let setup = Setup::new();
@@ -228,13 +274,7 @@ fn group_offset_sync_moves_idle_groups_forward_and_never_an_active_one() {
         &[&["--group", &idle, "--format", "json"][..], &source_arg[..]].concat(),
     );
     assert_success(&out);
-    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("json");
-    let translated: BTreeMap<i32, i64> = rows
-        .iter()
-        .map(|r| {
-            (r["target_partition"].as_i64().unwrap_or(-1) as i32, r["target_offset"].as_i64().unwrap_or(-1))
-        })
-        .collect();
+    let translated = translated_positions(&out);
     assert_eq!(committed(&setup.target, &idle, &t), translated);
     // Never backwards: partition 0 stays at the end, the others move forward to the translation.
     let mut ahead_expected = translated.clone();
@@ -263,31 +303,7 @@ fn a_source_group_live_under_the_new_consumer_protocol_is_synced_to_its_exact_tr
         (0..PARTITIONS).map(|p| setup.source.read_committed_audited(&t, p).expect("read")).collect();
     let positions = group_positions(&source_records);
 
-    let member: BaseConsumer = setup
-        .source
-        .client_config()
-        .set("group.id", &group)
-        .set("group.protocol", "consumer")
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("member");
-    member.subscribe(&[&t]).expect("subscribe");
-    let joined = Instant::now();
-    while member.assignment().map(|a| a.count()).unwrap_or(0) < PARTITIONS as usize {
-        assert!(joined.elapsed() < Duration::from_secs(30), "member never got every partition");
-        let _ = member.poll(Duration::from_millis(100));
-    }
-    let mut at = TopicPartitionList::new();
-    for (p, offset) in &positions {
-        at.add_partition_offset(&t, *p, Offset::Offset(*offset)).expect("tpl");
-    }
-    member.commit(&at, rdkafka::consumer::CommitMode::Sync).expect("the member commits");
-    let keep_alive = std::thread::spawn(move || {
-        let until = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < until {
-            let _ = member.poll(Duration::from_millis(100));
-        }
-    });
+    let keep_alive = member_848(&setup.source, &group, &t, &positions);
 
     let out =
         setup.mirror_until_caught_up(&regex::escape(&t), &["--groups", "live848-.*", "--sync-group-offsets"]);
@@ -295,14 +311,8 @@ fn a_source_group_live_under_the_new_consumer_protocol_is_synced_to_its_exact_tr
     let state = tempfile::tempdir().expect("tempdir");
     let out = translate(&setup, state.path(), &["--group", &group, "--format", "json"]);
     assert_success(&out);
-    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("json");
-    let translated: BTreeMap<i32, i64> = rows
-        .iter()
-        .map(|r| {
-            (r["target_partition"].as_i64().unwrap_or(-1) as i32, r["target_offset"].as_i64().unwrap_or(-1))
-        })
-        .collect();
-    assert_eq!(translated.len(), PARTITIONS as usize, "{rows:?}");
+    let translated = translated_positions(&out);
+    assert_eq!(translated.len(), PARTITIONS as usize, "{translated:?}");
     assert_eq!(committed(&setup.target, &group, &t), translated, "{}", stderr(&out));
     keep_alive.join().expect("member thread");
     let expected: BTreeMap<i32, Vec<RecordData>> =
@@ -328,34 +338,9 @@ fn a_group_active_on_the_target_under_the_new_consumer_protocol_is_never_moved()
     commit_group(&setup.source, &group, &t, &group_positions(&source_records));
     assert_success(&setup.mirror_until_caught_up(&regex::escape(&t), &[]));
 
-    let member: BaseConsumer = setup
-        .target
-        .client_config()
-        .set("group.id", &group)
-        .set("group.protocol", "consumer")
-        .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .expect("member");
-    member.subscribe(&[&t]).expect("subscribe");
-    let joined = Instant::now();
-    while member.assignment().map(|a| a.count()).unwrap_or(0) < PARTITIONS as usize {
-        assert!(joined.elapsed() < Duration::from_secs(30), "member never got every partition");
-        let _ = member.poll(Duration::from_millis(100));
-    }
     // The member's own positions: one record into each partition.
     let own: BTreeMap<i32, i64> = (0..PARTITIONS).map(|p| (p, 1)).collect();
-    let mut at = TopicPartitionList::new();
-    for (p, offset) in &own {
-        at.add_partition_offset(&t, *p, Offset::Offset(*offset)).expect("tpl");
-    }
-    member.commit(&at, rdkafka::consumer::CommitMode::Sync).expect("the member commits");
-    let keep_alive = std::thread::spawn(move || {
-        let until = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < until {
-            let _ = member.poll(Duration::from_millis(100));
-        }
-    });
+    let keep_alive = member_848(&setup.target, &group, &t, &own);
 
     let out = setup.mirror_until_caught_up(&regex::escape(&t), &["--groups", &group, "--sync-group-offsets"]);
     assert_success(&out);
