@@ -13,7 +13,7 @@ use rdkafka::bindings as rd;
 use rdkafka::client::DefaultClientContext;
 
 use crate::kafka::acls::{from_rd_operation, AclOperation};
-use crate::kafka::ffi::{c_string, text, AdminRequest, Guard};
+use crate::kafka::ffi::{broker_resource, c_string, describe_configs_of, text, AdminRequest, Guard};
 
 /// The broker's `authorizer.class.name`: `Some(None)` where it has none, `None` where the broker
 /// would not say (a principal without DESCRIBE_CONFIGS on the cluster; a cluster without an
@@ -33,22 +33,7 @@ pub(crate) fn authorizer_of(
             rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS,
             timeout,
         );
-        let resource = Guard {
-            ptr: rd::rd_kafka_ConfigResource_new(
-                rd::rd_kafka_ResourceType_t::RD_KAFKA_RESOURCE_BROKER,
-                name.as_ptr(),
-            ),
-            release: rd::rd_kafka_ConfigResource_destroy,
-        };
-        let mut resources = [resource.ptr];
-        rd::rd_kafka_DescribeConfigs(
-            request.rk,
-            resources.as_mut_ptr(),
-            1,
-            request.options.ptr,
-            request.queue.ptr,
-        );
-        let event = request.answer("DescribeConfigs")?;
+        let event = describe_configs_of(&request, &broker_resource(&name)).map_err(|(_, why)| why)?;
         let result = rd::rd_kafka_event_DescribeConfigs_result(event.ptr);
         if result.is_null() {
             return Err("unexpected answer to DescribeConfigs".into());

@@ -46,6 +46,43 @@ pub(crate) unsafe fn topic_resource(name: &CStr) -> Guard<rdkafka::bindings::rd_
     }
 }
 
+/// A config resource naming broker `id`, for the config admin requests.
+///
+/// # Safety
+/// Calls into librdkafka; `id` is copied by it.
+pub(crate) unsafe fn broker_resource(id: &CStr) -> Guard<rdkafka::bindings::rd_kafka_ConfigResource_t> {
+    use rdkafka::bindings as rd;
+    Guard {
+        ptr: rd::rd_kafka_ConfigResource_new(
+            rd::rd_kafka_ResourceType_t::RD_KAFKA_RESOURCE_BROKER,
+            id.as_ptr(),
+        ),
+        release: rd::rd_kafka_ConfigResource_destroy,
+    }
+}
+
+/// Sends DescribeConfigs for the one `resource` on `request` and waits for its answer: the event,
+/// whose resources are the answer's, or the failure with librdkafka's code.
+///
+/// # Safety
+/// `request` must be a DescribeConfigs request on a live client; `resource` is copied by
+/// librdkafka.
+pub(crate) unsafe fn describe_configs_of(
+    request: &AdminRequest,
+    resource: &Guard<rdkafka::bindings::rd_kafka_ConfigResource_t>,
+) -> Result<Guard<rdkafka::bindings::rd_kafka_event_t>, (rdkafka::types::RDKafkaErrorCode, String)> {
+    use rdkafka::bindings as rd;
+    let mut resources = [resource.ptr];
+    rd::rd_kafka_DescribeConfigs(
+        request.rk,
+        resources.as_mut_ptr(),
+        1,
+        request.options.ptr,
+        request.queue.ptr,
+    );
+    request.answer_coded("DescribeConfigs")
+}
+
 /// One admin request on a client: its own reply queue and options with the request timeout.
 pub(crate) struct AdminRequest {
     pub(crate) rk: *mut rdkafka::bindings::rd_kafka_t,

@@ -13,7 +13,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
 
-use crate::kafka::ffi::{c_string, text, topic_resource, AdminRequest};
+use crate::kafka::ffi::{c_string, describe_configs_of, text, topic_resource, AdminRequest};
 
 /// The configs set on `topic` itself and writable (neither the brokers' defaults nor read-only
 /// ones): what a copy of the topic carries. A refused or failed answer is an error with the
@@ -33,16 +33,8 @@ pub(crate) fn topic_overrides(
             rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS,
             timeout,
         );
-        let resource = topic_resource(&name);
-        let mut resources = [resource.ptr];
-        rd::rd_kafka_DescribeConfigs(
-            request.rk,
-            resources.as_mut_ptr(),
-            1,
-            request.options.ptr,
-            request.queue.ptr,
-        );
-        let event = request.answer_coded("DescribeConfigs").map_err(|(code, _)| KafkaError::AdminOp(code))?;
+        let event = describe_configs_of(&request, &topic_resource(&name))
+            .map_err(|(code, _)| KafkaError::AdminOp(code))?;
         let result = rd::rd_kafka_event_DescribeConfigs_result(event.ptr);
         if result.is_null() {
             return Err(KafkaError::AdminOpCreation("unexpected answer to DescribeConfigs".into()));
