@@ -220,6 +220,46 @@ fn topic_configs_changed_on_the_source_are_synced_to_the_target() {
     assert!(out.status.success(), "{}", stderr(&out));
 }
 
+/// Topic configs that belong to the source cluster or to the time records were first written are
+/// not copied; the others are. A source topic stamping its records at append time
+/// (`LogAppendTime`) keeps those stamps on the copy, as the copy's create times; records older
+/// than the source's `message.timestamp.before.max.ms` (they were not when written) are copied;
+/// `min.insync.replicas` above what the copy's replicas can meet, and throttled-replica lists
+/// naming the source's brokers, stay behind.
+#[test]
+fn configs_of_the_source_cluster_or_of_write_time_are_not_copied_and_timestamps_stay_exact() {
+    let setup = Setup::new();
+    let t = topic("cfg-own");
+    setup
+        .source
+        .create_topic(&t, 1, &[("message.timestamp.type", "LogAppendTime"), ("retention.ms", "987654321")])
+        .expect("topic");
+    setup.source.produce(&t, 0, &keyed("k", 0..20)).expect("produce");
+    // Set after the writes, as they may be on a long-lived source (alter configs sets exactly
+    // these: the others go back to their defaults).
+    let kept = [("message.timestamp.type", "LogAppendTime"), ("retention.ms", "987654321")];
+    let left = [
+        ("min.insync.replicas", "2"),
+        ("message.timestamp.before.max.ms", "1000"),
+        ("leader.replication.throttled.replicas", "0:1"),
+        ("follower.replication.throttled.replicas", "0:1"),
+        ("unclean.leader.election.enable", "true"),
+    ];
+    setup.source.set_topic_configs(&t, &[&kept[..], &left[..]].concat()).expect("configs");
+    std::thread::sleep(Duration::from_millis(1_500));
+
+    let out = setup.mirror_until_caught_up(&regex::escape(&t), &[]);
+    assert_success(&out);
+    // The audit compares timestamps too: the source's append times, kept exactly.
+    setup.assert_exactly_once(&t, 1, Some(20));
+    let configs = setup.target.topic_configs(&t).expect("configs");
+    assert_eq!(configs.get("retention.ms").map(String::as_str), Some("987654321"), "{configs:?}");
+    assert_eq!(configs.get("message.timestamp.type").map(String::as_str), Some("CreateTime"), "{configs:?}");
+    for (key, value) in left {
+        assert_ne!(configs.get(key).map(String::as_str), Some(value), "{key} copied: {configs:?}");
+    }
+}
+
 /// "Latest" is the end of committed data: a source transaction still open at the start is
 /// copied whole once it commits (starting at the high watermark would copy only what follows
 /// it and lose the transaction).

@@ -3,6 +3,7 @@
 //! transactions, commit source positions to the shadow group) -> [`run`] (the run as a whole).
 pub(crate) mod acl_sync;
 pub(crate) mod context;
+pub(crate) mod copied_configs;
 pub(crate) mod decision;
 pub(crate) mod delivery;
 pub(crate) mod early_start;

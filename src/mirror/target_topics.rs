@@ -18,6 +18,7 @@ use crate::kafka::consumer_close::ClosedOnDrop;
 use crate::kafka::errors::ErrorRecorder;
 use crate::kafka::incremental_alter::set_topic_configs;
 use crate::kafka::topic_overrides::topic_overrides;
+use crate::mirror::copied_configs::copied;
 use crate::mirror::plan::SourceTopic;
 
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -100,7 +101,7 @@ impl TopicSync {
                 .unwrap_or_else(|_| Err(Error::Internal("describing a source topic panicked".into())));
             (configs, partitions)
         });
-        let source_configs = source_configs?;
+        let source_configs = copied(source_configs?);
         match partitions? {
             // Made again, it would take the next records at offset 0 while the map and the
             // shadow group say otherwise.
