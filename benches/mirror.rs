@@ -378,13 +378,15 @@ fn latency(
     // fenced, read their positions and committed once, and the target's transaction coordinator
     // is loaded (on a new cluster that alone takes seconds), so the percentiles are the running
     // mirror's and not its start-up's (measured apart and returned).
-    let warm_up = Instant::now();
     for p in 0..partitions {
         source
             .produce(topic, p, &[kmirror_testcontainers::RecordData::keyed("warm-up", "x")])
             .expect("warm-up");
     }
-    while (0..partitions).any(|p| target.read_committed_audited(topic, p).map_or(true, |r| r.is_empty())) {
+    // From the last of them written (the harness makes a producer per partition, some 0.6 s
+    // each on a fresh source: until 2026-12-06 that time was counted here too, 11 s in all).
+    let warm_up = Instant::now();
+    while (0..partitions).any(|p| target.audit_partition(topic, p).map_or(true, |a| a.visible.is_empty())) {
         assert!(warm_up.elapsed() < Duration::from_secs(60), "the warm-up records were not copied");
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -701,7 +703,7 @@ fn latency_samples() {
     let mut results = Vec::new();
     let mut brokers = String::new();
     let mut table = String::from(
-        "| sample | source timestamp to readable on the target, p50 / p99 ms | readable on the source to readable on the target (the mirror's share), p50 / p99 ms | first record on a new target, s |\n| --- | --- | --- | --- |\n",
+        "| sample | source timestamp to readable on the target, p50 / p99 ms | readable on the source to readable on the target (the mirror's share), p50 / p99 ms | a first record per partition, written once the mirror runs on a new target, copied within, s |\n| --- | --- | --- | --- |\n",
     );
     let mut met = 0;
     for sample in 1..=samples {
@@ -870,7 +872,7 @@ fn main() {
     let target = KafkaCluster::start(Role::Target).expect("target");
     let l = latency(&source, &target, 8, rate, seconds);
     table.push_str(&format!(
-        "\nLatency, kmirror default (transactions of at most 250 ms), once the mirror has copied a first record: {} records at {rate}/s over {seconds} s. From the source timestamp to readable on the target: p50 {:.0} ms, p99 {:.0} ms. From readable on the source to readable on the target (the mirror's share): p50 {:.0} ms, p99 {:.0} ms (goal: p99 under 500 ms). That first record, on a new target: {:.1} s.\n",
+        "\nLatency, kmirror default (transactions of at most 250 ms), once the mirror has copied a first record: {} records at {rate}/s over {seconds} s. From the source timestamp to readable on the target: p50 {:.0} ms, p99 {:.0} ms. From readable on the source to readable on the target (the mirror's share): p50 {:.0} ms, p99 {:.0} ms (goal: p99 under 500 ms). A first record per partition, written once the mirror runs on a new target, copied within {:.1} s.\n",
         l.records, l.p50, l.p99, l.added_p50, l.added_p99, l.first_record_s
     ));
     results.push(json!({"run": "latency kmirror default", "rate_per_s": rate, "seconds": seconds, "records": l.records, "p50_ms": l.p50, "p99_ms": l.p99, "mirror_p50_ms": l.added_p50, "mirror_p99_ms": l.added_p99, "first_record_s": l.first_record_s}));
