@@ -260,6 +260,44 @@ fn configs_of_the_source_cluster_or_of_write_time_are_not_copied_and_timestamps_
     }
 }
 
+/// A target whose brokers stamp append times by default (`log.message.timestamp.type`): the
+/// copies kmirror makes keep the source's create times all the same.
+#[test]
+fn copies_keep_the_source_timestamps_on_a_target_that_defaults_to_append_times() {
+    use kmirror_testcontainers::{KafkaCluster, KafkaSpec};
+    if Backend::local().expect("broker choice") != Backend::ApacheKafka {
+        eprintln!("skipped: a target with broker overrides is Apache Kafka's");
+        return;
+    }
+    let spec = KafkaSpec {
+        overrides: vec![("log.message.timestamp.type".into(), "LogAppendTime".into())],
+        ..KafkaSpec::plaintext(1)
+    };
+    let target = KafkaCluster::start_kafka(&spec).expect("target");
+    let (source, _) = KafkaCluster::shared_pair().expect("shared clusters");
+    let setup = Setup {
+        source,
+        target,
+        name: format!("ts{}", kmirror_testcontainers::unique_suffix()),
+        state_dir: tempfile::tempdir().expect("tempdir"),
+    };
+    let t = topic("create-times");
+    setup.source.create_topic(&t, 1, &[]).expect("topic");
+    let records: Vec<RecordData> = (0..20)
+        .map(|i| RecordData {
+            timestamp: Some(1_400_000_000_000 + i * 60_000),
+            ..RecordData::keyed(format!("k{i}"), "v")
+        })
+        .collect();
+    setup.source.produce(&t, 0, &records).expect("produce");
+    let out = setup.mirror_until_caught_up(&regex::escape(&t), &[]);
+    assert_success(&out);
+    // The audit compares timestamps too.
+    setup.assert_exactly_once(&t, 1, Some(20));
+    let configs = setup.target.topic_configs(&t).expect("configs");
+    assert_eq!(configs.get("message.timestamp.type").map(String::as_str), Some("CreateTime"), "{configs:?}");
+}
+
 /// "Latest" is the end of committed data: a source transaction still open at the start is
 /// copied whole once it commits (starting at the high watermark would copy only what follows
 /// it and lose the transaction).

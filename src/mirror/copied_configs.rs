@@ -23,6 +23,14 @@ const LEFT_BEHIND: [&str; 8] = [
     "follower.replication.throttled.replicas",
 ];
 
+/// What a copy is made with: `configs` (already [`copied`]), and create times, whatever the
+/// target's brokers default to (`log.message.timestamp.type`): a copy keeps the source's record
+/// timestamps, which a topic stamping append times would replace.
+pub(crate) fn for_new_copy(mut configs: BTreeMap<String, String>) -> BTreeMap<String, String> {
+    configs.insert("message.timestamp.type".into(), "CreateTime".into());
+    configs
+}
+
 /// `configs` without those left behind.
 pub(crate) fn copied(mut configs: BTreeMap<String, String>) -> BTreeMap<String, String> {
     configs.retain(|key, _| !LEFT_BEHIND.contains(&key.as_str()));
@@ -45,7 +53,9 @@ mod tests {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-        let kept: Vec<String> = copied(source).into_keys().collect();
-        assert_eq!(kept, vec!["cleanup.policy".to_string(), "retention.ms".to_string()]);
+        let kept = copied(source);
+        assert_eq!(kept.keys().collect::<Vec<_>>(), vec!["cleanup.policy", "retention.ms"]);
+        let made = for_new_copy(kept);
+        assert_eq!(made.get("message.timestamp.type").map(String::as_str), Some("CreateTime"));
     }
 }

@@ -18,7 +18,7 @@ use crate::kafka::consumer_close::ClosedOnDrop;
 use crate::kafka::errors::ErrorRecorder;
 use crate::kafka::incremental_alter::set_topic_configs;
 use crate::kafka::topic_overrides::topic_overrides;
-use crate::mirror::copied_configs::copied;
+use crate::mirror::copied_configs::{copied, for_new_copy};
 use crate::mirror::plan::SourceTopic;
 
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -111,7 +111,7 @@ impl TopicSync {
             None => Ok(Readiness::Missing(MissingTopic {
                 name: topic.target.clone(),
                 partitions: topic.partitions,
-                configs: source_configs,
+                configs: for_new_copy(source_configs),
             })),
             Some(n) if n < topic.partitions && mirrored == Some(n) => {
                 self.grow(topic, n)?;
