@@ -15,13 +15,22 @@ use rdkafka::client::DefaultClientContext;
 use crate::kafka::acls::{from_rd_operation, AclOperation};
 use crate::kafka::ffi::{broker_resource, c_string, describe_configs_of, text, AdminRequest, Guard};
 
-/// The broker's `authorizer.class.name`: `Some(None)` where it has none, `None` where the broker
-/// would not say (a principal without DESCRIBE_CONFIGS on the cluster; a cluster without an
-/// authorizer never refuses it).
+/// What a broker says of its `authorizer.class.name`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Authorizer {
+    Set(String),
+    /// Empty: the cluster checks no request.
+    Unset,
+    /// The broker would not show its configs to the principal (no DESCRIBE_CONFIGS on the
+    /// cluster), which only a cluster with an authorizer refuses.
+    NotShown,
+}
+
+/// The first broker's authorizer setting.
 pub(crate) fn authorizer_of(
     admin: &AdminClient<DefaultClientContext>,
     timeout: Duration,
-) -> Result<Option<Option<String>>, String> {
+) -> Result<Authorizer, String> {
     let metadata = admin.inner().fetch_metadata(None, timeout).map_err(|e| e.to_string())?;
     let broker = metadata.brokers().first().map(|b| b.id()).ok_or("the cluster named no broker")?;
     let name = c_string(&broker.to_string())?;
@@ -48,7 +57,7 @@ pub(crate) fn authorizer_of(
             // rust-rdkafka's describe_configs drops this error and answers "no configs", which
             // read as "no authorizer" for any principal the broker will not show its configs.
             tracing::debug!(error = %text(rd::rd_kafka_ConfigResource_error_string(r)), "broker configs refused");
-            return Ok(None);
+            return Ok(Authorizer::NotShown);
         }
         let mut entries = 0usize;
         let configs = rd::rd_kafka_ConfigResource_configs(r, &mut entries);
@@ -57,10 +66,10 @@ pub(crate) fn authorizer_of(
             if text(rd::rd_kafka_ConfigEntry_name(entry)) == "authorizer.class.name" {
                 let value = rd::rd_kafka_ConfigEntry_value(entry);
                 let class = (!value.is_null()).then(|| text(value)).filter(|c| !c.trim().is_empty());
-                return Ok(Some(class));
+                return Ok(class.map_or(Authorizer::Unset, Authorizer::Set));
             }
         }
-        Ok(Some(None))
+        Ok(Authorizer::Unset)
     }
 }
 

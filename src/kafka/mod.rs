@@ -27,6 +27,7 @@ pub(crate) mod incremental_alter;
 #[allow(unsafe_code)]
 pub(crate) mod linger_skip;
 pub(crate) mod log_filter;
+pub(crate) mod record_size;
 #[allow(unsafe_code)]
 pub(crate) mod topic_ids;
 #[allow(unsafe_code)]

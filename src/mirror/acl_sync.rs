@@ -22,7 +22,7 @@ use crate::kafka::acls::{
     create_acls, describe_acls, operation_name, Acl, AclOperation, AclPattern, AclPermission, AclResource,
 };
 use crate::kafka::client::CreateForRole;
-use crate::kafka::cluster_access::{authorizer_of, cluster_operations};
+use crate::kafka::cluster_access::{authorizer_of, cluster_operations, Authorizer};
 use crate::mirror::plan::SourceTopic;
 
 /// What reading a topic takes: fetching, its metadata, its configs.
@@ -183,8 +183,8 @@ impl AclSync {
     fn check_authorizers(&self) -> Result<()> {
         for (side, admin) in [(Side::Source, &self.source), (Side::Target, &self.target)] {
             match authorizer_of(admin, self.timeout) {
-                Ok(Some(Some(_))) | Ok(None) => {}
-                Ok(Some(None)) => {
+                Ok(Authorizer::Set(_) | Authorizer::NotShown) => {}
+                Ok(Authorizer::Unset) => {
                     return Err(Error::AclSync {
                         side,
                         message:
@@ -210,15 +210,15 @@ impl AclSync {
         for (side, admin, operation, fix) in needs {
             match cluster_operations(admin, self.timeout) {
                 Ok(Some(granted)) if !granted.contains(&operation) => {
+                    let (may_not, rules) =
+                        (operation_name(operation), if side == Side::Source { "read" } else { "written" });
                     return Err(Error::AclSync {
                         side,
                         message: format!(
-                        "the principal kmirror logs in as may not {} the cluster, so its rules cannot be {}",
-                        operation_name(operation),
-                        if side == Side::Source { "read" } else { "written" }
-                    ),
+                            "the principal kmirror logs in as may not {may_not} the cluster, so its rules cannot be {rules}"
+                        ),
                         fix,
-                    })
+                    });
                 }
                 Ok(_) => {}
                 // A broker older than DescribeCluster: the ACL requests decide.

@@ -2,9 +2,11 @@
 use std::sync::Mutex;
 
 use rdkafka::error::KafkaError;
-use rdkafka::message::{Headers, Message};
+use rdkafka::message::Message;
 use rdkafka::producer::{DeliveryResult, ProducerContext};
 use rdkafka::ClientContext;
+
+use crate::kafka::record_size::record_bytes;
 
 /// Collects, per transaction, the target offset of each record (by its index in the
 /// transaction) and the first delivery error.
@@ -51,11 +53,7 @@ impl ProducerContext for DeliveryTracker {
             Ok(_) => {}
             Err((error, message)) => {
                 if state.first_error.is_none() {
-                    let headers: usize = message
-                        .headers()
-                        .map(|h| h.iter().map(|h| h.key.len() + h.value.map_or(0, <[u8]>::len)).sum())
-                        .unwrap_or(0);
-                    let bytes = (message.key_len() + message.payload_len() + headers) as u64;
+                    let bytes = record_bytes(message);
                     state.first_error = Some(FailedDelivery { index, error: error.clone(), bytes });
                 }
             }

@@ -10,6 +10,7 @@ use rdkafka::types::RDKafkaErrorCode;
 use tracing::warn;
 
 use crate::error::{Error, Result, Side};
+use crate::kafka::record_size::record_bytes;
 use crate::mirror::delivery::DeliveryTracker;
 use crate::mirror::flush::serve_reports;
 use crate::mirror::plan::Route;
@@ -196,15 +197,6 @@ fn owned(message: &BorrowedMessage<'_>) -> OwnedRecord {
             .unwrap_or_default(),
         timestamp: message.timestamp().to_millis(),
     }
-}
-
-/// Key, value and header bytes of a record: what a user would call its size.
-fn record_bytes(message: &BorrowedMessage<'_>) -> u64 {
-    let headers: usize = message
-        .headers()
-        .map(|h| h.iter().map(|h| h.key.len() + h.value.map_or(0, <[u8]>::len)).sum())
-        .unwrap_or(0);
-    (message.key_len() + message.payload_len() + headers) as u64
 }
 
 fn owned_bytes(record: &OwnedRecord) -> u64 {
