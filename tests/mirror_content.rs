@@ -94,10 +94,10 @@ fn a_batch_run_with_more_workers_than_partitions_finishes() {
 }
 
 /// Records larger than librdkafka's default `message.max.bytes` (1 000 000) on a topic that takes
-/// them: one of 1 040 000 bytes (under what Kafka's brokers take by default) is copied at
-/// kmirror's defaults; one of 3 MiB stops the run at once in one line naming it and the
-/// setting, with nothing of its transaction committed, and with the setting raised the next
-/// run copies everything exactly once.
+/// them: with the producer's limit set by the user to Kafka's default (1 048 588), one of
+/// 1 040 000 bytes is copied and one of 3 MiB stops the run at once in one line naming it and the
+/// setting, with nothing of its transaction committed; left to kmirror, the limit is raised for
+/// that record and the next run copies everything exactly once.
 #[test]
 fn records_over_a_mebibyte_are_copied_or_refused_by_name_never_retried_for_ever() {
     use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
@@ -124,10 +124,10 @@ fn records_over_a_mebibyte_are_copied_or_refused_by_name_never_retried_for_ever(
     }
     producer.flush(std::time::Duration::from_secs(30)).expect("flush");
 
-    // At the defaults: the 1 040 000-byte record (offset 1) is sent, the 3 MiB one (offset 3)
-    // stops the run at once, named with the setting that lets it through.
+    // The limit set by the user: the 1 040 000-byte record (offset 1) is sent, the 3 MiB one
+    // (offset 3) stops the run at once, named with the setting that lets it through.
     let started = std::time::Instant::now();
-    let refused = setup.mirror_until_caught_up(&t, &[]);
+    let refused = setup.mirror_until_caught_up(&t, &["--set", "target.message.max.bytes=1048588"]);
     let line = stderr(&refused).lines().find(|l| l.starts_with("kmirror: error:")).map(String::from);
     assert!(
         refused.status.code() == Some(1)
@@ -150,9 +150,11 @@ fn records_over_a_mebibyte_are_copied_or_refused_by_name_never_retried_for_ever(
         assert_eq!(got.data.value.as_ref(), Some(want), "offset {}", got.offset);
     }
 
-    // With the setting raised, the run resumes there and the copy is exact.
-    let out = setup.mirror_until_caught_up(&t, &["--set", "target.message.max.bytes=8388608"]);
+    // Left to kmirror, the limit is raised for the record: the run resumes there and the copy
+    // is exact.
+    let out = setup.mirror_until_caught_up(&t, &[]);
     assert_success(&out);
+    assert!(stderr(&out).contains("raising it for this shard"), "the raise is said:\n{}", stderr(&out));
     setup.assert_exactly_once(&t, 1, Some(values.len()));
     let copied = setup.target.read_committed_audited(&t, 0).expect("read");
     let got: Vec<Vec<u8>> = copied.iter().map(|r| r.data.value.clone().unwrap_or_default()).collect();

@@ -9,7 +9,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::types::RDKafkaErrorCode;
 use tracing::warn;
 
-use crate::error::{Error, Result, Side};
+use crate::error::{code_of, Error, Result, Side};
 use crate::kafka::record_size::record_bytes;
 use crate::mirror::delivery::DeliveryTracker;
 use crate::mirror::flush::serve_reports;
@@ -42,10 +42,18 @@ pub(crate) enum Produced {
     Dropped,
     /// A transform failed on it and `--on-transform-error skip` left it out; why.
     Skipped(String),
+    /// Larger than the producer's `message.max.bytes` (which kmirror may raise): the
+    /// transaction will abort, and the record is read again by producers made for its size.
+    OverLimit {
+        bytes: u64,
+    },
 }
 
 /// Sends one source record into the shard's open transaction, beginning one if needed. A record
 /// the transforms drop still begins the transaction, so the position past it is committed.
+/// `limit_raisable`: a record over the producer's own size limit is `Produced::OverLimit`, not
+/// the refusal that stops the mirror (the user left `message.max.bytes` to kmirror).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn produce(
     shard: u32,
     txn: &mut Option<OpenTransaction>,
@@ -54,6 +62,7 @@ pub(crate) fn produce(
     route: usize,
     message: &BorrowedMessage<'_>,
     transforms: &Chain,
+    limit_raisable: bool,
 ) -> Result<Produced> {
     if txn.is_none() {
         producer
@@ -135,6 +144,10 @@ pub(crate) fn produce(
         send(producer, record)
     };
     if let Err(e) = sent {
+        if limit_raisable && code_of(&e) == Some(RDKafkaErrorCode::MessageSizeTooLarge) {
+            open.failed = Some(e);
+            return Ok(Produced::OverLimit { bytes: last_bytes });
+        }
         if let Some(fix) = fix_for(&e, true, &target.topic) {
             return Err(Error::RecordRefused {
                 topic: message.topic().to_string(),

@@ -175,7 +175,7 @@ fn transactional_producers(
     let slots = ctx.settings.transactional_ids(shard).len();
     let made: Vec<Result<Option<TargetProducer>>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..slots)
-            .map(|slot| scope.spawn(move || transactional_producer_after(ctx, shard, slot, gate)))
+            .map(|slot| scope.spawn(move || transactional_producer_after(ctx, shard, slot, gate, None)))
             .collect();
         handles
             .into_iter()
@@ -199,8 +199,15 @@ fn transactional_producers(
 
 /// The shard's transactional producer `slot`, ready: `init_transactions` fences every older
 /// producer of the same id and aborts whatever transaction it left open.
-pub(super) fn transactional_producer(ctx: &MirrorContext, shard: u32, slot: usize) -> Result<TargetProducer> {
-    transactional_producer_after(ctx, shard, slot, None)?
+/// `record_limit`: its `message.max.bytes`, where the shard has raised it for a larger record
+/// (None: the configured one).
+pub(super) fn transactional_producer(
+    ctx: &MirrorContext,
+    shard: u32,
+    slot: usize,
+    record_limit: Option<u64>,
+) -> Result<TargetProducer> {
+    transactional_producer_after(ctx, shard, slot, None, record_limit)?
         .ok_or_else(|| Error::Internal(format!("shard {shard}: a producer was not fenced")))
 }
 
@@ -211,9 +218,14 @@ fn transactional_producer_after(
     shard: u32,
     slot: usize,
     gate: Option<&FenceGate>,
+    record_limit: Option<u64>,
 ) -> Result<Option<TargetProducer>> {
     let id = ctx.settings.transactional_ids(shard).swap_remove(slot);
-    let producer: TargetProducer = producer_config(ctx)
+    let mut config = producer_config(ctx);
+    if let Some(limit) = record_limit {
+        config.set("message.max.bytes", limit.to_string());
+    }
+    let producer: TargetProducer = config
         .set("transactional.id", id)
         .set("enable.idempotence", "true")
         .set("transaction.timeout.ms", ctx.settings.transaction_timeout().as_millis().to_string())
@@ -322,7 +334,7 @@ fn with_producer_defaults(mut config: ClientConfig) -> ClientConfig {
         config.set("linger.ms", PRODUCER_LINGER_MS);
     }
     if config.get("message.max.bytes").is_none() {
-        config.set("message.max.bytes", PRODUCER_MESSAGE_MAX_BYTES);
+        config.set("message.max.bytes", PRODUCER_MESSAGE_MAX_BYTES.to_string());
     }
     config
 }
@@ -332,9 +344,8 @@ fn with_producer_defaults(mut config: ClientConfig) -> ClientConfig {
 /// is below it, and a record between the two was read but never written. Not more: librdkafka
 /// sizes each produce request's buffer by what is queued for the partition up to this bound,
 /// and at 100 000 000 the 1 M-record guard copy peaked at 186-200 MB RSS against 157-159 (two
-/// runs each). A topic made to take larger records (its `max.message.bytes`) needs
-/// `--set target.message.max.bytes=N`, which the refusal of such a record names.
-const PRODUCER_MESSAGE_MAX_BYTES: &str = "1048588";
+/// runs each). A larger record raises it for its shard (`record_limit`).
+pub(super) const PRODUCER_MESSAGE_MAX_BYTES: u64 = 1_048_588;
 
 pub(super) fn target_config(ctx: &MirrorContext) -> ClientConfig {
     let mut config = ctx.settings.target.client_config();
@@ -350,7 +361,7 @@ mod tests {
     fn producers_gather_records_unless_the_user_chose() {
         let config = with_producer_defaults(ClientConfig::new());
         assert_eq!(config.get("linger.ms"), Some(PRODUCER_LINGER_MS));
-        assert_eq!(config.get("message.max.bytes"), Some(PRODUCER_MESSAGE_MAX_BYTES));
+        assert_eq!(config.get("message.max.bytes"), Some(PRODUCER_MESSAGE_MAX_BYTES.to_string().as_str()));
         let mut smaller = ClientConfig::new();
         smaller.set("message.max.bytes", "2000000");
         assert_eq!(with_producer_defaults(smaller).get("message.max.bytes"), Some("2000000"));

@@ -13,7 +13,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::producer::Producer;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use super::clients::transactional_producer;
 use super::in_flight::{Handed, InFlight, Timings};
@@ -454,10 +454,20 @@ impl Shard {
                 }
                 Err(e) => {
                     warn!(shard = self.id, error = %e, "the abort did not finish; replacing the producer (the new one fences the old)");
-                    self.producers[p] = Arc::new(transactional_producer(&self.ctx, self.id, p)?);
+                    self.producers[p] = Arc::new(transactional_producer(&self.ctx, self.id, p, self.record_limit.raised())?);
                 }
             }
             self.producers[p].context().take();
+        }
+        // A record over the producers' size limit: they are made again with a larger one (no
+        // commit is under way on either once the aborts above are done).
+        if self.in_flight.is_empty() {
+            if let Some(limit) = self.record_limit.take_wanted() {
+                for p in 0..self.producers.len() {
+                    self.producers[p] = Arc::new(transactional_producer(&self.ctx, self.id, p, Some(limit))?);
+                }
+                info!(shard = self.id, limit, "target producers made again with a larger message.max.bytes");
+            }
         }
         std::thread::sleep(self.backoff);
         self.backoff = (self.backoff * 2).min(MAX_BACKOFF);

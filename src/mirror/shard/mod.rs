@@ -36,10 +36,12 @@ use crate::mirror::read_guard::ReadGuard;
 use crate::mirror::shadow::{read_committed_positions, SavedPosition};
 use crate::mirror::stall_watch::{self, StallWatch};
 use crate::mirror::transaction::{produce, OpenTransaction, Produced};
+use record_limit::RecordLimit;
 
 mod clients;
 mod commit;
 mod in_flight;
+mod record_limit;
 mod resume;
 mod txn_calls;
 
@@ -117,6 +119,7 @@ pub(crate) struct Shard {
     /// When the partitions were last assigned, until the first record after it is read: how
     /// long a first fetch takes is logged (debug).
     assigned_at: Option<Instant>,
+    record_limit: RecordLimit,
 }
 
 /// With --until-caught-up, how long a poll waits for more before the shard asks whether it
@@ -153,6 +156,7 @@ impl Shard {
             cause: KafkaError::ClientCreation("no group metadata".into()),
         })?;
         let longest_adapted = commit::longest_adapted(&ctx.settings);
+        let record_limit = RecordLimit::new(&ctx);
         let mut shard = Self {
             id,
             ctx,
@@ -187,6 +191,7 @@ impl Shard {
             guard: ReadGuard::default(),
             stall: StallWatch::default(),
             assigned_at: None,
+            record_limit,
         };
         shard.add_routes(routes)?;
         shard.map_known_empty = false;
@@ -382,6 +387,7 @@ impl Shard {
                         route,
                         &message,
                         &self.ctx.settings.transforms,
+                        self.record_limit.raisable(),
                     );
                     match sent {
                         Err(Error::Kafka { cause, .. }) if classify(&cause) == Class::Fenced => {
@@ -393,6 +399,18 @@ impl Shard {
                             self.ctx.telemetry.metrics.transaction_aborted();
                             let _ = abort(self.producer(), ABORT_TIMEOUT);
                             return Err(e);
+                        }
+                        Ok(Produced::OverLimit { bytes }) => {
+                            let limit = self.record_limit.raise_for(bytes);
+                            warn!(
+                                shard = self.id,
+                                topic = message.topic(),
+                                partition = message.partition(),
+                                offset = message.offset(),
+                                bytes,
+                                limit,
+                                "a record is larger than the target producer's message.max.bytes; raising it for this shard and reading the record again"
+                            );
                         }
                         Ok(Produced::Skipped(why)) => {
                             self.ctx.telemetry.metrics.transform_error();
