@@ -261,7 +261,9 @@ fn configs_of_the_source_cluster_or_of_write_time_are_not_copied_and_timestamps_
 }
 
 /// A target whose brokers stamp append times by default (`log.message.timestamp.type`): the
-/// copies kmirror makes keep the source's create times all the same.
+/// copies kmirror makes keep the source's create times all the same, and so do target topics
+/// made before the mirror, by hand or by an earlier kmirror that copied a source's
+/// `LogAppendTime`, whether the topic or its brokers say so.
 #[test]
 fn copies_keep_the_source_timestamps_on_a_target_that_defaults_to_append_times() {
     use kmirror_testcontainers::{KafkaCluster, KafkaSpec};
@@ -281,21 +283,45 @@ fn copies_keep_the_source_timestamps_on_a_target_that_defaults_to_append_times()
         name: format!("ts{}", kmirror_testcontainers::unique_suffix()),
         state_dir: tempfile::tempdir().expect("tempdir"),
     };
-    let t = topic("create-times");
-    setup.source.create_topic(&t, 1, &[]).expect("topic");
+    let made_by_kmirror = topic("create-times");
+    let made_before = topic("made-before");
+    let stamped_before = topic("stamped-before");
+    setup.target.create_topic(&made_before, 1, &[]).expect("target topic on the brokers' default");
+    setup
+        .target
+        .create_topic(&stamped_before, 1, &[("message.timestamp.type", "LogAppendTime")])
+        .expect("target topic set to append times");
+    let all = [&made_by_kmirror, &made_before, &stamped_before];
     let records: Vec<RecordData> = (0..20)
         .map(|i| RecordData {
             timestamp: Some(1_400_000_000_000 + i * 60_000),
             ..RecordData::keyed(format!("k{i}"), "v")
         })
         .collect();
-    setup.source.produce(&t, 0, &records).expect("produce");
-    let out = setup.mirror_until_caught_up(&regex::escape(&t), &[]);
+    for t in all {
+        setup.source.create_topic(t, 1, &[]).expect("topic");
+        setup.source.produce(t, 0, &records).expect("produce");
+    }
+    let pattern = all.iter().map(|t| regex::escape(t)).collect::<Vec<_>>().join("|");
+    let out = setup.mirror_until_caught_up(&pattern, &[]);
     assert_success(&out);
-    // The audit compares timestamps too.
-    setup.assert_exactly_once(&t, 1, Some(20));
-    let configs = setup.target.topic_configs(&t).expect("configs");
-    assert_eq!(configs.get("message.timestamp.type").map(String::as_str), Some("CreateTime"), "{configs:?}");
+    for t in all {
+        // The audit compares timestamps too.
+        setup.assert_exactly_once(t, 1, Some(20));
+        let configs = setup.target.topic_configs(t).expect("configs");
+        assert_eq!(
+            configs.get("message.timestamp.type").map(String::as_str),
+            Some("CreateTime"),
+            "{t}: {configs:?}"
+        );
+    }
+    let log = stderr(&out);
+    for t in [&made_before, &stamped_before] {
+        assert!(
+            log.lines().any(|l| l.contains("stamps the records it appends") && l.contains(t.as_str())),
+            "no warning for {t}: {log}"
+        );
+    }
 }
 
 /// "Latest" is the end of committed data: a source transaction still open at the start is

@@ -29,9 +29,9 @@ pub(crate) mod linger_skip;
 pub(crate) mod log_filter;
 pub(crate) mod record_size;
 #[allow(unsafe_code)]
-pub(crate) mod topic_ids;
+pub(crate) mod topic_configs;
 #[allow(unsafe_code)]
-pub(crate) mod topic_overrides;
+pub(crate) mod topic_ids;
 pub(crate) mod topic_reader;
 #[allow(unsafe_code)]
 pub(crate) mod watermarks;

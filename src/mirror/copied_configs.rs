@@ -4,11 +4,16 @@
 //! two of them Kafka added since (the bounds that replaced `message.timestamp.difference.max.ms`).
 use std::collections::BTreeMap;
 
+use crate::kafka::topic_configs::TIMESTAMP_TYPE;
+
+/// The `message.timestamp.type` under which a topic keeps its writers' timestamps.
+pub(crate) const CREATE_TIME: &str = "CreateTime";
+
 /// The configs left behind.
 const LEFT_BEHIND: [&str; 8] = [
     // The copy carries the record timestamps the source's readers see (with LogAppendTime, the
     // source's append times): stamped again on the target, they would all change.
-    "message.timestamp.type",
+    TIMESTAMP_TYPE,
     // A copy's records are as old as the source's: bounds that held when they were written
     // refuse them now (every record of a backlog older than the bound).
     "message.timestamp.difference.max.ms",
@@ -27,7 +32,7 @@ const LEFT_BEHIND: [&str; 8] = [
 /// target's brokers default to (`log.message.timestamp.type`): a copy keeps the source's record
 /// timestamps, which a topic stamping append times would replace.
 pub(crate) fn for_new_copy(mut configs: BTreeMap<String, String>) -> BTreeMap<String, String> {
-    configs.insert("message.timestamp.type".into(), "CreateTime".into());
+    configs.insert(TIMESTAMP_TYPE.into(), CREATE_TIME.into());
     configs
 }
 

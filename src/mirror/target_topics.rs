@@ -8,7 +8,7 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions, NewTopic, TopicRe
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::types::RDKafkaErrorCode;
-use tracing::info;
+use tracing::{info, warn};
 
 #[cfg(doc)]
 use crate::config::names::group_reader;
@@ -17,8 +17,8 @@ use crate::kafka::client::CreateForRole;
 use crate::kafka::consumer_close::ClosedOnDrop;
 use crate::kafka::errors::ErrorRecorder;
 use crate::kafka::incremental_alter::set_topic_configs;
-use crate::kafka::topic_overrides::topic_overrides;
-use crate::mirror::copied_configs::{copied, for_new_copy};
+use crate::kafka::topic_configs::{topic_configs, TopicConfigs, TIMESTAMP_TYPE};
+use crate::mirror::copied_configs::{copied, for_new_copy, CREATE_TIME};
 use crate::mirror::plan::SourceTopic;
 
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -94,14 +94,14 @@ impl TopicSync {
     pub(crate) fn check(&self, topic: &SourceTopic, mirrored: Option<i32>) -> Result<Readiness> {
         // Asked side by side: neither answer needs the other.
         let (source_configs, partitions) = std::thread::scope(|scope| {
-            let configs = scope.spawn(|| self.explicit_configs(Side::Source, &topic.name));
+            let configs = scope.spawn(|| self.configs(Side::Source, &topic.name));
             let partitions = self.target_partitions(&topic.target);
             let configs = configs
                 .join()
                 .unwrap_or_else(|_| Err(Error::Internal("describing a source topic panicked".into())));
             (configs, partitions)
         });
-        let source_configs = copied(source_configs?);
+        let source_configs = copied(source_configs?.overrides);
         match partitions? {
             // Made again, it would take the next records at offset 0 while the map and the
             // shadow group say otherwise.
@@ -228,16 +228,25 @@ impl TopicSync {
         outcome
     }
 
+    /// Sets on the target topic the source's configs that differ there, and create times if
+    /// the topic stamps append times (set on it, or its brokers' default): a target topic made
+    /// by hand, or by an earlier kmirror that copied the source's setting, would otherwise give
+    /// every copied record a new timestamp.
     fn sync_configs(&self, topic: &str, source: &BTreeMap<String, String>) -> Result<TopicChange> {
-        if source.is_empty() {
-            return Ok(TopicChange::Unchanged);
-        }
-        let target = self.explicit_configs(Side::Target, topic)?;
-        let changes: Vec<(String, String)> = source
+        let target = self.configs(Side::Target, topic)?;
+        let mut changes: Vec<(String, String)> = source
             .iter()
-            .filter(|(k, v)| target.get(*k) != Some(*v))
+            .filter(|(k, v)| target.overrides.get(*k) != Some(*v))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
+        if let Some(stamped) = target.timestamp_type.as_deref().filter(|&t| t != CREATE_TIME) {
+            warn!(
+                topic,
+                was = stamped,
+                "the target topic stamps the records it appends with its own time: setting {TIMESTAMP_TYPE}={CREATE_TIME} so that copies keep the source's timestamps"
+            );
+            changes.push((TIMESTAMP_TYPE.into(), CREATE_TIME.into()));
+        }
         if changes.is_empty() {
             return Ok(TopicChange::Unchanged);
         }
@@ -255,15 +264,14 @@ impl TopicSync {
         Ok(TopicChange::ConfigsSynced)
     }
 
-    /// Configs set on the topic itself (not broker or built-in defaults).
-    fn explicit_configs(&self, side: Side, topic: &str) -> Result<BTreeMap<String, String>> {
+    /// A topic's configs: only what was set on the topic itself is copied, the brokers'
+    /// defaults on the target stay the target's own.
+    fn configs(&self, side: Side, topic: &str) -> Result<TopicConfigs> {
         let admin = match side {
             Side::Source => &self.source_admin,
             Side::Target => &self.target_admin,
         };
-        // Only what was set on the topic itself is copied: the brokers' defaults on the target
-        // stay the target's own.
-        topic_overrides(admin, topic, ADMIN_TIMEOUT)
+        topic_configs(admin, topic, ADMIN_TIMEOUT)
             .map_err(|cause| Error::from_kafka(side, format!("describing configs of {topic}"), cause))
     }
 

@@ -15,14 +15,27 @@ use rdkafka::types::RDKafkaErrorCode;
 
 use crate::kafka::ffi::{c_string, describe_configs_of, text, topic_resource, AdminRequest};
 
-/// The configs set on `topic` itself and writable (neither the brokers' defaults nor read-only
-/// ones): what a copy of the topic carries. A refused or failed answer is an error with the
+/// The topic config that says whose timestamps a topic's records carry.
+pub(crate) const TIMESTAMP_TYPE: &str = "message.timestamp.type";
+
+/// What a topic's DescribeConfigs answer says.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct TopicConfigs {
+    /// The configs set on the topic itself and writable (neither the brokers' defaults nor
+    /// read-only ones): what a copy of the topic carries.
+    pub(crate) overrides: BTreeMap<String, String>,
+    /// `message.timestamp.type` in effect, wherever it is set (the topic or the brokers'
+    /// `log.message.timestamp.type`): whether the topic keeps its writers' timestamps.
+    pub(crate) timestamp_type: Option<String>,
+}
+
+/// `topic`'s configs ([`TopicConfigs`]). A refused or failed answer is an error with the
 /// broker's code (`KafkaError::AdminOp`).
-pub(crate) fn topic_overrides(
+pub(crate) fn topic_configs(
     admin: &AdminClient<DefaultClientContext>,
     topic: &str,
     timeout: Duration,
-) -> Result<BTreeMap<String, String>, KafkaError> {
+) -> Result<TopicConfigs, KafkaError> {
     let name = c_string(topic).map_err(KafkaError::AdminOpCreation)?;
     // SAFETY: every pointer passed below is either from librdkafka (and released by a Guard
     // after its last use, the event last: the configs read belong to it) or a CString kept
@@ -41,7 +54,7 @@ pub(crate) fn topic_overrides(
         }
         let mut count = 0usize;
         let answered = rd::rd_kafka_DescribeConfigs_result_resources(result, &mut count);
-        let mut overrides = BTreeMap::new();
+        let mut found = TopicConfigs::default();
         for i in 0..count {
             let r = *answered.add(i);
             let code = rd::rd_kafka_ConfigResource_error(r);
@@ -55,11 +68,18 @@ pub(crate) fn topic_overrides(
                 let set_on_topic = rd::rd_kafka_ConfigEntry_source(entry)
                     == rd::rd_kafka_ConfigSource_t::RD_KAFKA_CONFIG_SOURCE_DYNAMIC_TOPIC_CONFIG;
                 let value = rd::rd_kafka_ConfigEntry_value(entry);
-                if set_on_topic && rd::rd_kafka_ConfigEntry_is_read_only(entry) == 0 && !value.is_null() {
-                    overrides.insert(text(rd::rd_kafka_ConfigEntry_name(entry)), text(value));
+                if value.is_null() {
+                    continue;
+                }
+                let name = text(rd::rd_kafka_ConfigEntry_name(entry));
+                if name == TIMESTAMP_TYPE {
+                    found.timestamp_type = Some(text(value));
+                }
+                if set_on_topic && rd::rd_kafka_ConfigEntry_is_read_only(entry) == 0 {
+                    found.overrides.insert(name, text(value));
                 }
             }
         }
-        Ok(overrides)
+        Ok(found)
     }
 }
