@@ -160,3 +160,88 @@ fn records_over_a_mebibyte_are_copied_or_refused_by_name_never_retried_for_ever(
     let got: Vec<Vec<u8>> = copied.iter().map(|r| r.data.value.clone().unwrap_or_default()).collect();
     assert!(got == values, "values differ: lengths {:?}", got.iter().map(Vec::len).collect::<Vec<_>>());
 }
+
+/// A compacted source topic: its offsets have gaps where the cleaner removed records. The copy
+/// holds exactly what the source still holds (the latest value of each key, tombstones kept),
+/// in order, and groups that committed a position inside a gap (before the first record held,
+/// or between two) are moved on the target to the copy of the first record after it, so that a
+/// consumer moved there reads on from the same record.
+#[test]
+fn a_compacted_source_is_copied_as_it_stands_and_groups_inside_gaps_translate_exactly() {
+    use std::collections::BTreeMap;
+    use std::time::{Duration, Instant};
+    let setup = Setup::new();
+    let t = topic("compacted");
+    let configs = [
+        ("cleanup.policy", "compact"),
+        ("segment.ms", "100"),
+        ("min.cleanable.dirty.ratio", "0.001"),
+        ("min.compaction.lag.ms", "0"),
+    ];
+    setup.source.create_topic(&t, 1, &configs).expect("topic");
+    let values = |round: usize, keys: std::ops::Range<usize>| -> Vec<RecordData> {
+        keys.map(|k| RecordData::keyed(format!("k{k}"), format!("v{round}-{k}"))).collect()
+    };
+    // Offsets 0-9 and 10-19: every key twice; 20-24: five keys a third time.
+    for (round, keys) in [(0, 0..10), (1, 0..10), (2, 0..5)] {
+        setup.source.produce(&t, 0, &values(round, keys)).expect("produce");
+    }
+    let tombstones: Vec<RecordData> =
+        (0..3).map(|k| RecordData { value: None, ..RecordData::keyed(format!("k{k}"), "") }).collect();
+    setup.source.produce(&t, 0, &tombstones).expect("tombstones");
+    setup.source.produce(&t, 0, &[RecordData::keyed("k3", "")]).expect("empty value");
+    // A segment rolls at the first write after segment.ms; the cleaner never cleans the
+    // segment being written.
+    std::thread::sleep(Duration::from_millis(300));
+    setup.source.produce(&t, 0, &[RecordData::keyed("last", "written after the roll")]).expect("roll");
+    let started = Instant::now();
+    let source = loop {
+        let held = setup.source.read_committed_audited(&t, 0).expect("read the source");
+        // k5-k9 of the second round, k4 of the third, three tombstones, k3's empty value and the
+        // last record.
+        if held.len() == 11 {
+            break held;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "the source was not compacted: {} records",
+            held.len()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let kept: Vec<i64> = source.iter().map(|r| r.offset).collect();
+    let leading_gap = kept[0] - 1;
+    let middle_gap =
+        (kept[0]..kept[kept.len() - 1]).find(|o| !kept.contains(o)).expect("a gap between records");
+    let suffix = kmirror_testcontainers::unique_suffix();
+    let groups = [(format!("leading-{suffix}"), leading_gap), (format!("middle-{suffix}"), middle_gap)];
+    for (group, position) in &groups {
+        commit_group(&setup.source, group, &t, &BTreeMap::from([(0, *position)]));
+    }
+
+    let out = setup.mirror_until_caught_up(
+        &regex::escape(&t),
+        &["--groups", &format!("(leading|middle)-{suffix}"), "--sync-group-offsets"],
+    );
+    assert_success(&out);
+    setup.assert_exactly_once(&t, 1, Some(11));
+    let copied = setup.target.read_committed_audited(&t, 0).expect("read the target");
+    assert_eq!(
+        copied.iter().map(|r| r.data.clone()).collect::<Vec<_>>(),
+        source.iter().map(|r| r.data.clone()).collect::<Vec<_>>()
+    );
+    assert_eq!(copied.iter().filter(|r| r.data.value.is_none()).count(), 3, "tombstones kept");
+    for (group, gap) in &groups {
+        // The copy is dense: the first record after the gap is copied at the index it has
+        // among the records the source still holds.
+        let expected = kept.iter().filter(|&&o| o < *gap).count() as i64;
+        let translated = group_offsets(&setup.target, group, &t, 1);
+        assert_eq!(
+            translated,
+            BTreeMap::from([(0, Some(expected))]),
+            "{group} at {gap}, source offsets {kept:?}"
+        );
+        let next_on_source = &source.iter().find(|r| r.offset >= *gap).expect("a record after the gap").data;
+        assert_eq!(&copied[expected as usize].data, next_on_source, "{group}");
+    }
+}
