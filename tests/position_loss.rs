@@ -400,3 +400,46 @@ fn shadow_positions(setup: &Setup, topic: &str, partitions: i32) -> std::collect
     }
     held
 }
+
+/// A source topic deleted under a running mirror of several: the others are copied on, past
+/// the topic-ID checks that follow (every 5 s), the deleted one's copy keeps what it had, and
+/// the mirror says once what happened.
+#[test]
+fn a_source_topic_deleted_under_a_running_mirror_leaves_the_others_copied_on() {
+    let setup = Setup::new();
+    let suffix = kmirror_testcontainers::unique_suffix();
+    let (gone, stays) = (format!("gone-{suffix}"), format!("stays-{suffix}"));
+    for t in [&gone, &stays] {
+        setup.source.create_topic(t, 1, &[]).expect("topic");
+        setup.source.produce(t, 0, &keyed("before", 0..100)).expect("produce");
+    }
+    let (mut mirror, log) =
+        setup.spawn_mirror_logged(&format!("(gone|stays)-{suffix}"), &["--refresh-interval", "1"]);
+    let started = std::time::Instant::now();
+    for t in [&gone, &stays] {
+        while setup.target.audit_partition(t, 0).map(|a| a.visible.len()).unwrap_or(0) < 100 {
+            assert!(started.elapsed() < Duration::from_secs(60), "{t}: the first records were not copied");
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+    setup.source.delete_topic(&gone).expect("delete the source topic");
+    std::thread::sleep(Duration::from_secs(11));
+    setup.source.produce(&stays, 0, &keyed("after", 0..50)).expect("produce");
+    let started = std::time::Instant::now();
+    while setup.target.audit_partition(&stays, 0).map(|a| a.visible.len()).unwrap_or(0) < 150 {
+        if started.elapsed() > Duration::from_secs(30) {
+            let _ = mirror.kill();
+            panic!("records written after the deletion were not copied: {}", last_lines(&log));
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    terminate(&mirror);
+    let status = wait_exit(&mut mirror, Duration::from_secs(30)).expect("the mirror stops on SIGTERM");
+    assert!(status.success(), "{}", last_lines(&log));
+    let text = std::fs::read_to_string(&log).expect("the mirror's log");
+    let said: Vec<&str> = text.lines().filter(|l| l.contains("source topic is gone")).collect();
+    assert_eq!(said.len(), 1, "said once: {text}");
+    assert!(said[0].contains(&gone) && said[0].contains("WARN"), "{}", said[0]);
+    setup.assert_exactly_once(&stays, 1, Some(150));
+    assert_eq!(setup.target.audit_partition(&gone, 0).expect("audit").visible.len(), 100);
+}

@@ -296,6 +296,7 @@ impl Mirror {
         let mut progress = ProgressView::new(settings.progress, settings.until_caught_up);
         let mut next_checkpoint = Instant::now() + settings.checkpoint_interval;
         let mut next_refresh = Instant::now() + settings.refresh_interval;
+        let mut gone = BTreeSet::new();
         // A state dir that cannot be written stops the mirror: writing to it again could crash
         // the process inside RocksDB.
         let mut state_dir_fault = None;
@@ -323,7 +324,7 @@ impl Mirror {
                 continue;
             }
             next_refresh = Instant::now() + settings.refresh_interval;
-            match self.refresh(&mut known, &mut failed, &hosts, acl_sync.as_mut()) {
+            match self.refresh(&mut known, &mut failed, &mut gone, &hosts, acl_sync.as_mut()) {
                 Ok(()) => {}
                 Err(e) => warn!(error = %e, "topic refresh failed; will retry"),
             }
@@ -567,15 +568,18 @@ impl Mirror {
         Ok((ready, failed))
     }
 
-    /// Picks up new topics and new partitions, and syncs drifted configs.
+    /// Picks up new topics and new partitions, and syncs drifted configs. `gone`: the mirrored
+    /// topics the source no longer lists, said once each.
     fn refresh(
         &self,
         known: &mut BTreeMap<String, i32>,
         failed: &mut Vec<FailedTopic>,
+        gone: &mut BTreeSet<String>,
         hosts: &ShardHosts,
         acl_sync: Option<&mut AclSync>,
     ) -> Result<()> {
         let topics = self.list_topics()?;
+        note_gone(known, &topics, gone);
         let failed_before: BTreeSet<String> = failed.drain(..).map(|f| f.name).collect();
         let (ready, now_failed) = self.prepare_targets(&topics, known, false)?;
         for name in now_failed.iter().map(|f| &f.name) {
@@ -611,6 +615,19 @@ impl Mirror {
             }
         }
         Ok(())
+    }
+}
+
+/// Says once which mirrored topics the source no longer lists. They stay known: their
+/// partitions stay with their shards, so that a topic made again under the same name is caught
+/// by its topic ID (see `topic_id_watch`) rather than mirrored as new from offset 0.
+fn note_gone(known: &BTreeMap<String, i32>, listed: &[SourceTopic], gone: &mut BTreeSet<String>) {
+    let listed: BTreeSet<&str> = listed.iter().map(|t| t.name.as_str()).collect();
+    gone.retain(|name| !listed.contains(name.as_str()));
+    for name in known.keys().filter(|name| !listed.contains(name.as_str())) {
+        if gone.insert(name.clone()) {
+            warn!(topic = %name, "source topic is gone (deleted, or no longer described to the mirror's principal): its copy keeps what was copied, and nothing more is read from it");
+        }
     }
 }
 
