@@ -92,16 +92,22 @@ impl TopicSync {
     /// already copies: a target that has exactly those gets the source's new ones added (the
     /// source grew); any other shortfall is refused, since it is not the mirror's topic.
     pub(crate) fn check(&self, topic: &SourceTopic, mirrored: Option<i32>) -> Result<Readiness> {
-        // Asked side by side: neither answer needs the other.
-        let (source_configs, partitions) = std::thread::scope(|scope| {
-            let configs = scope.spawn(|| self.configs(Side::Source, &topic.name));
+        // Asked side by side: no answer needs another. The target's configs are asked before
+        // knowing the topic is there (an answer about a missing topic is not used): a start
+        // pays one round trip for all three.
+        let (source_configs, target_configs, partitions) = std::thread::scope(|scope| {
+            let source_configs = scope.spawn(|| self.configs(Side::Source, &topic.name));
+            let target_configs = scope.spawn(|| self.configs(Side::Target, &topic.target));
             let partitions = self.target_partitions(&topic.target);
-            let configs = configs
-                .join()
-                .unwrap_or_else(|_| Err(Error::Internal("describing a source topic panicked".into())));
-            (configs, partitions)
+            let joined = |answer: std::thread::Result<Result<TopicConfigs>>| {
+                answer
+                    .unwrap_or_else(|_| Err(Error::Internal("describing a topic's configs panicked".into())))
+            };
+            (joined(source_configs.join()), joined(target_configs.join()), partitions)
         });
         let source_configs = copied(source_configs?.overrides);
+        // Asked again if the topic was made between the two answers.
+        let target_configs = || target_configs.or_else(|_| self.configs(Side::Target, &topic.target));
         match partitions? {
             // Made again, it would take the next records at offset 0 while the map and the
             // shadow group say otherwise.
@@ -115,7 +121,7 @@ impl TopicSync {
             })),
             Some(n) if n < topic.partitions && mirrored == Some(n) => {
                 self.grow(topic, n)?;
-                self.sync_configs(&topic.target, &source_configs)?;
+                self.sync_configs(&topic.target, &source_configs, target_configs()?)?;
                 Ok(Readiness::Ready(TopicChange::Grown))
             }
             Some(n) if n < topic.partitions => Err(Error::TooFewPartitions {
@@ -124,7 +130,9 @@ impl TopicSync {
                 source_partitions: topic.partitions,
                 target_partitions: n,
             }),
-            Some(_) => self.sync_configs(&topic.target, &source_configs).map(Readiness::Ready),
+            Some(_) => {
+                self.sync_configs(&topic.target, &source_configs, target_configs()?).map(Readiness::Ready)
+            }
         }
     }
 
@@ -232,8 +240,12 @@ impl TopicSync {
     /// the topic stamps append times (set on it, or its brokers' default): a target topic made
     /// by hand, or by an earlier kmirror that copied the source's setting, would otherwise give
     /// every copied record a new timestamp.
-    fn sync_configs(&self, topic: &str, source: &BTreeMap<String, String>) -> Result<TopicChange> {
-        let target = self.configs(Side::Target, topic)?;
+    fn sync_configs(
+        &self,
+        topic: &str,
+        source: &BTreeMap<String, String>,
+        target: TopicConfigs,
+    ) -> Result<TopicChange> {
         let mut changes: Vec<(String, String)> = source
             .iter()
             .filter(|(k, v)| target.overrides.get(*k) != Some(*v))
