@@ -19,8 +19,11 @@ const LEFT_BEHIND: [&str; 8] = [
     "message.timestamp.difference.max.ms",
     "message.timestamp.before.max.ms",
     "message.timestamp.after.max.ms",
-    // Replication is the target cluster's own: more in-sync replicas than the copy has would
-    // refuse every write to it.
+    // Replication is the target cluster's own: the copy has the target's replication factor,
+    // and a source's durability settings, sized for the source's, would set how many of the
+    // target's replicas must be up for the mirror to write (Kafka caps min.insync.replicas at
+    // the replication factor, so they never refuse every write, but a copy kept on fewer
+    // replicas would stop at the first one lost).
     "min.insync.replicas",
     "unclean.leader.election.enable",
     // Lists of the source's broker ids.
