@@ -26,26 +26,33 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # Apache Kafka: the broker jar and its runtime dependencies from Maven Central (no tarball), plus
-# the log4j2 binding its POMs leave out. Needs Java 17+ and Maven.
+# the log4j2 binding its POMs leave out. Needs Java 17+ and Maven. The test broker of record, and
+# the last Kafka 3 release beside it (the tests of a migration from an older cluster).
 kafka_version="4.1.1"
+older_kafka_version="3.9.1"
 log4j_version="2.24.3"
-kafka_home="$cache/kafka/$kafka_version"
-kafka_lib="$kafka_home/lib"
-if [ ! -f "$kafka_home/complete" ]; then
+install_kafka() {
+  local version="$1"
+  local home="$cache/kafka/$version"
+  local lib="$home/lib"
+  [ -f "$home/complete" ] && return 0
   command -v java >/dev/null 2>&1 || { echo "setup: error: Java 17 or newer is needed to run Apache Kafka (install openjdk-17-jre-headless)" >&2; exit 1; }
   java_major=$(java -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = \([0-9]*\).*/\1/p')
   if [ -z "$java_major" ] || [ "$java_major" -lt 17 ]; then
-    echo "setup: error: Apache Kafka $kafka_version needs Java 17 or newer, found ${java_major:-none} (install openjdk-17-jre-headless)" >&2
+    echo "setup: error: Apache Kafka $version needs Java 17 or newer, found ${java_major:-none} (install openjdk-17-jre-headless)" >&2
     exit 1
   fi
-  echo "setup: installing Apache Kafka $kafka_version from Maven Central into $kafka_lib"
-  maven_jars "$kafka_home" "$kafka_lib" "Apache Kafka $kafka_version" \
-    "org.apache.kafka:kafka_2.13:$kafka_version" \
+  echo "setup: installing Apache Kafka $version from Maven Central into $lib"
+  MAVEN_JARS_DISTINCT=metrics-core maven_jars "$home" "$lib" "Apache Kafka $version" \
+    "org.apache.kafka:kafka_2.13:$version" \
     "org.apache.logging.log4j:log4j-core:$log4j_version" \
     "org.apache.logging.log4j:log4j-slf4j-impl:$log4j_version" || exit 1
-  [ -f "$kafka_lib/kafka_2.13-$kafka_version.jar" ] || { echo "setup: error: kafka_2.13-$kafka_version.jar missing from $kafka_lib" >&2; exit 1; }
-  touch "$kafka_home/complete"
-fi
+  [ -f "$lib/kafka_2.13-$version.jar" ] || { echo "setup: error: kafka_2.13-$version.jar missing from $lib" >&2; exit 1; }
+  touch "$home/complete"
+}
+install_kafka "$kafka_version"
+install_kafka "$older_kafka_version"
+kafka_lib="$cache/kafka/$kafka_version/lib"
 
 # Apache Kafka's own Java clients, for the tests that check kmirror against data an independent
 # client wrote (Kafka's TransactionalMessageCopier: transactions, some aborted, from the Java
@@ -74,4 +81,4 @@ if [ ! -x "$cache/bin/tansu" ]; then
   ln -sf "$bin" "$cache/bin/tansu"
 fi
 "$cache/bin/tansu" --version >/dev/null
-echo "setup: ok (test broker: Apache Kafka $kafka_version in $kafka_lib, its tools in $tools_lib; development broker: $("$cache/bin/tansu" --version))"
+echo "setup: ok (test broker: Apache Kafka $kafka_version in $kafka_lib, and $older_kafka_version beside it; its tools in $tools_lib; development broker: $("$cache/bin/tansu" --version))"

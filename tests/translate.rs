@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use kmirror_testcontainers::{unique_suffix, KafkaCluster, RecordData, StoredRecord};
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{Message, Offset, TopicPartitionList};
+use rdkafka::{Offset, TopicPartitionList};
 
 const PARTITIONS: i32 = 4;
 
@@ -42,51 +42,6 @@ fn committed(cluster: &KafkaCluster, group: &str, topic: &str) -> BTreeMap<i32, 
             _ => None,
         })
         .collect()
-}
-
-/// What a group member reads from its committed positions to the end, per partition.
-fn consume_as_group(
-    cluster: &KafkaCluster,
-    group: &str,
-    topic: &str,
-    expected: usize,
-) -> BTreeMap<i32, Vec<RecordData>> {
-    let consumer: BaseConsumer = cluster
-        .client_config()
-        .set("group.id", group)
-        .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("session.timeout.ms", "6000")
-        .set("isolation.level", "read_committed")
-        .create()
-        .expect("consumer");
-    consumer.subscribe(&[topic]).expect("subscribe");
-    let mut out: BTreeMap<i32, Vec<RecordData>> = BTreeMap::new();
-    let started = Instant::now();
-    let mut quiet_since = None;
-    while started.elapsed() < Duration::from_secs(60) {
-        match consumer.poll(Duration::from_millis(200)) {
-            Some(Ok(m)) => {
-                out.entry(m.partition()).or_default().push(kmirror_testcontainers::record_data(&m));
-                quiet_since = None;
-            }
-            _ => {
-                let total: usize = out.values().map(Vec::len).sum();
-                // Once everything expected is read, keep listening a moment for extras.
-                if total >= expected {
-                    let since = *quiet_since.get_or_insert_with(Instant::now);
-                    if since.elapsed() > Duration::from_secs(2) {
-                        break;
-                    }
-                }
-            }
-        }
-    }
-    out
-}
-
-fn data_after(records: &[StoredRecord], offset: i64) -> Vec<RecordData> {
-    records.iter().filter(|r| r.offset >= offset).map(|r| r.data.clone()).collect()
 }
 
 fn translate(setup: &Setup, state: &std::path::Path, extra: &[&str]) -> std::process::Output {

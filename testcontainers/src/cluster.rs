@@ -199,7 +199,11 @@ impl KafkaCluster {
     pub fn describe(&self) -> String {
         match self.backend {
             Backend::ApacheKafka => {
-                let version = apache_kafka::installed_version().unwrap_or_else(|| "?".into());
+                let version = match self.kafka.as_ref().and_then(|k| k.nodes.first()) {
+                    Some(node) => apache_kafka::version_in(&node.lib),
+                    None => apache_kafka::installed_version(),
+                }
+                .unwrap_or_else(|| "?".into());
                 match &self.kafka {
                     Some(k) if k.nodes.len() == 1 => format!("Apache Kafka {version} (KRaft, 1 node)"),
                     Some(k) => format!("Apache Kafka {version} (KRaft, {} nodes)", k.nodes.len()),

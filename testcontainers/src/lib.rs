@@ -31,7 +31,7 @@ pub mod tls;
 
 pub use acl_admin::{AclOn, AclOp, AclRule};
 pub use admin::{record_data, unique_suffix};
-pub use apache_kafka::{KafkaSpec, KAFKA_VERSION};
+pub use apache_kafka::{KafkaSpec, KAFKA_VERSION, OLDER_KAFKA_VERSION};
 pub use audit::{audit_records, AuditReport};
 pub use broker_binary::TANSU_BIN_ENV;
 pub use cluster::{free_loopback_port, Backend, KafkaCluster, Role, BROKER_ENV};

@@ -93,6 +93,7 @@ impl KafkaCluster {
                 _ => Vec::new(),
             },
             client_round_trip: None,
+            version: None,
         };
         let client_properties = client_properties(&setup)?;
         Self::start_kafka_for(&spec, client_properties)

@@ -136,6 +136,7 @@ impl KafkaCluster {
             users: Vec::new(),
             overrides: Vec::new(),
             client_round_trip: None,
+            version: None,
         };
         Self::start_kafka_for(&spec, setup.client_properties)
     }

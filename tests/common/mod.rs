@@ -407,3 +407,51 @@ pub fn plain_read_committed(
         }
     }
 }
+
+/// What a group member reads from its committed positions to the end, per partition.
+pub fn consume_as_group(
+    cluster: &KafkaCluster,
+    group: &str,
+    topic: &str,
+    expected: usize,
+) -> std::collections::BTreeMap<i32, Vec<RecordData>> {
+    use rdkafka::consumer::Consumer;
+    use rdkafka::Message;
+    let consumer: rdkafka::consumer::BaseConsumer = cluster
+        .client_config()
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", "6000")
+        .set("isolation.level", "read_committed")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    let mut out: std::collections::BTreeMap<i32, Vec<RecordData>> = std::collections::BTreeMap::new();
+    let started = Instant::now();
+    let mut quiet_since = None;
+    while started.elapsed() < Duration::from_secs(60) {
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(m)) => {
+                out.entry(m.partition()).or_default().push(kmirror_testcontainers::record_data(&m));
+                quiet_since = None;
+            }
+            _ => {
+                let total: usize = out.values().map(Vec::len).sum();
+                // Once everything expected is read, keep listening a moment for extras.
+                if total >= expected {
+                    let since = *quiet_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() > Duration::from_secs(2) {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The records of `records` at or after `offset`.
+pub fn data_after(records: &[kmirror_testcontainers::StoredRecord], offset: i64) -> Vec<RecordData> {
+    records.iter().filter(|r| r.offset >= offset).map(|r| r.data.clone()).collect()
+}

@@ -16,7 +16,10 @@ use base64::Engine as _;
 use tracing::debug;
 
 pub(crate) use install::workspace_root;
-pub use install::{installed_version, java_binary, kafka_lib, KAFKA_LIB_ENV, KAFKA_VERSION};
+pub use install::{
+    installed_version, java_binary, kafka_lib, kafka_lib_of, version_in, KAFKA_LIB_ENV, KAFKA_VERSION,
+    OLDER_KAFKA_VERSION,
+};
 use server_config::{log4j2_properties, ClusterLayout, NodePorts};
 pub use server_config::{ClientListener, ServerTls, BROKER_LOG_ENV};
 
@@ -46,6 +49,10 @@ pub struct KafkaSpec {
     /// Clients reach every node across a link with this round trip ([`crate::slow_link`]);
     /// the nodes replicate and write transaction markers over a plain local listener.
     pub client_round_trip: Option<Duration>,
+    /// The Kafka release the nodes run: `None` for the harness's ([`KAFKA_VERSION`], or the
+    /// jars `KMIRROR_KAFKA_LIB` names), or one `scripts/setup.sh` installs
+    /// ([`OLDER_KAFKA_VERSION`]).
+    pub version: Option<&'static str>,
 }
 
 impl KafkaSpec {
@@ -56,6 +63,7 @@ impl KafkaSpec {
             users: Vec::new(),
             overrides: Vec::new(),
             client_round_trip: None,
+            version: None,
         }
     }
 
@@ -92,6 +100,8 @@ fn extra_jvm_options(dir: &std::path::Path) -> Vec<String> {
 #[derive(Debug)]
 pub(crate) struct Node {
     pub id: usize,
+    /// The jars the node runs.
+    pub lib: PathBuf,
     pub dir: PathBuf,
     pub ports: NodePorts,
     pub child: Option<Child>,
@@ -108,7 +118,7 @@ impl Node {
 
     /// Starts the node's JVM (again, after [`Node::kill`]: its data is kept on disk).
     pub fn start(&mut self) -> Result<()> {
-        let lib = kafka_lib()?;
+        let lib = self.lib.clone();
         let stdout = std::fs::File::create(self.dir.join("stdout.log"))?;
         let mut command = Command::new(java_binary());
         command
@@ -277,7 +287,7 @@ pub(crate) fn launch(spec: &KafkaSpec) -> Result<Launched> {
     if spec.nodes == 0 {
         return Err(Error::Io(std::io::Error::other("a cluster needs at least one node")));
     }
-    let lib = kafka_lib()?;
+    let lib = kafka_lib_of(spec.version)?;
     sweep_stale_dirs();
     let dir = tempfile::Builder::new().prefix(&format!("kmirror-kafka-{}-", std::process::id())).tempdir()?;
     // Replication and transaction markers must not cross a slow link meant for clients only.
@@ -300,7 +310,7 @@ pub(crate) fn launch(spec: &KafkaSpec) -> Result<Launched> {
     for (index, node_ports) in ports.iter().enumerate() {
         let node_dir = dir.path().join(format!("node-{}", index + 1));
         std::fs::create_dir_all(node_dir.join("data"))?;
-        let node = Node { id: index + 1, dir: node_dir, ports: *node_ports, child: None };
+        let node = Node { id: index + 1, lib: lib.clone(), dir: node_dir, ports: *node_ports, child: None };
         std::fs::write(node.config(), layout.server_properties(index, &node.dir.join("data")))?;
         std::fs::write(node.dir.join("log4j2.properties"), log4j2_properties(&node.server_log()))?;
         formats.push(format_storage(&lib, &node, &cluster_id, spec)?);
