@@ -443,3 +443,39 @@ fn a_source_topic_deleted_under_a_running_mirror_leaves_the_others_copied_on() {
     setup.assert_exactly_once(&stays, 1, Some(150));
     assert_eq!(setup.target.audit_partition(&gone, 0).expect("audit").visible.len(), 100);
 }
+
+/// A source topic deleted under a batch (`--until-caught-up`) of several: the batch does not
+/// wait for ever for the end it was given at its start; the other topics are copied whole.
+#[test]
+fn a_source_topic_deleted_under_a_batch_does_not_hold_it_for_ever() {
+    let setup = Setup::new();
+    let suffix = kmirror_testcontainers::unique_suffix();
+    let (gone, stays) = (format!("gone-batch-{suffix}"), format!("stays-batch-{suffix}"));
+    for t in [&gone, &stays] {
+        setup.source.create_topic(t, 1, &[]).expect("topic");
+    }
+    setup.source.produce(&stays, 0, &keyed("stays", 0..100)).expect("produce");
+    // Enough that the batch is still copying it when the topic goes.
+    let many: Vec<RecordData> = (0..200_000).map(|i| RecordData::keyed(format!("k{i}"), vec![b'v'; 200])).collect();
+    setup.source.produce(&gone, 0, &many).expect("produce");
+    let (mut mirror, log) = setup.spawn_mirror_logged(
+        &format!("(gone|stays)-batch-{suffix}"),
+        &["--until-caught-up", "--transaction-max-records", "1000", "--num-streams", "1"],
+    );
+    let started = std::time::Instant::now();
+    while setup.target.partition_count(&gone).expect("metadata").is_none()
+        || setup.target.audit_partition(&gone, 0).map(|a| a.visible.len()).unwrap_or(0) == 0
+    {
+        assert!(started.elapsed() < Duration::from_secs(60), "nothing copied: {}", last_lines(&log));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    setup.source.delete_topic(&gone).expect("delete the source topic");
+    let status = wait_exit(&mut mirror, Duration::from_secs(60));
+    if status.is_none() {
+        let _ = mirror.kill();
+    }
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    eprintln!("{text}");
+    assert!(status.is_some(), "the batch still runs a minute after the deletion: {}", last_lines(&log));
+    setup.assert_exactly_once(&stays, 1, Some(100));
+}
