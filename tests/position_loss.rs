@@ -444,11 +444,13 @@ fn a_source_topic_deleted_under_a_running_mirror_leaves_the_others_copied_on() {
     assert_eq!(setup.target.audit_partition(&gone, 0).expect("audit").visible.len(), 100);
 }
 
-/// A source topic deleted under a batch (`--until-caught-up`) of several: the batch does not
-/// wait for ever for the end it was given at its start; the other topics are copied whole.
-#[test]
-fn a_source_topic_deleted_under_a_batch_does_not_hold_it_for_ever() {
-    let setup = Setup::new();
+/// Two source topics, one of them large, and a batch of both started and copying the large
+/// one, which is then deleted; returns the batch's exit status (`None`: still running after a
+/// minute), its log, and the two topics' names.
+fn batch_losing_a_topic(
+    setup: &Setup,
+    extra: &[&str],
+) -> (Option<std::process::ExitStatus>, String, String, String) {
     let suffix = kmirror_testcontainers::unique_suffix();
     let (gone, stays) = (format!("gone-batch-{suffix}"), format!("stays-batch-{suffix}"));
     for t in [&gone, &stays] {
@@ -456,26 +458,54 @@ fn a_source_topic_deleted_under_a_batch_does_not_hold_it_for_ever() {
     }
     setup.source.produce(&stays, 0, &keyed("stays", 0..100)).expect("produce");
     // Enough that the batch is still copying it when the topic goes.
-    let many: Vec<RecordData> = (0..200_000).map(|i| RecordData::keyed(format!("k{i}"), vec![b'v'; 200])).collect();
+    let many: Vec<RecordData> =
+        (0..300_000).map(|i| RecordData::keyed(format!("k{i}"), vec![b'v'; 100])).collect();
     setup.source.produce(&gone, 0, &many).expect("produce");
-    let (mut mirror, log) = setup.spawn_mirror_logged(
-        &format!("(gone|stays)-batch-{suffix}"),
-        &["--until-caught-up", "--transaction-max-records", "1000", "--num-streams", "1"],
-    );
+    let mut args = vec!["--until-caught-up", "--transaction-max-records", "1000", "--num-streams", "1"];
+    args.extend_from_slice(extra);
+    let (mut mirror, log) = setup.spawn_mirror_logged(&format!("(gone|stays)-batch-{suffix}"), &args);
     let started = std::time::Instant::now();
     while setup.target.partition_count(&gone).expect("metadata").is_none()
         || setup.target.audit_partition(&gone, 0).map(|a| a.visible.len()).unwrap_or(0) == 0
     {
         assert!(started.elapsed() < Duration::from_secs(60), "nothing copied: {}", last_lines(&log));
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(20));
     }
     setup.source.delete_topic(&gone).expect("delete the source topic");
     let status = wait_exit(&mut mirror, Duration::from_secs(60));
     if status.is_none() {
         let _ = mirror.kill();
     }
-    let text = std::fs::read_to_string(&log).unwrap_or_default();
-    eprintln!("{text}");
-    assert!(status.is_some(), "the batch still runs a minute after the deletion: {}", last_lines(&log));
+    let copied = setup.target.audit_partition(&gone, 0).expect("audit").visible.len();
+    assert!(copied < many.len(), "the test needs the topic deleted before the batch copied it all");
+    (status, std::fs::read_to_string(&log).unwrap_or_default(), gone, stays)
+}
+
+/// A source topic deleted under a batch (`--until-caught-up`): the end the batch set out to
+/// reach is gone with it. The batch stops in one line naming the topic (it waited for ever
+/// before), and the next one copies the other topics; with `--on-missing-source skip` the
+/// batch finishes without it, saying so.
+#[test]
+fn a_source_topic_deleted_under_a_batch_stops_it_by_name_or_is_skipped_by_policy() {
+    let setup = Setup::new();
+    let (status, log, gone, stays) = batch_losing_a_topic(&setup, &[]);
+    let status = status.unwrap_or_else(|| panic!("the batch still ran a minute after the deletion: {log}"));
+    assert_eq!(status.code(), Some(REFUSED), "{log}");
+    let errors: Vec<&str> = log.lines().filter(|l| l.starts_with("kmirror: error:")).collect();
+    assert_eq!(errors.len(), 1, "one error line: {log}");
+    for part in [gone.as_str(), "was deleted while the batch copied it", "--on-missing-source skip"] {
+        assert!(errors[0].contains(part), "the error names {part}: {}", errors[0]);
+    }
+    assert_success(
+        &setup.mirror_until_caught_up(&format!("{}|{}", regex::escape(&gone), regex::escape(&stays)), &[]),
+    );
+    setup.assert_exactly_once(&stays, 1, Some(100));
+
+    let (status, log, gone, stays) = batch_losing_a_topic(&setup, &["--on-missing-source", "skip"]);
+    let status = status.unwrap_or_else(|| panic!("the batch still ran a minute after the deletion: {log}"));
+    assert!(status.success(), "{log}");
+    let said: Vec<&str> =
+        log.lines().filter(|l| l.contains("source topic deleted while the batch copied it")).collect();
+    assert!(!said.is_empty() && said.iter().all(|l| l.contains(&gone) && l.contains("WARN")), "{log}");
     setup.assert_exactly_once(&stays, 1, Some(100));
 }

@@ -12,6 +12,7 @@ use tracing::{debug, info, warn};
 use super::clients::target_config;
 use super::txn_calls::Step;
 use super::{Shard, ABORT_TIMEOUT, CALL_TIMEOUT, POSITION_REFRESH};
+use crate::config::MissingSource;
 use crate::error::{Error, Result, Side};
 use crate::kafka::topic_ids::topic_ids;
 use crate::kafka::watermarks::{committed_ends_with, log_starts_with, watermarks};
@@ -146,11 +147,20 @@ impl Shard {
         }
         self.id_round = latest.round;
         if let Some(now) = &latest.source {
+            let mut deleted = Vec::new();
             for route in &self.routes {
                 let Some(current) = now.id_of(&route.source.topic) else { continue };
                 let offset = self.committed.get(&route.source).copied().flatten().unwrap_or(0);
                 let recorded = self.topic_ids.get(&route.source.topic).map(String::as_str);
                 same_topic(&route.source, offset, recorded, current)?;
+                if current.is_none() {
+                    deleted.push(route.source.clone());
+                }
+            }
+            if self.ctx.settings.until_caught_up {
+                for source in deleted {
+                    self.end_deleted_partition(&source)?;
+                }
             }
         }
         let Some(now) = &latest.target else { return Ok(()) };
@@ -168,6 +178,38 @@ impl Shard {
             return Err(Error::TargetReplaced { topic: topic.clone(), how });
         }
         Ok(())
+    }
+
+    /// A batch's partition whose source topic is gone: the end noted at the start can never be
+    /// read to. Refused unless `--on-missing-source skip`, which ends the partition where it
+    /// was committed (what is read past it is committed with the open transaction).
+    fn end_deleted_partition(&mut self, source: &TopicPartition) -> Result<()> {
+        let committed = self.committed.get(source).copied().flatten().unwrap_or(0);
+        let Some(&end) = self.ends.get(source) else { return Ok(()) };
+        let read = self.consumer_positions().ok().and_then(|p| p.get(source).copied()).unwrap_or(committed);
+        if end == 0 || committed.max(read) >= end {
+            return Ok(());
+        }
+        match self.ctx.settings.on_missing_source {
+            MissingSource::Fail => Err(Error::SourceDeletedInBatch {
+                topic: source.topic.clone(),
+                partition: source.partition,
+                offset: committed,
+                end,
+            }),
+            MissingSource::Skip => {
+                warn!(
+                    shard = self.id,
+                    topic = %source.topic,
+                    partition = source.partition,
+                    copied_to = committed,
+                    end,
+                    "source topic deleted while the batch copied it: the rest of the partition is gone; skipped (--on-missing-source skip)"
+                );
+                self.ends.insert(source.clone(), committed);
+                Ok(())
+            }
+        }
     }
 
     pub(super) fn topics(&self) -> Vec<&str> {
