@@ -247,8 +247,9 @@ pub(crate) struct MirrorArgs {
     #[arg(long, value_enum)]
     pub(crate) start_from: Option<StartFrom>,
     /// When the source deleted records (retention, DeleteRecords) before the mirror copied them,
-    /// so its position is below the partition's start [default: fail]. A recreated source
-    /// topic, a position past a partition's end or a changed --rename is always refused.
+    /// so its position is below the partition's start, or deleted a topic a batch
+    /// (--until-caught-up) was copying [default: fail]. A recreated source topic, a position
+    /// past a partition's end or a changed --rename is always refused.
     #[arg(long, value_enum, value_name = "POLICY")]
     pub(crate) on_missing_source: Option<MissingSource>,
     /// Replication factor of topics kmirror creates on the target [default: the target's default].

@@ -17,14 +17,16 @@ pub(crate) enum StartFrom {
 }
 
 /// What to do when the source deleted records (retention, DeleteRecords) before they were
-/// copied: the mirror's position is below the partition's start.
+/// copied, the mirror's position being below the partition's start, or deleted a topic a batch
+/// was copying.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum MissingSource {
     /// Refuse, naming the partition and the lost range (exit code 4).
     #[default]
     Fail,
-    /// Go on at the partition's start; log the skipped range and count it.
+    /// Go on at the partition's start; log the skipped range and count it (a batch ends a
+    /// deleted topic's partitions where they were copied, and logs them).
     Skip,
 }
 
