@@ -11,7 +11,6 @@ use common::*;
 use kmirror_testcontainers::{
     unique_suffix, Backend, KafkaCluster, KafkaSpec, RecordData, Role, StoredRecord, OLDER_KAFKA_VERSION,
 };
-use rdkafka::consumer::{BaseConsumer, Consumer};
 
 const PARTITIONS: i32 = 3;
 
@@ -113,20 +112,7 @@ fn from_kafka_4_to_kafka_3_a_group_active_there_is_moved_only_once_it_leaves() {
     assert_success(&setup.mirror_until_caught_up(&regex::escape(&t), &["--groups", &regex::escape(&group)]));
     setup.assert_exactly_once(&t, PARTITIONS, Some(21));
 
-    let member: BaseConsumer = setup
-        .target
-        .client_config()
-        .set("group.id", &group)
-        .set("enable.auto.commit", "false")
-        .set("session.timeout.ms", "6000")
-        .create()
-        .expect("member");
-    member.subscribe(&[&t]).expect("subscribe");
-    let joined = std::time::Instant::now();
-    while member.assignment().map_or(0, |a| a.count()) == 0 {
-        assert!(joined.elapsed() < std::time::Duration::from_secs(30), "the member never joined");
-        let _ = member.poll(std::time::Duration::from_millis(100));
-    }
+    let member = classic_member(&setup.target, &group, &t);
     let state = tempfile::tempdir().expect("tempdir");
     let refused = setup.translate_offsets(state.path(), &["--group", &group, "--execute"]);
     assert!(!refused.status.success(), "must refuse a group with a member: {}", stderr(&refused));

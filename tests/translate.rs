@@ -186,20 +186,7 @@ fn group_offset_sync_moves_idle_groups_forward_and_never_an_active_one() {
     let ahead_own: BTreeMap<i32, i64> =
         (0..PARTITIONS).map(|p| (p, if p == 0 { target_end_0 } else { 0 })).collect();
     commit_group(&setup.target, &ahead, &t, &ahead_own);
-    let member: BaseConsumer = setup
-        .target
-        .client_config()
-        .set("group.id", &active)
-        .set("enable.auto.commit", "false")
-        .set("session.timeout.ms", "6000")
-        .create()
-        .expect("member");
-    member.subscribe(&[&t]).expect("subscribe");
-    let joined = Instant::now();
-    while member.assignment().map(|a| a.count()).unwrap_or(0) == 0 {
-        assert!(joined.elapsed() < Duration::from_secs(30), "member never joined");
-        let _ = member.poll(Duration::from_millis(100));
-    }
+    let member = classic_member(&setup.target, &active, &t);
     let keep_alive = std::thread::spawn(move || {
         let until = Instant::now() + Duration::from_secs(25);
         while Instant::now() < until {

@@ -455,3 +455,23 @@ pub fn consume_as_group(
 pub fn data_after(records: &[kmirror_testcontainers::StoredRecord], offset: i64) -> Vec<RecordData> {
     records.iter().filter(|r| r.offset >= offset).map(|r| r.data.clone()).collect()
 }
+
+/// A member of `group` on `cluster` under the classic protocol, subscribed to `topic` and
+/// holding partitions of it (a 6 s session: dropped, it leaves the group at once).
+pub fn classic_member(cluster: &KafkaCluster, group: &str, topic: &str) -> rdkafka::consumer::BaseConsumer {
+    use rdkafka::consumer::Consumer;
+    let member: rdkafka::consumer::BaseConsumer = cluster
+        .client_config()
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("session.timeout.ms", "6000")
+        .create()
+        .expect("member");
+    member.subscribe(&[topic]).expect("subscribe");
+    let joined = Instant::now();
+    while member.assignment().map_or(0, |a| a.count()) == 0 {
+        assert!(joined.elapsed() < Duration::from_secs(30), "the member of {group} never joined");
+        let _ = member.poll(Duration::from_millis(100));
+    }
+    member
+}
