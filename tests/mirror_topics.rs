@@ -324,6 +324,63 @@ fn copies_keep_the_source_timestamps_on_a_target_that_defaults_to_append_times()
     }
 }
 
+/// Replicas on a 3-broker target whose `default.replication.factor` is 1 (Kafka's own
+/// default): kmirror's own topics (the offset map, the shards, the checkpoints) get 3, so that
+/// they outlive a broker; a copy gets the target's default, with a warning naming
+/// `--replication-factor 3` since its source has 3; with `--replication-factor 3`, 3 and no
+/// warning.
+#[test]
+fn own_topics_outlive_a_broker_and_a_copy_less_durable_than_its_source_is_said() {
+    use kmirror_testcontainers::{KafkaCluster, KafkaSpec};
+    if Backend::local().expect("broker choice") != Backend::ApacheKafka {
+        eprintln!("skipped: three-node clusters are Apache Kafka's");
+        return;
+    }
+    let target_spec = KafkaSpec {
+        overrides: vec![("default.replication.factor".into(), "1".into())],
+        ..KafkaSpec::plaintext(3)
+    };
+    let (source, target) = std::thread::scope(|scope| {
+        let source = scope.spawn(|| KafkaCluster::start_kafka(&KafkaSpec::plaintext(3)).expect("source"));
+        let target = KafkaCluster::start_kafka(&target_spec).expect("target");
+        (source.join().expect("source start"), target)
+    });
+    let setup = Setup {
+        source,
+        target,
+        name: format!("rf{}", kmirror_testcontainers::unique_suffix()),
+        state_dir: tempfile::tempdir().expect("tempdir"),
+    };
+    let (by_default, by_flag) = (topic("rf-default"), topic("rf-flag"));
+    for t in [&by_default, &by_flag] {
+        setup.source.create_topic(t, 2, &[]).expect("topic");
+        assert_eq!(setup.source.replication_factor(t).expect("metadata"), Some(3));
+        for p in 0..2 {
+            setup.source.produce(t, p, &keyed("r", 0..20)).expect("produce");
+        }
+    }
+    let out = setup.mirror_until_caught_up(&regex::escape(&by_default), &[]);
+    assert_success(&out);
+    setup.assert_exactly_once(&by_default, 2, Some(20));
+    assert_eq!(setup.target.replication_factor(&by_default).expect("metadata"), Some(1));
+    let log = stderr(&out);
+    assert!(
+        log.lines()
+            .any(|l| l.contains("WARN") && l.contains(&by_default) && l.contains("--replication-factor 3")),
+        "{log}"
+    );
+    for own in ["kmirror.offset-map", "kmirror.shards", "kmirror.checkpoints"] {
+        let own = format!("{own}.{}", setup.name);
+        assert_eq!(setup.target.replication_factor(&own).expect("metadata"), Some(3), "{own}");
+    }
+
+    let out = setup.mirror_until_caught_up(&regex::escape(&by_flag), &["--replication-factor", "3"]);
+    assert_success(&out);
+    setup.assert_exactly_once(&by_flag, 2, Some(20));
+    assert_eq!(setup.target.replication_factor(&by_flag).expect("metadata"), Some(3));
+    assert!(!stderr(&out).contains("fewer replicas than its source"), "{}", stderr(&out));
+}
+
 /// "Latest" is the end of committed data: a source transaction still open at the start is
 /// copied whole once it commits (starting at the high watermark would copy only what follows
 /// it and lose the transaction).

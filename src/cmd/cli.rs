@@ -252,7 +252,9 @@ pub(crate) struct MirrorArgs {
     /// past a partition's end or a changed --rename is always refused.
     #[arg(long, value_enum, value_name = "POLICY")]
     pub(crate) on_missing_source: Option<MissingSource>,
-    /// Replication factor of topics kmirror creates on the target [default: the target's default].
+    /// Replication factor of topics kmirror creates on the target [default: for copies, the
+    /// target's default.replication.factor (a warning says where that is fewer replicas than the
+    /// source topic has); for kmirror's own topics, 3, or the target's broker count if fewer].
     #[arg(long, value_name = "N")]
     pub(crate) replication_factor: Option<i32>,
     /// How often new topics and partitions are looked for, in seconds [default: 10].

@@ -24,6 +24,8 @@ pub(crate) struct SourceTopic {
     pub(crate) name: String,
     pub(crate) partitions: i32,
     pub(crate) target: String,
+    /// Its replication factor (the most replicas any partition has).
+    pub(crate) replicas: i32,
 }
 
 /// The worker thread that runs a shard.
@@ -51,6 +53,7 @@ pub(crate) fn list_source_topics(
             name: t.name().to_string(),
             partitions: t.partitions().len() as i32,
             target: rename.target_of(t.name()),
+            replicas: t.partitions().iter().map(|p| p.replicas().len() as i32).max().unwrap_or(0),
         })
         .collect();
     topics.sort_by(|a, b| a.name.cmp(&b.name));
@@ -79,8 +82,8 @@ mod tests {
     #[test]
     fn every_partition_gets_exactly_one_shard() {
         let topics = vec![
-            SourceTopic { name: "a".into(), partitions: 5, target: "a".into() },
-            SourceTopic { name: "b".into(), partitions: 3, target: "mirror.b".into() },
+            SourceTopic { name: "a".into(), partitions: 5, target: "a".into(), replicas: 1 },
+            SourceTopic { name: "b".into(), partitions: 3, target: "mirror.b".into(), replicas: 3 },
         ];
         let routes = routes_by_shard(&topics, 3);
         let total: usize = routes.values().map(Vec::len).sum();

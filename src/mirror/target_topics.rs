@@ -41,13 +41,19 @@ pub(crate) enum Readiness {
     Missing(MissingTopic),
 }
 
-/// A topic the target lacks: its name there, partitions and topic configs.
+/// A topic the target lacks: its name there, partitions and topic configs, and the source
+/// topic's replication factor (`None` for kmirror's own topics).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct MissingTopic {
     pub(crate) name: String,
     pub(crate) partitions: i32,
     pub(crate) configs: BTreeMap<String, String>,
+    pub(crate) source_replicas: Option<i32>,
 }
+
+/// Replicas of kmirror's own topics where the target has that many brokers: the offset map
+/// and the shadow positions outlive any one broker, as Kafka's own internal topics do.
+const OWN_TOPIC_REPLICAS: usize = 3;
 
 pub(crate) struct TopicSync {
     source_admin: AdminClient<DefaultClientContext>,
@@ -118,6 +124,7 @@ impl TopicSync {
                 name: topic.target.clone(),
                 partitions: topic.partitions,
                 configs: for_new_copy(source_configs),
+                source_replicas: Some(topic.replicas),
             })),
             Some(n) if n < topic.partitions && mirrored == Some(n) => {
                 self.grow(topic, n)?;
@@ -146,13 +153,20 @@ impl TopicSync {
         if missing.is_empty() {
             return Vec::new();
         }
+        let brokers = self.target_brokers(&missing[0].name);
         let requests: Vec<NewTopic<'_>> = missing
             .iter()
             .map(|t| {
-                let replication = TopicReplication::Fixed(self.replication_factor.unwrap_or(-1));
-                t.configs
-                    .iter()
-                    .fold(NewTopic::new(&t.name, t.partitions, replication), |n, (k, v)| n.set(k, v))
+                let replicas = match (self.replication_factor, t.source_replicas) {
+                    (Some(n), _) => n,
+                    // The target's default.replication.factor: its operators' policy.
+                    (None, Some(_)) => -1,
+                    (None, None) => brokers.map_or(-1, |b| b.min(OWN_TOPIC_REPLICAS) as i32),
+                };
+                t.configs.iter().fold(
+                    NewTopic::new(&t.name, t.partitions, TopicReplication::Fixed(replicas)),
+                    |n, (k, v)| n.set(k, v),
+                )
             })
             .collect();
         let answers = match block_on(self.target_admin.create_topics(&requests, &admin_options())) {
@@ -180,7 +194,42 @@ impl TopicSync {
             })
             .collect();
         self.wait_all_visible(missing, &mut outcomes);
+        if self.replication_factor.is_none() {
+            for (topic, outcome) in missing.iter().zip(&outcomes) {
+                if let (Some(source), Ok(true)) = (topic.source_replicas, outcome) {
+                    self.warn_if_less_durable(&topic.name, source, brokers);
+                }
+            }
+        }
         outcomes
+    }
+
+    /// Says so where the target's default made a copy on fewer replicas than its source has
+    /// (and the target could hold): a DR copy that loses its records with one broker.
+    fn warn_if_less_durable(&self, topic: &str, source: i32, brokers: Option<usize>) {
+        let could = brokers.map_or(source, |b| source.min(b as i32));
+        match self.target_replicas(topic) {
+            Some(made) if made < could => warn!(
+                topic,
+                replicas = made,
+                source_replicas = source,
+                "the target topic was made with fewer replicas than its source has (the target's default.replication.factor): pass --replication-factor {could} to make copies as durable as their sources"
+            ),
+            _ => {}
+        }
+    }
+
+    /// How many brokers the target names (in the answer about `topic`, which need not exist).
+    fn target_brokers(&self, topic: &str) -> Option<usize> {
+        let metadata = self.target_metadata.fetch_metadata(Some(topic), ADMIN_TIMEOUT).ok()?;
+        Some(metadata.brokers().len()).filter(|&n| n > 0)
+    }
+
+    /// The replication factor of a target topic, as its first partition shows it.
+    fn target_replicas(&self, topic: &str) -> Option<i32> {
+        let metadata = self.target_metadata.fetch_metadata(Some(topic), ADMIN_TIMEOUT).ok()?;
+        let answer = metadata.topics().iter().find(|t| t.name() == topic)?;
+        answer.partitions().first().map(|p| p.replicas().len() as i32)
     }
 
     /// Waits until every topic of `topics` whose outcome is still fine shows its partitions.
@@ -229,6 +278,7 @@ impl TopicSync {
             name: topic.target.clone(),
             partitions: topic.partitions,
             configs: BTreeMap::new(),
+            source_replicas: None,
         };
         let mut outcome = [Ok(())];
         self.wait_all_visible(&[&grown], &mut outcome);
@@ -315,7 +365,9 @@ impl TopicSync {
         let mut missing = Vec::new();
         for ((topic, partitions, configs), found) in own.into_iter().zip(found) {
             match found? {
-                None => missing.push(MissingTopic { name: topic, partitions, configs }),
+                None => {
+                    missing.push(MissingTopic { name: topic, partitions, configs, source_replicas: None })
+                }
                 Some(recorded) if recorded != shards && topic == crate::config::names::shards_topic(name) => {
                     return Err(Error::ShardsChanged { name: name.to_string(), recorded: recorded as u32 })
                 }

@@ -154,6 +154,20 @@ impl KafkaCluster {
         self.partition_count_with(&consumer, topic)
     }
 
+    /// How many replicas each partition of the topic has (the most of any), or `None` if it
+    /// does not exist.
+    pub fn replication_factor(&self, topic: &str) -> Result<Option<usize>> {
+        let consumer: BaseConsumer = self.client_config().create().map_err(kafka("metadata client"))?;
+        let metadata = consumer
+            .fetch_metadata(Some(topic), OP_TIMEOUT)
+            .map_err(kafka(format!("metadata of {topic}")))?;
+        Ok(metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == topic && t.error().is_none())
+            .and_then(|t| t.partitions().iter().map(|p| p.replicas().len()).max()))
+    }
+
     /// The node id of the partition's leader, once one is elected (waits out a failover).
     pub fn leader(&self, topic: &str, partition: i32) -> Result<usize> {
         let consumer: BaseConsumer = self.client_config().create().map_err(kafka("metadata client"))?;
