@@ -1,6 +1,6 @@
 //! Target topics exist, with the source's partition count and topic configs, before any record
 //! is written to them; configs that drift on the source later are synced.
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use futures_executor::block_on;
@@ -153,7 +153,13 @@ impl TopicSync {
         if missing.is_empty() {
             return Vec::new();
         }
-        let brokers = self.target_brokers(&missing[0].name);
+        // Asked only where a replication factor depends on it: a round trip of a first start.
+        let brokers = match self.replication_factor {
+            None if missing.iter().any(|t| t.source_replicas.is_none_or(|source| source > 1)) => {
+                self.target_brokers(&missing[0].name)
+            }
+            _ => None,
+        };
         let requests: Vec<NewTopic<'_>> = missing
             .iter()
             .map(|t| {
@@ -195,27 +201,36 @@ impl TopicSync {
             .collect();
         self.wait_all_visible(missing, &mut outcomes);
         if self.replication_factor.is_none() {
-            for (topic, outcome) in missing.iter().zip(&outcomes) {
-                if let (Some(source), Ok(true)) = (topic.source_replicas, outcome) {
-                    self.warn_if_less_durable(&topic.name, source, brokers);
-                }
-            }
+            // Where the source has one replica, no copy can have fewer.
+            let made: Vec<(&str, i32)> = missing
+                .iter()
+                .zip(&outcomes)
+                .filter_map(|(t, outcome)| match (t.source_replicas, outcome) {
+                    (Some(source), Ok(true)) if source > 1 => Some((t.name.as_str(), source)),
+                    _ => None,
+                })
+                .collect();
+            self.warn_if_less_durable(&made, brokers);
         }
         outcomes
     }
 
     /// Says so where the target's default made a copy on fewer replicas than its source has
-    /// (and the target could hold): a DR copy that loses its records with one broker.
-    fn warn_if_less_durable(&self, topic: &str, source: i32, brokers: Option<usize>) {
-        let could = brokers.map_or(source, |b| source.min(b as i32));
-        match self.target_replicas(topic) {
-            Some(made) if made < could => warn!(
-                topic,
-                replicas = made,
-                source_replicas = source,
-                "the target topic was made with fewer replicas than its source has (the target's default.replication.factor): pass --replication-factor {could} to make copies as durable as their sources"
-            ),
-            _ => {}
+    /// (and the target could hold): a DR copy that loses its records with one broker. `made`:
+    /// each copy made, with its source's replication factor.
+    fn warn_if_less_durable(&self, made: &[(&str, i32)], brokers: Option<usize>) {
+        let replicas = self.target_replicas(made.iter().map(|(topic, _)| *topic).collect());
+        for &(topic, source) in made {
+            let could = brokers.map_or(source, |b| source.min(b as i32));
+            match replicas.get(topic) {
+                Some(&copy) if copy < could => warn!(
+                    topic,
+                    replicas = copy,
+                    source_replicas = source,
+                    "the target topic was made with fewer replicas than its source has (the target's default.replication.factor): pass --replication-factor {could} to make copies as durable as their sources"
+                ),
+                _ => {}
+            }
         }
     }
 
@@ -225,11 +240,23 @@ impl TopicSync {
         Some(metadata.brokers().len()).filter(|&n| n > 0)
     }
 
-    /// The replication factor of a target topic, as its first partition shows it.
-    fn target_replicas(&self, topic: &str) -> Option<i32> {
-        let metadata = self.target_metadata.fetch_metadata(Some(topic), ADMIN_TIMEOUT).ok()?;
-        let answer = metadata.topics().iter().find(|t| t.name() == topic)?;
-        answer.partitions().first().map(|p| p.replicas().len() as i32)
+    /// The replication factor of each of `topics` on the target, as its first partition shows
+    /// it, in one metadata request (of every topic where they are several).
+    fn target_replicas(&self, topics: BTreeSet<&str>) -> BTreeMap<String, i32> {
+        let asked = match (topics.len(), topics.first()) {
+            (0, _) => return BTreeMap::new(),
+            (1, Some(topic)) => Some(*topic),
+            _ => None,
+        };
+        let Ok(metadata) = self.target_metadata.fetch_metadata(asked, ADMIN_TIMEOUT) else {
+            return BTreeMap::new();
+        };
+        metadata
+            .topics()
+            .iter()
+            .filter(|t| topics.contains(t.name()))
+            .filter_map(|t| Some((t.name().to_string(), t.partitions().first()?.replicas().len() as i32)))
+            .collect()
     }
 
     /// Waits until every topic of `topics` whose outcome is still fine shows its partitions.
