@@ -442,6 +442,24 @@ fn a_source_topic_deleted_under_a_running_mirror_leaves_the_others_copied_on() {
     assert!(said[0].contains(&gone) && said[0].contains("WARN"), "{}", said[0]);
     setup.assert_exactly_once(&stays, 1, Some(150));
     assert_eq!(setup.target.audit_partition(&gone, 0).expect("audit").visible.len(), 100);
+
+    // verify proves the rest and counts the deleted topic's copies as of records the source no
+    // longer has (before: an error on the deleted topic, nothing verified).
+    let state = tempfile::tempdir().expect("tempdir");
+    let out = setup.verify(state.path(), &[]);
+    assert_success(&out);
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("json");
+    let row =
+        |t: &str| rows.iter().find(|r| r["topic"] == t).unwrap_or_else(|| panic!("no row for {t}: {rows:?}"));
+    assert_eq!(
+        (row(&stays)["checked"].as_u64(), row(&stays)["source_gone"].as_bool()),
+        (Some(150), Some(false))
+    );
+    assert_eq!(
+        (row(&gone)["expired"].as_u64(), row(&gone)["source_gone"].as_bool()),
+        (Some(100), Some(true))
+    );
+    assert_eq!(row(&gone)["checked"].as_u64(), Some(0));
 }
 
 /// Two source topics, one of them large, and a batch of both started and copying the large

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use kmirror_state::{RecordData, RecordDigest, TopicPartition};
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use serde::Serialize;
 
@@ -36,6 +37,9 @@ pub(crate) struct PartitionCheck {
     /// The source partition's log start: records below it were deleted on the source
     /// (retention, DeleteRecords) and can no longer be compared.
     pub(crate) source_start: i64,
+    /// The source topic was deleted: every copy is of a record the source no longer has, as
+    /// for records below `source_start` (counted in `expired`).
+    pub(crate) source_gone: bool,
     /// Copies of source records deleted on the source after they were copied: present on the
     /// target, not compared, and neither missing nor extra.
     pub(crate) expired: usize,
@@ -115,8 +119,14 @@ fn check_partition(
     let committed = translator.committed_position(source_tp, target_tp)?;
     let until = committed.or(translator.mapped_end(source_tp)?).unwrap_or(0);
     let from = if args.from_mirror_start { translator.mapped_start(source_tp)?.unwrap_or(0) } else { 0 };
-    let source_start = log_start(source, source_tp)?;
-    let originals = read_partition(source, Side::Source, source_tp, from.max(source_start), Some(until))?;
+    let (source_start, source_gone) = match log_start(source, source_tp)? {
+        Some(start) => (start, false),
+        None => (until, true),
+    };
+    let originals = match source_gone {
+        true => BTreeMap::new(),
+        false => read_partition(source, Side::Source, source_tp, from.max(source_start), Some(until))?,
+    };
     let step = match args.sample {
         Some(n) if n > 0 => (originals.len() / n).max(1),
         _ => 1,
@@ -128,6 +138,7 @@ fn check_partition(
         target_partition: target_tp.partition,
         from_offset: from,
         source_start,
+        source_gone,
         expired: 0,
         skipped_by_policy: 0,
         checked: 0,
@@ -191,13 +202,25 @@ fn check_partition(
     Ok(check)
 }
 
-/// Where the partition's log starts now.
-fn log_start(config: &ClientConfig, tp: &TopicPartition) -> Result<i64> {
+/// Where the partition's log starts now; `None` if the source no longer has it (its topic was
+/// deleted).
+fn log_start(config: &ClientConfig, tp: &TopicPartition) -> Result<Option<i64>> {
     let consumer: BaseConsumer =
         config.create_for_role().map_err(Error::kafka(Side::Source, "creating a reader"))?;
-    let starts = log_starts_with(&consumer, std::slice::from_ref(tp), READ_TIMEOUT)
-        .map_err(Error::kafka(Side::Source, format!("reading where {tp} starts")))?;
-    Ok(starts.get(tp).copied().unwrap_or(0))
+    match log_starts_with(&consumer, std::slice::from_ref(tp), READ_TIMEOUT) {
+        Ok(starts) => Ok(Some(starts.get(tp).copied().unwrap_or(0))),
+        Err(e) if e.rdkafka_error_code().is_some_and(is_unknown_partition) => Ok(None),
+        Err(e) => Err(Error::kafka(Side::Source, format!("reading where {tp} starts"))(e)),
+    }
+}
+
+fn is_unknown_partition(code: RDKafkaErrorCode) -> bool {
+    matches!(
+        code,
+        RDKafkaErrorCode::UnknownPartition
+            | RDKafkaErrorCode::UnknownTopicOrPartition
+            | RDKafkaErrorCode::UnknownTopic
+    )
 }
 
 /// The committed records of a partition from `from` (below `until` if given), by offset.
@@ -279,7 +302,10 @@ fn render(checks: &[PartitionCheck], format: Format) -> String {
                     c.target_topic.clone(),
                     c.partition.to_string(),
                     c.from_offset.to_string(),
-                    c.source_start.to_string(),
+                    match c.source_gone {
+                        true => "deleted".into(),
+                        false => c.source_start.to_string(),
+                    },
                     c.expired.to_string(),
                     c.skipped_by_policy.to_string(),
                     c.checked.to_string(),
