@@ -158,14 +158,9 @@ impl KafkaCluster {
     /// does not exist.
     pub fn replication_factor(&self, topic: &str) -> Result<Option<usize>> {
         let consumer: BaseConsumer = self.client_config().create().map_err(kafka("metadata client"))?;
-        let metadata = consumer
-            .fetch_metadata(Some(topic), OP_TIMEOUT)
-            .map_err(kafka(format!("metadata of {topic}")))?;
-        Ok(metadata
-            .topics()
-            .iter()
-            .find(|t| t.name() == topic && t.error().is_none())
-            .and_then(|t| t.partitions().iter().map(|p| p.replicas().len()).max()))
+        self.with_topic_metadata(&consumer, topic, |t| {
+            t.partitions().iter().map(|p| p.replicas().len()).max()
+        })
     }
 
     /// The node id of the partition's leader, once one is elected (waits out a failover).
@@ -194,14 +189,22 @@ impl KafkaCluster {
     }
 
     fn partition_count_with(&self, consumer: &BaseConsumer, topic: &str) -> Result<Option<i32>> {
+        self.with_topic_metadata(consumer, topic, |t| {
+            (!t.partitions().is_empty()).then(|| t.partitions().len() as i32)
+        })
+    }
+
+    /// `read` of the topic's metadata, `None` where the cluster has no such topic.
+    fn with_topic_metadata<T>(
+        &self,
+        consumer: &BaseConsumer,
+        topic: &str,
+        read: impl FnOnce(&rdkafka::metadata::MetadataTopic) -> Option<T>,
+    ) -> Result<Option<T>> {
         let metadata = consumer
             .fetch_metadata(Some(topic), OP_TIMEOUT)
             .map_err(kafka(format!("metadata of {topic}")))?;
-        Ok(metadata
-            .topics()
-            .iter()
-            .find(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty())
-            .map(|t| t.partitions().len() as i32))
+        Ok(metadata.topics().iter().find(|t| t.name() == topic && t.error().is_none()).and_then(read))
     }
 
     /// Sets the topic's configs to exactly `configs` (AlterConfigs: any other config set on the
