@@ -42,7 +42,7 @@ pub(crate) fn authorizer_of(
             rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS,
             timeout,
         );
-        let event = describe_configs_of(&request, &broker_resource(&name)).map_err(|(_, why)| why)?;
+        let event = describe_configs_of(&request, &[&broker_resource(&name)]).map_err(|(_, why)| why)?;
         let result = rd::rd_kafka_event_DescribeConfigs_result(event.ptr);
         if result.is_null() {
             return Err("unexpected answer to DescribeConfigs".into());

@@ -61,22 +61,22 @@ pub(crate) unsafe fn broker_resource(id: &CStr) -> Guard<rdkafka::bindings::rd_k
     }
 }
 
-/// Sends DescribeConfigs for the one `resource` on `request` and waits for its answer: the event,
-/// whose resources are the answer's, or the failure with librdkafka's code.
+/// Sends DescribeConfigs for `resources` on `request`, in one request, and waits for its answer:
+/// the event, whose resources are the answer's, or the failure with librdkafka's code.
 ///
 /// # Safety
-/// `request` must be a DescribeConfigs request on a live client; `resource` is copied by
+/// `request` must be a DescribeConfigs request on a live client; `resources` are copied by
 /// librdkafka.
 pub(crate) unsafe fn describe_configs_of(
     request: &AdminRequest,
-    resource: &Guard<rdkafka::bindings::rd_kafka_ConfigResource_t>,
+    resources: &[&Guard<rdkafka::bindings::rd_kafka_ConfigResource_t>],
 ) -> Result<Guard<rdkafka::bindings::rd_kafka_event_t>, (rdkafka::types::RDKafkaErrorCode, String)> {
     use rdkafka::bindings as rd;
-    let mut resources = [resource.ptr];
+    let mut pointers: Vec<_> = resources.iter().map(|r| r.ptr).collect();
     rd::rd_kafka_DescribeConfigs(
         request.rk,
-        resources.as_mut_ptr(),
-        1,
+        pointers.as_mut_ptr(),
+        pointers.len(),
         request.options.ptr,
         request.queue.ptr,
     );

@@ -31,7 +31,7 @@ pub(crate) mod record_size;
 #[allow(unsafe_code)]
 pub(crate) mod topic_configs;
 #[allow(unsafe_code)]
-pub(crate) mod topic_ids;
+pub(crate) mod topic_descriptions;
 pub(crate) mod topic_reader;
 #[allow(unsafe_code)]
 pub(crate) mod watermarks;

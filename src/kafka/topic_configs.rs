@@ -1,10 +1,11 @@
-//! DescribeConfigs for one topic, with the broker's answer for that topic checked.
+//! DescribeConfigs for many topics in one request, with the broker's answer for each topic
+//! checked.
 //!
 //! rust-rdkafka's `describe_configs` drops the error a broker gives for each resource: a topic
 //! the principal may not DESCRIBE_CONFIGS (or one that does not exist) comes back as a topic
 //! with no configs, and a mirror would then make or keep its copy without the source's configs,
 //! saying nothing. librdkafka has the per-resource error; it is read here through its C API.
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use rdkafka::admin::AdminClient;
@@ -29,14 +30,27 @@ pub(crate) struct TopicConfigs {
     pub(crate) timestamp_type: Option<String>,
 }
 
-/// `topic`'s configs ([`TopicConfigs`]). A refused or failed answer is an error with the
-/// broker's code (`KafkaError::AdminOp`).
-pub(crate) fn topic_configs(
+/// One DescribeConfigs answer for many topics: each topic's configs or the broker's error for
+/// it, or the request's own failure.
+pub(crate) type ConfigsAnswer = Result<HashMap<String, Result<TopicConfigs, KafkaError>>, KafkaError>;
+
+/// Each named topic's configs ([`TopicConfigs`]), asked in one request. A topic the broker
+/// refused or failed to describe is an error with the broker's code (`KafkaError::AdminOp`) in
+/// its own entry; a request that failed as a whole is the outer error.
+pub(crate) fn topics_configs(
     admin: &AdminClient<DefaultClientContext>,
-    topic: &str,
+    topics: &[&str],
     timeout: Duration,
-) -> Result<TopicConfigs, KafkaError> {
-    let name = c_string(topic).map_err(KafkaError::AdminOpCreation)?;
+) -> ConfigsAnswer {
+    if topics.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let names = topics
+        .iter()
+        .map(|t| c_string(t))
+        .collect::<Result<Vec<_>, String>>()
+        .map_err(KafkaError::AdminOpCreation)?;
+    let mut found = HashMap::with_capacity(topics.len());
     // SAFETY: every pointer passed below is either from librdkafka (and released by a Guard
     // after its last use, the event last: the configs read belong to it) or a CString kept
     // alive until the call returns. librdkafka copies the resources and options it is handed.
@@ -46,25 +60,28 @@ pub(crate) fn topic_configs(
             rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS,
             timeout,
         );
-        let event = describe_configs_of(&request, &topic_resource(&name))
-            .map_err(|(code, _)| KafkaError::AdminOp(code))?;
+        let resources: Vec<_> = names.iter().map(|n| topic_resource(n)).collect();
+        let asked: Vec<_> = resources.iter().collect();
+        let event = describe_configs_of(&request, &asked).map_err(|(code, _)| KafkaError::AdminOp(code))?;
         let result = rd::rd_kafka_event_DescribeConfigs_result(event.ptr);
         if result.is_null() {
             return Err(KafkaError::AdminOpCreation("unexpected answer to DescribeConfigs".into()));
         }
         let mut count = 0usize;
         let answered = rd::rd_kafka_DescribeConfigs_result_resources(result, &mut count);
-        let mut found = TopicConfigs::default();
         for i in 0..count {
             let r = *answered.add(i);
+            let topic = text(rd::rd_kafka_ConfigResource_name(r));
             let code = rd::rd_kafka_ConfigResource_error(r);
             if code != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
-                return Err(KafkaError::AdminOp(RDKafkaErrorCode::from(code)));
+                found.insert(topic, Err(KafkaError::AdminOp(RDKafkaErrorCode::from(code))));
+                continue;
             }
+            let mut configs = TopicConfigs::default();
             let mut entries = 0usize;
-            let configs = rd::rd_kafka_ConfigResource_configs(r, &mut entries);
+            let listed = rd::rd_kafka_ConfigResource_configs(r, &mut entries);
             for j in 0..entries {
-                let entry = *configs.add(j);
+                let entry = *listed.add(j);
                 let set_on_topic = rd::rd_kafka_ConfigEntry_source(entry)
                     == rd::rd_kafka_ConfigSource_t::RD_KAFKA_CONFIG_SOURCE_DYNAMIC_TOPIC_CONFIG;
                 let value = rd::rd_kafka_ConfigEntry_value(entry);
@@ -73,13 +90,14 @@ pub(crate) fn topic_configs(
                 }
                 let name = text(rd::rd_kafka_ConfigEntry_name(entry));
                 if name == TIMESTAMP_TYPE {
-                    found.timestamp_type = Some(text(value));
+                    configs.timestamp_type = Some(text(value));
                 }
                 if set_on_topic && rd::rd_kafka_ConfigEntry_is_read_only(entry) == 0 {
-                    found.overrides.insert(name, text(value));
+                    configs.overrides.insert(name, text(value));
                 }
             }
+            found.insert(topic, Ok(configs));
         }
-        Ok(found)
     }
+    Ok(found)
 }

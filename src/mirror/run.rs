@@ -13,7 +13,7 @@ use crate::config::MirrorSettings;
 use crate::error::{Error, Result, Side};
 use crate::kafka::client::CreateForRole;
 use crate::kafka::errors::{unreachable, ErrorRecorder};
-use crate::kafka::topic_ids::topic_ids;
+use crate::kafka::topic_descriptions::topic_ids;
 use crate::kafka::watermarks::committed_ends_with;
 use crate::mirror::acl_sync::AclSync;
 use crate::mirror::context::MirrorContext;
@@ -27,9 +27,6 @@ use crate::state_dir::StateDir;
 use crate::translate::group_sync::GroupSync;
 use crate::translate::translator::Translator;
 use kmirror_state::TopicPartition;
-
-/// How many target topics are made ready side by side.
-const TOPICS_AT_ONCE: usize = 8;
 
 fn source_partitions(known: &BTreeMap<String, i32>) -> Vec<TopicPartition> {
     known.iter().flat_map(|(topic, &n)| (0..n).map(move |p| TopicPartition::new(topic, p))).collect()
@@ -479,8 +476,8 @@ impl Mirror {
         self.topic_sync.as_ref().ok_or_else(|| Error::Internal("the topic clients are closed".into()))
     }
 
-    /// Makes every target topic ready: each is checked, [`TOPICS_AT_ONCE`] at a time (configs
-    /// described on both sides), and with `own` kmirror's own topics beside them; then every
+    /// Makes every target topic ready: all are checked (see [`TopicSync::check_all`]), and with
+    /// `own` kmirror's own topics beside them; then every
     /// missing one is made in one request (see [`TopicSync::make_all`]). A topic that cannot be
     /// made right is left out, with its error logged, and the others go on; an own topic that
     /// cannot be made stops the run. `known` holds the partition count of each topic already
@@ -495,20 +492,7 @@ impl Mirror {
         let settings = &self.ctx.settings;
         let (own, checks) = std::thread::scope(|scope| {
             let own = own.then(|| scope.spawn(|| sync.missing_own_topics(&settings.name, settings.shards)));
-            let mut checks = Vec::with_capacity(topics.len());
-            for chunk in topics.chunks(TOPICS_AT_ONCE) {
-                let handles: Vec<_> = chunk
-                    .iter()
-                    .map(|topic| scope.spawn(|| sync.check(topic, known.get(&topic.name).copied())))
-                    .collect();
-                for handle in handles {
-                    checks.push(
-                        handle.join().unwrap_or_else(|_| {
-                            Err(Error::Internal("checking a target topic panicked".into()))
-                        }),
-                    );
-                }
-            }
+            let checks = sync.check_all(topics, known);
             let own = match own {
                 Some(own) => own.join().unwrap_or_else(|_| {
                     Err(Error::Internal("checking kmirror's own topics panicked".into()))

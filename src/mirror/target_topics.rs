@@ -17,11 +17,16 @@ use crate::kafka::client::CreateForRole;
 use crate::kafka::consumer_close::ClosedOnDrop;
 use crate::kafka::errors::ErrorRecorder;
 use crate::kafka::incremental_alter::set_topic_configs;
-use crate::kafka::topic_configs::{topic_configs, TopicConfigs, TIMESTAMP_TYPE};
+use crate::kafka::topic_configs::{topics_configs, ConfigsAnswer, TopicConfigs, TIMESTAMP_TYPE};
+use crate::kafka::topic_descriptions::{describe_topics, Described, DescribedAnswer};
 use crate::mirror::copied_configs::{copied, for_new_copy, CREATE_TIME};
 use crate::mirror::plan::SourceTopic;
 
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Topics whose configs (each side's) and target partitions share one request: a DescribeConfigs
+/// answer carries some 40 configs per topic, a few MB for this many.
+const TOPICS_PER_REQUEST: usize = 500;
 
 /// Admin access to both clusters for topic creation and config sync.
 /// What making a target topic ready changed.
@@ -92,29 +97,65 @@ impl TopicSync {
         &self.target_metadata
     }
 
-    /// Makes sure the target topic has at least the source's partitions and the source's topic
+    /// Makes sure each target topic has at least its source's partitions and the source's topic
     /// configs, or says how to make it ([`Readiness::Missing`]: topics are made together, see
-    /// [`TopicSync::make_all`]). `mirrored` is how many partitions of this topic the mirror
-    /// already copies: a target that has exactly those gets the source's new ones added (the
-    /// source grew); any other shortfall is refused, since it is not the mirror's topic.
-    pub(crate) fn check(&self, topic: &SourceTopic, mirrored: Option<i32>) -> Result<Readiness> {
-        // Asked side by side: no answer needs another. The target's configs are asked before
-        // knowing the topic is there (an answer about a missing topic is not used): a start
-        // pays one round trip for all three.
-        let (source_configs, target_configs, partitions) = std::thread::scope(|scope| {
-            let source_configs = scope.spawn(|| self.configs(Side::Source, &topic.name));
-            let target_configs = scope.spawn(|| self.configs(Side::Target, &topic.target));
-            let partitions = self.target_partitions(&topic.target);
-            let joined = |answer: std::thread::Result<Result<TopicConfigs>>| {
-                answer
-                    .unwrap_or_else(|_| Err(Error::Internal("describing a topic's configs panicked".into())))
+    /// [`TopicSync::make_all`]); one answer per topic, in order. `known` holds how many
+    /// partitions of each source topic the mirror already copies: a target that has exactly
+    /// those gets the source's new ones added (the source grew); any other shortfall is refused,
+    /// since it is not the mirror's topic.
+    ///
+    /// [`TOPICS_PER_REQUEST`] topics share each request: their source configs, their targets'
+    /// configs and their targets' partitions, the three asked side by side. Asked one topic at a
+    /// time, a mirror of hundreds of topics sent three requests per topic at its start and at
+    /// every refresh.
+    pub(crate) fn check_all(
+        &self,
+        topics: &[SourceTopic],
+        known: &BTreeMap<String, i32>,
+    ) -> Vec<Result<Readiness>> {
+        topics.chunks(TOPICS_PER_REQUEST).flat_map(|chunk| self.check_chunk(chunk, known)).collect()
+    }
+
+    fn check_chunk(&self, topics: &[SourceTopic], known: &BTreeMap<String, i32>) -> Vec<Result<Readiness>> {
+        let sources: Vec<&str> = topics.iter().map(|t| t.name.as_str()).collect();
+        let targets: Vec<&str> = topics.iter().map(|t| t.target.as_str()).collect();
+        // The targets' configs are asked before knowing which targets exist (an answer about a
+        // missing topic is not used): a start pays one round trip for all three.
+        let (source_configs, target_configs, described) = std::thread::scope(|scope| {
+            let source = scope.spawn(|| topics_configs(&self.source_admin, &sources, ADMIN_TIMEOUT));
+            let target = scope.spawn(|| topics_configs(&self.target_admin, &targets, ADMIN_TIMEOUT));
+            let described = describe_topics(self.target_metadata.client(), &targets, ADMIN_TIMEOUT);
+            let joined = |handle: std::thread::ScopedJoinHandle<'_, _>| {
+                handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
             };
-            (joined(source_configs.join()), joined(target_configs.join()), partitions)
+            (joined(source), joined(target), described)
         });
-        let source_configs = copied(source_configs?.overrides);
-        // Asked again if the topic was made between the two answers.
-        let target_configs = || target_configs.or_else(|_| self.configs(Side::Target, &topic.target));
-        match partitions? {
+        topics
+            .iter()
+            .map(|topic| {
+                let source = configs_in(&source_configs, Side::Source, &topic.name)?;
+                let partitions = partitions_in(&described, &topic.target)?;
+                // Asked again if the topic was made between the two answers.
+                let target = || {
+                    configs_in(&target_configs, Side::Target, &topic.target)
+                        .or_else(|_| self.configs(Side::Target, &topic.target))
+                };
+                self.decide(topic, known.get(&topic.name).copied(), source, partitions, target)
+            })
+            .collect()
+    }
+
+    /// What one target topic needs, given its source's configs and its own partitions.
+    fn decide(
+        &self,
+        topic: &SourceTopic,
+        mirrored: Option<i32>,
+        source_configs: TopicConfigs,
+        partitions: Option<i32>,
+        target_configs: impl FnOnce() -> Result<TopicConfigs>,
+    ) -> Result<Readiness> {
+        let source_configs = copied(source_configs.overrides);
+        match partitions {
             // Made again, it would take the next records at offset 0 while the map and the
             // shadow group say otherwise.
             None if mirrored.is_some() => {
@@ -353,15 +394,14 @@ impl TopicSync {
         Ok(TopicChange::ConfigsSynced)
     }
 
-    /// A topic's configs: only what was set on the topic itself is copied, the brokers'
+    /// One topic's configs: only what was set on the topic itself is copied, the brokers'
     /// defaults on the target stay the target's own.
     fn configs(&self, side: Side, topic: &str) -> Result<TopicConfigs> {
         let admin = match side {
             Side::Source => &self.source_admin,
             Side::Target => &self.target_admin,
         };
-        topic_configs(admin, topic, ADMIN_TIMEOUT)
-            .map_err(|cause| Error::from_kafka(side, format!("describing configs of {topic}"), cause))
+        configs_in(&topics_configs(admin, &[topic], ADMIN_TIMEOUT), side, topic)
     }
 
     /// kmirror's own topics of mirror `name` that the target does not have yet: the shards
@@ -379,16 +419,11 @@ impl TopicSync {
             (crate::config::names::map_topic(name), shards, kept()),
             (crate::config::names::checkpoint_topic(name), 1, kept()),
         ];
-        // Asked side by side: over a long link each is a round trip.
-        let found: Vec<Result<Option<i32>>> = std::thread::scope(|scope| {
-            let asks: Vec<_> =
-                own.iter().map(|(topic, _, _)| scope.spawn(move || self.target_partitions(topic))).collect();
-            asks.into_iter()
-                .map(|ask| {
-                    ask.join().unwrap_or_else(|_| Err(Error::Internal("a metadata request panicked".into())))
-                })
-                .collect()
-        });
+        // One request for the three: over a long link each is a round trip.
+        let names: Vec<&str> = own.iter().map(|(topic, _, _)| topic.as_str()).collect();
+        let described = describe_topics(self.target_metadata.client(), &names, ADMIN_TIMEOUT);
+        let found: Vec<Result<Option<i32>>> =
+            names.iter().map(|topic| partitions_in(&described, topic)).collect();
         let mut missing = Vec::new();
         for ((topic, partitions, configs), found) in own.into_iter().zip(found) {
             match found? {
@@ -438,6 +473,44 @@ impl TopicSync {
         Ok(answer
             .filter(|t| t.error().is_none() && !t.partitions().is_empty())
             .map(|t| t.partitions().len() as i32))
+    }
+}
+
+/// `topic`'s configs out of one request's answer for many (see [`topics_configs`]).
+fn configs_in(answer: &ConfigsAnswer, side: Side, topic: &str) -> Result<TopicConfigs> {
+    let context = || format!("describing configs of {topic}");
+    match answer {
+        Err(e) => Err(Error::from_kafka(side, context(), e.clone())),
+        Ok(answers) => match answers.get(topic) {
+            Some(Ok(configs)) => Ok(configs.clone()),
+            Some(Err(e)) => Err(Error::from_kafka(side, context(), e.clone())),
+            None => Err(Error::Internal(format!("no answer {}", context()))),
+        },
+    }
+}
+
+/// The target topic's partition count out of one DescribeTopics answer for many, `None` if it
+/// does not exist (or is still being made: no partitions yet). A topic the principal may not
+/// describe is an error naming that: it would otherwise look missing, and its making be refused
+/// with a cause that hides the ACL actually lacking.
+fn partitions_in(answer: &DescribedAnswer, topic: &str) -> Result<Option<i32>> {
+    let failed = |code| {
+        Error::from_kafka(
+            Side::Target,
+            format!("describing topic {topic}"),
+            rdkafka::error::KafkaError::MetadataFetch(code),
+        )
+    };
+    match answer {
+        Err((code, _)) => Err(failed(*code)),
+        Ok(answers) => match answers.get(topic) {
+            Some(Described::Exists { partitions, .. }) if *partitions > 0 => {
+                Ok(Some(i32::try_from(*partitions).unwrap_or(i32::MAX)))
+            }
+            Some(Described::Exists { .. }) | Some(Described::Missing) => Ok(None),
+            Some(Described::Unanswered(code)) => Err(failed(*code)),
+            None => Err(Error::Internal(format!("no answer describing topic {topic}"))),
+        },
     }
 }
 

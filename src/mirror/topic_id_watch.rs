@@ -11,7 +11,7 @@ use rdkafka::ClientConfig;
 use tracing::debug;
 
 use crate::kafka::client::CreateForRole;
-use crate::kafka::topic_ids::describe_topic_ids;
+use crate::kafka::topic_descriptions::describe_topic_ids;
 
 /// How often the clusters are asked: the window in which a target topic made again longer than
 /// the mirror's copy takes committed records unseen. One request per cluster and process (the

@@ -14,7 +14,7 @@ use super::txn_calls::Step;
 use super::{Shard, ABORT_TIMEOUT, CALL_TIMEOUT, POSITION_REFRESH};
 use crate::config::MissingSource;
 use crate::error::{Error, Result, Side};
-use crate::kafka::topic_ids::topic_ids;
+use crate::kafka::topic_descriptions::topic_ids;
 use crate::kafka::watermarks::{committed_ends_with, log_starts_with, watermarks};
 use crate::mirror::flush::abort;
 use crate::mirror::map_positions::positions_from_map;
