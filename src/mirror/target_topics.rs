@@ -306,8 +306,12 @@ impl TopicSync {
         let mut waiting: Vec<usize> = (0..topics.len()).filter(|&i| outcomes[i].is_ok()).collect();
         while !waiting.is_empty() {
             let mut still = Vec::new();
+            // One request per round for all: a first start of hundreds of topics waited on
+            // them one metadata request after another.
+            let names: Vec<&str> = waiting.iter().map(|&i| topics[i].name.as_str()).collect();
+            let described = describe_topics(self.target_metadata.client(), &names, ADMIN_TIMEOUT);
             for i in waiting {
-                match self.target_partitions(&topics[i].name) {
+                match partitions_in(&described, &topics[i].name) {
                     Ok(Some(n)) if n >= topics[i].partitions => {}
                     Err(e) => outcomes[i] = Err(e),
                     _ if started.elapsed() > ADMIN_TIMEOUT => {
