@@ -31,7 +31,8 @@ fn mirror(source: &KafkaCluster, topics: &str, expected: usize) -> PlanTimes {
         .args(["mirror", "--source", source.bootstrap(), "--target", target.bootstrap(), "--name", "plan"])
         .args(["--topics", topics, "--until-caught-up", "--progress", "off", "--state-dir"])
         .arg(state.path().join("state"))
-        .env("RUST_LOG", "warn,kmirror=info")
+        .args(std::env::var("KMIRROR_BENCH_TOPICS_ARGS").unwrap_or_default().split_whitespace())
+        .env("RUST_LOG", std::env::var("KMIRROR_BENCH_TOPICS_RUST_LOG").unwrap_or("warn,kmirror=info".into()))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log_path).expect("log file"))
@@ -39,6 +40,9 @@ fn mirror(source: &KafkaCluster, topics: &str, expected: usize) -> PlanTimes {
         .expect("kmirror");
     let wall = started.elapsed().as_secs_f64();
     let log = std::fs::read_to_string(&log_path).expect("read log");
+    if let Ok(kept) = std::env::var("KMIRROR_BENCH_TOPICS_KEEP_LOG") {
+        std::fs::write(format!("{kept}.{expected}"), &log).expect("keep the log");
+    }
     assert!(status.success(), "kmirror failed: {status}\n{log}");
     let planned = first_time_of(&log, "mirror starting").expect("the log says when the plan was made");
     // What the run made must be there: every topic, each with every record, committed.
