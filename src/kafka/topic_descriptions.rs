@@ -17,9 +17,10 @@ use crate::kafka::ffi::{c_string, text, AdminRequest, Guard};
 /// What the cluster answered about one topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Described {
-    /// The topic, its partitions (none while it is being made) and its ID (`None` from brokers
-    /// that give none: an all-zero ID).
-    Exists { partitions: usize, id: Option<String> },
+    /// The topic, its partitions (none while it is being made), its first partition's replica
+    /// count (its replication factor) and its ID (`None` from brokers that give none: an all-zero
+    /// ID).
+    Exists { partitions: usize, replicas: usize, id: Option<String> },
     /// "Unknown topic": the cluster has no such topic.
     Missing,
     /// Any other error (authorization, a bad name, no leader yet): says nothing of whether the
@@ -83,13 +84,17 @@ pub(crate) fn describe_topics<C: ClientContext>(
                 Said::Nothing => Described::Unanswered(code.into()),
                 Said::Exists => {
                     let mut partitions = 0usize;
-                    rd::rd_kafka_TopicDescription_partitions(topic, &mut partitions);
+                    let listed = rd::rd_kafka_TopicDescription_partitions(topic, &mut partitions);
+                    let mut replicas = 0usize;
+                    if partitions > 0 && !listed.is_null() {
+                        rd::rd_kafka_TopicPartitionInfo_replicas(*listed, &mut replicas);
+                    }
                     let id = rd::rd_kafka_TopicDescription_topic_id(topic);
                     let id = (!id.is_null()
                         && (rd::rd_kafka_Uuid_most_significant_bits(id) != 0
                             || rd::rd_kafka_Uuid_least_significant_bits(id) != 0))
                         .then(|| text(rd::rd_kafka_Uuid_base64str(id)));
-                    Described::Exists { partitions, id }
+                    Described::Exists { partitions, replicas, id }
                 }
             };
             found.insert(name, answer);

@@ -1,6 +1,6 @@
 //! Target topics exist, with the source's partition count and topic configs, before any record
 //! is written to them; configs that drift on the source later are synced.
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use futures_executor::block_on;
@@ -240,7 +240,7 @@ impl TopicSync {
                 None => Err(Error::Internal(format!("no answer about creating topic {}", t.name))),
             })
             .collect();
-        self.wait_all_visible(missing, &mut outcomes);
+        let replicas = self.wait_all_visible(missing, &mut outcomes);
         if self.replication_factor.is_none() {
             // Where the source has one replica, no copy can have fewer.
             let made: Vec<(&str, i32)> = missing
@@ -251,28 +251,9 @@ impl TopicSync {
                     _ => None,
                 })
                 .collect();
-            self.warn_if_less_durable(&made, brokers);
+            warn_if_less_durable(&made, &replicas, brokers);
         }
         outcomes
-    }
-
-    /// Says so where the target's default made a copy on fewer replicas than its source has
-    /// (and the target could hold): a DR copy that loses its records with one broker. `made`:
-    /// each copy made, with its source's replication factor.
-    fn warn_if_less_durable(&self, made: &[(&str, i32)], brokers: Option<usize>) {
-        let replicas = self.target_replicas(made.iter().map(|(topic, _)| *topic).collect());
-        for &(topic, source) in made {
-            let could = brokers.map_or(source, |b| source.min(b as i32));
-            match replicas.get(topic) {
-                Some(&copy) if copy < could => warn!(
-                    topic,
-                    replicas = copy,
-                    source_replicas = source,
-                    "the target topic was made with fewer replicas than its source has (the target's default.replication.factor): pass --replication-factor {could} to make copies as durable as their sources"
-                ),
-                _ => {}
-            }
-        }
     }
 
     /// How many brokers the target names (in the answer about `topic`, which need not exist).
@@ -281,27 +262,14 @@ impl TopicSync {
         Some(metadata.brokers().len()).filter(|&n| n > 0)
     }
 
-    /// The replication factor of each of `topics` on the target, as its first partition shows
-    /// it, in one metadata request (of every topic where they are several).
-    fn target_replicas(&self, topics: BTreeSet<&str>) -> BTreeMap<String, i32> {
-        let asked = match (topics.len(), topics.first()) {
-            (0, _) => return BTreeMap::new(),
-            (1, Some(topic)) => Some(*topic),
-            _ => None,
-        };
-        let Ok(metadata) = self.target_metadata.fetch_metadata(asked, ADMIN_TIMEOUT) else {
-            return BTreeMap::new();
-        };
-        metadata
-            .topics()
-            .iter()
-            .filter(|t| topics.contains(t.name()))
-            .filter_map(|t| Some((t.name().to_string(), t.partitions().first()?.replicas().len() as i32)))
-            .collect()
-    }
-
-    /// Waits until every topic of `topics` whose outcome is still fine shows its partitions.
-    fn wait_all_visible<T>(&self, topics: &[&MissingTopic], outcomes: &mut [Result<T>]) {
+    /// Waits until every topic of `topics` whose outcome is still fine shows its partitions;
+    /// the replication factor each one showed then.
+    fn wait_all_visible<T>(
+        &self,
+        topics: &[&MissingTopic],
+        outcomes: &mut [Result<T>],
+    ) -> BTreeMap<String, usize> {
+        let mut replicas = BTreeMap::new();
         let started = Instant::now();
         let mut waiting: Vec<usize> = (0..topics.len()).filter(|&i| outcomes[i].is_ok()).collect();
         while !waiting.is_empty() {
@@ -310,6 +278,13 @@ impl TopicSync {
             // them one metadata request after another.
             let names: Vec<&str> = waiting.iter().map(|&i| topics[i].name.as_str()).collect();
             let described = describe_topics(self.target_metadata.client(), &names, ADMIN_TIMEOUT);
+            if let Ok(answers) = &described {
+                for (topic, answer) in answers {
+                    if let Described::Exists { replicas: n, .. } = answer {
+                        replicas.insert(topic.clone(), *n);
+                    }
+                }
+            }
             for i in waiting {
                 match partitions_in(&described, &topics[i].name) {
                     Ok(Some(n)) if n >= topics[i].partitions => {}
@@ -329,6 +304,7 @@ impl TopicSync {
                 std::thread::sleep(Duration::from_millis(10));
             }
         }
+        replicas
     }
 
     fn grow(&self, topic: &SourceTopic, from: i32) -> Result<()> {
@@ -477,6 +453,24 @@ impl TopicSync {
         Ok(answer
             .filter(|t| t.error().is_none() && !t.partitions().is_empty())
             .map(|t| t.partitions().len() as i32))
+    }
+}
+
+/// Says so where the target's default made a copy on fewer replicas than its source has (and
+/// the target could hold): a DR copy that loses its records with one broker. `made`: each copy
+/// made, with its source's replication factor; `replicas`: each copy's, as the target showed it.
+fn warn_if_less_durable(made: &[(&str, i32)], replicas: &BTreeMap<String, usize>, brokers: Option<usize>) {
+    for &(topic, source) in made {
+        let could = brokers.map_or(source, |b| source.min(b as i32));
+        match replicas.get(topic).map(|&n| i32::try_from(n).unwrap_or(i32::MAX)) {
+            Some(copy) if copy < could => warn!(
+                topic,
+                replicas = copy,
+                source_replicas = source,
+                "the target topic was made with fewer replicas than its source has (the target's default.replication.factor): pass --replication-factor {could} to make copies as durable as their sources"
+            ),
+            _ => {}
+        }
     }
 }
 
