@@ -46,7 +46,7 @@
 //! `many_topics`; KMIRROR_BENCH_TOPICS, default 40; KMIRROR_BENCH_TOPIC_SAMPLES, default 2;
 //! KMIRROR_BENCH_TOPICS_RUST_LOG, kmirror's log filter, default `warn,kmirror=info`;
 //! KMIRROR_BENCH_TOPICS_KEEP_LOG=PATH keeps each run's log as PATH.<topics>;
-//! KMIRROR_BENCH_TOPICS_ARGS, more `kmirror mirror` arguments, split at spaces).
+//! KMIRROR_BENCH_ARGS, as for the batch runs).
 //! Results: bench-results/mirror-topics.json, BENCHMARKS.md (`topics`).
 //!
 //! KMIRROR_BENCH_ONLY=latency: the latency run alone, KMIRROR_BENCH_LATENCY_SAMPLES times

@@ -31,7 +31,7 @@ fn mirror(source: &KafkaCluster, topics: &str, expected: usize) -> PlanTimes {
         .args(["mirror", "--source", source.bootstrap(), "--target", target.bootstrap(), "--name", "plan"])
         .args(["--topics", topics, "--until-caught-up", "--progress", "off", "--state-dir"])
         .arg(state.path().join("state"))
-        .args(std::env::var("KMIRROR_BENCH_TOPICS_ARGS").unwrap_or_default().split_whitespace())
+        .args(std::env::var("KMIRROR_BENCH_ARGS").unwrap_or_default().split_whitespace())
         .env("RUST_LOG", std::env::var("KMIRROR_BENCH_TOPICS_RUST_LOG").unwrap_or("warn,kmirror=info".into()))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
