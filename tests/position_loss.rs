@@ -526,4 +526,16 @@ fn a_source_topic_deleted_under_a_batch_stops_it_by_name_or_is_skipped_by_policy
         log.lines().filter(|l| l.contains("source topic deleted while the batch copied it")).collect();
     assert!(!said.is_empty() && said.iter().all(|l| l.contains(&gone) && l.contains("WARN")), "{log}");
     setup.assert_exactly_once(&stays, 1, Some(100));
+    // The batch's last progress line counts what it copied against what was left to copy once
+    // the skipped rest was gone: nothing behind (before, the rest the source lost stayed as lag).
+    let last =
+        log.lines().rfind(|l| l.contains("progress") && l.contains("scope=")).expect("a progress line");
+    let field = |name: &str| {
+        last.split_whitespace()
+            .find_map(|w| w.strip_prefix(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("no {name} in {last}"))
+            .to_string()
+    };
+    assert_eq!(field("lag"), "0", "{last}");
+    assert_eq!(field("records"), field("of"), "{last}");
 }

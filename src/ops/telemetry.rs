@@ -113,6 +113,14 @@ impl Telemetry {
         entry.end = Some(entry.end.map_or(end, |e| e.max(end)));
     }
 
+    /// A batch ends a partition at `at`, short of the end it noted (its source topic was
+    /// deleted): the rest is no longer part of the batch's work or its lag.
+    pub(crate) fn ended_short(&self, tp: &TopicPartition, at: i64) {
+        let mut partitions = lock(&self.partitions);
+        let entry = partitions.entry(tp.clone()).or_default();
+        entry.end = Some(at);
+    }
+
     pub(crate) fn heartbeat(&self, shard: u32) {
         lock(&self.heartbeats).insert(shard, Instant::now());
     }
@@ -172,6 +180,17 @@ mod tests {
         assert_eq!((p.lag(), p.records, p.bytes, p.backlog_at_start()), (Some(40), 60, 600, Some(100)));
         t.end_seen(&tp, 150);
         assert_eq!(t.snapshot()[&tp].lag(), Some(90));
+    }
+
+    #[test]
+    fn a_partition_ended_short_leaves_the_backlog_and_the_lag_it_no_longer_has() {
+        let t = Telemetry::default();
+        let tp = TopicPartition::new("gone", 0);
+        t.note_start(&tp, Some(10), Some(300));
+        t.committed(&tp, 50, 500, 60);
+        t.ended_short(&tp, 60);
+        let p = t.snapshot()[&tp];
+        assert_eq!((p.lag(), p.backlog_at_start(), p.records), (Some(0), Some(50), 50));
     }
 
     #[test]

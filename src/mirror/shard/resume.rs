@@ -207,6 +207,7 @@ impl Shard {
                     "source topic deleted while the batch copied it: the rest of the partition is gone; skipped (--on-missing-source skip)"
                 );
                 self.ends.insert(source.clone(), committed);
+                self.ctx.telemetry.ended_short(source, committed);
                 Ok(())
             }
         }
