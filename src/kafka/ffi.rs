@@ -21,6 +21,11 @@ pub(crate) fn c_string(s: &str) -> Result<CString, String> {
     CString::new(s).map_err(|_| format!("'{s}' contains a NUL byte"))
 }
 
+/// [`c_string`] of each of `names`, the first refusal if any.
+pub(crate) fn c_strings(names: &[&str]) -> Result<Vec<CString>, String> {
+    names.iter().map(|name| c_string(name)).collect()
+}
+
 /// # Safety
 /// `ptr` must be null or a NUL-terminated string that lives for the call.
 pub(crate) unsafe fn text(ptr: *const std::ffi::c_char) -> String {

@@ -14,7 +14,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
 
-use crate::kafka::ffi::{c_string, describe_configs_of, text, topic_resource, AdminRequest};
+use crate::kafka::ffi::{c_strings, describe_configs_of, text, topic_resource, AdminRequest};
 
 /// The topic config that says whose timestamps a topic's records carry.
 pub(crate) const TIMESTAMP_TYPE: &str = "message.timestamp.type";
@@ -45,11 +45,7 @@ pub(crate) fn topics_configs(
     if topics.is_empty() {
         return Ok(HashMap::new());
     }
-    let names = topics
-        .iter()
-        .map(|t| c_string(t))
-        .collect::<Result<Vec<_>, String>>()
-        .map_err(KafkaError::AdminOpCreation)?;
+    let names = c_strings(topics).map_err(KafkaError::AdminOpCreation)?;
     let mut found = HashMap::with_capacity(topics.len());
     // SAFETY: every pointer passed below is either from librdkafka (and released by a Guard
     // after its last use, the event last: the configs read belong to it) or a CString kept

@@ -12,7 +12,7 @@ use rdkafka::bindings as rd;
 use rdkafka::client::{Client, ClientContext};
 use rdkafka::types::RDKafkaErrorCode;
 
-use crate::kafka::ffi::{c_string, text, AdminRequest, Guard};
+use crate::kafka::ffi::{c_strings, text, AdminRequest, Guard};
 
 /// What the cluster answered about one topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,11 +42,7 @@ pub(crate) fn describe_topics<C: ClientContext>(
     if topics.is_empty() {
         return Ok(HashMap::new());
     }
-    let names = topics
-        .iter()
-        .map(|t| c_string(t))
-        .collect::<Result<Vec<_>, String>>()
-        .map_err(|why| (RDKafkaErrorCode::InvalidArgument, why))?;
+    let names = c_strings(topics).map_err(|why| (RDKafkaErrorCode::InvalidArgument, why))?;
     let mut name_ptrs: Vec<*const std::ffi::c_char> = names.iter().map(|n| n.as_ptr()).collect();
     let mut found = HashMap::new();
     // SAFETY: every pointer handed to librdkafka is either its own (released by a Guard after

@@ -477,10 +477,9 @@ impl Mirror {
     }
 
     /// Makes every target topic ready: all are checked (see [`TopicSync::check_all`]), and with
-    /// `own` kmirror's own topics beside them; then every
-    /// missing one is made in one request (see [`TopicSync::make_all`]). A topic that cannot be
-    /// made right is left out, with its error logged, and the others go on; an own topic that
-    /// cannot be made stops the run. `known` holds the partition count of each topic already
+    /// `own` kmirror's own topics beside them; then every missing one is made in one request (see
+    /// [`TopicSync::make_all`]). A topic that cannot be made right is left out, with its error
+    /// logged, and the others go on; an own topic that cannot be made stops the run. `known` holds the partition count of each topic already
     /// mirrored.
     fn prepare_targets(
         &self,
