@@ -28,8 +28,9 @@ pub enum Error {
     NoTopics { pattern: String, exclude: String },
     #[error("mirror {name} was started with --shards {recorded}; a mirror's shard count is fixed for life: pass --shards {recorded} or use a new --name")]
     ShardsChanged { name: String, recorded: u32 },
-    #[error("worker for shard {shard} was fenced: another kmirror instance with --name {name} took over this shard, or the target aborted its transaction after target.transaction.timeout.ms (a long network partition); this one stops, and a restart resumes from the last commit")]
-    Fenced { name: String, shard: u32 },
+    /// `by`: who took the shard, as its claim says (None: no claim read).
+    #[error("worker for shard {shard} was fenced: {}; this one stops, and a restart resumes from the last commit", fenced_by(.name, .by))]
+    Fenced { name: String, shard: u32, by: Option<String> },
     /// The cause is in the message, not a source: the fix has to end the line.
     #[error("{side} cluster refused {context} ({cause}): the principal kmirror logs in as lacks an ACL; grant what README's \"Access a mirror needs\" lists for the {side}")]
     Denied { side: Side, context: String, cause: rdkafka::error::KafkaError },
@@ -120,6 +121,13 @@ impl std::fmt::Display for Side {
             Side::Source => "source",
             Side::Target => "target",
         })
+    }
+}
+
+fn fenced_by(name: &str, by: &Option<String>) -> String {
+    match by {
+        Some(who) => format!("{who} took it over (the last claim in kmirror.shards.{name} is its)"),
+        None => format!("another kmirror instance with --name {name} took over this shard, or `kmirror failover --execute` did, or the target aborted its transaction after target.transaction.timeout.ms and no claim could be read to tell"),
     }
 }
 

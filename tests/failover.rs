@@ -158,6 +158,8 @@ fn a_failover_drill_moves_every_checkpointed_group_to_its_exact_position() {
     setup.source.produce(&t, 0, &keyed("after-", 0..5)).expect("produce");
     let status = wait_exit(&mut mirror, Duration::from_secs(60)).expect("the fenced mirror stops");
     assert_eq!(status.code(), Some(3), "fenced");
+    let said = stderr(&mirror.wait_with_output().expect("output"));
+    assert!(said.contains("kmirror failover --execute"), "the mirror names who fenced it: {said}");
     let audit = setup.target.audit_partition(&t, 0).expect("audit");
     assert_eq!(audit.visible.len(), PER_PARTITION, "nothing landed behind the translated positions");
 }

@@ -168,6 +168,10 @@ fn a_second_instance_fences_the_first_and_nothing_is_duplicated() {
     assert!(!first_out.status.success(), "a fenced instance exits non-zero");
     let message = stderr(&first_out);
     assert!(message.contains("fenced"), "the first instance says it was fenced: {message}");
+    assert!(
+        message.contains(&format!("the kmirror process {} on host", second.id())),
+        "it names the second instance, whose claim on the shard is the last: {message}"
+    );
 
     stop.store(true, Ordering::SeqCst);
     let produced = producer.join().expect("producer");

@@ -18,6 +18,7 @@ use crate::error::{Error, Result, Side};
 use crate::kafka::client::CreateForRole;
 use crate::kafka::connect::reachable;
 use crate::kafka::groups::refuse_active;
+use crate::mirror::owners::{OwnershipLog, FAILED_OVER};
 use crate::state_dir::StateDir;
 use crate::translate::checkpoint::{latest_checkpoints, take_checkpoints, write_checkpoints};
 use crate::translate::translator::Translator;
@@ -151,6 +152,13 @@ fn checkpointed_groups(target: &ClientConfig, name: &str, groups: &regex::Regex)
 /// with exit code 3) and whatever transaction it had open is aborted, so nothing more lands on
 /// the target behind the translated positions.
 fn fence(target: &ClientConfig, name: &str, shards: u32) -> Result<()> {
+    // The claims go first: a mirror fenced while its own claim is the last one takes the shard
+    // back (it takes the fencing for the target's abort of a transaction left open too long).
+    let claims = OwnershipLog::new(target, name)?;
+    for shard in 0..shards {
+        claims.record(shard, FAILED_OVER);
+    }
+    claims.confirm(Duration::from_secs(30))?;
     for id in (0..shards).flat_map(|shard| names::transactional_ids(name, shard)) {
         let producer: BaseProducer = target
             .clone()

@@ -20,7 +20,7 @@ use crate::config::names::shards_topic;
 use crate::error::{Error, Result, Side};
 use crate::kafka::client::CreateForRole;
 use crate::mirror::context::MirrorContext;
-use crate::mirror::owners::OwnershipLog;
+use crate::mirror::owners::{OwnershipLog, OWNED, RELEASED};
 use crate::mirror::plan::{worker_of, Route};
 use crate::mirror::shard::EarlyClients;
 use crate::mirror::worker::{run_worker, InitialShards, WorkerCommand, WorkerReport};
@@ -30,6 +30,8 @@ pub(crate) enum ShardHosts {
         senders: Vec<Sender<WorkerCommand>>,
         handles: Vec<JoinHandle<Result<WorkerReport>>>,
         streams: usize,
+        /// This process's claims on its shards (None: the log could not be made).
+        claims: Option<(OwnershipLog, Vec<u32>)>,
     },
     Coordinated(Coordination),
 }
@@ -77,6 +79,24 @@ impl Coordination {
     }
 }
 
+/// Claims `shards` for this process as its workers start (see [`crate::mirror::owners`]); not
+/// waited for: a shard fenced by anyone reads the claims only seconds later. Without the log (a target refusing it) the run goes
+/// on, and a shard fenced by the target's abort then stops as if taken over.
+fn claim(ctx: &MirrorContext, shards: Vec<u32>) -> Option<(OwnershipLog, Vec<u32>)> {
+    match OwnershipLog::new(&crate::mirror::shard::target_config(ctx), &ctx.settings.name) {
+        Ok(log) => {
+            for &shard in &shards {
+                log.record(shard, OWNED);
+            }
+            Some((log, shards))
+        }
+        Err(e) => {
+            warn!(error = %e, "could not claim the shards in the shards topic");
+            None
+        }
+    }
+}
+
 fn spawn_worker(
     ctx: &Arc<MirrorContext>,
     index: usize,
@@ -108,6 +128,7 @@ impl ShardHosts {
         mut early: HashMap<u32, EarlyClients>,
     ) -> Result<Self> {
         let streams = ctx.settings.num_streams;
+        let claims = claim(ctx, by_shard.keys().copied().collect());
         let mut per_worker: Vec<InitialShards> = (0..streams).map(|_| BTreeMap::new()).collect();
         for (shard, routes) in by_shard {
             ctx.telemetry.expect_shard(shard);
@@ -119,7 +140,7 @@ impl ShardHosts {
             senders.push(tx);
             handles.push(handle);
         }
-        Ok(Self::Local { senders, handles, streams })
+        Ok(Self::Local { senders, handles, streams, claims })
     }
 
     /// Joins the mirror's group on the target; shards start as the coordinator assigns them.
@@ -194,7 +215,7 @@ impl ShardHosts {
     /// error that ended a worker.
     pub(crate) fn finish(self) -> (u64, Option<Error>) {
         match self {
-            Self::Local { handles, .. } => {
+            Self::Local { handles, claims, .. } => {
                 let mut records = 0;
                 let mut first_error = None;
                 for handle in handles {
@@ -208,6 +229,14 @@ impl ShardHosts {
                             first_error.get_or_insert(Error::Internal("a worker thread panicked".into()));
                         }
                     }
+                }
+                // A run that ended cleanly gives its shards up; one that failed (taken over,
+                // maybe) leaves its claims as a dead process would, never over another's.
+                if let (Some((log, shards)), None) = (&claims, &first_error) {
+                    for &shard in shards {
+                        log.record(shard, RELEASED);
+                    }
+                    log.flush();
                 }
                 (records, first_error)
             }
@@ -277,7 +306,7 @@ impl Membership {
         match spawn_worker(&self.ctx, shard as usize, initial, false) {
             Ok((commands, handle)) => {
                 info!(shard, "shard taken");
-                self.log.record(shard, "owned");
+                self.log.record(shard, OWNED);
                 self.lock_running().insert(shard, Hosted { commands, handle });
             }
             Err(e) => self.fail(e),
@@ -294,7 +323,7 @@ impl Membership {
         self.settle(shard, hosted.handle.join());
         self.ctx.telemetry.forget_shard(shard);
         if !lost {
-            self.log.record(shard, "released");
+            self.log.record(shard, RELEASED);
             // Before the revocation is acknowledged, so the next owner's record comes after.
             self.log.flush();
         }

@@ -21,6 +21,7 @@ pub(crate) mod run;
 pub(crate) mod shadow;
 pub(crate) mod shard;
 pub(crate) mod stall_watch;
+pub(crate) mod take_back;
 pub(crate) mod target_topics;
 pub(crate) mod topic_id_watch;
 pub(crate) mod transaction;

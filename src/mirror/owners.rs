@@ -1,12 +1,21 @@
-//! Which process owns which shard of a coordinated mirror. DescribeGroups tells a group's
-//! members only for the classic protocol and only while the coordinator answers, so each process
-//! records it itself, for `status` to read even with the group gone: when
-//! it takes or releases shard K it writes a small record to partition K of
-//! `kmirror.shards.NAME`, and the last record of each partition names the current owner. A
-//! process that dies writes nothing; the next owner's record replaces its claim.
+//! Which process holds which shard. Each process records it itself, for `status` to read even
+//! with the group gone, and for a fenced shard to tell a takeover from the target's own abort:
+//! when it takes or releases shard K it writes a small record (a claim) to partition K of
+//! `kmirror.shards.NAME`, and the last record of each partition names the current holder.
+//! `failover --execute` writes one before it fences. A process that dies writes nothing; the
+//! next holder's claim replaces its own.
+//!
+//! Why claims: the target bumps a transactional id's producer epoch both when another producer
+//! of the id starts (a second kmirror, a rebalance's new owner, a failover) and when it aborts a
+//! transaction left open past `transaction.timeout.ms` (a network partition that long).
+//! librdkafka reports both as fencing. Only in the second case is the last claim still the
+//! fenced process's own, and then it may take the shard back.
+use std::sync::Mutex;
 use std::time::Duration;
 
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::client::ClientContext;
+use rdkafka::error::KafkaError;
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::ClientConfig;
 use serde::{Deserialize, Serialize};
 
@@ -17,39 +26,83 @@ use crate::kafka::topic_reader::read_to_end;
 use crate::kafka::watermarks::committed_ends;
 use crate::ops::telemetry::now_ms;
 
+/// A claim's `state`: the process holds the shard.
+pub(crate) const OWNED: &str = "owned";
+/// A claim's `state`: the process gave the shard up.
+pub(crate) const RELEASED: &str = "released";
+/// A claim's `state`: `kmirror failover --execute` took the shard from the mirror.
+pub(crate) const FAILED_OVER: &str = "failed-over";
+
 /// One shard's owner. Field names are part of `kmirror status --format json`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub(crate) struct ShardOwner {
     pub(crate) shard: u32,
     pub(crate) host: String,
     pub(crate) pid: u32,
-    /// "owned" or "released".
+    /// [`OWNED`], [`RELEASED`] or [`FAILED_OVER`].
     pub(crate) state: String,
     pub(crate) at_ms: i64,
 }
 
+impl ShardOwner {
+    /// Whether this claim is this process's hold on its shard.
+    pub(crate) fn held_by_this_process(&self) -> bool {
+        self.state == OWNED && self.pid == std::process::id() && self.host == this_host()
+    }
+
+    /// Who wrote the claim, for an error line.
+    pub(crate) fn who(&self) -> String {
+        match self.state.as_str() {
+            FAILED_OVER => format!("kmirror failover --execute (host {}, pid {})", self.host, self.pid),
+            _ => format!("the kmirror process {} on host {}", self.pid, self.host),
+        }
+    }
+}
+
+fn this_host() -> String {
+    nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_else(|| "unknown".into())
+}
+
+/// Keeps the first failed delivery, for a write that must be known to have landed.
+#[derive(Default)]
+struct Deliveries {
+    failed: Mutex<Option<KafkaError>>,
+}
+
+impl ClientContext for Deliveries {}
+
+impl ProducerContext for Deliveries {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Err((e, _)) = result {
+            if let Ok(mut failed) = self.failed.lock() {
+                failed.get_or_insert_with(|| e.clone());
+            }
+        }
+    }
+}
+
 /// Writes ownership records for one process.
 pub(crate) struct OwnershipLog {
-    producer: ThreadedProducer<DefaultProducerContext>,
+    producer: ThreadedProducer<Deliveries>,
     topic: String,
     host: String,
 }
 
 impl OwnershipLog {
     pub(crate) fn new(target: &ClientConfig, name: &str) -> Result<Self> {
-        let producer = target
-            .clone()
-            .create_for_role()
+        let mut config = target.clone();
+        // A shard's claims must land in the order written, retries or not.
+        config.set("enable.idempotence", "true");
+        let producer = config
+            .create_for_role_with_context(Deliveries::default())
             .map_err(Error::kafka(Side::Target, "creating the ownership producer"))?;
-        let host = nix::unistd::gethostname()
-            .ok()
-            .and_then(|h| h.into_string().ok())
-            .unwrap_or_else(|| "unknown".into());
-        Ok(Self { producer, topic: shards_topic(name), host })
+        Ok(Self { producer, topic: shards_topic(name), host: this_host() })
     }
 
-    /// Records that this process took (`owned`) or gave up (`released`) a shard. Best effort:
-    /// it only informs `kmirror status`.
+    /// Records that this process took ([`OWNED`]) or gave up ([`RELEASED`]) a shard, or took it
+    /// from the mirror ([`FAILED_OVER`]). Not waited for: [`Self::confirm`] waits.
     pub(crate) fn record(&self, shard: u32, state: &str) {
         let owner = ShardOwner {
             shard,
@@ -69,13 +122,34 @@ impl OwnershipLog {
     pub(crate) fn flush(&self) {
         let _ = self.producer.flush(Duration::from_secs(5));
     }
+
+    /// Waits until every record written so far has landed; the first one that did not is the
+    /// error.
+    pub(crate) fn confirm(&self, timeout: Duration) -> Result<()> {
+        let flushed = self.producer.flush(timeout);
+        let failed = self.producer.context().failed.lock().ok().and_then(|mut f| f.take());
+        match failed.map_or(flushed, Err) {
+            Ok(()) => Ok(()),
+            Err(e) => Err(Error::kafka(Side::Target, format!("writing to {}", self.topic))(e)),
+        }
+    }
 }
 
 /// The current owner of every shard that has one, from the last record of each partition.
 pub(crate) fn shard_owners(target: &ClientConfig, name: &str, shards: u32) -> Result<Vec<ShardOwner>> {
+    let claims = last_claims(target, name, 0..shards)?;
+    Ok(claims.into_iter().filter(|o| o.state == OWNED).collect())
+}
+
+/// The last claim written for `shard` (None: none yet).
+pub(crate) fn last_claim(target: &ClientConfig, name: &str, shard: u32) -> Result<Option<ShardOwner>> {
+    Ok(last_claims(target, name, shard..shard + 1)?.pop())
+}
+
+fn last_claims(target: &ClientConfig, name: &str, shards: std::ops::Range<u32>) -> Result<Vec<ShardOwner>> {
     let topic = shards_topic(name);
     let partitions: Vec<kmirror_state::TopicPartition> =
-        (0..shards as i32).map(|p| kmirror_state::TopicPartition::new(&topic, p)).collect();
+        shards.map(|p| kmirror_state::TopicPartition::new(&topic, p as i32)).collect();
     let ends = committed_ends(target, &partitions, Duration::from_secs(10))
         .map_err(Error::kafka(Side::Target, format!("reading the end of {topic}")))?;
     let mut owners = Vec::new();
@@ -92,7 +166,29 @@ pub(crate) fn shard_owners(target: &ClientConfig, name: &str, shards: u32) -> Re
             }
             Ok(())
         })?;
-        owners.extend(last.filter(|o| o.state == "owned"));
+        owners.extend(last);
     }
     Ok(owners)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claim(host: String, pid: u32, state: &str) -> ShardOwner {
+        ShardOwner { shard: 3, host, pid, state: state.into(), at_ms: 0 }
+    }
+
+    #[test]
+    fn only_this_processs_own_hold_lets_a_fenced_shard_take_itself_back() {
+        let me = std::process::id();
+        assert!(claim(this_host(), me, OWNED).held_by_this_process());
+        assert!(!claim(this_host(), me, RELEASED).held_by_this_process(), "given up");
+        assert!(!claim(this_host(), me + 1, OWNED).held_by_this_process(), "another process");
+        assert!(!claim(format!("{}-other", this_host()), me, OWNED).held_by_this_process(), "another host");
+        let failover = claim("dr-1".into(), 42, FAILED_OVER);
+        assert!(!failover.held_by_this_process());
+        assert_eq!(failover.who(), "kmirror failover --execute (host dr-1, pid 42)");
+        assert_eq!(claim("h".into(), 7, OWNED).who(), "the kmirror process 7 on host h");
+    }
 }

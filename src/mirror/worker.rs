@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::mirror::context::MirrorContext;
 use crate::mirror::plan::Route;
 use crate::mirror::shard::{EarlyClients, Shard};
+use crate::mirror::take_back::{take_back, TakenBack};
 
 /// What a worker is told while it runs, on its one channel. The process-wide stop (SIGINT,
 /// SIGTERM, a failed worker) stays a flag in the context: a signal handler can only set a flag,
@@ -99,6 +100,7 @@ fn drive(
     budget: Duration,
 ) -> Result<()> {
     let mut released = false;
+    let mut taken_back = TakenBack::default();
     loop {
         while let Ok(command) = commands.try_recv() {
             match command {
@@ -125,8 +127,16 @@ fn drive(
             std::thread::sleep(budget);
             continue;
         }
-        for shard in shards.iter_mut() {
-            shard.run_for(budget)?;
+        for i in 0..shards.len() {
+            match shards[i].run_for(budget) {
+                Ok(()) => {}
+                Err(e @ Error::Fenced { .. }) => {
+                    let fenced = shards.remove(i);
+                    let again = take_back(ctx, fenced, e, &mut taken_back)?;
+                    shards.insert(i, again);
+                }
+                Err(e) => return Err(e),
+            }
         }
     }
 }

@@ -347,7 +347,7 @@ fn with_producer_defaults(mut config: ClientConfig) -> ClientConfig {
 /// runs each). A larger record raises it for its shard (`record_limit`).
 pub(super) const PRODUCER_MESSAGE_MAX_BYTES: u64 = 1_048_588;
 
-pub(super) fn target_config(ctx: &MirrorContext) -> ClientConfig {
+pub(crate) fn target_config(ctx: &MirrorContext) -> ClientConfig {
     let mut config = ctx.settings.target.client_config();
     config.set("bootstrap.servers", &ctx.settings.target_bootstrap);
     config

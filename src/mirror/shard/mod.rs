@@ -46,7 +46,7 @@ mod resume;
 mod txn_calls;
 
 use clients::{source_consumer, ShardClients};
-pub(crate) use clients::{EarlyClients, EarlyDecisions};
+pub(crate) use clients::{target_config, EarlyClients, EarlyDecisions};
 use in_flight::InFlight;
 use txn_calls::TargetProducer;
 
@@ -560,6 +560,15 @@ impl Shard {
 
     pub(crate) fn records_mirrored(&self) -> u64 {
         self.records_mirrored
+    }
+
+    /// Counts `records` an earlier start of the shard in this run copied.
+    pub(crate) fn add_records(&mut self, records: u64) {
+        self.records_mirrored += records;
+    }
+
+    pub(crate) fn routes(&self) -> &[Route] {
+        &self.routes
     }
 }
 

@@ -104,7 +104,9 @@ impl TxnCalls {
             None => e,
         };
         let error = match classify(&cause) {
-            Class::Fenced => Error::Fenced { name: self.ctx.settings.name.clone(), shard: self.shard },
+            Class::Fenced => {
+                Error::Fenced { name: self.ctx.settings.name.clone(), shard: self.shard, by: None }
+            }
             Class::Denied => {
                 Error::Denied { side: Side::Target, context: format!("shard {}", self.shard), cause }
             }

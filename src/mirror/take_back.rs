@@ -1,0 +1,70 @@
+//! A shard fenced while its last claim is still this process's: the target aborted its
+//! transaction past `transaction.timeout.ms` (a network partition that long), which bumps the
+//! producer epoch as a takeover does (see [`crate::mirror::owners`]). Nobody else holds the
+//! shard, so it is started again, as a restart would: new producers fence the dead ones and it
+//! resumes from the shadow group's last commit. A claim by anyone else stops it, as before.
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tracing::warn;
+
+use crate::error::{Error, Result};
+use crate::mirror::context::MirrorContext;
+use crate::mirror::owners::last_claim;
+use crate::mirror::shard::{target_config, Shard};
+
+/// How long a fenced shard waits before it reads the claims: a new holder fences first and
+/// writes its claim a moment later.
+const CLAIM_GRACE: Duration = Duration::from_secs(2);
+
+/// When each shard of a worker last took itself back.
+#[derive(Default)]
+pub(crate) struct TakenBack(HashMap<u32, Instant>);
+
+/// `fenced` (closed here) started again if it is still this process's to hold, else `error`
+/// (fencing) naming who took it where a claim says.
+pub(crate) fn take_back(
+    ctx: &Arc<MirrorContext>,
+    fenced: Shard,
+    error: Error,
+    taken_back: &mut TakenBack,
+) -> Result<Shard> {
+    let id = fenced.id();
+    let routes = fenced.routes().to_vec();
+    let records = fenced.records_mirrored();
+    fenced.close();
+    // Fenced twice within one transaction timeout: whatever fences it does not claim it (an
+    // older kmirror, another tool); taking it back again and again would fence that in turn.
+    let timeout = ctx.settings.transaction_timeout();
+    if taken_back.0.get(&id).is_some_and(|at| at.elapsed() < timeout) {
+        return Err(error);
+    }
+    let grace = Instant::now();
+    while grace.elapsed() < CLAIM_GRACE {
+        if ctx.stop.load(Ordering::Relaxed) {
+            return Err(error);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    match last_claim(&target_config(ctx), &ctx.settings.name, id) {
+        Ok(Some(claim)) if claim.held_by_this_process() => {}
+        Ok(Some(claim)) => {
+            return Err(Error::Fenced { name: ctx.settings.name.clone(), shard: id, by: Some(claim.who()) })
+        }
+        Ok(None) => return Err(error),
+        Err(e) => {
+            warn!(shard = id, error = %e, "could not read the shard's claims to tell a takeover from the target's abort");
+            return Err(error);
+        }
+    }
+    warn!(
+        shard = id,
+        "fenced, yet the last claim on the shard is this process's: the target aborted its transaction after target.transaction.timeout.ms (was it out of reach that long?); taking the shard back and resuming from the last commit"
+    );
+    taken_back.0.insert(id, Instant::now());
+    let mut shard = Shard::start(id, ctx.clone(), routes, None)?;
+    shard.add_records(records);
+    Ok(shard)
+}
