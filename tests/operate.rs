@@ -272,8 +272,18 @@ fn metrics_move_lag_falls_to_zero_and_healthz_follows_a_paused_target() {
     });
     let (_, body) = http_get(port, "/metrics");
     assert_eq!(metric(&body, &records_line), Some(sent as f64), "no record counted twice: {body}");
+    // The running process has claimed every shard (what a fenced shard reads to tell a takeover
+    // from the target's abort); a clean stop gives them up.
+    let status = status_json(&setup, false);
+    let shards = status["shards"].as_u64().expect("shards");
+    let owners = status["owners"].as_array().expect("owners");
+    let claimed: Vec<u64> = owners.iter().filter_map(|o| o["shard"].as_u64()).collect();
+    assert_eq!(claimed, (0..shards).collect::<Vec<_>>(), "{status:#}");
+    assert!(owners.iter().all(|o| o["pid"].as_u64() == Some(u64::from(mirror.id()))), "{status:#}");
     terminate(&mirror);
     let status = mirror.wait().expect("wait");
     assert!(status.success(), "{status}");
     setup.assert_exactly_once(&t, PARTITIONS, None);
+    let status = status_json(&setup, false);
+    assert_eq!(status["owners"], serde_json::json!([]), "released at the stop: {status:#}");
 }

@@ -82,12 +82,16 @@ impl Telemetry {
         self.started.elapsed()
     }
 
-    /// Notes where a partition stands before this run copies anything.
+    /// Notes where a partition stands as a shard starts it. Once this run committed some of it,
+    /// a shard started again (taken back after fencing) leaves the start where the records it
+    /// counts began.
     pub(crate) fn note_start(&self, tp: &TopicPartition, committed: Option<i64>, end: Option<i64>) {
         let mut partitions = lock(&self.partitions);
         let entry = partitions.entry(tp.clone()).or_default();
         entry.committed = committed;
-        entry.start = committed;
+        if entry.records == 0 {
+            entry.start = committed;
+        }
         entry.end = end.or(entry.end);
     }
 
@@ -191,6 +195,25 @@ mod tests {
         t.ended_short(&tp, 60);
         let p = t.snapshot()[&tp];
         assert_eq!((p.lag(), p.backlog_at_start(), p.records), (Some(0), Some(50), 50));
+    }
+
+    #[test]
+    fn a_shard_started_again_keeps_the_backlog_its_records_count_from() {
+        let t = Telemetry::default();
+        let tp = TopicPartition::new("taken-back", 0);
+        t.note_start(&tp, Some(10), Some(300));
+        t.committed(&tp, 50, 500, 60);
+        t.note_start(&tp, Some(60), None);
+        let p = t.snapshot()[&tp];
+        assert_eq!((p.lag(), p.backlog_at_start(), p.records), (Some(240), Some(290), 50));
+        let fresh = TopicPartition::new("not-yet-copied", 0);
+        t.note_start(&fresh, None, Some(40));
+        t.note_start(&fresh, Some(5), None);
+        assert_eq!(
+            t.snapshot()[&fresh].backlog_at_start(),
+            Some(35),
+            "nothing counted yet: the newest start"
+        );
     }
 
     #[test]
