@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::config::names::shards_topic;
 use crate::error::{Error, Result, Side};
@@ -232,12 +232,15 @@ impl ShardHosts {
                 }
                 // A run that ended cleanly gives its shards up; one that failed (taken over,
                 // maybe) leaves its claims as a dead process would, never over another's.
+                let releasing = std::time::Instant::now();
                 if let (Some((log, shards)), None) = (&claims, &first_error) {
                     for &shard in shards {
                         log.record(shard, RELEASED);
                     }
                     log.flush();
                 }
+                drop(claims);
+                debug!(release_ms = releasing.elapsed().as_millis() as u64, "shards released");
                 (records, first_error)
             }
             Self::Coordinated(mut group) => {
