@@ -28,9 +28,10 @@ pub enum Error {
     NoTopics { pattern: String, exclude: String },
     #[error("mirror {name} was started with --shards {recorded}; a mirror's shard count is fixed for life: pass --shards {recorded} or use a new --name")]
     ShardsChanged { name: String, recorded: u32 },
-    /// `by`: who took the shard, as its claim says (None: no claim read).
+    /// `by`: who took the shard, as its claim says (None: no claim read); `failed_over`: that
+    /// claim is `kmirror failover --execute`'s.
     #[error("worker for shard {shard} was fenced: {}; this one stops, and a restart resumes from the last commit", fenced_by(.name, .by))]
-    Fenced { name: String, shard: u32, by: Option<String> },
+    Fenced { name: String, shard: u32, by: Option<String>, failed_over: bool },
     /// The cause is in the message, not a source: the fix has to end the line.
     #[error("{side} cluster refused {context} ({cause}): the principal kmirror logs in as lacks an ACL; grant what README's \"Access a mirror needs\" lists for the {side}")]
     Denied { side: Side, context: String, cause: rdkafka::error::KafkaError },
@@ -127,7 +128,7 @@ impl std::fmt::Display for Side {
 fn fenced_by(name: &str, by: &Option<String>) -> String {
     match by {
         Some(who) => format!("{who} took it over (the last claim in kmirror.shards.{name} is its)"),
-        None => format!("another kmirror instance with --name {name} took over this shard, or `kmirror failover --execute` did, or the target aborted its transaction after target.transaction.timeout.ms and no claim could be read to tell"),
+        None => format!("another kmirror instance with --name {name} took over this shard, or `kmirror failover --execute` did, or the target aborted its transaction after target.transaction.timeout.ms, and the shard's claims could not tell which"),
     }
 }
 

@@ -197,6 +197,14 @@ fn a_restart_with_another_num_streams_loses_and_duplicates_nothing() {
     std::thread::sleep(Duration::from_millis(2_000));
     child.kill().expect("kill");
     child.wait().expect("reap");
+    // A killed process gives nothing up: its claim stays, and status says its process is gone.
+    let status = common::status_json(&setup, false);
+    let owners = status["owners"].as_array().expect("owners");
+    assert_eq!(owners.len() as u64, status["shards"].as_u64().expect("shards"), "{status:#}");
+    for owner in owners {
+        assert_eq!(owner["pid"].as_u64(), Some(u64::from(child.id())), "{status:#}");
+        assert_eq!(owner["running"], serde_json::json!(false), "{status:#}");
+    }
     producer.join().expect("producer");
     let out = setup.mirror_until_caught_up(&t, &["--num.streams", "3"]);
     assert_success(&out);

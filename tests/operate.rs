@@ -280,6 +280,11 @@ fn metrics_move_lag_falls_to_zero_and_healthz_follows_a_paused_target() {
     let claimed: Vec<u64> = owners.iter().filter_map(|o| o["shard"].as_u64()).collect();
     assert_eq!(claimed, (0..shards).collect::<Vec<_>>(), "{status:#}");
     assert!(owners.iter().all(|o| o["pid"].as_u64() == Some(u64::from(mirror.id()))), "{status:#}");
+    assert!(owners.iter().all(|o| o["running"] == serde_json::json!(true)), "{status:#}");
+    // A local run claims once: the claims must outlast the target's retention.
+    let shards_topic = format!("kmirror.shards.{}", setup.name);
+    let configs = setup.target.topic_configs(&shards_topic).expect("shards topic configs");
+    assert_eq!(configs.get("cleanup.policy").map(String::as_str), Some("compact"), "{configs:?}");
     terminate(&mirror);
     let status = mirror.wait().expect("wait");
     assert!(status.success(), "{status}");

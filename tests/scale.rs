@@ -218,3 +218,44 @@ fn a_checkpoint_cycle_stuck_on_a_frozen_source_costs_no_shards() {
     assert_eq!(log.matches("shard taken").count(), 4, "each shard taken once, never lost:\n{log}");
     setup.assert_exactly_once(&t, partitions, Some(200));
 }
+
+/// `failover --execute` fences every shard of a coordinated mirror: the process stops with exit
+/// code 3 and names the failover, rather than keep running until a rebalance gives it shards
+/// to write behind the failover's positions. Nothing lands after the failover.
+#[test]
+fn a_coordinated_mirror_stops_at_a_failover_and_writes_nothing_behind_it() {
+    let setup = Setup::new();
+    let t = topic("coord-failover");
+    let partitions = 2;
+    setup.source.create_topic(&t, partitions, &[]).expect("topic");
+    for p in 0..partitions {
+        setup.source.produce(&t, p, &keyed(&format!("a{p}"), 0..50)).expect("produce");
+    }
+    let group = format!("app-{}", setup.name);
+    commit_group(&setup.source, &group, &t, &[(0, 10), (1, 20)].into());
+    let mut process =
+        coordinated_with(&setup, &t, "2", "only", &["--groups", &group, "--checkpoint-interval", "1"]);
+    wait_until_copied(&setup, &t, partitions, Duration::from_secs(60));
+    let started = Instant::now();
+    while status_json_once_there(&setup).unwrap_or_default()["groups"].as_array().map_or(0, Vec::len) == 0 {
+        assert!(started.elapsed() < Duration::from_secs(60), "never checkpointed\n{}", logs(&setup));
+        std::thread::sleep(Duration::from_millis(300));
+    }
+
+    let failover = setup.failover(&["--execute"]);
+    assert_success(&failover);
+    for p in 0..partitions {
+        setup.source.produce(&t, p, &keyed(&format!("b{p}"), 0..5)).expect("produce");
+    }
+    let status = wait_exit(&mut process, Duration::from_secs(60));
+    if status.is_none() {
+        let _ = process.kill();
+    }
+    assert_eq!(status.and_then(|s| s.code()), Some(3), "the fenced process stops\n{}", logs(&setup));
+    let log = std::fs::read_to_string(setup.state_dir.path().join("only.log")).unwrap_or_default();
+    assert!(log.contains("kmirror failover --execute"), "it names the failover:\n{log}");
+    for p in 0..partitions {
+        let audit = setup.target.audit_partition(&t, p).expect("audit");
+        assert_eq!(audit.visible.len(), 50, "nothing landed behind the failover on partition {p}");
+    }
+}

@@ -58,12 +58,20 @@ pub(crate) struct GroupStatus {
     pub(crate) partitions: usize,
 }
 
+/// A shard's claim, and whether its process still runs (`None`: it ran on another host).
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct OwnerStatus {
+    #[serde(flatten)]
+    pub(crate) claim: crate::mirror::owners::ShardOwner,
+    pub(crate) running: Option<bool>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Status {
     pub(crate) name: String,
     pub(crate) shards: u32,
-    /// With --coordinate: which process owns each shard (empty otherwise).
-    pub(crate) owners: Vec<crate::mirror::owners::ShardOwner>,
+    /// Which process holds each shard, by its last claim (none after a clean stop).
+    pub(crate) owners: Vec<OwnerStatus>,
     /// "reachable", or why the source lag is unknown.
     pub(crate) source: String,
     pub(crate) partitions: Vec<PartitionStatus>,
@@ -164,11 +172,14 @@ pub(crate) fn collect(args: &StatusArgs) -> Result<Status> {
         }
         false => Vec::new(),
     };
-    let owners =
-        crate::mirror::owners::shard_owners(&target, &args.mirror.name, shards).unwrap_or_else(|e| {
+    let owners = crate::mirror::owners::shard_owners(&target, &args.mirror.name, shards)
+        .unwrap_or_else(|e| {
             warn!("{e}; shard owners unknown");
             Vec::new()
-        });
+        })
+        .into_iter()
+        .map(|claim| OwnerStatus { running: claim.running(), claim })
+        .collect();
     Ok(Status { name: args.mirror.name.clone(), shards, owners, source: source_state, partitions, groups })
 }
 
@@ -315,10 +326,18 @@ fn table(status: &Status) -> String {
     out += &aligned(&rows);
     if !status.owners.is_empty() {
         out += "\n";
-        let mut rows = vec![crate::ops::table::header(&["shard", "owner_host", "owner_pid", "since"])];
+        let mut rows =
+            vec![crate::ops::table::header(&["shard", "owner_host", "owner_pid", "since", "running"])];
         for o in &status.owners {
-            let since = format!("{:.1} s ago", (now_ms() - o.at_ms) as f64 / 1000.0);
-            rows.push(vec![o.shard.to_string(), o.host.clone(), o.pid.to_string(), since]);
+            let c = &o.claim;
+            let since = format!("{:.1} s ago", (now_ms() - c.at_ms) as f64 / 1000.0);
+            let running = match o.running {
+                Some(true) => "yes",
+                // Killed, or lost with its host: the next run's claim replaces it.
+                Some(false) => "no (gone)",
+                None => "-",
+            };
+            rows.push(vec![c.shard.to_string(), c.host.clone(), c.pid.to_string(), since, running.into()]);
         }
         out += &aligned(&rows);
     }

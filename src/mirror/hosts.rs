@@ -350,6 +350,9 @@ impl Membership {
             Ok(Ok(report)) => {
                 self.records.fetch_add(report.records, Ordering::Relaxed);
             }
+            // A failover made the target final: a shard that a later rebalance gave this
+            // process would write behind it. The process stops, as a local run does.
+            Ok(Err(e @ Error::Fenced { failed_over: true, .. })) => self.fail(e),
             Ok(Err(Error::Fenced { .. })) => {
                 warn!(shard, "shard fenced: another process of this mirror owns it now");
             }

@@ -43,21 +43,70 @@ pub(crate) struct ShardOwner {
     /// [`OWNED`], [`RELEASED`] or [`FAILED_OVER`].
     pub(crate) state: String,
     pub(crate) at_ms: i64,
+    /// Drawn at random by each process: a container's kmirror runs as pid 1 under a host name
+    /// its replacement keeps. Empty in claims of kmirror versions before it.
+    #[serde(default)]
+    pub(crate) instance: String,
 }
 
 impl ShardOwner {
     /// Whether this claim is this process's hold on its shard.
     pub(crate) fn held_by_this_process(&self) -> bool {
-        self.state == OWNED && self.pid == std::process::id() && self.host == this_host()
+        self.state == OWNED && self.instance == this_instance()
+    }
+
+    /// Whether `kmirror failover --execute` wrote it.
+    pub(crate) fn is_failover(&self) -> bool {
+        self.state == FAILED_OVER
+    }
+
+    /// Whether the process that wrote the claim still runs: known only for a claim written on
+    /// this host (a process of another host cannot be looked at from here). A claim outlives a
+    /// process that was killed, until the next holder's replaces it.
+    pub(crate) fn running(&self) -> Option<bool> {
+        (self.host == this_host()).then(|| kmirror_runs_as(self.pid))
     }
 
     /// Who wrote the claim, for an error line.
     pub(crate) fn who(&self) -> String {
         match self.state.as_str() {
             FAILED_OVER => format!("kmirror failover --execute (host {}, pid {})", self.host, self.pid),
+            // It took the shard after this process did, then stopped cleanly.
+            RELEASED => format!("the kmirror process {} on host {}, stopped since,", self.pid, self.host),
             _ => format!("the kmirror process {} on host {}", self.pid, self.host),
         }
     }
+}
+
+/// Whether `pid` is a kmirror process: where `/proc` tells, by its program's name (the pid of a
+/// process killed long ago may have been given to another program); elsewhere, whether it exists.
+fn kmirror_runs_as(pid: u32) -> bool {
+    match std::fs::read(format!("/proc/{pid}/cmdline")) {
+        Ok(cmdline) => runs_kmirror(&cmdline),
+        Err(_) if std::path::Path::new("/proc/self").exists() => false,
+        Err(_) => i32::try_from(pid)
+            .is_ok_and(|pid| nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()),
+    }
+}
+
+/// Whether a `/proc/PID/cmdline` is a kmirror program's (its first argument names it).
+fn runs_kmirror(cmdline: &[u8]) -> bool {
+    let program = cmdline.split(|&b| b == 0).next().unwrap_or_default();
+    let name = program.rsplit(|&b| b == b'/').next().unwrap_or_default();
+    name.starts_with(b"kmirror")
+}
+
+/// This process's instance, drawn once (see [`ShardOwner::instance`]).
+fn this_instance() -> &'static str {
+    use std::hash::{BuildHasher, Hasher};
+    static INSTANCE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    INSTANCE.get_or_init(|| {
+        // std's hasher keys are drawn from the OS's random source once per process.
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u32(std::process::id());
+        hasher.write_i64(now_ms());
+        format!("{:016x}", hasher.finish())
+    })
 }
 
 fn this_host() -> String {
@@ -66,20 +115,27 @@ fn this_host() -> String {
 
 /// Keeps the first failed delivery, for a write that must be known to have landed.
 #[derive(Default)]
-struct Deliveries {
+struct FirstFailure {
     failed: Mutex<Option<KafkaError>>,
 }
 
-impl ClientContext for Deliveries {}
+impl ClientContext for FirstFailure {}
 
-impl ProducerContext for Deliveries {
+impl ProducerContext for FirstFailure {
     type DeliveryOpaque = ();
 
     fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
         if let Err((e, _)) = result {
-            if let Ok(mut failed) = self.failed.lock() {
-                failed.get_or_insert_with(|| e.clone());
-            }
+            tracing::warn!(error = %e, "a shard claim did not land");
+            self.keep(e.clone());
+        }
+    }
+}
+
+impl FirstFailure {
+    fn keep(&self, e: KafkaError) {
+        if let Ok(mut failed) = self.failed.lock() {
+            failed.get_or_insert(e);
         }
     }
 }
@@ -88,7 +144,7 @@ impl ProducerContext for Deliveries {
 /// threaded one's flush and drop each wait out its polling thread's 100 ms step, which a batch
 /// run paid at its exit.
 pub(crate) struct OwnershipLog {
-    producer: BaseProducer<Deliveries>,
+    producer: BaseProducer<FirstFailure>,
     topic: String,
     host: String,
 }
@@ -101,7 +157,7 @@ impl OwnershipLog {
         // 290-380 ms in one run of nine, against 5-30 ms without.)
         config.set("max.in.flight.requests.per.connection", "1");
         let producer = config
-            .create_for_role_with_context(Deliveries::default())
+            .create_for_role_with_context(FirstFailure::default())
             .map_err(Error::kafka(Side::Target, "creating the ownership producer"))?;
         Ok(Self { producer, topic: shards_topic(name), host: this_host() })
     }
@@ -115,12 +171,15 @@ impl OwnershipLog {
             pid: std::process::id(),
             state: state.to_string(),
             at_ms: now_ms(),
+            instance: this_instance().to_string(),
         };
         let value = serde_json::to_string(&owner).unwrap_or_default();
         let key = shard.to_string();
         let record = BaseRecord::to(&self.topic).partition(shard as i32).key(&key).payload(&value);
         if let Err((e, _)) = self.producer.send(record) {
             tracing::warn!(shard, error = %e, "could not record shard ownership");
+            // For `confirm`: a claim never sent has not landed either.
+            self.producer.context().keep(e);
         }
     }
 
@@ -181,19 +240,50 @@ mod tests {
     use super::*;
 
     fn claim(host: String, pid: u32, state: &str) -> ShardOwner {
-        ShardOwner { shard: 3, host, pid, state: state.into(), at_ms: 0 }
+        ShardOwner { shard: 3, host, pid, state: state.into(), at_ms: 0, instance: String::new() }
+    }
+
+    fn own(state: &str) -> ShardOwner {
+        ShardOwner { instance: this_instance().into(), ..claim(this_host(), std::process::id(), state) }
     }
 
     #[test]
     fn only_this_processs_own_hold_lets_a_fenced_shard_take_itself_back() {
         let me = std::process::id();
-        assert!(claim(this_host(), me, OWNED).held_by_this_process());
-        assert!(!claim(this_host(), me, RELEASED).held_by_this_process(), "given up");
-        assert!(!claim(this_host(), me + 1, OWNED).held_by_this_process(), "another process");
-        assert!(!claim(format!("{}-other", this_host()), me, OWNED).held_by_this_process(), "another host");
+        assert!(own(OWNED).held_by_this_process());
+        assert!(!own(RELEASED).held_by_this_process(), "given up");
+        // The same host and pid, another process: a container's replacement, both pid 1.
+        assert!(!claim(this_host(), me, OWNED).held_by_this_process(), "another instance");
+        // Given up by another process: maybe over a failover's claim, which the releasing
+        // process, idle and fenced, never saw.
+        assert!(!claim("old-pod".into(), 1, RELEASED).held_by_this_process());
         let failover = claim("dr-1".into(), 42, FAILED_OVER);
         assert!(!failover.held_by_this_process());
+        assert!(failover.is_failover());
         assert_eq!(failover.who(), "kmirror failover --execute (host dr-1, pid 42)");
         assert_eq!(claim("h".into(), 7, OWNED).who(), "the kmirror process 7 on host h");
+        assert_eq!(claim("h".into(), 7, RELEASED).who(), "the kmirror process 7 on host h, stopped since,");
+    }
+
+    #[test]
+    fn a_claim_of_this_host_says_whether_its_process_runs() {
+        assert_eq!(claim(format!("{}-other", this_host()), 1, OWNED).running(), None, "another host");
+        // A claim of an earlier kmirror, without an instance, still reads.
+        let old: ShardOwner =
+            serde_json::from_str(r#"{"shard":1,"host":"h","pid":7,"state":"owned","at_ms":5}"#)
+                .expect("old claim");
+        assert_eq!(old.instance, "");
+        assert!(!old.held_by_this_process());
+        let gone =
+            (std::process::id()..u32::MAX).find(|p| !std::path::Path::new(&format!("/proc/{p}")).exists());
+        assert_eq!(claim(this_host(), gone.unwrap_or(u32::MAX), OWNED).running(), Some(false));
+    }
+
+    #[test]
+    fn only_a_kmirror_program_counts_as_the_claims_process() {
+        assert!(runs_kmirror(b"/usr/local/bin/kmirror\0mirror\0--name\0x\0"));
+        assert!(runs_kmirror(b"kmirror\0"));
+        assert!(!runs_kmirror(b"/usr/bin/java\0kmirror\0"), "a pid given to another program");
+        assert!(!runs_kmirror(b""));
     }
 }

@@ -1,8 +1,9 @@
-//! A shard fenced while its last claim is still this process's: the target aborted its
-//! transaction past `transaction.timeout.ms` (a network partition that long), which bumps the
-//! producer epoch as a takeover does (see [`crate::mirror::owners`]). Nobody else holds the
-//! shard, so it is started again, as a restart would: new producers fence the dead ones and it
-//! resumes from the shadow group's last commit. A claim by anyone else stops it, as before.
+//! A shard fenced while its last claim is still this process's: the target
+//! aborted its transaction past `transaction.timeout.ms` (a network partition that long), which
+//! bumps the producer epoch as a takeover does (see [`crate::mirror::owners`]). Nobody else
+//! holds the shard, so it is started again, as a restart would: new producers fence the dead
+//! ones and it resumes from the shadow group's last commit. A claim by anyone else stops it, as
+//! before, and so does one that appears while it starts again.
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -12,7 +13,7 @@ use tracing::warn;
 
 use crate::error::{Error, Result};
 use crate::mirror::context::MirrorContext;
-use crate::mirror::owners::last_claim;
+use crate::mirror::owners::{last_claim, ShardOwner};
 use crate::mirror::shard::{target_config, Shard};
 
 /// How long a fenced shard waits before it reads the claims: a new holder fences first and
@@ -35,12 +36,6 @@ pub(crate) fn take_back(
     let routes = fenced.routes().to_vec();
     let records = fenced.records_mirrored();
     fenced.close();
-    // Fenced twice within one transaction timeout: whatever fences it does not claim it (an
-    // older kmirror, another tool); taking it back again and again would fence that in turn.
-    let timeout = ctx.settings.transaction_timeout();
-    if taken_back.0.get(&id).is_some_and(|at| at.elapsed() < timeout) {
-        return Err(error);
-    }
     let grace = Instant::now();
     while grace.elapsed() < CLAIM_GRACE {
         if ctx.stop.load(Ordering::Relaxed) {
@@ -48,16 +43,15 @@ pub(crate) fn take_back(
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    match last_claim(&target_config(ctx), &ctx.settings.name, id) {
-        Ok(Some(claim)) if claim.held_by_this_process() => {}
-        Ok(Some(claim)) => {
-            return Err(Error::Fenced { name: ctx.settings.name.clone(), shard: id, by: Some(claim.who()) })
-        }
-        Ok(None) => return Err(error),
-        Err(e) => {
-            warn!(shard = id, error = %e, "could not read the shard's claims to tell a takeover from the target's abort");
-            return Err(error);
-        }
+    let Some(claim) = read_claim(ctx, id) else { return Err(error) };
+    if !claim.held_by_this_process() {
+        return Err(taken_by(ctx, id, &claim));
+    }
+    // Fenced twice within one transaction timeout: whatever fences it does not claim it (an
+    // older kmirror, another tool); taking it back again and again would fence that in turn.
+    let timeout = ctx.settings.transaction_timeout();
+    if taken_back.0.get(&id).is_some_and(|at| at.elapsed() < timeout) {
+        return Err(error);
     }
     warn!(
         shard = id,
@@ -65,6 +59,40 @@ pub(crate) fn take_back(
     );
     taken_back.0.insert(id, Instant::now());
     let mut shard = Shard::start(id, ctx.clone(), routes, None)?;
+    // Read again now that the new producers have fenced: a failover (whose claim lands before
+    // it fences) or another process that claimed the shard since the first read would
+    // otherwise be fenced in turn by this start. Nothing is written before this check.
+    match read_claim(ctx, id) {
+        Some(claim) if claim.held_by_this_process() => {}
+        Some(claim) => {
+            shard.close();
+            return Err(taken_by(ctx, id, &claim));
+        }
+        None => {
+            shard.close();
+            return Err(error);
+        }
+    }
     shard.add_records(records);
     Ok(shard)
+}
+
+/// The last claim on shard `id`, None (said) where there is none or it cannot be read.
+fn read_claim(ctx: &MirrorContext, id: u32) -> Option<ShardOwner> {
+    match last_claim(&target_config(ctx), &ctx.settings.name, id) {
+        Ok(claim) => claim,
+        Err(e) => {
+            warn!(shard = id, error = %e, "could not read the shard's claims to tell a takeover from the target's abort");
+            None
+        }
+    }
+}
+
+fn taken_by(ctx: &MirrorContext, id: u32, claim: &ShardOwner) -> Error {
+    Error::Fenced {
+        name: ctx.settings.name.clone(),
+        shard: id,
+        by: Some(claim.who()),
+        failed_over: claim.is_failover(),
+    }
 }

@@ -395,7 +395,13 @@ impl TopicSync {
             BTreeMap::from([("retention.ms".into(), "-1".into()), ("cleanup.policy".into(), "delete".into())])
         };
         let own = [
-            (crate::config::names::shards_topic(name), shards, BTreeMap::new()),
+            // Compacted: each partition's last claim (keyed by its shard) is what counts, and a
+            // local run writes its claims once, at its start, however long it then runs.
+            (
+                crate::config::names::shards_topic(name),
+                shards,
+                BTreeMap::from([("cleanup.policy".into(), "compact".into())]),
+            ),
             (crate::config::names::map_topic(name), shards, kept()),
             (crate::config::names::checkpoint_topic(name), 1, kept()),
         ];

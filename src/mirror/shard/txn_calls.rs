@@ -104,9 +104,12 @@ impl TxnCalls {
             None => e,
         };
         let error = match classify(&cause) {
-            Class::Fenced => {
-                Error::Fenced { name: self.ctx.settings.name.clone(), shard: self.shard, by: None }
-            }
+            Class::Fenced => Error::Fenced {
+                name: self.ctx.settings.name.clone(),
+                shard: self.shard,
+                by: None,
+                failed_over: false,
+            },
             Class::Denied => {
                 Error::Denied { side: Side::Target, context: format!("shard {}", self.shard), cause }
             }
