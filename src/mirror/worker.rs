@@ -105,8 +105,17 @@ fn drive(
         while let Ok(command) = commands.try_recv() {
             match command {
                 WorkerCommand::AddRoutes { shard: id, routes } => {
-                    match shards.iter_mut().find(|s| s.id() == id) {
-                        Some(shard) => shard.add_routes(routes)?,
+                    match shards.iter().position(|s| s.id() == id) {
+                        // Adding commits the open transaction first, which may find the shard fenced.
+                        Some(i) => match shards[i].add_routes(routes.clone()) {
+                            Err(e @ Error::Fenced { .. }) => {
+                                let mut again = take_back(ctx, shards.remove(i), e, &mut taken_back)?;
+                                let added = again.add_routes(routes);
+                                shards.insert(i, again);
+                                added?;
+                            }
+                            other => other?,
+                        },
                         None => shards.push(Shard::start(id, ctx.clone(), routes, None)?),
                     }
                 }
