@@ -1,9 +1,9 @@
-//! A shard fenced while its last claim is still this process's: the target
-//! aborted its transaction past `transaction.timeout.ms` (a network partition that long), which
-//! bumps the producer epoch as a takeover does (see [`crate::mirror::owners`]). Nobody else
-//! holds the shard, so it is started again, as a restart would: new producers fence the dead
-//! ones and it resumes from the shadow group's last commit. A claim by anyone else stops it, as
-//! before, and so does one that appears while it starts again.
+//! A shard fenced while its last claim is still this process's: the target aborted its
+//! transaction past `transaction.timeout.ms` (a network partition that long), which bumps the
+//! producer epoch as a takeover does (see [`crate::mirror::owners`]). Nobody else holds the
+//! shard, so it is started again, as a restart would: new producers fence the dead ones and it
+//! resumes from the shadow group's last commit. A claim by anyone else stops it, and so does one
+//! that appears while it starts again.
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -61,7 +61,7 @@ pub(crate) fn take_back(
     let mut shard = Shard::start(id, ctx.clone(), routes, None)?;
     // Read again now that the new producers have fenced: a failover (whose claim lands before
     // it fences) or another process that claimed the shard since the first read would
-    // otherwise be fenced in turn by this start. Nothing is written before this check.
+    // otherwise be fenced in turn by this start. No record is copied before this check.
     match read_claim(ctx, id) {
         Some(claim) if claim.held_by_this_process() => {}
         Some(claim) => {
