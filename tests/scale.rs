@@ -219,11 +219,13 @@ fn a_checkpoint_cycle_stuck_on_a_frozen_source_costs_no_shards() {
     setup.assert_exactly_once(&t, partitions, Some(200));
 }
 
-/// `failover --execute` fences every shard of a coordinated mirror: the process stops with exit
-/// code 3 and names the failover, rather than keep running until a rebalance gives it shards
-/// to write behind the failover's positions. Nothing lands after the failover.
+/// `failover --execute` fences every shard of a coordinated mirror of two processes. The one
+/// whose shard has new records finds out first and stops with exit code 3, naming the failover;
+/// the rebalance that follows hands its shard to the other, whose own shard is idle: it must not
+/// start that shard (that would fence the failover and copy behind it) but stop too. Nothing
+/// lands after the failover.
 #[test]
-fn a_coordinated_mirror_stops_at_a_failover_and_writes_nothing_behind_it() {
+fn coordinated_processes_stop_at_a_failover_and_write_nothing_behind_it() {
     let setup = Setup::new();
     let t = topic("coord-failover");
     let partitions = 2;
@@ -233,27 +235,64 @@ fn a_coordinated_mirror_stops_at_a_failover_and_writes_nothing_behind_it() {
     }
     let group = format!("app-{}", setup.name);
     commit_group(&setup.source, &group, &t, &[(0, 10), (1, 20)].into());
-    let mut process =
-        coordinated_with(&setup, &t, "2", "only", &["--groups", &group, "--checkpoint-interval", "1"]);
+    let flags = ["--groups", group.as_str(), "--checkpoint-interval", "1"];
+    let mut processes =
+        [coordinated_with(&setup, &t, "2", "one", &flags), coordinated_with(&setup, &t, "2", "two", &flags)];
     wait_until_copied(&setup, &t, partitions, Duration::from_secs(60));
+    // Both processes hold a shard, each partition is on its own shard, and a group is
+    // checkpointed.
     let started = Instant::now();
-    while status_json_once_there(&setup).unwrap_or_default()["groups"].as_array().map_or(0, Vec::len) == 0 {
-        assert!(started.elapsed() < Duration::from_secs(60), "never checkpointed\n{}", logs(&setup));
+    let status = loop {
+        let status = status_json_once_there(&setup).unwrap_or_default();
+        let owners: std::collections::BTreeSet<u64> =
+            status["owners"].as_array().into_iter().flatten().filter_map(|o| o["pid"].as_u64()).collect();
+        let shards: std::collections::BTreeSet<u64> = status["partitions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p["shard"].as_u64())
+            .collect();
+        let checkpointed = status["groups"].as_array().map_or(0, Vec::len);
+        if owners.len() == 2 && shards.len() == 2 && checkpointed == 1 {
+            break status;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "{status:#}\n{}", logs(&setup));
         std::thread::sleep(Duration::from_millis(300));
-    }
+    };
+    let shard_of_0 = status["partitions"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["partition"].as_i64() == Some(0)))
+        .and_then(|p| p["shard"].as_u64())
+        .expect("partition 0's shard");
+    let first = status["owners"]
+        .as_array()
+        .and_then(|os| os.iter().find(|o| o["shard"].as_u64() == Some(shard_of_0)))
+        .and_then(|o| o["pid"].as_u64())
+        .expect("partition 0's owner");
 
     let failover = setup.failover(&["--execute"]);
     assert_success(&failover);
-    for p in 0..partitions {
-        setup.source.produce(&t, p, &keyed(&format!("b{p}"), 0..5)).expect("produce");
+    // Only partition 0 gets records: the other process's shard stays idle and never writes.
+    setup.source.produce(&t, 0, &keyed("b0", 0..5)).expect("produce");
+    let (first, second) = match u64::from(processes[0].id()) == first {
+        true => processes.split_at_mut(1),
+        false => {
+            processes.reverse();
+            processes.split_at_mut(1)
+        }
+    };
+    for (which, process) in [("first", &mut first[0]), ("second", &mut second[0])] {
+        let status = wait_exit(process, Duration::from_secs(60));
+        if status.is_none() {
+            let _ = process.kill();
+        }
+        assert_eq!(status.and_then(|s| s.code()), Some(3), "the {which} process stops\n{}", logs(&setup));
     }
-    let status = wait_exit(&mut process, Duration::from_secs(60));
-    if status.is_none() {
-        let _ = process.kill();
+    for label in ["one", "two"] {
+        let log =
+            std::fs::read_to_string(setup.state_dir.path().join(format!("{label}.log"))).unwrap_or_default();
+        assert!(log.contains("kmirror failover --execute"), "{label} names the failover:\n{log}");
     }
-    assert_eq!(status.and_then(|s| s.code()), Some(3), "the fenced process stops\n{}", logs(&setup));
-    let log = std::fs::read_to_string(setup.state_dir.path().join("only.log")).unwrap_or_default();
-    assert!(log.contains("kmirror failover --execute"), "it names the failover:\n{log}");
     for p in 0..partitions {
         let audit = setup.target.audit_partition(&t, p).expect("audit");
         assert_eq!(audit.visible.len(), 50, "nothing landed behind the failover on partition {p}");

@@ -20,10 +20,11 @@ use crate::config::names::shards_topic;
 use crate::error::{Error, Result, Side};
 use crate::kafka::client::CreateForRole;
 use crate::mirror::context::MirrorContext;
-use crate::mirror::owners::{OwnershipLog, OWNED, RELEASED};
+use crate::mirror::owners::{last_claim, OwnershipLog, OWNED, RELEASED};
 use crate::mirror::plan::{worker_of, Route};
-use crate::mirror::shard::EarlyClients;
+use crate::mirror::shard::{target_config, EarlyClients};
 use crate::mirror::worker::{run_worker, InitialShards, WorkerCommand, WorkerReport};
+use crate::ops::telemetry::now_ms;
 
 pub(crate) enum ShardHosts {
     Local {
@@ -55,8 +56,8 @@ impl Coordination {
                 .name("kmirror-group".into())
                 .spawn(move || {
                     while serving.load(Ordering::Relaxed) {
-                        // Nothing is ever produced to the shards topic: polling only serves the
-                        // group (assignments, revocations, heartbeats).
+                        // The shards topic holds only claims, which the group ignores: polling
+                        // serves the group (assignments, revocations, heartbeats).
                         let _ = consumer.poll(Duration::from_millis(100));
                         consumer.context().reap_finished();
                     }
@@ -83,7 +84,7 @@ impl Coordination {
 /// waited for: a shard fenced by anyone reads the claims only seconds later. Without the log (a target refusing it) the run goes
 /// on, and a shard fenced by the target's abort then stops as if taken over.
 fn claim(ctx: &MirrorContext, shards: Vec<u32>) -> Option<(OwnershipLog, Vec<u32>)> {
-    match OwnershipLog::new(&crate::mirror::shard::target_config(ctx), &ctx.settings.name) {
+    match OwnershipLog::new(&target_config(ctx), &ctx.settings.name) {
         Ok(log) => {
             for &shard in &shards {
                 log.record(shard, OWNED);
@@ -174,6 +175,7 @@ impl ShardHosts {
             running: Mutex::default(),
             records: AtomicU64::new(0),
             failure: Mutex::default(),
+            joined_ms: now_ms(),
         };
         let consumer: BaseConsumer<Membership> = config
             .create_for_role_with_context(membership)
@@ -275,6 +277,8 @@ pub(crate) struct Membership {
     records: AtomicU64,
     /// An error that must stop this process (anything but being fenced by a new owner).
     failure: Mutex<Option<Error>>,
+    /// When this process joined: a failover's claim written since makes it stop.
+    joined_ms: i64,
 }
 
 impl Membership {
@@ -299,8 +303,22 @@ impl Membership {
     }
 
     fn start(&self, shard: u32) {
-        if self.lock_running().contains_key(&shard) {
+        if self.lock_running().contains_key(&shard) || !self.failure_is_none() {
             return;
+        }
+        // A failover since this process joined: another process of the mirror saw it first and
+        // left, and the rebalance hands its shards here. Starting one would fence the failover
+        // and copy behind it. (A process started after the failover was started by someone.)
+        if let Ok(Some(claim)) = last_claim(&target_config(&self.ctx), &self.ctx.settings.name, shard) {
+            if claim.is_failover() && claim.at_ms >= self.joined_ms {
+                self.fail(Error::Fenced {
+                    name: self.ctx.settings.name.clone(),
+                    shard,
+                    by: Some(claim.who()),
+                    failed_over: true,
+                });
+                return;
+            }
         }
         let routes =
             self.routes.lock().unwrap_or_else(|p| p.into_inner()).get(&shard).cloned().unwrap_or_default();
@@ -323,14 +341,27 @@ impl Membership {
         let Some(hosted) = self.lock_running().remove(&shard) else { return };
         // A worker that already ended has dropped its end: nothing to release then.
         let _ = hosted.commands.send(WorkerCommand::Release);
-        self.settle(shard, hosted.handle.join());
+        let joined = hosted.handle.join();
+        // A fenced shard is someone else's: its claim (a failover's, maybe) stays.
+        let fenced = matches!(joined, Ok(Err(Error::Fenced { .. })));
+        self.settle(shard, joined);
         self.ctx.telemetry.forget_shard(shard);
-        if !lost {
+        if !lost && !fenced && self.still_claimed(shard) {
             self.log.record(shard, RELEASED);
             // Before the revocation is acknowledged, so the next owner's record comes after.
             self.log.flush();
         }
         info!(shard, lost, "shard released");
+    }
+
+    /// Whether the last claim on `shard` is still this process's (or cannot be read). A shard
+    /// with nothing to copy never learns it was fenced: giving it up would write over the claim
+    /// of whoever fenced it, a failover's, which a later start must still see.
+    fn still_claimed(&self, shard: u32) -> bool {
+        match last_claim(&target_config(&self.ctx), &self.ctx.settings.name, shard) {
+            Ok(Some(claim)) => claim.held_by_this_process(),
+            _ => true,
+        }
     }
 
     /// Joins workers that ended on their own (e.g. fenced by a newer owner).

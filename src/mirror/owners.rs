@@ -64,7 +64,7 @@ impl ShardOwner {
     /// this host (a process of another host cannot be looked at from here). A claim outlives a
     /// process that was killed, until the next holder's replaces it.
     pub(crate) fn running(&self) -> Option<bool> {
-        (self.host == this_host()).then(|| kmirror_runs_as(self.pid))
+        (self.host == this_host()).then(|| kmirror_runs_as(self.pid, self.at_ms))
     }
 
     /// Who wrote the claim, for an error line.
@@ -78,11 +78,14 @@ impl ShardOwner {
     }
 }
 
-/// Whether `pid` is a kmirror process: where `/proc` tells, by its program's name (the pid of a
-/// process killed long ago may have been given to another program); elsewhere, whether it exists.
-fn kmirror_runs_as(pid: u32) -> bool {
+/// Whether `pid` is the kmirror process that wrote a claim at `claimed_ms`: where `/proc`
+/// tells, by its program's name (the pid of a process killed long ago may have been given to
+/// another program) and by its start, which came before its claim (a container's replacement
+/// is pid 1 again); elsewhere, whether it exists.
+fn kmirror_runs_as(pid: u32, claimed_ms: i64) -> bool {
     match std::fs::read(format!("/proc/{pid}/cmdline")) {
-        Ok(cmdline) => runs_kmirror(&cmdline),
+        // /proc/stat's boot time has whole seconds.
+        Ok(cmdline) => runs_kmirror(&cmdline) && started_ms(pid).is_none_or(|s| s <= claimed_ms + 2_000),
         Err(_) if std::path::Path::new("/proc/self").exists() => false,
         Err(_) => i32::try_from(pid)
             .is_ok_and(|pid| nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()),
@@ -94,6 +97,18 @@ fn runs_kmirror(cmdline: &[u8]) -> bool {
     let program = cmdline.split(|&b| b == 0).next().unwrap_or_default();
     let name = program.rsplit(|&b| b == b'/').next().unwrap_or_default();
     name.starts_with(b"kmirror")
+}
+
+/// When process `pid` started, in ms since the epoch, from `/proc`.
+fn started_ms(pid: u32) -> Option<i64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The program's name (the second field) may hold spaces and parentheses: the fields after
+    // it follow the last ')'; the start (field 22, in clock ticks since boot) is the 20th there.
+    let ticks: i64 = stat[stat.rfind(')')? + 1..].split_whitespace().nth(19)?.parse().ok()?;
+    let boot = std::fs::read_to_string("/proc/stat").ok()?;
+    let boot_s: i64 = boot.lines().find_map(|l| l.strip_prefix("btime "))?.trim().parse().ok()?;
+    // Clock ticks are USER_HZ, 100 per second on every Linux (part of its user-space ABI).
+    Some(boot_s * 1000 + ticks * 10)
 }
 
 /// This process's instance, drawn once (see [`ShardOwner::instance`]).
@@ -277,6 +292,17 @@ mod tests {
         let gone =
             (std::process::id()..u32::MAX).find(|p| !std::path::Path::new(&format!("/proc/{p}")).exists());
         assert_eq!(claim(this_host(), gone.unwrap_or(u32::MAX), OWNED).running(), Some(false));
+    }
+
+    #[test]
+    fn a_process_start_is_read_from_proc() {
+        if !std::path::Path::new("/proc/self/stat").exists() {
+            eprintln!("skipped: no /proc here");
+            return;
+        }
+        let started = started_ms(std::process::id()).expect("this process's start");
+        let now = now_ms();
+        assert!(started <= now + 2_000 && started > now - 3_600_000, "started {started}, now {now}");
     }
 
     #[test]

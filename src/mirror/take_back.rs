@@ -58,7 +58,18 @@ pub(crate) fn take_back(
         "fenced, yet the last claim on the shard is this process's: the target aborted its transaction after target.transaction.timeout.ms (was it out of reach that long?); taking the shard back and resuming from the last commit"
     );
     taken_back.0.insert(id, Instant::now());
-    let mut shard = Shard::start(id, ctx.clone(), routes, None)?;
+    let mut shard = match Shard::start(id, ctx.clone(), routes, None) {
+        Ok(shard) => shard,
+        // Fenced again while starting (it commits positions it resolves): by whom, if a claim
+        // says it was someone else.
+        Err(e @ Error::Fenced { .. }) => {
+            return Err(match read_claim(ctx, id) {
+                Some(claim) if !claim.held_by_this_process() => taken_by(ctx, id, &claim),
+                _ => e,
+            })
+        }
+        Err(e) => return Err(e),
+    };
     // Read again now that the new producers have fenced: a failover (whose claim lands before
     // it fences) or another process that claimed the shard since the first read would
     // otherwise be fenced in turn by this start. No record is copied before this check.
