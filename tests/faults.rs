@@ -404,6 +404,27 @@ fn leader_killed_mid_stream(killed: Killed) {
 /// order.
 #[test]
 fn a_network_partition_to_the_target_mid_transaction_loses_and_duplicates_nothing() {
+    partition_mid_transaction(&[], "takes its shard back", |log| log.contains("taking the shard back"));
+}
+
+/// The same partition under `--coordinate`, whose group lives on the target too: cut off past
+/// its session timeout, the process loses its shard with its membership, and once the link
+/// heals it joins again and takes the shard as a new owner would (fencing what was left). The
+/// same process copies everything, once, in order.
+#[test]
+fn a_network_partition_to_the_target_of_a_coordinated_process_loses_and_duplicates_nothing() {
+    // Two shards, each taken at the start: a shard taken a third time was taken after the cut
+    // (or the fenced shard took itself back, where the membership outlived the cut).
+    partition_mid_transaction(
+        &["--coordinate", "--shards", "2", "--session-timeout", "6"],
+        "takes a shard again after the heal",
+        |log| log.matches("shard taken").count() > 2 || log.contains("taking the shard back"),
+    );
+}
+
+/// The partition of the two tests above; `did`: what the log must show the process did about
+/// it (`what`, for the failure message).
+fn partition_mid_transaction(extra: &[&str], what: &str, did: impl Fn(&str) -> bool) {
     use kmirror_testcontainers::raw_log::{read_raw_log, LogEnds};
     use kmirror_testcontainers::{KafkaCluster, KafkaSpec};
     let (source, _) = KafkaCluster::shared_pair().expect("shared clusters");
@@ -420,10 +441,9 @@ fn a_network_partition_to_the_target_mid_transaction_loses_and_duplicates_nothin
     produce_batch(&setup, &t, "a", 20_000);
     // Its log goes to a file: across a partition librdkafka warns for seconds, and a mirror
     // blocked on a full stderr pipe would copy nothing.
-    let (mut mirror, log_path) = setup.spawn_mirror_logged(
-        &t,
-        &["--set", "target.transaction.timeout.ms=5000", "--transaction-max-records", "2000"],
-    );
+    let mut flags = vec!["--set", "target.transaction.timeout.ms=5000", "--transaction-max-records", "2000"];
+    flags.extend_from_slice(extra);
+    let (mut mirror, log_path) = setup.spawn_mirror_logged(&t, &flags);
     let log_tail = || last_lines(&log_path);
     wait_for_copied(&setup, &t, 2_000);
     let open_transaction = || {
@@ -491,11 +511,7 @@ fn a_network_partition_to_the_target_mid_transaction_loses_and_duplicates_nothin
     }
     setup.assert_exactly_once(&t, PARTITIONS, Some(per_partition + 2_000));
     let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-    assert!(
-        log.contains("taking the shard back"),
-        "the fencing was the target's abort, said so:\n{}",
-        log_tail()
-    );
+    assert!(did(&log), "the process {what}:\n{}", log_tail());
     terminate(&mirror);
     let status = wait_exit(&mut mirror, Duration::from_secs(30)).expect("stops on SIGTERM");
     assert!(status.success(), "{status}\n{}", log_tail());
