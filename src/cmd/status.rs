@@ -1,7 +1,7 @@
 //! `kmirror status`: where a mirror stands, read from the clusters alone (no state dir, no
 //! running mirror needed). The committed positions come from the shadow groups on the target;
 //! the source ends (and so the lag) need the source, and are reported unknown without it.
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use kmirror_state::{MapRecord, TopicPartition};
@@ -17,7 +17,7 @@ use crate::error::{Error, Result, Side};
 use crate::kafka::client::CreateForRole;
 use crate::kafka::connect::reachable;
 use crate::kafka::errors::{unreachable, ErrorRecorder};
-use crate::kafka::topic_reader::read_to_end;
+use crate::kafka::topic_reader::read_tails;
 use crate::kafka::watermarks::committed_ends;
 use crate::mirror::plan::Route;
 use crate::mirror::positions::committed_positions;
@@ -271,23 +271,17 @@ fn recent_commits(
     let ends = committed_ends(target, &map_partitions, Duration::from_secs(10))
         .map_err(Error::kafka(Side::Target, format!("reading the end of {topic}")))?;
     let (mut times, mut source_of) = (HashMap::new(), HashMap::new());
-    for tp in &map_partitions {
-        let Some(&end) = ends.get(tp) else { continue };
-        if end == 0 {
-            continue;
-        }
-        let from = (end - MAP_TAIL).max(0);
-        let group = names::status_reader_group(name);
-        read_to_end(target, &topic, tp.partition, &group, from, |_, ts, value| {
-            if let Ok(record) = MapRecord::decode(value) {
-                source_of.insert(record.target.topic.clone(), record.source.topic.clone());
-                if let Some(ts) = ts {
-                    times.insert(record.source, ts);
-                }
+    let tails: BTreeMap<i32, (i64, i64)> =
+        ends.iter().map(|(tp, &end)| (tp.partition, ((end - MAP_TAIL).max(0), end))).collect();
+    let group = names::status_reader_group(name);
+    read_tails(target, &topic, &group, &tails, |_, ts, value| {
+        if let Ok(record) = MapRecord::decode(value) {
+            source_of.insert(record.target.topic.clone(), record.source.topic.clone());
+            if let Some(ts) = ts {
+                times.insert(record.source, ts);
             }
-            Ok(())
-        })?;
-    }
+        }
+    })?;
     Ok((times, source_of))
 }
 

@@ -10,6 +10,7 @@
 //! transaction left open past `transaction.timeout.ms` (a network partition that long).
 //! librdkafka reports both as fencing. Only in the second case is the last claim still the
 //! fenced process's own, and then it may take the shard back.
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -22,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::names::shards_topic;
 use crate::error::{Error, Result, Side};
 use crate::kafka::client::CreateForRole;
-use crate::kafka::topic_reader::read_to_end;
+use crate::kafka::topic_reader::read_tails;
 use crate::kafka::watermarks::committed_ends;
 use crate::mirror::flush::flush;
 use crate::ops::telemetry::now_ms;
@@ -231,23 +232,17 @@ fn last_claims(target: &ClientConfig, name: &str, shards: std::ops::Range<u32>) 
         shards.map(|p| kmirror_state::TopicPartition::new(&topic, p as i32)).collect();
     let ends = committed_ends(target, &partitions, Duration::from_secs(10))
         .map_err(Error::kafka(Side::Target, format!("reading the end of {topic}")))?;
-    let mut owners = Vec::new();
-    for tp in &partitions {
-        let Some(&end) = ends.get(tp) else { continue };
-        if end == 0 {
-            continue;
+    // The last few records of each partition: claims are written seldom, one at a time.
+    let tails: BTreeMap<i32, (i64, i64)> =
+        ends.iter().map(|(tp, &end)| (tp.partition, ((end - 16).max(0), end))).collect();
+    let mut last: BTreeMap<i32, ShardOwner> = BTreeMap::new();
+    let group = crate::config::names::status_reader_group(name);
+    read_tails(target, &topic, &group, &tails, |partition, _, value| {
+        if let Ok(owner) = serde_json::from_slice::<ShardOwner>(value) {
+            last.insert(partition, owner);
         }
-        let mut last: Option<ShardOwner> = None;
-        let group = crate::config::names::status_reader_group(name);
-        read_to_end(target, &topic, tp.partition, &group, (end - 16).max(0), |_, _, value| {
-            if let Ok(owner) = serde_json::from_slice::<ShardOwner>(value) {
-                last = Some(owner);
-            }
-            Ok(())
-        })?;
-        owners.extend(last);
-    }
-    Ok(owners)
+    })?;
+    Ok(last.into_values().collect())
 }
 
 #[cfg(test)]
