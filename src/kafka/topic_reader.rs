@@ -39,11 +39,7 @@ pub(crate) fn read_to_end(
     let mut last = (from, Instant::now());
     loop {
         if started.elapsed() > READ_TIMEOUT {
-            return Err(Error::Unreachable {
-                side: Side::Target,
-                bootstrap: target.get("bootstrap.servers").unwrap_or_default().to_string(),
-                message: format!("reading {topic} did not finish within {} s", READ_TIMEOUT.as_secs()),
-            });
+            return Err(timed_out(target, topic));
         }
         match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(message)) => on_record(
@@ -94,11 +90,7 @@ pub(crate) fn read_tails(
     let mut last: (BTreeMap<i32, i64>, Instant) = (BTreeMap::new(), Instant::now());
     loop {
         if started.elapsed() > READ_TIMEOUT {
-            return Err(Error::Unreachable {
-                side: Side::Target,
-                bootstrap: target.get("bootstrap.servers").unwrap_or_default().to_string(),
-                message: format!("reading {topic} did not finish within {} s", READ_TIMEOUT.as_secs()),
-            });
+            return Err(timed_out(target, topic));
         }
         match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(message))
@@ -132,6 +124,15 @@ pub(crate) fn read_tails(
         if done || last.1.elapsed() > STALL {
             return Ok(());
         }
+    }
+}
+
+/// A read of `topic` that did not reach its end within [`READ_TIMEOUT`].
+fn timed_out(target: &ClientConfig, topic: &str) -> Error {
+    Error::Unreachable {
+        side: Side::Target,
+        bootstrap: target.get("bootstrap.servers").unwrap_or_default().to_string(),
+        message: format!("reading {topic} did not finish within {} s", READ_TIMEOUT.as_secs()),
     }
 }
 
