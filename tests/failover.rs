@@ -162,6 +162,90 @@ fn a_failover_drill_moves_every_checkpointed_group_to_its_exact_position() {
     assert!(said.contains("kmirror failover --execute"), "the mirror names who fenced it: {said}");
     let audit = setup.target.audit_partition(&t, 0).expect("audit");
     assert_eq!(audit.visible.len(), PER_PARTITION, "nothing landed behind the translated positions");
+
+    // Started again after the failover (by hand, or by a supervisor restarting the process): it
+    // refuses before anything is written, naming the failover and how to resume.
+    let again = setup.mirror_until_caught_up(&t, &["--groups", &groups, "--sync-group-offsets"]);
+    let said = stderr(&again);
+    assert_eq!(again.status.code(), Some(3), "a start after the failover is refused: {said}");
+    let line = said.lines().find(|l| l.starts_with("kmirror: error:")).unwrap_or_default();
+    assert!(
+        line.contains("was failed over")
+            && line.contains("kmirror failover --execute")
+            && line.contains("--after-failover"),
+        "one line naming the failover and the fix: {said}"
+    );
+    let audit = setup.target.audit_partition(&t, 0).expect("audit");
+    assert_eq!(audit.visible.len(), PER_PARTITION, "the refused start copied nothing");
+    for (group, offsets) in &positions {
+        for (p, (position, _)) in resume_on_target(&setup, group, &t) {
+            assert_eq!(position, offsets[&p], "{group} partition {p} stays where the failover put it");
+        }
+    }
+    let status = status_json_once_there(&setup).expect("status");
+    let held: Vec<i64> = status["failed_over"]
+        .as_array()
+        .expect("failed_over")
+        .iter()
+        .filter_map(|c| c["shard"].as_i64())
+        .collect();
+    assert_eq!(held, vec![0, 1, 2, 3], "status shows the failover in force on every shard: {status:#}");
+
+    // The drill is over, its clients back on the source: resumed on purpose, the mirror copies
+    // exactly what the source gained meanwhile, and later starts need no flag.
+    assert_success(&setup.mirror_until_caught_up(&t, &["--after-failover"]));
+    let status = status_json_once_there(&setup).expect("status");
+    assert_eq!(status["failed_over"], serde_json::json!([]), "resumed: {status:#}");
+    setup.source.produce(&t, 1, &keyed("resumed-", 0..3)).expect("produce");
+    assert_success(&setup.mirror_until_caught_up(&t, &[]));
+    let audits = setup.audit(&t, PARTITIONS);
+    for audit in &audits {
+        assert_eq!((audit.duplicates, audit.missing), (0, 0), "{audit:?}");
+        assert!(audit.identical, "{audit:?}");
+    }
+    let copied: Vec<usize> = audits.iter().map(|a| a.source_records).collect();
+    assert_eq!(copied, vec![PER_PARTITION + 5, PER_PARTITION + 3], "{audits:?}");
+}
+
+/// A mirror idle at the failover is never fenced (it writes nothing), and a clean stop releases
+/// its shards, after the failover's claims: its next start must refuse all the same.
+#[test]
+fn a_mirror_idle_at_a_failover_and_stopped_cleanly_refuses_its_next_start() {
+    let setup = Setup::new();
+    let t = topic("idlefo");
+    setup.source.create_topic(&t, PARTITIONS, &[]).expect("topic");
+    for p in 0..PARTITIONS {
+        setup.source.produce(&t, p, &keyed(&format!("p{p}"), 0..20)).expect("produce");
+    }
+    let group = format!("app-{}", setup.name);
+    commit_group(&setup.source, &group, &t, &BTreeMap::from([(0, 5), (1, 5)]));
+    // One shard, so that the release covers every shard the failover took.
+    let mut mirror = setup.spawn_mirror(
+        &t,
+        &["--shards", "1", "--groups", &regex::escape(&group), "--checkpoint-interval", "1"],
+    );
+    let started = Instant::now();
+    while (0..PARTITIONS).any(|p| setup.target.audit_partition(&t, p).map_or(0, |a| a.visible.len()) < 20)
+        || status_json_once_there(&setup).and_then(|s| s["groups"].as_array().map(Vec::len)) != Some(1)
+    {
+        assert!(started.elapsed() < Duration::from_secs(60), "the mirror never copied and checkpointed");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_success(&setup.failover(&["--execute"]));
+    terminate(&mirror);
+    let stopped = wait_exit(&mut mirror, Duration::from_secs(60)).expect("the mirror stops");
+    let said = stderr(&mirror.wait_with_output().expect("output"));
+    assert_eq!(stopped.code(), Some(0), "idle, it stops cleanly and releases its shards: {said}");
+
+    setup.source.produce(&t, 0, &keyed("after-", 0..5)).expect("produce");
+    let again = setup.mirror_until_caught_up(&t, &["--shards", "1"]);
+    let said = stderr(&again);
+    assert_eq!(again.status.code(), Some(3), "a start after the failover is refused: {said}");
+    assert!(said.contains("was failed over") && said.contains("--after-failover"), "{said}");
+    let status = status_json_once_there(&setup).expect("status");
+    assert_eq!(status["owners"], serde_json::json!([]), "the mirror released its shard: {status:#}");
+    let audit = setup.target.audit_partition(&t, 0).expect("audit");
+    assert_eq!(audit.visible.len(), 20, "nothing copied after the failover");
 }
 
 fn failback(setup: &Setup, extra: &[&str]) -> std::process::Output {

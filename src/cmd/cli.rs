@@ -234,6 +234,11 @@ pub(crate) struct MirrorArgs {
     /// them to the others, in seconds [default: 10].
     #[arg(long, value_name = "SECONDS", requires = "coordinate")]
     pub(crate) session_timeout: Option<u64>,
+    /// Start although `kmirror failover --execute` took this mirror's shards, which it refuses
+    /// otherwise (exit 3): once a drill is over and its clients are back on the source. Needed
+    /// once: the run records that the mirror resumed. Flag only, never in --config.
+    #[arg(long)]
+    pub(crate) after_failover: bool,
     /// Note every partition's end at start, mirror up to it, commit, and exit 0 (batch migration).
     #[arg(long)]
     pub(crate) until_caught_up: bool,
@@ -339,6 +344,7 @@ impl MirrorArgs {
             until_caught_up: given(self.until_caught_up),
             serial_commits: given(self.serial_commits),
             coordinate: given(self.coordinate),
+            after_failover: self.after_failover,
             session_timeout: self.session_timeout,
             start_from: self.start_from,
             on_missing_source: self.on_missing_source,

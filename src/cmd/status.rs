@@ -1,7 +1,7 @@
 //! `kmirror status`: where a mirror stands, read from the clusters alone (no state dir, no
 //! running mirror needed). The committed positions come from the shadow groups on the target;
 //! the source ends (and so the lag) need the source, and are reported unknown without it.
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use kmirror_state::{MapRecord, TopicPartition};
@@ -17,8 +17,10 @@ use crate::error::{Error, Result, Side};
 use crate::kafka::client::CreateForRole;
 use crate::kafka::connect::reachable;
 use crate::kafka::errors::{unreachable, ErrorRecorder};
-use crate::kafka::topic_reader::read_tails;
+use crate::kafka::topic_reader::read_last;
 use crate::kafka::watermarks::committed_ends;
+use crate::mirror::failover_guard::Failover;
+use crate::mirror::owners::{Claims, ShardOwner};
 use crate::mirror::plan::Route;
 use crate::mirror::positions::committed_positions;
 use crate::ops::table::aligned;
@@ -62,7 +64,7 @@ pub(crate) struct GroupStatus {
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct OwnerStatus {
     #[serde(flatten)]
-    pub(crate) claim: crate::mirror::owners::ShardOwner,
+    pub(crate) claim: ShardOwner,
     pub(crate) running: Option<bool>,
 }
 
@@ -72,6 +74,9 @@ pub(crate) struct Status {
     pub(crate) shards: u32,
     /// Which process holds each shard, by its last claim (none after a clean stop).
     pub(crate) owners: Vec<OwnerStatus>,
+    /// The claims of a `kmirror failover --execute` still in force: a start refuses without
+    /// `--after-failover` (empty: none).
+    pub(crate) failed_over: Vec<ShardOwner>,
     /// "reachable", or why the source lag is unknown.
     pub(crate) source: String,
     pub(crate) partitions: Vec<PartitionStatus>,
@@ -172,15 +177,23 @@ pub(crate) fn collect(args: &StatusArgs) -> Result<Status> {
         }
         false => Vec::new(),
     };
-    let owners = crate::mirror::owners::shard_owners(&target, &args.mirror.name, shards)
-        .unwrap_or_else(|e| {
+    let claims =
+        Claims::read(&target, &args.mirror.name, 0..shards, Duration::from_secs(10)).unwrap_or_else(|e| {
             warn!("{e}; shard owners unknown");
-            Vec::new()
-        })
-        .into_iter()
-        .map(|claim| OwnerStatus { running: claim.running(), claim })
-        .collect();
-    Ok(Status { name: args.mirror.name.clone(), shards, owners, source: source_state, partitions, groups })
+            Claims::default()
+        });
+    let owners =
+        claims.owners().into_iter().map(|claim| OwnerStatus { running: claim.running(), claim }).collect();
+    let failed_over = claims.failed_over();
+    Ok(Status {
+        name: args.mirror.name.clone(),
+        shards,
+        owners,
+        failed_over,
+        source: source_state,
+        partitions,
+        groups,
+    })
 }
 
 type Positions = HashMap<TopicPartition, Option<i64>>;
@@ -266,22 +279,24 @@ fn recent_commits(
     shards: u32,
 ) -> Result<(HashMap<TopicPartition, i64>, HashMap<String, String>)> {
     let topic = names::map_topic(name);
-    let map_partitions: Vec<TopicPartition> =
-        (0..shards as i32).map(|p| TopicPartition::new(&topic, p)).collect();
-    let ends = committed_ends(target, &map_partitions, Duration::from_secs(10))
-        .map_err(Error::kafka(Side::Target, format!("reading the end of {topic}")))?;
     let (mut times, mut source_of) = (HashMap::new(), HashMap::new());
-    let tails: BTreeMap<i32, (i64, i64)> =
-        ends.iter().map(|(tp, &end)| (tp.partition, ((end - MAP_TAIL).max(0), end))).collect();
     let group = names::status_reader_group(name);
-    read_tails(target, &topic, &group, &tails, |_, ts, value| {
-        if let Ok(record) = MapRecord::decode(value) {
-            source_of.insert(record.target.topic.clone(), record.source.topic.clone());
-            if let Some(ts) = ts {
-                times.insert(record.source, ts);
+    read_last(
+        target,
+        &topic,
+        &group,
+        0..shards as i32,
+        MAP_TAIL,
+        Duration::from_secs(10),
+        |_, ts, value| {
+            if let Ok(record) = MapRecord::decode(value) {
+                source_of.insert(record.target.topic.clone(), record.source.topic.clone());
+                if let Some(ts) = ts {
+                    times.insert(record.source, ts);
+                }
             }
-        }
-    })?;
+        },
+    )?;
     Ok((times, source_of))
 }
 
@@ -334,6 +349,12 @@ fn table(status: &Status) -> String {
             rows.push(vec![c.shard.to_string(), c.host.clone(), c.pid.to_string(), since, running.into()]);
         }
         out += &aligned(&rows);
+    }
+    if let Some(f) = Failover::of(&status.failed_over) {
+        out += &format!(
+            "\nfailed over: {} took shards {} {} ago; a start refuses without --after-failover\n",
+            f.by, f.shards, f.ago
+        );
     }
     if !status.groups.is_empty() {
         out += "\n";

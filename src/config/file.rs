@@ -76,6 +76,9 @@ pub(crate) struct MirrorFile {
     pub(crate) until_caught_up: Option<bool>,
     pub(crate) serial_commits: Option<bool>,
     pub(crate) coordinate: Option<bool>,
+    /// A flag only: a settings file that resumed every start would undo what it guards.
+    #[serde(skip)]
+    pub(crate) after_failover: bool,
     pub(crate) session_timeout: Option<u64>,
     pub(crate) start_from: Option<StartFrom>,
     pub(crate) on_missing_source: Option<MissingSource>,

@@ -76,6 +76,8 @@ pub(crate) struct MirrorSettings {
     pub(crate) coordinate: bool,
     /// With --coordinate: the group session timeout.
     pub(crate) session_timeout: Duration,
+    /// Start although `kmirror failover --execute` took the shards (see owners::failed_over).
+    pub(crate) after_failover: bool,
     pub(crate) start_from: StartFrom,
     /// What to do where the source deleted records before they were copied.
     pub(crate) on_missing_source: MissingSource,
@@ -234,6 +236,7 @@ impl MirrorSettings {
             until_caught_up,
             overlapping_commits: !args.serial_commits.or(file.serial_commits).unwrap_or(false),
             coordinate,
+            after_failover: args.after_failover,
             session_timeout: Duration::from_secs(session_timeout.unwrap_or(10).clamp(1, 3600)),
             start_from,
             on_missing_source: args.on_missing_source.or(file.on_missing_source).unwrap_or_default(),

@@ -1,14 +1,17 @@
-//! Reads kmirror's own topics: one partition from an offset to its end, or the tails of many
-//! partitions on one consumer.
+//! Reads kmirror's own topics: one partition from an offset to its end, or the last records of
+//! many partitions on one consumer.
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::time::{Duration, Instant};
 
+use kmirror_state::TopicPartition;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
 use crate::error::{Error, Result, Side};
 use crate::kafka::client::CreateForRole;
-use crate::kafka::watermarks::{committed_end, log_starts_with};
+use crate::kafka::consumer_close::close;
+use crate::kafka::watermarks::{committed_end, committed_ends_with, log_starts_with};
 
 const READ_TIMEOUT: Duration = Duration::from_secs(60);
 /// A safety net only: the end read first is below any open transaction, so the position gets
@@ -63,23 +66,58 @@ pub(crate) fn read_to_end(
     }
 }
 
-/// Calls `on_record(partition, timestamp_ms, value)` for every committed record in each partition's
-/// `from..end` of `ranges` (partition -> (from, end)), in offset order per partition, all on one
-/// consumer: one connection and one fetch session where a consumer per partition paid them each
-/// (`status` of a 12-shard mirror read its claims in some 1.5 s).
-pub(crate) fn read_tails(
+/// Calls `on_record(partition, timestamp_ms, value)` for each of the last `tail` committed
+/// records of partitions `0..partitions` of `topic` (those it has), in offset order per
+/// partition; none for a topic that does not exist. All on one consumer: its metadata answer
+/// tells whether the topic exists and names the leaders its ends are then asked of, and one fetch
+/// session reads every tail (`status` of a 12-shard mirror read its claims in some 1.5 s with a
+/// consumer per partition).
+pub(crate) fn read_last(
     target: &ClientConfig,
     topic: &str,
     group: &str,
-    ranges: &BTreeMap<i32, (i64, i64)>,
+    partitions: Range<i32>,
+    tail: i64,
+    timeout: Duration,
+    on_record: impl FnMut(i32, Option<i64>, &[u8]),
+) -> Result<()> {
+    let consumer = RangeReader::new(target, topic, 0, group)?.consumer;
+    let read = read_last_on(target, &consumer, (topic, partitions, tail), timeout, on_record);
+    close(consumer);
+    read
+}
+
+fn read_last_on(
+    target: &ClientConfig,
+    consumer: &BaseConsumer,
+    (topic, partitions, tail): (&str, Range<i32>, i64),
+    timeout: Duration,
     mut on_record: impl FnMut(i32, Option<i64>, &[u8]),
 ) -> Result<()> {
-    let ranges: BTreeMap<i32, (i64, i64)> =
-        ranges.iter().filter(|(_, (from, end))| from < end).map(|(&p, &r)| (p, r)).collect();
+    let metadata = consumer
+        .fetch_metadata(Some(topic), timeout)
+        .map_err(Error::kafka(Side::Target, format!("metadata of {topic}")))?;
+    let existing: Vec<TopicPartition> = metadata
+        .topics()
+        .iter()
+        .filter(|t| t.name() == topic && t.error().is_none())
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .filter(|p| partitions.contains(p))
+        .map(|p| TopicPartition::new(topic, p))
+        .collect();
+    if existing.is_empty() {
+        return Ok(());
+    }
+    let ends = committed_ends_with(consumer, &existing, timeout)
+        .map_err(Error::kafka(Side::Target, format!("reading the end of {topic}")))?;
+    let ranges: BTreeMap<i32, (i64, i64)> = ends
+        .iter()
+        .filter(|(_, &end)| end > 0)
+        .map(|(tp, &end)| (tp.partition, ((end - tail).max(0), end)))
+        .collect();
     if ranges.is_empty() {
         return Ok(());
     }
-    let consumer = RangeReader::new(target, topic, 0, group)?.consumer;
     let mut tpl = TopicPartitionList::new();
     for (&partition, &(from, _)) in &ranges {
         tpl.add_partition_offset(topic, partition, Offset::Offset(from))

@@ -7,6 +7,7 @@ pub(crate) mod copied_configs;
 pub(crate) mod decision;
 pub(crate) mod delivery;
 pub(crate) mod early_start;
+pub(crate) mod failover_guard;
 pub(crate) mod flush;
 pub(crate) mod hosts;
 pub(crate) mod map_positions;

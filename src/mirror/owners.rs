@@ -23,10 +23,12 @@ use serde::{Deserialize, Serialize};
 use crate::config::names::shards_topic;
 use crate::error::{Error, Result, Side};
 use crate::kafka::client::CreateForRole;
-use crate::kafka::topic_reader::read_tails;
-use crate::kafka::watermarks::committed_ends;
+use crate::kafka::topic_reader::read_last;
 use crate::mirror::flush::flush;
 use crate::ops::telemetry::now_ms;
+
+/// How long a claim read waits for the shards topic's metadata and ends.
+const CLAIMS_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A claim's `state`: the process holds the shard.
 pub(crate) const OWNED: &str = "owned";
@@ -34,6 +36,8 @@ pub(crate) const OWNED: &str = "owned";
 pub(crate) const RELEASED: &str = "released";
 /// A claim's `state`: `kmirror failover --execute` took the shard from the mirror.
 pub(crate) const FAILED_OVER: &str = "failed-over";
+/// A claim's `state`: a run started with `--after-failover` ended the failover's hold.
+pub(crate) const RESUMED: &str = "resumed";
 
 /// One shard's owner. Field names are part of `kmirror status --format json`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -41,7 +45,7 @@ pub(crate) struct ShardOwner {
     pub(crate) shard: u32,
     pub(crate) host: String,
     pub(crate) pid: u32,
-    /// [`OWNED`], [`RELEASED`] or [`FAILED_OVER`].
+    /// [`OWNED`], [`RELEASED`], [`FAILED_OVER`] or [`RESUMED`].
     pub(crate) state: String,
     pub(crate) at_ms: i64,
     /// Drawn at random by each process: a container's kmirror runs as pid 1 under a host name
@@ -74,6 +78,9 @@ impl ShardOwner {
             FAILED_OVER => format!("kmirror failover --execute (host {}, pid {})", self.host, self.pid),
             // It took the shard after this process did, then stopped cleanly.
             RELEASED => format!("the kmirror process {} on host {}, stopped since,", self.pid, self.host),
+            RESUMED => {
+                format!("the kmirror process {} on host {}, resumed after a failover,", self.pid, self.host)
+            }
             _ => format!("the kmirror process {} on host {}", self.pid, self.host),
         }
     }
@@ -190,7 +197,14 @@ impl OwnershipLog {
             instance: this_instance().to_string(),
         };
         let value = serde_json::to_string(&owner).unwrap_or_default();
-        let key = shard.to_string();
+        // The shards topic is compacted by key. A failover's claim, and its end, have a key of
+        // their own: a process that was idle at the failover, never fenced, still releases its
+        // shards at a clean stop, and under the shard's key that release would in time compact
+        // the failover's claim away, and with it the refusal of a start after it.
+        let key = match state {
+            FAILED_OVER | RESUMED => format!("{shard}.failover"),
+            _ => shard.to_string(),
+        };
         let record = BaseRecord::to(&self.topic).partition(shard as i32).key(&key).payload(&value);
         if let Err((e, _)) = self.producer.send(record) {
             tracing::warn!(shard, error = %e, "could not record shard ownership");
@@ -215,34 +229,84 @@ impl OwnershipLog {
     }
 }
 
-/// The current owner of every shard that has one, from the last record of each partition.
-pub(crate) fn shard_owners(target: &ClientConfig, name: &str, shards: u32) -> Result<Vec<ShardOwner>> {
-    let claims = last_claims(target, name, 0..shards)?;
-    Ok(claims.into_iter().filter(|o| o.state == OWNED).collect())
+/// The recent claims of a mirror's shards, read once for every question asked of them.
+#[derive(Debug, Default)]
+pub(crate) struct Claims {
+    /// Per shard, its recent claims in the order written.
+    by_shard: BTreeMap<u32, Vec<ShardOwner>>,
+}
+
+impl Claims {
+    /// The recent claims of `shards`, on one consumer (none for a mirror without a shards
+    /// topic yet).
+    pub(crate) fn read(
+        target: &ClientConfig,
+        name: &str,
+        shards: std::ops::Range<u32>,
+        timeout: Duration,
+    ) -> Result<Self> {
+        let topic = shards_topic(name);
+        let mut by_shard: BTreeMap<u32, Vec<ShardOwner>> = BTreeMap::new();
+        let group = crate::config::names::status_reader_group(name);
+        let to_i32 = |s: u32| i32::try_from(s).unwrap_or(i32::MAX);
+        // The last records of each partition: claims are written seldom, a few per run, and
+        // between a failover and the next run only by the processes it stopped.
+        read_last(
+            target,
+            &topic,
+            &group,
+            to_i32(shards.start)..to_i32(shards.end),
+            64,
+            timeout,
+            |p, _, value| {
+                if let (Ok(shard), Ok(claim)) =
+                    (u32::try_from(p), serde_json::from_slice::<ShardOwner>(value))
+                {
+                    by_shard.entry(shard).or_default().push(claim);
+                }
+            },
+        )?;
+        Ok(Self { by_shard })
+    }
+
+    /// Each shard's last claim.
+    pub(crate) fn last(&self) -> impl Iterator<Item = &ShardOwner> {
+        self.by_shard.values().filter_map(|claims| claims.last())
+    }
+
+    /// The current owner of every shard that has one.
+    pub(crate) fn owners(&self) -> Vec<ShardOwner> {
+        self.last().filter(|c| c.state == OWNED).cloned().collect()
+    }
+
+    /// The shards `kmirror failover --execute` took and no run resumed since (`--after-failover`):
+    /// the mirror's clients may be on the target, and a run would copy into the cluster they now
+    /// use (and move their groups with `--sync-group-offsets`). A release written after the
+    /// failover (by a process idle at it, stopped cleanly) does not end it.
+    pub(crate) fn failed_over(&self) -> Vec<ShardOwner> {
+        self.by_shard
+            .values()
+            .filter_map(|claims| claims.iter().rev().find(|c| c.is_failover() || c.state == RESUMED))
+            .filter(|c| c.is_failover())
+            .cloned()
+            .collect()
+    }
+}
+
+/// Lets a run resume after a failover, on purpose (`--after-failover`): a claim ending each
+/// failover's, so that the next run, and a take-back's or a joining process's read, no longer
+/// finds the failover last. Waited for: a run that goes on must not find it again.
+pub(crate) fn resume_after_failover(target: &ClientConfig, name: &str, shards: &[ShardOwner]) -> Result<()> {
+    let log = OwnershipLog::new(target, name)?;
+    for claim in shards {
+        log.record(claim.shard, RESUMED);
+    }
+    log.confirm(Duration::from_secs(30))
 }
 
 /// The last claim written for `shard` (None: none yet).
 pub(crate) fn last_claim(target: &ClientConfig, name: &str, shard: u32) -> Result<Option<ShardOwner>> {
-    Ok(last_claims(target, name, shard..shard + 1)?.pop())
-}
-
-fn last_claims(target: &ClientConfig, name: &str, shards: std::ops::Range<u32>) -> Result<Vec<ShardOwner>> {
-    let topic = shards_topic(name);
-    let partitions: Vec<kmirror_state::TopicPartition> =
-        shards.map(|p| kmirror_state::TopicPartition::new(&topic, p as i32)).collect();
-    let ends = committed_ends(target, &partitions, Duration::from_secs(10))
-        .map_err(Error::kafka(Side::Target, format!("reading the end of {topic}")))?;
-    // The last few records of each partition: claims are written seldom, one at a time.
-    let tails: BTreeMap<i32, (i64, i64)> =
-        ends.iter().map(|(tp, &end)| (tp.partition, ((end - 16).max(0), end))).collect();
-    let mut last: BTreeMap<i32, ShardOwner> = BTreeMap::new();
-    let group = crate::config::names::status_reader_group(name);
-    read_tails(target, &topic, &group, &tails, |partition, _, value| {
-        if let Ok(owner) = serde_json::from_slice::<ShardOwner>(value) {
-            last.insert(partition, owner);
-        }
-    })?;
-    Ok(last.into_values().collect())
+    Ok(Claims::read(target, name, shard..shard + 1, CLAIMS_TIMEOUT)?.last().next().cloned())
 }
 
 #[cfg(test)]

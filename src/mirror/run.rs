@@ -18,6 +18,7 @@ use crate::kafka::watermarks::committed_ends_with;
 use crate::mirror::acl_sync::AclSync;
 use crate::mirror::context::MirrorContext;
 use crate::mirror::early_start::EarlyStart;
+use crate::mirror::failover_guard;
 use crate::mirror::hosts::ShardHosts;
 use crate::mirror::plan::{list_source_topics, routes_by_shard, Route, SourceTopic};
 use crate::mirror::positions::{every_groups_offsets, positions_in_every_group, EveryGroup, GroupPositions};
@@ -99,6 +100,7 @@ impl Mirror {
             .set("group.id", group_reader(&settings.name))
             .create_for_role_with_context(ErrorRecorder::default())
             .map_err(Error::kafka(Side::Target, "creating metadata client"))?;
+        let claims_config = target_config.clone();
         // Made before the first request, so that their connections come up beside it.
         let topic_sync =
             TopicSync::new(source_config, target_config, target_metadata, settings.replication_factor)?;
@@ -107,7 +109,9 @@ impl Mirror {
         // The source's topics are listed, and every shadow group read whole, beside the target's
         // first answer: none needs another, and each is a new client's first round trips (the
         // group read the longest: a coordinator lookup, then the offsets, some 25-70 ms).
-        let (reached, listed, groups_read, source_read) = std::thread::scope(|scope| {
+        let (answered, answer) = std::sync::mpsc::sync_channel(1);
+        let (reached, listed, groups_read, source_read, failovers) = std::thread::scope(|scope| {
+            let failovers = scope.spawn(|| failover_guard::read_failovers(&claims_config, settings, answer));
             let groups_read = scope.spawn(|| {
                 let read = every_groups_offsets(
                     Consumer::client(target_metadata),
@@ -142,6 +146,7 @@ impl Mirror {
             let reached =
                 rdkafka::consumer::Consumer::fetch_metadata(target_metadata, None, settings.connect_timeout);
             early_start.decide_target_answered(reached.is_ok());
+            let _ = answered.send(reached.is_ok());
             let target_ms = started.elapsed().as_millis() as u64;
             let (listed, source_read) = listed.join().unwrap_or_else(|_| {
                 (Err(Error::Internal("listing the source's topics panicked".into())), None)
@@ -149,11 +154,15 @@ impl Mirror {
             let groups_read = groups_read
                 .join()
                 .unwrap_or_else(|_| Err(Error::Internal("reading the shadow groups panicked".into())));
-            (reached.map(|_| target_ms), listed, groups_read, source_read)
+            let failovers = failovers
+                .join()
+                .unwrap_or_else(|_| Some(Err(Error::Internal("reading the shards' claims panicked".into()))));
+            (reached.map(|_| target_ms), listed, groups_read, source_read, failovers)
         });
         let target_ms =
             reached.map_err(|e| unreachable(Side::Target, &settings.target_bootstrap, target_metadata, e))?;
         debug!(target_ms, "target reached");
+        failover_guard::check(&claims_config, settings, failovers)?;
         Ok(Self {
             early_start,
             ctx,

@@ -1,0 +1,108 @@
+//! A mirror's start after `kmirror failover --execute`. The failover wrote its claim on every
+//! shard (see [`crate::mirror::owners`]) and moved the groups to the target; a run started after
+//! it, by hand or by a supervisor restarting the process, would copy the source's newer records
+//! into the cluster the clients now use, and with `--sync-group-offsets` move their groups back.
+//! So a start that finds a failover's claim last on any shard refuses (exit 3), unless told with
+//! `--after-failover` that the drill is over; then it writes a release over each such claim, so
+//! that later starts go on without the flag.
+use std::sync::mpsc::Receiver;
+use std::time::{Duration, Instant};
+
+use rdkafka::ClientConfig;
+use tracing::{debug, info, warn};
+
+use crate::config::MirrorSettings;
+use crate::error::{Error, Result};
+use crate::mirror::owners::{resume_after_failover, Claims, ShardOwner};
+use crate::ops::telemetry::now_ms;
+
+/// The claims' read, begun once the target has answered the run's first request (`answered`):
+/// a target that refused it (a wrong password) is not asked again. None: not read.
+pub(crate) fn read_failovers(
+    target: &ClientConfig,
+    settings: &MirrorSettings,
+    answered: Receiver<bool>,
+) -> Option<Result<Vec<ShardOwner>>> {
+    if answered.recv() != Ok(true) {
+        return None;
+    }
+    let started = Instant::now();
+    let read = Claims::read(target, &settings.name, 0..settings.shards, settings.connect_timeout)
+        .map(|claims| claims.failed_over());
+    debug!(claims_ms = started.elapsed().as_millis() as u64, "shard claims read");
+    Some(read)
+}
+
+/// Refuses a start after a failover, or resumes on purpose (see the module's text). A claims read
+/// that failed lets the run go on with a warning: the guard is for a person's mistake, and a
+/// mirror must not stop for want of it.
+pub(crate) fn check(
+    target: &ClientConfig,
+    settings: &MirrorSettings,
+    read: Option<Result<Vec<ShardOwner>>>,
+) -> Result<()> {
+    let taken = match read {
+        None => return Ok(()),
+        Some(Ok(taken)) => taken,
+        Some(Err(e)) => {
+            warn!(error = %e, "could not read the shards' claims: a failover of this mirror would go unnoticed");
+            return Ok(());
+        }
+    };
+    let Some(failover) = Failover::of(&taken) else { return Ok(()) };
+    if !settings.after_failover {
+        let Failover { by, shards, ago } = failover;
+        return Err(Error::FailedOver { name: settings.name.clone(), by, shards, ago });
+    }
+    info!(shards = %failover.shards, "resuming after a failover (--after-failover)");
+    resume_after_failover(target, &settings.name, &taken)
+}
+
+/// A failover still in force, for a person to read.
+pub(crate) struct Failover {
+    /// Who wrote the last of its claims.
+    pub(crate) by: String,
+    /// Which shards it holds: "0, 1, 3".
+    pub(crate) shards: String,
+    /// How long ago its last claim was written: "12 min".
+    pub(crate) ago: String,
+}
+
+impl Failover {
+    /// From the failover claims in force (None: none).
+    pub(crate) fn of(claims: &[ShardOwner]) -> Option<Self> {
+        let last = claims.iter().max_by_key(|c| c.at_ms)?;
+        let mut shards: Vec<u32> = claims.iter().map(|c| c.shard).collect();
+        shards.sort_unstable();
+        Some(Self {
+            by: last.who(),
+            shards: shards.iter().map(u32::to_string).collect::<Vec<_>>().join(", "),
+            ago: ago(now_ms() - last.at_ms),
+        })
+    }
+}
+
+/// A span of milliseconds the way a person reads it: "40 s", "12 min", "3 h", "2 days".
+fn ago(ms: i64) -> String {
+    let s = Duration::from_millis(ms.max(0).unsigned_abs()).as_secs();
+    match s {
+        0..120 => format!("{s} s"),
+        120..7_200 => format!("{} min", s / 60),
+        7_200..172_800 => format!("{} h", s / 3_600),
+        _ => format!("{} days", s / 86_400),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_span_reads_in_the_unit_that_suits_it() {
+        assert_eq!(ago(-5), "0 s", "a clock behind the failover's");
+        assert_eq!(ago(40_500), "40 s");
+        assert_eq!(ago(12 * 60_000), "12 min");
+        assert_eq!(ago(3 * 3_600_000), "3 h");
+        assert_eq!(ago(5 * 86_400_000), "5 days");
+    }
+}
