@@ -1,6 +1,6 @@
 //! Consumer groups' committed offsets through the admin API (ListConsumerGroupOffsets), with
-//! `require_stable`: a position a transaction has not finished committing is asked again, never
-//! read half-written.
+//! `require_stable` (but for [`Unstable::Settled`]): a position a transaction has not finished
+//! committing is asked again, never read half-written.
 //!
 //! A consumer reads only its own group's offsets, so reading several groups took a client per
 //! group: a connection, a coordinator lookup and a close each. An admin request goes out on a
@@ -78,6 +78,10 @@ pub(crate) enum Unstable {
     /// Answer at once with an error: for a reader that knows the transaction ends only once it
     /// is fenced, which waits for this answer.
     Report,
+    /// Answer with what the last finished commit left, without waiting (no `require_stable`):
+    /// for a reader that only shows where a mirror stands. A killed mirror's open transaction
+    /// stays open until the target's transaction timeout, which `status` must not wait out.
+    Settled,
 }
 
 /// The committed offsets of every queried group, in the order asked, all asked side by side on
@@ -101,7 +105,7 @@ pub(crate) fn committed_offsets<C: ClientContext>(
         let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
         // Every request goes out before the first answer is waited for.
         let asked: Vec<(usize, Result<Asked, NotRead>)> =
-            pending.iter().map(|&i| (i, send(client, &queries[i], left))).collect();
+            pending.iter().map(|&i| (i, send(client, &queries[i], unstable, left))).collect();
         for (i, request) in asked {
             answers[i] = match request {
                 Ok(request) => request.answer(unstable),
@@ -155,6 +159,7 @@ struct Asked {
 fn send<C: ClientContext>(
     client: &Client<C>,
     query: &GroupQuery<'_>,
+    unstable: Unstable,
     timeout: Duration,
 ) -> Result<Asked, NotRead> {
     let group = c_string(query.group).map_err(NotRead::uncoded)?;
@@ -174,7 +179,8 @@ fn send<C: ClientContext>(
             rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS,
             timeout,
         );
-        let stable = rd::rd_kafka_AdminOptions_set_require_stable_offsets(request.options.ptr, 1);
+        let require = i32::from(unstable != Unstable::Settled);
+        let stable = rd::rd_kafka_AdminOptions_set_require_stable_offsets(request.options.ptr, require);
         if !stable.is_null() {
             let message = text(rd::rd_kafka_error_string(stable));
             rd::rd_kafka_error_destroy(stable);

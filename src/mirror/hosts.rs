@@ -20,11 +20,10 @@ use crate::config::names::shards_topic;
 use crate::error::{Error, Result, Side};
 use crate::kafka::client::CreateForRole;
 use crate::mirror::context::MirrorContext;
-use crate::mirror::owners::{last_claim, OwnershipLog, OWNED, RELEASED};
+use crate::mirror::owners::{failover_in_force, last_claim, OwnershipLog, OWNED, RELEASED};
 use crate::mirror::plan::{worker_of, Route};
 use crate::mirror::shard::{target_config, EarlyClients};
 use crate::mirror::worker::{run_worker, InitialShards, WorkerCommand, WorkerReport};
-use crate::ops::telemetry::now_ms;
 
 pub(crate) enum ShardHosts {
     Local {
@@ -175,7 +174,6 @@ impl ShardHosts {
             running: Mutex::default(),
             records: AtomicU64::new(0),
             failure: Mutex::default(),
-            joined_ms: now_ms(),
         };
         let consumer: BaseConsumer<Membership> = config
             .create_for_role_with_context(membership)
@@ -277,8 +275,6 @@ pub(crate) struct Membership {
     records: AtomicU64,
     /// An error that must stop this process (anything but being fenced by a new owner).
     failure: Mutex<Option<Error>>,
-    /// When this process joined: a failover's claim written since makes it stop.
-    joined_ms: i64,
 }
 
 impl Membership {
@@ -306,19 +302,14 @@ impl Membership {
         if self.lock_running().contains_key(&shard) || !self.failure_is_none() {
             return;
         }
-        // A failover since this process joined: another process of the mirror saw it first and
-        // left, and the rebalance hands its shards here. Starting one would fence the failover
-        // and copy behind it. (A process started after the failover was started by someone.)
-        if let Ok(Some(claim)) = last_claim(&target_config(&self.ctx), &self.ctx.settings.name, shard) {
-            if claim.is_failover() && claim.at_ms >= self.joined_ms {
-                self.fail(Error::Fenced {
-                    name: self.ctx.settings.name.clone(),
-                    shard,
-                    by: Some(claim.who()),
-                    failed_over: true,
-                });
-                return;
-            }
+        // A failover in force: another process of the mirror saw it first and left, and the
+        // rebalance hands its shards here; or it came between this process's start, which
+        // checks for one, and its joining. Starting a shard would fence the failover and copy
+        // behind it. (`--after-failover` ended the failovers its start found.)
+        if let Ok(Some(claim)) = failover_in_force(&target_config(&self.ctx), &self.ctx.settings.name, shard)
+        {
+            self.fail(claim.fenced(&self.ctx.settings.name));
+            return;
         }
         let routes =
             self.routes.lock().unwrap_or_else(|p| p.into_inner()).get(&shard).cloned().unwrap_or_default();

@@ -72,6 +72,16 @@ impl ShardOwner {
         (self.host == this_host()).then(|| kmirror_runs_as(self.pid, self.at_ms))
     }
 
+    /// The error of a shard of mirror `name` fenced by this claim's writer.
+    pub(crate) fn fenced(&self, name: &str) -> Error {
+        Error::Fenced {
+            name: name.to_string(),
+            shard: self.shard,
+            by: Some(self.who()),
+            failed_over: self.is_failover(),
+        }
+    }
+
     /// Who wrote the claim, for an error line.
     pub(crate) fn who(&self) -> String {
         match self.state.as_str() {
@@ -302,6 +312,11 @@ pub(crate) fn resume_after_failover(target: &ClientConfig, name: &str, shards: &
         log.record(claim.shard, RESUMED);
     }
     log.confirm(Duration::from_secs(30))
+}
+
+/// The failover claim in force on `shard`, if any (see [`Claims::failed_over`]).
+pub(crate) fn failover_in_force(target: &ClientConfig, name: &str, shard: u32) -> Result<Option<ShardOwner>> {
+    Ok(Claims::read(target, name, shard..shard + 1, CLAIMS_TIMEOUT)?.failed_over().pop())
 }
 
 /// The last claim written for `shard` (None: none yet).

@@ -20,7 +20,8 @@ use crate::mirror::map_positions::positions_from_map;
 use crate::mirror::plan::Route;
 use crate::mirror::shadow::{positions_of, SavedPosition};
 
-/// The committed position of every route (None: never committed), from each shard's group.
+/// The committed position of every route (None: never committed), from each shard's group: for
+/// `status`, what the last finished commit left (a transaction still open is not waited for).
 pub(crate) fn committed_positions(
     target: &ClientConfig,
     name: &str,
@@ -41,7 +42,7 @@ pub(crate) fn committed_positions(
         .set("group.id", group_reader(name))
         .create_for_role()
         .map_err(Error::kafka(Side::Target, "creating a reader of the shadow groups"))?;
-    let groups = read_groups(Consumer::client(&client), name, shards, by_shard, Unstable::Wait, timeout);
+    let groups = read_groups(Consumer::client(&client), name, shards, by_shard, Unstable::Settled, timeout);
     close(client);
     let mut out = HashMap::new();
     for (shard, positions) in groups? {

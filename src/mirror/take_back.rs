@@ -45,7 +45,7 @@ pub(crate) fn take_back(
     }
     let Some(claim) = read_claim(ctx, id) else { return Err(error) };
     if !claim.held_by_this_process() {
-        return Err(taken_by(ctx, id, &claim));
+        return Err(claim.fenced(&ctx.settings.name));
     }
     // Fenced twice within one transaction timeout: whatever fences it does not claim it (an
     // older kmirror, another tool); taking it back again and again would fence that in turn.
@@ -64,7 +64,7 @@ pub(crate) fn take_back(
         // says it was someone else.
         Err(e @ Error::Fenced { .. }) => {
             return Err(match read_claim(ctx, id) {
-                Some(claim) if !claim.held_by_this_process() => taken_by(ctx, id, &claim),
+                Some(claim) if !claim.held_by_this_process() => claim.fenced(&ctx.settings.name),
                 _ => e,
             })
         }
@@ -77,7 +77,7 @@ pub(crate) fn take_back(
         Some(claim) if claim.held_by_this_process() => {}
         Some(claim) => {
             shard.close();
-            return Err(taken_by(ctx, id, &claim));
+            return Err(claim.fenced(&ctx.settings.name));
         }
         None => {
             shard.close();
@@ -96,14 +96,5 @@ fn read_claim(ctx: &MirrorContext, id: u32) -> Option<ShardOwner> {
             warn!(shard = id, error = %e, "could not read the shard's claims to tell a takeover from the target's abort");
             None
         }
-    }
-}
-
-fn taken_by(ctx: &MirrorContext, id: u32, claim: &ShardOwner) -> Error {
-    Error::Fenced {
-        name: ctx.settings.name.clone(),
-        shard: id,
-        by: Some(claim.who()),
-        failed_over: claim.is_failover(),
     }
 }
