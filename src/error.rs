@@ -33,7 +33,7 @@ pub enum Error {
     #[error("worker for shard {shard} was fenced: {}; this one stops, and a restart resumes from the last commit", fenced_by(.name, .by))]
     Fenced { name: String, shard: u32, by: Option<String>, failed_over: bool },
     /// `by` names who wrote the failover's claims, `ago` how long before the start.
-    #[error("mirror {name} was failed over: {by} took shards {shards} {ago} ago, and its consumers may read the target since; a run now would copy into the cluster they use. Leave it stopped (in a real failover, run `kmirror failback` when the source is back), or, once a drill is over and its clients are back on the source, start it once with --after-failover")]
+    #[error("mirror {name} was failed over: {by} took shards {shards} ({ago} ago), and its consumers may read the target since; a run now would copy into the cluster they use. Leave it stopped (in a real failover, run `kmirror failback` when the source is back), or, once a drill is over and its clients are back on the source, start it once with --after-failover")]
     FailedOver { name: String, by: String, shards: String, ago: String },
     /// The cause is in the message, not a source: the fix has to end the line.
     #[error("{side} cluster refused {context} ({cause}): the principal kmirror logs in as lacks an ACL; grant what README's \"Access a mirror needs\" lists for the {side}")]

@@ -281,22 +281,14 @@ fn recent_commits(
     let topic = names::map_topic(name);
     let (mut times, mut source_of) = (HashMap::new(), HashMap::new());
     let group = names::status_reader_group(name);
-    read_last(
-        target,
-        &topic,
-        &group,
-        0..shards as i32,
-        MAP_TAIL,
-        Duration::from_secs(10),
-        |_, ts, value| {
-            if let Ok(record) = MapRecord::decode(value) {
-                source_of.insert(record.target.topic.clone(), record.source.topic.clone());
-                if let Some(ts) = ts {
-                    times.insert(record.source, ts);
-                }
+    read_last(target, &topic, &group, (0..shards as i32, MAP_TAIL), Duration::from_secs(30), |record| {
+        if let Ok(map) = MapRecord::decode(record.value) {
+            source_of.insert(map.target.topic.clone(), map.source.topic.clone());
+            if let Some(ts) = record.timestamp_ms {
+                times.insert(map.source, ts);
             }
-        },
-    )?;
+        }
+    })?;
     Ok((times, source_of))
 }
 
@@ -352,7 +344,7 @@ fn table(status: &Status) -> String {
     }
     if let Some(f) = Failover::of(&status.failed_over) {
         out += &format!(
-            "\nfailed over: {} took shards {} {} ago; a start refuses without --after-failover\n",
+            "\nfailed over: {} took shards {} ({} ago); a start refuses without --after-failover\n",
             f.by, f.shards, f.ago
         );
     }

@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 
 use kmirror_state::TopicPartition;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
 use crate::error::{Error, Result, Side};
@@ -66,49 +68,79 @@ pub(crate) fn read_to_end(
     }
 }
 
-/// Calls `on_record(partition, timestamp_ms, value)` for each of the last `tail` committed
-/// records of partitions `0..partitions` of `topic` (those it has), in offset order per
-/// partition; none for a topic that does not exist. All on one consumer: its metadata answer
-/// tells whether the topic exists and names the leaders its ends are then asked of, and one fetch
-/// session reads every tail (`status` of a 12-shard mirror read its claims in some 1.5 s with a
-/// consumer per partition).
+/// One record of a tail read by [`read_last`].
+pub(crate) struct TailRecord<'a> {
+    pub(crate) partition: i32,
+    pub(crate) timestamp_ms: Option<i64>,
+    pub(crate) key: &'a [u8],
+    pub(crate) value: &'a [u8],
+}
+
+/// Calls `on_record` for each of the last `tail` committed records of `partitions` of `topic`
+/// (those it has), in offset order per partition; none for a topic that does not exist. All on
+/// one consumer: its metadata answer tells whether the topic exists and names the leaders its
+/// ends are then asked of, and one fetch session reads every tail (`status` of a 12-shard mirror
+/// read its claims in some 1.5 s with a consumer per partition). The whole read must end within
+/// `timeout`; a tail read only in part is an error, never a shorter answer.
 pub(crate) fn read_last(
     target: &ClientConfig,
     topic: &str,
     group: &str,
-    partitions: Range<i32>,
-    tail: i64,
+    (partitions, tail): (Range<i32>, i64),
     timeout: Duration,
-    on_record: impl FnMut(i32, Option<i64>, &[u8]),
+    on_record: impl FnMut(TailRecord<'_>),
 ) -> Result<()> {
-    let consumer = RangeReader::new(target, topic, 0, group)?.consumer;
-    let read = read_last_on(target, &consumer, (topic, partitions, tail), timeout, on_record);
+    let consumer: BaseConsumer = target
+        .clone()
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        // A tail that begins below the log start (records deleted by retention) is read from
+        // the log start, not skipped to the end.
+        .set("auto.offset.reset", "earliest")
+        .create_for_role()
+        .map_err(Error::kafka(Side::Target, format!("creating a reader of {topic}")))?;
+    let read = read_last_on(&consumer, (topic, partitions, tail), timeout, on_record);
     close(consumer);
     read
 }
 
 fn read_last_on(
-    target: &ClientConfig,
     consumer: &BaseConsumer,
     (topic, partitions, tail): (&str, Range<i32>, i64),
     timeout: Duration,
-    mut on_record: impl FnMut(i32, Option<i64>, &[u8]),
+    mut on_record: impl FnMut(TailRecord<'_>),
 ) -> Result<()> {
+    let deadline = Instant::now() + timeout;
     let metadata = consumer
         .fetch_metadata(Some(topic), timeout)
         .map_err(Error::kafka(Side::Target, format!("metadata of {topic}")))?;
-    let existing: Vec<TopicPartition> = metadata
-        .topics()
-        .iter()
-        .filter(|t| t.name() == topic && t.error().is_none())
-        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-        .filter(|p| partitions.contains(p))
-        .map(|p| TopicPartition::new(topic, p))
-        .collect();
+    let mut existing: Vec<TopicPartition> = Vec::new();
+    for t in metadata.topics().iter().filter(|t| t.name() == topic) {
+        match t.error().map(RDKafkaErrorCode::from) {
+            None => existing.extend(
+                t.partitions()
+                    .iter()
+                    .map(|p| p.id())
+                    .filter(|p| partitions.contains(p))
+                    .map(|p| TopicPartition::new(topic, p)),
+            ),
+            Some(RDKafkaErrorCode::UnknownTopicOrPartition) => {}
+            // Denied is not absent: a reader that may not see the topic must not answer "none".
+            Some(code) => {
+                return Err(Error::from_kafka(
+                    Side::Target,
+                    format!("describing topic {topic}"),
+                    KafkaError::MetadataFetch(code),
+                ))
+            }
+        }
+    }
     if existing.is_empty() {
         return Ok(());
     }
-    let ends = committed_ends_with(consumer, &existing, timeout)
+    let left = deadline.saturating_duration_since(Instant::now());
+    let ends = committed_ends_with(consumer, &existing, left)
         .map_err(Error::kafka(Side::Target, format!("reading the end of {topic}")))?;
     let ranges: BTreeMap<i32, (i64, i64)> = ends
         .iter()
@@ -124,21 +156,24 @@ fn read_last_on(
             .map_err(Error::kafka(Side::Target, format!("assigning {topic}")))?;
     }
     consumer.assign(&tpl).map_err(Error::kafka(Side::Target, format!("assigning {topic}")))?;
-    let started = Instant::now();
-    let mut last: (BTreeMap<i32, i64>, Instant) = (BTreeMap::new(), Instant::now());
     loop {
-        if started.elapsed() > READ_TIMEOUT {
-            return Err(timed_out(target, topic));
+        if Instant::now() > deadline {
+            return Err(Error::SlowRead {
+                side: Side::Target,
+                partition: format!("the last records of {topic}"),
+                seconds: timeout.as_secs(),
+            });
         }
         match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(message))
                 if ranges.get(&message.partition()).is_some_and(|&(_, end)| message.offset() < end) =>
             {
-                on_record(
-                    message.partition(),
-                    message.timestamp().to_millis(),
-                    message.payload().unwrap_or_default(),
-                );
+                on_record(TailRecord {
+                    partition: message.partition(),
+                    timestamp_ms: message.timestamp().to_millis(),
+                    key: message.key().unwrap_or_default(),
+                    value: message.payload().unwrap_or_default(),
+                });
             }
             Some(Err(e)) => return Err(Error::kafka(Side::Target, format!("reading {topic}"))(e)),
             _ => {}
@@ -155,11 +190,7 @@ fn read_last_on(
                     .collect()
             })
             .unwrap_or_default();
-        if positions != last.0 {
-            last = (positions.clone(), Instant::now());
-        }
-        let done = ranges.iter().all(|(p, &(_, end))| positions.get(p).is_some_and(|&at| at >= end));
-        if done || last.1.elapsed() > STALL {
+        if ranges.iter().all(|(p, &(_, end))| positions.get(p).is_some_and(|&at| at >= end)) {
             return Ok(());
         }
     }

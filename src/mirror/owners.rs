@@ -129,6 +129,11 @@ fn started_ms(pid: u32) -> Option<i64> {
     Some(boot_s * 1000 + ticks * 10)
 }
 
+/// The record key of shard `shard`'s failover claims and their ends (see `OwnershipLog::record`).
+fn failover_key(shard: u32) -> String {
+    format!("{shard}.failover")
+}
+
 /// This process's instance, drawn once (see [`ShardOwner::instance`]).
 fn this_instance() -> &'static str {
     use std::hash::{BuildHasher, Hasher};
@@ -212,7 +217,7 @@ impl OwnershipLog {
         // shards at a clean stop, and under the shard's key that release would in time compact
         // the failover's claim away, and with it the refusal of a start after it.
         let key = match state {
-            FAILED_OVER | RESUMED => format!("{shard}.failover"),
+            FAILED_OVER | RESUMED => failover_key(shard),
             _ => shard.to_string(),
         };
         let record = BaseRecord::to(&self.topic).partition(shard as i32).key(&key).payload(&value);
@@ -244,6 +249,8 @@ impl OwnershipLog {
 pub(crate) struct Claims {
     /// Per shard, its recent claims in the order written.
     by_shard: BTreeMap<u32, Vec<ShardOwner>>,
+    /// Per shard, the last claim written under its failover key (see [`failover_key`]).
+    marks: BTreeMap<u32, ShardOwner>,
 }
 
 impl Claims {
@@ -261,22 +268,20 @@ impl Claims {
         let to_i32 = |s: u32| i32::try_from(s).unwrap_or(i32::MAX);
         // The last records of each partition: claims are written seldom, a few per run, and
         // between a failover and the next run only by the processes it stopped.
-        read_last(
-            target,
-            &topic,
-            &group,
-            to_i32(shards.start)..to_i32(shards.end),
-            64,
-            timeout,
-            |p, _, value| {
-                if let (Ok(shard), Ok(claim)) =
-                    (u32::try_from(p), serde_json::from_slice::<ShardOwner>(value))
-                {
-                    by_shard.entry(shard).or_default().push(claim);
-                }
-            },
-        )?;
-        Ok(Self { by_shard })
+        let mut marks: BTreeMap<u32, ShardOwner> = BTreeMap::new();
+        let partitions = to_i32(shards.start)..to_i32(shards.end);
+        read_last(target, &topic, &group, (partitions, 64), timeout, |record| {
+            let (Ok(shard), Ok(claim)) =
+                (u32::try_from(record.partition), serde_json::from_slice::<ShardOwner>(record.value))
+            else {
+                return;
+            };
+            if record.key == failover_key(shard).as_bytes() {
+                marks.insert(shard, claim.clone());
+            }
+            by_shard.entry(shard).or_default().push(claim);
+        })?;
+        Ok(Self { by_shard, marks })
     }
 
     /// Each shard's last claim.
@@ -292,12 +297,16 @@ impl Claims {
     /// The shards `kmirror failover --execute` took and no run resumed since (`--after-failover`):
     /// the mirror's clients may be on the target, and a run would copy into the cluster they now
     /// use (and move their groups with `--sync-group-offsets`). A release written after the
-    /// failover (by a process idle at it, stopped cleanly) does not end it.
+    /// failover (by a process idle at it, stopped cleanly) does not end it. A failover claim of an
+    /// earlier kmirror, under the shard's own key, is in force only while it is the last claim
+    /// (as that kmirror's mirrors read it: they ended it by starting again).
     pub(crate) fn failed_over(&self) -> Vec<ShardOwner> {
         self.by_shard
-            .values()
-            .filter_map(|claims| claims.iter().rev().find(|c| c.is_failover() || c.state == RESUMED))
-            .filter(|c| c.is_failover())
+            .iter()
+            .filter_map(|(shard, claims)| {
+                let marked = self.marks.get(shard).filter(|c| c.is_failover());
+                marked.or_else(|| claims.last().filter(|c| c.is_failover()))
+            })
             .cloned()
             .collect()
     }
@@ -352,6 +361,38 @@ mod tests {
         assert_eq!(failover.who(), "kmirror failover --execute (host dr-1, pid 42)");
         assert_eq!(claim("h".into(), 7, OWNED).who(), "the kmirror process 7 on host h");
         assert_eq!(claim("h".into(), 7, RELEASED).who(), "the kmirror process 7 on host h, stopped since,");
+    }
+
+    fn claims(written: &[(bool, &str)]) -> Claims {
+        let mut read = Claims::default();
+        for (i, &(marked, state)) in written.iter().enumerate() {
+            let claim = ShardOwner { at_ms: i as i64, ..claim("h".into(), 1, state) };
+            if marked {
+                read.marks.insert(3, claim.clone());
+            }
+            read.by_shard.entry(3).or_default().push(claim);
+        }
+        read
+    }
+
+    #[test]
+    fn a_failover_stays_in_force_until_a_run_resumes_after_it() {
+        let in_force = |written: &[(bool, &str)]| claims(written).failed_over().len();
+        assert_eq!(in_force(&[(false, OWNED), (true, FAILED_OVER)]), 1);
+        // A process idle at the failover released its shard at a clean stop, after it.
+        assert_eq!(in_force(&[(false, OWNED), (true, FAILED_OVER), (false, RELEASED)]), 1);
+        assert_eq!(in_force(&[(true, FAILED_OVER), (true, RESUMED), (false, OWNED), (false, RELEASED)]), 0);
+        assert_eq!(
+            in_force(&[(true, FAILED_OVER), (true, RESUMED), (true, FAILED_OVER)]),
+            1,
+            "a second drill"
+        );
+        // An earlier kmirror's failover, under the shard's own key: in force while it is last.
+        assert_eq!(in_force(&[(false, OWNED), (false, FAILED_OVER)]), 1);
+        assert_eq!(in_force(&[(false, FAILED_OVER), (false, OWNED), (false, RELEASED)]), 0);
+        assert_eq!(in_force(&[(false, OWNED), (false, RELEASED)]), 0);
+        assert_eq!(claims(&[(false, OWNED), (true, FAILED_OVER), (false, RELEASED)]).owners().len(), 0);
+        assert_eq!(claims(&[(true, FAILED_OVER), (true, RESUMED), (false, OWNED)]).owners().len(), 1);
     }
 
     #[test]

@@ -109,9 +109,7 @@ impl Mirror {
         // The source's topics are listed, and every shadow group read whole, beside the target's
         // first answer: none needs another, and each is a new client's first round trips (the
         // group read the longest: a coordinator lookup, then the offsets, some 25-70 ms).
-        let (answered, answer) = std::sync::mpsc::sync_channel(1);
         let (reached, listed, groups_read, source_read, failovers) = std::thread::scope(|scope| {
-            let failovers = scope.spawn(|| failover_guard::read_failovers(&claims_config, settings, answer));
             let groups_read = scope.spawn(|| {
                 let read = every_groups_offsets(
                     Consumer::client(target_metadata),
@@ -146,7 +144,11 @@ impl Mirror {
             let reached =
                 rdkafka::consumer::Consumer::fetch_metadata(target_metadata, None, settings.connect_timeout);
             early_start.decide_target_answered(reached.is_ok());
-            let _ = answered.send(reached.is_ok());
+            // Once the target answered: a target that refused the first request (a wrong
+            // password) is not asked again.
+            let failovers = reached
+                .is_ok()
+                .then(|| scope.spawn(|| failover_guard::read_failovers(&claims_config, settings)));
             let target_ms = started.elapsed().as_millis() as u64;
             let (listed, source_read) = listed.join().unwrap_or_else(|_| {
                 (Err(Error::Internal("listing the source's topics panicked".into())), None)
@@ -154,9 +156,10 @@ impl Mirror {
             let groups_read = groups_read
                 .join()
                 .unwrap_or_else(|_| Err(Error::Internal("reading the shadow groups panicked".into())));
-            let failovers = failovers
-                .join()
-                .unwrap_or_else(|_| Some(Err(Error::Internal("reading the shards' claims panicked".into()))));
+            let failovers = failovers.map(|read| {
+                read.join()
+                    .unwrap_or_else(|_| Err(Error::Internal("reading the shards' claims panicked".into())))
+            });
             (reached.map(|_| target_ms), listed, groups_read, source_read, failovers)
         });
         let target_ms =
