@@ -130,7 +130,7 @@ impl std::fmt::Display for Side {
 
 fn fenced_by(name: &str, by: &Option<String>) -> String {
     match by {
-        Some(who) => format!("{who} took it over (the last claim in kmirror.shards.{name} is its)"),
+        Some(who) => format!("{who} took it over (its claim in kmirror.shards.{name} is in force)"),
         None => format!("another kmirror instance with --name {name} took over this shard, or `kmirror failover --execute` did, or the target aborted its transaction after target.transaction.timeout.ms, and the shard's claims could not tell which"),
     }
 }

@@ -211,6 +211,68 @@ fn a_restart_with_another_num_streams_loses_and_duplicates_nothing() {
     setup.assert_exactly_once(&t, PARTITIONS, Some(10_000));
 }
 
+/// The pids `status` shows holding the mirror's shards, by shard.
+fn owner_pids(setup: &Setup) -> Vec<(u64, u64)> {
+    let status = common::status_json(setup, false);
+    let owners = status["owners"].as_array().cloned().unwrap_or_default();
+    owners.iter().filter_map(|o| Some((o["shard"].as_u64()?, o["pid"].as_u64()?))).collect()
+}
+
+/// A rolling restart: the new process starts beside the old one and fences it; the old one,
+/// idle, never learns it and stops cleanly, giving up shards that are no longer its own. Its
+/// release must not end the new process's hold: `status` goes on naming the new process.
+#[test]
+fn a_rolling_restart_leaves_the_new_process_holding_every_shard() {
+    let setup = Setup::new();
+    let t = topic("rolling");
+    setup.source.create_topic(&t, PARTITIONS, &[]).expect("topic");
+    for p in 0..PARTITIONS {
+        setup.source.produce(&t, p, &keyed(&format!("a{p}"), 0..20)).expect("produce");
+    }
+    let wait_for = |what: &str, done: &dyn Fn() -> bool| {
+        let started = Instant::now();
+        while !done() {
+            assert!(started.elapsed() < Duration::from_secs(60), "{what}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    let mut old = setup.spawn_mirror(&t, &[]);
+    wait_for("the old process copies", &|| {
+        (0..PARTITIONS).all(|p| setup.target.audit_partition(&t, p).map_or(0, |a| a.visible.len()) == 20)
+    });
+    let held = owner_pids(&setup);
+    assert!(!held.is_empty() && held.iter().all(|&(_, pid)| pid == u64::from(old.id())), "{held:?}");
+    let other_state = tempfile::tempdir().expect("tempdir");
+    let new = spawn(&setup.args_with_state(&t, &[], other_state.path().to_path_buf()));
+    let new_pid = u64::from(new.id());
+    wait_for("the new process claims every shard", &|| {
+        let now = owner_pids(&setup);
+        now.len() == held.len() && now.iter().all(|&(_, pid)| pid == new_pid)
+    });
+    terminate(&old);
+    let stopped = wait_exit(&mut old, Duration::from_secs(60)).expect("the old process stops");
+    let said = stderr(&old.wait_with_output().expect("output"));
+    assert_eq!(stopped.code(), Some(0), "idle, it stops cleanly and releases: {said}");
+    let after = owner_pids(&setup);
+    assert_eq!(after.len(), held.len(), "status still shows every shard held: {after:?}");
+    assert!(after.iter().all(|&(_, pid)| pid == new_pid), "by the new process: {after:?}");
+
+    // The new process copies on, and its own clean stop gives the shards up.
+    for p in 0..PARTITIONS {
+        setup.source.produce(&t, p, &keyed(&format!("b{p}"), 0..10)).expect("produce");
+    }
+    wait_for("the new process copies on", &|| {
+        (0..PARTITIONS).all(|p| setup.target.audit_partition(&t, p).map_or(0, |a| a.visible.len()) == 30)
+    });
+    terminate(&new);
+    let mut new = new;
+    let stopped = wait_exit(&mut new, Duration::from_secs(60)).expect("the new process stops");
+    let out = new.wait_with_output().expect("output");
+    assert!(stopped.success(), "{}", stderr(&out));
+    assert_eq!(owner_pids(&setup), vec![], "released by the process that held them");
+    setup.assert_exactly_once(&t, PARTITIONS, Some(30));
+}
+
 #[test]
 fn a_changed_shard_count_is_refused_by_name() {
     let setup = Setup::new();

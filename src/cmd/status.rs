@@ -72,7 +72,7 @@ pub(crate) struct OwnerStatus {
 pub(crate) struct Status {
     pub(crate) name: String,
     pub(crate) shards: u32,
-    /// Which process holds each shard, by its last claim (none after a clean stop).
+    /// Which process holds each shard, by the claims in force (none after a clean stop).
     pub(crate) owners: Vec<OwnerStatus>,
     /// The claims of a `kmirror failover --execute` still in force: a start refuses without
     /// `--after-failover` (empty: none).

@@ -20,7 +20,7 @@ use crate::config::names::shards_topic;
 use crate::error::{Error, Result, Side};
 use crate::kafka::client::CreateForRole;
 use crate::mirror::context::MirrorContext;
-use crate::mirror::owners::{failover_in_force, last_claim, OwnershipLog, OWNED, RELEASED};
+use crate::mirror::owners::{claim_in_force, failover_in_force, OwnershipLog, OWNED, RELEASED};
 use crate::mirror::plan::{worker_of, Route};
 use crate::mirror::shard::{target_config, EarlyClients};
 use crate::mirror::worker::{run_worker, InitialShards, WorkerCommand, WorkerReport};
@@ -345,11 +345,11 @@ impl Membership {
         info!(shard, lost, "shard released");
     }
 
-    /// Whether the last claim on `shard` is still this process's (or cannot be read). A shard
+    /// Whether the claim in force on `shard` is still this process's (or cannot be read). A shard
     /// with nothing to copy never learns it was fenced: giving it up would write over the claim
     /// of whoever fenced it, a failover's, which a later start must still see.
     fn still_claimed(&self, shard: u32) -> bool {
-        match last_claim(&target_config(&self.ctx), &self.ctx.settings.name, shard) {
+        match claim_in_force(&target_config(&self.ctx), &self.ctx.settings.name, shard) {
             Ok(Some(claim)) => claim.held_by_this_process(),
             _ => true,
         }

@@ -1,14 +1,15 @@
 //! Which process holds which shard. Each process records it itself, for `status` to read even
 //! with the group gone, and for a fenced shard to tell a takeover from the target's own abort:
 //! when it takes or releases shard K it writes a small record (a claim) to partition K of
-//! `kmirror.shards.NAME`, and the last record of each partition names the current holder.
+//! `kmirror.shards.NAME`, and the last records of each partition name the current holder (see
+//! [`Claims::in_force`]).
 //! `failover --execute` writes one before it fences. A process that dies writes nothing; the
 //! next holder's claim replaces its own.
 //!
 //! Why claims: the target bumps a transactional id's producer epoch both when another producer
 //! of the id starts (a second kmirror, a rebalance's new owner, a failover) and when it aborts a
 //! transaction left open past `transaction.timeout.ms` (a network partition that long).
-//! librdkafka reports both as fencing. Only in the second case is the last claim still the
+//! librdkafka reports both as fencing. Only in the second case is the claim in force still the
 //! fenced process's own, and then it may take the shard back.
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -23,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::names::shards_topic;
 use crate::error::{Error, Result, Side};
 use crate::kafka::client::CreateForRole;
-use crate::kafka::topic_reader::read_last;
+use crate::kafka::topic_reader::{read_last, TailRecord};
 use crate::mirror::flush::flush;
 use crate::ops::telemetry::now_ms;
 
@@ -58,6 +59,18 @@ impl ShardOwner {
     /// Whether this claim is this process's hold on its shard.
     pub(crate) fn held_by_this_process(&self) -> bool {
         self.state == OWNED && self.instance == this_instance()
+    }
+
+    /// Whether the same process wrote both claims: by instance; claims of kmirror versions
+    /// before it, by host and pid. One process writes all its claims with one version, so a
+    /// claim with an instance and one without are two processes' (an upgrade's rolling restart
+    /// in containers, both pid 1 under one host name).
+    fn same_process(&self, other: &ShardOwner) -> bool {
+        match (self.instance.is_empty(), other.instance.is_empty()) {
+            (false, false) => self.instance == other.instance,
+            (true, true) => self.host == other.host && self.pid == other.pid,
+            _ => false,
+        }
     }
 
     /// Whether `kmirror failover --execute` wrote it.
@@ -127,6 +140,14 @@ fn started_ms(pid: u32) -> Option<i64> {
     let boot_s: i64 = boot.lines().find_map(|l| l.strip_prefix("btime "))?.trim().parse().ok()?;
     // Clock ticks are USER_HZ, 100 per second on every Linux (part of its user-space ABI).
     Some(boot_s * 1000 + ticks * 10)
+}
+
+/// The claim in force of one shard's claims, in the order written (see [`Claims::in_force`]).
+fn in_force_of(claims: &[ShardOwner]) -> Option<&ShardOwner> {
+    claims.iter().fold(None, |held, claim| match claim.state.as_str() {
+        RELEASED if held.is_some_and(|h| h.state != OWNED || !h.same_process(claim)) => held,
+        _ => Some(claim),
+    })
 }
 
 /// The record key of shard `shard`'s failover claims and their ends (see `OwnershipLog::record`).
@@ -254,58 +275,66 @@ pub(crate) struct Claims {
 }
 
 impl Claims {
-    /// The recent claims of `shards`, on one consumer (none for a mirror without a shards
-    /// topic yet).
+    /// The recent claims of `shards`, on one consumer (none for a mirror without a shards topic
+    /// yet).
     pub(crate) fn read(
         target: &ClientConfig,
         name: &str,
         shards: std::ops::Range<u32>,
         timeout: Duration,
     ) -> Result<Self> {
-        let topic = shards_topic(name);
-        let mut by_shard: BTreeMap<u32, Vec<ShardOwner>> = BTreeMap::new();
         let group = crate::config::names::status_reader_group(name);
-        let to_i32 = |s: u32| i32::try_from(s).unwrap_or(i32::MAX);
-        // The last records of each partition: claims are written seldom, a few per run, and
-        // between a failover and the next run only by the processes it stopped.
-        let mut marks: BTreeMap<u32, ShardOwner> = BTreeMap::new();
-        let partitions = to_i32(shards.start)..to_i32(shards.end);
-        read_last(target, &topic, &group, (partitions, 64), timeout, |record| {
-            let (Ok(shard), Ok(claim)) =
-                (u32::try_from(record.partition), serde_json::from_slice::<ShardOwner>(record.value))
-            else {
-                return;
-            };
-            if record.key == failover_key(shard).as_bytes() {
-                marks.insert(shard, claim.clone());
-            }
-            by_shard.entry(shard).or_default().push(claim);
-        })?;
-        Ok(Self { by_shard, marks })
+        let mut claims = Self::default();
+        read_last(target, &shards_topic(name), &group, Self::tails(&shards), timeout, |r| claims.note(r))?;
+        Ok(claims)
     }
 
-    /// Each shard's last claim.
-    pub(crate) fn last(&self) -> impl Iterator<Item = &ShardOwner> {
-        self.by_shard.values().filter_map(|claims| claims.last())
+    /// The partitions of `shards`, and how many of each one's last records are read: claims are
+    /// written seldom, a few per run, and between a failover and the next run only by the
+    /// processes it stopped.
+    fn tails(shards: &std::ops::Range<u32>) -> (std::ops::Range<i32>, i64) {
+        let to_i32 = |s: u32| i32::try_from(s).unwrap_or(i32::MAX);
+        (to_i32(shards.start)..to_i32(shards.end), 64)
+    }
+
+    fn note(&mut self, record: TailRecord<'_>) {
+        let (Ok(shard), Ok(claim)) =
+            (u32::try_from(record.partition), serde_json::from_slice::<ShardOwner>(record.value))
+        else {
+            return;
+        };
+        if record.key == failover_key(shard).as_bytes() {
+            self.marks.insert(shard, claim.clone());
+        }
+        self.by_shard.entry(shard).or_default().push(claim);
+    }
+
+    /// Each shard's claim in force: its last, but that a release ends only its own process's
+    /// hold. A process idle when another took its shards (a rolling restart's old process, one
+    /// a failover fenced) never learns of it and still gives them up at a clean stop; over the
+    /// new holder's claim, that release would make the holder's take-back stop it as taken
+    /// over, and `status` show the shard held by nobody.
+    pub(crate) fn in_force(&self) -> impl Iterator<Item = &ShardOwner> {
+        self.by_shard.values().filter_map(|claims| in_force_of(claims))
     }
 
     /// The current owner of every shard that has one.
     pub(crate) fn owners(&self) -> Vec<ShardOwner> {
-        self.last().filter(|c| c.state == OWNED).cloned().collect()
+        self.in_force().filter(|c| c.state == OWNED).cloned().collect()
     }
 
     /// The shards `kmirror failover --execute` took and no run resumed since (`--after-failover`):
     /// the mirror's clients may be on the target, and a run would copy into the cluster they now
     /// use (and move their groups with `--sync-group-offsets`). A release written after the
     /// failover (by a process idle at it, stopped cleanly) does not end it. A failover claim of an
-    /// earlier kmirror, under the shard's own key, is in force only while it is the last claim
-    /// (as that kmirror's mirrors read it: they ended it by starting again).
+    /// earlier kmirror, under the shard's own key, is in force while it is the claim in force
+    /// (that kmirror's mirrors ended it by starting again, with a claim of their own).
     pub(crate) fn failed_over(&self) -> Vec<ShardOwner> {
         self.by_shard
             .iter()
             .filter_map(|(shard, claims)| {
                 let marked = self.marks.get(shard).filter(|c| c.is_failover());
-                marked.or_else(|| claims.last().filter(|c| c.is_failover()))
+                marked.or_else(|| in_force_of(claims).filter(|c| c.is_failover()))
             })
             .cloned()
             .collect()
@@ -328,9 +357,9 @@ pub(crate) fn failover_in_force(target: &ClientConfig, name: &str, shard: u32) -
     Ok(Claims::read(target, name, shard..shard + 1, CLAIMS_TIMEOUT)?.failed_over().pop())
 }
 
-/// The last claim written for `shard` (None: none yet).
-pub(crate) fn last_claim(target: &ClientConfig, name: &str, shard: u32) -> Result<Option<ShardOwner>> {
-    Ok(Claims::read(target, name, shard..shard + 1, CLAIMS_TIMEOUT)?.last().next().cloned())
+/// The claim in force on `shard` (None: none yet; see [`Claims::in_force`]).
+pub(crate) fn claim_in_force(target: &ClientConfig, name: &str, shard: u32) -> Result<Option<ShardOwner>> {
+    Ok(Claims::read(target, name, shard..shard + 1, CLAIMS_TIMEOUT)?.in_force().next().cloned())
 }
 
 #[cfg(test)]
@@ -364,9 +393,15 @@ mod tests {
     }
 
     fn claims(written: &[(bool, &str)]) -> Claims {
+        by(&written.iter().map(|&(marked, state)| (marked, state, 1)).collect::<Vec<_>>())
+    }
+
+    /// Claims of shard 3 written in this order: (under the failover key, state, pid).
+    fn by(written: &[(bool, &str, u32)]) -> Claims {
         let mut read = Claims::default();
-        for (i, &(marked, state)) in written.iter().enumerate() {
-            let claim = ShardOwner { at_ms: i as i64, ..claim("h".into(), 1, state) };
+        for (i, &(marked, state, pid)) in written.iter().enumerate() {
+            let claim =
+                ShardOwner { at_ms: i as i64, instance: format!("i{pid}"), ..claim("h".into(), pid, state) };
             if marked {
                 read.marks.insert(3, claim.clone());
             }
@@ -390,9 +425,37 @@ mod tests {
         // An earlier kmirror's failover, under the shard's own key: in force while it is last.
         assert_eq!(in_force(&[(false, OWNED), (false, FAILED_OVER)]), 1);
         assert_eq!(in_force(&[(false, FAILED_OVER), (false, OWNED), (false, RELEASED)]), 0);
+        assert_eq!(in_force(&[(false, FAILED_OVER), (false, RELEASED)]), 1, "a stale release after it");
         assert_eq!(in_force(&[(false, OWNED), (false, RELEASED)]), 0);
         assert_eq!(claims(&[(false, OWNED), (true, FAILED_OVER), (false, RELEASED)]).owners().len(), 0);
         assert_eq!(claims(&[(true, FAILED_OVER), (true, RESUMED), (false, OWNED)]).owners().len(), 1);
+    }
+
+    #[test]
+    fn a_release_ends_only_its_own_processs_hold() {
+        let pids = |read: Claims| read.in_force().map(|c| (c.pid, c.state.clone())).collect::<Vec<_>>();
+        let owned = |pid: u32| vec![(pid, OWNED.to_string())];
+        // A rolling restart: 2 took the shard from 1, which, idle, released it afterwards.
+        assert_eq!(pids(by(&[(false, OWNED, 1), (false, OWNED, 2), (false, RELEASED, 1)])), owned(2));
+        assert_eq!(
+            pids(by(&[(false, OWNED, 1), (false, OWNED, 2), (false, RELEASED, 2)])),
+            vec![(2, RELEASED.to_string())]
+        );
+        // A failover over 1's hold, and 1's release after it: the failover stays in force.
+        let failover = by(&[(false, OWNED, 1), (true, FAILED_OVER, 9), (false, RELEASED, 1)]);
+        assert!(failover.in_force().all(ShardOwner::is_failover));
+        assert_eq!(pids(by(&[(false, RELEASED, 1)])), vec![(1, RELEASED.to_string())], "the tail's first");
+        let owners = by(&[(false, OWNED, 1), (false, OWNED, 2), (false, RELEASED, 1)]).owners();
+        assert_eq!(owners.iter().map(|c| c.pid).collect::<Vec<_>>(), vec![2]);
+        // Claims of an earlier kmirror, without instances: by host and pid; with and without
+        // one, two processes (an upgrade's rolling restart of pid-1 containers).
+        let old =
+            |pid: u32, state: &str| ShardOwner { instance: String::new(), ..claim("h".into(), pid, state) };
+        assert!(
+            old(1, OWNED).same_process(&old(1, RELEASED)) && !old(1, OWNED).same_process(&old(2, RELEASED))
+        );
+        let new = ShardOwner { instance: "i1".into(), ..old(1, RELEASED) };
+        assert!(!old(1, OWNED).same_process(&new) && !new.same_process(&old(1, OWNED)));
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! A shard fenced while its last claim is still this process's: the target aborted its
+//! A shard fenced while the claim in force on it is still this process's: the target aborted its
 //! transaction past `transaction.timeout.ms` (a network partition that long), which bumps the
 //! producer epoch as a takeover does (see [`crate::mirror::owners`]). Nobody else holds the
 //! shard, so it is started again, as a restart would: new producers fence the dead ones and it
@@ -13,7 +13,7 @@ use tracing::warn;
 
 use crate::error::{Error, Result};
 use crate::mirror::context::MirrorContext;
-use crate::mirror::owners::{last_claim, ShardOwner};
+use crate::mirror::owners::{claim_in_force, ShardOwner};
 use crate::mirror::shard::{target_config, Shard};
 
 /// How long a fenced shard waits before it reads the claims: a new holder fences first and
@@ -55,7 +55,7 @@ pub(crate) fn take_back(
     }
     warn!(
         shard = id,
-        "fenced, yet the last claim on the shard is this process's: the target aborted its transaction after target.transaction.timeout.ms (was it out of reach that long?); taking the shard back and resuming from the last commit"
+        "fenced, yet the claim in force on the shard is this process's: the target aborted its transaction after target.transaction.timeout.ms (was it out of reach that long?); taking the shard back and resuming from the last commit"
     );
     taken_back.0.insert(id, Instant::now());
     let mut shard = match Shard::start(id, ctx.clone(), routes, None) {
@@ -88,9 +88,9 @@ pub(crate) fn take_back(
     Ok(shard)
 }
 
-/// The last claim on shard `id`, None (said) where there is none or it cannot be read.
+/// The claim in force on shard `id`, None (said) where there is none or it cannot be read.
 fn read_claim(ctx: &MirrorContext, id: u32) -> Option<ShardOwner> {
-    match last_claim(&target_config(ctx), &ctx.settings.name, id) {
+    match claim_in_force(&target_config(ctx), &ctx.settings.name, id) {
         Ok(claim) => claim,
         Err(e) => {
             warn!(shard = id, error = %e, "could not read the shard's claims to tell a takeover from the target's abort");

@@ -395,8 +395,9 @@ impl TopicSync {
             BTreeMap::from([("retention.ms".into(), "-1".into()), ("cleanup.policy".into(), "delete".into())])
         };
         let own = [
-            // Compacted: each partition's last claim (keyed by its shard) is what counts, and a
-            // local run writes its claims once, at its start, however long it then runs.
+            // Compacted: each partition's last claims (keyed by shard, a failover's by their own
+            // key) are what counts, and a local run writes its claims once, at its start,
+            // however long it then runs.
             (
                 crate::config::names::shards_topic(name),
                 shards,
