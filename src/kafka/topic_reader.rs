@@ -90,11 +90,7 @@ pub(crate) fn read_last(
     timeout: Duration,
     on_record: impl FnMut(TailRecord<'_>),
 ) -> Result<()> {
-    let consumer: BaseConsumer = target
-        .clone()
-        .set("group.id", group)
-        .set("enable.auto.commit", "false")
-        .set("isolation.level", "read_committed")
+    let consumer: BaseConsumer = reader_config(target, group)
         // A tail that begins below the log start (records deleted by retention) is read from
         // the log start, not skipped to the end.
         .set("auto.offset.reset", "earliest")
@@ -196,6 +192,14 @@ fn read_last_on(
     }
 }
 
+/// The settings of a reader of kmirror's own topics: committed records only, and no commits of
+/// its own (`group` only names it: librdkafka wants a group for `assign`).
+fn reader_config(target: &ClientConfig, group: &str) -> ClientConfig {
+    let mut config = target.clone();
+    config.set("group.id", group).set("enable.auto.commit", "false").set("isolation.level", "read_committed");
+    config
+}
+
 /// A read of `topic` that did not reach its end within [`READ_TIMEOUT`].
 fn timed_out(target: &ClientConfig, topic: &str) -> Error {
     Error::Unreachable {
@@ -215,11 +219,7 @@ pub(crate) struct RangeReader {
 
 impl RangeReader {
     pub(crate) fn new(target: &ClientConfig, topic: &str, partition: i32, group: &str) -> Result<Self> {
-        let consumer: BaseConsumer = target
-            .clone()
-            .set("group.id", group)
-            .set("enable.auto.commit", "false")
-            .set("isolation.level", "read_committed")
+        let consumer: BaseConsumer = reader_config(target, group)
             .create_for_role()
             .map_err(Error::kafka(Side::Target, format!("creating a reader of {topic}")))?;
         Ok(Self { consumer, topic: topic.to_string(), partition })
