@@ -294,8 +294,28 @@ pub fn commit_group(
     for (&p, &o) in offsets {
         tpl.add_partition_offset(topic, p, rdkafka::Offset::Offset(o)).expect("tpl");
     }
-    rdkafka::consumer::Consumer::commit(&consumer, &tpl, rdkafka::consumer::CommitMode::Sync)
-        .expect("commit");
+    // A cluster just started may still be loading the group's offsets partition, or electing
+    // its coordinator: asked again, as a consumer would.
+    let started = std::time::Instant::now();
+    loop {
+        match rdkafka::consumer::Consumer::commit(&consumer, &tpl, rdkafka::consumer::CommitMode::Sync) {
+            Ok(()) => return,
+            Err(e)
+                if started.elapsed() < Duration::from_secs(30)
+                    && matches!(
+                        e.rdkafka_error_code(),
+                        Some(
+                            rdkafka::types::RDKafkaErrorCode::CoordinatorLoadInProgress
+                                | rdkafka::types::RDKafkaErrorCode::CoordinatorNotAvailable
+                                | rdkafka::types::RDKafkaErrorCode::NotCoordinator
+                        )
+                    ) =>
+            {
+                std::thread::sleep(Duration::from_millis(200))
+            }
+            Err(e) => panic!("commit: {e:?}"),
+        }
+    }
 }
 
 /// The committed offset of `group` in each of `partitions` of `topic` (None: nothing committed),
