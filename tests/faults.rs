@@ -40,20 +40,7 @@ fn a_target_frozen_past_the_transaction_timeout_loses_and_duplicates_nothing() {
     // (the shard aborts it and reads again from its last commit), or the broker aborts it past
     // its timeout and bumps the producer epoch (the claims are still this process's, so the
     // shard takes itself back). Either way the same process copies the rest: no restart.
-    let started = Instant::now();
-    while copied(&setup, &t, PARTITIONS) < 4_000 {
-        assert!(
-            wait_exit(&mut mirror, Duration::from_millis(200)).is_none(),
-            "the mirror stopped after the freeze\n{}",
-            log_tail()
-        );
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "only {} of 4000 copied after the freeze\n{}",
-            copied(&setup, &t, PARTITIONS),
-            log_tail()
-        );
-    }
+    copied_by_the_same_process(&setup, &t, &mut mirror, 4_000, "the freeze", &log_tail);
     setup.assert_exactly_once(&t, PARTITIONS, Some(4_000));
     let log = std::fs::read_to_string(&log_path).unwrap_or_default();
     assert!(
@@ -311,6 +298,32 @@ fn transactions_are_cut_at_the_byte_bound() {
 }
 
 /// Records on the target (read_committed, by the audit) across `partitions`.
+/// Waits until `total` records of `t` are on the target, copied by `mirror` itself: it must not
+/// stop after `fault` (the whole wait is bounded).
+fn copied_by_the_same_process(
+    setup: &Setup,
+    t: &str,
+    mirror: &mut std::process::Child,
+    total: usize,
+    fault: &str,
+    log_tail: &dyn Fn() -> String,
+) {
+    let started = Instant::now();
+    while copied(setup, t, PARTITIONS) < total {
+        assert!(
+            wait_exit(mirror, Duration::from_millis(200)).is_none(),
+            "the mirror stopped after {fault}\n{}",
+            log_tail()
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "only {} of {total} copied after {fault}\n{}",
+            copied(setup, t, PARTITIONS),
+            log_tail()
+        );
+    }
+}
+
 fn copied(setup: &Setup, t: &str, partitions: i32) -> usize {
     (0..partitions).map(|p| setup.target.audit_partition(t, p).map(|a| a.visible.len()).unwrap_or(0)).sum()
 }
@@ -498,24 +511,11 @@ fn partition_mid_transaction(extra: &[&str], what: &str, did: impl Fn(&str) -> b
     assert!(!open_transaction(), "the target aborted the transaction cut off from its producer");
     setup.target.set_link_cut(false).expect("heal");
     produce_batch(&setup, &t, "c", 1_000);
-    // The abort bumped the producer epoch, which librdkafka reports as fencing; the shard's last
-    // claim is still this process's, so the same process takes the shard back and copies the
+    // The abort bumped the producer epoch, which librdkafka reports as fencing; the claim in
+    // force on the shard is still this process's, so the same process takes the shard back and copies the
     // rest itself: no restart.
     let total = PARTITIONS as usize * (per_partition + 2_000);
-    let started = Instant::now();
-    while copied(&setup, &t, PARTITIONS) < total {
-        assert!(
-            wait_exit(&mut mirror, Duration::from_millis(200)).is_none(),
-            "the mirror stopped after the partition healed\n{}",
-            log_tail()
-        );
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "only {} of {total} copied after the heal\n{}",
-            copied(&setup, &t, PARTITIONS),
-            log_tail()
-        );
-    }
+    copied_by_the_same_process(&setup, &t, &mut mirror, total, "the heal", &log_tail);
     setup.assert_exactly_once(&t, PARTITIONS, Some(per_partition + 2_000));
     let log = std::fs::read_to_string(&log_path).unwrap_or_default();
     assert!(did(&log), "the process {what}:\n{}", log_tail());
