@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use common::*;
+use kmirror_testcontainers::{KafkaCluster, Role};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::Message;
 
@@ -246,6 +247,72 @@ fn a_mirror_idle_at_a_failover_and_stopped_cleanly_refuses_its_next_start() {
     assert_eq!(status["owners"], serde_json::json!([]), "the mirror released its shard: {status:#}");
     let audit = setup.target.audit_partition(&t, 0).expect("audit");
     assert_eq!(audit.visible.len(), 20, "nothing copied after the failover");
+}
+
+/// A failover that lands after a start read the shards' claims but before its shards fenced
+/// (here the start waits on a frozen source in between): the shards' fencing takes the ids back
+/// from the failover, and only a read of the claims after it can stop them. Nothing may be
+/// committed behind the failover, and no group moved.
+#[test]
+fn a_failover_landing_between_a_starts_claims_read_and_its_fencing_stops_it_before_it_commits() {
+    let setup = Setup::with_source(KafkaCluster::start(Role::Source).expect("a source of this test's own"));
+    let t = topic("racefo");
+    setup.source.create_topic(&t, PARTITIONS, &[]).expect("topic");
+    for p in 0..PARTITIONS {
+        setup.source.produce(&t, p, &keyed(&format!("p{p}"), 0..20)).expect("produce");
+    }
+    let group = format!("app-{}", setup.name);
+    let groups = regex::escape(&group);
+    commit_group(&setup.source, &group, &t, &BTreeMap::from([(0, 5), (1, 7)]));
+    assert_success(&setup.mirror_until_caught_up(&t, &["--groups", &groups]));
+    setup.assert_exactly_once(&t, PARTITIONS, Some(20));
+    for p in 0..PARTITIONS {
+        setup.source.produce(&t, p, &keyed(&format!("late{p}-"), 0..10)).expect("produce");
+    }
+    // The group reads on at the source: a run that got through would move it on the target too.
+    commit_group(&setup.source, &group, &t, &BTreeMap::from([(0, 25), (1, 27)]));
+
+    setup.source.pause().expect("pause the source");
+    let (mut mirror, log_path) = setup.spawn_mirror_logged_at(
+        "info,kmirror=debug,librdkafka=warn",
+        &t,
+        &["--until-caught-up", "--groups", &groups, "--connect-timeout", "120"],
+    );
+    let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    let started = Instant::now();
+    while !log().contains("shard claims read") {
+        assert!(mirror.try_wait().expect("wait").is_none(), "the mirror stopped:\n{}", log());
+        assert!(started.elapsed() < Duration::from_secs(60), "the start never read the claims:\n{}", log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!log().contains("shard fenced"), "the shards fenced with the source frozen:\n{}", log());
+    let failover = setup.failover(&["--execute"]);
+    setup.source.resume().expect("resume the source");
+    assert_success(&failover);
+    let moved = group_offsets(&setup.target, &group, &t, PARTITIONS);
+    assert_eq!(
+        moved,
+        BTreeMap::from([(0, Some(5)), (1, Some(7))]),
+        "the failover's positions: the last checkpoint's"
+    );
+
+    let stopped = wait_exit(&mut mirror, Duration::from_secs(120)).expect("the mirror stops");
+    let said = log();
+    assert_eq!(stopped.code(), Some(3), "the failover stops the run before its first commit:\n{said}");
+    assert!(said.contains("shard fenced"), "the shards fenced after the failover:\n{said}");
+    assert!(said.contains("was failed over") && said.contains("--after-failover"), "{said}");
+    for p in 0..PARTITIONS {
+        let audit = setup.target.audit_partition(&t, p).expect("audit");
+        assert_eq!(audit.visible.len(), 20, "partition {p}: nothing committed behind the failover");
+    }
+    assert_eq!(
+        group_offsets(&setup.target, &group, &t, PARTITIONS),
+        moved,
+        "the group stays where the failover put it"
+    );
+    let status = status_json_once_there(&setup).expect("status");
+    let taken = status["failed_over"].as_array().map_or(0, Vec::len);
+    assert!(taken > 0, "the failover is still in force: {status:#}");
 }
 
 fn failback(setup: &Setup, extra: &[&str]) -> std::process::Output {

@@ -3,6 +3,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use crate::config::MirrorSettings;
+use crate::mirror::failover_recheck::FailoverRecheck;
 use crate::mirror::topic_id_watch::TopicIdWatch;
 use crate::ops::telemetry::Telemetry;
 
@@ -17,4 +18,6 @@ pub(crate) struct MirrorContext {
     /// This run made the map topic (it did not exist): until a shard writes to its partition,
     /// that partition is empty, and the shards started with the run need not ask.
     pub(crate) map_made_now: AtomicBool,
+    /// The claims read again once shards have fenced: a failover since the start's read.
+    pub(crate) failover_recheck: Arc<FailoverRecheck>,
 }

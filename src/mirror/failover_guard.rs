@@ -15,11 +15,15 @@ use crate::error::{Error, Result};
 use crate::mirror::owners::{resume_after_failover, Claims, ShardOwner};
 use crate::ops::telemetry::now_ms;
 
-/// The failover claims in force on the mirror's shards.
-pub(crate) fn read_failovers(target: &ClientConfig, settings: &MirrorSettings) -> Result<Vec<ShardOwner>> {
+/// The failover claims in force on the shards of mirror `name`.
+pub(crate) fn read_failovers(
+    target: &ClientConfig,
+    name: &str,
+    shards: u32,
+    timeout: Duration,
+) -> Result<Vec<ShardOwner>> {
     let started = Instant::now();
-    let read = Claims::read(target, &settings.name, 0..settings.shards, settings.connect_timeout)
-        .map(|claims| claims.failed_over());
+    let read = Claims::read(target, name, 0..shards, timeout).map(|claims| claims.failed_over());
     debug!(claims_ms = started.elapsed().as_millis() as u64, "shard claims read");
     read
 }

@@ -8,6 +8,7 @@ pub(crate) mod decision;
 pub(crate) mod delivery;
 pub(crate) mod early_start;
 pub(crate) mod failover_guard;
+pub(crate) mod failover_recheck;
 pub(crate) mod flush;
 pub(crate) mod hosts;
 pub(crate) mod map_positions;

@@ -78,6 +78,7 @@ impl Mirror {
             telemetry: Default::default(),
             topic_ids: Default::default(),
             map_made_now: Default::default(),
+            failover_recheck: Default::default(),
         });
         // Made first: the shards' clients are made as soon as the listing and the target's first
         // answer allow, and fence once the run does, while the rest below is asked (a later
@@ -146,9 +147,16 @@ impl Mirror {
             early_start.decide_target_answered(reached.is_ok());
             // Once the target answered: a target that refused the first request (a wrong
             // password) is not asked again.
-            let failovers = reached
-                .is_ok()
-                .then(|| scope.spawn(|| failover_guard::read_failovers(&claims_config, settings)));
+            let failovers = reached.is_ok().then(|| {
+                scope.spawn(|| {
+                    failover_guard::read_failovers(
+                        &claims_config,
+                        &settings.name,
+                        settings.shards,
+                        settings.connect_timeout,
+                    )
+                })
+            });
             let target_ms = started.elapsed().as_millis() as u64;
             let (listed, source_read) = listed.join().unwrap_or_else(|_| {
                 (Err(Error::Internal("listing the source's topics panicked".into())), None)
@@ -306,20 +314,31 @@ impl Mirror {
         let mut next_checkpoint = Instant::now() + settings.checkpoint_interval;
         let mut next_refresh = Instant::now() + settings.refresh_interval;
         let mut gone = BTreeSet::new();
-        // A state dir that cannot be written stops the mirror: writing to it again could crash
-        // the process inside RocksDB.
-        let mut state_dir_fault = None;
+        // A state dir that cannot be written stops the mirror (writing to it again could crash
+        // the process inside RocksDB), as does a failover found once the shards fenced.
+        let mut stopping_fault = None;
         while hosts.running(&self.ctx) {
             hosts.wait();
             progress.tick(&self.ctx.telemetry);
             if let Some(sync) = &group_sync {
                 if Instant::now() >= next_checkpoint && !self.ctx.stop.load(Ordering::Relaxed) {
-                    match sync.run_cycle(&source_partitions(&known)) {
+                    // No group moves on the target behind a failover the shards' fencing overtook.
+                    let cycle = self
+                        .ctx
+                        .failover_recheck
+                        .wait_all(settings)
+                        .and_then(|()| sync.run_cycle(&source_partitions(&known)));
+                    match cycle {
                         Ok(taken) => self.note_checkpoints(taken),
+                        Err(e @ Error::FailedOver { .. }) => {
+                            error!(error = %e, "stopping");
+                            self.ctx.stop.store(true, Ordering::Relaxed);
+                            stopping_fault = Some(e);
+                        }
                         Err(e) if e.is_state_dir_fault() => {
                             error!(error = %e, "the state dir cannot be written; stopping");
                             self.ctx.stop.store(true, Ordering::Relaxed);
-                            state_dir_fault = Some(e);
+                            stopping_fault = Some(e);
                         }
                         Err(e) => warn!(error = %e, "checkpoint failed; will retry"),
                     }
@@ -348,11 +367,12 @@ impl Mirror {
             let _ = retired.join();
         }
         summary.records = records;
-        if let Some(e) = state_dir_fault.or(first_error) {
+        if let Some(e) = stopping_fault.or(first_error) {
             return Err(e);
         }
         // A batch migration leaves current group positions behind, taken after the data.
         if let (Some(sync), true) = (&group_sync, settings.until_caught_up) {
+            self.ctx.failover_recheck.wait_all(settings)?;
             self.note_checkpoints(sync.run_cycle(&partitions)?);
             info!("final checkpoint of the source groups written");
         }

@@ -28,6 +28,12 @@ impl Setup {
         Self::with(KafkaCluster::start_pair().expect("clusters start"))
     }
 
+    /// A source of this test's own (to freeze) and the shared target.
+    pub fn with_source(source: KafkaCluster) -> Self {
+        let (_, target) = KafkaCluster::shared_pair().expect("shared clusters start");
+        Self::with((source, target))
+    }
+
     /// The shared source and a target of this test's own.
     pub fn with_target(target: KafkaCluster) -> Self {
         let (source, _) = KafkaCluster::shared_pair().expect("shared clusters start");
@@ -125,11 +131,16 @@ impl Setup {
     /// nobody reads until the end would fill (with a broker down librdkafka warns for seconds),
     /// and a mirror blocked writing its log cannot go on or stop.
     pub fn spawn_mirror_logged(&self, topics: &str, extra: &[&str]) -> (Child, PathBuf) {
+        self.spawn_mirror_logged_at("info,librdkafka=warn", topics, extra)
+    }
+
+    /// As [`Setup::spawn_mirror_logged`], logging at `rust_log` (a `RUST_LOG` value).
+    pub fn spawn_mirror_logged_at(&self, rust_log: &str, topics: &str, extra: &[&str]) -> (Child, PathBuf) {
         let log_path = self.state_dir.path().join("mirror.log");
         let log = std::fs::File::create(&log_path).expect("log file");
         let mirror = kmirror_command()
             .args(self.args(topics, extra))
-            .env("RUST_LOG", "info,librdkafka=warn")
+            .env("RUST_LOG", rust_log)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)

@@ -150,6 +150,15 @@ impl Shard {
                 return Ok(());
             }
         };
+        if let Some(fencing) = self.recheck {
+            // Commits that carry no records (a start's positions) may go before: they copy
+            // nothing, and the shadow group they move is the mirror's own.
+            if let Err(e) = self.ctx.failover_recheck.wait(fencing, &self.ctx.settings) {
+                let _ = abort(self.producer(), ABORT_TIMEOUT);
+                return Err(e);
+            }
+            self.recheck = None;
+        }
         self.note_target_ends(&maps);
         self.note_backlog(&positions);
         let handed = Handed { producer: self.current, txn, positions, due };

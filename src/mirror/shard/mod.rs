@@ -30,6 +30,7 @@ use crate::kafka::classify::{classify, Class};
 use crate::kafka::consumer_close::close;
 use crate::kafka::watermarks::{cached_high_watermark, committed_ends_with};
 use crate::mirror::context::MirrorContext;
+use crate::mirror::failover_recheck::Fencing;
 use crate::mirror::flush::abort;
 use crate::mirror::plan::Route;
 use crate::mirror::read_guard::ReadGuard;
@@ -120,6 +121,9 @@ pub(crate) struct Shard {
     /// long a first fetch takes is logged (debug).
     assigned_at: Option<Instant>,
     record_limit: RecordLimit,
+    /// This shard's fencing, until a claims read begun after it has found no failover (see
+    /// [`crate::mirror::failover_recheck`]): its first commit waits for that.
+    recheck: Option<Fencing>,
 }
 
 /// With --until-caught-up, how long a poll waits for more before the shard asks whether it
@@ -150,6 +154,7 @@ impl Shard {
                 .ok_or_else(|| Error::Internal(format!("shard {id}: its clients were not made")))?,
         };
         debug!(shard = id, fence_ms = fencing.elapsed().as_millis() as u64, made_early, "shard fenced");
+        let recheck = Some(ctx.failover_recheck.fenced(target_config(&ctx), &ctx.settings));
         let group_metadata = shadow.group_metadata().ok_or_else(|| Error::Kafka {
             side: Side::Target,
             context: "shadow group metadata".into(),
@@ -192,6 +197,7 @@ impl Shard {
             stall: StallWatch::default(),
             assigned_at: None,
             record_limit,
+            recheck,
         };
         shard.add_routes(routes)?;
         shard.map_known_empty = false;
