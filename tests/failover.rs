@@ -256,6 +256,10 @@ fn a_mirror_idle_at_a_failover_and_stopped_cleanly_refuses_its_next_start() {
 #[test]
 fn a_failover_landing_between_a_starts_claims_read_and_its_fencing_stops_it_before_it_commits() {
     let setup = Setup::with_source(KafkaCluster::start(Role::Source).expect("a source of this test's own"));
+    if setup.source.pid().is_none() {
+        eprintln!("skipped: pausing needs a harness-owned source broker (external clusters are set)");
+        return;
+    }
     let t = topic("racefo");
     setup.source.create_topic(&t, PARTITIONS, &[]).expect("topic");
     for p in 0..PARTITIONS {
@@ -264,7 +268,8 @@ fn a_failover_landing_between_a_starts_claims_read_and_its_fencing_stops_it_befo
     let group = format!("app-{}", setup.name);
     let groups = regex::escape(&group);
     commit_group(&setup.source, &group, &t, &BTreeMap::from([(0, 5), (1, 7)]));
-    assert_success(&setup.mirror_until_caught_up(&t, &["--groups", &groups]));
+    let sync = ["--groups", groups.as_str(), "--sync-group-offsets"];
+    assert_success(&setup.mirror_until_caught_up(&t, &sync));
     setup.assert_exactly_once(&t, PARTITIONS, Some(20));
     for p in 0..PARTITIONS {
         setup.source.produce(&t, p, &keyed(&format!("late{p}-"), 0..10)).expect("produce");
@@ -276,7 +281,7 @@ fn a_failover_landing_between_a_starts_claims_read_and_its_fencing_stops_it_befo
     let (mut mirror, log_path) = setup.spawn_mirror_logged_at(
         "info,kmirror=debug,librdkafka=warn",
         &t,
-        &["--until-caught-up", "--groups", &groups, "--connect-timeout", "120"],
+        &[&sync[..], &["--until-caught-up", "--connect-timeout", "120"]].concat(),
     );
     let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
     let started = Instant::now();
@@ -304,6 +309,9 @@ fn a_failover_landing_between_a_starts_claims_read_and_its_fencing_stops_it_befo
     for p in 0..PARTITIONS {
         let audit = setup.target.audit_partition(&t, p).expect("audit");
         assert_eq!(audit.visible.len(), 20, "partition {p}: nothing committed behind the failover");
+        // No transaction began either: none is left open for the target's consumers to wait on.
+        let written = setup.target.read_uncommitted(&t, p).expect("read uncommitted");
+        assert_eq!(written.len(), 20, "partition {p}: nothing written behind the failover, aborted or not");
     }
     assert_eq!(
         group_offsets(&setup.target, &group, &t, PARTITIONS),

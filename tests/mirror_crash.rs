@@ -218,6 +218,16 @@ fn owner_pids(setup: &Setup) -> Vec<(u64, u64)> {
     owners.iter().filter_map(|o| Some((o["shard"].as_u64()?, o["pid"].as_u64()?))).collect()
 }
 
+/// Every claim in the mirror's shards topic, read with an independent client.
+fn claims_of(setup: &Setup) -> Vec<serde_json::Value> {
+    let topic = format!("kmirror.shards.{}", setup.name);
+    let partitions = setup.target.partition_count(&topic).expect("describe").expect("the shards topic");
+    (0..partitions)
+        .flat_map(|p| setup.target.read_uncommitted(&topic, p).expect("read the shards topic"))
+        .filter_map(|r| serde_json::from_slice(r.data.value.as_deref()?).ok())
+        .collect()
+}
+
 /// A rolling restart: the new process starts beside the old one and fences it; the old one,
 /// idle, never learns it and stops cleanly, giving up shards that are no longer its own. Its
 /// release must not end the new process's hold: `status` goes on naming the new process.
@@ -237,6 +247,7 @@ fn a_rolling_restart_leaves_the_new_process_holding_every_shard() {
         }
     };
     let mut old = setup.spawn_mirror(&t, &[]);
+    let old_pid = old.id();
     wait_for("the old process copies", &|| {
         (0..PARTITIONS).all(|p| setup.target.audit_partition(&t, p).map_or(0, |a| a.visible.len()) == 20)
     });
@@ -256,6 +267,13 @@ fn a_rolling_restart_leaves_the_new_process_holding_every_shard() {
     let after = owner_pids(&setup);
     assert_eq!(after.len(), held.len(), "status still shows every shard held: {after:?}");
     assert!(after.iter().all(|&(_, pid)| pid == new_pid), "by the new process: {after:?}");
+    // Not even a release that status reads past: under the shard's key, compaction would in time
+    // leave it in place of the new process's claim.
+    let released_by_old = claims_of(&setup)
+        .into_iter()
+        .filter(|c| c["state"] == "released" && c["pid"].as_u64() == Some(u64::from(old_pid)))
+        .count();
+    assert_eq!(released_by_old, 0, "the old process released shards the new one held");
 
     // The new process copies on, and its own clean stop gives the shards up.
     for p in 0..PARTITIONS {
@@ -270,6 +288,11 @@ fn a_rolling_restart_leaves_the_new_process_holding_every_shard() {
     let out = new.wait_with_output().expect("output");
     assert!(stopped.success(), "{}", stderr(&out));
     assert_eq!(owner_pids(&setup), vec![], "released by the process that held them");
+    let released_by_new = claims_of(&setup)
+        .into_iter()
+        .filter(|c| c["state"] == "released" && c["pid"].as_u64() == Some(new_pid))
+        .count();
+    assert_eq!(released_by_new, held.len(), "the new process released each shard it held once");
     setup.assert_exactly_once(&t, PARTITIONS, Some(30));
 }
 

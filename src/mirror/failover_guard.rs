@@ -52,8 +52,7 @@ pub(crate) fn check(
         return Ok(());
     };
     if !settings.after_failover {
-        let Failover { by, shards, ago } = failover;
-        return Err(Error::FailedOver { name: settings.name.clone(), by, shards, ago });
+        return Err(failover.error(&settings.name));
     }
     info!(shards = %failover.shards, "resuming after a failover (--after-failover)");
     resume_after_failover(target, &settings.name, &taken)
@@ -80,6 +79,14 @@ impl Failover {
             shards: shards.iter().map(u32::to_string).collect::<Vec<_>>().join(", "),
             ago: ago(now_ms() - last.at_ms),
         })
+    }
+}
+
+impl Failover {
+    /// The error that stops a run of mirror `name` (exit code 3).
+    pub(crate) fn error(self, name: &str) -> Error {
+        let Failover { by, shards, ago } = self;
+        Error::FailedOver { name: name.to_string(), by, shards, ago }
     }
 }
 

@@ -3,22 +3,27 @@
 //! is made: a `failover --execute` landing in between fences the shards' ids first, and the
 //! shards' own fencing then takes the ids back from it, so nothing would stop them copying
 //! behind the failover. The failover writes its claims before it fences, so a read begun after a
-//! shard fenced sees every failover that fenced before it; one that fences after it fences the
-//! shard itself. A shard's first commit waits for such a read (begun beside its first
-//! transaction, so a shard with records to copy seldom waits at all), and the run's group sync
-//! waits for the reads of every shard fenced so far.
+//! producer fenced sees every failover that fenced before it; one that fences after it fences
+//! the producer itself (and aborts the transaction it has open).
+//!
+//! So after every fencing (a shard's start, a producer made again) no transaction begins until a
+//! read begun after it has found no failover. The read starts at the fencing, beside the shard's
+//! positions and first fetch, so a shard seldom waits for it. A found failover stops the run
+//! (exit code 3, as at the start), shards that have nothing to copy too. Group sync is never
+//! fenced: each of its cycles reads the claims first.
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use rdkafka::ClientConfig;
-use tracing::warn;
+use tracing::{debug, warn};
 
 use crate::config::MirrorSettings;
 use crate::error::{Error, Result};
 use crate::mirror::failover_guard::{read_failovers, Failover};
 use crate::mirror::owners::ShardOwner;
 
-/// What the run's shards have asked of the claims so far.
+/// What the run's reads of the claims have found so far.
 #[derive(Debug, Default)]
 pub(crate) struct FailoverRecheck {
     state: Mutex<State>,
@@ -27,19 +32,21 @@ pub(crate) struct FailoverRecheck {
 
 #[derive(Debug, Default)]
 struct State {
-    /// Fencings noted so far: each one's [`Fencing`] is its number.
+    /// Fencings noted so far: each one's [`Fencing`] has its number.
     fenced: u64,
     /// The fencings a finished read began after.
     covered: u64,
-    /// A read is under way (its thread reads again while fencings are left uncovered).
-    reading: bool,
+    /// When the read under way began (its thread reads again while fencings are left
+    /// uncovered); None: none is.
+    reading: Option<Instant>,
     /// The failover claims a read found in force: every wait fails on them from then on.
     found: Vec<ShardOwner>,
 }
 
-/// A shard's fencing, to wait on before its first commit.
+/// A producer's fencing, to wait on before its first transaction: its number, and when it was
+/// noted (a wait gives up [`read_limit`] after).
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Fencing(u64);
+pub(crate) struct Fencing(u64, Instant);
 
 impl FailoverRecheck {
     /// Notes that a shard's producers have fenced, and starts a claims read of mirror `settings`
@@ -47,9 +54,11 @@ impl FailoverRecheck {
     pub(crate) fn fenced(self: &Arc<Self>, target: ClientConfig, settings: &MirrorSettings) -> Fencing {
         let mut state = self.lock();
         state.fenced += 1;
-        let fencing = Fencing(state.fenced);
-        if !state.reading {
-            state.reading = true;
+        let fencing = Fencing(state.fenced, Instant::now());
+        // A read under way for long (a target out of reach just now) does not hold this
+        // fencing's up: another reader starts beside it.
+        if state.reading.is_none_or(|began| began.elapsed() > STALE_READ) {
+            state.reading = Some(Instant::now());
             let this = self.clone();
             let (name, shards, timeout) = (settings.name.clone(), settings.shards, settings.connect_timeout);
             let spawned = std::thread::Builder::new()
@@ -57,43 +66,82 @@ impl FailoverRecheck {
                 .spawn(move || this.read_until_covered(|| read_failovers(&target, &name, shards, timeout)));
             if let Err(e) = spawned {
                 warn!(error = %e, "could not start reading the shards' claims: a failover since the start would go unnoticed");
-                state.reading = false;
+                state.reading = None;
                 state.covered = state.fenced;
             }
         }
         fencing
     }
 
-    /// Waits until a claims read begun after `fencing` has finished; the failover it found, if
-    /// any, is the error (exit code 3, as at the start).
-    pub(crate) fn wait(&self, fencing: Fencing, settings: &MirrorSettings) -> Result<()> {
-        self.wait_for(fencing, &settings.name, read_limit(settings))
+    /// Before a transaction begins: waits for a read begun after the fencing `pending` holds, if
+    /// any, then clears it. The failover the read found is the error.
+    pub(crate) fn before_transaction(
+        &self,
+        pending: &mut Option<Fencing>,
+        settings: &MirrorSettings,
+    ) -> Result<()> {
+        while !self.settled(pending, settings, Duration::from_secs(1))? {}
+        Ok(())
     }
 
-    /// As [`Self::wait`], for every shard fenced so far (none: no wait).
-    pub(crate) fn wait_all(&self, settings: &MirrorSettings) -> Result<()> {
-        let fenced = Fencing(self.lock().fenced);
-        self.wait(fenced, settings)
+    /// As [`Self::before_transaction`], waiting at most `wait`: false while the read is still to
+    /// come (a shard's thread has its commands to serve meanwhile).
+    pub(crate) fn settled(
+        &self,
+        pending: &mut Option<Fencing>,
+        settings: &MirrorSettings,
+        wait: Duration,
+    ) -> Result<bool> {
+        self.settled_within(pending, &settings.name, read_limit(settings), wait)
     }
 
-    fn wait_for(&self, fencing: Fencing, name: &str, limit: Duration) -> Result<()> {
-        let deadline = Instant::now() + limit;
+    fn settled_within(
+        &self,
+        pending: &mut Option<Fencing>,
+        name: &str,
+        limit: Duration,
+        wait: Duration,
+    ) -> Result<bool> {
+        let Some(Fencing(number, noted)) = *pending else { return Ok(true) };
+        let gives_up = noted + limit;
+        let covered = self.wait_until(number, name, gives_up.min(Instant::now() + wait))?;
+        if !covered && Instant::now() < gives_up {
+            return Ok(false);
+        }
+        if !covered {
+            warn!("the shards' claims were not read in time: a failover since the start would go unnoticed");
+        }
+        *pending = None;
+        Ok(true)
+    }
+
+    /// Reads the claims now, for a write no fencing guards (group sync); the failover found is
+    /// the error.
+    pub(crate) fn read_now(&self, target: &ClientConfig, settings: &MirrorSettings) -> Result<()> {
+        let read = read_failovers(target, &settings.name, settings.shards, settings.connect_timeout);
+        self.take_in(read);
+        self.failover(&settings.name).map_or(Ok(()), Err)
+    }
+
+    /// The failover a read has found, as the error that stops the run.
+    pub(crate) fn failover(&self, name: &str) -> Option<Error> {
+        Failover::of(&self.lock().found).map(|f| f.error(name))
+    }
+
+    /// Waits until fencing `number` is covered or `deadline` passes: whether it is covered. The
+    /// failover a read found is the error.
+    fn wait_until(&self, number: u64, name: &str, deadline: Instant) -> Result<bool> {
         let mut state = self.lock();
-        while state.covered < fencing.0 && state.found.is_empty() {
+        while state.covered < number && state.found.is_empty() {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                warn!(
-                    "the shards' claims were not read in time: a failover since the start would go unnoticed"
-                );
                 break;
             }
             state = self.read.wait_timeout(state, left).map(|(s, _)| s).unwrap_or_else(|p| p.into_inner().0);
         }
         match Failover::of(&state.found) {
-            Some(Failover { by, shards, ago }) => {
-                Err(Error::FailedOver { name: name.to_string(), by, shards, ago })
-            }
-            None => Ok(()),
+            Some(failover) => Err(failover.error(name)),
+            None => Ok(state.covered >= number),
         }
     }
 
@@ -107,19 +155,31 @@ impl FailoverRecheck {
             let upto = {
                 let mut state = self.lock();
                 if state.covered >= state.fenced {
-                    state.reading = false;
+                    state.reading = None;
                     return;
                 }
+                state.reading = Some(Instant::now());
                 state.fenced
             };
-            self.finish(upto, read());
+            // A read that panicked counts as one that failed: the waits must still end.
+            let read = std::panic::catch_unwind(AssertUnwindSafe(&read))
+                .unwrap_or_else(|_| Err(Error::Internal("reading the shards' claims panicked".into())));
+            self.finish(upto, read);
         }
     }
 
     /// Takes in a read begun when `upto` fencings had been noted.
     fn finish(&self, upto: u64, read: Result<Vec<ShardOwner>>) {
+        {
+            let mut state = self.lock();
+            state.covered = state.covered.max(upto);
+        }
+        self.take_in(read);
+        debug!(upto, "shard claims read again");
+    }
+
+    fn take_in(&self, read: Result<Vec<ShardOwner>>) {
         let mut state = self.lock();
-        state.covered = state.covered.max(upto);
         match read {
             Ok(found) if state.found.is_empty() => state.found = found,
             Ok(_) => {}
@@ -132,6 +192,9 @@ impl FailoverRecheck {
         self.read.notify_all();
     }
 }
+
+/// How long a read may be under way before a new fencing starts one of its own.
+const STALE_READ: Duration = Duration::from_secs(1);
 
 /// How long a wait lasts at most: a read gives up after the connect timeout, and one more may
 /// be under way for a later fencing.
@@ -154,42 +217,59 @@ mod tests {
         }
     }
 
+    fn soon(ms: u64) -> Instant {
+        Instant::now() + Duration::from_millis(ms)
+    }
+
     #[test]
     fn a_fencing_waits_for_a_read_begun_after_it() {
         let recheck = FailoverRecheck::default();
-        let (first, second) = {
+        {
             let mut state = recheck.lock();
             state.fenced = 2;
-            state.reading = true;
-            (Fencing(1), Fencing(2))
-        };
+            state.reading = Some(Instant::now());
+        }
         // A read begun when only the first had fenced covers the first alone.
         recheck.finish(1, Ok(Vec::new()));
-        assert!(recheck.wait_for(first, "m", Duration::from_secs(5)).is_ok());
+        assert!(recheck.wait_until(1, "m", soon(5_000)).expect("no failover"));
         let started = Instant::now();
-        assert!(
-            recheck.wait_for(second, "m", Duration::from_millis(200)).is_ok(),
-            "gives up, as a failed read does"
-        );
+        assert!(!recheck.wait_until(2, "m", soon(200)).expect("no failover"), "not covered yet");
         assert!(started.elapsed() >= Duration::from_millis(200), "the second waited for a read of its own");
+        assert!(recheck.failover("m").is_none());
         recheck.finish(2, Ok(vec![failover(0), failover(1)]));
-        let err = recheck.wait_for(second, "m", Duration::from_secs(5)).expect_err("a failover was found");
+        let err = recheck.wait_until(2, "m", soon(5_000)).expect_err("a failover was found");
         assert_eq!(err.exit_code(), 3);
         assert!(err.to_string().contains("took shards 0, 1"), "{err}");
-        // Found once, it fails every later wait, a fencing already covered too.
-        assert!(recheck.wait_for(first, "m", Duration::from_secs(5)).is_err());
-        let every = Fencing(recheck.lock().fenced);
-        assert!(recheck.wait_for(every, "m", Duration::from_secs(5)).is_err());
+        // Found once, it fails every later wait, a fencing already covered too, and the run.
+        assert!(recheck.wait_until(1, "m", soon(5_000)).is_err());
+        assert!(recheck.failover("m").is_some_and(|e| e.exit_code() == 3));
+    }
+
+    #[test]
+    fn a_shard_waits_in_steps_and_gives_up_at_the_limit() {
+        let recheck = FailoverRecheck::default();
+        recheck.lock().fenced = 2;
+        let limit = Duration::from_millis(300);
+        let mut pending = Some(Fencing(1, Instant::now()));
+        let step = Duration::from_millis(50);
+        assert!(!recheck.settled_within(&mut pending, "m", limit, step).expect("no failover"));
+        assert!(pending.is_some(), "still to be read");
+        recheck.finish(1, Ok(Vec::new()));
+        assert!(recheck.settled_within(&mut pending, "m", limit, step).expect("no failover"));
+        assert!(pending.is_none(), "read after the fencing: cleared");
+        // Never read: given up at the limit, in steps of its own.
+        let mut pending = Some(Fencing(2, Instant::now()));
+        let started = Instant::now();
+        while !recheck.settled_within(&mut pending, "m", limit, step).expect("no failover") {
+            assert!(started.elapsed() < Duration::from_secs(5));
+        }
+        assert!(started.elapsed() >= limit && pending.is_none());
     }
 
     #[test]
     fn a_fencing_noted_during_a_read_gets_a_read_of_its_own() {
         let recheck = FailoverRecheck::default();
-        {
-            let mut state = recheck.lock();
-            state.fenced = 1;
-            state.reading = true;
-        }
+        recheck.lock().fenced = 1;
         let reads = std::cell::Cell::new(0);
         recheck.read_until_covered(|| {
             reads.set(reads.get() + 1);
@@ -205,18 +285,25 @@ mod tests {
         });
         assert_eq!(reads.get(), 2);
         let state = recheck.lock();
-        assert_eq!((state.covered, state.reading, state.found.len()), (2, false, 1));
+        assert_eq!((state.covered, state.reading.is_some(), state.found.len()), (2, false, 1));
     }
 
     #[test]
-    fn a_failed_read_lets_the_shards_go_on() {
+    fn a_failed_or_panicked_read_lets_the_shards_go_on() {
         let recheck = FailoverRecheck::default();
-        recheck.lock().fenced = 1;
-        recheck.finish(1, Err(Error::Internal("the shards topic could not be read".into())));
-        assert!(recheck.wait_for(Fencing(1), "m", Duration::from_secs(5)).is_ok());
-        assert!(
-            FailoverRecheck::default().wait_for(Fencing(0), "m", Duration::ZERO).is_ok(),
-            "nothing fenced: no wait"
-        );
+        recheck.lock().fenced = 2;
+        let reads = std::cell::Cell::new(0);
+        recheck.read_until_covered(|| {
+            reads.set(reads.get() + 1);
+            if reads.get() == 1 {
+                recheck.lock().fenced = 3;
+                return Err(Error::Internal("the shards topic could not be read".into()));
+            }
+            panic!("a read that panics");
+        });
+        assert_eq!(reads.get(), 2);
+        assert!(recheck.lock().reading.is_none(), "a later fencing starts a read again");
+        assert!(recheck.wait_until(3, "m", soon(5_000)).expect("no failover"));
+        assert!(recheck.failover("m").is_none());
     }
 }

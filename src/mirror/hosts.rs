@@ -5,7 +5,7 @@
 //! producer's `init_transactions` fences any earlier owner) and, when revoked, commits what it
 //! holds and stops before the revocation is acknowledged. A slow or partitioned old owner is
 //! fenced on its next write, so a reassignment never duplicates.
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, Mutex};
@@ -20,7 +20,7 @@ use crate::config::names::shards_topic;
 use crate::error::{Error, Result, Side};
 use crate::kafka::client::CreateForRole;
 use crate::mirror::context::MirrorContext;
-use crate::mirror::owners::{claim_in_force, failover_in_force, OwnershipLog, OWNED, RELEASED};
+use crate::mirror::owners::{claim_in_force, failover_in_force, Claims, OwnershipLog, OWNED, RELEASED};
 use crate::mirror::plan::{worker_of, Route};
 use crate::mirror::shard::{target_config, EarlyClients};
 use crate::mirror::worker::{run_worker, InitialShards, WorkerCommand, WorkerReport};
@@ -93,6 +93,29 @@ fn claim(ctx: &MirrorContext, shards: Vec<u32>) -> Option<(OwnershipLog, Vec<u32
         Err(e) => {
             warn!(error = %e, "could not claim the shards in the shards topic");
             None
+        }
+    }
+}
+
+/// Those of `shards` whose claim in force is still this process's, for a local run to give up
+/// at a clean stop. A long-running process may have been idle when a new one took its shards (a
+/// rolling restart): its release, under the shard's key in the compacted shards topic, would in
+/// time be all that is left of the new holder's claim. A batch run releases without asking: it
+/// stops as soon as it has copied, and the read would lengthen every run.
+fn still_held(ctx: &MirrorContext, shards: &[u32]) -> Vec<u32> {
+    let settings = &ctx.settings;
+    if settings.until_caught_up {
+        return shards.to_vec();
+    }
+    match Claims::read(&target_config(ctx), &settings.name, 0..settings.shards, settings.connect_timeout) {
+        Ok(claims) => {
+            let elsewhere: BTreeSet<u32> =
+                claims.in_force().filter(|c| !c.held_by_this_process()).map(|c| c.shard).collect();
+            shards.iter().copied().filter(|shard| !elsewhere.contains(shard)).collect()
+        }
+        Err(e) => {
+            warn!(error = %e, "could not read the shards' claims before giving them up");
+            shards.to_vec()
         }
     }
 }
@@ -213,7 +236,7 @@ impl ShardHosts {
 
     /// Stops everything this process runs; returns the records it committed and the first
     /// error that ended a worker.
-    pub(crate) fn finish(self) -> (u64, Option<Error>) {
+    pub(crate) fn finish(self, ctx: &MirrorContext) -> (u64, Option<Error>) {
         match self {
             Self::Local { handles, claims, .. } => {
                 let mut records = 0;
@@ -234,7 +257,7 @@ impl ShardHosts {
                 // maybe) leaves its claims as a dead process would, never over another's.
                 let releasing = std::time::Instant::now();
                 if let (Some((log, shards)), None) = (&claims, &first_error) {
-                    for &shard in shards {
+                    for shard in still_held(ctx, shards) {
                         log.record(shard, RELEASED);
                     }
                     log.flush();

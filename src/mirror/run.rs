@@ -280,6 +280,7 @@ impl Mirror {
                 "nothing to do: every partition is already copied"
             );
             if let Some(sync) = &group_sync {
+                self.ctx.failover_recheck.read_now(&target_config, settings)?;
                 self.note_checkpoints(sync.run_cycle(&source_partitions(&known))?);
             }
             // As at the end of a batch that copied something: a topic it could not mirror fails it.
@@ -320,13 +321,21 @@ impl Mirror {
         while hosts.running(&self.ctx) {
             hosts.wait();
             progress.tick(&self.ctx.telemetry);
+            // Found by a shard's read after its fencing: shards with nothing to copy stop too.
+            if stopping_fault.is_none() {
+                if let Some(e) = self.ctx.failover_recheck.failover(&settings.name) {
+                    error!(error = %e, "stopping");
+                    self.ctx.stop.store(true, Ordering::Relaxed);
+                    stopping_fault = Some(e);
+                }
+            }
             if let Some(sync) = &group_sync {
                 if Instant::now() >= next_checkpoint && !self.ctx.stop.load(Ordering::Relaxed) {
-                    // No group moves on the target behind a failover the shards' fencing overtook.
+                    // Group sync is never fenced: no group moves on the target behind a failover.
                     let cycle = self
                         .ctx
                         .failover_recheck
-                        .wait_all(settings)
+                        .read_now(&target_config, settings)
                         .and_then(|()| sync.run_cycle(&source_partitions(&known)));
                     match cycle {
                         Ok(taken) => self.note_checkpoints(taken),
@@ -362,7 +371,7 @@ impl Mirror {
         let partitions = source_partitions(&known);
         let mut summary =
             MirrorSummary { topics: known.into_keys().collect(), records: 0, nothing_to_do: false };
-        let (records, first_error) = hosts.finish();
+        let (records, first_error) = hosts.finish(&self.ctx);
         if let Some(retired) = retired {
             let _ = retired.join();
         }
@@ -372,7 +381,7 @@ impl Mirror {
         }
         // A batch migration leaves current group positions behind, taken after the data.
         if let (Some(sync), true) = (&group_sync, settings.until_caught_up) {
-            self.ctx.failover_recheck.wait_all(settings)?;
+            self.ctx.failover_recheck.read_now(&target_config, settings)?;
             self.note_checkpoints(sync.run_cycle(&partitions)?);
             info!("final checkpoint of the source groups written");
         }

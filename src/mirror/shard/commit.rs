@@ -150,15 +150,6 @@ impl Shard {
                 return Ok(());
             }
         };
-        if let Some(fencing) = self.recheck {
-            // Commits that carry no records (a start's positions) may go before: they copy
-            // nothing, and the shadow group they move is the mirror's own.
-            if let Err(e) = self.ctx.failover_recheck.wait(fencing, &self.ctx.settings) {
-                let _ = abort(self.producer(), ABORT_TIMEOUT);
-                return Err(e);
-            }
-            self.recheck = None;
-        }
         self.note_target_ends(&maps);
         self.note_backlog(&positions);
         let handed = Handed { producer: self.current, txn, positions, due };
@@ -464,6 +455,7 @@ impl Shard {
                 Err(e) => {
                     warn!(shard = self.id, error = %e, "the abort did not finish; replacing the producer (the new one fences the old)");
                     self.producers[p] = Arc::new(transactional_producer(&self.ctx, self.id, p, self.record_limit.raised())?);
+                    self.note_fencing();
                 }
             }
             self.producers[p].context().take();
@@ -475,6 +467,7 @@ impl Shard {
                 for p in 0..self.producers.len() {
                     self.producers[p] = Arc::new(transactional_producer(&self.ctx, self.id, p, Some(limit))?);
                 }
+                self.note_fencing();
                 info!(shard = self.id, limit, "target producers made again with a larger message.max.bytes");
             }
         }

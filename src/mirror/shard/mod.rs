@@ -121,8 +121,8 @@ pub(crate) struct Shard {
     /// long a first fetch takes is logged (debug).
     assigned_at: Option<Instant>,
     record_limit: RecordLimit,
-    /// This shard's fencing, until a claims read begun after it has found no failover (see
-    /// [`crate::mirror::failover_recheck`]): its first commit waits for that.
+    /// The producers' last fencing, until a claims read begun after it has found no failover
+    /// (see [`crate::mirror::failover_recheck`]): no transaction begins before.
     recheck: Option<Fencing>,
 }
 
@@ -154,7 +154,6 @@ impl Shard {
                 .ok_or_else(|| Error::Internal(format!("shard {id}: its clients were not made")))?,
         };
         debug!(shard = id, fence_ms = fencing.elapsed().as_millis() as u64, made_early, "shard fenced");
-        let recheck = Some(ctx.failover_recheck.fenced(target_config(&ctx), &ctx.settings));
         let group_metadata = shadow.group_metadata().ok_or_else(|| Error::Kafka {
             side: Side::Target,
             context: "shadow group metadata".into(),
@@ -197,8 +196,9 @@ impl Shard {
             stall: StallWatch::default(),
             assigned_at: None,
             record_limit,
-            recheck,
+            recheck: None,
         };
+        shard.note_fencing();
         shard.add_routes(routes)?;
         shard.map_known_empty = false;
         Ok(shard)
@@ -206,6 +206,11 @@ impl Shard {
 
     pub(crate) fn id(&self) -> u32 {
         self.id
+    }
+
+    /// The producers have just fenced their ids: see [`crate::mirror::failover_recheck`].
+    fn note_fencing(&mut self) {
+        self.recheck = Some(self.ctx.failover_recheck.fenced(target_config(&self.ctx), &self.ctx.settings));
     }
 
     /// Adds partitions (new topics or partitions found while running), resuming each from the
@@ -337,6 +342,18 @@ impl Shard {
             if now >= deadline || self.ctx.stop.load(Ordering::Relaxed) {
                 break;
             }
+            // Nothing read until the claims are read after the producers' fencing (see
+            // failover_recheck), waited for within the budget: the worker serves its commands
+            // between budgets.
+            if self.txn.is_none()
+                && !self.ctx.failover_recheck.settled(
+                    &mut self.recheck,
+                    &self.ctx.settings,
+                    deadline - now,
+                )?
+            {
+                break;
+            }
             let mut wait = deadline - now;
             if let Some(txn) = &self.txn {
                 wait = wait
@@ -384,6 +401,11 @@ impl Shard {
                             );
                         }
                         continue;
+                    }
+                    if self.txn.is_none() {
+                        self.ctx
+                            .failover_recheck
+                            .before_transaction(&mut self.recheck, &self.ctx.settings)?;
                     }
                     let sent = produce(
                         self.id,

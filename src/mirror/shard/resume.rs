@@ -388,6 +388,7 @@ impl Shard {
         // After the commit under way: positions land in the order they were reached.
         self.settle()?;
         let offsets = self.offsets_list(positions)?;
+        self.ctx.failover_recheck.before_transaction(&mut self.recheck, &self.ctx.settings)?;
         let calls = self.calls();
         calls.producer.begin_transaction().map_err(|e| {
             Error::from_kafka(Side::Target, format!("shard {}: begin_transaction", self.id), e)
