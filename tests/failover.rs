@@ -208,10 +208,11 @@ fn a_failover_drill_moves_every_checkpointed_group_to_its_exact_position() {
     assert_eq!(copied, vec![PER_PARTITION + 5, PER_PARTITION + 3], "{audits:?}");
 }
 
-/// A mirror idle at the failover is never fenced (it writes nothing), and a clean stop releases
-/// its shards, after the failover's claims: its next start must refuse all the same.
+/// A mirror idle at the failover is never fenced (it writes nothing): its group sync, which reads
+/// the claims before each cycle, finds the failover and stops it, and it gives up no shard over
+/// the failover's claims; its next start must refuse all the same.
 #[test]
-fn a_mirror_idle_at_a_failover_and_stopped_cleanly_refuses_its_next_start() {
+fn a_mirror_idle_at_a_failover_stops_by_itself_and_its_next_start_refuses() {
     let setup = Setup::new();
     let t = topic("idlefo");
     setup.source.create_topic(&t, PARTITIONS, &[]).expect("topic");
@@ -233,10 +234,10 @@ fn a_mirror_idle_at_a_failover_and_stopped_cleanly_refuses_its_next_start() {
         std::thread::sleep(Duration::from_millis(200));
     }
     assert_success(&setup.failover(&["--execute"]));
-    terminate(&mirror);
-    let stopped = wait_exit(&mut mirror, Duration::from_secs(60)).expect("the mirror stops");
+    let stopped = wait_exit(&mut mirror, Duration::from_secs(60)).expect("the idle mirror stops by itself");
     let said = stderr(&mirror.wait_with_output().expect("output"));
-    assert_eq!(stopped.code(), Some(0), "idle, it stops cleanly and releases its shards: {said}");
+    assert_eq!(stopped.code(), Some(3), "idle, it stops on the failover its group sync reads: {said}");
+    assert!(said.contains("was failed over") && said.contains("kmirror failover --execute"), "{said}");
 
     setup.source.produce(&t, 0, &keyed("after-", 0..5)).expect("produce");
     let again = setup.mirror_until_caught_up(&t, &["--shards", "1"]);
@@ -244,7 +245,9 @@ fn a_mirror_idle_at_a_failover_and_stopped_cleanly_refuses_its_next_start() {
     assert_eq!(again.status.code(), Some(3), "a start after the failover is refused: {said}");
     assert!(said.contains("was failed over") && said.contains("--after-failover"), "{said}");
     let status = status_json_once_there(&setup).expect("status");
-    assert_eq!(status["owners"], serde_json::json!([]), "the mirror released its shard: {status:#}");
+    assert_eq!(status["owners"], serde_json::json!([]), "the failover holds the shard: {status:#}");
+    let held = status["failed_over"].as_array().map_or(0, Vec::len);
+    assert_eq!(held, 1, "the failover is in force on the one shard: {status:#}");
     let audit = setup.target.audit_partition(&t, 0).expect("audit");
     assert_eq!(audit.visible.len(), 20, "nothing copied after the failover");
 }

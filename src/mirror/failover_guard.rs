@@ -12,18 +12,20 @@ use tracing::{debug, info, warn};
 
 use crate::config::MirrorSettings;
 use crate::error::{Error, Result};
+use crate::kafka::topic_reader::TailReader;
 use crate::mirror::owners::{resume_after_failover, Claims, ShardOwner};
 use crate::ops::telemetry::now_ms;
 
-/// The failover claims in force on the shards of mirror `name`.
+/// The failover claims in force on the shards of mirror `name`, read on `reader` (see
+/// [`Claims::reader`]).
 pub(crate) fn read_failovers(
-    target: &ClientConfig,
+    reader: &TailReader,
     name: &str,
     shards: u32,
     timeout: Duration,
 ) -> Result<Vec<ShardOwner>> {
     let started = Instant::now();
-    let read = Claims::read(target, name, 0..shards, timeout).map(|claims| claims.failed_over());
+    let read = Claims::read_with(reader, name, 0..shards, timeout).map(|claims| claims.failed_over());
     debug!(claims_ms = started.elapsed().as_millis() as u64, "shard claims read");
     read
 }

@@ -7,8 +7,9 @@
 //! the producer itself (and aborts the transaction it has open).
 //!
 //! So after every fencing (a shard's start, a producer made again) no transaction begins until a
-//! read begun after it has found no failover. The read starts at the fencing, beside the shard's
-//! positions and first fetch, so a shard seldom waits for it. A found failover stops the run
+//! read begun after it has found no failover, or [`read_limit`] has passed (a read that fails
+//! only warns, as at the start). The read starts at the fencing, beside the shard's positions
+//! and first fetch, so a shard seldom waits for it. A found failover stops the run
 //! (exit code 3, as at the start), shards that have nothing to copy too. Group sync is never
 //! fenced: each of its cycles reads the claims first.
 use std::panic::AssertUnwindSafe;
@@ -20,17 +21,21 @@ use tracing::{debug, warn};
 
 use crate::config::MirrorSettings;
 use crate::error::{Error, Result};
+use crate::kafka::topic_reader::TailReader;
 use crate::mirror::failover_guard::{read_failovers, Failover};
-use crate::mirror::owners::ShardOwner;
+use crate::mirror::owners::{Claims, ShardOwner};
 
 /// What the run's reads of the claims have found so far.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct FailoverRecheck {
     state: Mutex<State>,
     read: Condvar,
+    /// The start's reader of the claims, connected already, for the reads after it; one busy
+    /// with a read that takes long is not waited for (a new one is made).
+    reader: Mutex<Option<TailReader>>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct State {
     /// Fencings noted so far: each one's [`Fencing`] has its number.
     fenced: u64,
@@ -60,10 +65,10 @@ impl FailoverRecheck {
         if state.reading.is_none_or(|began| began.elapsed() > STALE_READ) {
             state.reading = Some(Instant::now());
             let this = self.clone();
-            let (name, shards, timeout) = (settings.name.clone(), settings.shards, settings.connect_timeout);
+            let settings = settings.clone();
             let spawned = std::thread::Builder::new()
                 .name("kmirror-claims".into())
-                .spawn(move || this.read_until_covered(|| read_failovers(&target, &name, shards, timeout)));
+                .spawn(move || this.read_until_covered(|| this.read(&target, &settings)));
             if let Err(e) = spawned {
                 warn!(error = %e, "could not start reading the shards' claims: a failover since the start would go unnoticed");
                 state.reading = None;
@@ -115,11 +120,34 @@ impl FailoverRecheck {
         Ok(true)
     }
 
+    /// Keeps the start's reader of the claims for the reads after it.
+    pub(crate) fn keep_reader(&self, reader: TailReader) {
+        if let Ok(mut kept) = self.reader.lock() {
+            kept.get_or_insert(reader);
+        }
+    }
+
+    /// Reads the failover claims in force, on the kept reader unless another read holds it.
+    fn read(&self, target: &ClientConfig, settings: &MirrorSettings) -> Result<Vec<ShardOwner>> {
+        let read = |reader: &TailReader| {
+            read_failovers(reader, &settings.name, settings.shards, settings.connect_timeout)
+        };
+        match self.reader.try_lock() {
+            Ok(mut kept) => {
+                if kept.is_none() {
+                    *kept = Some(Claims::reader(target, &settings.name)?);
+                }
+                kept.as_ref().map_or_else(|| Ok(Vec::new()), read)
+            }
+            Err(_) => read(&Claims::reader(target, &settings.name)?),
+        }
+    }
+
     /// Reads the claims now, for a write no fencing guards (group sync); the failover found is
     /// the error.
     pub(crate) fn read_now(&self, target: &ClientConfig, settings: &MirrorSettings) -> Result<()> {
-        let read = read_failovers(target, &settings.name, settings.shards, settings.connect_timeout);
-        self.take_in(read);
+        let read = self.read(target, settings);
+        self.take_in(None, read);
         self.failover(&settings.name).map_or(Ok(()), Err)
     }
 
@@ -170,16 +198,17 @@ impl FailoverRecheck {
 
     /// Takes in a read begun when `upto` fencings had been noted.
     fn finish(&self, upto: u64, read: Result<Vec<ShardOwner>>) {
-        {
-            let mut state = self.lock();
-            state.covered = state.covered.max(upto);
-        }
-        self.take_in(read);
+        // One critical section with the failover it found: a fencing seen covered must see it.
+        self.take_in(Some(upto), read);
         debug!(upto, "shard claims read again");
     }
 
-    fn take_in(&self, read: Result<Vec<ShardOwner>>) {
+    /// Takes in a read (begun when `upto` fencings had been noted, if it covers them).
+    fn take_in(&self, upto: Option<u64>, read: Result<Vec<ShardOwner>>) {
         let mut state = self.lock();
+        if let Some(upto) = upto {
+            state.covered = state.covered.max(upto);
+        }
         match read {
             Ok(found) if state.found.is_empty() => state.found = found,
             Ok(_) => {}

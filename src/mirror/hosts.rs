@@ -101,7 +101,9 @@ fn claim(ctx: &MirrorContext, shards: Vec<u32>) -> Option<(OwnershipLog, Vec<u32
 /// at a clean stop. A long-running process may have been idle when a new one took its shards (a
 /// rolling restart): its release, under the shard's key in the compacted shards topic, would in
 /// time be all that is left of the new holder's claim. A batch run releases without asking: it
-/// stops as soon as it has copied, and the read would lengthen every run.
+/// stops as soon as it has copied, and the read would lengthen every run. (A holder claiming
+/// between the read and the release still finds its claim in force: a release counts only over
+/// its own process's claim.)
 fn still_held(ctx: &MirrorContext, shards: &[u32]) -> Vec<u32> {
     let settings = &ctx.settings;
     if settings.until_caught_up {
@@ -257,6 +259,9 @@ impl ShardHosts {
                 // maybe) leaves its claims as a dead process would, never over another's.
                 let releasing = std::time::Instant::now();
                 if let (Some((log, shards)), None) = (&claims, &first_error) {
+                    // This process's own claims landed first: a quick stop could read the
+                    // previous holder's as the one in force.
+                    log.flush();
                     for shard in still_held(ctx, shards) {
                         log.record(shard, RELEASED);
                     }

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::names::shards_topic;
 use crate::error::{Error, Result, Side};
 use crate::kafka::client::CreateForRole;
-use crate::kafka::topic_reader::{read_last, TailRecord};
+use crate::kafka::topic_reader::{TailReader, TailRecord};
 use crate::mirror::flush::flush;
 use crate::ops::telemetry::now_ms;
 
@@ -283,9 +283,24 @@ impl Claims {
         shards: std::ops::Range<u32>,
         timeout: Duration,
     ) -> Result<Self> {
-        let group = crate::config::names::status_reader_group(name);
+        Self::read_with(&Self::reader(target, name)?, name, shards, timeout)
+    }
+
+    /// A reader of mirror `name`'s claims, to read them again and again with
+    /// [`Self::read_with`].
+    pub(crate) fn reader(target: &ClientConfig, name: &str) -> Result<TailReader> {
+        TailReader::new(target, &crate::config::names::status_reader_group(name), &shards_topic(name))
+    }
+
+    /// As [`Self::read`], on `reader`.
+    pub(crate) fn read_with(
+        reader: &TailReader,
+        name: &str,
+        shards: std::ops::Range<u32>,
+        timeout: Duration,
+    ) -> Result<Self> {
         let mut claims = Self::default();
-        read_last(target, &shards_topic(name), &group, Self::tails(&shards), timeout, |r| claims.note(r))?;
+        reader.read_last(&shards_topic(name), Self::tails(&shards), timeout, |r| claims.note(r))?;
         Ok(claims)
     }
 

@@ -20,6 +20,7 @@ use crate::mirror::context::MirrorContext;
 use crate::mirror::early_start::EarlyStart;
 use crate::mirror::failover_guard;
 use crate::mirror::hosts::ShardHosts;
+use crate::mirror::owners::Claims;
 use crate::mirror::plan::{list_source_topics, routes_by_shard, Route, SourceTopic};
 use crate::mirror::positions::{every_groups_offsets, positions_in_every_group, EveryGroup, GroupPositions};
 use crate::mirror::target_topics::{MissingTopic, Readiness, TopicChange, TopicSync};
@@ -149,12 +150,16 @@ impl Mirror {
             // password) is not asked again.
             let failovers = reached.is_ok().then(|| {
                 scope.spawn(|| {
-                    failover_guard::read_failovers(
-                        &claims_config,
+                    // Kept for the reads after the shards' fencing (see failover_recheck).
+                    let reader = Claims::reader(&claims_config, &settings.name)?;
+                    let read = failover_guard::read_failovers(
+                        &reader,
                         &settings.name,
                         settings.shards,
                         settings.connect_timeout,
-                    )
+                    );
+                    ctx.failover_recheck.keep_reader(reader);
+                    read
                 })
             });
             let target_ms = started.elapsed().as_millis() as u64;
@@ -372,6 +377,8 @@ impl Mirror {
         let mut summary =
             MirrorSummary { topics: known.into_keys().collect(), records: 0, nothing_to_do: false };
         let (records, first_error) = hosts.finish(&self.ctx);
+        // Found after the loop's last look (a batch whose shards had nothing left to copy).
+        let stopping_fault = stopping_fault.or_else(|| self.ctx.failover_recheck.failover(&settings.name));
         if let Some(retired) = retired {
             let _ = retired.join();
         }
