@@ -412,6 +412,10 @@ fn answers_stay_exact_across_mirror_crashes_and_agree_with_a_rebuilt_map() {
         for p in 0..2 {
             setup.source.produce(&t, p, &keyed(&format!("r{round}-p{p}"), 0..400)).expect("produce");
         }
+        // Taken before the mirror starts: a mirror quicker than this probe (a loaded machine)
+        // had copied the whole round before it was taken, and nothing more ever landed. Before
+        // the first round the topic does not exist: nothing has landed.
+        let landed_before = landed(&setup, &t).unwrap_or(0);
         // A killed mirror's open transaction holds readers of its shadow groups back until the
         // target aborts it: a short timeout keeps each round short.
         let (mut mirror, log) = setup.spawn_mirror_logged(
@@ -420,8 +424,6 @@ fn answers_stay_exact_across_mirror_crashes_and_agree_with_a_rebuilt_map() {
         );
         // Kill once this round's records are landing (never before the mirror has made its
         // topics: a loaded machine starts it slowly), at a point that moves from round to round.
-        // Before the first round the topic does not exist: nothing has landed.
-        let landed_before = landed(&setup, &t).unwrap_or(0);
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         let mut probe_error = None;
         loop {
