@@ -35,6 +35,9 @@ pub enum Error {
     /// `by` names who wrote the failover's claims, `ago` how long before the start.
     #[error("mirror {name} was failed over: {by} took shards {shards} ({ago} ago), and its consumers may read the target since; a run now would copy into the cluster they use. Leave it stopped (in a real failover, run `kmirror failback` when the source is back), or, once a drill is over and its clients are back on the source, start it once with --after-failover")]
     FailedOver { name: String, by: String, shards: String, ago: String },
+    /// `--after-failover` given, but the claims it is to end could not be read.
+    #[error("mirror {name}: --after-failover ends the failover its shards' claims record, but reading them failed: {cause}; nothing was copied: start it again with --after-failover once the claims can be read")]
+    ClaimsUnread { name: String, cause: String },
     /// The cause is in the message, not a source: the fix has to end the line.
     #[error("{side} cluster refused {context} ({cause}): the principal kmirror logs in as lacks an ACL; grant what README's \"Access a mirror needs\" lists for the {side}")]
     Denied { side: Side, context: String, cause: rdkafka::error::KafkaError },

@@ -500,6 +500,43 @@ fn a_mirror_holding_only_the_documented_acls_copies_exactly_once_and_resumes() {
     let failed_over = setup.failover(&failover);
     granted(&failed_over);
     points_at([(0, "b0", 5), (1, "b1", 15)], &failed_over);
+
+    // The drill is over, but the principal may not READ the shards' claims just now: the start
+    // that is to end the failover stops in one line and copies nothing (it warned and copied,
+    // and left the failover in force to refuse the next start without the flag).
+    for p in 0..PARTITIONS {
+        setup.source.produce(&t, p, &keyed(&format!("d{p}"), 0..5)).expect("produce");
+    }
+    let unreadable =
+        AclRule::deny(AclOn::Topic, &format!("kmirror.shards.{}", setup.name), "mirror", AclOp::Read);
+    setup.target.create_acls(std::slice::from_ref(&unreadable)).expect("DENY READ on the shards topic");
+    let mut resume = extra.clone();
+    resume.push("--after-failover");
+    let unread = setup.mirror_until_caught_up(&t, &resume);
+    let line = stderr(&unread).lines().find(|l| l.starts_with("kmirror: error:")).map(String::from);
+    assert!(
+        !unread.status.success()
+            && line.as_ref().is_some_and(|l| {
+                l.contains(
+                    "--after-failover ends the failover its shards' claims record, but reading them failed",
+                ) && l.contains("target cluster refused")
+                    && l.contains(&format!("kmirror.shards.{}", setup.name))
+            }),
+        "--after-failover without READ on the claims: {}",
+        stderr(&unread)
+    );
+    let held: Vec<(usize, usize)> =
+        setup.audit(&t, PARTITIONS).iter().map(|a| (a.target_records, a.duplicates)).collect();
+    assert_eq!(held, vec![(75, 0); PARTITIONS as usize], "nothing copied by the run that could not resume");
+    setup.target.delete_acls(&[unreadable]).expect("the DENY taken back");
+    granted(&setup.mirror_until_caught_up(&t, &resume));
+    setup.assert_exactly_once(&t, PARTITIONS, Some(80));
+    // The failover ended: the next start needs no flag.
+    for p in 0..PARTITIONS {
+        setup.source.produce(&t, p, &keyed(&format!("e{p}"), 0..3)).expect("produce");
+    }
+    granted(&setup.mirror_until_caught_up(&t, &extra));
+    setup.assert_exactly_once(&t, PARTITIONS, Some(83));
 }
 
 /// The same documented rules for a copy under another name (`--rename prefix:dr`): every

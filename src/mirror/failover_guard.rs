@@ -33,7 +33,10 @@ pub(crate) fn read_failovers(
 /// Refuses a start after a failover, or resumes on purpose (see the module's text); `read` is
 /// None where the target did not answer (the run stops for that). A claims read that failed
 /// lets the run go on with a warning: the guard is for a person's mistake, and a
-/// mirror must not stop for want of it.
+/// mirror must not stop for want of it. Not with `--after-failover`: the resume is to end the
+/// failover the claims record, and one left in force would stop the run as soon as the read
+/// after the shards' fencing (see `failover_recheck`) gets through, or the next
+/// start without the flag.
 pub(crate) fn check(
     target: &ClientConfig,
     settings: &MirrorSettings,
@@ -42,6 +45,9 @@ pub(crate) fn check(
     let taken = match read {
         None => return Ok(()),
         Some(Ok(taken)) => taken,
+        Some(Err(e)) if settings.after_failover => {
+            return Err(Error::ClaimsUnread { name: settings.name.clone(), cause: e.to_string() })
+        }
         Some(Err(e)) => {
             warn!(error = %e, "could not read the shards' claims: a failover of this mirror would go unnoticed");
             return Ok(());

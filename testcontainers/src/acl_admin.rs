@@ -3,8 +3,10 @@
 //! the harness makes a super user): what a test sets up on a source, and what it reads back on
 //! a target, owes nothing to librdkafka or to kmirror.
 use kafka_protocol::messages::create_acls_request::AclCreation;
+use kafka_protocol::messages::delete_acls_request::DeleteAclsFilter;
 use kafka_protocol::messages::{
-    ApiKey, CreateAclsRequest, CreateAclsResponse, DescribeAclsRequest, DescribeAclsResponse,
+    ApiKey, CreateAclsRequest, CreateAclsResponse, DeleteAclsRequest, DeleteAclsResponse,
+    DescribeAclsRequest, DescribeAclsResponse,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -69,6 +71,10 @@ fn on_code(on: AclOn) -> i8 {
     ONS.iter().find(|(o, _)| *o == on).map_or(0, |(_, c)| *c)
 }
 
+fn op_code(op: AclOp) -> i8 {
+    OPS.iter().find(|(o, _)| *o == op).map_or(0, |(_, c)| *c)
+}
+
 /// Kafka's operation codes.
 const OPS: [(AclOp, i8); 8] = [
     (AclOp::All, 2),
@@ -80,6 +86,24 @@ const OPS: [(AclOp, i8); 8] = [
     (AclOp::DescribeConfigs, 10),
     (AclOp::AlterConfigs, 11),
 ];
+
+/// Kafka's pattern type codes: PREFIXED, LITERAL.
+fn pattern_code(rule: &AclRule) -> i8 {
+    if rule.prefixed {
+        4
+    } else {
+        3
+    }
+}
+
+/// Kafka's permission codes: ALLOW, DENY.
+fn permission_code(rule: &AclRule) -> i8 {
+    if rule.allow {
+        3
+    } else {
+        2
+    }
+}
 
 impl KafkaCluster {
     fn acl_connection(&self) -> Result<RawConnection> {
@@ -97,11 +121,11 @@ impl KafkaCluster {
                 AclCreation::default()
                     .with_resource_type(on_code(r.on))
                     .with_resource_name(StrBytes::from_string(r.name.clone()))
-                    .with_resource_pattern_type(if r.prefixed { 4 } else { 3 })
+                    .with_resource_pattern_type(pattern_code(r))
                     .with_principal(StrBytes::from_string(r.principal.clone()))
                     .with_host(StrBytes::from_static_str("*"))
-                    .with_operation(OPS.iter().find(|(o, _)| *o == r.op).map(|(_, c)| *c).unwrap_or(0))
-                    .with_permission_type(if r.allow { 3 } else { 2 })
+                    .with_operation(op_code(r.op))
+                    .with_permission_type(permission_code(r))
             })
             .collect();
         let request = CreateAclsRequest::default().with_creations(creations);
@@ -111,6 +135,41 @@ impl KafkaCluster {
                 return Err(protocol_error(
                     &connection.broker,
                     format!("CreateAcls {rule:?}: error {} {:?}", result.error_code, result.error_message),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes `rules` (each exactly as created); fails naming the first one the broker did not
+    /// delete.
+    pub fn delete_acls(&self, rules: &[AclRule]) -> Result<()> {
+        let mut connection = self.acl_connection()?;
+        let filters = rules
+            .iter()
+            .map(|r| {
+                DeleteAclsFilter::default()
+                    .with_resource_type_filter(on_code(r.on))
+                    .with_resource_name_filter(Some(StrBytes::from_string(r.name.clone())))
+                    .with_pattern_type_filter(pattern_code(r))
+                    .with_principal_filter(Some(StrBytes::from_string(r.principal.clone())))
+                    .with_host_filter(Some(StrBytes::from_static_str("*")))
+                    .with_operation(op_code(r.op))
+                    .with_permission_type(permission_code(r))
+            })
+            .collect();
+        let request = DeleteAclsRequest::default().with_filters(filters);
+        let response: DeleteAclsResponse = connection.call(ApiKey::DeleteAcls, ACL_VERSION, &request)?;
+        for (rule, result) in rules.iter().zip(&response.filter_results) {
+            if result.error_code != 0 || result.matching_acls.is_empty() {
+                return Err(protocol_error(
+                    &connection.broker,
+                    format!(
+                        "DeleteAcls {rule:?}: error {} {:?}, {} deleted",
+                        result.error_code,
+                        result.error_message,
+                        result.matching_acls.len()
+                    ),
                 ));
             }
         }
