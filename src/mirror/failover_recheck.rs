@@ -13,6 +13,7 @@
 //! (exit code 3, as at the start), shards that have nothing to copy too. Group sync is never
 //! fenced: each of its cycles reads the claims first.
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -79,14 +80,31 @@ impl FailoverRecheck {
     }
 
     /// Before a transaction begins: waits for a read begun after the fencing `pending` holds, if
-    /// any, then clears it. The failover the read found is the error.
+    /// any, then clears it; false if `stop` was set first (the transaction is not to begin: a
+    /// stopping run does not wait out a slow read). The failover the read found is the error.
     pub(crate) fn before_transaction(
         &self,
         pending: &mut Option<Fencing>,
         settings: &MirrorSettings,
-    ) -> Result<()> {
-        while !self.settled(pending, settings, Duration::from_secs(1))? {}
-        Ok(())
+        stop: &AtomicBool,
+    ) -> Result<bool> {
+        self.before_transaction_within(pending, &settings.name, read_limit(settings), stop)
+    }
+
+    fn before_transaction_within(
+        &self,
+        pending: &mut Option<Fencing>,
+        name: &str,
+        limit: Duration,
+        stop: &AtomicBool,
+    ) -> Result<bool> {
+        while !self.settled_within(pending, name, limit, STOP_CHECK)? {
+            if stop.load(Ordering::Relaxed) {
+                debug!("stopping before the shards' claims were read again: no transaction begun");
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// As [`Self::before_transaction`], waiting at most `wait`: false while the read is still to
@@ -222,6 +240,9 @@ impl FailoverRecheck {
     }
 }
 
+/// How often a wait before a transaction looks at the stop flag.
+const STOP_CHECK: Duration = Duration::from_millis(100);
+
 /// How long a read may be under way before a new fencing starts one of its own.
 const STALE_READ: Duration = Duration::from_secs(1);
 
@@ -293,6 +314,39 @@ mod tests {
             assert!(started.elapsed() < Duration::from_secs(5));
         }
         assert!(started.elapsed() >= limit && pending.is_none());
+    }
+
+    #[test]
+    fn a_stop_ends_the_wait_before_a_transaction_and_begins_none() {
+        let recheck = Arc::new(FailoverRecheck::default());
+        recheck.lock().fenced = 1;
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut pending = Some(Fencing(1, Instant::now()));
+        let stopper = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(300));
+                stop.store(true, Ordering::Relaxed);
+            })
+        };
+        let started = Instant::now();
+        let began = recheck
+            .before_transaction_within(&mut pending, "m", Duration::from_secs(30), &stop)
+            .expect("no failover");
+        let _ = stopper.join();
+        assert!(!began, "no transaction while the read is still to come");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the stop ended the wait: {:?}",
+            started.elapsed()
+        );
+        assert!(pending.is_some(), "the fencing is still to be covered");
+        // Read meanwhile: the wait ends at once, stop or not.
+        recheck.finish(1, Ok(Vec::new()));
+        assert!(recheck
+            .before_transaction_within(&mut pending, "m", Duration::from_secs(30), &stop)
+            .expect("read"));
+        assert!(pending.is_none());
     }
 
     #[test]

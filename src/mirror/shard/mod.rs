@@ -402,10 +402,15 @@ impl Shard {
                         }
                         continue;
                     }
-                    if self.txn.is_none() {
-                        self.ctx
-                            .failover_recheck
-                            .before_transaction(&mut self.recheck, &self.ctx.settings)?;
+                    if self.txn.is_none()
+                        && !self.ctx.failover_recheck.before_transaction(
+                            &mut self.recheck,
+                            &self.ctx.settings,
+                            &self.ctx.stop,
+                        )?
+                    {
+                        // Stopping: the record is read again by the next start.
+                        break;
                     }
                     let sent = produce(
                         self.id,

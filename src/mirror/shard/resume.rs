@@ -388,7 +388,16 @@ impl Shard {
         // After the commit under way: positions land in the order they were reached.
         self.settle()?;
         let offsets = self.offsets_list(positions)?;
-        self.ctx.failover_recheck.before_transaction(&mut self.recheck, &self.ctx.settings)?;
+        if !self.ctx.failover_recheck.before_transaction(
+            &mut self.recheck,
+            &self.ctx.settings,
+            &self.ctx.stop,
+        )? {
+            // Nothing was copied after them: the next start finds them again (`--start-from
+            // latest`: at the end it finds then, as if this start had not been).
+            info!(shard = self.id, "{what}: not committed, the mirror is stopping");
+            return Ok(());
+        }
         let calls = self.calls();
         calls.producer.begin_transaction().map_err(|e| {
             Error::from_kafka(Side::Target, format!("shard {}: begin_transaction", self.id), e)
