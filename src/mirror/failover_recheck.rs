@@ -145,18 +145,32 @@ impl FailoverRecheck {
         }
     }
 
-    /// Reads the failover claims in force, on the kept reader unless another read holds it.
+    /// Reads the failover claims in force.
     fn read(&self, target: &ClientConfig, settings: &MirrorSettings) -> Result<Vec<ShardOwner>> {
-        let read = |reader: &TailReader| {
+        self.with_reader(target, settings, |reader| {
             read_failovers(reader, &settings.name, settings.shards, settings.connect_timeout)
-        };
+        })
+    }
+
+    /// Every shard's claims, read on the kept reader (a clean stop's, see `hosts`).
+    pub(crate) fn claims(&self, target: &ClientConfig, settings: &MirrorSettings) -> Result<Claims> {
+        self.with_reader(target, settings, |reader| {
+            Claims::read_with(reader, &settings.name, 0..settings.shards, settings.connect_timeout)
+        })
+    }
+
+    /// `read` on the kept reader, or on a new one where another read holds it.
+    fn with_reader<T>(
+        &self,
+        target: &ClientConfig,
+        settings: &MirrorSettings,
+        read: impl FnOnce(&TailReader) -> Result<T>,
+    ) -> Result<T> {
         match self.reader.try_lock() {
-            Ok(mut kept) => {
-                if kept.is_none() {
-                    *kept = Some(Claims::reader(target, &settings.name)?);
-                }
-                kept.as_ref().map_or_else(|| Ok(Vec::new()), read)
-            }
+            Ok(mut kept) => match &mut *kept {
+                Some(reader) => read(reader),
+                empty => read(empty.insert(Claims::reader(target, &settings.name)?)),
+            },
             Err(_) => read(&Claims::reader(target, &settings.name)?),
         }
     }

@@ -20,7 +20,7 @@ use crate::config::names::shards_topic;
 use crate::error::{Error, Result, Side};
 use crate::kafka::client::CreateForRole;
 use crate::mirror::context::MirrorContext;
-use crate::mirror::owners::{claim_in_force, failover_in_force, Claims, OwnershipLog, OWNED, RELEASED};
+use crate::mirror::owners::{claim_in_force, failover_in_force, OwnershipLog, OWNED, RELEASED};
 use crate::mirror::plan::{worker_of, Route};
 use crate::mirror::shard::{target_config, EarlyClients};
 use crate::mirror::worker::{run_worker, InitialShards, WorkerCommand, WorkerReport};
@@ -109,7 +109,7 @@ fn still_held(ctx: &MirrorContext, shards: &[u32]) -> Vec<u32> {
     if settings.until_caught_up {
         return shards.to_vec();
     }
-    match Claims::read(&target_config(ctx), &settings.name, 0..settings.shards, settings.connect_timeout) {
+    match ctx.failover_recheck.claims(&target_config(ctx), settings) {
         Ok(claims) => {
             let elsewhere: BTreeSet<u32> =
                 claims.in_force().filter(|c| !c.held_by_this_process()).map(|c| c.shard).collect();
