@@ -88,9 +88,7 @@ impl Failover {
             ago: ago(now_ms() - last.at_ms),
         })
     }
-}
 
-impl Failover {
     /// The error that stops a run of mirror `name` (exit code 3).
     pub(crate) fn error(self, name: &str) -> Error {
         let Failover { by, shards, ago } = self;
