@@ -428,6 +428,13 @@ struct LatencyRun {
     first_record_s: f64,
 }
 
+impl LatencyRun {
+    /// Its figures as one result, at `rate` records/s over `seconds`.
+    fn json(&self, rate: usize, seconds: u64) -> serde_json::Value {
+        json!({"rate_per_s": rate, "seconds": seconds, "records": self.records, "p50_ms": self.p50, "p99_ms": self.p99, "mirror_p50_ms": self.added_p50, "mirror_p99_ms": self.added_p99, "first_record_s": self.first_record_s})
+    }
+}
+
 /// The pipe and kmirror with the target, then the source, across a long link.
 fn slow_link() {
     let round_trip = Duration::from_millis(env_or("KMIRROR_BENCH_LINK_RTT_MS", 50) as u64);
@@ -719,7 +726,9 @@ fn latency_samples() {
             "| {sample} | {:.0} / {:.0} | {:.0} / {:.0} | {:.1} |\n",
             l.p50, l.p99, l.added_p50, l.added_p99, l.first_record_s
         ));
-        results.push(json!({"sample": sample, "rate_per_s": rate, "seconds": seconds, "records": l.records, "p50_ms": l.p50, "p99_ms": l.p99, "mirror_p50_ms": l.added_p50, "mirror_p99_ms": l.added_p99, "first_record_s": l.first_record_s}));
+        let mut result = l.json(rate, seconds);
+        result["sample"] = json!(sample);
+        results.push(result);
     }
     let table = format!(
         "kmirror at its defaults (transactions of at most 250 ms), 8 partitions, {rate} records/s of 100 B for {seconds} s, measured once the mirror has copied a first record; fresh clusters per sample; {brokers}.\n\n{table}\nThe mirror's share p99 under 500 ms (goal) in {met} of {samples} samples.\n"
@@ -878,7 +887,9 @@ fn main() {
         "\nLatency, kmirror default (transactions of at most 250 ms), once the mirror has copied a first record: {} records at {rate}/s over {seconds} s. From the source timestamp to readable on the target: p50 {:.0} ms, p99 {:.0} ms. From readable on the source to readable on the target (the mirror's share): p50 {:.0} ms, p99 {:.0} ms (goal: p99 under 500 ms). A first record per partition, written once the mirror runs on a new target, copied within {:.1} s.\n",
         l.records, l.p50, l.p99, l.added_p50, l.added_p99, l.first_record_s
     ));
-    results.push(json!({"run": "latency kmirror default", "rate_per_s": rate, "seconds": seconds, "records": l.records, "p50_ms": l.p50, "p99_ms": l.p99, "mirror_p50_ms": l.added_p50, "mirror_p99_ms": l.added_p99, "first_record_s": l.first_record_s}));
+    let mut result = l.json(rate, seconds);
+    result["run"] = json!("latency kmirror default");
+    results.push(result);
     println!("{table}");
     support::write_json("mirror.json", &results);
     support::write_table("mirror-bench", &table);
