@@ -439,6 +439,34 @@ fn a_failback_brings_the_dr_writes_home_and_the_groups_to_their_exact_positions(
         "{plan:#}"
     );
 
+    // More DR writes the opposite mirror has not copied yet, and the group past some of them in
+    // partition 0: refused by name, nothing moved (the source copy of the last DR write copied
+    // back is no answer: the group would read again the ones between).
+    const LATER: usize = 5;
+    for p in 0..PARTITIONS {
+        setup.target.produce(&t, p, &keyed(&format!("later{p}"), 0..LATER)).expect("produce on DR");
+    }
+    let later = setup.target.read_committed_audited(&t, 0).expect("read DR");
+    assert_eq!(later.len(), PER_PARTITION + DR_WRITES + LATER);
+    commit_group(
+        &setup.target,
+        &group,
+        &t,
+        &BTreeMap::from([(0, later[PER_PARTITION + DR_WRITES + 3].offset)]),
+    );
+    let ahead = failback(&setup, &["--groups", &regex::escape(&group), "--execute"]);
+    assert!(
+        !ahead.status.success() && stderr(&ahead).contains("not copied back yet"),
+        "a DR position past what the opposite mirror copied: {}",
+        stderr(&ahead)
+    );
+    assert_eq!(
+        group_offsets(&setup.source, &group, &t, PARTITIONS),
+        BTreeMap::from([(0, Some(40)), (1, Some(60))]),
+        "nothing moved on the source"
+    );
+    commit_group(&setup.target, &group, &t, &dr_positions);
+
     // The group goes home, at the first record it has not read, on either side of the failover.
     assert_success(&failback(&setup, &["--groups", &regex::escape(&group), "--execute"]));
     let positions = group_offsets(&setup.source, &group, &t, PARTITIONS);

@@ -232,8 +232,10 @@ fn translate_groups(
                         });
                 }
                 match back_map.as_ref().and_then(Option::as_ref) {
-                    Some(map) => map.forward(std::slice::from_ref(&from))?.pop().and_then(|t| t.to),
-                    None => None,
+                    Some(map) if copied_back(map, &from)? => {
+                        map.forward(std::slice::from_ref(&from))?.pop().and_then(|t| t.to)
+                    }
+                    _ => None,
                 }
             };
             moved.push((from, to));
@@ -241,6 +243,14 @@ fn translate_groups(
         out.insert(group.clone(), moved);
     }
     Ok(out)
+}
+
+/// Whether the opposite mirror has copied DR partition `from` up to the group's position: past
+/// it, the map's last copy is no answer (the group would read again, once they are copied back,
+/// the DR records between that copy and its position).
+fn copied_back(back_map: &Translator, from: &GroupOffset) -> Result<bool> {
+    let Some(home) = back_map.target_of(&from.partition)? else { return Ok(false) };
+    Ok(back_map.committed_position(&from.partition, &home)?.is_some_and(|copied_to| from.offset <= copied_to))
 }
 
 fn refuse_untranslated(translated: &Translated) -> Result<()> {
