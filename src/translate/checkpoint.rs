@@ -66,8 +66,54 @@ pub(crate) fn latest_checkpoints(
     read_to_end(target, topic, 0, reader_group, 0, |offset, _, value| {
         let checkpoint: Checkpoint = codec::decode(value)
             .map_err(|e| Error::State(format!("{topic} offset {offset}: undecodable checkpoint: {e}")))?;
-        latest.insert(checkpoint.group.clone(), checkpoint);
+        keep_latest(&mut latest, checkpoint);
         Ok(())
     })?;
     Ok(latest)
+}
+
+/// Keeps the checkpoint taken last of each group, whatever the order they landed in: a running
+/// mirror's cycle that read the source before `failover --execute` took its last checkpoint can
+/// write after it (group sync is not fenced), and the failover must not then move the groups to
+/// the older positions. Of two taken at the same millisecond, the later written.
+fn keep_latest(latest: &mut BTreeMap<String, Checkpoint>, checkpoint: Checkpoint) {
+    match latest.get(&checkpoint.group) {
+        Some(kept) if kept.taken_at_ms > checkpoint.taken_at_ms => {}
+        _ => {
+            latest.insert(checkpoint.group.clone(), checkpoint);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kmirror_state::GroupOffset;
+
+    fn taken(group: &str, at: i64, offset: i64) -> Checkpoint {
+        Checkpoint {
+            group: group.into(),
+            taken_at_ms: at,
+            offsets: vec![GroupOffset {
+                partition: TopicPartition::new("orders", 0),
+                offset,
+                metadata: String::new(),
+            }],
+        }
+    }
+
+    #[test]
+    fn the_checkpoint_taken_last_wins_whatever_the_order_it_landed_in() {
+        let mut latest = BTreeMap::new();
+        // The failover's last checkpoint lands first, the running mirror's older one after it.
+        keep_latest(&mut latest, taken("app", 2_000, 45));
+        keep_latest(&mut latest, taken("app", 1_000, 30));
+        keep_latest(&mut latest, taken("other", 1_500, 7));
+        assert_eq!(latest["app"].offsets[0].offset, 45);
+        assert_eq!(latest["other"].offsets[0].offset, 7);
+        // Later taken, later landed: replaces; the same millisecond: the later written.
+        keep_latest(&mut latest, taken("app", 3_000, 50));
+        keep_latest(&mut latest, taken("app", 3_000, 52));
+        assert_eq!(latest["app"].offsets[0].offset, 52);
+    }
 }
