@@ -16,12 +16,13 @@ use crate::kafka::consumer_close::ClosedOnDrop;
 use crate::kafka::watermarks::{committed_end, committed_ends_with, log_starts_with};
 
 const READ_TIMEOUT: Duration = Duration::from_secs(60);
-/// A safety net only: the end read first is below any open transaction, so the position gets
-/// there without waiting on one.
+/// How long a read may make no progress: the end read first is below any open transaction, so
+/// the position gets there without waiting on one.
 const STALL: Duration = Duration::from_secs(10);
 
 /// Calls `on_record(offset, timestamp_ms, value)` for every committed record of `partition` of `topic`
-/// from `from` to its committed end at the start of the read; returns the position reached.
+/// from `from` to its committed end at the start of the read; returns the position reached (a
+/// read that makes no progress short of that end is an error).
 pub(crate) fn read_to_end(
     target: &ClientConfig,
     topic: &str,
@@ -62,8 +63,17 @@ pub(crate) fn read_to_end(
         if position != last.0 {
             last = (position, Instant::now());
         }
-        if position >= end || last.1.elapsed() > STALL {
+        if position >= end {
             return Ok(position);
+        }
+        // Short of the end, never an answer: a map or checkpoints read in part translate
+        // behind where the groups are.
+        if last.1.elapsed() > STALL {
+            return Err(Error::SlowRead {
+                side: Side::Target,
+                partition: format!("{topic}/{partition} (stopped at {position}, short of {end})"),
+                seconds: STALL.as_secs(),
+            });
         }
     }
 }
