@@ -51,3 +51,63 @@ fn verify_passes_a_clean_copy_and_names_what_went_wrong() {
     assert_eq!(p0["missing"], 50, "{p0}");
     assert_eq!(p0["first_problem"], "source offset 0: no copy on the target");
 }
+
+/// `verify` beside a running mirror whose source keeps being written: it reads the mirror's
+/// committed position first, then the map and the copies up to it, so every check is of one cut
+/// of the copy: nothing missing, nothing extra, whatever commits while it reads. (It read the
+/// copies first: those committed before it then read the position counted as missing.)
+#[test]
+fn verify_beside_a_running_mirror_checks_one_committed_cut() {
+    const PARTITIONS: i32 = 2;
+    let setup = Setup::new();
+    let t = topic("verifylive");
+    setup.source.create_topic(&t, PARTITIONS, &[]).expect("topic");
+    for p in 0..PARTITIONS {
+        setup.source.produce(&t, p, &keyed(&format!("start{p}"), 0..3_000)).expect("produce");
+    }
+    let mirror = setup.spawn_mirror(&regex::escape(&t), &[]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while setup.target.partition_count(&t).expect("metadata") != Some(PARTITIONS)
+        || setup.audit(&t, PARTITIONS).iter().any(|a| a.target_records < 3_000)
+    {
+        assert!(std::time::Instant::now() < deadline, "the mirror did not copy the first records");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let writing = std::sync::atomic::AtomicBool::new(true);
+    let state = tempfile::tempdir().expect("tempdir");
+    let reports: Vec<(bool, Vec<serde_json::Value>, String)> = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let mut batch = 0;
+            while writing.load(std::sync::atomic::Ordering::Relaxed) && batch < 2_000 {
+                for p in 0..PARTITIONS {
+                    setup.source.produce(&t, p, &keyed(&format!("live{p}-{batch}"), 0..50)).expect("produce");
+                }
+                batch += 1;
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        });
+        let reports = (0..3)
+            .map(|_| {
+                let out = setup.verify(state.path(), &[]);
+                (out.status.success(), checks(&out), stderr(&out))
+            })
+            .collect();
+        writing.store(false, std::sync::atomic::Ordering::Relaxed);
+        reports
+    });
+    terminate(&mirror);
+    assert_success(&mirror.wait_with_output().expect("the mirror's output"));
+    for (passed, report, said) in &reports {
+        let problems: Vec<(i64, i64, i64, i64)> = report
+            .iter()
+            .map(|c| {
+                let n = |k: &str| c[k].as_i64().unwrap_or(-1);
+                (n("partition"), n("missing"), n("extra"), n("differing"))
+            })
+            .collect();
+        assert_eq!(problems, vec![(0, 0, 0, 0), (1, 0, 0, 0)], "{report:#?}\n{said}");
+        assert!(passed, "{said}");
+        assert!(report.iter().all(|c| c["checked"].as_i64().unwrap_or(0) >= 3_000), "{report:#?}");
+    }
+    setup.assert_exactly_once(&t, PARTITIONS, None);
+}
