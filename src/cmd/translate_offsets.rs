@@ -138,14 +138,16 @@ fn source_positions(q: &Query<'_>) -> Result<BTreeMap<String, Vec<GroupOffset>>>
 
 fn forward(q: &Query<'_>) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
-    for (group, offsets) in source_positions(q)? {
-        let translations = q.translator.forward(&offsets)?;
+    let positions = source_positions(q)?;
+    let groups: Vec<&[GroupOffset]> = positions.values().map(Vec::as_slice).collect();
+    let translated = q.translator.forward_all(&groups)?;
+    for ((group, _), translations) in positions.iter().zip(translated) {
         let ends = ends(&q.clusters.target, Side::Target, &translations)?;
         if q.args.execute {
-            execute(&q.clusters.target, Side::Target, &group, &translations)?;
+            execute(&q.clusters.target, Side::Target, group, &translations)?;
         }
         rows.extend(translations.iter().map(|t| {
-            let mut r = row(&group, "forward", &t.from, t.to.as_ref(), &ends);
+            let mut r = row(group, "forward", &t.from, t.to.as_ref(), &ends);
             r.note = t.skipped.map(|s| {
                 format!(
                     "source offsets {}..{} were deleted on the source before they were copied and skipped by policy (--on-missing-source skip)",

@@ -32,13 +32,13 @@ impl GroupSync<'_> {
             info!(groups = ?taken.iter().map(|(g, _)| g).collect::<Vec<_>>(), "groups checkpointed");
         }
         let Some(translator) = self.translator else { return Ok(taken) };
-        translator.refresh()?;
+        let groups: Vec<&[GroupOffset]> = checkpoints.iter().map(|c| c.offsets.as_slice()).collect();
+        let translations = translator.forward_all(&groups)?;
         // A refusal is no passing fault: the other groups are synced, then it is the cycle's
         // error (a batch run's last cycle then fails, naming the ACL, instead of exiting 0).
         let mut refused = None;
-        for checkpoint in &checkpoints {
-            let translated: Vec<GroupOffset> =
-                translator.forward(&checkpoint.offsets)?.into_iter().filter_map(|t| t.to).collect();
+        for (checkpoint, translations) in checkpoints.iter().zip(translations) {
+            let translated: Vec<GroupOffset> = translations.into_iter().filter_map(|t| t.to).collect();
             let translated = match self.only_forward(&checkpoint.group, translated) {
                 Ok(t) => t,
                 Err(e @ Error::Denied { .. }) => {

@@ -148,30 +148,64 @@ impl Translator {
 
     /// Source positions -> target positions (failover, cutover). Metadata is carried over.
     pub(crate) fn forward(&self, offsets: &[GroupOffset]) -> Result<Vec<Translation>> {
-        let targets: Vec<(GroupOffset, Option<TopicPartition>)> = offsets
+        Ok(self.forward_all(&[offsets])?.pop().unwrap_or_default())
+    }
+
+    /// [`Self::forward`] for several groups' positions: one read of the mirror's positions and
+    /// one catch-up of the map for all.
+    pub(crate) fn forward_all(&self, groups: &[&[GroupOffset]]) -> Result<Vec<Vec<Translation>>> {
+        let mut pairs = BTreeMap::new();
+        for offset in groups.iter().flat_map(|g| g.iter()) {
+            if !pairs.contains_key(&offset.partition) {
+                if let Some(target) = self.store.target_of(&offset.partition).map_err(state)? {
+                    pairs.insert(offset.partition.clone(), target);
+                }
+            }
+        }
+        let pairs: Vec<(TopicPartition, TopicPartition)> = pairs.into_iter().collect();
+        let committed = self.committed_then_caught_up(&pairs)?;
+        groups
             .iter()
-            .map(|o| Ok((o.clone(), self.store.target_of(&o.partition).map_err(state)?)))
-            .collect::<Result<_>>()?;
-        let pairs: Vec<(TopicPartition, TopicPartition)> =
-            targets.iter().filter_map(|(o, t)| t.clone().map(|t| (o.partition.clone(), t))).collect();
-        let committed = self.shadow_positions(&pairs)?;
-        targets
-            .into_iter()
-            .map(|(from, target)| {
-                let cap = target.as_ref().and_then(|t| committed.get(t).copied());
-                let answer = match target {
-                    Some(_) => self.store.translate(&from.partition, from.offset, cap).map_err(state)?,
-                    None => None,
-                };
-                let to = answer.map(|a| GroupOffset {
-                    partition: a.partition,
-                    offset: a.offset,
-                    metadata: from.metadata.clone(),
-                });
-                let skipped = self.store.skipped_at(&from.partition, from.offset).map_err(state)?;
-                Ok(Translation { from, to, skipped })
-            })
+            .map(|offsets| offsets.iter().map(|from| self.forward_one(from, &committed)).collect())
             .collect()
+    }
+
+    /// The mirror's committed positions of `pairs`, then the map caught up past them. In this
+    /// order: a map record commits in the transaction that moves its partition's position, so
+    /// the map read to its end afterwards holds every run below the positions read. The other
+    /// way round, a commit landing in between left a position past the map's last run, and a
+    /// group there translated to that run's end: behind where it was.
+    fn committed_then_caught_up(
+        &self,
+        pairs: &[(TopicPartition, TopicPartition)],
+    ) -> Result<HashMap<TopicPartition, i64>> {
+        let committed = self.shadow_positions(pairs)?;
+        self.refresh()?;
+        Ok(committed)
+    }
+
+    fn forward_one(
+        &self,
+        from: &GroupOffset,
+        committed: &HashMap<TopicPartition, i64>,
+    ) -> Result<Translation> {
+        let target = self.store.target_of(&from.partition).map_err(state)?;
+        let answer = match &target {
+            // No position read (the map learnt of the partition in the catch-up, or the shadow
+            // group's expired): the map's runs, committed all, are the answer's bound.
+            Some(t) => {
+                let cap = committed.get(t).copied();
+                self.store.translate(&from.partition, from.offset, cap).map_err(state)?
+            }
+            None => None,
+        };
+        let to = answer.map(|a| GroupOffset {
+            partition: a.partition,
+            offset: a.offset,
+            metadata: from.metadata.clone(),
+        });
+        let skipped = self.store.skipped_at(&from.partition, from.offset).map_err(state)?;
+        Ok(Translation { from: from.clone(), to, skipped })
     }
 
     /// Target positions -> source positions (failback).
@@ -182,7 +216,7 @@ impl Translator {
                 pairs.push((source, o.partition.clone()));
             }
         }
-        let committed = self.shadow_positions(&pairs)?;
+        let committed = self.committed_then_caught_up(&pairs)?;
         offsets
             .iter()
             .map(|from| {
