@@ -343,3 +343,48 @@ fn a_runaway_script_stops_the_mirror_naming_the_record_and_skip_leaves_failures_
     let got: Vec<RecordData> = visible(&setup.target, &t, 0).into_iter().map(|r| r.data).collect();
     assert!(got == want, "every record but the failing one, once: {} of {}", got.len(), want.len());
 }
+
+/// A transform that drops every other record makes each kept copy a run of its own in the offset
+/// map: one transaction of 150 000 of them holds more runs than one map record (1 MB) may, so
+/// the runs go out as several records. (As one, the transaction aborted on every try and the
+/// mirror copied nothing.) Translation then steps over the gaps anywhere in the partition.
+#[test]
+fn a_transaction_of_more_runs_than_one_map_record_holds_commits_and_translates() {
+    const RECORDS: usize = 300_000;
+    let setup = Setup::new();
+    let t = topic("manyruns");
+    setup.source.create_topic(&t, 1, &[]).expect("topic");
+    let records: Vec<RecordData> = (0..RECORDS)
+        .map(|i| RecordData::keyed(format!("{}-{i}", if i % 2 == 0 { "keep" } else { "drop" }), "v"))
+        .collect();
+    setup.source.produce(&t, 0, &records).expect("produce");
+    let group = format!("g-{}", unique_suffix());
+    // At a dropped record near the end: the group resumes at the next kept one.
+    commit_group(&setup.source, &group, &t, &BTreeMap::from([(0, 250_001)]));
+    let mut args = setup.args(&regex::escape(&t), &[]);
+    // One transaction for the whole partition.
+    let at = args.iter().position(|a| a == "--transaction-max-ms").expect("the setup's flag");
+    args[at + 1] = "60000".into();
+    args.extend(
+        [
+            "--transaction-max-records",
+            "400000",
+            "--transform",
+            "filter:drop:key=drop-.*",
+            "--groups",
+            &group,
+            "--sync-group-offsets",
+            "--until-caught-up",
+        ]
+        .map(String::from),
+    );
+    let out = run(&args, Duration::from_secs(90));
+    assert_success(&out);
+    let copied = visible(&setup.target, &t, 0);
+    let keys: Vec<Vec<u8>> = copied.iter().map(|r| r.data.key.clone().unwrap_or_default()).collect();
+    let want: Vec<Vec<u8>> = (0..RECORDS).step_by(2).map(|i| format!("keep-{i}").into_bytes()).collect();
+    assert!(keys == want, "{} copies, every kept record once and in order", keys.len());
+    let position = group_offsets(&setup.target, &group, &t, 1)[&0];
+    let at = copied.iter().find(|r| r.data.key.as_deref() == Some(&b"keep-250002"[..])).map(|r| r.offset);
+    assert_eq!(position, at, "the group moved to the copy of the next kept record");
+}
