@@ -183,6 +183,20 @@ fn a_failover_drill_moves_every_checkpointed_group_to_its_exact_position() {
             assert_eq!(position, offsets[&p], "{group} partition {p} stays where the failover put it");
         }
     }
+
+    // Consumers on the target read on (billing, 10 more in partition 0), then the failover is
+    // run again (a runbook step repeated): it leaves billing there, saying so, instead of
+    // sending it back to read those again.
+    commit_group(&setup.target, &billing, &t, &BTreeMap::from([(0, 50)]));
+    let repeated = setup.failover(&["--execute"]);
+    assert_success(&repeated);
+    let table = String::from_utf8_lossy(&repeated.stdout);
+    assert!(table.contains("not committed: the group is at 50 on the target"), "{table}");
+    assert_eq!(
+        group_offsets(&setup.target, &billing, &t, PARTITIONS),
+        BTreeMap::from([(0, Some(50)), (1, Some(70))]),
+        "{table}"
+    );
     let status = status_json_once_there(&setup).expect("status");
     let held: Vec<i64> = status["failed_over"]
         .as_array()

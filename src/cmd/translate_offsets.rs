@@ -143,9 +143,10 @@ fn forward(q: &Query<'_>) -> Result<Vec<Row>> {
     let translated = q.translator.forward_all(&groups)?;
     for ((group, _), translations) in positions.iter().zip(translated) {
         let ends = ends(&q.clusters.target, Side::Target, &translations)?;
-        if q.args.execute {
-            execute(&q.clusters.target, Side::Target, group, &translations)?;
-        }
+        let ahead = match q.args.execute {
+            true => execute(&q.clusters.target, Side::Target, group, &translations)?,
+            false => BTreeMap::new(),
+        };
         rows.extend(translations.iter().map(|t| {
             let mut r = row(group, "forward", &t.from, t.to.as_ref(), &ends);
             r.note = t.skipped.map(|s| {
@@ -154,6 +155,7 @@ fn forward(q: &Query<'_>) -> Result<Vec<Row>> {
                     s.from, s.to
                 )
             });
+            r.note = left_ahead(t, &ahead, Side::Target).or(r.note.take());
             r
         }));
     }
@@ -171,15 +173,17 @@ fn reverse(q: &Query<'_>) -> Result<Vec<Row>> {
             Some(source) => ends(source, Side::Source, &translations)?,
             None => Default::default(),
         };
+        let mut ahead = BTreeMap::new();
         if q.args.execute {
             let source = q.clusters.source.as_ref().ok_or_else(|| {
                 Error::Usage("--reverse --execute commits on the source: pass --source BOOTSTRAP".into())
             })?;
-            execute(source, Side::Source, &group, &translations)?;
+            ahead = execute(source, Side::Source, &group, &translations)?;
         }
         // Rows name the source side first whatever the direction.
         rows.extend(translations.iter().map(|t| {
             let mut r = row(&group, "reverse", &t.from, t.to.as_ref(), &ends);
+            r.note = left_ahead(t, &ahead, Side::Source);
             std::mem::swap(&mut r.source_topic, &mut r.target_topic);
             std::mem::swap(&mut r.source_partition, &mut r.target_partition);
             std::mem::swap(&mut r.source_offset, &mut r.target_offset);
@@ -228,7 +232,16 @@ fn row(
     }
 }
 
-fn execute(config: &ClientConfig, side: Side, group: &str, translations: &[Translation]) -> Result<()> {
+/// Commits the translated positions of `group` on `side`, but never one behind where the group
+/// already is there: a group that read on after a cutover (or a failover run again, whose source
+/// positions are the ones it moved the group from) would read again what it had read. Returns
+/// those left, with where the group is.
+fn execute(
+    config: &ClientConfig,
+    side: Side,
+    group: &str,
+    translations: &[Translation],
+) -> Result<BTreeMap<TopicPartition, i64>> {
     let offsets: Vec<GroupOffset> = translations.iter().filter_map(|t| t.to.clone()).collect();
     if offsets.is_empty() {
         return Err(Error::Group {
@@ -236,7 +249,30 @@ fn execute(config: &ClientConfig, side: Side, group: &str, translations: &[Trans
             message: "has no position that can be translated".into(),
         });
     }
-    commit_offsets(config, side, group, &offsets)?;
-    info!(group, partitions = offsets.len(), %side, "committed translated offsets");
-    Ok(())
+    let partitions: Vec<TopicPartition> = offsets.iter().map(|o| o.partition.clone()).collect();
+    let current: BTreeMap<TopicPartition, i64> = committed_offsets(config, side, group, &partitions)?
+        .into_iter()
+        .map(|c| (c.partition, c.offset))
+        .collect();
+    let (moved, ahead): (Vec<GroupOffset>, Vec<GroupOffset>) =
+        offsets.into_iter().partition(|o| current.get(&o.partition).is_none_or(|&c| c <= o.offset));
+    let ahead: BTreeMap<TopicPartition, i64> =
+        ahead.into_iter().filter_map(|o| Some((o.partition.clone(), *current.get(&o.partition)?))).collect();
+    if !ahead.is_empty() {
+        warn!(group, %side, partitions = ahead.len(), "the group is further on than the translated positions there; left where it is");
+    }
+    if !moved.is_empty() {
+        commit_offsets(config, side, group, &moved)?;
+    }
+    info!(group, partitions = moved.len(), %side, "committed translated offsets");
+    Ok(ahead)
+}
+
+/// The note of a translation not committed because the group is further on `side`.
+fn left_ahead(t: &Translation, ahead: &BTreeMap<TopicPartition, i64>, side: Side) -> Option<String> {
+    let to = t.to.as_ref()?;
+    let at = ahead.get(&to.partition)?;
+    Some(format!(
+        "not committed: the group is at {at} on the {side}, past the translated position (a group is never moved back; reset it by hand if that is meant)"
+    ))
 }
