@@ -569,3 +569,56 @@ fn a_compacted_transactional_source_is_copied_and_translated_exactly_at_every_ga
         "{row}"
     );
 }
+
+/// The local copy of the map remembers which map topic it was filled from: after the mirror's
+/// topics are deleted on the target and the mirror copies anew under the same name (from a later
+/// source position), `translate-offsets` with the same state dir fills its copy again instead of
+/// answering from the old runs, whose positions lay past the new topic's end.
+#[test]
+fn a_local_map_filled_from_a_map_topic_since_made_again_is_filled_anew() {
+    let setup = Setup::new();
+    let t = topic("remade");
+    setup.source.create_topic(&t, 1, &[]).expect("topic");
+    setup.source.produce(&t, 0, &keyed("first", 0..100)).expect("produce");
+    assert_success(&setup.mirror_until_caught_up(&t, &[]));
+    let early = format!("early-{}", unique_suffix());
+    commit_group(&setup.source, &early, &t, &BTreeMap::from([(0, 50)]));
+    let state = setup.state_dir.path().join("remade.translate");
+    let target_of = |out: &std::process::Output| -> Option<i64> {
+        assert!(out.status.success(), "{}", stderr(out));
+        let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("json rows");
+        rows.first().and_then(|r| r["target_offset"].as_i64())
+    };
+    assert_eq!(target_of(&setup.translate_offsets(&state, &["--group", &early])), Some(50));
+
+    // Copied anew: the target topic and the mirror's topics deleted, the mirror started again
+    // from the source's end, then 50 records more.
+    setup.target.delete_topic(&t).expect("delete the copy");
+    for own in ["offset-map", "checkpoints", "shards"] {
+        setup
+            .target
+            .delete_topic(&format!("kmirror.{own}.{}", setup.name))
+            .expect("delete the mirror's topic");
+    }
+    setup.source.produce(&t, 0, &keyed("second", 0..100)).expect("produce");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let out = setup.mirror_until_caught_up(&t, &["--start-from", "latest"]);
+        if out.status.success() {
+            break;
+        }
+        // The deletions take a moment to reach every broker's metadata.
+        assert!(Instant::now() < deadline, "{}", stderr(&out));
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    setup.source.produce(&t, 0, &keyed("third", 0..50)).expect("produce");
+    assert_success(&setup.mirror_until_caught_up(&t, &[]));
+    let copies = setup.target.read_committed_audited(&t, 0).expect("read the copy");
+    assert_eq!(copies.len(), 50, "only the records after the new start");
+    let later = format!("later-{}", unique_suffix());
+    commit_group(&setup.source, &later, &t, &BTreeMap::from([(0, 220)]));
+    // Source 50 now precedes the copy: the first copy (0). Source 220: the copy of "third-20".
+    assert_eq!(target_of(&setup.translate_offsets(&state, &["--group", &early])), Some(0));
+    let third_20 = copies.iter().find(|r| r.data.key.as_deref() == Some(&b"third-20"[..])).map(|r| r.offset);
+    assert_eq!(target_of(&setup.translate_offsets(&state, &["--group", &later])), third_20);
+}

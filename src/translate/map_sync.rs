@@ -1,10 +1,15 @@
 //! Brings the local RocksDB map up to date from the map topic on the target, from the position
 //! it already holds. The topic is the truth; the store is a cache of it.
-use kmirror_state::{MapRecord, MapStore, StateError};
-use rdkafka::ClientConfig;
-use tracing::debug;
+use std::time::Duration;
 
-use crate::error::{Error, Result};
+use kmirror_state::{MapRecord, MapStore, StateError};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::ClientConfig;
+use tracing::{debug, warn};
+
+use crate::error::{Error, Result, Side};
+use crate::kafka::client::CreateForRole;
+use crate::kafka::topic_descriptions::topic_ids;
 use crate::kafka::topic_reader::read_to_end;
 use crate::state_dir::ensure_room;
 
@@ -51,3 +56,30 @@ pub(crate) fn catch_up(
     }
     Ok(applied)
 }
+
+/// Empties the store if it was filled from another map topic than the target's `topic` now:
+/// the topic made again (its mirror's topics deleted to copy anew), or a state dir used before
+/// with the same mirror name against another target. Its runs would answer for copies that are
+/// not there, and, its positions being past the new topic's end, nothing would replace them.
+pub(crate) fn same_topic_or_cleared(store: &MapStore, target: &ClientConfig, topic: &str) -> Result<()> {
+    let client: BaseConsumer =
+        target.create_for_role().map_err(Error::kafka(Side::Target, "creating a client"))?;
+    // A cluster that gives no ID (or no answer here) leaves the store as it is: the reads after
+    // this one fail on their own where the cluster does not answer.
+    let Some(id) =
+        topic_ids(client.client(), &[topic], ID_TIMEOUT).ok().and_then(|mut ids| ids.remove(topic))
+    else {
+        return Ok(());
+    };
+    match store.map_topic_id().map_err(state_error)? {
+        Some(known) if known == id => return Ok(()),
+        Some(known) => {
+            warn!(topic, was = %known, now = %id, "the map topic was made again since the local copy was filled (or the state dir served another target): filling it again from the start");
+            store.clear().map_err(state_error)?;
+        }
+        None => {}
+    }
+    store.set_map_topic_id(&id).map_err(state_error)
+}
+
+const ID_TIMEOUT: Duration = Duration::from_secs(10);

@@ -14,7 +14,7 @@ use crate::config::names::{self, shard_of};
 use crate::error::{Error, Result, Side};
 use crate::kafka::client::CreateForRole;
 use crate::kafka::groups::committed_offsets;
-use crate::translate::map_sync::catch_up;
+use crate::translate::map_sync::{catch_up, same_topic_or_cleared};
 
 /// One group position and where it lands on the other cluster (`None`: nothing mirrored there).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +29,9 @@ pub(crate) struct Translator {
     store: MapStore,
     target: ClientConfig,
     name: String,
+    /// Set once the store is known to be filled from the map topic the target has (checked at
+    /// the first refresh: a topic made again under a running mirror stops the mirror).
+    same_topic: std::sync::OnceLock<()>,
 }
 
 fn state(cause: StateError) -> Error {
@@ -44,7 +47,7 @@ impl Translator {
         if opened == Opened::Rebuilt {
             warn!(path = %path.display(), "offset map was unreadable; rebuilding it from the target");
         }
-        let translator = Self { store, target, name: name.to_string() };
+        let translator = Self { store, target, name: name.to_string(), same_topic: Default::default() };
         translator.refresh()?;
         Ok(translator)
     }
@@ -53,6 +56,10 @@ impl Translator {
     pub(crate) fn refresh(&self) -> Result<()> {
         let topic = names::map_topic(&self.name);
         let partitions = self.shards()? as i32;
+        if self.same_topic.get().is_none() {
+            same_topic_or_cleared(&self.store, &self.target, &topic)?;
+            let _ = self.same_topic.set(());
+        }
         catch_up(&self.store, &self.target, &topic, partitions, &names::map_reader_group(&self.name))
             .map(|_| ())
     }

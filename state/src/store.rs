@@ -19,6 +19,8 @@ const META: &str = "meta";
 const SKIPPED: &str = "skipped";
 const POSITION_KEY: &[u8] = b"map-topic-position/";
 const MIRROR_KEY: &[u8] = b"mirror-name";
+/// The ID of the map topic the store was filled from.
+const MAP_TOPIC_ID_KEY: &[u8] = b"map-topic-id";
 
 /// A forward entry: a run seen from the source side.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -131,6 +133,35 @@ impl MapStore {
             batch.put_cf(skipped, key(&record.source, gap.from), self.encode(&gap.to)?);
         }
         batch.put_cf(meta, position_key(map_partition), self.encode(&(map_offset + 1))?);
+        self.db.write(batch).map_err(|e| self.io(&e))
+    }
+
+    /// The ID of the map topic the store was filled from, if recorded.
+    pub fn map_topic_id(&self) -> Result<Option<String>> {
+        Ok(self.meta(MAP_TOPIC_ID_KEY)?.map(|id| String::from_utf8_lossy(&id).into_owned()))
+    }
+
+    /// Records the ID of the map topic the store is filled from.
+    pub fn set_map_topic_id(&self, id: &str) -> Result<()> {
+        self.db.put_cf(self.cf(META)?, MAP_TOPIC_ID_KEY, id.as_bytes()).map_err(|e| self.io(&e))
+    }
+
+    /// Empties the store but for the mirror's name: every run, skipped range, position and the
+    /// map topic's ID, to be filled again from the topic's start.
+    pub fn clear(&self) -> Result<()> {
+        let mut batch = WriteBatch::default();
+        for name in [FORWARD, REVERSE, SKIPPED, META] {
+            let cf = self.cf(name)?;
+            let mut it = self.db.raw_iterator_cf(cf);
+            it.seek_to_first();
+            while let Some(key) = it.key() {
+                if !(name == META && key == MIRROR_KEY) {
+                    batch.delete_cf(cf, key);
+                }
+                it.next();
+            }
+            it.status().map_err(|e| self.io(&e))?;
+        }
         self.db.write(batch).map_err(|e| self.io(&e))
     }
 

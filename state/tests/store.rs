@@ -233,3 +233,30 @@ fn ranges_skipped_by_policy_are_found_by_overlap_and_survive_reopening() {
     let answer = store.translate(&source(), 12, None).expect("translate").expect("answer");
     assert_eq!(answer.offset, 10);
 }
+
+#[test]
+fn a_cleared_store_keeps_only_its_mirror_and_answers_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("map");
+    let (store, _) = MapStore::open(&path, "dr").expect("open");
+    let record = MapRecord {
+        source: source(),
+        target: target(),
+        runs: vec![Run { source_start: 5, target_start: 7, len: 3 }],
+        skipped: vec![Skipped { from: 0, to: 5 }],
+    };
+    store.apply(1, 9, &record).expect("apply");
+    store.set_map_topic_id("AAAAAAAAAAAAAAAAAAAAAA").expect("id");
+    assert_eq!(store.map_topic_id().expect("id").as_deref(), Some("AAAAAAAAAAAAAAAAAAAAAA"));
+    store.clear().expect("clear");
+    assert_eq!(store.position(1).expect("position"), 0, "read again from the topic's start");
+    assert_eq!(store.map_topic_id().expect("id"), None);
+    assert_eq!(store.translate(&source(), 6, None).expect("t"), None);
+    assert_eq!(store.translate_reverse(&target(), 8, None).expect("t"), None);
+    assert!(store.source_partitions().expect("list").is_empty());
+    assert!(store.skipped_within(&source(), 0, 10).expect("skipped").is_empty());
+    drop(store);
+    let (_, opened) = MapStore::open(&path, "dr").expect("the same mirror's store");
+    assert_eq!(opened, Opened::Existing);
+    assert!(matches!(MapStore::open(&path, "other"), Err(StateError::Foreign { .. })));
+}
