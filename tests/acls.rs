@@ -493,13 +493,13 @@ fn a_mirror_holding_only_the_documented_acls_copies_exactly_once_and_resumes() {
     points_at([(0, "b0", 10), (1, "b1", 20)], &translated);
 
     // The drill's failover by the same principal: the mirror fenced, a last checkpoint taken at
-    // the source, the group moved to where it stands there.
-    commit_group(&setup.source, &group, &t, &[(0, 45), (1, 55)].into_iter().collect());
+    // the source, the group moved to where it stands there (read on meanwhile).
+    commit_group(&setup.source, &group, &t, &[(0, 55), (1, 65)].into_iter().collect());
     let mut failover: Vec<&str> = vec!["--source", setup.source.bootstrap(), "--execute"];
     failover.extend(&as_mirror);
     let failed_over = setup.failover(&failover);
     granted(&failed_over);
-    points_at([(0, "b0", 5), (1, "b1", 15)], &failed_over);
+    points_at([(0, "b0", 15), (1, "c1", 0)], &failed_over);
 
     // The drill is over, but the principal may not READ the shards' claims just now: the start
     // that is to end the failover stops in one line and copies nothing (it warned and copied,
