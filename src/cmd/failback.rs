@@ -22,7 +22,9 @@ use crate::config::names::{self, shadow_group, shard_of};
 use crate::config::{check_name, default_state_dir, group_regex, DEFAULT_SHARDS};
 use crate::error::{Error, Result, Side};
 use crate::kafka::connect::reachable;
-use crate::kafka::groups::{commit_offsets, committed_offsets, list_groups, refuse_active};
+use crate::kafka::groups::{
+    commit_offsets, committed_offsets, committed_offsets_exact, list_groups, refuse_active,
+};
 use crate::kafka::watermarks::committed_ends;
 use crate::mirror::shadow::CommitMetadata;
 use crate::state_dir::StateDir;
@@ -156,7 +158,7 @@ fn prepare_starts(
     let mut starts = Vec::new();
     for (group, entries) in by_group {
         let targets: Vec<TopicPartition> = entries.iter().map(|(src, _, _)| src.clone()).collect();
-        let set: BTreeSet<TopicPartition> = committed_offsets(source, Side::Source, &group, &targets)?
+        let set: BTreeSet<TopicPartition> = committed_offsets_exact(source, Side::Source, &group, &targets)?
             .into_iter()
             .map(|o| o.partition)
             .collect();

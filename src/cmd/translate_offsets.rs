@@ -13,7 +13,7 @@ use crate::config::topics::TopicSelector;
 use crate::config::{check_name, default_state_dir, group_regex};
 use crate::error::{Error, Result, Side};
 use crate::kafka::connect::reachable;
-use crate::kafka::groups::{commit_offsets, committed_offsets, list_groups};
+use crate::kafka::groups::{commit_offsets, committed_offsets, committed_offsets_exact, list_groups};
 use crate::kafka::watermarks::committed_ends;
 use crate::state_dir::StateDir;
 use crate::translate::checkpoint::latest_checkpoints;
@@ -250,7 +250,7 @@ fn execute(
         });
     }
     let partitions: Vec<TopicPartition> = offsets.iter().map(|o| o.partition.clone()).collect();
-    let current: BTreeMap<TopicPartition, i64> = committed_offsets(config, side, group, &partitions)?
+    let current: BTreeMap<TopicPartition, i64> = committed_offsets_exact(config, side, group, &partitions)?
         .into_iter()
         .map(|c| (c.partition, c.offset))
         .collect();

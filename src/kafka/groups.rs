@@ -41,12 +41,35 @@ pub(crate) fn list_groups(config: &ClientConfig, side: Side, pattern: &Regex) ->
 }
 
 /// The group's committed offsets (with metadata) on these partitions; partitions it never
-/// committed are left out.
+/// committed are left out, and so, with a warning, are partitions the cluster would not answer
+/// for (as an application's consumer reading the group leaves them out).
 pub(crate) fn committed_offsets(
     config: &ClientConfig,
     side: Side,
     group: &str,
     partitions: &[TopicPartition],
+) -> Result<Vec<GroupOffset>> {
+    read_committed(config, side, group, partitions, true)
+}
+
+/// As [`committed_offsets`], but a partition the cluster would not answer for fails the read:
+/// for the mirror's own positions, and for where a group stands before it is moved, which
+/// must never read as "none committed".
+pub(crate) fn committed_offsets_exact(
+    config: &ClientConfig,
+    side: Side,
+    group: &str,
+    partitions: &[TopicPartition],
+) -> Result<Vec<GroupOffset>> {
+    read_committed(config, side, group, partitions, false)
+}
+
+fn read_committed(
+    config: &ClientConfig,
+    side: Side,
+    group: &str,
+    partitions: &[TopicPartition],
+    skip_failed_partitions: bool,
 ) -> Result<Vec<GroupOffset>> {
     if partitions.is_empty() {
         return Ok(Vec::new());
@@ -62,7 +85,7 @@ pub(crate) fn committed_offsets(
     // at the timeout, 45 s later, with no word of the refusal. A transaction open on the group
     // (a mirror's, or one a crashed mirror left) holds the answer back until it ends: the
     // broker aborts a crashed one within its timeout.
-    let query = GroupQuery { group, partitions: Some(&asked), skip_failed_partitions: true };
+    let query = GroupQuery { group, partitions: Some(&asked), skip_failed_partitions };
     let answer =
         group_offsets::committed_offsets(consumer.client(), &[query], Unstable::Wait, OPEN_TRANSACTION_WAIT)
             .pop()

@@ -8,7 +8,7 @@ use regex::Regex;
 use tracing::{debug, info, warn};
 
 use crate::error::{Error, Result, Side};
-use crate::kafka::groups::{commit_offsets, committed_offsets};
+use crate::kafka::groups::{commit_offsets, committed_offsets_exact};
 use crate::translate::checkpoint::{take_checkpoints, write_checkpoints};
 use crate::translate::translator::Translator;
 
@@ -79,7 +79,7 @@ impl GroupSync<'_> {
     fn only_forward(&self, group: &str, translated: Vec<GroupOffset>) -> Result<Vec<GroupOffset>> {
         let partitions: Vec<TopicPartition> = translated.iter().map(|t| t.partition.clone()).collect();
         let current: HashMap<TopicPartition, i64> =
-            committed_offsets(self.target, Side::Target, group, &partitions)?
+            committed_offsets_exact(self.target, Side::Target, group, &partitions)?
                 .into_iter()
                 .map(|c| (c.partition, c.offset))
                 .collect();

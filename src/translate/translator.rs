@@ -13,7 +13,7 @@ use crate::config::names::shadow_group;
 use crate::config::names::{self, shard_of};
 use crate::error::{Error, Result, Side};
 use crate::kafka::client::CreateForRole;
-use crate::kafka::groups::committed_offsets;
+use crate::kafka::groups::committed_offsets_exact;
 use crate::translate::map_sync::{catch_up, same_topic_or_cleared};
 
 /// One group position and where it lands on the other cluster (`None`: nothing mirrored there).
@@ -127,7 +127,7 @@ impl Translator {
         let mut out = HashMap::new();
         for (group, targets) in by_group {
             out.extend(
-                committed_offsets(&self.target, Side::Target, &group, &targets)?
+                committed_offsets_exact(&self.target, Side::Target, &group, &targets)?
                     .into_iter()
                     .map(|o| (o.partition, o.offset)),
             );
