@@ -622,3 +622,34 @@ fn a_local_map_filled_from_a_map_topic_since_made_again_is_filled_anew() {
     let third_20 = copies.iter().find(|r| r.data.key.as_deref() == Some(&b"third-20"[..])).map(|r| r.offset);
     assert_eq!(target_of(&setup.translate_offsets(&state, &["--group", &later])), third_20);
 }
+
+/// `--execute` over several groups checks every one before it moves any: a group with no
+/// position in a mirrored topic stops the run in one line naming it, and the others stay where
+/// they were on the target (the run moved those sorted before it, then stopped half-way).
+#[test]
+fn execute_moves_no_group_while_one_of_them_cannot_be_translated() {
+    let setup = Setup::new();
+    let (mirrored, other) = (topic("halfway"), topic("unmirrored"));
+    for t in [&mirrored, &other] {
+        setup.source.create_topic(t, 1, &[]).expect("topic");
+        setup.source.produce(t, 0, &keyed("r", 0..20)).expect("produce");
+    }
+    assert_success(&setup.mirror_until_caught_up(&regex::escape(&mirrored), &[]));
+    let prefix = format!("halfway-{}-", unique_suffix());
+    let (a, b) = (format!("{prefix}a"), format!("{prefix}b"));
+    commit_group(&setup.source, &a, &mirrored, &BTreeMap::from([(0, 12)]));
+    commit_group(&setup.source, &b, &other, &BTreeMap::from([(0, 5)]));
+    let state = setup.state_dir.path().join("halfway.translate");
+    let groups = format!("{}.*", regex::escape(&prefix));
+    let out = setup.translate_offsets(&state, &["--groups", &groups, "--execute"]);
+    let said = stderr(&out);
+    let line = said.lines().find(|l| l.starts_with("kmirror: error:")).unwrap_or_default();
+    assert!(
+        !out.status.success() && line.contains(&b) && line.contains("has no position that can be translated"),
+        "{said}"
+    );
+    assert_eq!(group_offsets(&setup.target, &a, &mirrored, 1), BTreeMap::from([(0, None)]), "nothing moved");
+    // Without the group that cannot be translated, the other moves.
+    assert_success(&setup.translate_offsets(&state, &["--group", &a, "--execute"]));
+    assert_eq!(group_offsets(&setup.target, &a, &mirrored, 1), BTreeMap::from([(0, Some(12))]));
+}

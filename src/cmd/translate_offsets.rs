@@ -141,6 +141,12 @@ fn forward(q: &Query<'_>) -> Result<Vec<Row>> {
     let positions = source_positions(q)?;
     let groups: Vec<&[GroupOffset]> = positions.values().map(Vec::as_slice).collect();
     let translated = q.translator.forward_all(&groups)?;
+    if q.args.execute {
+        // Every group checked before any is moved: a failover must not stop half-way.
+        for ((group, _), translations) in positions.iter().zip(&translated) {
+            translatable(group, translations)?;
+        }
+    }
     for ((group, _), translations) in positions.iter().zip(translated) {
         let ends = ends(&q.clusters.target, Side::Target, &translations)?;
         let ahead = match q.args.execute {
@@ -242,13 +248,7 @@ fn execute(
     group: &str,
     translations: &[Translation],
 ) -> Result<BTreeMap<TopicPartition, i64>> {
-    let offsets: Vec<GroupOffset> = translations.iter().filter_map(|t| t.to.clone()).collect();
-    if offsets.is_empty() {
-        return Err(Error::Group {
-            group: group.to_string(),
-            message: "has no position that can be translated".into(),
-        });
-    }
+    let offsets = translatable(group, translations)?;
     let partitions: Vec<TopicPartition> = offsets.iter().map(|o| o.partition.clone()).collect();
     let current: BTreeMap<TopicPartition, i64> = committed_offsets_exact(config, side, group, &partitions)?
         .into_iter()
@@ -266,6 +266,18 @@ fn execute(
     }
     info!(group, partitions = moved.len(), %side, "committed translated offsets");
     Ok(ahead)
+}
+
+/// The translated positions of `group`; none is an error.
+fn translatable(group: &str, translations: &[Translation]) -> Result<Vec<GroupOffset>> {
+    let offsets: Vec<GroupOffset> = translations.iter().filter_map(|t| t.to.clone()).collect();
+    if offsets.is_empty() {
+        return Err(Error::Group {
+            group: group.to_string(),
+            message: "has no position that can be translated".into(),
+        });
+    }
+    Ok(offsets)
 }
 
 /// The note of a translation not committed because the group is further on `side`.
