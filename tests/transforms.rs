@@ -384,6 +384,12 @@ fn a_transaction_of_more_runs_than_one_map_record_holds_commits_and_translates()
     let keys: Vec<Vec<u8>> = copied.iter().map(|r| r.data.key.clone().unwrap_or_default()).collect();
     let want: Vec<Vec<u8>> = (0..RECORDS).step_by(2).map(|i| format!("keep-{i}").into_bytes()).collect();
     assert!(keys == want, "{} copies, every kept record once and in order", keys.len());
+    // The 150 000 runs went out as map records of at most 16 384 runs each (4 shards: the map
+    // topic's partitions).
+    let map = format!("kmirror.offset-map.{}", setup.name);
+    let map_records: usize =
+        (0..4).map(|p| setup.target.read_committed_audited(&map, p).expect("read the map").len()).sum();
+    assert!(map_records >= 10, "{map_records} map records");
     let position = group_offsets(&setup.target, &group, &t, 1)[&0];
     let at = copied.iter().find(|r| r.data.key.as_deref() == Some(&b"keep-250002"[..])).map(|r| r.offset);
     assert_eq!(position, at, "the group moved to the copy of the next kept record");

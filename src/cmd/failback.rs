@@ -201,7 +201,8 @@ fn prepare_starts(
 
 type Translated = BTreeMap<String, Vec<(GroupOffset, Option<GroupOffset>)>>;
 
-/// Each group's DR positions and where they land on the source.
+/// Each group's DR positions and where they land on the source: all translated at once (each
+/// translation reads the mirrors' positions and catches the local maps up).
 #[allow(clippy::too_many_arguments)]
 fn translate_groups(
     forward: &Translator,
@@ -214,45 +215,42 @@ fn translate_groups(
     ends: &BTreeMap<TopicPartition, i64>,
 ) -> Result<Translated> {
     let dr_partitions: Vec<TopicPartition> = pairs.iter().map(|(_, dr)| dr.clone()).collect();
-    // Opened at the first position past the forward copy; None inside: the opposite mirror
-    // has not run yet, so nothing is copied back.
-    let mut back_map: Option<Option<Translator>> = None;
-    let mut out = BTreeMap::new();
+    let mut positions = Vec::new();
     for group in groups {
-        let mut moved = Vec::new();
         for from in committed_offsets(dr, Side::Target, group, &dr_partitions)? {
-            let copied_forward = ends.get(&from.partition).is_some_and(|&end| from.offset <= end);
-            let to = if copied_forward {
-                forward.reverse(std::slice::from_ref(&from))?.pop().and_then(|t| t.to)
-            } else {
-                if back_map.is_none() {
-                    back_map =
-                        Some(match Translator::open(&state.path().join("back"), back, source.clone()) {
-                            Ok(map) => Some(map),
-                            Err(Error::State(_)) => None,
-                            Err(e) => return Err(e),
-                        });
-                }
-                match back_map.as_ref().and_then(Option::as_ref) {
-                    Some(map) if copied_back(map, &from)? => {
-                        map.forward(std::slice::from_ref(&from))?.pop().and_then(|t| t.to)
-                    }
-                    _ => None,
-                }
-            };
-            moved.push((from, to));
+            positions.push((group.clone(), from));
         }
-        out.insert(group.clone(), moved);
+    }
+    let copied_forward =
+        |from: &GroupOffset| ends.get(&from.partition).is_some_and(|&end| from.offset <= end);
+    let (inside, past): (Vec<GroupOffset>, Vec<GroupOffset>) =
+        positions.iter().map(|(_, from)| from.clone()).partition(|from| copied_forward(from));
+    let mut answers: BTreeMap<(TopicPartition, i64), Option<GroupOffset>> = BTreeMap::new();
+    if !inside.is_empty() {
+        for t in forward.reverse(&inside)? {
+            answers.insert((t.from.partition.clone(), t.from.offset), t.to);
+        }
+    }
+    if !past.is_empty() {
+        // Past the forward copy: the source copy of the DR record there, from the opposite
+        // mirror's own map, once it has copied that far (refused by name until then); one that
+        // has not run yet (no map) has copied nothing back.
+        match Translator::open(&state.path().join("back"), back, source.clone()) {
+            Ok(map) => {
+                for t in map.forward_copied(&past)? {
+                    answers.insert((t.from.partition.clone(), t.from.offset), t.to);
+                }
+            }
+            Err(Error::State(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let mut out: Translated = groups.iter().map(|g| (g.clone(), Vec::new())).collect();
+    for (group, from) in positions {
+        let to = answers.get(&(from.partition.clone(), from.offset)).cloned().flatten();
+        out.entry(group).or_default().push((from, to));
     }
     Ok(out)
-}
-
-/// Whether the opposite mirror has copied DR partition `from` up to the group's position: past
-/// it, the map's last copy is no answer (the group would read again, once they are copied back,
-/// the DR records between that copy and its position).
-fn copied_back(back_map: &Translator, from: &GroupOffset) -> Result<bool> {
-    let Some(home) = back_map.target_of(&from.partition)? else { return Ok(false) };
-    Ok(back_map.committed_position(&from.partition, &home)?.is_some_and(|copied_to| from.offset <= copied_to))
 }
 
 fn refuse_untranslated(translated: &Translated) -> Result<()> {

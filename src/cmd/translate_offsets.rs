@@ -13,7 +13,9 @@ use crate::config::topics::TopicSelector;
 use crate::config::{check_name, default_state_dir, group_regex};
 use crate::error::{Error, Result, Side};
 use crate::kafka::connect::reachable;
-use crate::kafka::groups::{commit_offsets, committed_offsets, committed_offsets_exact, list_groups};
+use crate::kafka::groups::{
+    commit_offsets, committed_offsets, committed_offsets_exact, list_groups, refuse_if_active,
+};
 use crate::kafka::watermarks::committed_ends;
 use crate::state_dir::StateDir;
 use crate::translate::checkpoint::latest_checkpoints;
@@ -137,31 +139,33 @@ fn source_positions(q: &Query<'_>) -> Result<BTreeMap<String, Vec<GroupOffset>>>
 }
 
 fn forward(q: &Query<'_>) -> Result<Vec<Row>> {
-    let mut rows = Vec::new();
     let positions = source_positions(q)?;
     let groups: Vec<&[GroupOffset]> = positions.values().map(Vec::as_slice).collect();
-    let translated = q.translator.forward_all(&groups)?;
+    let translated: Vec<(String, Vec<Translation>)> =
+        positions.keys().cloned().zip(q.translator.forward_all(&groups)?).collect();
     if q.args.execute {
-        // Every group checked before any is moved: a failover must not stop half-way.
-        for ((group, _), translations) in positions.iter().zip(&translated) {
-            translatable(group, translations)?;
-        }
+        ready_to_move(&q.clusters.target, Side::Target, &translated)?;
     }
-    for ((group, _), translations) in positions.iter().zip(translated) {
-        let ends = ends(&q.clusters.target, Side::Target, &translations)?;
+    let mut rows = Vec::new();
+    for (group, translations) in &translated {
+        let ends = ends(&q.clusters.target, Side::Target, translations)?;
         let ahead = match q.args.execute {
-            true => execute(&q.clusters.target, Side::Target, group, &translations)?,
+            true => execute(&q.clusters.target, Side::Target, group, translations)?,
             false => BTreeMap::new(),
         };
         rows.extend(translations.iter().map(|t| {
             let mut r = row(group, "forward", &t.from, t.to.as_ref(), &ends);
-            r.note = t.skipped.map(|s| {
+            let skipped = t.skipped.map(|s| {
                 format!(
                     "source offsets {}..{} were deleted on the source before they were copied and skipped by policy (--on-missing-source skip)",
                     s.from, s.to
                 )
             });
-            r.note = left_ahead(t, &ahead, Side::Target).or(r.note.take());
+            left_ahead(&mut r, t, &ahead, Side::Target);
+            r.note = match (r.note.take(), skipped) {
+                (Some(left), Some(skipped)) => Some(format!("{left}; {skipped}")),
+                (left, skipped) => left.or(skipped),
+            };
             r
         }));
     }
@@ -171,25 +175,44 @@ fn forward(q: &Query<'_>) -> Result<Vec<Row>> {
 fn reverse(q: &Query<'_>) -> Result<Vec<Row>> {
     let partitions: Vec<TopicPartition> =
         q.translator.target_partitions()?.into_iter().filter(|tp| q.picks(tp)).collect();
-    let mut rows = Vec::new();
+    let mut positions = Vec::new();
     for group in q.group_names(&q.clusters.target, Side::Target)? {
         let offsets = committed_offsets(&q.clusters.target, Side::Target, &group, &partitions)?;
-        let translations = q.translator.reverse(&offsets)?;
-        let ends = match &q.clusters.source {
-            Some(source) => ends(source, Side::Source, &translations)?,
+        positions.push((group, offsets));
+    }
+    // One translation for every group: each reads the mirror's positions and catches the map up.
+    let all: Vec<GroupOffset> = positions.iter().flat_map(|(_, o)| o.iter().cloned()).collect();
+    let mut answers = q.translator.reverse(&all)?.into_iter();
+    let translated: Vec<(String, Vec<Translation>)> = positions
+        .into_iter()
+        .map(|(group, offsets)| (group, answers.by_ref().take(offsets.len()).collect()))
+        .collect();
+    let source = match (q.args.execute, &q.clusters.source) {
+        (true, None) => {
+            return Err(Error::Usage(
+                "--reverse --execute commits on the source: pass --source BOOTSTRAP".into(),
+            ))
+        }
+        (true, Some(source)) => {
+            ready_to_move(source, Side::Source, &translated)?;
+            Some(source)
+        }
+        (false, source) => source.as_ref(),
+    };
+    let mut rows = Vec::new();
+    for (group, translations) in &translated {
+        let ends = match source {
+            Some(source) => ends(source, Side::Source, translations)?,
             None => Default::default(),
         };
-        let mut ahead = BTreeMap::new();
-        if q.args.execute {
-            let source = q.clusters.source.as_ref().ok_or_else(|| {
-                Error::Usage("--reverse --execute commits on the source: pass --source BOOTSTRAP".into())
-            })?;
-            ahead = execute(source, Side::Source, &group, &translations)?;
-        }
+        let ahead = match (q.args.execute, source) {
+            (true, Some(source)) => execute(source, Side::Source, group, translations)?,
+            _ => BTreeMap::new(),
+        };
         // Rows name the source side first whatever the direction.
         rows.extend(translations.iter().map(|t| {
-            let mut r = row(&group, "reverse", &t.from, t.to.as_ref(), &ends);
-            r.note = left_ahead(t, &ahead, Side::Source);
+            let mut r = row(group, "reverse", &t.from, t.to.as_ref(), &ends);
+            left_ahead(&mut r, t, &ahead, Side::Source);
             std::mem::swap(&mut r.source_topic, &mut r.target_topic);
             std::mem::swap(&mut r.source_partition, &mut r.target_partition);
             std::mem::swap(&mut r.source_offset, &mut r.target_offset);
@@ -197,6 +220,17 @@ fn reverse(q: &Query<'_>) -> Result<Vec<Row>> {
         }));
     }
     Ok(rows)
+}
+
+/// Before `--execute` moves any group: every one has a position to move to and none has
+/// members on `side`, so that the run moves all of them or none (a failover must not stop
+/// half-way).
+fn ready_to_move(config: &ClientConfig, side: Side, translated: &[(String, Vec<Translation>)]) -> Result<()> {
+    for (group, translations) in translated {
+        translatable(group, translations)?;
+        refuse_if_active(config, side, group)?;
+    }
+    Ok(())
 }
 
 /// The end offsets of the partitions the translations land on, read from `side`.
@@ -280,11 +314,12 @@ fn translatable(group: &str, translations: &[Translation]) -> Result<Vec<GroupOf
     Ok(offsets)
 }
 
-/// The note of a translation not committed because the group is further on `side`.
-fn left_ahead(t: &Translation, ahead: &BTreeMap<TopicPartition, i64>, side: Side) -> Option<String> {
-    let to = t.to.as_ref()?;
-    let at = ahead.get(&to.partition)?;
-    Some(format!(
+/// A row whose translation was not committed because the group is further on `side`: said in
+/// its note, its lag counted from where the group is.
+fn left_ahead(row: &mut Row, t: &Translation, ahead: &BTreeMap<TopicPartition, i64>, side: Side) {
+    let Some(&at) = t.to.as_ref().and_then(|to| ahead.get(&to.partition)) else { return };
+    row.note = Some(format!(
         "not committed: the group is at {at} on the {side}, past the translated position (a group is never moved back; reset it by hand if that is meant)"
-    ))
+    ));
+    row.lag = row.end_offset.map(|end| (end - at).max(0));
 }

@@ -122,14 +122,8 @@ pub(crate) fn active_members(config: &ClientConfig, side: Side, group: &str) -> 
         .map_err(Error::kafka(side, format!("describing group {group}")))
 }
 
-/// Commits positions for the group, refusing if the group has members: Kafka itself refuses to
-/// move an active group, and a running consumer would overwrite the positions anyway.
-pub(crate) fn commit_offsets(
-    config: &ClientConfig,
-    side: Side,
-    group: &str,
-    offsets: &[GroupOffset],
-) -> Result<()> {
+/// Refuses a group with members on `side`: its positions are not to be moved.
+pub(crate) fn refuse_if_active(config: &ClientConfig, side: Side, group: &str) -> Result<()> {
     let members = active_members(config, side, group)?;
     if members > 0 {
         return Err(Error::Group {
@@ -139,6 +133,18 @@ pub(crate) fn commit_offsets(
             ),
         });
     }
+    Ok(())
+}
+
+/// Commits positions for the group, refusing if the group has members: Kafka itself refuses to
+/// move an active group, and a running consumer would overwrite the positions anyway.
+pub(crate) fn commit_offsets(
+    config: &ClientConfig,
+    side: Side,
+    group: &str,
+    offsets: &[GroupOffset],
+) -> Result<()> {
+    refuse_if_active(config, side, group)?;
     let consumer = client(config, group, side)?;
     let mut tpl = TopicPartitionList::new();
     for o in offsets {

@@ -61,7 +61,8 @@ pub(crate) fn catch_up(
 /// the topic made again (its mirror's topics deleted to copy anew), or a state dir used before
 /// with the same mirror name against another target. Its runs would answer for copies that are
 /// not there, and, its positions being past the new topic's end, nothing would replace them.
-pub(crate) fn same_topic_or_cleared(store: &MapStore, target: &ClientConfig, topic: &str) -> Result<()> {
+/// Whether the check was made (false: the cluster gave no ID, to be asked again next time).
+pub(crate) fn same_topic_or_cleared(store: &MapStore, target: &ClientConfig, topic: &str) -> Result<bool> {
     let client: BaseConsumer =
         target.create_for_role().map_err(Error::kafka(Side::Target, "creating a client"))?;
     // A cluster that gives no ID (or no answer here) leaves the store as it is: the reads after
@@ -69,17 +70,18 @@ pub(crate) fn same_topic_or_cleared(store: &MapStore, target: &ClientConfig, top
     let Some(id) =
         topic_ids(client.client(), &[topic], ID_TIMEOUT).ok().and_then(|mut ids| ids.remove(topic))
     else {
-        return Ok(());
+        return Ok(false);
     };
     match store.map_topic_id().map_err(state_error)? {
-        Some(known) if known == id => return Ok(()),
+        Some(known) if known == id => return Ok(true),
         Some(known) => {
             warn!(topic, was = %known, now = %id, "the map topic was made again since the local copy was filled (or the state dir served another target): filling it again from the start");
             store.clear().map_err(state_error)?;
         }
         None => {}
     }
-    store.set_map_topic_id(&id).map_err(state_error)
+    store.set_map_topic_id(&id).map_err(state_error)?;
+    Ok(true)
 }
 
 const ID_TIMEOUT: Duration = Duration::from_secs(10);

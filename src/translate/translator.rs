@@ -56,8 +56,7 @@ impl Translator {
     pub(crate) fn refresh(&self) -> Result<()> {
         let topic = names::map_topic(&self.name);
         let partitions = self.shards()? as i32;
-        if self.same_topic.get().is_none() {
-            same_topic_or_cleared(&self.store, &self.target, &topic)?;
+        if self.same_topic.get().is_none() && same_topic_or_cleared(&self.store, &self.target, &topic)? {
             let _ = self.same_topic.set(());
         }
         catch_up(&self.store, &self.target, &topic, partitions, &names::map_reader_group(&self.name))
@@ -153,14 +152,40 @@ impl Translator {
             })
     }
 
-    /// Source positions -> target positions (failover, cutover). Metadata is carried over.
-    pub(crate) fn forward(&self, offsets: &[GroupOffset]) -> Result<Vec<Translation>> {
-        Ok(self.forward_all(&[offsets])?.pop().unwrap_or_default())
+    /// [`Self::forward_all`] of one set of positions, but a position past the mirror's own (the source records there not
+    /// copied yet) has no answer: for a group that must not land short of where it is.
+    pub(crate) fn forward_copied(&self, offsets: &[GroupOffset]) -> Result<Vec<Translation>> {
+        let (pairs, committed) = self.caught_up_for(&[offsets])?;
+        let copied = |from: &GroupOffset| {
+            pairs.get(&from.partition).and_then(|t| committed.get(t)).is_some_and(|&c| from.offset <= c)
+        };
+        offsets
+            .iter()
+            .map(|from| match copied(from) {
+                true => self.forward_one(from, &committed),
+                false => Ok(Translation { from: from.clone(), to: None, skipped: None }),
+            })
+            .collect()
     }
 
-    /// [`Self::forward`] for several groups' positions: one read of the mirror's positions and
-    /// one catch-up of the map for all.
+    /// Source positions -> target positions (failover, cutover), for several groups at once: one
+    /// read of the mirror's positions and one catch-up of the map for all. Metadata is carried
+    /// over.
     pub(crate) fn forward_all(&self, groups: &[&[GroupOffset]]) -> Result<Vec<Vec<Translation>>> {
+        let (_, committed) = self.caught_up_for(groups)?;
+        groups
+            .iter()
+            .map(|offsets| offsets.iter().map(|from| self.forward_one(from, &committed)).collect())
+            .collect()
+    }
+
+    /// The target partition of each source partition of `groups`' positions, and the mirror's
+    /// committed positions there, the map caught up past them.
+    #[allow(clippy::type_complexity)]
+    fn caught_up_for(
+        &self,
+        groups: &[&[GroupOffset]],
+    ) -> Result<(BTreeMap<TopicPartition, TopicPartition>, HashMap<TopicPartition, i64>)> {
         let mut pairs = BTreeMap::new();
         for offset in groups.iter().flat_map(|g| g.iter()) {
             if !pairs.contains_key(&offset.partition) {
@@ -169,12 +194,10 @@ impl Translator {
                 }
             }
         }
-        let pairs: Vec<(TopicPartition, TopicPartition)> = pairs.into_iter().collect();
-        let committed = self.committed_then_caught_up(&pairs)?;
-        groups
-            .iter()
-            .map(|offsets| offsets.iter().map(|from| self.forward_one(from, &committed)).collect())
-            .collect()
+        let listed: Vec<(TopicPartition, TopicPartition)> =
+            pairs.iter().map(|(s, t)| (s.clone(), t.clone())).collect();
+        let committed = self.committed_then_caught_up(&listed)?;
+        Ok((pairs, committed))
     }
 
     /// The mirror's committed positions of `pairs`, then the map caught up past them. In this

@@ -150,18 +150,21 @@ impl MapStore {
     /// map topic's ID, to be filled again from the topic's start.
     pub fn clear(&self) -> Result<()> {
         let mut batch = WriteBatch::default();
-        for name in [FORWARD, REVERSE, SKIPPED, META] {
-            let cf = self.cf(name)?;
-            let mut it = self.db.raw_iterator_cf(cf);
-            it.seek_to_first();
-            while let Some(key) = it.key() {
-                if !(name == META && key == MIRROR_KEY) {
-                    batch.delete_cf(cf, key);
-                }
-                it.next();
-            }
-            it.status().map_err(|e| self.io(&e))?;
+        // Every run key starts with its topic's length (u16, big-endian, at most 249): below
+        // 0xff. One range each, not a key each: a map can hold millions.
+        for name in [FORWARD, REVERSE, SKIPPED] {
+            batch.delete_range_cf(self.cf(name)?, [0u8].as_slice(), [0xffu8; 3].as_slice());
         }
+        let meta = self.cf(META)?;
+        let mut it = self.db.raw_iterator_cf(meta);
+        it.seek_to_first();
+        while let Some(key) = it.key() {
+            if key != MIRROR_KEY {
+                batch.delete_cf(meta, key);
+            }
+            it.next();
+        }
+        it.status().map_err(|e| self.io(&e))?;
         self.db.write(batch).map_err(|e| self.io(&e))
     }
 
