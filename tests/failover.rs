@@ -391,6 +391,21 @@ fn a_failback_brings_the_dr_writes_home_and_the_groups_to_their_exact_positions(
     let dr_positions = BTreeMap::from([(0, on_dr[0][PER_PARTITION + 10].offset), (1, on_dr[1][70].offset)]);
     commit_group(&setup.target, &group, &t, &dr_positions);
 
+    // translate-offsets --reverse says which position lies past the copies: there the group read
+    // DR writes the source does not have.
+    let reverse_state = tempfile::tempdir().expect("tempdir");
+    let reversed = setup.translate_offsets(reverse_state.path(), &["--group", &group, "--reverse"]);
+    assert_success(&reversed);
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&reversed.stdout).expect("json rows");
+    let note_of = |p: i64| rows.iter().find(|r| r["target_partition"] == p).map(|r| r["note"].clone());
+    let copies_end = on_dr[0][PER_PARTITION - 1].offset + 1;
+    assert_eq!(
+        note_of(0).and_then(|n| n.as_str().map(String::from)),
+        Some(format!("past the copies' end {copies_end} on the target: the group read records written there, which the source does not have (kmirror failback copies them home and moves the group past them)")),
+        "{rows:#?}"
+    );
+    assert_eq!(note_of(1), Some(serde_json::Value::Null), "inside the copies: {rows:#?}");
+
     // Dry run: where the opposite mirror would start (the end of the forward copy), nothing set.
     let dry = failback(&setup, &["--format", "json"]);
     assert_success(&dry);

@@ -155,17 +155,13 @@ fn forward(q: &Query<'_>) -> Result<Vec<Row>> {
         };
         rows.extend(translations.iter().map(|t| {
             let mut r = row(group, "forward", &t.from, t.to.as_ref(), &ends);
-            let skipped = t.skipped.map(|s| {
+            r.note = t.skipped.map(|s| {
                 format!(
                     "source offsets {}..{} were deleted on the source before they were copied and skipped by policy (--on-missing-source skip)",
                     s.from, s.to
                 )
             });
             left_ahead(&mut r, t, &ahead, Side::Target);
-            r.note = match (r.note.take(), skipped) {
-                (Some(left), Some(skipped)) => Some(format!("{left}; {skipped}")),
-                (left, skipped) => left.or(skipped),
-            };
             r
         }));
     }
@@ -212,6 +208,11 @@ fn reverse(q: &Query<'_>) -> Result<Vec<Row>> {
         // Rows name the source side first whatever the direction.
         rows.extend(translations.iter().map(|t| {
             let mut r = row(group, "reverse", &t.from, t.to.as_ref(), &ends);
+            r.note = t.past_copies.map(|end| {
+                format!(
+                    "past the copies' end {end} on the target: the group read records written there, which the source does not have (kmirror failback copies them home and moves the group past them)"
+                )
+            });
             left_ahead(&mut r, t, &ahead, Side::Source);
             std::mem::swap(&mut r.source_topic, &mut r.target_topic);
             std::mem::swap(&mut r.source_partition, &mut r.target_partition);
@@ -315,11 +316,15 @@ fn translatable(group: &str, translations: &[Translation]) -> Result<Vec<GroupOf
 }
 
 /// A row whose translation was not committed because the group is further on `side`: said in
-/// its note, its lag counted from where the group is.
+/// its note (before what it said already), its lag counted from where the group is.
 fn left_ahead(row: &mut Row, t: &Translation, ahead: &BTreeMap<TopicPartition, i64>, side: Side) {
     let Some(&at) = t.to.as_ref().and_then(|to| ahead.get(&to.partition)) else { return };
-    row.note = Some(format!(
+    let left = format!(
         "not committed: the group is at {at} on the {side}, past the translated position (a group is never moved back; reset it by hand if that is meant)"
-    ));
+    );
+    row.note = Some(match row.note.take() {
+        Some(other) => format!("{left}; {other}"),
+        None => left,
+    });
     row.lag = row.end_offset.map(|end| (end - at).max(0));
 }

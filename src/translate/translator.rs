@@ -23,6 +23,9 @@ pub(crate) struct Translation {
     pub(crate) to: Option<GroupOffset>,
     /// The range skipped by policy the position lies in: its records were never copied.
     pub(crate) skipped: Option<Skipped>,
+    /// Reverse only: where the copies end on the target, when the position is past that end
+    /// (the group read records written on the target, which the source does not have).
+    pub(crate) past_copies: Option<i64>,
 }
 
 pub(crate) struct Translator {
@@ -163,7 +166,7 @@ impl Translator {
             .iter()
             .map(|from| match copied(from) {
                 true => self.forward_one(from, &committed),
-                false => Ok(Translation { from: from.clone(), to: None, skipped: None }),
+                false => Ok(Translation { from: from.clone(), to: None, skipped: None, past_copies: None }),
             })
             .collect()
     }
@@ -235,7 +238,7 @@ impl Translator {
             metadata: from.metadata.clone(),
         });
         let skipped = self.store.skipped_at(&from.partition, from.offset).map_err(state)?;
-        Ok(Translation { from: from.clone(), to, skipped })
+        Ok(Translation { from: from.clone(), to, skipped, past_copies: None })
     }
 
     /// Target positions -> source positions (failback).
@@ -258,7 +261,16 @@ impl Translator {
                     offset: a.offset,
                     metadata: from.metadata.clone(),
                 });
-                Ok(Translation { from: from.clone(), to, skipped: None })
+                let past_copies = match (&to, cap) {
+                    (Some(to), Some(cap)) => self
+                        .store
+                        .translate(&to.partition, cap, Some(cap))
+                        .map_err(state)?
+                        .map(|end| end.offset)
+                        .filter(|&end| from.offset > end),
+                    _ => None,
+                };
+                Ok(Translation { from: from.clone(), to, skipped: None, past_copies })
             })
             .collect()
     }
