@@ -660,3 +660,42 @@ fn execute_moves_no_group_while_one_of_them_cannot_be_translated() {
     assert_success(&setup.translate_offsets(&state, &["--group", &a, "--execute"]));
     assert_eq!(group_offsets(&setup.target, &a, &mirrored, 1), BTreeMap::from([(0, Some(12))]));
 }
+
+/// Records deleted from the head of the offset-map topic (DeleteRecords) leave positions that can
+/// no longer be translated exactly: a local map filled from scratch refuses in one line naming the
+/// partition, instead of starting at the topic's end and answering from what it never read.
+#[test]
+fn a_map_topic_missing_its_first_records_is_refused_not_read_from_its_end() {
+    let setup = Setup::new();
+    let t = topic("mapcut");
+    setup.source.create_topic(&t, 1, &[]).expect("topic");
+    for round in 0..2 {
+        setup.source.produce(&t, 0, &keyed(&format!("round{round}"), 0..10)).expect("produce");
+        assert_success(&setup.mirror_until_caught_up(&t, &[]));
+    }
+    let group = format!("cut-{}", unique_suffix());
+    commit_group(&setup.source, &group, &t, &BTreeMap::from([(0, 5)]));
+    let map = format!("kmirror.offset-map.{}", setup.name);
+    let (partition, records) = (0..4)
+        .map(|p| (p, setup.target.read_committed_audited(&map, p).expect("read the map").len()))
+        .find(|&(_, n)| n > 0)
+        .expect("a map partition with records");
+    assert!(records >= 2, "one map record per batch: {records}");
+    let state = setup.state_dir.path().join("cut.translate");
+    let out = setup.translate_offsets(&state, &["--group", &group]);
+    assert_success(&out);
+    setup.target.delete_records(&map, partition, 1).expect("delete the map's first record");
+    let fresh = setup.state_dir.path().join("cut-fresh.translate");
+    let out = setup.translate_offsets(&fresh, &["--group", &group]);
+    let said = stderr(&out);
+    let line = said.lines().find(|l| l.starts_with("kmirror: error:")).unwrap_or_default();
+    assert!(
+        !out.status.success()
+            && line.contains(&format!(
+                "{map} partition {partition} starts at 1: its records from 0 were deleted"
+            )),
+        "{said}"
+    );
+    // A local map filled before the deletion goes on from where it was.
+    assert_success(&setup.translate_offsets(&state, &["--group", &group]));
+}

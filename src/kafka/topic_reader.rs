@@ -29,18 +29,36 @@ pub(crate) fn read_to_end(
     partition: i32,
     group: &str,
     from: i64,
+    deleted: Deleted,
     mut on_record: impl FnMut(i64, Option<i64>, &[u8]) -> Result<()>,
 ) -> Result<i64> {
     let consumer = RangeReader::new(target, topic, partition, group)?.consumer;
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, partition, Offset::Offset(from))
-        .map_err(Error::kafka(Side::Target, format!("assigning {topic}")))?;
-    consumer.assign(&tpl).map_err(Error::kafka(Side::Target, format!("assigning {topic}")))?;
     let end = committed_end(&consumer, topic, partition, READ_TIMEOUT)
         .map_err(Error::kafka(Side::Target, format!("reading the end of {topic}")))?;
     if from >= end {
         return Ok(from);
     }
+    // Where the records to begin at are gone, the consumer would go on at the partition's end
+    // (librdkafka's default reset) as if it had read them.
+    let tp = kmirror_state::TopicPartition::new(topic, partition);
+    let start = log_starts_with(&consumer, std::slice::from_ref(&tp), READ_TIMEOUT)
+        .map_err(Error::kafka(Side::Target, format!("reading where {topic} starts")))?
+        .get(&tp)
+        .copied()
+        .unwrap_or(0);
+    let from = match deleted {
+        _ if from >= start => from,
+        Deleted::ReadFromStart => start,
+        Deleted::Refuse => {
+            return Err(Error::State(format!(
+                "{topic} partition {partition} starts at {start}: its records from {from} were deleted (DeleteRecords, or a size retention set on it) before they were read, and what they held cannot be known; restore the topic's records, or mirror anew under a new --name"
+            )))
+        }
+    };
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, partition, Offset::Offset(from))
+        .map_err(Error::kafka(Side::Target, format!("assigning {topic}")))?;
+    consumer.assign(&tpl).map_err(Error::kafka(Side::Target, format!("assigning {topic}")))?;
     let started = Instant::now();
     let mut last = (from, Instant::now());
     loop {
@@ -76,6 +94,15 @@ pub(crate) fn read_to_end(
             });
         }
     }
+}
+
+/// What [`read_to_end`] does where the partition no longer holds the records it is to begin at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Deleted {
+    /// Fails: every record read is needed (the offset map).
+    Refuse,
+    /// Begins at the partition's start: only the last records count (checkpoints).
+    ReadFromStart,
 }
 
 /// One record of a tail read by [`read_last`].

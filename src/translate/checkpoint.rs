@@ -11,7 +11,7 @@ use regex::Regex;
 use crate::error::{Error, Result, Side};
 use crate::kafka::client::CreateForRole;
 use crate::kafka::groups::{committed_offsets, list_groups};
-use crate::kafka::topic_reader::read_to_end;
+use crate::kafka::topic_reader::{read_to_end, Deleted};
 
 /// Reads the matching source groups' positions on `partitions`.
 pub(crate) fn take_checkpoints(
@@ -63,7 +63,7 @@ pub(crate) fn latest_checkpoints(
     reader_group: &str,
 ) -> Result<BTreeMap<String, Checkpoint>> {
     let mut latest = BTreeMap::new();
-    read_to_end(target, topic, 0, reader_group, 0, |offset, _, value| {
+    read_to_end(target, topic, 0, reader_group, 0, Deleted::ReadFromStart, |offset, _, value| {
         let checkpoint: Checkpoint = codec::decode(value)
             .map_err(|e| Error::State(format!("{topic} offset {offset}: undecodable checkpoint: {e}")))?;
         keep_latest(&mut latest, checkpoint);

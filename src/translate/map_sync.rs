@@ -10,7 +10,7 @@ use tracing::{debug, warn};
 use crate::error::{Error, Result, Side};
 use crate::kafka::client::CreateForRole;
 use crate::kafka::topic_descriptions::topic_ids;
-use crate::kafka::topic_reader::read_to_end;
+use crate::kafka::topic_reader::{read_to_end, Deleted};
 use crate::state_dir::ensure_room;
 
 /// How many map records are applied between two checks of the state dir's room (a record
@@ -35,19 +35,20 @@ pub(crate) fn catch_up(
     ensure_room(&state_dir)?;
     for partition in 0..partitions {
         let start = store.position(partition).map_err(state_error)?;
-        let position = read_to_end(target, topic, partition, group, start, |offset, _, value| {
-            let record = MapRecord::decode(value).map_err(|e| {
-                Error::State(format!(
-                    "{topic} partition {partition} offset {offset}: undecodable map record: {e}"
-                ))
+        let position =
+            read_to_end(target, topic, partition, group, start, Deleted::Refuse, |offset, _, value| {
+                let record = MapRecord::decode(value).map_err(|e| {
+                    Error::State(format!(
+                        "{topic} partition {partition} offset {offset}: undecodable map record: {e}"
+                    ))
+                })?;
+                store.apply(partition, offset, &record).map_err(state_error)?;
+                applied += 1;
+                if applied % ROOM_CHECK_EVERY == 0 {
+                    ensure_room(&state_dir)?;
+                }
+                Ok(())
             })?;
-            store.apply(partition, offset, &record).map_err(state_error)?;
-            applied += 1;
-            if applied % ROOM_CHECK_EVERY == 0 {
-                ensure_room(&state_dir)?;
-            }
-            Ok(())
-        })?;
         // Control markers at the end advance the position without a record to apply.
         if position > store.position(partition).map_err(state_error)? {
             store.set_position(partition, position).map_err(state_error)?;
