@@ -35,6 +35,11 @@ impl ReadGuard {
         }
     }
 
+    /// The lowest offset route `route` may read next, once it has read anything.
+    pub(crate) fn next(&self, route: usize) -> Option<i64> {
+        self.next.get(route).copied().flatten()
+    }
+
     /// Records refused since the start.
     pub(crate) fn skipped(&self) -> u64 {
         self.skipped
@@ -52,6 +57,8 @@ mod tests {
         assert!(!guard.admit(0, 9), "below the committed position");
         assert!(guard.admit(0, 10) && guard.admit(0, 11) && guard.admit(0, 15), "forward, with a gap");
         assert!(!guard.admit(0, 12) && !guard.admit(0, 15), "re-delivered");
+        assert_eq!(guard.next(0), Some(16), "past the highest read, not the last re-delivered");
+        assert_eq!(guard.next(7), None);
         assert!(guard.admit(1, 0) && guard.admit(2, 5), "unknown routes read anything once");
         assert_eq!(guard.skipped(), 3);
         guard.reset([Some(11), None]);

@@ -26,7 +26,7 @@ use crate::mirror::delivery::FailedDelivery;
 use crate::mirror::flush::{abort, flush};
 use crate::mirror::map_writer::map_records;
 use crate::mirror::refused_record::fix_for;
-use crate::mirror::shadow::CommitMetadata;
+use crate::mirror::shadow::{read_committed_positions, CommitMetadata};
 use crate::mirror::transaction::OpenTransaction;
 
 /// Where the defaults adapt, a transaction stays open at least this many times as long as its
@@ -398,14 +398,24 @@ impl Shard {
         Ok(positions.into_iter().collect())
     }
 
-    /// The consumer's position in every partition that has one yet.
+    /// The consumer's position in every partition that has one yet. Never below what was read:
+    /// librdkafka sets the position past each record it hands over, a re-delivered one too
+    /// (which the read guard refuses), and a position moved back by one would be committed
+    /// below records already copied, to be copied again.
     pub(super) fn consumer_positions(&self) -> Result<BTreeMap<TopicPartition, i64>> {
         let position = self.consumer.position().map_err(Error::kafka(Side::Source, "reading positions"))?;
         Ok(position
             .elements()
             .iter()
             .filter_map(|e| match e.offset() {
-                Offset::Offset(o) if o >= 0 => Some((TopicPartition::new(e.topic(), e.partition()), o)),
+                Offset::Offset(o) if o >= 0 => {
+                    let read = self
+                        .route_index
+                        .get(e.topic())
+                        .and_then(|m| m.get(&e.partition()))
+                        .and_then(|&route| self.guard.next(route));
+                    Some((TopicPartition::new(e.topic(), e.partition()), read.map_or(o, |r| o.max(r))))
+                }
                 _ => None,
             })
             .collect())
@@ -428,6 +438,45 @@ impl Shard {
         Ok(tpl)
     }
 
+    /// After a producer was replaced because its abort did not finish: the transaction it was
+    /// to end may have committed (librdkafka fails a commit locally whose EndTxn may have
+    /// succeeded on the broker, and the abort then never got through), and the new producer's
+    /// fencing has ended it one way or the other. The shadow group, read once it has (stable
+    /// offsets), says where: rewinding to the positions known before would copy a committed
+    /// transaction again.
+    fn committed_as_the_shadow_group_says(&mut self) -> Result<()> {
+        let s = &self.ctx.settings;
+        // Asked until it answers, as the copy itself waits out a target out of reach: going on
+        // without the answer could copy a committed transaction again.
+        let mut backoff = self.backoff;
+        let saved = loop {
+            match read_committed_positions(&self.shadow, &self.routes, &s.name, s.shards, CALL_TIMEOUT) {
+                Ok(saved) => break saved,
+                Err(e) if self.ctx.stop.load(Ordering::Relaxed) => return Err(e),
+                Err(e) => {
+                    warn!(shard = self.id, error = %e, "could not read where the shard committed after replacing its producer; asking again");
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        };
+        for route in &self.routes {
+            let Some(Some(position)) = saved.get(&route.source) else { continue };
+            let known = self.committed.get(&route.source).copied().flatten();
+            if known.is_none_or(|k| position.offset > k) {
+                warn!(
+                    shard = self.id,
+                    partition = %route.source,
+                    from = ?known,
+                    to = position.offset,
+                    "the transaction whose abort did not finish had committed: going on after it"
+                );
+                self.committed.insert(route.source.clone(), Some(position.offset));
+            }
+        }
+        Ok(())
+    }
+
     /// Aborts the transactions open on `producers` and rewinds the source to the last commit.
     /// An abort that does not finish within ABORT_TIMEOUT is not waited for forever: a new
     /// producer with the same transactional id fences the old one, which aborts its transaction.
@@ -435,6 +484,7 @@ impl Shard {
     /// bump) was seen never to complete, while a new producer's init_transactions did.
     pub(super) fn abort_and_rewind(&mut self, producers: &[usize]) -> Result<()> {
         self.txn = None;
+        let mut replaced = false;
         for &p in producers {
             match abort(&self.producers[p], ABORT_TIMEOUT) {
                 Ok(()) => {}
@@ -456,9 +506,13 @@ impl Shard {
                     warn!(shard = self.id, error = %e, "the abort did not finish; replacing the producer (the new one fences the old)");
                     self.producers[p] = Arc::new(transactional_producer(&self.ctx, self.id, p, self.record_limit.raised())?);
                     self.note_fencing();
+                    replaced = true;
                 }
             }
             self.producers[p].context().take();
+        }
+        if replaced {
+            self.committed_as_the_shadow_group_says()?;
         }
         // A record over the producers' size limit: they are made again with a larger one (no
         // commit is under way on either once the aborts above are done).
