@@ -248,3 +248,90 @@ fn side_settings_for_one_kind_of_client_do_not_warn_on_the_others() {
     assert!(!stderr(&out).contains("will be ignored by this"), "{}", stderr(&out));
     setup.assert_exactly_once(&t, 1, Some(10));
 }
+
+#[test]
+fn a_misspelt_client_setting_is_named_on_one_line_without_its_value() {
+    let (setup, t) = with_topic();
+    let args = setup.args(&t, &["--set", "source.sasl.password2=hunter2", "--until-caught-up"]);
+    assert_refused(&setup, &args, "source config: sasl.password2: No such configuration property");
+    let out = run(&args, Duration::from_secs(60));
+    assert!(!stderr(&out).contains("hunter2"), "the value may be a secret: {}", stderr(&out));
+    let args = setup.args(&t, &["--set", "target.message.max.bytes=5", "--until-caught-up"]);
+    assert_refused(&setup, &args, "target config: message.max.bytes: Configuration property");
+}
+
+#[test]
+fn a_shard_count_past_the_limit_is_refused() {
+    let (setup, t) = with_topic();
+    let args = setup.args(&t, &["--shards", "4294967295", "--until-caught-up"]);
+    assert_refused(&setup, &args, "--shards must be between 1 and 1024");
+}
+
+/// `failover --execute` checks what it is given before it fences anything: a bad --topics regex,
+/// or a --source it cannot use as given (a wrong setting is a mistake to fix, not a source to do
+/// without: failing over from the older checkpoints would move the groups back).
+#[test]
+fn failover_refuses_bad_input_before_it_fences() {
+    let setup = Setup::new();
+    let out = setup.failover(&["--execute", "--topics", "orders["]);
+    let line = stderr(&out).lines().find(|l| l.starts_with("kmirror: error:")).map(String::from);
+    assert!(
+        !out.status.success()
+            && line.as_ref().is_some_and(|l| l.contains("invalid --topics regex 'orders['")),
+        "{}",
+        stderr(&out)
+    );
+    let out =
+        setup.failover(&["--execute", "--source", setup.source.bootstrap(), "--set", "source.no.such=1"]);
+    let line = stderr(&out).lines().find(|l| l.starts_with("kmirror: error:")).map(String::from);
+    assert!(
+        !out.status.success()
+            && line
+                .as_ref()
+                .is_some_and(|l| l.contains("source config: no.such: No such configuration property")),
+        "{}",
+        stderr(&out)
+    );
+    let shards = format!("kmirror.shards.{}", setup.name);
+    assert_eq!(setup.target.partition_count(&shards).expect("metadata"), None, "nothing written");
+}
+
+#[test]
+fn a_connect_timeout_past_a_day_is_refused_by_every_subcommand() {
+    for command in ["status", "verify", "translate-offsets", "failover", "failback"] {
+        let args: Vec<String> =
+            [command, "--target", "127.0.0.1:1", "--name", "x", "--connect-timeout", "99999999999"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+        let out = run(&args, Duration::from_secs(30));
+        assert_eq!(out.status.code(), Some(2), "{command}: {}", stderr(&out));
+        assert!(stderr(&out).contains("99999999999 is not in 1..=86400"), "{command}: {}", stderr(&out));
+    }
+}
+
+/// One cluster as both sides and a topic kept under its name: the copies would be written into
+/// the topic they are read from, without end. Refused in one line, nothing written; under
+/// another name (--rename) the same cluster is a fine target.
+#[test]
+fn a_topic_copied_onto_itself_in_one_cluster_is_refused() {
+    let (setup, t) = with_topic();
+    let mut args = setup.args(&t, &["--until-caught-up"]);
+    let i = args.iter().position(|a| a == "--target").expect("flag") + 1;
+    args[i] = setup.source.bootstrap().to_string();
+    let out = run(&args, Duration::from_secs(60));
+    let line = stderr(&out).lines().find(|l| l.starts_with("kmirror: error:")).map(String::from);
+    assert!(
+        out.status.code() == Some(2)
+            && line.as_ref().is_some_and(|l| l.contains("are the same cluster") && l.contains(&t)),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(setup.source.read_committed_audited(&t, 0).expect("read").len(), 10, "nothing written");
+    args.extend(["--rename".to_string(), "prefix:copy".to_string()]);
+    assert_success(&run(&args, Duration::from_secs(60)));
+    assert_eq!(
+        setup.source.read_committed_audited(&format!("copy.{t}"), 0).expect("read the copy").len(),
+        10
+    );
+}

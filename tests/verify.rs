@@ -111,3 +111,24 @@ fn verify_beside_a_running_mirror_checks_one_committed_cut() {
     }
     setup.assert_exactly_once(&t, PARTITIONS, None);
 }
+
+/// A --topics pattern that selects nothing proves nothing: verify fails naming it (it exited 0,
+/// having checked no partition).
+#[test]
+fn verify_of_no_partition_fails_naming_the_pattern() {
+    let setup = Setup::new();
+    let t = topic("verifynone");
+    setup.source.create_topic(&t, 1, &[]).expect("topic");
+    setup.source.produce(&t, 0, &keyed("k", 0..5)).expect("produce");
+    assert_success(&setup.mirror_until_caught_up(&regex::escape(&t), &[]));
+    let state = tempfile::tempdir().expect("tempdir");
+    let out = setup.verify(state.path(), &["--topics", "no-such-topic"]);
+    let line = stderr(&out).lines().find(|l| l.starts_with("kmirror: error:")).map(String::from);
+    assert!(
+        out.status.code() == Some(2)
+            && line.as_ref().is_some_and(|l| l.contains("matches --topics 'no-such-topic'")),
+        "{}",
+        stderr(&out)
+    );
+    assert_success(&setup.verify(state.path(), &["--topics", &regex::escape(&t)]));
+}

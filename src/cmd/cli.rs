@@ -384,8 +384,8 @@ pub(crate) struct MirrorRef {
     pub(crate) name: String,
     #[command(flatten)]
     pub(crate) clients: ClientFlags,
-    /// How long to wait for each cluster to answer, in seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 5)]
+    /// How long to wait for each cluster to answer, in seconds (1 to 86400).
+    #[arg(long, value_name = "SECONDS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub(crate) connect_timeout: u64,
 }
 

@@ -13,6 +13,7 @@ use tracing::{info, warn};
 use crate::cmd::cli::{ClientFlags, FailoverArgs, MirrorRef, StatusArgs, StatusFormat, TranslateArgs};
 use crate::cmd::report::{self, Format, Row};
 use crate::config::names;
+use crate::config::topics::TopicSelector;
 use crate::config::{check_name, default_state_dir, group_regex};
 use crate::error::{Error, Result, Side};
 use crate::kafka::client::CreateForRole;
@@ -47,7 +48,12 @@ pub(crate) fn run(args: &FailoverArgs) -> Result<String> {
     reachable(&target, Side::Target, &target_servers, timeout)?;
     let pattern = args.groups.clone().unwrap_or_else(|| ".*".into());
     let groups = group_regex(&pattern)?;
-    let source = live_source(args, timeout);
+    // Checked before anything is fenced: a failover refused after its fencing leaves the
+    // mirror stopped and no group moved.
+    if let Some(topics) = &args.topics {
+        TopicSelector::new(topics, None)?;
+    }
+    let source = live_source(args, timeout)?;
 
     let status = crate::cmd::status::collect(&StatusArgs {
         source: source.as_ref().and(args.source.clone()),
@@ -124,21 +130,22 @@ pub(crate) fn run(args: &FailoverArgs) -> Result<String> {
     })
 }
 
-/// The source's client config when `--source` is given and it answers.
-fn live_source(args: &FailoverArgs, timeout: Duration) -> Option<ClientConfig> {
-    args.source.as_ref()?;
-    match args.mirror.clients.client_config(Side::Source, args.source.as_ref()) {
-        Ok((config, servers)) => match reachable(&config, Side::Source, &servers, timeout) {
-            Ok(()) => Some(config),
-            Err(e) => {
-                warn!("{e}; failing over from the last checkpoints on the target");
-                None
-            }
-        },
-        Err(e) => {
+/// The source's client config when `--source` is given and it answers. A source that does not
+/// answer is what a failover is for (it goes on from the last checkpoints on the target); a
+/// source config that is wrong is a mistake to fix first, or the groups would move to older
+/// positions than the source has.
+fn live_source(args: &FailoverArgs, timeout: Duration) -> Result<Option<ClientConfig>> {
+    if args.source.is_none() {
+        return Ok(None);
+    }
+    let (config, servers) = args.mirror.clients.client_config(Side::Source, args.source.as_ref())?;
+    match reachable(&config, Side::Source, &servers, timeout) {
+        Ok(()) => Ok(Some(config)),
+        Err(e @ Error::Unreachable { .. }) => {
             warn!("{e}; failing over from the last checkpoints on the target");
-            None
+            Ok(None)
         }
+        Err(e) => Err(e),
     }
 }
 

@@ -85,6 +85,15 @@ pub(crate) fn run(args: &VerifyArgs) -> Result<(String, bool)> {
         let Some(target_tp) = translator.target_of(&source_tp)? else { continue };
         checks.push(check_partition(&translator, &source, &target, &source_tp, &target_tp, args)?);
     }
+    if checks.is_empty() {
+        return Err(Error::Usage(match &args.topics {
+            Some(pattern) => format!(
+                "no partition mirror {} copied matches --topics '{pattern}': check the pattern (verify proves nothing it did not check)",
+                args.mirror.name
+            ),
+            None => format!("mirror {} has copied nothing yet: there is nothing to verify", args.mirror.name),
+        }));
+    }
     let proven = checks.iter().all(PartitionCheck::ok);
     Ok((render(&checks, args.format), proven))
 }

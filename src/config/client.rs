@@ -2,6 +2,7 @@
 //! `--set side.KEY=VALUE`, with Java-only keys translated and unsafe ones refused.
 use std::collections::BTreeMap;
 
+use rdkafka::error::KafkaError;
 use rdkafka::ClientConfig;
 use tracing::warn;
 
@@ -113,7 +114,15 @@ impl ClientSettings {
             config.set(key, value);
         }
         config.create_native_config().map(|_| ()).map_err(|e| {
-            let message = e.to_string();
+            // librdkafka's words and the key, on one line; never the value, which may be a
+            // secret (a misspelt sasl.password).
+            let message = match &e {
+                KafkaError::ClientConfig(_, description, key, _) => {
+                    let description = description.split_whitespace().collect::<Vec<_>>().join(" ");
+                    format!("{key}: {description}")
+                }
+                other => other.to_string().split_whitespace().collect::<Vec<_>>().join(" "),
+            };
             let hint = if message.contains("No such configuration property") {
                 " (not a librdkafka setting; see librdkafka's CONFIGURATION.md)"
             } else {

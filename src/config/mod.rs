@@ -25,6 +25,8 @@ use crate::config::topics::TopicSelector;
 use crate::error::{Error, Result, Side};
 
 pub(crate) const DEFAULT_SHARDS: u32 = 4;
+/// The most shards a mirror may have (its shards topic has a partition each).
+const MAX_SHARDS: u32 = 1024;
 pub(crate) const DEFAULT_TRANSACTION_MAX_RECORDS: usize = 10_000;
 pub(crate) const DEFAULT_TRANSACTION_MAX_MS: u64 = 250;
 /// What a shard's open transaction holds undelivered in the producer bounds the process's memory
@@ -172,8 +174,10 @@ impl MirrorSettings {
             ));
         }
         let shards = args.shards.or(file.shards).unwrap_or(DEFAULT_SHARDS);
-        if shards == 0 {
-            return Err(usage("--shards must be at least 1"));
+        if !(1..=MAX_SHARDS).contains(&shards) {
+            return Err(usage(&format!(
+                "--shards must be between 1 and {MAX_SHARDS}: a shard is a thread and a producer of its own"
+            )));
         }
         // A thread per shard: a shard waits out its commit's round trips on its thread, and a
         // shard sharing that thread would wait with it (over a long link, most of the time).

@@ -189,6 +189,25 @@ impl Mirror {
         })
     }
 
+    /// Source and target one cluster (under two addresses, or the same), and `topic` copied
+    /// under its own name: every copy would land in the topic it was read from, to be read and
+    /// copied again, without end. The clients know the clusters' IDs from their first answers.
+    fn refuse_a_copy_onto_itself(&self, topic: &SourceTopic) -> Result<()> {
+        let timeout = self.ctx.settings.connect_timeout;
+        let source = self.source_metadata.client().fetch_cluster_id(timeout);
+        let target = self
+            .topic_sync
+            .as_ref()
+            .and_then(|sync| sync.target_consumer().client().fetch_cluster_id(timeout));
+        match (source, target) {
+            (Some(source), Some(target)) if source == target => Err(Error::Usage(format!(
+                "--source and --target are the same cluster (ID {source}), and topic {} would be copied onto itself without end: give --rename (e.g. prefix:copy) to copy it under another name, or another --target",
+                topic.name
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     pub(crate) fn context(&self) -> Arc<MirrorContext> {
         self.ctx.clone()
     }
@@ -205,6 +224,9 @@ impl Mirror {
         let source_read = source_read.unwrap_or_default();
         if topics.is_empty() {
             return Err(settings.selector.no_topics_error());
+        }
+        if let Some(topic) = topics.iter().find(|t| t.name == t.target) {
+            self.refuse_a_copy_onto_itself(topic)?;
         }
         // Access rules reach the target before anything else does (a target that cannot take
         // them refuses before a topic is made), batch runs included.
