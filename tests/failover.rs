@@ -405,6 +405,15 @@ fn a_failback_brings_the_dr_writes_home_and_the_groups_to_their_exact_positions(
         "{rows:#?}"
     );
     assert_eq!(note_of(1), Some(serde_json::Value::Null), "inside the copies: {rows:#?}");
+    // A group that read every copy and no DR write stands past the last commit marker, not past
+    // any record the source lacks: no note.
+    let edge = format!("edge-{}", setup.name);
+    commit_group(&setup.target, &edge, &t, &BTreeMap::from([(0, on_dr[0][PER_PARTITION].offset)]));
+    assert!(on_dr[0][PER_PARTITION].offset > copies_end, "a commit marker lies between");
+    let reversed = setup.translate_offsets(reverse_state.path(), &["--group", &edge, "--reverse"]);
+    assert_success(&reversed);
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&reversed.stdout).expect("json rows");
+    assert!(rows.iter().all(|r| r["note"].is_null()), "{rows:#?}");
 
     // Dry run: where the opposite mirror would start (the end of the forward copy), nothing set.
     let dry = failback(&setup, &["--format", "json"]);

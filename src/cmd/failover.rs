@@ -132,8 +132,8 @@ pub(crate) fn run(args: &FailoverArgs) -> Result<String> {
 
 /// The source's client config when `--source` is given and it answers. A source that does not
 /// answer is what a failover is for (it goes on from the last checkpoints on the target); a
-/// source config that is wrong is a mistake to fix first, or the groups would move to older
-/// positions than the source has.
+/// source config that cannot be used as given (a setting misspelt) is a mistake to fix first,
+/// or the groups would move to older positions than the source has.
 fn live_source(args: &FailoverArgs, timeout: Duration) -> Result<Option<ClientConfig>> {
     if args.source.is_none() {
         return Ok(None);
@@ -141,7 +141,8 @@ fn live_source(args: &FailoverArgs, timeout: Duration) -> Result<Option<ClientCo
     let (config, servers) = args.mirror.clients.client_config(Side::Source, args.source.as_ref())?;
     match reachable(&config, Side::Source, &servers, timeout) {
         Ok(()) => Ok(Some(config)),
-        Err(e @ Error::Unreachable { .. }) => {
+        // Refused too (TLS, login): a dying cluster or its empty load balancer can answer so.
+        Err(e @ (Error::Unreachable { .. } | Error::Refused { .. })) => {
             warn!("{e}; failing over from the last checkpoints on the target");
             Ok(None)
         }

@@ -9,6 +9,7 @@ use tracing::{info, warn};
 
 use crate::cmd::cli::TranslateArgs;
 use crate::cmd::report::{render, Row};
+use crate::config::names;
 use crate::config::topics::TopicSelector;
 use crate::config::{check_name, default_state_dir, group_regex};
 use crate::error::{Error, Result, Side};
@@ -16,6 +17,7 @@ use crate::kafka::connect::reachable;
 use crate::kafka::groups::{
     commit_offsets, committed_offsets, committed_offsets_exact, list_groups, refuse_if_active,
 };
+use crate::kafka::topic_reader::RangeReader;
 use crate::kafka::watermarks::committed_ends;
 use crate::state_dir::StateDir;
 use crate::translate::checkpoint::latest_checkpoints;
@@ -178,7 +180,22 @@ fn reverse(q: &Query<'_>) -> Result<Vec<Row>> {
     }
     // One translation for every group: each reads the mirror's positions and catches the map up.
     let all: Vec<GroupOffset> = positions.iter().flat_map(|(_, o)| o.iter().cloned()).collect();
-    let mut answers = q.translator.reverse(&all)?.into_iter();
+    let mut answers = q.translator.reverse(&all)?;
+    for t in answers.iter_mut().filter(|t| t.past_copies.is_some()) {
+        t.past_copies = t.past_copies.filter(|&end| {
+            // Past the copies' end by control markers only (the last commit's, the aborts of a
+            // fenced mirror) is no read of records the source lacks.
+            written_on_the_target(
+                &q.clusters.target,
+                &q.args.mirror.name,
+                &t.from.partition,
+                end,
+                t.from.offset,
+            )
+            .unwrap_or(true)
+        });
+    }
+    let mut answers = answers.into_iter();
     let translated: Vec<(String, Vec<Translation>)> = positions
         .into_iter()
         .map(|(group, offsets)| (group, answers.by_ref().take(offsets.len()).collect()))
@@ -221,6 +238,24 @@ fn reverse(q: &Query<'_>) -> Result<Vec<Row>> {
         }));
     }
     Ok(rows)
+}
+
+/// Whether `partition` holds committed records in `from..to` (control markers are no records).
+fn written_on_the_target(
+    target: &ClientConfig,
+    name: &str,
+    partition: &TopicPartition,
+    from: i64,
+    to: i64,
+) -> Result<bool> {
+    let reader =
+        RangeReader::new(target, &partition.topic, partition.partition, &names::map_reader_group(name))?;
+    let mut any = false;
+    reader.read(from, to, |_, _| {
+        any = true;
+        Ok(())
+    })?;
+    Ok(any)
 }
 
 /// Before `--execute` moves any group: every one has a position to move to and none has

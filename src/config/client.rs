@@ -114,8 +114,9 @@ impl ClientSettings {
             config.set(key, value);
         }
         config.create_native_config().map(|_| ()).map_err(|e| {
-            // librdkafka's words and the key, on one line; never the value, which may be a
-            // secret (a misspelt sasl.password).
+            // librdkafka's words and the key, on one line; not the value as given, which may be
+            // a secret (a misspelt sasl.password): librdkafka names it only for a number or a
+            // choice out of range.
             let message = match &e {
                 KafkaError::ClientConfig(_, description, key, _) => {
                     let description = description.split_whitespace().collect::<Vec<_>>().join(" ");

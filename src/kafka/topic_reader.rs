@@ -262,6 +262,9 @@ fn read_last_on(
 fn reader_config(target: &ClientConfig, group: &str) -> ClientConfig {
     let mut config = target.clone();
     config.set("group.id", group).set("enable.auto.commit", "false").set("isolation.level", "read_committed");
+    // Records gone under a read (deleted, or a topic made again) fail it: librdkafka's default
+    // would go on at the partition's end as if they had been read.
+    config.set("auto.offset.reset", "error");
     config
 }
 

@@ -201,7 +201,7 @@ impl Mirror {
             .and_then(|sync| sync.target_consumer().client().fetch_cluster_id(timeout));
         match (source, target) {
             (Some(source), Some(target)) if source == target => Err(Error::Usage(format!(
-                "--source and --target are the same cluster (ID {source}), and topic {} would be copied onto itself without end: give --rename (e.g. prefix:copy) to copy it under another name, or another --target",
+                "--source and --target are the same cluster (ID {source}), and topic {} would be copied onto itself without end: give --rename to copy it under another name (with --exclude leaving the copies out of --topics), or another --target",
                 topic.name
             ))),
             _ => Ok(()),

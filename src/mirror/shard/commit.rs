@@ -452,7 +452,9 @@ impl Shard {
         let saved = loop {
             match read_committed_positions(&self.shadow, &self.routes, &s.name, s.shards, CALL_TIMEOUT) {
                 Ok(saved) => break saved,
-                Err(e) if self.ctx.stop.load(Ordering::Relaxed) => return Err(e),
+                Err(e) if self.ctx.stop.load(Ordering::Relaxed) || !matches!(e, Error::Kafka { .. }) => {
+                    return Err(e)
+                }
                 Err(e) => {
                     warn!(shard = self.id, error = %e, "could not read where the shard committed after replacing its producer; asking again");
                     std::thread::sleep(backoff);
