@@ -26,7 +26,18 @@ fn main() -> ExitCode {
     match kmirror::cmd::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("kmirror: error: {e:#}");
+            // The chain, each cause once: kmirror's errors name their cause in their own line
+            // and keep it as the source too.
+            let mut line = String::new();
+            for cause in e.chain().map(ToString::to_string) {
+                if !line.contains(&cause) {
+                    if !line.is_empty() {
+                        line.push_str(": ");
+                    }
+                    line.push_str(&cause);
+                }
+            }
+            eprintln!("kmirror: error: {line}");
             ExitCode::from(
                 e.downcast_ref::<kmirror::error::Error>().map_or(1, kmirror::error::Error::exit_code),
             )

@@ -335,3 +335,25 @@ fn a_topic_copied_onto_itself_in_one_cluster_is_refused() {
         10
     );
 }
+
+/// A config file that cannot be read is a configuration error (exit code 2) named once, with
+/// its cause once (the line printed the cause twice, and exited 1).
+#[test]
+fn an_unreadable_config_file_is_a_usage_error_named_once() {
+    for flag in ["--config", "--source-config"] {
+        let args: Vec<String> =
+            ["mirror", "--source", "127.0.0.1:1", "--target", "127.0.0.1:1", "--name", "x"]
+                .iter()
+                .map(|s| s.to_string())
+                .chain(["--topics".into(), "t".into(), flag.into(), "/nonexistent/kmirror.conf".into()])
+                .collect();
+        let out = run(&args, Duration::from_secs(30));
+        let said = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{flag}: {said}");
+        assert!(
+            said.contains("config file /nonexistent/kmirror.conf: cannot be read (No such file or directory"),
+            "{flag}: {said}"
+        );
+        assert_eq!(said.matches("No such file or directory").count(), 1, "the cause once: {said}");
+    }
+}

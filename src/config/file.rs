@@ -108,8 +108,7 @@ pub(crate) struct ClusterFile {
 }
 
 pub(crate) fn read_mirror_file(path: &Path) -> Result<MirrorFile> {
-    let text =
-        std::fs::read_to_string(path).map_err(|cause| Error::Io { path: path.to_path_buf(), cause })?;
+    let text = std::fs::read_to_string(path).map_err(|cause| unreadable(path, &cause))?;
     let mut file: MirrorFile = toml::from_str(&text).map_err(|e| Error::ConfigFile {
         file: path.to_path_buf(),
         // The parser quotes the offending line, which may hold a password: keep the position
@@ -132,4 +131,12 @@ pub(crate) fn read_mirror_file(path: &Path) -> Result<MirrorFile> {
         }
     }
     Ok(file)
+}
+
+/// A config file that cannot be read: a usage error (exit code 2), named with why.
+pub(crate) fn unreadable(path: &Path, cause: &std::io::Error) -> Error {
+    Error::ConfigFile {
+        file: path.to_path_buf(),
+        message: format!("cannot be read ({cause}): check the path"),
+    }
 }

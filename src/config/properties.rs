@@ -99,8 +99,7 @@ fn unescape(s: &str) -> std::result::Result<String, String> {
 
 /// Reads and parses a properties file.
 pub(crate) fn read_properties(file: &Path) -> Result<Vec<(String, String)>> {
-    let text =
-        std::fs::read_to_string(file).map_err(|cause| Error::Io { path: file.to_path_buf(), cause })?;
+    let text = std::fs::read_to_string(file).map_err(|cause| super::file::unreadable(file, &cause))?;
     let entries = parse_properties(file, &text)?;
     super::secrets::warn_if_readable_by_others(
         file,
