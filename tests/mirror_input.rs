@@ -15,6 +15,8 @@ fn assert_refused(setup: &Setup, args: &[String], expect: &str) {
         message.lines().filter(|l| l.starts_with("kmirror: error:") || l.starts_with("error:")).collect();
     assert_eq!(error_lines.len(), 1, "exactly one error line: {message}");
     assert!(error_lines[0].contains(expect), "the error names the problem ({expect}): {message}");
+    // Nor is it buried under librdkafka's own lines on the same failure.
+    assert!(!message.lines().any(|l| l.contains(" ERROR ")), "no other error line: {message}");
     // Nothing was created on the target: not the data topic, not kmirror's own.
     let shard_topic = format!("kmirror.shards.{}", setup.name);
     assert_eq!(setup.target.partition_count(&shard_topic).expect("metadata"), None, "{message}");
@@ -37,6 +39,44 @@ fn unreachable_bootstrap_is_named() {
     args[i] = format!("127.0.0.1:{port}");
     assert_refused(&setup, &args, &format!("source cluster at 127.0.0.1:{port} is unreachable"));
     assert_eq!(setup.target.partition_count(&t).expect("metadata"), None);
+}
+
+/// Each subcommand that cannot reach the target says so in one line, exit non-zero, and
+/// librdkafka's own lines on the refused connections do not bury it.
+#[test]
+fn every_command_names_an_unreachable_target_in_one_line() {
+    let (setup, t) = with_topic();
+    let port = kmirror_testcontainers::free_loopback_port().expect("port");
+    let target = format!("127.0.0.1:{port}");
+    let state = setup.state_dir.path().display().to_string();
+    let common = ["--source", setup.source.bootstrap(), "--target", &target, "--name", &setup.name];
+    let commands: [&[&str]; 5] = [
+        &["translate-offsets", "--groups", "g.*", "--state-dir", &state],
+        &["verify", "--topics", &t, "--state-dir", &state],
+        &["status"],
+        &["failover", "--groups", "g.*", "--state-dir", &state],
+        &["failback", "--state-dir", &state],
+    ];
+    for command in commands {
+        let mut args: Vec<String> = command.iter().map(|a| a.to_string()).collect();
+        args.extend(common.iter().map(|a| a.to_string()));
+        args.extend(["--connect-timeout".to_string(), "2".to_string()]);
+        let out = run(&args, Duration::from_secs(60));
+        let message = stderr(&out);
+        assert!(!out.status.success(), "must fail: {args:?}: {message}");
+        let error_lines: Vec<&str> = message.lines().filter(|l| l.starts_with("kmirror: error:")).collect();
+        assert_eq!(error_lines.len(), 1, "exactly one error line for {}: {message}", command[0]);
+        assert!(
+            error_lines[0].contains(&format!("target cluster at {target} is unreachable")),
+            "{}: {message}",
+            command[0]
+        );
+        assert!(
+            !message.lines().any(|l| l.contains(" ERROR ")),
+            "{}: no other error line: {message}",
+            command[0]
+        );
+    }
 }
 
 #[test]
@@ -200,6 +240,35 @@ fn print_config_shows_every_setting_and_reads_back_as_the_same_config() {
         "{}",
         stderr(&out)
     );
+
+    // A value that cannot mean what it says is refused, not quietly raised to one that can.
+    let cases: [(&[&str], &str); 6] = [
+        (&["--transaction-max-ms", "0"], "--transaction-max-ms 0 is out of range: at least 1"),
+        (&["--transaction-max-bytes", "0"], "--transaction-max-bytes 0 is out of range: at least 1"),
+        (&["--checkpoint-interval", "0"], "--checkpoint-interval 0 is out of range: at least 1"),
+        (&["--connect-timeout", "0"], "--connect-timeout 0 is out of range: at least 1"),
+        (&["--replication-factor", "0"], "--replication-factor must be at least 1"),
+        (&["--sync-group-offsets"], "--sync-group-offsets needs --groups"),
+    ];
+    for (extra, expect) in cases {
+        let mut bad = flags.clone();
+        bad.extend(extra.iter().map(|a| a.to_string()));
+        let out = run(&bad, Duration::from_secs(30));
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(expect), "{extra:?}: {}", stderr(&out));
+    }
+    let at = flags.iter().position(|f| f == "--session-timeout").expect("flag") + 1;
+    for seconds in ["0", "3601"] {
+        let mut bad = flags.clone();
+        bad[at] = seconds.to_string();
+        let out = run(&bad, Duration::from_secs(30));
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains(&format!("--session-timeout {seconds} is out of range")),
+            "{}",
+            stderr(&out)
+        );
+    }
 
     // One setting, two ways: refused rather than one silently winning.
     let mut both = flags.clone();

@@ -127,10 +127,10 @@ impl ValueEnum for ProgressMode {
 #[derive(Debug, Default, Clone, Args)]
 pub(crate) struct ClientFlags {
     /// Source client settings, a Java .properties file.
-    #[arg(long, alias = "consumer.config", value_name = "FILE")]
+    #[arg(long, visible_alias = "consumer.config", value_name = "FILE")]
     pub(crate) source_config: Option<PathBuf>,
     /// Target client settings, a Java .properties file.
-    #[arg(long, alias = "producer.config", value_name = "FILE")]
+    #[arg(long, visible_alias = "producer.config", value_name = "FILE")]
     pub(crate) target_config: Option<PathBuf>,
     /// One client setting: source.KEY=VALUE or target.KEY=VALUE (repeatable; wins over files).
     #[arg(long = "set", value_name = "SIDE.KEY=VALUE")]
@@ -165,7 +165,7 @@ pub(crate) struct MirrorArgs {
     #[arg(long)]
     pub(crate) name: Option<String>,
     /// Regex of source topics to mirror (whole-name match).
-    #[arg(long, alias = "whitelist", value_name = "REGEX")]
+    #[arg(long, visible_alias = "whitelist", value_name = "REGEX")]
     pub(crate) topics: Option<String>,
     /// Regex of source topics to leave out (whole-name match). Internal (__*) and kmirror's own
     /// topics are always left out unless --topics names them.
@@ -197,7 +197,7 @@ pub(crate) struct MirrorArgs {
     pub(crate) target_alias: Option<String>,
     /// Worker threads sharing the shards [default: one per shard]. A shard waits out its
     /// commit's round trips on its thread; fewer threads make shards wait for each other.
-    #[arg(long, alias = "num.streams", value_name = "N")]
+    #[arg(long, visible_alias = "num.streams", value_name = "N")]
     pub(crate) num_streams: Option<usize>,
     /// Shards the mirror's partitions are split into, each with its own transactional id.
     /// Fixed for the life of a mirror name [default: 4].
@@ -528,4 +528,31 @@ pub(crate) struct DemoArgs {
     /// Partitions of the demo topic.
     #[arg(long, default_value_t = 4)]
     pub(crate) partitions: i32,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    /// MirrorMaker's flag names are accepted, and `--help` says so: a newcomer from MirrorMaker
+    /// finds their flag there.
+    #[test]
+    fn mirrormakers_flag_names_are_accepted_and_shown_in_help() {
+        let mut command = Cli::command();
+        let help = command
+            .find_subcommand_mut("mirror")
+            .expect("the mirror subcommand")
+            .render_long_help()
+            .to_string();
+        for alias in ["--whitelist", "--consumer.config", "--producer.config", "--num.streams"] {
+            assert!(help.contains(alias), "{alias} in mirror --help:\n{help}");
+        }
+        let parsed =
+            Cli::try_parse_from(["kmirror", "mirror", "--whitelist", "orders.*", "--num.streams", "2"])
+                .expect("MirrorMaker's names parse");
+        let Command::Mirror(args) = parsed.command else { panic!("mirror") };
+        assert_eq!((args.topics.as_deref(), args.num_streams), (Some("orders.*"), Some(2)));
+    }
 }

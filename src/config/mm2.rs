@@ -77,7 +77,8 @@ pub(crate) fn mm2_layer(
     // A flow's own setting wins over the top-level one, as in MM2.
     let setting = |key: &str| entries.get(&format!("{flow_key}.{key}")).or_else(|| entries.get(key)).cloned();
 
-    if setting("sync.topic.configs.enabled").is_some_and(|v| v.trim() == "false") {
+    let flag = |key: &str| boolean(path, key, setting(key));
+    if flag("sync.topic.configs.enabled")? == Some(false) {
         return Err(refuse(
             path,
             "sync.topic.configs.enabled=false: kmirror always creates target topics with the source's configs".into(),
@@ -101,7 +102,14 @@ pub(crate) fn mm2_layer(
             return Err(refuse(path, format!("replication.policy.class {other}: only MM2's Default and Identity policies have an equivalent (--rename)")))
         }
     };
-    let checkpoints = setting("emit.checkpoints.enabled").is_none_or(|v| v.trim() != "false");
+    let checkpoints = flag("emit.checkpoints.enabled")?.unwrap_or(true);
+    let sync_group_offsets = flag("sync.group.offsets.enabled")?;
+    if !checkpoints && sync_group_offsets == Some(true) {
+        return Err(refuse(
+            path,
+            "sync.group.offsets.enabled=true with emit.checkpoints.enabled=false: the synced positions are the checkpoints' (enable both, or neither)".into(),
+        ));
+    }
     let file = MirrorFile {
         name: Some(format!("{source}-to-{target}")),
         topics: Some(patterns(&setting("topics").unwrap_or_else(|| ".*".into()))),
@@ -118,15 +126,17 @@ pub(crate) fn mm2_layer(
             "refresh.topics.interval.seconds",
             setting("refresh.topics.interval.seconds"),
         )?,
-        sync_group_offsets: setting("sync.group.offsets.enabled").map(|v| v.trim() == "true"),
+        sync_group_offsets,
         // MM2's topic ACL sync leaves WRITE out, as the read-only policy does. MM2 syncs by
         // default and shrugs when the source has no authorizer; kmirror copies only when asked
         // (it refuses to start where it cannot copy what it was asked to).
-        sync_acls: setting("sync.topic.acls.enabled")
-            .is_some_and(|v| v.trim() == "true")
+        sync_acls: flag("sync.topic.acls.enabled")?
+            .unwrap_or(false)
             .then_some(crate::config::AclPolicy::ReadOnly),
         num_streams: number(path, "tasks.max", setting("tasks.max"))?,
-        replication_factor: number(path, "replication.factor", setting("replication.factor"))?,
+        // -1 is the target's default.replication.factor, as kmirror's own default is for copies.
+        replication_factor: number(path, "replication.factor", setting("replication.factor"))?
+            .filter(|n: &i32| *n != -1),
         source: side(path, entries, &source, &clusters)?,
         target: side(path, entries, &target, &clusters)?,
         ..MirrorFile::default()
@@ -160,14 +170,18 @@ fn pick_flow(
     clusters: &[String],
     flow: Option<&str>,
 ) -> Result<(String, String)> {
-    let enabled: Vec<(String, String)> = entries
-        .iter()
-        .filter(|(_, v)| v.trim() == "true")
-        .filter_map(|(k, _)| {
-            k.strip_suffix(".enabled")?.split_once("->").map(|(a, b)| (a.to_string(), b.to_string()))
-        })
-        .filter(|(a, b)| clusters.contains(a) && clusters.contains(b))
-        .collect();
+    let mut enabled: Vec<(String, String)> = Vec::new();
+    for (key, value) in entries {
+        let Some((a, b)) = key.strip_suffix(".enabled").and_then(|flow| flow.split_once("->")) else {
+            continue;
+        };
+        if clusters.iter().any(|c| c == a)
+            && clusters.iter().any(|c| c == b)
+            && boolean(path, key, Some(value.clone()))? == Some(true)
+        {
+            enabled.push((a.to_string(), b.to_string()));
+        }
+    }
     match flow {
         Some(wanted) => {
             let (a, b) = wanted
@@ -239,6 +253,18 @@ fn patterns(text: &str) -> String {
 fn number<T: std::str::FromStr>(path: &Path, key: &str, value: Option<String>) -> Result<Option<T>> {
     value
         .map(|v| v.trim().parse().map_err(|_| refuse(path, format!("{key} = {v}: not a number"))))
+        .transpose()
+}
+
+/// As MirrorMaker 2 reads a boolean (Kafka's `ConfigDef`): `true` or `false` in any case; any
+/// other value is refused, where reading it as false would quietly turn a setting off.
+fn boolean(path: &Path, key: &str, value: Option<String>) -> Result<Option<bool>> {
+    value
+        .map(|v| match v.trim() {
+            t if t.eq_ignore_ascii_case("true") => Ok(true),
+            f if f.eq_ignore_ascii_case("false") => Ok(false),
+            _ => Err(refuse(path, format!("{key} = {v}: must be true or false"))),
+        })
         .transpose()
 }
 
@@ -331,13 +357,13 @@ config.storage.replication.factor=1
                     src->dr.enabled=true\nsrc->dr.topics=orders.*, payments\ntopics.exclude=.*-tmp\n\
                     src.security.protocol=SASL_SSL\nsrc.consumer.fetch.min.bytes=1024\ndr.producer.compression.type=zstd\n\
                     replication.policy.class=org.apache.kafka.connect.mirror.IdentityReplicationPolicy\n\
-                    emit.checkpoints.enabled=false\nsync.group.offsets.enabled=true\ntasks.max=4\n";
+                    emit.checkpoints.enabled=false\nsync.group.offsets.enabled=False\ntasks.max=4\n";
         let file = layer(text, None).expect("mapped");
         assert_eq!(file.topics.as_deref(), Some("(?:orders.*)|(?:payments)"));
         assert_eq!(file.exclude.as_deref(), Some(".*-tmp"));
         assert_eq!(file.rename.as_deref(), Some("identity"));
         assert_eq!(file.groups, None);
-        assert_eq!((file.sync_group_offsets, file.num_streams), (Some(true), Some(4)));
+        assert_eq!((file.sync_group_offsets, file.num_streams), (Some(false), Some(4)));
         assert_eq!(file.source.properties.get("security.protocol").map(String::as_str), Some("SASL_SSL"));
         assert_eq!(file.source.properties.get("fetch.min.bytes").map(String::as_str), Some("1024"));
         assert_eq!(file.target.properties.get("compression.type").map(String::as_str), Some("zstd"));
@@ -346,8 +372,15 @@ config.storage.replication.factor=1
             let err = layer(&format!("{text}{extra}\n"), None).expect_err(extra).to_string();
             assert!(err.contains(expect), "{extra}: {err}");
         };
-        let acls = layer(&format!("{text}sync.topic.acls.enabled=true\n"), None).expect("mapped");
-        assert_eq!(acls.sync_acls, Some(crate::config::AclPolicy::ReadOnly));
+        let acls = layer(&format!("{text}sync.topic.acls.enabled=TRUE\n"), None).expect("mapped");
+        assert_eq!(
+            acls.sync_acls,
+            Some(crate::config::AclPolicy::ReadOnly),
+            "true in any case, as MM2 reads it"
+        );
+        refused("sync.topic.acls.enabled=yes", "sync.topic.acls.enabled = yes: must be true or false");
+        refused("src->dr.enabled=on", "src->dr.enabled = on: must be true or false");
+        refused("sync.group.offsets.enabled=true", "emit.checkpoints.enabled=false");
         refused("groups.exclude=test-.*", "groups.exclude");
         refused("replication.policy.class=com.example.MyPolicy", "com.example.MyPolicy");
         refused("config.providers=file", "config.providers: no kmirror equivalent");

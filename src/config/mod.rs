@@ -167,7 +167,11 @@ impl MirrorSettings {
                 "--coordinate and --until-caught-up do not go together: a batch runs as one process",
             ));
         }
-        let session_timeout = args.session_timeout.or(file.session_timeout);
+        let session_timeout = args
+            .session_timeout
+            .or(file.session_timeout)
+            .map(|seconds| within("--session-timeout", seconds, 1, 3600))
+            .transpose()?;
         if session_timeout.is_some() && target.get("session.timeout.ms").is_some() {
             return Err(usage(
                 "--session-timeout and target.session.timeout.ms both set the group's session timeout: give one",
@@ -196,23 +200,47 @@ impl MirrorSettings {
         // Sizes the user chose are kept; the defaults grow where commits are slow.
         let transaction_size_adapts = args.transaction_max_records.or(file.transaction_max_records).is_none()
             && args.transaction_max_ms.or(file.transaction_max_ms).is_none();
-        let transaction_max_ms = at_most(
+        let transaction_max_ms = within(
             "--transaction-max-ms",
             args.transaction_max_ms.or(file.transaction_max_ms).unwrap_or(DEFAULT_TRANSACTION_MAX_MS),
+            1,
             3_600_000,
         )?;
-        let refresh_interval = at_most(
+        let transaction_max_bytes = within(
+            "--transaction-max-bytes",
+            args.transaction_max_bytes
+                .or(file.transaction_max_bytes)
+                .unwrap_or(DEFAULT_TRANSACTION_MAX_BYTES),
+            1,
+            u64::MAX,
+        )?;
+        let refresh_interval = within(
             "--refresh-interval",
             args.refresh_interval.or(file.refresh_interval).unwrap_or(10),
+            1,
             DAY,
         )?;
         let connect_timeout =
-            at_most("--connect-timeout", args.connect_timeout.or(file.connect_timeout).unwrap_or(10), DAY)?;
-        let checkpoint_interval = at_most(
+            within("--connect-timeout", args.connect_timeout.or(file.connect_timeout).unwrap_or(10), 1, DAY)?;
+        let checkpoint_interval = within(
             "--checkpoint-interval",
             args.checkpoint_interval.or(file.checkpoint_interval).unwrap_or(10),
+            1,
             DAY,
         )?;
+        let replication_factor = args.replication_factor.or(file.replication_factor);
+        if replication_factor.is_some_and(|n| n < 1) {
+            return Err(usage(
+                "--replication-factor must be at least 1 (leave it out for the target's default)",
+            ));
+        }
+        let groups = args.groups.clone().or(file.groups.clone()).map(|p| group_regex(&p)).transpose()?;
+        let sync_group_offsets = args.sync_group_offsets.or(file.sync_group_offsets).unwrap_or(false);
+        if sync_group_offsets && groups.is_none() {
+            return Err(usage(
+                "--sync-group-offsets needs --groups REGEX: it commits the positions of the groups checkpointed",
+            ));
+        }
         let state_dir =
             args.state_dir.clone().or(file.state_dir.clone()).unwrap_or_else(|| default_state_dir(&name));
 
@@ -230,26 +258,22 @@ impl MirrorSettings {
             shards,
             state_dir,
             transaction_max_records,
-            transaction_max: Duration::from_millis(transaction_max_ms.max(1)),
+            transaction_max: Duration::from_millis(transaction_max_ms),
             transaction_size_adapts,
-            transaction_max_bytes: args
-                .transaction_max_bytes
-                .or(file.transaction_max_bytes)
-                .unwrap_or(DEFAULT_TRANSACTION_MAX_BYTES)
-                .max(1),
+            transaction_max_bytes,
             until_caught_up,
             overlapping_commits: !args.serial_commits.or(file.serial_commits).unwrap_or(false),
             coordinate,
             after_failover: args.after_failover,
-            session_timeout: Duration::from_secs(session_timeout.unwrap_or(10).clamp(1, 3600)),
+            session_timeout: Duration::from_secs(session_timeout.unwrap_or(10)),
             start_from,
             on_missing_source: args.on_missing_source.or(file.on_missing_source).unwrap_or_default(),
-            replication_factor: args.replication_factor.or(file.replication_factor),
-            refresh_interval: Duration::from_secs(refresh_interval.max(1)),
-            connect_timeout: Duration::from_secs(connect_timeout.max(1)),
-            groups: args.groups.clone().or(file.groups.clone()).map(|p| group_regex(&p)).transpose()?,
-            checkpoint_interval: Duration::from_secs(checkpoint_interval.max(1)),
-            sync_group_offsets: args.sync_group_offsets.or(file.sync_group_offsets).unwrap_or(false),
+            replication_factor,
+            refresh_interval: Duration::from_secs(refresh_interval),
+            connect_timeout: Duration::from_secs(connect_timeout),
+            groups,
+            checkpoint_interval: Duration::from_secs(checkpoint_interval),
+            sync_group_offsets,
             sync_acls: args.sync_acls.or(file.sync_acls),
             metrics_addr: args.metrics_addr.clone().or(file.metrics_addr.clone()),
             progress: args.progress.or(file.progress).unwrap_or_default(),
@@ -292,11 +316,14 @@ impl MirrorSettings {
 
 const DAY: u64 = 86_400;
 
-/// Refuses a time setting beyond `max` (a day of seconds, an hour of milliseconds): larger ones
-/// are typos, and would overflow the clock arithmetic.
-fn at_most(flag: &str, value: u64, max: u64) -> Result<u64> {
+/// Refuses a setting beyond `max` (a day of seconds, an hour of milliseconds: larger ones are
+/// typos, and would overflow the clock arithmetic) or below `min` (a time of 0 would spin).
+fn within(flag: &str, value: u64, min: u64, max: u64) -> Result<u64> {
     if value > max {
         return Err(usage(&format!("{flag} {value} is out of range: at most {max}")));
+    }
+    if value < min {
+        return Err(usage(&format!("{flag} {value} is out of range: at least {min}")));
     }
     Ok(value)
 }

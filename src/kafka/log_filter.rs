@@ -5,12 +5,28 @@
 //! [`crate::kafka::consumer_close`] already closed, that it could not close it again; and so does
 //! a "SASL authentication error" whose cause is the connection's own end (a client destroyed
 //! while it logged in, as every client of a run that stops on an error may be), which names no
-//! authentication problem. Every other line passes as it is. (Settings meant for the other
-//! kind of client never reach a client: see [`crate::kafka::client`].)
+//! authentication problem. Until a command has reached its clusters, librdkafka's lines on a
+//! connection that failed go on at debug level too: a command that cannot reach a cluster stops
+//! with a one-line error that carries librdkafka's reason, and the same reason printed above it
+//! once or twice per client at ERROR level buried that line. A mirror that has started says
+//! every such failure again (it goes on through them). Every other line passes as it is.
+//! (Settings meant for the other kind of client never reach a client: see
+//! [`crate::kafka::client`].)
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use log::{Level, Log, Metadata, Record};
 use tracing_log::{AsLog, LogTracer};
 
 pub(crate) struct LibrdkafkaLog(LogTracer);
+
+/// Whether the process is still starting (see the module's comment).
+static STARTING: AtomicBool = AtomicBool::new(true);
+
+/// The command has reached its clusters: from now on a failed connection is logged as
+/// librdkafka logs it.
+pub(crate) fn clusters_reached() {
+    STARTING.store(false, Ordering::Relaxed);
+}
 
 impl LibrdkafkaLog {
     /// Routes `log` records into `tracing` through this filter; installed after the `tracing`
@@ -32,7 +48,11 @@ impl Log for LibrdkafkaLog {
     }
 
     fn log(&self, record: &Record<'_>) {
-        if is_routine_retry(record) || is_second_close(record) || is_login_cut_short(record) {
+        if is_routine_retry(record)
+            || is_second_close(record)
+            || is_login_cut_short(record)
+            || (STARTING.load(Ordering::Relaxed) && is_connection_failure(record))
+        {
             self.0.log(
                 &Record::builder()
                     .level(Level::Debug)
@@ -85,6 +105,16 @@ fn is_login_cut_short(record: &Record<'_>) -> bool {
     )
 }
 
+/// librdkafka's line on a connection that failed (refused, unresolved, TLS, login: its `FAIL`
+/// facility), and rust-rdkafka's global error once all brokers are down.
+fn is_connection_failure(record: &Record<'_>) -> bool {
+    let message = record.args().to_string();
+    (record.target().starts_with("librdkafka") && message.starts_with("librdkafka: FAIL ["))
+        || (record.target().starts_with("rdkafka::client")
+            && message.starts_with("librdkafka: Global error: ")
+            && (message.contains("BrokerTransportFailure") || message.contains("AllBrokersDown")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,5 +160,21 @@ mod tests {
         let refused = format_args!("librdkafka: FAIL [thrd:sasl_plaintext://127.0.0.1:9092/bootstrap]: sasl_plaintext://127.0.0.1:9092/bootstrap: SASL authentication error: Authentication failed during authentication due to invalid credentials with SASL mechanism SCRAM-SHA-256 (after 3ms in state AUTH_REQ)");
         let record = Record::builder().target("librdkafka").level(Level::Error).args(refused).build();
         assert!(!is_login_cut_short(&record), "wrong credentials are still an error");
+    }
+
+    #[test]
+    fn connection_failures_are_told_apart_from_other_errors() {
+        let refused = format_args!("librdkafka: FAIL [thrd:127.0.0.1:1/bootstrap]: 127.0.0.1:1/bootstrap: Connect to ipv4#127.0.0.1:1 failed: Connection refused (after 0ms in state CONNECT)");
+        let record = Record::builder().target("librdkafka").level(Level::Error).args(refused).build();
+        assert!(is_connection_failure(&record));
+        let down = format_args!("librdkafka: Global error: AllBrokersDown (Local: All broker connections are down): 1/1 brokers are down");
+        let record = Record::builder().target("rdkafka::client").level(Level::Error).args(down).build();
+        assert!(is_connection_failure(&record));
+        let fenced = format_args!("librdkafka: Global error: Fatal (Local: Fatal error): Producer fenced");
+        let record = Record::builder().target("rdkafka::client").level(Level::Error).args(fenced).build();
+        assert!(!is_connection_failure(&record), "a fatal error is no connection failure");
+        let other = format_args!("librdkafka: TXNERR [thrd:main]: Current transaction failed");
+        let record = Record::builder().target("librdkafka").level(Level::Error).args(other).build();
+        assert!(!is_connection_failure(&record));
     }
 }

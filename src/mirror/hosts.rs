@@ -314,16 +314,16 @@ impl Membership {
         self.failure.lock().map(|f| f.is_none()).unwrap_or(true)
     }
 
+    /// Under the routes' lock until the running shard is told: `start` holds it from taking a
+    /// shard's routes to recording the shard as running, so routes added meanwhile reach the
+    /// shard one way or the other (they were left to the next rebalance).
     fn add_routes(&self, shard: u32, routes: Vec<Route>) {
-        self.routes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(shard)
-            .or_default()
-            .extend(routes.clone());
+        let mut known = self.routes.lock().unwrap_or_else(|p| p.into_inner());
+        known.entry(shard).or_default().extend(routes.clone());
         if let Some(hosted) = self.lock_running().get(&shard) {
             let _ = hosted.commands.send(WorkerCommand::AddRoutes { shard, routes });
         }
+        drop(known);
     }
 
     fn start(&self, shard: u32) {
@@ -339,8 +339,9 @@ impl Membership {
             self.fail(claim.fenced(&self.ctx.settings.name));
             return;
         }
-        let routes =
-            self.routes.lock().unwrap_or_else(|p| p.into_inner()).get(&shard).cloned().unwrap_or_default();
+        // Held until the shard is recorded as running (see add_routes).
+        let known = self.routes.lock().unwrap_or_else(|p| p.into_inner());
+        let routes = known.get(&shard).cloned().unwrap_or_default();
         self.ctx.telemetry.expect_shard(shard);
         let initial = BTreeMap::from([(shard, (routes, None))]);
         match spawn_worker(&self.ctx, shard as usize, initial, false) {
@@ -351,6 +352,7 @@ impl Membership {
             }
             Err(e) => self.fail(e),
         }
+        drop(known);
     }
 
     /// Commits what the shard holds and stops it; returns once it has stopped. A shard taken

@@ -329,6 +329,7 @@ impl Mirror {
             coordinated = settings.coordinate,
             "mirror starting"
         );
+        crate::kafka::log_filter::clusters_reached();
         self.ctx
             .topic_ids
             .spawn(self.source_config(), self.target_config(), topic_id_reader_group(&settings.name))
