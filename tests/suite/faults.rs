@@ -3,13 +3,12 @@
 //! that is full and one that fills up mid-run, a partition leader killed on a 3-broker cluster,
 //! both clusters gone under a running mirror.
 //! Disk faults need root (chattr, mount); elsewhere they say why they skip.
-mod common;
 
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 const PARTITIONS: i32 = 2;
 
@@ -357,7 +356,7 @@ fn a_source_partition_leader_killed_mid_stream_loses_and_duplicates_nothing() {
 /// The same on a 3-broker target. Not in the default run: in about one run in eight the mirror
 /// made no progress for minutes after the target node holding its transaction coordinator died
 /// (librdkafka's send_offsets_to_transaction blocked past its timeout; see the open issue).
-/// Run it with `cargo test --test faults -- --ignored`.
+/// Run it with `cargo test --test suite faults:: -- --ignored`.
 #[test]
 #[ignore]
 fn a_target_partition_leader_killed_mid_stream_loses_and_duplicates_nothing() {

@@ -1,12 +1,11 @@
 //! Transforms on the way: filters, header edits and provenance change the copy as configured,
 //! translation steps over dropped records exactly, and two mirrors in opposite directions
 //! (active-active) settle with every record once on each side.
-mod common;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use kmirror_testcontainers::{unique_suffix, KafkaCluster, RecordData, StoredRecord};
 
 const PARTITIONS: i32 = 2;

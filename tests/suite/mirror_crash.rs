@@ -1,12 +1,11 @@
 //! Exactly once under crashes: SIGKILL at random moments while the source is being written,
 //! a second instance with the same name, a restart with another --num-streams.
-mod common;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use kmirror_testcontainers::KafkaCluster;
 
 const PARTITIONS: i32 = 4;
@@ -76,7 +75,7 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
     sigkills_while_producing(80_000, 20);
 }
 
-/// The longer form: run with `cargo test --test mirror_crash -- --ignored` (about 3 minutes).
+/// The longer form: run with `cargo test --test suite mirror_crash:: -- --ignored` (about 3 minutes).
 #[test]
 #[ignore]
 fn sigkill_at_random_moments_long() {
@@ -198,7 +197,7 @@ fn a_restart_with_another_num_streams_loses_and_duplicates_nothing() {
     child.kill().expect("kill");
     child.wait().expect("reap");
     // A killed process gives nothing up: its claim stays, and status says its process is gone.
-    let status = common::status_json(&setup, false);
+    let status = crate::common::status_json(&setup, false);
     let owners = status["owners"].as_array().expect("owners");
     assert_eq!(owners.len() as u64, status["shards"].as_u64().expect("shards"), "{status:#}");
     for owner in owners {
@@ -213,7 +212,7 @@ fn a_restart_with_another_num_streams_loses_and_duplicates_nothing() {
 
 /// The pids `status` shows holding the mirror's shards, by shard.
 fn owner_pids(setup: &Setup) -> Vec<(u64, u64)> {
-    let status = common::status_json(setup, false);
+    let status = crate::common::status_json(setup, false);
     let owners = status["owners"].as_array().cloned().unwrap_or_default();
     owners.iter().filter_map(|o| Some((o["shard"].as_u64()?, o["pid"].as_u64()?))).collect()
 }

@@ -2,12 +2,11 @@
 //! committed known positions on the source read, on the target after the failover, exactly the
 //! records they had not read; the mirror is fenced so nothing lands behind those positions; a
 //! group with members on the target is refused by name before anything changes.
-mod common;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use kmirror_testcontainers::{KafkaCluster, Role};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::Message;

@@ -2,12 +2,11 @@
 //! are set on the source and read back on the target with the harness's own ACL requests, and
 //! what they mean is tried with real clients logged in as the principals they name. And a mirror
 //! logged in as a principal holding only the rules the README lists.
-mod common;
 
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use common::{
+use crate::common::{
     assert_success, commit_group, group_offsets, keyed, run, status_output_with, stderr, terminate, topic,
     Setup,
 };

@@ -2,11 +2,10 @@
 //! a recreated source topic, records the source deleted before they were copied, a changed
 //! `--rename` under the same `--name`. Exit code 4, one error line, the target untouched. A
 //! position the shadow group lost to offset expiry is rebuilt from the map topic, not re-copied.
-mod common;
 
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use kmirror_testcontainers::{KafkaCluster, KafkaSpec, RecordData};
 
 const REFUSED: i32 = 4;

@@ -1,6 +1,5 @@
 //! Day-2 operation: batch progress on a terminal and in a log, the summary and "nothing to do",
 //! `kmirror status` against the real positions, and `/metrics` + `/healthz` during a run.
-mod common;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -11,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use kmirror_testcontainers::free_loopback_port;
 
 const PARTITIONS: i32 = 4;

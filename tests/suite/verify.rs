@@ -1,7 +1,6 @@
 //! `kmirror verify` proves a clean copy and names the partition and offset of what is wrong.
-mod common;
 
-use common::*;
+use crate::common::*;
 use kmirror_testcontainers::RecordData;
 
 fn checks(out: &std::process::Output) -> Vec<serde_json::Value> {

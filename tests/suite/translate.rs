@@ -1,11 +1,10 @@
 //! Exact offset translation: a failover drill, group-offset sync that never touches an active
 //! group, failback, and a rebuilt local map that answers the same.
-mod common;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use kmirror_testcontainers::{unique_suffix, KafkaCluster, RecordData, StoredRecord};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};

@@ -1,10 +1,9 @@
 //! Bad input: a one-line error that names the problem, a non-zero exit, nothing on the target.
-mod common;
 
 use std::io::Write;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 /// Runs a bad command and checks the shape of the failure.
 fn assert_refused(setup: &Setup, args: &[String], expect: &str) {

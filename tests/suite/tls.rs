@@ -2,11 +2,10 @@
 //! another CA (B), on the brokers' own TLS listeners with certificates made at test time; a wrong
 //! CA, a wrong host name or a missing client certificate is a one-line TLS error naming the side,
 //! and nothing is written.
-mod common;
 
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 use kmirror_testcontainers::tls::{CertAuthority, Identity, TlsBroker};
 use kmirror_testcontainers::{audit_mirror, KafkaCluster};
 

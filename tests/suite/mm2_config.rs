@@ -1,10 +1,9 @@
 //! `--mm2-config`: a MirrorMaker 2 file gives the same mirror as the equivalent flags, compared
 //! through `--print-config` (the effective settings, as the mirror would run them).
-mod common;
 
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 /// A dedicated-mode file as MM2 users write it: SASL to the source, a flow with topics and
 /// excludes, identity naming, checkpoints and group offset sync.

@@ -1,12 +1,11 @@
 //! Scale-out on Kafka's own group protocol (`--coordinate`): processes share a mirror's shards
 //! through a consumer group on the target. Processes die, join and leave mid-stream, and one is
 //! frozen past the session timeout; every record still lands exactly once, in order.
-mod common;
 
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use kmirror_testcontainers::KafkaCluster;
 
 /// Writes `rounds` batches of `per_round` records to every partition, one batch every `pause`.

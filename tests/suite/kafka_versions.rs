@@ -3,11 +3,10 @@
 //! keeps transactions and groups as Kafka 3 had them: no transaction protocol version 2 (which
 //! the harness's Kafka 4.1 finalizes) and no consumer protocol of KIP-848 unless enabled, so
 //! group members are known only through the classic DescribeGroups there.
-mod common;
 
 use std::collections::BTreeMap;
 
-use common::*;
+use crate::common::*;
 use kmirror_testcontainers::{
     unique_suffix, Backend, KafkaCluster, KafkaSpec, RecordData, Role, StoredRecord, OLDER_KAFKA_VERSION,
 };

@@ -1,8 +1,7 @@
 //! Records land on the target in the same partition and order, byte for byte, in topics created
 //! with the source's partition count and configs.
-mod common;
 
-use common::*;
+use crate::common::*;
 use kmirror_testcontainers::RecordData;
 
 /// Records of every shape the mirror must carry unchanged.

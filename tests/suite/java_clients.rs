@@ -2,12 +2,11 @@
 //! the jars `scripts/setup.sh` installs): a source whose transactions, some aborted, come from
 //! the Java producer, and a target read back by the Java consumer, read_committed. What
 //! librdkafka (kmirror's client, and the harness's) makes of either is not the judge here.
-mod common;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use kmirror_testcontainers::java_tools::run_java_tool;
 use kmirror_testcontainers::{Backend, KafkaCluster, RecordData};
 

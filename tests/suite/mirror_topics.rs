@@ -1,9 +1,8 @@
 //! Topic selection while running, source transactions, and a target that stops answering.
-mod common;
 
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use kmirror_testcontainers::{Backend, RecordData, SKIP_ABORTED_VISIBLE};
 
 /// Waits until the target partition holds `count` committed records.

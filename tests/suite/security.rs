@@ -1,11 +1,10 @@
 //! Credentials: per-side settings, secrets from the environment or files, never printed, and a
 //! warning for a credentials file every user can read.
-mod common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::process::Stdio;
 
-use common::*;
+use crate::common::*;
 use kmirror_testcontainers::scram::Mechanism;
 use kmirror_testcontainers::scram_broker::{ScramBroker, ScramTls};
 use kmirror_testcontainers::tls::CertAuthority;

@@ -1,11 +1,10 @@
 //! Topic naming policies end to end: the renamed target holds an exact copy, and translation,
 //! `status` and `verify` follow the mapping; two topics mapped to one target are refused.
-mod common;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use kmirror_testcontainers::{audit_mirror, unique_suffix};
 
 const PARTITIONS: i32 = 3;
