@@ -52,8 +52,9 @@ pub enum Error {
     },
     /// The cluster answers, but a read of a whole partition does not finish: the address is
     /// right, the cluster (or the partition's leader) is slow.
-    #[error("{side} cluster: reading {partition} did not finish within {seconds} s: the cluster answers but delivers slowly (check its load and the partition's leader)")]
-    SlowRead { side: Side, partition: String, seconds: u64 },
+    /// `stalled`: no record came for `seconds` (else the whole read took longer).
+    #[error("{side} cluster: reading {partition} {}: the cluster answers but delivers slowly (check its load and the partition's leader)", slow_read(*stalled, *seconds))]
+    SlowRead { side: Side, partition: String, seconds: u64, stalled: bool },
     /// `first` is the first topic's error, whose fix ends the line.
     #[error("the mirror stopped with errors in topics {topics}; {first}")]
     TopicsFailed { topics: String, first: String },
@@ -128,6 +129,14 @@ impl std::fmt::Display for Side {
             Side::Source => "source",
             Side::Target => "target",
         })
+    }
+}
+
+fn slow_read(stalled: bool, seconds: u64) -> String {
+    if stalled {
+        format!("made no progress for {seconds} s")
+    } else {
+        format!("did not finish within {seconds} s")
     }
 }
 
@@ -221,7 +230,9 @@ mod tests {
             e.to_string(),
             "could not start the worker 1 thread: no more threads (the process is out of threads or memory)"
         );
-        let slow = Error::SlowRead { side: Side::Source, partition: "orders/3".into(), seconds: 120 };
+        let slow =
+            Error::SlowRead { side: Side::Source, partition: "orders/3".into(), seconds: 120, stalled: true };
+        assert!(slow.to_string().contains("reading orders/3 made no progress for 120 s"), "{slow}");
         assert!(!slow.to_string().contains("bootstrap address"), "a slow read is not an address problem");
         assert_eq!(slow.exit_code(), 1);
     }

@@ -285,16 +285,25 @@ fn read_partition(
     if from >= target_end {
         return Ok(out);
     }
-    let started = Instant::now();
+    // A stall ends the read, not its length: a partition of many millions of records takes
+    // minutes to read whole, and a deadline on the whole read failed the verify of a copy that
+    // was fine.
+    let mut progress = Instant::now();
     loop {
-        if started.elapsed() > READ_TIMEOUT {
-            return Err(Error::SlowRead { side, partition: tp.to_string(), seconds: READ_TIMEOUT.as_secs() });
+        if progress.elapsed() > READ_TIMEOUT {
+            return Err(Error::SlowRead {
+                side,
+                partition: tp.to_string(),
+                seconds: READ_TIMEOUT.as_secs(),
+                stalled: true,
+            });
         }
         match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(m)) => {
                 if until.is_some_and(|u| m.offset() >= u) {
                     return Ok(out);
                 }
+                progress = Instant::now();
                 out.insert(m.offset(), RecordData::of(&m));
             }
             Some(Err(e)) => return Err(Error::kafka(side, format!("reading {tp}"))(e)),

@@ -91,6 +91,7 @@ pub(crate) fn read_to_end(
                 side: Side::Target,
                 partition: format!("{topic}/{partition} (stopped at {position}, short of {end})"),
                 seconds: STALL.as_secs(),
+                stalled: true,
             });
         }
     }
@@ -223,6 +224,7 @@ fn read_last_on(
                 side: Side::Target,
                 partition: format!("the last records of {topic}"),
                 seconds: timeout.as_secs(),
+                stalled: false,
             });
         }
         match consumer.poll(Duration::from_millis(100)) {
@@ -359,6 +361,7 @@ impl RangeReader {
                         self.topic, self.partition
                     ),
                     seconds: READ_TIMEOUT.as_secs(),
+                    stalled: true,
                 });
             }
         }
