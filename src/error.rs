@@ -148,6 +148,25 @@ fn fenced_by(name: &str, by: &Option<String>) -> String {
 }
 
 impl Error {
+    /// Whether the target's abort of the shard's transaction past `transaction.timeout.ms` (a
+    /// network partition that long) can be what this error is: fencing, or a
+    /// producer librdkafka made unusable for INVALID_TXN_STATE, the coordinator's answer to the
+    /// requests of a producer whose transaction it aborted so (seen after a 12 s partition to
+    /// the target: EndTxn or AddOffsetsToTxn sent again once the link healed; librdkafka makes
+    /// it fatal). The shard's claims then tell that from a takeover (`mirror::take_back`), and
+    /// the shard is taken back where the claim in force is still this process's: stopping the
+    /// whole mirror on it stopped a mirror that the same partition answered with
+    /// PRODUCER_FENCED kept running. Where the claims do not say, the error stays what it was.
+    pub(crate) fn may_be_the_targets_abort(&self) -> bool {
+        match self {
+            Error::Fenced { .. } => true,
+            Error::Kafka { side: Side::Target, cause, .. } => {
+                code_of(cause) == Some(rdkafka::types::RDKafkaErrorCode::InvalidTransactionalState)
+            }
+            _ => false,
+        }
+    }
+
     /// The process exit code for this error (documented in the README): 2 for bad usage or
     /// configuration, 3 when another instance fenced this one, 4 when going on would skip or mix
     /// records, 1 for everything else.
@@ -257,5 +276,27 @@ mod tests {
             RDKafkaErrorCode::BrokerNotAvailable,
         ));
         assert!(matches!(failed, Error::Kafka { side: Side::Source, .. }), "{failed:?}");
+    }
+
+    #[test]
+    fn fencing_and_an_invalid_transaction_state_on_the_target_may_be_its_abort() {
+        use rdkafka::error::KafkaError;
+        use rdkafka::types::RDKafkaErrorCode;
+        let fenced = Error::Fenced { name: "m".into(), shard: 0, by: None, failed_over: false };
+        assert!(fenced.may_be_the_targets_abort());
+        let invalid = |side| Error::Kafka {
+            side,
+            context: "shard 0: fatal producer error".into(),
+            cause: KafkaError::Global(RDKafkaErrorCode::InvalidTransactionalState),
+        };
+        assert!(invalid(Side::Target).may_be_the_targets_abort());
+        assert_eq!(invalid(Side::Target).exit_code(), 1, "not taken back, it stays what it was");
+        assert!(!invalid(Side::Source).may_be_the_targets_abort());
+        let other = Error::Kafka {
+            side: Side::Target,
+            context: "shard 0: fatal producer error".into(),
+            cause: KafkaError::Global(RDKafkaErrorCode::UnsupportedForMessageFormat),
+        };
+        assert!(!other.may_be_the_targets_abort());
     }
 }

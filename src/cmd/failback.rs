@@ -25,6 +25,7 @@ use crate::kafka::connect::reachable;
 use crate::kafka::groups::{
     commit_offsets, committed_offsets, committed_offsets_exact, list_groups, refuse_active,
 };
+use crate::kafka::log_filter::clusters_reached;
 use crate::kafka::watermarks::committed_ends;
 use crate::mirror::shadow::CommitMetadata;
 use crate::state_dir::StateDir;
@@ -64,6 +65,7 @@ pub(crate) fn run(args: &FailbackArgs) -> Result<String> {
     reachable(&dr, Side::Target, &dr_servers, timeout)?;
     let (source, source_servers) = args.mirror.clients.client_config(Side::Source, args.source.as_ref())?;
     reachable(&source, Side::Source, &source_servers, timeout)?;
+    clusters_reached();
 
     let state_dir = args.state_dir.clone().unwrap_or_else(|| default_state_dir(&format!("{name}.failback")));
     let state = StateDir::open(&state_dir)?;

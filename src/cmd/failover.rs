@@ -19,6 +19,7 @@ use crate::error::{Error, Result, Side};
 use crate::kafka::client::CreateForRole;
 use crate::kafka::connect::reachable;
 use crate::kafka::groups::refuse_active;
+use crate::kafka::log_filter::clusters_reached;
 use crate::mirror::owners::{OwnershipLog, FAILED_OVER};
 use crate::state_dir::StateDir;
 use crate::translate::checkpoint::{latest_checkpoints, take_checkpoints, write_checkpoints};
@@ -54,6 +55,8 @@ pub(crate) fn run(args: &FailoverArgs) -> Result<String> {
         TopicSelector::new(topics, None)?;
     }
     let source = live_source(args, timeout)?;
+    // A source given up on was said once in a warning; from here on failed connections are.
+    clusters_reached();
 
     let status = crate::cmd::status::collect(&StatusArgs {
         source: source.as_ref().and(args.source.clone()),

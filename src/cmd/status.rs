@@ -17,6 +17,7 @@ use crate::error::{Error, Result, Side};
 use crate::kafka::client::CreateForRole;
 use crate::kafka::connect::reachable;
 use crate::kafka::errors::{unreachable, ErrorRecorder};
+use crate::kafka::log_filter::clusters_reached;
 use crate::kafka::topic_reader::read_last;
 use crate::kafka::watermarks::committed_ends;
 use crate::mirror::failover_guard::Failover;
@@ -101,6 +102,7 @@ pub(crate) fn collect(args: &StatusArgs) -> Result<Status> {
     let metadata = metadata_client
         .fetch_metadata(None, timeout)
         .map_err(|e| unreachable(Side::Target, &servers, &metadata_client, e))?;
+    clusters_reached();
     let shards_topic = names::shards_topic(&args.mirror.name);
     let shards = metadata
         .topics()

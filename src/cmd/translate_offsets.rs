@@ -17,6 +17,7 @@ use crate::kafka::connect::reachable;
 use crate::kafka::groups::{
     commit_offsets, committed_offsets, committed_offsets_exact, list_groups, refuse_if_active,
 };
+use crate::kafka::log_filter::clusters_reached;
 use crate::kafka::topic_reader::RangeReader;
 use crate::kafka::watermarks::committed_ends;
 use crate::state_dir::StateDir;
@@ -107,6 +108,7 @@ fn clusters(args: &TranslateArgs) -> Result<Clusters> {
         Err(Error::Usage(_)) => None,
         Err(e) => return Err(e),
     };
+    clusters_reached();
     Ok(Clusters { source, target })
 }
 

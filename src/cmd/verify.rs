@@ -18,6 +18,7 @@ use crate::config::{check_name, default_state_dir};
 use crate::error::{Error, Result, Side};
 use crate::kafka::client::CreateForRole;
 use crate::kafka::connect::reachable;
+use crate::kafka::log_filter::clusters_reached;
 use crate::kafka::watermarks::{committed_end, log_starts_with};
 use crate::state_dir::StateDir;
 use crate::translate::translator::Translator;
@@ -72,6 +73,7 @@ pub(crate) fn run(args: &VerifyArgs) -> Result<(String, bool)> {
     check_name(&args.mirror.name)?;
     let source = client(args, Side::Source)?;
     let target = client(args, Side::Target)?;
+    clusters_reached();
     let state_dir =
         args.state_dir.clone().unwrap_or_else(|| default_state_dir(&format!("{}.verify", args.mirror.name)));
     let state = StateDir::open(&state_dir)?;

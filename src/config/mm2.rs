@@ -134,9 +134,7 @@ pub(crate) fn mm2_layer(
             .unwrap_or(false)
             .then_some(crate::config::AclPolicy::ReadOnly),
         num_streams: number(path, "tasks.max", setting("tasks.max"))?,
-        // -1 is the target's default.replication.factor, as kmirror's own default is for copies.
-        replication_factor: number(path, "replication.factor", setting("replication.factor"))?
-            .filter(|n: &i32| *n != -1),
+        replication_factor: number(path, "replication.factor", setting("replication.factor"))?,
         source: side(path, entries, &source, &clusters)?,
         target: side(path, entries, &target, &clusters)?,
         ..MirrorFile::default()

@@ -228,10 +228,11 @@ impl MirrorSettings {
             1,
             DAY,
         )?;
-        let replication_factor = args.replication_factor.or(file.replication_factor);
+        // -1 is Kafka's word for the broker's default: kmirror's default then.
+        let replication_factor = args.replication_factor.or(file.replication_factor).filter(|&n| n != -1);
         if replication_factor.is_some_and(|n| n < 1) {
             return Err(usage(
-                "--replication-factor must be at least 1 (leave it out for the target's default)",
+                "--replication-factor must be at least 1, or -1 (leave it out) for the default",
             ));
         }
         let groups = args.groups.clone().or(file.groups.clone()).map(|p| group_regex(&p)).transpose()?;

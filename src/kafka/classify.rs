@@ -71,21 +71,6 @@ pub(crate) fn classify_facts(facts: Facts) -> Class {
     }
 }
 
-/// What a producer librdkafka has made unusable calls for, by the fatal error it recorded.
-/// INVALID_TXN_STATE is what the coordinator answers the requests of a producer whose
-/// transaction it aborted past `transaction.timeout.ms` (seen after a 12 s network partition to
-/// the target: EndTxn or AddOffsetsToTxn sent again once the link healed), and librdkafka makes
-/// it fatal. That producer's epoch is over as after a takeover: it is fencing, whose claims
-/// check tells the target's abort (the shard taken back by this process) from a takeover.
-/// Stopping the whole mirror on it, as on any other fatal error, stopped a mirror that a
-/// partition of the same length with PRODUCER_FENCED as the answer kept running.
-pub(crate) fn classify_unusable(code: RDKafkaErrorCode) -> Class {
-    match code {
-        RDKafkaErrorCode::InvalidTransactionalState => Class::Fenced,
-        other => classify(&KafkaError::Global(other)),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,13 +132,5 @@ mod tests {
         assert_eq!(classify(&KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut)), Class::Retry);
         assert_eq!(classify(&KafkaError::Global(RDKafkaErrorCode::MessageSizeTooLarge)), Class::Abort);
         assert_eq!(classify(&KafkaError::Global(RDKafkaErrorCode::ProducerFenced)), Class::Fenced);
-    }
-
-    #[test]
-    fn a_producer_unusable_for_an_invalid_transaction_state_is_fenced_and_others_keep_their_class() {
-        assert_eq!(classify_unusable(RDKafkaErrorCode::InvalidTransactionalState), Class::Fenced);
-        assert_eq!(classify_unusable(RDKafkaErrorCode::ProducerFenced), Class::Fenced);
-        assert_eq!(classify_unusable(RDKafkaErrorCode::TransactionalIdAuthorizationFailed), Class::Denied);
-        assert_eq!(classify_unusable(RDKafkaErrorCode::UnsupportedForMessageFormat), Class::Abort);
     }
 }

@@ -105,14 +105,17 @@ fn is_login_cut_short(record: &Record<'_>) -> bool {
     )
 }
 
-/// librdkafka's line on a connection that failed (refused, unresolved, TLS, login: its `FAIL`
-/// facility), and rust-rdkafka's global error once all brokers are down.
+/// librdkafka's line on a connection to a bootstrap broker that failed (refused, unresolved,
+/// TLS, login: its `FAIL` facility), rust-rdkafka's global error on one, and the one once all
+/// brokers are down: what the one-line error says. A broker learned from the cluster's answer
+/// (`host:port/ID`, a wrong `advertised.listeners` say) is not in that error, and is logged.
 fn is_connection_failure(record: &Record<'_>) -> bool {
     let message = record.args().to_string();
-    (record.target().starts_with("librdkafka") && message.starts_with("librdkafka: FAIL ["))
+    let bootstrap = message.contains("/bootstrap]") || message.contains("/bootstrap: ");
+    (record.target().starts_with("librdkafka") && message.starts_with("librdkafka: FAIL [") && bootstrap)
         || (record.target().starts_with("rdkafka::client")
             && message.starts_with("librdkafka: Global error: ")
-            && (message.contains("BrokerTransportFailure") || message.contains("AllBrokersDown")))
+            && (bootstrap || message.contains("AllBrokersDown")))
 }
 
 #[cfg(test)]
@@ -176,5 +179,11 @@ mod tests {
         let other = format_args!("librdkafka: TXNERR [thrd:main]: Current transaction failed");
         let record = Record::builder().target("librdkafka").level(Level::Error).args(other).build();
         assert!(!is_connection_failure(&record));
+        let tls = format_args!("librdkafka: Global error: SSL (Local: SSL error): ssl://localhost:9093/bootstrap: SSL handshake failed: certificate verify failed (after 3ms in state SSL_HANDSHAKE)");
+        let record = Record::builder().target("rdkafka::client").level(Level::Error).args(tls).build();
+        assert!(is_connection_failure(&record), "the start's error says it");
+        let learned = format_args!("librdkafka: FAIL [thrd:kafka-1.internal:9092/1]: kafka-1.internal:9092/1: Failed to resolve 'kafka-1.internal:9092': Name or service not known (after 2ms in state CONNECT)");
+        let record = Record::builder().target("librdkafka").level(Level::Error).args(learned).build();
+        assert!(!is_connection_failure(&record), "a broker the cluster named is not in the start's error");
     }
 }

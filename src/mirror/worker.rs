@@ -108,7 +108,7 @@ fn drive(
                     match shards.iter().position(|s| s.id() == id) {
                         // Adding commits the open transaction first, which may find the shard fenced.
                         Some(i) => match shards[i].add_routes(routes.clone()) {
-                            Err(e @ Error::Fenced { .. }) => {
+                            Err(e) if e.may_be_the_targets_abort() => {
                                 let mut again = take_back(ctx, shards.remove(i), e, &mut taken_back)?;
                                 let added = again.add_routes(routes);
                                 shards.insert(i, again);
@@ -139,7 +139,7 @@ fn drive(
         for i in 0..shards.len() {
             match shards[i].run_for(budget) {
                 Ok(()) => {}
-                Err(e @ Error::Fenced { .. }) => {
+                Err(e) if e.may_be_the_targets_abort() => {
                     let fenced = shards.remove(i);
                     let again = take_back(ctx, fenced, e, &mut taken_back)?;
                     shards.insert(i, again);

@@ -14,7 +14,7 @@ use tracing::warn;
 
 use super::MAX_BACKOFF;
 use crate::error::{Error, Side};
-use crate::kafka::classify::{classify, classify_unusable, Class};
+use crate::kafka::classify::{classify, Class};
 use crate::mirror::context::MirrorContext;
 use crate::mirror::delivery::DeliveryTracker;
 use crate::mirror::map_writer::MAP_RECORD_OPAQUE;
@@ -99,14 +99,11 @@ impl TxnCalls {
     }
 
     pub(crate) fn fatal_error(&self, e: KafkaError) -> Error {
-        let (cause, class) = match self.producer.client().fatal_error() {
-            Some((code, _)) => (KafkaError::Global(code), classify_unusable(code)),
-            None => {
-                let class = classify(&e);
-                (e, class)
-            }
+        let cause = match self.producer.client().fatal_error() {
+            Some((code, _)) => KafkaError::Global(code),
+            None => e,
         };
-        let error = match class {
+        let error = match classify(&cause) {
             Class::Fenced => Error::Fenced {
                 name: self.ctx.settings.name.clone(),
                 shard: self.shard,
