@@ -480,7 +480,8 @@ pub(crate) struct VerifyArgs {
     /// Only these source topics (whole-name regex).
     #[arg(long, value_name = "REGEX")]
     pub(crate) topics: Option<String>,
-    /// Compare only N evenly spread records per partition (extra records are always looked for).
+    /// Compare only about N evenly spread records per partition (every Nth part of its offsets;
+    /// extra records are always looked for).
     #[arg(long, value_name = "N", conflicts_with = "full")]
     pub(crate) sample: Option<usize>,
     /// Compare every mirrored record (the default).

@@ -1,13 +1,13 @@
 //! `kmirror verify`: proves a copy partition by partition through the offset map: every
 //! mirrored source record has a byte-identical copy (key, value, headers, timestamp) at its
 //! mapped target offset, and the target holds nothing else.
-use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant};
+use std::collections::BTreeSet;
+use std::time::Duration;
 
-use kmirror_state::{RecordData, RecordDigest, TopicPartition};
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use kmirror_state::{RecordDigest, TopicPartition};
+use rdkafka::consumer::BaseConsumer;
 use rdkafka::types::RDKafkaErrorCode;
-use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use rdkafka::ClientConfig;
 use serde::Serialize;
 
 use crate::cmd::cli::VerifyArgs;
@@ -17,9 +17,10 @@ use crate::config::topics::TopicSelector;
 use crate::config::{check_name, default_state_dir};
 use crate::error::{Error, Result, Side};
 use crate::kafka::client::CreateForRole;
+use crate::kafka::committed_records::CommittedRecords;
 use crate::kafka::connect::reachable;
 use crate::kafka::log_filter::clusters_reached;
-use crate::kafka::watermarks::{committed_end, log_starts_with};
+use crate::kafka::watermarks::log_starts_with;
 use crate::state_dir::StateDir;
 use crate::translate::translator::Translator;
 
@@ -126,12 +127,9 @@ fn check_partition(
     // first, and those committed before the position was read counted as missing.
     let committed = translator.committed_position(source_tp, target_tp)?;
     translator.refresh()?;
-    let copies = read_partition(target, Side::Target, target_tp, 0, None)?;
-    // Copies past the cut, committed while the copies were read: neither checked nor extra.
-    let past_cut = match committed {
-        Some(cut) => copies_committed_since(translator, source_tp, target_tp, cut)?,
-        None => BTreeSet::new(),
-    };
+    // Both sides are read side by side in offset order (a copy lands in its target partition in
+    // its source record's order, so the map is monotonic): a record per side in memory.
+    let mut copies = CommittedRecords::open(target, Side::Target, target_tp, 0, None, READ_TIMEOUT)?;
     // Without a committed position (e.g. the target topic was deleted, and its group offsets
     // with it) the map's whole extent counts as mirrored: verify then fails rather than passes.
     let until = committed.or(translator.mapped_end(source_tp)?).unwrap_or(0);
@@ -140,12 +138,27 @@ fn check_partition(
         Some(start) => (start, false),
         None => (until, true),
     };
-    let originals = match source_gone {
-        true => BTreeMap::new(),
-        false => read_partition(source, Side::Source, source_tp, from.max(source_start), Some(until))?,
+    let read_from = from.max(source_start);
+    let mut originals = match source_gone || read_from >= until {
+        true => None,
+        false => Some(CommittedRecords::open(
+            source,
+            Side::Source,
+            source_tp,
+            read_from,
+            Some(until),
+            READ_TIMEOUT,
+        )?),
     };
+    // Copies of source records deleted since: present, neither checked nor extra.
+    let mut expired_copies = BTreeSet::new();
+    for offset in from..source_start.min(until) {
+        expired_copies.extend(translator.copy_of(source_tp, offset, committed)?);
+    }
+    // Every n-th offset of the range (commit markers and aborted records take offsets too, so
+    // the count checked is about n).
     let step = match args.sample {
-        Some(n) if n > 0 => (originals.len() / n).max(1),
+        Some(n) if n > 0 => (usize::try_from(until - read_from).unwrap_or(0) / n).max(1),
         _ => 1,
     };
     let mut check = PartitionCheck {
@@ -169,25 +182,46 @@ fn check_partition(
     let note = |check: &mut PartitionCheck, problem: String| {
         check.first_problem.get_or_insert(problem);
     };
-    let mut copy_offsets = std::collections::BTreeSet::new();
+    // Target records that are no copy of a record read: extra, unless the mirror committed them
+    // past the cut while this read (known once the copies are read).
+    let mut not_copies = Vec::new();
+    let mut unmatched = |check: &mut PartitionCheck, t: i64| match expired_copies.contains(&t) {
+        true => check.expired += 1,
+        false => not_copies.push(t),
+    };
     let (mut source_digest, mut target_digest) = (RecordDigest::default(), RecordDigest::default());
-    for (i, (&offset, original)) in originals.iter().enumerate() {
-        let mapped = translator.copy_of(source_tp, offset, committed)?;
-        if let Some(t) = mapped {
-            copy_offsets.insert(t);
-        }
-        if i % step != 0 {
+    let mut i = 0usize;
+    while let Some((offset, original)) = match originals.as_mut() {
+        Some(records) => records.next()?,
+        None => None,
+    } {
+        let copy = match translator.copy_of(source_tp, offset, committed)? {
+            Some(t) => {
+                while let Some(before) = copies.peek()?.filter(|&o| o < t) {
+                    copies.next()?;
+                    unmatched(&mut check, before);
+                }
+                match copies.peek()? {
+                    Some(o) if o == t => copies.next()?,
+                    _ => None,
+                }
+            }
+            None => None,
+        };
+        let sampled = i % step == 0;
+        i += 1;
+        if !sampled {
             continue;
         }
         check.checked += 1;
-        source_digest.add(original);
-        match mapped.and_then(|t| copies.get(&t).map(|c| (t, c))) {
+        source_digest.add(&original);
+        match copy {
             None => {
                 check.missing += 1;
                 note(&mut check, format!("source offset {offset}: no copy on the target"));
             }
             Some((t, copy)) => {
-                target_digest.add(copy);
+                target_digest.add(&copy);
                 if copy != original {
                     check.differing += 1;
                     note(
@@ -198,18 +232,19 @@ fn check_partition(
             }
         }
     }
-    for offset in from..source_start.min(until) {
-        if let Some(t) = translator.copy_of(source_tp, offset, committed)?.filter(|t| copies.contains_key(t))
-        {
-            copy_offsets.insert(t);
-            check.expired += 1;
-        }
+    while let Some((t, _)) = copies.next()? {
+        unmatched(&mut check, t);
     }
     for gap in translator.skipped_within(source_tp, from, until)? {
         check.skipped_by_policy += (gap.to.min(until) - gap.from.max(from)).max(0) as usize;
     }
-    for &t in copies.keys() {
-        if !copy_offsets.contains(&t) && !past_cut.contains(&t) {
+    // Copies past the cut, committed while the copies were read: neither checked nor extra.
+    let past_cut = match committed {
+        Some(cut) => copies_committed_since(translator, source_tp, target_tp, cut)?,
+        None => BTreeSet::new(),
+    };
+    for t in not_copies {
+        if !past_cut.contains(&t) {
             check.extra += 1;
             note(&mut check, format!("target offset {t}: not a copy of any mirrored source record"));
         }
@@ -257,68 +292,6 @@ fn is_unknown_partition(code: RDKafkaErrorCode) -> bool {
             | RDKafkaErrorCode::UnknownTopicOrPartition
             | RDKafkaErrorCode::UnknownTopic
     )
-}
-
-/// The committed records of a partition from `from` (below `until` if given), by offset.
-fn read_partition(
-    config: &ClientConfig,
-    side: Side,
-    tp: &TopicPartition,
-    from: i64,
-    until: Option<i64>,
-) -> Result<BTreeMap<i64, RecordData>> {
-    let mut out = BTreeMap::new();
-    if until == Some(0) {
-        return Ok(out);
-    }
-    let consumer: BaseConsumer = config
-        .clone()
-        .set("enable.auto.commit", "false")
-        .set("isolation.level", "read_committed")
-        .create_for_role()
-        .map_err(Error::kafka(side, "creating a reader"))?;
-    let mut tpl = TopicPartitionList::new();
-    let start = if from > 0 { Offset::Offset(from) } else { Offset::Beginning };
-    tpl.add_partition_offset(&tp.topic, tp.partition, start).map_err(Error::kafka(side, "assigning"))?;
-    consumer.assign(&tpl).map_err(Error::kafka(side, "assigning"))?;
-    let end = committed_end(&consumer, &tp.topic, tp.partition, READ_TIMEOUT)
-        .map_err(Error::kafka(side, format!("reading the end of {tp}")))?;
-    let target_end = until.map_or(end, |u| u.min(end));
-    if from >= target_end {
-        return Ok(out);
-    }
-    // A stall ends the read, not its length: a partition of many millions of records takes
-    // minutes to read whole, and a deadline on the whole read failed the verify of a copy that
-    // was fine.
-    let mut progress = Instant::now();
-    loop {
-        if progress.elapsed() > READ_TIMEOUT {
-            return Err(Error::SlowRead {
-                side,
-                partition: tp.to_string(),
-                seconds: READ_TIMEOUT.as_secs(),
-                stalled: true,
-            });
-        }
-        match consumer.poll(Duration::from_millis(100)) {
-            Some(Ok(m)) => {
-                if until.is_some_and(|u| m.offset() >= u) {
-                    return Ok(out);
-                }
-                progress = Instant::now();
-                out.insert(m.offset(), RecordData::of(&m));
-            }
-            Some(Err(e)) => return Err(Error::kafka(side, format!("reading {tp}"))(e)),
-            None => {}
-        }
-        let position = match consumer.position().ok().and_then(|p| p.elements().first().map(|e| e.offset())) {
-            Some(Offset::Offset(o)) => o,
-            _ => 0,
-        };
-        if position >= target_end {
-            return Ok(out);
-        }
-    }
 }
 
 fn render(checks: &[PartitionCheck], format: Format) -> String {

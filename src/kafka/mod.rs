@@ -12,6 +12,8 @@ pub(crate) mod classify;
 pub(crate) mod client;
 #[allow(unsafe_code)]
 pub(crate) mod cluster_access;
+/// Whole partitions read record by record (`verify`).
+pub(crate) mod committed_records;
 pub(crate) mod connect;
 pub(crate) mod consumer_close;
 pub(crate) mod errors;
