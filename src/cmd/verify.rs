@@ -155,10 +155,10 @@ fn check_partition(
     for offset in from..source_start.min(until) {
         expired_copies.extend(translator.copy_of(source_tp, offset, committed)?);
     }
-    // Every n-th offset of the range (commit markers and aborted records take offsets too, so
-    // the count checked is about n).
+    // The first record at or past each n-th part of the range's offsets (a compacted partition
+    // or one of many transactions has fewer records than offsets).
     let step = match args.sample {
-        Some(n) if n > 0 => (usize::try_from(until - read_from).unwrap_or(0) / n).max(1),
+        Some(n) if n > 0 => ((until - read_from).max(0) / n as i64).max(1),
         _ => 1,
     };
     let mut check = PartitionCheck {
@@ -190,32 +190,48 @@ fn check_partition(
         false => not_copies.push(t),
     };
     let (mut source_digest, mut target_digest) = (RecordDigest::default(), RecordDigest::default());
-    let mut i = 0usize;
+    let mut next_sample = read_from;
+    // The target offset of the last copy matched: the map goes up with the source offsets.
+    let mut last_copy: Option<i64> = None;
     while let Some((offset, original)) = match originals.as_mut() {
         Some(records) => records.next()?,
         None => None,
     } {
-        let copy = match translator.copy_of(source_tp, offset, committed)? {
-            Some(t) => {
+        let mapped = translator.copy_of(source_tp, offset, committed)?;
+        let behind = mapped.zip(last_copy).is_some_and(|(t, last)| t <= last);
+        let copy = match mapped {
+            Some(t) if !behind => {
                 while let Some(before) = copies.peek()?.filter(|&o| o < t) {
                     copies.next()?;
                     unmatched(&mut check, before);
                 }
                 match copies.peek()? {
-                    Some(o) if o == t => copies.next()?,
+                    Some(o) if o == t => {
+                        last_copy = Some(t);
+                        copies.next()?
+                    }
                     _ => None,
                 }
             }
-            None => None,
+            _ => None,
         };
-        let sampled = i % step == 0;
-        i += 1;
-        if !sampled {
+        if offset < next_sample {
             continue;
         }
+        next_sample = read_from + ((offset - read_from) / step + 1) * step;
         check.checked += 1;
         source_digest.add(&original);
         match copy {
+            None if behind => {
+                check.missing += 1;
+                note(
+                    &mut check,
+                    format!(
+                        "source offset {offset}: the offset map puts its copy at target offset {}, behind the copy of an earlier record: the target partition was replaced under the mirror",
+                        mapped.unwrap_or_default()
+                    ),
+                );
+            }
             None => {
                 check.missing += 1;
                 note(&mut check, format!("source offset {offset}: no copy on the target"));

@@ -9,7 +9,7 @@ use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
 use crate::error::{Error, Result, Side};
 use crate::kafka::client::CreateForRole;
-use crate::kafka::watermarks::committed_end;
+use crate::kafka::watermarks::{committed_end, log_starts_with};
 
 pub(crate) struct CommittedRecords {
     consumer: BaseConsumer,
@@ -21,6 +21,9 @@ pub(crate) struct CommittedRecords {
     /// How long no record may come before the read fails.
     stall: Duration,
     next: Option<(i64, RecordData)>,
+    /// The last offset handed out: librdkafka can deliver a record again (see
+    /// `mirror::read_guard`), and a reader in step with another must see each once.
+    last: Option<i64>,
     done: bool,
 }
 
@@ -34,10 +37,13 @@ impl CommittedRecords {
         until: Option<i64>,
         stall: Duration,
     ) -> Result<Self> {
+        // Records deleted under the read (retention) fail it: librdkafka's default jumps to
+        // the end, and the records jumped over would be neither checked nor missing.
         let consumer: BaseConsumer = config
             .clone()
             .set("enable.auto.commit", "false")
             .set("isolation.level", "read_committed")
+            .set("auto.offset.reset", "error")
             .create_for_role()
             .map_err(Error::kafka(side, "creating a reader"))?;
         let mut tpl = TopicPartitionList::new();
@@ -47,7 +53,15 @@ impl CommittedRecords {
         let end = committed_end(&consumer, &tp.topic, tp.partition, stall)
             .map_err(Error::kafka(side, format!("reading the end of {tp}")))?;
         let end = until.map_or(end, |until| until.min(end));
-        Ok(Self { consumer, side, tp: tp.clone(), end, stall, next: None, done: from >= end })
+        // A partition whose records were all deleted delivers none, and its position stays
+        // unknown: the read would wait out its stall.
+        let start = log_starts_with(&consumer, std::slice::from_ref(tp), stall)
+            .map_err(Error::kafka(side, format!("reading where {tp} starts")))?
+            .get(tp)
+            .copied()
+            .unwrap_or(0);
+        let done = from.max(start) >= end;
+        Ok(Self { consumer, side, tp: tp.clone(), end, stall, next: None, last: None, done })
     }
 
     /// The offset of the record [`Self::next`] returns, without taking it.
@@ -66,14 +80,18 @@ impl CommittedRecords {
         if self.next.is_some() || self.done {
             return Ok(());
         }
-        let progress = Instant::now();
+        let mut progress = Instant::now();
         loop {
             match self.consumer.poll(Duration::from_millis(100)) {
                 Some(Ok(m)) if m.offset() >= self.end => {
                     self.done = true;
                     return Ok(());
                 }
+                Some(Ok(m)) if self.last.is_some_and(|last| m.offset() <= last) => {
+                    progress = Instant::now();
+                }
                 Some(Ok(m)) => {
+                    self.last = Some(m.offset());
                     self.next = Some((m.offset(), RecordData::of(&m)));
                     return Ok(());
                 }

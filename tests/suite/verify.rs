@@ -58,6 +58,26 @@ fn verify_passes_a_clean_copy_and_names_what_went_wrong() {
     assert_eq!(p0["first_problem"], "source offset 0: no copy on the target");
 }
 
+/// `--sample N` spreads its checks over the partition's offsets, not its records: a source
+/// written one record per transaction has a commit marker at every other offset.
+#[test]
+fn a_sample_is_spread_over_the_offsets_of_a_sparse_partition() {
+    let setup = Setup::new();
+    let t = topic("sparse");
+    setup.source.create_topic(&t, 1, &[]).expect("topic");
+    for i in 0..20 {
+        setup.source.produce_transaction(&t, 0, &keyed(&format!("one{i}"), 0..1), true).expect("txn");
+    }
+    assert_success(&setup.mirror_until_caught_up(&regex::escape(&t), &[]));
+    let state = tempfile::tempdir().expect("tempdir");
+    let out = setup.verify(state.path(), &["--sample", "5"]);
+    assert_success(&out);
+    let report = checks(&out);
+    // 40 offsets, a mark every 8: the records at 0, 8, 16, 24 and 32.
+    assert_eq!(report[0]["checked"], 5, "{report:?}");
+    assert_eq!((report[0]["missing"].as_i64(), report[0]["extra"].as_i64()), (Some(0), Some(0)));
+}
+
 /// `verify` beside a running mirror whose source keeps being written: it reads the mirror's
 /// committed position first, then the map and the copies up to it, so every check is of one cut
 /// of the copy: nothing missing, nothing extra, whatever commits while it reads. (It read the
