@@ -18,7 +18,7 @@ use crate::config::{check_name, default_state_dir, group_regex};
 use crate::error::{Error, Result, Side};
 use crate::kafka::client::CreateForRole;
 use crate::kafka::connect::reachable;
-use crate::kafka::groups::refuse_active;
+use crate::kafka::groups::{list_groups, refuse_active};
 use crate::kafka::log_filter::clusters_reached;
 use crate::mirror::owners::{OwnershipLog, FAILED_OVER};
 use crate::state_dir::StateDir;
@@ -74,6 +74,15 @@ pub(crate) fn run(args: &FailoverArgs) -> Result<String> {
     let mut fenced_shards = 0;
     if args.execute {
         let checkpointed = checkpointed_groups(&target, &args.mirror.name, &groups)?;
+        // No group to move, now or after the last checkpoint: refused before the fencing, which
+        // would stop the mirror for nothing.
+        let from_source = match (&source, checkpointed.is_empty()) {
+            (Some(source), true) => list_groups(source, Side::Source, &groups)?,
+            _ => Vec::new(),
+        };
+        if checkpointed.is_empty() && from_source.is_empty() {
+            return Err(no_group(&args.mirror.name, &pattern));
+        }
         refuse_active(&target, Side::Target, &checkpointed, "fail over")?;
         fence(&target, &args.mirror.name, status.shards)?;
         fenced_shards = status.shards;
@@ -89,10 +98,7 @@ pub(crate) fn run(args: &FailoverArgs) -> Result<String> {
 
     let group_names = checkpointed_groups(&target, &args.mirror.name, &groups)?;
     if group_names.is_empty() {
-        return Err(Error::Usage(format!(
-            "no checkpointed group of mirror {} matches --groups '{pattern}': run the mirror with --groups REGEX",
-            args.mirror.name
-        )));
+        return Err(no_group(&args.mirror.name, &pattern));
     }
     // Positions come from the checkpoints (the last one just taken where the source answered),
     // so that only groups with positions in mirrored topics are moved.
@@ -151,6 +157,12 @@ fn live_source(args: &FailoverArgs, timeout: Duration) -> Result<Option<ClientCo
         }
         Err(e) => Err(e),
     }
+}
+
+fn no_group(name: &str, pattern: &str) -> Error {
+    Error::Usage(format!(
+        "no checkpointed group of mirror {name} matches --groups '{pattern}' (nor, where --source answers, any group there): run the mirror with --groups REGEX, or check the pattern"
+    ))
 }
 
 fn checkpointed_groups(target: &ClientConfig, name: &str, groups: &regex::Regex) -> Result<Vec<String>> {

@@ -522,3 +522,29 @@ fn a_failback_brings_the_dr_writes_home_and_the_groups_to_their_exact_positions(
         );
     }
 }
+
+/// A failover with no group to move (no checkpointed group matches --groups, nor any group on
+/// the source) is refused before it fences: the mirror is not stopped for nothing, and starts
+/// again without --after-failover. Both with the source and without it.
+#[test]
+fn a_failover_with_no_group_to_move_is_refused_before_it_fences() {
+    let setup = Setup::new();
+    let t = topic("nogroup");
+    setup.source.create_topic(&t, 1, &[]).expect("topic");
+    setup.source.produce(&t, 0, &keyed("a", 0..10)).expect("produce");
+    assert_success(&setup.mirror_until_caught_up(&regex::escape(&t), &[]));
+    let with_source = ["--execute", "--source", setup.source.bootstrap(), "--groups", "no-such-group-.*"];
+    for args in [&with_source[..], &["--execute", "--groups", "no-such-group-.*"][..]] {
+        let out = setup.failover(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(&format!("no checkpointed group of mirror {} matches", setup.name)),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+    setup.source.produce(&t, 0, &keyed("b", 0..5)).expect("produce");
+    // A failover in force would refuse this start (exit 3).
+    assert_success(&setup.mirror_until_caught_up(&regex::escape(&t), &[]));
+    setup.assert_exactly_once(&t, 1, Some(15));
+}
