@@ -654,6 +654,17 @@ impl Mirror {
         }
         for topic in ready {
             let before = known.get(&topic.name).copied().unwrap_or(0);
+            // A topic found since the start that would be copied onto itself (one cluster, a
+            // --rename that keeps its name): left out, as the start refuses it.
+            if before == 0 && topic.name == topic.target {
+                if let Err(e) = self.refuse_a_copy_onto_itself(&topic) {
+                    if !failed_before.contains(&topic.name) {
+                        error!(topic = %topic.name, error = %e, "topic stopped");
+                    }
+                    failed.push(FailedTopic { name: topic.name.clone(), reason: e.to_string() });
+                    continue;
+                }
+            }
             if topic.partitions > before {
                 known.insert(topic.name.clone(), topic.partitions);
                 info!(topic = %topic.name, from = before, to = topic.partitions, "mirroring new partitions");

@@ -1,7 +1,7 @@
 //! Bad input: a one-line error that names the problem, a non-zero exit, nothing on the target.
 
 use std::io::Write;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::common::*;
 
@@ -402,6 +402,48 @@ fn a_topic_copied_onto_itself_in_one_cluster_is_refused() {
         setup.source.read_committed_audited(&format!("copy.{t}"), 0).expect("read the copy").len(),
         10
     );
+}
+
+/// The same for a topic a running mirror finds after its start: left out by name (the mirror
+/// goes on copying the others), never copied onto itself.
+#[test]
+fn a_topic_found_later_that_would_be_copied_onto_itself_is_left_out() {
+    let setup = Setup::new();
+    let prefix = topic("self");
+    let (first, second) = (format!("{prefix}-first"), format!("{prefix}-second"));
+    setup.source.create_topic(&first, 1, &[]).expect("topic");
+    setup.source.produce(&first, 0, &keyed("a", 0..10)).expect("produce");
+    let rename = format!("regex:{}-first=>copy-{}", regex::escape(&prefix), prefix);
+    let mut args = setup
+        .args(&format!("{}-.*", regex::escape(&prefix)), &["--rename", &rename, "--refresh-interval", "1"]);
+    let i = args.iter().position(|a| a == "--target").expect("flag") + 1;
+    args[i] = setup.source.bootstrap().to_string();
+    let mut mirror = spawn(&args);
+    let copy = format!("copy-{prefix}");
+    let started = Instant::now();
+    while setup.source.read_committed_audited(&copy, 0).map(|r| r.len()).unwrap_or(0) < 10 {
+        assert!(started.elapsed() < Duration::from_secs(60), "the first topic copied");
+        assert!(wait_exit(&mut mirror, Duration::from_millis(200)).is_none(), "the mirror runs");
+    }
+    // Not renamed by --rename: it would be copied into itself.
+    setup.source.create_topic(&second, 1, &[]).expect("topic");
+    setup.source.produce(&second, 0, &keyed("b", 0..10)).expect("produce");
+    std::thread::sleep(Duration::from_secs(5));
+    setup.source.produce(&first, 0, &keyed("c", 0..5)).expect("produce");
+    let started = Instant::now();
+    while setup.source.read_committed_audited(&copy, 0).map(|r| r.len()).unwrap_or(0) < 15 {
+        assert!(started.elapsed() < Duration::from_secs(60), "the first topic still copied");
+        assert!(wait_exit(&mut mirror, Duration::from_millis(200)).is_none(), "the mirror runs on");
+    }
+    terminate(&mirror);
+    let out = mirror.wait_with_output().expect("output");
+    let said = stderr(&out);
+    assert_eq!(
+        setup.source.read_committed_audited(&second, 0).expect("read").len(),
+        10,
+        "nothing copied into it: {said}"
+    );
+    assert!(said.contains("topic stopped") && said.contains("would be copied onto itself"), "{said}");
 }
 
 /// A config file that cannot be read is a configuration error (exit code 2) named once, with
