@@ -47,6 +47,11 @@ impl RenamePolicy {
                 pattern: from.to_string(),
                 message: e.to_string().lines().last().unwrap_or_default().trim().to_string(),
             })?;
+            if let Some(unknown) = unknown_group(&compiled, to) {
+                return Err(usage(&format!(
+                    "${unknown} in TO names no group of FROM (a name after $ runs on through letters, digits and '_': write ${{1}}_x for group 1 then _x)"
+                )));
+            }
             return Ok(Self::Regex { from: compiled, to: to.to_string(), pattern: text.to_string() });
         }
         Err(usage("unknown policy"))
@@ -73,11 +78,18 @@ impl RenamePolicy {
         }
     }
 
-    /// Fails, naming both, if two source topics would be written to one target topic.
+    /// Fails, naming both, if two source topics would be written to one target topic, or
+    /// naming it if a source topic's target name is no valid topic name.
     pub(crate) fn check_collisions<'a>(&self, sources: impl IntoIterator<Item = &'a str>) -> Result<()> {
         let mut seen: BTreeMap<String, &str> = BTreeMap::new();
         for source in sources {
             let target = self.target_of(source);
+            if !is_valid_topic_name(&target) {
+                return Err(Error::Usage(format!(
+                    "--rename {}: source topic {source} would be mirrored to '{target}', which is no valid topic name (letters, digits, '.', '_' and '-', 1 to 249 of them, not . or ..); change the rule or --topics",
+                    self.describe()
+                )));
+            }
             if let Some(other) = seen.insert(target.clone(), source) {
                 return Err(Error::Usage(format!(
                     "--rename {}: source topics {other} and {source} would both be mirrored to {target}; change the rule or --topics",
@@ -87,6 +99,49 @@ impl RenamePolicy {
         }
         Ok(())
     }
+}
+
+/// Kafka's rule for topic names (`org.apache.kafka.common.internals.Topic`).
+fn is_valid_topic_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 249
+        && name != "."
+        && name != ".."
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+/// The first group `replacement` names (`$1`, `$name`, `${name}`, as the regex crate reads
+/// them) that `from` does not have: the regex crate replaces it with nothing, and a name like
+/// `$1_dr` is the group `1_dr`, not group 1 then `_dr`.
+fn unknown_group(from: &Regex, replacement: &str) -> Option<String> {
+    let mut rest = replacement;
+    while let Some(at) = rest.find('$') {
+        rest = &rest[at + 1..];
+        let name = if let Some(after) = rest.strip_prefix('$') {
+            rest = after;
+            continue;
+        } else if let Some(braced) = rest.strip_prefix('{') {
+            let Some(end) = braced.find('}') else { continue };
+            rest = &braced[end + 1..];
+            &braced[..end]
+        } else {
+            let end = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(rest.len());
+            let name = &rest[..end];
+            rest = &rest[end..];
+            name
+        };
+        if name.is_empty() {
+            continue;
+        }
+        let known = match name.parse::<usize>() {
+            Ok(index) => index < from.captures_len(),
+            Err(_) => from.capture_names().flatten().any(|n| n == name),
+        };
+        if !known {
+            return Some(name.to_string());
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -115,5 +170,21 @@ mod tests {
             "{err}"
         );
         assert!(RenamePolicy::Identity.check_collisions(["a", "b"]).is_ok());
+    }
+
+    #[test]
+    fn a_group_the_rule_does_not_have_and_an_invalid_target_name_are_refused() {
+        let err = RenamePolicy::parse("regex:(.*)=>$1_dr").expect_err("group 1_dr").to_string();
+        assert!(err.contains("$1_dr in TO names no group") && err.contains("${1}_x"), "{err}");
+        assert!(RenamePolicy::parse("regex:(.*)=>${1}_dr").is_ok());
+        assert!(RenamePolicy::parse("regex:(?P<name>.*)=>dr.$name").is_ok());
+        assert!(RenamePolicy::parse("regex:(.*)=>$2").is_err(), "one group only");
+        assert!(RenamePolicy::parse("regex:(.*)=>$$1").is_ok(), "$$ is a literal $");
+        let rule = RenamePolicy::parse("regex:(.*)=>copy of $1").expect("parses");
+        let err = rule.check_collisions(["orders"]).expect_err("a space").to_string();
+        assert!(err.contains("'copy of orders', which is no valid topic name"), "{err}");
+        let long = "x".repeat(247);
+        let err = RenamePolicy::parse("prefix:eu").expect("valid").check_collisions([long.as_str()]);
+        assert!(err.is_err(), "eu. and 247 characters are past 249");
     }
 }
