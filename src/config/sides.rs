@@ -20,8 +20,12 @@ pub(super) fn side_settings(
     entries.extend(toml_properties.iter().map(|(k, v)| (k.clone(), v.clone())));
     let prefix = format!("{side}.");
     for set in sets {
+        // Named by its first word only: a setting given without its '=' may be a password.
         let (key, value) = set.split_once('=').ok_or_else(|| {
-            usage(&format!("--set '{set}' must look like source.KEY=VALUE or target.KEY=VALUE"))
+            let named = set.split_whitespace().next().unwrap_or_default();
+            usage(&format!(
+                "--set {named} ...: it must look like source.KEY=VALUE or target.KEY=VALUE (no '=' given)"
+            ))
         })?;
         if !key.starts_with("source.") && !key.starts_with("target.") {
             return Err(usage(&format!("--set '{key}=...' must start with source. or target.")));

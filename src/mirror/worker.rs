@@ -130,6 +130,10 @@ fn drive(
         }
         // Batch mode has no topic refresh: a worker with no shards has nothing to wait for.
         if ctx.settings.until_caught_up && shards.iter().all(Shard::caught_up) {
+            // Done, not silent: /healthz must not call them stuck while other workers copy on.
+            for shard in shards.iter() {
+                ctx.telemetry.forget_shard(shard.id());
+            }
             return Ok(());
         }
         if shards.is_empty() {

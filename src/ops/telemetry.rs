@@ -141,9 +141,11 @@ impl Telemetry {
         lock(&self.partitions).clone()
     }
 
-    /// A shard this run will start: until it reports, it counts from the start of the run.
+    /// A shard this run will start: until it reports, it counts from now.
     pub(crate) fn expect_shard(&self, shard: u32) {
-        lock(&self.heartbeats).entry(shard).or_insert(self.started);
+        // From now: a shard taken hours into a run (a rebalance) has not been silent since the
+        // process started.
+        lock(&self.heartbeats).entry(shard).or_insert_with(Instant::now);
     }
 
     /// A shard this process no longer runs (handed to another process).

@@ -119,8 +119,10 @@ impl Chain {
     }
 }
 
+/// A whole-value pattern in which `.` matches a newline too: `.*eu.*` dropped (under `keep`)
+/// every value written over several lines, such as pretty-printed JSON.
 pub(crate) fn compile(pattern: &str) -> std::result::Result<Regex, String> {
-    Regex::new(&format!("^(?:{pattern})$")).map_err(|e| {
+    Regex::new(&format!("^(?s:{pattern})$")).map_err(|e| {
         format!("invalid regex '{pattern}': {}", e.to_string().lines().last().unwrap_or_default().trim())
     })
 }
@@ -161,6 +163,14 @@ mod tests {
         assert_eq!(names, ["trace-id", "env", "kmirror.provenance"]);
         assert_eq!(out.header("kmirror.provenance"), Some(&b"eu/orders/2/41"[..]));
         assert_eq!(out.header("env"), Some(&b"dr"[..]));
+    }
+
+    #[test]
+    fn a_filter_matches_values_written_over_several_lines() {
+        let keep = Chain::new(vec![Transform::parse("filter:keep:value=.*eu.*").expect("valid")]);
+        let mut json = record("k", &[]);
+        json.value = Some(b"{\n  \"region\": \"eu\"\n}".to_vec());
+        assert!(keep.apply(AT, json).expect("runs").is_some(), "kept: it names eu");
     }
 
     #[test]

@@ -256,6 +256,16 @@ fn print_config_shows_every_setting_and_reads_back_as_the_same_config() {
         assert_eq!(out.status.code(), Some(2), "{extra:?}: {}", stderr(&out));
         assert!(stderr(&out).contains(expect), "{extra:?}: {}", stderr(&out));
     }
+    // A setting given without its '=' is named by its key alone: it may be a password.
+    let mut secret = flags.clone();
+    secret.extend(["--set".to_string(), "source.sasl.password s3cret".to_string()]);
+    let out = run(&secret, Duration::from_secs(30));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--set source.sasl.password ...") && !stderr(&out).contains("s3cret"),
+        "{}",
+        stderr(&out)
+    );
     let at = flags.iter().position(|f| f == "--session-timeout").expect("flag") + 1;
     for seconds in ["0", "3601"] {
         let mut bad = flags.clone();
