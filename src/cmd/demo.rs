@@ -35,6 +35,7 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<()> {
     println!("Created {TOPIC} with {} partitions on the source.", args.partitions);
 
     let state = std::env::temp_dir().join(format!("kmirror-demo-{}", std::process::id()));
+    let _state_removed = RemovedOnDrop(state.clone());
     let mirror_args = |extra: &[&str]| -> Vec<String> {
         let mut a: Vec<String> = ["mirror", "--source", source.bootstrap(), "--target", target.bootstrap()]
             .iter()
@@ -54,7 +55,7 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<()> {
         "Produced {} records; starting the mirror and producing the rest while it runs...",
         first_half * args.partitions as usize
     );
-    let mut mirror = spawn(&exe, &mirror_args(&[]))?;
+    let mut mirror = KilledOnDrop(spawn(&exe, &mirror_args(&[]))?);
     let started = Instant::now();
     produce_range(&source, args.partitions, first_half, per_partition - first_half / 2)?;
     // Killed as soon as the first transactions have landed, so the kill falls mid-copy.
@@ -66,8 +67,8 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<()> {
     while landed_now() == 0 && started.elapsed() < Duration::from_secs(60) {
         std::thread::sleep(Duration::from_millis(50));
     }
-    mirror.kill().context("killing the mirror")?;
-    mirror.wait().context("reaping the mirror")?;
+    mirror.0.kill().context("killing the mirror")?;
+    mirror.0.wait().context("reaping the mirror")?;
     let landed = landed_now();
     println!(
         "Killed the mirror with SIGKILL after {:.1} s, mid-stream: {landed} committed records were on the target.",
@@ -77,12 +78,11 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<()> {
     let total = per_partition * args.partitions as usize;
     println!("Produced the rest: {total} records in all. Restarting the mirror with --until-caught-up...");
 
-    let status =
-        spawn(&exe, &mirror_args(&["--until-caught-up"]))?.wait().context("waiting for the mirror")?;
+    let mut restarted = KilledOnDrop(spawn(&exe, &mirror_args(&["--until-caught-up"]))?);
+    let status = restarted.0.wait().context("waiting for the mirror")?;
     if !status.success() {
         bail!("the restarted mirror failed: {status}");
     }
-    let _ = std::fs::remove_dir_all(&state);
 
     println!("\nAudit of the target (transaction-aware, record by record):");
     println!(
@@ -130,4 +130,26 @@ fn produce_range(source: &KafkaCluster, partitions: i32, from: usize, to: usize)
         source.produce(TOPIC, partition, &records)?;
     }
     Ok(())
+}
+
+/// A mirror the demo started: killed if the demo ends early (an error, a panic), so that it
+/// does not run on against clusters that are gone.
+struct KilledOnDrop(std::process::Child);
+
+impl Drop for KilledOnDrop {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// The demo's state dir, removed however the demo ends.
+struct RemovedOnDrop(std::path::PathBuf);
+
+impl Drop for RemovedOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }

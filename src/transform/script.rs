@@ -65,7 +65,11 @@ impl Script {
         }));
         let out = match call {
             Ok(Ok(out)) => out,
-            Ok(Err(e)) => return Err(format!("script {}: {e}", self.path)),
+            // Rhai says where a call came from on lines of its own: the error is one line.
+            Ok(Err(e)) => {
+                let said = e.to_string().lines().map(str::trim).collect::<Vec<_>>().join("; ");
+                return Err(format!("script {}: {said}", self.path));
+            }
             Err(_) => return Err(format!("script {}: the engine panicked", self.path)),
         };
         if out.is_unit() {
