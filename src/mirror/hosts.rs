@@ -366,13 +366,21 @@ impl Membership {
         // A fenced shard is someone else's: its claim (a failover's, maybe) stays.
         let fenced = matches!(joined, Ok(Err(Error::Fenced { .. })));
         self.settle(shard, joined);
-        self.ctx.telemetry.forget_shard(shard);
+        self.forget(shard);
         if !lost && !fenced && self.still_claimed(shard) {
             self.log.record(shard, RELEASED);
             // Before the revocation is acknowledged, so the next owner's record comes after.
             self.log.flush();
         }
         info!(shard, lost, "shard released");
+    }
+
+    /// A shard no longer run here: its heartbeat, progress and lag are another process's.
+    fn forget(&self, shard: u32) {
+        self.ctx.telemetry.forget_shard(shard);
+        let routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
+        let sources = routes.get(&shard).into_iter().flatten().map(|r| &r.source);
+        self.ctx.telemetry.forget_partitions(sources);
     }
 
     /// Whether the claim in force on `shard` is still this process's (or cannot be read). A shard
@@ -392,7 +400,7 @@ impl Membership {
         for shard in done {
             if let Some(hosted) = self.lock_running().remove(&shard) {
                 self.settle(shard, hosted.handle.join());
-                self.ctx.telemetry.forget_shard(shard);
+                self.forget(shard);
             }
         }
     }

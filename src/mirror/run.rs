@@ -447,8 +447,13 @@ impl Mirror {
                 return Ok(false);
             }
         };
-        for (tp, start, end) in &standing.partitions {
-            self.ctx.telemetry.note_start(tp, *start, *end);
+        // A coordinated process runs only the shards the group gives it: its progress and lag
+        // are theirs, noted as they report (every process noting every partition multiplied
+        // the lag its metrics summed to, with the others' frozen at their start).
+        if !self.ctx.settings.coordinate {
+            for (tp, start, end) in &standing.partitions {
+                self.ctx.telemetry.note_start(tp, *start, *end);
+            }
         }
         Ok(standing.all_copied)
     }

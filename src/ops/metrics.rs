@@ -31,6 +31,8 @@ pub(crate) struct Metrics {
     records: Family<TopicLabel, Counter>,
     bytes: Family<TopicLabel, Counter>,
     lag: Family<PartitionLabels, Gauge>,
+    /// The partitions the last exposition showed a lag for.
+    lag_shown: std::sync::Mutex<Vec<PartitionLabels>>,
     committed: Counter,
     aborted: Counter,
     commit_seconds: Histogram,
@@ -112,6 +114,7 @@ impl Metrics {
             records,
             bytes,
             lag,
+            lag_shown: std::sync::Mutex::default(),
             committed,
             aborted,
             commit_seconds,
@@ -174,9 +177,22 @@ impl Metrics {
         lags: impl IntoIterator<Item = (TopicPartition, i64)>,
         checkpoint_ages: impl IntoIterator<Item = (String, f64)>,
     ) -> String {
-        for (tp, lag) in lags {
-            self.lag.get_or_create(&PartitionLabels { topic: tp.topic, partition: tp.partition }).set(lag);
+        // A partition no longer this process's (another process of a coordinated mirror runs
+        // it now) leaves the exposition: its last lag would stand, counted by every process.
+        let lags: Vec<PartitionLabels> = lags
+            .into_iter()
+            .map(|(tp, lag)| {
+                let labels = PartitionLabels { topic: tp.topic, partition: tp.partition };
+                self.lag.get_or_create(&labels).set(lag);
+                labels
+            })
+            .collect();
+        let mut shown = self.lag_shown.lock().unwrap_or_else(|p| p.into_inner());
+        for gone in shown.iter().filter(|labels| !lags.contains(labels)) {
+            self.lag.remove(gone);
         }
+        *shown = lags;
+        drop(shown);
         for (group, age) in checkpoint_ages {
             self.checkpoint_age.get_or_create(&GroupLabel { group }).set(age);
         }
@@ -217,5 +233,19 @@ mod tests {
             .and_then(|v| v.parse().ok())
             .expect("checkpoint age");
         assert!((5.0..60.0).contains(&age), "{age}");
+    }
+
+    #[test]
+    fn a_partition_forgotten_leaves_the_exposition() {
+        let t = Telemetry::default();
+        let (kept, handed) = (TopicPartition::new("orders", 0), TopicPartition::new("orders", 1));
+        t.note_start(&kept, Some(10), Some(50));
+        t.note_start(&handed, Some(0), Some(70));
+        let lag = |p: i32| format!("kmirror_partition_lag_records{{topic=\"orders\",partition=\"{p}\"}}");
+        let text = t.exposition();
+        assert!(text.contains(&lag(0)) && text.contains(&lag(1)), "{text}");
+        t.forget_partitions([&handed]);
+        let text = t.exposition();
+        assert!(text.contains(&lag(0)) && !text.contains(&lag(1)), "another process's now:\n{text}");
     }
 }

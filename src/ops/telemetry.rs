@@ -153,6 +153,14 @@ impl Telemetry {
         lock(&self.heartbeats).remove(&shard);
     }
 
+    /// Partitions this process no longer runs: their progress and lag are another process's.
+    pub(crate) fn forget_partitions<'a>(&self, tps: impl IntoIterator<Item = &'a TopicPartition>) {
+        let mut partitions = lock(&self.partitions);
+        for tp in tps {
+            partitions.remove(tp);
+        }
+    }
+
     /// Shards that have neither committed nor been idle at their end for longer than `stall`.
     pub(crate) fn stalled_shards(&self, stall: Duration) -> Vec<(u32, Duration)> {
         let heartbeats = lock(&self.heartbeats);
