@@ -255,12 +255,13 @@ impl Shard {
         let checks_ms = lap.ms();
         self.commit_positions(&rebuilt, "positions rebuilt from the map topic")?;
         self.commit_skips()?;
-        if self.ctx.settings.start_from == StartFrom::Latest {
+        let log_starts = if self.ctx.settings.start_from == StartFrom::Latest {
             self.resolve_latest()?;
             self.commit_latest_starts()?;
+            HashMap::new()
         } else {
-            self.commit_empty_starts()?;
-        }
+            self.commit_empty_starts()?
+        };
         debug!(
             shard = self.id,
             shadow_ms,
@@ -272,7 +273,10 @@ impl Shard {
         );
         for route in &self.routes {
             let committed = self.committed.get(&route.source).copied().flatten();
-            let start = committed.or_else(|| self.latest.get(&route.source).copied());
+            // Never copied: from where the partition starts (retention deleted what was before).
+            let start = committed
+                .or_else(|| self.latest.get(&route.source).copied())
+                .or_else(|| log_starts.get(&route.source).copied());
             self.ctx.telemetry.note_start(&route.source, start, None);
         }
         self.behind = self.backlog().is_none_or(|left| self.is_backlog(left));

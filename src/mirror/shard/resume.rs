@@ -238,7 +238,9 @@ impl Shard {
     /// record either, so the next start would read the shard's whole map partition back to its
     /// beginning looking for one. Its start is where reading from the earliest begins anyway,
     /// and [`Self::refresh_idle_positions`] keeps it from expiring while it stays empty.
-    pub(super) fn commit_empty_starts(&mut self) -> Result<()> {
+    /// Returns where the never-committed partitions start (their backlog begins there, not
+    /// at offset 0).
+    pub(super) fn commit_empty_starts(&mut self) -> Result<HashMap<TopicPartition, i64>> {
         let never: Vec<TopicPartition> = self
             .routes
             .iter()
@@ -246,7 +248,7 @@ impl Shard {
             .filter(|tp| self.committed.get(tp).is_some_and(|c| c.is_none()))
             .collect();
         if never.is_empty() {
-            return Ok(());
+            return Ok(HashMap::new());
         }
         let starts = log_starts_with(&self.consumer, &never, CALL_TIMEOUT)
             .map_err(Error::kafka(Side::Source, "reading where the partitions start"))?;
@@ -259,7 +261,8 @@ impl Shard {
                 (ends.get(&tp) == Some(&start)).then_some((tp, start))
             })
             .collect();
-        self.commit_positions(&empty, "start positions of empty partitions")
+        self.commit_positions(&empty, "start positions of empty partitions")?;
+        Ok(starts.into_iter().collect())
     }
 
     /// Fills in, from the map topic, the positions the shadow group no longer has (see
