@@ -90,11 +90,16 @@ pub(crate) fn mm2_layer(
             "groups.exclude has no equivalent: name the groups to checkpoint in groups".into(),
         ));
     }
+    // The Default policy's separator: it names where a topic came from, so that a flow leaves
+    // out the copies of its target's own topics (below).
+    let mut separator = None;
     let rename = match setting("replication.policy.class").as_deref().map(str::trim) {
         None | Some("org.apache.kafka.connect.mirror.DefaultReplicationPolicy") => {
-            match setting("replication.policy.separator").as_deref() {
-                None | Some(".") => format!("prefix:{source}"),
-                Some(sep) => format!("regex:(.*)=>{source}{}$1", sep.replace('$', "$$")),
+            let sep = setting("replication.policy.separator").unwrap_or_else(|| ".".into());
+            separator = Some(sep.clone());
+            match sep.as_str() {
+                "." => format!("prefix:{source}"),
+                sep => format!("regex:(.*)=>{source}{}$1", sep.replace('$', "$$")),
             }
         }
         Some("org.apache.kafka.connect.mirror.IdentityReplicationPolicy") => "identity".into(),
@@ -113,7 +118,11 @@ pub(crate) fn mm2_layer(
     let file = MirrorFile {
         name: Some(format!("{source}-to-{target}")),
         topics: Some(patterns(&setting("topics").unwrap_or_else(|| ".*".into()))),
-        exclude: setting("topics.exclude").or(setting("topics.blacklist")).map(|p| patterns(&p)),
+        exclude: Some(exclude(
+            setting("topics.exclude").or(setting("topics.blacklist")),
+            separator.as_deref(),
+            &target,
+        )),
         rename: Some(rename),
         groups: checkpoints.then(|| patterns(&setting("groups").unwrap_or_else(|| ".*".into()))),
         checkpoint_interval: seconds(
@@ -240,6 +249,22 @@ fn list(text: &str) -> Vec<String> {
 }
 
 /// MM2's comma-separated list of (Java) regexes as one kmirror alternation.
+/// MirrorMaker 2's default `topics.exclude` (its `DefaultTopicFilter`).
+const MM2_TOPICS_EXCLUDE: &str = ".*[\\-\\.]internal, .*\\.replica, __.*";
+
+/// The flow's `topics.exclude` (MM2's default where none is given), and under the Default
+/// policy the topics whose chain of cluster prefixes names the flow's `target` (MM2's cycle
+/// check): `A.orders` on B is A's topic copied there, and the B->A flow copying it back would
+/// make `B.A.orders` on A, which A->B copies to `A.B.A.orders`, without end.
+fn exclude(given: Option<String>, separator: Option<&str>, target: &str) -> String {
+    let mut excluded = patterns(&given.unwrap_or_else(|| MM2_TOPICS_EXCLUDE.into()));
+    if let Some(sep) = separator {
+        let (sep, target) = (regex::escape(sep), regex::escape(target));
+        excluded = format!("(?:{excluded})|(?:(?:.*{sep})?{target}{sep}.+)");
+    }
+    excluded
+}
+
 fn patterns(text: &str) -> String {
     let parts = list(text);
     match parts.as_slice() {
@@ -347,6 +372,15 @@ config.storage.replication.factor=1
         assert_eq!(file.groups.as_deref(), Some(".*"), "MM2 checkpoints every group by default");
         assert_eq!(file.replication_factor, Some(1));
         assert!(file.source.properties.is_empty() && file.target.properties.is_empty());
+        // B->A leaves out what came from A (MM2's cycle check) and MM2's default exclusions.
+        let excluded = regex::Regex::new(&format!("^(?:{})$", file.exclude.as_deref().unwrap_or_default()))
+            .expect("a regex");
+        for topic in ["A.orders", "C.A.orders", "mm2-offsets.A.internal", "__consumer_offsets", "x.replica"] {
+            assert!(excluded.is_match(topic), "{topic} left out");
+        }
+        for topic in ["orders", "B.orders", "A", "AB.orders", "orders.A"] {
+            assert!(!excluded.is_match(topic), "{topic} copied");
+        }
     }
 
     #[test]
@@ -358,7 +392,7 @@ config.storage.replication.factor=1
                     emit.checkpoints.enabled=false\nsync.group.offsets.enabled=False\ntasks.max=4\n";
         let file = layer(text, None).expect("mapped");
         assert_eq!(file.topics.as_deref(), Some("(?:orders.*)|(?:payments)"));
-        assert_eq!(file.exclude.as_deref(), Some(".*-tmp"));
+        assert_eq!(file.exclude.as_deref(), Some(".*-tmp"), "the Identity policy names no source");
         assert_eq!(file.rename.as_deref(), Some("identity"));
         assert_eq!(file.groups, None);
         assert_eq!((file.sync_group_offsets, file.num_streams), (Some(false), Some(4)));
