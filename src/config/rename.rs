@@ -81,23 +81,43 @@ impl RenamePolicy {
     /// Fails, naming both, if two source topics would be written to one target topic, or
     /// naming it if a source topic's target name is no valid topic name.
     pub(crate) fn check_collisions<'a>(&self, sources: impl IntoIterator<Item = &'a str>) -> Result<()> {
+        match self.unmirrorable(sources).into_iter().next() {
+            Some((_, reason)) => Err(Error::Usage(format!("{reason}; change the rule or --topics"))),
+            None => Ok(()),
+        }
+    }
+
+    /// The source topics this policy cannot copy, each with why: a target name Kafka would
+    /// refuse, or a target name an earlier topic of `sources` has taken (the earlier one keeps it).
+    pub(crate) fn unmirrorable<'a>(
+        &self,
+        sources: impl IntoIterator<Item = &'a str>,
+    ) -> Vec<(&'a str, String)> {
         let mut seen: BTreeMap<String, &str> = BTreeMap::new();
+        let mut out = Vec::new();
         for source in sources {
             let target = self.target_of(source);
             if !is_valid_topic_name(&target) {
-                return Err(Error::Usage(format!(
-                    "--rename {}: source topic {source} would be mirrored to '{target}', which is no valid topic name (letters, digits, '.', '_' and '-', 1 to 249 of them, not . or ..); change the rule or --topics",
+                out.push((source, format!(
+                    "--rename {}: source topic {source} would be mirrored to '{target}', which is no valid topic name (letters, digits, '.', '_' and '-', 1 to 249 of them, not . or ..)",
                     self.describe()
                 )));
+                continue;
             }
-            if let Some(other) = seen.insert(target.clone(), source) {
-                return Err(Error::Usage(format!(
-                    "--rename {}: source topics {other} and {source} would both be mirrored to {target}; change the rule or --topics",
-                    self.describe()
-                )));
+            match seen.get(&target) {
+                Some(other) => out.push((
+                    source,
+                    format!(
+                        "--rename {}: source topics {other} and {source} would both be mirrored to {target}",
+                        self.describe()
+                    ),
+                )),
+                None => {
+                    seen.insert(target, source);
+                }
             }
         }
-        Ok(())
+        out
     }
 }
 

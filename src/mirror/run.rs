@@ -21,7 +21,9 @@ use crate::mirror::early_start::EarlyStart;
 use crate::mirror::failover_guard;
 use crate::mirror::hosts::ShardHosts;
 use crate::mirror::owners::Claims;
-use crate::mirror::plan::{list_source_topics, routes_by_shard, Route, SourceTopic};
+use crate::mirror::plan::{
+    leave_out_unmirrorable, list_all_source_topics, list_source_topics, routes_by_shard, Route, SourceTopic,
+};
 use crate::mirror::positions::{every_groups_offsets, positions_in_every_group, EveryGroup, GroupPositions};
 use crate::mirror::target_topics::{MissingTopic, Readiness, TopicChange, TopicSync};
 use crate::ops::progress::ProgressView;
@@ -533,9 +535,10 @@ impl Mirror {
         config
     }
 
+    /// The source topics the selector picks, their target names unchecked.
     fn list_topics(&self) -> Result<Vec<SourceTopic>> {
         let s = &self.ctx.settings;
-        list_source_topics(
+        list_all_source_topics(
             &self.source_metadata,
             &s.selector,
             &s.rename,
@@ -637,10 +640,17 @@ impl Mirror {
         hosts: &ShardHosts,
         acl_sync: Option<&mut AclSync>,
     ) -> Result<()> {
-        let topics = self.list_topics()?;
+        let mut topics = self.list_topics()?;
         note_gone(known, &topics, gone);
         let failed_before: BTreeSet<String> = failed.drain(..).map(|f| f.name).collect();
-        let (ready, now_failed) = self.prepare_targets(&topics, known, false)?;
+        let unmirrorable = leave_out_unmirrorable(&mut topics, &self.ctx.settings.rename, known);
+        let (ready, mut now_failed) = self.prepare_targets(&topics, known, false)?;
+        for (name, reason) in unmirrorable {
+            if !failed_before.contains(&name) {
+                error!("{reason}: left out; change the rule or --topics");
+            }
+            now_failed.push(FailedTopic { name, reason });
+        }
         for name in now_failed.iter().map(|f| &f.name) {
             if !failed_before.contains(name) {
                 error!(topic = %name, "topic stopped");
