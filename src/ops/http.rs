@@ -1,20 +1,38 @@
 //! `--metrics-addr`: Prometheus text on `/metrics`, and `/healthz` for liveness probes.
+//!
+//! One request per connection, each connection on a thread of its own with read and write
+//! timeouts: a scraper that stops reading, or a client that connects and sends nothing, holds
+//! its own thread for at most [`IO_TIMEOUT`] and never the answers to anyone else (a liveness
+//! probe timed out behind a stuck scrape restarts a healthy mirror).
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::error::{Error, Result};
 use crate::ops::telemetry::Telemetry;
 
+/// How long one read or write on a connection may wait.
+const IO_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connections answered at once; more are closed unanswered until some end.
+const MAX_CONNECTIONS: usize = 64;
+/// A request's line and headers; a longer one is refused.
+const MAX_REQUEST_BYTES: usize = 8 * 1024;
+
 /// The HTTP server; dropping it stops it.
 pub(crate) struct Endpoint {
-    server: Arc<tiny_http::Server>,
+    stopping: Arc<AtomicBool>,
+    addr: SocketAddr,
 }
 
 impl Drop for Endpoint {
     fn drop(&mut self) {
-        self.server.unblock();
+        self.stopping.store(true, Ordering::SeqCst);
+        // Wakes the accepting thread, which then sees the flag.
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
     }
 }
 
@@ -27,28 +45,124 @@ pub(crate) fn stall_limit(transaction_max: Duration) -> Duration {
 /// Serves `telemetry` on `addr`; `/healthz` fails once a shard has not committed (or been idle
 /// at its end) for [`stall_limit`] of `transaction_max`.
 pub(crate) fn serve(addr: &str, telemetry: Arc<Telemetry>, transaction_max: Duration) -> Result<Endpoint> {
-    let server = tiny_http::Server::http(addr).map_err(|e| {
+    let listener = TcpListener::bind(addr).map_err(|e| {
         Error::Usage(format!("--metrics-addr {addr}: cannot listen: {e} (pick a free HOST:PORT)"))
     })?;
-    let server = Arc::new(server);
+    let bound = listener.local_addr().map_err(|e| {
+        Error::Usage(format!("--metrics-addr {addr}: cannot listen: {e} (pick a free HOST:PORT)"))
+    })?;
     info!(addr, "serving /metrics and /healthz");
-    let serving = server.clone();
+    let stopping = Arc::new(AtomicBool::new(false));
+    let stop = stopping.clone();
     std::thread::Builder::new()
         .name("kmirror-http".into())
-        .spawn(move || {
-            for request in serving.incoming_requests() {
-                let (status, body, content_type) = answer(request.url(), &telemetry, transaction_max);
-                let header = tiny_http::Header::from_bytes("Content-Type", content_type)
-                    .unwrap_or_else(|()| tiny_http::Header::from_bytes("X", "").expect("static header"));
-                let response =
-                    tiny_http::Response::from_string(body).with_status_code(status).with_header(header);
-                if let Err(e) = request.respond(response) {
-                    warn!(error = %e, "answering an HTTP request");
-                }
-            }
-        })
+        .spawn(move || accept(listener, &stop, &telemetry, transaction_max))
         .map_err(|cause| Error::Thread { what: "HTTP".into(), cause })?;
-    Ok(Endpoint { server })
+    Ok(Endpoint { stopping, addr: bound })
+}
+
+fn accept(
+    listener: TcpListener,
+    stopping: &AtomicBool,
+    telemetry: &Arc<Telemetry>,
+    transaction_max: Duration,
+) {
+    let busy = Arc::new(AtomicUsize::new(0));
+    for stream in listener.incoming() {
+        if stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        let stream = match stream {
+            Ok(stream) => stream,
+            Err(e) => {
+                // Out of file descriptors, say: wait rather than spin.
+                warn!(error = %e, "accepting an HTTP connection");
+                std::thread::sleep(Duration::from_millis(100));
+                continue;
+            }
+        };
+        if busy.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
+            busy.fetch_sub(1, Ordering::SeqCst);
+            debug!("HTTP connection closed unanswered: {MAX_CONNECTIONS} are being answered");
+            continue;
+        }
+        let (busy, telemetry) = (busy.clone(), telemetry.clone());
+        let spawned = std::thread::Builder::new().name("kmirror-http-conn".into()).spawn(move || {
+            if let Err(e) = answer_connection(stream, &telemetry, transaction_max) {
+                debug!(error = %e, "HTTP connection ended early");
+            }
+            busy.fetch_sub(1, Ordering::SeqCst);
+        });
+        if let Err(e) = spawned {
+            warn!(error = %e, "no thread for an HTTP connection");
+        }
+    }
+}
+
+fn answer_connection(
+    mut stream: TcpStream,
+    telemetry: &Telemetry,
+    transaction_max: Duration,
+) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(IO_TIMEOUT))?;
+    stream.set_write_timeout(Some(IO_TIMEOUT))?;
+    let (status, body, content_type, head_only) = match read_request_line(&mut stream)? {
+        Some(line) => {
+            let mut parts = line.split_whitespace();
+            let method = parts.next().unwrap_or_default();
+            let target = parts.next().unwrap_or_default();
+            match method {
+                "GET" | "HEAD" => {
+                    let (status, body, content_type) = answer(target, telemetry, transaction_max);
+                    (status, body, content_type, method == "HEAD")
+                }
+                _ => (405, "only GET and HEAD\n".to_string(), "text/plain", false),
+            }
+        }
+        None => (400, "bad request\n".to_string(), "text/plain", false),
+    };
+    let head = format!(
+        "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        reason(status),
+        body.len()
+    );
+    stream.write_all(head.as_bytes())?;
+    if !head_only {
+        stream.write_all(body.as_bytes())?;
+    }
+    stream.flush()?;
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+    Ok(())
+}
+
+/// The request line of a request whose line and headers arrived whole, or None for one too
+/// long or cut off.
+fn read_request_line(stream: &mut TcpStream) -> std::io::Result<Option<String>> {
+    let mut request = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !request.windows(4).any(|w| w == b"\r\n\r\n") && !request.windows(2).any(|w| w == b"\n\n") {
+        if request.len() > MAX_REQUEST_BYTES {
+            return Ok(None);
+        }
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            return Ok(None);
+        }
+        request.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&request);
+    Ok(text.lines().next().map(str::to_string))
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        503 => "Service Unavailable",
+        _ => "",
+    }
 }
 
 fn answer(url: &str, telemetry: &Telemetry, transaction_max: Duration) -> (u16, String, &'static str) {

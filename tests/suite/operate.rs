@@ -291,3 +291,49 @@ fn metrics_move_lag_falls_to_zero_and_healthz_follows_a_paused_target() {
     let status = status_json(&setup, false);
     assert_eq!(status["owners"], serde_json::json!([]), "released at the stop: {status:#}");
 }
+
+/// A scraper that asks and never reads, and a client that connects and sends nothing, stop no
+/// one else's answers: `/healthz` and `/metrics` answer beside them (the server answered on one
+/// thread, whose write to the first blocked for good once the socket's buffers were full, and
+/// a liveness probe behind it timed out).
+#[test]
+fn a_client_that_never_reads_blocks_no_other_answer() {
+    let setup = Setup::new();
+    let t = topic("stuck-scrape");
+    setup.source.create_topic(&t, 1, &[]).expect("topic");
+    setup.source.produce(&t, 0, &keyed("a", 0..5)).expect("produce");
+    let port = free_loopback_port().expect("port");
+    let addr = format!("127.0.0.1:{port}");
+    let mut mirror = setup.spawn_mirror(&t, &["--metrics-addr", &addr]);
+    wait_for("/healthz to answer", Duration::from_secs(60), || http_get(port, "/healthz").0 == 200);
+
+    let silent = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let stuck = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stuck.set_write_timeout(Some(Duration::from_secs(5))).expect("timeout");
+    let asking = {
+        let mut stuck = stuck.try_clone().expect("clone");
+        std::thread::spawn(move || {
+            // Pipelined requests whose answers (a few MB in all) fill both sockets' buffers.
+            let request = b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n".repeat(100);
+            for _ in 0..200 {
+                if stuck.write_all(&request).is_err() {
+                    break;
+                }
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_secs(3));
+    for _ in 0..5 {
+        let asked = Instant::now();
+        assert_eq!(http_get(port, "/healthz").0, 200, "answered beside a client that never reads");
+        assert!(asked.elapsed() < Duration::from_secs(3), "answered at once: {:?}", asked.elapsed());
+        let (code, body) = http_get(port, "/metrics");
+        assert!(code == 200 && body.contains("kmirror_"), "{code}: {body}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    asking.join().expect("asking");
+    drop((silent, stuck));
+    terminate(&mirror);
+    assert!(wait_exit(&mut mirror, Duration::from_secs(60)).is_some_and(|s| s.success()), "a clean stop");
+    setup.assert_exactly_once(&t, 1, None);
+}
