@@ -166,8 +166,13 @@ pub(crate) fn collect(args: &StatusArgs) -> Result<Status> {
     let checkpoint_topic = names::checkpoint_topic(&args.mirror.name);
     let has_checkpoints = metadata.topics().iter().any(|t| t.name() == checkpoint_topic);
     let groups = match has_checkpoints {
-        true => {
-            latest_checkpoints(&target, &checkpoint_topic, &names::status_reader_group(&args.mirror.name))?
+        // The positions above stand without them: an unreadable checkpoint is said, not fatal.
+        true => match latest_checkpoints(
+            &target,
+            &checkpoint_topic,
+            &names::status_reader_group(&args.mirror.name),
+        ) {
+            Ok(latest) => latest
                 .into_values()
                 .map(|c| GroupStatus {
                     age_seconds: (now_ms() - c.taken_at_ms).max(0) as f64 / 1000.0,
@@ -175,8 +180,12 @@ pub(crate) fn collect(args: &StatusArgs) -> Result<Status> {
                     group: c.group,
                     taken_at_ms: c.taken_at_ms,
                 })
-                .collect()
-        }
+                .collect(),
+            Err(e) => {
+                warn!("{e}; the groups' checkpoints are not shown");
+                Vec::new()
+            }
+        },
         false => Vec::new(),
     };
     let claims =

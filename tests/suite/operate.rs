@@ -167,6 +167,18 @@ fn status_reports_the_real_positions_and_lag_after_a_partial_mirror() {
         assert_eq!(row["committed"], mirrored(p) as i64, "{row}");
         assert!(row["lag_records"].is_null() && row["source_end"].is_null(), "{row}");
     }
+
+    // A record in the checkpoints topic that is none of kmirror's: the positions are still
+    // shown, the groups' checkpoints are said to be unreadable (the whole status failed).
+    let checkpoints = format!("kmirror.checkpoints.{}", setup.name);
+    setup.target.produce(&checkpoints, 0, &keyed("not-a-checkpoint", 0..1)).expect("produce");
+    let out = status_output_with(&setup, false, &[]);
+    let said = stderr(&out);
+    assert_success(&out);
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status JSON");
+    assert_eq!(status["partitions"].as_array().map(Vec::len), Some(PARTITIONS as usize), "{status:#}");
+    assert_eq!(status["groups"], serde_json::json!([]), "{status:#}");
+    assert!(said.contains("undecodable checkpoint") && said.contains("checkpoints are not shown"), "{said}");
 }
 
 /// A plain HTTP GET; returns the status code and body.
