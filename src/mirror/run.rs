@@ -253,6 +253,8 @@ impl Mirror {
         // made since the start, fence once the reads show there is something to copy and the
         // target records the same shard count (another count's ids are another mirror's shards).
         let listed = routes_by_shard(&topics, settings.shards);
+        let copied_before =
+            groups_read.as_ref().map(|every| copied_before(every, &topics)).unwrap_or_default();
         let early = self.early_start.take_clients();
         let (targets, reads) = std::thread::scope(|scope| {
             let reads = scope.spawn(|| {
@@ -265,7 +267,7 @@ impl Mirror {
                 self.early_start.decide_fencing(fence);
                 reads
             });
-            let targets = self.prepare_targets(&topics, &BTreeMap::new(), true);
+            let targets = self.prepare_targets(&topics, &copied_before, true);
             (targets, reads.join())
         });
         // Decided already, unless the reads panicked: then the shards make their own clients.
@@ -709,6 +711,22 @@ fn note_gone(known: &BTreeMap<String, i32>, listed: &[SourceTopic], gone: &mut B
             warn!(topic = %name, "source topic is gone (deleted, or no longer described to the mirror's principal): its copy keeps what was copied, and nothing more is read from it");
         }
     }
+}
+
+/// The partition counts of the topics earlier runs copied, as their shadow groups hold them
+/// (keyed by target partition; every partition has a position from its first run on): a
+/// target topic with that many partitions is the mirror's own copy, and grows with its source
+/// at the start as while running (a source topic grown while the mirror was stopped, between
+/// two batch runs say, was left out: its copy had fewer partitions than it).
+fn copied_before(every: &EveryGroup, topics: &[SourceTopic]) -> BTreeMap<String, i32> {
+    let mut counts: HashMap<&str, i32> = HashMap::new();
+    for committed in every.iter().flat_map(|(_, committed)| committed) {
+        if committed.offset.is_some_and(|o| o >= 0) {
+            let count = counts.entry(committed.topic.as_str()).or_default();
+            *count = (*count).max(committed.partition + 1);
+        }
+    }
+    topics.iter().filter_map(|t| counts.get(t.target.as_str()).map(|&n| (t.name.clone(), n))).collect()
 }
 
 /// A topic left out of the run, and why.

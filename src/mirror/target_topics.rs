@@ -8,7 +8,7 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions, NewTopic, TopicRe
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::types::RDKafkaErrorCode;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 #[cfg(doc)]
 use crate::config::names::group_reader;
@@ -314,6 +314,20 @@ impl TopicSync {
             .map_err(Error::kafka(Side::Target, format!("adding partitions to {}", topic.target)))?;
         for result in results {
             if let Err((_, code)) = result {
+                // Grown already, by another process of a coordinated mirror at the same refresh:
+                // Kafka refuses a count a topic has.
+                if code == rdkafka::types::RDKafkaErrorCode::InvalidPartitions {
+                    let described =
+                        describe_topics(self.target_metadata.client(), &[&topic.target], ADMIN_TIMEOUT);
+                    if partitions_in(&described, &topic.target)
+                        .ok()
+                        .flatten()
+                        .is_some_and(|n| n >= topic.partitions)
+                    {
+                        debug!(topic = %topic.target, to = topic.partitions, "target topic grown by another process");
+                        return Ok(());
+                    }
+                }
                 return Err(Error::from_kafka(
                     Side::Target,
                     format!("adding partitions to {} ({from} -> {})", topic.target, topic.partitions),

@@ -147,6 +147,34 @@ fn partitions_added_to_a_source_topic_while_running_are_added_on_the_target_and_
     assert!(!stderr(&out).contains("topic stopped"), "{}", stderr(&out));
 }
 
+/// The source topic grows between two batch runs (a scheduled migration's next run, or a
+/// restart): the next run adds the partitions on the target and copies them, where it left the
+/// topic out, telling the user to add the partitions by hand.
+#[test]
+fn partitions_added_to_a_source_topic_between_runs_are_added_on_the_target_by_the_next() {
+    let setup = Setup::new();
+    if *setup.source.backend() == Backend::Tansu {
+        eprintln!("skipped: the Tansu development broker has no CreatePartitions (Apache Kafka runs this)");
+        return;
+    }
+    let t = topic("grow-stopped");
+    setup.source.create_topic(&t, 2, &[]).expect("topic");
+    for p in 0..2 {
+        setup.source.produce(&t, p, &keyed(&format!("old{p}"), 0..100)).expect("produce");
+    }
+    assert_success(&setup.mirror_until_caught_up(&t, &[]));
+    setup.source.add_partitions(&t, 5).expect("grow the source topic");
+    for p in 0..5 {
+        setup.source.produce(&t, p, &keyed(&format!("new{p}"), 0..30)).expect("produce");
+    }
+    let out = setup.mirror_until_caught_up(&t, &[]);
+    assert_success(&out);
+    assert_eq!(setup.target.partition_count(&t).expect("metadata"), Some(5));
+    setup.assert_exactly_once(&t, 5, None);
+    let audits = setup.audit(&t, 5);
+    assert_eq!(audits.iter().map(|a| a.source_records).collect::<Vec<_>>(), vec![130, 130, 30, 30, 30]);
+}
+
 #[test]
 fn aborted_source_transactions_are_not_copied() {
     let setup = Setup::new();
