@@ -29,8 +29,8 @@ fn older_cluster() -> Option<KafkaCluster> {
 
 /// Per partition: a committed transaction, plain records, an aborted transaction, plain
 /// records; returns what a read_committed reader sees, per partition.
-fn write_source(cluster: &KafkaCluster, topic: &str) -> Vec<Vec<StoredRecord>> {
-    cluster.create_topic(topic, PARTITIONS, &[]).expect("topic");
+fn write_source(cluster: &KafkaCluster, topic: &str, configs: &[(&str, &str)]) -> Vec<Vec<StoredRecord>> {
+    cluster.create_topic(topic, PARTITIONS, configs).expect("topic");
     for p in 0..PARTITIONS {
         let name = |part: &str| format!("p{p}-{part}");
         cluster.produce_transaction(topic, p, &keyed(&name("committed"), 0..10), true).expect("transaction");
@@ -77,7 +77,10 @@ fn from_kafka_3_to_kafka_4_records_and_a_group_land_exactly() {
         state_dir: tempfile::tempdir().expect("tempdir"),
     };
     let t = topic("from-3");
-    let source = write_source(&setup.source, &t);
+    // As a topic of a cluster upgraded from Kafka 2 carries them: Kafka 4 has no such configs
+    // and refuses a topic made with them.
+    let legacy = [("message.format.version", "2.8-IV1"), ("message.downconversion.enable", "false")];
+    let source = write_source(&setup.source, &t, &[legacy[0], legacy[1], ("retention.ms", "86400000")]);
     let group = format!("migrating-{}", unique_suffix());
     let at = positions(&source);
     commit_group(&setup.source, &group, &t, &at);
@@ -89,6 +92,9 @@ fn from_kafka_3_to_kafka_4_records_and_a_group_land_exactly() {
     assert_success(&out);
     setup.assert_exactly_once(&t, PARTITIONS, Some(21));
     assert_reads_on_from(&setup.target, &group, &t, &source, &at);
+    let configs = setup.target.topic_configs(&t).expect("target configs");
+    assert_eq!(configs.get("retention.ms").map(String::as_str), Some("86400000"), "{configs:?}");
+    assert!(legacy.iter().all(|(key, _)| !configs.contains_key(*key)), "{configs:?}");
 }
 
 /// Back to Kafka 3.9 (a failback, or a migration undone): the copy's transactions commit on
@@ -104,7 +110,7 @@ fn from_kafka_4_to_kafka_3_a_group_active_there_is_moved_only_once_it_leaves() {
         state_dir: tempfile::tempdir().expect("tempdir"),
     };
     let t = topic("to-3");
-    let source = write_source(&setup.source, &t);
+    let source = write_source(&setup.source, &t, &[]);
     let group = format!("returning-{}", unique_suffix());
     let at = positions(&source);
     commit_group(&setup.source, &group, &t, &at);
