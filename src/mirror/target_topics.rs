@@ -28,6 +28,10 @@ const ADMIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// answer carries some 40 configs per topic, a few MB for this many.
 const TOPICS_PER_REQUEST: usize = 500;
 
+/// Partitions one CreateTopics request makes at most: Kafka's controller refuses a request of
+/// more than 10 000 in all, whole ("Excessively large number of partitions per request").
+const PARTITIONS_PER_CREATE: i64 = 9_000;
+
 /// Admin access to both clusters for topic creation and config sync.
 /// What making a target topic ready changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -216,30 +220,12 @@ impl TopicSync {
                 )
             })
             .collect();
-        let answers = match block_on(self.target_admin.create_topics(&requests, &admin_options())) {
-            Ok(answers) => answers,
-            Err(e) => {
-                return missing
-                    .iter()
-                    .map(|t| {
-                        Err(Error::from_kafka(Side::Target, format!("creating topic {}", t.name), e.clone()))
-                    })
-                    .collect()
-            }
-        };
-        let mut outcomes: Vec<Result<bool>> = missing
-            .iter()
-            .map(|t| match answers.iter().find(|a| answer_name(a) == t.name) {
-                Some(Ok(_)) => Ok(true),
-                Some(Err((_, RDKafkaErrorCode::TopicAlreadyExists))) => Ok(false),
-                Some(Err((_, code))) => Err(Error::from_kafka(
-                    Side::Target,
-                    format!("creating topic {}", t.name),
-                    rdkafka::error::KafkaError::AdminOp(*code),
-                )),
-                None => Err(Error::Internal(format!("no answer about creating topic {}", t.name))),
-            })
-            .collect();
+        let mut outcomes: Vec<Result<bool>> = Vec::with_capacity(missing.len());
+        let mut at = 0;
+        for size in request_sizes(missing) {
+            outcomes.extend(self.create(&missing[at..at + size], &requests[at..at + size]));
+            at += size;
+        }
         let replicas = self.wait_all_visible(missing, &mut outcomes);
         if self.replication_factor.is_none() {
             // Where the source has one replica, no copy can have fewer.
@@ -254,6 +240,41 @@ impl TopicSync {
             warn_if_less_durable(&made, &replicas, brokers);
         }
         outcomes
+    }
+
+    /// One CreateTopics request: whether each topic was made by it (false: it was there).
+    fn create(&self, missing: &[&MissingTopic], requests: &[NewTopic<'_>]) -> Vec<Result<bool>> {
+        let answers = match block_on(self.target_admin.create_topics(requests, &admin_options())) {
+            Ok(answers) => answers,
+            Err(e) => {
+                return missing
+                    .iter()
+                    .map(|t| {
+                        Err(Error::from_kafka(Side::Target, format!("creating topic {}", t.name), e.clone()))
+                    })
+                    .collect()
+            }
+        };
+        missing
+            .iter()
+            .map(|t| match answers.iter().find(|a| answer_name(a) == t.name) {
+                Some(Ok(_)) => Ok(true),
+                Some(Err((_, RDKafkaErrorCode::TopicAlreadyExists))) => Ok(false),
+                Some(Err((_, code))) => {
+                    // The broker's words are not passed on: name what was asked of it.
+                    let what = match code {
+                        RDKafkaErrorCode::InvalidConfig => format!(
+                            "creating topic {} with the configs {} (one of them the target's brokers do not know or allow)",
+                            t.name,
+                            t.configs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ")
+                        ),
+                        _ => format!("creating topic {}", t.name),
+                    };
+                    Err(Error::from_kafka(Side::Target, what, rdkafka::error::KafkaError::AdminOp(*code)))
+                }
+                None => Err(Error::Internal(format!("no answer about creating topic {}", t.name))),
+            })
+            .collect()
     }
 
     /// How many brokers the target names (in the answer about `topic`, which need not exist).
@@ -537,9 +558,63 @@ fn admin_options() -> AdminOptions {
     AdminOptions::new().request_timeout(Some(ADMIN_TIMEOUT)).operation_timeout(Some(ADMIN_TIMEOUT))
 }
 
+/// How many of `missing`, in order, each CreateTopics request takes: at most
+/// [`PARTITIONS_PER_CREATE`] partitions and [`TOPICS_PER_REQUEST`] topics, but at least one topic.
+fn request_sizes(missing: &[&MissingTopic]) -> Vec<usize> {
+    let mut sizes = Vec::new();
+    let (mut topics, mut partitions) = (0usize, 0i64);
+    for topic in missing {
+        let more = i64::from(topic.partitions.max(0));
+        if topics > 0 && (partitions + more > PARTITIONS_PER_CREATE || topics == TOPICS_PER_REQUEST) {
+            sizes.push(topics);
+            (topics, partitions) = (0, 0);
+        }
+        topics += 1;
+        partitions += more;
+    }
+    if topics > 0 {
+        sizes.push(topics);
+    }
+    sizes
+}
+
 /// The topic a CreateTopics answer is about.
 fn answer_name(answer: &std::result::Result<String, (String, RDKafkaErrorCode)>) -> &str {
     match answer {
         Ok(name) | Err((name, _)) => name,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn missing(partitions: &[i32]) -> Vec<MissingTopic> {
+        partitions
+            .iter()
+            .enumerate()
+            .map(|(i, &p)| MissingTopic {
+                name: format!("t{i}"),
+                partitions: p,
+                configs: BTreeMap::new(),
+                source_replicas: None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn no_create_request_asks_for_more_partitions_than_kafka_takes() {
+        // 200 topics of 60 partitions: 12 000 in all, which Kafka refuses in one request.
+        let topics = missing(&[60; 200]);
+        let refs: Vec<&MissingTopic> = topics.iter().collect();
+        assert_eq!(request_sizes(&refs), vec![150, 50]);
+        // A topic above the bound goes alone; nothing is lost or asked twice.
+        let topics = missing(&[1, 20_000, 3, 4]);
+        let refs: Vec<&MissingTopic> = topics.iter().collect();
+        assert_eq!(request_sizes(&refs), vec![1, 1, 2]);
+        let topics = missing(&[1; 1_200]);
+        let refs: Vec<&MissingTopic> = topics.iter().collect();
+        assert_eq!(request_sizes(&refs), vec![500, 500, 200]);
+        assert!(request_sizes(&[]).is_empty());
     }
 }
