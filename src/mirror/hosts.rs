@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
@@ -46,7 +46,8 @@ pub(crate) struct Coordination {
 }
 
 impl Coordination {
-    fn start(consumer: BaseConsumer<Membership>) -> Result<Self> {
+    /// `grace`: how long a shard fenced while still assigned here may wait for its revocation.
+    fn start(consumer: BaseConsumer<Membership>, grace: Duration) -> Result<Self> {
         let consumer = Arc::new(consumer);
         let serving = Arc::new(AtomicBool::new(true));
         let server = {
@@ -59,6 +60,7 @@ impl Coordination {
                         // serves the group (assignments, revocations, heartbeats).
                         let _ = consumer.poll(Duration::from_millis(100));
                         consumer.context().reap_finished();
+                        consumer.context().give_up_fenced(grace);
                     }
                 })
                 .map_err(|cause| Error::Thread { what: "coordination group".into(), cause })?
@@ -199,6 +201,7 @@ impl ShardHosts {
             running: Mutex::default(),
             records: AtomicU64::new(0),
             failure: Mutex::default(),
+            fenced: Mutex::default(),
         };
         let consumer: BaseConsumer<Membership> = config
             .create_for_role_with_context(membership)
@@ -207,7 +210,10 @@ impl ShardHosts {
             .subscribe(&[&shards_topic(&settings.name)])
             .map_err(Error::kafka(Side::Target, "joining the mirror's group"))?;
         info!(group = %crate::config::names::coordinator_group(&settings.name), "joined the mirror's group; waiting for shards");
-        Ok(Self::Coordinated(Coordination::start(consumer)?))
+        // Twice the session timeout: a process cut off from the group learns it lost its
+        // shards by then.
+        let grace = (ctx.settings.session_timeout * 2).max(Duration::from_secs(20));
+        Ok(Self::Coordinated(Coordination::start(consumer, grace)?))
     }
 
     /// False once every local worker has ended, or (coordinated) once the mirror stops.
@@ -303,6 +309,9 @@ pub(crate) struct Membership {
     records: AtomicU64,
     /// An error that must stop this process (anything but being fenced by a new owner).
     failure: Mutex<Option<Error>>,
+    /// Shards whose workers ended fenced while the group still gave them to this process, since
+    /// when, and how (see [`Membership::give_up_fenced`]).
+    fenced: Mutex<BTreeMap<u32, (Instant, Error)>>,
 }
 
 impl Membership {
@@ -359,6 +368,7 @@ impl Membership {
     /// away while this process was cut off (`lost`) may already have a new owner: its record is
     /// not overwritten.
     fn stop(&self, shard: u32, lost: bool) {
+        self.lock_fenced().remove(&shard);
         let Some(hosted) = self.lock_running().remove(&shard) else { return };
         // A worker that already ended has dropped its end: nothing to release then.
         let _ = hosted.commands.send(WorkerCommand::Release);
@@ -399,8 +409,44 @@ impl Membership {
             self.lock_running().iter().filter(|(_, h)| h.handle.is_finished()).map(|(k, _)| *k).collect();
         for shard in done {
             if let Some(hosted) = self.lock_running().remove(&shard) {
-                self.settle(shard, hosted.handle.join());
+                let joined = hosted.handle.join();
+                let fenced = match joined {
+                    Ok(Err(e @ Error::Fenced { failed_over: false, .. })) => {
+                        warn!(shard, "shard fenced: another process of this mirror owns it now");
+                        Some(e)
+                    }
+                    joined => {
+                        self.settle(shard, joined);
+                        None
+                    }
+                };
                 self.forget(shard);
+                if let Some(e) = fenced {
+                    self.lock_fenced().insert(shard, (Instant::now(), e));
+                }
+            }
+        }
+    }
+
+    fn lock_fenced(&self) -> std::sync::MutexGuard<'_, BTreeMap<u32, (Instant, Error)>> {
+        self.fenced.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A shard fenced while the group gives it to this process, and not taken from it within
+    /// `grace`: no one runs it (a takeover comes with a revocation here; a fencing the claims
+    /// could not explain, the target's abort of a transaction cut off too long say, does not),
+    /// and nothing would until the next rebalance, with `/healthz` at 200. The process stops,
+    /// as a local run does, and the group hands its shards to the others.
+    fn give_up_fenced(&self, grace: Duration) {
+        let overdue = self.lock_fenced().iter().find(|(_, (at, _))| at.elapsed() >= grace).map(|(s, _)| *s);
+        if let Some(shard) = overdue {
+            if let Some((_, e)) = self.lock_fenced().remove(&shard) {
+                error!(
+                    shard,
+                    grace_s = grace.as_secs(),
+                    "shard fenced, yet still this process's in the group: no process runs it; stopping"
+                );
+                self.fail(e);
             }
         }
     }

@@ -297,3 +297,40 @@ fn coordinated_processes_stop_at_a_failover_and_write_nothing_behind_it() {
         assert_eq!(audit.visible.len(), 50, "nothing landed behind the failover on partition {p}");
     }
 }
+
+/// A coordinated process whose shards another process fences outside the group (here a run of
+/// the same mirror without `--coordinate`) stops, naming it, once the group has not taken them
+/// back within twice the session timeout: it kept its place in the group and ran none of them,
+/// for as long as no membership changed, with `/healthz` at 200.
+#[test]
+fn a_coordinated_process_whose_shards_are_fenced_outside_the_group_stops() {
+    let setup = Setup::new();
+    let t = topic("outside");
+    let partitions = 4;
+    setup.source.create_topic(&t, partitions, &[]).expect("topic");
+    let writer = write_in_background(&setup.source, &t, partitions, 100, 5, Duration::from_millis(50));
+    let mut grouped = coordinated(&setup, &t, "2", "grouped");
+    std::thread::sleep(Duration::from_secs(8));
+    let local_state = setup.state_dir.path().join("local");
+    let args = setup.args_with_state(&t, &["--shards", "2"], local_state);
+    let local_log = std::fs::File::create(setup.state_dir.path().join("local.log")).expect("log file");
+    let local = kmirror_command()
+        .args(&args)
+        .env("RUST_LOG", "info")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(local_log)
+        .spawn()
+        .expect("kmirror starts");
+    writer.join().expect("writer");
+    // Fenced at its next transaction, then twice the 6 s session timeout: well within 60 s.
+    let status = wait_exit(&mut grouped, Duration::from_secs(60))
+        .unwrap_or_else(|| panic!("the coordinated process runs on with no shard\n{}", logs(&setup)));
+    assert_eq!(status.code(), Some(3), "{status}\n{}", logs(&setup));
+    let grouped_log = std::fs::read_to_string(setup.state_dir.path().join("grouped.log")).unwrap_or_default();
+    assert!(grouped_log.contains("still this process's in the group"), "{grouped_log}");
+    wait_until_copied(&setup, &t, partitions, Duration::from_secs(120));
+    let status = stop(&setup, local);
+    assert!(status.success(), "{status}\n{}", logs(&setup));
+    setup.assert_exactly_once(&t, partitions, Some(100 * 5));
+}
