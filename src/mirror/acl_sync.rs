@@ -3,11 +3,15 @@
 //! are let in, and kept out, as on the source.
 //!
 //! Only rules that name one mirrored topic or one checkpointed group are copied: a prefixed or
-//! wildcard rule would grant on the target what the source never granted (topics there that
-//! are not copies), so it is left out and said once. Under the default `read-only` policy a DR
-//! copy is written by the mirror alone: DENY rules are copied as they are, ALLOW rules only for
-//! reading (ALL becomes the reading operations), as MirrorMaker 2 leaves WRITE out. Rules are
-//! added, never removed: one taken away on the source stays on the target until removed there.
+//! wildcard ALLOW would grant on the target what the source never granted (topics there that
+//! are not copies), so it is left out and said once. A prefixed or wildcard DENY on topics is
+//! copied as a DENY on each mirrored topic it covers, under its target name (left out, it let
+//! in on the copies whoever it kept out of the originals). Under the default `read-only` policy
+//! a DR copy is written by the mirror alone: DENY rules are copied as they are, ALLOW rules only
+//! for reading (ALL becomes the reading operations), as MirrorMaker 2 leaves WRITE out. A DENY
+//! that would keep the mirror itself from what it does there (for everyone, `User:*`, or its
+//! own login) is left out and said. Rules are added, never removed: one taken away on the source
+//! stays on the target until removed there.
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -30,6 +34,18 @@ const TOPIC_READS: [AclOperation; 3] =
     [AclOperation::Read, AclOperation::Describe, AclOperation::DescribeConfigs];
 /// What a consumer group takes: joining and committing (READ), describing it.
 const GROUP_READS: [AclOperation; 2] = [AclOperation::Read, AclOperation::Describe];
+/// What the mirror does on a target topic: makes it, writes it, reads and syncs its configs.
+const MIRROR_ON_TOPICS: [AclOperation; 7] = [
+    AclOperation::All,
+    AclOperation::Write,
+    AclOperation::Describe,
+    AclOperation::DescribeConfigs,
+    AclOperation::AlterConfigs,
+    AclOperation::Create,
+    AclOperation::Alter,
+];
+/// What the mirror does on a target group: commits its translated offsets, describes it.
+const MIRROR_ON_GROUPS: [AclOperation; 3] = [AclOperation::All, AclOperation::Read, AclOperation::Describe];
 
 /// The source's rules as the target gets them, and those left out with the reason.
 #[derive(Debug, Default, PartialEq)]
@@ -39,15 +55,51 @@ pub(crate) struct AclPlan {
 }
 
 /// Turns the source's rules into the target's. `topics` maps each mirrored source topic to its
-/// target name; `groups` picks the checkpointed groups (none without `--groups`).
+/// target name; `groups` picks the checkpointed groups (none without `--groups`); `mirror` is
+/// the principal the mirror logs in to the target as, where known (`User:NAME`).
 pub(crate) fn plan(
     source: &[Acl],
     topics: &BTreeMap<String, String>,
     groups: Option<&Regex>,
     policy: AclPolicy,
+    mirror: Option<&str>,
 ) -> AclPlan {
     let mut plan = AclPlan::default();
     for acl in source {
+        if acl.permission == AclPermission::Deny {
+            let needs: &[AclOperation] = match acl.resource {
+                AclResource::Topic => &MIRROR_ON_TOPICS,
+                _ => &MIRROR_ON_GROUPS,
+            };
+            if (acl.principal == "User:*" || Some(acl.principal.as_str()) == mirror)
+                && needs.contains(&acl.operation)
+            {
+                let why = match acl.resource {
+                    AclResource::Topic => {
+                        "it would keep the mirror itself from writing and making the copies"
+                    }
+                    _ => "it would keep the mirror itself from committing the groups' translated offsets",
+                };
+                plan.left_out.insert(acl.clone(), why);
+                continue;
+            }
+        }
+        // A DENY on many topics denies each copy of one.
+        if acl.permission == AclPermission::Deny
+            && acl.resource == AclResource::Topic
+            && (acl.pattern == AclPattern::Prefixed || acl.name == "*")
+        {
+            for (source_name, target_name) in topics {
+                if acl.name == "*" || source_name.starts_with(&acl.name) {
+                    plan.copies.insert(Acl {
+                        name: target_name.clone(),
+                        pattern: AclPattern::Literal,
+                        ..acl.clone()
+                    });
+                }
+            }
+            continue;
+        }
         let reads: &[AclOperation] = match acl.resource {
             AclResource::Topic => &TOPIC_READS,
             AclResource::Group => &GROUP_READS,
@@ -118,6 +170,8 @@ pub(crate) struct AclSync {
     topics: BTreeMap<String, String>,
     told: BTreeSet<Acl>,
     authorizers_checked: bool,
+    /// The mirror's login on the target (`User:NAME`, SASL), where it has one.
+    principal: Option<String>,
 }
 
 impl AclSync {
@@ -137,6 +191,7 @@ impl AclSync {
             topics: BTreeMap::new(),
             told: BTreeSet::new(),
             authorizers_checked: false,
+            principal: target.get("sasl.username").map(|name| format!("User:{name}")),
         })
     }
 
@@ -154,7 +209,7 @@ impl AclSync {
             message,
             fix: SOURCE_FIX,
         })?;
-        let plan = plan(&source, &self.topics, self.groups.as_ref(), self.policy);
+        let plan = plan(&source, &self.topics, self.groups.as_ref(), self.policy, self.principal.as_deref());
         for (acl, why) in &plan.left_out {
             if self.told.insert(acl.clone()) {
                 warn!(acl = %acl, "ACL not copied: {why}");
@@ -270,7 +325,7 @@ mod tests {
             acl(Other, "kafka-cluster", Allow, Alter),
         ];
         let groups = Regex::new("^(?:billing)$").expect("regex");
-        let plan = plan(&source, &names(), Some(&groups), AclPolicy::ReadOnly);
+        let plan = plan(&source, &names(), Some(&groups), AclPolicy::ReadOnly, None);
         let copies: Vec<(AclResource, &str, AclPermission, AclOperation)> =
             plan.copies.iter().map(|a| (a.resource, a.name.as_str(), a.permission, a.operation)).collect();
         assert_eq!(
@@ -295,7 +350,7 @@ mod tests {
             acl(AclResource::Topic, "orders", AclPermission::Allow, AclOperation::Write),
             acl(AclResource::Topic, "orders", AclPermission::Allow, AclOperation::All),
         ];
-        let plan = plan(&source, &names(), None, AclPolicy::All);
+        let plan = plan(&source, &names(), None, AclPolicy::All, None);
         assert_eq!(plan.copies.len(), 2);
         assert!(plan.copies.iter().all(|a| a.name == "src.orders"));
         assert!(plan.left_out.is_empty());
@@ -309,9 +364,56 @@ mod tests {
         unrelated.name = "pay".into();
         let wildcard = acl(AclResource::Topic, "*", AclPermission::Allow, AclOperation::Read);
         let group = acl(AclResource::Group, "billing", AclPermission::Allow, AclOperation::Read);
-        let plan =
-            plan(&[prefixed.clone(), unrelated, wildcard.clone(), group], &names(), None, AclPolicy::All);
+        let plan = plan(
+            &[prefixed.clone(), unrelated, wildcard.clone(), group],
+            &names(),
+            None,
+            AclPolicy::All,
+            None,
+        );
         assert!(plan.copies.is_empty(), "without --groups no group rule is copied: {:?}", plan.copies);
         assert_eq!(plan.left_out.keys().cloned().collect::<BTreeSet<_>>(), [prefixed, wildcard].into());
+    }
+
+    #[test]
+    fn a_deny_on_many_topics_denies_each_copy_and_one_on_the_mirror_itself_is_left_out() {
+        use AclOperation::*;
+        use AclPermission::*;
+        use AclResource::*;
+        let topics: BTreeMap<String, String> =
+            [("orders", "dr.orders"), ("ordinals", "dr.ordinals"), ("pay", "dr.pay")]
+                .into_iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect();
+        let mut prefixed = acl(Topic, "ord", Deny, Read);
+        prefixed.pattern = AclPattern::Prefixed;
+        prefixed.principal = "User:contractor".into();
+        let mut everyone = acl(Topic, "*", Deny, Read);
+        everyone.principal = "User:intern".into();
+        let mut writes_for_all = acl(Topic, "orders", Deny, Write);
+        writes_for_all.principal = "User:*".into();
+        let mut mirror = acl(Group, "billing", Deny, Read);
+        mirror.principal = "User:kmirror".into();
+        let reads_for_all = Acl { principal: "User:*".into(), ..acl(Topic, "pay", Deny, Read) };
+        let groups = Regex::new("^billing$").expect("regex");
+        let source = [prefixed, everyone, writes_for_all.clone(), mirror.clone(), reads_for_all];
+        let plan = plan(&source, &topics, Some(&groups), AclPolicy::ReadOnly, Some("User:kmirror"));
+        let copies: Vec<(&str, &str, AclPattern, AclOperation)> = plan
+            .copies
+            .iter()
+            .map(|a| (a.principal.as_str(), a.name.as_str(), a.pattern, a.operation))
+            .collect();
+        assert_eq!(
+            copies,
+            vec![
+                ("User:contractor", "dr.orders", AclPattern::Literal, Read),
+                ("User:intern", "dr.orders", AclPattern::Literal, Read),
+                ("User:contractor", "dr.ordinals", AclPattern::Literal, Read),
+                ("User:intern", "dr.ordinals", AclPattern::Literal, Read),
+                ("User:*", "dr.pay", AclPattern::Literal, Read),
+                ("User:intern", "dr.pay", AclPattern::Literal, Read),
+            ]
+        );
+        assert_eq!(plan.left_out.keys().cloned().collect::<BTreeSet<_>>(), [writes_for_all, mirror].into());
     }
 }

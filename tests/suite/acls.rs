@@ -20,7 +20,7 @@ use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
 const PASSWORD: &str = "acl-test-password";
-const USERS: [&str; 4] = ["admin", "alice", "bob", "mirror"];
+const USERS: [&str; 5] = ["admin", "alice", "bob", "carol", "mirror"];
 
 fn secured() -> KafkaCluster {
     let users: Vec<(String, String)> = USERS.iter().map(|u| (u.to_string(), PASSWORD.to_string())).collect();
@@ -131,6 +131,16 @@ fn read_rules_follow_the_copy_under_its_target_name_and_writes_stay_with_the_sou
             // Not a mirrored topic, and a prefixed rule: neither reaches the target.
             AclRule::allow(AclOn::Topic, "unrelated", "alice", AclOp::Read),
             AclRule { prefixed: true, ..AclRule::allow(AclOn::Topic, &t[..4], "bob", AclOp::Read) },
+            // carol may read the topic by name but a prefixed DENY keeps her out: the DENY
+            // reaches the copy, under its name.
+            AclRule::allow(AclOn::Topic, &t, "carol", AclOp::Read),
+            AclRule::allow(AclOn::Topic, &t, "carol", AclOp::Describe),
+            AclRule::allow(AclOn::Group, &format!("{group}-carol"), "carol", AclOp::Read),
+            AclRule { prefixed: true, ..AclRule::deny(AclOn::Topic, &t[..4], "carol", AclOp::Read) },
+            // The principal the mirror logs in as denied writing (as a guard against a copy
+            // back): copied, it would deny the mirror's own writes on the target (this test's
+            // admin is a super user, whom no rule denies: the plan is what is checked).
+            AclRule::deny(AclOn::Topic, &t, "admin", AclOp::Write),
         ])
         .expect("source ACLs");
     // The source's rules mean what the test says before anything is copied.
@@ -138,6 +148,10 @@ fn read_rules_follow_the_copy_under_its_target_name_and_writes_stay_with_the_sou
     assert!(
         topic_denied(read_as(&source, "bob", &t, &format!("{group}-bob"))),
         "bob is denied READ on the source"
+    );
+    assert!(
+        topic_denied(read_as(&source, "carol", &t, &format!("{group}-carol"))),
+        "carol is denied READ on the source"
     );
     let before = read_as(&target, "alice", &t, &group);
     assert!(before.is_err(), "nothing on the target grants alice anything yet: {before:?}");
@@ -183,6 +197,10 @@ fn read_rules_follow_the_copy_under_its_target_name_and_writes_stay_with_the_sou
         AclRule::allow(AclOn::Topic, &copy, "bob", AclOp::DescribeConfigs),
         AclRule::deny(AclOn::Topic, &copy, "bob", AclOp::Read),
         AclRule::allow(AclOn::Group, &format!("{group}-bob"), "bob", AclOp::Read),
+        AclRule::allow(AclOn::Topic, &copy, "carol", AclOp::Read),
+        AclRule::allow(AclOn::Topic, &copy, "carol", AclOp::Describe),
+        AclRule::deny(AclOn::Topic, &copy, "carol", AclOp::Read),
+        AclRule::allow(AclOn::Group, &format!("{group}-carol"), "carol", AclOp::Read),
     ];
     expected.sort();
     assert_eq!(
@@ -202,6 +220,11 @@ fn read_rules_follow_the_copy_under_its_target_name_and_writes_stay_with_the_sou
         topic_denied(read_as(&target, "bob", &copy, &format!("{group}-bob"))),
         "bob's DENY followed the copy"
     );
+    assert!(
+        topic_denied(read_as(&target, "carol", &copy, &format!("{group}-carol"))),
+        "carol's prefixed DENY followed the copy"
+    );
+    assert!(stderr(&out).contains("it would keep the mirror itself from writing"), "{}", stderr(&out));
     let alice_writes = write_as(&target, "alice", &copy);
     assert!(topic_denied(alice_writes.clone()), "WRITE is not copied to the DR copy: {alice_writes:?}");
     let bob_writes = write_as(&target, "bob", &copy);
