@@ -7,7 +7,7 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked --bin kmirror
+RUN cargo build --release --locked --no-default-features --bin kmirror
 
 FROM debian:bookworm-slim
 RUN apt-get update \

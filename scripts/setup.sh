@@ -8,6 +8,18 @@ cache="$root/.cache"
 # shellcheck source=scripts/maven-jars.sh
 . "$root/scripts/maven-jars.sh"
 
+# Rust comes from rustup, not from Debian (whose cargo is older than the build needs): said
+# here, before anything is installed, rather than as "cargo: command not found" after.
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "setup: no Rust toolchain (cargo) on PATH: install one from https://rustup.rs (Rust 1.85 or newer), then run this again" >&2
+  exit 1
+fi
+rust_minor=$(rustc --version 2>/dev/null | sed -n 's/^rustc 1\.\([0-9]*\).*/\1/p')
+if [ -n "$rust_minor" ] && [ "$rust_minor" -lt 85 ]; then
+  echo "setup: $(rustc --version) is older than the build needs (1.85): rustup update" >&2
+  exit 1
+fi
+
 packages=(cmake pkg-config libssl-dev libclang-dev clang libcurl4-openssl-dev librocksdb-dev python3-venv openssl stunnel4)
 missing=()
 # Apache Kafka runs on Java 17 and comes from Maven Central through Maven; the project's

@@ -232,7 +232,7 @@ pub(crate) struct MirrorArgs {
     pub(crate) coordinate: bool,
     /// With --coordinate: how long a silent process keeps its shards before the group hands
     /// them to the others, in seconds [default: 10].
-    #[arg(long, value_name = "SECONDS", requires = "coordinate")]
+    #[arg(long, value_name = "SECONDS")]
     pub(crate) session_timeout: Option<u64>,
     /// Start although `kmirror failover --execute` took this mirror's shards, which it refuses
     /// otherwise (exit 3): once a drill is over and its clients are back on the source. Needed
@@ -260,7 +260,7 @@ pub(crate) struct MirrorArgs {
     /// Replication factor of topics kmirror creates on the target [default: for copies, the
     /// target's default.replication.factor (a warning says where that is fewer replicas than the
     /// source topic has); for kmirror's own topics, 3, or the target's broker count if fewer].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub(crate) replication_factor: Option<i32>,
     /// How often new topics and partitions are looked for, in seconds [default: 10].
     #[arg(long, value_name = "SECONDS")]
@@ -280,9 +280,11 @@ pub(crate) struct MirrorArgs {
     pub(crate) sync_group_offsets: bool,
     /// Copy the source's ACLs of each mirrored topic (under its target name) and of each
     /// --groups group to the target, at start and at every refresh; rules are added, never
-    /// removed. Prefixed and wildcard rules are left out (they would grant on target names that
-    /// are not copies), and said. Needs an authorizer on both clusters, DESCRIBE on the
-    /// source's CLUSTER and ALTER on the target's [default policy: read-only].
+    /// removed. A prefixed or wildcard DENY on topics is copied as a DENY on each copy it
+    /// covers; prefixed and wildcard ALLOWs (and group DENYs) are left out (they would grant on
+    /// target names that are not copies), and said, as is a DENY that would stop the mirror
+    /// itself. Needs an authorizer on both clusters, DESCRIBE on the source's CLUSTER and ALTER
+    /// on the target's [default policy: read-only].
     #[arg(long, value_enum, value_name = "POLICY", num_args = 0..=1, default_missing_value = "read-only")]
     pub(crate) sync_acls: Option<AclPolicy>,
     /// Serve Prometheus metrics on http://HOST:PORT/metrics and a health check on /healthz

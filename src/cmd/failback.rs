@@ -121,16 +121,23 @@ pub(crate) fn run(args: &FailbackArgs) -> Result<String> {
     })
 }
 
-/// (source partition, DR partition) of every partition mirror NAME copied.
+/// (source partition, DR partition) of every partition mirror NAME mirrored: those with copies
+/// in its map, and those it has a position in without any (a topic empty at the failover takes
+/// DR writes too, and they go home with the rest).
 fn forward_pairs(forward: &Translator) -> Result<Vec<(TopicPartition, TopicPartition)>> {
-    let mut pairs = Vec::new();
+    let mut pairs = BTreeSet::new();
     for source in forward.source_partitions()? {
         if let Some(target) = forward.target_of(&source)? {
-            pairs.push((source, target));
+            pairs.insert((source, target));
         }
     }
-    pairs.sort();
-    Ok(pairs)
+    let copied: BTreeSet<TopicPartition> = pairs.iter().map(|(_, dr)| dr.clone()).collect();
+    for (source, dr) in forward.mirrored_pairs()? {
+        if !copied.contains(&dr) {
+            pairs.insert((source, dr));
+        }
+    }
+    Ok(pairs.into_iter().collect())
 }
 
 /// Where the forward copy ends in each DR partition, and (with `execute`) those positions
@@ -333,10 +340,13 @@ fn table(record: &Record) -> String {
             s.state
         );
     }
-    out += &format!(
-        "\nrun the opposite mirror (it copies only what was written on DR):\n  {}\n",
-        record.command
-    );
+    out += &match record.executed {
+        true => format!("\nrun the opposite mirror (it copies only what was written on DR):\n  {}\n", record.command),
+        false => format!(
+            "\nonce this has run with --execute (which sets the starts above), run the opposite mirror:\n  {}\n",
+            record.command
+        ),
+    };
     if !record.positions.is_empty() {
         out += "\n";
         out += &report::render(&record.positions, Format::Table);

@@ -172,6 +172,11 @@ impl MirrorSettings {
             .or(file.session_timeout)
             .map(|seconds| within("--session-timeout", seconds, 1, 3600))
             .transpose()?;
+        if session_timeout.is_some() && !coordinate {
+            return Err(usage(
+                "--session-timeout is the group's of --coordinate: add --coordinate (or coordinate = true in --config), or leave it out",
+            ));
+        }
         if session_timeout.is_some() && target.get("session.timeout.ms").is_some() {
             return Err(usage(
                 "--session-timeout and target.session.timeout.ms both set the group's session timeout: give one",
@@ -276,7 +281,7 @@ impl MirrorSettings {
             checkpoint_interval: Duration::from_secs(checkpoint_interval),
             sync_group_offsets,
             sync_acls: args.sync_acls.or(file.sync_acls),
-            metrics_addr: args.metrics_addr.clone().or(file.metrics_addr.clone()),
+            metrics_addr: metrics_addr(args.metrics_addr.clone().or(file.metrics_addr.clone()))?,
             progress: args.progress.or(file.progress).unwrap_or_default(),
         })
     }
@@ -376,6 +381,21 @@ pub(crate) fn group_regex(pattern: &str) -> Result<regex::Regex> {
         pattern: pattern.to_string(),
         message: e.to_string().lines().last().unwrap_or_default().trim().to_string(),
     })
+}
+
+/// `--metrics-addr` as given, once it names an address (found before any cluster is asked).
+fn metrics_addr(addr: Option<String>) -> Result<Option<String>> {
+    use std::net::ToSocketAddrs;
+    match addr {
+        Some(addr) => match addr.to_socket_addrs().map(|mut found| found.next()) {
+            Ok(Some(_)) => Ok(Some(addr)),
+            Ok(None) => Err(usage(&format!(
+                "--metrics-addr {addr}: names no address (give HOST:PORT, e.g. 0.0.0.0:9100)"
+            ))),
+            Err(e) => Err(usage(&format!("--metrics-addr {addr}: {e} (give HOST:PORT, e.g. 0.0.0.0:9100)"))),
+        },
+        None => Ok(None),
+    }
 }
 
 fn usage(message: &str) -> Error {

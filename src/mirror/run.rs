@@ -210,6 +210,34 @@ impl Mirror {
         }
     }
 
+    /// Mirror NAME-back whose source holds mirror NAME's map is the way home after a failover
+    /// (see `kmirror failback`): it copies only what was written on DR, from the start positions
+    /// `failback --execute` sets. Started with none, it would copy back every record NAME
+    /// copied there, each then twice on the source.
+    fn refuse_a_way_home_without_starts(&self, reads: &StartReads) -> Result<()> {
+        let name = &self.ctx.settings.name;
+        let Some(forward) = name.strip_suffix("-back") else { return Ok(()) };
+        let Ok(groups) = &reads.groups else { return Ok(()) };
+        if groups.iter().any(|(_, positions)| positions.values().any(Option::is_some)) {
+            return Ok(());
+        }
+        let map = crate::config::names::map_topic(forward);
+        let Ok(metadata) = self.source_metadata.fetch_metadata(Some(&map), self.ctx.settings.connect_timeout)
+        else {
+            return Ok(());
+        };
+        if metadata
+            .topics()
+            .iter()
+            .any(|t| t.name() == map && t.error().is_none() && !t.partitions().is_empty())
+        {
+            return Err(Error::Usage(format!(
+                "mirror {name} is the way home of mirror {forward} (its source holds {map}) and has no start positions: run `kmirror failback --name {forward} --execute` (with the same --source and --target as {forward}) first; started now, it would copy back every record {forward} copied"
+            )));
+        }
+        Ok(())
+    }
+
     pub(crate) fn context(&self) -> Arc<MirrorContext> {
         self.ctx.clone()
     }
@@ -283,6 +311,7 @@ impl Mirror {
             ends: HashMap::new(),
             ids: HashMap::new(),
         });
+        self.refuse_a_way_home_without_starts(&reads)?;
         let all_caught_up = self.note_start(&by_shard, reads)?;
         let translator = match settings.sync_group_offsets {
             true => Some(Translator::open(&settings.state_dir, &settings.name, self.target_config())?),

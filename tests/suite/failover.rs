@@ -372,9 +372,13 @@ fn a_failback_brings_the_dr_writes_home_and_the_groups_to_their_exact_positions(
     for p in 0..PARTITIONS {
         setup.source.produce(&t, p, &keyed(&format!("p{p}"), 0..PER_PARTITION)).expect("produce");
     }
+    // Mirrored too, but empty until the failover: nothing of it is in the map.
+    let empty = format!("{t}-dlq");
+    setup.source.create_topic(&empty, 1, &[]).expect("topic");
+    let both = format!("{}|{}", regex::escape(&t), regex::escape(&empty));
     let group = format!("orders-{}", setup.name);
     commit_group(&setup.source, &group, &t, &BTreeMap::from([(0, 40), (1, 60)]));
-    assert_success(&setup.mirror_until_caught_up(&t, &["--groups", &regex::escape(&group)]));
+    assert_success(&setup.mirror_until_caught_up(&both, &["--groups", &regex::escape(&group)]));
     setup.assert_exactly_once(&t, PARTITIONS, Some(PER_PARTITION));
     assert_success(&setup.failover(&["--execute"]));
 
@@ -383,6 +387,7 @@ fn a_failback_brings_the_dr_writes_home_and_the_groups_to_their_exact_positions(
     for p in 0..PARTITIONS {
         setup.target.produce(&t, p, &keyed(&format!("dr{p}"), 0..DR_WRITES)).expect("produce on DR");
     }
+    setup.target.produce(&empty, 0, &keyed("dlq", 0..5)).expect("produce on DR");
     let on_dr: Vec<Vec<kmirror_testcontainers::StoredRecord>> =
         (0..PARTITIONS).map(|p| setup.target.read_committed_audited(&t, p).expect("read DR")).collect();
     assert!(on_dr.iter().all(|r| r.len() == PER_PARTITION + DR_WRITES));
@@ -418,25 +423,16 @@ fn a_failback_brings_the_dr_writes_home_and_the_groups_to_their_exact_positions(
     let dry = failback(&setup, &["--format", "json"]);
     assert_success(&dry);
     let plan: serde_json::Value = serde_json::from_slice(&dry.stdout).expect("json");
-    for start in plan["starts"].as_array().expect("starts") {
+    for start in plan["starts"].as_array().expect("starts").iter().filter(|s| s["dr_topic"] == t.as_str()) {
         let p = start["dr_partition"].as_i64().expect("partition") as usize;
         assert_eq!(start["state"], "dry run", "{plan:#}");
         assert_eq!(start["start_offset"].as_i64(), Some(on_dr[p][PER_PARTITION - 1].offset + 1), "{plan:#}");
     }
     let back = format!("{}-back", setup.name);
     assert_eq!(plan["back_name"], back.as_str());
-
-    let prepared = failback(&setup, &["--execute"]);
-    assert_success(&prepared);
-    assert!(
-        String::from_utf8_lossy(&prepared.stdout).contains(&format!("--name {back}")),
-        "the command to run"
-    );
-    let none = failback(&setup, &["--groups", "no-such-group-.*", "--execute"]);
-    assert!(!none.status.success() && stderr(&none).contains("matches --groups"), "{}", stderr(&none));
-    // Groups cannot move before the DR writes they are past are copied back: refused by name.
-    let early = failback(&setup, &["--groups", &regex::escape(&group), "--execute"]);
-    assert!(!early.status.success() && stderr(&early).contains("not copied back yet"), "{}", stderr(&early));
+    let empty_start =
+        plan["starts"].as_array().expect("starts").iter().find(|s| s["dr_topic"] == empty.as_str());
+    assert_eq!(empty_start.map(|s| s["start_offset"].clone()), Some(serde_json::json!(0)), "{plan:#}");
 
     // The opposite mirror, DR -> source.
     let state = tempfile::tempdir().expect("tempdir");
@@ -449,7 +445,7 @@ fn a_failback_brings_the_dr_writes_home_and_the_groups_to_their_exact_positions(
         "--name",
         &back,
         "--topics",
-        &regex::escape(&t),
+        &both,
         "--until-caught-up",
         "--transaction-max-ms",
         "100",
@@ -459,7 +455,35 @@ fn a_failback_brings_the_dr_writes_home_and_the_groups_to_their_exact_positions(
     .iter()
     .map(|s| s.to_string())
     .collect();
+    // Run before failback --execute set its starts, it would copy back every mirrored record.
+    let too_soon = run(&reverse, Duration::from_secs(120));
+    assert_eq!(too_soon.status.code(), Some(2), "{}", stderr(&too_soon));
+    assert!(
+        stderr(&too_soon).contains(&format!("run `kmirror failback --name {}", setup.name)),
+        "{}",
+        stderr(&too_soon)
+    );
+    assert_eq!(
+        setup.source.read_committed_audited(&t, 0).expect("read").len(),
+        PER_PARTITION,
+        "nothing copied"
+    );
+
+    let prepared = failback(&setup, &["--execute"]);
+    assert_success(&prepared);
+    let said = String::from_utf8_lossy(&prepared.stdout);
+    assert!(said.contains(&format!("--name {back}")), "the command to run: {said}");
+    assert!(said.contains(&regex::escape(&empty)), "the empty topic goes home too: {said}");
+    let none = failback(&setup, &["--groups", "no-such-group-.*", "--execute"]);
+    assert!(!none.status.success() && stderr(&none).contains("matches --groups"), "{}", stderr(&none));
+    // Groups cannot move before the DR writes they are past are copied back: refused by name.
+    let early = failback(&setup, &["--groups", &regex::escape(&group), "--execute"]);
+    assert!(!early.status.success() && stderr(&early).contains("not copied back yet"), "{}", stderr(&early));
+
     assert_success(&run(&reverse, Duration::from_secs(120)));
+    let dlq_home = setup.source.read_committed_audited(&empty, 0).expect("read source");
+    assert_eq!(keys(&dlq_home), keys(&setup.target.read_committed_audited(&empty, 0).expect("read DR")));
+    assert_eq!(dlq_home.len(), 5, "the DR writes of the topic empty at the failover");
     let home: Vec<Vec<kmirror_testcontainers::StoredRecord>> =
         (0..PARTITIONS).map(|p| setup.source.read_committed_audited(&t, p).expect("read source")).collect();
     for (p, records) in home.iter().enumerate() {

@@ -285,6 +285,41 @@ fn print_config_shows_every_setting_and_reads_back_as_the_same_config() {
     let out = run(&both, Duration::from_secs(30));
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("--session-timeout and target.session.timeout.ms"), "{}", stderr(&out));
+
+    // -1 is the default replication factor, as the help says (clap took it for a flag).
+    let mut default_rf = flags.clone();
+    default_rf.extend(["--replication-factor".to_string(), "-1".to_string()]);
+    assert_success(&run(&default_rf, Duration::from_secs(30)));
+    // --session-timeout with coordinate = true from the file (flags add to it), and without
+    // any --coordinate at all: refused by name, not taken and unused.
+    let coordinated = dir.path().join("coordinated.toml");
+    std::fs::write(&coordinated, printed.replace("session_timeout = 7\n", "")).expect("write");
+    let from_file: Vec<String> = [
+        "mirror",
+        "--config",
+        &coordinated.display().to_string(),
+        "--session-timeout",
+        "9",
+        "--print-config",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let out = run(&from_file, Duration::from_secs(30));
+    assert_success(&out);
+    let config: toml::Value = toml::from_str(&String::from_utf8_lossy(&out.stdout)).expect("TOML");
+    assert_eq!(config["session_timeout"].as_integer(), Some(9));
+    let mut alone = flags.clone();
+    alone.retain(|f| f != "--coordinate");
+    let out = run(&alone, Duration::from_secs(30));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--session-timeout is the group's of --coordinate"), "{}", stderr(&out));
+    // An address that names nothing is found before any cluster is asked.
+    let mut bad_addr = flags.clone();
+    bad_addr.extend(["--metrics-addr".to_string(), "nonsense".to_string()]);
+    let out = run(&bad_addr, Duration::from_secs(30));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--metrics-addr nonsense:"), "{}", stderr(&out));
 }
 
 /// Each side's settings serve all of that side's clients, each client taking the ones of its
