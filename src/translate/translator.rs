@@ -14,8 +14,6 @@ use crate::config::names::{self, shard_of};
 use crate::error::{Error, Result, Side};
 use crate::kafka::client::CreateForRole;
 use crate::kafka::groups::committed_offsets_exact;
-use crate::mirror::positions::every_groups_offsets;
-use crate::mirror::shadow::CommitMetadata;
 use crate::translate::map_sync::{catch_up, same_topic_or_cleared};
 
 /// One group position and where it lands on the other cluster (`None`: nothing mirrored there).
@@ -139,34 +137,8 @@ impl Translator {
         Ok(out)
     }
 
-    /// (source partition, target partition) of every partition the mirror has a position in,
-    /// copies or not: its shadow groups hold one from its first run on (a topic still empty, or
-    /// whose every record a transform dropped, has no run in the map).
-    pub(crate) fn mirrored_pairs(&self) -> Result<Vec<(TopicPartition, TopicPartition)>> {
-        let shards = self.shards()?;
-        let client: BaseConsumer =
-            self.target.create_for_role().map_err(Error::kafka(Side::Target, "creating a client"))?;
-        let every =
-            every_groups_offsets(Consumer::client(&client), &self.name, shards, Duration::from_secs(30))?;
-        let mut pairs = Vec::new();
-        for (shard, committed) in every {
-            for c in committed.into_iter().filter(|c| c.offset.is_some_and(|o| o >= 0)) {
-                let Some(meta) = CommitMetadata::decode(&c.metadata) else { continue };
-                // A position in another shard's group was written for another source topic.
-                if shard_of(&meta.source_topic, c.partition, shards) == shard {
-                    pairs.push((
-                        TopicPartition::new(&meta.source_topic, c.partition),
-                        TopicPartition::new(&c.topic, c.partition),
-                    ));
-                }
-            }
-        }
-        pairs.sort();
-        Ok(pairs)
-    }
-
     /// The mirror's shard count: the partition count of its shards topic.
-    fn shards(&self) -> Result<u32> {
+    pub(crate) fn shards(&self) -> Result<u32> {
         let topic = names::shards_topic(&self.name);
         let client: BaseConsumer =
             self.target.create_for_role().map_err(Error::kafka(Side::Target, "creating a client"))?;
