@@ -16,9 +16,11 @@ use kmirror_state::{GroupOffset, TopicPartition};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::ClientConfig;
 use serde::Serialize;
+use tracing::warn;
 
 use crate::cmd::cli::FailbackArgs;
 use crate::cmd::report::{self, Format, Row};
+use crate::cmd::translate_offsets::written_on_the_target;
 use crate::config::names::{self, shadow_group, shard_of};
 use crate::config::{check_name, default_state_dir, group_regex, DEFAULT_SHARDS};
 use crate::error::{Error, Result, Side};
@@ -95,12 +97,13 @@ pub(crate) fn run(args: &FailbackArgs) -> Result<String> {
             )));
         }
         let translated =
-            translate_groups(&forward, &state, &back, &source, &dr, &group_names, &pairs, &ends)?;
+            translate_groups(name, &forward, &state, &back, &source, &dr, &group_names, &pairs, &ends)?;
         if args.execute {
             refuse_active(&source, Side::Source, &group_names, "fail back")?;
             refuse_untranslated(&translated)?;
             for (group, offsets) in &translated {
                 let offsets: Vec<GroupOffset> = offsets.iter().filter_map(|(_, to)| to.clone()).collect();
+                let offsets = never_back(&source, group, offsets)?;
                 if !offsets.is_empty() {
                     commit_offsets(&source, Side::Source, group, &offsets)?;
                 }
@@ -248,6 +251,7 @@ type Translated = BTreeMap<String, Vec<(GroupOffset, Option<GroupOffset>)>>;
 /// translation reads the mirrors' positions and catches the local maps up).
 #[allow(clippy::too_many_arguments)]
 fn translate_groups(
+    name: &str,
     forward: &Translator,
     state: &StateDir,
     back: &str,
@@ -268,10 +272,30 @@ fn translate_groups(
         |from: &GroupOffset| ends.get(&from.partition).is_some_and(|&end| from.offset <= end);
     let (inside, past): (Vec<GroupOffset>, Vec<GroupOffset>) =
         positions.iter().map(|(_, from)| from.clone()).partition(|from| copied_forward(from));
+    // Past the copy's end by control markers only (a Java consumer's position moves over the
+    // last commit's marker) is the copy's end: no DR record lies between, and the opposite
+    // mirror, with nothing to copy there, never has an answer for it.
+    let mut at_end: Vec<(GroupOffset, GroupOffset)> = Vec::new();
+    let mut past_records = Vec::new();
+    for from in past {
+        match ends.get(&from.partition) {
+            Some(&end) if !written_on_the_target(dr, name, &from.partition, end, from.offset)? => {
+                at_end.push((from.clone(), GroupOffset { offset: end, ..from }));
+            }
+            _ => past_records.push(from),
+        }
+    }
+    let past = past_records;
     let mut answers: BTreeMap<(TopicPartition, i64), Option<GroupOffset>> = BTreeMap::new();
+    let mut inside = inside;
+    inside.extend(at_end.iter().map(|(_, end)| end.clone()));
     if !inside.is_empty() {
         for t in forward.reverse(&inside)? {
             answers.insert((t.from.partition.clone(), t.from.offset), t.to);
+        }
+        for (from, end) in &at_end {
+            let to = answers.get(&(end.partition.clone(), end.offset)).cloned().flatten();
+            answers.insert((from.partition.clone(), from.offset), to);
         }
     }
     if !past.is_empty() {
@@ -294,6 +318,23 @@ fn translate_groups(
         out.entry(group).or_default().push((from, to));
     }
     Ok(out)
+}
+
+/// `offsets` but those where `group` is further on the source already (its consumers read on
+/// there after an earlier failback of it): a group is never moved back.
+fn never_back(source: &ClientConfig, group: &str, offsets: Vec<GroupOffset>) -> Result<Vec<GroupOffset>> {
+    let partitions: Vec<TopicPartition> = offsets.iter().map(|o| o.partition.clone()).collect();
+    let current: BTreeMap<TopicPartition, i64> =
+        committed_offsets_exact(source, Side::Source, group, &partitions)?
+            .into_iter()
+            .map(|c| (c.partition, c.offset))
+            .collect();
+    let (moved, ahead): (Vec<GroupOffset>, Vec<GroupOffset>) =
+        offsets.into_iter().partition(|o| current.get(&o.partition).is_none_or(|&c| c <= o.offset));
+    if !ahead.is_empty() {
+        warn!(group, partitions = ahead.len(), "the group is further on the source than its DR position translates to; left where it is there (a group is never moved back)");
+    }
+    Ok(moved)
 }
 
 fn refuse_untranslated(translated: &Translated) -> Result<()> {

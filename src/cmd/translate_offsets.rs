@@ -243,7 +243,7 @@ fn reverse(q: &Query<'_>) -> Result<Vec<Row>> {
 }
 
 /// Whether `partition` holds committed records in `from..to` (control markers are no records).
-fn written_on_the_target(
+pub(crate) fn written_on_the_target(
     target: &ClientConfig,
     name: &str,
     partition: &TopicPartition,

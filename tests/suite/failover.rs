@@ -545,6 +545,67 @@ fn a_failback_brings_the_dr_writes_home_and_the_groups_to_their_exact_positions(
             "partition {p}: a consumer resuming at {position} reads exactly what it had not read"
         );
     }
+
+    // Its consumers read on at the source; the same failback run again (a later step of the
+    // drill naming more groups) leaves it where it is: never moved back.
+    let further = BTreeMap::from([
+        (0, positions[&0].expect("position") + 5),
+        (1, positions[&1].expect("position") + 3),
+    ]);
+    commit_group(&setup.source, &group, &t, &further);
+    assert_success(&failback(&setup, &["--groups", &regex::escape(&group), "--execute"]));
+    assert_eq!(
+        group_offsets(&setup.source, &group, &t, PARTITIONS),
+        further.iter().map(|(&p, &o)| (p, Some(o))).collect::<BTreeMap<_, _>>(),
+        "not moved back"
+    );
+}
+
+/// A group on DR that read every copy of a partition with no DR writes, its position past the
+/// last commit's marker (where a Java consumer's moves): it goes home at the end of the source's
+/// records there, where it was refused for good ("not copied back yet": the opposite mirror has
+/// nothing to copy in that partition).
+#[test]
+fn a_failback_moves_a_group_past_only_the_last_commit_marker_to_the_copys_end() {
+    let setup = Setup::new();
+    let t = topic("failback-marker");
+    setup.source.create_topic(&t, 1, &[]).expect("topic");
+    setup.source.produce(&t, 0, &keyed("a", 0..PER_PARTITION)).expect("produce");
+    let group = format!("marker-{}", setup.name);
+    commit_group(&setup.source, &group, &t, &BTreeMap::from([(0, 10)]));
+    assert_success(&setup.mirror_until_caught_up(&t, &["--groups", &regex::escape(&group)]));
+    assert_success(&setup.failover(&["--execute"]));
+    let on_dr = setup.target.read_committed_audited(&t, 0).expect("read DR");
+    let copies_end = on_dr.last().expect("copies").offset + 1;
+    commit_group(&setup.target, &group, &t, &BTreeMap::from([(0, copies_end + 1)]));
+
+    assert_success(&failback(&setup, &["--execute"]));
+    let state = tempfile::tempdir().expect("tempdir");
+    let back = format!("{}-back", setup.name);
+    let reverse: Vec<String> = [
+        "mirror",
+        "--source",
+        setup.target.bootstrap(),
+        "--target",
+        setup.source.bootstrap(),
+        "--name",
+        &back,
+        "--topics",
+        &regex::escape(&t),
+        "--until-caught-up",
+        "--state-dir",
+        &state.path().display().to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    assert_success(&run(&reverse, Duration::from_secs(120)));
+    let moved = failback(&setup, &["--groups", &regex::escape(&group), "--execute"]);
+    assert_success(&moved);
+    let home = setup.source.read_committed_audited(&t, 0).expect("read source");
+    assert_eq!(home.len(), PER_PARTITION, "nothing was written on DR, nothing came back");
+    let expected = home.last().expect("records").offset + 1;
+    assert_eq!(group_offsets(&setup.source, &group, &t, 1), BTreeMap::from([(0, Some(expected))]));
 }
 
 /// A failover with no group to move (no checkpointed group matches --groups, nor any group on
