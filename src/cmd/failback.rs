@@ -99,6 +99,9 @@ pub(crate) fn run(args: &FailbackArgs) -> Result<String> {
         let translated =
             translate_groups(name, &forward, &state, &back, &source, &dr, &group_names, &pairs, &ends)?;
         if args.execute {
+            // Read on DR and committed on the source: consumers on either side would move
+            // the positions, on DR after they were read.
+            refuse_active(&dr, Side::Target, &group_names, "fail back")?;
             refuse_active(&source, Side::Source, &group_names, "fail back")?;
             refuse_untranslated(&translated)?;
             for (group, offsets) in &translated {

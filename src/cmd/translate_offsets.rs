@@ -149,6 +149,10 @@ fn forward(q: &Query<'_>) -> Result<Vec<Row>> {
         positions.keys().cloned().zip(q.translator.forward_all(&groups)?).collect();
     if q.args.execute {
         ready_to_move(&q.clusters.target, Side::Target, &translated)?;
+        // Read there: consumers still at work would move the positions after they were read.
+        if let Some(source) = &q.clusters.source {
+            still_on(source, Side::Source, &translated)?;
+        }
     }
     let mut rows = Vec::new();
     for (group, translations) in &translated {
@@ -210,6 +214,7 @@ fn reverse(q: &Query<'_>) -> Result<Vec<Row>> {
         }
         (true, Some(source)) => {
             ready_to_move(source, Side::Source, &translated)?;
+            still_on(&q.clusters.target, Side::Target, &translated)?;
             Some(source)
         }
         (false, source) => source.as_ref(),
@@ -266,6 +271,14 @@ pub(crate) fn written_on_the_target(
 fn ready_to_move(config: &ClientConfig, side: Side, translated: &[(String, Vec<Translation>)]) -> Result<()> {
     for (group, translations) in translated {
         translatable(group, translations)?;
+        refuse_if_active(config, side, group)?;
+    }
+    Ok(())
+}
+
+/// Refuses groups with consumers on `side`, where their positions were read.
+fn still_on(config: &ClientConfig, side: Side, translated: &[(String, Vec<Translation>)]) -> Result<()> {
+    for (group, _) in translated {
         refuse_if_active(config, side, group)?;
     }
     Ok(())

@@ -528,6 +528,21 @@ fn a_failback_brings_the_dr_writes_home_and_the_groups_to_their_exact_positions(
     );
     commit_group(&setup.target, &group, &t, &dr_positions);
 
+    // Its consumers still at work on DR, where the positions are read: refused, nothing moved.
+    let still_on_dr = classic_member(&setup.target, &group, &t);
+    let refused = failback(&setup, &["--groups", &regex::escape(&group), "--execute"]);
+    assert!(
+        !refused.status.success() && stderr(&refused).contains("active member(s) on the target"),
+        "{}",
+        stderr(&refused)
+    );
+    drop(still_on_dr);
+    assert_eq!(
+        group_offsets(&setup.source, &group, &t, PARTITIONS),
+        BTreeMap::from([(0, Some(40)), (1, Some(60))]),
+        "nothing moved on the source"
+    );
+
     // The group goes home, at the first record it has not read, on either side of the failover.
     assert_success(&failback(&setup, &["--groups", &regex::escape(&group), "--execute"]));
     let positions = group_offsets(&setup.source, &group, &t, PARTITIONS);

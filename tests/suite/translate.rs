@@ -207,6 +207,20 @@ fn group_offset_sync_moves_idle_groups_forward_and_never_an_active_one() {
     assert!(!out.status.success(), "must refuse an active group");
     assert!(stderr(&out).contains(&format!("group {active}: has 1 active member")), "{}", stderr(&out));
     keep_alive.join().expect("member thread");
+    // A group still at work on the source, where its positions are read: refused too (its
+    // consumers would read on past the positions moved, and read that again on the target).
+    let on_source = classic_member(&setup.source, &idle, &t);
+    let before = committed(&setup.target, &idle, &t);
+    let out =
+        translate(&setup, state.path(), &[&["--group", &idle, "--execute"][..], &source_arg[..]].concat());
+    assert!(!out.status.success(), "must refuse a group active on the source");
+    assert!(
+        stderr(&out).contains(&format!("group {idle}: has 1 active member(s) on the source")),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(committed(&setup.target, &idle, &t), before, "nothing moved");
+    drop(on_source);
 
     // The idle group was moved to exactly the translated positions.
     let out = translate(
