@@ -54,6 +54,15 @@ impl Query<'_> {
         Ok(names)
     }
 
+    /// No group to translate: a `--groups` pattern that matched none is a typo, not an empty
+    /// answer (exit 0 with nothing moved).
+    fn none_matched(&self, where_: &str) -> Error {
+        Error::Usage(format!(
+            "no consumer group {where_} matches --groups '{}': check the pattern (a whole-name regex)",
+            self.args.groups.as_deref().unwrap_or_default()
+        ))
+    }
+
     fn wanted(&self, group: &str) -> bool {
         self.args.group.iter().any(|g| g == group) || self.groups.as_ref().is_some_and(|r| r.is_match(group))
     }
@@ -144,6 +153,12 @@ fn source_positions(q: &Query<'_>) -> Result<BTreeMap<String, Vec<GroupOffset>>>
 
 fn forward(q: &Query<'_>) -> Result<Vec<Row>> {
     let positions = source_positions(q)?;
+    if positions.is_empty() {
+        return Err(q.none_matched(match q.clusters.source {
+            Some(_) => "on the source",
+            None => "in the target's checkpoints",
+        }));
+    }
     let groups: Vec<&[GroupOffset]> = positions.values().map(Vec::as_slice).collect();
     let translated: Vec<(String, Vec<Translation>)> =
         positions.keys().cloned().zip(q.translator.forward_all(&groups)?).collect();
@@ -180,7 +195,11 @@ fn reverse(q: &Query<'_>) -> Result<Vec<Row>> {
     let partitions: Vec<TopicPartition> =
         q.translator.target_partitions()?.into_iter().filter(|tp| q.picks(tp)).collect();
     let mut positions = Vec::new();
-    for group in q.group_names(&q.clusters.target, Side::Target)? {
+    let names = q.group_names(&q.clusters.target, Side::Target)?;
+    if names.is_empty() {
+        return Err(q.none_matched("on the target"));
+    }
+    for group in names {
         let offsets = committed_offsets(&q.clusters.target, Side::Target, &group, &partitions)?;
         positions.push((group, offsets));
     }

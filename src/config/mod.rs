@@ -250,7 +250,7 @@ impl MirrorSettings {
         let state_dir =
             args.state_dir.clone().or(file.state_dir.clone()).unwrap_or_else(|| default_state_dir(&name));
 
-        Ok(Self {
+        let settings = Self {
             name,
             source_bootstrap,
             target_bootstrap,
@@ -283,7 +283,29 @@ impl MirrorSettings {
             sync_acls: args.sync_acls.or(file.sync_acls),
             metrics_addr: metrics_addr(args.metrics_addr.clone().or(file.metrics_addr.clone()))?,
             progress: args.progress.or(file.progress).unwrap_or_default(),
-        })
+        };
+        settings.check_transaction_timeout()?;
+        Ok(settings)
+    }
+
+    /// A transaction that may stay open as long as the target lets it is aborted by the target
+    /// each time a source goes quiet (its flush and commit need time after its bound): refused.
+    fn check_transaction_timeout(&self) -> Result<()> {
+        let timeout = self.transaction_timeout();
+        let room = Duration::from_secs(10).min(timeout / 2);
+        if self.transaction_max + room > timeout {
+            return Err(usage(&format!(
+                "--transaction-max-ms {} leaves no room under the target's transaction timeout ({} ms, {}): the target would abort transactions that stay open that long; give at most {} ms, or a larger target.transaction.timeout.ms (the brokers' transaction.max.timeout.ms allows 15 min by default)",
+                self.transaction_max.as_millis(),
+                timeout.as_millis(),
+                match self.target.client_config().get("transaction.timeout.ms") {
+                    Some(_) => "target.transaction.timeout.ms",
+                    None => "the bound plus 30 s, at most 15 min",
+                },
+                timeout.saturating_sub(room).as_millis()
+            )));
+        }
+        Ok(())
     }
 
     /// The consumer group on the target that holds shard `shard`'s committed source positions.

@@ -241,13 +241,22 @@ fn print_config_shows_every_setting_and_reads_back_as_the_same_config() {
     );
 
     // A value that cannot mean what it says is refused, not quietly raised to one that can.
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 8] = [
         (&["--transaction-max-ms", "0"], "--transaction-max-ms 0 is out of range: at least 1"),
         (&["--transaction-max-bytes", "0"], "--transaction-max-bytes 0 is out of range: at least 1"),
         (&["--checkpoint-interval", "0"], "--checkpoint-interval 0 is out of range: at least 1"),
         (&["--connect-timeout", "0"], "--connect-timeout 0 is out of range: at least 1"),
         (&["--replication-factor", "0"], "--replication-factor must be at least 1"),
         (&["--sync-group-offsets"], "--sync-group-offsets needs --groups"),
+        // The target's transaction timeout is at most 15 min by default: no room for a commit.
+        (
+            &["--transaction-max-ms", "900000"],
+            "--transaction-max-ms 900000 leaves no room under the target's transaction timeout (900000 ms",
+        ),
+        (
+            &["--transaction-max-ms", "5000", "--set", "target.transaction.timeout.ms=6000"],
+            "give at most 3000 ms, or a larger target.transaction.timeout.ms",
+        ),
     ];
     for (extra, expect) in cases {
         let mut bad = flags.clone();

@@ -221,6 +221,17 @@ fn group_offset_sync_moves_idle_groups_forward_and_never_an_active_one() {
     );
     assert_eq!(committed(&setup.target, &idle, &t), before, "nothing moved");
     drop(on_source);
+    // A pattern that matches no group is a typo, said as one (it exited 0 with nothing moved).
+    for reverse in [false, true] {
+        let mut extra = vec!["--groups", "no-such-group-.*", "--execute"];
+        extra.extend_from_slice(&source_arg);
+        if reverse {
+            extra.push("--reverse");
+        }
+        let out = translate(&setup, state.path(), &extra);
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(stderr(&out).contains("matches --groups 'no-such-group-.*'"), "{}", stderr(&out));
+    }
 
     // The idle group was moved to exactly the translated positions.
     let out = translate(
