@@ -3,6 +3,7 @@
 //! transactional ids (a running instance stops, its open transactions are aborted, so the
 //! target is final), writes a last checkpoint where the source answers, and commits every
 //! group's exact translated position. Without it, a dry run that changes nothing.
+use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rdkafka::producer::{BaseProducer, Producer};
@@ -51,9 +52,7 @@ pub(crate) fn run(args: &FailoverArgs) -> Result<String> {
     let groups = group_regex(&pattern)?;
     // Checked before anything is fenced: a failover refused after its fencing leaves the
     // mirror stopped and no group moved.
-    if let Some(topics) = &args.topics {
-        TopicSelector::new(topics, None)?;
-    }
+    let selector = args.topics.as_deref().map(|topics| TopicSelector::new(topics, None)).transpose()?;
     let source = live_source(args, timeout)?;
     // A source given up on was said once in a warning; from here on failed connections are.
     clusters_reached();
@@ -65,6 +64,16 @@ pub(crate) fn run(args: &FailoverArgs) -> Result<String> {
     })?;
     let unmirrored =
         source.as_ref().and_then(|_| status.partitions.iter().map(|p| p.lag_records).sum::<Option<i64>>());
+    if let (Some(selector), Some(topics)) = (&selector, &args.topics) {
+        if !status.partitions.iter().any(|p| selector.matches(&p.topic)) {
+            let mirrored: BTreeSet<&str> = status.partitions.iter().map(|p| p.topic.as_str()).collect();
+            return Err(Error::Usage(format!(
+                "--topics '{topics}' matches no topic mirror {} copies ({}): check the pattern (source topic names, whole-name regex); nothing was fenced",
+                args.mirror.name,
+                mirrored.into_iter().collect::<Vec<_>>().join(", ")
+            )));
+        }
+    }
 
     let state_dir = args
         .state_dir

@@ -643,6 +643,18 @@ fn a_failover_with_no_group_to_move_is_refused_before_it_fences() {
             stderr(&out)
         );
     }
+    // A --topics pattern that matches no mirrored topic (a typo) moves nothing: refused before
+    // the fencing too.
+    let out = setup.failover(&["--execute", "--topics", "no-such-topic"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!(
+            "--topics 'no-such-topic' matches no topic mirror {} copies ({t})",
+            setup.name
+        )),
+        "{}",
+        stderr(&out)
+    );
     setup.source.produce(&t, 0, &keyed("b", 0..5)).expect("produce");
     // A failover in force would refuse this start (exit 3).
     assert_success(&setup.mirror_until_caught_up(&regex::escape(&t), &[]));
