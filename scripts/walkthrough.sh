@@ -1,39 +1,44 @@
 #!/usr/bin/env bash
-# The README's batch-migration walk-through, run for real: two local Tansu brokers, a topic
-# loaded by the harness's `load` example, then `kmirror mirror --until-caught-up`, `status` with
-# new records waiting, a second batch, a third that has nothing to do, and `verify`.
+# The README's batch-migration walk-through, run for real: two local Apache Kafka clusters (the
+# test harness's, one KRaft node each), a topic loaded by the harness's `load` example, then
+# `kmirror mirror --until-caught-up`, `status` with new records waiting, a second batch, a third
+# that has nothing to do, and `verify`.
 # Prints each command and its output. Needs `bash scripts/setup.sh` and `cargo build` first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-TANSU="${KMIRROR_TANSU_BIN:-.cache/bin/tansu}"
-KMIRROR="${KMIRROR_BIN:-target/debug/kmirror}"
-cargo build -q -p kmirror-testcontainers --example load
-LOAD=target/debug/examples/load
+target_dir="${CARGO_TARGET_DIR:-target}"
+KMIRROR="${KMIRROR_BIN:-$target_dir/debug/kmirror}"
+cargo build -q -p kmirror-testcontainers --example load --bin kmirror-test-clusters
+LOAD="$target_dir/debug/examples/load"
 work=/tmp/kmirror-walkthrough
 rm -rf "$work" && mkdir -p "$work"
-pids=()
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"; }
+cleanup() { rm -rf "$work"; }
 trap cleanup EXIT
 
-broker() { # port
-  "$TANSU" broker --cluster-id "walk-$1" --listener-url "tcp://127.0.0.1:$1" \
-    --advertised-listener-url "tcp://127.0.0.1:$1" --storage-engine memory://tansu/ >/dev/null 2>&1 &
-  pids+=($!)
-}
-broker 19092
-broker 29092
-sleep 2
-"$LOAD" 127.0.0.1:19092 orders 4 12500 >/dev/null
+# The clusters stop when this script's end of their stdin closes (at its exit).
+coproc CLUSTERS { exec "$target_dir/debug/kmirror-test-clusters"; }
+for _ in 1 2; do
+  IFS= read -r -t 120 line <&"${CLUSTERS[0]}" || { echo "walkthrough: the clusters did not start" >&2; exit 1; }
+  export "${line?}"
+done
+source_bootstrap=$KMIRROR_TEST_SHARED_SOURCE
+target_bootstrap=$KMIRROR_TEST_SHARED_TARGET
+"$LOAD" "$source_bootstrap" orders 4 12500 >/dev/null
 
-show() { echo "\$ kmirror ${*:2}"; "$@" 2>&1 | sed -E 's/^[0-9T:.-]+Z +//'; echo; }
-mirror=(mirror --source 127.0.0.1:19092 --target 127.0.0.1:29092 --name orders-migration
+# Ports differ per run; the text shows the ones the README uses.
+show() {
+  echo "\$ kmirror ${*:2}" | sed -e "s/$source_bootstrap/127.0.0.1:19092/g; s/$target_bootstrap/127.0.0.1:29092/g"
+  "$@" 2>&1 | sed -E 's/^[0-9T:.-]+Z +//'
+  echo
+}
+mirror=(mirror --source "$source_bootstrap" --target "$target_bootstrap" --name orders-migration
   --topics orders --state-dir "$work/state" --until-caught-up)
 show "$KMIRROR" "${mirror[@]}"
-"$LOAD" 127.0.0.1:19092 orders 4 500 >/dev/null
+"$LOAD" "$source_bootstrap" orders 4 500 >/dev/null
 echo "(500 more records per partition arrive on the source)"
 echo
-show "$KMIRROR" status --target 127.0.0.1:29092 --source 127.0.0.1:19092 --name orders-migration
+show "$KMIRROR" status --target "$target_bootstrap" --source "$source_bootstrap" --name orders-migration
 show "$KMIRROR" "${mirror[@]}"
 show "$KMIRROR" "${mirror[@]}"
-show "$KMIRROR" verify --source 127.0.0.1:19092 --target 127.0.0.1:29092 --name orders-migration \
+show "$KMIRROR" verify --source "$source_bootstrap" --target "$target_bootstrap" --name orders-migration \
   --state-dir "$work/verify"

@@ -196,7 +196,8 @@ pub(crate) struct MirrorArgs {
     #[arg(long, value_name = "ALIAS")]
     pub(crate) target_alias: Option<String>,
     /// Worker threads sharing the shards [default: one per shard]. A shard waits out its
-    /// commit's round trips on its thread; fewer threads make shards wait for each other.
+    /// commit's round trips on its thread; fewer threads make shards wait for each other. More
+    /// threads than --shards would have nothing to run: raise --shards for more parallelism.
     #[arg(long, visible_alias = "num.streams", value_name = "N")]
     pub(crate) num_streams: Option<usize>,
     /// Shards the mirror's partitions are split into, each with its own transactional id.

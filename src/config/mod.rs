@@ -190,8 +190,15 @@ impl MirrorSettings {
         }
         // A thread per shard: a shard waits out its commit's round trips on its thread, and a
         // shard sharing that thread would wait with it (over a long link, most of the time).
-        let num_streams =
-            args.num_streams.or(file.num_streams).unwrap_or(shards as usize).min(shards as usize);
+        let asked_streams = args.num_streams.or(file.num_streams);
+        if asked_streams.is_some_and(|n| n > shards as usize) {
+            tracing::warn!(
+                num_streams = asked_streams.unwrap_or_default(),
+                shards,
+                "--num-streams is more than --shards: one thread per shard runs, the others would have nothing to do (raise --shards for more parallelism)"
+            );
+        }
+        let num_streams = asked_streams.unwrap_or(shards as usize).min(shards as usize);
         if num_streams == 0 {
             return Err(usage("--num-streams must be at least 1"));
         }
