@@ -271,8 +271,18 @@ fn translate_groups(
             positions.push((group.clone(), from));
         }
     }
-    let copied_forward =
-        |from: &GroupOffset| ends.get(&from.partition).is_some_and(|&end| from.offset <= end);
+    // DR partitions the forward mirror copied nothing into (a topic empty at the failover):
+    // every record in them was written on DR, and `forward`'s map has nothing to say.
+    let mut uncopied: BTreeMap<TopicPartition, TopicPartition> = BTreeMap::new();
+    for (src, dr_partition) in pairs {
+        if forward.mapped_end(src)?.is_none() {
+            uncopied.insert(dr_partition.clone(), src.clone());
+        }
+    }
+    let copied_forward = |from: &GroupOffset| {
+        !uncopied.contains_key(&from.partition)
+            && ends.get(&from.partition).is_some_and(|&end| from.offset <= end)
+    };
     let (inside, past): (Vec<GroupOffset>, Vec<GroupOffset>) =
         positions.iter().map(|(_, from)| from.clone()).partition(|from| copied_forward(from));
     // Past the copy's end by control markers only (a Java consumer's position moves over the
@@ -282,7 +292,10 @@ fn translate_groups(
     let mut past_records = Vec::new();
     for from in past {
         match ends.get(&from.partition) {
-            Some(&end) if !written_on_the_target(dr, name, &from.partition, end, from.offset)? => {
+            Some(&end)
+                if !uncopied.contains_key(&from.partition)
+                    && !written_on_the_target(dr, name, &from.partition, end, from.offset)? =>
+            {
                 at_end.push((from.clone(), GroupOffset { offset: end, ..from }));
             }
             _ => past_records.push(from),
@@ -313,6 +326,35 @@ fn translate_groups(
             }
             Err(Error::State(_)) => {}
             Err(e) => return Err(e),
+        }
+    }
+    // An uncopied partition with no record on DR at all: nothing to copy either way, and the
+    // group goes where the forward mirror stood on the source.
+    let unanswered: Vec<&GroupOffset> = positions
+        .iter()
+        .map(|(_, from)| from)
+        .filter(|from| uncopied.contains_key(&from.partition))
+        .filter(|from| answers.get(&(from.partition.clone(), from.offset)).is_none_or(Option::is_none))
+        .collect();
+    if !unanswered.is_empty() {
+        let partitions: Vec<TopicPartition> = unanswered.iter().map(|f| f.partition.clone()).collect();
+        let dr_ends = committed_ends(dr, &partitions, Duration::from_secs(10))
+            .map_err(Error::kafka(Side::Target, "reading end offsets"))?;
+        for from in unanswered {
+            let (Some(src), Some(&end)) = (uncopied.get(&from.partition), dr_ends.get(&from.partition))
+            else {
+                continue;
+            };
+            if !written_on_the_target(dr, name, &from.partition, 0, end)? {
+                if let Some(stood) = forward.committed_position(src, &from.partition)? {
+                    let to = GroupOffset {
+                        partition: src.clone(),
+                        offset: stood,
+                        metadata: from.metadata.clone(),
+                    };
+                    answers.insert((from.partition.clone(), from.offset), Some(to));
+                }
+            }
         }
     }
     let mut out: Translated = groups.iter().map(|g| (g.clone(), Vec::new())).collect();

@@ -65,7 +65,9 @@ pub(crate) fn run(args: &FailoverArgs) -> Result<String> {
     let unmirrored =
         source.as_ref().and_then(|_| status.partitions.iter().map(|p| p.lag_records).sum::<Option<i64>>());
     if let (Some(selector), Some(topics)) = (&selector, &args.topics) {
-        if !status.partitions.iter().any(|p| selector.matches(&p.topic)) {
+        // Either name: status tells a renamed topic's source name from recent map records only.
+        if !status.partitions.iter().any(|p| selector.matches(&p.topic) || selector.matches(&p.target_topic))
+        {
             let mirrored: BTreeSet<&str> = status.partitions.iter().map(|p| p.topic.as_str()).collect();
             return Err(Error::Usage(format!(
                 "--topics '{topics}' matches no topic mirror {} copies ({}): check the pattern (source topic names, whole-name regex); nothing was fenced",

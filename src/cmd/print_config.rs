@@ -78,10 +78,8 @@ pub(crate) fn render(settings: &MirrorSettings) -> String {
         until_caught_up: settings.until_caught_up,
         serial_commits: !settings.overlapping_commits,
         coordinate: settings.coordinate,
-        session_timeout: settings
-            .target
-            .get("session.timeout.ms")
-            .is_none()
+        // Only --coordinate has a group to time out (and a file naming it otherwise is refused).
+        session_timeout: (settings.coordinate && settings.target.get("session.timeout.ms").is_none())
             .then_some(settings.session_timeout.as_secs()),
         start_from: match settings.start_from {
             crate::config::StartFrom::Earliest => "earliest",

@@ -65,25 +65,32 @@ pub(crate) fn plan(
     mirror: Option<&str>,
 ) -> AclPlan {
     let mut plan = AclPlan::default();
+    let mut rules = Vec::with_capacity(source.len());
     for acl in source {
-        if acl.permission == AclPermission::Deny {
-            let needs: &[AclOperation] = match acl.resource {
-                AclResource::Topic => &MIRROR_ON_TOPICS,
-                _ => &MIRROR_ON_GROUPS,
-            };
-            if (acl.principal == "User:*" || Some(acl.principal.as_str()) == mirror)
-                && needs.contains(&acl.operation)
-            {
-                let why = match acl.resource {
-                    AclResource::Topic => {
-                        "it would keep the mirror itself from writing and making the copies"
-                    }
-                    _ => "it would keep the mirror itself from committing the groups' translated offsets",
-                };
-                plan.left_out.insert(acl.clone(), why);
-                continue;
-            }
+        let (needs, spared): (&[AclOperation], &[AclOperation]) = match acl.resource {
+            AclResource::Topic => (&MIRROR_ON_TOPICS, &[AclOperation::Read, AclOperation::Delete]),
+            _ => (&MIRROR_ON_GROUPS, &[AclOperation::Delete]),
+        };
+        let denies_the_mirror = acl.permission == AclPermission::Deny
+            && (acl.principal == "User:*" || Some(acl.principal.as_str()) == mirror)
+            && needs.contains(&acl.operation);
+        if !denies_the_mirror {
+            rules.push(acl.clone());
+            continue;
         }
+        // ALL still denies what the mirror does not do there (reading the copies, deleting
+        // them): dropped whole, it would let in whom the source kept out.
+        let why = match (acl.operation, acl.resource) {
+            (AclOperation::All, _) => "ALL would keep the mirror itself from its work: copied as a DENY of the rest (reading, deleting)",
+            (_, AclResource::Topic) => "it would keep the mirror itself from writing and making the copies",
+            _ => "it would keep the mirror itself from committing the groups' translated offsets",
+        };
+        plan.left_out.insert(acl.clone(), why);
+        if acl.operation == AclOperation::All {
+            rules.extend(spared.iter().map(|&operation| Acl { operation, ..acl.clone() }));
+        }
+    }
+    for acl in &rules {
         // A DENY on many topics denies each copy of one.
         if acl.permission == AclPermission::Deny
             && acl.resource == AclResource::Topic
@@ -415,5 +422,31 @@ mod tests {
             ]
         );
         assert_eq!(plan.left_out.keys().cloned().collect::<BTreeSet<_>>(), [writes_for_all, mirror].into());
+    }
+
+    #[test]
+    fn a_deny_of_all_for_everyone_still_denies_reading_and_deleting_the_copy() {
+        use AclOperation::*;
+        let all =
+            Acl { principal: "User:*".into(), ..acl(AclResource::Topic, "orders", AclPermission::Deny, All) };
+        let group_all = Acl {
+            principal: "User:*".into(),
+            ..acl(AclResource::Group, "billing", AclPermission::Deny, All)
+        };
+        let groups = Regex::new("^billing$").expect("regex");
+        let plan =
+            plan(&[all.clone(), group_all.clone()], &names(), Some(&groups), AclPolicy::ReadOnly, None);
+        let copies: Vec<(AclResource, &str, AclOperation)> =
+            plan.copies.iter().map(|a| (a.resource, a.name.as_str(), a.operation)).collect();
+        assert_eq!(
+            copies,
+            vec![
+                (AclResource::Topic, "src.orders", Read),
+                (AclResource::Topic, "src.orders", Delete),
+                (AclResource::Group, "billing", Delete),
+            ]
+        );
+        assert!(plan.copies.iter().all(|a| a.permission == AclPermission::Deny && a.principal == "User:*"));
+        assert_eq!(plan.left_out.keys().cloned().collect::<BTreeSet<_>>(), [all, group_all].into());
     }
 }

@@ -86,15 +86,16 @@ fn accept(
             debug!("HTTP connection closed unanswered: {MAX_CONNECTIONS} are being answered");
             continue;
         }
-        let (busy, telemetry) = (busy.clone(), telemetry.clone());
+        let (done, telemetry) = (busy.clone(), telemetry.clone());
         let spawned = std::thread::Builder::new().name("kmirror-http-conn".into()).spawn(move || {
             if let Err(e) = answer_connection(stream, &telemetry, transaction_max) {
                 debug!(error = %e, "HTTP connection ended early");
             }
-            busy.fetch_sub(1, Ordering::SeqCst);
+            done.fetch_sub(1, Ordering::SeqCst);
         });
         if let Err(e) = spawned {
             warn!(error = %e, "no thread for an HTTP connection");
+            busy.fetch_sub(1, Ordering::SeqCst);
         }
     }
 }
@@ -140,8 +141,11 @@ fn answer_connection(
 fn read_request_line(stream: &mut TcpStream) -> std::io::Result<Option<String>> {
     let mut request = Vec::new();
     let mut buf = [0u8; 1024];
+    // The timeout bounds each read; this, the whole request (a byte every few seconds would
+    // otherwise hold the thread for as long as the client likes).
+    let deadline = std::time::Instant::now() + IO_TIMEOUT;
     while !request.windows(4).any(|w| w == b"\r\n\r\n") && !request.windows(2).any(|w| w == b"\n\n") {
-        if request.len() > MAX_REQUEST_BYTES {
+        if request.len() > MAX_REQUEST_BYTES || std::time::Instant::now() >= deadline {
             return Ok(None);
         }
         let n = stream.read(&mut buf)?;

@@ -394,6 +394,8 @@ fn a_failback_brings_the_dr_writes_home_and_the_groups_to_their_exact_positions(
     // Partition 0 has read 10 of the DR writes; partition 1 still lags at mirrored record 70.
     let dr_positions = BTreeMap::from([(0, on_dr[0][PER_PARTITION + 10].offset), (1, on_dr[1][70].offset)]);
     commit_group(&setup.target, &group, &t, &dr_positions);
+    // Nothing read yet of the topic that was empty at the failover (an auto-commit of 0).
+    commit_group(&setup.target, &group, &empty, &BTreeMap::from([(0, 0)]));
 
     // translate-offsets --reverse says which position lies past the copies: there the group read
     // DR writes the source does not have.
@@ -561,6 +563,13 @@ fn a_failback_brings_the_dr_writes_home_and_the_groups_to_their_exact_positions(
         );
     }
 
+    let dlq_home = setup.source.read_committed_audited(&empty, 0).expect("read source");
+    assert_eq!(
+        group_offsets(&setup.source, &group, &empty, 1),
+        BTreeMap::from([(0, Some(dlq_home[0].offset))]),
+        "at the first DR write copied home, which it had not read"
+    );
+
     // Its consumers read on at the source; the same failback run again (a later step of the
     // drill naming more groups) leaves it where it is: never moved back.
     let further = BTreeMap::from([
@@ -586,13 +595,18 @@ fn a_failback_moves_a_group_past_only_the_last_commit_marker_to_the_copys_end() 
     let t = topic("failback-marker");
     setup.source.create_topic(&t, 1, &[]).expect("topic");
     setup.source.produce(&t, 0, &keyed("a", 0..PER_PARTITION)).expect("produce");
+    // Mirrored and empty throughout: no copy, no DR write.
+    let quiet = format!("{t}-quiet");
+    setup.source.create_topic(&quiet, 1, &[]).expect("topic");
     let group = format!("marker-{}", setup.name);
     commit_group(&setup.source, &group, &t, &BTreeMap::from([(0, 10)]));
-    assert_success(&setup.mirror_until_caught_up(&t, &["--groups", &regex::escape(&group)]));
+    let both = format!("{}|{}", regex::escape(&t), regex::escape(&quiet));
+    assert_success(&setup.mirror_until_caught_up(&both, &["--groups", &regex::escape(&group)]));
     assert_success(&setup.failover(&["--execute"]));
     let on_dr = setup.target.read_committed_audited(&t, 0).expect("read DR");
     let copies_end = on_dr.last().expect("copies").offset + 1;
     commit_group(&setup.target, &group, &t, &BTreeMap::from([(0, copies_end + 1)]));
+    commit_group(&setup.target, &group, &quiet, &BTreeMap::from([(0, 0)]));
 
     assert_success(&failback(&setup, &["--execute"]));
     let state = tempfile::tempdir().expect("tempdir");
@@ -621,6 +635,7 @@ fn a_failback_moves_a_group_past_only_the_last_commit_marker_to_the_copys_end() 
     assert_eq!(home.len(), PER_PARTITION, "nothing was written on DR, nothing came back");
     let expected = home.last().expect("records").offset + 1;
     assert_eq!(group_offsets(&setup.source, &group, &t, 1), BTreeMap::from([(0, Some(expected))]));
+    assert_eq!(group_offsets(&setup.source, &group, &quiet, 1), BTreeMap::from([(0, Some(0))]));
 }
 
 /// A failover with no group to move (no checkpointed group matches --groups, nor any group on

@@ -295,6 +295,22 @@ fn print_config_shows_every_setting_and_reads_back_as_the_same_config() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("--session-timeout and target.session.timeout.ms"), "{}", stderr(&out));
 
+    // A mirror without --coordinate reads back too (its printed session timeout was refused).
+    let mut local = flags.clone();
+    let at = local.iter().position(|f| f == "--coordinate").expect("flag");
+    local.drain(at..at + 3);
+    let out = run(&local, Duration::from_secs(30));
+    assert_success(&out);
+    let local_file = dir.path().join("local.toml");
+    std::fs::write(&local_file, &out.stdout).expect("write");
+    let again: Vec<String> = ["mirror", "--config", &local_file.display().to_string(), "--print-config"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let back = run(&again, Duration::from_secs(30));
+    assert_success(&back);
+    assert_eq!(back.stdout, out.stdout, "the printed config of a local mirror reads back the same");
+
     // -1 is the default replication factor, as the help says (clap took it for a flag).
     let mut default_rf = flags.clone();
     default_rf.extend(["--replication-factor".to_string(), "-1".to_string()]);
