@@ -408,7 +408,10 @@ impl Membership {
         let done: Vec<u32> =
             self.lock_running().iter().filter(|(_, h)| h.handle.is_finished()).map(|(k, _)| *k).collect();
         for shard in done {
-            if let Some(hosted) = self.lock_running().remove(&shard) {
+            // Taken out first: an `if let` on the lock's guard would hold it through the body,
+            // and `forget` takes the routes' lock, which `add_routes` takes before this one.
+            let hosted = self.lock_running().remove(&shard);
+            if let Some(hosted) = hosted {
                 let joined = hosted.handle.join();
                 let fenced = match joined {
                     Ok(Err(e @ Error::Fenced { failed_over: false, .. })) => {

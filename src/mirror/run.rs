@@ -214,11 +214,11 @@ impl Mirror {
     /// (see `kmirror failback`): it copies only what was written on DR, from the start positions
     /// `failback --execute` sets. Started with none, it would copy back every record NAME
     /// copied there, each then twice on the source.
-    fn refuse_a_way_home_without_starts(&self, reads: &StartReads) -> Result<()> {
+    fn refuse_a_way_home_without_starts(&self, groups: &Result<EveryGroup>) -> Result<()> {
         let name = &self.ctx.settings.name;
         let Some(forward) = name.strip_suffix("-back") else { return Ok(()) };
-        let Ok(groups) = &reads.groups else { return Ok(()) };
-        if groups.iter().any(|(_, positions)| positions.values().any(Option::is_some)) {
+        let Ok(groups) = groups else { return Ok(()) };
+        if groups.iter().flat_map(|(_, committed)| committed).any(|c| c.offset.is_some_and(|o| o >= 0)) {
             return Ok(());
         }
         let map = crate::config::names::map_topic(forward);
@@ -258,6 +258,8 @@ impl Mirror {
         if let Some(topic) = topics.iter().find(|t| t.name == t.target) {
             self.refuse_a_copy_onto_itself(topic)?;
         }
+        // Before anything is written on the target (its topics, kmirror's own, ACLs).
+        self.refuse_a_way_home_without_starts(&groups_read)?;
         // Access rules reach the target before anything else does (a target that cannot take
         // them refuses before a topic is made), batch runs included.
         let mut acl_sync = match settings.sync_acls {
@@ -311,7 +313,6 @@ impl Mirror {
             ends: HashMap::new(),
             ids: HashMap::new(),
         });
-        self.refuse_a_way_home_without_starts(&reads)?;
         let all_caught_up = self.note_start(&by_shard, reads)?;
         let translator = match settings.sync_group_offsets {
             true => Some(Translator::open(&settings.state_dir, &settings.name, self.target_config())?),

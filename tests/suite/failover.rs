@@ -470,6 +470,8 @@ fn a_failback_brings_the_dr_writes_home_and_the_groups_to_their_exact_positions(
         PER_PARTITION,
         "nothing copied"
     );
+    let back_map = format!("kmirror.offset-map.{back}");
+    assert_eq!(setup.source.partition_count(&back_map).expect("metadata"), None, "nothing made either");
 
     let prepared = failback(&setup, &["--execute"]);
     assert_success(&prepared);
