@@ -20,7 +20,7 @@ use crate::config::names::shards_topic;
 use crate::error::{Error, Result, Side};
 use crate::kafka::client::CreateForRole;
 use crate::mirror::context::MirrorContext;
-use crate::mirror::owners::{claim_in_force, failover_in_force, OwnershipLog, OWNED, RELEASED};
+use crate::mirror::owners::{claims_in_force, failover_in_force, OwnershipLog, OWNED, RELEASED};
 use crate::mirror::plan::{worker_of, Route};
 use crate::mirror::shard::{target_config, EarlyClients};
 use crate::mirror::worker::{run_worker, InitialShards, WorkerCommand, WorkerReport};
@@ -281,9 +281,7 @@ impl ShardHosts {
                 group.stop_serving();
                 let membership = group.membership();
                 let shards: Vec<u32> = membership.lock_running().keys().copied().collect();
-                for shard in shards {
-                    membership.stop(shard, false);
-                }
+                membership.stop_all(&shards, false);
                 let records = membership.records.load(Ordering::Relaxed);
                 let failure = membership.failure.lock().ok().and_then(|mut f| f.take());
                 membership.log.flush();
@@ -364,25 +362,45 @@ impl Membership {
         drop(known);
     }
 
-    /// Commits what the shard holds and stops it; returns once it has stopped. A shard taken
-    /// away while this process was cut off (`lost`) may already have a new owner: its record is
-    /// not overwritten.
-    fn stop(&self, shard: u32, lost: bool) {
-        self.lock_fenced().remove(&shard);
-        let Some(hosted) = self.lock_running().remove(&shard) else { return };
-        // A worker that already ended has dropped its end: nothing to release then.
-        let _ = hosted.commands.send(WorkerCommand::Release);
-        let joined = hosted.handle.join();
-        // A fenced shard is someone else's: its claim (a failover's, maybe) stays.
-        let fenced = matches!(joined, Ok(Err(Error::Fenced { .. })));
-        self.settle(shard, joined);
-        self.forget(shard);
-        if !lost && !fenced && self.still_claimed(shard) {
+    /// Commits what the shards hold and stops them; returns once they have stopped. They stop
+    /// side by side (each told at once, then each joined, their claims read once for all): one
+    /// after the other, a process of many shards outlasted the rebalance timeout in its
+    /// revocation, was put out of the group, and its rejoining revoked every shard again. A
+    /// shard taken away while this process was cut off (`lost`) may already have a new owner:
+    /// its record is not overwritten.
+    fn stop_all(&self, shards: &[u32], lost: bool) {
+        let mut stopping = Vec::new();
+        for &shard in shards {
+            self.lock_fenced().remove(&shard);
+            let hosted = self.lock_running().remove(&shard);
+            if let Some(hosted) = hosted {
+                // A worker that already ended has dropped its end: nothing to release then.
+                let _ = hosted.commands.send(WorkerCommand::Release);
+                stopping.push((shard, hosted));
+            }
+        }
+        let mut releasing = Vec::new();
+        for (shard, hosted) in stopping {
+            let joined = hosted.handle.join();
+            // A fenced shard is someone else's: its claim (a failover's, maybe) stays.
+            let fenced = matches!(joined, Ok(Err(Error::Fenced { .. })));
+            self.settle(shard, joined);
+            self.forget(shard);
+            if !lost && !fenced {
+                releasing.push(shard);
+            }
+        }
+        let released = self.still_claimed(&releasing);
+        for &shard in &released {
             self.log.record(shard, RELEASED);
+        }
+        if !released.is_empty() {
             // Before the revocation is acknowledged, so the next owner's record comes after.
             self.log.flush();
         }
-        info!(shard, lost, "shard released");
+        for &shard in shards {
+            info!(shard, lost, "shard released");
+        }
     }
 
     /// A shard no longer run here: its heartbeat, progress and lag are another process's.
@@ -393,13 +411,21 @@ impl Membership {
         self.ctx.telemetry.forget_partitions(sources);
     }
 
-    /// Whether the claim in force on `shard` is still this process's (or cannot be read). A shard
-    /// with nothing to copy never learns it was fenced: giving it up would write over the claim
-    /// of whoever fenced it, a failover's, which a later start must still see.
-    fn still_claimed(&self, shard: u32) -> bool {
-        match claim_in_force(&target_config(&self.ctx), &self.ctx.settings.name, shard) {
-            Ok(Some(claim)) => claim.held_by_this_process(),
-            _ => true,
+    /// Those of `shards` whose claim in force is still this process's (all, where the claims
+    /// cannot be read). A shard with nothing to copy never learns it was fenced: giving it up
+    /// would write over the claim of whoever fenced it, a failover's, which a later start must
+    /// still see.
+    fn still_claimed(&self, shards: &[u32]) -> Vec<u32> {
+        let (Some(&first), Some(&last)) = (shards.iter().min(), shards.iter().max()) else {
+            return Vec::new();
+        };
+        match claims_in_force(&target_config(&self.ctx), &self.ctx.settings.name, first..last + 1) {
+            Ok(in_force) => shards
+                .iter()
+                .copied()
+                .filter(|shard| in_force.get(shard).is_none_or(|claim| claim.held_by_this_process()))
+                .collect(),
+            Err(_) => shards.to_vec(),
         }
     }
 
@@ -484,9 +510,8 @@ impl ConsumerContext for Membership {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(partitions) = rebalance {
             let lost = consumer.assignment_lost();
-            for element in partitions.elements() {
-                self.stop(element.partition() as u32, lost);
-            }
+            let shards: Vec<u32> = partitions.elements().iter().map(|e| e.partition() as u32).collect();
+            self.stop_all(&shards, lost);
         }
     }
 

@@ -374,7 +374,17 @@ pub(crate) fn failover_in_force(target: &ClientConfig, name: &str, shard: u32) -
 
 /// The claim in force on `shard` (None: none yet; see [`Claims::in_force`]).
 pub(crate) fn claim_in_force(target: &ClientConfig, name: &str, shard: u32) -> Result<Option<ShardOwner>> {
-    Ok(Claims::read(target, name, shard..shard + 1, CLAIMS_TIMEOUT)?.in_force().next().cloned())
+    Ok(claims_in_force(target, name, shard..shard + 1)?.remove(&shard))
+}
+
+/// The claim in force on each of `shards` that has one, in one read.
+pub(crate) fn claims_in_force(
+    target: &ClientConfig,
+    name: &str,
+    shards: std::ops::Range<u32>,
+) -> Result<BTreeMap<u32, ShardOwner>> {
+    let claims = Claims::read(target, name, shards, CLAIMS_TIMEOUT)?;
+    Ok(claims.by_shard.iter().filter_map(|(&shard, c)| in_force_of(c).map(|o| (shard, o.clone()))).collect())
 }
 
 #[cfg(test)]
