@@ -13,25 +13,23 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use kmirror_state::{GroupOffset, TopicPartition};
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::ClientConfig;
 use serde::Serialize;
 use tracing::warn;
 
 use crate::cmd::cli::FailbackArgs;
+use crate::cmd::mirrored_partitions::mirrored_pairs;
 use crate::cmd::report::{self, Format, Row};
 use crate::cmd::translate_offsets::written_on_the_target;
 use crate::config::names::{self, shadow_group, shard_of};
 use crate::config::{check_name, default_state_dir, group_regex, DEFAULT_SHARDS};
 use crate::error::{Error, Result, Side};
-use crate::kafka::client::CreateForRole;
 use crate::kafka::connect::reachable;
 use crate::kafka::groups::{
     commit_offsets, committed_offsets, committed_offsets_exact, list_groups, refuse_active,
 };
 use crate::kafka::log_filter::clusters_reached;
 use crate::kafka::watermarks::committed_ends;
-use crate::mirror::positions::every_groups_offsets;
 use crate::mirror::shadow::CommitMetadata;
 use crate::state_dir::StateDir;
 use crate::translate::translator::Translator;
@@ -75,7 +73,9 @@ pub(crate) fn run(args: &FailbackArgs) -> Result<String> {
     let state_dir = args.state_dir.clone().unwrap_or_else(|| default_state_dir(&format!("{name}.failback")));
     let state = StateDir::open(&state_dir)?;
     let forward = Translator::open(&state.path().join("forward"), name, dr.clone())?;
-    let pairs = forward_pairs(&forward, &dr, name)?;
+    // Every partition `name` mirrored, copies or not: a topic empty at the failover takes DR
+    // writes too, and they go home with the rest.
+    let pairs = mirrored_pairs(&forward, &dr, name)?;
     if pairs.is_empty() {
         return Err(Error::Usage(format!(
             "mirror {name} has copied nothing to {dr_servers}: there is nothing to fail back"
@@ -128,56 +128,6 @@ pub(crate) fn run(args: &FailbackArgs) -> Result<String> {
         Format::Csv => report::render(&record.positions, Format::Csv),
         Format::Table => table(&record),
     })
-}
-
-/// (source partition, DR partition) of every partition mirror NAME mirrored: those with copies
-/// in its map, and those it has a position in without any (a topic empty at the failover takes
-/// DR writes too, and they go home with the rest).
-fn forward_pairs(
-    forward: &Translator,
-    dr: &ClientConfig,
-    name: &str,
-) -> Result<Vec<(TopicPartition, TopicPartition)>> {
-    let mut pairs = BTreeSet::new();
-    for source in forward.source_partitions()? {
-        if let Some(target) = forward.target_of(&source)? {
-            pairs.insert((source, target));
-        }
-    }
-    let copied: BTreeSet<TopicPartition> = pairs.iter().map(|(_, dr)| dr.clone()).collect();
-    for (source, dr) in positioned_pairs(forward, dr, name)? {
-        if !copied.contains(&dr) {
-            pairs.insert((source, dr));
-        }
-    }
-    Ok(pairs.into_iter().collect())
-}
-
-/// (source partition, DR partition) of every partition mirror `name` has a position in, copies
-/// or not: its shadow groups on DR hold one from its first run on.
-fn positioned_pairs(
-    forward: &Translator,
-    dr: &ClientConfig,
-    name: &str,
-) -> Result<Vec<(TopicPartition, TopicPartition)>> {
-    let shards = forward.shards()?;
-    let client: BaseConsumer =
-        dr.create_for_role().map_err(Error::kafka(Side::Target, "creating a client"))?;
-    let every = every_groups_offsets(Consumer::client(&client), name, shards, Duration::from_secs(30))?;
-    let mut pairs = Vec::new();
-    for (shard, committed) in every {
-        for c in committed.into_iter().filter(|c| c.offset.is_some_and(|o| o >= 0)) {
-            let Some(meta) = CommitMetadata::decode(&c.metadata) else { continue };
-            // A position in another shard's group was written for another source topic.
-            if shard_of(&meta.source_topic, c.partition, shards) == shard {
-                pairs.push((
-                    TopicPartition::new(&meta.source_topic, c.partition),
-                    TopicPartition::new(&c.topic, c.partition),
-                ));
-            }
-        }
-    }
-    Ok(pairs)
 }
 
 /// Where the forward copy ends in each DR partition, and (with `execute`) those positions

@@ -6,6 +6,7 @@ mod demo;
 mod failback;
 mod failover;
 pub mod logging;
+mod mirrored_partitions;
 mod print_config;
 mod report;
 mod status;

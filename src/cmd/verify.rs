@@ -11,6 +11,7 @@ use rdkafka::ClientConfig;
 use serde::Serialize;
 
 use crate::cmd::cli::VerifyArgs;
+use crate::cmd::mirrored_partitions::mirrored_pairs;
 use crate::cmd::report::Format;
 use crate::config::names;
 use crate::config::topics::TopicSelector;
@@ -81,11 +82,11 @@ pub(crate) fn run(args: &VerifyArgs) -> Result<(String, bool)> {
     let selector = args.topics.as_deref().map(|t| TopicSelector::new(t, None)).transpose()?;
     let translator = Translator::open(state.path(), &args.mirror.name, target.clone())?;
     let mut checks = Vec::new();
-    for source_tp in translator.source_partitions()? {
+    // Partitions with no copy too: their copies must hold nothing (a record there is extra).
+    for (source_tp, target_tp) in mirrored_pairs(&translator, &target, &args.mirror.name)? {
         if selector.as_ref().is_some_and(|s| !s.matches(&source_tp.topic)) {
             continue;
         }
-        let Some(target_tp) = translator.target_of(&source_tp)? else { continue };
         checks.push(check_partition(&translator, &source, &target, &source_tp, &target_tp, args)?);
     }
     if checks.is_empty() {
@@ -133,7 +134,8 @@ fn check_partition(
     // Without a committed position (e.g. the target topic was deleted, and its group offsets
     // with it) the map's whole extent counts as mirrored: verify then fails rather than passes.
     let until = committed.or(translator.mapped_end(source_tp)?).unwrap_or(0);
-    let from = if args.from_mirror_start { translator.mapped_start(source_tp)?.unwrap_or(0) } else { 0 };
+    // A partition the mirror copied nothing of started where it stands.
+    let from = if args.from_mirror_start { translator.mapped_start(source_tp)?.unwrap_or(until) } else { 0 };
     let (source_start, source_gone) = match log_start(source, source_tp)? {
         Some(start) => (start, false),
         None => (until, true),

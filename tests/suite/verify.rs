@@ -58,6 +58,33 @@ fn verify_passes_a_clean_copy_and_names_what_went_wrong() {
     assert_eq!(p0["first_problem"], "source offset 0: no copy on the target");
 }
 
+/// A mirrored partition with nothing in it is verified too: its copy must hold nothing (verify
+/// looked only at partitions with copies in the map, and passed a record written into an empty
+/// partition's copy).
+#[test]
+fn verify_checks_the_copies_of_empty_partitions() {
+    let setup = Setup::new();
+    let t = topic("verifyempty");
+    setup.source.create_topic(&t, 2, &[]).expect("topic");
+    setup.source.produce(&t, 0, &keyed("a", 0..10)).expect("produce");
+    assert_success(&setup.mirror_until_caught_up(&regex::escape(&t), &[]));
+    let state = tempfile::tempdir().expect("tempdir");
+    let out = setup.verify(state.path(), &[]);
+    assert_success(&out);
+    let report = checks(&out);
+    let checked: Vec<(i64, i64)> = report
+        .iter()
+        .map(|c| (c["partition"].as_i64().unwrap_or(-1), c["checked"].as_i64().unwrap_or(-1)))
+        .collect();
+    assert_eq!(checked, vec![(0, 10), (1, 0)], "{report:?}");
+    // A record written into the empty partition's copy behind kmirror's back.
+    setup.target.produce(&t, 1, &[RecordData::keyed("intruder", "x")]).expect("produce");
+    let out = setup.verify(state.path(), &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let p1 = checks(&out).into_iter().find(|c| c["partition"] == 1).expect("partition 1");
+    assert_eq!(p1["extra"], 1, "{p1}");
+}
+
 /// `--sample N` spreads its checks over the partition's offsets, not its records: a source
 /// written one record per transaction has a commit marker at every other offset.
 #[test]
