@@ -431,6 +431,12 @@ impl Membership {
 
     /// Joins workers that ended on their own (e.g. fenced by a newer owner).
     fn reap_finished(&self) {
+        // Stopping, the workers end by themselves: `finish` joins them and gives their shards
+        // up, which a reaping here would skip (their claims left standing, `status` naming a
+        // stopped process as their owner).
+        if self.ctx.stop.load(Ordering::Relaxed) {
+            return;
+        }
         let done: Vec<u32> =
             self.lock_running().iter().filter(|(_, h)| h.handle.is_finished()).map(|(k, _)| *k).collect();
         for shard in done {

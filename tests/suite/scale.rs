@@ -137,6 +137,9 @@ fn membership_changes_mid_stream(gap: Duration) {
         let status = stop(&setup, child);
         assert!(status.success(), "{status}\n{}", logs(&setup));
     }
+    // Clean stops give every shard up: no stopped process is named as an owner.
+    let status = status_json(&setup, false);
+    assert_eq!(status["owners"], serde_json::json!([]), "{status:#}\n{}", logs(&setup));
     setup.assert_exactly_once(&t, partitions, Some(40 * 40));
 }
 
