@@ -357,6 +357,29 @@ fn failback(setup: &Setup, extra: &[&str]) -> std::process::Output {
     run(&args, Duration::from_secs(120))
 }
 
+/// The opposite mirror `back` (DR -> source) of `topics`, as a batch.
+fn way_home(setup: &Setup, back: &str, topics: &str, state: &std::path::Path) -> Vec<String> {
+    [
+        "mirror",
+        "--source",
+        setup.target.bootstrap(),
+        "--target",
+        setup.source.bootstrap(),
+        "--name",
+        back,
+        "--topics",
+        topics,
+        "--until-caught-up",
+        "--transaction-max-ms",
+        "100",
+        "--state-dir",
+        &state.display().to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
 fn keys(records: &[kmirror_testcontainers::StoredRecord]) -> Vec<Vec<u8>> {
     records.iter().map(|r| r.data.key.clone().unwrap_or_default()).collect()
 }
@@ -438,25 +461,7 @@ fn a_failback_brings_the_dr_writes_home_and_the_groups_to_their_exact_positions(
 
     // The opposite mirror, DR -> source.
     let state = tempfile::tempdir().expect("tempdir");
-    let reverse: Vec<String> = [
-        "mirror",
-        "--source",
-        setup.target.bootstrap(),
-        "--target",
-        setup.source.bootstrap(),
-        "--name",
-        &back,
-        "--topics",
-        &both,
-        "--until-caught-up",
-        "--transaction-max-ms",
-        "100",
-        "--state-dir",
-        &state.path().display().to_string(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let reverse = way_home(&setup, &back, &both, state.path());
     // Run before failback --execute set its starts, it would copy back every mirrored record.
     let too_soon = run(&reverse, Duration::from_secs(120));
     assert_eq!(too_soon.status.code(), Some(2), "{}", stderr(&too_soon));
@@ -613,23 +618,7 @@ fn a_failback_moves_a_group_past_only_the_last_commit_marker_to_the_copys_end() 
     assert_success(&failback(&setup, &["--execute"]));
     let state = tempfile::tempdir().expect("tempdir");
     let back = format!("{}-back", setup.name);
-    let reverse: Vec<String> = [
-        "mirror",
-        "--source",
-        setup.target.bootstrap(),
-        "--target",
-        setup.source.bootstrap(),
-        "--name",
-        &back,
-        "--topics",
-        &regex::escape(&t),
-        "--until-caught-up",
-        "--state-dir",
-        &state.path().display().to_string(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let reverse = way_home(&setup, &back, &regex::escape(&t), state.path());
     assert_success(&run(&reverse, Duration::from_secs(120)));
     let moved = failback(&setup, &["--groups", &regex::escape(&group), "--execute"]);
     assert_success(&moved);
