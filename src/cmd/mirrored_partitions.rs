@@ -11,6 +11,7 @@ use rdkafka::ClientConfig;
 use crate::config::names::shard_of;
 use crate::error::{Error, Result, Side};
 use crate::kafka::client::CreateForRole;
+use crate::kafka::group_offsets::Unstable;
 use crate::mirror::positions::every_groups_offsets;
 use crate::mirror::shadow::CommitMetadata;
 use crate::translate::translator::Translator;
@@ -47,7 +48,14 @@ fn positioned_pairs(
     let shards = translator.shards()?;
     let client: BaseConsumer =
         target.create_for_role().map_err(Error::kafka(Side::Target, "creating a client"))?;
-    let every = every_groups_offsets(Consumer::client(&client), name, shards, Duration::from_secs(30))?;
+    // Which partitions have positions, beside a running mirror too: no wait for its commits.
+    let every = every_groups_offsets(
+        Consumer::client(&client),
+        name,
+        shards,
+        Unstable::Settled,
+        Duration::from_secs(30),
+    )?;
     let mut pairs = Vec::new();
     for (shard, committed) in every {
         for c in committed.into_iter().filter(|c| c.offset.is_some_and(|o| o >= 0)) {

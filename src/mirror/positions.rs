@@ -63,14 +63,16 @@ pub(crate) fn committed_positions(
 pub(crate) type EveryGroup = Vec<(u32, Vec<CommittedOffset>)>;
 
 /// Every offset each shard's group holds, by shard, asked side by side: what the run's start
-/// needs before it knows which partitions it mirrors (see [`positions_in_every_group`]). A group
-/// with a transaction still committing to it (an earlier run that was killed) is an error at
-/// once: only fencing ends that transaction, and the shards fence and read their groups
-/// themselves.
+/// needs before it knows which partitions it mirrors (see [`positions_in_every_group`]). For the
+/// start (`Unstable::Report`), a group with a transaction still committing to it (an earlier
+/// run that was killed) is an error at once: only fencing ends that transaction, and the shards
+/// fence and read their groups themselves. A reader beside a running mirror, which asks only
+/// which partitions have positions, takes what the last finished commit left (`Settled`).
 pub(crate) fn every_groups_offsets<C: ClientContext>(
     target: &Client<C>,
     name: &str,
     shards: u32,
+    unstable: Unstable,
     timeout: Duration,
 ) -> Result<EveryGroup> {
     let groups: Vec<(u32, String)> = (0..shards).map(|shard| (shard, shadow_group(name, shard))).collect();
@@ -78,7 +80,7 @@ pub(crate) fn every_groups_offsets<C: ClientContext>(
         .iter()
         .map(|(_, group)| GroupQuery { group, partitions: None, skip_failed_partitions: false })
         .collect();
-    let answers = committed_offsets(target, &queries, Unstable::Report, timeout);
+    let answers = committed_offsets(target, &queries, unstable, timeout);
     groups
         .into_iter()
         .zip(answers)

@@ -13,6 +13,7 @@ use crate::config::MirrorSettings;
 use crate::error::{Error, Result, Side};
 use crate::kafka::client::CreateForRole;
 use crate::kafka::errors::{unreachable, ErrorRecorder};
+use crate::kafka::group_offsets::Unstable;
 use crate::kafka::topic_descriptions::topic_ids;
 use crate::kafka::watermarks::committed_ends_with;
 use crate::mirror::acl_sync::AclSync;
@@ -119,6 +120,7 @@ impl Mirror {
                     Consumer::client(target_metadata),
                     &settings.name,
                     settings.shards,
+                    Unstable::Report,
                     settings.connect_timeout,
                 );
                 debug!(groups_ms = started.elapsed().as_millis() as u64, "shadow groups read");
