@@ -20,7 +20,7 @@ use tracing::warn;
 use crate::cmd::cli::FailbackArgs;
 use crate::cmd::mirrored_partitions::mirrored_pairs;
 use crate::cmd::report::{self, Format, Row};
-use crate::cmd::translate_offsets::written_on_the_target;
+use crate::cmd::translate_offsets::{forward_only, written_on_the_target};
 use crate::config::names::{self, shadow_group, shard_of};
 use crate::config::{check_name, default_state_dir, group_regex, DEFAULT_SHARDS};
 use crate::error::{Error, Result, Side};
@@ -318,14 +318,7 @@ fn translate_groups(
 /// `offsets` but those where `group` is further on the source already (its consumers read on
 /// there after an earlier failback of it): a group is never moved back.
 fn never_back(source: &ClientConfig, group: &str, offsets: Vec<GroupOffset>) -> Result<Vec<GroupOffset>> {
-    let partitions: Vec<TopicPartition> = offsets.iter().map(|o| o.partition.clone()).collect();
-    let current: BTreeMap<TopicPartition, i64> =
-        committed_offsets_exact(source, Side::Source, group, &partitions)?
-            .into_iter()
-            .map(|c| (c.partition, c.offset))
-            .collect();
-    let (moved, ahead): (Vec<GroupOffset>, Vec<GroupOffset>) =
-        offsets.into_iter().partition(|o| current.get(&o.partition).is_none_or(|&c| c <= o.offset));
+    let (moved, ahead) = forward_only(source, Side::Source, group, offsets)?;
     if !ahead.is_empty() {
         warn!(group, partitions = ahead.len(), "the group is further on the source than its DR position translates to; left where it is there (a group is never moved back)");
     }

@@ -354,15 +354,7 @@ fn execute(
     translations: &[Translation],
 ) -> Result<BTreeMap<TopicPartition, i64>> {
     let offsets = translatable(group, translations)?;
-    let partitions: Vec<TopicPartition> = offsets.iter().map(|o| o.partition.clone()).collect();
-    let current: BTreeMap<TopicPartition, i64> = committed_offsets_exact(config, side, group, &partitions)?
-        .into_iter()
-        .map(|c| (c.partition, c.offset))
-        .collect();
-    let (moved, ahead): (Vec<GroupOffset>, Vec<GroupOffset>) =
-        offsets.into_iter().partition(|o| current.get(&o.partition).is_none_or(|&c| c <= o.offset));
-    let ahead: BTreeMap<TopicPartition, i64> =
-        ahead.into_iter().filter_map(|o| Some((o.partition.clone(), *current.get(&o.partition)?))).collect();
+    let (moved, ahead) = forward_only(config, side, group, offsets)?;
     if !ahead.is_empty() {
         warn!(group, %side, partitions = ahead.len(), "the group is further on than the translated positions there; left where it is");
     }
@@ -371,6 +363,26 @@ fn execute(
     }
     info!(group, partitions = moved.len(), %side, "committed translated offsets");
     Ok(ahead)
+}
+
+/// `offsets` split into those that move `group` forward (or to where it has none) on `side`,
+/// and where it already stands past the others: a group is never moved back.
+pub(crate) fn forward_only(
+    config: &ClientConfig,
+    side: Side,
+    group: &str,
+    offsets: Vec<GroupOffset>,
+) -> Result<(Vec<GroupOffset>, BTreeMap<TopicPartition, i64>)> {
+    let partitions: Vec<TopicPartition> = offsets.iter().map(|o| o.partition.clone()).collect();
+    let current: BTreeMap<TopicPartition, i64> = committed_offsets_exact(config, side, group, &partitions)?
+        .into_iter()
+        .map(|c| (c.partition, c.offset))
+        .collect();
+    let (moved, ahead): (Vec<GroupOffset>, Vec<GroupOffset>) =
+        offsets.into_iter().partition(|o| current.get(&o.partition).is_none_or(|&c| c <= o.offset));
+    let ahead =
+        ahead.into_iter().filter_map(|o| Some((o.partition.clone(), *current.get(&o.partition)?))).collect();
+    Ok((moved, ahead))
 }
 
 /// The translated positions of `group`; none is an error.

@@ -379,6 +379,7 @@ impl Membership {
                 stopping.push((shard, hosted));
             }
         }
+        let stopped: Vec<u32> = stopping.iter().map(|(shard, _)| *shard).collect();
         let mut releasing = Vec::new();
         for (shard, hosted) in stopping {
             let joined = hosted.handle.join();
@@ -398,7 +399,7 @@ impl Membership {
             // Before the revocation is acknowledged, so the next owner's record comes after.
             self.log.flush();
         }
-        for &shard in shards {
+        for &shard in &stopped {
             info!(shard, lost, "shard released");
         }
     }
