@@ -21,6 +21,7 @@ use crate::cmd::cli::FailbackArgs;
 use crate::cmd::mirrored_partitions::mirrored_pairs;
 use crate::cmd::report::{self, Format, Row};
 use crate::cmd::translate_offsets::{forward_only, written_on_the_target};
+use crate::cmd::uncopied_at_failover;
 use crate::config::names::{self, shadow_group, shard_of};
 use crate::config::{check_name, default_state_dir, group_regex, DEFAULT_SHARDS};
 use crate::error::{Error, Result, Side};
@@ -290,13 +291,20 @@ fn translate_groups(
         let partitions: Vec<TopicPartition> = unanswered.iter().map(|f| f.partition.clone()).collect();
         let dr_ends = committed_ends(dr, &partitions, Duration::from_secs(10))
             .map_err(Error::kafka(Side::Target, "reading end offsets"))?;
+        // Where the forward mirror's own positions expired, the failover recorded them.
+        let at_failover: BTreeMap<TopicPartition, i64> =
+            uncopied_at_failover::read(dr, name, forward.shards()?)?
+                .into_iter()
+                .map(|u| (u.target(), u.position))
+                .collect();
         for from in unanswered {
             let (Some(src), Some(&end)) = (uncopied.get(&from.partition), dr_ends.get(&from.partition))
             else {
                 continue;
             };
             if !written_on_the_target(dr, name, &from.partition, 0, end)? {
-                if let Some(stood) = forward.committed_position(src, &from.partition)? {
+                let stood = forward.committed_position(src, &from.partition)?;
+                if let Some(stood) = stood.or_else(|| at_failover.get(&from.partition).copied()) {
                     let to = GroupOffset {
                         partition: src.clone(),
                         offset: stood,

@@ -12,7 +12,9 @@ use serde::Serialize;
 use tracing::{info, warn};
 
 use crate::cmd::cli::{ClientFlags, FailoverArgs, MirrorRef, StatusArgs, StatusFormat, TranslateArgs};
+use crate::cmd::mirrored_partitions::uncopied_positions;
 use crate::cmd::report::{self, Format, Row};
+use crate::cmd::uncopied_at_failover;
 use crate::config::names;
 use crate::config::topics::TopicSelector;
 use crate::config::{check_name, default_state_dir, group_regex};
@@ -97,9 +99,10 @@ pub(crate) fn run(args: &FailoverArgs) -> Result<String> {
         refuse_active(&target, Side::Target, &checkpointed, "fail over")?;
         fence(&target, &args.mirror.name, status.shards)?;
         fenced_shards = status.shards;
+        let translator = Translator::open(state.path(), &args.mirror.name, target.clone())?;
+        translator.refresh()?;
+        record_uncopied(&translator, &target, &args.mirror.name, status.shards);
         if let Some(source) = &source {
-            let translator = Translator::open(state.path(), &args.mirror.name, target.clone())?;
-            translator.refresh()?;
             let checkpoints = take_checkpoints(source, &groups, &translator.source_partitions()?)?;
             write_checkpoints(&target, &names::checkpoint_topic(&args.mirror.name), &checkpoints)?;
             info!(groups = checkpoints.len(), "took a last checkpoint from the source");
@@ -167,6 +170,18 @@ fn live_source(args: &FailoverArgs, timeout: Duration) -> Result<Option<ClientCo
             Ok(None)
         }
         Err(e) => Err(e),
+    }
+}
+
+/// Records, after the fencing (nothing moves the mirror's positions any more), the partitions
+/// it has positions in but no copies of, for a failback after Kafka expired those positions
+/// (see [`uncopied_at_failover`]). A failure is said, not fatal: the groups still move, and
+/// failback reads the positions themselves while they last.
+fn record_uncopied(translator: &Translator, target: &ClientConfig, name: &str, shards: u32) {
+    let recorded = uncopied_positions(translator, target, name)
+        .and_then(|uncopied| uncopied_at_failover::record(target, name, shards, uncopied));
+    if let Err(e) = recorded {
+        warn!("could not record the partitions without copies ({e}); a failback after the target expired the mirror's positions (offsets.retention.minutes) would leave them out");
     }
 }
 

@@ -1,13 +1,15 @@
 //! Which partitions a mirror mirrors, as the target holds them: those with copies in its map,
 //! and those it has a position in without any (a topic still empty, or whose every record a
-//! transform dropped, has no run in the map, yet its copy is the mirror's all the same).
-use std::collections::BTreeSet;
+//! transform dropped, has no run in the map, yet its copy is the mirror's all the same), and
+//! those a failover recorded so (see [`crate::cmd::uncopied_at_failover`]).
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use kmirror_state::TopicPartition;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::ClientConfig;
 
+use crate::cmd::uncopied_at_failover::{self, MirroredPosition};
 use crate::config::names::shard_of;
 use crate::error::{Error, Result, Side};
 use crate::kafka::client::CreateForRole;
@@ -29,7 +31,11 @@ pub(crate) fn mirrored_pairs(
         }
     }
     let copied: BTreeSet<TopicPartition> = pairs.iter().map(|(_, copy)| copy.clone()).collect();
-    for (source, copy) in positioned_pairs(translator, target, name)? {
+    let positioned = positioned(translator, target, name)?.into_iter().map(|u| (u.source(), u.target()));
+    // Where the shadow groups' offsets expired (a mirror stopped longer than the target keeps
+    // them), the last failover's record still names them.
+    let recorded = uncopied_at_failover::read(target, name, translator.shards()?)?;
+    for (source, copy) in positioned.chain(recorded.iter().map(|u| (u.source(), u.target()))) {
         if !copied.contains(&copy) {
             pairs.insert((source, copy));
         }
@@ -37,14 +43,27 @@ pub(crate) fn mirrored_pairs(
     Ok(pairs.into_iter().collect())
 }
 
-/// (source partition, target partition) of every partition mirror `name` has a position in:
-/// its shadow groups hold one from its first run on (until Kafka expires the offsets of a
-/// mirror stopped longer than the target's `offsets.retention.minutes`).
-fn positioned_pairs(
+/// Per shard, the partitions mirror `name` has a position in and no copies of, with that
+/// position: for a failover to record (see [`crate::cmd::uncopied_at_failover`]).
+pub(crate) fn uncopied_positions(
     translator: &Translator,
     target: &ClientConfig,
     name: &str,
-) -> Result<Vec<(TopicPartition, TopicPartition)>> {
+) -> Result<BTreeMap<u32, Vec<MirroredPosition>>> {
+    let shards = translator.shards()?;
+    let mut by_shard: BTreeMap<u32, Vec<MirroredPosition>> = BTreeMap::new();
+    for u in positioned(translator, target, name)? {
+        if translator.target_of(&u.source())?.is_none() {
+            by_shard.entry(shard_of(&u.source_topic, u.partition, shards)).or_default().push(u);
+        }
+    }
+    Ok(by_shard)
+}
+
+/// Every partition mirror `name` has a position in, and the position: its shadow groups hold
+/// one from its first run on (until Kafka expires the offsets of a mirror stopped longer than the
+/// target's `offsets.retention.minutes`).
+fn positioned(translator: &Translator, target: &ClientConfig, name: &str) -> Result<Vec<MirroredPosition>> {
     let shards = translator.shards()?;
     let client: BaseConsumer =
         target.create_for_role().map_err(Error::kafka(Side::Target, "creating a client"))?;
@@ -56,18 +75,21 @@ fn positioned_pairs(
         Unstable::Settled,
         Duration::from_secs(30),
     )?;
-    let mut pairs = Vec::new();
+    let mut positioned = Vec::new();
     for (shard, committed) in every {
-        for c in committed.into_iter().filter(|c| c.offset.is_some_and(|o| o >= 0)) {
+        for c in committed {
+            let Some(position) = c.offset.filter(|&o| o >= 0) else { continue };
             let Some(meta) = CommitMetadata::decode(&c.metadata) else { continue };
             // A position in another shard's group was written for another source topic.
             if shard_of(&meta.source_topic, c.partition, shards) == shard {
-                pairs.push((
-                    TopicPartition::new(&meta.source_topic, c.partition),
-                    TopicPartition::new(&c.topic, c.partition),
-                ));
+                positioned.push(MirroredPosition {
+                    source_topic: meta.source_topic,
+                    target_topic: c.topic,
+                    partition: c.partition,
+                    position,
+                });
             }
         }
     }
-    Ok(pairs)
+    Ok(positioned)
 }

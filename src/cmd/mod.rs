@@ -11,6 +11,7 @@ mod print_config;
 mod report;
 mod status;
 mod translate_offsets;
+mod uncopied_at_failover;
 mod verify;
 use anyhow::Context;
 use tokio::signal::unix::{signal, SignalKind};

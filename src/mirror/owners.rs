@@ -185,7 +185,7 @@ impl ProducerContext for FirstFailure {
 
     fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
         if let Err((e, _)) = result {
-            tracing::warn!(error = %e, "a shard claim did not land");
+            tracing::warn!(error = %e, "a record to the shards topic did not land");
             self.keep(e.clone());
         }
     }
@@ -241,10 +241,17 @@ impl OwnershipLog {
             FAILED_OVER | RESUMED => failover_key(shard),
             _ => shard.to_string(),
         };
-        let record = BaseRecord::to(&self.topic).partition(shard as i32).key(&key).payload(&value);
+        self.write(shard, &key, value.as_bytes());
+    }
+
+    /// Writes one record into shard `shard`'s partition under `key` (one no claim has: claims
+    /// are read by their values, and a value that is no claim is passed over). Not waited for:
+    /// [`Self::confirm`] waits.
+    pub(crate) fn write(&self, shard: u32, key: &str, value: &[u8]) {
+        let record = BaseRecord::to(&self.topic).partition(shard as i32).key(key).payload(value);
         if let Err((e, _)) = self.producer.send(record) {
-            tracing::warn!(shard, error = %e, "could not record shard ownership");
-            // For `confirm`: a claim never sent has not landed either.
+            tracing::warn!(shard, key, error = %e, "could not write to the shards topic");
+            // For `confirm`: a record never sent has not landed either.
             self.producer.context().keep(e);
         }
     }

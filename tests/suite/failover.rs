@@ -629,6 +629,65 @@ fn a_failback_moves_a_group_past_only_the_last_commit_marker_to_the_copys_end() 
     assert_eq!(group_offsets(&setup.source, &group, &quiet, 1), BTreeMap::from([(0, Some(0))]));
 }
 
+/// A DR period longer than the target keeps the mirror's positions (`offsets.retention.minutes`,
+/// 7 days by default; here its shadow groups are deleted, as their expiry does): the topics that
+/// were empty at the failover, which only those positions named, still go home, from what the
+/// failover recorded, and a group at 0 in one with no DR write moves to where the mirror stood.
+#[test]
+fn a_failback_after_the_mirrors_positions_expired_still_brings_home_the_topics_empty_at_the_failover() {
+    let setup = Setup::new();
+    let t = topic("failback-expired");
+    setup.source.create_topic(&t, 1, &[]).expect("topic");
+    setup.source.produce(&t, 0, &keyed("a", 0..PER_PARTITION)).expect("produce");
+    // Empty at the failover: one takes DR writes, one none.
+    let dlq = format!("{t}-dlq");
+    let quiet = format!("{t}-quiet");
+    for empty in [&dlq, &quiet] {
+        setup.source.create_topic(empty, 1, &[]).expect("topic");
+    }
+    let group = format!("expired-{}", setup.name);
+    commit_group(&setup.source, &group, &t, &BTreeMap::from([(0, 10)]));
+    let all = [&t, &dlq, &quiet].map(|t| regex::escape(t)).join("|");
+    assert_success(&setup.mirror_until_caught_up(&all, &["--groups", &regex::escape(&group)]));
+    assert_success(&setup.failover(&["--execute"]));
+
+    let shadows: Vec<String> = (0..4).map(|shard| format!("kmirror.{}.shard-{shard}", setup.name)).collect();
+    setup.target.delete_groups(&shadows.iter().map(String::as_str).collect::<Vec<_>>()).expect("delete");
+    setup.target.produce(&dlq, 0, &keyed("dlq", 0..5)).expect("produce on DR");
+    commit_group(&setup.target, &group, &dlq, &BTreeMap::from([(0, 0)]));
+    commit_group(&setup.target, &group, &quiet, &BTreeMap::from([(0, 0)]));
+
+    let prepared = failback(&setup, &["--execute", "--format", "json"]);
+    assert_success(&prepared);
+    let plan: serde_json::Value = serde_json::from_slice(&prepared.stdout).expect("json");
+    let starts: Vec<(String, i64)> = plan["starts"]
+        .as_array()
+        .expect("starts")
+        .iter()
+        .map(|s| {
+            (s["dr_topic"].as_str().unwrap_or_default().to_string(), s["start_offset"].as_i64().unwrap_or(-1))
+        })
+        .collect();
+    let copies_end =
+        setup.target.read_committed_audited(&t, 0).expect("read DR").last().expect("copies").offset + 1;
+    assert_eq!(starts, vec![(t.clone(), copies_end), (dlq.clone(), 0), (quiet.clone(), 0)], "{plan:#}");
+
+    let state = tempfile::tempdir().expect("tempdir");
+    let back = format!("{}-back", setup.name);
+    assert_success(&run(&way_home(&setup, &back, &all, state.path()), Duration::from_secs(120)));
+    let dlq_home = setup.source.read_committed_audited(&dlq, 0).expect("read source");
+    assert_eq!(keys(&dlq_home), keys(&setup.target.read_committed_audited(&dlq, 0).expect("read DR")));
+    assert_eq!(dlq_home.len(), 5, "the DR writes of the topic empty at the failover");
+    assert_eq!(setup.source.read_committed_audited(&t, 0).expect("read").len(), PER_PARTITION);
+
+    assert_success(&failback(&setup, &["--groups", &regex::escape(&group), "--execute"]));
+    assert_eq!(
+        group_offsets(&setup.source, &group, &dlq, 1),
+        BTreeMap::from([(0, Some(dlq_home[0].offset))])
+    );
+    assert_eq!(group_offsets(&setup.source, &group, &quiet, 1), BTreeMap::from([(0, Some(0))]));
+}
+
 /// A failover with no group to move (no checkpointed group matches --groups, nor any group on
 /// the source) is refused before it fences: the mirror is not stopped for nothing, and starts
 /// again without --after-failover. Both with the source and without it.
