@@ -530,9 +530,11 @@ impl Mirror {
                 (Some(recorded), Some(current)) => recorded == current,
                 _ => true,
             };
+            // An empty partition is copied once the mirror has a position in it: a first run
+            // over empty topics commits its positions (status, verify and failover then know
+            // the copies are the mirror's), and only later runs have nothing to do.
             standing.all_copied &= same_topic
                 && match end {
-                    Some(0) => start.is_none_or(|c| c == 0),
                     Some(end) => start == Some(end),
                     None => false,
                 };

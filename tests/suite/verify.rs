@@ -83,6 +83,26 @@ fn verify_checks_the_copies_of_empty_partitions() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let p1 = checks(&out).into_iter().find(|c| c["partition"] == 1).expect("partition 1");
     assert_eq!(p1["extra"], 1, "{p1}");
+
+    // A mirror whose every topic is empty: its first run keeps its positions, so verify checks
+    // the copies (it said "copied nothing yet", exit 2, for good), and only a later run has
+    // nothing to do.
+    let quiet = Setup::new();
+    let q = topic("verifyallempty");
+    quiet.source.create_topic(&q, 2, &[]).expect("topic");
+    assert_success(&quiet.mirror_until_caught_up(&regex::escape(&q), &[]));
+    quiet.target.produce(&q, 0, &[RecordData::keyed("intruder", "x")]).expect("produce");
+    let state = tempfile::tempdir().expect("tempdir");
+    let out = quiet.verify(state.path(), &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let extra: Vec<(i64, i64)> = checks(&out)
+        .iter()
+        .map(|c| (c["partition"].as_i64().unwrap_or(-1), c["extra"].as_i64().unwrap_or(-1)))
+        .collect();
+    assert_eq!(extra, vec![(0, 1), (1, 0)]);
+    let again = quiet.mirror_until_caught_up(&regex::escape(&q), &[]);
+    assert_success(&again);
+    assert!(String::from_utf8_lossy(&again.stdout).contains("nothing to do"), "{}", stderr(&again));
 }
 
 /// `--sample N` spreads its checks over the partition's offsets, not its records: a source
