@@ -258,6 +258,14 @@ pub(crate) struct MirrorArgs {
     /// past a partition's end or a changed --rename is always refused.
     #[arg(long, value_enum, value_name = "POLICY")]
     pub(crate) on_missing_source: Option<MissingSource>,
+    /// Regex of topic configs the copies do not take from the source (whole-name match), e.g.
+    /// 'retention\.ms|retention\.bytes' to keep the copies' retention as set on the target: an
+    /// excluded config is neither set when a copy is made nor set back when the target's
+    /// differs. Always left out: the record timestamp type (copies keep create times) and its
+    /// bounds, min.insync.replicas, unclean.leader.election.enable, the replication throttles,
+    /// and configs a Kafka 4 target refuses (as MirrorMaker 2's config.properties.exclude).
+    #[arg(long, value_name = "REGEX")]
+    pub(crate) exclude_configs: Option<String>,
     /// Replication factor of topics kmirror creates on the target [default: for copies, the
     /// target's default.replication.factor (a warning says where that is fewer replicas than the
     /// source topic has); for kmirror's own topics, 3, or the target's broker count if fewer].
@@ -352,6 +360,7 @@ impl MirrorArgs {
             start_from: self.start_from,
             on_missing_source: self.on_missing_source,
             replication_factor: self.replication_factor,
+            exclude_configs: self.exclude_configs.clone(),
             refresh_interval: self.refresh_interval,
             connect_timeout: self.connect_timeout,
             groups: self.groups.clone(),

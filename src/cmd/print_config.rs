@@ -37,6 +37,8 @@ struct Shown<'a> {
     on_missing_source: crate::config::MissingSource,
     #[serde(skip_serializing_if = "Option::is_none")]
     replication_factor: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exclude_configs: Option<&'a str>,
     refresh_interval: u64,
     connect_timeout: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -56,6 +58,11 @@ struct Shown<'a> {
 struct Side<'a> {
     bootstrap: &'a str,
     properties: BTreeMap<String, String>,
+}
+
+/// A whole-name regex as it was given (without the anchors it was compiled with).
+fn as_given(regex: &regex::Regex) -> &str {
+    regex.as_str().trim_start_matches("^(?:").trim_end_matches(")$")
 }
 
 pub(crate) fn render(settings: &MirrorSettings) -> String {
@@ -87,12 +94,10 @@ pub(crate) fn render(settings: &MirrorSettings) -> String {
         },
         on_missing_source: settings.on_missing_source,
         replication_factor: settings.replication_factor,
+        exclude_configs: settings.exclude_configs.as_ref().map(as_given),
         refresh_interval: settings.refresh_interval.as_secs(),
         connect_timeout: settings.connect_timeout.as_secs(),
-        groups: settings
-            .groups
-            .as_ref()
-            .map(|g| g.as_str().trim_start_matches("^(?:").trim_end_matches(")$")),
+        groups: settings.groups.as_ref().map(as_given),
         checkpoint_interval: settings.checkpoint_interval.as_secs(),
         sync_group_offsets: settings.sync_group_offsets,
         sync_acls: settings.sync_acls,

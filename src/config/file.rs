@@ -83,6 +83,7 @@ pub(crate) struct MirrorFile {
     pub(crate) start_from: Option<StartFrom>,
     pub(crate) on_missing_source: Option<MissingSource>,
     pub(crate) replication_factor: Option<i32>,
+    pub(crate) exclude_configs: Option<String>,
     pub(crate) refresh_interval: Option<u64>,
     pub(crate) connect_timeout: Option<u64>,
     pub(crate) groups: Option<String>,

@@ -51,6 +51,8 @@ const MAPPED: &[&str] = &[
     "sync.topic.configs.enabled",
     "tasks.max",
     "replication.factor",
+    "config.properties.exclude",
+    "config.properties.blacklist",
 ];
 
 /// Reads `path` and picks the flow `flow` ("A->B"), or the one enabled flow if not given.
@@ -144,6 +146,11 @@ pub(crate) fn mm2_layer(
             .then_some(crate::config::AclPolicy::ReadOnly),
         num_streams: number(path, "tasks.max", setting("tasks.max"))?,
         replication_factor: number(path, "replication.factor", setting("replication.factor"))?,
+        // MM2's default list is what kmirror always leaves out; a list given adds to it.
+        exclude_configs: setting("config.properties.exclude")
+            .or(setting("config.properties.blacklist"))
+            .map(|given| patterns(&given))
+            .filter(|p| !p.is_empty()),
         source: side(path, entries, &source, &clusters)?,
         target: side(path, entries, &target, &clusters)?,
         ..MirrorFile::default()

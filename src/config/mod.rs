@@ -84,6 +84,8 @@ pub(crate) struct MirrorSettings {
     /// What to do where the source deleted records before they were copied.
     pub(crate) on_missing_source: MissingSource,
     pub(crate) replication_factor: Option<i32>,
+    /// Topic configs the copies do not take from the source (whole-name regex), if any.
+    pub(crate) exclude_configs: Option<regex::Regex>,
     pub(crate) refresh_interval: Duration,
     pub(crate) connect_timeout: Duration,
     /// Source groups to checkpoint (whole-name regex), if any.
@@ -247,6 +249,12 @@ impl MirrorSettings {
                 "--replication-factor must be at least 1, or -1 (leave it out) for the default",
             ));
         }
+        let exclude_configs = args
+            .exclude_configs
+            .clone()
+            .or(file.exclude_configs.clone())
+            .map(|p| whole_name_regex("--exclude-configs", &p))
+            .transpose()?;
         let groups = args.groups.clone().or(file.groups.clone()).map(|p| group_regex(&p)).transpose()?;
         let sync_group_offsets = args.sync_group_offsets.or(file.sync_group_offsets).unwrap_or(false);
         if sync_group_offsets && groups.is_none() {
@@ -282,6 +290,7 @@ impl MirrorSettings {
             start_from,
             on_missing_source: args.on_missing_source.or(file.on_missing_source).unwrap_or_default(),
             replication_factor,
+            exclude_configs,
             refresh_interval: Duration::from_secs(refresh_interval),
             connect_timeout: Duration::from_secs(connect_timeout),
             groups,
@@ -405,8 +414,13 @@ fn transforms(args: &MirrorFile, file: &MirrorFile) -> Result<(crate::transform:
 
 /// A whole-name regex for consumer group ids.
 pub(crate) fn group_regex(pattern: &str) -> Result<regex::Regex> {
+    whole_name_regex("--groups", pattern)
+}
+
+/// `pattern` matching whole names only; an invalid one is named with its flag.
+fn whole_name_regex(flag: &'static str, pattern: &str) -> Result<regex::Regex> {
     regex::Regex::new(&format!("^(?:{pattern})$")).map_err(|e| Error::Regex {
-        flag: "--groups",
+        flag,
         pattern: pattern.to_string(),
         message: e.to_string().lines().last().unwrap_or_default().trim().to_string(),
     })

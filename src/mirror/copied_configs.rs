@@ -52,10 +52,16 @@ pub(crate) fn for_new_copy(mut configs: BTreeMap<String, String>) -> BTreeMap<St
     configs
 }
 
-/// `configs` without those left behind.
-pub(crate) fn copied(mut configs: BTreeMap<String, String>) -> BTreeMap<String, String> {
+/// `configs` without those left behind, and without those `excluded` names
+/// (`--exclude-configs`).
+pub(crate) fn copied(
+    mut configs: BTreeMap<String, String>,
+    excluded: Option<&regex::Regex>,
+) -> BTreeMap<String, String> {
     configs.retain(|key, _| {
-        !LEFT_BEHIND.contains(&key.as_str()) && !LEFT_BEHIND_PREFIXES.iter().any(|p| key.starts_with(p))
+        !LEFT_BEHIND.contains(&key.as_str())
+            && !LEFT_BEHIND_PREFIXES.iter().any(|p| key.starts_with(p))
+            && !excluded.is_some_and(|e| e.is_match(key))
     });
     configs
 }
@@ -79,7 +85,12 @@ mod tests {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-        let kept = copied(source);
+        let excluded = regex::Regex::new("^(?:retention\\..*)$").ok();
+        assert_eq!(
+            copied(source.clone(), excluded.as_ref()).keys().collect::<Vec<_>>(),
+            vec!["cleanup.policy"]
+        );
+        let kept = copied(source, None);
         assert_eq!(kept.keys().collect::<Vec<_>>(), vec!["cleanup.policy", "retention.ms"]);
         let made = for_new_copy(kept);
         assert_eq!(made.get("message.timestamp.type").map(String::as_str), Some("CreateTime"));

@@ -107,8 +107,13 @@ impl Mirror {
             .map_err(Error::kafka(Side::Target, "creating metadata client"))?;
         let claims_config = target_config.clone();
         // Made before the first request, so that their connections come up beside it.
-        let topic_sync =
-            TopicSync::new(source_config, target_config, target_metadata, settings.replication_factor)?;
+        let topic_sync = TopicSync::new(
+            source_config,
+            target_config,
+            target_metadata,
+            settings.replication_factor,
+            settings.exclude_configs.clone(),
+        )?;
         let target_metadata = topic_sync.target_consumer();
         let started = Instant::now();
         // The source's topics are listed, and every shadow group read whole, beside the target's

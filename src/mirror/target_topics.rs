@@ -69,6 +69,8 @@ pub(crate) struct TopicSync {
     target_admin: AdminClient<DefaultClientContext>,
     target_metadata: ClosedOnDrop<ErrorRecorder>,
     replication_factor: Option<i32>,
+    /// `--exclude-configs`: configs the copies keep their own of.
+    exclude_configs: Option<regex::Regex>,
 }
 
 impl TopicSync {
@@ -80,6 +82,7 @@ impl TopicSync {
         target: rdkafka::ClientConfig,
         target_metadata: BaseConsumer<ErrorRecorder>,
         replication_factor: Option<i32>,
+        exclude_configs: Option<regex::Regex>,
     ) -> Result<Self> {
         Ok(Self {
             source_admin: source
@@ -90,6 +93,7 @@ impl TopicSync {
                 .map_err(Error::kafka(Side::Target, "creating admin client"))?,
             target_metadata: ClosedOnDrop::new(target_metadata),
             replication_factor,
+            exclude_configs,
         })
     }
 
@@ -158,7 +162,7 @@ impl TopicSync {
         partitions: Option<i32>,
         target_configs: impl FnOnce() -> Result<TopicConfigs>,
     ) -> Result<Readiness> {
-        let source_configs = copied(source_configs.overrides);
+        let source_configs = copied(source_configs.overrides, self.exclude_configs.as_ref());
         match partitions {
             // Made again, it would take the next records at offset 0 while the map and the
             // shadow group say otherwise.

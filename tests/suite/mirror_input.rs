@@ -193,6 +193,8 @@ fn print_config_shows_every_setting_and_reads_back_as_the_same_config() {
         "7",
         "--progress",
         "off",
+        "--exclude-configs",
+        "retention\\..*",
         "--state-dir",
         &state.display().to_string(),
         "--set",
@@ -217,6 +219,7 @@ fn print_config_shows_every_setting_and_reads_back_as_the_same_config() {
     assert_eq!(config["coordinate"].as_bool(), Some(true));
     assert_eq!(config["session_timeout"].as_integer(), Some(7));
     assert_eq!(config["progress"].as_str(), Some("off"));
+    assert_eq!(config["exclude_configs"].as_str(), Some("retention\\..*"));
     assert_eq!(config["target"]["properties"]["linger.ms"].as_str(), Some("20"));
 
     let file = dir.path().join("printed.toml");

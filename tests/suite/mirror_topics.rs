@@ -247,6 +247,47 @@ fn topic_configs_changed_on_the_source_are_synced_to_the_target() {
     assert!(out.status.success(), "{}", stderr(&out));
 }
 
+/// `--exclude-configs`: a config named there is not copied when the copy is made, and a value
+/// set on the copy by hand stays, while the configs not named are set back as before.
+#[test]
+fn configs_excluded_are_neither_copied_nor_set_back() {
+    let setup = Setup::new();
+    let t = topic("exclcfg");
+    setup
+        .source
+        .create_topic(&t, 1, &[("retention.ms", "3600000"), ("max.message.bytes", "2000000")])
+        .expect("topic");
+    setup.source.produce(&t, 0, &keyed("k", 0..10)).expect("produce");
+    let mirror = setup.spawn_mirror(
+        &regex::escape(&t),
+        &["--refresh-interval", "1", "--exclude-configs", "retention\\.ms"],
+    );
+    wait_for_target(&setup, &t, 0, 10, Duration::from_secs(30));
+    let made = setup.target.topic_configs(&t).expect("configs");
+    assert_eq!(made.get("max.message.bytes").map(String::as_str), Some("2000000"));
+    assert_ne!(made.get("retention.ms").map(String::as_str), Some("3600000"), "not copied");
+    // By hand on the copy: its own retention, and (AlterConfigs sets all) every other config
+    // back to the default.
+    setup.target.set_topic_configs(&t, &[("retention.ms", "60000")]).expect("alter on target");
+    let started = Instant::now();
+    loop {
+        let configs = setup.target.topic_configs(&t).expect("configs");
+        if configs.get("max.message.bytes").map(String::as_str) == Some("2000000") {
+            assert_eq!(configs.get("retention.ms").map(String::as_str), Some("60000"), "kept as set");
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "max.message.bytes not set back: {configs:?}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    // Later refreshes leave it too.
+    std::thread::sleep(Duration::from_secs(3));
+    let configs = setup.target.topic_configs(&t).expect("configs");
+    assert_eq!(configs.get("retention.ms").map(String::as_str), Some("60000"));
+    terminate(&mirror);
+    let out = mirror.wait_with_output().expect("output");
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
 /// Topic configs that belong to the source cluster or to the time records were first written are
 /// not copied; the others are. A source topic stamping its records at append time
 /// (`LogAppendTime`) keeps those stamps on the copy, as the copy's create times; records older

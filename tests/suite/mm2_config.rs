@@ -25,6 +25,7 @@ sync.group.offsets.enabled = true
 emit.checkpoints.interval.seconds = 30
 emit.heartbeats.enabled = false
 replication.factor = 3
+config.properties.exclude = retention.ms, segment.bytes
 checkpoints.topic.replication.factor = 3
 offset-syncs.topic.replication.factor = 3
 exactly.once.source.support = enabled
@@ -66,6 +67,8 @@ fn an_mm2_file_gives_the_same_mirror_as_the_equivalent_flags() {
         "30",
         "--replication-factor",
         "3",
+        "--exclude-configs",
+        "(?:retention.ms)|(?:segment.bytes)",
         "--set",
         "source.security.protocol=SASL_SSL",
         "--set",
