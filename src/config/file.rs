@@ -104,8 +104,38 @@ pub(crate) struct ClusterFile {
     pub(crate) bootstrap: Option<String>,
     /// A Java .properties file, relative to the TOML file.
     pub(crate) config: Option<PathBuf>,
-    #[serde(default)]
+    /// Client properties; numbers and booleans as TOML writes them (`linger.ms = 20`) too.
+    #[serde(default, deserialize_with = "scalars_as_text")]
     pub(crate) properties: BTreeMap<String, String>,
+}
+
+/// A property's value as TOML may write it.
+#[derive(Deserialize)]
+#[serde(untagged, expecting = "a string, number or boolean")]
+enum Scalar {
+    Text(String),
+    Integer(i64),
+    Float(f64),
+    Boolean(bool),
+}
+
+/// Properties whose values are any TOML scalar, as librdkafka's text.
+fn scalars_as_text<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<BTreeMap<String, String>, D::Error> {
+    let given: BTreeMap<String, Scalar> = BTreeMap::deserialize(d)?;
+    Ok(given
+        .into_iter()
+        .map(|(key, value)| {
+            let text = match value {
+                Scalar::Text(text) => text,
+                Scalar::Integer(n) => n.to_string(),
+                Scalar::Float(x) => x.to_string(),
+                Scalar::Boolean(b) => b.to_string(),
+            };
+            (key, text)
+        })
+        .collect())
 }
 
 pub(crate) fn read_mirror_file(path: &Path) -> Result<MirrorFile> {
@@ -139,5 +169,25 @@ pub(crate) fn unreadable(path: &Path, cause: &std::io::Error) -> Error {
     Error::ConfigFile {
         file: path.to_path_buf(),
         message: format!("cannot be read ({cause}): check the path"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn properties_take_numbers_and_booleans_as_toml_writes_them() {
+        let file: ClusterFile = toml::from_str(
+            "[properties]\n\"linger.ms\" = 20\n\"enable.idempotence\" = true\n\"sasl.password\" = \"s3cret\"\n\"x\" = 0.5\n",
+        )
+        .expect("parse");
+        let text = |k: &str| file.properties.get(k).map(String::as_str);
+        assert_eq!(
+            (text("linger.ms"), text("enable.idempotence"), text("sasl.password"), text("x")),
+            (Some("20"), Some("true"), Some("s3cret"), Some("0.5"))
+        );
+        let err = toml::from_str::<ClusterFile>("[properties]\n\"a\" = [1]\n").map(|_| ()).unwrap_err();
+        assert!(err.to_string().contains("a string, number or boolean"), "{err}");
     }
 }
