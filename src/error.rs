@@ -96,7 +96,7 @@ pub enum Error {
     PositionOfAnotherTopic { target: String, recorded: String, topic: String },
     #[error("target partition {target} ends at {end}, but the mirror's map says it copied {source_partition} up to target offset {copied}: the target topic was deleted or recreated (or truncated) under the mirror, and resuming would leave the records before that out of the new topic; to copy {source_partition} again from its start, delete the mirror's topics (kmirror.offset-map.NAME, kmirror.checkpoints.NAME, kmirror.shards.NAME) on the target, or use a new --name")]
     TargetRecreated { target: String, source_partition: String, end: i64, copied: i64 },
-    #[error("target topic {topic} was {how} under the running mirror: the copy there no longer matches the offset map, and going on would leave the records copied before out of it; to copy it again from the start, stop the mirror and delete the mirror's topics (kmirror.offset-map.NAME, kmirror.checkpoints.NAME, kmirror.shards.NAME) on the target, or use a new --name")]
+    #[error("target topic {topic} was {how} under the mirror: the copy there no longer matches the offset map, and going on would leave the records copied before out of it; to copy it again from the start, stop the mirror (every process of it) and delete the mirror's topics (kmirror.offset-map.NAME, kmirror.checkpoints.NAME, kmirror.shards.NAME) on the target, or use a new --name")]
     TargetReplaced { topic: String, how: String },
     /// The target refused one record for what it is (its size, its timestamp): reading it
     /// again meets the same answer, so the fix, a setting, ends the line.

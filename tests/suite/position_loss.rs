@@ -294,7 +294,7 @@ fn a_target_topic_recreated_under_a_running_mirror_stops_it_before_anything_land
     make_again_on_the_target(&setup, &t, &theirs);
     setup.source.produce(&t, 0, &keyed("after", 0..100)).expect("produce");
 
-    assert_stops_refusing(mirror, &[&t, "was replaced", "under the running mirror"]);
+    assert_stops_refusing(mirror, &[&t, "was replaced", "under the mirror"]);
     assert_eq!(
         target_values(&setup, &t, theirs.len()),
         values(&theirs),
@@ -314,7 +314,7 @@ fn a_target_topic_made_again_longer_under_a_running_mirror_stops_it_by_its_topic
     let mirror = running_mirror_with(&setup, &t, 20);
     make_again_on_the_target(&setup, &t, &keyed("theirs", 0..50));
     setup.source.produce(&t, 0, &keyed("after", 0..10)).expect("produce");
-    assert_stops_refusing(mirror, &[&t, "deleted and recreated (topic ID", "under the running mirror"]);
+    assert_stops_refusing(mirror, &[&t, "deleted and recreated (topic ID", "under the mirror"]);
 }
 
 #[test]
@@ -341,7 +341,7 @@ fn deleted_under_a_running_mirror(setup: Setup) {
     let mirror = running_mirror_with(&setup, &t, 100);
     setup.target.delete_topic(&t).expect("delete the target topic");
     setup.source.produce(&t, 0, &keyed("after", 0..50)).expect("produce");
-    assert_stops_refusing(mirror, &[&t, "was deleted under the running mirror"]);
+    assert_stops_refusing(mirror, &[&t, "was deleted under the mirror"]);
     assert_eq!(setup.target.partition_count(&t).expect("metadata"), None, "the mirror did not make it again");
 }
 
