@@ -83,7 +83,8 @@ fn accept(
         };
         if busy.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
             busy.fetch_sub(1, Ordering::SeqCst);
-            debug!("HTTP connection closed unanswered: {MAX_CONNECTIONS} are being answered");
+            debug!("HTTP connection answered busy: {MAX_CONNECTIONS} are being answered");
+            answer_busy(stream);
             continue;
         }
         let (done, telemetry) = (busy.clone(), telemetry.clone());
@@ -98,6 +99,17 @@ fn accept(
             busy.fetch_sub(1, Ordering::SeqCst);
         }
     }
+}
+
+/// A 503 at once, from the accepting thread, without reading the request: a probe gets an
+/// answer (not a reset) while the connections before it are answered. Never waits: what the
+/// socket's send buffer does not take at once is dropped.
+fn answer_busy(stream: TcpStream) {
+    const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 5\r\nRetry-After: 1\r\nConnection: close\r\n\r\nbusy\n";
+    if stream.set_nonblocking(true).is_ok() {
+        let _ = (&stream).write(BUSY);
+    }
+    let _ = stream.shutdown(std::net::Shutdown::Write);
 }
 
 fn answer_connection(

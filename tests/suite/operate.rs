@@ -345,6 +345,16 @@ fn a_client_that_never_reads_blocks_no_other_answer() {
     }
     asking.join().expect("asking");
     drop((silent, stuck));
+    // Connections past what is answered side by side (64, each bounded to 5 s) get a 503 at
+    // once, not a reset.
+    std::thread::sleep(Duration::from_secs(6));
+    let idle: Vec<TcpStream> =
+        (0..64).map(|_| TcpStream::connect(("127.0.0.1", port)).expect("connect")).collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let (code, body) = http_get(port, "/healthz");
+    assert_eq!((code, body.as_str()), (503, "busy\n"), "past the limit");
+    drop(idle);
+    wait_for("/healthz to answer again", Duration::from_secs(10), || http_get(port, "/healthz").0 == 200);
     terminate(&mirror);
     assert!(wait_exit(&mut mirror, Duration::from_secs(60)).is_some_and(|s| s.success()), "a clean stop");
     setup.assert_exactly_once(&t, 1, None);
