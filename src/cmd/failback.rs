@@ -378,7 +378,8 @@ fn rows(source: &ClientConfig, translated: &Translated) -> Result<Vec<Row>> {
     Ok(rows)
 }
 
-/// The opposite mirror's command line: DR topics back to their source names.
+/// The opposite mirror's command line: DR topics back to their source names, configs left as
+/// they are.
 fn command(back: &str, dr: &str, source: &str, pairs: &[(TopicPartition, TopicPartition)]) -> String {
     let topics: BTreeSet<&str> = pairs.iter().map(|(_, d)| d.topic.as_str()).collect();
     let pattern = topics.iter().map(|t| regex::escape(t)).collect::<Vec<_>>().join("|");
@@ -395,7 +396,11 @@ fn command(back: &str, dr: &str, source: &str, pairs: &[(TopicPartition, TopicPa
             _ => " --rename 'regex:FROM=>TO' (a rule that names each DR topic's source topic)".into(),
         }
     };
-    format!("kmirror mirror --source {dr} --target {source} --name {back} --topics '{pattern}'{rename}")
+    // The way home copies records into the originals, never configs: those are the source's own
+    // (a copy's retention set apart on DR, with --exclude-configs, would shorten the original's).
+    format!(
+        "kmirror mirror --source {dr} --target {source} --name {back} --topics '{pattern}'{rename} --exclude-configs '.*'"
+    )
 }
 
 fn table(record: &Record) -> String {

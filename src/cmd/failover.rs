@@ -14,7 +14,7 @@ use tracing::{info, warn};
 use crate::cmd::cli::{ClientFlags, FailoverArgs, MirrorRef, StatusArgs, StatusFormat, TranslateArgs};
 use crate::cmd::mirrored_partitions::uncopied_positions;
 use crate::cmd::report::{self, Format, Row};
-use crate::cmd::uncopied_at_failover;
+use crate::cmd::uncopied_at_failover::{self, MirroredPosition};
 use crate::config::names;
 use crate::config::topics::TopicSelector;
 use crate::config::{check_name, default_state_dir, group_regex};
@@ -97,11 +97,13 @@ pub(crate) fn run(args: &FailoverArgs) -> Result<String> {
             return Err(no_group(&args.mirror.name, &pattern));
         }
         refuse_active(&target, Side::Target, &checkpointed, "fail over")?;
+        // Read before this failover's claims replace the one in force (a failover run again).
+        let earlier = recorded_before(&target, &args.mirror.name, status.shards);
         fence(&target, &args.mirror.name, status.shards)?;
         fenced_shards = status.shards;
         let translator = Translator::open(state.path(), &args.mirror.name, target.clone())?;
         translator.refresh()?;
-        record_uncopied(&translator, &target, &args.mirror.name, status.shards);
+        record_uncopied(&translator, &target, &args.mirror.name, status.shards, earlier);
         if let Some(source) = &source {
             let checkpoints = take_checkpoints(source, &groups, &translator.source_partitions()?)?;
             write_checkpoints(&target, &names::checkpoint_topic(&args.mirror.name), &checkpoints)?;
@@ -173,12 +175,35 @@ fn live_source(args: &FailoverArgs, timeout: Duration) -> Result<Option<ClientCo
     }
 }
 
+/// What the failover in force, if any, recorded (see [`uncopied_at_failover`]), by shard.
+fn recorded_before(target: &ClientConfig, name: &str, shards: u32) -> Vec<(u32, MirroredPosition)> {
+    match uncopied_at_failover::read(target, name, shards) {
+        Ok(recorded) => {
+            recorded.into_iter().map(|p| (names::shard_of(&p.source_topic, p.partition, shards), p)).collect()
+        }
+        Err(e) => {
+            warn!("could not read what the failover in force recorded ({e}); recording what this one finds");
+            Vec::new()
+        }
+    }
+}
+
 /// Records, after the fencing (nothing moves the mirror's positions any more), the partitions
 /// it has positions in but no copies of, for a failback after Kafka expired those positions
-/// (see [`uncopied_at_failover`]). A failure is said, not fatal: the groups still move, and
-/// failback reads the positions themselves while they last.
-fn record_uncopied(translator: &Translator, target: &ClientConfig, name: &str, shards: u32) {
+/// (see [`uncopied_at_failover`]), with those the failover in force before recorded. A failure
+/// is said, not fatal: the groups still move, and failback reads the positions themselves while
+/// they last.
+fn record_uncopied(
+    translator: &Translator,
+    target: &ClientConfig,
+    name: &str,
+    shards: u32,
+    earlier: Vec<(u32, MirroredPosition)>,
+) {
     let recorded = uncopied_positions(translator, target, name)
+        .and_then(|found| {
+            uncopied_at_failover::merged(found, earlier, |p| Ok(translator.target_of(&p.source())?.is_none()))
+        })
         .and_then(|uncopied| uncopied_at_failover::record(target, name, shards, uncopied));
     if let Err(e) = recorded {
         warn!("could not record the partitions without copies ({e}); a failback after the target expired the mirror's positions (offsets.retention.minutes) would leave them out");

@@ -62,7 +62,8 @@ struct Side<'a> {
 
 /// A whole-name regex as it was given (without the anchors it was compiled with).
 fn as_given(regex: &regex::Regex) -> &str {
-    regex.as_str().trim_start_matches("^(?:").trim_end_matches(")$")
+    let compiled = regex.as_str();
+    compiled.strip_prefix("^(?:").and_then(|r| r.strip_suffix(")$")).unwrap_or(compiled)
 }
 
 pub(crate) fn render(settings: &MirrorSettings) -> String {
@@ -134,5 +135,13 @@ mod tests {
         let printed = super::render(&settings);
         assert!(!printed.contains("print-secret") && printed.contains("[redacted]"), "{printed}");
         assert!(printed.contains("\"sasl.username\" = \"reader\""), "{printed}");
+    }
+
+    #[test]
+    fn a_pattern_prints_as_given_even_with_anchors_of_its_own() {
+        for given in ["retention\\..*", "^(retention\\.ms)$", "(?:a)|(?:b)"] {
+            let compiled = crate::config::group_regex(given).expect("regex");
+            assert_eq!(super::as_given(&compiled), given);
+        }
     }
 }

@@ -6,6 +6,10 @@
 //! Kafka expires them after the target's `offsets.retention.minutes` (7 days by default). A DR
 //! period can outlast that, and `failback` would then leave these topics out of the way home
 //! without a word: the writes made into them on DR would never reach the source.
+//!
+//! A shard's record counts only while the failover that wrote it is in force on the shard (its
+//! claim, by the same process, not ended by a run with `--after-failover`): one left by an
+//! earlier failover, resumed since, says nothing of today's copies.
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -16,16 +20,17 @@ use serde::{Deserialize, Serialize};
 use crate::config::names::{shards_topic, status_reader_group};
 use crate::error::{Error, Result};
 use crate::kafka::topic_reader::TailReader;
-use crate::mirror::owners::OwnershipLog;
+use crate::mirror::owners::{this_instance, Claims, OwnershipLog};
 
 /// How many of each shard partition's last records are read for the failover's record: it is
 /// written after the failover's own claims, and until a run resumes only the processes the
 /// failover stopped write there.
 const TAIL: i64 = 64;
+const READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A partition mirror `name` has a position in: its source and target names, and the source
 /// position the mirror stood at.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct MirroredPosition {
     pub(crate) source_topic: String,
     pub(crate) target_topic: String,
@@ -43,12 +48,58 @@ impl MirroredPosition {
     }
 }
 
+/// One shard's record, as stored (JSON: its names are stored state).
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+struct Recorded {
+    /// The failover's process: its claims carry the same.
+    instance: String,
+    topics: Vec<RecordedTopic>,
+}
+
+/// A topic's partitions, each with its position: names once per topic, so that a shard of
+/// some thousands of empty partitions stays well under a record's size limit.
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+struct RecordedTopic {
+    source_topic: String,
+    target_topic: String,
+    partitions: Vec<(i32, i64)>,
+}
+
+impl Recorded {
+    fn of(instance: &str, positions: Vec<MirroredPosition>) -> Self {
+        let mut topics: BTreeMap<(String, String), Vec<(i32, i64)>> = BTreeMap::new();
+        for p in positions {
+            topics.entry((p.source_topic, p.target_topic)).or_default().push((p.partition, p.position));
+        }
+        let topics = topics
+            .into_iter()
+            .map(|((source_topic, target_topic), partitions)| RecordedTopic {
+                source_topic,
+                target_topic,
+                partitions,
+            })
+            .collect();
+        Self { instance: instance.to_string(), topics }
+    }
+
+    fn positions(self) -> impl Iterator<Item = MirroredPosition> {
+        self.topics.into_iter().flat_map(|t| {
+            t.partitions.into_iter().map(move |(partition, position)| MirroredPosition {
+                source_topic: t.source_topic.clone(),
+                target_topic: t.target_topic.clone(),
+                partition,
+                position,
+            })
+        })
+    }
+}
+
 fn key(shard: u32) -> String {
     format!("{shard}.uncopied-at-failover")
 }
 
-/// Records `uncopied` (by shard) for every one of `shards`, an empty list too: each failover's
-/// record replaces the one before, which may name partitions copied since.
+/// Records `uncopied` (by shard) for every one of `shards`, as this process's failover: an
+/// empty list too, so that no shard keeps an earlier failover's.
 pub(crate) fn record(
     target: &ClientConfig,
     name: &str,
@@ -57,35 +108,102 @@ pub(crate) fn record(
 ) -> Result<()> {
     let log = OwnershipLog::new(target, name)?;
     for shard in 0..shards {
-        let list = uncopied.remove(&shard).unwrap_or_default();
-        let value = serde_json::to_vec(&list)
+        let recorded = Recorded::of(this_instance(), uncopied.remove(&shard).unwrap_or_default());
+        let value = serde_json::to_vec(&recorded)
             .map_err(|e| Error::State(format!("encoding the partitions without copies: {e}")))?;
         log.write(shard, &key(shard), &value);
     }
     log.confirm(Duration::from_secs(30))
 }
 
-/// The partitions the last failover of mirror `name` recorded (none before any failover, or of
-/// a kmirror that did not record them).
+/// The partitions the failover in force on mirror `name` recorded (none where no failover is
+/// in force, or its process recorded none).
 pub(crate) fn read(target: &ClientConfig, name: &str, shards: u32) -> Result<Vec<MirroredPosition>> {
+    let range = 0..shards;
+    let in_force: BTreeMap<u32, String> = Claims::read(target, name, range.clone(), READ_TIMEOUT)?
+        .failed_over()
+        .into_iter()
+        .map(|claim| (claim.shard, claim.instance))
+        .collect();
+    if in_force.is_empty() {
+        return Ok(Vec::new());
+    }
     let topic = shards_topic(name);
     let reader = TailReader::new(target, &status_reader_group(name), &topic)?;
     // Per shard, its last record: an earlier one that cannot be read no longer counts.
-    let mut last: BTreeMap<i32, std::result::Result<Vec<MirroredPosition>, String>> = BTreeMap::new();
+    let mut last: BTreeMap<u32, std::result::Result<Recorded, String>> = BTreeMap::new();
     let tails = (0..i32::try_from(shards).unwrap_or(i32::MAX), TAIL);
-    reader.read_last(&topic, tails, Duration::from_secs(30), |record| {
+    reader.read_last(&topic, tails, READ_TIMEOUT, |record| {
         let shard = u32::try_from(record.partition).unwrap_or(u32::MAX);
         if record.key == key(shard).as_bytes() {
-            last.insert(record.partition, serde_json::from_slice(record.value).map_err(|e| e.to_string()));
+            last.insert(shard, serde_json::from_slice(record.value).map_err(|e| e.to_string()));
         }
     })?;
-    let mut uncopied = Vec::new();
-    for (partition, list) in last {
-        uncopied.extend(list.map_err(|e| {
+    let mut positions = Vec::new();
+    for (shard, recorded) in last {
+        let Some(instance) = in_force.get(&shard) else { continue };
+        let recorded = recorded.map_err(|e| {
             Error::State(format!(
-                "{topic} partition {partition}: the failover's record of partitions without copies is unreadable ({e})"
+                "{topic} partition {shard}: the failover's record of partitions without copies is unreadable ({e})"
             ))
-        })?);
+        })?;
+        if !instance.is_empty() && recorded.instance == *instance {
+            positions.extend(recorded.positions());
+        }
     }
-    Ok(uncopied)
+    Ok(positions)
+}
+
+/// What a failover records: the partitions it finds positioned and uncopied (`found`), and those
+/// the failover in force before it recorded that it no longer finds (their positions expired
+/// since) and that still have no copies (`uncopied`). A failover run again after the expiry
+/// would otherwise record none of them.
+pub(crate) fn merged(
+    found: BTreeMap<u32, Vec<MirroredPosition>>,
+    earlier: Vec<(u32, MirroredPosition)>,
+    uncopied: impl Fn(&MirroredPosition) -> Result<bool>,
+) -> Result<BTreeMap<u32, Vec<MirroredPosition>>> {
+    let mut merged = found;
+    for (shard, position) in earlier {
+        let listed = merged.get(&shard).is_some_and(|l| l.iter().any(|p| p.target() == position.target()));
+        if !listed && uncopied(&position)? {
+            merged.entry(shard).or_default().push(position);
+        }
+    }
+    Ok(merged)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(topic: &str, partition: i32, position: i64) -> MirroredPosition {
+        MirroredPosition {
+            source_topic: topic.into(),
+            target_topic: format!("dr.{topic}"),
+            partition,
+            position,
+        }
+    }
+
+    #[test]
+    fn a_record_names_each_topic_once_and_gives_back_every_position() {
+        let positions = vec![at("dlq", 0, 0), at("dlq", 3, 7), at("retry", 1, 2)];
+        let recorded = Recorded::of("abc", positions.clone());
+        assert_eq!(recorded.topics.len(), 2);
+        let text = serde_json::to_vec(&recorded).expect("encode");
+        let back: Recorded = serde_json::from_slice(&text).expect("decode");
+        assert_eq!(back.instance, "abc");
+        assert_eq!(back.positions().collect::<Vec<_>>(), positions);
+    }
+
+    #[test]
+    fn a_failover_again_keeps_what_the_one_in_force_recorded_and_no_longer_finds() {
+        let found = BTreeMap::from([(1, vec![at("a", 0, 5)])]);
+        let earlier =
+            vec![(1, at("a", 0, 3)), (1, at("b", 0, 4)), (2, at("c", 1, 0)), (2, at("copied", 0, 9))];
+        let merged = merged(found, earlier, |p| Ok(p.source_topic != "copied")).expect("merged");
+        assert_eq!(merged[&1], vec![at("a", 0, 5), at("b", 0, 4)], "found wins, the rest kept");
+        assert_eq!(merged[&2], vec![at("c", 1, 0)], "copied since: left out");
+    }
 }

@@ -56,7 +56,8 @@ impl Coordination {
                 .name("kmirror-group".into())
                 .spawn(move || {
                     while serving.load(Ordering::Relaxed) {
-                        // The shards topic holds only claims, which the group ignores: polling
+                        // The group ignores what the shards topic holds (claims, a failover's
+                        // record): polling
                         // serves the group (assignments, revocations, heartbeats).
                         let _ = consumer.poll(Duration::from_millis(100));
                         consumer.context().reap_finished();

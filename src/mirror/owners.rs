@@ -156,7 +156,7 @@ fn failover_key(shard: u32) -> String {
 }
 
 /// This process's instance, drawn once (see [`ShardOwner::instance`]).
-fn this_instance() -> &'static str {
+pub(crate) fn this_instance() -> &'static str {
     use std::hash::{BuildHasher, Hasher};
     static INSTANCE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     INSTANCE.get_or_init(|| {

@@ -372,6 +372,9 @@ fn way_home(setup: &Setup, back: &str, topics: &str, state: &std::path::Path) ->
         "--until-caught-up",
         "--transaction-max-ms",
         "100",
+        // As failback's command has it.
+        "--exclude-configs",
+        ".*",
         "--state-dir",
         &state.display().to_string(),
     ]
@@ -632,7 +635,8 @@ fn a_failback_moves_a_group_past_only_the_last_commit_marker_to_the_copys_end() 
 /// A DR period longer than the target keeps the mirror's positions (`offsets.retention.minutes`,
 /// 7 days by default; here its shadow groups are deleted, as their expiry does): the topics that
 /// were empty at the failover, which only those positions named, still go home, from what the
-/// failover recorded, and a group at 0 in one with no DR write moves to where the mirror stood.
+/// failover recorded (a second failover after the expiry keeps it), and a group at 0 in one with
+/// no DR write moves to where the mirror stood. The way home leaves the originals' configs alone.
 #[test]
 fn a_failback_after_the_mirrors_positions_expired_still_brings_home_the_topics_empty_at_the_failover() {
     let setup = Setup::new();
@@ -645,6 +649,9 @@ fn a_failback_after_the_mirrors_positions_expired_still_brings_home_the_topics_e
     for empty in [&dlq, &quiet] {
         setup.source.create_topic(empty, 1, &[]).expect("topic");
     }
+    // Its records deleted before the mirror ran: the mirror stands at 3 there, with no copies.
+    setup.source.produce(&quiet, 0, &keyed("gone", 0..3)).expect("produce");
+    assert_eq!(setup.source.delete_records(&quiet, 0, 3).expect("delete records"), 3);
     let group = format!("expired-{}", setup.name);
     commit_group(&setup.source, &group, &t, &BTreeMap::from([(0, 10)]));
     let all = [&t, &dlq, &quiet].map(|t| regex::escape(t)).join("|");
@@ -653,7 +660,12 @@ fn a_failback_after_the_mirrors_positions_expired_still_brings_home_the_topics_e
 
     let shadows: Vec<String> = (0..4).map(|shard| format!("kmirror.{}.shard-{shard}", setup.name)).collect();
     setup.target.delete_groups(&shadows.iter().map(String::as_str).collect::<Vec<_>>()).expect("delete");
+    // The drill's failover run again, after the expiry: it finds no position, and keeps what the
+    // failover in force recorded.
+    assert_success(&setup.failover(&["--execute"]));
     setup.target.produce(&dlq, 0, &keyed("dlq", 0..5)).expect("produce on DR");
+    // The copy's retention set apart on DR.
+    setup.target.set_topic_configs(&t, &[("retention.ms", "60000")]).expect("alter on DR");
     commit_group(&setup.target, &group, &dlq, &BTreeMap::from([(0, 0)]));
     commit_group(&setup.target, &group, &quiet, &BTreeMap::from([(0, 0)]));
 
@@ -671,6 +683,7 @@ fn a_failback_after_the_mirrors_positions_expired_still_brings_home_the_topics_e
     let copies_end =
         setup.target.read_committed_audited(&t, 0).expect("read DR").last().expect("copies").offset + 1;
     assert_eq!(starts, vec![(t.clone(), copies_end), (dlq.clone(), 0), (quiet.clone(), 0)], "{plan:#}");
+    assert!(plan["command"].as_str().is_some_and(|c| c.ends_with(" --exclude-configs '.*'")), "{plan:#}");
 
     let state = tempfile::tempdir().expect("tempdir");
     let back = format!("{}-back", setup.name);
@@ -679,13 +692,19 @@ fn a_failback_after_the_mirrors_positions_expired_still_brings_home_the_topics_e
     assert_eq!(keys(&dlq_home), keys(&setup.target.read_committed_audited(&dlq, 0).expect("read DR")));
     assert_eq!(dlq_home.len(), 5, "the DR writes of the topic empty at the failover");
     assert_eq!(setup.source.read_committed_audited(&t, 0).expect("read").len(), PER_PARTITION);
+    let original = setup.source.topic_configs(&t).expect("configs");
+    assert_ne!(original.get("retention.ms").map(String::as_str), Some("60000"), "the original's own");
 
     assert_success(&failback(&setup, &["--groups", &regex::escape(&group), "--execute"]));
     assert_eq!(
         group_offsets(&setup.source, &group, &dlq, 1),
         BTreeMap::from([(0, Some(dlq_home[0].offset))])
     );
-    assert_eq!(group_offsets(&setup.source, &group, &quiet, 1), BTreeMap::from([(0, Some(0))]));
+    assert_eq!(
+        group_offsets(&setup.source, &group, &quiet, 1),
+        BTreeMap::from([(0, Some(3))]),
+        "where the mirror stood"
+    );
 }
 
 /// A failover with no group to move (no checkpointed group matches --groups, nor any group on
