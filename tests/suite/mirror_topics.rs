@@ -482,6 +482,40 @@ fn start_from_latest_never_cuts_an_open_source_transaction_in_two() {
     assert_eq!(plain_read_committed(&setup.target, &t, 0, expected.len()), expected);
 }
 
+/// A batch copies what is committed on the source when it starts: a source transaction still
+/// open then (a producer that hangs, or one that commits seldom) is not waited for; the next
+/// batch copies it once it commits, whole and once.
+#[test]
+fn a_batch_ends_at_the_committed_end_beside_an_open_source_transaction() {
+    let setup = Setup::new();
+    if shows_aborted_records(&setup) {
+        return;
+    }
+    let t = topic("batch-open");
+    setup.source.create_topic(&t, 1, &[]).expect("topic");
+    setup.source.produce(&t, 0, &keyed("old", 0..30)).expect("produce");
+    let producer = setup.source.transactional_producer(&format!("open-{t}")).expect("producer");
+    setup.source.open_transaction(&producer, &t, 0, &keyed("open", 0..20)).expect("open transaction");
+    let started = Instant::now();
+    assert_success(&setup.mirror_until_caught_up(&regex::escape(&t), &[]));
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "not held by the open transaction: {:?}",
+        started.elapsed()
+    );
+    let old: Vec<KeyValue> = keyed("old", 0..30).into_iter().map(|r| (r.key, r.value)).collect();
+    assert_eq!(audited_key_values(&setup, &t), old, "what was committed at the start");
+    {
+        use rdkafka::producer::Producer;
+        producer.commit_transaction(Duration::from_secs(10)).expect("commit the open transaction");
+    }
+    assert_success(&setup.mirror_until_caught_up(&regex::escape(&t), &[]));
+    let mut expected = old;
+    expected.extend(keyed("open", 0..20).into_iter().map(|r| (r.key, r.value)));
+    assert_eq!(audited_key_values(&setup, &t), expected, "the transaction whole, once");
+    assert_eq!(plain_read_committed(&setup.target, &t, 0, expected.len()), expected);
+}
+
 /// A crash before the first data commit must not move a `--start-from latest` start forward:
 /// what arrived between the first start and the restart is copied, not skipped.
 #[test]

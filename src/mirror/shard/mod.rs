@@ -57,6 +57,9 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 const ABORT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a quiet consumer may take to say where its partitions end.
 const STALL_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How soon a batch asks again for the ends it could not learn.
+const ENDS_RETRY: Duration = Duration::from_millis(100);
 /// How long a committed position may go without being committed again. Kafka expires a
 /// member-less group's offset `offsets.retention.minutes` after its last commit (7 days by
 /// default, often set to a day); an hour stays well inside any sane setting.
@@ -115,6 +118,8 @@ pub(crate) struct Shard {
     /// The longest a transaction grows to while the shard is behind (see `transaction_size`).
     longest_adapted: Duration,
     next_end_check: Instant,
+    /// When a batch may ask the source again for the ends it could not learn yet.
+    next_ends_ask: Instant,
     guard: ReadGuard,
     stall: StallWatch,
     /// When the partitions were last assigned, until the first record after it is read: how
@@ -192,6 +197,7 @@ impl Shard {
             behind: true,
             longest_adapted,
             next_end_check: Instant::now(),
+            next_ends_ask: Instant::now(),
             guard: ReadGuard::default(),
             stall: StallWatch::default(),
             assigned_at: None,
@@ -553,15 +559,21 @@ impl Shard {
         }
     }
 
+    /// Notes, once per partition, where a batch ends: where the source's committed records end
+    /// (its last stable offset) when the shard first asks. Not the high watermark, which counts
+    /// the records of a source transaction still open: a batch waited for it to end, and a
+    /// hung producer's held the batch until the source aborted it (a Java producer's
+    /// transaction timeout is a minute by default, up to 15).
     fn note_ends(&mut self) {
-        for route in &self.routes {
-            if !self.ends.contains_key(&route.source) {
-                if let Some(high) =
-                    cached_high_watermark(&self.consumer, &route.source.topic, route.source.partition)
-                {
-                    self.ends.insert(route.source.clone(), high);
-                }
-            }
+        let missing: Vec<TopicPartition> =
+            self.routes.iter().map(|r| r.source.clone()).filter(|s| !self.ends.contains_key(s)).collect();
+        if missing.is_empty() || Instant::now() < self.next_ends_ask {
+            return;
+        }
+        self.next_ends_ask = Instant::now() + ENDS_RETRY;
+        match committed_ends_with(&self.consumer, &missing, STALL_PROBE_TIMEOUT) {
+            Ok(ends) => self.ends.extend(ends),
+            Err(e) => debug!(shard = self.id, error = %e, "could not read where the batch ends yet"),
         }
     }
 
