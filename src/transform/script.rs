@@ -1,5 +1,9 @@
 //! A user script run per record (Rhai): it gets the record as a map and returns it changed, or
-//! `()` to drop it. Key, value and header values are BLOBs (bytes). The engine is bounded: a
+//! `()` to drop it. Key, value and header values are BLOBs (bytes). A script sees the headers as
+//! a map, the last value of a name repeated in the record (Kafka's `lastHeader`); the record
+//! keeps its headers as they were, repeated names and order, but those the script changed
+//! (one header of that name, at the first one's place), removed, or added (at the end, by
+//! name). The engine is bounded: a
 //! script that loops forever or recurses without end fails after a fixed number of operations,
 //! and never touches files or the network.
 //!
@@ -59,6 +63,7 @@ impl Script {
         at: SourcePosition<'_>,
         record: OwnedRecord,
     ) -> Result<Option<OwnedRecord>, String> {
+        let original = record.headers.clone();
         let input = to_map(at, record);
         let call = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             self.engine.call_fn::<Dynamic>(&mut Scope::new(), &self.ast, "transform", (input,))
@@ -78,7 +83,9 @@ impl Script {
         let map = out.try_cast::<Map>().ok_or_else(|| {
             format!("script {}: transform must return the record or () to drop it", self.path)
         })?;
-        from_map(map).map(Some).map_err(|e| format!("script {}: {e}", self.path))
+        let mut out = from_map(map).map_err(|e| format!("script {}: {e}", self.path))?;
+        out.headers = merged_headers(original, out.headers);
+        Ok(Some(out))
     }
 }
 
@@ -101,6 +108,35 @@ fn to_map(at: SourcePosition<'_>, record: OwnedRecord) -> Map {
     map.insert("offset".into(), Dynamic::from_int(at.offset));
     map
 }
+
+/// The record's headers after a script returned `returned` (its map, one value per name) for
+/// `original`: each original header whose name the script left with the value it saw stays
+/// where it was, repeated names too; a changed name is one header at its first place; names
+/// the script removed go; names it added follow, in name order.
+fn merged_headers(original: Headers, returned: Headers) -> Headers {
+    // What the script saw: the last value of each name.
+    let seen: std::collections::HashMap<&str, &Option<Vec<u8>>> =
+        original.iter().map(|(name, value)| (name.as_str(), value)).collect();
+    let returned: std::collections::BTreeMap<String, Option<Vec<u8>>> = returned.into_iter().collect();
+    let mut placed = std::collections::HashSet::new();
+    let mut merged = Vec::with_capacity(original.len());
+    for (name, value) in &original {
+        let Some(now) = returned.get(name) else { continue };
+        if seen.get(name.as_str()) == Some(&now) {
+            merged.push((name.clone(), value.clone()));
+        } else if placed.insert(name.clone()) {
+            merged.push((name.clone(), now.clone()));
+        }
+    }
+    for (name, value) in returned {
+        if !seen.contains_key(name.as_str()) {
+            merged.push((name, value));
+        }
+    }
+    merged
+}
+
+type Headers = Vec<(String, Option<Vec<u8>>)>;
 
 fn bytes_of(field: &str, value: Dynamic) -> Result<Option<Vec<u8>>, String> {
     if value.is_unit() {
@@ -170,6 +206,27 @@ mod tests {
         assert_eq!((out.key, out.timestamp), (Some(b"k".to_vec()), Some(5)));
         let drop = script("fn transform(r) { if r.offset % 3 == 0 { return (); } r }");
         assert_eq!(drop.apply(AT, record()).expect("runs"), None);
+    }
+
+    #[test]
+    fn headers_keep_their_order_and_repeats_but_where_the_script_changed_them() {
+        let h = |name: &str, value: &str| (name.to_string(), Some(value.as_bytes().to_vec()));
+        let with = |headers| OwnedRecord { headers, ..record() };
+        let given = vec![h("z", "1"), h("trace", "a"), h("a", "2"), h("trace", "b"), h("gone", "x")];
+        let untouched = script("fn transform(r) { r.value = \"v\".to_blob(); r }");
+        let out = untouched.apply(AT, with(given.clone())).expect("runs").expect("kept");
+        assert_eq!(out.headers, given, "as they were: order and the repeated name");
+        let edits = script(
+            "fn transform(r) { r.headers.remove(\"gone\"); r.headers[\"a\"] = \"3\".to_blob(); r.headers[\"new\"] = \"n\".to_blob(); r }",
+        );
+        let out = edits.apply(AT, with(given.clone())).expect("runs").expect("kept");
+        assert_eq!(
+            out.headers,
+            vec![h("z", "1"), h("trace", "a"), h("a", "3"), h("trace", "b"), h("new", "n")]
+        );
+        let one_trace = script("fn transform(r) { r.headers[\"trace\"] = \"c\".to_blob(); r }");
+        let out = one_trace.apply(AT, with(given)).expect("runs").expect("kept");
+        assert_eq!(out.headers, vec![h("z", "1"), h("trace", "c"), h("a", "2"), h("gone", "x")]);
     }
 
     #[test]
