@@ -497,7 +497,16 @@ fn a_batch_ends_at_the_committed_end_beside_an_open_source_transaction() {
     let producer = setup.source.transactional_producer(&format!("open-{t}")).expect("producer");
     setup.source.open_transaction(&producer, &t, 0, &keyed("open", 0..20)).expect("open transaction");
     let started = Instant::now();
-    assert_success(&setup.mirror_until_caught_up(&regex::escape(&t), &[]));
+    let first = setup.mirror_until_caught_up(&regex::escape(&t), &[]);
+    assert_success(&first);
+    // Its summary: copied to the end it noted, nothing left (the open transaction is not lag).
+    let said = String::from_utf8_lossy(&first.stdout);
+    let row: Vec<&str> = said
+        .lines()
+        .find(|l| l.starts_with(&format!("{t} ")))
+        .map(|l| l.split_whitespace().collect())
+        .unwrap_or_default();
+    assert_eq!(row.iter().rev().take(3).rev().copied().collect::<Vec<_>>(), ["30", "30", "0"], "{said}");
     assert!(
         started.elapsed() < Duration::from_secs(20),
         "not held by the open transaction: {:?}",

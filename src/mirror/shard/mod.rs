@@ -58,8 +58,10 @@ const ABORT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a quiet consumer may take to say where its partitions end.
 const STALL_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// How soon a batch asks again for the ends it could not learn.
+/// How soon a batch asks again for the ends it could not learn (at least four times as long
+/// as the last ask took), and how long one ask may take.
 const ENDS_RETRY: Duration = Duration::from_millis(100);
+const ENDS_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long a committed position may go without being committed again. Kafka expires a
 /// member-less group's offset `offsets.retention.minutes` after its last commit (7 days by
 /// default, often set to a day); an hour stays well inside any sane setting.
@@ -553,8 +555,14 @@ impl Shard {
         self.next_end_check = Instant::now() + Duration::from_secs(1);
         for route in &self.routes {
             let (topic, partition) = (&route.source.topic, route.source.partition);
-            if let Some(high) = cached_high_watermark(&self.consumer, topic, partition) {
-                self.ctx.telemetry.end_seen(&route.source, high);
+            // A batch's end is the one it noted (what was committed at its start), not the
+            // high watermark, which counts a source transaction still open.
+            let end = match self.ctx.settings.until_caught_up {
+                true => self.ends.get(&route.source).copied(),
+                false => cached_high_watermark(&self.consumer, topic, partition),
+            };
+            if let Some(end) = end {
+                self.ctx.telemetry.end_seen(&route.source, end);
             }
         }
     }
@@ -570,11 +578,14 @@ impl Shard {
         if missing.is_empty() || Instant::now() < self.next_ends_ask {
             return;
         }
-        self.next_ends_ask = Instant::now() + ENDS_RETRY;
-        match committed_ends_with(&self.consumer, &missing, STALL_PROBE_TIMEOUT) {
+        // Bounded, and asked again only a while after an answer that left some out (a
+        // partition without a leader): the shard's thread serves its other partitions between.
+        let asked = Instant::now();
+        match committed_ends_with(&self.consumer, &missing, ENDS_TIMEOUT) {
             Ok(ends) => self.ends.extend(ends),
             Err(e) => debug!(shard = self.id, error = %e, "could not read where the batch ends yet"),
         }
+        self.next_ends_ask = Instant::now() + ENDS_RETRY.max(asked.elapsed() * 4);
     }
 
     fn all_ends_reached(&self) -> bool {
