@@ -109,6 +109,12 @@ pub(crate) fn mm2_layer(
             return Err(refuse(path, format!("replication.policy.class {other}: only MM2's Default and Identity policies have an equivalent (--rename)")))
         }
     };
+    // Both ways with copies under their own names: nothing but an origin mark keeps a record
+    // from going back to where it was written (MM2 itself copies it back and forth). With
+    // renamed copies the names do it (the exclude above).
+    let back_key = format!("{target}->{source}.enabled");
+    let two_way_unrenamed =
+        rename == "identity" && boolean(path, &back_key, entries.get(&back_key).cloned())? == Some(true);
     let checkpoints = flag("emit.checkpoints.enabled")?.unwrap_or(true);
     let sync_group_offsets = flag("sync.group.offsets.enabled")?;
     if !checkpoints && sync_group_offsets == Some(true) {
@@ -144,6 +150,8 @@ pub(crate) fn mm2_layer(
         sync_acls: flag("sync.topic.acls.enabled")?
             .unwrap_or(false)
             .then_some(crate::config::AclPolicy::ReadOnly),
+        source_alias: two_way_unrenamed.then(|| source.clone()),
+        target_alias: two_way_unrenamed.then(|| target.clone()),
         num_streams: number(path, "tasks.max", setting("tasks.max"))?,
         replication_factor: number(path, "replication.factor", setting("replication.factor"))?,
         // MM2's default list is what kmirror always leaves out; a list given adds to it.
@@ -391,6 +399,21 @@ config.storage.replication.factor=1
     }
 
     #[test]
+    fn both_ways_with_unrenamed_copies_mark_where_each_record_was_written() {
+        let text = "clusters=a,b\na.bootstrap.servers=a:9092\nb.bootstrap.servers=b:9092\na->b.enabled=true\n\
+                    b->a.enabled=true\nreplication.policy.class=org.apache.kafka.connect.mirror.IdentityReplicationPolicy\n";
+        let file = layer(text, Some("b->a")).expect("mapped");
+        assert_eq!((file.source_alias.as_deref(), file.target_alias.as_deref()), (Some("b"), Some("a")));
+        let prefixed = text.replace(
+            "replication.policy.class=org.apache.kafka.connect.mirror.IdentityReplicationPolicy\n",
+            "",
+        );
+        let renamed = layer(&prefixed, Some("b->a")).expect("mapped");
+        assert_eq!(renamed.rename.as_deref(), Some("prefix:b"));
+        assert_eq!(renamed.source_alias, None, "copies renamed: the names keep records from cycling");
+    }
+
+    #[test]
     fn client_settings_policy_and_lists_map_and_the_rest_is_refused_by_name() {
         let text = "clusters=src,dr\nsrc.bootstrap.servers=s:9092\ndr.bootstrap.servers=d:9092\n\
                     src->dr.enabled=true\nsrc->dr.topics=orders.*, payments\ntopics.exclude=.*-tmp\n\
@@ -401,6 +424,7 @@ config.storage.replication.factor=1
         assert_eq!(file.topics.as_deref(), Some("(?:orders.*)|(?:payments)"));
         assert_eq!(file.exclude.as_deref(), Some(".*-tmp"), "the Identity policy names no source");
         assert_eq!(file.rename.as_deref(), Some("identity"));
+        assert_eq!((file.source_alias, file.target_alias), (None, None), "one way: records as they are");
         assert_eq!(file.groups, None);
         assert_eq!((file.sync_group_offsets, file.num_streams), (Some(false), Some(4)));
         assert_eq!(file.source.properties.get("security.protocol").map(String::as_str), Some("SASL_SSL"));

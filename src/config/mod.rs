@@ -162,6 +162,10 @@ impl MirrorSettings {
         };
 
         let (transforms, transforms_given) = transforms(args, &file)?;
+        let selector = match (&rename, &transforms_given.target_alias) {
+            (crate::config::rename::RenamePolicy::Identity, _) | (_, None) => selector,
+            (_, Some(target_alias)) => selector.leaving_out_copies_of(target_alias),
+        };
         let until_caught_up = args.until_caught_up.or(file.until_caught_up).unwrap_or(false);
         let coordinate = args.coordinate.or(file.coordinate).unwrap_or(false);
         if coordinate && until_caught_up {

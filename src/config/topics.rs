@@ -12,6 +12,12 @@ pub(crate) struct TopicSelector {
     exclude: Option<Regex>,
     include_source: String,
     exclude_source: String,
+    /// The include pattern's top-level alternatives, each with its text unescaped: an internal
+    /// topic is mirrored only through one that names its prefix itself.
+    branches: Vec<(String, Regex)>,
+    /// Active-active with renamed copies: topics that are copies of the target cluster's own
+    /// (see [`Self::leaving_out_copies_of`]).
+    copies_of_target: Option<Regex>,
 }
 
 impl TopicSelector {
@@ -23,8 +29,17 @@ impl TopicSelector {
                 message: e.to_string().lines().last().unwrap_or_default().trim().to_string(),
             })
         };
+        let whole = compile("--topics", include)?;
+        let branches = top_level_branches(include)
+            .into_iter()
+            .map(|branch| compile("--topics", branch).map(|re| (branch.replace('\\', ""), re)))
+            .collect::<Result<Vec<_>>>()
+            // A branch that is no regex alone: the pattern is one.
+            .unwrap_or_else(|_| vec![(include.replace('\\', ""), whole.clone())]);
         Ok(Self {
-            include: compile("--topics", include)?,
+            include: whole,
+            branches,
+            copies_of_target: None,
             exclude: exclude.map(|p| compile("--exclude", p)).transpose()?,
             include_source: include.to_string(),
             exclude_source: exclude.unwrap_or_default().to_string(),
@@ -32,15 +47,31 @@ impl TopicSelector {
     }
 
     pub(crate) fn matches(&self, topic: &str) -> bool {
-        if !self.include.is_match(topic) || self.exclude.as_ref().is_some_and(|e| e.is_match(topic)) {
+        if !self.include.is_match(topic)
+            || self.exclude.as_ref().is_some_and(|e| e.is_match(topic))
+            || self.copies_of_target.as_ref().is_some_and(|c| c.is_match(topic))
+        {
             return false;
         }
         match PROTECTED_PREFIXES.iter().find(|p| topic.starts_with(*p)) {
-            // Internal topics only when the pattern itself names their prefix (e.g. `__audit`
-            // or `orders|__audit`), never through a wildcard like `.*`.
-            Some(prefix) => self.include_source.replace('\\', "").contains(prefix),
+            // Internal topics only through an alternative that names their prefix itself (e.g.
+            // `__audit` or `orders|__audit`), never through a wildcard like `.*`, even beside
+            // one that names it (`.*|__audit` takes `__audit`, not `__consumer_offsets`).
+            Some(prefix) => {
+                self.branches.iter().any(|(text, branch)| text.contains(prefix) && branch.is_match(topic))
+            }
             None => true,
         }
+    }
+
+    /// Leaves out the topics named `ALIAS.…`, or with `.ALIAS.` inside (a copy of a copy): with
+    /// copies renamed by cluster alias (`--rename prefix:`), those on the source are copies of
+    /// the target's own topics, which the mirror the other way made. Copied back they would be
+    /// copied again, each time under a longer name, without end (as MirrorMaker 2 leaves out a
+    /// topic whose source, or a source up its chain, is the target).
+    pub(crate) fn leaving_out_copies_of(mut self, target_alias: &str) -> Self {
+        self.copies_of_target = Regex::new(&format!("^(?:.*\\.)?{}\\..+$", regex::escape(target_alias))).ok();
+        self
     }
 
     /// The include and exclude patterns as given.
@@ -51,6 +82,32 @@ impl TopicSelector {
     pub(crate) fn no_topics_error(&self) -> Error {
         Error::NoTopics { pattern: self.include_source.clone(), exclude: self.exclude_source.clone() }
     }
+}
+
+/// The top-level alternatives of a regex: `a|b(c|d)` is `a` and `b(c|d)`.
+fn top_level_branches(pattern: &str) -> Vec<&str> {
+    let (mut depth, mut in_class, mut escaped, mut start) = (0i32, false, false, 0);
+    let mut branches = Vec::new();
+    for (i, c) in pattern.char_indices() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match c {
+            '\\' => escaped = true,
+            '[' if !in_class => in_class = true,
+            ']' if in_class => in_class = false,
+            '(' if !in_class => depth += 1,
+            ')' if !in_class => depth -= 1,
+            '|' if !in_class && depth == 0 => {
+                branches.push(&pattern[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    branches.push(&pattern[start..]);
+    branches
 }
 
 #[cfg(test)]
@@ -75,6 +132,23 @@ mod tests {
         assert!(!among.matches("__consumer_offsets"));
         let own = TopicSelector::new("kmirror\\.checkpoints\\..*", None).expect("valid");
         assert!(own.matches("kmirror.checkpoints.dr"));
+        // A wildcard beside a name: the name's topic only, not every internal one.
+        let beside = TopicSelector::new(".*|__audit", None).expect("valid");
+        assert!(beside.matches("__audit") && beside.matches("payments"));
+        assert!(!beside.matches("__consumer_offsets") && !beside.matches("__transaction_state"));
+        let grouped = TopicSelector::new("(?:orders|x)|__a[|]udit|__audit", None).expect("valid");
+        assert!(grouped.matches("__audit") && grouped.matches("orders"));
+        assert!(!grouped.matches("__consumer_offsets"));
+        assert!(TopicSelector::new("__.*", None).expect("valid").matches("__consumer_offsets"), "asked for");
+    }
+
+    #[test]
+    fn with_copies_named_by_alias_the_targets_own_copied_back_stay_out() {
+        let a_to_b = TopicSelector::new(".*", None).expect("valid").leaving_out_copies_of("b");
+        assert!(a_to_b.matches("orders") && a_to_b.matches("c.orders") && a_to_b.matches("bb.orders"));
+        assert!(!a_to_b.matches("b.orders"), "b's own orders, copied to a by the mirror b -> a");
+        assert!(!a_to_b.matches("c.b.orders"), "by way of another cluster");
+        assert!(a_to_b.matches("orders.b"), "a name ending in the alias is no copy");
     }
 
     #[test]

@@ -109,11 +109,25 @@ impl Chain {
         record: OwnedRecord,
     ) -> Result<Option<OwnedRecord>, String> {
         let mut record = record;
-        for t in &self.0 {
+        let mut marked = None;
+        for (i, t) in self.0.iter().enumerate() {
             match t.apply(at, record)? {
                 Some(next) => record = next,
                 None => return Ok(None),
             }
+            if i == 0 && matches!(t, Transform::Origin(Origin::ActiveActive { .. })) {
+                marked = Some(
+                    record
+                        .headers
+                        .iter()
+                        .filter(|(k, _)| k == origin::ORIGIN_HEADER)
+                        .cloned()
+                        .collect::<Vec<_>>(),
+                );
+            }
+        }
+        if let Some(marked) = marked {
+            origin::keep_marks(&mut record, marked);
         }
         Ok(Some(record))
     }
@@ -163,6 +177,31 @@ mod tests {
         assert_eq!(names, ["trace-id", "env", "kmirror.provenance"]);
         assert_eq!(out.header("kmirror.provenance"), Some(&b"eu/orders/2/41"[..]));
         assert_eq!(out.header("env"), Some(&b"dr"[..]));
+    }
+
+    #[test]
+    fn transforms_after_the_active_active_step_cannot_take_the_origin_mark_away() {
+        let marking =
+            Transform::Origin(Origin::ActiveActive { source_alias: "a".into(), target_alias: "b".into() });
+        for edit in [
+            "headers:drop:kmirror.origin",
+            "headers:rename:kmirror.origin=>o",
+            "headers:add:kmirror.origin=b",
+        ] {
+            let chain = Chain::new(vec![marking.clone(), Transform::parse(edit).expect("valid")]);
+            let out = chain.apply(AT, record("k", &[("x", "1")])).expect("runs").expect("kept");
+            let origins: Vec<Option<&[u8]>> = out
+                .headers
+                .iter()
+                .filter(|(k, _)| k == "kmirror.origin")
+                .map(|(_, v)| v.as_deref())
+                .collect();
+            assert_eq!(origins, vec![Some(&b"a"[..])], "{edit}: {:?}", out.headers);
+        }
+        let untouched = Chain::new(vec![marking, Transform::parse("headers:add:env=dr").expect("valid")]);
+        let out = untouched.apply(AT, record("k", &[("kmirror.origin", "c"), ("x", "1")])).expect("runs");
+        let names: Vec<String> = out.expect("kept").headers.into_iter().map(|(k, _)| k).collect();
+        assert_eq!(names, ["kmirror.origin", "x", "env"], "left in place where unchanged");
     }
 
     #[test]

@@ -30,21 +30,64 @@ impl Origin {
                 record.headers.push((PROVENANCE_HEADER.into(), Some(value.into_bytes())));
                 Some(record)
             }
-            Self::ActiveActive { source_alias, target_alias } => match record.header(ORIGIN_HEADER) {
-                Some(origin) if origin == target_alias.as_bytes() => None,
-                Some(_) => Some(record),
-                None => {
-                    record.headers.push((ORIGIN_HEADER.into(), Some(source_alias.as_bytes().to_vec())));
-                    Some(record)
+            Self::ActiveActive { source_alias, target_alias } => {
+                // Every origin header counts: a record with two (one written by an app) whose
+                // first named another cluster was copied back to its origin for ever.
+                let origins: Vec<Option<&[u8]>> = record
+                    .headers
+                    .iter()
+                    .filter(|(k, _)| k == ORIGIN_HEADER)
+                    .map(|(_, v)| v.as_deref())
+                    .collect();
+                if origins.contains(&Some(target_alias.as_bytes())) {
+                    return None;
                 }
-            },
+                if !origins.iter().any(Option::is_some) {
+                    // Unmarked, or marked with nothing (null): first written here.
+                    record.headers.retain(|(k, _)| k != ORIGIN_HEADER);
+                    record.headers.push((ORIGIN_HEADER.into(), Some(source_alias.as_bytes().to_vec())));
+                }
+                Some(record)
+            }
         }
     }
+}
+
+/// Puts back the origin marks `marked` (those the active-active step left) where later
+/// transforms changed them: a `headers:drop:kmirror.origin`, a rename or a script would
+/// otherwise send the record back to the cluster it came from.
+pub(crate) fn keep_marks(record: &mut OwnedRecord, marked: Vec<(String, Option<Vec<u8>>)>) {
+    let now: Vec<&(String, Option<Vec<u8>>)> =
+        record.headers.iter().filter(|(k, _)| k == ORIGIN_HEADER).collect();
+    if now.len() == marked.len() && now.iter().zip(&marked).all(|(a, b)| *a == b) {
+        return;
+    }
+    record.headers.retain(|(k, _)| k != ORIGIN_HEADER);
+    record.headers.extend(marked);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_null_or_second_origin_header_sends_no_record_back() {
+        let at = SourcePosition { topic: "t", partition: 0, offset: 7 };
+        let a_to_b = Origin::ActiveActive { source_alias: "a".into(), target_alias: "b".into() };
+        let b_to_a = Origin::ActiveActive { source_alias: "b".into(), target_alias: "a".into() };
+        let null = OwnedRecord { headers: vec![(ORIGIN_HEADER.into(), None)], ..OwnedRecord::default() };
+        let on_b = a_to_b.apply(at, null).expect("born on a");
+        assert_eq!(on_b.headers, vec![(ORIGIN_HEADER.into(), Some(b"a".to_vec()))]);
+        assert_eq!(b_to_a.apply(at, on_b), None);
+        let two = OwnedRecord {
+            headers: vec![
+                (ORIGIN_HEADER.into(), Some(b"app".to_vec())),
+                (ORIGIN_HEADER.into(), Some(b"a".to_vec())),
+            ],
+            ..OwnedRecord::default()
+        };
+        assert_eq!(b_to_a.apply(at, two), None, "its second origin is the target");
+    }
 
     #[test]
     fn records_never_go_back_to_their_origin() {

@@ -246,6 +246,48 @@ fn two_mirrors_in_opposite_directions_settle_with_every_record_once_on_each_side
     assert_eq!(on_a, on_b, "both clusters hold the same records");
 }
 
+/// Two mirrors both ways whose copies are named by cluster alias (`--rename prefix:`, as
+/// MirrorMaker 2 names them): each copies the other side's own topic once, and never the copy
+/// the other mirror made of its own (which copied back, then again, would make
+/// `west.east.T`, `east.west.east.T`, ... without end).
+#[test]
+fn two_mirrors_both_ways_with_prefixed_copies_copy_no_copy_back() {
+    let setup = Setup::new();
+    let (a, b) = (&setup.source, &setup.target);
+    let t = topic("ring");
+    for (cluster, side) in [(a, "a"), (b, "b")] {
+        cluster.create_topic(&t, 1, &[]).expect("topic");
+        cluster.produce(&t, 0, &keyed(side, 0..10)).expect("produce");
+    }
+    let state = setup.state_dir.path();
+    let (ab, ba) = (format!("ab{}", unique_suffix()), format!("ba{}", unique_suffix()));
+    let every_name = format!("(?:.*\\.)?{}", regex::escape(&t));
+    let mirror = |from, to, name: &str, aliases: (&str, &str)| {
+        let mut args = mirror_args(from, to, name, &every_name, aliases, &state.join(name));
+        args.extend(["--rename".to_string(), format!("prefix:{}", aliases.0)]);
+        assert_success(&run(&args, Duration::from_secs(120)));
+    };
+    for _ in 0..2 {
+        mirror(a, b, &ab, ("east", "west"));
+        mirror(b, a, &ba, ("west", "east"));
+    }
+    let keys = |cluster: &KafkaCluster, topic: &str| -> Vec<Vec<u8>> {
+        cluster
+            .read_committed_audited(topic, 0)
+            .expect("read")
+            .into_iter()
+            .map(|r| r.data.key.unwrap_or_default())
+            .collect()
+    };
+    let expected =
+        |side: &str| keyed(side, 0..10).into_iter().map(|r| r.key.unwrap_or_default()).collect::<Vec<_>>();
+    assert_eq!(keys(b, &format!("east.{t}")), expected("a"), "a's own on b, once");
+    assert_eq!(keys(a, &format!("west.{t}")), expected("b"), "b's own on a, once");
+    for (cluster, copy_back) in [(a, format!("west.east.{t}")), (b, format!("east.west.{t}"))] {
+        assert_eq!(cluster.partition_count(&copy_back).expect("metadata"), None, "{copy_back} was made");
+    }
+}
+
 const REWRITE: &str = r#"
 fn transform(record) {
     if record.offset % 3 == 0 { return (); }
