@@ -525,6 +525,61 @@ fn a_batch_ends_at_the_committed_end_beside_an_open_source_transaction() {
     assert_eq!(plain_read_committed(&setup.target, &t, 0, expected.len()), expected);
 }
 
+/// A source whose last transaction aborted (its records and marker are no data): the batch
+/// commits its position past them, so nothing counts them as left to copy: the next batch has
+/// nothing to do, and `status` shows no lag (both kept counting them for ever).
+#[test]
+fn a_batch_past_an_aborted_transaction_leaves_nothing_to_copy() {
+    let setup = Setup::new();
+    if shows_aborted_records(&setup) {
+        return;
+    }
+    let t = topic("batch-aborted");
+    setup.source.create_topic(&t, 1, &[]).expect("topic");
+    setup.source.produce(&t, 0, &keyed("kept", 0..10)).expect("produce");
+    assert_success(&setup.mirror_until_caught_up(&regex::escape(&t), &[]));
+    // Read by the next batch alone: nothing in it to copy, no transaction to commit it with.
+    setup.source.produce_transaction(&t, 0, &keyed("aborted", 0..5), false).expect("aborted transaction");
+    assert_success(&setup.mirror_until_caught_up(&regex::escape(&t), &[]));
+    let kept: Vec<KeyValue> = keyed("kept", 0..10).into_iter().map(|r| (r.key, r.value)).collect();
+    assert_eq!(audited_key_values(&setup, &t), kept);
+    let status = status_json(&setup, true);
+    let lag: Vec<i64> = status["partitions"]
+        .as_array()
+        .expect("partitions")
+        .iter()
+        .filter(|p| p["topic"] == t.as_str())
+        .map(|p| p["lag_records"].as_i64().unwrap_or(-1))
+        .collect();
+    assert_eq!(lag, vec![0], "{status:#}");
+    let again = setup.mirror_until_caught_up(&regex::escape(&t), &[]);
+    assert_success(&again);
+    assert!(String::from_utf8_lossy(&again.stdout).contains("nothing to do"), "{}", stderr(&again));
+
+    // A running mirror commits such a position once it has stood a while (10 s).
+    let mirror = setup.spawn_mirror(&regex::escape(&t), &[]);
+    setup
+        .source
+        .produce_transaction(&t, 0, &keyed("aborted-later", 0..5), false)
+        .expect("aborted transaction");
+    let started = Instant::now();
+    let lag = || {
+        let status = status_json(&setup, true);
+        status["partitions"]
+            .as_array()
+            .and_then(|p| p.iter().find(|p| p["topic"] == t.as_str()))
+            .map(|p| p["lag_records"].clone())
+    };
+    while lag() != Some(serde_json::json!(0)) {
+        assert!(started.elapsed() < Duration::from_secs(40), "lag stays {:?}", lag());
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    terminate(&mirror);
+    let out = mirror.wait_with_output().expect("output");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(audited_key_values(&setup, &t), kept);
+}
+
 /// A crash before the first data commit must not move a `--start-from latest` start forward:
 /// what arrived between the first start and the restart is copied, not skipped.
 #[test]

@@ -66,6 +66,11 @@ const ENDS_TIMEOUT: Duration = Duration::from_secs(1);
 /// member-less group's offset `offsets.retention.minutes` after its last commit (7 days by
 /// default, often set to a day); an hour stays well inside any sane setting.
 const POSITION_REFRESH: Duration = Duration::from_secs(3600);
+/// How long a running shard's position may stand past its last commit with nothing copied
+/// since (past a source transaction's marker, or its aborted records) before it is committed
+/// alone: long enough that a transactional source's next copy, which commits it anyway, comes
+/// first, and no extra transaction follows every copied one.
+const MOVED_POSITIONS_WAIT: Duration = Duration::from_secs(10);
 
 pub(crate) struct Shard {
     id: u32,
@@ -505,11 +510,17 @@ impl Shard {
             self.ctx.telemetry.heartbeat(self.id);
             self.replace_a_wedged_consumer()?;
             self.refresh_idle_positions()?;
+            if !self.ctx.settings.until_caught_up {
+                self.commit_moved_positions(MOVED_POSITIONS_WAIT)?;
+            }
         }
         if self.ctx.settings.until_caught_up {
             self.note_ends();
             if (self.txn.is_some() || !self.in_flight.is_empty()) && self.all_ends_reached() {
                 self.commit_if_open()?;
+            }
+            if self.txn.is_none() && self.in_flight.is_empty() && self.all_ends_reached() {
+                self.commit_moved_positions(Duration::ZERO)?;
             }
         }
         Ok(())

@@ -2,7 +2,7 @@
 //! stands (see [`crate::mirror::position_check`]), `--start-from latest` resolved and committed
 //! before anything is read, and the source topics' IDs watched while running.
 use std::collections::HashMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use kmirror_state::{MapRecord, Skipped, TopicPartition};
 use rdkafka::consumer::Consumer;
@@ -336,6 +336,25 @@ impl Shard {
     pub(super) fn refresh_idle_positions(&mut self) -> Result<()> {
         let due = self.positions_due_for_refresh();
         self.commit_positions(&due, "idle positions committed again")
+    }
+
+    /// Commits, in a transaction of their own, positions the consumer moved past the committed
+    /// ones with nothing to copy (a source transaction's commit or abort marker, its aborted
+    /// records, at the end of what the source holds), once their partition's last commit is
+    /// `after` old. Uncommitted, `status` and a failover counted those offsets as records not
+    /// mirrored, and every later batch ran again to copy nothing. Only while the shard has no
+    /// transaction open or committing: all it read is committed then.
+    pub(super) fn commit_moved_positions(&mut self, after: Duration) -> Result<()> {
+        if self.txn.is_some() || !self.in_flight.is_empty() {
+            return Ok(());
+        }
+        let moved: Vec<(TopicPartition, i64)> = self
+            .consumer_positions()?
+            .into_iter()
+            .filter(|(tp, at)| self.committed.get(tp).copied().flatten().is_some_and(|c| *at > c))
+            .filter(|(tp, _)| self.last_commit.get(tp).is_none_or(|t| t.elapsed() >= after))
+            .collect();
+        self.commit_positions(&moved, "positions past what is no data committed")
     }
 
     /// The committed positions not committed again for [`POSITION_REFRESH`].
