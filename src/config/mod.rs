@@ -162,9 +162,12 @@ impl MirrorSettings {
         };
 
         let (transforms, transforms_given) = transforms(args, &file)?;
+        // Copies named by alias only: a regex rename names them otherwise.
         let selector = match (&rename, &transforms_given.target_alias) {
-            (crate::config::rename::RenamePolicy::Identity, _) | (_, None) => selector,
-            (_, Some(target_alias)) => selector.leaving_out_copies_of(target_alias),
+            (crate::config::rename::RenamePolicy::Prefix(_), Some(target_alias)) => {
+                selector.leaving_out_copies_of(target_alias)
+            }
+            _ => selector,
         };
         let until_caught_up = args.until_caught_up.or(file.until_caught_up).unwrap_or(false);
         let coordinate = args.coordinate.or(file.coordinate).unwrap_or(false);

@@ -2,6 +2,7 @@
 //! stands (see [`crate::mirror::position_check`]), `--start-from latest` resolved and committed
 //! before anything is read, and the source topics' IDs watched while running.
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use kmirror_state::{MapRecord, Skipped, TopicPartition};
@@ -11,7 +12,7 @@ use tracing::{debug, info, warn};
 
 use super::clients::target_config;
 use super::txn_calls::Step;
-use super::{Shard, ABORT_TIMEOUT, CALL_TIMEOUT, POSITION_REFRESH};
+use super::{Shard, ABORT_TIMEOUT, CALL_TIMEOUT, MOVED_POSITIONS_CONFIRM, POSITION_REFRESH};
 use crate::config::MissingSource;
 use crate::error::{Error, Result, Side};
 use crate::kafka::topic_descriptions::topic_ids;
@@ -343,18 +344,41 @@ impl Shard {
     /// records, at the end of what the source holds), once their partition's last commit is
     /// `after` old. Uncommitted, `status` and a failover counted those offsets as records not
     /// mirrored, and every later batch ran again to copy nothing. Only while the shard has no
-    /// transaction open or committing: all it read is committed then.
+    /// transaction open or committing (all it read is committed then), is not stopping (a record
+    /// read as the stop came is not copied), and only a position seen unchanged in the same
+    /// assignment for [`MOVED_POSITIONS_CONFIRM`] (a rewind's old position is gone by then).
     pub(super) fn commit_moved_positions(&mut self, after: Duration) -> Result<()> {
-        if self.txn.is_some() || !self.in_flight.is_empty() {
+        if self.txn.is_some() || !self.in_flight.is_empty() || self.ctx.stop.load(Ordering::Relaxed) {
             return Ok(());
         }
-        let moved: Vec<(TopicPartition, i64)> = self
-            .consumer_positions()?
-            .into_iter()
-            .filter(|(tp, at)| self.committed.get(tp).copied().flatten().is_some_and(|c| *at > c))
-            .filter(|(tp, _)| self.last_commit.get(tp).is_none_or(|t| t.elapsed() >= after))
-            .collect();
-        self.commit_positions(&moved, "positions past what is no data committed")
+        let epoch = self.assign_epoch;
+        let mut due = Vec::new();
+        let positions = self.consumer_positions()?;
+        self.moved_seen.retain(|tp, _| positions.contains_key(tp));
+        for (tp, at) in positions {
+            if self.committed.get(&tp).copied().flatten().is_none_or(|c| at <= c) {
+                self.moved_seen.remove(&tp);
+                continue;
+            }
+            if self.last_commit.get(&tp).is_some_and(|t| t.elapsed() < after) {
+                continue;
+            }
+            match self.moved_seen.get(&tp) {
+                Some(&(seen, in_epoch, since)) if seen == at && in_epoch == epoch => {
+                    if since.elapsed() >= MOVED_POSITIONS_CONFIRM {
+                        due.push((tp, at));
+                    }
+                }
+                _ => {
+                    self.moved_seen.insert(tp, (at, epoch, Instant::now()));
+                }
+            }
+        }
+        self.commit_positions(&due, "positions past what is no data committed")?;
+        for (tp, _) in due {
+            self.moved_seen.remove(&tp);
+        }
+        Ok(())
     }
 
     /// The committed positions not committed again for [`POSITION_REFRESH`].
