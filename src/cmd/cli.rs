@@ -168,7 +168,8 @@ pub(crate) struct MirrorArgs {
     #[arg(long, visible_alias = "whitelist", value_name = "REGEX")]
     pub(crate) topics: Option<String>,
     /// Regex of source topics to leave out (whole-name match). Internal (__*) and kmirror's own
-    /// topics are always left out unless --topics names them.
+    /// topics are always left out unless an alternative of --topics names their prefix
+    /// ('.*|__audit' takes __audit only).
     #[arg(long, value_name = "REGEX")]
     pub(crate) exclude: Option<String>,
     /// Target topic names: identity, prefix:ALIAS (ALIAS.topic, as MirrorMaker 2) or
@@ -192,7 +193,9 @@ pub(crate) struct MirrorArgs {
     /// marked with the cluster they were first written to and never mirrored back to it.
     #[arg(long, value_name = "ALIAS")]
     pub(crate) source_alias: Option<String>,
-    /// Active-active: this mirror's target cluster alias (see --source-alias).
+    /// Active-active: this mirror's target cluster alias (see --source-alias). With --rename
+    /// prefix:, source topics named ALIAS.… (or ….ALIAS.…), copies of the target's own, are
+    /// left out.
     #[arg(long, value_name = "ALIAS")]
     pub(crate) target_alias: Option<String>,
     /// Worker threads sharing the shards [default: one per shard]. A shard waits out its
@@ -263,7 +266,9 @@ pub(crate) struct MirrorArgs {
     /// excluded config is neither set when a copy is made nor set back when the target's
     /// differs. Always left out: the record timestamp type (copies keep create times) and its
     /// bounds, min.insync.replicas, unclean.leader.election.enable, the replication throttles,
-    /// and configs a Kafka 4 target refuses (as MirrorMaker 2's config.properties.exclude).
+    /// configs a Kafka 4 target refuses, remote.storage.enable and confluent.* (as MirrorMaker
+    /// 2's config.properties.exclude). Naming message.timestamp.type keeps a topic made before
+    /// the mirror that stamps append times as it is.
     #[arg(long, value_name = "REGEX")]
     pub(crate) exclude_configs: Option<String>,
     /// Replication factor of topics kmirror creates on the target [default: for copies, the
@@ -297,7 +302,8 @@ pub(crate) struct MirrorArgs {
     #[arg(long, value_enum, value_name = "POLICY", num_args = 0..=1, default_missing_value = "read-only")]
     pub(crate) sync_acls: Option<AclPolicy>,
     /// Serve Prometheus metrics on http://HOST:PORT/metrics and a health check on /healthz
-    /// (200 while every shard commits or is idle at its end, 503 when one is stuck).
+    /// (200 while every shard commits or is idle at its end, 503 when one is stuck). Past 64
+    /// connections answered at once, a 503 "busy" with Retry-After: 1.
     #[arg(long, value_name = "HOST:PORT")]
     pub(crate) metrics_addr: Option<String>,
     /// Progress of a batch on a terminal: bars for the total or also per topic; elsewhere a

@@ -57,8 +57,8 @@ impl Coordination {
                 .spawn(move || {
                     while serving.load(Ordering::Relaxed) {
                         // The group ignores what the shards topic holds (claims, a failover's
-                        // record): polling
-                        // serves the group (assignments, revocations, heartbeats).
+                        // record): polling serves the group (assignments, revocations,
+                        // heartbeats).
                         let _ = consumer.poll(Duration::from_millis(100));
                         consumer.context().reap_finished();
                         consumer.context().give_up_fenced(grace);

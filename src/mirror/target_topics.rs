@@ -388,7 +388,10 @@ impl TopicSync {
             .filter(|(k, v)| target.overrides.get(*k) != Some(*v))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        if let Some(stamped) = target.timestamp_type.as_deref().filter(|&t| t != CREATE_TIME) {
+        let keeps_its_own = self.exclude_configs.as_ref().is_some_and(|e| e.is_match(TIMESTAMP_TYPE));
+        if let Some(stamped) =
+            target.timestamp_type.as_deref().filter(|&t| t != CREATE_TIME && !keeps_its_own)
+        {
             warn!(
                 topic,
                 was = stamped,

@@ -107,6 +107,9 @@ fn accept(
 fn answer_busy(stream: TcpStream) {
     const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 5\r\nRetry-After: 1\r\nConnection: close\r\n\r\nbusy\n";
     if stream.set_nonblocking(true).is_ok() {
+        // What of the request has arrived: closed unread, it would make the close a reset,
+        // which some clients read before the answer.
+        let _ = (&stream).read(&mut [0; MAX_REQUEST_BYTES]);
         let _ = (&stream).write(BUSY);
     }
     let _ = stream.shutdown(std::net::Shutdown::Write);

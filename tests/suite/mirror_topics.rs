@@ -556,6 +556,16 @@ fn a_batch_past_an_aborted_transaction_leaves_nothing_to_copy() {
     assert_success(&again);
     assert!(String::from_utf8_lossy(&again.stdout).contains("nothing to do"), "{}", stderr(&again));
 
+    // A topic that holds nothing but an aborted transaction: nothing to copy, and its first
+    // batch commits where it stands.
+    let only = topic("batch-only-aborted");
+    setup.source.create_topic(&only, 1, &[]).expect("topic");
+    setup.source.produce_transaction(&only, 0, &keyed("aborted", 0..5), false).expect("aborted transaction");
+    assert_success(&setup.mirror_until_caught_up(&regex::escape(&only), &[]));
+    let again = setup.mirror_until_caught_up(&regex::escape(&only), &[]);
+    assert!(String::from_utf8_lossy(&again.stdout).contains("nothing to do"), "{}", stderr(&again));
+    assert_eq!(audited_key_values(&setup, &only), Vec::<KeyValue>::new());
+
     // A running mirror commits such a position once it has stood a while (10 s).
     let mirror = setup.spawn_mirror(&regex::escape(&t), &[]);
     setup

@@ -71,9 +71,9 @@ const POSITION_REFRESH: Duration = Duration::from_secs(3600);
 /// alone: long enough that a transactional source's next copy, which commits it anyway, comes
 /// first, and no extra transaction follows every copied one.
 const MOVED_POSITIONS_WAIT: Duration = Duration::from_secs(10);
-/// How long such a position must stand, in one assignment, before it is committed: librdkafka
-/// clears a partition's old position a moment after `assign` returns, and one read in that
-/// moment (after a rewind, say) would be where the aborted transaction had read to.
+/// How long after an assignment such a position may be committed: librdkafka clears a
+/// partition's old position a moment after `assign` returns, and one read in that moment (after
+/// a rewind, say) would be where the aborted transaction had read to.
 const MOVED_POSITIONS_CONFIRM: Duration = Duration::from_millis(500);
 
 pub(crate) struct Shard {
@@ -131,11 +131,11 @@ pub(crate) struct Shard {
     next_end_check: Instant,
     /// When a batch may ask the source again for the ends it could not learn yet.
     next_ends_ask: Instant,
-    /// Bumped at every (re)assignment: a position read before it may be the old one.
-    assign_epoch: u64,
-    /// Per partition, a position seen past the committed one with nothing to copy: where, in
-    /// which assignment, since when (see `commit_moved_positions`).
-    moved_seen: HashMap<TopicPartition, (i64, u64, Instant)>,
+    /// When the partitions were last (re)assigned: a position read just after may be the old
+    /// one (see `commit_moved_positions`).
+    reassigned_at: Instant,
+    /// A position past the committed one with nothing to copy waits to be committed.
+    moved_pending: bool,
     guard: ReadGuard,
     stall: StallWatch,
     /// When the partitions were last assigned, until the first record after it is read: how
@@ -214,8 +214,8 @@ impl Shard {
             longest_adapted,
             next_end_check: Instant::now(),
             next_ends_ask: Instant::now(),
-            assign_epoch: 0,
-            moved_seen: HashMap::new(),
+            reassigned_at: Instant::now(),
+            moved_pending: false,
             guard: ReadGuard::default(),
             stall: StallWatch::default(),
             assigned_at: None,
@@ -348,8 +348,7 @@ impl Shard {
         }
         self.guard.reset(starts);
         self.assigned_at = Some(Instant::now());
-        self.assign_epoch += 1;
-        self.moved_seen.clear();
+        self.reassigned_at = Instant::now();
         self.consumer.assign(&tpl).map_err(Error::kafka(Side::Source, "assigning source partitions"))
     }
 
@@ -626,12 +625,9 @@ impl Shard {
 
     /// True when every partition has been read to the end noted at start and committed.
     /// And no position past the committed one waits to be committed (see
-    /// `commit_moved_positions`), unless the shard is stopping.
+    /// `commit_moved_positions`; a stop ends the worker before it asks).
     pub(crate) fn caught_up(&self) -> bool {
-        self.txn.is_none()
-            && self.in_flight.is_empty()
-            && self.all_ends_reached()
-            && (self.moved_seen.is_empty() || self.ctx.stop.load(std::sync::atomic::Ordering::Relaxed))
+        self.txn.is_none() && self.in_flight.is_empty() && self.all_ends_reached() && !self.moved_pending
     }
 
     /// Closes the shard's clients (its consumers without waiting out rust-rdkafka's 100 ms

@@ -340,45 +340,40 @@ impl Shard {
     }
 
     /// Commits, in a transaction of their own, positions the consumer moved past the committed
-    /// ones with nothing to copy (a source transaction's commit or abort marker, its aborted
-    /// records, at the end of what the source holds), once their partition's last commit is
-    /// `after` old. Uncommitted, `status` and a failover counted those offsets as records not
-    /// mirrored, and every later batch ran again to copy nothing. Only while the shard has no
-    /// transaction open or committing (all it read is committed then), is not stopping (a record
-    /// read as the stop came is not copied), and only a position seen unchanged in the same
-    /// assignment for [`MOVED_POSITIONS_CONFIRM`] (a rewind's old position is gone by then).
+    /// ones (or past none yet) with nothing to copy (a source transaction's commit or abort
+    /// marker, its aborted records, at the end of what the source holds), once their
+    /// partition's last commit is `after` old. Uncommitted, `status` and a failover counted
+    /// those offsets as records not mirrored, and every later batch ran again to copy nothing.
+    /// Only while the shard has no transaction open or committing (all it read is committed
+    /// then), is not stopping (a record read as the stop came is not copied), and
+    /// [`MOVED_POSITIONS_CONFIRM`] after the last assignment (a rewind's old position is gone by
+    /// then). A target's abort of this optional commit is said and tried again later.
     pub(super) fn commit_moved_positions(&mut self, after: Duration) -> Result<()> {
+        self.moved_pending = false;
         if self.txn.is_some() || !self.in_flight.is_empty() || self.ctx.stop.load(Ordering::Relaxed) {
             return Ok(());
         }
-        let epoch = self.assign_epoch;
-        let mut due = Vec::new();
-        let positions = self.consumer_positions()?;
-        self.moved_seen.retain(|tp, _| positions.contains_key(tp));
-        for (tp, at) in positions {
-            if self.committed.get(&tp).copied().flatten().is_none_or(|c| at <= c) {
-                self.moved_seen.remove(&tp);
-                continue;
-            }
-            if self.last_commit.get(&tp).is_some_and(|t| t.elapsed() < after) {
-                continue;
-            }
-            match self.moved_seen.get(&tp) {
-                Some(&(seen, in_epoch, since)) if seen == at && in_epoch == epoch => {
-                    if since.elapsed() >= MOVED_POSITIONS_CONFIRM {
-                        due.push((tp, at));
-                    }
-                }
-                _ => {
-                    self.moved_seen.insert(tp, (at, epoch, Instant::now()));
-                }
-            }
+        let moved: Vec<(TopicPartition, i64)> = self
+            .consumer_positions()?
+            .into_iter()
+            .filter(|(tp, at)| self.committed.get(tp).copied().flatten().is_none_or(|c| *at > c))
+            .filter(|(tp, _)| self.last_commit.get(tp).is_none_or(|t| t.elapsed() >= after))
+            .collect();
+        if moved.is_empty() {
+            return Ok(());
         }
-        self.commit_positions(&due, "positions past what is no data committed")?;
-        for (tp, _) in due {
-            self.moved_seen.remove(&tp);
+        if self.reassigned_at.elapsed() < MOVED_POSITIONS_CONFIRM {
+            self.moved_pending = true;
+            return Ok(());
         }
-        Ok(())
+        match self.commit_positions(&moved, "positions past what is no data committed") {
+            Err(e @ Error::Shard { .. }) => {
+                warn!(shard = self.id, error = %e, "will try again");
+                self.moved_pending = true;
+                Ok(())
+            }
+            done => done,
+        }
     }
 
     /// The committed positions not committed again for [`POSITION_REFRESH`].
