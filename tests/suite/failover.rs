@@ -707,6 +707,35 @@ fn a_failback_after_the_mirrors_positions_expired_still_brings_home_the_topics_e
     );
 }
 
+/// A failover's record of the partitions it found without copies counts only while that
+/// failover is in force: once the mirror resumed (`--after-failover`), a topic the record named
+/// and that is gone since is no longer one of the mirror's (verify read it, and failed).
+#[test]
+fn a_resumed_mirror_no_longer_goes_by_its_last_failovers_record() {
+    let setup = Setup::new();
+    let t = topic("stale-record");
+    setup.source.create_topic(&t, 1, &[]).expect("topic");
+    setup.source.produce(&t, 0, &keyed("a", 0..10)).expect("produce");
+    let dlq = format!("{t}-dlq");
+    setup.source.create_topic(&dlq, 1, &[]).expect("topic");
+    let group = format!("stale-{}", setup.name);
+    commit_group(&setup.source, &group, &t, &BTreeMap::from([(0, 5)]));
+    let both = format!("{}|{}", regex::escape(&t), regex::escape(&dlq));
+    assert_success(&setup.mirror_until_caught_up(&both, &["--groups", &regex::escape(&group)]));
+    assert_success(&setup.failover(&["--execute"]));
+    // The drill is over: the mirror resumes, of the first topic alone, and the other goes.
+    assert_success(&setup.mirror_until_caught_up(&regex::escape(&t), &["--after-failover"]));
+    for cluster in [&setup.source, &setup.target] {
+        cluster.delete_topic(&dlq).expect("delete");
+    }
+    let state = tempfile::tempdir().expect("tempdir");
+    let out = setup.verify(state.path(), &[]);
+    assert_success(&out);
+    let report: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("json report");
+    let topics: Vec<&str> = report.iter().filter_map(|c| c["topic"].as_str()).collect();
+    assert_eq!(topics, [t.as_str()], "{report:#?}");
+}
+
 /// A failover with no group to move (no checkpointed group matches --groups, nor any group on
 /// the source) is refused before it fences: the mirror is not stopped for nothing, and starts
 /// again without --after-failover. Both with the source and without it.
