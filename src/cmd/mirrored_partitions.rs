@@ -31,10 +31,12 @@ pub(crate) fn mirrored_pairs(
         }
     }
     let copied: BTreeSet<TopicPartition> = pairs.iter().map(|(_, copy)| copy.clone()).collect();
-    let positioned = positioned(translator, target, name)?.into_iter().map(|u| (u.source(), u.target()));
+    // The shard count is a metadata request: asked once.
+    let shards = translator.shards()?;
+    let positioned = positioned(target, name, shards)?.into_iter().map(|u| (u.source(), u.target()));
     // Where the shadow groups' offsets expired (a mirror stopped longer than the target keeps
     // them), the last failover's record still names them.
-    let recorded = uncopied_at_failover::read(target, name, translator.shards()?)?;
+    let recorded = uncopied_at_failover::read(target, name, shards)?;
     for (source, copy) in positioned.chain(recorded.iter().map(|u| (u.source(), u.target()))) {
         if !copied.contains(&copy) {
             pairs.insert((source, copy));
@@ -52,7 +54,7 @@ pub(crate) fn uncopied_positions(
 ) -> Result<BTreeMap<u32, Vec<MirroredPosition>>> {
     let shards = translator.shards()?;
     let mut by_shard: BTreeMap<u32, Vec<MirroredPosition>> = BTreeMap::new();
-    for u in positioned(translator, target, name)? {
+    for u in positioned(target, name, shards)? {
         if translator.target_of(&u.source())?.is_none() {
             by_shard.entry(shard_of(&u.source_topic, u.partition, shards)).or_default().push(u);
         }
@@ -63,8 +65,7 @@ pub(crate) fn uncopied_positions(
 /// Every partition mirror `name` has a position in, and the position: its shadow groups hold
 /// one from its first run on (until Kafka expires the offsets of a mirror stopped longer than the
 /// target's `offsets.retention.minutes`).
-fn positioned(translator: &Translator, target: &ClientConfig, name: &str) -> Result<Vec<MirroredPosition>> {
-    let shards = translator.shards()?;
+fn positioned(target: &ClientConfig, name: &str, shards: u32) -> Result<Vec<MirroredPosition>> {
     let client: BaseConsumer =
         target.create_for_role().map_err(Error::kafka(Side::Target, "creating a client"))?;
     // Which partitions have positions, beside a running mirror too: no wait for its commits.

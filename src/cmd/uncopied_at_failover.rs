@@ -17,9 +17,8 @@ use kmirror_state::TopicPartition;
 use rdkafka::ClientConfig;
 use serde::{Deserialize, Serialize};
 
-use crate::config::names::{shards_topic, status_reader_group};
+use crate::config::names::shards_topic;
 use crate::error::{Error, Result};
-use crate::kafka::topic_reader::TailReader;
 use crate::mirror::owners::{this_instance, Claims, OwnershipLog};
 
 /// How many of each shard partition's last records are read for the failover's record: it is
@@ -119,8 +118,9 @@ pub(crate) fn record(
 /// The partitions the failover in force on mirror `name` recorded (none where no failover is
 /// in force, or its process recorded none).
 pub(crate) fn read(target: &ClientConfig, name: &str, shards: u32) -> Result<Vec<MirroredPosition>> {
-    let range = 0..shards;
-    let in_force: BTreeMap<u32, String> = Claims::read(target, name, range.clone(), READ_TIMEOUT)?
+    // One reader, one connection, for the claims and the records beside them.
+    let reader = Claims::reader(target, name)?;
+    let in_force: BTreeMap<u32, String> = Claims::read_with(&reader, name, 0..shards, READ_TIMEOUT)?
         .failed_over()
         .into_iter()
         .map(|claim| (claim.shard, claim.instance))
@@ -129,7 +129,6 @@ pub(crate) fn read(target: &ClientConfig, name: &str, shards: u32) -> Result<Vec
         return Ok(Vec::new());
     }
     let topic = shards_topic(name);
-    let reader = TailReader::new(target, &status_reader_group(name), &topic)?;
     // Per shard, its last record: an earlier one that cannot be read no longer counts.
     let mut last: BTreeMap<u32, std::result::Result<Recorded, String>> = BTreeMap::new();
     let tails = (0..i32::try_from(shards).unwrap_or(i32::MAX), TAIL);
