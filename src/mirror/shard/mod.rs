@@ -303,6 +303,16 @@ impl Shard {
                 .or_else(|| log_starts.get(&route.source).copied());
             self.ctx.telemetry.note_start(&route.source, start, None);
         }
+        if self.ctx.settings.until_caught_up {
+            // A batch ends where the run's start found the committed ends: the shard need not
+            // ask again, and a source topic deleted in the shard's first moments has an end.
+            let partitions = self.ctx.telemetry.snapshot();
+            for route in &self.routes {
+                if let Some(end) = partitions.get(&route.source).and_then(|p| p.end) {
+                    self.ends.entry(route.source.clone()).or_insert(end);
+                }
+            }
+        }
         self.behind = self.backlog().is_none_or(|left| self.is_backlog(left));
         self.ctx.telemetry.heartbeat(self.id);
         info!(

@@ -183,12 +183,14 @@ impl Shard {
 
     /// A batch's partition whose source topic is gone: the end noted at the start can never be
     /// read to. Refused unless `--on-missing-source skip`, which ends the partition where it
-    /// was committed (what is read past it is committed with the open transaction).
+    /// was committed (what is read past it is committed with the open transaction). A partition
+    /// whose end the batch had not learned yet is refused too: it can no longer be learned, and
+    /// waiting for it held the batch for ever.
     fn end_deleted_partition(&mut self, source: &TopicPartition) -> Result<()> {
         let committed = self.committed.get(source).copied().flatten().unwrap_or(0);
-        let Some(&end) = self.ends.get(source) else { return Ok(()) };
+        let end = self.ends.get(source).copied();
         let read = self.consumer_positions().ok().and_then(|p| p.get(source).copied()).unwrap_or(committed);
-        if end == 0 || committed.max(read) >= end {
+        if end.is_some_and(|end| end == 0 || committed.max(read) >= end) {
             return Ok(());
         }
         match self.ctx.settings.on_missing_source {
@@ -196,7 +198,10 @@ impl Shard {
                 topic: source.topic.clone(),
                 partition: source.partition,
                 offset: committed,
-                end,
+                short_of: match end {
+                    Some(end) => format!("below the end {end} the batch set out to reach"),
+                    None => "before the batch learned where it ends".to_string(),
+                },
             }),
             MissingSource::Skip => {
                 warn!(
@@ -204,7 +209,7 @@ impl Shard {
                     topic = %source.topic,
                     partition = source.partition,
                     copied_to = committed,
-                    end,
+                    end = ?end,
                     "source topic deleted while the batch copied it: the rest of the partition is gone; skipped (--on-missing-source skip)"
                 );
                 self.ends.insert(source.clone(), committed);
