@@ -1,5 +1,6 @@
 //! Turns flags, the TOML file (or a MirrorMaker 2 file) and properties files into one checked
 //! [`MirrorSettings`]. A third of the file is its tests: how the layers combine is the contract.
+pub(crate) mod alternatives;
 mod client;
 mod file;
 pub(crate) mod mm2;

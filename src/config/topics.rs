@@ -1,6 +1,8 @@
 //! Which source topics are mirrored.
 use regex::Regex;
 
+use super::alternatives::{alternatives, Alternative};
+
 use crate::error::{Error, Result};
 
 /// Prefixes of topics that are never mirrored unless the include pattern names them.
@@ -12,9 +14,10 @@ pub(crate) struct TopicSelector {
     exclude: Option<Regex>,
     include_source: String,
     exclude_source: String,
-    /// The include pattern's top-level alternatives, each with its text unescaped: an internal
-    /// topic is mirrored only through one that names its prefix itself.
-    branches: Vec<(String, Regex)>,
+    /// The include pattern's alternatives (see [`alternatives`]), each compiled, with the
+    /// protected prefixes it spells: an internal topic is mirrored only through one that names
+    /// its prefix itself.
+    branches: Vec<(Vec<&'static str>, Regex)>,
     /// Active-active with renamed copies: topics that are copies of the target cluster's own
     /// (see [`Self::leaving_out_copies_of`]).
     copies_of_target: Option<Regex>,
@@ -30,12 +33,17 @@ impl TopicSelector {
             })
         };
         let whole = compile("--topics", include)?;
-        let branches = top_level_branches(include)
+        // A pattern too intricate to read apart is one alternative, naming what it spells.
+        let parts = alternatives(&format!("(?:{include})"))
+            .unwrap_or_else(|| vec![Alternative { regex: include.to_string(), prefixes: Vec::new() }]);
+        let branches = parts
             .into_iter()
-            .map(|branch| compile("--topics", branch).map(|re| (branch.replace('\\', ""), re)))
+            .map(|part| {
+                let names = PROTECTED_PREFIXES.iter().copied().filter(|p| part.names(p)).collect();
+                compile("--topics", &part.regex).map(|re| (names, re))
+            })
             .collect::<Result<Vec<_>>>()
-            // A branch that is no regex alone: the pattern is one.
-            .unwrap_or_else(|_| vec![(include.replace('\\', ""), whole.clone())]);
+            .unwrap_or_else(|_| vec![(Vec::new(), whole.clone())]);
         Ok(Self {
             include: whole,
             branches,
@@ -56,9 +64,10 @@ impl TopicSelector {
         match PROTECTED_PREFIXES.iter().find(|p| topic.starts_with(*p)) {
             // Internal topics only through an alternative that names their prefix itself (e.g.
             // `__audit` or `orders|__audit`), never through a wildcard like `.*`, even beside
-            // one that names it (`.*|__audit` takes `__audit`, not `__consumer_offsets`).
+            // one that names it (`.*|__audit` and `(?:__audit|.*)` take `__audit`, not
+            // `__consumer_offsets`).
             Some(prefix) => {
-                self.branches.iter().any(|(text, branch)| text.contains(prefix) && branch.is_match(topic))
+                self.branches.iter().any(|(names, branch)| names.contains(prefix) && branch.is_match(topic))
             }
             None => true,
         }
@@ -82,32 +91,6 @@ impl TopicSelector {
     pub(crate) fn no_topics_error(&self) -> Error {
         Error::NoTopics { pattern: self.include_source.clone(), exclude: self.exclude_source.clone() }
     }
-}
-
-/// The top-level alternatives of a regex: `a|b(c|d)` is `a` and `b(c|d)`.
-fn top_level_branches(pattern: &str) -> Vec<&str> {
-    let (mut depth, mut in_class, mut escaped, mut start) = (0i32, false, false, 0);
-    let mut branches = Vec::new();
-    for (i, c) in pattern.char_indices() {
-        if escaped {
-            escaped = false;
-            continue;
-        }
-        match c {
-            '\\' => escaped = true,
-            '[' if !in_class => in_class = true,
-            ']' if in_class => in_class = false,
-            '(' if !in_class => depth += 1,
-            ')' if !in_class => depth -= 1,
-            '|' if !in_class && depth == 0 => {
-                branches.push(&pattern[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    branches.push(&pattern[start..]);
-    branches
 }
 
 #[cfg(test)]
@@ -140,6 +123,17 @@ mod tests {
         assert!(grouped.matches("__audit") && grouped.matches("orders"));
         assert!(!grouped.matches("__consumer_offsets"));
         assert!(TopicSelector::new("__.*", None).expect("valid").matches("__consumer_offsets"), "asked for");
+        // A wildcard in the same group as a name, or one that spells no prefix.
+        let one_group = TopicSelector::new("(?:__audit|.*)", None).expect("valid");
+        assert!(one_group.matches("__audit") && one_group.matches("payments"));
+        assert!(!one_group.matches("__consumer_offsets"));
+        for wildcard in ["_.*", ".*offsets", "(?:[a-z_]+)", "(?i)__AUDIT|.*"] {
+            let s = TopicSelector::new(wildcard, None).expect("valid");
+            assert!(!s.matches("__consumer_offsets"), "{wildcard}");
+        }
+        assert!(TopicSelector::new("(?:__consumer|x)_offsets", None)
+            .expect("valid")
+            .matches("__consumer_offsets"));
     }
 
     #[test]
