@@ -190,7 +190,8 @@ pub(crate) struct MirrorArgs {
     #[arg(long, value_name = "stop|skip")]
     pub(crate) on_transform_error: Option<String>,
     /// Active-active: this mirror's source cluster alias. With --target-alias, records are
-    /// marked with the cluster they were first written to and never mirrored back to it.
+    /// marked with the cluster they were first written to and each they were copied from, and
+    /// never mirrored to a cluster they are marked with.
     #[arg(long, value_name = "ALIAS")]
     pub(crate) source_alias: Option<String>,
     /// Active-active: this mirror's target cluster alias (see --source-alias). With --rename

@@ -201,7 +201,8 @@ mod tests {
         let untouched = Chain::new(vec![marking, Transform::parse("headers:add:env=dr").expect("valid")]);
         let out = untouched.apply(AT, record("k", &[("kmirror.origin", "c"), ("x", "1")])).expect("runs");
         let names: Vec<String> = out.expect("kept").headers.into_iter().map(|(k, _)| k).collect();
-        assert_eq!(names, ["kmirror.origin", "x", "env"], "left in place where unchanged");
+        // Born on c: its mark stays in place, and the cluster it is copied from is marked after.
+        assert_eq!(names, ["kmirror.origin", "x", "kmirror.origin", "env"], "left in place where unchanged");
     }
 
     #[test]

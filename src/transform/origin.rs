@@ -3,7 +3,8 @@
 //! cluster it was first written to.
 use super::{OwnedRecord, SourcePosition};
 
-/// The header naming the cluster a record was first written to.
+/// The header naming the cluster a record was first written to, then once more each cluster
+/// it was copied from.
 pub(crate) const ORIGIN_HEADER: &str = "kmirror.origin";
 /// The header naming the source cluster alias and position of a mirrored record.
 pub(crate) const PROVENANCE_HEADER: &str = "kmirror.provenance";
@@ -12,8 +13,9 @@ pub(crate) const PROVENANCE_HEADER: &str = "kmirror.provenance";
 pub(crate) enum Origin {
     /// Adds `kmirror.provenance: ALIAS/topic/partition/offset`.
     Provenance(String),
-    /// Active-active: drops records first written on the target cluster, and marks the others
-    /// with the cluster they were first written to.
+    /// Active-active: drops records first written on, or copied from, the target cluster, and
+    /// marks the others with the cluster they were first written to and each they were copied
+    /// from.
     ActiveActive { source_alias: String, target_alias: String },
 }
 
@@ -45,8 +47,13 @@ impl Origin {
                 if !origins.iter().any(Option::is_some) {
                     // Unmarked, or marked with nothing (null): first written here.
                     record.headers.retain(|(k, _)| k != ORIGIN_HEADER);
-                    record.headers.push((ORIGIN_HEADER.into(), Some(source_alias.as_bytes().to_vec())));
+                } else if origins.contains(&Some(source_alias.as_bytes())) {
+                    return Some(record);
                 }
+                // The marks after the first are the clusters a record passed through: with
+                // three or more mirrored both ways a record born on a, copied to b and c,
+                // went on between b and c without end when only its birth was marked.
+                record.headers.push((ORIGIN_HEADER.into(), Some(source_alias.as_bytes().to_vec())));
                 Some(record)
             }
         }
@@ -101,5 +108,75 @@ mod tests {
         let native_on_b = OwnedRecord::default();
         let on_a = b_to_a.apply(at, native_on_b).expect("a record born on b goes to a");
         assert_eq!(a_to_b.apply(at, on_a), None);
+    }
+
+    /// Three clusters mirrored in a ring (a -> b -> c -> a, identity names): each record reaches
+    /// the two others once and stops before its origin, whichever cluster it was born on.
+    #[test]
+    fn a_ring_of_three_copies_each_record_once_to_each_other_cluster() {
+        let at = SourcePosition { topic: "t", partition: 0, offset: 7 };
+        let hop = |from: &str, to: &str| Origin::ActiveActive {
+            source_alias: from.into(),
+            target_alias: to.into(),
+        };
+        let ring = [("a", "b"), ("b", "c"), ("c", "a")];
+        for born in ["a", "b", "c"] {
+            let first = ring.iter().position(|(from, _)| *from == born).expect("on the ring");
+            let mut record = OwnedRecord::default();
+            let mut reached = Vec::new();
+            for step in 0..ring.len() {
+                let (from, to) = ring[(first + step) % ring.len()];
+                match hop(from, to).apply(at, record.clone()) {
+                    Some(copied) => {
+                        assert_eq!(copied.header(ORIGIN_HEADER), Some(born.as_bytes()));
+                        reached.push(to);
+                        record = copied;
+                    }
+                    None => break,
+                }
+            }
+            let mut others: Vec<&str> = ["a", "b", "c"].into_iter().filter(|c| *c != born).collect();
+            others.sort_unstable();
+            reached.sort_unstable();
+            assert_eq!(reached, others, "born on {born}");
+        }
+    }
+
+    /// Three clusters, every pair mirrored both ways: a record born on a reaches b and c by each
+    /// path once, and then no more (only the birth marked, it went between b and c for ever).
+    #[test]
+    fn a_full_mesh_of_three_copies_each_record_a_bounded_number_of_times() {
+        let at = SourcePosition { topic: "t", partition: 0, offset: 7 };
+        let clusters = ["a", "b", "c"];
+        let mut waiting = vec![("a", OwnedRecord::default())];
+        let mut held: std::collections::BTreeMap<&str, usize> = Default::default();
+        let mut copies = 0;
+        while let Some((on, record)) = waiting.pop() {
+            *held.entry(on).or_default() += 1;
+            for to in clusters.iter().copied().filter(|c| *c != on) {
+                let hop = Origin::ActiveActive { source_alias: on.into(), target_alias: to.into() };
+                if let Some(copied) = hop.apply(at, record.clone()) {
+                    copies += 1;
+                    assert!(copies < 100, "copied without end: {held:?}");
+                    waiting.push((to, copied));
+                }
+            }
+        }
+        assert_eq!(held, [("a", 1), ("b", 2), ("c", 2)].into_iter().collect());
+    }
+
+    /// A record whose only origin header an application wrote: marked with the cluster it was
+    /// copied from, it never goes back there (it went between two clusters for ever).
+    #[test]
+    fn a_record_marked_by_an_application_stops_before_where_it_was_copied_from() {
+        let at = SourcePosition { topic: "t", partition: 0, offset: 7 };
+        let a_to_b = Origin::ActiveActive { source_alias: "a".into(), target_alias: "b".into() };
+        let b_to_a = Origin::ActiveActive { source_alias: "b".into(), target_alias: "a".into() };
+        let app = OwnedRecord {
+            headers: vec![(ORIGIN_HEADER.into(), Some(b"app".to_vec()))],
+            ..OwnedRecord::default()
+        };
+        let on_b = a_to_b.apply(at, app).expect("copied");
+        assert_eq!(b_to_a.apply(at, on_b), None);
     }
 }

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use crate::common::*;
-use kmirror_testcontainers::{unique_suffix, KafkaCluster, RecordData, StoredRecord};
+use kmirror_testcontainers::{unique_suffix, KafkaCluster, KafkaSpec, RecordData, StoredRecord};
 
 const PARTITIONS: i32 = 2;
 
@@ -285,6 +285,43 @@ fn two_mirrors_both_ways_with_prefixed_copies_copy_no_copy_back() {
     assert_eq!(keys(a, &format!("west.{t}")), expected("b"), "b's own on a, once");
     for (cluster, copy_back) in [(a, format!("west.east.{t}")), (b, format!("east.west.{t}"))] {
         assert_eq!(cluster.partition_count(&copy_back).expect("metadata"), None, "{copy_back} was made");
+    }
+}
+
+/// Three clusters, b and c mirrored both ways and a mirroring to b (identity names, origin
+/// marks): the records born on a reach b and c once each. Before, only a record's birth was
+/// marked, and a's records went on between b and c without end.
+#[test]
+fn three_clusters_with_two_mirrored_both_ways_copy_a_third_ones_records_once() {
+    let setup = Setup::new();
+    let c = KafkaCluster::start_kafka(&KafkaSpec::plaintext(1)).expect("a third cluster");
+    let (a, b) = (&setup.source, &setup.target);
+    let t = topic("three");
+    for cluster in [a, b, &c] {
+        cluster.create_topic(&t, PARTITIONS, &[]).expect("topic");
+    }
+    for p in 0..PARTITIONS {
+        a.produce(&t, p, &keyed(&format!("a{p}"), 0..20)).expect("produce");
+    }
+    let state = setup.state_dir.path();
+    let suffix = unique_suffix();
+    let mirror = |from, to, aliases: (&str, &str)| {
+        let name = format!("{}{}{suffix}", aliases.0, aliases.1);
+        assert_success(&run(
+            &mirror_args(from, to, &name, &t, aliases, &state.join(&name)),
+            Duration::from_secs(120),
+        ));
+    };
+    mirror(a, b, ("a", "b"));
+    for _ in 0..2 {
+        mirror(b, &c, ("b", "c"));
+        mirror(&c, b, ("c", "b"));
+    }
+    let born_on_a = keys_once_each(a, &t);
+    assert_eq!(born_on_a.len(), 2 * 20);
+    for (name, cluster) in [("b", b), ("c", &c)] {
+        assert_eq!(count_visible(cluster, &t), born_on_a.len(), "records on {name}");
+        assert_eq!(keys_once_each(cluster, &t), born_on_a, "a's records on {name}, once");
     }
 }
 
