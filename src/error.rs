@@ -86,7 +86,7 @@ pub enum Error {
     ConfigSync { topic: String, message: String },
     #[error("source {topic} partition {partition}: the mirror's next position {offset} is below the partition's start {log_start} (end {end}): the source deleted records {offset}..{last} (retention or DeleteRecords) before they were copied; to go on from {log_start} and log the gap, pass --on-missing-source skip", last = log_start - 1)]
     SourceTruncated { topic: String, partition: i32, offset: i64, log_start: i64, end: i64 },
-    #[error("source topic {topic} was deleted while the batch copied it: partition {partition} is copied up to offset {offset}, {short_of}, and the rest is gone from the source; run the batch again to copy the other topics (a deleted topic is no longer selected), or pass --on-missing-source skip to let a batch finish without what a deleted topic held")]
+    #[error("source topic {topic} was deleted while the batch copied it: partition {partition} is copied up to offset {offset}, {short_of}; run the batch again to copy the other topics (a deleted topic is no longer selected), or pass --on-missing-source skip to let a batch finish without what a deleted topic held")]
     SourceDeletedInBatch { topic: String, partition: i32, offset: i64, short_of: String },
     #[error("source {topic} partition {partition}: the mirror's next position {offset} is past the partition's end {end} (start {log_start}): the source lost records it had acknowledged (an unclean leader election) or the topic was recreated; kmirror will not guess where to go on: mirror it under a new --name into a new target topic")]
     PositionPastEnd { topic: String, partition: i32, offset: i64, log_start: i64, end: i64 },

@@ -169,7 +169,7 @@ pub(crate) struct MirrorArgs {
     pub(crate) topics: Option<String>,
     /// Regex of source topics to leave out (whole-name match). Internal (__*) and kmirror's own
     /// topics are always left out unless an alternative of --topics spells their prefix
-    /// ('.*|__audit' and '(?:__audit|.*)' take __audit only; '__.*' takes them all).
+    /// ('.*|__audit' and '(?:__audit|.*)' take __audit only; '__.*' takes every __ topic).
     #[arg(long, value_name = "REGEX")]
     pub(crate) exclude: Option<String>,
     /// Target topic names: identity, prefix:ALIAS (ALIAS.topic, as MirrorMaker 2) or

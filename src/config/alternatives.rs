@@ -5,12 +5,12 @@
 use regex_syntax::hir::literal::{ExtractKind, Extractor};
 use regex_syntax::hir::{Hir, HirKind};
 
-/// More alternatives than this (each nested alternation multiplies them) and the pattern is
-/// read as one.
+/// A concatenation that multiplies out to more alternatives than this (each alternation in it
+/// multiplies them) stays one.
 const MOST: usize = 64;
 
-/// One way a pattern matches: a regex without alternation outside repetitions, and the
-/// prefixes every match of it starts with (empty: any text can start a match).
+/// One way a pattern matches: a regex, and the prefixes every match of it starts with (empty:
+/// any text can start a match).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Alternative {
     pub(crate) regex: String,
@@ -18,20 +18,26 @@ pub(crate) struct Alternative {
 }
 
 impl Alternative {
-    /// Whether the alternative spells `prefix` itself (`__audit`, `__.*`, `[_x]_audit`),
-    /// rather than matching it with a class or a wildcard (`.*`, `_.*`).
-    pub(crate) fn names(&self, prefix: &str) -> bool {
+    /// Whether the alternative spells `prefix` itself where it matches `name` (`__audit`,
+    /// `__.*`, `[_x]_audit`), rather than matching it with a class or a wildcard (`.*`, `_.*`,
+    /// `(?:__audit)?.*` for `__consumer_offsets`).
+    pub(crate) fn spells(&self, prefix: &str, name: &str) -> bool {
+        self.prefixes.iter().any(|p| p.starts_with(prefix.as_bytes()) && name.as_bytes().starts_with(p))
+    }
+
+    /// Whether the alternative spells `prefix` for any name.
+    pub(crate) fn spells_some(&self, prefix: &str) -> bool {
         self.prefixes.iter().any(|p| p.starts_with(prefix.as_bytes()))
     }
 }
 
-/// The alternatives of `pattern`, or None when it is no regex or has too many.
+/// The alternatives of `pattern`, or None when it is no regex.
 pub(crate) fn alternatives(pattern: &str) -> Option<Vec<Alternative>> {
     let hir = regex_syntax::parse(pattern).ok()?;
     let mut extractor = Extractor::new();
     extractor.kind(ExtractKind::Prefix);
     Some(
-        split(&hir)?
+        split(&hir)
             .into_iter()
             .map(|hir| Alternative {
                 regex: hir.to_string(),
@@ -45,26 +51,17 @@ pub(crate) fn alternatives(pattern: &str) -> Option<Vec<Alternative>> {
     )
 }
 
-/// `hir`'s alternatives: an alternation's, each part of a concatenation's multiplied out, a
-/// group's; a repetition and anything else is one.
-fn split(hir: &Hir) -> Option<Vec<Hir>> {
+/// `hir`'s alternatives: an alternation's, a group's, each part of a concatenation's multiplied
+/// out (up to [`MOST`]); a repetition and anything else is one.
+fn split(hir: &Hir) -> Vec<Hir> {
     match hir.kind() {
-        HirKind::Alternation(subs) => {
-            let mut all = Vec::new();
-            for sub in subs {
-                all.extend(split(sub)?);
-                if all.len() > MOST {
-                    return None;
-                }
-            }
-            Some(all)
-        }
+        HirKind::Alternation(subs) => subs.iter().flat_map(split).collect(),
         HirKind::Concat(parts) => {
             let mut heads: Vec<Vec<Hir>> = vec![Vec::new()];
             for part in parts {
-                let tails = split(part)?;
+                let tails = split(part);
                 if heads.len() * tails.len() > MOST {
-                    return None;
+                    return vec![hir.clone()];
                 }
                 heads = heads
                     .iter()
@@ -77,10 +74,10 @@ fn split(hir: &Hir) -> Option<Vec<Hir>> {
                     })
                     .collect();
             }
-            Some(heads.into_iter().map(Hir::concat).collect())
+            heads.into_iter().map(Hir::concat).collect()
         }
         HirKind::Capture(capture) => split(&capture.sub),
-        _ => Some(vec![hir.clone()]),
+        _ => vec![hir.clone()],
     }
 }
 
@@ -99,23 +96,26 @@ mod tests {
         assert_eq!(regexes("(a|b)c").len(), 1, "single letters are one class");
         assert_eq!(regexes("(?:a|b)*").len(), 1, "a repetition is one");
         assert_eq!(regexes("orders").len(), 1);
-        assert!(
-            alternatives("(ab|c.)(ab|c.)(ab|c.)(ab|c.)(ab|c.)(ab|c.)(ab|c.)").is_none(),
-            "128 is too many"
-        );
+        assert_eq!(regexes("(ab|c.)(ab|c.)(ab|c.)(ab|c.)(ab|c.)(ab|c.)(ab|c.)").len(), 1, "128 is too many");
+        let many: Vec<String> = (0..100).map(|i| format!("t{i}")).collect();
+        assert_eq!(regexes(&many.join("|")).len(), 100, "alternatives side by side are not multiplied");
         assert!(alternatives("orders[").is_none());
     }
 
     #[test]
     fn an_alternative_names_a_prefix_only_by_spelling_it() {
         let named = |pattern: &str| -> Vec<bool> {
-            alternatives(pattern).expect("a regex").iter().map(|a| a.names("__")).collect()
+            alternatives(pattern).expect("a regex").iter().map(|a| a.spells("__", "__audit")).collect()
         };
         assert_eq!(named("(?:__audit|.*)"), vec![true, false]);
         assert_eq!(named("__.*"), vec![true]);
         assert_eq!(named("_.*"), vec![false]);
         assert_eq!(named("[_x]_audit"), vec![true]);
-        assert_eq!(named(".*offsets"), vec![false]);
+        assert_eq!(named(".*audit"), vec![false]);
+        let optional = alternatives("(?:__audit)?.*").expect("a regex");
+        assert!(optional.iter().all(|a| !a.spells("__", "__consumer_offsets")), "{optional:?}");
+        assert!(optional.iter().all(|a| !a.spells("__", "__audit")), "a wildcard too: {optional:?}");
         assert_eq!(named("(?:xy|__)audit"), vec![false, true]);
+        assert_eq!(named("__(?:audit|logs)"), vec![true, false]);
     }
 }

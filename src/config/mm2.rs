@@ -109,12 +109,16 @@ pub(crate) fn mm2_layer(
             return Err(refuse(path, format!("replication.policy.class {other}: only MM2's Default and Identity policies have an equivalent (--rename)")))
         }
     };
-    // Both ways with copies under their own names: nothing but an origin mark keeps a record
-    // from going back to where it was written (MM2 itself copies it back and forth). With
-    // renamed copies the names do it (the exclude above).
-    let back_key = format!("{target}->{source}.enabled");
-    let two_way_unrenamed =
-        rename == "identity" && boolean(path, &back_key, entries.get(&back_key).cloned())? == Some(true);
+    // Records flowing back into the source with copies under their own names (both ways, or
+    // round a ring a->b->c->a): nothing but origin marks keeps a record from coming back to
+    // where it was written (MM2 itself copies it round for ever). With renamed copies the
+    // names do it (the exclude above).
+    let mut flows_into_source = false;
+    for other in clusters.iter().filter(|c| **c != source) {
+        let key = format!("{other}->{source}.enabled");
+        flows_into_source |= boolean(path, &key, entries.get(&key).cloned())? == Some(true);
+    }
+    let two_way_unrenamed = rename == "identity" && flows_into_source;
     let checkpoints = flag("emit.checkpoints.enabled")?.unwrap_or(true);
     let sync_group_offsets = flag("sync.group.offsets.enabled")?;
     if !checkpoints && sync_group_offsets == Some(true) {
@@ -411,6 +415,12 @@ config.storage.replication.factor=1
         let renamed = layer(&prefixed, Some("b->a")).expect("mapped");
         assert_eq!(renamed.rename.as_deref(), Some("prefix:b"));
         assert_eq!(renamed.source_alias, None, "copies renamed: the names keep records from cycling");
+        // A ring: nothing flows straight back, but c's flow brings a's records home.
+        let ring = "clusters=a,b,c\na.bootstrap.servers=a:9092\nb.bootstrap.servers=b:9092\nc.bootstrap.servers=c:9092\n\
+                    a->b.enabled=true\nb->c.enabled=true\nc->a.enabled=true\n\
+                    replication.policy.class=org.apache.kafka.connect.mirror.IdentityReplicationPolicy\n";
+        let file = layer(ring, Some("a->b")).expect("mapped");
+        assert_eq!((file.source_alias.as_deref(), file.target_alias.as_deref()), (Some("a"), Some("b")));
     }
 
     #[test]

@@ -425,13 +425,17 @@ pub(crate) fn group_regex(pattern: &str) -> Result<regex::Regex> {
     whole_name_regex("--groups", pattern)
 }
 
-/// `pattern` matching whole names only; an invalid one is named with its flag.
-fn whole_name_regex(flag: &'static str, pattern: &str) -> Result<regex::Regex> {
-    regex::Regex::new(&format!("^(?:{pattern})$")).map_err(|e| Error::Regex {
+/// `pattern` matching whole names only; an invalid one is named with its flag. The pattern is
+/// checked alone first: `a)|(b` wrapped as `^(?:a)|(b)$` compiles, and matches names that
+/// merely start with `a` or end with `b`.
+pub(crate) fn whole_name_regex(flag: &'static str, pattern: &str) -> Result<regex::Regex> {
+    let refused = |message: String| Error::Regex {
         flag,
         pattern: pattern.to_string(),
-        message: e.to_string().lines().last().unwrap_or_default().trim().to_string(),
-    })
+        message: message.lines().last().unwrap_or_default().trim().to_string(),
+    };
+    regex_syntax::parse(pattern).map_err(|e| refused(e.to_string()))?;
+    regex::Regex::new(&format!("^(?:{pattern})$")).map_err(|e| refused(e.to_string()))
 }
 
 /// `--metrics-addr` as given, once it names an address (found before any cluster is asked).

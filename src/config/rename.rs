@@ -42,11 +42,7 @@ impl RenamePolicy {
             if to.is_empty() {
                 return Err(usage("the target name TO is empty"));
             }
-            let compiled = Regex::new(&format!("^(?:{from})$")).map_err(|e| Error::Regex {
-                flag: "--rename",
-                pattern: from.to_string(),
-                message: e.to_string().lines().last().unwrap_or_default().trim().to_string(),
-            })?;
+            let compiled = super::whole_name_regex("--rename", from)?;
             if let Some(unknown) = unknown_group(&compiled, to) {
                 return Err(usage(&format!(
                     "${unknown} in TO names no group of FROM (a name after $ runs on through letters, digits and '_': write ${{1}}_x for group 1 then _x)"

@@ -2,6 +2,7 @@
 use regex::Regex;
 
 use super::alternatives::{alternatives, Alternative};
+use super::whole_name_regex;
 
 use crate::error::{Error, Result};
 
@@ -14,10 +15,10 @@ pub(crate) struct TopicSelector {
     exclude: Option<Regex>,
     include_source: String,
     exclude_source: String,
-    /// The include pattern's alternatives (see [`alternatives`]), each compiled, with the
-    /// protected prefixes it spells: an internal topic is mirrored only through one that names
-    /// its prefix itself.
-    branches: Vec<(Vec<&'static str>, Regex)>,
+    /// The include pattern's alternatives that spell a protected prefix (see
+    /// [`alternatives`]), each compiled: an internal topic is mirrored only through one that
+    /// names its prefix itself.
+    naming: Vec<(Alternative, Regex)>,
     /// Active-active with renamed copies: topics that are copies of the target cluster's own
     /// (see [`Self::leaving_out_copies_of`]).
     copies_of_target: Option<Regex>,
@@ -25,30 +26,18 @@ pub(crate) struct TopicSelector {
 
 impl TopicSelector {
     pub(crate) fn new(include: &str, exclude: Option<&str>) -> Result<Self> {
-        let compile = |flag: &'static str, pattern: &str| {
-            Regex::new(&format!("^(?:{pattern})$")).map_err(|e| Error::Regex {
-                flag,
-                pattern: pattern.to_string(),
-                message: e.to_string().lines().last().unwrap_or_default().trim().to_string(),
-            })
-        };
-        let whole = compile("--topics", include)?;
-        // A pattern too intricate to read apart is one alternative, naming what it spells.
-        let parts = alternatives(&format!("(?:{include})"))
-            .unwrap_or_else(|| vec![Alternative { regex: include.to_string(), prefixes: Vec::new() }]);
-        let branches = parts
+        let whole = whole_name_regex("--topics", include)?;
+        let naming = alternatives(include)
+            .unwrap_or_default()
             .into_iter()
-            .map(|part| {
-                let names = PROTECTED_PREFIXES.iter().copied().filter(|p| part.names(p)).collect();
-                compile("--topics", &part.regex).map(|re| (names, re))
-            })
-            .collect::<Result<Vec<_>>>()
-            .unwrap_or_else(|_| vec![(Vec::new(), whole.clone())]);
+            .filter(|part| PROTECTED_PREFIXES.iter().any(|p| part.spells_some(p)))
+            .filter_map(|part| Regex::new(&format!("^(?:{})$", part.regex)).ok().map(|re| (part, re)))
+            .collect();
         Ok(Self {
             include: whole,
-            branches,
+            naming,
             copies_of_target: None,
-            exclude: exclude.map(|p| compile("--exclude", p)).transpose()?,
+            exclude: exclude.map(|p| whole_name_regex("--exclude", p)).transpose()?,
             include_source: include.to_string(),
             exclude_source: exclude.unwrap_or_default().to_string(),
         })
@@ -67,7 +56,7 @@ impl TopicSelector {
             // one that names it (`.*|__audit` and `(?:__audit|.*)` take `__audit`, not
             // `__consumer_offsets`).
             Some(prefix) => {
-                self.branches.iter().any(|(names, branch)| names.contains(prefix) && branch.is_match(topic))
+                self.naming.iter().any(|(part, regex)| part.spells(prefix, topic) && regex.is_match(topic))
             }
             None => true,
         }
@@ -147,6 +136,9 @@ mod tests {
 
     #[test]
     fn bad_regex_names_flag_and_pattern() {
+        // Wrapped for whole names it would compile, and match names starting with a.
+        let err = TopicSelector::new("a)|(b", None).expect_err("invalid").to_string();
+        assert!(err.starts_with("invalid --topics regex 'a)|(b'"), "{err}");
         let err = TopicSelector::new("orders[", None).expect_err("invalid").to_string();
         assert!(err.starts_with("invalid --topics regex 'orders['"), "{err}");
         let err = TopicSelector::new("a", Some("(")).expect_err("invalid").to_string();

@@ -1,6 +1,9 @@
 //! What every worker of one mirror run shares.
+use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+
+use kmirror_state::TopicPartition;
 
 use crate::config::MirrorSettings;
 use crate::mirror::failover_recheck::FailoverRecheck;
@@ -20,4 +23,11 @@ pub(crate) struct MirrorContext {
     pub(crate) map_made_now: AtomicBool,
     /// The claims read again once shards have fenced: a failover since the start's read.
     pub(crate) failover_recheck: Arc<FailoverRecheck>,
+    /// A batch's ends: where the source's committed records ended, as the run's start read
+    /// them, with the topic's ID then (see [`BatchEnds`]).
+    pub(crate) batch_ends: OnceLock<BatchEnds>,
 }
+
+/// Source partition -> its committed end at the run's start and its topic's ID then (None:
+/// the source gave none).
+pub(crate) type BatchEnds = HashMap<TopicPartition, (i64, Option<String>)>;

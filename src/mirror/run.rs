@@ -82,6 +82,7 @@ impl Mirror {
             telemetry: Default::default(),
             topic_ids: Default::default(),
             map_made_now: Default::default(),
+            batch_ends: Default::default(),
             failover_recheck: Default::default(),
         });
         // Made first: the shards' clients are made as soon as the listing and the target's first
@@ -320,6 +321,11 @@ impl Mirror {
             ends: HashMap::new(),
             ids: HashMap::new(),
         });
+        if settings.until_caught_up {
+            let ends =
+                reads.ends.iter().map(|(tp, &end)| (tp.clone(), (end, reads.ids.get(&tp.topic).cloned())));
+            let _ = self.ctx.batch_ends.set(ends.collect());
+        }
         let all_caught_up = self.note_start(&by_shard, reads)?;
         let translator = match settings.sync_group_offsets {
             true => Some(Translator::open(&settings.state_dir, &settings.name, self.target_config())?),

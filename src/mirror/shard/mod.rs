@@ -303,13 +303,15 @@ impl Shard {
                 .or_else(|| log_starts.get(&route.source).copied());
             self.ctx.telemetry.note_start(&route.source, start, None);
         }
-        if self.ctx.settings.until_caught_up {
-            // A batch ends where the run's start found the committed ends: the shard need not
-            // ask again, and a source topic deleted in the shard's first moments has an end.
-            let partitions = self.ctx.telemetry.snapshot();
+        // A batch ends where the run's start found the committed ends: the shard need not ask
+        // again, and a source topic deleted in the shard's first moments has an end. Not where
+        // the topic was recreated since (that end is another topic's).
+        if let Some(ends) = self.ctx.batch_ends.get() {
             for route in &self.routes {
-                if let Some(end) = partitions.get(&route.source).and_then(|p| p.end) {
-                    self.ends.entry(route.source.clone()).or_insert(end);
+                let Some((end, id)) = ends.get(&route.source) else { continue };
+                let now = self.topic_ids.get(&route.source.topic);
+                if id.is_none() || now.is_none() || id.as_ref() == now {
+                    self.ends.entry(route.source.clone()).or_insert(*end);
                 }
             }
         }

@@ -199,8 +199,10 @@ impl Shard {
                 partition: source.partition,
                 offset: committed,
                 short_of: match end {
-                    Some(end) => format!("below the end {end} the batch set out to reach"),
-                    None => "before the batch learned where it ends".to_string(),
+                    Some(end) => {
+                        format!("below the end {end} the batch set out to reach, and the rest is gone from the source")
+                    }
+                    None => "and the batch had not learned where it ends, so whatever was past that may be gone from the source".to_string(),
                 },
             }),
             MissingSource::Skip => {
