@@ -8,26 +8,35 @@ use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedPr
 use rdkafka::ClientConfig;
 use regex::Regex;
 
+use tracing::warn;
+
 use crate::error::{Error, Result, Side};
 use crate::kafka::client::CreateForRole;
 use crate::kafka::groups::{committed_offsets, list_groups};
 use crate::kafka::topic_reader::{read_to_end, Deleted};
 
-/// Reads the matching source groups' positions on `partitions`.
+/// Reads the matching source groups' positions on `partitions`; a group that cannot be read
+/// (a hung source transaction holding its stable offsets, a refused ACL) is left out and its
+/// error returned beside the others' checkpoints, so that it stops no other group's.
 pub(crate) fn take_checkpoints(
     source: &ClientConfig,
     groups: &Regex,
     partitions: &[TopicPartition],
-) -> Result<Vec<Checkpoint>> {
+) -> Result<(Vec<Checkpoint>, Option<Error>)> {
     let taken_at_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
-    list_groups(source, Side::Source, groups)?
-        .into_iter()
-        .map(|group| {
-            let offsets = committed_offsets(source, Side::Source, &group, partitions)?;
-            Ok(Checkpoint { group, taken_at_ms, offsets })
-        })
-        .filter(|c: &Result<Checkpoint>| c.as_ref().map_or(true, |c| !c.offsets.is_empty()))
-        .collect()
+    let mut checkpoints = Vec::new();
+    let mut failed = None;
+    for group in list_groups(source, Side::Source, groups)? {
+        match committed_offsets(source, Side::Source, &group, partitions) {
+            Ok(offsets) if offsets.is_empty() => {}
+            Ok(offsets) => checkpoints.push(Checkpoint { group, taken_at_ms, offsets }),
+            Err(e) => {
+                warn!(%group, error = %e, "could not read the group's positions on the source; left out of this checkpoint");
+                failed.get_or_insert(e);
+            }
+        }
+    }
+    Ok((checkpoints, failed))
 }
 
 /// Writes checkpoints (keyed by group) and waits until they are stored.

@@ -24,14 +24,19 @@ pub(crate) struct GroupSync<'a> {
 impl GroupSync<'_> {
     /// Returns the groups checkpointed, with when each was taken.
     pub(crate) fn run_cycle(&self, partitions: &[TopicPartition]) -> Result<Vec<(String, i64)>> {
-        let checkpoints = take_checkpoints(self.source, self.groups, partitions)?;
+        let (checkpoints, unread) = take_checkpoints(self.source, self.groups, partitions)?;
         write_checkpoints(self.target, self.checkpoint_topic, &checkpoints)?;
         let taken: Vec<(String, i64)> =
             checkpoints.iter().map(|c| (c.group.clone(), c.taken_at_ms)).collect();
         if !taken.is_empty() {
             info!(groups = ?taken.iter().map(|(g, _)| g).collect::<Vec<_>>(), "groups checkpointed");
         }
-        let Some(translator) = self.translator else { return Ok(taken) };
+        let Some(translator) = self.translator else {
+            return match unread {
+                Some(e) => Err(e),
+                None => Ok(taken),
+            };
+        };
         let groups: Vec<&[GroupOffset]> = checkpoints.iter().map(|c| c.offsets.as_slice()).collect();
         let translations = translator.forward_all(&groups)?;
         // A refusal is no passing fault: the other groups are synced, then it is the cycle's
@@ -68,7 +73,8 @@ impl GroupSync<'_> {
                 }
             }
         }
-        match refused {
+        // A group left unread is the cycle's error too, once the others are synced.
+        match refused.or(unread) {
             Some(e) => Err(e),
             None => Ok(taken),
         }
