@@ -20,7 +20,7 @@ use tracing::warn;
 use crate::cmd::cli::FailbackArgs;
 use crate::cmd::mirrored_partitions::mirrored_pairs;
 use crate::cmd::report::{self, Format, Row};
-use crate::cmd::translate_offsets::{forward_only, written_on_the_target};
+use crate::cmd::translate_offsets::{forward_only, holds_records};
 use crate::cmd::uncopied_at_failover;
 use crate::config::names::{self, shadow_group, shard_of};
 use crate::config::{check_name, default_state_dir, group_regex, DEFAULT_SHARDS};
@@ -245,7 +245,7 @@ fn translate_groups(
         match ends.get(&from.partition) {
             Some(&end)
                 if !uncopied.contains_key(&from.partition)
-                    && !written_on_the_target(dr, name, &from.partition, end, from.offset)? =>
+                    && !holds_records(dr, name, &from.partition, end, from.offset)? =>
             {
                 at_end.push((from.clone(), GroupOffset { offset: end, ..from }));
             }
@@ -302,7 +302,7 @@ fn translate_groups(
             else {
                 continue;
             };
-            if !written_on_the_target(dr, name, &from.partition, 0, end)? {
+            if !holds_records(dr, name, &from.partition, 0, end)? {
                 let stood = forward.committed_position(src, &from.partition)?;
                 if let Some(stood) = stood.or_else(|| at_failover.get(&from.partition).copied()) {
                     let to = GroupOffset {

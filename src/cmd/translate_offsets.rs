@@ -107,7 +107,9 @@ fn clusters(args: &TranslateArgs) -> Result<Clusters> {
     let source = match args.mirror.clients.client_config(Side::Source, args.source.as_ref()) {
         Ok((config, servers)) => match reachable(&config, Side::Source, &servers, timeout) {
             Ok(()) => Some(config),
-            Err(e) if args.reverse && args.execute => return Err(e),
+            // Old checkpoints would move the groups behind where they are (and past no check
+            // of consumers still on the source): leaving out --source asks for them.
+            Err(e) if args.execute => return Err(e),
             Err(e) => {
                 warn!("{e}; answering from the last checkpoints on the target");
                 None
@@ -160,22 +162,41 @@ fn forward(q: &Query<'_>) -> Result<Vec<Row>> {
         }));
     }
     let groups: Vec<&[GroupOffset]> = positions.values().map(Vec::as_slice).collect();
-    let translated: Vec<(String, Vec<Translation>)> =
+    let mut translated: Vec<(String, Vec<Translation>)> =
         positions.keys().cloned().zip(q.translator.forward_all(&groups)?).collect();
+    match &q.clusters.source {
+        // Past the copies on a live source: the records between are copied later, after the
+        // position given, and a group moved there now would read them again. Past them by
+        // control markers only (the last commit's) is the copies' end.
+        Some(source) => {
+            for t in translated.iter_mut().flat_map(|(_, t)| t.iter_mut()) {
+                if let Some(end) = t.past_copies {
+                    if !holds_records(source, &q.args.mirror.name, &t.from.partition, end, t.from.offset)? {
+                        t.past_copies = None;
+                    }
+                }
+            }
+        }
+        // From checkpoints (the source is gone): what was not copied never will be, and the
+        // copies' end is where the group goes on.
+        None => translated.iter_mut().flat_map(|(_, t)| t.iter_mut()).for_each(|t| t.past_copies = None),
+    }
     if q.args.execute {
+        refuse_past_copies(&q.args.mirror.name, &translated, Side::Source)?;
         ready_to_move(&q.clusters.target, Side::Target, &translated)?;
         // Read there: consumers still at work would move the positions after they were read.
         if let Some(source) = &q.clusters.source {
             still_on(source, Side::Source, &translated)?;
         }
     }
+    let ends = all_ends(&q.clusters.target, Side::Target, &translated)?;
+    let ahead = match q.args.execute {
+        true => execute_all(&q.clusters.target, Side::Target, &translated)?,
+        false => BTreeMap::new(),
+    };
     let mut rows = Vec::new();
     for (group, translations) in &translated {
-        let ends = ends(&q.clusters.target, Side::Target, translations)?;
-        let ahead = match q.args.execute {
-            true => execute(&q.clusters.target, Side::Target, group, translations)?,
-            false => BTreeMap::new(),
-        };
+        let ahead = ahead.get(group).cloned().unwrap_or_default();
         rows.extend(translations.iter().map(|t| {
             let mut r = row(group, "forward", &t.from, t.to.as_ref(), &ends);
             r.note = t.skipped.map(|s| {
@@ -184,6 +205,11 @@ fn forward(q: &Query<'_>) -> Result<Vec<Row>> {
                     s.from, s.to
                 )
             });
+            if let Some(end) = t.past_copies {
+                r.note = Some(format!(
+                    "the mirror has copied up to source offset {end}, behind the group: the records from there land after this position once copied, and a group moved here would read them again; wait until the mirror has copied up to the group (kmirror status), then translate again"
+                ));
+            }
             left_ahead(&mut r, t, &ahead, Side::Target);
             r
         }));
@@ -210,14 +236,8 @@ fn reverse(q: &Query<'_>) -> Result<Vec<Row>> {
         t.past_copies = t.past_copies.filter(|&end| {
             // Past the copies' end by control markers only (the last commit's, the aborts of a
             // fenced mirror) is no read of records the source lacks.
-            written_on_the_target(
-                &q.clusters.target,
-                &q.args.mirror.name,
-                &t.from.partition,
-                end,
-                t.from.offset,
-            )
-            .unwrap_or(true)
+            holds_records(&q.clusters.target, &q.args.mirror.name, &t.from.partition, end, t.from.offset)
+                .unwrap_or(true)
         });
     }
     let mut answers = answers.into_iter();
@@ -232,22 +252,24 @@ fn reverse(q: &Query<'_>) -> Result<Vec<Row>> {
             ))
         }
         (true, Some(source)) => {
+            refuse_past_copies(&q.args.mirror.name, &translated, Side::Target)?;
             ready_to_move(source, Side::Source, &translated)?;
             still_on(&q.clusters.target, Side::Target, &translated)?;
             Some(source)
         }
         (false, source) => source.as_ref(),
     };
+    let ends = match source {
+        Some(source) => all_ends(source, Side::Source, &translated)?,
+        None => Default::default(),
+    };
+    let ahead = match (q.args.execute, source) {
+        (true, Some(source)) => execute_all(source, Side::Source, &translated)?,
+        _ => BTreeMap::new(),
+    };
     let mut rows = Vec::new();
     for (group, translations) in &translated {
-        let ends = match source {
-            Some(source) => ends(source, Side::Source, translations)?,
-            None => Default::default(),
-        };
-        let ahead = match (q.args.execute, source) {
-            (true, Some(source)) => execute(source, Side::Source, group, translations)?,
-            _ => BTreeMap::new(),
-        };
+        let ahead = ahead.get(group).cloned().unwrap_or_default();
         // Rows name the source side first whatever the direction.
         rows.extend(translations.iter().map(|t| {
             let mut r = row(group, "reverse", &t.from, t.to.as_ref(), &ends);
@@ -266,16 +288,17 @@ fn reverse(q: &Query<'_>) -> Result<Vec<Row>> {
     Ok(rows)
 }
 
-/// Whether `partition` holds committed records in `from..to` (control markers are no records).
-pub(crate) fn written_on_the_target(
-    target: &ClientConfig,
+/// Whether `partition` on the cluster of `config` holds committed records in `from..to`
+/// (control markers are no records).
+pub(crate) fn holds_records(
+    config: &ClientConfig,
     name: &str,
     partition: &TopicPartition,
     from: i64,
     to: i64,
 ) -> Result<bool> {
     let reader =
-        RangeReader::new(target, &partition.topic, partition.partition, &names::map_reader_group(name))?;
+        RangeReader::new(config, &partition.topic, partition.partition, &names::map_reader_group(name))?;
     // The first record answers: the read stops there (a long DR period has many after it).
     const FOUND: &str = "a committed record in the range";
     match reader.read(from, to, |_, _| Err(Error::Internal(FOUND.into()))) {
@@ -304,14 +327,71 @@ fn still_on(config: &ClientConfig, side: Side, translated: &[(String, Vec<Transl
     Ok(())
 }
 
-/// The end offsets of the partitions the translations land on, read from `side`.
-fn ends(
+/// Before `--execute` moves any group: none stands past the copies on `read_on` (see
+/// [`Translation::past_copies`]), where it would read records again (forward) or skip those
+/// written on the target (reverse).
+fn refuse_past_copies(name: &str, translated: &[(String, Vec<Translation>)], read_on: Side) -> Result<()> {
+    for (group, translations) in translated {
+        let Some(t) = translations.iter().find(|t| t.past_copies.is_some()) else { continue };
+        let (at, end) = (t.from.offset, t.past_copies.unwrap_or_default());
+        let message = match read_on {
+            Side::Source => format!(
+                "is at source offset {at} of {}, past what mirror {name} has copied (up to {end}): moved now it would read those records again once they are copied; wait until the mirror has copied up to it (kmirror status), then run again; nothing was changed",
+                t.from.partition
+            ),
+            Side::Target => format!(
+                "read records written on the target past the copies ({} from offset {end}, the group at {at}), which the source does not have: kmirror failback copies them home and moves the group past them; nothing was changed",
+                t.from.partition
+            ),
+        };
+        return Err(Error::Group { group: group.clone(), message });
+    }
+    Ok(())
+}
+
+/// Commits every group's translated positions on `side` (see [`execute`]); the ends are read
+/// before, so that nothing but a commit can fail half-way, and a failed one names the groups
+/// moved before it.
+fn execute_all(
     config: &ClientConfig,
     side: Side,
-    translations: &[Translation],
+    translated: &[(String, Vec<Translation>)],
+) -> Result<BTreeMap<String, BTreeMap<TopicPartition, i64>>> {
+    let mut ahead = BTreeMap::new();
+    for (group, translations) in translated {
+        match execute(config, side, group, translations) {
+            Ok(left) => {
+                ahead.insert(group.clone(), left);
+            }
+            Err(e) if ahead.is_empty() => return Err(e),
+            Err(e) => {
+                let moved: Vec<&str> = ahead.keys().map(String::as_str).collect();
+                return Err(Error::Group {
+                    group: group.clone(),
+                    message: format!(
+                        "was not moved ({e}); moved before it: {}; run again to move the rest (a group is never moved back)",
+                        moved.join(", ")
+                    ),
+                });
+            }
+        }
+    }
+    Ok(ahead)
+}
+
+/// The end offsets of the partitions the translations land on, read from `side`.
+fn all_ends(
+    config: &ClientConfig,
+    side: Side,
+    translated: &[(String, Vec<Translation>)],
 ) -> Result<BTreeMap<TopicPartition, i64>> {
-    let partitions: Vec<TopicPartition> =
-        translations.iter().filter_map(|t| t.to.as_ref().map(|o| o.partition.clone())).collect();
+    let mut partitions: Vec<TopicPartition> = translated
+        .iter()
+        .flat_map(|(_, t)| t.iter())
+        .filter_map(|t| t.to.as_ref().map(|o| o.partition.clone()))
+        .collect();
+    partitions.sort();
+    partitions.dedup();
     Ok(committed_ends(config, &partitions, Duration::from_secs(10))
         .map_err(Error::kafka(side, "reading end offsets"))?
         .into_iter()
@@ -391,7 +471,7 @@ fn translatable(group: &str, translations: &[Translation]) -> Result<Vec<GroupOf
     if offsets.is_empty() {
         return Err(Error::Group {
             group: group.to_string(),
-            message: "has no position that can be translated".into(),
+            message: "has no position that can be translated: it has no committed offset in a partition the mirror has copied into; check the group and --name, or leave it out".into(),
         });
     }
     Ok(offsets)

@@ -23,8 +23,9 @@ pub(crate) struct Translation {
     pub(crate) to: Option<GroupOffset>,
     /// The range skipped by policy the position lies in: its records were never copied.
     pub(crate) skipped: Option<Skipped>,
-    /// Reverse only: where the copies end on the target, when the position is past that end
-    /// (the group read records written on the target, which the source does not have).
+    /// Where the copies end on the cluster the position was read on, when the position is past
+    /// that end. Reverse: the group read records written on the target, which the source does
+    /// not have. Forward: the group read source records the mirror has not copied (yet).
     pub(crate) past_copies: Option<i64>,
 }
 
@@ -223,14 +224,21 @@ impl Translator {
         committed: &HashMap<TopicPartition, i64>,
     ) -> Result<Translation> {
         let target = self.store.target_of(&from.partition).map_err(state)?;
-        let answer = match &target {
+        let (answer, past_copies) = match &target {
             // No position read (the map learnt of the partition in the catch-up, or the shadow
             // group's expired): the map's runs, committed all, are the answer's bound.
             Some(t) => {
                 let cap = committed.get(t).copied();
-                self.store.translate(&from.partition, from.offset, cap).map_err(state)?
+                let copied_to = match cap {
+                    Some(cap) => Some(cap),
+                    None => self.store.mapped_end(&from.partition).map_err(state)?,
+                };
+                (
+                    self.store.translate(&from.partition, from.offset, cap).map_err(state)?,
+                    copied_to.filter(|&end| from.offset > end),
+                )
             }
-            None => None,
+            None => (None, None),
         };
         let to = answer.map(|a| GroupOffset {
             partition: a.partition,
@@ -238,7 +246,7 @@ impl Translator {
             metadata: from.metadata.clone(),
         });
         let skipped = self.store.skipped_at(&from.partition, from.offset).map_err(state)?;
-        Ok(Translation { from: from.clone(), to, skipped, past_copies: None })
+        Ok(Translation { from: from.clone(), to, skipped, past_copies })
     }
 
     /// Target positions -> source positions (failback).
@@ -261,10 +269,17 @@ impl Translator {
                     offset: a.offset,
                     metadata: from.metadata.clone(),
                 });
-                let past_copies = match (&to, cap) {
-                    (Some(to), Some(cap)) => self
+                // Where the copies end: at the mirror's position, or (its shadow group expired
+                // in a long DR period) at the map's last run, every run committed.
+                let copied_to = match (&to, cap) {
+                    (Some(_), Some(cap)) => Some(cap),
+                    (Some(to), None) => self.store.mapped_end(&to.partition).map_err(state)?,
+                    (None, _) => None,
+                };
+                let past_copies = match (&to, copied_to) {
+                    (Some(to), Some(end)) => self
                         .store
-                        .translate(&to.partition, cap, Some(cap))
+                        .translate(&to.partition, end, cap)
                         .map_err(state)?
                         .map(|end| end.offset)
                         .filter(|&end| from.offset > end),

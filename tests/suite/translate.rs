@@ -723,3 +723,113 @@ fn a_map_topic_missing_its_first_records_is_refused_not_read_from_its_end() {
     // A local map filled before the deletion goes on from where it was.
     assert_success(&setup.translate_offsets(&state, &["--group", &group]));
 }
+
+/// The target offset of the copy of the source record keyed `key` in partition 0.
+fn copy_offset(setup: &Setup, topic: &str, key: &str) -> i64 {
+    setup
+        .target
+        .read_committed_audited(topic, 0)
+        .expect("read")
+        .into_iter()
+        .find(|r| r.data.key.as_deref() == Some(key.as_bytes()))
+        .unwrap_or_else(|| panic!("no copy of {key}"))
+        .offset
+}
+
+/// A cutover with the live source while the group has read past what the mirror copied: the
+/// records between land on the target after the copies' end, so a group moved there would read
+/// them again. The dry run says so, `--execute` moves nothing, naming the group, and once the
+/// mirror has copied them the group moves to its exact position (before: to the copies' end at
+/// once, then read the rest again).
+#[test]
+fn a_cutover_waits_for_the_copies_to_reach_the_group() {
+    let setup = Setup::new();
+    let t = topic("ahead");
+    setup.source.create_topic(&t, 1, &[]).expect("topic");
+    setup.source.produce(&t, 0, &keyed("a", 0..20)).expect("produce");
+    assert_success(&setup.mirror_until_caught_up(&regex::escape(&t), &[]));
+    setup.source.produce(&t, 0, &keyed("b", 0..10)).expect("produce");
+    let group = format!("ahead-{}", unique_suffix());
+    commit_group(&setup.source, &group, &t, &BTreeMap::from([(0, 25)]));
+    let state = setup.state_dir.path().join("ahead.translate");
+
+    let out = setup.translate_offsets(&state, &["--group", &group]);
+    assert_success(&out);
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let note = rows[0]["note"].as_str().unwrap_or_default();
+    assert!(note.contains("copied up to source offset 20"), "{rows}");
+    let out = setup.translate_offsets(&state, &["--group", &group, "--execute"]);
+    let said = stderr(&out);
+    let line = said.lines().find(|l| l.starts_with("kmirror: error:")).unwrap_or_default();
+    assert!(!out.status.success() && line.contains(&group) && line.contains("past what mirror"), "{said}");
+    assert_eq!(group_offsets(&setup.target, &group, &t, 1), BTreeMap::from([(0, None)]), "nothing moved");
+
+    assert_success(&setup.mirror_until_caught_up(&regex::escape(&t), &[]));
+    assert_success(&setup.translate_offsets(&state, &["--group", &group, "--execute"]));
+    let at = copy_offset(&setup, &t, "b-5");
+    assert_eq!(group_offsets(&setup.target, &group, &t, 1), BTreeMap::from([(0, Some(at))]));
+}
+
+/// `--reverse --execute` for a group that read records written on the target (DR writes): the
+/// source does not have them, and moving the group to the copies' end there would let it read
+/// them again when failback copies them home. Refused, naming failback, with nothing moved
+/// (before: committed, with only a note).
+#[test]
+fn reverse_execute_refuses_a_group_that_read_dr_writes() {
+    let setup = Setup::new();
+    let t = topic("drwrites");
+    setup.source.create_topic(&t, 1, &[]).expect("topic");
+    setup.source.produce(&t, 0, &keyed("a", 0..20)).expect("produce");
+    assert_success(&setup.mirror_until_caught_up(&regex::escape(&t), &[]));
+    setup.target.produce(&t, 0, &keyed("dr", 0..5)).expect("DR writes");
+    let group = format!("drwrites-{}", unique_suffix());
+    let end = copy_offset(&setup, &t, "dr-4") + 1;
+    commit_group(&setup.target, &group, &t, &BTreeMap::from([(0, end)]));
+    let state = setup.state_dir.path().join("drwrites.translate");
+    let out = setup.translate_offsets(&state, &["--group", &group, "--reverse", "--execute"]);
+    let said = stderr(&out);
+    let line = said.lines().find(|l| l.starts_with("kmirror: error:")).unwrap_or_default();
+    assert!(!out.status.success() && line.contains(&group) && line.contains("kmirror failback"), "{said}");
+    assert_eq!(group_offsets(&setup.source, &group, &t, 1), BTreeMap::from([(0, None)]), "nothing moved");
+    // A group that read only copies still moves home.
+    let copies = format!("{group}-copies");
+    commit_group(&setup.target, &copies, &t, &BTreeMap::from([(0, copy_offset(&setup, &t, "a-7"))]));
+    assert_success(&setup.translate_offsets(&state, &["--group", &copies, "--reverse", "--execute"]));
+    assert_eq!(group_offsets(&setup.source, &copies, &t, 1), BTreeMap::from([(0, Some(7))]));
+}
+
+/// `--execute` with a `--source` that does not answer: refused, not moved to the last checkpoints
+/// (minutes old, so behind where the group is, and with no check for consumers still on the
+/// source). Leaving `--source` out asks for the checkpoints.
+#[test]
+fn execute_with_a_source_that_does_not_answer_moves_nothing() {
+    let setup = Setup::new();
+    let t = topic("nosource");
+    setup.source.create_topic(&t, 1, &[]).expect("topic");
+    setup.source.produce(&t, 0, &keyed("a", 0..20)).expect("produce");
+    let group = format!("nosource-{}", unique_suffix());
+    commit_group(&setup.source, &group, &t, &BTreeMap::from([(0, 9)]));
+    assert_success(&setup.mirror_until_caught_up(&regex::escape(&t), &["--groups", &regex::escape(&group)]));
+    let state = setup.state_dir.path().join("nosource.translate");
+    let args = |source: Option<&str>| {
+        let mut args: Vec<String> =
+            ["translate-offsets", "--target", setup.target.bootstrap(), "--name", &setup.name]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+        if let Some(source) = source {
+            args.extend(["--source".to_string(), source.to_string(), "--connect-timeout".into(), "3".into()]);
+        }
+        args.extend(["--group", &group, "--execute", "--state-dir"].iter().map(|s| s.to_string()));
+        args.push(state.display().to_string());
+        args
+    };
+    let out = run(&args(Some("127.0.0.1:1")), Duration::from_secs(60));
+    assert!(!out.status.success(), "{}", stderr(&out));
+    assert_eq!(group_offsets(&setup.target, &group, &t, 1), BTreeMap::from([(0, None)]), "nothing moved");
+    assert_success(&run(&args(None), Duration::from_secs(60)));
+    assert_eq!(
+        group_offsets(&setup.target, &group, &t, 1),
+        BTreeMap::from([(0, Some(copy_offset(&setup, &t, "a-9")))])
+    );
+}
