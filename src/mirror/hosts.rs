@@ -227,6 +227,16 @@ impl ShardHosts {
         }
     }
 
+    /// Whether this process syncs the groups: alone, yes; coordinated, the one that runs shard
+    /// 0 now. Every process syncing every group read and committed side by side, and one's
+    /// older positions could land after another's newer ones, moving a group back.
+    pub(crate) fn syncs_groups(&self) -> bool {
+        match self {
+            Self::Local { .. } => true,
+            Self::Coordinated(group) => group.membership().lock_running().contains_key(&0),
+        }
+    }
+
     /// Waits a little: the main loop's tick, which is also how soon a batch run exits once its
     /// workers are done.
     pub(crate) fn wait(&self) {

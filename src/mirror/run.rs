@@ -340,6 +340,8 @@ impl Mirror {
             groups,
             checkpoint_topic: &checkpoint_topic,
             translator: translator.as_ref(),
+            written: Default::default(),
+            compacted: Default::default(),
         });
         // A batch run makes no topic after this: its admin clients close now, beside the copy
         // (or the exit, which does not wait for them). Each close waits out its polling thread's
@@ -405,7 +407,10 @@ impl Mirror {
                 }
             }
             if let Some(sync) = &group_sync {
-                if Instant::now() >= next_checkpoint && !self.ctx.stop.load(Ordering::Relaxed) {
+                if Instant::now() >= next_checkpoint
+                    && !self.ctx.stop.load(Ordering::Relaxed)
+                    && hosts.syncs_groups()
+                {
                     // Group sync is never fenced: no group moves on the target behind a failover.
                     let cycle = self
                         .ctx

@@ -429,8 +429,9 @@ impl TopicSync {
     /// kmirror's own topics of mirror `name` that the target does not have yet: the shards
     /// topic, whose partition count records the mirror's shard count (and which the coordination
     /// group subscribes to: shard K = partition K); the map topic, one partition per shard (no
-    /// partition is ever written by two producers); the checkpoint topic. The map and checkpoint
-    /// topics keep their records for ever: they are small and translation needs all of them.
+    /// partition is ever written by two producers); the checkpoint topic. The map topic keeps its
+    /// records for ever: translation needs all of them. The checkpoint topic is compacted (a
+    /// group's last checkpoint is what counts).
     pub(crate) fn missing_own_topics(&self, name: &str, shards: u32) -> Result<Vec<MissingTopic>> {
         let shards = i32::try_from(shards).unwrap_or(i32::MAX);
         let kept = || {
@@ -446,7 +447,14 @@ impl TopicSync {
                 BTreeMap::from([("cleanup.policy".into(), "compact".into())]),
             ),
             (crate::config::names::map_topic(name), shards, kept()),
-            (crate::config::names::checkpoint_topic(name), 1, kept()),
+            (
+                crate::config::names::checkpoint_topic(name),
+                1,
+                crate::translate::checkpoint::CHECKPOINT_TOPIC_CONFIGS
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            ),
         ];
         // One request for the three: over a long link each is a round trip.
         let names: Vec<&str> = own.iter().map(|(topic, _, _)| topic.as_str()).collect();

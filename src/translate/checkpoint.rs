@@ -8,11 +8,15 @@ use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedPr
 use rdkafka::ClientConfig;
 use regex::Regex;
 
-use tracing::warn;
+use rdkafka::admin::AdminClient;
+use rdkafka::client::DefaultClientContext;
+use tracing::{info, warn};
 
 use crate::error::{Error, Result, Side};
 use crate::kafka::client::CreateForRole;
 use crate::kafka::groups::{committed_offsets, list_groups};
+use crate::kafka::incremental_alter::set_topic_configs;
+use crate::kafka::topic_configs::topics_configs;
 use crate::kafka::topic_reader::{read_to_end, Deleted};
 
 /// Reads the matching source groups' positions on `partitions`; a group that cannot be read
@@ -37,6 +41,49 @@ pub(crate) fn take_checkpoints(
         }
     }
     Ok((checkpoints, failed))
+}
+
+/// The checkpoint topic's configs: compacted, since a group's last checkpoint is what counts,
+/// but only records an hour old or more, so that of two written seconds apart (a running
+/// mirror's cycle landing after a failover's last checkpoint) both stay while `keep_latest`
+/// needs them; its segments roll hourly so that the cleaner gets to them.
+pub(crate) const CHECKPOINT_TOPIC_CONFIGS: [(&str, &str); 3] =
+    [("cleanup.policy", "compact"), ("min.compaction.lag.ms", "3600000"), ("segment.ms", "3600000")];
+
+/// What earlier versions made the checkpoint topic with: every checkpoint kept for ever.
+const KEPT_FOR_EVER: [(&str, &str); 2] = [("cleanup.policy", "delete"), ("retention.ms", "-1")];
+
+/// Makes a checkpoint topic an earlier version made (see [`KEPT_FOR_EVER`]) compacted. Where
+/// that cannot be done (its configs changed since, or no ALTER_CONFIGS), says so and goes on:
+/// the topic only grows.
+pub(crate) fn compact_checkpoint_topic(target: &ClientConfig, topic: &str) {
+    let admin: AdminClient<DefaultClientContext> = match target.create_for_role() {
+        Ok(admin) => admin,
+        Err(e) => return warn!(error = %e, topic, "could not check the checkpoint topic's configs"),
+    };
+    let timeout = Duration::from_secs(10);
+    let overrides = match topics_configs(&admin, &[topic], timeout).map(|mut all| all.remove(topic)) {
+        Ok(Some(Ok(configs))) => configs.overrides,
+        Ok(Some(Err(e))) | Err(e) => {
+            return warn!(error = %e, topic, "could not check the checkpoint topic's configs")
+        }
+        Ok(None) => return,
+    };
+    let old: BTreeMap<String, String> =
+        KEPT_FOR_EVER.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    if overrides != old {
+        return;
+    }
+    let configs: Vec<(String, String)> =
+        CHECKPOINT_TOPIC_CONFIGS.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    match set_topic_configs(&admin, topic, &configs, timeout) {
+        Ok(()) => info!(topic, "the checkpoint topic is compacted now (it kept every checkpoint)"),
+        Err(e) => warn!(
+            topic,
+            error = %e.message,
+            "could not make the checkpoint topic compacted: it grows with every checkpoint; set cleanup.policy=compact, min.compaction.lag.ms=3600000 and segment.ms=3600000 on it"
+        ),
+    }
 }
 
 /// Writes checkpoints (keyed by group) and waits until they are stored.

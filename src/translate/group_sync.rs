@@ -1,15 +1,17 @@
 //! One checkpoint cycle of a running mirror: record the source groups' positions on the
 //! target and, with --sync-group-offsets, move idle target groups to the translated positions.
 use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
-use kmirror_state::{GroupOffset, TopicPartition};
+use kmirror_state::{Checkpoint, GroupOffset, TopicPartition};
 use rdkafka::ClientConfig;
 use regex::Regex;
 use tracing::{debug, info, warn};
 
 use crate::error::{Error, Result, Side};
 use crate::kafka::groups::{commit_offsets, committed_offsets_exact};
-use crate::translate::checkpoint::{take_checkpoints, write_checkpoints};
+use crate::translate::checkpoint::{compact_checkpoint_topic, take_checkpoints, write_checkpoints};
 use crate::translate::translator::Translator;
 
 pub(crate) struct GroupSync<'a> {
@@ -19,13 +21,24 @@ pub(crate) struct GroupSync<'a> {
     pub(crate) checkpoint_topic: &'a str,
     /// Set with --sync-group-offsets.
     pub(crate) translator: Option<&'a Translator>,
+    /// Each group's positions as this run last wrote them, and when (see [`Self::unwritten`]).
+    pub(crate) written: Mutex<HashMap<String, (Vec<GroupOffset>, Instant)>>,
+    /// Whether the checkpoint topic has been made compacted, if an earlier version made it
+    /// otherwise (see [`compact_checkpoint_topic`]): asked once a run.
+    pub(crate) compacted: OnceLock<()>,
 }
+
+/// How often a group's unchanged positions are written again anyway.
+const REWRITE_UNCHANGED: Duration = Duration::from_secs(3600);
 
 impl GroupSync<'_> {
     /// Returns the groups checkpointed, with when each was taken.
     pub(crate) fn run_cycle(&self, partitions: &[TopicPartition]) -> Result<Vec<(String, i64)>> {
+        self.compacted.get_or_init(|| compact_checkpoint_topic(self.target, self.checkpoint_topic));
         let (checkpoints, unread) = take_checkpoints(self.source, self.groups, partitions)?;
-        write_checkpoints(self.target, self.checkpoint_topic, &checkpoints)?;
+        let changed = self.unwritten(&checkpoints);
+        write_checkpoints(self.target, self.checkpoint_topic, &changed)?;
+        self.note_written(&changed);
         let taken: Vec<(String, i64)> =
             checkpoints.iter().map(|c| (c.group.clone(), c.taken_at_ms)).collect();
         if !taken.is_empty() {
@@ -77,6 +90,28 @@ impl GroupSync<'_> {
         match refused.or(unread) {
             Some(e) => Err(e),
             None => Ok(taken),
+        }
+    }
+
+    /// The checkpoints whose positions differ from what this run last wrote for the group, or
+    /// were written over an hour ago: a cycle every 10 s wrote every group again, and the topic
+    /// (read whole by a failover) grew by that for ever.
+    fn unwritten(&self, checkpoints: &[Checkpoint]) -> Vec<Checkpoint> {
+        let written = self.written.lock().unwrap_or_else(|p| p.into_inner());
+        checkpoints
+            .iter()
+            .filter(|c| match written.get(&c.group) {
+                Some((offsets, at)) => *offsets != c.offsets || at.elapsed() >= REWRITE_UNCHANGED,
+                None => true,
+            })
+            .cloned()
+            .collect()
+    }
+
+    fn note_written(&self, checkpoints: &[Checkpoint]) {
+        let mut written = self.written.lock().unwrap_or_else(|p| p.into_inner());
+        for c in checkpoints {
+            written.insert(c.group.clone(), (c.offsets.clone(), Instant::now()));
         }
     }
 

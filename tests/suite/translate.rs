@@ -833,3 +833,45 @@ fn execute_with_a_source_that_does_not_answer_moves_nothing() {
         BTreeMap::from([(0, Some(copy_offset(&setup, &t, "a-9")))])
     );
 }
+
+/// The checkpoint topic is compacted, and a group whose positions stand still is written once,
+/// not every cycle: the topic, which a failover reads whole, grew by every group at every cycle
+/// for ever. One an earlier version made to keep every checkpoint is made compacted.
+#[test]
+fn checkpoints_of_a_group_standing_still_are_written_once_into_a_compacted_topic() {
+    let setup = Setup::new();
+    let t = topic("still");
+    setup.source.create_topic(&t, 1, &[]).expect("topic");
+    setup.source.produce(&t, 0, &keyed("r", 0..10)).expect("produce");
+    let group = format!("still-{}", unique_suffix());
+    commit_group(&setup.source, &group, &t, &BTreeMap::from([(0, 5)]));
+    let checkpoints = format!("kmirror.checkpoints.{}", setup.name);
+    setup
+        .target
+        .create_topic(&checkpoints, 1, &[("cleanup.policy", "delete"), ("retention.ms", "-1")])
+        .expect("an earlier version's checkpoint topic");
+    let (mut mirror, log) = setup.spawn_mirror_logged(
+        &regex::escape(&t),
+        &["--groups", &regex::escape(&group), "--checkpoint-interval", "1"],
+    );
+    let written = || -> usize {
+        setup
+            .target
+            .read_committed_audited(&checkpoints, 0)
+            .map(|records| records.iter().filter(|r| r.data.key.as_deref() == Some(group.as_bytes())).count())
+            .unwrap_or(0)
+    };
+    let started = Instant::now();
+    while written() == 0 {
+        assert!(started.elapsed() < Duration::from_secs(60), "no checkpoint: {}", last_lines(&log));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Five cycles more with the group where it was.
+    std::thread::sleep(Duration::from_secs(5));
+    terminate(&mirror);
+    assert!(mirror.wait().expect("wait").success(), "{}", last_lines(&log));
+    assert_eq!(written(), 1, "{}", last_lines(&log));
+    let configs = setup.target.topic_configs(&checkpoints).expect("configs");
+    assert_eq!(configs.get("cleanup.policy").map(String::as_str), Some("compact"), "{configs:?}");
+    assert_eq!(configs.get("min.compaction.lag.ms").map(String::as_str), Some("3600000"), "{configs:?}");
+}
