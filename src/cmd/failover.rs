@@ -25,7 +25,7 @@ use crate::kafka::groups::{list_groups, refuse_active};
 use crate::kafka::log_filter::clusters_reached;
 use crate::mirror::owners::{OwnershipLog, FAILED_OVER};
 use crate::state_dir::StateDir;
-use crate::translate::checkpoint::{latest_checkpoints, take_checkpoints, write_checkpoints};
+use crate::translate::checkpoint::{latest_checkpoints, take_checkpoints, write_checkpoints, Writer};
 use crate::translate::translator::Translator;
 
 /// The record of one failover, for an incident log. Field names are part of the JSON output.
@@ -111,7 +111,12 @@ pub(crate) fn run(args: &FailoverArgs) -> Result<String> {
             if let Some(e) = unread {
                 warn!(error = %e, "a group's positions could not be read on the source: it moves to its last checkpoint");
             }
-            write_checkpoints(&target, &names::checkpoint_topic(&args.mirror.name), &checkpoints)?;
+            write_checkpoints(
+                &target,
+                &names::checkpoint_topic(&args.mirror.name),
+                &checkpoints,
+                Writer::Failover,
+            )?;
             info!(groups = checkpoints.len(), "took a last checkpoint from the source");
         }
     }
@@ -133,7 +138,13 @@ pub(crate) fn run(args: &FailoverArgs) -> Result<String> {
         execute: args.execute,
         state_dir: Some(state_dir),
         mirror: MirrorRef {
-            clients: ClientFlags { source_config: None, ..args.mirror.clients.clone() },
+            // Only the target: the positions are the checkpoints' (a source named by a
+            // `--set source.bootstrap.servers` would be asked again, and may be gone by now).
+            clients: ClientFlags {
+                source_config: None,
+                set: args.mirror.clients.set.iter().filter(|s| !s.starts_with("source.")).cloned().collect(),
+                ..args.mirror.clients.clone()
+            },
             ..args.mirror.clone()
         },
     })?;

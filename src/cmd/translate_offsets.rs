@@ -109,6 +109,15 @@ fn clusters(args: &TranslateArgs) -> Result<Clusters> {
             Ok(()) => Some(config),
             // Old checkpoints would move the groups behind where they are (and past no check
             // of consumers still on the source): leaving out --source asks for them.
+            Err(Error::Unreachable { side, bootstrap, message }) if args.execute => {
+                return Err(Error::Unreachable {
+                    side,
+                    bootstrap,
+                    message: format!(
+                        "{message}; --execute moved nothing (leave --source out to move the groups to their last checkpoints)"
+                    ),
+                })
+            }
             Err(e) if args.execute => return Err(e),
             Err(e) => {
                 warn!("{e}; answering from the last checkpoints on the target");
@@ -168,12 +177,26 @@ fn forward(q: &Query<'_>) -> Result<Vec<Row>> {
         // Past the copies on a live source: the records between are copied later, after the
         // position given, and a group moved there now would read them again. Past them by
         // control markers only (the last commit's) is the copies' end.
+        // Each partition is read once, up to the group furthest on; one that cannot be read
+        // counts as holding records there (`--execute` then refuses, as is safe).
         Some(source) => {
-            for t in translated.iter_mut().flat_map(|(_, t)| t.iter_mut()) {
+            let mut ranges: BTreeMap<TopicPartition, (i64, i64)> = BTreeMap::new();
+            for t in translated.iter().flat_map(|(_, t)| t.iter()) {
                 if let Some(end) = t.past_copies {
-                    if !holds_records(source, &q.args.mirror.name, &t.from.partition, end, t.from.offset)? {
-                        t.past_copies = None;
-                    }
+                    let range = ranges.entry(t.from.partition.clone()).or_insert((end, t.from.offset));
+                    *range = (range.0.min(end), range.1.max(t.from.offset));
+                }
+            }
+            let mut first_records = BTreeMap::new();
+            for (partition, (from, to)) in ranges {
+                let first =
+                    first_record_in(source, &q.args.mirror.name, &partition, from, to).unwrap_or(Some(from));
+                first_records.insert(partition, first);
+            }
+            for t in translated.iter_mut().flat_map(|(_, t)| t.iter_mut()) {
+                let first = first_records.get(&t.from.partition).copied().flatten();
+                if t.past_copies.is_some() && first.is_none_or(|first| first >= t.from.offset) {
+                    t.past_copies = None;
                 }
             }
         }
@@ -297,13 +320,30 @@ pub(crate) fn holds_records(
     from: i64,
     to: i64,
 ) -> Result<bool> {
+    Ok(first_record_in(config, name, partition, from, to)?.is_some())
+}
+
+/// The offset of the first committed record of `partition` in `from..to` on the cluster of
+/// `config`, if any.
+fn first_record_in(
+    config: &ClientConfig,
+    name: &str,
+    partition: &TopicPartition,
+    from: i64,
+    to: i64,
+) -> Result<Option<i64>> {
     let reader =
         RangeReader::new(config, &partition.topic, partition.partition, &names::map_reader_group(name))?;
     // The first record answers: the read stops there (a long DR period has many after it).
     const FOUND: &str = "a committed record in the range";
-    match reader.read(from, to, |_, _| Err(Error::Internal(FOUND.into()))) {
-        Ok(()) => Ok(false),
-        Err(Error::Internal(why)) if why == FOUND => Ok(true),
+    let mut first = None;
+    let read = reader.read(from, to, |offset, _| {
+        first = Some(offset);
+        Err(Error::Internal(FOUND.into()))
+    });
+    match read {
+        Ok(()) => Ok(None),
+        Err(Error::Internal(why)) if why == FOUND => Ok(first),
         Err(e) => Err(e),
     }
 }
@@ -336,7 +376,7 @@ fn refuse_past_copies(name: &str, translated: &[(String, Vec<Translation>)], rea
         let (at, end) = (t.from.offset, t.past_copies.unwrap_or_default());
         let message = match read_on {
             Side::Source => format!(
-                "is at source offset {at} of {}, past what mirror {name} has copied (up to {end}): moved now it would read those records again once they are copied; wait until the mirror has copied up to it (kmirror status), then run again; nothing was changed",
+                "is at source offset {at} of {}, past what mirror {name} has copied (up to {end}): moved now it would read those records again once they are copied; wait until the mirror has copied up to it (kmirror status), then run again (or leave the topic out with --topics if the mirror no longer copies it); nothing was changed",
                 t.from.partition
             ),
             Side::Target => format!(
@@ -366,10 +406,14 @@ fn execute_all(
             Err(e) if ahead.is_empty() => return Err(e),
             Err(e) => {
                 let moved: Vec<&str> = ahead.keys().map(String::as_str).collect();
+                let why = match e {
+                    Error::Group { message, .. } => message,
+                    e => e.to_string(),
+                };
                 return Err(Error::Group {
                     group: group.clone(),
                     message: format!(
-                        "was not moved ({e}); moved before it: {}; run again to move the rest (a group is never moved back)",
+                        "was not moved ({why}); moved before it: {}; run again to move the rest (a group is never moved back)",
                         moved.join(", ")
                     ),
                 });

@@ -357,7 +357,7 @@ impl Mirror {
             );
             if let Some(sync) = &group_sync {
                 self.ctx.failover_recheck.read_now(&target_config, settings)?;
-                self.note_checkpoints(sync.run_cycle(&source_partitions(&known))?);
+                self.checkpoint(sync, &source_partitions(&known))?;
             }
             // As at the end of a batch that copied something: a topic it could not mirror fails it.
             if !failed.is_empty() {
@@ -407,18 +407,23 @@ impl Mirror {
                 }
             }
             if let Some(sync) = &group_sync {
-                if Instant::now() >= next_checkpoint
-                    && !self.ctx.stop.load(Ordering::Relaxed)
-                    && hosts.syncs_groups()
-                {
+                if Instant::now() >= next_checkpoint && !self.ctx.stop.load(Ordering::Relaxed) {
                     // Group sync is never fenced: no group moves on the target behind a failover.
-                    let cycle = self
-                        .ctx
-                        .failover_recheck
-                        .read_now(&target_config, settings)
-                        .and_then(|()| sync.run_cycle(&source_partitions(&known)));
+                    // A coordinated process that does not sync still looks for one.
+                    let syncs = hosts.syncs_groups();
+                    if !syncs {
+                        sync.forget_written();
+                        self.ctx.telemetry.forget_checkpoints();
+                    }
+                    let cycle =
+                        self.ctx.failover_recheck.read_now(&target_config, settings).and_then(
+                            |()| match syncs {
+                                true => self.checkpoint(sync, &source_partitions(&known)),
+                                false => Ok(()),
+                            },
+                        );
                     match cycle {
-                        Ok(taken) => self.note_checkpoints(taken),
+                        Ok(()) => {}
                         Err(e @ Error::FailedOver { .. }) => {
                             error!(error = %e, "stopping");
                             self.ctx.stop.store(true, Ordering::Relaxed);
@@ -464,7 +469,7 @@ impl Mirror {
         // A batch migration leaves current group positions behind, taken after the data.
         if let (Some(sync), true) = (&group_sync, settings.until_caught_up) {
             self.ctx.failover_recheck.read_now(&target_config, settings)?;
-            self.note_checkpoints(sync.run_cycle(&partitions)?);
+            self.checkpoint(sync, &partitions)?;
             info!("final checkpoint of the source groups written");
         }
         if !failed.is_empty() && settings.until_caught_up {
@@ -569,10 +574,14 @@ impl Mirror {
         }
     }
 
-    fn note_checkpoints(&self, taken: Vec<(String, i64)>) {
-        for (group, at) in taken {
+    /// One checkpoint cycle; the groups it checkpointed are noted even when another group
+    /// failed it.
+    fn checkpoint(&self, sync: &GroupSync<'_>, partitions: &[TopicPartition]) -> Result<()> {
+        let cycle = sync.run_cycle(partitions)?;
+        for (group, at) in cycle.taken {
             self.ctx.telemetry.checkpointed(&group, at);
         }
+        cycle.failed.map_or(Ok(()), Err)
     }
 
     fn source_config(&self) -> rdkafka::ClientConfig {

@@ -33,6 +33,8 @@ pub(crate) struct Metrics {
     lag: Family<PartitionLabels, Gauge>,
     /// The partitions the last exposition showed a lag for.
     lag_shown: std::sync::Mutex<Vec<PartitionLabels>>,
+    /// The groups whose checkpoint age the last exposition showed (see `lag_shown`).
+    ages_shown: std::sync::Mutex<Vec<GroupLabel>>,
     committed: Counter,
     aborted: Counter,
     commit_seconds: Histogram,
@@ -115,6 +117,7 @@ impl Metrics {
             bytes,
             lag,
             lag_shown: std::sync::Mutex::default(),
+            ages_shown: std::sync::Mutex::default(),
             committed,
             aborted,
             commit_seconds,
@@ -193,9 +196,21 @@ impl Metrics {
         }
         *shown = lags;
         drop(shown);
-        for (group, age) in checkpoint_ages {
-            self.checkpoint_age.get_or_create(&GroupLabel { group }).set(age);
+        // Likewise a group another process checkpoints now.
+        let ages: Vec<GroupLabel> = checkpoint_ages
+            .into_iter()
+            .map(|(group, age)| {
+                let label = GroupLabel { group };
+                self.checkpoint_age.get_or_create(&label).set(age);
+                label
+            })
+            .collect();
+        let mut shown = self.ages_shown.lock().unwrap_or_else(|p| p.into_inner());
+        for gone in shown.iter().filter(|label| !ages.contains(label)) {
+            self.checkpoint_age.remove(gone);
         }
+        *shown = ages;
+        drop(shown);
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
             out.clear();
@@ -247,5 +262,16 @@ mod tests {
         t.forget_partitions([&handed]);
         let text = t.exposition();
         assert!(text.contains(&lag(0)) && !text.contains(&lag(1)), "another process's now:\n{text}");
+    }
+
+    #[test]
+    fn checkpoints_forgotten_leave_the_exposition() {
+        let t = Telemetry::default();
+        t.checkpointed("billing", now_ms() - 5000);
+        let age = "kmirror_checkpoint_age_seconds{group=\"billing\"}";
+        assert!(t.exposition().contains(age));
+        t.forget_checkpoints();
+        let text = t.exposition();
+        assert!(!text.contains(age), "another process checkpoints the group now:\n{text}");
     }
 }

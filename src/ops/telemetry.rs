@@ -133,6 +133,11 @@ impl Telemetry {
         lock(&self.checkpoints).insert(group.to_string(), taken_at_ms);
     }
 
+    /// Another process checkpoints the groups now: their ages are no longer this one's to say.
+    pub(crate) fn forget_checkpoints(&self) {
+        lock(&self.checkpoints).clear();
+    }
+
     pub(crate) fn checkpoints(&self) -> BTreeMap<String, i64> {
         lock(&self.checkpoints).clone()
     }

@@ -10,7 +10,7 @@ use regex::Regex;
 
 use rdkafka::admin::AdminClient;
 use rdkafka::client::DefaultClientContext;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::error::{Error, Result, Side};
 use crate::kafka::client::CreateForRole;
@@ -53,19 +53,21 @@ pub(crate) const CHECKPOINT_TOPIC_CONFIGS: [(&str, &str); 3] =
 /// What earlier versions made the checkpoint topic with: every checkpoint kept for ever.
 const KEPT_FOR_EVER: [(&str, &str); 2] = [("cleanup.policy", "delete"), ("retention.ms", "-1")];
 
-/// Makes a checkpoint topic an earlier version made (see [`KEPT_FOR_EVER`]) compacted. Where
-/// that cannot be done (its configs changed since, or no ALTER_CONFIGS), says so and goes on:
-/// the topic only grows.
+/// Makes a checkpoint topic an earlier version made (see [`KEPT_FOR_EVER`]) compacted; one
+/// whose configs were changed since is left as it is. Where the alter is refused, says so and
+/// goes on: the topic only grows.
 pub(crate) fn compact_checkpoint_topic(target: &ClientConfig, topic: &str) {
     let admin: AdminClient<DefaultClientContext> = match target.create_for_role() {
         Ok(admin) => admin,
         Err(e) => return warn!(error = %e, topic, "could not check the checkpoint topic's configs"),
     };
     let timeout = Duration::from_secs(10);
+    // Not asked of a mirror granted the least it needs (no DESCRIBE_CONFIGS on its own topics):
+    // a topic it made itself is compacted already.
     let overrides = match topics_configs(&admin, &[topic], timeout).map(|mut all| all.remove(topic)) {
         Ok(Some(Ok(configs))) => configs.overrides,
         Ok(Some(Err(e))) | Err(e) => {
-            return warn!(error = %e, topic, "could not check the checkpoint topic's configs")
+            return debug!(error = %e, topic, "could not check the checkpoint topic's configs")
         }
         Ok(None) => return,
     };
@@ -86,11 +88,23 @@ pub(crate) fn compact_checkpoint_topic(target: &ClientConfig, topic: &str) {
     }
 }
 
-/// Writes checkpoints (keyed by group) and waits until they are stored.
+/// Whose checkpoints are written: the key each is written under in the compacted topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Writer {
+    /// A mirror's cycle: keyed by group.
+    Mirror,
+    /// A failover's last checkpoint: keyed `failover/GROUP`, so that a mirror's cycle that read
+    /// the source before the failover and wrote after it (group sync is not fenced) does not
+    /// take its place when the topic is compacted (`keep_latest` picks by when each was taken).
+    Failover,
+}
+
+/// Writes checkpoints and waits until they are stored.
 pub(crate) fn write_checkpoints(
     target: &ClientConfig,
     topic: &str,
     checkpoints: &[Checkpoint],
+    writer: Writer,
 ) -> Result<()> {
     if checkpoints.is_empty() {
         return Ok(());
@@ -103,8 +117,12 @@ pub(crate) fn write_checkpoints(
     for checkpoint in checkpoints {
         let value =
             codec::encode(checkpoint).map_err(|e| Error::State(format!("encoding a checkpoint: {e}")))?;
+        let key = match writer {
+            Writer::Mirror => checkpoint.group.clone(),
+            Writer::Failover => format!("failover/{}", checkpoint.group),
+        };
         producer
-            .send(BaseRecord::to(topic).partition(0).key(checkpoint.group.as_str()).payload(value.as_slice()))
+            .send(BaseRecord::to(topic).partition(0).key(key.as_str()).payload(value.as_slice()))
             .map_err(|(e, _)| Error::kafka(Side::Target, format!("writing a checkpoint to {topic}"))(e))?;
     }
     producer

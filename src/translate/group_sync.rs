@@ -11,7 +11,7 @@ use tracing::{debug, info, warn};
 
 use crate::error::{Error, Result, Side};
 use crate::kafka::groups::{commit_offsets, committed_offsets_exact};
-use crate::translate::checkpoint::{compact_checkpoint_topic, take_checkpoints, write_checkpoints};
+use crate::translate::checkpoint::{compact_checkpoint_topic, take_checkpoints, write_checkpoints, Writer};
 use crate::translate::translator::Translator;
 
 pub(crate) struct GroupSync<'a> {
@@ -29,27 +29,29 @@ pub(crate) struct GroupSync<'a> {
 }
 
 /// How often a group's unchanged positions are written again anyway.
-const REWRITE_UNCHANGED: Duration = Duration::from_secs(3600);
+const REWRITE_UNCHANGED: Duration = Duration::from_secs(300);
+
+/// What one cycle did: the groups checkpointed, with when each was taken, and the first error
+/// of a group left out (a group refused or unreadable: the others were synced all the same).
+pub(crate) struct Cycle {
+    pub(crate) taken: Vec<(String, i64)>,
+    pub(crate) failed: Option<Error>,
+}
 
 impl GroupSync<'_> {
-    /// Returns the groups checkpointed, with when each was taken.
-    pub(crate) fn run_cycle(&self, partitions: &[TopicPartition]) -> Result<Vec<(String, i64)>> {
+    /// One cycle; an error only where no group could be synced.
+    pub(crate) fn run_cycle(&self, partitions: &[TopicPartition]) -> Result<Cycle> {
         self.compacted.get_or_init(|| compact_checkpoint_topic(self.target, self.checkpoint_topic));
         let (checkpoints, unread) = take_checkpoints(self.source, self.groups, partitions)?;
         let changed = self.unwritten(&checkpoints);
-        write_checkpoints(self.target, self.checkpoint_topic, &changed)?;
+        write_checkpoints(self.target, self.checkpoint_topic, &changed, Writer::Mirror)?;
         self.note_written(&changed);
         let taken: Vec<(String, i64)> =
             checkpoints.iter().map(|c| (c.group.clone(), c.taken_at_ms)).collect();
         if !taken.is_empty() {
             info!(groups = ?taken.iter().map(|(g, _)| g).collect::<Vec<_>>(), "groups checkpointed");
         }
-        let Some(translator) = self.translator else {
-            return match unread {
-                Some(e) => Err(e),
-                None => Ok(taken),
-            };
-        };
+        let Some(translator) = self.translator else { return Ok(Cycle { taken, failed: unread }) };
         let groups: Vec<&[GroupOffset]> = checkpoints.iter().map(|c| c.offsets.as_slice()).collect();
         let translations = translator.forward_all(&groups)?;
         // A refusal is no passing fault: the other groups are synced, then it is the cycle's
@@ -87,14 +89,11 @@ impl GroupSync<'_> {
             }
         }
         // A group left unread is the cycle's error too, once the others are synced.
-        match refused.or(unread) {
-            Some(e) => Err(e),
-            None => Ok(taken),
-        }
+        Ok(Cycle { taken, failed: refused.or(unread) })
     }
 
     /// The checkpoints whose positions differ from what this run last wrote for the group, or
-    /// were written over an hour ago: a cycle every 10 s wrote every group again, and the topic
+    /// were written five minutes ago or more: a cycle every 10 s wrote every group again, and the topic
     /// (read whole by a failover) grew by that for ever.
     fn unwritten(&self, checkpoints: &[Checkpoint]) -> Vec<Checkpoint> {
         let written = self.written.lock().unwrap_or_else(|p| p.into_inner());
@@ -106,6 +105,12 @@ impl GroupSync<'_> {
             })
             .cloned()
             .collect()
+    }
+
+    /// Forgets what this process wrote: another process syncs the groups now, and what it
+    /// writes may differ.
+    pub(crate) fn forget_written(&self) {
+        self.written.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 
     fn note_written(&self, checkpoints: &[Checkpoint]) {

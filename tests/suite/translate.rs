@@ -186,9 +186,11 @@ fn group_offset_sync_moves_idle_groups_forward_and_never_an_active_one() {
         (0..PARTITIONS).map(|p| (p, if p == 0 { target_end_0 } else { 0 })).collect();
     commit_group(&setup.target, &ahead, &t, &ahead_own);
     let member = classic_member(&setup.target, &active, &t);
+    // In the group until told (a fixed time could end before a slow machine's runs did).
+    let (stop_member, stopped) = std::sync::mpsc::channel::<()>();
     let keep_alive = std::thread::spawn(move || {
-        let until = Instant::now() + Duration::from_secs(25);
-        while Instant::now() < until {
+        let until = Instant::now() + Duration::from_secs(300);
+        while Instant::now() < until && stopped.try_recv().is_err() {
             let _ = member.poll(Duration::from_millis(100));
         }
     });
@@ -206,6 +208,7 @@ fn group_offset_sync_moves_idle_groups_forward_and_never_an_active_one() {
         translate(&setup, state.path(), &[&["--group", &active, "--execute"][..], &source_arg[..]].concat());
     assert!(!out.status.success(), "must refuse an active group");
     assert!(stderr(&out).contains(&format!("group {active}: has 1 active member")), "{}", stderr(&out));
+    let _ = stop_member.send(());
     keep_alive.join().expect("member thread");
     // A group still at work on the source, where its positions are read: refused too (its
     // consumers would read on past the positions moved, and read that again on the target).
