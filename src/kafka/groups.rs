@@ -74,7 +74,35 @@ fn read_committed(
     if partitions.is_empty() {
         return Ok(Vec::new());
     }
-    let consumer = client(config, group, side)?;
+    read_side_by_side(config, side, &[group.to_string()], partitions, skip_failed_partitions)?
+        .pop()
+        .unwrap_or_else(|| Ok(Vec::new()))
+}
+
+/// As [`committed_offsets`] for several groups, asked side by side on one client (one after
+/// the other, a group held by an open transaction made every later one wait its 45 s too): each
+/// group's offsets or error, in the order given.
+pub(crate) fn committed_offsets_of_groups(
+    config: &ClientConfig,
+    side: Side,
+    groups: &[String],
+    partitions: &[TopicPartition],
+) -> Result<Vec<Result<Vec<GroupOffset>>>> {
+    if partitions.is_empty() {
+        return Ok(groups.iter().map(|_| Ok(Vec::new())).collect());
+    }
+    read_side_by_side(config, side, groups, partitions, true)
+}
+
+fn read_side_by_side(
+    config: &ClientConfig,
+    side: Side,
+    groups: &[String],
+    partitions: &[TopicPartition],
+    skip_failed_partitions: bool,
+) -> Result<Vec<Result<Vec<GroupOffset>>>> {
+    let Some(first) = groups.first() else { return Ok(Vec::new()) };
+    let consumer = client(config, first, side)?;
     let mut asked: Vec<(String, i32)> =
         partitions.iter().map(|tp| (tp.topic.clone(), tp.partition)).collect();
     // librdkafka refuses a list naming a partition twice.
@@ -85,12 +113,29 @@ fn read_committed(
     // at the timeout, 45 s later, with no word of the refusal. A transaction open on the group
     // (a mirror's, or one a crashed mirror left) holds the answer back until it ends: the
     // broker aborts a crashed one within its timeout.
-    let query = GroupQuery { group, partitions: Some(&asked), skip_failed_partitions };
-    let answer =
-        group_offsets::committed_offsets(consumer.client(), &[query], Unstable::Wait, OPEN_TRANSACTION_WAIT)
-            .pop()
-            .unwrap_or_else(|| Err(NotRead::uncoded("no answer".into())));
+    let queries: Vec<GroupQuery<'_>> = groups
+        .iter()
+        .map(|group| GroupQuery { group, partitions: Some(&asked), skip_failed_partitions })
+        .collect();
+    let answers =
+        group_offsets::committed_offsets(consumer.client(), &queries, Unstable::Wait, OPEN_TRANSACTION_WAIT);
     close(consumer);
+    Ok(groups
+        .iter()
+        .zip(answers.into_iter().map(Some).chain(std::iter::repeat_with(|| None)))
+        .map(|(group, answer)| {
+            let answer = answer.unwrap_or_else(|| Err(NotRead::uncoded("no answer".into())));
+            offsets_of(answer, side, group)
+        })
+        .collect())
+}
+
+/// One group's answer as its positions, or an error naming why there is none.
+fn offsets_of(
+    answer: std::result::Result<Vec<group_offsets::CommittedOffset>, NotRead>,
+    side: Side,
+    group: &str,
+) -> Result<Vec<GroupOffset>> {
     let committed = answer.map_err(|not_read| match not_read.code {
         Some(code @ RDKafkaErrorCode::UnstableOffsetCommit) => Error::Kafka {
             side,

@@ -14,7 +14,7 @@ use tracing::{debug, info, warn};
 
 use crate::error::{Error, Result, Side};
 use crate::kafka::client::CreateForRole;
-use crate::kafka::groups::{committed_offsets, list_groups};
+use crate::kafka::groups::{committed_offsets_of_groups, list_groups};
 use crate::kafka::incremental_alter::set_topic_configs;
 use crate::kafka::topic_configs::topics_configs;
 use crate::kafka::topic_reader::{read_to_end, Deleted};
@@ -30,8 +30,10 @@ pub(crate) fn take_checkpoints(
     let taken_at_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
     let mut checkpoints = Vec::new();
     let mut failed = None;
-    for group in list_groups(source, Side::Source, groups)? {
-        match committed_offsets(source, Side::Source, &group, partitions) {
+    let listed = list_groups(source, Side::Source, groups)?;
+    let answers = committed_offsets_of_groups(source, Side::Source, &listed, partitions)?;
+    for (group, answer) in listed.into_iter().zip(answers) {
+        match answer {
             Ok(offsets) if offsets.is_empty() => {}
             Ok(offsets) => checkpoints.push(Checkpoint { group, taken_at_ms, offsets }),
             Err(e) => {
