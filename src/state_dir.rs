@@ -40,6 +40,9 @@ pub(crate) fn ensure_room(path: &Path) -> Result<()> {
 impl StateDir {
     pub(crate) fn open(path: &Path) -> Result<Self> {
         let err = |message: String| Error::StateDir { path: path.to_path_buf(), message };
+        if path.as_os_str().is_empty() {
+            return Err(err("is empty; point --state-dir at a directory".into()));
+        }
         if path.exists() && !path.is_dir() {
             return Err(err("is a file, not a directory; point --state-dir at a directory".into()));
         }
@@ -88,6 +91,10 @@ mod tests {
         std::fs::write(&file, b"x").expect("write");
         let err = StateDir::open(&file).expect_err("file refused").to_string();
         assert!(err.contains("is a file"), "{err}");
+        // An empty value (an unset variable) is no "here": the lock and map went into the
+        // working directory, with the disk-room check off.
+        let err = StateDir::open(Path::new("")).expect_err("empty refused").to_string();
+        assert!(err.contains("is empty"), "{err}");
 
         let state = dir.path().join("state");
         let held = StateDir::open(&state).expect("first lock");

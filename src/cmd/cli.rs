@@ -501,7 +501,7 @@ pub(crate) struct VerifyArgs {
     pub(crate) topics: Option<String>,
     /// Compare only about N evenly spread records per partition (every Nth part of its offsets;
     /// extra records are always looked for).
-    #[arg(long, value_name = "N", conflicts_with = "full")]
+    #[arg(long, value_name = "N", conflicts_with = "full", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub(crate) sample: Option<usize>,
     /// Compare every mirrored record (the default).
     #[arg(long)]
@@ -574,5 +574,16 @@ mod tests {
                 .expect("MirrorMaker's names parse");
         let Command::Mirror(args) = parsed.command else { panic!("mirror") };
         assert_eq!((args.topics.as_deref(), args.num_streams), (Some("orders.*"), Some(2)));
+    }
+
+    #[test]
+    fn a_sample_of_zero_records_is_refused() {
+        let parsed =
+            Cli::try_parse_from(["kmirror", "verify", "--target", "t:9092", "--name", "dr", "--sample", "0"]);
+        assert!(parsed.is_err(), "it ran a full check instead");
+        assert!(Cli::try_parse_from([
+            "kmirror", "verify", "--target", "t:9092", "--name", "dr", "--sample", "5"
+        ])
+        .is_ok());
     }
 }

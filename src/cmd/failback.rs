@@ -76,13 +76,24 @@ pub(crate) fn run(args: &FailbackArgs) -> Result<String> {
     let forward = Translator::open(&state.path().join("forward"), name, dr.clone())?;
     // Every partition `name` mirrored, copies or not: a topic empty at the failover takes DR
     // writes too, and they go home with the rest.
+    // Checked before anything is committed.
+    let groups = args.groups.as_deref().map(group_regex).transpose()?;
     let pairs = mirrored_pairs(&forward, &dr, name)?;
     if pairs.is_empty() {
         return Err(Error::Usage(format!(
             "mirror {name} has copied nothing to {dr_servers}: there is nothing to fail back"
         )));
     }
-    let starts = prepare_starts(&forward, &source, &back, &pairs, args.execute)?;
+    // The way home's own map, where it has run: a partition it copied has a start, set once,
+    // even where its positions expired since (committed again, the start would send it back to
+    // copy every DR write a second time).
+    let back_map = match Translator::open(&state.path().join("back"), &back, source.clone()) {
+        Ok(map) => Some(map),
+        Err(Error::State(_)) => None,
+        Err(e) => return Err(e),
+    };
+    let starts = prepare_starts(&forward, back_map.as_ref(), &source, &back, &pairs, args.execute)?;
+    drop(back_map);
     let ends: BTreeMap<TopicPartition, i64> = starts
         .iter()
         .map(|s| (TopicPartition::new(s.dr_topic.as_str(), s.dr_partition), s.start_offset))
@@ -90,8 +101,8 @@ pub(crate) fn run(args: &FailbackArgs) -> Result<String> {
 
     let mut group_names = Vec::new();
     let mut positions = Vec::new();
-    if let Some(pattern) = &args.groups {
-        group_names = list_groups(&dr, Side::Target, &group_regex(pattern)?)?;
+    if let (Some(pattern), Some(regex)) = (&args.groups, &groups) {
+        group_names = list_groups(&dr, Side::Target, regex)?;
         if group_names.is_empty() {
             return Err(Error::Usage(format!(
                 "no consumer group on {dr_servers} matches --groups '{pattern}'"
@@ -135,6 +146,7 @@ pub(crate) fn run(args: &FailbackArgs) -> Result<String> {
 /// committed as the opposite mirror's start where it has none yet.
 fn prepare_starts(
     forward: &Translator,
+    back_map: Option<&Translator>,
     source: &ClientConfig,
     back: &str,
     pairs: &[(TopicPartition, TopicPartition)],
@@ -164,7 +176,11 @@ fn prepare_starts(
             .collect();
         let mut to_commit = Vec::new();
         for (src, dr, start) in entries {
-            let state = if set.contains(&src) {
+            let copied_home = match back_map {
+                Some(map) => map.mapped_end(&dr)?.is_some(),
+                None => false,
+            };
+            let state = if set.contains(&src) || copied_home {
                 "already set"
             } else if execute {
                 let metadata = CommitMetadata {

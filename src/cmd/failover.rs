@@ -86,17 +86,36 @@ pub(crate) fn run(args: &FailoverArgs) -> Result<String> {
     let state = StateDir::open(&state_dir)?;
     let mut fenced_shards = 0;
     if args.execute {
-        let checkpointed = checkpointed_groups(&target, &args.mirror.name, &groups)?;
+        let checkpointed = checkpointed_groups(&target, &args.mirror.name, &groups, selector.as_ref())?;
         // No group to move, now or after the last checkpoint: refused before the fencing, which
-        // would stop the mirror for nothing.
-        let from_source = match (&source, checkpointed.is_empty()) {
+        // would stop the mirror for nothing. Without --groups, the groups checkpointed are the
+        // ones moved (every group on the source, where none is).
+        let from_source = match (&source, checkpointed.is_empty() || args.groups.is_some()) {
             (Some(source), true) => list_groups(source, Side::Source, &groups)?,
             _ => Vec::new(),
         };
-        if checkpointed.is_empty() && from_source.is_empty() {
-            return Err(no_group(&args.mirror.name, &pattern));
+        let moving: Vec<String> = checkpointed
+            .iter()
+            .chain(&from_source)
+            .cloned()
+            .collect::<BTreeSet<String>>()
+            .into_iter()
+            .collect();
+        if moving.is_empty() {
+            return Err(no_group(&args.mirror.name, &pattern, args.topics.as_deref()));
         }
         refuse_active(&target, Side::Target, &checkpointed, "fail over")?;
+        // Consumers still at work on the source would read on past the positions taken there,
+        // and read that again on DR.
+        if let Some(source) = &source {
+            refuse_active(
+                source,
+                Side::Source,
+                &moving,
+                "fail over (or leave out --source to fail over from the last checkpoints)",
+            )?;
+        }
+        let groups = group_regex(&moving.iter().map(|g| regex::escape(g)).collect::<Vec<_>>().join("|"))?;
         // Read before this failover's claims replace the one in force (a failover run again).
         let earlier = recorded_before(&target, &args.mirror.name, status.shards);
         fence(&target, &args.mirror.name, status.shards)?;
@@ -104,10 +123,20 @@ pub(crate) fn run(args: &FailoverArgs) -> Result<String> {
         let translator = Translator::open(state.path(), &args.mirror.name, target.clone())?;
         translator.refresh()?;
         record_uncopied(&translator, &target, &args.mirror.name, status.shards, earlier);
-        if let Some(source) = &source {
-            let (checkpoints, unread) = take_checkpoints(source, &groups, &translator.source_partitions()?)?;
-            // Fenced already: a group the source does not answer for goes by its last
-            // checkpoint (each is named in the log) rather than stopping the failover half-way.
+        // Fenced already: a source that does not answer for its groups (or for one of them)
+        // leaves them to their last checkpoints (said in the log) rather than stopping the
+        // failover half-way.
+        let taken = match &source {
+            Some(source) => match take_checkpoints(source, &groups, &translator.source_partitions()?) {
+                Ok(taken) => Some(taken),
+                Err(e) => {
+                    warn!(error = %e, "the source did not answer for its groups' positions: they move to their last checkpoints");
+                    None
+                }
+            },
+            None => None,
+        };
+        if let Some((checkpoints, unread)) = taken {
             if let Some(e) = unread {
                 warn!(error = %e, "a group's positions could not be read on the source: it moves to its last checkpoint");
             }
@@ -122,9 +151,9 @@ pub(crate) fn run(args: &FailoverArgs) -> Result<String> {
     }
     drop(state);
 
-    let group_names = checkpointed_groups(&target, &args.mirror.name, &groups)?;
+    let group_names = checkpointed_groups(&target, &args.mirror.name, &groups, selector.as_ref())?;
     if group_names.is_empty() {
-        return Err(no_group(&args.mirror.name, &pattern));
+        return Err(no_group(&args.mirror.name, &pattern, args.topics.as_deref()));
     }
     // Positions come from the checkpoints (the last one just taken where the source answered),
     // so that only groups with positions in mirrored topics are moved.
@@ -226,16 +255,36 @@ fn record_uncopied(
     }
 }
 
-fn no_group(name: &str, pattern: &str) -> Error {
+fn no_group(name: &str, pattern: &str, topics: Option<&str>) -> Error {
+    let within = topics
+        .map(|t| format!(" with a position in --topics '{t}' (source topic names)"))
+        .unwrap_or_default();
     Error::Usage(format!(
-        "no checkpointed group of mirror {name} matches --groups '{pattern}' (nor, where --source answers, any group there): run the mirror with --groups REGEX, or check the pattern"
+        "no checkpointed group of mirror {name} matches --groups '{pattern}'{within} (nor, where --source answers, any group there): run the mirror with --groups REGEX, or check the patterns"
     ))
 }
 
-fn checkpointed_groups(target: &ClientConfig, name: &str, groups: &regex::Regex) -> Result<Vec<String>> {
+/// The checkpointed groups `groups` matches; with `--topics`, those with a position in a topic
+/// it picks (by source or target name): a group with none there has nothing to move, and
+/// stopped the failover after its fencing.
+fn checkpointed_groups(
+    target: &ClientConfig,
+    name: &str,
+    groups: &regex::Regex,
+    topics: Option<&TopicSelector>,
+) -> Result<Vec<String>> {
     let topic = names::checkpoint_topic(name);
     let reader = names::checkpoint_reader_group(name);
-    Ok(latest_checkpoints(target, &topic, &reader)?.into_keys().filter(|g| groups.is_match(g)).collect())
+    Ok(latest_checkpoints(target, &topic, &reader)?
+        .into_iter()
+        .filter(|(g, _)| groups.is_match(g))
+        .filter(|(_, checkpoint)| {
+            topics.is_none_or(|selector| {
+                checkpoint.offsets.iter().any(|o| selector.matches(&o.partition.topic))
+            })
+        })
+        .map(|(g, _)| g)
+        .collect())
 }
 
 /// Takes over every shard's transactional id: a running mirror of this name is fenced (it stops

@@ -104,6 +104,13 @@ fn clusters(args: &TranslateArgs) -> Result<Clusters> {
     let (target, target_bootstrap) =
         args.mirror.clients.client_config(Side::Target, args.mirror.target.as_ref())?;
     reachable(&target, Side::Target, &target_bootstrap, timeout)?;
+    // An empty value (an unset variable) is no "leave the source out": that would move the
+    // groups to old checkpoints without a word.
+    if args.source.as_ref().is_some_and(|s| s.trim().is_empty()) {
+        return Err(Error::Usage(
+            "--source is empty: give the source's bootstrap servers, or leave --source out to answer from the last checkpoints".into(),
+        ));
+    }
     let source = match args.mirror.clients.client_config(Side::Source, args.source.as_ref()) {
         Ok((config, servers)) => match reachable(&config, Side::Source, &servers, timeout) {
             Ok(()) => Some(config),

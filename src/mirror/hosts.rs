@@ -192,7 +192,13 @@ impl ShardHosts {
         // rebalance for this long, not for librdkafka's 5 minutes. The group is polled every
         // 100 ms.
         if config.get("max.poll.interval.ms").is_none() {
-            let ms = (settings.session_timeout * 3).max(std::time::Duration::from_secs(20)).as_millis();
+            // From the session timeout in force: one set with --set may be longer than the
+            // flag's, and librdkafka refuses a poll interval below it.
+            let session = config
+                .get("session.timeout.ms")
+                .and_then(|ms| ms.trim().parse::<u64>().ok())
+                .map_or(settings.session_timeout, Duration::from_millis);
+            let ms = (session * 3).max(Duration::from_secs(20)).as_millis();
             config.set("max.poll.interval.ms", ms.to_string());
         }
         let membership = Membership {

@@ -188,6 +188,9 @@ impl Mirror {
         let target_ms =
             reached.map_err(|e| unreachable(Side::Target, &settings.target_bootstrap, target_metadata, e))?;
         debug!(target_ms, "target reached");
+        if settings.after_failover {
+            refuse_a_resume_over_a_way_home(&source_metadata, settings)?;
+        }
         failover_guard::check(&claims_config, settings, failovers)?;
         Ok(Self {
             early_start,
@@ -234,11 +237,21 @@ impl Mirror {
         else {
             return Ok(());
         };
-        if metadata
-            .topics()
-            .iter()
-            .any(|t| t.name() == map && t.error().is_none() && !t.partitions().is_empty())
-        {
+        let exists = |metadata: &rdkafka::metadata::Metadata, topic: &str| {
+            metadata
+                .topics()
+                .iter()
+                .any(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty())
+        };
+        // Its own map on its target: it ran from its starts before, and its positions (expired
+        // since) are rebuilt from that map.
+        let own = crate::config::names::map_topic(name);
+        let ran_before = self.topic_sync.as_ref().is_some_and(|sync| {
+            sync.target_consumer()
+                .fetch_metadata(Some(&own), self.ctx.settings.connect_timeout)
+                .is_ok_and(|metadata| exists(&metadata, &own))
+        });
+        if exists(&metadata, &map) && !ran_before {
             return Err(Error::Usage(format!(
                 "mirror {name} is the way home of mirror {forward} (its source holds {map}) and has no start positions: run `kmirror failback --name {forward} --execute` (with the same --source and --target as {forward}) first; started now, it would copy back every record {forward} copied"
             )));
@@ -807,6 +820,26 @@ fn topics_failed(failed: &[FailedTopic]) -> Error {
 struct Standing {
     all_copied: bool,
     partitions: Vec<(TopicPartition, Option<i64>, Option<i64>)>,
+}
+
+/// `--after-failover` once the way home ran: mirror NAME-back wrote its map (and the DR writes)
+/// on this mirror's source. Resumed, NAME would copy those copies back to DR, each record twice
+/// there. Checked before the resume ends the failover: refused, the failover stays in force.
+fn refuse_a_resume_over_a_way_home(
+    source: &BaseConsumer<ErrorRecorder>,
+    settings: &MirrorSettings,
+) -> Result<()> {
+    let name = &settings.name;
+    let back = format!("{name}-back");
+    let map = crate::config::names::map_topic(&back);
+    let Ok(metadata) = source.fetch_metadata(Some(&map), settings.connect_timeout) else { return Ok(()) };
+    if metadata.topics().iter().any(|t| t.name() == map && t.error().is_none() && !t.partitions().is_empty())
+    {
+        return Err(Error::Usage(format!(
+            "--after-failover: mirror {back} has copied the DR writes home ({map} is on the source), and resumed, {name} would copy them to DR again; mirror to DR under a new --name with --start-from latest once {back} is caught up and stopped (nothing was changed)"
+        )));
+    }
+    Ok(())
 }
 
 /// Why [`Mirror::standing`] cannot say.

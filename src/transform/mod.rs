@@ -135,10 +135,12 @@ impl Chain {
 
 /// A whole-value pattern in which `.` matches a newline too: `.*eu.*` dropped (under `keep`)
 /// every value written over several lines, such as pretty-printed JSON.
+/// The pattern is checked alone first: `a)|(b` wrapped compiles, and matches by prefix.
 pub(crate) fn compile(pattern: &str) -> std::result::Result<Regex, String> {
-    Regex::new(&format!("^(?s:{pattern})$")).map_err(|e| {
-        format!("invalid regex '{pattern}': {}", e.to_string().lines().last().unwrap_or_default().trim())
-    })
+    let refused =
+        |e: String| format!("invalid regex '{pattern}': {}", e.lines().last().unwrap_or_default().trim());
+    regex_syntax::parse(pattern).map_err(|e| refused(e.to_string()))?;
+    Regex::new(&format!("^(?s:{pattern})$")).map_err(|e| refused(e.to_string()))
 }
 
 #[cfg(test)]
@@ -155,6 +157,14 @@ mod tests {
     }
 
     const AT: SourcePosition<'static> = SourcePosition { topic: "orders", partition: 2, offset: 41 };
+
+    #[test]
+    fn a_pattern_that_is_no_regex_alone_is_refused() {
+        // Wrapped, `a)|(b` compiles, and would match every value starting with a.
+        let err = compile("a)|(b").expect_err("refused");
+        assert!(err.starts_with("invalid regex 'a)|(b'"), "{err}");
+        assert!(compile("a|b").is_ok_and(|re| re.is_match(b"b") && !re.is_match(b"ab")));
+    }
 
     #[test]
     fn a_chain_applies_in_order_and_stops_at_a_drop() {

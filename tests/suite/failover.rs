@@ -593,6 +593,26 @@ fn a_failback_brings_the_dr_writes_home_and_the_groups_to_their_exact_positions(
         further.iter().map(|(&p, &o)| (p, Some(o))).collect::<BTreeMap<_, _>>(),
         "not moved back"
     );
+
+    // The way home's positions expire (its shadow groups deleted, as expiry does) before the
+    // failback is run again: the partitions it copied keep their starts ("already set", where
+    // they were committed again, and the way home copied every DR write a second time).
+    let back_shadows: Vec<String> = (0..4).map(|shard| format!("kmirror.{back}.shard-{shard}")).collect();
+    setup.source.delete_groups(&back_shadows.iter().map(String::as_str).collect::<Vec<_>>()).expect("delete");
+    let again = failback(&setup, &["--execute", "--format", "json"]);
+    assert_success(&again);
+    let plan: serde_json::Value = serde_json::from_slice(&again.stdout).expect("json");
+    for start in plan["starts"].as_array().expect("starts") {
+        assert_eq!(start["state"], "already set", "{plan:#}");
+    }
+    assert_success(&run(&reverse, Duration::from_secs(120)));
+    for p in 0..PARTITIONS {
+        let now = setup.source.read_committed_audited(&t, p).expect("read source");
+        let mut expected = keys(&home[p as usize]);
+        expected.extend((0..LATER).map(|i| format!("later{p}-{i}").into_bytes()));
+        assert_eq!(keys(&now), expected, "partition {p}: every DR write home once, nothing copied twice");
+    }
+    assert_eq!(setup.source.read_committed_audited(&empty, 0).expect("read source").len(), 5);
 }
 
 /// A group on DR that read every copy of a partition with no DR writes, its position past the
@@ -772,4 +792,63 @@ fn a_failover_with_no_group_to_move_is_refused_before_it_fences() {
     // A failover in force would refuse this start (exit 3).
     assert_success(&setup.mirror_until_caught_up(&regex::escape(&t), &[]));
     setup.assert_exactly_once(&t, 1, Some(15));
+}
+
+/// With `--source`, a group still consuming there is refused before anything is fenced (it would
+/// read on past the positions taken, and read that again on DR); without `--groups`, only the
+/// groups the mirror checkpointed move (every group on the source moved, ones the mirror was
+/// never asked about among them).
+#[test]
+fn a_failover_with_the_source_moves_only_checkpointed_groups_and_none_still_consuming_there() {
+    let setup = Setup::new();
+    let t = topic("fo-source");
+    setup.source.create_topic(&t, 1, &[]).expect("topic");
+    setup.source.produce(&t, 0, &keyed("a", 0..20)).expect("produce");
+    let (mine, other) = (format!("{t}-mine"), format!("{t}-other"));
+    commit_group(&setup.source, &mine, &t, &BTreeMap::from([(0, 5)]));
+    commit_group(&setup.source, &other, &t, &BTreeMap::from([(0, 7)]));
+    assert_success(&setup.mirror_until_caught_up(&regex::escape(&t), &["--groups", &regex::escape(&mine)]));
+
+    let consumer: BaseConsumer = setup
+        .source
+        .client_config()
+        .set("group.id", &mine)
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&[&t]).expect("subscribe");
+    let joined = Instant::now();
+    while consumer.assignment().map(|a| a.count()).unwrap_or(0) == 0 {
+        assert!(joined.elapsed() < Duration::from_secs(30), "the member never joined");
+        let _ = consumer.poll(Duration::from_millis(100));
+    }
+    let out = setup.failover(&["--execute", "--source", setup.source.bootstrap()]);
+    let said = stderr(&out);
+    let line = said.lines().find(|l| l.starts_with("kmirror: error:")).unwrap_or_default();
+    assert!(!out.status.success() && line.contains(&mine) && line.contains("on the source"), "{said}");
+    let status = status_json_once_there(&setup).expect("status");
+    assert_eq!(status["failed_over"], serde_json::json!([]), "nothing fenced: {status:#}");
+    drop(consumer);
+
+    assert_success(&setup.failover(&["--execute", "--source", setup.source.bootstrap()]));
+    assert!(group_offsets(&setup.target, &mine, &t, 1)[&0].is_some(), "the checkpointed group moved");
+    assert_eq!(
+        group_offsets(&setup.target, &other, &t, 1),
+        BTreeMap::from([(0, None)]),
+        "never checkpointed"
+    );
+
+    // Once the way home has run (its map on the source), resuming the mirror would copy the DR
+    // writes it brought home back to DR: refused, the failover left in force.
+    let back_map = format!("kmirror.offset-map.{}-back", setup.name);
+    setup.source.create_topic(&back_map, 1, &[]).expect("the way home's map");
+    let out = setup.mirror_until_caught_up(&regex::escape(&t), &["--after-failover"]);
+    let said = stderr(&out);
+    let line = said.lines().find(|l| l.starts_with("kmirror: error:")).unwrap_or_default();
+    assert!(
+        out.status.code() == Some(2) && line.contains("--after-failover") && line.contains(&back_map),
+        "{said}"
+    );
+    let again = setup.mirror_until_caught_up(&regex::escape(&t), &[]);
+    assert_eq!(again.status.code(), Some(3), "the failover is still in force: {}", stderr(&again));
 }
