@@ -417,7 +417,8 @@ pub(crate) struct TranslateArgs {
     #[arg(long, value_name = "REGEX")]
     pub(crate) groups: Option<String>,
     /// Source cluster bootstrap servers. With it, positions come from the live source groups;
-    /// without it (or if it does not answer), from the last checkpoints on the target.
+    /// without it (or, on a dry run, if it does not answer), from the last checkpoints on the
+    /// target. With --execute a source that does not answer is an error.
     #[arg(long, value_name = "BOOTSTRAP")]
     pub(crate) source: Option<String>,
     /// Only these topics (whole-name regex; source names, or target names with --reverse).
