@@ -447,14 +447,16 @@ pub(crate) struct FailoverArgs {
     /// answer) the groups move from their last checkpoints on the target.
     #[arg(long, value_name = "BOOTSTRAP")]
     pub(crate) source: Option<String>,
-    /// Which checkpointed groups move (whole-name regex) [default: all of them].
+    /// Which checkpointed groups move (whole-name regex) [default: all of them; with --source
+    /// and none checkpointed, the groups on the source].
     #[arg(long, value_name = "REGEX")]
     pub(crate) groups: Option<String>,
     /// Only these source topics (whole-name regex).
     #[arg(long, value_name = "REGEX")]
     pub(crate) topics: Option<String>,
-    /// Do it: refuse groups with members on the target, fence the mirror (a running instance
-    /// stops with exit code 3), take the last checkpoint, commit the positions.
+    /// Do it: refuse groups with members on the target (and, with --source, on the source),
+    /// fence the mirror (a running instance stops with exit code 3), take the last checkpoint,
+    /// commit the positions.
     #[arg(long)]
     pub(crate) execute: bool,
     /// Output format: the positions and a summary to paste into an incident record.

@@ -85,12 +85,14 @@ pub(crate) fn run(args: &FailoverArgs) -> Result<String> {
         .unwrap_or_else(|| default_state_dir(&format!("{}.failover", args.mirror.name)));
     let state = StateDir::open(&state_dir)?;
     let mut fenced_shards = 0;
+    let mut source_answered = source.is_some();
     if args.execute {
+        let every = checkpointed_groups(&target, &args.mirror.name, &groups, None)?;
         let checkpointed = checkpointed_groups(&target, &args.mirror.name, &groups, selector.as_ref())?;
         // No group to move, now or after the last checkpoint: refused before the fencing, which
-        // would stop the mirror for nothing. Without --groups, the groups checkpointed are the
-        // ones moved (every group on the source, where none is).
-        let from_source = match (&source, checkpointed.is_empty() || args.groups.is_some()) {
+        // would stop the mirror for nothing. The groups the mirror checkpointed move; where it
+        // checkpointed none, those on the source --groups matches.
+        let from_source = match (&source, every.is_empty()) {
             (Some(source), true) => list_groups(source, Side::Source, &groups)?,
             _ => Vec::new(),
         };
@@ -104,18 +106,24 @@ pub(crate) fn run(args: &FailoverArgs) -> Result<String> {
         if moving.is_empty() {
             return Err(no_group(&args.mirror.name, &pattern, args.topics.as_deref()));
         }
-        refuse_active(&target, Side::Target, &checkpointed, "fail over")?;
+        refuse_active(&target, Side::Target, &moving, "fail over")?;
         // Consumers still at work on the source would read on past the positions taken there,
-        // and read that again on DR.
+        // and read that again on DR: the groups the mirror checkpointed, or those --groups names
+        // (not every group of a source the mirror was never told about). A source that does not
+        // say is gone on without, as one that does not answer.
+        let named = match (args.groups.is_some(), checkpointed.is_empty()) {
+            (false, true) => Vec::new(),
+            _ => moving.clone(),
+        };
         if let Some(source) = &source {
-            refuse_active(
-                source,
-                Side::Source,
-                &moving,
-                "fail over (or leave out --source to fail over from the last checkpoints)",
-            )?;
+            match refuse_active(source, Side::Source, &named, "fail over") {
+                Err(e @ Error::Group { .. }) => return Err(e),
+                Err(e) => {
+                    warn!(error = %e, "could not ask the source whether the groups are still consuming there")
+                }
+                Ok(()) => {}
+            }
         }
-        let groups = group_regex(&moving.iter().map(|g| regex::escape(g)).collect::<Vec<_>>().join("|"))?;
         // Read before this failover's claims replace the one in force (a failover run again).
         let earlier = recorded_before(&target, &args.mirror.name, status.shards);
         fence(&target, &args.mirror.name, status.shards)?;
@@ -127,13 +135,18 @@ pub(crate) fn run(args: &FailoverArgs) -> Result<String> {
         // leaves them to their last checkpoints (said in the log) rather than stopping the
         // failover half-way.
         let taken = match &source {
-            Some(source) => match take_checkpoints(source, &groups, &translator.source_partitions()?) {
-                Ok(taken) => Some(taken),
-                Err(e) => {
-                    warn!(error = %e, "the source did not answer for its groups' positions: they move to their last checkpoints");
-                    None
+            Some(source) => {
+                let groups =
+                    group_regex(&moving.iter().map(|g| regex::escape(g)).collect::<Vec<_>>().join("|"))?;
+                match take_checkpoints(source, &groups, &translator.source_partitions()?) {
+                    Ok(taken) => Some(taken),
+                    Err(e) => {
+                        warn!(error = %e, "the source did not answer for its groups' positions: they move to their last checkpoints");
+                        source_answered = false;
+                        None
+                    }
                 }
-            },
+            }
             None => None,
         };
         if let Some((checkpoints, unread)) = taken {
@@ -182,7 +195,11 @@ pub(crate) fn run(args: &FailoverArgs) -> Result<String> {
         at_ms: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0),
         executed: args.execute,
         fenced_shards,
-        source: if source.is_some() { "reachable".into() } else { "not asked or unreachable".into() },
+        source: match (source.is_some(), source_answered) {
+            (true, true) => "reachable".into(),
+            (true, false) => "reachable, but it did not answer for the groups' positions".into(),
+            (false, _) => "not asked or unreachable".into(),
+        },
         unmirrored_records: unmirrored,
         groups: group_names,
         positions,

@@ -172,6 +172,20 @@ impl Default for Metrics {
     }
 }
 
+/// Takes out of `family` the label sets the last exposition showed (`shown`) and this one does
+/// not (`now`), which it keeps as shown.
+fn only_shown<S, M, C>(family: &Family<S, M, C>, shown: &std::sync::Mutex<Vec<S>>, now: Vec<S>)
+where
+    S: Clone + std::hash::Hash + Eq,
+    C: prometheus_client::metrics::family::MetricConstructor<M>,
+{
+    let mut shown = shown.lock().unwrap_or_else(|p| p.into_inner());
+    for gone in shown.iter().filter(|labels| !now.contains(labels)) {
+        family.remove(gone);
+    }
+    *shown = now;
+}
+
 impl Metrics {
     /// The text exposition of every metric, with `lags` (records left per partition) and
     /// `checkpoint_ages` (seconds per group) as of now.
@@ -190,12 +204,7 @@ impl Metrics {
                 labels
             })
             .collect();
-        let mut shown = self.lag_shown.lock().unwrap_or_else(|p| p.into_inner());
-        for gone in shown.iter().filter(|labels| !lags.contains(labels)) {
-            self.lag.remove(gone);
-        }
-        *shown = lags;
-        drop(shown);
+        only_shown(&self.lag, &self.lag_shown, lags);
         // Likewise a group another process checkpoints now.
         let ages: Vec<GroupLabel> = checkpoint_ages
             .into_iter()
@@ -205,12 +214,7 @@ impl Metrics {
                 label
             })
             .collect();
-        let mut shown = self.ages_shown.lock().unwrap_or_else(|p| p.into_inner());
-        for gone in shown.iter().filter(|label| !ages.contains(label)) {
-            self.checkpoint_age.remove(gone);
-        }
-        *shown = ages;
-        drop(shown);
+        only_shown(&self.checkpoint_age, &self.ages_shown, ages);
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
             out.clear();

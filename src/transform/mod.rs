@@ -139,7 +139,12 @@ impl Chain {
 pub(crate) fn compile(pattern: &str) -> std::result::Result<Regex, String> {
     let refused =
         |e: String| format!("invalid regex '{pattern}': {}", e.lines().last().unwrap_or_default().trim());
-    regex_syntax::parse(pattern).map_err(|e| refused(e.to_string()))?;
+    // Byte patterns too (`(?-u:\xFF)`): the matcher reads values as bytes.
+    regex_syntax::ParserBuilder::new()
+        .utf8(false)
+        .build()
+        .parse(pattern)
+        .map_err(|e| refused(e.to_string()))?;
     Regex::new(&format!("^(?s:{pattern})$")).map_err(|e| refused(e.to_string()))
 }
 
@@ -164,6 +169,7 @@ mod tests {
         let err = compile("a)|(b").expect_err("refused");
         assert!(err.starts_with("invalid regex 'a)|(b'"), "{err}");
         assert!(compile("a|b").is_ok_and(|re| re.is_match(b"b") && !re.is_match(b"ab")));
+        assert!(compile("(?-u:\\xFF)").is_ok_and(|re| re.is_match(&[0xFF])), "a byte pattern");
     }
 
     #[test]

@@ -830,8 +830,21 @@ fn a_failover_with_the_source_moves_only_checkpointed_groups_and_none_still_cons
     assert_eq!(status["failed_over"], serde_json::json!([]), "nothing fenced: {status:#}");
     drop(consumer);
 
+    // Read on since its last checkpoint: the failover's own, from the source, moves it.
+    commit_group(&setup.source, &mine, &t, &BTreeMap::from([(0, 9)]));
     assert_success(&setup.failover(&["--execute", "--source", setup.source.bootstrap()]));
-    assert!(group_offsets(&setup.target, &mine, &t, 1)[&0].is_some(), "the checkpointed group moved");
+    let copy_of_9 = setup
+        .target
+        .read_committed_audited(&t, 0)
+        .expect("read")
+        .into_iter()
+        .find(|r| r.data.key.as_deref() == Some(&b"a-9"[..]))
+        .map(|r| r.offset);
+    assert_eq!(
+        group_offsets(&setup.target, &mine, &t, 1),
+        BTreeMap::from([(0, copy_of_9)]),
+        "the checkpointed group moved"
+    );
     assert_eq!(
         group_offsets(&setup.target, &other, &t, 1),
         BTreeMap::from([(0, None)]),
