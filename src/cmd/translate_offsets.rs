@@ -78,6 +78,9 @@ pub(super) fn rows(args: &TranslateArgs) -> Result<Vec<Row>> {
     if args.group.is_empty() && args.groups.is_none() {
         return Err(Error::Usage("name the groups: --group GROUP (repeatable) or --groups REGEX".into()));
     }
+    // Patterns first: a typo is a usage error (exit 2), whatever the clusters say.
+    let groups = args.groups.as_deref().map(group_regex).transpose()?;
+    let topics = args.topics.as_deref().map(|t| TopicSelector::new(t, None)).transpose()?;
     let clusters = clusters(args)?;
     let state_dir = args
         .state_dir
@@ -85,13 +88,7 @@ pub(super) fn rows(args: &TranslateArgs) -> Result<Vec<Row>> {
         .unwrap_or_else(|| default_state_dir(&format!("{}.translate", args.mirror.name)));
     let state = StateDir::open(&state_dir)?;
     let translator = Translator::open(state.path(), &args.mirror.name, clusters.target.clone())?;
-    let query = Query {
-        args,
-        clusters,
-        translator,
-        groups: args.groups.as_deref().map(group_regex).transpose()?,
-        topics: args.topics.as_deref().map(|t| TopicSelector::new(t, None)).transpose()?,
-    };
+    let query = Query { args, clusters, translator, groups, topics };
     if args.reverse {
         reverse(&query)
     } else {

@@ -73,13 +73,14 @@ impl PartitionCheck {
 /// Returns the report and whether the copy is proven.
 pub(crate) fn run(args: &VerifyArgs) -> Result<(String, bool)> {
     check_name(&args.mirror.name)?;
+    // Checked before any cluster is asked: a typo is a usage error (exit 2).
+    let selector = args.topics.as_deref().map(|t| TopicSelector::new(t, None)).transpose()?;
     let source = client(args, Side::Source)?;
     let target = client(args, Side::Target)?;
     clusters_reached();
     let state_dir =
         args.state_dir.clone().unwrap_or_else(|| default_state_dir(&format!("{}.verify", args.mirror.name)));
     let state = StateDir::open(&state_dir)?;
-    let selector = args.topics.as_deref().map(|t| TopicSelector::new(t, None)).transpose()?;
     let translator = Translator::open(state.path(), &args.mirror.name, target.clone())?;
     let mut checks = Vec::new();
     // Partitions with no copy too: their copies must hold nothing (a record there is extra).

@@ -88,6 +88,25 @@ fn invalid_regex_is_named() {
     );
 }
 
+/// translate-offsets and verify name a bad pattern before they ask any cluster (they said the
+/// unreachable cluster first, exit 1, where a typo is a usage error).
+#[test]
+fn a_bad_pattern_is_named_before_any_cluster_is_asked() {
+    let nowhere = "127.0.0.1:1";
+    for (command, flag) in [
+        (vec!["translate-offsets", "--target", nowhere, "--name", "dr", "--groups", "("], "--groups"),
+        (
+            vec!["verify", "--source", nowhere, "--target", nowhere, "--name", "dr", "--topics", "("],
+            "--topics",
+        ),
+    ] {
+        let out = run(&command.iter().map(|a| a.to_string()).collect::<Vec<_>>(), Duration::from_secs(60));
+        let said = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{command:?}: {said}");
+        assert!(said.contains(&format!("invalid {flag} regex '('")), "{command:?}: {said}");
+    }
+}
+
 #[test]
 fn properties_syntax_error_names_the_line() {
     let (setup, t) = with_topic();
