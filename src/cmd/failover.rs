@@ -3,9 +3,10 @@
 //! transactional ids (a running instance stops, its open transactions are aborted, so the
 //! target is final), writes a last checkpoint where the source answers, and commits every
 //! group's exact translated position. Without it, a dry run that changes nothing.
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use kmirror_state::Checkpoint;
 use rdkafka::producer::{BaseProducer, Producer};
 use rdkafka::ClientConfig;
 use serde::Serialize;
@@ -87,8 +88,9 @@ pub(crate) fn run(args: &FailoverArgs) -> Result<String> {
     let mut fenced_shards = 0;
     let mut source_answered = source.is_some();
     if args.execute {
-        let every = checkpointed_groups(&target, &args.mirror.name, &groups, None)?;
-        let checkpointed = checkpointed_groups(&target, &args.mirror.name, &groups, selector.as_ref())?;
+        let checkpoints = checkpointed_groups(&target, &args.mirror.name)?;
+        let every = chosen(&checkpoints, &groups, None);
+        let checkpointed = chosen(&checkpoints, &groups, selector.as_ref());
         // No group to move, now or after the last checkpoint: refused before the fencing, which
         // would stop the mirror for nothing. The groups the mirror checkpointed move; where it
         // checkpointed none, those on the source --groups matches.
@@ -164,7 +166,7 @@ pub(crate) fn run(args: &FailoverArgs) -> Result<String> {
     }
     drop(state);
 
-    let group_names = checkpointed_groups(&target, &args.mirror.name, &groups, selector.as_ref())?;
+    let group_names = chosen(&checkpointed_groups(&target, &args.mirror.name)?, &groups, selector.as_ref());
     if group_names.is_empty() {
         return Err(no_group(&args.mirror.name, &pattern, args.topics.as_deref()));
     }
@@ -281,27 +283,31 @@ fn no_group(name: &str, pattern: &str, topics: Option<&str>) -> Error {
     ))
 }
 
-/// The checkpointed groups `groups` matches; with `--topics`, those with a position in a topic
-/// it picks (by source or target name): a group with none there has nothing to move, and
-/// stopped the failover after its fencing.
-fn checkpointed_groups(
-    target: &ClientConfig,
-    name: &str,
-    groups: &regex::Regex,
-    topics: Option<&TopicSelector>,
-) -> Result<Vec<String>> {
+/// Every group's last checkpoint on the target.
+fn checkpointed_groups(target: &ClientConfig, name: &str) -> Result<BTreeMap<String, Checkpoint>> {
     let topic = names::checkpoint_topic(name);
     let reader = names::checkpoint_reader_group(name);
-    Ok(latest_checkpoints(target, &topic, &reader)?
-        .into_iter()
+    latest_checkpoints(target, &topic, &reader)
+}
+
+/// The groups of `checkpoints` that `groups` matches, and with `--topics` only those with a
+/// position in a topic it picks (source names): a group with none there has nothing to move,
+/// and stopped the failover after its fencing.
+fn chosen(
+    checkpoints: &BTreeMap<String, Checkpoint>,
+    groups: &regex::Regex,
+    topics: Option<&TopicSelector>,
+) -> Vec<String> {
+    checkpoints
+        .iter()
         .filter(|(g, _)| groups.is_match(g))
         .filter(|(_, checkpoint)| {
             topics.is_none_or(|selector| {
                 checkpoint.offsets.iter().any(|o| selector.matches(&o.partition.topic))
             })
         })
-        .map(|(g, _)| g)
-        .collect())
+        .map(|(g, _)| g.clone())
+        .collect()
 }
 
 /// Takes over every shard's transactional id: a running mirror of this name is fenced (it stops

@@ -237,21 +237,15 @@ impl Mirror {
         else {
             return Ok(());
         };
-        let exists = |metadata: &rdkafka::metadata::Metadata, topic: &str| {
-            metadata
-                .topics()
-                .iter()
-                .any(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty())
-        };
         // Its own map on its target: it ran from its starts before, and its positions (expired
         // since) are rebuilt from that map.
         let own = crate::config::names::map_topic(name);
         let ran_before = self.topic_sync.as_ref().is_some_and(|sync| {
             sync.target_consumer()
                 .fetch_metadata(Some(&own), self.ctx.settings.connect_timeout)
-                .is_ok_and(|metadata| exists(&metadata, &own))
+                .is_ok_and(|metadata| holds_topic(&metadata, &own))
         });
-        if exists(&metadata, &map) && !ran_before {
+        if holds_topic(&metadata, &map) && !ran_before {
             return Err(Error::Usage(format!(
                 "mirror {name} is the way home of mirror {forward} (its source holds {map}) and has no start positions: run `kmirror failback --name {forward} --execute` (with the same --source and --target as {forward}) first; started now, it would copy back every record {forward} copied"
             )));
@@ -833,13 +827,17 @@ fn refuse_a_resume_over_a_way_home(
     let back = format!("{name}-back");
     let map = crate::config::names::map_topic(&back);
     let Ok(metadata) = source.fetch_metadata(Some(&map), settings.connect_timeout) else { return Ok(()) };
-    if metadata.topics().iter().any(|t| t.name() == map && t.error().is_none() && !t.partitions().is_empty())
-    {
+    if holds_topic(&metadata, &map) {
         return Err(Error::Usage(format!(
             "--after-failover: mirror {back} has copied the DR writes home ({map} is on the source), and resumed, {name} would copy them to DR again; mirror to DR under a new --name with --start-from latest once {back} is caught up and stopped (nothing was changed)"
         )));
     }
     Ok(())
+}
+
+/// Whether `metadata` (asked for `topic`) shows the topic with partitions.
+fn holds_topic(metadata: &rdkafka::metadata::Metadata, topic: &str) -> bool {
+    metadata.topics().iter().any(|t| t.name() == topic && t.error().is_none() && !t.partitions().is_empty())
 }
 
 /// Why [`Mirror::standing`] cannot say.
