@@ -177,6 +177,8 @@ impl Error {
             | Error::ConfigFile { .. }
             | Error::Usage(_)
             | Error::Regex { .. }
+            // A pattern that matches nothing is the flag's mistake, as a bad one is.
+            | Error::NoTopics { .. }
             | Error::ShardsChanged { .. } => 2,
             Error::Fenced { .. } | Error::FailedOver { .. } => 3,
             Error::SourceTruncated { .. }

@@ -88,6 +88,17 @@ fn invalid_regex_is_named() {
     );
 }
 
+/// A pattern that matches no source topic is the flag's mistake, said as a bad pattern is (exit
+/// 2; it exited 1, as a cluster's failure does).
+#[test]
+fn a_pattern_that_matches_no_topic_is_a_usage_error() {
+    let (setup, t) = with_topic();
+    let args = setup.args(&format!("{t}-typo"), &["--until-caught-up"]);
+    assert_refused(&setup, &args, &format!("no source topic matches --topics '{t}-typo'"));
+    let out = run(&args, Duration::from_secs(60));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}
+
 /// translate-offsets and verify name a bad pattern before they ask any cluster (they said the
 /// unreachable cluster first, exit 1, where a typo is a usage error).
 #[test]
