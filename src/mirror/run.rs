@@ -107,6 +107,10 @@ impl Mirror {
             .create_for_role_with_context(ErrorRecorder::default())
             .map_err(Error::kafka(Side::Target, "creating metadata client"))?;
         let claims_config = target_config.clone();
+        // Made here, so that its connection comes up beside the target's first answer: its read
+        // waits for that answer, and was the start's long pole (a new client's first round trips,
+        // 99 ms of a second run's start).
+        let claims_reader = Claims::reader(&claims_config, &settings.name);
         // Made before the first request, so that their connections come up beside it.
         let topic_sync = TopicSync::new(
             source_config,
@@ -159,9 +163,10 @@ impl Mirror {
             // Once the target answered: a target that refused the first request (a wrong
             // password) is not asked again.
             let failovers = reached.is_ok().then(|| {
-                scope.spawn(|| {
+                let ctx = &ctx;
+                scope.spawn(move || {
                     // Kept for the reads after the shards' fencing (see failover_recheck).
-                    let reader = Claims::reader(&claims_config, &settings.name)?;
+                    let reader = claims_reader?;
                     let read = failover_guard::read_failovers(
                         &reader,
                         &settings.name,
