@@ -283,7 +283,8 @@ pub(crate) struct MirrorArgs {
     /// How long to wait for each cluster to answer at start, in seconds [default: 10].
     #[arg(long, value_name = "SECONDS")]
     pub(crate) connect_timeout: Option<u64>,
-    /// Source consumer groups to checkpoint on the target (whole-name regex) [default: none].
+    /// Source consumer groups to checkpoint on the target (whole-name regex) [default: none];
+    /// kmirror's own groups (kmirror.…) only where the pattern spells that prefix.
     #[arg(long, value_name = "REGEX")]
     pub(crate) groups: Option<String>,
     /// Seconds between checkpoints of the --groups [default: 10].

@@ -102,7 +102,7 @@ pub(crate) fn run(args: &FailbackArgs) -> Result<String> {
     let mut group_names = Vec::new();
     let mut positions = Vec::new();
     if let (Some(pattern), Some(regex)) = (&args.groups, &groups) {
-        group_names = list_groups(&dr, Side::Target, regex)?;
+        group_names = list_groups(&dr, Side::Target, |g| regex.is_match(g))?;
         if group_names.is_empty() {
             return Err(Error::Usage(format!(
                 "no consumer group on {dr_servers} matches --groups '{pattern}'"

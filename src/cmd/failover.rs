@@ -16,6 +16,7 @@ use crate::cmd::cli::{ClientFlags, FailoverArgs, MirrorRef, StatusArgs, StatusFo
 use crate::cmd::mirrored_partitions::uncopied_positions;
 use crate::cmd::report::{self, Format, Row};
 use crate::cmd::uncopied_at_failover::{self, MirroredPosition};
+use crate::config::groups::GroupSelector;
 use crate::config::names;
 use crate::config::topics::TopicSelector;
 use crate::config::{check_name, default_state_dir, group_regex};
@@ -95,7 +96,7 @@ pub(crate) fn run(args: &FailoverArgs) -> Result<String> {
         // would stop the mirror for nothing. The groups the mirror checkpointed move; where it
         // checkpointed none, those on the source --groups matches.
         let from_source = match (&source, every.is_empty()) {
-            (Some(source), true) => list_groups(source, Side::Source, &groups)?,
+            (Some(source), true) => list_groups(source, Side::Source, |g| groups.is_match(g))?,
             _ => Vec::new(),
         };
         let moving: Vec<String> = checkpointed
@@ -295,7 +296,7 @@ fn checkpointed_groups(target: &ClientConfig, name: &str) -> Result<BTreeMap<Str
 /// and stopped the failover after its fencing.
 fn chosen(
     checkpoints: &BTreeMap<String, Checkpoint>,
-    groups: &regex::Regex,
+    groups: &GroupSelector,
     topics: Option<&TopicSelector>,
 ) -> Vec<String> {
     checkpoints

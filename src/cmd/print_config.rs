@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::config::groups::GroupSelector;
 use crate::config::MirrorSettings;
 
 #[derive(Serialize)]
@@ -98,7 +99,7 @@ pub(crate) fn render(settings: &MirrorSettings) -> String {
         exclude_configs: settings.exclude_configs.as_ref().map(as_given),
         refresh_interval: settings.refresh_interval.as_secs(),
         connect_timeout: settings.connect_timeout.as_secs(),
-        groups: settings.groups.as_ref().map(as_given),
+        groups: settings.groups.as_ref().map(GroupSelector::as_str),
         checkpoint_interval: settings.checkpoint_interval.as_secs(),
         sync_group_offsets: settings.sync_group_offsets,
         sync_acls: settings.sync_acls,
@@ -140,7 +141,7 @@ mod tests {
     #[test]
     fn a_pattern_prints_as_given_even_with_anchors_of_its_own() {
         for given in ["retention\\..*", "^(retention\\.ms)$", "(?:a)|(?:b)"] {
-            let compiled = crate::config::group_regex(given).expect("regex");
+            let compiled = crate::config::whole_name_regex("--exclude-configs", given).expect("regex");
             assert_eq!(super::as_given(&compiled), given);
         }
     }

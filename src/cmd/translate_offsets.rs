@@ -4,11 +4,11 @@ use std::time::Duration;
 
 use kmirror_state::{GroupOffset, TopicPartition};
 use rdkafka::ClientConfig;
-use regex::Regex;
 use tracing::{info, warn};
 
 use crate::cmd::cli::TranslateArgs;
 use crate::cmd::report::{render, Row};
+use crate::config::groups::GroupSelector;
 use crate::config::names;
 use crate::config::topics::TopicSelector;
 use crate::config::{check_name, default_state_dir, group_regex};
@@ -34,7 +34,7 @@ struct Query<'a> {
     args: &'a TranslateArgs,
     clusters: Clusters,
     translator: Translator,
-    groups: Option<Regex>,
+    groups: Option<GroupSelector>,
     topics: Option<TopicSelector>,
 }
 
@@ -47,7 +47,7 @@ impl Query<'_> {
     fn group_names(&self, config: &ClientConfig, side: Side) -> Result<Vec<String>> {
         let mut names = self.args.group.clone();
         if let Some(regex) = &self.groups {
-            names.extend(list_groups(config, side, regex)?);
+            names.extend(list_groups(config, side, |g| regex.is_match(g))?);
         }
         names.sort();
         names.dedup();

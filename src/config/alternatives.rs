@@ -31,6 +31,40 @@ impl Alternative {
     }
 }
 
+/// Names under protected prefixes (internal topics, kmirror's own groups) that a pattern takes
+/// only through an alternative spelling the prefix itself: `.*` does not take
+/// `__consumer_offsets`, `orders|__audit` takes `__audit`.
+#[derive(Debug, Clone)]
+pub(crate) struct PrefixGuard {
+    prefixes: &'static [&'static str],
+    /// The pattern's alternatives that spell one of the prefixes, each compiled whole-name.
+    naming: Vec<(Alternative, regex::Regex)>,
+}
+
+impl PrefixGuard {
+    pub(crate) fn new(pattern: &str, prefixes: &'static [&'static str]) -> Self {
+        let naming = alternatives(pattern)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|part| prefixes.iter().any(|p| part.spells_some(p)))
+            .filter_map(|part| regex::Regex::new(&format!("^(?:{})$", part.regex)).ok().map(|re| (part, re)))
+            .collect();
+        Self { prefixes, naming }
+    }
+
+    /// Whether `name`, which the whole pattern matches, is taken: under a protected prefix only
+    /// through an alternative that spells the prefix and matches the name (`.*|__audit` and
+    /// `(?:__audit|.*)` take `__audit`, not `__consumer_offsets`).
+    pub(crate) fn allows(&self, name: &str) -> bool {
+        match self.prefixes.iter().find(|p| name.starts_with(*p)) {
+            Some(prefix) => {
+                self.naming.iter().any(|(part, regex)| part.spells(prefix, name) && regex.is_match(name))
+            }
+            None => true,
+        }
+    }
+}
+
 /// The alternatives of `pattern`, or None when it is no regex.
 pub(crate) fn alternatives(pattern: &str) -> Option<Vec<Alternative>> {
     let hir = regex_syntax::parse(pattern).ok()?;

@@ -3,6 +3,7 @@
 pub(crate) mod alternatives;
 mod client;
 mod file;
+pub(crate) mod groups;
 pub(crate) mod mm2;
 pub(crate) mod names;
 mod properties;
@@ -22,6 +23,7 @@ pub(crate) use properties::read_properties;
 pub(crate) use sides::client_config;
 use sides::{bootstrap, side_settings};
 
+use crate::config::groups::GroupSelector;
 use crate::config::topics::TopicSelector;
 use crate::error::{Error, Result, Side};
 
@@ -90,7 +92,7 @@ pub(crate) struct MirrorSettings {
     pub(crate) refresh_interval: Duration,
     pub(crate) connect_timeout: Duration,
     /// Source groups to checkpoint (whole-name regex), if any.
-    pub(crate) groups: Option<regex::Regex>,
+    pub(crate) groups: Option<GroupSelector>,
     pub(crate) checkpoint_interval: Duration,
     pub(crate) sync_group_offsets: bool,
     /// Which ACLs are copied to the target, if any.
@@ -420,9 +422,9 @@ fn transforms(args: &MirrorFile, file: &MirrorFile) -> Result<(crate::transform:
     Ok((crate::transform::Chain::new(chain).skipping_errors(skip), given))
 }
 
-/// A whole-name regex for consumer group ids.
-pub(crate) fn group_regex(pattern: &str) -> Result<regex::Regex> {
-    whole_name_regex("--groups", pattern)
+/// A `--groups` pattern (see [`GroupSelector`]).
+pub(crate) fn group_regex(pattern: &str) -> Result<GroupSelector> {
+    GroupSelector::new(pattern)
 }
 
 /// `pattern` matching whole names only; an invalid one is named with its flag. The pattern is

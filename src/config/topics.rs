@@ -1,7 +1,7 @@
 //! Which source topics are mirrored.
 use regex::Regex;
 
-use super::alternatives::{alternatives, Alternative};
+use super::alternatives::PrefixGuard;
 use super::whole_name_regex;
 
 use crate::error::{Error, Result};
@@ -15,10 +15,9 @@ pub(crate) struct TopicSelector {
     exclude: Option<Regex>,
     include_source: String,
     exclude_source: String,
-    /// The include pattern's alternatives that spell a protected prefix (see
-    /// [`alternatives`]), each compiled: an internal topic is mirrored only through one that
-    /// names its prefix itself.
-    naming: Vec<(Alternative, Regex)>,
+    /// Internal topics only through an alternative that names their prefix itself (e.g.
+    /// `__audit` or `orders|__audit`), never through a wildcard like `.*`.
+    protected: PrefixGuard,
     /// Active-active with renamed copies: topics that are copies of the target cluster's own
     /// (see [`Self::leaving_out_copies_of`]).
     copies_of_target: Option<Regex>,
@@ -27,15 +26,9 @@ pub(crate) struct TopicSelector {
 impl TopicSelector {
     pub(crate) fn new(include: &str, exclude: Option<&str>) -> Result<Self> {
         let whole = whole_name_regex("--topics", include)?;
-        let naming = alternatives(include)
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|part| PROTECTED_PREFIXES.iter().any(|p| part.spells_some(p)))
-            .filter_map(|part| Regex::new(&format!("^(?:{})$", part.regex)).ok().map(|re| (part, re)))
-            .collect();
         Ok(Self {
             include: whole,
-            naming,
+            protected: PrefixGuard::new(include, PROTECTED_PREFIXES),
             copies_of_target: None,
             exclude: exclude.map(|p| whole_name_regex("--exclude", p)).transpose()?,
             include_source: include.to_string(),
@@ -50,16 +43,7 @@ impl TopicSelector {
         {
             return false;
         }
-        match PROTECTED_PREFIXES.iter().find(|p| topic.starts_with(*p)) {
-            // Internal topics only through an alternative that names their prefix itself (e.g.
-            // `__audit` or `orders|__audit`), never through a wildcard like `.*`, even beside
-            // one that names it (`.*|__audit` and `(?:__audit|.*)` take `__audit`, not
-            // `__consumer_offsets`).
-            Some(prefix) => {
-                self.naming.iter().any(|(part, regex)| part.spells(prefix, topic) && regex.is_match(topic))
-            }
-            None => true,
-        }
+        self.protected.allows(topic)
     }
 
     /// Leaves out the topics named `ALIAS.…`, or with `.ALIAS.` inside (a copy of a copy): with

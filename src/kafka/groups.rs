@@ -7,7 +7,6 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
-use regex::Regex;
 
 use crate::error::{Error, Result, Side};
 use crate::kafka::client::CreateForRole;
@@ -28,13 +27,17 @@ fn client(config: &ClientConfig, group: &str, side: Side) -> Result<BaseConsumer
         .map_err(Error::kafka(side, format!("creating a client for group {group}")))
 }
 
-/// Groups on the cluster whose id matches `pattern` (whole-name match).
-pub(crate) fn list_groups(config: &ClientConfig, side: Side, pattern: &Regex) -> Result<Vec<String>> {
+/// Groups on the cluster that `wanted` takes (a `--groups` pattern's match).
+pub(crate) fn list_groups(
+    config: &ClientConfig,
+    side: Side,
+    wanted: impl Fn(&str) -> bool,
+) -> Result<Vec<String>> {
     let consumer: BaseConsumer = config.create_for_role().map_err(Error::kafka(side, "creating a client"))?;
     let list =
         consumer.fetch_group_list(None, TIMEOUT).map_err(Error::kafka(side, "listing consumer groups"))?;
     let mut groups: Vec<String> =
-        list.groups().iter().map(|g| g.name().to_string()).filter(|g| pattern.is_match(g)).collect();
+        list.groups().iter().map(|g| g.name().to_string()).filter(|g| wanted(g)).collect();
     groups.sort();
     groups.dedup();
     Ok(groups)

@@ -17,9 +17,9 @@ use std::time::Duration;
 
 use rdkafka::admin::AdminClient;
 use rdkafka::client::DefaultClientContext;
-use regex::Regex;
 use tracing::{debug, info, warn};
 
+use crate::config::groups::GroupSelector;
 use crate::config::AclPolicy;
 use crate::error::{Error, Result, Side};
 use crate::kafka::acls::{
@@ -60,7 +60,7 @@ pub(crate) struct AclPlan {
 pub(crate) fn plan(
     source: &[Acl],
     topics: &BTreeMap<String, String>,
-    groups: Option<&Regex>,
+    groups: Option<&GroupSelector>,
     policy: AclPolicy,
     mirror: Option<&str>,
 ) -> AclPlan {
@@ -172,7 +172,7 @@ pub(crate) struct AclSync {
     source: AdminClient<DefaultClientContext>,
     target: AdminClient<DefaultClientContext>,
     policy: AclPolicy,
-    groups: Option<Regex>,
+    groups: Option<GroupSelector>,
     timeout: Duration,
     topics: BTreeMap<String, String>,
     told: BTreeSet<Acl>,
@@ -186,7 +186,7 @@ impl AclSync {
         source: &rdkafka::ClientConfig,
         target: &rdkafka::ClientConfig,
         policy: AclPolicy,
-        groups: Option<Regex>,
+        groups: Option<GroupSelector>,
         timeout: Duration,
     ) -> Result<Self> {
         Ok(Self {
@@ -331,7 +331,7 @@ mod tests {
             acl(Group, "other", Allow, Read),
             acl(Other, "kafka-cluster", Allow, Alter),
         ];
-        let groups = Regex::new("^(?:billing)$").expect("regex");
+        let groups = GroupSelector::new("billing").expect("pattern");
         let plan = plan(&source, &names(), Some(&groups), AclPolicy::ReadOnly, None);
         let copies: Vec<(AclResource, &str, AclPermission, AclOperation)> =
             plan.copies.iter().map(|a| (a.resource, a.name.as_str(), a.permission, a.operation)).collect();
@@ -402,7 +402,7 @@ mod tests {
         let mut mirror = acl(Group, "billing", Deny, Read);
         mirror.principal = "User:kmirror".into();
         let reads_for_all = Acl { principal: "User:*".into(), ..acl(Topic, "pay", Deny, Read) };
-        let groups = Regex::new("^billing$").expect("regex");
+        let groups = GroupSelector::new("billing").expect("pattern");
         let source = [prefixed, everyone, writes_for_all.clone(), mirror.clone(), reads_for_all];
         let plan = plan(&source, &topics, Some(&groups), AclPolicy::ReadOnly, Some("User:kmirror"));
         let copies: Vec<(&str, &str, AclPattern, AclOperation)> = plan
@@ -433,7 +433,7 @@ mod tests {
             principal: "User:*".into(),
             ..acl(AclResource::Group, "billing", AclPermission::Deny, All)
         };
-        let groups = Regex::new("^billing$").expect("regex");
+        let groups = GroupSelector::new("billing").expect("pattern");
         let plan =
             plan(&[all.clone(), group_all.clone()], &names(), Some(&groups), AclPolicy::ReadOnly, None);
         let copies: Vec<(AclResource, &str, AclOperation)> =

@@ -3,10 +3,10 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::config::groups::GroupSelector;
 use kmirror_state::{codec, Checkpoint, TopicPartition};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::ClientConfig;
-use regex::Regex;
 
 use rdkafka::admin::AdminClient;
 use rdkafka::client::DefaultClientContext;
@@ -24,13 +24,13 @@ use crate::kafka::topic_reader::{read_to_end, Deleted};
 /// error returned beside the others' checkpoints, so that it stops no other group's.
 pub(crate) fn take_checkpoints(
     source: &ClientConfig,
-    groups: &Regex,
+    groups: &GroupSelector,
     partitions: &[TopicPartition],
 ) -> Result<(Vec<Checkpoint>, Option<Error>)> {
     let taken_at_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
     let mut checkpoints = Vec::new();
     let mut failed = None;
-    let listed = list_groups(source, Side::Source, groups)?;
+    let listed = list_groups(source, Side::Source, |g| groups.is_match(g))?;
     let answers = committed_offsets_of_groups(source, Side::Source, &listed, partitions)?;
     for (group, answer) in listed.into_iter().zip(answers) {
         match answer {

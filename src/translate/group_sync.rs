@@ -4,9 +4,9 @@ use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use crate::config::groups::GroupSelector;
 use kmirror_state::{Checkpoint, GroupOffset, TopicPartition};
 use rdkafka::ClientConfig;
-use regex::Regex;
 use tracing::{debug, info, warn};
 
 use crate::error::{Error, Result, Side};
@@ -17,7 +17,7 @@ use crate::translate::translator::Translator;
 pub(crate) struct GroupSync<'a> {
     pub(crate) source: &'a ClientConfig,
     pub(crate) target: &'a ClientConfig,
-    pub(crate) groups: &'a Regex,
+    pub(crate) groups: &'a GroupSelector,
     pub(crate) checkpoint_topic: &'a str,
     /// Set with --sync-group-offsets.
     pub(crate) translator: Option<&'a Translator>,
