@@ -22,7 +22,7 @@ use crate::cmd::mirrored_partitions::mirrored_pairs;
 use crate::cmd::report::{self, Format, Row};
 use crate::cmd::translate_offsets::{forward_only, holds_records};
 use crate::cmd::uncopied_at_failover;
-use crate::config::names::{self, shadow_group, shard_of};
+use crate::config::names::{self, failback_starts_group, shadow_group, shard_of};
 use crate::config::{check_name, default_state_dir, group_regex, DEFAULT_SHARDS};
 use crate::error::{Error, Result, Side};
 use crate::kafka::connect::reachable;
@@ -210,6 +210,17 @@ fn prepare_starts(
         if !to_commit.is_empty() {
             commit_offsets(source, Side::Source, &group, &to_commit)?;
         }
+    }
+    // Last, once every start is in: the way home starts only where it finds this (see
+    // `failback_starts_group`). A group's commit needs a partition; any source partition of the
+    // mirror does.
+    if let (true, Some((first, _))) = (execute, pairs.first()) {
+        let marker = GroupOffset {
+            partition: first.clone(),
+            offset: 0,
+            metadata: format!("kmirror failback: every start of mirror {back} is committed"),
+        };
+        commit_offsets(source, Side::Source, &failback_starts_group(back), &[marker])?;
     }
     starts.sort_by(|a, b| (&a.dr_topic, a.dr_partition).cmp(&(&b.dr_topic, b.dr_partition)));
     Ok(starts)

@@ -48,6 +48,14 @@ pub(crate) fn back_mirror(name: &str) -> String {
     format!("{name}-back")
 }
 
+/// Committed on the source by `kmirror failback --execute` once every start position of the way
+/// home (mirror `back`) is committed: its starts go into one shadow group per shard, one commit
+/// each, and a failback stopped between them leaves some partitions without one, which the way
+/// home would copy from their first record.
+pub(crate) fn failback_starts_group(back: &str) -> String {
+    format!("kmirror.{back}.failback-starts")
+}
+
 /// One shadow group per shard, so that only that shard's producer ever has a transaction open
 /// on it: a shard's restart then never waits on (or, on a broker that answers a require-stable
 /// OffsetFetch with the offsets from before an open transaction, reads past) another shard's
@@ -115,7 +123,8 @@ mod tests {
         assert_eq!(transactional_ids("dr", 3), ["kmirror.dr.3", "kmirror.dr.3.b"]);
         assert_eq!(shadow_group("dr", 3), "kmirror.dr.shard-3");
         assert_eq!(coordinator_group("dr"), "kmirror.dr.coordinator");
-        for n in [map_topic("x"), shadow_group("x", 0), coordinator_group("x")] {
+        assert_eq!(failback_starts_group("dr-back"), "kmirror.dr-back.failback-starts");
+        for n in [map_topic("x"), shadow_group("x", 0), coordinator_group("x"), failback_starts_group("x")] {
             assert!(n.starts_with(OWN_PREFIX));
         }
     }

@@ -8,12 +8,14 @@ use std::time::Instant;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use tracing::{debug, error, info, warn};
 
-use crate::config::names::{group_reader, shard_of, shards_topic, topic_id_reader_group};
+use crate::config::names::{
+    failback_starts_group, group_reader, shard_of, shards_topic, topic_id_reader_group,
+};
 use crate::config::MirrorSettings;
 use crate::error::{Error, Result, Side};
 use crate::kafka::client::CreateForRole;
 use crate::kafka::errors::{unreachable, ErrorRecorder};
-use crate::kafka::group_offsets::Unstable;
+use crate::kafka::group_offsets::{committed_offsets, GroupQuery, Unstable};
 use crate::kafka::topic_descriptions::topic_ids;
 use crate::kafka::watermarks::committed_ends_with;
 use crate::mirror::acl_sync::AclSync;
@@ -228,34 +230,39 @@ impl Mirror {
 
     /// Mirror NAME-back whose source holds mirror NAME's map is the way home after a failover
     /// (see `kmirror failback`): it copies only what was written on DR, from the start positions
-    /// `failback --execute` sets. Started with none, it would copy back every record NAME
-    /// copied there, each then twice on the source.
-    fn refuse_a_way_home_without_starts(&self, groups: &Result<EveryGroup>) -> Result<()> {
+    /// `failback --execute` sets. Started without them all (before the failback, or after one
+    /// that stopped between its shadow groups), it would copy back every record NAME copied to
+    /// the partitions without one, each then twice on the source. The failback's mark, committed
+    /// once every start is in, says they are; a way home that ran before has its own map.
+    fn refuse_a_way_home_without_starts(&self) -> Result<()> {
         let name = &self.ctx.settings.name;
         let Some(forward) = name.strip_suffix("-back") else { return Ok(()) };
-        let Ok(groups) = groups else { return Ok(()) };
-        if groups.iter().flat_map(|(_, committed)| committed).any(|c| c.offset.is_some_and(|o| o >= 0)) {
-            return Ok(());
-        }
+        let timeout = self.ctx.settings.connect_timeout;
         let map = crate::config::names::map_topic(forward);
-        let Ok(metadata) = self.source_metadata.fetch_metadata(Some(&map), self.ctx.settings.connect_timeout)
-        else {
+        let Ok(metadata) = self.source_metadata.fetch_metadata(Some(&map), timeout) else {
             return Ok(());
         };
+        let Some(target) = self.topic_sync.as_ref().map(TopicSync::target_consumer) else {
+            return Ok(());
+        };
+        if !holds_topic(&metadata, &map) {
+            return Ok(());
+        }
         // Its own map on its target: it ran from its starts before, and its positions (expired
         // since) are rebuilt from that map.
         let own = crate::config::names::map_topic(name);
-        let ran_before = self.topic_sync.as_ref().is_some_and(|sync| {
-            sync.target_consumer()
-                .fetch_metadata(Some(&own), self.ctx.settings.connect_timeout)
-                .is_ok_and(|metadata| holds_topic(&metadata, &own))
-        });
-        if holds_topic(&metadata, &map) && !ran_before {
-            return Err(Error::Usage(format!(
-                "mirror {name} is the way home of mirror {forward} (its source holds {map}) and has no start positions: run `kmirror failback --name {forward} --execute` (with the same --source and --target as {forward}) first; started now, it would copy back every record {forward} copied"
-            )));
+        if target.fetch_metadata(Some(&own), timeout).is_ok_and(|metadata| holds_topic(&metadata, &own)) {
+            return Ok(());
         }
-        Ok(())
+        let mark = failback_starts_group(name);
+        let query = GroupQuery { group: &mark, partitions: None, skip_failed_partitions: false };
+        match committed_offsets(Consumer::client(target), &[query], Unstable::Settled, timeout).pop() {
+            Some(Ok(committed)) if committed.iter().any(|c| c.offset.is_some_and(|o| o >= 0)) => Ok(()),
+            Some(Err(not_read)) => Err(not_read.into_error(Side::Target, &mark)),
+            _ => Err(Error::Usage(format!(
+                "mirror {name} is the way home of mirror {forward} (its source holds {map}), and `kmirror failback --execute` has not committed all its start positions: run `kmirror failback --name {forward} --execute` (with the same --source and --target as {forward}) first, or again if a run of it stopped before its end; started now, it would copy back every record {forward} copied"
+            ))),
+        }
     }
 
     pub(crate) fn context(&self) -> Arc<MirrorContext> {
@@ -279,7 +286,7 @@ impl Mirror {
             self.refuse_a_copy_onto_itself(topic)?;
         }
         // Before anything is written on the target (its topics, kmirror's own, ACLs).
-        self.refuse_a_way_home_without_starts(&groups_read)?;
+        self.refuse_a_way_home_without_starts()?;
         // Access rules reach the target before anything else does (a target that cannot take
         // them refuses before a topic is made), batch runs included.
         let mut acl_sync = match settings.sync_acls {
