@@ -9,10 +9,11 @@
 //! - q at or below the end of NAME's copy: the source record NAME's map says q is a copy of;
 //! - q above it: the source copy of DR record q, from NAME-back's own map (refused by name while
 //!   that record is not copied back yet).
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use kmirror_state::{GroupOffset, TopicPartition};
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::ClientConfig;
 use serde::Serialize;
 use tracing::warn;
@@ -25,11 +26,13 @@ use crate::cmd::uncopied_at_failover;
 use crate::config::names::{self, failback_starts_group, shadow_group, shard_of};
 use crate::config::{check_name, default_state_dir, group_regex, DEFAULT_SHARDS};
 use crate::error::{Error, Result, Side};
+use crate::kafka::client::CreateForRole;
 use crate::kafka::connect::reachable;
 use crate::kafka::groups::{
     commit_offsets, committed_offsets, committed_offsets_exact, list_groups, refuse_active,
 };
 use crate::kafka::log_filter::clusters_reached;
+use crate::kafka::topic_descriptions::topic_ids;
 use crate::kafka::watermarks::committed_ends;
 use crate::mirror::shadow::CommitMetadata;
 use crate::state_dir::StateDir;
@@ -92,7 +95,12 @@ pub(crate) fn run(args: &FailbackArgs) -> Result<String> {
         Err(Error::State(_)) => None,
         Err(e) => return Err(e),
     };
-    let starts = prepare_starts(&forward, back_map.as_ref(), &source, &back, &pairs, args.execute)?;
+    let dr_ids = match args.execute {
+        true => dr_topic_ids(&dr, &pairs, timeout)?,
+        false => HashMap::new(),
+    };
+    let starts =
+        prepare_starts(&forward, back_map.as_ref(), (&source, &dr_ids), &back, &pairs, args.execute)?;
     drop(back_map);
     let ends: BTreeMap<TopicPartition, i64> = starts
         .iter()
@@ -142,12 +150,32 @@ pub(crate) fn run(args: &FailbackArgs) -> Result<String> {
     })
 }
 
+/// The IDs of the DR topics of `pairs`, as DR gives them now: a start carries its topic's, as
+/// every position the mirror commits does, so that the way home refuses a DR topic made again
+/// after the failback (it would go on from the start's offset in the new topic, skipping its
+/// first records) instead of copying from there. A DR that gives no IDs gives none to compare.
+fn dr_topic_ids(
+    dr: &ClientConfig,
+    pairs: &[(TopicPartition, TopicPartition)],
+    timeout: Duration,
+) -> Result<HashMap<String, String>> {
+    let client: BaseConsumer =
+        dr.create_for_role().map_err(Error::kafka(Side::Target, "creating a client of DR"))?;
+    let topics: BTreeSet<&str> = pairs.iter().map(|(_, dr)| dr.topic.as_str()).collect();
+    // As the mirror's own positions: without an answer, without IDs.
+    Ok(topic_ids(client.client(), &topics.into_iter().collect::<Vec<_>>(), timeout).unwrap_or_else(|why| {
+        warn!(error = %why, "could not read the DR topics' IDs; the starts carry none");
+        HashMap::new()
+    }))
+}
+
 /// Where the forward copy ends in each DR partition, and (with `execute`) those positions
-/// committed as the opposite mirror's start where it has none yet.
+/// committed as the opposite mirror's start where it has none yet; `dr_ids`: the DR topics' IDs
+/// (see [`dr_topic_ids`]).
 fn prepare_starts(
     forward: &Translator,
     back_map: Option<&Translator>,
-    source: &ClientConfig,
+    (source, dr_ids): (&ClientConfig, &HashMap<String, String>),
     back: &str,
     pairs: &[(TopicPartition, TopicPartition)],
     execute: bool,
@@ -187,7 +215,7 @@ fn prepare_starts(
                     v: 1,
                     source_topic: dr.topic.clone(),
                     shards: DEFAULT_SHARDS,
-                    source_topic_id: None,
+                    source_topic_id: dr_ids.get(&dr.topic).cloned(),
                 };
                 to_commit.push(GroupOffset {
                     partition: src.clone(),

@@ -649,6 +649,37 @@ fn a_failback_brings_the_dr_writes_home_and_the_groups_to_their_exact_positions(
     assert_eq!(setup.source.read_committed_audited(&empty, 0).expect("read source").len(), 5);
 }
 
+/// A DR topic deleted and made again between the failback and the way home's first run: its
+/// starts carry the DR topic's ID, and the way home refuses (exit 4) where it went on from the
+/// start's offset in the new topic, its first records never brought home.
+#[test]
+fn a_dr_topic_made_again_after_the_failback_is_refused_by_the_way_home() {
+    let setup = Setup::new();
+    let t = topic("failback-recreated");
+    setup.source.create_topic(&t, 1, &[]).expect("topic");
+    setup.source.produce(&t, 0, &keyed("a", 0..PER_PARTITION)).expect("produce");
+    let group = format!("recreated-{}", setup.name);
+    commit_group(&setup.source, &group, &t, &BTreeMap::from([(0, 10)]));
+    assert_success(&setup.mirror_until_caught_up(&regex::escape(&t), &["--groups", &regex::escape(&group)]));
+    assert_success(&setup.failover(&["--execute"]));
+    setup.target.produce(&t, 0, &keyed("dr", 0..10)).expect("produce on DR");
+    assert_success(&failback(&setup, &["--execute"]));
+
+    setup.target.delete_topic(&t).expect("delete on DR");
+    setup.target.create_topic(&t, 1, &[]).expect("made again on DR");
+    setup.target.produce(&t, 0, &keyed("new", 0..PER_PARTITION * 2)).expect("produce on DR");
+    let state = tempfile::tempdir().expect("tempdir");
+    let back = format!("{}-back", setup.name);
+    let refused = run(&way_home(&setup, &back, &regex::escape(&t), state.path()), Duration::from_secs(120));
+    assert_eq!(refused.status.code(), Some(4), "{}", stderr(&refused));
+    assert!(stderr(&refused).contains("was deleted and recreated"), "{}", stderr(&refused));
+    assert_eq!(
+        setup.source.read_committed_audited(&t, 0).expect("read").len(),
+        PER_PARTITION,
+        "nothing copied"
+    );
+}
+
 /// A group on DR that read every copy of a partition with no DR writes, its position past the
 /// last commit's marker (where a Java consumer's moves): it goes home at the end of the source's
 /// records there, where it was refused for good ("not copied back yet": the opposite mirror has
