@@ -7,9 +7,11 @@
 //! the producer itself (and aborts the transaction it has open).
 //!
 //! So after every fencing (a shard's start, a producer made again) no transaction begins until a
-//! read begun after it has found no failover, or [`read_limit`] has passed (a read that fails
-//! only warns, as at the start). The read starts at the fencing, beside the shard's positions
-//! and first fetch, so a shard seldom waits for it. A found failover stops the run
+//! read begun after it has found no failover, or failed, or [`read_limit`] has passed (a read
+//! that fails only warns, as at the start: the mirror goes on). A failed read is made again
+//! every [`RETRY`] until one gets through, so that a failover missed while the claims could not
+//! be read still stops the run once they can. The read starts at the fencing, beside the shard's
+//! positions and first fetch, so a shard seldom waits for it. A found failover stops the run
 //! (exit code 3, as at the start), shards that have nothing to copy too. Group sync is never
 //! fenced: each of its cycles reads the claims first.
 use std::panic::AssertUnwindSafe;
@@ -18,7 +20,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use rdkafka::ClientConfig;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use crate::config::MirrorSettings;
 use crate::error::{Error, Result};
@@ -40,8 +42,13 @@ pub(crate) struct FailoverRecheck {
 struct State {
     /// Fencings noted so far: each one's [`Fencing`] has its number.
     fenced: u64,
-    /// The fencings a finished read began after.
+    /// The fencings a read that got through began after.
     covered: u64,
+    /// The fencings a finished read, through or failed, began after: their shards wait no more.
+    tried: u64,
+    /// The reading thread waits to read again after a failed read (see [`RETRY`]): it reads for
+    /// the fencings noted meanwhile too.
+    retrying: bool,
     /// When the read under way began (its thread reads again while fencings are left
     /// uncovered); None: none is.
     reading: Option<Instant>,
@@ -63,17 +70,17 @@ impl FailoverRecheck {
         let fencing = Fencing(state.fenced, Instant::now());
         // A read under way for long (a target out of reach just now) does not hold this
         // fencing's up: another reader starts beside it.
-        if state.reading.is_none_or(|began| began.elapsed() > STALE_READ) {
+        if !state.retrying && state.reading.is_none_or(|began| began.elapsed() > STALE_READ) {
             state.reading = Some(Instant::now());
             let this = self.clone();
             let settings = settings.clone();
             let spawned = std::thread::Builder::new()
                 .name("kmirror-claims".into())
-                .spawn(move || this.read_until_covered(|| this.read(&target, &settings)));
+                .spawn(move || this.read_until_covered(|| this.read(&target, &settings), RETRY));
             if let Err(e) = spawned {
                 warn!(error = %e, "could not start reading the shards' claims: a failover since the start would go unnoticed");
                 state.reading = None;
-                state.covered = state.fenced;
+                state.tried = state.fenced;
             }
         }
         fencing
@@ -179,6 +186,9 @@ impl FailoverRecheck {
     /// the error.
     pub(crate) fn read_now(&self, target: &ClientConfig, settings: &MirrorSettings) -> Result<()> {
         let read = self.read(target, settings);
+        if let Err(e) = &read {
+            warn!(error = %e, "could not read the shards' claims: a failover since the start would go unnoticed until a read gets through");
+        }
         self.take_in(None, read);
         self.failover(&settings.name).map_or(Ok(()), Err)
     }
@@ -188,11 +198,11 @@ impl FailoverRecheck {
         Failover::of(&self.lock().found).map(|f| f.error(name))
     }
 
-    /// Waits until fencing `number` is covered or `deadline` passes: whether it is covered. The
-    /// failover a read found is the error.
+    /// Waits until a read begun after fencing `number` has finished (got through or failed) or
+    /// `deadline` passes: whether one has. The failover a read found is the error.
     fn wait_until(&self, number: u64, name: &str, deadline: Instant) -> Result<bool> {
         let mut state = self.lock();
-        while state.covered < number && state.found.is_empty() {
+        while state.tried < number && state.found.is_empty() {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 break;
@@ -201,7 +211,7 @@ impl FailoverRecheck {
         }
         match Failover::of(&state.found) {
             Some(failover) => Err(failover.error(name)),
-            None => Ok(state.covered >= number),
+            None => Ok(state.tried >= number),
         }
     }
 
@@ -209,11 +219,14 @@ impl FailoverRecheck {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Reads the claims until a read has begun after every fencing noted.
-    fn read_until_covered(&self, read: impl Fn() -> Result<Vec<ShardOwner>>) {
+    /// Reads the claims until a read begun after every fencing noted has got through; after a
+    /// failed one, again in `retry`.
+    fn read_until_covered(&self, read: impl Fn() -> Result<Vec<ShardOwner>>, retry: Duration) {
+        let mut failed_before = false;
         loop {
             let upto = {
                 let mut state = self.lock();
+                state.retrying = false;
                 if state.covered >= state.fenced {
                     state.reading = None;
                     return;
@@ -224,7 +237,21 @@ impl FailoverRecheck {
             // A read that panicked counts as one that failed: the waits must still end.
             let read = std::panic::catch_unwind(AssertUnwindSafe(&read))
                 .unwrap_or_else(|_| Err(Error::Internal("reading the shards' claims panicked".into())));
+            let failed = read.is_err();
+            match (&read, failed_before) {
+                (Err(e), false) => {
+                    warn!(error = %e, "could not read the shards' claims again: the shards go on, and a failover since the start would go unnoticed until a read gets through (reading again every {} s)", retry.as_secs())
+                }
+                (Err(e), true) => debug!(error = %e, "the shards' claims still cannot be read"),
+                (Ok(_), true) => info!("the shards' claims read again after failed reads"),
+                (Ok(_), false) => {}
+            }
             self.finish(upto, read);
+            if failed {
+                failed_before = true;
+                self.lock().retrying = true;
+                std::thread::sleep(retry);
+            }
         }
     }
 
@@ -235,19 +262,20 @@ impl FailoverRecheck {
         debug!(upto, "shard claims read again");
     }
 
-    /// Takes in a read (begun when `upto` fencings had been noted, if it covers them).
+    /// Takes in a read (begun when `upto` fencings had been noted, if it covers them). A failed
+    /// one covers none, but ends their shards' waits: as at the start, the check is for a
+    /// person's mistake, and a mirror must not stop for want of it.
     fn take_in(&self, upto: Option<u64>, read: Result<Vec<ShardOwner>>) {
         let mut state = self.lock();
         if let Some(upto) = upto {
-            state.covered = state.covered.max(upto);
+            state.tried = state.tried.max(upto);
+            if read.is_ok() {
+                state.covered = state.covered.max(upto);
+            }
         }
-        match read {
-            Ok(found) if state.found.is_empty() => state.found = found,
-            Ok(_) => {}
-            // As at the start: the check is for a person's mistake, and a mirror must not stop
-            // for want of it.
-            Err(e) => {
-                warn!(error = %e, "could not read the shards' claims again: a failover since the start would go unnoticed")
+        if let Ok(found) = read {
+            if state.found.is_empty() {
+                state.found = found;
             }
         }
         self.read.notify_all();
@@ -256,6 +284,9 @@ impl FailoverRecheck {
 
 /// How often a wait before a transaction looks at the stop flag.
 const STOP_CHECK: Duration = Duration::from_millis(100);
+
+/// How soon a failed read of the claims after a fencing is made again.
+const RETRY: Duration = Duration::from_secs(2);
 
 /// How long a read may be under way before a new fencing starts one of its own.
 const STALE_READ: Duration = Duration::from_secs(1);
@@ -368,39 +399,54 @@ mod tests {
         let recheck = FailoverRecheck::default();
         recheck.lock().fenced = 1;
         let reads = std::cell::Cell::new(0);
-        recheck.read_until_covered(|| {
-            reads.set(reads.get() + 1);
-            match reads.get() {
-                // Another shard fences while the first read is under way; the failover lands
-                // between the two reads.
-                1 => {
-                    recheck.lock().fenced = 2;
-                    Ok(Vec::new())
+        recheck.read_until_covered(
+            || {
+                reads.set(reads.get() + 1);
+                match reads.get() {
+                    // Another shard fences while the first read is under way; the failover lands
+                    // between the two reads.
+                    1 => {
+                        recheck.lock().fenced = 2;
+                        Ok(Vec::new())
+                    }
+                    _ => Ok(vec![failover(3)]),
                 }
-                _ => Ok(vec![failover(3)]),
-            }
-        });
+            },
+            Duration::from_millis(10),
+        );
         assert_eq!(reads.get(), 2);
         let state = recheck.lock();
         assert_eq!((state.covered, state.reading.is_some(), state.found.len()), (2, false, 1));
     }
 
     #[test]
-    fn a_failed_or_panicked_read_lets_the_shards_go_on() {
+    fn a_failed_or_panicked_read_lets_the_shards_go_on_and_is_made_again_until_one_gets_through() {
         let recheck = FailoverRecheck::default();
         recheck.lock().fenced = 2;
         let reads = std::cell::Cell::new(0);
-        recheck.read_until_covered(|| {
-            reads.set(reads.get() + 1);
-            if reads.get() == 1 {
-                recheck.lock().fenced = 3;
-                return Err(Error::Internal("the shards topic could not be read".into()));
-            }
-            panic!("a read that panics");
-        });
-        assert_eq!(reads.get(), 2);
+        recheck.read_until_covered(
+            || {
+                reads.set(reads.get() + 1);
+                match reads.get() {
+                    1 => {
+                        recheck.lock().fenced = 3;
+                        Err(Error::Internal("the shards topic could not be read".into()))
+                    }
+                    2 => panic!("a read that panics"),
+                    _ => {
+                        // The failed reads ended the shards' waits, and covered none.
+                        assert!(recheck.wait_until(3, "m", soon(0)).expect("no failover yet"));
+                        assert_eq!(recheck.lock().covered, 0);
+                        // A failover that landed while the claims could not be read.
+                        Ok(vec![failover(2)])
+                    }
+                }
+            },
+            Duration::from_millis(10),
+        );
+        assert_eq!(reads.get(), 3);
+        assert_eq!(recheck.lock().covered, 3);
         assert!(recheck.lock().reading.is_none(), "a later fencing starts a read again");
-        assert!(recheck.wait_until(3, "m", soon(5_000)).expect("no failover"));
-        assert!(recheck.failover("m").is_none());
+        assert!(recheck.failover("m").is_some_and(|e| e.exit_code() == 3), "found late, it stops the run");
     }
 }
