@@ -284,7 +284,7 @@ pub(crate) struct MirrorArgs {
     #[arg(long, value_name = "SECONDS")]
     pub(crate) connect_timeout: Option<u64>,
     /// Source consumer groups to checkpoint on the target (whole-name regex) [default: none];
-    /// kmirror's own groups (kmirror.…) only where the pattern spells that prefix.
+    /// kmirror's own groups (kmirror.…) only where the pattern spells `kmirror\.`.
     #[arg(long, value_name = "REGEX")]
     pub(crate) groups: Option<String>,
     /// Seconds between checkpoints of the --groups [default: 10].
@@ -414,7 +414,8 @@ pub(crate) struct TranslateArgs {
     /// A consumer group to translate (repeatable).
     #[arg(long = "group", value_name = "GROUP")]
     pub(crate) group: Vec<String>,
-    /// Consumer groups to translate (whole-name regex).
+    /// Consumer groups to translate (whole-name regex; kmirror's own groups, kmirror.…, only
+    /// where it spells `kmirror\.`).
     #[arg(long, value_name = "REGEX")]
     pub(crate) groups: Option<String>,
     /// Source cluster bootstrap servers. With it, positions come from the live source groups;
@@ -448,8 +449,9 @@ pub(crate) struct FailoverArgs {
     /// answer) the groups move from their last checkpoints on the target.
     #[arg(long, value_name = "BOOTSTRAP")]
     pub(crate) source: Option<String>,
-    /// Which checkpointed groups move (whole-name regex) [default: all of them; with --source
-    /// and none checkpointed, the groups on the source].
+    /// Which checkpointed groups move (whole-name regex; kmirror's own groups, kmirror.…, only
+    /// where it spells `kmirror\.`) [default: all of them; with --source and none
+    /// checkpointed, the groups on the source].
     #[arg(long, value_name = "REGEX")]
     pub(crate) groups: Option<String>,
     /// Only these source topics (whole-name regex).
@@ -475,8 +477,9 @@ pub(crate) struct FailbackArgs {
     /// The original source cluster: where the groups go back and the opposite mirror writes.
     #[arg(long, value_name = "BOOTSTRAP")]
     pub(crate) source: Option<String>,
-    /// Consumer groups on DR to move back (whole-name regex). Without it only the opposite
-    /// mirror is prepared; run it until caught up, then fail back again with --groups.
+    /// Consumer groups on DR to move back (whole-name regex; kmirror's own groups, kmirror.…,
+    /// only where it spells `kmirror\.`). Without it only the opposite mirror is prepared; run
+    /// it until caught up, then fail back again with --groups.
     #[arg(long, value_name = "REGEX")]
     pub(crate) groups: Option<String>,
     /// Do it: commit the opposite mirror's start positions (where it has none) and, with

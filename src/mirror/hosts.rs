@@ -6,7 +6,7 @@
 //! holds and stops before the revocation is acknowledged. A slow or partitioned old owner is
 //! fenced on its next write, so a reassignment never duplicates.
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -29,6 +29,9 @@ pub(crate) enum ShardHosts {
     Local {
         senders: Vec<Sender<WorkerCommand>>,
         handles: Vec<JoinHandle<Result<WorkerReport>>>,
+        /// Workers whose work has ended: counted before the main loop is woken, which would
+        /// otherwise find the thread still returning (not finished yet) and wait its tick.
+        ended: Arc<AtomicUsize>,
         streams: usize,
         /// This process's claims on its shards (None: the log could not be made).
         claims: Option<(OwnershipLog, Vec<u32>)>,
@@ -130,6 +133,7 @@ fn spawn_worker(
     index: usize,
     initial: InitialShards,
     stop_all_on_error: bool,
+    ended: Option<Arc<AtomicUsize>>,
 ) -> Result<(Sender<WorkerCommand>, JoinHandle<Result<WorkerReport>>)> {
     let (tx, rx) = channel();
     let ctx = ctx.clone();
@@ -144,6 +148,9 @@ fn spawn_worker(
             if result.is_err() && stop_all_on_error {
                 // One failed worker stops the run: the others finish their transaction.
                 ctx.stop.store(true, Ordering::Relaxed);
+            }
+            if let Some(ended) = ended {
+                ended.fetch_add(1, Ordering::SeqCst);
             }
             main.unpark();
             result
@@ -168,12 +175,13 @@ impl ShardHosts {
             per_worker[worker_of(shard, streams)].insert(shard, (routes, early.remove(&shard)));
         }
         let (mut senders, mut handles) = (Vec::new(), Vec::new());
+        let ended = Arc::new(AtomicUsize::new(0));
         for (index, initial) in per_worker.into_iter().enumerate() {
-            let (tx, handle) = spawn_worker(ctx, index, initial, true)?;
+            let (tx, handle) = spawn_worker(ctx, index, initial, true, Some(ended.clone()))?;
             senders.push(tx);
             handles.push(handle);
         }
-        Ok(Self::Local { senders, handles, streams, claims })
+        Ok(Self::Local { senders, handles, ended, streams, claims })
     }
 
     /// Joins the mirror's group on the target; shards start as the coordinator assigns them.
@@ -231,7 +239,10 @@ impl ShardHosts {
     /// False once every local worker has ended, or (coordinated) once the mirror stops.
     pub(crate) fn running(&self, ctx: &MirrorContext) -> bool {
         match self {
-            Self::Local { handles, .. } => !handles.iter().all(JoinHandle::is_finished),
+            // Finished covers a worker that panicked, which counts no end.
+            Self::Local { handles, ended, .. } => {
+                ended.load(Ordering::SeqCst) < handles.len() && !handles.iter().all(JoinHandle::is_finished)
+            }
             Self::Coordinated(group) => {
                 !ctx.stop.load(Ordering::Relaxed) && group.membership().failure_is_none()
             }
@@ -248,8 +259,8 @@ impl ShardHosts {
         }
     }
 
-    /// Waits a little: the main loop's tick, cut short when a worker ends (a batch run's exit).
-    /// Called on the thread that made the hosts, which is the one the workers wake.
+    /// Waits a little: the main loop's tick, cut short when a local worker ends (a batch run's
+    /// exit). Called on the thread that made the hosts, which is the one local workers wake.
     pub(crate) fn wait(&self) {
         std::thread::park_timeout(Duration::from_millis(25));
     }
@@ -373,7 +384,7 @@ impl Membership {
         let routes = known.get(&shard).cloned().unwrap_or_default();
         self.ctx.telemetry.expect_shard(shard);
         let initial = BTreeMap::from([(shard, (routes, None))]);
-        match spawn_worker(&self.ctx, shard as usize, initial, false) {
+        match spawn_worker(&self.ctx, shard as usize, initial, false, None) {
             Ok((commands, handle)) => {
                 info!(shard, "shard taken");
                 self.log.record(shard, OWNED);

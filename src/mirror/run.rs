@@ -163,7 +163,7 @@ impl Mirror {
                 rdkafka::consumer::Consumer::fetch_metadata(target_metadata, None, settings.connect_timeout);
             early_start.decide_target_answered(reached.is_ok());
             // Once the target answered: a target that refused the first request (a wrong
-            // password) is not asked again.
+            // password) is asked nothing more (the reader's client has only connected).
             let failovers = reached.is_ok().then(|| {
                 let ctx = &ctx;
                 scope.spawn(move || {
@@ -260,7 +260,7 @@ impl Mirror {
             Some(Ok(committed)) if committed.iter().any(|c| c.offset.is_some_and(|o| o >= 0)) => Ok(()),
             Some(Err(not_read)) => Err(not_read.into_error(Side::Target, &mark)),
             _ => Err(Error::Usage(format!(
-                "mirror {name} is the way home of mirror {forward} (its source holds {map}), and `kmirror failback --execute` has not committed all its start positions: run `kmirror failback --name {forward} --execute` (with the same --source and --target as {forward}) first, or again if a run of it stopped before its end; started now, it would copy back every record {forward} copied"
+                "mirror {name} is the way home of mirror {forward} (its source holds {map}), and `kmirror failback --execute` has not marked all its start positions committed ({mark}): run `kmirror failback --name {forward} --execute` (with the same --source and --target as {forward}) first, or again if a run of it stopped before its end or was made by a kmirror older than the mark; started now, it would copy back every record {forward} copied"
             ))),
         }
     }
