@@ -7,7 +7,9 @@ use rdkafka::ClientConfig;
 use tracing::{info, warn};
 
 use crate::cmd::cli::TranslateArgs;
+use crate::cmd::mirrored_partitions::uncopied_positions;
 use crate::cmd::report::{render, Row};
+use crate::cmd::uncopied_at_failover::MirroredPosition;
 use crate::config::groups::GroupSelector;
 use crate::config::names;
 use crate::config::topics::TopicSelector;
@@ -136,10 +138,15 @@ fn clusters(args: &TranslateArgs) -> Result<Clusters> {
     Ok(Clusters { source, target })
 }
 
-/// Source group positions, from the live source or else from the checkpoints.
-fn source_positions(q: &Query<'_>) -> Result<BTreeMap<String, Vec<GroupOffset>>> {
-    let partitions: Vec<TopicPartition> =
+/// Source group positions, from the live source or else from the checkpoints; `uncopied`: the
+/// partitions the mirror has a position in and no copies of, read beside those it has copies of.
+fn source_positions(
+    q: &Query<'_>,
+    uncopied: &BTreeMap<TopicPartition, MirroredPosition>,
+) -> Result<BTreeMap<String, Vec<GroupOffset>>> {
+    let mut partitions: Vec<TopicPartition> =
         q.translator.source_partitions()?.into_iter().filter(|tp| q.picks(tp)).collect();
+    partitions.extend(uncopied.keys().filter(|tp| !partitions.contains(tp)).cloned().collect::<Vec<_>>());
     if let Some(source) = &q.clusters.source {
         let names = q.group_names(source, Side::Source)?;
         info!(groups = names.len(), "positions from the live source groups");
@@ -167,7 +174,17 @@ fn source_positions(q: &Query<'_>) -> Result<BTreeMap<String, Vec<GroupOffset>>>
 }
 
 fn forward(q: &Query<'_>) -> Result<Vec<Row>> {
-    let positions = source_positions(q)?;
+    // A partition the mirror has copied nothing of yet (a topic empty when it started, a start
+    // from latest) is translated to nothing: said, where it was left out without a word, and
+    // with `--execute` a group there was moved on its other partitions only.
+    let uncopied: BTreeMap<TopicPartition, MirroredPosition> =
+        uncopied_positions(&q.translator, &q.clusters.target, &q.args.mirror.name)?
+            .into_values()
+            .flatten()
+            .map(|u| (u.source(), u))
+            .filter(|(tp, _)| q.picks(tp))
+            .collect();
+    let positions = source_positions(q, &uncopied)?;
     if positions.is_empty() {
         return Err(q.none_matched(match q.clusters.source {
             Some(_) => "on the source",
@@ -177,6 +194,13 @@ fn forward(q: &Query<'_>) -> Result<Vec<Row>> {
     let groups: Vec<&[GroupOffset]> = positions.values().map(Vec::as_slice).collect();
     let mut translated: Vec<(String, Vec<Translation>)> =
         positions.keys().cloned().zip(q.translator.forward_all(&groups)?).collect();
+    // Past the mirror's position there: the records between are copied later, as past the
+    // copies of a partition that has some.
+    for t in translated.iter_mut().flat_map(|(_, t)| t.iter_mut()).filter(|t| t.to.is_none()) {
+        if let Some(u) = uncopied.get(&t.from.partition).filter(|u| t.from.offset > u.position) {
+            t.past_copies = Some(u.position);
+        }
+    }
     match &q.clusters.source {
         // Past the copies on a live source: the records between are copied later, after the
         // position given, and a group moved there now would read them again. Past them by
@@ -232,6 +256,14 @@ fn forward(q: &Query<'_>) -> Result<Vec<Row>> {
                     s.from, s.to
                 )
             });
+            if let (None, Some(u)) = (&t.to, uncopied.get(&t.from.partition)) {
+                r.target_topic = u.target_topic.clone();
+                r.target_partition = u.partition;
+                r.note = Some(format!(
+                    "the mirror has copied no record of this partition (it stands at source offset {}): there is no copy to translate to, and nothing is committed for it; on the target the group starts here by its auto.offset.reset (earliest reads every copy to come)",
+                    u.position
+                ));
+            }
             if let Some(end) = t.past_copies {
                 r.note = Some(format!(
                     "the mirror has copied up to source offset {end}, behind the group: the records from there land after this position once copied, and a group moved here would read them again; wait until the mirror has copied up to the group (kmirror status), then translate again"
