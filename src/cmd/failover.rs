@@ -16,7 +16,6 @@ use crate::cmd::cli::{ClientFlags, FailoverArgs, MirrorRef, StatusArgs, StatusFo
 use crate::cmd::mirrored_partitions::uncopied_positions;
 use crate::cmd::report::{self, Format, Row};
 use crate::cmd::uncopied_at_failover::{self, MirroredPosition};
-use crate::config::groups::GroupSelector;
 use crate::config::names;
 use crate::config::topics::TopicSelector;
 use crate::config::{check_name, default_state_dir, group_regex};
@@ -54,6 +53,9 @@ pub(crate) fn run(args: &FailoverArgs) -> Result<String> {
     reachable(&target, Side::Target, &target_servers, timeout)?;
     let pattern = args.groups.clone().unwrap_or_else(|| ".*".into());
     let groups = group_regex(&pattern)?;
+    // Without --groups every checkpointed group moves, kmirror's own too where the mirror was
+    // told to checkpoint them; `.*` leaves those out (see GroupSelector).
+    let takes_checkpointed = |g: &str| args.groups.is_none() || groups.is_match(g);
     // Checked before anything is fenced: a failover refused after its fencing leaves the
     // mirror stopped and no group moved.
     let selector = args.topics.as_deref().map(|topics| TopicSelector::new(topics, None)).transpose()?;
@@ -90,8 +92,8 @@ pub(crate) fn run(args: &FailoverArgs) -> Result<String> {
     let mut source_answered = source.is_some();
     if args.execute {
         let checkpoints = checkpointed_groups(&target, &args.mirror.name)?;
-        let every = chosen(&checkpoints, &groups, None);
-        let checkpointed = chosen(&checkpoints, &groups, selector.as_ref());
+        let every = chosen(&checkpoints, takes_checkpointed, None);
+        let checkpointed = chosen(&checkpoints, takes_checkpointed, selector.as_ref());
         // No group to move, now or after the last checkpoint: refused before the fencing, which
         // would stop the mirror for nothing. The groups the mirror checkpointed move; where it
         // checkpointed none, those on the source --groups matches.
@@ -167,7 +169,8 @@ pub(crate) fn run(args: &FailoverArgs) -> Result<String> {
     }
     drop(state);
 
-    let group_names = chosen(&checkpointed_groups(&target, &args.mirror.name)?, &groups, selector.as_ref());
+    let group_names =
+        chosen(&checkpointed_groups(&target, &args.mirror.name)?, takes_checkpointed, selector.as_ref());
     if group_names.is_empty() {
         return Err(no_group(&args.mirror.name, &pattern, args.topics.as_deref()));
     }
@@ -291,17 +294,17 @@ fn checkpointed_groups(target: &ClientConfig, name: &str) -> Result<BTreeMap<Str
     latest_checkpoints(target, &topic, &reader)
 }
 
-/// The groups of `checkpoints` that `groups` matches, and with `--topics` only those with a
-/// position in a topic it picks (source names): a group with none there has nothing to move,
-/// and stopped the failover after its fencing.
+/// The groups of `checkpoints` that `takes`, and with `--topics` only those with a position in a
+/// topic it picks (source names): a group with none there has nothing to move, and stopped the
+/// failover after its fencing.
 fn chosen(
     checkpoints: &BTreeMap<String, Checkpoint>,
-    groups: &GroupSelector,
+    takes: impl Fn(&str) -> bool,
     topics: Option<&TopicSelector>,
 ) -> Vec<String> {
     checkpoints
         .iter()
-        .filter(|(g, _)| groups.is_match(g))
+        .filter(|(g, _)| takes(g))
         .filter(|(_, checkpoint)| {
             topics.is_none_or(|selector| {
                 checkpoint.offsets.iter().any(|o| selector.matches(&o.partition.topic))
