@@ -95,12 +95,16 @@ pub(crate) fn run(args: &FailbackArgs) -> Result<String> {
         Err(Error::State(_)) => None,
         Err(e) => return Err(e),
     };
-    let dr_ids = match args.execute {
-        true => dr_topic_ids(&dr, &pairs, timeout)?,
-        false => HashMap::new(),
-    };
-    let starts =
-        prepare_starts(&forward, back_map.as_ref(), (&source, &dr_ids), &back, &pairs, args.execute)?;
+    let dr_ids = dr_topic_ids(&dr, &pairs, timeout)?;
+    let made_again = made_again_since_the_failover(&dr, name, forward.shards()?, &dr_ids);
+    let starts = prepare_starts(
+        &forward,
+        back_map.as_ref(),
+        (&source, &dr_ids, &made_again),
+        &back,
+        &pairs,
+        args.execute,
+    )?;
     drop(back_map);
     let ends: BTreeMap<TopicPartition, i64> = starts
         .iter()
@@ -169,13 +173,41 @@ fn dr_topic_ids(
     }))
 }
 
-/// Where the forward copy ends in each DR partition, and (with `execute`) those positions
-/// committed as the opposite mirror's start where it has none yet; `dr_ids`: the DR topics' IDs
-/// (see [`dr_topic_ids`]).
+/// The DR topics whose ID is not the one the failover recorded (see `uncopied_at_failover`):
+/// deleted and made again in the DR period, they hold DR writes only, every one of which goes
+/// home. A failover that recorded none (an older kmirror's), or a record that cannot be read,
+/// gives none: said, since such a topic's first records would then be skipped.
+fn made_again_since_the_failover(
+    dr: &ClientConfig,
+    name: &str,
+    shards: u32,
+    dr_ids: &HashMap<String, String>,
+) -> BTreeSet<String> {
+    let recorded = match uncopied_at_failover::read_target_ids(dr, name, shards) {
+        Ok(recorded) => recorded,
+        Err(e) => {
+            warn!(error = %e, "could not read the DR topics' IDs the failover recorded: a DR topic deleted and made again since would be brought home from the copies' end, not from its start");
+            return BTreeSet::new();
+        }
+    };
+    let made_again: BTreeSet<String> = recorded
+        .into_iter()
+        .filter(|(topic, id)| dr_ids.get(topic).is_some_and(|now| now != id))
+        .map(|(topic, _)| topic)
+        .collect();
+    for topic in &made_again {
+        warn!(%topic, "DR topic deleted and made again since the failover: it holds DR writes only, and the way home copies it from its start");
+    }
+    made_again
+}
+
+/// Where the forward copy ends in each DR partition (a topic `made_again` since the failover:
+/// at its start), and (with `execute`) those positions committed as the opposite mirror's start
+/// where it has none yet; `dr_ids`: the DR topics' IDs (see [`dr_topic_ids`]).
 fn prepare_starts(
     forward: &Translator,
     back_map: Option<&Translator>,
-    (source, dr_ids): (&ClientConfig, &HashMap<String, String>),
+    (source, dr_ids, made_again): (&ClientConfig, &HashMap<String, String>, &BTreeSet<String>),
     back: &str,
     pairs: &[(TopicPartition, TopicPartition)],
     execute: bool,
@@ -184,6 +216,7 @@ fn prepare_starts(
     for (src, dr) in pairs {
         let committed = forward.committed_position(src, dr)?;
         let start = match forward.mapped_end(src)? {
+            _ if made_again.contains(&dr.topic) => 0,
             Some(end) => {
                 let last = forward.copy_of(src, end - 1, committed)?.ok_or_else(|| {
                     Error::State(format!("the map of {src} ends at {end} but holds no copy of {}", end - 1))

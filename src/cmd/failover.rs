@@ -7,13 +7,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use kmirror_state::Checkpoint;
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseProducer, Producer};
 use rdkafka::ClientConfig;
 use serde::Serialize;
 use tracing::{info, warn};
 
 use crate::cmd::cli::{ClientFlags, FailoverArgs, MirrorRef, StatusArgs, StatusFormat, TranslateArgs};
-use crate::cmd::mirrored_partitions::uncopied_positions;
+use crate::cmd::mirrored_partitions::{mirrored_pairs, uncopied_positions};
 use crate::cmd::report::{self, Format, Row};
 use crate::cmd::uncopied_at_failover::{self, MirroredPosition};
 use crate::config::names;
@@ -24,6 +25,7 @@ use crate::kafka::client::CreateForRole;
 use crate::kafka::connect::reachable;
 use crate::kafka::groups::{list_groups, refuse_active};
 use crate::kafka::log_filter::clusters_reached;
+use crate::kafka::topic_descriptions::topic_ids;
 use crate::mirror::owners::{OwnershipLog, FAILED_OVER};
 use crate::state_dir::StateDir;
 use crate::translate::checkpoint::{latest_checkpoints, take_checkpoints, write_checkpoints, Writer};
@@ -243,17 +245,52 @@ fn live_source(args: &FailoverArgs, timeout: Duration) -> Result<Option<ClientCo
     }
 }
 
-/// What the failover in force, if any, recorded (see [`uncopied_at_failover`]), by shard.
-fn recorded_before(target: &ClientConfig, name: &str, shards: u32) -> Vec<(u32, MirroredPosition)> {
-    match uncopied_at_failover::read(target, name, shards) {
-        Ok(recorded) => {
-            recorded.into_iter().map(|p| (names::shard_of(&p.source_topic, p.partition, shards), p)).collect()
-        }
+/// What the failover in force, if any, recorded (see [`uncopied_at_failover`]): its partitions
+/// without copies by shard, and its target topics' IDs.
+fn recorded_before(target: &ClientConfig, name: &str, shards: u32) -> RecordedBefore {
+    match uncopied_at_failover::read_all(target, name, shards) {
+        Ok((recorded, ids)) => (
+            recorded
+                .into_iter()
+                .map(|p| (names::shard_of(&p.source_topic, p.partition, shards), p))
+                .collect(),
+            ids,
+        ),
         Err(e) => {
             warn!("could not read what the failover in force recorded ({e}); recording what this one finds");
-            Vec::new()
+            Default::default()
         }
     }
+}
+
+type RecordedBefore = (Vec<(u32, MirroredPosition)>, BTreeMap<String, String>);
+
+/// The IDs of the target topics of every partition mirror `name` mirrors, by shard, as the target
+/// gives them now, but those the failover in force recorded (`earlier`): the IDs at the first
+/// failover of a DR period, which failback holds today's against.
+fn target_ids_by_shard(
+    translator: &Translator,
+    target: &ClientConfig,
+    name: &str,
+    shards: u32,
+    earlier: BTreeMap<String, String>,
+) -> Result<BTreeMap<u32, BTreeMap<String, String>>> {
+    let pairs = mirrored_pairs(translator, target, name)?;
+    let topics: BTreeSet<&str> = pairs.iter().map(|(_, t)| t.topic.as_str()).collect();
+    let client: BaseConsumer =
+        target.create_for_role().map_err(Error::kafka(Side::Target, "creating a client"))?;
+    let mut ids =
+        topic_ids(client.client(), &topics.into_iter().collect::<Vec<_>>(), Duration::from_secs(30))
+            .map_err(|why| Error::State(format!("describing the target topics for their IDs: {why}")))?;
+    ids.extend(earlier);
+    let mut by_shard: BTreeMap<u32, BTreeMap<String, String>> = BTreeMap::new();
+    for (source, copy) in &pairs {
+        if let Some(id) = ids.get(&copy.topic) {
+            let shard = names::shard_of(&source.topic, source.partition, shards);
+            by_shard.entry(shard).or_default().insert(copy.topic.clone(), id.clone());
+        }
+    }
+    Ok(by_shard)
 }
 
 /// Records, after the fencing (nothing moves the mirror's positions any more), the partitions
@@ -266,13 +303,16 @@ fn record_uncopied(
     target: &ClientConfig,
     name: &str,
     shards: u32,
-    earlier: Vec<(u32, MirroredPosition)>,
+    (earlier, earlier_ids): RecordedBefore,
 ) {
     let recorded = uncopied_positions(translator, target, name)
         .and_then(|found| {
             uncopied_at_failover::merged(found, earlier, |p| Ok(translator.target_of(&p.source())?.is_none()))
         })
-        .and_then(|uncopied| uncopied_at_failover::record(target, name, shards, uncopied));
+        .and_then(|uncopied| {
+            let ids = target_ids_by_shard(translator, target, name, shards, earlier_ids)?;
+            uncopied_at_failover::record(target, name, shards, uncopied, ids)
+        });
     if let Err(e) = recorded {
         warn!("could not record the partitions without copies ({e}); a failback after the target expired the mirror's positions (offsets.retention.minutes) would leave them out");
     }

@@ -53,6 +53,11 @@ struct Recorded {
     /// The failover's process: its claims carry the same.
     instance: String,
     topics: Vec<RecordedTopic>,
+    /// The IDs of the target topics the shard copies into, as the target gave them at the
+    /// failover (the first one's, where it was run again): a DR topic deleted and made again in
+    /// the DR period holds DR writes only, which failback must bring home from its start.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    target_ids: BTreeMap<String, String>,
 }
 
 /// A topic's partitions, each with its position: names once per topic, so that a shard of
@@ -78,7 +83,7 @@ impl Recorded {
                 partitions,
             })
             .collect();
-        Self { instance: instance.to_string(), topics }
+        Self { instance: instance.to_string(), topics, target_ids: BTreeMap::new() }
     }
 
     fn positions(self) -> impl Iterator<Item = MirroredPosition> {
@@ -97,17 +102,19 @@ fn key(shard: u32) -> String {
     format!("{shard}.uncopied-at-failover")
 }
 
-/// Records `uncopied` (by shard) for every one of `shards`, as this process's failover: an
-/// empty list too, so that no shard keeps an earlier failover's.
+/// Records `uncopied` and `target_ids` (by shard) for every one of `shards`, as this process's
+/// failover: an empty list too, so that no shard keeps an earlier failover's.
 pub(crate) fn record(
     target: &ClientConfig,
     name: &str,
     shards: u32,
     mut uncopied: BTreeMap<u32, Vec<MirroredPosition>>,
+    mut target_ids: BTreeMap<u32, BTreeMap<String, String>>,
 ) -> Result<()> {
     let log = OwnershipLog::new(target, name)?;
     for shard in 0..shards {
-        let recorded = Recorded::of(this_instance(), uncopied.remove(&shard).unwrap_or_default());
+        let mut recorded = Recorded::of(this_instance(), uncopied.remove(&shard).unwrap_or_default());
+        recorded.target_ids = target_ids.remove(&shard).unwrap_or_default();
         let value = serde_json::to_vec(&recorded)
             .map_err(|e| Error::State(format!("encoding the partitions without copies: {e}")))?;
         log.write(shard, &key(shard), &value);
@@ -118,6 +125,35 @@ pub(crate) fn record(
 /// The partitions the failover in force on mirror `name` recorded (none where no failover is
 /// in force, or its process recorded none).
 pub(crate) fn read(target: &ClientConfig, name: &str, shards: u32) -> Result<Vec<MirroredPosition>> {
+    Ok(read_records(target, name, shards)?.into_iter().flat_map(Recorded::positions).collect())
+}
+
+/// The target topics' IDs the failover in force on mirror `name` recorded (none where no
+/// failover is in force, or it recorded none: a kmirror older than the record).
+pub(crate) fn read_target_ids(
+    target: &ClientConfig,
+    name: &str,
+    shards: u32,
+) -> Result<BTreeMap<String, String>> {
+    Ok(read_all(target, name, shards)?.1)
+}
+
+/// [`read`] and [`read_target_ids`] in one read.
+pub(crate) fn read_all(
+    target: &ClientConfig,
+    name: &str,
+    shards: u32,
+) -> Result<(Vec<MirroredPosition>, BTreeMap<String, String>)> {
+    let (mut positions, mut ids) = (Vec::new(), BTreeMap::new());
+    for record in read_records(target, name, shards)? {
+        ids.extend(record.target_ids.clone());
+        positions.extend(record.positions());
+    }
+    Ok((positions, ids))
+}
+
+/// The records of the failover in force on mirror `name`, shard by shard.
+fn read_records(target: &ClientConfig, name: &str, shards: u32) -> Result<Vec<Recorded>> {
     // One reader, one connection, for the claims and the records beside them.
     let reader = Claims::reader(target, name)?;
     let in_force: BTreeMap<u32, String> = Claims::read_with(&reader, name, 0..shards, READ_TIMEOUT)?
@@ -138,7 +174,7 @@ pub(crate) fn read(target: &ClientConfig, name: &str, shards: u32) -> Result<Vec
             last.insert(shard, serde_json::from_slice(record.value).map_err(|e| e.to_string()));
         }
     })?;
-    let mut positions = Vec::new();
+    let mut records = Vec::new();
     for (shard, recorded) in last {
         let Some(instance) = in_force.get(&shard) else { continue };
         let recorded = recorded.map_err(|e| {
@@ -147,10 +183,10 @@ pub(crate) fn read(target: &ClientConfig, name: &str, shards: u32) -> Result<Vec
             ))
         })?;
         if !instance.is_empty() && recorded.instance == *instance {
-            positions.extend(recorded.positions());
+            records.push(recorded);
         }
     }
-    Ok(positions)
+    Ok(records)
 }
 
 /// What a failover records: the partitions it finds positioned and uncopied (`found`), and those
@@ -188,12 +224,17 @@ mod tests {
     #[test]
     fn a_record_names_each_topic_once_and_gives_back_every_position() {
         let positions = vec![at("dlq", 0, 0), at("dlq", 3, 7), at("retry", 1, 2)];
-        let recorded = Recorded::of("abc", positions.clone());
+        let mut recorded = Recorded::of("abc", positions.clone());
+        recorded.target_ids = BTreeMap::from([("dr.dlq".to_string(), "id-1".to_string())]);
         assert_eq!(recorded.topics.len(), 2);
         let text = serde_json::to_vec(&recorded).expect("encode");
         let back: Recorded = serde_json::from_slice(&text).expect("decode");
         assert_eq!(back.instance, "abc");
+        assert_eq!(back.target_ids, recorded.target_ids);
         assert_eq!(back.positions().collect::<Vec<_>>(), positions);
+        // An older kmirror's record, without IDs, still reads.
+        let old: Recorded = serde_json::from_str(r#"{"instance":"x","topics":[]}"#).expect("decode");
+        assert!(old.target_ids.is_empty());
     }
 
     #[test]

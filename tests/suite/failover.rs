@@ -680,6 +680,42 @@ fn a_dr_topic_made_again_after_the_failback_is_refused_by_the_way_home() {
     );
 }
 
+/// A DR topic deleted and made again in the DR period (before the failback) holds DR writes
+/// only: the failover recorded the DR topics' IDs, and failback starts the way home at the new
+/// topic's start, where it started at the old copies' end and skipped as many of its records.
+#[test]
+fn a_dr_topic_made_again_before_the_failback_goes_home_whole() {
+    let setup = Setup::new();
+    let t = topic("failback-remade");
+    setup.source.create_topic(&t, 1, &[]).expect("topic");
+    setup.source.produce(&t, 0, &keyed("a", 0..PER_PARTITION)).expect("produce");
+    let group = format!("remade-{}", setup.name);
+    commit_group(&setup.source, &group, &t, &BTreeMap::from([(0, 10)]));
+    assert_success(&setup.mirror_until_caught_up(&regex::escape(&t), &["--groups", &regex::escape(&group)]));
+    assert_success(&setup.failover(&["--execute"]));
+
+    setup.target.delete_topic(&t).expect("delete on DR");
+    setup.target.create_topic(&t, 1, &[]).expect("made again on DR");
+    const NEW: usize = PER_PARTITION + 50;
+    setup.target.produce(&t, 0, &keyed("new", 0..NEW)).expect("produce on DR");
+    let prepared = failback(&setup, &["--execute", "--format", "json"]);
+    assert_success(&prepared);
+    let plan: serde_json::Value = serde_json::from_slice(&prepared.stdout).expect("json");
+    let start =
+        plan["starts"].as_array().expect("starts").iter().find(|s| s["dr_topic"] == t.as_str()).cloned();
+    assert_eq!(start.map(|s| s["start_offset"].clone()), Some(serde_json::json!(0)), "{plan:#}");
+
+    let state = tempfile::tempdir().expect("tempdir");
+    let back = format!("{}-back", setup.name);
+    assert_success(&run(
+        &way_home(&setup, &back, &regex::escape(&t), state.path()),
+        Duration::from_secs(120),
+    ));
+    let mut expected: Vec<Vec<u8>> = (0..PER_PARTITION).map(|i| format!("a-{i}").into_bytes()).collect();
+    expected.extend((0..NEW).map(|i| format!("new-{i}").into_bytes()));
+    assert_eq!(keys(&setup.source.read_committed_audited(&t, 0).expect("read source")), expected);
+}
+
 /// A group on DR that read every copy of a partition with no DR writes, its position past the
 /// last commit's marker (where a Java consumer's moves): it goes home at the end of the source's
 /// records there, where it was refused for good ("not copied back yet": the opposite mirror has
