@@ -1,5 +1,5 @@
 //! `kmirror translate-offsets`: where should a consumer group resume on the other cluster?
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use kmirror_state::{GroupOffset, TopicPartition};
@@ -144,9 +144,10 @@ fn source_positions(
     q: &Query<'_>,
     uncopied: &BTreeMap<TopicPartition, MirroredPosition>,
 ) -> Result<BTreeMap<String, Vec<GroupOffset>>> {
-    let mut partitions: Vec<TopicPartition> =
+    let mut partitions: BTreeSet<TopicPartition> =
         q.translator.source_partitions()?.into_iter().filter(|tp| q.picks(tp)).collect();
-    partitions.extend(uncopied.keys().filter(|tp| !partitions.contains(tp)).cloned().collect::<Vec<_>>());
+    partitions.extend(uncopied.keys().cloned());
+    let partitions: Vec<TopicPartition> = partitions.into_iter().collect();
     if let Some(source) = &q.clusters.source {
         let names = q.group_names(source, Side::Source)?;
         info!(groups = names.len(), "positions from the live source groups");
@@ -177,13 +178,27 @@ fn forward(q: &Query<'_>) -> Result<Vec<Row>> {
     // A partition the mirror has copied nothing of yet (a topic empty when it started, a start
     // from latest) is translated to nothing: said, where it was left out without a word, and
     // with `--execute` a group there was moved on its other partitions only.
-    let uncopied: BTreeMap<TopicPartition, MirroredPosition> =
-        uncopied_positions(&q.translator, &q.clusters.target, &q.args.mirror.name)?
-            .into_values()
-            .flatten()
-            .map(|u| (u.source(), u))
-            .filter(|(tp, _)| q.picks(tp))
-            .collect();
+    // A dry run goes on without them where the shadow groups cannot be read; `--execute`, whose
+    // refusals need them, does not.
+    let found = match uncopied_positions(&q.translator, &q.clusters.target, &q.args.mirror.name) {
+        Ok(found) => found,
+        Err(e) if !q.args.execute => {
+            warn!(error = %e, "could not read the mirror's positions: partitions it copied nothing of are left out");
+            BTreeMap::new()
+        }
+        Err(e) => return Err(e),
+    };
+    let mut uncopied: BTreeMap<TopicPartition, MirroredPosition> = BTreeMap::new();
+    for u in found.into_values().flatten().filter(|u| q.picks(&u.source())) {
+        // Listed twice (a position under an earlier --rename's target name too): the lower one,
+        // whose refusal is the safe side.
+        match uncopied.get(&u.source()) {
+            Some(listed) if listed.position <= u.position => {}
+            _ => {
+                uncopied.insert(u.source(), u);
+            }
+        }
+    }
     let positions = source_positions(q, &uncopied)?;
     if positions.is_empty() {
         return Err(q.none_matched(match q.clusters.source {

@@ -220,13 +220,16 @@ impl FailoverRecheck {
     }
 
     /// Reads the claims until a read begun after every fencing noted has got through; after a
-    /// failed one, again in `retry`.
+    /// failed one, again in `retry`, unless another thread reads again already (one began
+    /// beside a read that hung): that one reads for every fencing.
     fn read_until_covered(&self, read: impl Fn() -> Result<Vec<ShardOwner>>, retry: Duration) {
         let mut failed_before = false;
         loop {
             let upto = {
                 let mut state = self.lock();
-                state.retrying = false;
+                if failed_before {
+                    state.retrying = false;
+                }
                 if state.covered >= state.fenced {
                     state.reading = None;
                     return;
@@ -246,31 +249,42 @@ impl FailoverRecheck {
                 (Ok(_), true) => info!("the shards' claims read again after failed reads"),
                 (Ok(_), false) => {}
             }
-            self.finish(upto, read);
+            let again = self.finish(upto, read);
             if failed {
+                if !again {
+                    return;
+                }
                 failed_before = true;
-                self.lock().retrying = true;
                 std::thread::sleep(retry);
             }
         }
     }
 
-    /// Takes in a read begun when `upto` fencings had been noted.
-    fn finish(&self, upto: u64, read: Result<Vec<ShardOwner>>) {
+    /// Takes in a read begun when `upto` fencings had been noted; whether this thread is to read
+    /// again (the read failed, and no other thread reads again already).
+    fn finish(&self, upto: u64, read: Result<Vec<ShardOwner>>) -> bool {
         // One critical section with the failover it found: a fencing seen covered must see it.
-        self.take_in(Some(upto), read);
+        let again = self.take_in(Some(upto), read);
         debug!(upto, "shard claims read again");
+        again
     }
 
     /// Takes in a read (begun when `upto` fencings had been noted, if it covers them). A failed
     /// one covers none, but ends their shards' waits: as at the start, the check is for a
     /// person's mistake, and a mirror must not stop for want of it.
-    fn take_in(&self, upto: Option<u64>, read: Result<Vec<ShardOwner>>) {
+    /// Returns whether the caller, a reading thread, is to read again (see `finish`).
+    fn take_in(&self, upto: Option<u64>, read: Result<Vec<ShardOwner>>) -> bool {
         let mut state = self.lock();
+        let mut again = false;
         if let Some(upto) = upto {
             state.tried = state.tried.max(upto);
-            if read.is_ok() {
-                state.covered = state.covered.max(upto);
+            match read.is_ok() {
+                true => state.covered = state.covered.max(upto),
+                false if !state.retrying => {
+                    state.retrying = true;
+                    again = true;
+                }
+                false => {}
             }
         }
         if let Ok(found) = read {
@@ -279,6 +293,7 @@ impl FailoverRecheck {
             }
         }
         self.read.notify_all();
+        again
     }
 }
 
@@ -420,10 +435,24 @@ mod tests {
     }
 
     #[test]
+    fn one_thread_reads_again_after_failed_reads() {
+        let recheck = FailoverRecheck::default();
+        recheck.lock().fenced = 1;
+        assert!(
+            recheck.finish(1, Err(Error::Internal("unreadable".into()))),
+            "the first failed read's thread reads again"
+        );
+        assert!(!recheck.finish(1, Err(Error::Internal("unreadable".into()))), "another one beside it ends");
+        assert!(!recheck.finish(1, Ok(Vec::new())), "a read that got through is not made again");
+        assert_eq!(recheck.lock().covered, 1);
+    }
+
+    #[test]
     fn a_failed_or_panicked_read_lets_the_shards_go_on_and_is_made_again_until_one_gets_through() {
         let recheck = FailoverRecheck::default();
         recheck.lock().fenced = 2;
         let reads = std::cell::Cell::new(0);
+        let seen_before_success = std::cell::Cell::new(None);
         recheck.read_until_covered(
             || {
                 reads.set(reads.get() + 1);
@@ -434,9 +463,9 @@ mod tests {
                     }
                     2 => panic!("a read that panics"),
                     _ => {
-                        // The failed reads ended the shards' waits, and covered none.
-                        assert!(recheck.wait_until(3, "m", soon(0)).expect("no failover yet"));
-                        assert_eq!(recheck.lock().covered, 0);
+                        // Asserted after the reads: a panic here would be one more failed read.
+                        let settled = recheck.wait_until(3, "m", soon(0)).ok();
+                        seen_before_success.set(Some((settled, recheck.lock().covered)));
                         // A failover that landed while the claims could not be read.
                         Ok(vec![failover(2)])
                     }
@@ -445,6 +474,8 @@ mod tests {
             Duration::from_millis(10),
         );
         assert_eq!(reads.get(), 3);
+        // The failed reads ended the shards' waits, and covered none.
+        assert_eq!(seen_before_success.get(), Some((Some(true), 0)));
         assert_eq!(recheck.lock().covered, 3);
         assert!(recheck.lock().reading.is_none(), "a later fencing starts a read again");
         assert!(recheck.failover("m").is_some_and(|e| e.exit_code() == 3), "found late, it stops the run");

@@ -137,10 +137,7 @@ fn spawn_worker(
 ) -> Result<(Sender<WorkerCommand>, JoinHandle<Result<WorkerReport>>)> {
     let (tx, rx) = channel();
     let ctx = ctx.clone();
-    // The thread that starts a worker is woken when it ends: for local hosts, the main loop
-    // (see `ShardHosts::wait`), which a batch run's last worker to end wakes at once, where its
-    // tick took up to 25 ms more to notice.
-    let main = std::thread::current();
+    let end = WorkerEnd { ctx: ctx.clone(), stop_all_on_error, ended, main: std::thread::current() };
     let handle = std::thread::Builder::new()
         .name(format!("kmirror-worker-{index}"))
         .spawn(move || {
@@ -149,14 +146,35 @@ fn spawn_worker(
                 // One failed worker stops the run: the others finish their transaction.
                 ctx.stop.store(true, Ordering::Relaxed);
             }
-            if let Some(ended) = ended {
-                ended.fetch_add(1, Ordering::SeqCst);
-            }
-            main.unpark();
+            drop(end);
             result
         })
         .map_err(|cause| Error::Thread { what: format!("worker {index}"), cause })?;
     Ok((tx, handle))
+}
+
+/// A worker's end, ended or unwound by a panic. The thread that starts a worker is woken then:
+/// for local hosts, the main loop (see `ShardHosts::wait`), which a batch run's last worker to
+/// end wakes at once, where its tick took up to 25 ms more to notice.
+struct WorkerEnd {
+    ctx: Arc<MirrorContext>,
+    stop_all_on_error: bool,
+    ended: Option<Arc<AtomicUsize>>,
+    main: std::thread::Thread,
+}
+
+impl Drop for WorkerEnd {
+    fn drop(&mut self) {
+        // A worker that panicked stops the run as a failed one does: its shards would stall
+        // while the others went on.
+        if std::thread::panicking() && self.stop_all_on_error {
+            self.ctx.stop.store(true, Ordering::Relaxed);
+        }
+        if let Some(ended) = &self.ended {
+            ended.fetch_add(1, Ordering::SeqCst);
+        }
+        self.main.unpark();
+    }
 }
 
 impl ShardHosts {
@@ -239,7 +257,6 @@ impl ShardHosts {
     /// False once every local worker has ended, or (coordinated) once the mirror stops.
     pub(crate) fn running(&self, ctx: &MirrorContext) -> bool {
         match self {
-            // Finished covers a worker that panicked, which counts no end.
             Self::Local { handles, ended, .. } => {
                 ended.load(Ordering::SeqCst) < handles.len() && !handles.iter().all(JoinHandle::is_finished)
             }
