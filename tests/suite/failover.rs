@@ -649,19 +649,26 @@ fn a_failback_brings_the_dr_writes_home_and_the_groups_to_their_exact_positions(
     assert_eq!(setup.source.read_committed_audited(&empty, 0).expect("read source").len(), 5);
 }
 
+/// A one-partition topic of `PER_PARTITION` records ("a-0"...), mirrored with a checkpointed
+/// group, then failed over; its name.
+fn failed_over_topic(setup: &Setup, name: &str) -> String {
+    let t = topic(name);
+    setup.source.create_topic(&t, 1, &[]).expect("topic");
+    setup.source.produce(&t, 0, &keyed("a", 0..PER_PARTITION)).expect("produce");
+    let group = format!("{name}-{}", setup.name);
+    commit_group(&setup.source, &group, &t, &BTreeMap::from([(0, 10)]));
+    assert_success(&setup.mirror_until_caught_up(&regex::escape(&t), &["--groups", &regex::escape(&group)]));
+    assert_success(&setup.failover(&["--execute"]));
+    t
+}
+
 /// A DR topic deleted and made again between the failback and the way home's first run: its
 /// starts carry the DR topic's ID, and the way home refuses (exit 4) where it went on from the
 /// start's offset in the new topic, its first records never brought home.
 #[test]
 fn a_dr_topic_made_again_after_the_failback_is_refused_by_the_way_home() {
     let setup = Setup::new();
-    let t = topic("failback-recreated");
-    setup.source.create_topic(&t, 1, &[]).expect("topic");
-    setup.source.produce(&t, 0, &keyed("a", 0..PER_PARTITION)).expect("produce");
-    let group = format!("recreated-{}", setup.name);
-    commit_group(&setup.source, &group, &t, &BTreeMap::from([(0, 10)]));
-    assert_success(&setup.mirror_until_caught_up(&regex::escape(&t), &["--groups", &regex::escape(&group)]));
-    assert_success(&setup.failover(&["--execute"]));
+    let t = failed_over_topic(&setup, "failback-recreated");
     setup.target.produce(&t, 0, &keyed("dr", 0..10)).expect("produce on DR");
     assert_success(&failback(&setup, &["--execute"]));
 
@@ -686,13 +693,7 @@ fn a_dr_topic_made_again_after_the_failback_is_refused_by_the_way_home() {
 #[test]
 fn a_dr_topic_made_again_before_the_failback_goes_home_whole() {
     let setup = Setup::new();
-    let t = topic("failback-remade");
-    setup.source.create_topic(&t, 1, &[]).expect("topic");
-    setup.source.produce(&t, 0, &keyed("a", 0..PER_PARTITION)).expect("produce");
-    let group = format!("remade-{}", setup.name);
-    commit_group(&setup.source, &group, &t, &BTreeMap::from([(0, 10)]));
-    assert_success(&setup.mirror_until_caught_up(&regex::escape(&t), &["--groups", &regex::escape(&group)]));
-    assert_success(&setup.failover(&["--execute"]));
+    let t = failed_over_topic(&setup, "failback-remade");
 
     setup.target.delete_topic(&t).expect("delete on DR");
     setup.target.create_topic(&t, 1, &[]).expect("made again on DR");
