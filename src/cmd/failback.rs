@@ -95,8 +95,8 @@ pub(crate) fn run(args: &FailbackArgs) -> Result<String> {
         Err(Error::State(_)) => None,
         Err(e) => return Err(e),
     };
-    let dr_ids = dr_topic_ids(&dr, &pairs, timeout)?;
-    let made_again = made_again_since_the_failover(&dr, name, forward.shards()?, &dr_ids);
+    let dr_ids = dr_topic_ids(&dr, &pairs, timeout, args.execute)?;
+    let made_again = made_again_since_the_failover(&dr, name, forward.shards()?, &dr_ids, args.execute)?;
     let starts = prepare_starts(
         &forward,
         back_map.as_ref(),
@@ -120,8 +120,17 @@ pub(crate) fn run(args: &FailbackArgs) -> Result<String> {
                 "no consumer group on {dr_servers} matches --groups '{pattern}'"
             )));
         }
-        let translated =
-            translate_groups(name, &forward, &state, &back, &source, &dr, &group_names, &pairs, &ends)?;
+        let translated = translate_groups(
+            name,
+            &forward,
+            &state,
+            &back,
+            &source,
+            &dr,
+            &group_names,
+            (&pairs, &made_again),
+            &ends,
+        )?;
         if args.execute {
             // Read on DR and committed on the source: consumers on either side would move
             // the positions, on DR after they were read.
@@ -157,37 +166,49 @@ pub(crate) fn run(args: &FailbackArgs) -> Result<String> {
 /// The IDs of the DR topics of `pairs`, as DR gives them now: a start carries its topic's, as
 /// every position the mirror commits does, so that the way home refuses a DR topic made again
 /// after the failback (it would go on from the start's offset in the new topic, skipping its
-/// first records) instead of copying from there. A DR that gives no IDs gives none to compare.
+/// first records) instead of copying from there. A DR that gives no IDs gives none to compare;
+/// one that does not answer refuses `execute` (nothing is committed yet: starts set without the
+/// check are never set again).
 fn dr_topic_ids(
     dr: &ClientConfig,
     pairs: &[(TopicPartition, TopicPartition)],
     timeout: Duration,
+    execute: bool,
 ) -> Result<HashMap<String, String>> {
     let client: BaseConsumer =
         dr.create_for_role().map_err(Error::kafka(Side::Target, "creating a client of DR"))?;
     let topics: BTreeSet<&str> = pairs.iter().map(|(_, dr)| dr.topic.as_str()).collect();
-    // As the mirror's own positions: without an answer, without IDs.
-    Ok(topic_ids(client.client(), &topics.into_iter().collect::<Vec<_>>(), timeout).unwrap_or_else(|why| {
-        warn!(error = %why, "could not read the DR topics' IDs; the starts carry none");
-        HashMap::new()
-    }))
+    match topic_ids(client.client(), &topics.into_iter().collect::<Vec<_>>(), timeout) {
+        Ok(ids) => Ok(ids),
+        Err(why) if execute => Err(Error::Unreachable {
+            side: Side::Target,
+            bootstrap: dr.get("bootstrap.servers").unwrap_or_default().to_string(),
+            message: format!("describing the DR topics for their IDs: {why}; nothing was committed"),
+        }),
+        Err(why) => {
+            warn!(error = %why, "could not read the DR topics' IDs");
+            Ok(HashMap::new())
+        }
+    }
 }
 
 /// The DR topics whose ID is not the one the failover recorded (see `uncopied_at_failover`):
 /// deleted and made again in the DR period, they hold DR writes only, every one of which goes
-/// home. A failover that recorded none (an older kmirror's), or a record that cannot be read,
-/// gives none: said, since such a topic's first records would then be skipped.
+/// home. A failover that recorded none (an older kmirror's) gives none; a record that cannot be
+/// read refuses `execute` (starts set without it are never set again), and is said otherwise.
 fn made_again_since_the_failover(
     dr: &ClientConfig,
     name: &str,
     shards: u32,
     dr_ids: &HashMap<String, String>,
-) -> BTreeSet<String> {
+    execute: bool,
+) -> Result<BTreeSet<String>> {
     let recorded = match uncopied_at_failover::read_target_ids(dr, name, shards) {
         Ok(recorded) => recorded,
+        Err(e) if execute => return Err(e),
         Err(e) => {
             warn!(error = %e, "could not read the DR topics' IDs the failover recorded: a DR topic deleted and made again since would be brought home from the copies' end, not from its start");
-            return BTreeSet::new();
+            return Ok(BTreeSet::new());
         }
     };
     let made_again: BTreeSet<String> = recorded
@@ -198,7 +219,7 @@ fn made_again_since_the_failover(
     for topic in &made_again {
         warn!(%topic, "DR topic deleted and made again since the failover: it holds DR writes only, and the way home copies it from its start");
     }
-    made_again
+    Ok(made_again)
 }
 
 /// Where the forward copy ends in each DR partition (a topic `made_again` since the failover:
@@ -300,7 +321,7 @@ fn translate_groups(
     source: &ClientConfig,
     dr: &ClientConfig,
     groups: &[String],
-    pairs: &[(TopicPartition, TopicPartition)],
+    (pairs, made_again): (&[(TopicPartition, TopicPartition)], &BTreeSet<String>),
     ends: &BTreeMap<TopicPartition, i64>,
 ) -> Result<Translated> {
     let dr_partitions: Vec<TopicPartition> = pairs.iter().map(|(_, dr)| dr.clone()).collect();
@@ -310,11 +331,12 @@ fn translate_groups(
             positions.push((group.clone(), from));
         }
     }
-    // DR partitions the forward mirror copied nothing into (a topic empty at the failover):
-    // every record in them was written on DR, and `forward`'s map has nothing to say.
+    // DR partitions the forward mirror copied nothing into (a topic empty at the failover), or
+    // of a topic made again since: every record in them was written on DR, and `forward`'s map
+    // has nothing to say (of the one made again, what it says is of the topic deleted).
     let mut uncopied: BTreeMap<TopicPartition, TopicPartition> = BTreeMap::new();
     for (src, dr_partition) in pairs {
-        if forward.mapped_end(src)?.is_none() {
+        if made_again.contains(&dr_partition.topic) || forward.mapped_end(src)?.is_none() {
             uncopied.insert(dr_partition.clone(), src.clone());
         }
     }

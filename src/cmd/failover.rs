@@ -14,7 +14,7 @@ use serde::Serialize;
 use tracing::{info, warn};
 
 use crate::cmd::cli::{ClientFlags, FailoverArgs, MirrorRef, StatusArgs, StatusFormat, TranslateArgs};
-use crate::cmd::mirrored_partitions::{mirrored_pairs, uncopied_positions};
+use crate::cmd::mirrored_partitions::uncopied_positions;
 use crate::cmd::report::{self, Format, Row};
 use crate::cmd::uncopied_at_failover::{self, MirroredPosition};
 use crate::config::names;
@@ -265,32 +265,44 @@ fn recorded_before(target: &ClientConfig, name: &str, shards: u32) -> RecordedBe
 
 type RecordedBefore = (Vec<(u32, MirroredPosition)>, BTreeMap<String, String>);
 
-/// The IDs of the target topics of every partition mirror `name` mirrors, by shard, as the target
-/// gives them now, but those the failover in force recorded (`earlier`): the IDs at the first
-/// failover of a DR period, which failback holds today's against.
+/// The IDs of the target topics mirror `name` copies into (those of its map's copies, and of
+/// `uncopied`), each under one shard (its topic's first partition's: a topic's partitions span
+/// the shards, and an ID in each shard's record multiplied them past a record's size), as the
+/// target gives them now, but those the failover in force recorded (`earlier`): the IDs at the
+/// first failover of a DR period, which failback holds today's against. Not read, they are
+/// said and left out (the partitions without copies are recorded all the same).
 fn target_ids_by_shard(
     translator: &Translator,
     target: &ClientConfig,
-    name: &str,
     shards: u32,
+    uncopied: &BTreeMap<u32, Vec<MirroredPosition>>,
     earlier: BTreeMap<String, String>,
-) -> Result<BTreeMap<u32, BTreeMap<String, String>>> {
-    let pairs = mirrored_pairs(translator, target, name)?;
-    let topics: BTreeSet<&str> = pairs.iter().map(|(_, t)| t.topic.as_str()).collect();
-    let client: BaseConsumer =
-        target.create_for_role().map_err(Error::kafka(Side::Target, "creating a client"))?;
-    let mut ids =
-        topic_ids(client.client(), &topics.into_iter().collect::<Vec<_>>(), Duration::from_secs(30))
+) -> BTreeMap<u32, BTreeMap<String, String>> {
+    let described = (|| -> Result<BTreeMap<String, String>> {
+        let mut topics: BTreeSet<String> =
+            uncopied.values().flatten().map(|u| u.target_topic.clone()).collect();
+        for source in translator.source_partitions()? {
+            if let Some(copy) = translator.target_of(&source)? {
+                topics.insert(copy.topic);
+            }
+        }
+        let client: BaseConsumer =
+            target.create_for_role().map_err(Error::kafka(Side::Target, "creating a client"))?;
+        let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
+        let ids = topic_ids(client.client(), &topics, Duration::from_secs(30))
             .map_err(|why| Error::State(format!("describing the target topics for their IDs: {why}")))?;
+        Ok(ids.into_iter().collect())
+    })();
+    let mut ids = described.unwrap_or_else(|e| {
+        warn!(error = %e, "could not read the target topics' IDs: a failback will not know a DR topic deleted and made again in the DR period (it would bring it home from the copies' end, not its start)");
+        BTreeMap::new()
+    });
     ids.extend(earlier);
     let mut by_shard: BTreeMap<u32, BTreeMap<String, String>> = BTreeMap::new();
-    for (source, copy) in &pairs {
-        if let Some(id) = ids.get(&copy.topic) {
-            let shard = names::shard_of(&source.topic, source.partition, shards);
-            by_shard.entry(shard).or_default().insert(copy.topic.clone(), id.clone());
-        }
+    for (topic, id) in ids {
+        by_shard.entry(names::shard_of(&topic, 0, shards)).or_default().insert(topic, id);
     }
-    Ok(by_shard)
+    by_shard
 }
 
 /// Records, after the fencing (nothing moves the mirror's positions any more), the partitions
@@ -310,7 +322,7 @@ fn record_uncopied(
             uncopied_at_failover::merged(found, earlier, |p| Ok(translator.target_of(&p.source())?.is_none()))
         })
         .and_then(|uncopied| {
-            let ids = target_ids_by_shard(translator, target, name, shards, earlier_ids)?;
+            let ids = target_ids_by_shard(translator, target, shards, &uncopied, earlier_ids);
             uncopied_at_failover::record(target, name, shards, uncopied, ids)
         });
     if let Err(e) = recorded {

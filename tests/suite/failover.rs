@@ -714,7 +714,22 @@ fn a_dr_topic_made_again_before_the_failback_goes_home_whole() {
     ));
     let mut expected: Vec<Vec<u8>> = (0..PER_PARTITION).map(|i| format!("a-{i}").into_bytes()).collect();
     expected.extend((0..NEW).map(|i| format!("new-{i}").into_bytes()));
-    assert_eq!(keys(&setup.source.read_committed_audited(&t, 0).expect("read source")), expected);
+    let home = setup.source.read_committed_audited(&t, 0).expect("read source");
+    assert_eq!(keys(&home), expected);
+
+    // Groups on DR that read none and 30 of the new topic's records go home at the copies of the
+    // first and the 31st, through the way home's map: the forward map's copies are of the topic
+    // deleted (the first group went back to the first record it had read before the failover).
+    let group = format!("failback-remade-{}", setup.name);
+    let further = format!("{group}-further");
+    commit_group(&setup.target, &group, &t, &BTreeMap::from([(0, 0)]));
+    commit_group(&setup.target, &further, &t, &BTreeMap::from([(0, 30)]));
+    let both = format!("{}|{}", regex::escape(&group), regex::escape(&further));
+    assert_success(&failback(&setup, &["--groups", &both, "--execute"]));
+    let copy_of =
+        |key: &str| home.iter().find(|r| r.data.key.as_deref() == Some(key.as_bytes())).map(|r| r.offset);
+    assert_eq!(group_offsets(&setup.source, &group, &t, 1), BTreeMap::from([(0, copy_of("new-0"))]));
+    assert_eq!(group_offsets(&setup.source, &further, &t, 1), BTreeMap::from([(0, copy_of("new-30"))]));
 }
 
 /// A group on DR that read every copy of a partition with no DR writes, its position past the
