@@ -59,6 +59,9 @@ struct Record {
     /// The command that runs the opposite mirror.
     command: String,
     starts: Vec<Start>,
+    /// Topics on DR that the source does not have and the mirror did not copy into (made on DR,
+    /// in the DR period or before): the way home leaves their records on DR.
+    left_on_dr: Vec<String>,
     groups: Vec<String>,
     positions: Vec<Row>,
 }
@@ -95,6 +98,7 @@ pub(crate) fn run(args: &FailbackArgs) -> Result<String> {
         Err(Error::State(_)) => None,
         Err(e) => return Err(e),
     };
+    let left_on_dr = left_on_dr(&dr, &source, &pairs, timeout)?;
     let dr_ids = dr_topic_ids(&dr, &pairs, timeout, args.execute)?;
     let made_again = made_again_since_the_failover(&dr, name, forward.shards()?, &dr_ids, args.execute)?;
     let starts = prepare_starts(
@@ -153,6 +157,7 @@ pub(crate) fn run(args: &FailbackArgs) -> Result<String> {
         executed: args.execute,
         command: command(&back, &dr_servers, &source_servers, &pairs),
         starts,
+        left_on_dr,
         groups: group_names,
         positions,
     };
@@ -161,6 +166,34 @@ pub(crate) fn run(args: &FailbackArgs) -> Result<String> {
         Format::Csv => report::render(&record.positions, Format::Csv),
         Format::Table => table(&record),
     })
+}
+
+/// The topics on DR, kmirror's and Kafka's own aside, that the source does not have and the
+/// mirror did not copy into (`pairs`): made on DR, their records stay there, and a failback that
+/// left them unsaid lost them for the applications going home. Said in the log and the report.
+fn left_on_dr(
+    dr: &ClientConfig,
+    source: &ClientConfig,
+    pairs: &[(TopicPartition, TopicPartition)],
+    timeout: Duration,
+) -> Result<Vec<String>> {
+    let topics = |config: &ClientConfig, side: Side| -> Result<BTreeSet<String>> {
+        let client: BaseConsumer =
+            config.create_for_role().map_err(Error::kafka(side, "creating a client"))?;
+        let metadata = client.fetch_metadata(None, timeout).map_err(Error::kafka(side, "listing topics"))?;
+        Ok(metadata.topics().iter().map(|t| t.name().to_string()).collect())
+    };
+    let copies: BTreeSet<&str> = pairs.iter().map(|(_, dr)| dr.topic.as_str()).collect();
+    let on_source = topics(source, Side::Source)?;
+    let left: Vec<String> = topics(dr, Side::Target)?
+        .into_iter()
+        .filter(|t| !t.starts_with("__") && !t.starts_with(names::OWN_PREFIX))
+        .filter(|t| !copies.contains(t.as_str()) && !on_source.contains(t))
+        .collect();
+    if !left.is_empty() {
+        warn!(topics = ?left, "topics on DR that the source does not have and the mirror did not copy: their records stay on DR (mirror them home with a mirror of their own)");
+    }
+    Ok(left)
 }
 
 /// The IDs of the DR topics of `pairs`, as DR gives them now: a start carries its topic's, as
@@ -533,6 +566,12 @@ fn table(record: &Record) -> String {
             record.command
         ),
     };
+    if !record.left_on_dr.is_empty() {
+        out += &format!(
+            "\nleft on DR (topics the source does not have and the mirror did not copy; mirror them home with a mirror of their own): {}\n",
+            record.left_on_dr.join(", ")
+        );
+    }
     if !record.positions.is_empty() {
         out += "\n";
         out += &report::render(&record.positions, Format::Table);

@@ -699,9 +699,16 @@ fn a_dr_topic_made_again_before_the_failback_goes_home_whole() {
     setup.target.create_topic(&t, 1, &[]).expect("made again on DR");
     const NEW: usize = PER_PARTITION + 50;
     setup.target.produce(&t, 0, &keyed("new", 0..NEW)).expect("produce on DR");
+    // A topic made on DR alone: the way home leaves it there, and failback says so.
+    let dr_only = format!("{t}-dr-only");
+    setup.target.create_topic(&dr_only, 1, &[]).expect("topic on DR");
+    setup.target.produce(&dr_only, 0, &keyed("dr", 0..5)).expect("produce on DR");
     let prepared = failback(&setup, &["--execute", "--format", "json"]);
     assert_success(&prepared);
     let plan: serde_json::Value = serde_json::from_slice(&prepared.stdout).expect("json");
+    let left: Vec<&str> =
+        plan["left_on_dr"].as_array().expect("left_on_dr").iter().filter_map(|t| t.as_str()).collect();
+    assert!(left.contains(&dr_only.as_str()) && !left.contains(&t.as_str()), "{left:?}");
     let start =
         plan["starts"].as_array().expect("starts").iter().find(|s| s["dr_topic"] == t.as_str()).cloned();
     assert_eq!(start.map(|s| s["start_offset"].clone()), Some(serde_json::json!(0)), "{plan:#}");
