@@ -19,7 +19,7 @@ use serde::Serialize;
 use tracing::warn;
 
 use crate::cmd::cli::FailbackArgs;
-use crate::cmd::mirrored_partitions::mirrored_pairs;
+use crate::cmd::mirrored_partitions::{mirrored_pairs, topic_ids_on};
 use crate::cmd::report::{self, Format, Row};
 use crate::cmd::translate_offsets::{forward_only, holds_records};
 use crate::cmd::uncopied_at_failover;
@@ -32,7 +32,6 @@ use crate::kafka::groups::{
     commit_offsets, committed_offsets, committed_offsets_exact, list_groups, refuse_active,
 };
 use crate::kafka::log_filter::clusters_reached;
-use crate::kafka::topic_descriptions::topic_ids;
 use crate::kafka::watermarks::committed_ends;
 use crate::mirror::shadow::CommitMetadata;
 use crate::state_dir::StateDir;
@@ -172,6 +171,16 @@ pub(crate) fn run(args: &FailbackArgs) -> Result<String> {
     })
 }
 
+/// The DR offset after the forward copy's last record of `src` (in `dr`): 0 where it copied none.
+fn forward_copy_end(forward: &Translator, src: &TopicPartition, dr: &TopicPartition) -> Result<i64> {
+    let Some(end) = forward.mapped_end(src)? else { return Ok(0) };
+    let committed = forward.committed_position(src, dr)?;
+    let last = forward.copy_of(src, end - 1, committed)?.ok_or_else(|| {
+        Error::State(format!("the map of {src} ends at {end} but holds no copy of {}", end - 1))
+    })?;
+    Ok(last + 1)
+}
+
 /// The topics on DR, kmirror's and Kafka's own aside, that the source does not have and the
 /// mirror did not copy into (`pairs`): made on DR, their records stay there, and a failback that
 /// left them unsaid lost them for the applications going home. Said in the log and the report.
@@ -212,18 +221,15 @@ fn dr_topic_ids(
     timeout: Duration,
     execute: bool,
 ) -> Result<HashMap<String, String>> {
-    let client: BaseConsumer =
-        dr.create_for_role().map_err(Error::kafka(Side::Target, "creating a client of DR"))?;
     let topics: BTreeSet<&str> = pairs.iter().map(|(_, dr)| dr.topic.as_str()).collect();
-    match topic_ids(client.client(), &topics.into_iter().collect::<Vec<_>>(), timeout) {
+    match topic_ids_on(dr, Side::Target, &topics, timeout) {
         Ok(ids) => Ok(ids),
-        Err(why) if execute => Err(Error::Unreachable {
-            side: Side::Target,
-            bootstrap: dr.get("bootstrap.servers").unwrap_or_default().to_string(),
-            message: format!("describing the DR topics for their IDs: {why}; nothing was committed"),
-        }),
-        Err(why) => {
-            warn!(error = %why, "could not read the DR topics' IDs");
+        Err(Error::Unreachable { side, bootstrap, message }) if execute => {
+            Err(Error::Unreachable { side, bootstrap, message: format!("{message}; nothing was committed") })
+        }
+        Err(e) if execute => Err(e),
+        Err(e) => {
+            warn!(error = %e, "could not read the DR topics' IDs");
             Ok(HashMap::new())
         }
     }
@@ -277,16 +283,9 @@ fn prepare_starts(
 ) -> Result<Vec<Start>> {
     let mut by_group: BTreeMap<String, Vec<(TopicPartition, TopicPartition, i64)>> = BTreeMap::new();
     for (src, dr) in pairs {
-        let committed = forward.committed_position(src, dr)?;
-        let start = match forward.mapped_end(src)? {
-            _ if made_again.contains(&dr.topic) => 0,
-            Some(end) => {
-                let last = forward.copy_of(src, end - 1, committed)?.ok_or_else(|| {
-                    Error::State(format!("the map of {src} ends at {end} but holds no copy of {}", end - 1))
-                })?;
-                last + 1
-            }
-            None => 0,
+        let start = match made_again.contains(&dr.topic) {
+            true => 0,
+            false => forward_copy_end(forward, src, dr)?,
         };
         let shard = shard_of(&dr.topic, dr.partition, DEFAULT_SHARDS);
         by_group.entry(shadow_group(back, shard)).or_default().push((src.clone(), dr.clone(), start));

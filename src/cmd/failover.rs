@@ -7,14 +7,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use kmirror_state::Checkpoint;
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseProducer, Producer};
 use rdkafka::ClientConfig;
 use serde::Serialize;
 use tracing::{info, warn};
 
 use crate::cmd::cli::{ClientFlags, FailoverArgs, MirrorRef, StatusArgs, StatusFormat, TranslateArgs};
-use crate::cmd::mirrored_partitions::uncopied_positions;
+use crate::cmd::mirrored_partitions::{topic_ids_on, uncopied_positions};
 use crate::cmd::report::{self, Format, Row};
 use crate::cmd::uncopied_at_failover::{self, MirroredPosition};
 use crate::config::names;
@@ -25,7 +24,6 @@ use crate::kafka::client::CreateForRole;
 use crate::kafka::connect::reachable;
 use crate::kafka::groups::{list_groups, refuse_active};
 use crate::kafka::log_filter::clusters_reached;
-use crate::kafka::topic_descriptions::topic_ids;
 use crate::mirror::owners::{OwnershipLog, FAILED_OVER};
 use crate::state_dir::StateDir;
 use crate::translate::checkpoint::{latest_checkpoints, take_checkpoints, write_checkpoints, Writer};
@@ -137,7 +135,7 @@ pub(crate) fn run(args: &FailoverArgs) -> Result<String> {
         fenced_shards = status.shards;
         let translator = Translator::open(state.path(), &args.mirror.name, target.clone())?;
         translator.refresh()?;
-        record_uncopied(&translator, &target, &args.mirror.name, status.shards, earlier);
+        record_uncopied(&translator, (&target, timeout), &args.mirror.name, status.shards, earlier);
         // Fenced already: a source that does not answer for its groups (or for one of them)
         // leaves them to their last checkpoints (said in the log) rather than stopping the
         // failover half-way.
@@ -273,27 +271,20 @@ type RecordedBefore = (Vec<(u32, MirroredPosition)>, BTreeMap<String, String>);
 /// said and left out (the partitions without copies are recorded all the same).
 fn target_ids_by_shard(
     translator: &Translator,
-    target: &ClientConfig,
+    (target, timeout): (&ClientConfig, Duration),
     shards: u32,
     uncopied: &BTreeMap<u32, Vec<MirroredPosition>>,
     earlier: BTreeMap<String, String>,
 ) -> BTreeMap<u32, BTreeMap<String, String>> {
-    let described = (|| -> Result<BTreeMap<String, String>> {
-        let mut topics: BTreeSet<String> =
-            uncopied.values().flatten().map(|u| u.target_topic.clone()).collect();
-        for source in translator.source_partitions()? {
-            if let Some(copy) = translator.target_of(&source)? {
-                topics.insert(copy.topic);
-            }
-        }
-        let client: BaseConsumer =
-            target.create_for_role().map_err(Error::kafka(Side::Target, "creating a client"))?;
-        let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
-        let ids = topic_ids(client.client(), &topics, Duration::from_secs(30))
-            .map_err(|why| Error::State(format!("describing the target topics for their IDs: {why}")))?;
-        Ok(ids.into_iter().collect())
-    })();
-    let mut ids = described.unwrap_or_else(|e| {
+    let described = translator.target_partitions().and_then(|copies| {
+        let topics: BTreeSet<&str> = copies
+            .iter()
+            .map(|c| c.topic.as_str())
+            .chain(uncopied.values().flatten().map(|u| u.target_topic.as_str()))
+            .collect();
+        topic_ids_on(target, Side::Target, &topics, timeout)
+    });
+    let mut ids: BTreeMap<String, String> = described.map(|ids| ids.into_iter().collect()).unwrap_or_else(|e| {
         warn!(error = %e, "could not read the target topics' IDs: a failback will not know a DR topic deleted and made again in the DR period (it would bring it home from the copies' end, not its start)");
         BTreeMap::new()
     });
@@ -312,7 +303,7 @@ fn target_ids_by_shard(
 /// they last.
 fn record_uncopied(
     translator: &Translator,
-    target: &ClientConfig,
+    (target, timeout): (&ClientConfig, Duration),
     name: &str,
     shards: u32,
     (earlier, earlier_ids): RecordedBefore,
@@ -322,7 +313,7 @@ fn record_uncopied(
             uncopied_at_failover::merged(found, earlier, |p| Ok(translator.target_of(&p.source())?.is_none()))
         })
         .and_then(|uncopied| {
-            let ids = target_ids_by_shard(translator, target, shards, &uncopied, earlier_ids);
+            let ids = target_ids_by_shard(translator, (target, timeout), shards, &uncopied, earlier_ids);
             uncopied_at_failover::record(target, name, shards, uncopied, ids)
         });
     if let Err(e) = recorded {

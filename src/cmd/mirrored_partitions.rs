@@ -2,7 +2,7 @@
 //! and those it has a position in without any (a topic still empty, or whose every record a
 //! transform dropped, has no run in the map, yet its copy is the mirror's all the same), and
 //! those a failover recorded so (see [`crate::cmd::uncopied_at_failover`]).
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use kmirror_state::TopicPartition;
@@ -14,9 +14,28 @@ use crate::config::names::shard_of;
 use crate::error::{Error, Result, Side};
 use crate::kafka::client::CreateForRole;
 use crate::kafka::group_offsets::Unstable;
+use crate::kafka::topic_descriptions::topic_ids;
 use crate::mirror::positions::every_groups_offsets;
 use crate::mirror::shadow::CommitMetadata;
 use crate::translate::translator::Translator;
+
+/// The IDs of `topics` on the cluster of `config` (DescribeTopics), for failover's record of the
+/// DR topics and failback's check against it; a topic the cluster gives no ID for is left out.
+pub(crate) fn topic_ids_on(
+    config: &ClientConfig,
+    side: Side,
+    topics: &BTreeSet<&str>,
+    timeout: Duration,
+) -> Result<HashMap<String, String>> {
+    let client: BaseConsumer = config.create_for_role().map_err(Error::kafka(side, "creating a client"))?;
+    topic_ids(client.client(), &topics.iter().copied().collect::<Vec<_>>(), timeout).map_err(|why| {
+        Error::Unreachable {
+            side,
+            bootstrap: config.get("bootstrap.servers").unwrap_or_default().to_string(),
+            message: format!("describing the topics for their IDs: {why}"),
+        }
+    })
+}
 
 /// (source partition, target partition) of every partition mirror `name` mirrors, in order.
 pub(crate) fn mirrored_pairs(

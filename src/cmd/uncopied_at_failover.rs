@@ -53,9 +53,10 @@ struct Recorded {
     /// The failover's process: its claims carry the same.
     instance: String,
     topics: Vec<RecordedTopic>,
-    /// The IDs of the target topics the shard copies into, as the target gave them at the
-    /// failover (the first one's, where it was run again): a DR topic deleted and made again in
-    /// the DR period holds DR writes only, which failback must bring home from its start.
+    /// The IDs of the target topics whose first partition falls to this shard (a placement
+    /// only: each ID once across the shards), as the target gave them at the failover (the
+    /// first one's, where it was run again): a DR topic deleted and made again in the DR period
+    /// holds DR writes only, which failback must bring home from its start.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     target_ids: BTreeMap<String, String>,
 }

@@ -153,9 +153,9 @@ fn spawn_worker(
     Ok((tx, handle))
 }
 
-/// A worker's end, ended or unwound by a panic. The thread that starts a worker is woken then:
-/// for local hosts, the main loop (see `ShardHosts::wait`), which a batch run's last worker to
-/// end wakes at once, where its tick took up to 25 ms more to notice.
+/// A worker's end, ended or unwound by a panic. A local worker's wakes the thread that started
+/// it, the main loop (see `ShardHosts::wait`), which a batch run's last worker to end wakes at
+/// once, where its tick took up to 25 ms more to notice.
 struct WorkerEnd {
     ctx: Arc<MirrorContext>,
     stop_all_on_error: bool,
@@ -172,8 +172,8 @@ impl Drop for WorkerEnd {
         }
         if let Some(ended) = &self.ended {
             ended.fetch_add(1, Ordering::SeqCst);
+            self.main.unpark();
         }
-        self.main.unpark();
     }
 }
 
