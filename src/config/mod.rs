@@ -359,12 +359,15 @@ impl MirrorSettings {
     /// default, 60 s, would hold every read_committed reader of the target (consumers, status,
     /// translate-offsets) at a crashed mirror's open transaction for a minute.
     pub(crate) fn transaction_timeout(&self) -> Duration {
-        let configured =
-            self.target.client_config().get("transaction.timeout.ms").and_then(|ms| ms.parse().ok());
-        match configured {
+        match self.transaction_timeout_set() {
             Some(ms) => Duration::from_millis(ms),
             None => (self.transaction_max + Duration::from_secs(30)).min(Duration::from_secs(15 * 60)),
         }
+    }
+
+    /// The user's `target.transaction.timeout.ms` (None: kmirror's own, from the bound).
+    pub(crate) fn transaction_timeout_set(&self) -> Option<u64> {
+        self.target.client_config().get("transaction.timeout.ms").and_then(|ms| ms.parse().ok())
     }
 }
 

@@ -264,6 +264,9 @@ impl TopicSync {
             .map(|t| match answers.iter().find(|a| answer_name(a) == t.name) {
                 Some(Ok(_)) => Ok(true),
                 Some(Err((_, RDKafkaErrorCode::TopicAlreadyExists))) => Ok(false),
+                Some(Err((_, RDKafkaErrorCode::InvalidReplicationFactor))) => {
+                    Err(self.too_many_replicas(&t.name))
+                }
                 Some(Err((_, code))) => {
                     // The broker's words are not passed on: name what was asked of it.
                     let what = match code {
@@ -279,6 +282,23 @@ impl TopicSync {
                 None => Err(Error::Internal(format!("no answer about creating topic {}", t.name))),
             })
             .collect()
+    }
+
+    /// The target refused a topic's replication factor: more replicas than it has brokers. The
+    /// broker says only "invalid replication factor"; the fix is a number the target can give.
+    fn too_many_replicas(&self, topic: &str) -> Error {
+        let brokers = self.target_brokers(topic);
+        let has = brokers.map_or(String::new(), |n| format!(": it has {n}"));
+        let fix = brokers.map_or("a --replication-factor no larger than its broker count".to_string(), |n| {
+            format!("--replication-factor {n} or less")
+        });
+        let asked = match self.replication_factor {
+            Some(n) => format!("{n} replicas (--replication-factor {n})"),
+            None => "its default.replication.factor".to_string(),
+        };
+        Error::Usage(format!(
+            "target cluster refused to create topic {topic} with {asked}, more replicas than it has brokers{has}; give {fix}"
+        ))
     }
 
     /// How many brokers the target names (in the answer about `topic`, which need not exist).

@@ -99,6 +99,45 @@ fn a_pattern_that_matches_no_topic_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
 
+/// More replicas than the target has brokers: the broker says only "invalid replication
+/// factor"; kmirror names the flag and the number that fits (exit 2, nothing made).
+#[test]
+fn a_replication_factor_above_the_targets_brokers_names_the_fit() {
+    let (setup, t) = with_topic();
+    let args = setup.args(&t, &["--replication-factor", "9", "--until-caught-up"]);
+    assert_refused(
+        &setup,
+        &args,
+        "with 9 replicas (--replication-factor 9), more replicas than it has brokers: it has",
+    );
+    let out = run(&args, Duration::from_secs(60));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("or less"), "{}", stderr(&out));
+    assert_eq!(setup.target.partition_count(&t).expect("metadata"), None, "no copy was made");
+}
+
+/// A transaction timeout above the target brokers' `transaction.max.timeout.ms` (15 min by
+/// default): the brokers refuse every producer's first call in words that name neither the
+/// value nor the setting; kmirror names both and the fix (exit 2), and copies nothing.
+#[test]
+fn a_transaction_timeout_above_the_brokers_maximum_names_the_setting() {
+    let (setup, t) = with_topic();
+    let args = setup.args(&t, &["--set", "target.transaction.timeout.ms=2000000", "--until-caught-up"]);
+    let out = run(&args, Duration::from_secs(60));
+    let said = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    let last = said.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default();
+    assert!(
+        last.starts_with("kmirror: error: target config: target.transaction.timeout.ms 2000000 is more than the target's brokers allow")
+            && last.contains("give a smaller target.transaction.timeout.ms"),
+        "{said}"
+    );
+    if setup.target.partition_count(&t).expect("metadata").is_some() {
+        let copied = setup.target.read_uncommitted(&t, 0).expect("read");
+        assert!(copied.is_empty(), "nothing copied: {copied:?}");
+    }
+}
+
 /// translate-offsets and verify name a bad pattern before they ask any cluster (they said the
 /// unreachable cluster first, exit 1, where a typo is a usage error).
 #[test]

@@ -13,7 +13,9 @@ use tracing::warn;
 
 use super::txn_calls::TargetProducer;
 use super::{CALL_TIMEOUT, MAX_BACKOFF};
-use crate::error::{Error, Result, Side};
+use rdkafka::types::RDKafkaErrorCode;
+
+use crate::error::{code_of, Error, Result, Side};
 use crate::kafka::classify::{classify, Class};
 use crate::kafka::client::CreateForRole;
 use crate::mirror::context::MirrorContext;
@@ -237,8 +239,35 @@ fn transactional_producer_after(
     }
     retry_until_done(ctx, &format!("shard {shard}: init_transactions on the target"), || {
         producer.init_transactions(CALL_TIMEOUT)
-    })?;
+    })
+    .map_err(|e| timeout_refused(ctx, e))?;
     Ok(Some(producer))
+}
+
+/// The target's brokers refuse a transaction timeout above their `transaction.max.timeout.ms`,
+/// in words that name neither the value asked nor the setting it came from: said here, with
+/// the fix (the timeout is the user's setting, or kmirror's from `--transaction-max-ms`).
+fn timeout_refused(ctx: &MirrorContext, e: Error) -> Error {
+    let Error::Kafka { cause, .. } = &e else { return e };
+    if code_of(cause) != Some(RDKafkaErrorCode::InvalidTransactionTimeout) {
+        return e;
+    }
+    let ms = ctx.settings.transaction_timeout().as_millis();
+    let (asked, fix) = match ctx.settings.transaction_timeout_set() {
+        Some(_) => {
+            (format!("target.transaction.timeout.ms {ms}"), "give a smaller target.transaction.timeout.ms")
+        }
+        None => (
+            format!("the transaction timeout {ms} ms (--transaction-max-ms plus 30 s)"),
+            "give a smaller --transaction-max-ms",
+        ),
+    };
+    Error::ClientConfig {
+        side: Side::Target,
+        message: format!(
+            "{asked} is more than the target's brokers allow (their transaction.max.timeout.ms, 15 min by default): {fix}, or raise transaction.max.timeout.ms on the target's brokers"
+        ),
+    }
 }
 
 /// `init_transactions` asks for the transaction coordinator through any broker whose
