@@ -14,7 +14,8 @@ pub struct MapRecord {
     pub runs: Vec<Run>,
     /// Source ranges deleted on the source before they were copied, which the mirror went past
     /// because `--on-missing-source skip` said so: never on the target, and said so by
-    /// translation and verify.
+    /// translation and verify. An empty range (`from == to`) skips nothing: it marks where a
+    /// partition never copied before starts, so that the position outlives the shadow group's.
     pub skipped: Vec<Skipped>,
 }
 

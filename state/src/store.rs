@@ -129,7 +129,9 @@ impl MapStore {
             batch.put_cf(reverse, key(&record.target, run.target_start), self.encode(&back)?);
         }
         let skipped = self.cf(SKIPPED)?;
-        for gap in &record.skipped {
+        // An empty range marks where a partition's copying began (see the mirror's start
+        // marks): nothing was skipped there.
+        for gap in record.skipped.iter().filter(|g| g.to > g.from) {
             batch.put_cf(skipped, key(&record.source, gap.from), self.encode(&gap.to)?);
         }
         batch.put_cf(meta, position_key(map_partition), self.encode(&(map_offset + 1))?);

@@ -234,6 +234,23 @@ fn ranges_skipped_by_policy_are_found_by_overlap_and_survive_reopening() {
     assert_eq!(answer.offset, 10);
 }
 
+/// An empty range marks where a partition never copied before starts: it is read (the store's
+/// position passes it) but skips nothing, and does not replace a range skipped from there.
+#[test]
+fn a_start_mark_is_no_skipped_range() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, _) = MapStore::open(&dir.path().join("map"), "dr").expect("open");
+    let with =
+        |gap: Skipped| MapRecord { skipped: vec![gap], ..MapRecord::new(source(), target(), Vec::new()) };
+    store.apply(0, 0, &with(Skipped { from: 10, to: 25 })).expect("apply");
+    store.apply(0, 1, &with(Skipped { from: 10, to: 10 })).expect("apply");
+    store.apply(0, 2, &with(Skipped { from: 30, to: 30 })).expect("apply");
+    assert_eq!(store.position(0).expect("position"), 3);
+    let within = store.skipped_within(&source(), 0, 100).expect("skipped");
+    assert_eq!(within, vec![Skipped { from: 10, to: 25 }]);
+    assert_eq!(store.skipped_at(&source(), 30).expect("at"), None);
+}
+
 #[test]
 fn a_cleared_store_keeps_only_its_mirror_and_answers_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");

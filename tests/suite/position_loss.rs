@@ -261,6 +261,70 @@ fn an_empty_partition_gets_a_start_position_and_is_copied_whole_once_written() {
     assert_eq!(shadow_positions(&setup, &t, 3), [(0, 120), (1, 70), (2, 0)].into_iter().collect());
 }
 
+/// Deletes the shadow groups of `setup`'s mirror, as `offsets.retention.minutes` does to a
+/// mirror stopped that long.
+fn expire_shadow_groups(setup: &Setup) {
+    let groups: Vec<String> = (0..4).map(|shard| format!("kmirror.{}.shard-{shard}", setup.name)).collect();
+    setup
+        .target
+        .delete_groups(&groups.iter().map(String::as_str).collect::<Vec<_>>())
+        .expect("delete groups");
+}
+
+/// `--start-from latest` on a partition nothing was copied from yet: once the shadow group's
+/// position expired, a start found the partition's end again, past what was written while the
+/// mirror was stopped (records never copied, nothing said). The start is in the map topic.
+#[test]
+fn a_latest_start_outlives_the_shadow_group() {
+    let setup = Setup::new();
+    let t = topic("latest-expired");
+    setup.source.create_topic(&t, 2, &[]).expect("topic");
+    setup.source.produce(&t, 0, &keyed("a", 0..50)).expect("produce");
+    setup.source.produce(&t, 1, &keyed("b", 0..30)).expect("produce");
+    let latest = ["--start-from", "latest"];
+    assert_success(&setup.mirror_until_caught_up(&t, &latest));
+    assert_eq!(shadow_positions(&setup, &t, 2), [(0, 50), (1, 30)].into_iter().collect());
+    setup.source.produce(&t, 0, &keyed("a", 50..70)).expect("produce");
+    assert_success(&setup.mirror_until_caught_up(&t, &latest));
+
+    expire_shadow_groups(&setup);
+    // Written while the mirror was stopped, to the partition it never copied from.
+    setup.source.produce(&t, 1, &keyed("b", 30..40)).expect("produce");
+    let out = setup.mirror_until_caught_up(&t, &latest);
+    assert_success(&out);
+    // Before: partition 1 started again at its end, 40, and its 10 new records were never copied.
+    assert_eq!(target_values(&setup, &t, 20), values(&keyed("a", 50..70)));
+    let p1: Vec<Vec<u8>> = setup
+        .target
+        .read_committed_audited(&t, 1)
+        .expect("audit")
+        .into_iter()
+        .filter_map(|r| r.data.value)
+        .collect();
+    assert_eq!(p1, values(&keyed("b", 30..40)), "what was written while it was stopped is copied, once");
+    assert_eq!(shadow_positions(&setup, &t, 2), [(0, 70), (1, 40)].into_iter().collect());
+}
+
+/// An empty partition's start expired with the shadow group, and the source wrote records and
+/// deleted them while the mirror was stopped: the start found the new log start and went on
+/// from there, the deleted records never copied and never said. Now refused as any records
+/// deleted before they were copied are.
+#[test]
+fn records_deleted_from_an_empty_partition_while_its_start_expired_are_refused() {
+    let setup = Setup::new();
+    let t = topic("empty-expired");
+    setup.source.create_topic(&t, 1, &[]).expect("topic");
+    assert_success(&setup.mirror_until_caught_up(&t, &[]));
+    assert_eq!(shadow_positions(&setup, &t, 1), [(0, 0)].into_iter().collect());
+
+    expire_shadow_groups(&setup);
+    setup.source.produce(&t, 0, &keyed("r", 0..100)).expect("produce");
+    setup.source.delete_records(&t, 0, 60).expect("delete records");
+    // Before: exit 0, records 60..100 copied, 0..59 lost without a word.
+    assert_refused(&setup, &t, &[], &[&t, "deleted records 0..59", "--on-missing-source skip"]);
+    assert_eq!(setup.target.read_uncommitted(&t, 0).expect("read").len(), 0, "nothing copied");
+}
+
 /// A target topic deleted and recreated under a stopped mirror: Kafka drops the shadow
 /// positions with the topic, and the map still says what the old topic held. Resuming there
 /// would leave the records before it out of the new topic; copying again from the start would

@@ -238,7 +238,27 @@ impl Shard {
             .filter(|(tp, _)| self.committed.get(*tp).is_some_and(|c| c.is_none()))
             .map(|(tp, &o)| (tp.clone(), o))
             .collect();
-        self.commit_positions(&starts, "--start-from latest: start positions")
+        let marks = self.start_marks(&starts);
+        self.commit_positions_with(&starts, &marks, "--start-from latest: start positions")
+    }
+
+    /// Map records of where never-copied partitions start (an empty skipped range there). The
+    /// shadow group's positions expire (`offsets.retention.minutes`) while a mirror is stopped;
+    /// a partition with copies goes on where its map ends, but one without went on where a
+    /// start finds it then: `--start-from latest` past what was written while the mirror was
+    /// stopped, earliest past what the source deleted meanwhile, both unsaid. The map topic
+    /// does not expire.
+    fn start_marks(&self, starts: &[(TopicPartition, i64)]) -> Vec<MapRecord> {
+        starts
+            .iter()
+            .filter_map(|(source, at)| {
+                let route = self.route_index_of(source).map(|i| &self.routes[i])?;
+                Some(MapRecord {
+                    skipped: vec![Skipped { from: *at, to: *at }],
+                    ..MapRecord::new(route.source.clone(), route.target.clone(), Vec::new())
+                })
+            })
+            .collect()
     }
 
     /// Commits a position for every never-committed partition that holds nothing to read yet
@@ -269,7 +289,8 @@ impl Shard {
                 (ends.get(&tp) == Some(&start)).then_some((tp, start))
             })
             .collect();
-        self.commit_positions(&empty, "start positions of empty partitions")?;
+        let marks = self.start_marks(&empty);
+        self.commit_positions_with(&empty, &marks, "start positions of empty partitions")?;
         Ok(starts.into_iter().collect())
     }
 
@@ -310,7 +331,7 @@ impl Shard {
                 partition = route.source.partition,
                 offset,
                 group = %s.shadow_group(self.id),
-                "the shadow group has no position for a partition the map topic shows copied (expired after the target's offsets.retention.minutes?); resuming where the map ends"
+                "the shadow group has no position for a partition the map topic shows copied or started (expired after the target's offsets.retention.minutes?); resuming where the map ends"
             );
             positions.insert(
                 route.source.clone(),
