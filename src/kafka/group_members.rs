@@ -5,6 +5,7 @@
 //! read as having no members. librdkafka's DescribeConsumerGroups asks ConsumerGroupDescribe
 //! first and the classic API where the group is not of the new kind; rust-rdkafka does not wrap
 //! it, so it is called here through librdkafka's C API.
+use std::collections::HashMap;
 use std::time::Duration;
 
 use rdkafka::bindings as rd;
@@ -12,18 +13,24 @@ use rdkafka::client::{Client, ClientContext};
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
 
-use crate::kafka::ffi::{c_string, AdminRequest};
+use crate::kafka::ffi::{c_strings, text, AdminRequest};
 
-/// The members of `group` (0 for a group that does not exist, or is empty), or the error the
-/// cluster answered with (a refusal carries its code: `KafkaError::AdminOp`).
-pub(crate) fn member_count<C: ClientContext>(
+/// The members of each of `groups` (0 for a group that does not exist, or is empty), or the
+/// error the cluster answered with (a refusal carries its code: `KafkaError::AdminOp`), in the
+/// order given. All are asked in one request: one client and one round trip per coordinator,
+/// where a client per group took a connection and a coordinator lookup each. The outer error is
+/// the request's own.
+pub(crate) fn member_counts<C: ClientContext>(
     client: &Client<C>,
-    group: &str,
+    groups: &[&str],
     timeout: Duration,
-) -> Result<usize, KafkaError> {
-    let name = c_string(group).map_err(KafkaError::AdminOpCreation)?;
+) -> Result<Vec<Result<usize, KafkaError>>, KafkaError> {
+    if groups.is_empty() {
+        return Ok(Vec::new());
+    }
+    let names = c_strings(groups).map_err(KafkaError::AdminOpCreation)?;
     // SAFETY: the request's options, queue and answer are librdkafka's, released by guards after
-    // their last use (the event last: the descriptions read belong to it); `name` outlives the
+    // their last use (the event last: the descriptions read belong to it); `names` outlive the
     // call, which copies the group ids it is handed.
     unsafe {
         let request = AdminRequest::new(
@@ -31,11 +38,11 @@ pub(crate) fn member_count<C: ClientContext>(
             rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_DESCRIBECONSUMERGROUPS,
             timeout,
         );
-        let mut groups = [name.as_ptr()];
+        let mut ids: Vec<*const std::ffi::c_char> = names.iter().map(|n| n.as_ptr()).collect();
         rd::rd_kafka_DescribeConsumerGroups(
             request.rk,
-            groups.as_mut_ptr(),
-            1,
+            ids.as_mut_ptr(),
+            ids.len(),
             request.options.ptr,
             request.queue.ptr,
         );
@@ -47,20 +54,29 @@ pub(crate) fn member_count<C: ClientContext>(
         }
         let mut count = 0usize;
         let described = rd::rd_kafka_DescribeConsumerGroups_result_groups(result, &mut count);
-        let mut members = 0usize;
+        let mut answers: HashMap<String, Result<usize, KafkaError>> = HashMap::with_capacity(count);
         for i in 0..count {
             let description = *described.add(i);
+            let group = text(rd::rd_kafka_ConsumerGroupDescription_group_id(description));
             let error = rd::rd_kafka_ConsumerGroupDescription_error(description);
-            if !error.is_null() {
-                let code = RDKafkaErrorCode::from(rd::rd_kafka_error_code(error));
-                // A group id nobody has used: nobody is in it.
-                if code == RDKafkaErrorCode::GroupIdNotFound {
-                    continue;
+            let answer = if error.is_null() {
+                Ok(rd::rd_kafka_ConsumerGroupDescription_member_count(description))
+            } else {
+                match RDKafkaErrorCode::from(rd::rd_kafka_error_code(error)) {
+                    // A group id nobody has used: nobody is in it.
+                    RDKafkaErrorCode::GroupIdNotFound => Ok(0),
+                    code => Err(KafkaError::AdminOp(code)),
                 }
-                return Err(KafkaError::AdminOp(code));
-            }
-            members += rd::rd_kafka_ConsumerGroupDescription_member_count(description);
+            };
+            answers.insert(group, answer);
         }
-        Ok(members)
+        Ok(groups
+            .iter()
+            .map(|g| {
+                answers.remove(*g).unwrap_or_else(|| {
+                    Err(KafkaError::AdminOpCreation(format!("no description of group {g} in the answer")))
+                })
+            })
+            .collect())
     }
 }

@@ -11,7 +11,8 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use crate::error::{Error, Result, Side};
 use crate::kafka::client::CreateForRole;
 use crate::kafka::consumer_close::close;
-use crate::kafka::group_members::member_count;
+use crate::kafka::group_commit::{alter_group_offsets, NotCommitted};
+use crate::kafka::group_members::member_counts;
 use crate::kafka::group_offsets::{self, GroupQuery, NotRead, Unstable};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -97,6 +98,20 @@ pub(crate) fn committed_offsets_of_groups(
     read_side_by_side(config, side, groups, partitions, true)
 }
 
+/// As [`committed_offsets_exact`] for several groups on one client: each group's offsets or
+/// error, in the order given.
+pub(crate) fn committed_offsets_exact_of_groups(
+    config: &ClientConfig,
+    side: Side,
+    groups: &[String],
+    partitions: &[TopicPartition],
+) -> Result<Vec<Result<Vec<GroupOffset>>>> {
+    if partitions.is_empty() {
+        return Ok(groups.iter().map(|_| Ok(Vec::new())).collect());
+    }
+    read_side_by_side(config, side, groups, partitions, false)
+}
+
 fn read_side_by_side(
     config: &ClientConfig,
     side: Side,
@@ -165,23 +180,48 @@ fn offsets_of(
 /// The members of the group on the cluster (0 when nobody is consuming), whether they joined
 /// with the classic group protocol or Kafka 4's consumer protocol.
 pub(crate) fn active_members(config: &ClientConfig, side: Side, group: &str) -> Result<usize> {
+    let mut counts = active_members_of_groups(config, side, &[group.to_string()])?;
+    counts.pop().unwrap_or(Ok(0))
+}
+
+/// [`active_members`] of each of `groups`, in the order given, asked in one request on one
+/// client (a client per group took a connection and a coordinator lookup each: 100 groups
+/// synced took 13 s, longer than the checkpoint interval).
+pub(crate) fn active_members_of_groups(
+    config: &ClientConfig,
+    side: Side,
+    groups: &[String],
+) -> Result<Vec<Result<usize>>> {
+    if groups.is_empty() {
+        return Ok(Vec::new());
+    }
     let consumer: BaseConsumer = config.create_for_role().map_err(Error::kafka(side, "creating a client"))?;
-    member_count(consumer.client(), group, TIMEOUT)
-        .map_err(Error::kafka(side, format!("describing group {group}")))
+    let names: Vec<&str> = groups.iter().map(String::as_str).collect();
+    let counts = member_counts(consumer.client(), &names, TIMEOUT)
+        .map_err(Error::kafka(side, format!("describing groups {}", names.join(", "))))?;
+    Ok(groups
+        .iter()
+        .zip(counts)
+        .map(|(group, count)| count.map_err(Error::kafka(side, format!("describing group {group}"))))
+        .collect())
 }
 
 /// Refuses a group with members on `side`: its positions are not to be moved.
 pub(crate) fn refuse_if_active(config: &ClientConfig, side: Side, group: &str) -> Result<()> {
     let members = active_members(config, side, group)?;
     if members > 0 {
-        return Err(Error::Group {
-            group: group.to_string(),
-            message: format!(
-                "has {members} active member(s) on the {side} cluster; stop its consumers before moving its offsets"
-            ),
-        });
+        return Err(has_members(side, group, members));
     }
     Ok(())
+}
+
+fn has_members(side: Side, group: &str, members: usize) -> Error {
+    Error::Group {
+        group: group.to_string(),
+        message: format!(
+            "has {members} active member(s) on the {side} cluster; stop its consumers before moving its offsets"
+        ),
+    }
 }
 
 /// Commits positions for the group, refusing if the group has members: Kafka itself refuses to
@@ -193,6 +233,88 @@ pub(crate) fn commit_offsets(
     offsets: &[GroupOffset],
 ) -> Result<()> {
     refuse_if_active(config, side, group)?;
+    commit_offsets_of_idle(config, side, group, offsets)
+}
+
+/// Commits positions for `groups`, each with its positions, refusing each that has members (as
+/// [`commit_offsets`]): the members of all asked in one request and every commit sent side by
+/// side, on one client; each group's outcome, in order.
+pub(crate) fn commit_offsets_of_groups(
+    config: &ClientConfig,
+    side: Side,
+    groups: &[(String, Vec<GroupOffset>)],
+) -> Result<Vec<Result<()>>> {
+    if groups.is_empty() {
+        return Ok(Vec::new());
+    }
+    let consumer: BaseConsumer = config.create_for_role().map_err(Error::kafka(side, "creating a client"))?;
+    let names: Vec<&str> = groups.iter().map(|(g, _)| g.as_str()).collect();
+    let members = member_counts(consumer.client(), &names, TIMEOUT)
+        .map_err(Error::kafka(side, format!("describing groups {}", names.join(", "))))?;
+    let mut outcomes: Vec<Option<Result<()>>> = Vec::with_capacity(groups.len());
+    let mut idle = Vec::new();
+    for ((group, offsets), members) in groups.iter().zip(members) {
+        match members {
+            Ok(0) => {
+                outcomes.push(None);
+                idle.push((group.clone(), offsets.clone()));
+            }
+            Ok(n) => outcomes.push(Some(Err(has_members(side, group, n)))),
+            Err(e) => {
+                outcomes.push(Some(Err(Error::from_kafka(side, format!("describing group {group}"), e))))
+            }
+        }
+    }
+    let mut committed = alter_group_offsets(consumer.client(), &idle, TIMEOUT).into_iter().zip(&idle);
+    Ok(outcomes
+        .into_iter()
+        .map(|outcome| {
+            outcome.unwrap_or_else(|| match committed.next() {
+                Some((Ok(()), _)) => Ok(()),
+                Some((Err(not), (group, _))) => Err(not_committed(side, group, not)),
+                None => Err(Error::Internal("a group's commit had no outcome".into())),
+            })
+        })
+        .collect())
+}
+
+/// A group's commit refused: by its members (one joined since they were counted), by the
+/// authorizer, or by the cluster.
+fn not_committed(side: Side, group: &str, not: NotCommitted) -> Error {
+    let context = format!("committing offsets of group {group}");
+    match not.code {
+        Some(code) if joined_since(code) => Error::Group {
+            group: group.to_string(),
+            message: format!(
+                "has active members on the {side} cluster (it refused the commit: {}); stop its consumers before moving its offsets",
+                not.why
+            ),
+        },
+        Some(code) => Error::from_kafka(side, format!("{context} ({})", not.why), KafkaError::AdminOp(code)),
+        None => Error::from_kafka(side, context, KafkaError::AdminOpCreation(not.why)),
+    }
+}
+
+/// The broker takes commits from outside a group only while it is empty, and says it is not
+/// in one of these.
+fn joined_since(code: RDKafkaErrorCode) -> bool {
+    matches!(
+        code,
+        RDKafkaErrorCode::UnknownMemberId
+            | RDKafkaErrorCode::IllegalGeneration
+            | RDKafkaErrorCode::RebalanceInProgress
+            | RDKafkaErrorCode::StaleMemberEpoch
+    )
+}
+
+/// Commits positions for a group seen without members; one that joined since is refused by
+/// the broker, and said so.
+fn commit_offsets_of_idle(
+    config: &ClientConfig,
+    side: Side,
+    group: &str,
+    offsets: &[GroupOffset],
+) -> Result<()> {
     let consumer = client(config, group, side)?;
     let mut tpl = TopicPartitionList::new();
     for o in offsets {
@@ -201,14 +323,8 @@ pub(crate) fn commit_offsets(
         element.set_metadata(o.metadata.clone());
     }
     consumer.commit(&tpl, CommitMode::Sync).map_err(|e| match e.rdkafka_error_code() {
-        // A member joined after the look above: the broker takes commits from outside a group
-        // only while it is empty, and says so in one of these.
-        Some(
-            RDKafkaErrorCode::UnknownMemberId
-            | RDKafkaErrorCode::IllegalGeneration
-            | RDKafkaErrorCode::RebalanceInProgress
-            | RDKafkaErrorCode::StaleMemberEpoch,
-        ) => Error::Group {
+        // A member joined after the look above.
+        Some(code) if joined_since(code) => Error::Group {
             group: group.to_string(),
             message: format!(
                 "has active members on the {side} cluster (it refused the commit: {e}); stop its consumers before moving its offsets"
@@ -222,8 +338,8 @@ pub(crate) fn commit_offsets(
 /// one error naming them all and what to do `then`.
 pub(crate) fn refuse_active(config: &ClientConfig, side: Side, groups: &[String], then: &str) -> Result<()> {
     let mut active = Vec::new();
-    for group in groups {
-        let members = active_members(config, side, group)?;
+    for (group, members) in groups.iter().zip(active_members_of_groups(config, side, groups)?) {
+        let members = members?;
         if members > 0 {
             active.push(format!("{group} ({members})"));
         }

@@ -2,10 +2,11 @@
 //! connecting and naming why a connection failed, where a partition ends, reading kmirror's own
 //! topics, consumer groups, topic configs, and the filter that brings librdkafka's log into
 //! tracing. The only unsafe code of the crate is here: calls into librdkafka's C API for what
-//! rust-rdkafka does not wrap (DescribeTopics, ListConsumerGroupOffsets, DescribeConsumerGroups,
-//! IncrementalAlterConfigs, DescribeAcls and CreateAcls, DescribeCluster's authorized operations,
-//! cached watermarks, librdkafka's table of settings, a flush that waits) or wraps without its
-//! errors (a topic's or a broker's DescribeConfigs answer).
+//! rust-rdkafka does not wrap (DescribeTopics, ListConsumerGroupOffsets,
+//! AlterConsumerGroupOffsets, DescribeConsumerGroups, IncrementalAlterConfigs, DescribeAcls and
+//! CreateAcls, DescribeCluster's authorized operations, cached watermarks, librdkafka's table of
+//! settings, a flush that waits) or wraps without its errors (a topic's or a broker's
+//! DescribeConfigs answer).
 #[allow(unsafe_code)]
 pub(crate) mod acls;
 pub(crate) mod classify;
@@ -19,6 +20,8 @@ pub(crate) mod consumer_close;
 pub(crate) mod errors;
 #[allow(unsafe_code)]
 mod ffi;
+#[allow(unsafe_code)]
+pub(crate) mod group_commit;
 #[allow(unsafe_code)]
 pub(crate) mod group_members;
 #[allow(unsafe_code)]

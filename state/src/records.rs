@@ -26,8 +26,9 @@ pub struct Skipped {
     pub to: Offset,
 }
 
-/// Format 1 of a map record: runs only. Still written when nothing was skipped, so a kmirror
-/// that knows only format 1 reads every map that never used the skip policy.
+/// Format 1 of a map record: runs only. Still written where no range is recorded, so a kmirror
+/// that knows only format 1 reads every record of copies; start marks (empty ranges) and ranges
+/// skipped by policy need format 2.
 #[derive(Serialize)]
 struct MapRecordV1Out<'a> {
     source: &'a TopicPartition,

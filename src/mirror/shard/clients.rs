@@ -258,7 +258,7 @@ fn timeout_refused(ctx: &MirrorContext, e: Error) -> Error {
             (format!("target.transaction.timeout.ms {ms}"), "give a smaller target.transaction.timeout.ms")
         }
         None => (
-            format!("the transaction timeout {ms} ms (--transaction-max-ms plus 30 s)"),
+            format!("the transaction timeout {ms} ms (--transaction-max-ms plus 30 s, at most 15 min)"),
             "give a smaller --transaction-max-ms",
         ),
     };
