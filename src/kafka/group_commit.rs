@@ -16,7 +16,7 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use crate::kafka::ffi::{c_string, text, AdminRequest, Guard};
 
-/// Between asks for groups whose coordinator was loading or moving.
+/// Between asks for groups whose coordinator was loading.
 const ASK_AGAIN_AFTER: Duration = Duration::from_millis(50);
 
 /// Why a group's positions were not committed: the code (the group's, or the first refused
@@ -28,7 +28,7 @@ pub(crate) struct NotCommitted {
 }
 
 /// Commits each group's positions, all side by side on `client`; each group's outcome, in the
-/// order given. A group whose coordinator is loading or moving is asked again until `timeout`.
+/// order given. A group whose coordinator is loading is asked again until `timeout`.
 pub(crate) fn alter_group_offsets<C: ClientContext>(
     client: &Client<C>,
     commits: &[(String, Vec<GroupOffset>)],
@@ -62,15 +62,17 @@ pub(crate) fn alter_group_offsets<C: ClientContext>(
 fn again(outcome: &Option<Result<(), NotCommitted>>) -> bool {
     match outcome {
         None => true,
-        Some(Err(NotCommitted { code: Some(code), .. })) => coordinator_moving(*code),
+        Some(Err(NotCommitted { code: Some(code), .. })) => coordinator_loading(*code),
         Some(_) => false,
     }
 }
 
-/// A coordinator loading or moving: the same commit a moment later goes through.
-fn coordinator_moving(code: RDKafkaErrorCode) -> bool {
-    use RDKafkaErrorCode as E;
-    matches!(code, E::CoordinatorLoadInProgress | E::CoordinatorNotAvailable | E::NotCoordinator)
+/// A coordinator still loading the group's offsets: the same commit a moment later goes
+/// through. Not one that moved (NotCoordinator, CoordinatorNotAvailable): the client keeps the
+/// coordinator it looked up for 15 idle minutes and would ask the same broker again; the next
+/// cycle's client looks it up anew.
+fn coordinator_loading(code: RDKafkaErrorCode) -> bool {
+    code == RDKafkaErrorCode::CoordinatorLoadInProgress
 }
 
 fn send<C: ClientContext>(

@@ -249,8 +249,10 @@ pub(crate) fn commit_offsets_of_groups(
     }
     let consumer: BaseConsumer = config.create_for_role().map_err(Error::kafka(side, "creating a client"))?;
     let names: Vec<&str> = groups.iter().map(|(g, _)| g.as_str()).collect();
+    // A request that fails whole fails each group, as a client per group did: the cycle goes
+    // on with what it can do (say, the checkpoints already written).
     let members = member_counts(consumer.client(), &names, TIMEOUT)
-        .map_err(Error::kafka(side, format!("describing groups {}", names.join(", "))))?;
+        .unwrap_or_else(|e| names.iter().map(|_| Err(e.clone())).collect());
     let mut outcomes: Vec<Option<Result<()>>> = Vec::with_capacity(groups.len());
     let mut idle = Vec::new();
     for ((group, offsets), members) in groups.iter().zip(members) {

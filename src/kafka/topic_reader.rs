@@ -32,41 +32,72 @@ pub(crate) fn read_to_end(
     deleted: Deleted,
     mut on_record: impl FnMut(i64, Option<i64>, &[u8]) -> Result<()>,
 ) -> Result<i64> {
-    let consumer = RangeReader::new(target, topic, partition, group)?.consumer;
-    let end = committed_end(&consumer, topic, partition, READ_TIMEOUT)
+    let reached =
+        read_to_ends(target, (topic, group), &[(partition, from)], deleted, |_, offset, at, value| {
+            on_record(offset, at, value)
+        })?;
+    Ok(reached.get(&partition).copied().unwrap_or(from))
+}
+
+/// As [`read_to_end`] for several partitions of `topic` (`starts`: each with the offset to
+/// begin at), all read on one consumer: `on_record(partition, offset, timestamp_ms, value)`
+/// in offset order per partition. Returns the position each reached. One after the other, each
+/// partition took a client, two offset lookups and a first fetch of its own: a map of four
+/// shards took 0.4-0.8 s to catch up with nothing new in it.
+pub(crate) fn read_to_ends(
+    target: &ClientConfig,
+    (topic, group): (&str, &str),
+    starts: &[(i32, i64)],
+    deleted: Deleted,
+    mut on_record: impl FnMut(i32, i64, Option<i64>, &[u8]) -> Result<()>,
+) -> Result<BTreeMap<i32, i64>> {
+    let mut reached: BTreeMap<i32, i64> = starts.iter().copied().collect();
+    if starts.is_empty() {
+        return Ok(reached);
+    }
+    let consumer: BaseConsumer = reader_config(target, group)
+        .create_for_role()
+        .map_err(Error::kafka(Side::Target, format!("creating a reader of {topic}")))?;
+    let tps: Vec<TopicPartition> = starts.iter().map(|&(p, _)| TopicPartition::new(topic, p)).collect();
+    let ends = committed_ends_with(&consumer, &tps, READ_TIMEOUT)
         .map_err(Error::kafka(Side::Target, format!("reading the end of {topic}")))?;
-    if from >= end {
-        return Ok(from);
+    let end_of = |p: i32| ends.get(&TopicPartition::new(topic, p)).copied().unwrap_or(0);
+    let behind: Vec<(i32, i64)> = starts.iter().copied().filter(|&(p, from)| from < end_of(p)).collect();
+    if behind.is_empty() {
+        return Ok(reached);
     }
     // Where the records to begin at are gone, the consumer would go on at the partition's end
     // (librdkafka's default reset) as if it had read them.
-    let tp = kmirror_state::TopicPartition::new(topic, partition);
-    let start = log_starts_with(&consumer, std::slice::from_ref(&tp), READ_TIMEOUT)
-        .map_err(Error::kafka(Side::Target, format!("reading where {topic} starts")))?
-        .get(&tp)
-        .copied()
-        .unwrap_or(0);
-    let from = match deleted {
-        _ if from >= start => from,
-        Deleted::ReadFromStart => start,
-        Deleted::Refuse => {
-            return Err(Error::State(format!(
-                "{topic} partition {partition} starts at {start}: its records from {from} were deleted (DeleteRecords, or a size retention set on it) before they were read, and what they held cannot be known; restore the topic's records, or mirror anew under a new --name"
-            )))
-        }
-    };
+    let behind_tps: Vec<TopicPartition> =
+        behind.iter().map(|&(p, _)| TopicPartition::new(topic, p)).collect();
+    let log_starts = log_starts_with(&consumer, &behind_tps, READ_TIMEOUT)
+        .map_err(Error::kafka(Side::Target, format!("reading where {topic} starts")))?;
     let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, partition, Offset::Offset(from))
-        .map_err(Error::kafka(Side::Target, format!("assigning {topic}")))?;
+    for &(partition, from) in &behind {
+        let start = log_starts.get(&TopicPartition::new(topic, partition)).copied().unwrap_or(0);
+        let from = match deleted {
+            _ if from >= start => from,
+            Deleted::ReadFromStart => start,
+            Deleted::Refuse => {
+                return Err(Error::State(format!(
+                    "{topic} partition {partition} starts at {start}: its records from {from} were deleted (DeleteRecords, or a size retention set on it) before they were read, and what they held cannot be known; restore the topic's records, or mirror anew under a new --name"
+                )))
+            }
+        };
+        reached.insert(partition, from);
+        tpl.add_partition_offset(topic, partition, Offset::Offset(from))
+            .map_err(Error::kafka(Side::Target, format!("assigning {topic}")))?;
+    }
     consumer.assign(&tpl).map_err(Error::kafka(Side::Target, format!("assigning {topic}")))?;
     let started = Instant::now();
-    let mut last = (from, Instant::now());
+    let mut progress = Instant::now();
     loop {
         if started.elapsed() > READ_TIMEOUT {
             return Err(timed_out(target, topic));
         }
         match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(message)) => on_record(
+                message.partition(),
                 message.offset(),
                 message.timestamp().to_millis(),
                 message.payload().unwrap_or_default(),
@@ -74,22 +105,29 @@ pub(crate) fn read_to_end(
             Some(Err(e)) => return Err(Error::kafka(Side::Target, format!("reading {topic}"))(e)),
             None => {}
         }
-        let position = match consumer.position().ok().and_then(|p| p.elements().first().map(|e| e.offset())) {
-            Some(Offset::Offset(o)) => o,
-            _ => from,
-        };
-        if position != last.0 {
-            last = (position, Instant::now());
+        // Control markers at the end advance the position without a record.
+        let positions =
+            consumer.position().map_err(Error::kafka(Side::Target, format!("reading {topic}")))?;
+        for e in positions.elements() {
+            if let (Offset::Offset(o), Some(at)) = (e.offset(), reached.get_mut(&e.partition())) {
+                if o > *at {
+                    *at = o;
+                    progress = Instant::now();
+                }
+            }
         }
-        if position >= end {
-            return Ok(position);
-        }
+        let short: Vec<(i32, i64)> =
+            behind.iter().map(|&(p, _)| (p, reached[&p])).filter(|&(p, at)| at < end_of(p)).collect();
+        let Some(&(partition, position)) = short.first() else { return Ok(reached) };
         // Short of the end, never an answer: a map or checkpoints read in part translate
         // behind where the groups are.
-        if last.1.elapsed() > STALL {
+        if progress.elapsed() > STALL {
             return Err(Error::SlowRead {
                 side: Side::Target,
-                partition: format!("{topic}/{partition} (stopped at {position}, short of {end})"),
+                partition: format!(
+                    "{topic}/{partition} (stopped at {position}, short of {})",
+                    end_of(partition)
+                ),
                 seconds: STALL.as_secs(),
                 stalled: true,
             });

@@ -10,7 +10,7 @@ use tracing::{debug, warn};
 use crate::error::{Error, Result, Side};
 use crate::kafka::client::CreateForRole;
 use crate::kafka::topic_descriptions::topic_ids;
-use crate::kafka::topic_reader::{read_to_end, Deleted};
+use crate::kafka::topic_reader::{read_to_ends, Deleted};
 use crate::state_dir::ensure_room;
 
 /// How many map records are applied between two checks of the state dir's room (a record
@@ -33,22 +33,25 @@ pub(crate) fn catch_up(
     let mut applied = 0;
     let state_dir = store.path().parent().unwrap_or(store.path()).to_path_buf();
     ensure_room(&state_dir)?;
-    for partition in 0..partitions {
-        let start = store.position(partition).map_err(state_error)?;
-        let position =
-            read_to_end(target, topic, partition, group, start, Deleted::Refuse, |offset, _, value| {
-                let record = MapRecord::decode(value).map_err(|e| {
-                    Error::State(format!(
-                        "{topic} partition {partition} offset {offset}: undecodable map record: {e}"
-                    ))
-                })?;
-                store.apply(partition, offset, &record).map_err(state_error)?;
-                applied += 1;
-                if applied % ROOM_CHECK_EVERY == 0 {
-                    ensure_room(&state_dir)?;
-                }
-                Ok(())
+    let starts: Vec<(i32, i64)> = (0..partitions)
+        .map(|p| store.position(p).map(|at| (p, at)))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(state_error)?;
+    let reached =
+        read_to_ends(target, (topic, group), &starts, Deleted::Refuse, |partition, offset, _, value| {
+            let record = MapRecord::decode(value).map_err(|e| {
+                Error::State(format!(
+                    "{topic} partition {partition} offset {offset}: undecodable map record: {e}"
+                ))
             })?;
+            store.apply(partition, offset, &record).map_err(state_error)?;
+            applied += 1;
+            if applied % ROOM_CHECK_EVERY == 0 {
+                ensure_room(&state_dir)?;
+            }
+            Ok(())
+        })?;
+    for (partition, position) in reached {
         // Control markers at the end advance the position without a record to apply.
         if position > store.position(partition).map_err(state_error)? {
             store.set_position(partition, position).map_err(state_error)?;
