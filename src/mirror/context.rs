@@ -26,6 +26,9 @@ pub(crate) struct MirrorContext {
     /// A batch's ends: where the source's committed records ended, as the run's start read
     /// them, with the topic's ID then (see [`BatchEnds`]).
     pub(crate) batch_ends: OnceLock<BatchEnds>,
+    /// A way home's first run: every saved position is a start `failback` set, none of them in
+    /// the map yet (see `Shard::mark_saved_starts`).
+    pub(crate) starts_from_failback: AtomicBool,
 }
 
 /// Source partition -> its committed end at the run's start and its topic's ID then (None:

@@ -851,6 +851,46 @@ fn a_failback_after_the_mirrors_positions_expired_still_brings_home_the_topics_e
     );
 }
 
+/// The way home's shadow positions expired (stopped longer than `offsets.retention.minutes`)
+/// after a run that copied nothing from a DR topic without DR writes: its start, set by
+/// failback, was in no map record, and the next run started that topic at its earliest and
+/// copied the forward mirror's copies back onto the source (a duplicate of every record). The
+/// way home's first run marks failback's starts in its map.
+#[test]
+fn the_way_homes_starts_outlive_its_shadow_groups() {
+    let setup = Setup::new();
+    let quiet = topic("home-quiet");
+    let busy = format!("{quiet}-busy");
+    for t in [&quiet, &busy] {
+        setup.source.create_topic(t, 1, &[]).expect("topic");
+        setup.source.produce(t, 0, &keyed("a", 0..PER_PARTITION)).expect("produce");
+    }
+    let both = format!("{}|{}", regex::escape(&quiet), regex::escape(&busy));
+    let group = format!("home-{}", setup.name);
+    commit_group(&setup.source, &group, &quiet, &BTreeMap::from([(0, 10)]));
+    assert_success(&setup.mirror_until_caught_up(&both, &["--groups", &regex::escape(&group)]));
+    assert_success(&setup.failover(&["--execute"]));
+    setup.target.produce(&busy, 0, &keyed("dr", 0..20)).expect("produce on DR");
+    assert_success(&failback(&setup, &["--execute"]));
+
+    let state = tempfile::tempdir().expect("tempdir");
+    let back = format!("{}-back", setup.name);
+    let home = || run(&way_home(&setup, &back, &both, state.path()), Duration::from_secs(120));
+    assert_success(&home());
+    let count = |t: &str| setup.source.read_committed_audited(t, 0).expect("read").len();
+    assert_eq!((count(&quiet), count(&busy)), (PER_PARTITION, PER_PARTITION + 20));
+
+    let shadows: Vec<String> = (0..4).map(|shard| format!("kmirror.{back}.shard-{shard}")).collect();
+    setup.source.delete_groups(&shadows.iter().map(String::as_str).collect::<Vec<_>>()).expect("delete");
+    setup.target.produce(&busy, 0, &keyed("dr", 20..25)).expect("produce on DR");
+    assert_success(&home());
+    // Before: the quiet topic held 200 records, its 100 copied back from DR.
+    assert_eq!((count(&quiet), count(&busy)), (PER_PARTITION, PER_PARTITION + 25));
+    let mut expected: Vec<Vec<u8>> = (0..PER_PARTITION).map(|i| format!("a-{i}").into_bytes()).collect();
+    expected.extend((0..25).map(|i| format!("dr-{i}").into_bytes()));
+    assert_eq!(keys(&setup.source.read_committed_audited(&busy, 0).expect("read")), expected);
+}
+
 /// A failover's record of the partitions it found without copies counts only while that
 /// failover is in force: once the mirror resumed (`--after-failover`), a topic the record named
 /// and that is gone since is no longer one of the mirror's (verify read it, and failed).

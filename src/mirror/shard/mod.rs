@@ -278,6 +278,7 @@ impl Shard {
         }
         let checks_ms = lap.ms();
         self.commit_positions(&rebuilt, "positions rebuilt from the map topic")?;
+        self.mark_saved_starts(&saved)?;
         self.commit_skips()?;
         let log_starts = if self.ctx.settings.start_from == StartFrom::Latest {
             self.resolve_latest()?;

@@ -242,6 +242,20 @@ impl Shard {
         self.commit_positions_with(&starts, &marks, "--start-from latest: start positions")
     }
 
+    /// On a way home's first run, marks in the map the starts `failback` set in the shadow
+    /// groups (`saved`): they are in no map record, and once the shadow group's offsets expired a
+    /// partition the way home never copied from would start at its earliest, and copy the
+    /// forward mirror's copies back.
+    pub(super) fn mark_saved_starts(&mut self, saved: &[(Route, SavedPosition)]) -> Result<()> {
+        if !self.ctx.starts_from_failback.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let starts: Vec<(TopicPartition, i64)> =
+            saved.iter().map(|(r, p)| (r.source.clone(), p.offset)).collect();
+        let marks = self.start_marks(&starts);
+        self.commit_positions_with(&starts, &marks, "failback's start positions marked in the map")
+    }
+
     /// Map records of where never-copied partitions start (an empty skipped range there). The
     /// shadow group's positions expire (`offsets.retention.minutes`) while a mirror is stopped;
     /// a partition with copies goes on where its map ends, but one without went on where a
