@@ -17,7 +17,7 @@ use crate::config::{check_name, default_state_dir, group_regex};
 use crate::error::{Error, Result, Side};
 use crate::kafka::connect::reachable;
 use crate::kafka::groups::{
-    commit_offsets, committed_offsets, committed_offsets_exact, list_groups, refuse_if_active,
+    commit_offsets, committed_offsets, committed_offsets_exact, list_groups, refuse_any_active,
 };
 use crate::kafka::log_filter::clusters_reached;
 use crate::kafka::topic_reader::RangeReader;
@@ -405,17 +405,15 @@ fn first_record_in(
 fn ready_to_move(config: &ClientConfig, side: Side, translated: &[(String, Vec<Translation>)]) -> Result<()> {
     for (group, translations) in translated {
         translatable(group, translations)?;
-        refuse_if_active(config, side, group)?;
     }
-    Ok(())
+    still_on(config, side, translated)
 }
 
-/// Refuses groups with consumers on `side`, where their positions were read.
+/// Refuses groups with consumers on `side`, where their positions were read (the members of
+/// all asked in one request).
 fn still_on(config: &ClientConfig, side: Side, translated: &[(String, Vec<Translation>)]) -> Result<()> {
-    for (group, _) in translated {
-        refuse_if_active(config, side, group)?;
-    }
-    Ok(())
+    let groups: Vec<String> = translated.iter().map(|(g, _)| g.clone()).collect();
+    refuse_any_active(config, side, &groups)
 }
 
 /// Before `--execute` moves any group: none stands past the copies on `read_on` (see

@@ -98,18 +98,16 @@ pub(crate) fn committed_offsets_of_groups(
     read_side_by_side(config, side, groups, partitions, true)
 }
 
-/// As [`committed_offsets_exact`] for several groups on one client: each group's offsets or
-/// error, in the order given.
+/// As [`committed_offsets_exact`] for several groups on one client, each asked its own
+/// partitions: each group's offsets or error, in the order given.
 pub(crate) fn committed_offsets_exact_of_groups(
     config: &ClientConfig,
     side: Side,
-    groups: &[String],
-    partitions: &[TopicPartition],
+    groups: &[(String, Vec<TopicPartition>)],
 ) -> Result<Vec<Result<Vec<GroupOffset>>>> {
-    if partitions.is_empty() {
-        return Ok(groups.iter().map(|_| Ok(Vec::new())).collect());
-    }
-    read_side_by_side(config, side, groups, partitions, false)
+    let asked: Vec<(String, Vec<(String, i32)>)> =
+        groups.iter().map(|(group, partitions)| (group.clone(), asked(partitions))).collect();
+    read_asked(config, side, &asked, false)
 }
 
 fn read_side_by_side(
@@ -119,30 +117,54 @@ fn read_side_by_side(
     partitions: &[TopicPartition],
     skip_failed_partitions: bool,
 ) -> Result<Vec<Result<Vec<GroupOffset>>>> {
-    let Some(first) = groups.first() else { return Ok(Vec::new()) };
-    let consumer = client(config, first, side)?;
+    let asked = asked(partitions);
+    let each: Vec<(String, Vec<(String, i32)>)> = groups.iter().map(|g| (g.clone(), asked.clone())).collect();
+    read_asked(config, side, &each, skip_failed_partitions)
+}
+
+/// `partitions` as a request names them: librdkafka refuses a list naming a partition twice.
+fn asked(partitions: &[TopicPartition]) -> Vec<(String, i32)> {
     let mut asked: Vec<(String, i32)> =
         partitions.iter().map(|tp| (tp.topic.clone(), tp.partition)).collect();
-    // librdkafka refuses a list naming a partition twice.
     asked.sort();
     asked.dedup();
+    asked
+}
+
+/// Each group's offsets on the partitions it is asked (none asked: none read), all on one
+/// client.
+fn read_asked(
+    config: &ClientConfig,
+    side: Side,
+    groups: &[(String, Vec<(String, i32)>)],
+    skip_failed_partitions: bool,
+) -> Result<Vec<Result<Vec<GroupOffset>>>> {
+    let Some((first, _)) = groups.iter().find(|(_, asked)| !asked.is_empty()) else {
+        return Ok(groups.iter().map(|_| Ok(Vec::new())).collect());
+    };
+    let consumer = client(config, first, side)?;
     // Through the admin API, not the consumer's own OffsetFetch: a consumer whose group the
     // principal may not READ looks for its coordinator again and again, and its call ends only
     // at the timeout, 45 s later, with no word of the refusal. A transaction open on the group
     // (a mirror's, or one a crashed mirror left) holds the answer back until it ends: the
     // broker aborts a crashed one within its timeout.
-    let queries: Vec<GroupQuery<'_>> = groups
+    let wanted: Vec<&(String, Vec<(String, i32)>)> =
+        groups.iter().filter(|(_, asked)| !asked.is_empty()).collect();
+    let queries: Vec<GroupQuery<'_>> = wanted
         .iter()
-        .map(|group| GroupQuery { group, partitions: Some(&asked), skip_failed_partitions })
+        .map(|(group, asked)| GroupQuery { group, partitions: Some(asked), skip_failed_partitions })
         .collect();
-    let answers =
-        group_offsets::committed_offsets(consumer.client(), &queries, Unstable::Wait, OPEN_TRANSACTION_WAIT);
+    let mut answers =
+        group_offsets::committed_offsets(consumer.client(), &queries, Unstable::Wait, OPEN_TRANSACTION_WAIT)
+            .into_iter();
     close(consumer);
     Ok(groups
         .iter()
-        .zip(answers.into_iter().map(Some).chain(std::iter::repeat_with(|| None)))
-        .map(|(group, answer)| {
-            let answer = answer.unwrap_or_else(|| Err(NotRead::uncoded("no answer".into())));
+        .map(|(group, asked)| {
+            if asked.is_empty() {
+                return Ok(Vec::new());
+            }
+            let answer = answers.next().unwrap_or_else(|| Err(NotRead::uncoded("no answer".into())));
             offsets_of(answer, side, group)
         })
         .collect())
@@ -211,6 +233,18 @@ pub(crate) fn refuse_if_active(config: &ClientConfig, side: Side, group: &str) -
     let members = active_members(config, side, group)?;
     if members > 0 {
         return Err(has_members(side, group, members));
+    }
+    Ok(())
+}
+
+/// As [`refuse_if_active`] for each of `groups`, their members asked in one request: the first
+/// group with members, by name.
+pub(crate) fn refuse_any_active(config: &ClientConfig, side: Side, groups: &[String]) -> Result<()> {
+    for (group, members) in groups.iter().zip(active_members_of_groups(config, side, groups)?) {
+        match members? {
+            0 => {}
+            n => return Err(has_members(side, group, n)),
+        }
     }
     Ok(())
 }

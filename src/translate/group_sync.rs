@@ -127,12 +127,11 @@ impl GroupSync<'_> {
         &self,
         translated: &[(String, Vec<GroupOffset>)],
     ) -> Result<Vec<Result<Vec<GroupOffset>>>> {
-        let mut partitions: Vec<TopicPartition> =
-            translated.iter().flat_map(|(_, offsets)| offsets.iter().map(|t| t.partition.clone())).collect();
-        partitions.sort();
-        partitions.dedup();
-        let groups: Vec<String> = translated.iter().map(|(g, _)| g.clone()).collect();
-        let current = committed_offsets_exact_of_groups(self.target, Side::Target, &groups, &partitions)?;
+        let asked: Vec<(String, Vec<TopicPartition>)> = translated
+            .iter()
+            .map(|(group, offsets)| (group.clone(), offsets.iter().map(|t| t.partition.clone()).collect()))
+            .collect();
+        let current = committed_offsets_exact_of_groups(self.target, Side::Target, &asked)?;
         Ok(translated
             .iter()
             .zip(current)
