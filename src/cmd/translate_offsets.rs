@@ -17,7 +17,8 @@ use crate::config::{check_name, default_state_dir, group_regex};
 use crate::error::{Error, Result, Side};
 use crate::kafka::connect::reachable;
 use crate::kafka::groups::{
-    commit_offsets, committed_offsets, committed_offsets_exact, list_groups, refuse_any_active,
+    commit_offsets_of_groups, committed_offsets, committed_offsets_exact_of_groups, list_groups,
+    refuse_any_active,
 };
 use crate::kafka::log_filter::clusters_reached;
 use crate::kafka::topic_reader::RangeReader;
@@ -438,38 +439,67 @@ fn refuse_past_copies(name: &str, translated: &[(String, Vec<Translation>)], rea
     Ok(())
 }
 
-/// Commits every group's translated positions on `side` (see [`execute`]); the ends are read
-/// before, so that nothing but a commit can fail half-way, and a failed one names the groups
-/// moved before it.
+/// Commits every group's translated positions on `side`, but never one behind where the group
+/// already is there: a group that read on after a cutover (or a failover run again, whose source
+/// positions are the ones it moved the group from) would read again what it had read. Returns,
+/// for each group, the positions left, with where the group is. Every group's positions and
+/// members are asked in one request each, and the commits sent side by side on one client (a
+/// client per group and call took some 0.1 s a group); the ends are read before, so that nothing
+/// but a commit can fail half-way, and a failed one names the groups moved with it.
 fn execute_all(
     config: &ClientConfig,
     side: Side,
     translated: &[(String, Vec<Translation>)],
 ) -> Result<BTreeMap<String, BTreeMap<TopicPartition, i64>>> {
+    let offsets: Vec<(String, Vec<GroupOffset>)> = translated
+        .iter()
+        .map(|(group, translations)| Ok((group.clone(), translatable(group, translations)?)))
+        .collect::<Result<_>>()?;
+    let split = forward_only_all(config, side, offsets)?;
     let mut ahead = BTreeMap::new();
-    for (group, translations) in translated {
-        match execute(config, side, group, translations) {
-            Ok(left) => {
-                ahead.insert(group.clone(), left);
+    let mut moving = Vec::new();
+    for (group, moved, left) in split {
+        if !left.is_empty() {
+            warn!(%group, %side, partitions = left.len(), "the group is further on than the translated positions there; left where it is");
+        }
+        if moved.is_empty() {
+            info!(%group, partitions = 0, %side, "committed translated offsets");
+        } else {
+            moving.push((group.clone(), moved));
+        }
+        ahead.insert(group, left);
+    }
+    let outcomes = commit_offsets_of_groups(config, side, &moving)?;
+    let mut failed = None;
+    let mut moved = Vec::new();
+    for ((group, offsets), outcome) in moving.iter().zip(outcomes) {
+        match outcome {
+            Ok(()) => {
+                info!(%group, partitions = offsets.len(), %side, "committed translated offsets");
+                moved.push(group.as_str());
             }
-            Err(e) if ahead.is_empty() => return Err(e),
             Err(e) => {
-                let moved: Vec<&str> = ahead.keys().map(String::as_str).collect();
-                let why = match e {
-                    Error::Group { message, .. } => message,
-                    e => e.to_string(),
-                };
-                return Err(Error::Group {
-                    group: group.clone(),
-                    message: format!(
-                        "was not moved ({why}); moved before it: {}; run again to move the rest (a group is never moved back)",
-                        moved.join(", ")
-                    ),
-                });
+                failed.get_or_insert((group.clone(), e));
             }
         }
     }
-    Ok(ahead)
+    match failed {
+        None => Ok(ahead),
+        Some((_, e)) if moved.is_empty() => Err(e),
+        Some((group, e)) => {
+            let why = match e {
+                Error::Group { message, .. } => message,
+                e => e.to_string(),
+            };
+            Err(Error::Group {
+                group,
+                message: format!(
+                    "was not moved ({why}); moved with it: {}; run again to move the rest (a group is never moved back)",
+                    moved.join(", ")
+                ),
+            })
+        }
+    }
 }
 
 /// The end offsets of the partitions the translations land on, read from `side`.
@@ -516,28 +546,6 @@ fn row(
     }
 }
 
-/// Commits the translated positions of `group` on `side`, but never one behind where the group
-/// already is there: a group that read on after a cutover (or a failover run again, whose source
-/// positions are the ones it moved the group from) would read again what it had read. Returns
-/// those left, with where the group is.
-fn execute(
-    config: &ClientConfig,
-    side: Side,
-    group: &str,
-    translations: &[Translation],
-) -> Result<BTreeMap<TopicPartition, i64>> {
-    let offsets = translatable(group, translations)?;
-    let (moved, ahead) = forward_only(config, side, group, offsets)?;
-    if !ahead.is_empty() {
-        warn!(group, %side, partitions = ahead.len(), "the group is further on than the translated positions there; left where it is");
-    }
-    if !moved.is_empty() {
-        commit_offsets(config, side, group, &moved)?;
-    }
-    info!(group, partitions = moved.len(), %side, "committed translated offsets");
-    Ok(ahead)
-}
-
 /// `offsets` split into those that move `group` forward (or to where it has none) on `side`,
 /// and where it already stands past the others: a group is never moved back.
 pub(crate) fn forward_only(
@@ -546,19 +554,43 @@ pub(crate) fn forward_only(
     group: &str,
     offsets: Vec<GroupOffset>,
 ) -> Result<(Vec<GroupOffset>, BTreeMap<TopicPartition, i64>)> {
-    let partitions: Vec<TopicPartition> = offsets.iter().map(|o| o.partition.clone()).collect();
-    let current: BTreeMap<TopicPartition, i64> = committed_offsets_exact(config, side, group, &partitions)?
-        .into_iter()
-        .map(|c| (c.partition, c.offset))
-        .collect();
-    let (moved, ahead): (Vec<GroupOffset>, Vec<GroupOffset>) =
-        offsets.into_iter().partition(|o| current.get(&o.partition).is_none_or(|&c| c <= o.offset));
-    let ahead =
-        ahead.into_iter().filter_map(|o| Some((o.partition.clone(), *current.get(&o.partition)?))).collect();
+    let mut split = forward_only_all(config, side, vec![(group.to_string(), offsets)])?;
+    let (_, moved, ahead) =
+        split.pop().ok_or_else(|| Error::Internal(format!("group {group} was not read")))?;
     Ok((moved, ahead))
 }
 
-/// The translated positions of `group`; none is an error.
+/// A group, the positions that move it forward, and where it stands past the others.
+type Split = (String, Vec<GroupOffset>, BTreeMap<TopicPartition, i64>);
+
+/// [`forward_only`] of each group, where each stands read in one request.
+fn forward_only_all(
+    config: &ClientConfig,
+    side: Side,
+    groups: Vec<(String, Vec<GroupOffset>)>,
+) -> Result<Vec<Split>> {
+    let asked: Vec<(String, Vec<TopicPartition>)> = groups
+        .iter()
+        .map(|(g, offsets)| (g.clone(), offsets.iter().map(|o| o.partition.clone()).collect()))
+        .collect();
+    let current = committed_offsets_exact_of_groups(config, side, &asked)?;
+    groups
+        .into_iter()
+        .zip(current)
+        .map(|((group, offsets), current)| {
+            let current: BTreeMap<TopicPartition, i64> =
+                current?.into_iter().map(|c| (c.partition, c.offset)).collect();
+            let (moved, ahead): (Vec<GroupOffset>, Vec<GroupOffset>) =
+                offsets.into_iter().partition(|o| current.get(&o.partition).is_none_or(|&c| c <= o.offset));
+            let ahead = ahead
+                .into_iter()
+                .filter_map(|o| Some((o.partition.clone(), *current.get(&o.partition)?)))
+                .collect();
+            Ok((group, moved, ahead))
+        })
+        .collect()
+}
+
 fn translatable(group: &str, translations: &[Translation]) -> Result<Vec<GroupOffset>> {
     let offsets: Vec<GroupOffset> = translations.iter().filter_map(|t| t.to.clone()).collect();
     if offsets.is_empty() {
