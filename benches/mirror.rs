@@ -49,6 +49,12 @@
 //! KMIRROR_BENCH_ARGS, as for the batch runs).
 //! Results: bench-results/mirror-topics.json, BENCHMARKS.md (`topics`).
 //!
+//! KMIRROR_BENCH_ONLY=groups: what consumer groups cost a batch run and a failover (see
+//! `many_groups`; KMIRROR_BENCH_GROUPS, default 200; KMIRROR_BENCH_GROUP_SAMPLES, default 2;
+//! KMIRROR_BENCH_GROUPS_RUST_LOG, kmirror's log filter, default `warn`;
+//! KMIRROR_BENCH_GROUPS_KEEP_LOG=PATH keeps the last sample's logs as PATH.mirror, PATH.failover).
+//! Results: bench-results/mirror-groups.json, BENCHMARKS.md (`groups`).
+//!
 //! KMIRROR_BENCH_ONLY=latency: the latency run alone, KMIRROR_BENCH_LATENCY_SAMPLES times
 //! (default 3) on fresh clusters. Results: bench-results/mirror-latency.json, BENCHMARKS.md
 //! (`latency`).
@@ -70,6 +76,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::json;
 
+mod many_groups;
 mod many_topics;
 mod phases;
 mod support;
@@ -743,6 +750,7 @@ fn main() {
         Ok("slow-link") => return slow_link(),
         Ok("phases") => return phase_profile(),
         Ok("topics") => return many_topics::run(),
+        Ok("groups") => return many_groups::run(),
         Ok("latency") => return latency_samples(),
         _ => {}
     }

@@ -479,6 +479,7 @@ fn execute_all(
                 moved.push(group.as_str());
             }
             Err(e) => {
+                warn!(%group, %side, error = %e, "the group was not moved");
                 failed.get_or_insert((group.clone(), e));
             }
         }

@@ -69,8 +69,8 @@ fn again(outcome: &Option<Result<(), NotCommitted>>) -> bool {
 
 /// A coordinator still loading the group's offsets: the same commit a moment later goes
 /// through. Not one that moved (NotCoordinator, CoordinatorNotAvailable): the client keeps the
-/// coordinator it looked up for 15 idle minutes and would ask the same broker again; the next
-/// cycle's client looks it up anew.
+/// coordinator it looked up for 15 idle minutes and would ask the same broker again; a new
+/// client looks it up anew (see `groups::commit_offsets_of_groups`).
 fn coordinator_loading(code: RDKafkaErrorCode) -> bool {
     code == RDKafkaErrorCode::CoordinatorLoadInProgress
 }

@@ -139,10 +139,6 @@ fn read_asked(
     groups: &[(String, Vec<(String, i32)>)],
     skip_failed_partitions: bool,
 ) -> Result<Vec<Result<Vec<GroupOffset>>>> {
-    let Some((first, _)) = groups.iter().find(|(_, asked)| !asked.is_empty()) else {
-        return Ok(groups.iter().map(|_| Ok(Vec::new())).collect());
-    };
-    let consumer = client(config, first, side)?;
     // Through the admin API, not the consumer's own OffsetFetch: a consumer whose group the
     // principal may not READ looks for its coordinator again and again, and its call ends only
     // at the timeout, 45 s later, with no word of the refusal. A transaction open on the group
@@ -150,14 +146,23 @@ fn read_asked(
     // broker aborts a crashed one within its timeout.
     let wanted: Vec<&(String, Vec<(String, i32)>)> =
         groups.iter().filter(|(_, asked)| !asked.is_empty()).collect();
-    let queries: Vec<GroupQuery<'_>> = wanted
-        .iter()
-        .map(|(group, asked)| GroupQuery { group, partitions: Some(asked), skip_failed_partitions })
-        .collect();
-    let mut answers =
-        group_offsets::committed_offsets(consumer.client(), &queries, Unstable::Wait, OPEN_TRANSACTION_WAIT)
-            .into_iter();
-    close(consumer);
+    let read = in_chunks(&wanted, |chunk| {
+        let Some((first, _)) = chunk.first() else { return Ok(Vec::new()) };
+        let consumer = client(config, first, side)?;
+        let queries: Vec<GroupQuery<'_>> = chunk
+            .iter()
+            .map(|(group, asked)| GroupQuery { group, partitions: Some(asked), skip_failed_partitions })
+            .collect();
+        let answers = group_offsets::committed_offsets(
+            consumer.client(),
+            &queries,
+            Unstable::Wait,
+            OPEN_TRANSACTION_WAIT,
+        );
+        close(consumer);
+        Ok(answers)
+    })?;
+    let mut answers = read.into_iter();
     Ok(groups
         .iter()
         .map(|(group, asked)| {
@@ -168,6 +173,34 @@ fn read_asked(
             offsets_of(answer, side, group)
         })
         .collect())
+}
+
+/// A broker takes one connection's requests one after the other, and each read or commit of a
+/// group's offsets waits there on the group's log: calls over many groups go out on up to this
+/// many clients side by side, each with its own connection.
+const GROUP_CLIENTS: usize = 4;
+/// ...with no fewer groups to a client than this (each client costs a connection).
+const GROUPS_A_CLIENT: usize = 25;
+
+/// `call` over `items` in up to [`GROUP_CLIENTS`] chunks, side by side, its answers in order.
+fn in_chunks<T: Sync, R: Send>(items: &[T], call: impl Fn(&[T]) -> Result<Vec<R>> + Sync) -> Result<Vec<R>> {
+    if items.is_empty() {
+        return Ok(Vec::new());
+    }
+    let clients = items.len().div_ceil(GROUPS_A_CLIENT).clamp(1, GROUP_CLIENTS);
+    let size = items.len().div_ceil(clients);
+    let answers: Vec<Result<Vec<R>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = items.chunks(size).map(|chunk| scope.spawn(|| call(chunk))).collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(Error::Internal("a group call panicked".into()))))
+            .collect()
+    });
+    let mut all = Vec::with_capacity(items.len());
+    for answer in answers {
+        all.extend(answer?);
+    }
+    Ok(all)
 }
 
 /// One group's answer as its positions, or an error naming why there is none.
@@ -217,15 +250,24 @@ pub(crate) fn active_members_of_groups(
     if groups.is_empty() {
         return Ok(Vec::new());
     }
-    let consumer: BaseConsumer = config.create_for_role().map_err(Error::kafka(side, "creating a client"))?;
     let names: Vec<&str> = groups.iter().map(String::as_str).collect();
-    let counts = member_counts(consumer.client(), &names, TIMEOUT)
-        .map_err(Error::kafka(side, format!("describing groups {}", names.join(", "))))?;
     Ok(groups
         .iter()
-        .zip(counts)
+        .zip(members_of(config, side, &names)?)
         .map(|(group, count)| count.map_err(Error::kafka(side, format!("describing group {group}"))))
         .collect())
+}
+
+/// The members of each of `groups`, or the cluster's error, in order: asked on up to
+/// [`GROUP_CLIENTS`] clients side by side (librdkafka asks a group at a time, and for a classic
+/// group twice). A request that fails whole fails each of its groups, as a client per group did.
+fn members_of(config: &ClientConfig, side: Side, groups: &[&str]) -> Result<Vec<Result<usize, KafkaError>>> {
+    in_chunks(groups, |chunk| {
+        let consumer: BaseConsumer =
+            config.create_for_role().map_err(Error::kafka(side, "creating a client"))?;
+        Ok(member_counts(consumer.client(), chunk, TIMEOUT)
+            .unwrap_or_else(|e| chunk.iter().map(|_| Err(e.clone())).collect()))
+    })
 }
 
 /// Refuses a group with members on `side`: its positions are not to be moved.
@@ -281,12 +323,8 @@ pub(crate) fn commit_offsets_of_groups(
     if groups.is_empty() {
         return Ok(Vec::new());
     }
-    let consumer: BaseConsumer = config.create_for_role().map_err(Error::kafka(side, "creating a client"))?;
     let names: Vec<&str> = groups.iter().map(|(g, _)| g.as_str()).collect();
-    // A request that fails whole fails each group, as a client per group did: the cycle goes
-    // on with what it can do (say, the checkpoints already written).
-    let members = member_counts(consumer.client(), &names, TIMEOUT)
-        .unwrap_or_else(|e| names.iter().map(|_| Err(e.clone())).collect());
+    let members = members_of(config, side, &names)?;
     let mut outcomes: Vec<Option<Result<()>>> = Vec::with_capacity(groups.len());
     let mut idle = Vec::new();
     for ((group, offsets), members) in groups.iter().zip(members) {
@@ -301,7 +339,8 @@ pub(crate) fn commit_offsets_of_groups(
             }
         }
     }
-    let mut committed = alter_group_offsets(consumer.client(), &idle, TIMEOUT).into_iter().zip(&idle);
+    let altered = altered_with_fresh_clients(config, side, &idle)?;
+    let mut committed = altered.into_iter().zip(&idle);
     Ok(outcomes
         .into_iter()
         .map(|outcome| {
@@ -312,6 +351,46 @@ pub(crate) fn commit_offsets_of_groups(
             })
         })
         .collect())
+}
+
+/// Each group's commit, over up to [`GROUP_CLIENTS`] clients. A group whose coordinator moved
+/// is asked again on new clients (a client keeps the coordinator it looked up, and would ask the
+/// same broker again), a few times: a one-shot `failover` or `translate-offsets --execute` has no
+/// next cycle to leave it to.
+fn altered_with_fresh_clients(
+    config: &ClientConfig,
+    side: Side,
+    groups: &[(String, Vec<GroupOffset>)],
+) -> Result<Vec<std::result::Result<(), NotCommitted>>> {
+    let alter = |groups: &[(String, Vec<GroupOffset>)]| {
+        in_chunks(groups, |chunk| {
+            let consumer: BaseConsumer =
+                config.create_for_role().map_err(Error::kafka(side, "creating a client"))?;
+            Ok(alter_group_offsets(consumer.client(), chunk, TIMEOUT))
+        })
+    };
+    let mut outcomes = alter(groups)?;
+    for _ in 0..COORDINATOR_MOVED_TRIES {
+        let moved: Vec<usize> = (0..outcomes.len())
+            .filter(|&i| matches!(&outcomes[i], Err(NotCommitted { code: Some(code), .. }) if coordinator_moved(*code)))
+            .collect();
+        if moved.is_empty() {
+            break;
+        }
+        std::thread::sleep(COORDINATOR_MOVED_BACKOFF);
+        let again: Vec<(String, Vec<GroupOffset>)> = moved.iter().map(|&i| groups[i].clone()).collect();
+        for (i, outcome) in moved.into_iter().zip(alter(&again)?) {
+            outcomes[i] = outcome;
+        }
+    }
+    Ok(outcomes)
+}
+
+const COORDINATOR_MOVED_TRIES: usize = 3;
+const COORDINATOR_MOVED_BACKOFF: Duration = Duration::from_millis(200);
+
+fn coordinator_moved(code: RDKafkaErrorCode) -> bool {
+    matches!(code, RDKafkaErrorCode::NotCoordinator | RDKafkaErrorCode::CoordinatorNotAvailable)
 }
 
 /// A group's commit refused: by its members (one joined since they were counted), by the

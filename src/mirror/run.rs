@@ -86,7 +86,7 @@ impl Mirror {
             map_made_now: Default::default(),
             batch_ends: Default::default(),
             failover_recheck: Default::default(),
-            starts_from_failback: Default::default(),
+            way_home: Default::default(),
         });
         // Made first: the shards' clients are made as soon as the listing and the target's first
         // answer allow, and fence once the run does, while the rest below is asked (a later
@@ -249,6 +249,7 @@ impl Mirror {
         if !holds_topic(&metadata, &map) {
             return Ok(());
         }
+        self.ctx.way_home.store(true, Ordering::Relaxed);
         // Its own map on its target: it ran from its starts before, and its positions (expired
         // since) are rebuilt from that map.
         let own = crate::config::names::map_topic(name);
@@ -258,10 +259,7 @@ impl Mirror {
         let mark = failback_starts_group(name);
         let query = GroupQuery { group: &mark, partitions: None, skip_failed_partitions: false };
         match committed_offsets(Consumer::client(target), &[query], Unstable::Settled, timeout).pop() {
-            Some(Ok(committed)) if committed.iter().any(|c| c.offset.is_some_and(|o| o >= 0)) => {
-                self.ctx.starts_from_failback.store(true, Ordering::Relaxed);
-                Ok(())
-            }
+            Some(Ok(committed)) if committed.iter().any(|c| c.offset.is_some_and(|o| o >= 0)) => Ok(()),
             Some(Err(not_read)) => Err(not_read.into_error(Side::Target, &mark)),
             _ => Err(Error::Usage(format!(
                 "mirror {name} is the way home of mirror {forward} (its source holds {map}), and `kmirror failback --execute` has not marked all its start positions committed ({mark}): run `kmirror failback --name {forward} --execute` (with the same --source and --target as {forward}) first, or again if a run of it stopped before its end or was made by a kmirror older than the mark; started now, it would copy back every record {forward} copied"

@@ -42,10 +42,18 @@ impl GroupSync<'_> {
     /// One cycle; an error only where no group could be synced.
     pub(crate) fn run_cycle(&self, partitions: &[TopicPartition]) -> Result<Cycle> {
         self.compacted.get_or_init(|| compact_checkpoint_topic(self.target, self.checkpoint_topic));
+        let started = Instant::now();
         let (checkpoints, unread) = take_checkpoints(self.source, self.groups, partitions)?;
+        let taken_ms = started.elapsed().as_millis() as u64;
         let changed = self.unwritten(&checkpoints);
         write_checkpoints(self.target, self.checkpoint_topic, &changed, Writer::Mirror)?;
         self.note_written(&changed);
+        debug!(
+            groups = checkpoints.len(),
+            taken_ms,
+            written_ms = started.elapsed().as_millis() as u64,
+            "checkpoint cycle: groups read and written"
+        );
         let taken: Vec<(String, i64)> =
             checkpoints.iter().map(|c| (c.group.clone(), c.taken_at_ms)).collect();
         if !taken.is_empty() {
@@ -72,6 +80,7 @@ impl GroupSync<'_> {
         };
         // Every group's target positions read, every moved group's members asked, each in one
         // request: a client per group and call made 100 groups take 13 s a cycle.
+        let translated_ms = started.elapsed().as_millis() as u64;
         let mut moving = Vec::new();
         for ((group, _), forward) in translated.iter().zip(self.only_forward(&translated)?) {
             match forward {
@@ -80,9 +89,16 @@ impl GroupSync<'_> {
                 Err(e) => note(group, e),
             }
         }
-        for ((group, offsets), outcome) in
-            moving.iter().zip(commit_offsets_of_groups(self.target, Side::Target, &moving)?)
-        {
+        let read_ms = started.elapsed().as_millis() as u64;
+        let outcomes = commit_offsets_of_groups(self.target, Side::Target, &moving)?;
+        debug!(
+            moving = moving.len(),
+            translated_ms,
+            read_ms,
+            committed_ms = started.elapsed().as_millis() as u64,
+            "checkpoint cycle: groups translated, read and moved on the target"
+        );
+        for ((group, offsets), outcome) in moving.iter().zip(outcomes) {
             match outcome {
                 Ok(()) => info!(%group, partitions = offsets.len(), "synced group offsets to the target"),
                 Err(e) => note(group, e),

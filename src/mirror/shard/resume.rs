@@ -242,18 +242,29 @@ impl Shard {
         self.commit_positions_with(&starts, &marks, "--start-from latest: start positions")
     }
 
-    /// On a way home's first run, marks in the map the starts `failback` set in the shadow
-    /// groups (`saved`): they are in no map record, and once the shadow group's offsets expired a
-    /// partition the way home never copied from would start at its earliest, and copy the
-    /// forward mirror's copies back.
+    /// On a way home, marks in the map the saved positions of partitions it has no map record
+    /// of: starts `failback` set in the shadow groups. Unmarked, once the shadow group's offsets
+    /// expired, a partition the way home never copied from would start at its earliest, and copy
+    /// the forward mirror's copies back. Looked for in the map at every start (not only the first
+    /// run's: one stopped before its marks, or a topic left out of it, would lose them for good).
     pub(super) fn mark_saved_starts(&mut self, saved: &[(Route, SavedPosition)]) -> Result<()> {
-        if !self.ctx.starts_from_failback.load(Ordering::Relaxed) {
+        if saved.is_empty() || !self.ctx.way_home.load(Ordering::Relaxed) {
             return Ok(());
         }
-        let starts: Vec<(TopicPartition, i64)> =
-            saved.iter().map(|(r, p)| (r.source.clone(), p.offset)).collect();
+        let routes: Vec<Route> = saved.iter().map(|(r, _)| r.clone()).collect();
+        let mapped = match self.map_known_empty || self.map_partition_is_empty() {
+            true => HashMap::new(),
+            false => {
+                positions_from_map(&target_config(&self.ctx), &self.ctx.settings.name, self.id, &routes)?
+            }
+        };
+        let starts: Vec<(TopicPartition, i64)> = saved
+            .iter()
+            .filter(|(r, _)| !mapped.contains_key(&r.source))
+            .map(|(r, p)| (r.source.clone(), p.offset))
+            .collect();
         let marks = self.start_marks(&starts);
-        self.commit_positions_with(&starts, &marks, "failback's start positions marked in the map")
+        self.commit_positions_with(&starts, &marks, "the way home's start positions marked in the map")
     }
 
     /// Map records of where never-copied partitions start (an empty skipped range there). The
