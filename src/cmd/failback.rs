@@ -311,6 +311,7 @@ fn prepare_starts(
                     source_topic: dr.topic.clone(),
                     shards: DEFAULT_SHARDS,
                     source_topic_id: dr_ids.get(&dr.topic).cloned(),
+                    by_failback: true,
                 };
                 to_commit.push(GroupOffset {
                     partition: src.clone(),

@@ -411,7 +411,7 @@ fn ready_to_move(config: &ClientConfig, side: Side, translated: &[(String, Vec<T
 }
 
 /// Refuses groups with consumers on `side`, where their positions were read (the members of
-/// all asked in one request).
+/// all asked side by side).
 fn still_on(config: &ClientConfig, side: Side, translated: &[(String, Vec<Translation>)]) -> Result<()> {
     let groups: Vec<String> = translated.iter().map(|(g, _)| g.clone()).collect();
     refuse_any_active(config, side, &groups)
@@ -443,7 +443,7 @@ fn refuse_past_copies(name: &str, translated: &[(String, Vec<Translation>)], rea
 /// already is there: a group that read on after a cutover (or a failover run again, whose source
 /// positions are the ones it moved the group from) would read again what it had read. Returns,
 /// for each group, the positions left, with where the group is. Every group's positions and
-/// members are asked in one request each, and the commits sent side by side on one client (a
+/// members are asked side by side, and so are the commits (AlterConsumerGroupOffsets; a
 /// client per group and call took some 0.1 s a group); the ends are read before, so that nothing
 /// but a commit can fail half-way, and a failed one names the groups moved with it.
 fn execute_all(
@@ -564,7 +564,7 @@ pub(crate) fn forward_only(
 /// A group, the positions that move it forward, and where it stands past the others.
 type Split = (String, Vec<GroupOffset>, BTreeMap<TopicPartition, i64>);
 
-/// [`forward_only`] of each group, where each stands read in one request.
+/// [`forward_only`] of each group, where each stands read side by side.
 fn forward_only_all(
     config: &ClientConfig,
     side: Side,

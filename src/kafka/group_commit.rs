@@ -1,4 +1,4 @@
-//! Positions committed for many consumer groups from one client (AlterConsumerGroupOffsets).
+//! Positions committed for many consumer groups side by side on a client (AlterConsumerGroupOffsets).
 //!
 //! A consumer commits only for its own group: moving 100 groups took a client each, with its
 //! connection, coordinator lookup and close, some 80 ms a group, one after the other (8 s of a

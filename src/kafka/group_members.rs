@@ -17,9 +17,9 @@ use crate::kafka::ffi::{c_strings, text, AdminRequest};
 
 /// The members of each of `groups` (0 for a group that does not exist, or is empty), or the
 /// error the cluster answered with (a refusal carries its code: `KafkaError::AdminOp`), in the
-/// order given. All are asked in one request: one client and one round trip per coordinator,
-/// where a client per group took a connection and a coordinator lookup each. The outer error is
-/// the request's own.
+/// order given, all asked in one call on `client` (librdkafka sends a describe per group, side
+/// by side, where a client per group took a connection and a coordinator lookup each). The outer
+/// error is the call's own.
 pub(crate) fn member_counts<C: ClientContext>(
     client: &Client<C>,
     groups: &[&str],

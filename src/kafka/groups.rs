@@ -83,9 +83,9 @@ fn read_committed(
         .unwrap_or_else(|| Ok(Vec::new()))
 }
 
-/// As [`committed_offsets`] for several groups, asked side by side on one client (one after
-/// the other, a group held by an open transaction made every later one wait its 45 s too): each
-/// group's offsets or error, in the order given.
+/// As [`committed_offsets`] for several groups, asked side by side over a few clients (see
+/// [`in_chunks`]; one after the other, a group held by an open transaction made every later one
+/// wait its 45 s too): each group's offsets or error, in the order given.
 pub(crate) fn committed_offsets_of_groups(
     config: &ClientConfig,
     side: Side,
@@ -98,8 +98,8 @@ pub(crate) fn committed_offsets_of_groups(
     read_side_by_side(config, side, groups, partitions, true)
 }
 
-/// As [`committed_offsets_exact`] for several groups on one client, each asked its own
-/// partitions: each group's offsets or error, in the order given.
+/// As [`committed_offsets_exact`] for several groups side by side (see [`in_chunks`]), each
+/// asked its own partitions: each group's offsets or error, in the order given.
 pub(crate) fn committed_offsets_exact_of_groups(
     config: &ClientConfig,
     side: Side,
@@ -239,8 +239,8 @@ pub(crate) fn active_members(config: &ClientConfig, side: Side, group: &str) -> 
     counts.pop().unwrap_or(Ok(0))
 }
 
-/// [`active_members`] of each of `groups`, in the order given, asked in one request on one
-/// client (a client per group took a connection and a coordinator lookup each: 100 groups
+/// [`active_members`] of each of `groups`, in the order given, asked side by side over a few
+/// clients (a client per group took a connection and a coordinator lookup each: 100 groups
 /// synced took 13 s, longer than the checkpoint interval).
 pub(crate) fn active_members_of_groups(
     config: &ClientConfig,
@@ -279,7 +279,7 @@ pub(crate) fn refuse_if_active(config: &ClientConfig, side: Side, group: &str) -
     Ok(())
 }
 
-/// As [`refuse_if_active`] for each of `groups`, their members asked in one request: the first
+/// As [`refuse_if_active`] for each of `groups`, their members asked side by side: the first
 /// group with members, by name.
 pub(crate) fn refuse_any_active(config: &ClientConfig, side: Side, groups: &[String]) -> Result<()> {
     for (group, members) in groups.iter().zip(active_members_of_groups(config, side, groups)?) {
@@ -313,8 +313,8 @@ pub(crate) fn commit_offsets(
 }
 
 /// Commits positions for `groups`, each with its positions, refusing each that has members (as
-/// [`commit_offsets`]): the members of all asked in one request and every commit sent side by
-/// side, on one client; each group's outcome, in order.
+/// [`commit_offsets`]): the members of all, then every commit, asked side by side over a few
+/// clients (see [`in_chunks`]); each group's outcome, in order.
 pub(crate) fn commit_offsets_of_groups(
     config: &ClientConfig,
     side: Side,

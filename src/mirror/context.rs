@@ -26,9 +26,6 @@ pub(crate) struct MirrorContext {
     /// A batch's ends: where the source's committed records ended, as the run's start read
     /// them, with the topic's ID then (see [`BatchEnds`]).
     pub(crate) batch_ends: OnceLock<BatchEnds>,
-    /// The mirror is a way home (`NAME-back`): a saved position may be a start `failback` set,
-    /// in no map record (see `Shard::mark_saved_starts`).
-    pub(crate) way_home: AtomicBool,
 }
 
 /// Source partition -> its committed end at the run's start and its topic's ID then (None:

@@ -99,7 +99,12 @@ mod tests {
     }
 
     fn saved(offset: i64, id: Option<&str>) -> SavedPosition {
-        SavedPosition { offset, source_topic: Some("orders".into()), source_topic_id: id.map(String::from) }
+        SavedPosition {
+            offset,
+            source_topic: Some("orders".into()),
+            source_topic_id: id.map(String::from),
+            by_failback: false,
+        }
     }
 
     fn now(log_start: i64, end: i64, id: Option<&str>) -> PartitionNow {

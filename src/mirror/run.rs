@@ -86,7 +86,6 @@ impl Mirror {
             map_made_now: Default::default(),
             batch_ends: Default::default(),
             failover_recheck: Default::default(),
-            way_home: Default::default(),
         });
         // Made first: the shards' clients are made as soon as the listing and the target's first
         // answer allow, and fence once the run does, while the rest below is asked (a later
@@ -249,7 +248,6 @@ impl Mirror {
         if !holds_topic(&metadata, &map) {
             return Ok(());
         }
-        self.ctx.way_home.store(true, Ordering::Relaxed);
         // Its own map on its target: it ran from its starts before, and its positions (expired
         // since) are rebuilt from that map.
         let own = crate::config::names::map_topic(name);

@@ -25,6 +25,10 @@ pub(crate) struct CommitMetadata {
     /// has another. Absent where the source gives no IDs, and in positions of older versions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) source_topic_id: Option<String>,
+    /// Set by `kmirror failback` for the way home, not by a mirror's commit: a start in no map
+    /// record (see `Shard::mark_saved_starts`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) by_failback: bool,
 }
 
 /// A committed position of one source partition, with what it was committed for.
@@ -35,6 +39,8 @@ pub(crate) struct SavedPosition {
     /// The source topic and its ID as written with the position (None: not recorded).
     pub(crate) source_topic: Option<String>,
     pub(crate) source_topic_id: Option<String>,
+    /// A start `kmirror failback` set (see [`CommitMetadata::by_failback`]).
+    pub(crate) by_failback: bool,
 }
 
 impl CommitMetadata {
@@ -96,6 +102,7 @@ pub(crate) fn positions_of(
                 Some(SavedPosition {
                     offset,
                     source_topic: meta.as_ref().map(|m| m.source_topic.clone()),
+                    by_failback: meta.as_ref().is_some_and(|m| m.by_failback),
                     source_topic_id: meta.and_then(|m| m.source_topic_id),
                 })
             }
@@ -112,18 +119,27 @@ mod tests {
 
     #[test]
     fn metadata_round_trips_and_garbage_is_ignored() {
-        let meta = CommitMetadata { v: 1, source_topic: "orders".into(), shards: 4, source_topic_id: None };
+        let meta = CommitMetadata {
+            v: 1,
+            source_topic: "orders".into(),
+            shards: 4,
+            source_topic_id: None,
+            by_failback: false,
+        };
         assert_eq!(
             meta.encode(),
             r#"{"v":1,"source_topic":"orders","shards":4}"#,
             "what older versions read"
         );
-        assert_eq!(CommitMetadata::decode(&meta.encode()), Some(meta));
+        assert_eq!(CommitMetadata::decode(&meta.encode()), Some(meta.clone()));
         let with_id = CommitMetadata {
             source_topic_id: Some("q1w2e3".into()),
             ..CommitMetadata::decode(r#"{"v":1,"source_topic":"orders","shards":4}"#).expect("old form")
         };
         assert_eq!(CommitMetadata::decode(&with_id.encode()), Some(with_id));
+        let by_failback = CommitMetadata { by_failback: true, ..meta };
+        assert_eq!(by_failback.encode(), r#"{"v":1,"source_topic":"orders","shards":4,"by_failback":true}"#);
+        assert_eq!(CommitMetadata::decode(&by_failback.encode()), Some(by_failback));
         assert_eq!(CommitMetadata::decode("written by someone else"), None);
     }
 
@@ -140,6 +156,7 @@ mod tests {
                 source_topic: "orders".into(),
                 shards,
                 source_topic_id: Some("id1".into()),
+                by_failback: false,
             }
             .encode()
         };

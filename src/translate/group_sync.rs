@@ -78,8 +78,8 @@ impl GroupSync<'_> {
             }
             e => warn!(%group, error = %e, "group offset sync failed; will retry"),
         };
-        // Every group's target positions read, every moved group's members asked, each in one
-        // request: a client per group and call made 100 groups take 13 s a cycle.
+        // Every group's target positions read, every moved group's members asked and commit
+        // sent, side by side: a client per group and call made 100 groups take 13 s a cycle.
         let translated_ms = started.elapsed().as_millis() as u64;
         let mut moving = Vec::new();
         for ((group, _), forward) in translated.iter().zip(self.only_forward(&translated)?) {

@@ -935,8 +935,8 @@ fn a_partition_the_mirror_copied_nothing_of_is_said_and_a_group_past_it_is_not_m
 }
 
 /// Forty groups synced in one cycle: each lands at the copy of its own next record (their
-/// target positions and members are asked in one request each, their commits sent side by side
-/// on one client, where a client per group and call took 13 s a cycle for 100 groups).
+/// target positions, members and commits are asked side by side over a few clients, where a
+/// client per group and call took 13 s a cycle for 100 groups).
 #[test]
 fn many_groups_are_synced_each_to_the_copy_of_its_next_record() {
     let setup = Setup::new();

@@ -430,6 +430,7 @@ impl Shard {
                 source_topic: source.topic.clone(),
                 shards: self.ctx.settings.shards,
                 source_topic_id: self.topic_ids.get(&source.topic).cloned(),
+                by_failback: false,
             };
             let mut element = tpl.add_partition(&route.target.topic, route.target.partition);
             element.set_offset(Offset::Offset(*offset)).map_err(Error::kafka(Side::Target, "offset list"))?;

@@ -127,7 +127,10 @@ impl Shard {
                 let offset = self.committed.get(&r.source).copied().flatten()?;
                 let offset = offset.max(self.floor.get(&r.source).copied().unwrap_or(offset));
                 let source_topic_id = self.topic_ids.get(&r.source.topic).cloned();
-                Some((r.clone(), SavedPosition { offset, source_topic: None, source_topic_id }))
+                Some((
+                    r.clone(),
+                    SavedPosition { offset, source_topic: None, source_topic_id, by_failback: false },
+                ))
             })
             .collect();
         let ids_now = topic_ids(self.consumer.client(), &self.topics(), CALL_TIMEOUT).unwrap_or_default();
@@ -242,27 +245,14 @@ impl Shard {
         self.commit_positions_with(&starts, &marks, "--start-from latest: start positions")
     }
 
-    /// On a way home, marks in the map the saved positions of partitions it has no map record
-    /// of: starts `failback` set in the shadow groups. Unmarked, once the shadow group's offsets
-    /// expired, a partition the way home never copied from would start at its earliest, and copy
-    /// the forward mirror's copies back. Looked for in the map at every start (not only the first
-    /// run's: one stopped before its marks, or a topic left out of it, would lose them for good).
+    /// Marks in the map the starts `kmirror failback` set for the way home (their commit says
+    /// so; a mirror's own commit of the position clears it): they are in no map record, and once
+    /// the shadow group's offsets expired, a partition the way home never copied from would start
+    /// at its earliest, and copy the forward mirror's copies back. At whatever start first finds
+    /// them: one stopped before its marks, or a topic left out of the first run, still gets them.
     pub(super) fn mark_saved_starts(&mut self, saved: &[(Route, SavedPosition)]) -> Result<()> {
-        if saved.is_empty() || !self.ctx.way_home.load(Ordering::Relaxed) {
-            return Ok(());
-        }
-        let routes: Vec<Route> = saved.iter().map(|(r, _)| r.clone()).collect();
-        let mapped = match self.map_known_empty || self.map_partition_is_empty() {
-            true => HashMap::new(),
-            false => {
-                positions_from_map(&target_config(&self.ctx), &self.ctx.settings.name, self.id, &routes)?
-            }
-        };
-        let starts: Vec<(TopicPartition, i64)> = saved
-            .iter()
-            .filter(|(r, _)| !mapped.contains_key(&r.source))
-            .map(|(r, p)| (r.source.clone(), p.offset))
-            .collect();
+        let starts: Vec<(TopicPartition, i64)> =
+            saved.iter().filter(|(_, p)| p.by_failback).map(|(r, p)| (r.source.clone(), p.offset)).collect();
         let marks = self.start_marks(&starts);
         self.commit_positions_with(&starts, &marks, "the way home's start positions marked in the map")
     }
@@ -364,6 +354,7 @@ impl Shard {
                     offset,
                     source_topic: Some(route.source.topic.clone()),
                     source_topic_id: None,
+                    by_failback: false,
                 }),
             );
             rebuilt.push((route.source.clone(), offset));
