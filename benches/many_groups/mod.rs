@@ -1,8 +1,9 @@
 //! What consumer groups cost a batch run and a failover: `kmirror mirror --until-caught-up` of
 //! one topic without groups (the baseline, measured in the same sample), then with
 //! `--groups … --sync-group-offsets` over many groups (each checkpointed on the target and
-//! moved to its translated position there), then `kmirror failover --execute` moving them all;
-//! each sample on a fresh target. Every group's synced position is checked on the target with an
+//! moved to its translated position there), then `kmirror failover --execute` moving them all,
+//! then `kmirror failback --execute` moving them all back to the source; each sample on a fresh
+//! target. Every group's synced position is checked on the target with an
 //! independent client.
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -92,7 +93,7 @@ pub(crate) fn run() {
     commit_groups(&source, groups);
     let pattern = format!("{}.*", regex::escape(GROUP_PREFIX));
     let mut table = format!(
-        "A batch (`--until-caught-up`, fresh target) of one topic of {PARTITIONS} partitions x {RECORDS_PER_PARTITION} records, without groups and with `--groups '{pattern}' --sync-group-offsets` over {groups} groups, then `failover --execute` moving them; {}.\n\n| sample | batch without groups (s) | batch with {groups} groups synced (s) | ratio | ms per group | failover moving {groups} groups (s) |\n| --- | --- | --- | --- | --- | --- |\n",
+        "A batch (`--until-caught-up`, fresh target) of one topic of {PARTITIONS} partitions x {RECORDS_PER_PARTITION} records, without groups and with `--groups '{pattern}' --sync-group-offsets` over {groups} groups, then `failover --execute` moving them, then `failback --execute` moving them back to the source; {}.\n\n| sample | batch without groups (s) | batch with {groups} groups synced (s) | ratio | ms per group | failover moving {groups} groups (s) | failback moving {groups} groups (s) |\n| --- | --- | --- | --- | --- | --- | --- |\n",
         source.describe()
     );
     let mut results = Vec::new();
@@ -125,16 +126,39 @@ pub(crate) fn run() {
         let failover_state = tempfile::tempdir().expect("tempdir");
         let args = ["failover", "--target", target.bootstrap(), "--name", "grouped", "--execute"];
         let failover = timed(&args, failover_state.path());
+        let failback_state = tempfile::tempdir().expect("tempdir");
+        let args = [
+            "failback",
+            "--source",
+            source.bootstrap(),
+            "--target",
+            target.bootstrap(),
+            "--name",
+            "grouped",
+            "--groups",
+            &pattern,
+            "--execute",
+        ];
+        let failback = timed(&args, failback_state.path());
+        // Every group back on the source, on every partition.
+        for i in 0..groups {
+            let at = committed(&source, &format!("{GROUP_PREFIX}{i:04}"));
+            let expected = Some((i % RECORDS_PER_PARTITION) as i64);
+            assert!(
+                at.iter().all(|&o| o == expected),
+                "group {i} back on the source at {expected:?}: {at:?}"
+            );
+        }
         let per_group_ms = (synced - plain) * 1000.0 / groups as f64;
         table.push_str(&format!(
-            "| {sample} | {plain:.2} | {synced:.2} | {:.2} | {per_group_ms:.1} | {failover:.2} |\n",
+            "| {sample} | {plain:.2} | {synced:.2} | {:.2} | {per_group_ms:.1} | {failover:.2} | {failback:.2} |\n",
             synced / plain
         ));
         results.push(json!({
             "sample": sample, "groups": groups,
             "batch_without_groups_seconds": plain, "batch_with_groups_seconds": synced,
             "ratio": synced / plain, "extra_ms_per_group": per_group_ms,
-            "failover_seconds": failover,
+            "failover_seconds": failover, "failback_seconds": failback,
         }));
     }
     println!("{table}");

@@ -43,6 +43,22 @@ pub(crate) fn mirrored_pairs(
     target: &ClientConfig,
     name: &str,
 ) -> Result<Vec<(TopicPartition, TopicPartition)>> {
+    // Where the shadow groups' offsets expired (a mirror stopped longer than the target keeps
+    // them), the last failover's record still names them.
+    // The shard count is a metadata request: asked once.
+    let shards = translator.shards()?;
+    let recorded = uncopied_at_failover::read(target, name, shards)?;
+    mirrored_pairs_with(translator, target, (name, shards), &recorded)
+}
+
+/// As [`mirrored_pairs`], with the last failover's record of partitions without copies as read
+/// already (see [`uncopied_at_failover::read_all`]), and its shard count.
+pub(crate) fn mirrored_pairs_with(
+    translator: &Translator,
+    target: &ClientConfig,
+    (name, shards): (&str, u32),
+    recorded: &[MirroredPosition],
+) -> Result<Vec<(TopicPartition, TopicPartition)>> {
     let mut pairs = BTreeSet::new();
     for source in translator.source_partitions()? {
         if let Some(copy) = translator.target_of(&source)? {
@@ -50,12 +66,7 @@ pub(crate) fn mirrored_pairs(
         }
     }
     let copied: BTreeSet<TopicPartition> = pairs.iter().map(|(_, copy)| copy.clone()).collect();
-    // The shard count is a metadata request: asked once.
-    let shards = translator.shards()?;
     let positioned = positioned(target, name, shards)?.into_iter().map(|u| (u.source(), u.target()));
-    // Where the shadow groups' offsets expired (a mirror stopped longer than the target keeps
-    // them), the last failover's record still names them.
-    let recorded = uncopied_at_failover::read(target, name, shards)?;
     for (source, copy) in positioned.chain(recorded.iter().map(|u| (u.source(), u.target()))) {
         if !copied.contains(&copy) {
             pairs.insert((source, copy));

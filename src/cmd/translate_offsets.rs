@@ -17,7 +17,7 @@ use crate::config::{check_name, default_state_dir, group_regex};
 use crate::error::{Error, Result, Side};
 use crate::kafka::connect::reachable;
 use crate::kafka::groups::{
-    commit_offsets_of_groups, committed_offsets, committed_offsets_exact_of_groups, list_groups,
+    commit_offsets_of_groups, committed_offsets_exact_of_groups, committed_offsets_of_groups, list_groups,
     refuse_any_active,
 };
 use crate::kafka::log_filter::clusters_reached;
@@ -152,10 +152,8 @@ fn source_positions(
     if let Some(source) = &q.clusters.source {
         let names = q.group_names(source, Side::Source)?;
         info!(groups = names.len(), "positions from the live source groups");
-        return names
-            .into_iter()
-            .map(|g| Ok((g.clone(), committed_offsets(source, Side::Source, &g, &partitions)?)))
-            .collect();
+        let read = committed_offsets_of_groups(source, Side::Source, &names, &partitions)?;
+        return names.into_iter().zip(read).map(|(g, offsets)| Ok((g, offsets?))).collect();
     }
     let topic = crate::config::names::checkpoint_topic(&q.args.mirror.name);
     let reader = crate::config::names::checkpoint_reader_group(&q.args.mirror.name);
@@ -300,9 +298,10 @@ fn reverse(q: &Query<'_>) -> Result<Vec<Row>> {
     if names.is_empty() {
         return Err(q.none_matched("on the target"));
     }
-    for group in names {
-        let offsets = committed_offsets(&q.clusters.target, Side::Target, &group, &partitions)?;
-        positions.push((group, offsets));
+    // Every group's read side by side (a client each took some 0.1 s a group).
+    let read = committed_offsets_of_groups(&q.clusters.target, Side::Target, &names, &partitions)?;
+    for (group, offsets) in names.into_iter().zip(read) {
+        positions.push((group, offsets?));
     }
     // One translation for every group: each reads the mirror's positions and catches the map up.
     let all: Vec<GroupOffset> = positions.iter().flat_map(|(_, o)| o.iter().cloned()).collect();
@@ -439,13 +438,8 @@ fn refuse_past_copies(name: &str, translated: &[(String, Vec<Translation>)], rea
     Ok(())
 }
 
-/// Commits every group's translated positions on `side`, but never one behind where the group
-/// already is there: a group that read on after a cutover (or a failover run again, whose source
-/// positions are the ones it moved the group from) would read again what it had read. Returns,
-/// for each group, the positions left, with where the group is. Every group's positions and
-/// members are asked side by side, and so are the commits (AlterConsumerGroupOffsets; a
-/// client per group and call took some 0.1 s a group); the ends are read before, so that nothing
-/// but a commit can fail half-way, and a failed one names the groups moved with it.
+/// Commits every group's translated positions on `side` (see [`move_groups`]), each group
+/// checked first to have some.
 fn execute_all(
     config: &ClientConfig,
     side: Side,
@@ -455,12 +449,27 @@ fn execute_all(
         .iter()
         .map(|(group, translations)| Ok((group.clone(), translatable(group, translations)?)))
         .collect::<Result<_>>()?;
+    move_groups(config, side, offsets)
+}
+
+/// Commits each group's positions on `side`, but never one behind where the group already is
+/// there: a group that read on after a cutover (or a failover run again, whose source positions
+/// are the ones it moved the group from) would read again what it had read. Returns, for each
+/// group, the positions left, with where the group is. Every group's positions and members are
+/// asked side by side, and so are the commits (AlterConsumerGroupOffsets; a client per group
+/// and call took some 0.1 s a group); the positions are read before, so that nothing but a
+/// commit can fail half-way, and a failed one names the groups moved with it.
+pub(crate) fn move_groups(
+    config: &ClientConfig,
+    side: Side,
+    offsets: Vec<(String, Vec<GroupOffset>)>,
+) -> Result<BTreeMap<String, BTreeMap<TopicPartition, i64>>> {
     let split = forward_only_all(config, side, offsets)?;
     let mut ahead = BTreeMap::new();
     let mut moving = Vec::new();
     for (group, moved, left) in split {
         if !left.is_empty() {
-            warn!(%group, %side, partitions = left.len(), "the group is further on than the translated positions there; left where it is");
+            warn!(%group, %side, partitions = left.len(), "the group is further on than the translated positions there; left where it is (a group is never moved back)");
         }
         if moved.is_empty() {
             info!(%group, partitions = 0, %side, "committed translated offsets");
@@ -547,24 +556,12 @@ fn row(
     }
 }
 
-/// `offsets` split into those that move `group` forward (or to where it has none) on `side`,
-/// and where it already stands past the others: a group is never moved back.
-pub(crate) fn forward_only(
-    config: &ClientConfig,
-    side: Side,
-    group: &str,
-    offsets: Vec<GroupOffset>,
-) -> Result<(Vec<GroupOffset>, BTreeMap<TopicPartition, i64>)> {
-    let mut split = forward_only_all(config, side, vec![(group.to_string(), offsets)])?;
-    let (_, moved, ahead) =
-        split.pop().ok_or_else(|| Error::Internal(format!("group {group} was not read")))?;
-    Ok((moved, ahead))
-}
-
 /// A group, the positions that move it forward, and where it stands past the others.
 type Split = (String, Vec<GroupOffset>, BTreeMap<TopicPartition, i64>);
 
-/// [`forward_only`] of each group, where each stands read side by side.
+/// Each group's `offsets` split into those that move it forward (or to where it has none) on
+/// `side`, and where it already stands past the others (a group is never moved back); where
+/// each stands is read side by side.
 fn forward_only_all(
     config: &ClientConfig,
     side: Side,

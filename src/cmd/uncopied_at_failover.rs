@@ -129,17 +129,8 @@ pub(crate) fn read(target: &ClientConfig, name: &str, shards: u32) -> Result<Vec
     Ok(read_records(target, name, shards)?.into_iter().flat_map(Recorded::positions).collect())
 }
 
-/// The target topics' IDs the failover in force on mirror `name` recorded (none where no
-/// failover is in force, or it recorded none: a kmirror older than the record).
-pub(crate) fn read_target_ids(
-    target: &ClientConfig,
-    name: &str,
-    shards: u32,
-) -> Result<BTreeMap<String, String>> {
-    Ok(read_all(target, name, shards)?.1)
-}
-
-/// [`read`] and [`read_target_ids`] in one read.
+/// [`read`], and the target topics' IDs the failover in force recorded (none where no failover
+/// is in force, or it recorded none: a kmirror older than the record), in one read.
 pub(crate) fn read_all(
     target: &ClientConfig,
     name: &str,

@@ -45,47 +45,29 @@ pub(crate) fn list_groups(
 }
 
 /// The group's committed offsets (with metadata) on these partitions; partitions it never
-/// committed are left out, and so, with a warning, are partitions the cluster would not answer
-/// for (as an application's consumer reading the group leaves them out).
-pub(crate) fn committed_offsets(
-    config: &ClientConfig,
-    side: Side,
-    group: &str,
-    partitions: &[TopicPartition],
-) -> Result<Vec<GroupOffset>> {
-    read_committed(config, side, group, partitions, true)
-}
-
-/// As [`committed_offsets`], but a partition the cluster would not answer for fails the read:
-/// for the mirror's own positions, and for where a group stands before it is moved, which
-/// must never read as "none committed".
+/// committed are left out, and a partition the cluster would not answer for fails the read: for
+/// the mirror's own positions, and for where a group stands before it is moved, which must never
+/// read as "none committed".
 pub(crate) fn committed_offsets_exact(
     config: &ClientConfig,
     side: Side,
     group: &str,
     partitions: &[TopicPartition],
 ) -> Result<Vec<GroupOffset>> {
-    read_committed(config, side, group, partitions, false)
-}
-
-fn read_committed(
-    config: &ClientConfig,
-    side: Side,
-    group: &str,
-    partitions: &[TopicPartition],
-    skip_failed_partitions: bool,
-) -> Result<Vec<GroupOffset>> {
     if partitions.is_empty() {
         return Ok(Vec::new());
     }
-    read_side_by_side(config, side, &[group.to_string()], partitions, skip_failed_partitions)?
+    read_side_by_side(config, side, &[group.to_string()], partitions, false)?
         .pop()
         .unwrap_or_else(|| Ok(Vec::new()))
 }
 
-/// As [`committed_offsets`] for several groups, asked side by side over a few clients (see
-/// [`in_chunks`]; one after the other, a group held by an open transaction made every later one
-/// wait its 45 s too): each group's offsets or error, in the order given.
+/// Each group's committed offsets (with metadata) on these partitions, or its error, in the
+/// order given: partitions a group never committed are left out, and so, with a warning, are
+/// partitions the cluster would not answer for (as an application's consumer reading the group
+/// leaves them out). Asked side by side over a few clients (see [`in_chunks`]; one after the
+/// other, a group held by an open transaction made every later one wait its 45 s too, and a
+/// client each took some 0.1 s a group).
 pub(crate) fn committed_offsets_of_groups(
     config: &ClientConfig,
     side: Side,

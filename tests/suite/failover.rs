@@ -923,6 +923,34 @@ fn a_resumed_mirror_no_longer_goes_by_its_last_failovers_record() {
 /// A failover with no group to move (no checkpointed group matches --groups, nor any group on
 /// the source) is refused before it fences: the mirror is not stopped for nothing, and starts
 /// again without --after-failover. Both with the source and without it.
+/// The failover's fencing opens no transaction: a transaction timeout given for the mirror's own
+/// (a config shared with the mirror) above what the brokers allow does not refuse it, and the
+/// groups move (before: the fencing failed on the brokers' refusal of the timeout, exit 1).
+#[test]
+fn a_transaction_timeout_above_the_brokers_maximum_does_not_stop_the_fencing() {
+    let setup = Setup::new();
+    let t = topic("fotimeout");
+    setup.source.create_topic(&t, PARTITIONS, &[]).expect("topic");
+    for p in 0..PARTITIONS {
+        setup.source.produce(&t, p, &keyed(&format!("p{p}"), 0..PER_PARTITION)).expect("produce");
+    }
+    let group = format!("app-{}", setup.name);
+    commit_group(&setup.source, &group, &t, &BTreeMap::from([(0, 30), (1, 70)]));
+    assert_success(&setup.mirror_until_caught_up(&regex::escape(&t), &["--groups", &regex::escape(&group)]));
+    assert_success(&setup.failover(&["--execute", "--set", "target.transaction.timeout.ms=2000000"]));
+    let resumed = resume_on_target(&setup, &group, &t);
+    for (partition, from) in [(0, 30), (1, 70)] {
+        let (position, keys) = &resumed[&partition];
+        let expected: Vec<Vec<u8>> =
+            (from..PER_PARTITION).map(|i| format!("p{partition}-{i}").into_bytes()).collect();
+        assert_eq!(*position, from as i64, "partition {partition}");
+        assert_eq!(keys, &expected, "partition {partition}: the records the group had not read");
+    }
+    // Fenced: a start after the failover is refused.
+    let again = setup.mirror_until_caught_up(&regex::escape(&t), &[]);
+    assert_eq!(again.status.code(), Some(3), "{}", stderr(&again));
+}
+
 #[test]
 fn a_failover_with_no_group_to_move_is_refused_before_it_fences() {
     let setup = Setup::new();
