@@ -55,9 +55,9 @@ pub enum Error {
     /// `stalled`: no record came for `seconds` (else the whole read took longer).
     #[error("{side} cluster: reading {partition} {}: the cluster answers but delivers slowly (check its load and the partition's leader)", slow_read(*stalled, *seconds))]
     SlowRead { side: Side, partition: String, seconds: u64, stalled: bool },
-    /// `first` is the first topic's error, whose fix ends the line.
+    /// `first` is the first topic's error, whose fix ends the line; `exit_code` its exit code.
     #[error("the mirror stopped with errors in topics {topics}; {first}")]
-    TopicsFailed { topics: String, first: String },
+    TopicsFailed { topics: String, first: String, exit_code: u8 },
     #[error("shard {shard}: {message}")]
     Shard { shard: u32, message: String },
     #[error("transform failed on {topic}/{partition} offset {offset}: {message}; its transaction was aborted (fix the transform, or pass --on-transform-error skip)")]
@@ -188,6 +188,7 @@ impl Error {
             | Error::PositionOfAnotherTopic { .. }
             | Error::TargetRecreated { .. }
             | Error::TargetReplaced { .. } => 4,
+            Error::TopicsFailed { exit_code, .. } => *exit_code,
             _ => 1,
         }
     }

@@ -703,7 +703,7 @@ impl Mirror {
                 }
                 Err(e) => {
                     error!("{e}");
-                    failed.push(FailedTopic { name: topic.name.clone(), reason: e.to_string() });
+                    failed.push(FailedTopic::of(&topic.name, &e));
                 }
             }
         }
@@ -729,7 +729,8 @@ impl Mirror {
             if !failed_before.contains(&name) {
                 error!("{reason}: left out; change the rule or --topics");
             }
-            now_failed.push(FailedTopic { name, reason });
+            // As the start refuses a rule that writes two topics to one (a usage error).
+            now_failed.push(FailedTopic { name, reason, exit_code: 2 });
         }
         for name in now_failed.iter().map(|f| &f.name) {
             if !failed_before.contains(name) {
@@ -756,7 +757,7 @@ impl Mirror {
                     if !failed_before.contains(&topic.name) {
                         error!(topic = %topic.name, error = %e, "topic stopped");
                     }
-                    failed.push(FailedTopic { name: topic.name.clone(), reason: e.to_string() });
+                    failed.push(FailedTopic::of(&topic.name, &e));
                     continue;
                 }
             }
@@ -811,13 +812,24 @@ fn copied_before(every: &EveryGroup, topics: &[SourceTopic]) -> BTreeMap<String,
 struct FailedTopic {
     name: String,
     reason: String,
+    /// The exit code its error has on its own (a flag's mistake is 2 on every run, not only on
+    /// the first, where it stops the making of kmirror's own topics).
+    exit_code: u8,
 }
 
-/// The run's error for topics left out: their names, and the first one's reason in full.
+impl FailedTopic {
+    fn of(name: &str, e: &Error) -> Self {
+        Self { name: name.to_string(), reason: e.to_string(), exit_code: e.exit_code() }
+    }
+}
+
+/// The run's error for topics left out: their names, and the first one's reason in full (and
+/// its exit code).
 fn topics_failed(failed: &[FailedTopic]) -> Error {
     Error::TopicsFailed {
         topics: failed.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", "),
         first: failed.first().map(|f| f.reason.clone()).unwrap_or_default(),
+        exit_code: failed.first().map_or(1, |f| f.exit_code),
     }
 }
 

@@ -116,6 +116,32 @@ fn a_replication_factor_above_the_targets_brokers_names_the_fit() {
     assert_eq!(setup.target.partition_count(&t).expect("metadata"), None, "no copy was made");
 }
 
+/// The same on a later run, where kmirror's own topics exist and only a new data topic is to be
+/// made: the topic is left out with the same words and exit 2 (it was folded into "errors in
+/// topics" with exit 1), and the topic copied before is untouched.
+#[test]
+fn a_replication_factor_above_the_targets_brokers_names_the_fit_on_a_later_run_too() {
+    let (setup, copied) = with_topic();
+    assert_success(&setup.mirror_until_caught_up(&copied, &[]));
+    let new = topic("input-new");
+    setup.source.create_topic(&new, 1, &[]).expect("topic");
+    setup.source.produce(&new, 0, &keyed("n", 0..5)).expect("produce");
+    let both = format!("^({copied}|{new})$");
+    let out = setup.mirror_until_caught_up(&both, &["--replication-factor", "9"]);
+    let said = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    let last = said.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default();
+    assert!(
+        last.starts_with("kmirror: error:")
+            && last.contains(&format!("errors in topics {new}"))
+            && last.contains("with 9 replicas (--replication-factor 9), more replicas than it has brokers")
+            && last.contains("or less"),
+        "{said}"
+    );
+    assert_eq!(setup.target.partition_count(&new).expect("metadata"), None, "no copy was made");
+    setup.assert_exactly_once(&copied, 1, Some(10));
+}
+
 /// A transaction timeout above the target brokers' `transaction.max.timeout.ms` (15 min by
 /// default): the brokers refuse every producer's first call in words that name neither the
 /// value nor the setting; kmirror names both and the fix (exit 2), and copies nothing.
