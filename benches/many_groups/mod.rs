@@ -61,8 +61,8 @@ fn committed(cluster: &KafkaCluster, group: &str) -> Vec<Option<i64>> {
         .collect()
 }
 
-/// Commits, for group `i`, offset `i % RECORDS_PER_PARTITION` in every partition on `cluster`.
-fn commit_groups(cluster: &KafkaCluster, groups: usize) {
+/// Commits, for group `i`, offset `at(i)` in every partition on `cluster`.
+fn commit_groups(cluster: &KafkaCluster, groups: usize, at: impl Fn(usize) -> i64) {
     for i in 0..groups {
         let consumer: BaseConsumer = cluster
             .client_config()
@@ -72,8 +72,7 @@ fn commit_groups(cluster: &KafkaCluster, groups: usize) {
             .expect("consumer");
         let mut tpl = TopicPartitionList::new();
         for p in 0..PARTITIONS {
-            tpl.add_partition_offset(TOPIC, p, Offset::Offset((i % RECORDS_PER_PARTITION) as i64))
-                .expect("tpl");
+            tpl.add_partition_offset(TOPIC, p, Offset::Offset(at(i))).expect("tpl");
         }
         consumer.commit(&tpl, CommitMode::Sync).expect("commit");
     }
@@ -90,7 +89,8 @@ pub(crate) fn run() {
     for p in 0..PARTITIONS {
         source.produce(TOPIC, p, &records).expect("load");
     }
-    commit_groups(&source, groups);
+    let position = |i: usize| (i % RECORDS_PER_PARTITION) as i64;
+    commit_groups(&source, groups, position);
     let pattern = format!("{}.*", regex::escape(GROUP_PREFIX));
     let mut table = format!(
         "A batch (`--until-caught-up`, fresh target) of one topic of {PARTITIONS} partitions x {RECORDS_PER_PARTITION} records, without groups and with `--groups '{pattern}' --sync-group-offsets` over {groups} groups, then `failover --execute` moving them, then `failback --execute` moving them back to the source; {}.\n\n| sample | batch without groups (s) | batch with {groups} groups synced (s) | ratio | ms per group | failover moving {groups} groups (s) | failback moving {groups} groups (s) |\n| --- | --- | --- | --- | --- | --- | --- |\n",
@@ -126,6 +126,9 @@ pub(crate) fn run() {
         let failover_state = tempfile::tempdir().expect("tempdir");
         let args = ["failover", "--target", target.bootstrap(), "--name", "grouped", "--execute"];
         let failover = timed(&args, failover_state.path());
+        // Every source group back at 0: failback has to move each forward to its position
+        // (one it left out would be found at 0).
+        commit_groups(&source, groups, |_| 0);
         let failback_state = tempfile::tempdir().expect("tempdir");
         let args = [
             "failback",
@@ -143,7 +146,7 @@ pub(crate) fn run() {
         // Every group back on the source, on every partition.
         for i in 0..groups {
             let at = committed(&source, &format!("{GROUP_PREFIX}{i:04}"));
-            let expected = Some((i % RECORDS_PER_PARTITION) as i64);
+            let expected = Some(position(i));
             assert!(
                 at.iter().all(|&o| o == expected),
                 "group {i} back on the source at {expected:?}: {at:?}"

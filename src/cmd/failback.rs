@@ -336,8 +336,25 @@ fn prepare_starts(
             to_commit.push((group, offsets));
         }
     }
-    for outcome in commit_offsets_of_groups(source, Side::Source, &to_commit)? {
-        outcome?;
+    let mut failed = Vec::new();
+    for ((group, _), outcome) in
+        to_commit.iter().zip(commit_offsets_of_groups(source, Side::Source, &to_commit)?)
+    {
+        if let Err(e) = outcome {
+            warn!(%group, error = %e, "the way home's starts in this shadow group were not committed");
+            failed.push((group.as_str(), e));
+        }
+    }
+    // The marker below is written only once every start is in; a run again finds those
+    // committed now "already set".
+    if let Some((_, first)) = failed.first() {
+        let groups: Vec<&str> = failed.iter().map(|(g, _)| *g).collect();
+        return Err(Error::Group {
+            group: groups.join(", "),
+            message: format!(
+                "the way home's starts were not committed ({first}); those of the other shadow groups were: run failback --execute again"
+            ),
+        });
     }
     // Last, once every start is in: the way home starts only where it finds this (see
     // `failback_starts_group`). A group's commit needs a partition; any source partition of the

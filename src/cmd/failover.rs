@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use kmirror_state::Checkpoint;
 use rdkafka::producer::{BaseProducer, Producer};
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::ClientConfig;
 use serde::Serialize;
 use tracing::{info, warn};
@@ -19,7 +20,7 @@ use crate::cmd::uncopied_at_failover::{self, MirroredPosition};
 use crate::config::names;
 use crate::config::topics::TopicSelector;
 use crate::config::{check_name, default_state_dir, group_regex};
-use crate::error::{Error, Result, Side};
+use crate::error::{code_of, Error, Result, Side};
 use crate::kafka::client::CreateForRole;
 use crate::kafka::connect::reachable;
 use crate::kafka::groups::{list_groups, refuse_active};
@@ -369,21 +370,42 @@ fn fence(target: &ClientConfig, name: &str, shards: u32) -> Result<()> {
     }
     claims.confirm(Duration::from_secs(30))?;
     for id in (0..shards).flat_map(|shard| names::transactional_ids(name, shard)) {
-        let mut config = target.clone();
+        let fenced = fence_id(target.clone(), &id);
+        if !fenced.as_ref().is_err_and(timeout_refused) {
+            fenced?;
+            continue;
+        }
         // The fencing opens no transaction: a timeout given for the mirror's own (a config file
-        // shared with it), above what the brokers allow, would refuse the fencing for nothing.
-        config.remove("transaction.timeout.ms");
-        let producer: BaseProducer = config
-            .set("transactional.id", &id)
-            .set("enable.idempotence", "true")
-            .create_for_role()
-            .map_err(Error::kafka(Side::Target, format!("creating a producer for {id}")))?;
-        producer
-            .init_transactions(Duration::from_secs(60))
-            .map_err(Error::kafka(Side::Target, format!("fencing the mirror's transactional id {id}")))?;
+        // shared with it) above what the brokers allow refused it for nothing. Again at
+        // librdkafka's default, without the record timeouts that must not exceed it (the fencing
+        // sends no record).
+        warn!(%id, "fencing again without the transaction timeout given: the target's brokers refuse it, as they would the mirror's own producers");
+        let mut config = target.clone();
+        for unused in ["transaction.timeout.ms", "message.timeout.ms", "delivery.timeout.ms"] {
+            config.remove(unused);
+        }
+        fence_id(config, &id)?;
     }
     info!(shards, "fenced the mirror's transactional ids");
     Ok(())
+}
+
+/// The target's brokers refused the transaction timeout asked (above their
+/// `transaction.max.timeout.ms`).
+fn timeout_refused(e: &Error) -> bool {
+    matches!(e, Error::Kafka { cause, .. } if code_of(cause) == Some(RDKafkaErrorCode::InvalidTransactionTimeout))
+}
+
+/// Takes over transactional id `id` with a producer made from `config`.
+fn fence_id(mut config: ClientConfig, id: &str) -> Result<()> {
+    let producer: BaseProducer = config
+        .set("transactional.id", id)
+        .set("enable.idempotence", "true")
+        .create_for_role()
+        .map_err(Error::kafka(Side::Target, format!("creating a producer for {id}")))?;
+    producer
+        .init_transactions(Duration::from_secs(60))
+        .map_err(Error::kafka(Side::Target, format!("fencing the mirror's transactional id {id}")))
 }
 
 /// A few lines to paste into an incident record.

@@ -920,12 +920,10 @@ fn a_resumed_mirror_no_longer_goes_by_its_last_failovers_record() {
     assert_eq!(topics, [t.as_str()], "{report:#?}");
 }
 
-/// A failover with no group to move (no checkpointed group matches --groups, nor any group on
-/// the source) is refused before it fences: the mirror is not stopped for nothing, and starts
-/// again without --after-failover. Both with the source and without it.
 /// The failover's fencing opens no transaction: a transaction timeout given for the mirror's own
-/// (a config shared with the mirror) above what the brokers allow does not refuse it, and the
-/// groups move (before: the fencing failed on the brokers' refusal of the timeout, exit 1).
+/// (a config shared with the mirror) above what the brokers allow does not refuse it, nor does a
+/// delivery timeout up to it, and the groups move (before: the fencing failed on the brokers'
+/// refusal of the timeout, exit 1).
 #[test]
 fn a_transaction_timeout_above_the_brokers_maximum_does_not_stop_the_fencing() {
     let setup = Setup::new();
@@ -937,7 +935,13 @@ fn a_transaction_timeout_above_the_brokers_maximum_does_not_stop_the_fencing() {
     let group = format!("app-{}", setup.name);
     commit_group(&setup.source, &group, &t, &BTreeMap::from([(0, 30), (1, 70)]));
     assert_success(&setup.mirror_until_caught_up(&regex::escape(&t), &["--groups", &regex::escape(&group)]));
-    assert_success(&setup.failover(&["--execute", "--set", "target.transaction.timeout.ms=2000000"]));
+    assert_success(&setup.failover(&[
+        "--execute",
+        "--set",
+        "target.transaction.timeout.ms=2000000",
+        "--set",
+        "target.delivery.timeout.ms=2000000",
+    ]));
     let resumed = resume_on_target(&setup, &group, &t);
     for (partition, from) in [(0, 30), (1, 70)] {
         let (position, keys) = &resumed[&partition];
@@ -951,6 +955,9 @@ fn a_transaction_timeout_above_the_brokers_maximum_does_not_stop_the_fencing() {
     assert_eq!(again.status.code(), Some(3), "{}", stderr(&again));
 }
 
+/// A failover with no group to move (no checkpointed group matches --groups, nor any group on
+/// the source) is refused before it fences: the mirror is not stopped for nothing, and starts
+/// again without --after-failover. Both with the source and without it.
 #[test]
 fn a_failover_with_no_group_to_move_is_refused_before_it_fences() {
     let setup = Setup::new();
