@@ -267,6 +267,7 @@ impl TopicSync {
                 Some(Err((_, RDKafkaErrorCode::InvalidReplicationFactor))) => {
                     Err(self.too_many_replicas(&t.name))
                 }
+                Some(Err((_, RDKafkaErrorCode::InvalidTopic))) => Err(self.name_taken(t)),
                 Some(Err((_, code))) => {
                     // The broker's words are not passed on: name what was asked of it.
                     let what = match code {
@@ -299,6 +300,41 @@ impl TopicSync {
         Error::Usage(format!(
             "target cluster refused to create topic {topic} with {asked}, more replicas than it has brokers{has}; give {fix}"
         ))
+    }
+
+    /// The target refused a topic's name. kmirror's names are valid ones, which leaves the
+    /// broker's other refusal: Kafka takes '.' and '_' in topic names as one (their metric names
+    /// would be one), and a topic named alike exists. The broker's words are not passed on to
+    /// the client ("Invalid topic"); the fix depends on whose topic it is.
+    fn name_taken(&self, t: &MissingTopic) -> Error {
+        let alike = self.named_alike(&t.name).map_or_else(
+            || {
+                "a topic whose name differs from it only in '.' and '_' (or its name is not one Kafka takes)"
+                    .to_string()
+            },
+            |other| format!("topic {other} is there"),
+        );
+        // kmirror's own topics have no source topic.
+        let fix = match t.source_replicas {
+            None => "another mirror's --name differs from this one only in '.' and '_': give this mirror another --name",
+            Some(_) => "give the copy another name (--rename), or delete the topic named alike",
+        };
+        Error::Usage(format!(
+            "target cluster refused to create topic {}: {alike}, and Kafka takes '.' and '_' in topic names as one; {fix}",
+            t.name
+        ))
+    }
+
+    /// The target's topic whose name differs from `name` only in '.' and '_', if it lists one.
+    fn named_alike(&self, name: &str) -> Option<String> {
+        let folded = |n: &str| n.replace('.', "_");
+        let metadata = self.target_metadata.fetch_metadata(None, ADMIN_TIMEOUT).ok()?;
+        metadata
+            .topics()
+            .iter()
+            .map(|t| t.name())
+            .find(|other| *other != name && folded(other) == folded(name))
+            .map(str::to_string)
     }
 
     /// How many brokers the target names (in the answer about `topic`, which need not exist).

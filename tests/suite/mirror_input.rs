@@ -142,6 +142,40 @@ fn a_replication_factor_above_the_targets_brokers_names_the_fit_on_a_later_run_t
     setup.assert_exactly_once(&copied, 1, Some(10));
 }
 
+/// Kafka takes '.' and '_' in topic names as one: a mirror whose --name differs from another's
+/// only there cannot make its own topics on their target. The refusal names the topic named
+/// alike and the fix, with exit 2 (it said "Broker: Invalid topic", exit 1), and nothing is
+/// copied.
+#[test]
+fn a_name_differing_from_another_mirrors_only_in_dot_and_underscore_is_refused_by_name() {
+    let (setup, t) = with_topic();
+    let named = |name: &str, state: &std::path::Path| {
+        let mut args = setup.args_with_state(&t, &["--until-caught-up"], state.to_path_buf());
+        let at = args.iter().position(|a| a == "--name").expect("--name") + 1;
+        args[at] = name.to_string();
+        args
+    };
+    let dotted = format!("{}.x", setup.name);
+    let first = run(&named(&dotted, &setup.state_dir.path().join("dotted")), Duration::from_secs(60));
+    assert_success(&first);
+    let underscored = format!("{}_x", setup.name);
+    let out = run(&named(&underscored, &setup.state_dir.path().join("underscored")), Duration::from_secs(60));
+    let said = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    let last = said.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default();
+    assert!(
+        last.starts_with("kmirror: error: target cluster refused to create topic kmirror.")
+            && last.contains(&format!("{underscored}: topic kmirror."))
+            && last
+                .contains(&format!("{dotted} is there, and Kafka takes '.' and '_' in topic names as one"))
+            && last.ends_with("give this mirror another --name"),
+        "{said}"
+    );
+    let shards = format!("kmirror.shards.{underscored}");
+    assert_eq!(setup.target.partition_count(&shards).expect("metadata"), None, "{said}");
+    setup.assert_exactly_once(&t, 1, Some(10));
+}
+
 /// A transaction timeout above the target brokers' `transaction.max.timeout.ms` (15 min by
 /// default): the brokers refuse every producer's first call in words that name neither the
 /// value nor the setting; kmirror names both and the fix (exit 2), and copies nothing.
