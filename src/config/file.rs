@@ -7,7 +7,7 @@ use serde::Deserialize;
 use crate::error::{Error, Result};
 
 /// Where a partition with no committed position starts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum StartFrom {
     /// The partition's log start.
@@ -55,7 +55,8 @@ pub(crate) enum ProgressMode {
 
 /// The mirror's settings as a layer: the TOML file, and the flags in the same shape (the flags'
 /// layer wins). Every field is optional; [`super::MirrorSettings::resolve`] fills defaults.
-#[derive(Debug, Default, Deserialize)]
+/// Serialized only to tell which settings a layer gives (see `origin`).
+#[derive(Debug, Default, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct MirrorFile {
     pub(crate) name: Option<String>,
@@ -98,7 +99,7 @@ pub(crate) struct MirrorFile {
     pub(crate) target: ClusterFile,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ClusterFile {
     pub(crate) bootstrap: Option<String>,

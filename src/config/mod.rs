@@ -6,6 +6,7 @@ mod file;
 pub(crate) mod groups;
 pub(crate) mod mm2;
 pub(crate) mod names;
+mod origin;
 mod properties;
 pub(crate) mod rename;
 pub(crate) mod secrets;
@@ -19,6 +20,7 @@ pub(crate) use client::ClientSettings;
 pub(crate) use file::{
     read_mirror_file, AclPolicy, ClusterFile, MirrorFile, MissingSource, ProgressMode, StartFrom,
 };
+use origin::{blame_file, FileKind};
 pub(crate) use properties::read_properties;
 pub(crate) use sides::client_config;
 use sides::{bootstrap, side_settings};
@@ -106,11 +108,21 @@ impl MirrorSettings {
     /// Settings from `args` (the flags, as a layer of the file's shape), over the settings file
     /// if given; `sets` are the `--set SIDE.KEY=VALUE` flags, which win over both.
     pub(crate) fn resolve(args: &MirrorFile, sets: &[String], file: SettingsFile<'_>) -> Result<Self> {
-        let file = match file {
-            SettingsFile::None => MirrorFile::default(),
-            SettingsFile::Toml(path) => read_mirror_file(path)?,
-            SettingsFile::Mm2 { path, flow } => mm2::read_mm2_file(path, flow)?,
+        let (layer, from) = match file {
+            SettingsFile::None => (MirrorFile::default(), None),
+            SettingsFile::Toml(path) => (read_mirror_file(path)?, Some((path, FileKind::Toml))),
+            SettingsFile::Mm2 { path, flow } => {
+                (mm2::read_mm2_file(path, flow)?, Some((path, FileKind::Mm2)))
+            }
         };
+        Self::of_layers(args, sets, &layer).map_err(|e| match from {
+            Some((path, kind)) => blame_file(e, args, &layer, path, kind),
+            None => e,
+        })
+    }
+
+    /// [`Self::resolve`] of the flags over the file's layer, read.
+    fn of_layers(args: &MirrorFile, sets: &[String], file: &MirrorFile) -> Result<Self> {
         let name =
             args.name.clone().or(file.name.clone()).ok_or_else(|| {
                 usage("--name is required (it names the shadow group and transactional ids)")
@@ -164,7 +176,7 @@ impl MirrorSettings {
             None => crate::config::rename::RenamePolicy::Identity,
         };
 
-        let (transforms, transforms_given) = transforms(args, &file)?;
+        let (transforms, transforms_given) = transforms(args, file)?;
         // Copies named by alias only: a regex rename names them otherwise.
         let selector = match (&rename, &transforms_given.target_alias) {
             (crate::config::rename::RenamePolicy::Prefix(_), Some(target_alias)) => {
@@ -494,6 +506,61 @@ mod tests {
             None => SettingsFile::None,
         };
         MirrorSettings::resolve(flags, &sets, file)
+    }
+
+    /// A value the file gave is refused as the file's, by its key (it was said under the flag's
+    /// name only, sending the user to a command line that does not hold it); one the flag gave
+    /// stays the flag's.
+    #[test]
+    fn a_refused_value_from_the_file_names_the_file_and_its_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let write = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, format!("name = \"dr\"\n{text}\n[source]\nbootstrap = \"s:9092\"\n[target]\nbootstrap = \"t:9092\"\n")).expect("write");
+            path
+        };
+        let bad_topics = write("topics.toml", "topics = \"(\"");
+        let err = resolve(&MirrorFile::default(), &[], Some(&bad_topics)).expect_err("a bad regex");
+        assert_eq!(err.exit_code(), 2);
+        let said = err.to_string();
+        let expected = format!(
+            "config file {}: its topics (the value of --topics): invalid --topics regex '('",
+            bad_topics.display()
+        );
+        assert!(said.starts_with(&expected), "{said}");
+
+        let streams = write("streams.toml", "topics = \"orders\"\nnum_streams = 0");
+        let said = resolve(&MirrorFile::default(), &[], Some(&streams)).expect_err("no stream").to_string();
+        assert!(
+            said.contains("its num_streams (the value of --num-streams): --num-streams must be at least 1"),
+            "{said}"
+        );
+
+        // The flag's own value: said as the flag's, the file not named.
+        let good = write("good.toml", "topics = \"orders\"");
+        let flags = MirrorFile { topics: Some("(".into()), ..MirrorFile::default() };
+        let said = resolve(&flags, &[], Some(&good)).expect_err("a bad regex").to_string();
+        assert!(said.starts_with("invalid --topics regex '('") && !said.contains("config file"), "{said}");
+        // A flag over a file's bad value: the flag's value is the one used.
+        let flags = MirrorFile { topics: Some("orders".into()), ..MirrorFile::default() };
+        resolve(&flags, &[], Some(&bad_topics)).expect("the flag's topics win");
+    }
+
+    #[test]
+    fn a_refused_value_from_a_mirrormaker_file_names_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("mm2.properties");
+        std::fs::write(
+            &path,
+            "clusters=src,dr\nsrc.bootstrap.servers=s:9092\ndr.bootstrap.servers=d:9092\nsrc->dr.enabled=true\nsrc->dr.topics=orders(\n",
+        )
+        .expect("write");
+        let file = SettingsFile::Mm2 { path: &path, flow: None };
+        let said =
+            MirrorSettings::resolve(&MirrorFile::default(), &[], file).expect_err("a bad regex").to_string();
+        let expected =
+            format!("config file {}: the value of --topics it gives: invalid --topics regex", path.display());
+        assert!(said.starts_with(&expected), "{said}");
     }
 
     #[test]
