@@ -55,7 +55,8 @@ pub enum Error {
     /// `stalled`: no record came for `seconds` (else the whole read took longer).
     #[error("{side} cluster: reading {partition} {}: the cluster answers but delivers slowly (check its load and the partition's leader)", slow_read(*stalled, *seconds))]
     SlowRead { side: Side, partition: String, seconds: u64, stalled: bool },
-    /// `first` is the first topic's error, whose fix ends the line; `exit_code` its exit code.
+    /// `first` is the error of the topic whose exit code is the run's (`exit_code`), whose fix
+    /// ends the line.
     #[error("the mirror stopped with errors in topics {topics}; {first}")]
     TopicsFailed { topics: String, first: String, exit_code: u8 },
     #[error("shard {shard}: {message}")]

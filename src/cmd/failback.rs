@@ -349,10 +349,18 @@ fn prepare_starts(
     // committed now "already set".
     if let Some((_, first)) = failed.first() {
         let groups: Vec<&str> = failed.iter().map(|(g, _)| *g).collect();
+        let others = match failed.len() < to_commit.len() {
+            true => "those of the other shadow groups were; ",
+            false => "",
+        };
+        let why = match first {
+            Error::Group { message, .. } => message.clone(),
+            e => e.to_string(),
+        };
         return Err(Error::Group {
             group: groups.join(", "),
             message: format!(
-                "the way home's starts were not committed ({first}); those of the other shadow groups were: run failback --execute again"
+                "the way home's starts in it were not committed ({why}); {others}run failback --execute again"
             ),
         });
     }

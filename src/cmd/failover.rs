@@ -369,22 +369,24 @@ fn fence(target: &ClientConfig, name: &str, shards: u32) -> Result<()> {
         claims.record(shard, FAILED_OVER);
     }
     claims.confirm(Duration::from_secs(30))?;
+    // The fencing sends no record: the record timeouts given for the mirror's (a config file
+    // shared with it) are left out, as librdkafka refuses a transactional producer whose record
+    // timeout exceeds its transaction timeout (the mirror sets its own; this one has the default).
+    let mut config = target.clone();
+    for unused in ["message.timeout.ms", "delivery.timeout.ms"] {
+        config.remove(unused);
+    }
     for id in (0..shards).flat_map(|shard| names::transactional_ids(name, shard)) {
-        let fenced = fence_id(target.clone(), &id);
+        let fenced = fence_id(config.clone(), &id);
         if !fenced.as_ref().is_err_and(timeout_refused) {
             fenced?;
             continue;
         }
-        // The fencing opens no transaction: a timeout given for the mirror's own (a config file
-        // shared with it) above what the brokers allow refused it for nothing. Again at
-        // librdkafka's default, without the record timeouts that must not exceed it (the fencing
-        // sends no record).
-        warn!(%id, "fencing again without the transaction timeout given: the target's brokers refuse it, as they would the mirror's own producers");
-        let mut config = target.clone();
-        for unused in ["transaction.timeout.ms", "message.timeout.ms", "delivery.timeout.ms"] {
-            config.remove(unused);
-        }
-        fence_id(config, &id)?;
+        // Nor does it open a transaction: a timeout given above what the brokers allow refused
+        // it for nothing. This id and the rest at librdkafka's default.
+        warn!(%id, "fencing without the transaction timeout given: the target's brokers refuse it, as they would the mirror's own producers");
+        config.remove("transaction.timeout.ms");
+        fence_id(config.clone(), &id)?;
     }
     info!(shards, "fenced the mirror's transactional ids");
     Ok(())

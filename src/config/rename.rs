@@ -84,12 +84,13 @@ impl RenamePolicy {
     }
 
     /// The source topics this policy cannot copy, each with why: a target name Kafka would
-    /// refuse, or a target name an earlier topic of `sources` has taken (the earlier one keeps it).
+    /// refuse, or a target name an earlier topic of `sources` has taken (the earlier one keeps
+    /// it), or one Kafka takes as that (it treats '.' and '_' in topic names as one).
     pub(crate) fn unmirrorable<'a>(
         &self,
         sources: impl IntoIterator<Item = &'a str>,
     ) -> Vec<(&'a str, String)> {
-        let mut seen: BTreeMap<String, &str> = BTreeMap::new();
+        let mut seen: BTreeMap<String, (&str, String)> = BTreeMap::new();
         let mut out = Vec::new();
         for source in sources {
             let target = self.target_of(source);
@@ -100,16 +101,24 @@ impl RenamePolicy {
                 )));
                 continue;
             }
-            match seen.get(&target) {
-                Some(other) => out.push((
+            let folded = target.replace('.', "_");
+            match seen.get(&folded) {
+                Some((other, taken)) if *taken == target => out.push((
                     source,
                     format!(
                         "--rename {}: source topics {other} and {source} would both be mirrored to {target}",
                         self.describe()
                     ),
                 )),
+                Some((other, taken)) => out.push((
+                    source,
+                    format!(
+                        "--rename {}: source topics {other} and {source} would be mirrored to {taken} and {target}, which Kafka takes as one topic name ('.' and '_' are alike to it)",
+                        self.describe()
+                    ),
+                )),
                 None => {
-                    seen.insert(target, source);
+                    seen.insert(folded, (source, target));
                 }
             }
         }
@@ -186,6 +195,10 @@ mod tests {
             "{err}"
         );
         assert!(RenamePolicy::Identity.check_collisions(["a", "b"]).is_ok());
+        // Names Kafka takes as one: refused here, where the target refused the second copy.
+        let dots = RenamePolicy::parse("regex:(.*)-v1=>$1").expect("valid");
+        let err = dots.check_collisions(["a.b-v1", "a_b"]).expect_err("alike").to_string();
+        assert!(err.contains("mirrored to a.b and a_b, which Kafka takes as one topic name"), "{err}");
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub(crate) mod copied_configs;
 pub(crate) mod decision;
 pub(crate) mod delivery;
 pub(crate) mod early_start;
+pub(crate) mod failed_topics;
 pub(crate) mod failover_guard;
 pub(crate) mod failover_recheck;
 pub(crate) mod flush;

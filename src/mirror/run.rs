@@ -21,6 +21,7 @@ use crate::kafka::watermarks::committed_ends_with;
 use crate::mirror::acl_sync::AclSync;
 use crate::mirror::context::MirrorContext;
 use crate::mirror::early_start::EarlyStart;
+use crate::mirror::failed_topics::{topics_failed, FailedTopic};
 use crate::mirror::failover_guard;
 use crate::mirror::hosts::ShardHosts;
 use crate::mirror::owners::Claims;
@@ -806,31 +807,6 @@ fn copied_before(every: &EveryGroup, topics: &[SourceTopic]) -> BTreeMap<String,
         }
     }
     topics.iter().filter_map(|t| counts.get(t.target.as_str()).map(|&n| (t.name.clone(), n))).collect()
-}
-
-/// A topic left out of the run, and why.
-struct FailedTopic {
-    name: String,
-    reason: String,
-    /// The exit code its error has on its own (a flag's mistake is 2 on every run, not only on
-    /// the first, where it stops the making of kmirror's own topics).
-    exit_code: u8,
-}
-
-impl FailedTopic {
-    fn of(name: &str, e: &Error) -> Self {
-        Self { name: name.to_string(), reason: e.to_string(), exit_code: e.exit_code() }
-    }
-}
-
-/// The run's error for topics left out: their names, and the first one's reason in full (and
-/// its exit code).
-fn topics_failed(failed: &[FailedTopic]) -> Error {
-    Error::TopicsFailed {
-        topics: failed.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", "),
-        first: failed.first().map(|f| f.reason.clone()).unwrap_or_default(),
-        exit_code: failed.first().map_or(1, |f| f.exit_code),
-    }
 }
 
 /// Where the partitions stand before anything is copied: each one's committed position and

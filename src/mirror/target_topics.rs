@@ -317,7 +317,7 @@ impl TopicSync {
         // kmirror's own topics have no source topic.
         let fix = match t.source_replicas {
             None => "another mirror's --name differs from this one only in '.' and '_': give this mirror another --name",
-            Some(_) => "give the copy another name (--rename), or delete the topic named alike",
+            Some(_) => "give the copy another name (--rename)",
         };
         Error::Usage(format!(
             "target cluster refused to create topic {}: {alike}, and Kafka takes '.' and '_' in topic names as one; {fix}",
