@@ -1,12 +1,14 @@
 //! Checkpoints: the committed positions of source consumer groups, written to a topic on the
 //! target so they survive the loss of the source cluster.
 use std::collections::BTreeMap;
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::config::groups::GroupSelector;
 use kmirror_state::{codec, Checkpoint, TopicPartition};
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
-use rdkafka::ClientConfig;
+use rdkafka::error::KafkaError;
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::{ClientConfig, ClientContext};
 
 use rdkafka::admin::AdminClient;
 use rdkafka::client::DefaultClientContext;
@@ -101,20 +103,52 @@ pub(crate) enum Writer {
     Failover,
 }
 
-/// Writes checkpoints and waits until they are stored.
+/// The checkpoint producer's delivery reports: the checkpoints (by index) that did not land. A
+/// producer's flush waits for every record's answer but fails on none: a checkpoint the target
+/// refused (an ACL its topic lacks, a record past its size limit) was lost without a word, and a
+/// failover found the group's older one, or none.
+#[derive(Default)]
+struct NotLanded {
+    failed: Mutex<Vec<(usize, KafkaError)>>,
+}
+
+impl ClientContext for NotLanded {}
+
+impl ProducerContext for NotLanded {
+    type DeliveryOpaque = usize;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, index: usize) {
+        if let Err((e, _)) = result {
+            self.failed.lock().unwrap_or_else(|p| p.into_inner()).push((index, e.clone()));
+        }
+    }
+}
+
+/// A checkpoint of some groups' (thousands of partitions, long metadata) is larger than
+/// librdkafka's 1 000 000-byte record limit: the producer takes records up to this, and sends
+/// them compressed (lz4, where no compression is set), which the target's 1 MB limit then counts.
+const CHECKPOINT_MAX_BYTES: &str = "16777216";
+
+/// Writes checkpoints and waits until they are stored: the groups whose checkpoint the target
+/// did not take, each with why (the others are stored).
 pub(crate) fn write_checkpoints(
     target: &ClientConfig,
     topic: &str,
     checkpoints: &[Checkpoint],
     writer: Writer,
-) -> Result<()> {
+) -> Result<BTreeMap<String, Error>> {
     if checkpoints.is_empty() {
-        return Ok(());
+        return Ok(BTreeMap::new());
     }
-    let producer: ThreadedProducer<DefaultProducerContext> = target
-        .clone()
+    let mut config = target.clone();
+    for (key, value) in [("message.max.bytes", CHECKPOINT_MAX_BYTES), ("compression.type", "lz4")] {
+        if config.get(key).is_none() {
+            config.set(key, value);
+        }
+    }
+    let producer: ThreadedProducer<NotLanded> = config
         .set("enable.idempotence", "true")
-        .create_for_role()
+        .create_for_role_with_context(NotLanded::default())
         .map_err(Error::kafka(Side::Target, "creating the checkpoint producer"))?;
     // An idempotent producer asks for its producer id through a broker whose connection is up;
     // with none up at that moment librdkafka asks again only on a 500 ms timer, and every
@@ -125,20 +159,33 @@ pub(crate) fn write_checkpoints(
             break;
         }
     }
-    for checkpoint in checkpoints {
+    let mut not_sent = Vec::new();
+    for (index, checkpoint) in checkpoints.iter().enumerate() {
         let value =
             codec::encode(checkpoint).map_err(|e| Error::State(format!("encoding a checkpoint: {e}")))?;
         let key = match writer {
             Writer::Mirror => checkpoint.group.clone(),
             Writer::Failover => format!("failover/{}", checkpoint.group),
         };
-        producer
-            .send(BaseRecord::to(topic).partition(0).key(key.as_str()).payload(value.as_slice()))
-            .map_err(|(e, _)| Error::kafka(Side::Target, format!("writing a checkpoint to {topic}"))(e))?;
+        let record = BaseRecord::with_opaque_to(topic, index).partition(0).key(key.as_str()).payload(&value);
+        if let Err((e, _)) = producer.send(record) {
+            not_sent.push((index, e));
+        }
     }
     producer
         .flush(Duration::from_secs(30))
-        .map_err(Error::kafka(Side::Target, format!("writing checkpoints to {topic}")))
+        .map_err(Error::kafka(Side::Target, format!("writing checkpoints to {topic}")))?;
+    let failed = std::mem::take(&mut *producer.context().failed.lock().unwrap_or_else(|p| p.into_inner()));
+    Ok(not_sent
+        .into_iter()
+        .chain(failed)
+        .filter_map(|(index, e)| {
+            let group = &checkpoints.get(index)?.group;
+            let context = format!("writing the checkpoint of group {group} to {topic}");
+            warn!(%group, error = %e, "the group's checkpoint was not stored");
+            Some((group.clone(), Error::from_kafka(Side::Target, context, e)))
+        })
+        .collect())
 }
 
 /// The latest checkpoint of every group, read from the target alone.

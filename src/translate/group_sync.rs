@@ -46,20 +46,31 @@ impl GroupSync<'_> {
         let (checkpoints, unread) = take_checkpoints(self.source, self.groups, partitions)?;
         let taken_ms = started.elapsed().as_millis() as u64;
         let changed = self.unwritten(&checkpoints);
-        write_checkpoints(self.target, self.checkpoint_topic, &changed, Writer::Mirror)?;
-        self.note_written(&changed);
+        let mut not_stored = write_checkpoints(self.target, self.checkpoint_topic, &changed, Writer::Mirror)?;
+        // Those not stored are written again next cycle, and are not said to be checkpointed.
+        let stored: Vec<Checkpoint> =
+            changed.into_iter().filter(|c| !not_stored.contains_key(&c.group)).collect();
+        self.note_written(&stored);
         debug!(
             groups = checkpoints.len(),
             taken_ms,
             written_ms = started.elapsed().as_millis() as u64,
             "checkpoint cycle: groups read and written"
         );
-        let taken: Vec<(String, i64)> =
-            checkpoints.iter().map(|c| (c.group.clone(), c.taken_at_ms)).collect();
+        let taken: Vec<(String, i64)> = checkpoints
+            .iter()
+            .filter(|c| !not_stored.contains_key(&c.group))
+            .map(|c| (c.group.clone(), c.taken_at_ms))
+            .collect();
+        // A group whose checkpoint the target did not take fails the cycle, once the others
+        // are synced (a batch's last checkpoint so fails the run, naming why).
+        let unstored = not_stored.pop_first().map(|(_, e)| e);
         if !taken.is_empty() {
             info!(groups = ?taken.iter().map(|(g, _)| g).collect::<Vec<_>>(), "groups checkpointed");
         }
-        let Some(translator) = self.translator else { return Ok(Cycle { taken, failed: unread }) };
+        let Some(translator) = self.translator else {
+            return Ok(Cycle { taken, failed: unstored.or(unread) });
+        };
         let groups: Vec<&[GroupOffset]> = checkpoints.iter().map(|c| c.offsets.as_slice()).collect();
         let translations = translator.forward_all(&groups)?;
         let translated: Vec<(String, Vec<GroupOffset>)> = checkpoints
@@ -105,7 +116,7 @@ impl GroupSync<'_> {
             }
         }
         // A group left unread is the cycle's error too, once the others are synced.
-        Ok(Cycle { taken, failed: refused.or(unread) })
+        Ok(Cycle { taken, failed: refused.or(unstored).or(unread) })
     }
 
     /// The checkpoints whose positions differ from what this run last wrote for the group, or

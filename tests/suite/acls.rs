@@ -359,6 +359,7 @@ fn a_mirror_holding_only_the_documented_acls_copies_exactly_once_and_resumes() {
     }
     commit_group(&setup.source, &group, &t, &[(0, 30), (1, 25)].into_iter().collect());
     let (mut on_source, mut on_target) = least_privilege(&setup.name, &t, &t, &group);
+    let checkpoints = format!("kmirror.checkpoints.{}", setup.name);
     // Rules held back at first, in the order a run needs them, and what the run's last line
     // must then say: each run stops in one line naming the side, the call, the resource and the
     // fix (never retrying forever), and the next run is granted the rule.
@@ -371,6 +372,14 @@ fn a_mirror_holding_only_the_documented_acls_copies_exactly_once_and_resumes() {
         (false, AclOn::Topic, &t, AclOp::Read, "target cluster refused shard"),
         // The records are copied; the batch's last checkpoint cannot move the group.
         (false, AclOn::Group, &group, AclOp::Read, "target cluster refused committing offsets of group"),
+        // The group moved; its checkpoint is not stored (it was lost without a word, exit 0).
+        (
+            false,
+            AclOn::Topic,
+            &checkpoints,
+            AclOp::Write,
+            "target cluster refused writing the checkpoint of group",
+        ),
     ]
     .into_iter()
     .map(|(on_source_side, on, name, op, says)| {
