@@ -974,3 +974,55 @@ fn many_groups_are_synced_each_to_the_copy_of_its_next_record() {
         }
     }
 }
+
+/// A group's checkpoint past librdkafka's 1 000 000-byte record limit (here 260 partitions, each
+/// position with 4 000 bytes of commit metadata, which Kafka takes up to 4 096; its members
+/// commit a part each) is stored, and a failover finds the group's positions in it (the cycle
+/// failed with the record too large: no checkpoint, exit 1).
+#[test]
+fn a_checkpoint_past_a_megabyte_is_stored() {
+    const MANY: i32 = 260;
+    let setup = Setup::new();
+    let t = topic("bigcheckpoint");
+    setup.source.create_topic(&t, MANY, &[]).expect("topic");
+    let producer: rdkafka::producer::BaseProducer =
+        setup.source.client_config().set("enable.idempotence", "true").create().expect("producer");
+    for p in 0..MANY {
+        for i in 0..2 {
+            let key = format!("p{p}-{i}");
+            let record = rdkafka::producer::BaseRecord::to(&t).partition(p).key(&key).payload(&key);
+            producer.send(record).map_err(|(e, _)| e).expect("send");
+        }
+    }
+    rdkafka::producer::Producer::flush(&producer, Duration::from_secs(30)).expect("flush");
+    let group = format!("wide-{}", unique_suffix());
+    let consumer: BaseConsumer = setup
+        .source
+        .client_config()
+        .set("group.id", &group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    // A commit is one batch on the broker, under its 1 MB: a member's share each.
+    for share in (0..MANY).collect::<Vec<_>>().chunks(65) {
+        let mut tpl = TopicPartitionList::new();
+        for &p in share {
+            let mut position = tpl.add_partition(&t, p);
+            position.set_offset(Offset::Offset(1)).expect("offset");
+            position.set_metadata(format!("{p:04}").repeat(1000));
+        }
+        consumer.commit(&tpl, rdkafka::consumer::CommitMode::Sync).expect("commit");
+    }
+
+    assert_success(&setup.mirror_until_caught_up(&regex::escape(&t), &["--groups", &regex::escape(&group)]));
+    // The checkpoint, as a failover (a dry run) reads it: every position, at the copy of offset 1.
+    let out = setup.failover(&["--format", "json"]);
+    assert_success(&out);
+    let record: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let rows = record["positions"].as_array().map_or(0, |rows| {
+        rows.iter()
+            .filter(|r| r["group"] == group.as_str() && r["source_offset"] == 1 && r["target_offset"] == 1)
+            .count()
+    });
+    assert_eq!(rows, MANY as usize, "{}", stderr(&out));
+}

@@ -248,15 +248,32 @@ pub fn wait_exit(child: &mut Child, limit: Duration) -> Option<std::process::Exi
     }
 }
 
-/// Runs kmirror to completion (killing it after `limit`) and returns its output.
+/// Runs kmirror to completion (killing it after `limit`) and returns its output. Its output is
+/// read while it runs: a process writing more than a pipe holds (64 KiB of JSON rows) waited
+/// for a reader until it was killed.
 pub fn run(args: &[String], limit: Duration) -> Output {
     let mut child = spawn(args);
-    if wait_exit(&mut child, limit).is_none() {
+    let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    };
+    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as Box<dyn std::io::Read + Send>));
+    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as Box<dyn std::io::Read + Send>));
+    let exited = wait_exit(&mut child, limit);
+    if exited.is_none() {
         let _ = child.kill();
-        let out = child.wait_with_output().expect("output");
-        panic!("kmirror did not finish within {limit:?}: {}", String::from_utf8_lossy(&out.stderr));
     }
-    child.wait_with_output().expect("output")
+    let status = child.wait().expect("wait");
+    let (stdout, stderr) = (stdout.join().expect("stdout"), stderr.join().expect("stderr"));
+    if exited.is_none() {
+        panic!("kmirror did not finish within {limit:?}: {}", String::from_utf8_lossy(&stderr));
+    }
+    Output { status, stdout, stderr }
 }
 
 /// The last 40 lines of a log, for a failure message.
