@@ -165,11 +165,13 @@ pub(crate) fn run(args: &FailoverArgs) -> Result<String> {
                 &checkpoints,
                 Writer::Failover,
             )?;
-            // Fenced already: such a group moves to its checkpoint before, behind where it is
-            // on the source (its consumers read again what they read since), rather than the
-            // failover stopping half-way.
-            for (group, e) in &not_stored {
-                warn!(%group, error = %e, "the group's last checkpoint was not stored: it moves to its checkpoint before this one");
+            // Fenced already: such a group moves to its checkpoint before, if it has one, behind
+            // where it is on the source (its consumers read again what they read since), rather
+            // than the failover stopping half-way; one without is not moved (each was warned of
+            // as not stored, with why).
+            if !not_stored.is_empty() {
+                let groups: Vec<&String> = not_stored.keys().collect();
+                warn!(?groups, "these groups' last checkpoint was not stored: each moves to its earlier checkpoint, if it has one (one without is not moved)");
             }
             info!(groups = checkpoints.len() - not_stored.len(), "took a last checkpoint from the source");
         }

@@ -126,8 +126,12 @@ impl ProducerContext for NotLanded {
 
 /// A checkpoint of some groups' (thousands of partitions, long metadata) is larger than
 /// librdkafka's 1 000 000-byte record limit: the producer takes records up to this, and sends
-/// them compressed (lz4, where no compression is set), which the target's 1 MB limit then counts.
+/// them compressed (lz4, where the user set no codec), which the target's 1 MB limit then counts.
 const CHECKPOINT_MAX_BYTES: &str = "16777216";
+/// A batch is as large as the smaller of the record limit and this: where the record limit is
+/// raised, so many small checkpoints are not gathered into one batch past the target's 1 MB
+/// limit (a `batch.size` given for the mirror's producers would otherwise be the bound).
+const CHECKPOINT_BATCH_BYTES: &str = "1000000";
 
 /// Writes checkpoints and waits until they are stored: the groups whose checkpoint the target
 /// did not take, each with why (the others are stored).
@@ -141,10 +145,12 @@ pub(crate) fn write_checkpoints(
         return Ok(BTreeMap::new());
     }
     let mut config = target.clone();
-    for (key, value) in [("message.max.bytes", CHECKPOINT_MAX_BYTES), ("compression.type", "lz4")] {
-        if config.get(key).is_none() {
-            config.set(key, value);
-        }
+    if config.get("message.max.bytes").is_none() {
+        config.set("message.max.bytes", CHECKPOINT_MAX_BYTES).set("batch.size", CHECKPOINT_BATCH_BYTES);
+    }
+    // `compression.codec` is librdkafka's other name for it: either given is the user's choice.
+    if config.get("compression.type").is_none() && config.get("compression.codec").is_none() {
+        config.set("compression.type", "lz4");
     }
     let producer: ThreadedProducer<NotLanded> = config
         .set("enable.idempotence", "true")

@@ -32,7 +32,8 @@ pub(crate) struct GroupSync<'a> {
 const REWRITE_UNCHANGED: Duration = Duration::from_secs(300);
 
 /// What one cycle did: the groups checkpointed, with when each was taken, and the first error
-/// of a group left out (a group refused or unreadable: the others were synced all the same).
+/// of a group left out (a group refused, unreadable, or whose checkpoint the target did not
+/// store: the others were synced all the same).
 pub(crate) struct Cycle {
     pub(crate) taken: Vec<(String, i64)>,
     pub(crate) failed: Option<Error>,
