@@ -529,6 +529,14 @@ mod tests {
         );
         assert!(said.starts_with(&expected), "{said}");
 
+        let transform = write("transform.toml", "topics = \"orders\"\ntransforms = [\"no-such-transform\"]");
+        let said =
+            resolve(&MirrorFile::default(), &[], Some(&transform)).expect_err("no transform").to_string();
+        assert!(
+            said.contains("its transforms (the value of --transform): --transform 'no-such-transform'"),
+            "{said}"
+        );
+
         let streams = write("streams.toml", "topics = \"orders\"\nnum_streams = 0");
         let said = resolve(&MirrorFile::default(), &[], Some(&streams)).expect_err("no stream").to_string();
         assert!(

@@ -29,7 +29,7 @@ pub(crate) fn blame_file(
     }
     let said = e.to_string();
     let Some(flag) = first_flag(&said) else { return e };
-    let key = flag.trim_start_matches("--").replace('-', "_");
+    let key = key_of(flag);
     if !gives(file, &key) || gives(flags, &key) {
         return e;
     }
@@ -38,6 +38,15 @@ pub(crate) fn blame_file(
         FileKind::Mm2 => format!("the value of {flag} it gives"),
     };
     Error::ConfigFile { file: path.to_path_buf(), message: format!("{whose}: {said}") }
+}
+
+/// The file's key for `flag`: its name with '_' for '-', but where the file names it otherwise
+/// (the repeatable `--transform` is one list, `transforms`).
+fn key_of(flag: &str) -> String {
+    match flag {
+        "--transform" => "transforms".into(),
+        _ => flag.trim_start_matches("--").replace('-', "_"),
+    }
 }
 
 /// The first `--flag` a message names.
