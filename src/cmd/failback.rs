@@ -29,8 +29,8 @@ use crate::error::{Error, Result, Side};
 use crate::kafka::client::CreateForRole;
 use crate::kafka::connect::reachable;
 use crate::kafka::groups::{
-    commit_offsets, commit_offsets_of_groups, committed_offsets_exact_of_groups, committed_offsets_of_groups,
-    list_groups, refuse_active,
+    commit_offsets_of_groups, committed_offsets_exact_of_groups, committed_offsets_of_groups, list_groups,
+    refuse_active,
 };
 use crate::kafka::log_filter::clusters_reached;
 use crate::kafka::watermarks::committed_ends;
@@ -373,7 +373,10 @@ fn prepare_starts(
             offset: 0,
             metadata: format!("kmirror failback: every start of mirror {back} is committed"),
         };
-        commit_offsets(source, Side::Source, &failback_starts_group(back), &[marker])?;
+        let marked = vec![(failback_starts_group(back), vec![marker])];
+        for outcome in commit_offsets_of_groups(source, Side::Source, &marked)? {
+            outcome?;
+        }
     }
     starts.sort_by(|a, b| (&a.dr_topic, a.dr_partition).cmp(&(&b.dr_topic, b.dr_partition)));
     Ok(starts)

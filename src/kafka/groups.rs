@@ -3,10 +3,10 @@
 use std::time::Duration;
 
 use kmirror_state::{GroupOffset, TopicPartition};
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::ClientConfig;
 
 use crate::error::{Error, Result, Side};
 use crate::kafka::client::CreateForRole;
@@ -214,16 +214,10 @@ fn offsets_of(
         .collect())
 }
 
-/// The members of the group on the cluster (0 when nobody is consuming), whether they joined
-/// with the classic group protocol or Kafka 4's consumer protocol.
-pub(crate) fn active_members(config: &ClientConfig, side: Side, group: &str) -> Result<usize> {
-    let mut counts = active_members_of_groups(config, side, &[group.to_string()])?;
-    counts.pop().unwrap_or(Ok(0))
-}
-
-/// [`active_members`] of each of `groups`, in the order given, asked side by side over a few
-/// clients (a client per group took a connection and a coordinator lookup each: 100 groups
-/// synced took 13 s, longer than the checkpoint interval).
+/// The members of each of `groups` on the cluster (0 when nobody is consuming), whether they
+/// joined with the classic group protocol or Kafka 4's consumer protocol, in the order given,
+/// asked side by side over a few clients (a client per group took a connection and a
+/// coordinator lookup each: 100 groups synced took 13 s, longer than the checkpoint interval).
 pub(crate) fn active_members_of_groups(
     config: &ClientConfig,
     side: Side,
@@ -252,17 +246,9 @@ fn members_of(config: &ClientConfig, side: Side, groups: &[&str]) -> Result<Vec<
     })
 }
 
-/// Refuses a group with members on `side`: its positions are not to be moved.
-pub(crate) fn refuse_if_active(config: &ClientConfig, side: Side, group: &str) -> Result<()> {
-    let members = active_members(config, side, group)?;
-    if members > 0 {
-        return Err(has_members(side, group, members));
-    }
-    Ok(())
-}
-
-/// As [`refuse_if_active`] for each of `groups`, their members asked side by side: the first
-/// group with members, by name.
+/// Refuses the first of `groups` that has members on `side` (whether they joined with the
+/// classic group protocol or Kafka 4's consumer protocol), by name: its positions are not to be
+/// moved. Their members are asked side by side.
 pub(crate) fn refuse_any_active(config: &ClientConfig, side: Side, groups: &[String]) -> Result<()> {
     for (group, members) in groups.iter().zip(active_members_of_groups(config, side, groups)?) {
         match members? {
@@ -282,21 +268,10 @@ fn has_members(side: Side, group: &str, members: usize) -> Error {
     }
 }
 
-/// Commits positions for the group, refusing if the group has members: Kafka itself refuses to
-/// move an active group, and a running consumer would overwrite the positions anyway.
-pub(crate) fn commit_offsets(
-    config: &ClientConfig,
-    side: Side,
-    group: &str,
-    offsets: &[GroupOffset],
-) -> Result<()> {
-    refuse_if_active(config, side, group)?;
-    commit_offsets_of_idle(config, side, group, offsets)
-}
-
-/// Commits positions for `groups`, each with its positions, refusing each that has members (as
-/// [`commit_offsets`]): the members of all, then every commit, asked side by side over a few
-/// clients (see [`in_chunks`]); each group's outcome, in order.
+/// Commits positions for `groups`, each with its positions, refusing each that has members
+/// (Kafka itself refuses to move an active group, and a running consumer would overwrite the
+/// positions anyway): the members of all, then every commit (AlterConsumerGroupOffsets), asked
+/// side by side over a few clients (see [`in_chunks`]); each group's outcome, in order.
 pub(crate) fn commit_offsets_of_groups(
     config: &ClientConfig,
     side: Side,
@@ -402,33 +377,6 @@ fn joined_since(code: RDKafkaErrorCode) -> bool {
             | RDKafkaErrorCode::RebalanceInProgress
             | RDKafkaErrorCode::StaleMemberEpoch
     )
-}
-
-/// Commits positions for a group seen without members; one that joined since is refused by
-/// the broker, and said so.
-fn commit_offsets_of_idle(
-    config: &ClientConfig,
-    side: Side,
-    group: &str,
-    offsets: &[GroupOffset],
-) -> Result<()> {
-    let consumer = client(config, group, side)?;
-    let mut tpl = TopicPartitionList::new();
-    for o in offsets {
-        let mut element = tpl.add_partition(&o.partition.topic, o.partition.partition);
-        element.set_offset(Offset::Offset(o.offset)).map_err(Error::kafka(side, "building offsets"))?;
-        element.set_metadata(o.metadata.clone());
-    }
-    consumer.commit(&tpl, CommitMode::Sync).map_err(|e| match e.rdkafka_error_code() {
-        // A member joined after the look above.
-        Some(code) if joined_since(code) => Error::Group {
-            group: group.to_string(),
-            message: format!(
-                "has active members on the {side} cluster (it refused the commit: {e}); stop its consumers before moving its offsets"
-            ),
-        },
-        _ => Error::kafka(side, format!("committing offsets of group {group}"))(e),
-    })
 }
 
 /// Refuses, before anything changes, every group of `groups` that has consumers on `side`:
