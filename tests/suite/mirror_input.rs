@@ -21,6 +21,11 @@ fn assert_refused(setup: &Setup, args: &[String], expect: &str) {
     assert_eq!(setup.target.partition_count(&shard_topic).expect("metadata"), None, "{message}");
 }
 
+/// The last line kmirror wrote to stderr that is not blank: its error line.
+fn last_line(said: &str) -> &str {
+    said.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default()
+}
+
 fn with_topic() -> (Setup, String) {
     let setup = Setup::new();
     let t = topic("input");
@@ -130,7 +135,7 @@ fn a_replication_factor_above_the_targets_brokers_names_the_fit_on_a_later_run_t
     let out = setup.mirror_until_caught_up(&both, &["--replication-factor", "9"]);
     let said = stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{said}");
-    let last = said.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default();
+    let last = last_line(&said);
     assert!(
         last.starts_with("kmirror: error:")
             && last.contains(&format!("errors in topics {new}"))
@@ -162,7 +167,7 @@ fn a_name_differing_from_another_mirrors_only_in_dot_and_underscore_is_refused_b
     let out = run(&named(&underscored, &setup.state_dir.path().join("underscored")), Duration::from_secs(60));
     let said = stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{said}");
-    let last = said.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default();
+    let last = last_line(&said);
     assert!(
         last.starts_with("kmirror: error: target cluster refused to create topic kmirror.")
             && last.contains(&format!("{underscored}: topic kmirror."))
@@ -186,7 +191,7 @@ fn a_transaction_timeout_above_the_brokers_maximum_names_the_setting() {
     let out = run(&args, Duration::from_secs(60));
     let said = stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{said}");
-    let last = said.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default();
+    let last = last_line(&said);
     assert!(
         last.starts_with("kmirror: error: target config: target.transaction.timeout.ms 2000000 is more than the target's brokers allow")
             && last.contains("give a smaller target.transaction.timeout.ms"),
