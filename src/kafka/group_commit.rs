@@ -14,6 +14,7 @@ use rdkafka::client::{Client, ClientContext};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 
+use crate::kafka::commit_parts::{in_parts, position_bytes};
 use crate::kafka::ffi::{c_string, text, AdminRequest, Guard};
 
 /// Between asks for groups whose coordinator was loading.
@@ -28,23 +29,33 @@ pub(crate) struct NotCommitted {
 }
 
 /// Commits each group's positions, all side by side on `client`; each group's outcome, in the
-/// order given. A group whose coordinator is loading is asked again until `timeout`.
+/// order given (a group committed in parts, see `commit_parts`: its first part refused, if any). A group whose
+/// coordinator is loading is asked again until `timeout`.
 pub(crate) fn alter_group_offsets<C: ClientContext>(
     client: &Client<C>,
     commits: &[(String, Vec<GroupOffset>)],
     timeout: Duration,
 ) -> Vec<Result<(), NotCommitted>> {
     let deadline = Instant::now() + timeout;
-    let mut outcomes: Vec<Option<Result<(), NotCommitted>>> = commits.iter().map(|_| None).collect();
+    let parts: Vec<(usize, &[GroupOffset])> = commits
+        .iter()
+        .enumerate()
+        .flat_map(|(i, (group, offsets))| {
+            in_parts(offsets, |o| position_bytes(group, &o.partition.topic, &o.metadata))
+                .into_iter()
+                .map(move |part| (i, part))
+        })
+        .collect();
+    let mut outcomes: Vec<Option<Result<(), NotCommitted>>> = parts.iter().map(|_| None).collect();
     loop {
-        let pending: Vec<usize> = (0..commits.len()).filter(|&i| again(&outcomes[i])).collect();
+        let pending: Vec<usize> = (0..parts.len()).filter(|&i| again(&outcomes[i])).collect();
         if pending.is_empty() {
             break;
         }
         let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
         // Every request goes out before the first answer is waited for.
         let sent: Vec<(usize, Result<AdminRequest, NotCommitted>)> =
-            pending.iter().map(|&i| (i, send(client, &commits[i].0, &commits[i].1, left))).collect();
+            pending.iter().map(|&i| (i, send(client, &commits[parts[i].0].0, parts[i].1, left))).collect();
         for (i, request) in sent {
             outcomes[i] = Some(request.and_then(|r| answer(&r)));
         }
@@ -53,10 +64,14 @@ pub(crate) fn alter_group_offsets<C: ClientContext>(
         }
         std::thread::sleep(ASK_AGAIN_AFTER);
     }
-    outcomes
-        .into_iter()
-        .map(|o| o.unwrap_or_else(|| Err(NotCommitted { code: None, why: "not asked".into() })))
-        .collect()
+    let mut of_groups: Vec<Result<(), NotCommitted>> = commits.iter().map(|_| Ok(())).collect();
+    for ((group, _), outcome) in parts.iter().zip(outcomes) {
+        let outcome = outcome.unwrap_or_else(|| Err(NotCommitted { code: None, why: "not asked".into() }));
+        if let (Ok(()), Err(not)) = (&of_groups[*group], outcome) {
+            of_groups[*group] = Err(not);
+        }
+    }
+    of_groups
 }
 
 fn again(outcome: &Option<Result<(), NotCommitted>>) -> bool {

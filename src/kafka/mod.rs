@@ -13,6 +13,7 @@ pub(crate) mod classify;
 pub(crate) mod client;
 #[allow(unsafe_code)]
 pub(crate) mod cluster_access;
+pub(crate) mod commit_parts;
 /// Whole partitions read record by record (`verify`).
 pub(crate) mod committed_records;
 pub(crate) mod connect;

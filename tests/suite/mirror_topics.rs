@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use crate::common::*;
-use kmirror_testcontainers::{Backend, RecordData, SKIP_ABORTED_VISIBLE};
+use kmirror_testcontainers::{unique_suffix, Backend, RecordData, SKIP_ABORTED_VISIBLE};
 
 /// Waits until the target partition holds `count` committed records.
 /// Keys and values of the target partition 0, by the transaction-aware audit of its log.
@@ -676,4 +676,79 @@ fn a_second_signal_exits_at_once_and_the_next_start_resumes_exactly() {
     setup.target.resume().expect("resume");
     assert_success(&setup.mirror_until_caught_up(&regex::escape(&t), &[]));
     setup.assert_exactly_once(&t, 1, Some(1_000));
+}
+
+/// A shard's transaction commits the source positions of every partition it moved, and Kafka
+/// writes one TxnOffsetCommit as one batch into `__consumer_offsets`, under its 1 MB: here one
+/// shard over 1 700 partitions of a topic with a long name (each position some 650 bytes with
+/// its metadata) commits them in parts (in one: refused, the shard aborting and reading again
+/// until killed). Every record lands once, and a second run finds every position and copies
+/// nothing again. On clusters of its own: thousands of partitions more weigh on the brokers every
+/// other test shares.
+#[test]
+fn a_shard_over_thousands_of_partitions_commits_its_positions_in_parts() {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    use rdkafka::Message;
+    const MANY: i32 = 1_700;
+    let setup = Setup::dedicated();
+    // Near Kafka's longest topic name (249), in the key and in the metadata of each position.
+    let t = topic(&"w".repeat(220));
+    setup.source.create_topic(&t, MANY, &[]).expect("topic");
+    let producer: BaseProducer =
+        setup.source.client_config().set("linger.ms", "20").create().expect("producer");
+    for p in 0..MANY {
+        let key = format!("p{p}");
+        let mut record = BaseRecord::to(&t).partition(p).key(&key).payload(&key);
+        while let Err((_, back)) = producer.send(record) {
+            record = back;
+            producer.poll(Duration::from_millis(5));
+        }
+    }
+    producer.flush(Duration::from_secs(60)).expect("flush");
+
+    let copied = |out: &std::process::Output| -> std::collections::BTreeMap<i32, Vec<String>> {
+        let reader: BaseConsumer = setup
+            .target
+            .client_config()
+            .set("group.id", format!("wide-reader-{}", unique_suffix()))
+            .set("enable.auto.commit", "false")
+            .set("isolation.level", "read_committed")
+            .create()
+            .expect("consumer");
+        let mut tpl = rdkafka::TopicPartitionList::new();
+        for p in 0..MANY {
+            tpl.add_partition_offset(&t, p, rdkafka::Offset::Beginning).expect("tpl");
+        }
+        reader.assign(&tpl).expect("assign");
+        let mut seen: std::collections::BTreeMap<i32, Vec<String>> = Default::default();
+        let (mut count, deadline) = (0, Instant::now() + Duration::from_secs(60));
+        let mut quiet_until = None;
+        while Instant::now() < deadline && quiet_until.is_none_or(|q| Instant::now() < q) {
+            if count >= MANY && quiet_until.is_none() {
+                quiet_until = Some(Instant::now() + Duration::from_secs(2));
+            }
+            if let Some(message) = reader.poll(Duration::from_millis(100)) {
+                let m = message.unwrap_or_else(|e| panic!("read: {e}; {}", stderr(out)));
+                let key = String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned();
+                seen.entry(m.partition()).or_default().push(key);
+                count += 1;
+            }
+        }
+        seen
+    };
+    let once: std::collections::BTreeMap<i32, Vec<String>> =
+        (0..MANY).map(|p| (p, vec![format!("p{p}")])).collect();
+
+    // At the default transaction bound (the suite's 100 ms would cut the backlog in small ones).
+    let mut args = setup.args(&regex::escape(&t), &["--shards", "1", "--until-caught-up"]);
+    if let Some(at) = args.iter().position(|a| a == "--transaction-max-ms") {
+        args.drain(at..at + 2);
+    }
+    let first = run(&args, Duration::from_secs(180));
+    assert_success(&first);
+    assert!(copied(&first) == once, "every partition holds its one record: {}", stderr(&first));
+    let second = run(&args, Duration::from_secs(180));
+    assert_success(&second);
+    assert!(copied(&second) == once, "the second run copied nothing again: {}", stderr(&second));
 }

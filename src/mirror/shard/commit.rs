@@ -21,6 +21,7 @@ use super::txn_calls::{Step, TargetProducer, TxnCalls};
 use super::{Shard, ABORT_TIMEOUT, CALL_TIMEOUT, MAX_BACKOFF};
 use crate::error::{Error, Result, Side};
 use crate::kafka::classify::{classify, Class};
+use crate::kafka::commit_parts::{in_parts, position_bytes};
 use crate::kafka::watermarks::cached_high_watermark;
 use crate::mirror::delivery::FailedDelivery;
 use crate::mirror::flush::{abort, flush};
@@ -421,8 +422,14 @@ impl Shard {
             .collect())
     }
 
-    pub(super) fn offsets_list(&self, positions: &[(TopicPartition, i64)]) -> Result<TopicPartitionList> {
-        let mut tpl = TopicPartitionList::new();
+    /// The positions as the transaction commits them, in parts Kafka takes (see
+    /// `commit_parts`): a shard over thousands of partitions was refused every commit.
+    pub(super) fn offsets_list(
+        &self,
+        positions: &[(TopicPartition, i64)],
+    ) -> Result<Vec<TopicPartitionList>> {
+        let group = self.ctx.settings.shadow_group(self.id);
+        let mut listed = Vec::with_capacity(positions.len());
         for (source, offset) in positions {
             let Some(route) = self.route_index_of(source).map(|i| &self.routes[i]) else { continue };
             let metadata = CommitMetadata {
@@ -432,11 +439,22 @@ impl Shard {
                 source_topic_id: self.topic_ids.get(&source.topic).cloned(),
                 by_failback: false,
             };
-            let mut element = tpl.add_partition(&route.target.topic, route.target.partition);
-            element.set_offset(Offset::Offset(*offset)).map_err(Error::kafka(Side::Target, "offset list"))?;
-            element.set_metadata(metadata.encode());
+            listed.push((&route.target, *offset, metadata.encode()));
         }
-        Ok(tpl)
+        in_parts(&listed, |(target, _, metadata)| position_bytes(&group, &target.topic, metadata))
+            .into_iter()
+            .map(|part| {
+                let mut tpl = TopicPartitionList::with_capacity(part.len());
+                for (target, offset, metadata) in part {
+                    let mut element = tpl.add_partition(&target.topic, target.partition);
+                    element
+                        .set_offset(Offset::Offset(*offset))
+                        .map_err(Error::kafka(Side::Target, "offset list"))?;
+                    element.set_metadata(metadata.clone());
+                }
+                Ok(tpl)
+            })
+            .collect()
     }
 
     /// After a producer was replaced because its abort did not finish: the transaction it was
@@ -567,7 +585,7 @@ fn taking_the_rest(
 
 /// The positions past a transaction, as read and as the shadow group's offset list, and the
 /// runs its delivered records form.
-type Delivered = (Vec<(TopicPartition, i64)>, TopicPartitionList, Vec<MapRecord>);
+type Delivered = (Vec<(TopicPartition, i64)>, Vec<TopicPartitionList>, Vec<MapRecord>);
 
 /// The bounds of a transaction at the configured `(records, time)` whose commit costs `cost`,
 /// open `longest` at most.

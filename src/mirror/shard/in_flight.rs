@@ -113,7 +113,7 @@ impl InFlight {
     pub(super) fn start(
         handed: Handed,
         calls: TxnCalls,
-        offsets: TopicPartitionList,
+        offsets: Vec<TopicPartitionList>,
         maps: Vec<MapRecord>,
         before: Option<&InFlight>,
     ) -> std::io::Result<Self> {
@@ -143,7 +143,7 @@ impl InFlight {
 /// may have committed on the broker, and reading its records again would copy them twice).
 fn finish(
     calls: &TxnCalls,
-    offsets: &TopicPartitionList,
+    offsets: &[TopicPartitionList],
     maps: &[MapRecord],
     opened: Instant,
     own: &Progress,
@@ -159,9 +159,11 @@ fn finish(
     // first, so that their AddPartitionsToTxn and Produce travel while the positions' two
     // round trips (AddOffsetsToTxn, TxnOffsetCommit) are waited for.
     maps.iter().try_for_each(|r| calls.send_map_record(r))?;
-    calls.retry("send_offsets_to_transaction", Some(opened), |p, g| {
-        p.send_offsets_to_transaction(offsets, g, CALL_TIMEOUT)
-    })?;
+    for part in offsets {
+        calls.retry("send_offsets_to_transaction", Some(opened), |p, g| {
+            p.send_offsets_to_transaction(part, g, CALL_TIMEOUT)
+        })?;
+    }
     let offsets_done = Instant::now();
     // Delivered first, or commit_transaction's own flush pays rust-rdkafka's 100 ms poll step.
     flush(&calls.producer, CALL_TIMEOUT)

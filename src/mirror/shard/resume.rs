@@ -491,8 +491,10 @@ impl Shard {
             .iter()
             .try_for_each(|record| calls.send_map_record(record))
             .and_then(|()| {
-                calls.retry("send_offsets_to_transaction", Some(Instant::now()), |p, g| {
-                    p.send_offsets_to_transaction(&offsets, g, CALL_TIMEOUT)
+                offsets.iter().try_for_each(|part| {
+                    calls.retry("send_offsets_to_transaction", Some(Instant::now()), |p, g| {
+                        p.send_offsets_to_transaction(part, g, CALL_TIMEOUT)
+                    })
                 })
             })
             .and_then(|()| {
