@@ -2,17 +2,20 @@
 //!
 //! Kafka writes one offset commit (a consumer's, a transaction's TxnOffsetCommit, an admin's
 //! AlterConsumerGroupOffsets) as one batch into `__consumer_offsets`, and refuses it past that
-//! topic's record limit (1 MB by default) with a code librdkafka has no name for ("Unknown broker
-//! error"): a group or a shard over thousands of partitions, or with long commit metadata, commits
-//! in parts under it. A transaction's parts commit together; a group's outside one are each
-//! forward-only positions of an idle group.
+//! topic's record limit (1 MB by default; Kafka 4's group coordinator answers
+//! UNKNOWN_SERVER_ERROR, "Unknown broker error"): a group or a shard over thousands of partitions,
+//! or with long commit metadata, commits in parts under it. A transaction's parts commit
+//! together. A group's parts outside one do not: a group refused part-way (a member joined, its
+//! coordinator moved) may be partly moved, each part forward-only positions of an idle group,
+//! and the next cycle or run moves the rest.
 
 /// At most this much of a commit's batch per part: half of Kafka's default limit, for the
 /// estimate below and for a `__consumer_offsets` whose limit was lowered.
 pub(crate) const PART_BYTES: usize = 512 * 1024;
 
 /// What a position adds to the batch besides its names and metadata: the record's framing, the
-/// key's and value's versions and lengths, the offset, the leader epoch and the timestamps.
+/// key's and value's versions and lengths, the offset, the leader epoch and the timestamps
+/// (some 46 bytes; twice that, for what a later record version adds).
 const POSITION_OVERHEAD: usize = 96;
 
 /// The bytes a position of `group` in `topic` with `metadata` takes in the batch, about.

@@ -29,8 +29,8 @@ pub(crate) struct NotCommitted {
 }
 
 /// Commits each group's positions, all side by side on `client`; each group's outcome, in the
-/// order given (a group committed in parts, see `commit_parts`: its first part refused, if any). A group whose
-/// coordinator is loading is asked again until `timeout`.
+/// order given (a group committed in parts, see `commit_parts`: its first part refused, if any).
+/// A group whose coordinator is loading is asked again until `timeout`.
 pub(crate) fn alter_group_offsets<C: ClientContext>(
     client: &Client<C>,
     commits: &[(String, Vec<GroupOffset>)],

@@ -975,14 +975,14 @@ fn many_groups_are_synced_each_to_the_copy_of_its_next_record() {
     }
 }
 
-/// A group's checkpoint past librdkafka's 1 000 000-byte record limit (here 260 partitions, each
+/// A group's checkpoint past librdkafka's 1 000 000-byte record limit (here 300 partitions, each
 /// position with 4 000 bytes of commit metadata, which Kafka takes up to 4 096; its members
 /// commit a part each) is stored, and a failover finds the group's positions in it (the cycle
 /// failed with the record too large: no checkpoint, exit 1). The group's sync commits it on the
 /// target in parts, each under the 1 MB Kafka writes a commit in (one commit: refused).
 #[test]
 fn a_group_past_a_megabyte_is_checkpointed_and_synced() {
-    const MANY: i32 = 260;
+    const MANY: i32 = 300;
     let setup = Setup::new();
     let t = topic("bigcheckpoint");
     setup.source.create_topic(&t, MANY, &[]).expect("topic");

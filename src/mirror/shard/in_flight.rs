@@ -157,7 +157,7 @@ fn finish(
     let started = Instant::now();
     // Written inside the transaction: the map is committed exactly when the data is. Sent
     // first, so that their AddPartitionsToTxn and Produce travel while the positions' two
-    // round trips (AddOffsetsToTxn, TxnOffsetCommit) are waited for.
+    // round trips a part (AddOffsetsToTxn, TxnOffsetCommit) are waited for.
     maps.iter().try_for_each(|r| calls.send_map_record(r))?;
     for part in offsets {
         calls.retry("send_offsets_to_transaction", Some(opened), |p, g| {

@@ -484,6 +484,7 @@ impl Shard {
             return Ok(());
         }
         let calls = self.calls();
+        let opened = Instant::now();
         calls.producer.begin_transaction().map_err(|e| {
             Error::from_kafka(Side::Target, format!("shard {}: begin_transaction", self.id), e)
         })?;
@@ -492,7 +493,7 @@ impl Shard {
             .try_for_each(|record| calls.send_map_record(record))
             .and_then(|()| {
                 offsets.iter().try_for_each(|part| {
-                    calls.retry("send_offsets_to_transaction", Some(Instant::now()), |p, g| {
+                    calls.retry("send_offsets_to_transaction", Some(opened), |p, g| {
                         p.send_offsets_to_transaction(part, g, CALL_TIMEOUT)
                     })
                 })
