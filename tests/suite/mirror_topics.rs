@@ -749,6 +749,20 @@ fn a_shard_over_thousands_of_partitions_commits_its_positions_in_parts() {
     let first = run(&args, Duration::from_secs(180));
     assert_success(&first);
     assert!(copied(&first) == once, "every partition holds its one record: {}", stderr(&first));
+    // The shard's position in every partition, past its one record, with the source end there.
+    let status = status_json(&setup, true);
+    let rows = status["partitions"].as_array().cloned().unwrap_or_default();
+    let at_end = rows
+        .iter()
+        .filter(|r| r["topic"] == t.as_str() && r["committed"] == 1 && r["source_end"] == 1)
+        .count();
+    assert_eq!(
+        at_end,
+        MANY as usize,
+        "{} rows: {}",
+        rows.len(),
+        rows.first().map(|r| r.to_string()).unwrap_or_default()
+    );
     let second = run(&args, Duration::from_secs(180));
     assert_success(&second);
     assert!(copied(&second) == once, "the second run copied nothing again: {}", stderr(&second));
