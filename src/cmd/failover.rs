@@ -403,7 +403,16 @@ fn fence(target: &ClientConfig, name: &str, shards: u32) -> Result<()> {
                 })
                 .collect()
         });
-        fenced.into_iter().collect::<Result<Vec<()>>>()?;
+        let failed: Vec<(&String, Error)> =
+            some.iter().zip(fenced).filter_map(|(id, fenced)| fenced.err().map(|e| (id, e))).collect();
+        if failed.len() > 1 {
+            for (id, e) in &failed {
+                warn!(%id, error = %e, "not fenced");
+            }
+        }
+        if let Some((_, e)) = failed.into_iter().next() {
+            return Err(e);
+        }
     }
     info!(shards, ms = fencing.elapsed().as_millis(), "fenced the mirror's transactional ids");
     Ok(())
@@ -413,14 +422,17 @@ fn fence(target: &ClientConfig, name: &str, shards: u32) -> Result<()> {
 const FENCING_AT_ONCE: usize = 16;
 
 /// Fences `id`. The fencing opens no transaction: a transaction timeout given above what the
-/// brokers allow refused it for nothing, so it goes again at librdkafka's default (said once).
+/// brokers allow refused it for nothing, so once they refuse it every id goes at librdkafka's
+/// default (said once).
 fn fence_within_the_brokers_bound(config: &ClientConfig, id: &str, warned: &AtomicBool) -> Result<()> {
-    let fenced = fence_id(config.clone(), id);
-    if !fenced.as_ref().is_err_and(timeout_refused) {
-        return fenced;
-    }
-    if !warned.swap(true, Ordering::Relaxed) {
-        warn!(%id, "fencing without the transaction timeout given: the target's brokers refuse it, as they would the mirror's own producers");
+    if !warned.load(Ordering::Relaxed) {
+        let fenced = fence_id(config.clone(), id);
+        if !fenced.as_ref().is_err_and(timeout_refused) {
+            return fenced;
+        }
+        if !warned.swap(true, Ordering::Relaxed) {
+            warn!("fencing without the transaction timeout given: the target's brokers refuse it, as they would the mirror's own producers; every id goes at librdkafka's default");
+        }
     }
     let mut config = config.clone();
     config.remove("transaction.timeout.ms");

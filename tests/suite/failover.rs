@@ -938,14 +938,18 @@ fn a_transaction_timeout_above_the_brokers_maximum_does_not_stop_the_fencing() {
     // A delivery timeout above librdkafka's default transaction timeout, which the mirror's
     // own (its bound plus 30 s) may take: refused to a producer left at that default.
     assert_success(&setup.failover(&["--execute", "--set", "target.delivery.timeout.ms=90000"]));
-    // Run again (a failover may be): a transaction timeout above the brokers' maximum.
-    assert_success(&setup.failover(&[
+    // Run again (a failover may be): a transaction timeout above the brokers' maximum, said
+    // once for all the ids fenced side by side.
+    let refused = setup.failover(&[
         "--execute",
         "--set",
         "target.transaction.timeout.ms=2000000",
         "--set",
         "target.delivery.timeout.ms=2000000",
-    ]));
+    ]);
+    assert_success(&refused);
+    let said = stderr(&refused).matches("fencing without the transaction timeout given").count();
+    assert_eq!(said, 1, "{}", stderr(&refused));
     let resumed = resume_on_target(&setup, &group, &t);
     for (partition, from) in [(0, 30), (1, 70)] {
         let (position, keys) = &resumed[&partition];
