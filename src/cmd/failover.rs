@@ -194,6 +194,7 @@ pub(crate) fn run(args: &FailoverArgs) -> Result<String> {
         reverse: false,
         format: args.format,
         execute: args.execute,
+        fenced: args.execute,
         state_dir: Some(state_dir),
         mirror: MirrorRef {
             // Only the target: the positions are the checkpoints' (a source named by a

@@ -248,7 +248,9 @@ fn forward(q: &Query<'_>) -> Result<Vec<Row>> {
     }
     if q.args.execute {
         refuse_past_copies(&q.args.mirror.name, &translated, Side::Source)?;
-        ready_to_move(&q.clusters.target, Side::Target, &translated)?;
+        if !q.args.fenced {
+            ready_to_move(&q.clusters.target, Side::Target, &translated)?;
+        }
         // Read there: consumers still at work would move the positions after they were read.
         if let Some(source) = &q.clusters.source {
             still_on(source, Side::Source, &translated)?;
