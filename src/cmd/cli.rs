@@ -440,9 +440,10 @@ pub(crate) struct TranslateArgs {
     pub(crate) state_dir: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) mirror: MirrorRef,
-    /// Set by `failover`, never a flag: the mirror is fenced already and every group was found
-    /// idle before it was, so with --execute each group moves on its own (one with members by
-    /// now is left and named, see `move_groups`) instead of all being refused half-way.
+    /// Set by `failover`, never a flag: the mirror is fenced already (the groups it moves were
+    /// checked for members before), so with --execute each group moves on its own (one with
+    /// members by now is left and named, see `move_groups`) instead of all being refused
+    /// half-way.
     #[arg(skip)]
     pub(crate) fenced: bool,
 }

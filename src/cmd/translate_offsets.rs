@@ -402,8 +402,8 @@ fn first_record_in(
 }
 
 /// Before `--execute` moves any group: every one has a position to move to and none has
-/// members on `side`, so that the run moves all of them or none (a failover must not stop
-/// half-way).
+/// members on `side`, so that the run moves all of them or none. Not once a failover has fenced
+/// the mirror (it checked before): there each group moves on its own (see [`move_groups`]).
 fn ready_to_move(config: &ClientConfig, side: Side, translated: &[(String, Vec<Translation>)]) -> Result<()> {
     for (group, translations) in translated {
         translatable(group, translations)?;
@@ -481,7 +481,7 @@ pub(crate) fn move_groups(
         ahead.insert(group, left);
     }
     let outcomes = commit_offsets_of_groups(config, side, &moving)?;
-    let mut failed = None;
+    let mut failed = Vec::new();
     let mut moved = Vec::new();
     for ((group, offsets), outcome) in moving.iter().zip(outcomes) {
         match outcome {
@@ -491,27 +491,29 @@ pub(crate) fn move_groups(
             }
             Err(e) => {
                 warn!(%group, %side, error = %e, "the group was not moved");
-                failed.get_or_insert((group.clone(), e));
+                failed.push((group.clone(), e));
             }
         }
     }
-    match failed {
-        None => Ok(ahead),
-        Some((_, e)) if moved.is_empty() => Err(e),
-        Some((group, e)) => {
-            let why = match e {
-                Error::Group { message, .. } => message,
-                e => e.to_string(),
-            };
-            Err(Error::Group {
-                group,
-                message: format!(
-                    "was not moved ({why}); moved with it: {}; run again to move the rest (a group is never moved back)",
-                    moved.join(", ")
-                ),
-            })
-        }
+    let left: Vec<String> = failed.iter().map(|(group, _)| regex::escape(group)).collect();
+    let Some((group, e)) = failed.into_iter().next() else { return Ok(ahead) };
+    if moved.is_empty() {
+        return Err(e);
     }
+    let why = match e {
+        Error::Group { message, .. } => message,
+        e => e.to_string(),
+    };
+    // Run again as it was, the run would refuse the groups moved, whose consumers may have
+    // started where they were moved to.
+    Err(Error::Group {
+        group,
+        message: format!(
+            "was not moved, or only in part ({why}); moved with it: {}; once the groups left have no consumers, run again for them alone: --groups '{}' (a group is never moved back)",
+            moved.join(", "),
+            left.join("|")
+        ),
+    })
 }
 
 /// The end offsets of the partitions the translations land on, read from `side`.
