@@ -102,7 +102,7 @@ fn send<C: ClientContext>(
     for o in offsets {
         let mut element = list.add_partition(&o.partition.topic, o.partition.partition);
         element.set_offset(Offset::Offset(o.offset)).map_err(|e| uncoded(e.to_string()))?;
-        element.set_metadata(o.metadata.clone());
+        element.set_metadata(&o.metadata);
     }
     // SAFETY: every pointer handed to librdkafka is its own (released by a Guard after its last
     // use), a CString or the list, both alive until the calls return; librdkafka copies the

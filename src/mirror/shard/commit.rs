@@ -450,7 +450,7 @@ impl Shard {
                     element
                         .set_offset(Offset::Offset(*offset))
                         .map_err(Error::kafka(Side::Target, "offset list"))?;
-                    element.set_metadata(metadata.clone());
+                    element.set_metadata(metadata);
                 }
                 Ok(tpl)
             })
